@@ -1,0 +1,73 @@
+# The README's two commands: `make run` and `make test`. Both install what is missing first.
+# Every dependency is a Debian 12 package (see docs/dependencies.md for the reason for each).
+
+PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
+	libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
+	libssl-dev openssl libsqlite3-dev libsodium-dev prometheus-cpp-dev \
+	libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev \
+	libgtest-dev libgmock-dev libbenchmark-dev \
+	clang libclang-rt-14-dev clang-format curl ca-certificates
+
+BUILD_DIR ?= build
+FUZZ_DIR ?= build-fuzz
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+
+.PHONY: run test deps build check-format format fuzz bench clean
+
+run: deps build
+	@mkdir -p var
+	./$(BUILD_DIR)/rampart serve
+
+test: deps build check-format
+	cd $(BUILD_DIR) && ctest --output-on-failure
+	$(MAKE) --no-print-directory fuzz
+
+# Installs only what is missing; without root, prints the exact line to run instead.
+deps:
+	@missing=""; for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing:$$missing"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  else \
+	    echo "Missing packages. Run as root:"; \
+	    echo "  apt-get update && apt-get install -y --no-install-recommends$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+build:
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+SOURCES = $(shell git ls-files '*.cpp' '*.hpp' 2>/dev/null || find src tests fuzz bench -name '*.[ch]pp')
+
+check-format:
+	@clang-format --dry-run -Werror $(SOURCES) && echo "format: ok"
+
+format:
+	clang-format -i $(SOURCES)
+
+# libFuzzer targets, built with clang under ASan+UBSan, each run for a bounded time.
+fuzz: deps
+	@CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAMPART_FUZZ=ON \
+	  -DRAMPART_TESTS=OFF "-DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
+	cmake --build $(FUZZ_DIR) -j $(JOBS)
+	@set -e; for f in $(FUZZ_DIR)/*_fuzz; do \
+	  name=$$(basename $$f); mkdir -p fuzz/corpus-run/$$name; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/ fuzz/corpus-run/$$name fuzz/corpus/$$name 2>$(FUZZ_DIR)/$$name.log \
+	    || { tail -50 $(FUZZ_DIR)/$$name.log; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|Done" $(FUZZ_DIR)/$$name.log | tail -2; \
+	done
+
+bench: deps build
+	bash bench/http.sh
+
+clean:
+	rm -rf $(BUILD_DIR) $(FUZZ_DIR)

@@ -1,0 +1,103 @@
+// Rampart's configuration: one struct, filled from defaults, a TOML file, RAMPART_* variables and flags.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "app/secret_string.hpp"
+
+namespace rampart {
+
+enum class Mode { development, production };
+
+struct LimitsConfig {
+    std::size_t maxHeaderBytes = 16 * 1024;        // request line + headers
+    std::size_t maxBodyBytes = 1024 * 1024;        // default per-route body limit
+    std::chrono::milliseconds headerTimeout{10'000};  // whole header must arrive within this
+    std::chrono::milliseconds bodyTimeout{30'000};    // whole body must arrive within this
+    std::chrono::milliseconds idleTimeout{60'000};    // keep-alive connection with no request
+    std::chrono::milliseconds writeTimeout{30'000};
+    std::chrono::milliseconds shutdownGrace{10'000};  // in-flight requests get this long on SIGTERM
+    std::size_t maxConnections = 10'000;
+};
+
+struct CorsConfig {
+    std::vector<std::string> allowedOrigins;  // exact "scheme://host[:port]"; "*" is refused in production
+    std::vector<std::string> allowedHeaders = {"Authorization", "Content-Type", "X-CSRF-Token",
+                                               "X-Request-ID", "Idempotency-Key"};
+    bool allowCredentials = false;
+    std::chrono::seconds maxAge{600};
+};
+
+struct TlsConfig {
+    std::filesystem::path certFile;  // RAMPART_TLS_CERT
+    std::filesystem::path keyFile;   // RAMPART_TLS_KEY
+    [[nodiscard]] bool enabled() const { return !certFile.empty() && !keyFile.empty(); }
+};
+
+struct HstsConfig {
+    std::chrono::seconds maxAge{31'536'000};  // one year
+    bool includeSubdomains = true;
+    bool preload = false;
+};
+
+struct Config {
+    Mode mode = Mode::development;                                // RAMPART_ENV
+    std::string listen = "127.0.0.1:8080";                        // RAMPART_LISTEN, host:port
+    std::filesystem::path dataDir = "./var";                      // RAMPART_DATA_DIR
+    SecretString databaseUrl{"sqlite://./var/rampart.db"};        // RAMPART_DATABASE_URL (may hold a password)
+    std::optional<SecretString> redisUrl;                         // RAMPART_REDIS_URL
+    SecretString secretKey;                                       // RAMPART_SECRET_KEY or _FILE; empty = missing
+    std::vector<std::string> allowedHosts = {"localhost", "127.0.0.1"};  // RAMPART_ALLOWED_HOSTS
+    TlsConfig tls;
+    std::filesystem::path adminPasswordFile;                      // RAMPART_ADMIN_PASSWORD_FILE
+    unsigned threads = 0;                                         // I/O threads; 0 = one per core
+    std::string logLevel = "info";
+
+    bool verboseErrors = false;  // error details for developers; never in production
+    bool requireTls = false;     // redirect plain HTTP to HTTPS; defaults to true in production
+    std::vector<std::string> trustedProxies;  // peers allowed to set X-Forwarded-*/Forwarded
+    bool tlsTerminatedByProxy = false;        // TLS ends at a trusted proxy in front of Rampart
+    bool secureCookies = true;                // Secure attribute on cookies
+    bool metricsPublic = false;               // /metrics to any client (default: loopback only)
+
+    HstsConfig hsts;
+    LimitsConfig limits;
+    CorsConfig cors;
+
+    [[nodiscard]] bool production() const { return mode == Mode::production; }
+};
+
+// A configuration error at start-up: bad value, unreadable file. The message names the setting,
+// never its value when the setting is a secret.
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Where configuration comes from, lowest precedence first: built-in defaults, the TOML file, the
+// environment, then command-line overrides (already parsed into setting name -> value, using the
+// TOML names, e.g. "listen", "limits.max_body_bytes").
+struct ConfigSources {
+    std::optional<std::filesystem::path> file;
+    std::map<std::string, std::string> environment;  // usually the process environment
+    std::map<std::string, std::string> overrides;
+};
+
+Config loadConfig(const ConfigSources& sources);
+
+// The process environment as a map (only the RAMPART_* entries).
+std::map<std::string, std::string> rampartEnvironment();
+
+// In development, when no secret key is configured, creates (once) a random key file in the data
+// directory with mode 0600 and loads it. In production it does nothing: a missing key is a
+// critical deploy-check finding.
+void ensureDevelopmentSecretKey(Config& config);
+
+}  // namespace rampart

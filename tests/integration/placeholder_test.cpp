@@ -1,0 +1,3 @@
+#include <gtest/gtest.h>
+
+TEST(Integration, BinaryExists) { EXPECT_TRUE(std::filesystem::exists(RAMPART_BINARY)); }
