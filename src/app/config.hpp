@@ -3,11 +3,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app/secret_string.hpp"
@@ -17,8 +19,8 @@ namespace rampart {
 enum class Mode { development, production };
 
 struct LimitsConfig {
-    std::size_t maxHeaderBytes = 16 * 1024;        // request line + headers
-    std::size_t maxBodyBytes = 1024 * 1024;        // default per-route body limit
+    std::size_t maxHeaderBytes = 16 * 1024;           // request line + headers
+    std::size_t maxBodyBytes = 1024 * 1024;           // default per-route body limit
     std::chrono::milliseconds headerTimeout{10'000};  // whole header must arrive within this
     std::chrono::milliseconds bodyTimeout{30'000};    // whole body must arrive within this
     std::chrono::milliseconds idleTimeout{60'000};    // keep-alive connection with no request
@@ -48,24 +50,28 @@ struct HstsConfig {
 };
 
 struct Config {
-    Mode mode = Mode::development;                                // RAMPART_ENV
-    std::string listen = "127.0.0.1:8080";                        // RAMPART_LISTEN, host:port
-    std::filesystem::path dataDir = "./var";                      // RAMPART_DATA_DIR
-    SecretString databaseUrl{"sqlite://./var/rampart.db"};        // RAMPART_DATABASE_URL (may hold a password)
-    std::optional<SecretString> redisUrl;                         // RAMPART_REDIS_URL
-    SecretString secretKey;                                       // RAMPART_SECRET_KEY or _FILE; empty = missing
+    Mode mode = Mode::development;                          // RAMPART_ENV
+    std::string listen = "127.0.0.1:8080";                  // RAMPART_LISTEN, host:port
+    std::filesystem::path dataDir = "./var";                // RAMPART_DATA_DIR
+    SecretString databaseUrl{"sqlite://./var/rampart.db"};  // RAMPART_DATABASE_URL (may hold a password)
+    std::optional<SecretString> redisUrl;                   // RAMPART_REDIS_URL
+    SecretString secretKey;                                 // RAMPART_SECRET_KEY or _FILE; empty = missing
+    // Where secretKey was read from (for the deploy check's permission test); empty when it came
+    // from RAMPART_SECRET_KEY.
+    std::filesystem::path secretKeyFile;                                 // RAMPART_SECRET_KEY_FILE
     std::vector<std::string> allowedHosts = {"localhost", "127.0.0.1"};  // RAMPART_ALLOWED_HOSTS
     TlsConfig tls;
-    std::filesystem::path adminPasswordFile;                      // RAMPART_ADMIN_PASSWORD_FILE
-    unsigned threads = 0;                                         // I/O threads; 0 = one per core
+    std::filesystem::path adminPasswordFile;  // RAMPART_ADMIN_PASSWORD_FILE
+    unsigned threads = 0;                     // I/O threads; 0 = one per core
     std::string logLevel = "info";
 
-    bool verboseErrors = false;  // error details for developers; never in production
-    bool requireTls = false;     // redirect plain HTTP to HTTPS; defaults to true in production
+    bool verboseErrors = false;               // error details for developers; never in production
+    bool requireTls = false;                  // redirect plain HTTP to HTTPS; defaults to true in production
     std::vector<std::string> trustedProxies;  // peers allowed to set X-Forwarded-*/Forwarded
     bool tlsTerminatedByProxy = false;        // TLS ends at a trusted proxy in front of Rampart
     bool secureCookies = true;                // Secure attribute on cookies
     bool metricsPublic = false;               // /metrics to any client (default: loopback only)
+    bool accessLog = true;                    // JSON lines on stdout
 
     HstsConfig hsts;
     LimitsConfig limits;
@@ -77,27 +83,42 @@ struct Config {
 // A configuration error at start-up: bad value, unreadable file. The message names the setting,
 // never its value when the setting is a secret.
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 // Where configuration comes from, lowest precedence first: built-in defaults, the TOML file, the
 // environment, then command-line overrides (already parsed into setting name -> value, using the
-// TOML names, e.g. "listen", "limits.max_body_bytes").
+// TOML names, e.g. "listen", "limits.max_body_bytes"). docs/configuration.md lists every name.
+// Unknown keys in the file or in overrides are errors; unknown RAMPART_* variables are ignored,
+// because other tools may share the prefix. Empty RAMPART_* variables count as unset.
 struct ConfigSources {
     std::optional<std::filesystem::path> file;
     std::map<std::string, std::string> environment;  // usually the process environment
     std::map<std::string, std::string> overrides;
 };
 
+// Combines the sources, validates every value, applies the mode-dependent defaults (production:
+// require_tls and secure_cookies on, unless set explicitly) and reads the secret key file, if any.
+// Throws ConfigError.
 Config loadConfig(const ConfigSources& sources);
+
+// A listen address taken apart: host without brackets ("::1", "0.0.0.0", "localhost") and port.
+struct ListenAddress {
+    std::string host;
+    std::uint16_t port = 0;
+};
+
+// Parses "host:port" or "[ipv6]:port" (port 0-65535, host non-empty); throws ConfigError saying
+// what is wrong.
+ListenAddress parseListenAddress(std::string_view text);
 
 // The process environment as a map (only the RAMPART_* entries).
 std::map<std::string, std::string> rampartEnvironment();
 
 // In development, when no secret key is configured, creates (once) a random key file in the data
 // directory with mode 0600 and loads it. In production it does nothing: a missing key is a
-// critical deploy-check finding.
+// critical deploy-check finding. Throws ConfigError when the file cannot be created or read.
 void ensureDevelopmentSecretKey(Config& config);
 
 }  // namespace rampart

@@ -11,10 +11,10 @@ namespace rampart {
 enum class Severity { info, warning, critical };
 
 struct Finding {
-    std::string id;        // stable, e.g. "secret_key.weak"
+    std::string id;  // stable, e.g. "secret_key.weak"
     Severity severity;
-    std::string problem;   // what is wrong (never a secret value)
-    std::string fix;       // how to fix it
+    std::string problem;  // what is wrong (never a secret value)
+    std::string fix;      // how to fix it
 };
 
 std::vector<Finding> runDeployChecks(const Config& config);

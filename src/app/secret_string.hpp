@@ -10,7 +10,7 @@
 namespace rampart {
 
 class SecretString {
-public:
+  public:
     SecretString() = default;
     explicit SecretString(std::string value) : value_(std::move(value)) {}
     SecretString(const SecretString&) = default;
@@ -27,11 +27,13 @@ public:
     // Constant-time comparison (sodium_memcmp after a length check).
     [[nodiscard]] bool equals(std::string_view other) const;
 
-private:
+  private:
     std::string value_;
 };
 
-inline std::ostream& operator<<(std::ostream& out, const SecretString&) { return out << "[redacted]"; }
+inline std::ostream& operator<<(std::ostream& out, const SecretString&) {
+    return out << "[redacted]";
+}
 
 }  // namespace rampart
 

@@ -1,0 +1,710 @@
+// Loads Config from built-in defaults, a TOML file, RAMPART_* variables and overrides, in that order,
+// and creates the development secret key.
+#include "app/config.hpp"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <limits>
+#include <set>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+#include <boost/asio/ip/address.hpp>
+
+extern char** environ;
+
+namespace rampart {
+namespace {
+
+constexpr std::string_view kEnvPrefix = "RAMPART_";
+constexpr std::string_view kSecretKeyVariable = "RAMPART_SECRET_KEY";
+constexpr std::string_view kOverrideOrigin = "command-line override";
+constexpr std::uint64_t kMaxSize = std::numeric_limits<std::size_t>::max();
+// A day: longer timeouts are mistakes, and a bound keeps deadline arithmetic far from overflow.
+constexpr std::uint64_t kMaxTimeoutMs = 24ULL * 60 * 60 * 1000;
+constexpr std::uint64_t kMaxSeconds = 10ULL * 365 * 24 * 60 * 60;
+constexpr std::uint64_t kMaxThreads = 1024;
+constexpr std::size_t kGeneratedKeyLength = 64;
+
+std::string_view tomlTypeName(const toml::node& node) {
+    switch (node.type()) {
+        case toml::node_type::string:
+            return "a string";
+        case toml::node_type::integer:
+            return "an integer";
+        case toml::node_type::floating_point:
+            return "a floating-point number";
+        case toml::node_type::boolean:
+            return "a boolean";
+        case toml::node_type::array:
+            return "an array";
+        case toml::node_type::table:
+            return "a table";
+        default:
+            return "a date or time";
+    }
+}
+
+std::string_view trim(std::string_view text) {
+    const auto first = text.find_first_not_of(" \t");
+    if (first == std::string_view::npos) return {};
+    const auto last = text.find_last_not_of(" \t");
+    return text.substr(first, last - first + 1);
+}
+
+std::string toLower(std::string_view text) {
+    std::string lower(text);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return lower;
+}
+
+std::optional<std::uint64_t> parseUnsigned(std::string_view text) {
+    std::uint64_t value = 0;
+    const auto* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
+    return value;
+}
+
+// One value for one setting before conversion: a TOML node from the file, or text from the
+// environment or the command line. It remembers where it came from so that an error can say where
+// to look, and whether it is secret so that an error never repeats it.
+class RawValue {
+  public:
+    RawValue(std::string_view setting, bool secret, const toml::node& node, std::string origin)
+        : setting_(setting), secret_(secret), node_(&node), origin_(std::move(origin)) {}
+    RawValue(std::string_view setting, bool secret, std::string_view text, std::string origin)
+        : setting_(setting), secret_(secret), text_(text), origin_(std::move(origin)) {}
+
+    [[noreturn]] void fail(std::string_view why) const {
+        throw ConfigError(fmt::format("invalid setting {} (from {}): {}", setting_, origin_, why));
+    }
+
+    // ", got 'value'" for ordinary settings; nothing for secrets.
+    [[nodiscard]] std::string got(std::string_view value) const {
+        return secret_ ? std::string{} : fmt::format(", got '{}'", value);
+    }
+
+    [[nodiscard]] std::string text() const {
+        if (node_ == nullptr) return std::string(text_);
+        if (!node_->is_string()) fail(fmt::format("must be a string, not {}", tomlTypeName(*node_)));
+        return node_->as_string()->get();
+    }
+
+    [[nodiscard]] std::string nonEmptyText() const {
+        std::string value = text();
+        if (value.empty()) fail("must not be empty");
+        return value;
+    }
+
+    [[nodiscard]] bool boolean() const {
+        if (node_ != nullptr) {
+            if (!node_->is_boolean())
+                fail(fmt::format("must be true or false, not {}", tomlTypeName(*node_)));
+            return node_->as_boolean()->get();
+        }
+        const std::string lower = toLower(trim(text_));
+        if (lower == "true" || lower == "1" || lower == "yes") return true;
+        if (lower == "false" || lower == "0" || lower == "no") return false;
+        fail("must be true or false (or 1/0, yes/no)" + got(text_));
+    }
+
+    [[nodiscard]] std::uint64_t number(std::uint64_t min, std::uint64_t max) const {
+        std::optional<std::uint64_t> value;
+        if (node_ != nullptr) {
+            if (!node_->is_integer()) fail(fmt::format("must be an integer, not {}", tomlTypeName(*node_)));
+            const std::int64_t integer = node_->as_integer()->get();
+            if (integer >= 0) value = static_cast<std::uint64_t>(integer);
+        } else {
+            value = parseUnsigned(trim(text_));
+        }
+        if (!value || *value < min || *value > max) {
+            const std::string shown =
+                node_ != nullptr ? std::to_string(node_->as_integer()->get()) : std::string(text_);
+            fail(fmt::format("must be a whole number from {} to {}", min, max) + got(shown));
+        }
+        return *value;
+    }
+
+    // A TOML array of strings, or comma-separated text (blanks around items ignored).
+    [[nodiscard]] std::vector<std::string> list() const {
+        std::vector<std::string> items;
+        if (node_ != nullptr) {
+            const toml::array* array = node_->as_array();
+            if (array == nullptr)
+                fail(fmt::format("must be an array of strings, not {}", tomlTypeName(*node_)));
+            for (const toml::node& element : *array) {
+                if (!element.is_string()) fail("must be an array of strings");
+                items.push_back(element.as_string()->get());
+            }
+            return items;
+        }
+        std::string_view rest = text_;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            const std::string_view item = trim(rest.substr(0, comma));
+            if (!item.empty()) items.emplace_back(item);
+            if (comma == std::string_view::npos) break;
+            rest.remove_prefix(comma + 1);
+        }
+        return items;
+    }
+
+    [[nodiscard]] std::chrono::milliseconds milliseconds(std::uint64_t min) const {
+        return std::chrono::milliseconds(static_cast<std::int64_t>(number(min, kMaxTimeoutMs)));
+    }
+
+    [[nodiscard]] std::chrono::seconds seconds() const {
+        return std::chrono::seconds(static_cast<std::int64_t>(number(0, kMaxSeconds)));
+    }
+
+  private:
+    std::string_view setting_;
+    bool secret_;
+    const toml::node* node_ = nullptr;
+    std::string_view text_;
+    std::string origin_;
+};
+
+bool isHostNameChar(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+}
+
+bool isIpOrCidr(std::string_view text) {
+    const auto slash = text.find('/');
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(std::string(text.substr(0, slash)), ec);
+    if (ec) return false;
+    if (slash == std::string_view::npos) return true;
+    const auto prefix = parseUnsigned(text.substr(slash + 1));
+    return prefix && *prefix <= (address.is_v4() ? 32U : 128U);
+}
+
+// Exactly "scheme://host[:port]": browsers send the Origin header in this form, so anything else
+// (a trailing slash, a path) would silently never match.
+bool isOrigin(std::string_view text) {
+    if (text == "*") return true;
+    std::string_view rest;
+    if (text.starts_with("https://")) {
+        rest = text.substr(8);
+    } else if (text.starts_with("http://")) {
+        rest = text.substr(7);
+    } else {
+        return false;
+    }
+    return !rest.empty() && rest.find_first_of("/?#@ \t") == std::string_view::npos;
+}
+
+bool isHeaderName(std::string_view text) {
+    constexpr std::string_view kTokenPunctuation = "!#$%&'*+-.^_`|~";
+    return !text.empty() && std::all_of(text.begin(), text.end(), [&](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               kTokenPunctuation.find(c) != std::string_view::npos;
+    });
+}
+
+// "*", a name or IPv4 address (".example.com" for a domain and its subdomains), or "[v6]" as the
+// Host header carries it. No port: the Host check compares names only.
+bool isAllowedHost(std::string_view text) {
+    if (text == "*") return true;
+    if (text.size() > 2 && text.starts_with('[') && text.ends_with(']')) {
+        boost::system::error_code ec;
+        (void)boost::asio::ip::make_address_v6(std::string(text.substr(1, text.size() - 2)), ec);
+        return !ec;
+    }
+    return !text.empty() && std::all_of(text.begin(), text.end(), isHostNameChar);
+}
+
+Mode parseMode(const RawValue& value) {
+    const std::string text = value.text();
+    if (text == "development") return Mode::development;
+    if (text == "production") return Mode::production;
+    value.fail("must be development or production" + value.got(text));
+}
+
+std::string parseListen(const RawValue& value) {
+    std::string text = value.text();
+    try {
+        (void)parseListenAddress(text);
+    } catch (const ConfigError& error) {
+        value.fail(error.what() + value.got(text));
+    }
+    return text;
+}
+
+SecretString parseUrl(const RawValue& value, std::initializer_list<std::string_view> schemes) {
+    std::string text = value.nonEmptyText();
+    for (std::string_view scheme : schemes) {
+        if (text.starts_with(scheme) && text.size() > scheme.size()) return SecretString(std::move(text));
+    }
+    std::string expected;
+    for (std::string_view scheme : schemes) expected += (expected.empty() ? "" : ", ") + std::string(scheme);
+    sodium_memzero(text.data(), text.size());
+    value.fail("must be a URL starting with one of " + expected);
+}
+
+std::string parseLogLevel(const RawValue& value) {
+    std::string text = value.text();
+    for (std::string_view level : {"trace", "debug", "info", "warn", "error"}) {
+        if (text == level) return text;
+    }
+    value.fail("must be one of trace, debug, info, warn, error" + value.got(text));
+}
+
+std::vector<std::string> parseList(const RawValue& value, bool (*valid)(std::string_view),
+                                   std::string_view rule) {
+    std::vector<std::string> items = value.list();
+    for (const std::string& item : items) {
+        if (!valid(item)) value.fail(fmt::format("{}, got '{}'", rule, item));
+    }
+    return items;
+}
+
+using Apply = void (*)(Config&, const RawValue&);
+
+struct Setting {
+    std::string_view name;  // the TOML name; dotted for tables
+    bool secret;            // never repeated in an error message
+    Apply apply;
+};
+
+// Every setting, by its TOML name. The environment variable and the override key follow from it.
+constexpr Setting kSettings[] = {
+    {"env", false, [](Config& c, const RawValue& v) { c.mode = parseMode(v); }},
+    {"listen", false, [](Config& c, const RawValue& v) { c.listen = parseListen(v); }},
+    {"data_dir", false, [](Config& c, const RawValue& v) { c.dataDir = v.nonEmptyText(); }},
+    {"database_url", true,
+     [](Config& c, const RawValue& v) {
+         c.databaseUrl = parseUrl(v, {"sqlite://", "postgres://", "postgresql://"});
+     }},
+    {"redis_url", true,
+     [](Config& c, const RawValue& v) {
+         c.redisUrl = parseUrl(v, {"redis://", "rediss://"});
+     }},
+    {"secret_key_file", false, [](Config& c, const RawValue& v) { c.secretKeyFile = v.nonEmptyText(); }},
+    {"allowed_hosts", false,
+     [](Config& c, const RawValue& v) {
+         c.allowedHosts = parseList(v, isAllowedHost,
+                                    "each host must be a name or address without scheme, port or path "
+                                    "(e.g. api.example.com, .example.com for every subdomain, or [::1])");
+     }},
+    {"threads", false,
+     [](Config& c, const RawValue& v) { c.threads = static_cast<unsigned>(v.number(0, kMaxThreads)); }},
+    {"log_level", false, [](Config& c, const RawValue& v) { c.logLevel = parseLogLevel(v); }},
+    {"verbose_errors", false, [](Config& c, const RawValue& v) { c.verboseErrors = v.boolean(); }},
+    {"require_tls", false, [](Config& c, const RawValue& v) { c.requireTls = v.boolean(); }},
+    {"trusted_proxies", false,
+     [](Config& c, const RawValue& v) {
+         c.trustedProxies =
+             parseList(v, isIpOrCidr, "each proxy must be an IP address or CIDR range (10.0.0.0/8)");
+     }},
+    {"tls_terminated_by_proxy", false,
+     [](Config& c, const RawValue& v) { c.tlsTerminatedByProxy = v.boolean(); }},
+    {"secure_cookies", false, [](Config& c, const RawValue& v) { c.secureCookies = v.boolean(); }},
+    {"metrics_public", false, [](Config& c, const RawValue& v) { c.metricsPublic = v.boolean(); }},
+    {"access_log", false, [](Config& c, const RawValue& v) { c.accessLog = v.boolean(); }},
+    {"admin_password_file", false,
+     [](Config& c, const RawValue& v) { c.adminPasswordFile = v.nonEmptyText(); }},
+    {"tls.cert", false, [](Config& c, const RawValue& v) { c.tls.certFile = v.nonEmptyText(); }},
+    {"tls.key", false, [](Config& c, const RawValue& v) { c.tls.keyFile = v.nonEmptyText(); }},
+    {"hsts.max_age_seconds", false, [](Config& c, const RawValue& v) { c.hsts.maxAge = v.seconds(); }},
+    {"hsts.include_subdomains", false,
+     [](Config& c, const RawValue& v) { c.hsts.includeSubdomains = v.boolean(); }},
+    {"hsts.preload", false, [](Config& c, const RawValue& v) { c.hsts.preload = v.boolean(); }},
+    {"limits.max_header_bytes", false,
+     [](Config& c, const RawValue& v) { c.limits.maxHeaderBytes = v.number(1, kMaxSize); }},
+    {"limits.max_body_bytes", false,
+     [](Config& c, const RawValue& v) { c.limits.maxBodyBytes = v.number(1, kMaxSize); }},
+    {"limits.header_timeout_ms", false,
+     [](Config& c, const RawValue& v) { c.limits.headerTimeout = v.milliseconds(1); }},
+    {"limits.body_timeout_ms", false,
+     [](Config& c, const RawValue& v) { c.limits.bodyTimeout = v.milliseconds(1); }},
+    {"limits.idle_timeout_ms", false,
+     [](Config& c, const RawValue& v) { c.limits.idleTimeout = v.milliseconds(1); }},
+    {"limits.write_timeout_ms", false,
+     [](Config& c, const RawValue& v) { c.limits.writeTimeout = v.milliseconds(1); }},
+    {"limits.shutdown_grace_ms", false,
+     [](Config& c, const RawValue& v) { c.limits.shutdownGrace = v.milliseconds(0); }},
+    {"limits.max_connections", false,
+     [](Config& c, const RawValue& v) { c.limits.maxConnections = v.number(1, kMaxSize); }},
+    {"cors.allowed_origins", false,
+     [](Config& c, const RawValue& v) {
+         c.cors.allowedOrigins = parseList(
+             v, isOrigin, "each origin must be exactly scheme://host[:port] with no path or trailing slash");
+     }},
+    {"cors.allowed_headers", false,
+     [](Config& c, const RawValue& v) {
+         c.cors.allowedHeaders = parseList(v, isHeaderName, "each entry must be an HTTP header name");
+     }},
+    {"cors.allow_credentials", false,
+     [](Config& c, const RawValue& v) { c.cors.allowCredentials = v.boolean(); }},
+    {"cors.max_age_seconds", false, [](Config& c, const RawValue& v) { c.cors.maxAge = v.seconds(); }},
+};
+
+// The tables of the TOML file; every other dotted name is a typo.
+constexpr std::string_view kSections[] = {"tls", "hsts", "limits", "cors"};
+
+// Names users and scripts already rely on (DESIGN.md) that differ from the generic rule.
+constexpr std::pair<std::string_view, std::string_view> kEnvironmentAliases[] = {
+    {"RAMPART_TLS_CERT", "tls.cert"},
+    {"RAMPART_TLS_KEY", "tls.key"},
+};
+
+const Setting* findSetting(std::string_view name) {
+    for (const Setting& setting : kSettings) {
+        if (setting.name == name) return &setting;
+    }
+    return nullptr;
+}
+
+bool isSection(std::string_view name) {
+    return std::find(std::begin(kSections), std::end(kSections), name) != std::end(kSections);
+}
+
+// The generic rule: RAMPART_ + the upper-case name, "." written as "__".
+std::string environmentName(std::string_view setting) {
+    std::string name(kEnvPrefix);
+    for (char c : setting) {
+        if (c == '.') {
+            name += "__";
+        } else {
+            name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        }
+    }
+    return name;
+}
+
+std::size_t editDistance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+[[noreturn]] void failUnknownSetting(std::string_view name, std::string_view origin) {
+    std::string hint;
+    std::size_t best = 3;  // suggest only near misses
+    for (const Setting& setting : kSettings) {
+        const std::size_t distance = editDistance(name, setting.name);
+        if (distance < best) {
+            best = distance;
+            hint = fmt::format(" (did you mean '{}'?)", setting.name);
+        }
+    }
+    throw ConfigError(fmt::format("unknown setting '{}' in {}{}; docs/configuration.md lists every setting",
+                                  name, origin, hint));
+}
+
+[[noreturn]] void failSecretInFile(std::string_view origin) {
+    throw ConfigError(fmt::format(
+        "secret_key must not be written in the configuration file ({}): secrets belong in the environment "
+        "(RAMPART_SECRET_KEY) or in a file of their own named by secret_key_file (RAMPART_SECRET_KEY_FILE)",
+        origin));
+}
+
+std::string fileOrigin(const std::filesystem::path& file, const toml::node& node) {
+    return fmt::format("{} line {}", file.string(), node.source().begin.line);
+}
+
+toml::table parseFile(const std::filesystem::path& file) {
+    try {
+        return toml::parse_file(file.string());
+    } catch (const toml::parse_error& error) {
+        // Only the position and toml++'s description: the offending line may hold a secret.
+        throw ConfigError(fmt::format("cannot load configuration file {} (line {}, column {}): {}",
+                                      file.string(), error.source().begin.line, error.source().begin.column,
+                                      error.description()));
+    }
+}
+
+// Reads a file holding one secret; the message on failure names the file, never the content.
+std::string readSecretFile(const std::filesystem::path& path, std::string_view what) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw ConfigError(fmt::format("cannot read {} {}: {}", what, path.string(), std::strerror(errno)));
+    struct stat info {};
+    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        ::close(fd);
+        throw ConfigError(fmt::format("{} {} is not a regular file", what, path.string()));
+    }
+    std::string content;
+    char buffer[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const int error = errno;
+            ::close(fd);
+            sodium_memzero(buffer, sizeof buffer);
+            sodium_memzero(content.data(), content.size());
+            throw ConfigError(
+                fmt::format("cannot read {} {}: {}", what, path.string(), std::strerror(error)));
+        }
+        if (n == 0) break;
+        content.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    sodium_memzero(buffer, sizeof buffer);
+    // Editors and `echo` add a final newline; it is never part of the key.
+    while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.pop_back();
+    if (content.empty()) throw ConfigError(fmt::format("{} {} is empty", what, path.string()));
+    return content;
+}
+
+// The directory itself gets 0700 from mkdir, so there is no moment when others could enter it.
+void createPrivateDirectory(std::filesystem::path dir) {
+    dir = dir.lexically_normal();
+    if (!dir.has_filename()) dir = dir.parent_path();  // "var/" would otherwise be made by the parent step
+    std::error_code ec;
+    if (std::filesystem::is_directory(dir, ec)) return;
+    const std::filesystem::path parent = dir.parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        throw ConfigError(
+            fmt::format("cannot create data directory {}: {}", dir.string(), std::strerror(errno)));
+    }
+}
+
+// Returns false when the file already exists (another process won the race); throws on other errors.
+bool createKeyFile(const std::filesystem::path& path) {
+    if (sodium_init() < 0) throw ConfigError("cannot initialise libsodium to generate the secret key");
+    constexpr std::string_view kUrlSafe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string key(kGeneratedKeyLength, '\0');
+    for (char& c : key) c = kUrlSafe[randombytes_uniform(static_cast<std::uint32_t>(kUrlSafe.size()))];
+    key += '\n';
+
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        const int error = errno;
+        sodium_memzero(key.data(), key.size());
+        if (error == EEXIST) return false;
+        throw ConfigError(
+            fmt::format("cannot create secret key file {}: {}", path.string(), std::strerror(error)));
+    }
+    std::size_t written = 0;
+    int error = 0;
+    while (written < key.size()) {
+        const ssize_t n = ::write(fd, key.data() + written, key.size() - written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            error = n < 0 ? errno : EIO;
+            break;
+        }
+        written += static_cast<std::size_t>(n);
+    }
+    if (error == 0 && ::fsync(fd) != 0) error = errno;
+    if (::close(fd) != 0 && error == 0) error = errno;
+    sodium_memzero(key.data(), key.size());
+    if (error != 0) {
+        // A half-written key would be loaded on the next start; better no file at all.
+        ::unlink(path.c_str());
+        throw ConfigError(
+            fmt::format("cannot write secret key file {}: {}", path.string(), std::strerror(error)));
+    }
+    // The new name must survive a crash too, or the next start would create a different key.
+    const int dirFd = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(),
+                             O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirFd >= 0) {
+        ::fsync(dirFd);
+        ::close(dirFd);
+    }
+    return true;
+}
+
+class Loader {
+  public:
+    Config load(const ConfigSources& sources) {
+        if (sources.file) applyFile(*sources.file);
+        applyEnvironment(sources.environment);
+        applyOverrides(sources.overrides);
+        finish();
+        return std::move(config_);
+    }
+
+  private:
+    void apply(const Setting& setting, const RawValue& value) {
+        setting.apply(config_, value);
+        explicitlySet_.insert(setting.name);
+    }
+
+    void applyFile(const std::filesystem::path& file) {
+        const toml::table table = parseFile(file);
+        for (auto&& [key, node] : table) {
+            const std::string name(key.str());
+            const std::string origin = fileOrigin(file, node);
+            if (name == "secret_key") failSecretInFile(origin);
+            if (isSection(name)) {
+                const toml::table* section = node.as_table();
+                if (section == nullptr) {
+                    throw ConfigError(fmt::format("'{}' in {} must be a table ([{}])", name, origin, name));
+                }
+                for (auto&& [subKey, subNode] : *section) {
+                    applyFileValue(fmt::format("{}.{}", name, subKey.str()), subNode,
+                                   fileOrigin(file, subNode));
+                }
+            } else {
+                applyFileValue(name, node, origin);
+            }
+        }
+    }
+
+    void applyFileValue(const std::string& name, const toml::node& node, const std::string& origin) {
+        const Setting* setting = findSetting(name);
+        if (setting == nullptr) failUnknownSetting(name, origin);
+        apply(*setting, RawValue(setting->name, setting->secret, node, origin));
+    }
+
+    void applyEnvironment(const std::map<std::string, std::string>& environment) {
+        // Empty variables count as unset: `FOO=` in a compose file or unit usually means "not set".
+        auto lookup = [&](std::string_view name) -> const std::string* {
+            const auto it = environment.find(std::string(name));
+            return it == environment.end() || it->second.empty() ? nullptr : &it->second;
+        };
+        for (const Setting& setting : kSettings) {
+            const std::string generic = environmentName(setting.name);
+            std::string_view variable = generic;
+            const std::string* value = lookup(generic);
+            for (const auto& [alias, target] : kEnvironmentAliases) {
+                if (target != setting.name) continue;
+                if (const std::string* aliased = lookup(alias)) {
+                    if (value != nullptr) {
+                        throw ConfigError(
+                            fmt::format("both {} and {} are set; they are the same setting ({}), "
+                                        "set only one",
+                                        alias, generic, setting.name));
+                    }
+                    value = aliased;
+                    variable = alias;
+                }
+            }
+            if (value != nullptr)
+                apply(setting, RawValue(setting.name, setting.secret, *value, std::string(variable)));
+        }
+        if (const std::string* key = lookup(kSecretKeyVariable)) {
+            config_.secretKey = SecretString(*key);
+            secretKeyFromEnvironment_ = true;
+        }
+    }
+
+    void applyOverrides(const std::map<std::string, std::string>& overrides) {
+        for (const auto& [name, value] : overrides) {
+            if (name == "secret_key") {
+                throw ConfigError(
+                    "secret_key cannot be given as a command-line override (other users can read the process "
+                    "list); use RAMPART_SECRET_KEY or secret_key_file");
+            }
+            const Setting* setting = findSetting(name);
+            if (setting == nullptr) failUnknownSetting(name, kOverrideOrigin);
+            apply(*setting, RawValue(setting->name, setting->secret, value, std::string(kOverrideOrigin)));
+        }
+    }
+
+    void finish() {
+        // Production is safe without any setting; development works over plain HTTP on localhost.
+        const bool production = config_.production();
+        if (!explicitlySet_.contains("require_tls")) config_.requireTls = production;
+        if (!explicitlySet_.contains("secure_cookies")) config_.secureCookies = production;
+        if (!explicitlySet_.contains("database_url")) {
+            config_.databaseUrl = SecretString("sqlite://" + (config_.dataDir / "rampart.db").string());
+        }
+        // One without the other would quietly serve plain HTTP.
+        if (config_.tls.certFile.empty() != config_.tls.keyFile.empty()) {
+            throw ConfigError(
+                "tls.cert and tls.key must be set together (RAMPART_TLS_CERT and RAMPART_TLS_KEY); only one "
+                "is set");
+        }
+        if (!config_.secretKeyFile.empty()) {
+            if (secretKeyFromEnvironment_) {
+                throw ConfigError(
+                    "the secret key is set twice: RAMPART_SECRET_KEY and a secret key file (secret_key_file "
+                    "/ "
+                    "RAMPART_SECRET_KEY_FILE); set only one");
+            }
+            config_.secretKey = SecretString(readSecretFile(config_.secretKeyFile, "secret key file"));
+        }
+    }
+
+    Config config_;
+    std::set<std::string_view> explicitlySet_;
+    bool secretKeyFromEnvironment_ = false;
+};
+
+}  // namespace
+
+Config loadConfig(const ConfigSources& sources) {
+    return Loader().load(sources);
+}
+
+ListenAddress parseListenAddress(std::string_view text) {
+    std::string_view host;
+    std::string_view port;
+    if (text.starts_with('[')) {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos) throw ConfigError("missing ']' after the IPv6 address");
+        host = text.substr(1, close - 1);
+        const std::string_view rest = text.substr(close + 1);
+        if (!rest.starts_with(':')) throw ConfigError("expected [address]:port, e.g. [::1]:8080");
+        port = rest.substr(1);
+        boost::system::error_code ec;
+        if (!host.empty()) (void)boost::asio::ip::make_address_v6(std::string(host), ec);
+        if (ec) throw ConfigError("the address in brackets is not an IPv6 address");
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) throw ConfigError("expected host:port, e.g. 127.0.0.1:8080");
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos) {
+            throw ConfigError("an IPv6 address must be written in brackets, e.g. [::1]:8080");
+        }
+        if (!std::all_of(host.begin(), host.end(), isHostNameChar)) {
+            throw ConfigError("the host may contain only letters, digits, '.' and '-'");
+        }
+    }
+    if (host.empty())
+        throw ConfigError("the host is empty (0.0.0.0 listens on every interface, 127.0.0.1 locally)");
+    const auto number = parseUnsigned(port);
+    if (!number || *number > 65535) throw ConfigError("the port must be a number from 0 to 65535");
+    return ListenAddress{std::string(host), static_cast<std::uint16_t>(*number)};
+}
+
+std::map<std::string, std::string> rampartEnvironment() {
+    std::map<std::string, std::string> result;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        const std::string_view text(*entry);
+        const auto equals = text.find('=');
+        if (equals == std::string_view::npos || !text.starts_with(kEnvPrefix)) continue;
+        result.emplace(text.substr(0, equals), text.substr(equals + 1));
+    }
+    return result;
+}
+
+void ensureDevelopmentSecretKey(Config& config) {
+    if (config.production() || !config.secretKey.empty()) return;
+    const std::filesystem::path path = config.dataDir / "secret_key";
+    std::error_code ec;
+    if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec))) {
+        createPrivateDirectory(config.dataDir);
+        (void)createKeyFile(path);  // false: a concurrent start created it first; read that one
+    }
+    config.secretKey = SecretString(readSecretFile(path, "development secret key file"));
+    config.secretKeyFile = path;
+}
+
+}  // namespace rampart

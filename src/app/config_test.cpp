@@ -1,0 +1,641 @@
+// Tests of loadConfig: layers and their precedence, every variable name, validation, secrets, and
+// the development secret key.
+#include "app/config.hpp"
+
+#include "app/deploy_check.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace rampart {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// A fresh directory under the system temp dir, removed with everything in it.
+class TempDir {
+  public:
+    TempDir() {
+        static std::atomic<int> counter{0};
+        path_ = std::filesystem::temp_directory_path() /
+                fmt::format("rampart-config-test-{}-{}", ::getpid(), counter.fetch_add(1));
+        std::filesystem::remove_all(path_);
+        std::filesystem::create_directories(path_);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+    std::filesystem::path write(const std::string& name, std::string_view content) const {
+        const auto file = path_ / name;
+        std::ofstream(file, std::ios::binary) << content;
+        return file;
+    }
+
+  private:
+    std::filesystem::path path_;
+};
+
+unsigned modeOf(const std::filesystem::path& path) {
+    struct stat info {};
+    EXPECT_EQ(::stat(path.c_str(), &info), 0);
+    return info.st_mode & 07777;
+}
+
+std::string readAll(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream content;
+    content << in.rdbuf();
+    return content.str();
+}
+
+// The message of the ConfigError that loading these sources throws ("" when none is thrown).
+std::string loadError(const ConfigSources& sources) {
+    try {
+        (void)loadConfig(sources);
+    } catch (const ConfigError& error) {
+        return error.what();
+    }
+    return "";
+}
+
+ConfigSources fromFile(const TempDir& dir, std::string_view toml) {
+    ConfigSources sources;
+    sources.file = dir.write("rampart.toml", toml);
+    return sources;
+}
+
+ConfigSources fromEnvironment(std::map<std::string, std::string> environment) {
+    ConfigSources sources;
+    sources.environment = std::move(environment);
+    return sources;
+}
+
+ConfigSources fromOverrides(std::map<std::string, std::string> overrides) {
+    ConfigSources sources;
+    sources.overrides = std::move(overrides);
+    return sources;
+}
+
+TEST(LoadConfig, DefaultsSuitDevelopment) {
+    const Config config = loadConfig({});
+    EXPECT_EQ(config.mode, Mode::development);
+    EXPECT_EQ(config.listen, "127.0.0.1:8080");
+    EXPECT_EQ(config.dataDir, "./var");
+    EXPECT_EQ(config.databaseUrl.reveal(), "sqlite://./var/rampart.db");
+    EXPECT_FALSE(config.redisUrl);
+    EXPECT_TRUE(config.secretKey.empty());
+    EXPECT_THAT(config.allowedHosts, ElementsAre("localhost", "127.0.0.1"));
+    EXPECT_FALSE(config.requireTls);
+    EXPECT_FALSE(config.secureCookies);
+    EXPECT_FALSE(config.verboseErrors);
+    EXPECT_EQ(config.logLevel, "info");
+}
+
+TEST(LoadConfig, FileThenEnvironmentThenOverrides) {
+    TempDir dir;
+    ConfigSources sources = fromFile(dir, R"(
+listen = "127.0.0.1:1000"
+threads = 2
+log_level = "debug"
+allowed_hosts = ["file.example.com"]
+[limits]
+max_body_bytes = 100
+idle_timeout_ms = 1000
+[hsts]
+max_age_seconds = 10
+)");
+    sources.environment = {{"RAMPART_LISTEN", "127.0.0.1:2000"},
+                           {"RAMPART_LIMITS__MAX_BODY_BYTES", "200"},
+                           {"RAMPART_THREADS", "3"},
+                           {"RAMPART_ALLOWED_HOSTS", "env.example.com"}};
+    sources.overrides = {{"listen", "127.0.0.1:3000"}, {"limits.max_body_bytes", "300"}};
+
+    const Config config = loadConfig(sources);
+    EXPECT_EQ(config.listen, "127.0.0.1:3000");   // override beats environment and file
+    EXPECT_EQ(config.limits.maxBodyBytes, 300U);  // override beats environment and file
+    EXPECT_EQ(config.threads, 3U);                // environment beats file
+    EXPECT_THAT(config.allowedHosts, ElementsAre("env.example.com"));
+    EXPECT_EQ(config.logLevel, "debug");  // file beats default
+    EXPECT_EQ(config.limits.idleTimeout, std::chrono::milliseconds(1000));
+    EXPECT_EQ(config.hsts.maxAge, std::chrono::seconds(10));
+    EXPECT_EQ(config.limits.maxHeaderBytes, 16U * 1024);  // default where nobody set it
+}
+
+TEST(LoadConfig, EveryPublicEnvironmentName) {
+    TempDir dir;
+    const Config config = loadConfig(fromEnvironment({
+        {"RAMPART_ENV", "production"},
+        {"RAMPART_LISTEN", "[::1]:9443"},
+        {"RAMPART_DATA_DIR", dir.path().string()},
+        {"RAMPART_DATABASE_URL", "postgresql://rampart:pw@db.internal/rampart?sslmode=verify-full"},
+        {"RAMPART_REDIS_URL", "rediss://:pw@redis.internal:6380"},
+        {"RAMPART_SECRET_KEY", "k3y-from-the-environment"},
+        {"RAMPART_ALLOWED_HOSTS", "api.example.com, .example.org"},
+        {"RAMPART_TLS_CERT", "/etc/rampart/cert.pem"},
+        {"RAMPART_TLS_KEY", "/etc/rampart/key.pem"},
+        {"RAMPART_ADMIN_PASSWORD_FILE", "/run/secrets/admin"},
+    }));
+    EXPECT_EQ(config.mode, Mode::production);
+    EXPECT_EQ(config.listen, "[::1]:9443");
+    EXPECT_EQ(config.dataDir, dir.path());
+    EXPECT_EQ(config.databaseUrl.reveal(), "postgresql://rampart:pw@db.internal/rampart?sslmode=verify-full");
+    ASSERT_TRUE(config.redisUrl);
+    EXPECT_EQ(config.redisUrl->reveal(), "rediss://:pw@redis.internal:6380");
+    EXPECT_EQ(config.secretKey.reveal(), "k3y-from-the-environment");
+    EXPECT_TRUE(config.secretKeyFile.empty());
+    EXPECT_THAT(config.allowedHosts, ElementsAre("api.example.com", ".example.org"));
+    EXPECT_EQ(config.tls.certFile, "/etc/rampart/cert.pem");
+    EXPECT_EQ(config.tls.keyFile, "/etc/rampart/key.pem");
+    EXPECT_EQ(config.adminPasswordFile, "/run/secrets/admin");
+
+    // RAMPART_SECRET_KEY_FILE is covered by SecretKeyFromFile.
+}
+
+TEST(LoadConfig, GenericEnvironmentRule) {
+    const Config config = loadConfig(fromEnvironment({
+        {"RAMPART_LIMITS__MAX_BODY_BYTES", "2048"},
+        {"RAMPART_LIMITS__HEADER_TIMEOUT_MS", "1500"},
+        {"RAMPART_CORS__ALLOWED_ORIGINS", "https://app.example.com, http://localhost:3000"},
+        {"RAMPART_CORS__ALLOW_CREDENTIALS", "yes"},
+        {"RAMPART_THREADS", "4"},
+        {"RAMPART_TRUSTED_PROXIES", "10.0.0.0/8,::1"},
+        {"RAMPART_TLS_TERMINATED_BY_PROXY", "1"},
+        {"RAMPART_HSTS__INCLUDE_SUBDOMAINS", "no"},
+        {"RAMPART_TLS__CERT", "/c.pem"},
+        {"RAMPART_TLS__KEY", "/k.pem"},
+        {"RAMPART_LOG_LEVEL", "warn"},
+    }));
+    EXPECT_EQ(config.limits.maxBodyBytes, 2048U);
+    EXPECT_EQ(config.limits.headerTimeout, std::chrono::milliseconds(1500));
+    EXPECT_THAT(config.cors.allowedOrigins, ElementsAre("https://app.example.com", "http://localhost:3000"));
+    EXPECT_TRUE(config.cors.allowCredentials);
+    EXPECT_EQ(config.threads, 4U);
+    EXPECT_THAT(config.trustedProxies, ElementsAre("10.0.0.0/8", "::1"));
+    EXPECT_TRUE(config.tlsTerminatedByProxy);
+    EXPECT_FALSE(config.hsts.includeSubdomains);
+    EXPECT_EQ(config.tls.certFile, "/c.pem");
+    EXPECT_EQ(config.logLevel, "warn");
+}
+
+// Every setting, with a valid value as environment text and as a TOML literal.
+struct SettingSample {
+    std::string name;
+    std::string text;
+    std::string toml;
+};
+
+const std::vector<SettingSample>& allSettings() {
+    static const std::vector<SettingSample> samples = {
+        {"env", "production", R"("production")"},
+        {"listen", "0.0.0.0:80", R"("0.0.0.0:80")"},
+        {"data_dir", "/srv/rampart", R"("/srv/rampart")"},
+        {"database_url", "postgres://db/rampart", R"("postgres://db/rampart")"},
+        {"redis_url", "redis://localhost", R"("redis://localhost")"},
+        {"secret_key_file", "/run/secrets/key", R"("/run/secrets/key")"},
+        {"allowed_hosts", "a.example.com", R"(["a.example.com"])"},
+        {"threads", "8", "8"},
+        {"log_level", "error", R"("error")"},
+        {"verbose_errors", "true", "true"},
+        {"require_tls", "false", "false"},
+        {"trusted_proxies", "192.168.0.0/16", R"(["192.168.0.0/16"])"},
+        {"tls_terminated_by_proxy", "true", "true"},
+        {"secure_cookies", "true", "true"},
+        {"metrics_public", "true", "true"},
+        {"admin_password_file", "/run/secrets/admin", R"("/run/secrets/admin")"},
+        {"tls.cert", "/c.pem", R"("/c.pem")"},
+        {"tls.key", "/k.pem", R"("/k.pem")"},
+        {"hsts.max_age_seconds", "600", "600"},
+        {"hsts.include_subdomains", "false", "false"},
+        {"hsts.preload", "true", "true"},
+        {"limits.max_header_bytes", "8192", "8192"},
+        {"limits.max_body_bytes", "4096", "4096"},
+        {"limits.header_timeout_ms", "5000", "5000"},
+        {"limits.body_timeout_ms", "5000", "5000"},
+        {"limits.idle_timeout_ms", "5000", "5000"},
+        {"limits.write_timeout_ms", "5000", "5000"},
+        {"limits.shutdown_grace_ms", "0", "0"},
+        {"limits.max_connections", "100", "100"},
+        {"cors.allowed_origins", "https://app.example.com", R"(["https://app.example.com"])"},
+        {"cors.allowed_headers", "Authorization", R"(["Authorization"])"},
+        {"cors.allow_credentials", "true", "true"},
+        {"cors.max_age_seconds", "60", "60"},
+    };
+    return samples;
+}
+
+std::string environmentName(std::string name) {
+    std::string result = "RAMPART_";
+    for (char c : name)
+        result += c == '.' ? std::string("__") : std::string(1, static_cast<char>(std::toupper(c)));
+    return result;
+}
+
+std::string tomlDocument(const SettingSample& sample) {
+    const auto dot = sample.name.find('.');
+    if (dot == std::string::npos) return fmt::format("{} = {}\n", sample.name, sample.toml);
+    return fmt::format("[{}]\n{} = {}\n", sample.name.substr(0, dot), sample.name.substr(dot + 1),
+                       sample.toml);
+}
+
+TEST(LoadConfig, EverySettingHasAFileKeyAVariableAndAnOverride) {
+    TempDir dir;
+    const std::string keyFile = dir.write("key", std::string(64, 'k') + "abcd\n").string();
+    for (SettingSample sample : allSettings()) {
+        SCOPED_TRACE(sample.name);
+        // Settings that need a partner to load on their own.
+        std::map<std::string, std::string> partner;
+        if (sample.name == "tls.cert") partner = {{"tls.key", "/k.pem"}};
+        if (sample.name == "tls.key") partner = {{"tls.cert", "/c.pem"}};
+        if (sample.name == "secret_key_file") {
+            sample.text = keyFile;
+            sample.toml = fmt::format("\"{}\"", keyFile);
+        }
+
+        ConfigSources file = fromFile(dir, tomlDocument(sample));
+        file.overrides = partner;
+        EXPECT_EQ(loadError(file), "");
+
+        ConfigSources environment = fromEnvironment({{environmentName(sample.name), sample.text}});
+        environment.overrides = partner;
+        EXPECT_EQ(loadError(environment), "");
+
+        std::map<std::string, std::string> overrides = partner;
+        overrides[sample.name] = sample.text;
+        EXPECT_EQ(loadError(fromOverrides(overrides)), "");
+    }
+}
+
+TEST(LoadConfig, EnvironmentAndFileAgreeOnEveryValue) {
+    TempDir dir;
+    const Config viaEnvironment = loadConfig(fromEnvironment({{"RAMPART_LIMITS__WRITE_TIMEOUT_MS", "1234"},
+                                                              {"RAMPART_CORS__MAX_AGE_SECONDS", "77"},
+                                                              {"RAMPART_HSTS__PRELOAD", "TRUE"}}));
+    const Config viaFile = loadConfig(fromFile(
+        dir, "[limits]\nwrite_timeout_ms = 1234\n[cors]\nmax_age_seconds = 77\n[hsts]\npreload = true\n"));
+    EXPECT_EQ(viaEnvironment.limits.writeTimeout, viaFile.limits.writeTimeout);
+    EXPECT_EQ(viaEnvironment.cors.maxAge, viaFile.cors.maxAge);
+    EXPECT_EQ(viaEnvironment.hsts.preload, viaFile.hsts.preload);
+    EXPECT_TRUE(viaFile.hsts.preload);
+}
+
+TEST(LoadConfig, BooleanSpellings) {
+    for (const auto& [text, expected] : std::vector<std::pair<std::string, bool>>{{"true", true},
+                                                                                  {"1", true},
+                                                                                  {"yes", true},
+                                                                                  {"YES", true},
+                                                                                  {"false", false},
+                                                                                  {"0", false},
+                                                                                  {"no", false}}) {
+        SCOPED_TRACE(text);
+        EXPECT_EQ(loadConfig(fromEnvironment({{"RAMPART_METRICS_PUBLIC", text}})).metricsPublic, expected);
+    }
+}
+
+TEST(LoadConfig, PublicAliasAndGenericNameTogetherAreAnError) {
+    const std::string error = loadError(fromEnvironment(
+        {{"RAMPART_TLS_CERT", "/a.pem"}, {"RAMPART_TLS__CERT", "/b.pem"}, {"RAMPART_TLS_KEY", "/k.pem"}}));
+    EXPECT_THAT(error, HasSubstr("RAMPART_TLS_CERT"));
+    EXPECT_THAT(error, HasSubstr("RAMPART_TLS__CERT"));
+}
+
+TEST(LoadConfig, UnknownAndEmptyVariablesAreIgnored) {
+    const Config config = loadConfig(fromEnvironment({{"RAMPART_SOMETHING_ELSE", "x"},
+                                                      {"RAMPART_LISTEN", ""},
+                                                      {"RAMPART_SECRET_KEY", ""},
+                                                      {"OTHER", "y"}}));
+    EXPECT_EQ(config.listen, "127.0.0.1:8080");
+    EXPECT_TRUE(config.secretKey.empty());
+}
+
+TEST(LoadConfig, ProductionTurnsOnTlsAndSecureCookies) {
+    const Config config = loadConfig(fromEnvironment({{"RAMPART_ENV", "production"}}));
+    EXPECT_TRUE(config.production());
+    EXPECT_TRUE(config.requireTls);
+    EXPECT_TRUE(config.secureCookies);
+}
+
+TEST(LoadConfig, ModeDefaultsFollowTheFinalMode) {
+    TempDir dir;
+    // The file says production, the environment says development: development wins, and so do its defaults.
+    ConfigSources sources = fromFile(dir, "env = \"production\"\n");
+    sources.environment = {{"RAMPART_ENV", "development"}};
+    const Config config = loadConfig(sources);
+    EXPECT_EQ(config.mode, Mode::development);
+    EXPECT_FALSE(config.requireTls);
+    EXPECT_FALSE(config.secureCookies);
+}
+
+TEST(LoadConfig, ExplicitSettingBeatsModeDefault) {
+    TempDir dir;
+    ConfigSources production = fromFile(dir, "env = \"production\"\nrequire_tls = false\n");
+    production.overrides = {{"secure_cookies", "false"}};
+    const Config config = loadConfig(production);
+    EXPECT_FALSE(config.requireTls);
+    EXPECT_FALSE(config.secureCookies);
+
+    const Config development = loadConfig(fromEnvironment({{"RAMPART_SECURE_COOKIES", "true"}}));
+    EXPECT_TRUE(development.secureCookies);
+    EXPECT_FALSE(development.requireTls);
+}
+
+TEST(LoadConfig, DatabaseUrlDefaultFollowsDataDir) {
+    EXPECT_EQ(loadConfig(fromEnvironment({{"RAMPART_DATA_DIR", "/srv/rampart"}})).databaseUrl.reveal(),
+              "sqlite:///srv/rampart/rampart.db");
+    EXPECT_EQ(loadConfig(fromOverrides({{"data_dir", "data"}})).databaseUrl.reveal(),
+              "sqlite://data/rampart.db");
+
+    const Config explicitUrl = loadConfig(fromEnvironment(
+        {{"RAMPART_DATA_DIR", "/srv/rampart"}, {"RAMPART_DATABASE_URL", "sqlite:///elsewhere.db"}}));
+    EXPECT_EQ(explicitUrl.databaseUrl.reveal(), "sqlite:///elsewhere.db");
+}
+
+TEST(LoadConfig, SecretKeyFromEnvironment) {
+    const Config config = loadConfig(fromEnvironment({{"RAMPART_SECRET_KEY", "from-env"}}));
+    EXPECT_EQ(config.secretKey.reveal(), "from-env");
+}
+
+TEST(LoadConfig, SecretKeyFromFile) {
+    TempDir dir;
+    const auto keyFile = dir.write("key", "from-a-file\n");
+    const Config viaEnvironment =
+        loadConfig(fromEnvironment({{"RAMPART_SECRET_KEY_FILE", keyFile.string()}}));
+    EXPECT_EQ(viaEnvironment.secretKey.reveal(), "from-a-file");  // trailing newline stripped
+    EXPECT_EQ(viaEnvironment.secretKeyFile, keyFile);
+
+    const Config viaToml =
+        loadConfig(fromFile(dir, fmt::format("secret_key_file = \"{}\"\n", keyFile.string())));
+    EXPECT_EQ(viaToml.secretKey.reveal(), "from-a-file");
+}
+
+TEST(LoadConfig, SecretKeyFileProblemsNameThePathNotTheContent) {
+    TempDir dir;
+    const auto missing = dir.path() / "no-such-key";
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_SECRET_KEY_FILE", missing.string()}})),
+                HasSubstr(missing.string()));
+
+    const auto empty = dir.write("empty-key", "\n");
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_SECRET_KEY_FILE", empty.string()}})),
+                HasSubstr("empty"));
+
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_SECRET_KEY_FILE", dir.path().string()}})),
+                HasSubstr("not a regular file"));
+}
+
+TEST(LoadConfig, SecretKeyTwiceIsAnError) {
+    TempDir dir;
+    const auto keyFile = dir.write("key", "key-in-file-1234");
+    const std::string error = loadError(fromEnvironment(
+        {{"RAMPART_SECRET_KEY", "key-in-env-5678"}, {"RAMPART_SECRET_KEY_FILE", keyFile.string()}}));
+    EXPECT_THAT(error, HasSubstr("RAMPART_SECRET_KEY"));
+    EXPECT_THAT(error, Not(HasSubstr("key-in-env-5678")));
+    EXPECT_THAT(error, Not(HasSubstr("key-in-file-1234")));
+
+    // Also across layers: the key file in TOML, the key in the environment.
+    ConfigSources mixed = fromFile(dir, fmt::format("secret_key_file = \"{}\"\n", keyFile.string()));
+    mixed.environment = {{"RAMPART_SECRET_KEY", "key-in-env-5678"}};
+    EXPECT_THAT(loadError(mixed), HasSubstr("set only one"));
+}
+
+TEST(LoadConfig, SecretKeyInTomlIsRefused) {
+    TempDir dir;
+    const std::string error = loadError(fromFile(dir, "secret_key = \"toml-secret-value-42\"\n"));
+    EXPECT_THAT(error, HasSubstr("RAMPART_SECRET_KEY"));
+    EXPECT_THAT(error, HasSubstr("secret_key_file"));
+    EXPECT_THAT(error, Not(HasSubstr("toml-secret-value-42")));
+
+    EXPECT_THAT(loadError(fromOverrides({{"secret_key", "cli-secret-value-42"}})),
+                AllOf(HasSubstr("RAMPART_SECRET_KEY"), Not(HasSubstr("cli-secret-value-42"))));
+}
+
+TEST(LoadConfig, UnknownKeysAreErrorsNamingTheKey) {
+    TempDir dir;
+    EXPECT_THAT(loadError(fromFile(dir, "[limits]\nmax_body_byte = 10\n")),
+                AllOf(HasSubstr("limits.max_body_byte"), HasSubstr("did you mean 'limits.max_body_bytes'")));
+    EXPECT_THAT(loadError(fromFile(dir, "alowed_hosts = [\"a\"]\n")), HasSubstr("alowed_hosts"));
+    EXPECT_THAT(loadError(fromFile(dir, "[server]\nport = 1\n")), HasSubstr("server"));
+    EXPECT_THAT(loadError(fromFile(dir, "limits = 5\n")), HasSubstr("must be a table"));
+    EXPECT_THAT(loadError(fromOverrides({{"listen_address", "x"}})), HasSubstr("listen_address"));
+}
+
+TEST(LoadConfig, MissingOrBrokenFileIsAnError) {
+    TempDir dir;
+    ConfigSources missing;
+    missing.file = dir.path() / "absent.toml";
+    EXPECT_THAT(loadError(missing), HasSubstr("absent.toml"));
+
+    // A syntax error on a secret's line must not quote the secret.
+    const std::string error = loadError(fromFile(dir, "database_url = postgres://u:topsecretpw@h/db\n"));
+    EXPECT_THAT(error, HasSubstr("rampart.toml"));
+    EXPECT_THAT(error, Not(HasSubstr("topsecretpw")));
+}
+
+TEST(LoadConfig, BadListenAddresses) {
+    for (const std::string bad :
+         {"localhost", "127.0.0.1:70000", ":8080", "::1:8080", "[::1]8080", "[::1:8080",
+          "127.0.0.1:", "127.0.0.1:-1", "127.0.0.1:80x", "[zz]:80", "a b:80"}) {
+        SCOPED_TRACE(bad);
+        EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_LISTEN", bad}})),
+                    AllOf(HasSubstr("listen"), HasSubstr("RAMPART_LISTEN")));
+    }
+    for (const std::string good :
+         {"[::1]:8080", "0.0.0.0:0", "localhost:65535", "[::]:443", "api.internal:80"}) {
+        SCOPED_TRACE(good);
+        EXPECT_EQ(loadError(fromEnvironment({{"RAMPART_LISTEN", good}})), "");
+    }
+}
+
+TEST(ParseListenAddress, TakesHostAndPortApart) {
+    const ListenAddress v6 = parseListenAddress("[::1]:8080");
+    EXPECT_EQ(v6.host, "::1");
+    EXPECT_EQ(v6.port, 8080);
+    const ListenAddress v4 = parseListenAddress("0.0.0.0:0");
+    EXPECT_EQ(v4.host, "0.0.0.0");
+    EXPECT_EQ(v4.port, 0);
+    EXPECT_THROW(parseListenAddress("0.0.0.0:65536"), ConfigError);
+}
+
+TEST(LoadConfig, BadValuesNameTheSetting) {
+    TempDir dir;
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_REQUIRE_TLS", "maybe"}})),
+                AllOf(HasSubstr("require_tls"), HasSubstr("RAMPART_REQUIRE_TLS"), HasSubstr("maybe")));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_LIMITS__MAX_BODY_BYTES", "10MB"}})),
+                HasSubstr("limits.max_body_bytes"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_LIMITS__MAX_BODY_BYTES", "0"}})),
+                HasSubstr("limits.max_body_bytes"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_LIMITS__MAX_BODY_BYTES", "-5"}})),
+                HasSubstr("limits.max_body_bytes"));
+    EXPECT_THAT(loadError(fromFile(dir, "[limits]\nmax_body_bytes = -5\n")),
+                HasSubstr("limits.max_body_bytes"));
+    EXPECT_THAT(loadError(fromFile(dir, "[limits]\nmax_body_bytes = \"1024\"\n")),
+                AllOf(HasSubstr("limits.max_body_bytes"), HasSubstr("must be an integer")));
+    EXPECT_THAT(loadError(fromFile(dir, "threads = 1.5\n")), HasSubstr("threads"));
+    EXPECT_THAT(loadError(fromFile(dir, "require_tls = \"yes\"\n")), HasSubstr("require_tls"));
+    EXPECT_THAT(loadError(fromFile(dir, "allowed_hosts = \"a.example.com\"\n")), HasSubstr("allowed_hosts"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_ENV", "staging"}})), HasSubstr("env"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_LOG_LEVEL", "loud"}})), HasSubstr("log_level"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_LIMITS__IDLE_TIMEOUT_MS", "999999999999"}})),
+                HasSubstr("limits.idle_timeout_ms"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_TRUSTED_PROXIES", "10.0.0.0/33"}})),
+                HasSubstr("trusted_proxies"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_CORS__ALLOWED_ORIGINS", "https://app.example.com/"}})),
+                HasSubstr("cors.allowed_origins"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_ALLOWED_HOSTS", "https://api.example.com"}})),
+                HasSubstr("allowed_hosts"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_TLS_CERT", "/c.pem"}})), HasSubstr("tls.key"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_ALLOWED_HOSTS", "api.example.com:8080"}})),
+                HasSubstr("allowed_hosts"));
+    EXPECT_THAT(
+        loadConfig(fromEnvironment({{"RAMPART_ALLOWED_HOSTS", ".example.com,[::1],10.0.0.1"}})).allowedHosts,
+        ElementsAre(".example.com", "[::1]", "10.0.0.1"));
+}
+
+TEST(LoadConfig, BadSecretValuesAreNeverEchoed) {
+    TempDir dir;
+    const std::string database =
+        loadError(fromEnvironment({{"RAMPART_DATABASE_URL", "mysql://u:hunter2pass@db/x"}}));
+    EXPECT_THAT(database, HasSubstr("database_url"));
+    EXPECT_THAT(database, Not(HasSubstr("hunter2pass")));
+
+    const std::string redis = loadError(fromFile(dir, "redis_url = \"http://:redispass77@cache\"\n"));
+    EXPECT_THAT(redis, HasSubstr("redis_url"));
+    EXPECT_THAT(redis, Not(HasSubstr("redispass77")));
+
+    const std::string override = loadError(fromOverrides({{"database_url", "oracle://sys:overridepw@x"}}));
+    EXPECT_THAT(override, HasSubstr("database_url"));
+    EXPECT_THAT(override, Not(HasSubstr("overridepw")));
+}
+
+TEST(RampartEnvironment, ReturnsOnlyRampartVariables) {
+    ASSERT_EQ(::setenv("RAMPART_CONFIG_TEST_PROBE", "probe-value", 1), 0);
+    ASSERT_EQ(::setenv("NOT_RAMPART_CONFIG_TEST_PROBE", "x", 1), 0);
+    const auto environment = rampartEnvironment();
+    ::unsetenv("RAMPART_CONFIG_TEST_PROBE");
+    ::unsetenv("NOT_RAMPART_CONFIG_TEST_PROBE");
+    ASSERT_TRUE(environment.contains("RAMPART_CONFIG_TEST_PROBE"));
+    EXPECT_EQ(environment.at("RAMPART_CONFIG_TEST_PROBE"), "probe-value");
+    for (const auto& [name, value] : environment) EXPECT_TRUE(name.starts_with("RAMPART_")) << name;
+}
+
+TEST(EnsureDevelopmentSecretKey, CreatesAPrivateKeyFileOnceAndReusesIt) {
+    TempDir dir;
+    Config first;
+    first.dataDir = dir.path() / "var/";  // a trailing slash must not cost the directory its 0700
+    ensureDevelopmentSecretKey(first);
+
+    const auto keyFile = dir.path() / "var" / "secret_key";
+    ASSERT_TRUE(std::filesystem::exists(keyFile));
+    EXPECT_EQ(modeOf(keyFile), 0600U);
+    EXPECT_EQ(modeOf(dir.path() / "var"), 0700U);
+    EXPECT_EQ(first.secretKey.size(), 64U);
+    EXPECT_EQ(first.secretKeyFile.lexically_normal(), keyFile);
+    for (char c : first.secretKey.reveal())
+        EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+    const std::string onDisk = readAll(keyFile);
+
+    Config second;
+    second.dataDir = first.dataDir;
+    ensureDevelopmentSecretKey(second);
+    EXPECT_EQ(second.secretKey.reveal(), first.secretKey.reveal());
+    EXPECT_EQ(readAll(keyFile), onDisk);  // not rewritten
+
+    TempDir other;
+    Config third;
+    third.dataDir = other.path();
+    ensureDevelopmentSecretKey(third);
+    EXPECT_NE(third.secretKey.reveal(), first.secretKey.reveal());
+}
+
+TEST(EnsureDevelopmentSecretKey, LeavesAConfiguredKeyAlone) {
+    TempDir dir;
+    Config config;
+    config.dataDir = dir.path();
+    config.secretKey = SecretString("configured");
+    ensureDevelopmentSecretKey(config);
+    EXPECT_EQ(config.secretKey.reveal(), "configured");
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "secret_key"));
+}
+
+TEST(EnsureDevelopmentSecretKey, DoesNothingInProduction) {
+    TempDir dir;
+    Config config;
+    config.mode = Mode::production;
+    config.dataDir = dir.path() / "var";
+    ensureDevelopmentSecretKey(config);
+    EXPECT_TRUE(config.secretKey.empty());
+    EXPECT_FALSE(std::filesystem::exists(config.dataDir));
+}
+
+// docs/configuration.md, looked for next to this source file and above the working directory and
+// the test binary (ccache may make __FILE__ relative to the build directory).
+std::filesystem::path configurationDoc() {
+    std::vector<std::filesystem::path> candidates = {std::filesystem::path(__FILE__).parent_path() /
+                                                     "../../docs"};
+    std::error_code ec;
+    for (auto start :
+         {std::filesystem::current_path(), std::filesystem::read_symlink("/proc/self/exe", ec)}) {
+        for (auto dir = start; !dir.empty() && dir != dir.parent_path(); dir = dir.parent_path()) {
+            candidates.push_back(dir / "docs");
+        }
+    }
+    for (const auto& docs : candidates) {
+        if (std::filesystem::exists(docs / "configuration.md", ec) &&
+            std::filesystem::exists(docs / "../src/app/config.hpp", ec)) {
+            return docs / "configuration.md";
+        }
+    }
+    return {};
+}
+
+TEST(ConfigurationDoc, NamesEverySettingAndVariable) {
+    const auto doc = configurationDoc();
+    ASSERT_FALSE(doc.empty()) << "docs/configuration.md not found";
+    const std::string text = readAll(doc);
+    for (const SettingSample& sample : allSettings()) {
+        const auto dot = sample.name.find('.');
+        const std::string key = dot == std::string::npos ? sample.name : sample.name.substr(dot + 1);
+        EXPECT_THAT(text, HasSubstr("`" + key + "`")) << sample.name;
+        EXPECT_THAT(text, HasSubstr(environmentName(sample.name))) << sample.name;
+    }
+}
+
+// The production example in the documentation loads and passes the deploy check's critical rules.
+TEST(ConfigurationDoc, ProductionExampleLoads) {
+    const auto doc = configurationDoc();
+    ASSERT_FALSE(doc.empty()) << "docs/configuration.md not found";
+    const std::string text = readAll(doc);
+    const std::string start = "```toml\n";
+    const auto begin = text.find(start);
+    ASSERT_NE(begin, std::string::npos);
+    const auto end = text.find("```", begin + start.size());
+    TempDir dir;
+    ConfigSources sources = fromFile(dir, text.substr(begin + start.size(), end - begin - start.size()));
+    sources.environment = {{"RAMPART_SECRET_KEY", std::string(60, 'x') + "abcdefgh"}};
+    const Config config = loadConfig(sources);
+    EXPECT_TRUE(config.production());
+    EXPECT_TRUE(config.requireTls);
+    EXPECT_TRUE(config.secureCookies);
+    for (const Finding& finding : runDeployChecks(config)) {
+        EXPECT_NE(finding.severity, Severity::critical) << formatFinding(finding);
+    }
+}
+
+}  // namespace
+}  // namespace rampart

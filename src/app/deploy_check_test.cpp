@@ -1,0 +1,369 @@
+// Tests of `check --deploy`: each finding is raised by a configuration that has the problem, with
+// its id and severity, and never quotes a secret.
+#include "app/deploy_check.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace rampart {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr std::string_view kStrongKey = "Zq8-vN3_kP0rT7wY2xB5mC9dF1gH4jL6sA0eR8uI3oQ7tV5yW2nM-bK_cX9zE1pS";
+
+class TempDir {
+  public:
+    TempDir() {
+        static std::atomic<int> counter{0};
+        path_ = std::filesystem::temp_directory_path() /
+                fmt::format("rampart-deploy-check-test-{}-{}", ::getpid(), counter.fetch_add(1));
+        std::filesystem::remove_all(path_);
+        std::filesystem::create_directories(path_);
+        std::filesystem::permissions(path_, std::filesystem::perms::owner_all);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+    std::filesystem::path write(const std::string& name, std::string_view content, mode_t mode) const {
+        const auto file = path_ / name;
+        std::ofstream(file) << content;
+        ::chmod(file.c_str(), mode);
+        return file;
+    }
+
+  private:
+    std::filesystem::path path_;
+};
+
+// A production configuration with nothing to report: TLS ends at a trusted proxy in front.
+Config goodProduction(const TempDir& dir) {
+    Config config;
+    config.mode = Mode::production;
+    config.dataDir = dir.path();
+    config.databaseUrl = SecretString("sqlite://" + (dir.path() / "rampart.db").string());
+    config.secretKey = SecretString(std::string(kStrongKey));
+    config.allowedHosts = {"api.example.com"};
+    config.requireTls = true;
+    config.secureCookies = true;
+    config.tlsTerminatedByProxy = true;
+    config.trustedProxies = {"10.0.0.1"};
+    return config;
+}
+
+std::optional<Finding> findingFor(const Config& config, std::string_view id) {
+    for (const Finding& finding : runDeployChecks(config)) {
+        if (finding.id == id) return finding;
+    }
+    return std::nullopt;
+}
+
+void expectFinding(const Config& config, std::string_view id, Severity severity) {
+    const auto finding = findingFor(config, id);
+    ASSERT_TRUE(finding) << "expected " << id;
+    EXPECT_EQ(finding->severity, severity) << formatFinding(*finding);
+    EXPECT_FALSE(finding->problem.empty());
+    EXPECT_FALSE(finding->fix.empty());
+}
+
+void expectNoFinding(const Config& config, std::string_view id) {
+    const auto finding = findingFor(config, id);
+    EXPECT_FALSE(finding) << formatFinding(*finding);
+}
+
+TEST(DeployCheck, WellConfiguredProductionHasNoFindings) {
+    TempDir dir;
+    const auto findings = runDeployChecks(goodProduction(dir));
+    for (const Finding& finding : findings) ADD_FAILURE() << formatFinding(finding);
+    EXPECT_FALSE(hasCritical(findings));
+}
+
+TEST(DeployCheck, ProductionWithOwnTlsHasNoCriticalFinding) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.tlsTerminatedByProxy = false;
+    config.trustedProxies.clear();
+    config.listen = "0.0.0.0:443";
+    config.tls.certFile = dir.write("cert.pem", "cert", 0644);
+    config.tls.keyFile = dir.write("key.pem", "key", 0600);
+    EXPECT_FALSE(hasCritical(runDeployChecks(config)));
+}
+
+TEST(DeployCheck, SecretKeyMissing) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.secretKey = SecretString();
+    expectFinding(config, "secret_key.missing", Severity::critical);
+    expectNoFinding(config, "secret_key.weak");
+}
+
+TEST(DeployCheck, SecretKeyWeak) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    for (const std::string& weak :
+         {std::string("short-but-random-8Hq2"), std::string(60, 'a') + "bcd",
+          "django-insecure-" + std::string(kStrongKey), "CHANGEME" + std::string(kStrongKey),
+          "secret" + std::string(kStrongKey)}) {
+        SCOPED_TRACE(weak);
+        config.secretKey = SecretString(weak);
+        expectFinding(config, "secret_key.weak", Severity::critical);
+    }
+    config.secretKey = SecretString(std::string(kStrongKey));
+    expectNoFinding(config, "secret_key.weak");
+}
+
+TEST(DeployCheck, SecretKeyFileReadableByOthers) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.secretKeyFile = dir.write("secret_key", kStrongKey, 0644);
+    expectFinding(config, "secret_key.file_permissions", Severity::warning);
+    ::chmod(config.secretKeyFile.c_str(), 0600);
+    expectNoFinding(config, "secret_key.file_permissions");
+}
+
+TEST(DeployCheck, VerboseErrors) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.verboseErrors = true;
+    expectFinding(config, "debug.verbose_errors", Severity::critical);
+}
+
+TEST(DeployCheck, HostsEmpty) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.allowedHosts.clear();
+    expectFinding(config, "hosts.empty", Severity::critical);
+}
+
+TEST(DeployCheck, HostsWildcard) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.allowedHosts = {"api.example.com", "*"};
+    expectFinding(config, "hosts.wildcard", Severity::critical);
+}
+
+TEST(DeployCheck, TlsMissing) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.tlsTerminatedByProxy = false;
+    expectFinding(config, "tls.missing", Severity::critical);
+
+    // Terminated by a proxy, but which one? Without trusted proxies no forwarded header counts.
+    config.tlsTerminatedByProxy = true;
+    config.trustedProxies.clear();
+    expectFinding(config, "tls.missing", Severity::critical);
+}
+
+TEST(DeployCheck, TlsFilesMissing) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.tls.certFile = dir.path() / "absent-cert.pem";
+    config.tls.keyFile = dir.write("key.pem", "key", 0600);
+    expectFinding(config, "tls.files", Severity::critical);
+    EXPECT_THAT(findingFor(config, "tls.files")->problem, HasSubstr("absent-cert.pem"));
+}
+
+TEST(DeployCheck, TlsKeyReadableByOthers) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.tls.certFile = dir.write("cert.pem", "cert", 0644);
+    config.tls.keyFile = dir.write("key.pem", "key", 0640);
+    expectFinding(config, "tls.files", Severity::warning);
+}
+
+TEST(DeployCheck, HttpsRedirectOff) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.requireTls = false;
+    expectFinding(config, "https.redirect_off", Severity::critical);
+}
+
+TEST(DeployCheck, HstsShort) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.hsts.maxAge = std::chrono::seconds(3600);
+    expectFinding(config, "hsts.short", Severity::critical);
+    config.hsts.maxAge = std::chrono::seconds(31'536'000);
+    expectNoFinding(config, "hsts.short");
+}
+
+TEST(DeployCheck, HstsWithoutSubdomains) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.hsts.includeSubdomains = false;
+    expectFinding(config, "hsts.no_subdomains", Severity::warning);
+}
+
+TEST(DeployCheck, InsecureCookies) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.secureCookies = false;
+    expectFinding(config, "cookies.insecure", Severity::critical);
+}
+
+TEST(DeployCheck, CorsWildcard) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.cors.allowedOrigins = {"*"};
+    expectFinding(config, "cors.wildcard", Severity::critical);
+    config.cors.allowCredentials = true;
+    expectFinding(config, "cors.wildcard", Severity::critical);
+    EXPECT_THAT(findingFor(config, "cors.wildcard")->problem, HasSubstr("allow_credentials"));
+}
+
+TEST(DeployCheck, CorsInsecureOrigin) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.cors.allowedOrigins = {"https://app.example.com", "http://localhost:3000", "http://[::1]:3000"};
+    expectNoFinding(config, "cors.insecure_origin");
+    config.cors.allowedOrigins.push_back("http://app.example.com");
+    expectFinding(config, "cors.insecure_origin", Severity::warning);
+    EXPECT_THAT(findingFor(config, "cors.insecure_origin")->problem, HasSubstr("http://app.example.com"));
+}
+
+TEST(DeployCheck, PublicPlaintextListener) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.tlsTerminatedByProxy = false;
+    config.trustedProxies.clear();
+    for (const std::string listen : {"0.0.0.0:8080", "[::]:8080", "192.0.2.10:80", "api.internal:80"}) {
+        SCOPED_TRACE(listen);
+        config.listen = listen;
+        expectFinding(config, "listen.public_plaintext", Severity::critical);
+    }
+    for (const std::string listen : {"127.0.0.1:8080", "[::1]:8080", "localhost:8080"}) {
+        SCOPED_TRACE(listen);
+        config.listen = listen;
+        expectNoFinding(config, "listen.public_plaintext");
+    }
+    // Behind a trusted TLS proxy, listening on every interface is fine.
+    config = goodProduction(dir);
+    config.listen = "0.0.0.0:8080";
+    expectNoFinding(config, "listen.public_plaintext");
+}
+
+TEST(DeployCheck, PublicMetrics) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.metricsPublic = true;
+    expectFinding(config, "metrics.public", Severity::warning);
+}
+
+TEST(DeployCheck, DataDirWritableByOthers) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    ::chmod(dir.path().c_str(), 0777);
+    expectFinding(config, "data_dir.permissions", Severity::warning);
+    ::chmod(dir.path().c_str(), 0700);
+    expectNoFinding(config, "data_dir.permissions");
+
+    config.dataDir = dir.path() / "not-created-yet";
+    expectNoFinding(config, "data_dir.permissions");
+}
+
+TEST(DeployCheck, DatabaseWithoutVerifiedTls) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.databaseUrl = SecretString("postgresql://rampart:pw@db.internal/rampart");
+    expectFinding(config, "database.tls", Severity::critical);
+    config.databaseUrl = SecretString("postgresql://rampart:pw@db.internal/rampart?sslmode=require");
+    expectFinding(config, "database.tls", Severity::warning);
+    config.databaseUrl = SecretString("postgresql://rampart:pw@db.internal/rampart?sslmode=verify-full");
+    expectNoFinding(config, "database.tls");
+    config.databaseUrl = SecretString("postgresql://rampart:pw@localhost/rampart");
+    expectNoFinding(config, "database.tls");
+    config.databaseUrl = SecretString("postgresql:///rampart?host=/var/run/postgresql");
+    expectNoFinding(config, "database.tls");
+}
+
+TEST(DeployCheck, RedisPlaintextOrWithoutPassword) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.redisUrl = SecretString("redis://:pw@cache.internal:6379");
+    expectFinding(config, "redis.plaintext", Severity::critical);
+    expectNoFinding(config, "redis.no_auth");
+    config.redisUrl = SecretString("rediss://cache.internal:6380");
+    expectNoFinding(config, "redis.plaintext");
+    expectFinding(config, "redis.no_auth", Severity::warning);
+    config.redisUrl = SecretString("redis://rampart:pw@127.0.0.1:6379");
+    expectNoFinding(config, "redis.plaintext");
+    expectNoFinding(config, "redis.no_auth");
+}
+
+TEST(DeployCheck, DevelopmentReportsTheSameFindingsAsWarnings) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.secretKey = SecretString("weak");
+    config.allowedHosts = {"*"};
+    config.verboseErrors = true;
+    config.metricsPublic = true;
+    const auto production = runDeployChecks(config);
+    EXPECT_TRUE(hasCritical(production));
+
+    config.mode = Mode::development;
+    const auto development = runDeployChecks(config);
+    EXPECT_FALSE(hasCritical(development));
+    ASSERT_EQ(development.size(), production.size());
+    for (std::size_t i = 0; i < development.size(); ++i) {
+        EXPECT_EQ(development[i].id, production[i].id);
+        EXPECT_NE(development[i].severity, Severity::critical);
+    }
+}
+
+TEST(DeployCheck, NoFindingQuotesASecret) {
+    TempDir dir;
+    Config config;
+    config.mode = Mode::production;
+    config.dataDir = dir.path();
+    config.secretKey = SecretString("changeme-UniqueKeyText");
+    config.secretKeyFile = dir.write("secret_key", "changeme-UniqueKeyText", 0644);
+    config.databaseUrl = SecretString("postgresql://rampart:DbPassw0rdText@db.internal/rampart");
+    config.redisUrl = SecretString("redis://:RedisPassw0rdText@cache.internal");
+    config.allowedHosts = {"*"};
+    config.verboseErrors = true;
+    config.listen = "0.0.0.0:80";
+    config.hsts.maxAge = std::chrono::seconds(0);
+    config.cors.allowedOrigins = {"*", "http://example.com"};
+    config.secureCookies = false;
+
+    const auto findings = runDeployChecks(config);
+    EXPECT_GE(findings.size(), 10U);
+    for (const Finding& finding : findings) {
+        const std::string line = formatFinding(finding);
+        EXPECT_THAT(line, Not(HasSubstr("UniqueKeyText")));
+        EXPECT_THAT(line, Not(HasSubstr("changeme")));
+        EXPECT_THAT(line, Not(HasSubstr("DbPassw0rdText")));
+        EXPECT_THAT(line, Not(HasSubstr("RedisPassw0rdText")));
+    }
+}
+
+TEST(DeployCheck, FormatsOneLinePerFinding) {
+    const Finding finding{"secret_key.weak", Severity::critical, "The key is weak.", "Use a strong one."};
+    EXPECT_EQ(formatFinding(finding), "CRITICAL secret_key.weak: The key is weak. Fix: Use a strong one.");
+    EXPECT_EQ(formatFinding({"metrics.public", Severity::warning, "P.", "F."}),
+              "WARNING metrics.public: P. Fix: F.");
+    EXPECT_EQ(formatFinding({"x.y", Severity::info, "P.", "F."}), "INFO x.y: P. Fix: F.");
+}
+
+TEST(DeployCheck, HasCritical) {
+    EXPECT_FALSE(hasCritical({}));
+    EXPECT_FALSE(hasCritical({{"a", Severity::warning, "", ""}, {"b", Severity::info, "", ""}}));
+    EXPECT_TRUE(hasCritical({{"a", Severity::warning, "", ""}, {"b", Severity::critical, "", ""}}));
+}
+
+}  // namespace
+}  // namespace rampart
