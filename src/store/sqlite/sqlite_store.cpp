@@ -1,0 +1,342 @@
+// SqliteStore: file set-up, the group-committing writer thread, the reader pool and migrations.
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/migrations/sqlite_migrations.hpp"
+
+namespace rampart::store {
+namespace {
+
+using sqlite::Connection;
+using sqlite::detail::StoreJob;
+
+[[noreturn]] void throwFileError(std::string_view what) {
+    // strerror only, never the path: logs are shipped to places the data directory is not.
+    spdlog::warn("sqlite store: could not {}: {}", what, std::strerror(errno));
+    throw StoreUnavailable("database unavailable");
+}
+
+// Creates the missing directories up to and including dir, each 0700: the database holds password
+// hashes and job payloads, so no other account needs to list it.
+void createPrivateDirectories(const std::filesystem::path& dir) {
+    std::error_code ignored;
+    if (dir.empty() || std::filesystem::is_directory(dir, ignored)) return;
+    createPrivateDirectories(dir.parent_path());
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throwFileError("create the database directory");
+}
+
+// SQLite would create the file 0644 (less the umask) and its -wal/-shm files with the same mode, so
+// the file is created here first, 0600, and SQLite copies that mode to the files beside it.
+void createPrivateDatabaseFile(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        const bool modeSet = ::fchmod(fd, 0600) == 0;  // the umask may have taken the owner's bits
+        ::close(fd);
+        if (!modeSet) throwFileError("set the database file's mode");
+        return;
+    }
+    if (errno != EEXIST) throwFileError("create the database file");
+    struct stat info {};
+    if (::stat(path.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {
+        spdlog::warn("sqlite store: the database file is open to other accounts; chmod it to 600");
+    }
+}
+
+constexpr std::string_view kCreateMigrationsTable = R"sql(
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+    )
+)sql";
+
+int latestKnownVersion() {
+    const auto migrations = sqlite::sqliteMigrations();
+    return migrations.empty() ? 0 : migrations.back().version;
+}
+
+int recordedVersion(Connection& db) {
+    auto version = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    version.step();
+    return static_cast<int>(version.columnInt64(0));
+}
+
+}  // namespace
+
+// --- JobQueue ---
+
+namespace sqlite::detail {
+
+bool JobQueue::tryPush(std::unique_ptr<StoreJob>& job) {
+    {
+        const std::lock_guard lock(mutex_);
+        if (closed_) return false;
+        jobs_.push_back(std::move(job));
+    }
+    ready_.notify_one();
+    return true;
+}
+
+std::vector<std::unique_ptr<StoreJob>> JobQueue::popBatch(std::size_t maxJobs) {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [this] { return closed_ || !jobs_.empty(); });
+    std::vector<std::unique_ptr<StoreJob>> batch;
+    while (!jobs_.empty() && batch.size() < maxJobs) {
+        batch.push_back(std::move(jobs_.front()));
+        jobs_.pop_front();
+    }
+    return batch;
+}
+
+void JobQueue::close() {
+    {
+        const std::lock_guard lock(mutex_);
+        closed_ = true;
+    }
+    ready_.notify_all();
+}
+
+}  // namespace sqlite::detail
+
+// --- SqliteStore ---
+
+SqliteStore::SqliteStore(const std::filesystem::path& path, Options options) : options_(options) {
+    if (options_.readThreads < 1 || options_.maxBatch < 1) {
+        throw std::invalid_argument("SqliteStore needs at least one reader thread and a batch size of 1");
+    }
+    createPrivateDirectories(path.parent_path());
+    createPrivateDatabaseFile(path);
+    // The writer opens first: it switches the file to WAL, which the read-only connections need.
+    writeConnection_ = std::make_unique<Connection>(path, Connection::Mode::readWrite);
+    for (int i = 0; i < options_.readThreads; ++i) {
+        readConnections_.push_back(std::make_unique<Connection>(path, Connection::Mode::readOnly));
+    }
+    try {
+        writer_ = std::thread([this] { writerLoop(); });
+        for (auto& connection : readConnections_) {
+            readers_.emplace_back([this, reader = connection.get()] { readerLoop(*reader); });
+        }
+    } catch (...) {
+        close();
+        throw;
+    }
+}
+
+SqliteStore::~SqliteStore() {
+    close();
+}
+
+void SqliteStore::close() {
+    const std::lock_guard lock(closeMutex_);
+    if (closed_) return;
+    closed_ = true;
+    // Closing the queues refuses new work; the threads drain what is already queued, then exit.
+    writes_.close();
+    reads_.close();
+    if (writer_.joinable()) writer_.join();
+    for (auto& reader : readers_) {
+        if (reader.joinable()) reader.join();
+    }
+    // The writer closes last: only a read-write connection can checkpoint and remove the WAL.
+    readConnections_.clear();
+    writeConnection_.reset();
+}
+
+void SqliteStore::enqueue(sqlite::detail::JobQueue& queue, std::unique_ptr<StoreJob> job) {
+    if (queue.tryPush(job)) return;
+    job->fail(std::make_exception_ptr(StoreUnavailable("store is closed")));
+    job->complete();
+}
+
+template <class R, class Fn>
+R SqliteStore::runBlocking(sqlite::detail::JobQueue& queue, Fn fn, bool exclusive) {
+    // The outcome lives on this stack. The store thread fills it and signals while holding the lock,
+    // so this frame cannot be left (and the slot destroyed) until the store thread is done with it.
+    struct Slot {
+        std::mutex mutex;
+        std::condition_variable done;
+        bool ready = false;
+        std::exception_ptr error;
+        std::optional<R> value;
+    } slot;
+    auto deliver = [&slot](std::exception_ptr error, std::optional<R> value) {
+        const std::lock_guard lock(slot.mutex);
+        slot.error = std::move(error);
+        slot.value = std::move(value);
+        slot.ready = true;
+        slot.done.notify_one();
+    };
+    enqueue(queue, std::make_unique<sqlite::detail::TypedJob<R, Fn, decltype(deliver)>>(
+                       std::move(fn), std::move(deliver), exclusive));
+    std::unique_lock lock(slot.mutex);
+    slot.done.wait(lock, [&slot] { return slot.ready; });
+    if (slot.error) std::rethrow_exception(slot.error);
+    return std::move(*slot.value);
+}
+
+void SqliteStore::writerLoop() {
+    for (;;) {
+        const auto jobs = writes_.popBatch(options_.maxBatch);
+        if (jobs.empty()) return;  // closed and drained
+        // Keep submission order: batch consecutive ordinary writes, run exclusive work alone.
+        std::size_t begin = 0;
+        while (begin < jobs.size()) {
+            if (jobs[begin]->exclusive()) {
+                runExclusive(*jobs[begin]);
+                ++begin;
+                continue;
+            }
+            std::size_t end = begin;
+            while (end < jobs.size() && !jobs[end]->exclusive()) ++end;
+            commitBatch(std::span(jobs).subspan(begin, end - begin));
+            begin = end;
+        }
+    }
+}
+
+// Group commit: one transaction and one fsync for every request in the batch. Each request runs in
+// its own savepoint, so a request that throws loses only its own changes. Nobody is told their
+// write happened before the COMMIT returns.
+void SqliteStore::commitBatch(std::span<const std::unique_ptr<StoreJob>> jobs) {
+    Connection& db = *writeConnection_;
+    bool committed = false;
+    try {
+        db.executeTransactionControl("BEGIN IMMEDIATE");
+        for (const auto& job : jobs) {
+            db.executeTransactionControl("SAVEPOINT request");
+            const bool succeeded = job->run(db);
+            // Some errors (disk full, I/O, out of memory) make SQLite roll back the whole transaction
+            // by itself: the batch-mates' changes are gone too, so none of them may be acknowledged.
+            if (!db.inTransaction()) throw StoreUnavailable("write failed");
+            if (!succeeded) db.executeTransactionControl("ROLLBACK TO request");
+            db.executeTransactionControl("RELEASE request");
+        }
+        db.executeTransactionControl("COMMIT");
+        committed = true;
+        commits_.fetch_add(1, std::memory_order_relaxed);
+    } catch (const std::exception& error) {
+        spdlog::warn("sqlite store: a batch of {} write(s) failed and was rolled back: {}", jobs.size(),
+                     error.what());
+    }
+    if (!committed) {
+        if (db.inTransaction()) {
+            try {
+                db.executeTransactionControl("ROLLBACK");
+            } catch (const std::exception&) {
+                // Already logged by the connection; the next BEGIN will report a lasting problem.
+            }
+        }
+        // One exception each: the awaiting coroutines may resume on different threads.
+        for (const auto& job : jobs) job->fail(std::make_exception_ptr(StoreUnavailable("write failed")));
+    }
+    for (const auto& job : jobs) job->complete();
+}
+
+void SqliteStore::runExclusive(StoreJob& job) {
+    Connection& db = *writeConnection_;
+    job.run(db);
+    if (db.inTransaction()) {
+        // Exclusive work manages its own transactions; never let one leak into the next batch.
+        try {
+            db.executeTransactionControl("ROLLBACK");
+        } catch (const std::exception&) {
+        }
+    }
+    job.complete();
+}
+
+void SqliteStore::readerLoop(Connection& connection) {
+    for (;;) {
+        const auto jobs = reads_.popBatch(1);
+        if (jobs.empty()) return;  // closed and drained
+        for (const auto& job : jobs) {
+            job->run(connection);
+            job->complete();
+        }
+    }
+}
+
+int SqliteStore::migrate() {
+    return runBlocking<int>(
+        writes_, [](Connection& db) { return applyMigrations(db); }, true);
+}
+
+// One transaction per migration, and the version is read inside it (BEGIN IMMEDIATE holds the write
+// lock), so two processes migrating at once cannot both apply the same step.
+int SqliteStore::applyMigrations(Connection& db) {
+    db.execute(kCreateMigrationsTable);
+    const auto migrations = sqlite::sqliteMigrations();
+    const int latest = latestKnownVersion();
+    int applied = 0;
+    for (;;) {
+        db.executeTransactionControl("BEGIN IMMEDIATE");
+        try {
+            const int current = recordedVersion(db);
+            if (current > latest) throw StoreUnavailable("database schema is newer than this binary");
+            const auto next = std::find_if(migrations.begin(), migrations.end(),
+                                           [current](const auto& m) { return m.version > current; });
+            if (next == migrations.end()) {
+                db.executeTransactionControl("ROLLBACK");
+                return applied;
+            }
+            db.execute(next->sql);
+            {
+                auto record = db.prepare(
+                    "INSERT INTO schema_migrations (version, name, applied_at) "
+                    "VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))");
+                record.bindInt64(1, next->version).bindText(2, next->name);
+                record.step();
+            }
+            db.executeTransactionControl("COMMIT");
+            spdlog::info("applied database migration {} ({})", next->version, next->name);
+            ++applied;
+        } catch (...) {
+            if (db.inTransaction()) {
+                try {
+                    db.executeTransactionControl("ROLLBACK");
+                } catch (const std::exception&) {
+                    // The original error says more; the connection has logged this one.
+                }
+            }
+            throw;
+        }
+    }
+}
+
+int SqliteStore::schemaVersion() {
+    return runBlocking<int>(
+        reads_,
+        [](Connection& db) {
+            auto exists = db.prepare(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'");
+            exists.step();
+            return exists.columnInt64(0) == 0 ? 0 : recordedVersion(db);
+        },
+        false);
+}
+
+int SqliteStore::latestSchemaVersion() const {
+    return latestKnownVersion();
+}
+
+boost::asio::awaitable<bool> SqliteStore::ping() {
+    try {
+        co_return co_await read([](Connection& db) {
+            auto one = db.prepare("SELECT 1");
+            return one.step() && one.columnInt64(0) == 1;
+        });
+    } catch (const std::exception&) {
+        co_return false;
+    }
+}
+
+}  // namespace rampart::store

@@ -1,0 +1,218 @@
+// SqliteStore: the embedded Store. One writer thread with group commit, a small pool of reader
+// threads, and awaitable write()/read() that never run database work on the caller's thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "store/sqlite/connection.hpp"
+#include "store/store.hpp"
+
+namespace rampart::store {
+
+namespace sqlite::detail {
+
+// What fn(Connection&) returns; void results travel as std::monostate.
+template <class Fn>
+using WorkResult = std::invoke_result_t<Fn&, sqlite::Connection&>;
+template <class R>
+using Stored = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+
+// A unit of work for a store thread: run it, possibly overrule its outcome, then complete it once.
+class StoreJob {
+  public:
+    explicit StoreJob(bool exclusive) : exclusive_(exclusive) {}
+    virtual ~StoreJob() = default;
+    StoreJob(const StoreJob&) = delete;
+    StoreJob& operator=(const StoreJob&) = delete;
+
+    // Calls the work; false when it threw (the exception is kept for the caller).
+    virtual bool run(sqlite::Connection& connection) noexcept = 0;
+    // Replaces the outcome with an error, e.g. when the batch it ran in failed to commit.
+    virtual void fail(std::exception_ptr error) noexcept = 0;
+    // Hands the outcome to whoever waits. Called exactly once, after any commit.
+    virtual void complete() noexcept = 0;
+
+    // Exclusive work runs alone on the writer, outside any batch transaction (migrations).
+    [[nodiscard]] bool exclusive() const { return exclusive_; }
+
+  private:
+    bool exclusive_;
+};
+
+template <class R, class Fn, class Deliver>
+class TypedJob final : public StoreJob {
+  public:
+    TypedJob(Fn fn, Deliver deliver, bool exclusive)
+        : StoreJob(exclusive), fn_(std::move(fn)), deliver_(std::move(deliver)) {}
+
+    bool run(sqlite::Connection& connection) noexcept override {
+        try {
+            if constexpr (std::is_void_v<R>) {
+                fn_(connection);
+                result_.emplace();
+            } else {
+                result_.emplace(fn_(connection));
+            }
+            return true;
+        } catch (...) {
+            error_ = std::current_exception();
+            return false;
+        }
+    }
+
+    void fail(std::exception_ptr error) noexcept override {
+        result_.reset();
+        error_ = std::move(error);
+    }
+
+    // Moves the error out too, so its last reference is dropped on the receiving thread.
+    void complete() noexcept override { deliver_(std::move(error_), std::move(result_)); }
+
+  private:
+    Fn fn_;
+    Deliver deliver_;
+    std::exception_ptr error_;
+    std::optional<Stored<R>> result_;
+};
+
+// A closable multi-producer queue of jobs; consumers drain it after close.
+class JobQueue {
+  public:
+    // Takes the job, or leaves it with the caller and returns false once the queue is closed.
+    bool tryPush(std::unique_ptr<StoreJob>& job);
+    // Waits for work and takes up to maxJobs; empty only once closed and drained.
+    std::vector<std::unique_ptr<StoreJob>> popBatch(std::size_t maxJobs);
+    void close();
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<std::unique_ptr<StoreJob>> jobs_;
+    bool closed_ = false;
+};
+
+}  // namespace sqlite::detail
+
+class SqliteStore final : public Store {
+  public:
+    struct Options {
+        int readThreads = 2;
+        // Most requests one COMMIT may carry; bounds the latency a huge burst adds to its first request.
+        std::size_t maxBatch = 256;
+    };
+
+    // Creates the parent directory (0700) and the database file (0600) when missing, opens the write
+    // connection and the read connections, and starts their threads. Throws StoreUnavailable.
+    explicit SqliteStore(const std::filesystem::path& path) : SqliteStore(path, Options{}) {}
+    SqliteStore(const std::filesystem::path& path, Options options);
+    SqliteStore(const SqliteStore&) = delete;
+    SqliteStore& operator=(const SqliteStore&) = delete;
+    ~SqliteStore() override;
+
+    int migrate() override;
+    int schemaVersion() override;
+    [[nodiscard]] int latestSchemaVersion() const override;
+    boost::asio::awaitable<bool> ping() override;
+    void close() override;
+
+    // Runs fn(Connection&) on the writer thread inside its own savepoint of a group-committed
+    // transaction, and resumes on the caller's executor once that transaction is durable. If fn
+    // throws, only its own changes are rolled back and the exception is rethrown here; if the
+    // COMMIT fails, every request of the batch gets StoreUnavailable. fn must not block for long:
+    // its batch-mates wait for it. The awaiting io_context must outlive the wait: close() the store
+    // before destroying it.
+    template <class Fn>
+    boost::asio::awaitable<sqlite::detail::WorkResult<Fn>> write(Fn fn) {
+        return submit(writes_, std::move(fn));
+    }
+
+    // Runs fn(Connection&) on a read-only connection of the reader pool (a consistent snapshot for
+    // the call) and resumes on the caller's executor. Exceptions are rethrown here.
+    template <class Fn>
+    boost::asio::awaitable<sqlite::detail::WorkResult<Fn>> read(Fn fn) {
+        return submit(reads_, std::move(fn));
+    }
+
+    // Successful batch COMMITs so far: with group commit, far fewer than the writes.
+    [[nodiscard]] std::uint64_t commitCount() const { return commits_.load(std::memory_order_relaxed); }
+
+  private:
+    // Hands fn to a queue's thread and awaits its outcome on the caller's executor.
+    template <class Fn>
+    boost::asio::awaitable<sqlite::detail::WorkResult<Fn>> submit(sqlite::detail::JobQueue& queue, Fn fn);
+
+    // Queues the job, or completes it at once with StoreUnavailable when the store is closed.
+    void enqueue(sqlite::detail::JobQueue& queue, std::unique_ptr<sqlite::detail::StoreJob> job);
+    template <class R, class Fn>
+    R runBlocking(sqlite::detail::JobQueue& queue, Fn fn, bool exclusive);
+
+    void writerLoop();
+    void readerLoop(sqlite::Connection& connection);
+    void commitBatch(std::span<const std::unique_ptr<sqlite::detail::StoreJob>> jobs);
+    void runExclusive(sqlite::detail::StoreJob& job);
+    static int applyMigrations(sqlite::Connection& connection);
+
+    Options options_;
+    std::unique_ptr<sqlite::Connection> writeConnection_;
+    std::vector<std::unique_ptr<sqlite::Connection>> readConnections_;
+    sqlite::detail::JobQueue writes_;
+    sqlite::detail::JobQueue reads_;
+    std::thread writer_;
+    std::vector<std::thread> readers_;
+    std::atomic<std::uint64_t> commits_{0};
+    std::mutex closeMutex_;
+    bool closed_ = false;
+};
+
+template <class Fn>
+boost::asio::awaitable<sqlite::detail::WorkResult<Fn>> SqliteStore::submit(sqlite::detail::JobQueue& queue,
+                                                                           Fn fn) {
+    using R = sqlite::detail::WorkResult<Fn>;
+    using Outcome = std::optional<sqlite::detail::Stored<R>>;
+    static_assert(!std::is_reference_v<R>, "store work must return a value, not a reference");
+
+    auto initiation = [this, &queue](auto handler, Fn work) {
+        // The outcome is posted to the awaiting coroutine's executor, so it resumes on its own thread;
+        // the tracked executor keeps that io_context from running out of work while we wait.
+        auto tracked = boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                           boost::asio::execution::outstanding_work.tracked);
+        auto deliver = [handler = std::move(handler), tracked](std::exception_ptr error,
+                                                               Outcome outcome) mutable {
+            boost::asio::post(tracked, [handler = std::move(handler), error = std::move(error),
+                                        outcome = std::move(outcome)]() mutable {
+                std::move(handler)(std::move(error), std::move(outcome));
+            });
+        };
+        enqueue(queue, std::make_unique<sqlite::detail::TypedJob<R, Fn, decltype(deliver)>>(
+                           std::move(work), std::move(deliver), false));
+    };
+    Outcome outcome = co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
+                                                           void(std::exception_ptr, Outcome)>(
+        std::move(initiation), boost::asio::use_awaitable, std::move(fn));
+    if constexpr (!std::is_void_v<R>) co_return std::move(*outcome);
+}
+
+}  // namespace rampart::store

@@ -1,0 +1,428 @@
+// SqliteStore: files and PRAGMAs, migrations, threading of write()/read(), group commit, savepoint
+// isolation inside a batch, durability across reopen, and behaviour after close().
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "store/migrations/sqlite_migrations.hpp"
+#include "testing/temp_directory.hpp"
+
+namespace rampart::store {
+namespace {
+
+using sqlite::Connection;
+using sqlite::SqliteError;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::ThrowsMessage;
+
+// Runs one awaitable to completion on a fresh io_context driven by the calling thread.
+template <class T>
+T runToCompletion(boost::asio::awaitable<T> work) {
+    boost::asio::io_context io;
+    auto result = boost::asio::co_spawn(io, std::move(work), boost::asio::use_future);
+    io.run();
+    return result.get();
+}
+
+unsigned modeOf(const std::filesystem::path& path) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) return 0;
+    return info.st_mode & 0777;
+}
+
+void createNumbersTable(SqliteStore& store) {
+    runToCompletion(
+        store.write([](Connection& db) { db.execute("CREATE TABLE numbers (n INTEGER NOT NULL)"); }));
+}
+
+void insertNumber(Connection& db, std::int64_t n) {
+    auto insert = db.prepare("INSERT INTO numbers (n) VALUES (?1)");
+    insert.bindInt64(1, n);
+    insert.step();
+}
+
+std::int64_t countNumbers(SqliteStore& store, std::string_view where = "1") {
+    // The filter is test-owned fixed text, never a value.
+    const std::string sql = "SELECT count(*) FROM numbers WHERE " + std::string(where);
+    return runToCompletion(store.read([sql](Connection& db) {
+        auto count = db.prepare(sql);
+        count.step();
+        return count.columnInt64(0);
+    }));
+}
+
+boost::asio::awaitable<void> writeNumber(SqliteStore& store, std::int64_t n) {
+    co_await store.write([n](Connection& db) { insertNumber(db, n); });
+}
+
+class SqliteStoreTest : public ::testing::Test {
+  protected:
+    // A missing parent directory, so each test also covers its creation.
+    [[nodiscard]] std::filesystem::path databasePath() const { return dir_.path() / "data" / "rampart.db"; }
+
+    rampart::testing::TempDirectory dir_;
+};
+
+TEST(SqliteMigrations, AreNumberedFromOneWithoutGaps) {
+    int expected = 1;
+    for (const auto& migration : sqlite::sqliteMigrations()) {
+        EXPECT_EQ(migration.version, expected++);
+        EXPECT_FALSE(migration.name.empty());
+        EXPECT_FALSE(migration.sql.empty());
+    }
+}
+
+TEST_F(SqliteStoreTest, MigrateAppliesEveryMigrationOnce) {
+    SqliteStore store(databasePath());
+    EXPECT_EQ(store.schemaVersion(), 0);
+    EXPECT_EQ(store.migrate(), static_cast<int>(sqlite::sqliteMigrations().size()));
+    EXPECT_EQ(store.schemaVersion(), store.latestSchemaVersion());
+    EXPECT_EQ(store.latestSchemaVersion(), sqlite::sqliteMigrations().back().version);
+    EXPECT_EQ(store.migrate(), 0);
+    EXPECT_EQ(store.schemaVersion(), store.latestSchemaVersion());
+
+    const auto recorded = runToCompletion(store.read([](Connection& db) {
+        auto row = db.prepare("SELECT name, applied_at FROM schema_migrations WHERE version = 1");
+        EXPECT_TRUE(row.step());
+        return row.columnText(0) + " " + row.columnText(1);
+    }));
+    EXPECT_THAT(recorded, HasSubstr("instance 20"));
+}
+
+TEST_F(SqliteStoreTest, RefusesADatabaseWithANewerSchema) {
+    SqliteStore store(databasePath());
+    store.migrate();
+    const int future = store.latestSchemaVersion() + 1;
+    runToCompletion(store.write([future](Connection& db) {
+        auto insert = db.prepare(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, 'from the future', 'x')");
+        insert.bindInt64(1, future);
+        insert.step();
+    }));
+    EXPECT_THAT([&] { store.migrate(); },
+                ThrowsMessage<StoreUnavailable>(HasSubstr("database schema is newer than this binary")));
+    EXPECT_EQ(store.schemaVersion(), future);
+}
+
+TEST_F(SqliteStoreTest, CreatesPrivateFilesInWalMode) {
+    SqliteStore store(databasePath());
+    EXPECT_EQ(modeOf(databasePath().parent_path()), 0700u);
+    EXPECT_EQ(modeOf(databasePath()), 0600u);
+
+    createNumbersTable(store);
+    const auto wal = std::filesystem::path(databasePath().string() + "-wal");
+    ASSERT_TRUE(std::filesystem::exists(wal));
+    EXPECT_EQ(modeOf(wal), 0600u);
+
+    const auto pragma = [](std::string sql) {
+        return [sql](Connection& db) {
+            auto statement = db.prepare(sql);
+            statement.step();
+            return statement.columnText(0);
+        };
+    };
+    EXPECT_EQ(runToCompletion(store.read(pragma("PRAGMA journal_mode"))), "wal");
+    EXPECT_EQ(runToCompletion(store.write(pragma("PRAGMA journal_mode"))), "wal");
+    EXPECT_EQ(runToCompletion(store.read(pragma("PRAGMA synchronous"))), "2");  // FULL
+    EXPECT_EQ(runToCompletion(store.write(pragma("PRAGMA synchronous"))), "2");
+    EXPECT_EQ(runToCompletion(store.read(pragma("PRAGMA busy_timeout"))), "5000");
+}
+
+TEST_F(SqliteStoreTest, EnforcesForeignKeys) {
+    SqliteStore store(databasePath());
+    const auto foreignKeys = [](Connection& db) {
+        auto statement = db.prepare("PRAGMA foreign_keys");
+        statement.step();
+        return statement.columnInt64(0);
+    };
+    EXPECT_EQ(runToCompletion(store.read(foreignKeys)), 1);
+    EXPECT_EQ(runToCompletion(store.write(foreignKeys)), 1);
+
+    runToCompletion(store.write([](Connection& db) {
+        db.execute(
+            "CREATE TABLE parents (id INTEGER PRIMARY KEY);"
+            "CREATE TABLE children (parent INTEGER NOT NULL REFERENCES parents (id));");
+    }));
+    try {
+        runToCompletion(store.write([](Connection& db) { db.execute("INSERT INTO children VALUES (42)"); }));
+        FAIL() << "an orphan row was accepted";
+    } catch (const SqliteError& error) {
+        EXPECT_TRUE(error.isConstraintViolation());
+        EXPECT_THAT(error.what(), Not(HasSubstr("children")));  // no SQL in the message
+    }
+}
+
+TEST_F(SqliteStoreTest, PingRunsOnAStoreThreadAndResumesOnTheCallersThread) {
+    SqliteStore store(databasePath());
+    boost::asio::io_context io;
+    const auto ioThread = std::this_thread::get_id();
+    std::thread::id workThread;
+    bool pinged = false;
+    bool resumedOnIoThread = false;
+    auto check = [&]() -> boost::asio::awaitable<void> {
+        pinged = co_await store.ping();
+        resumedOnIoThread = std::this_thread::get_id() == ioThread;
+        workThread = co_await store.read([](Connection&) { return std::this_thread::get_id(); });
+        resumedOnIoThread = resumedOnIoThread && std::this_thread::get_id() == ioThread;
+    };
+    auto done = boost::asio::co_spawn(io, check(), boost::asio::use_future);
+    io.run();
+    done.get();
+    EXPECT_TRUE(pinged);
+    EXPECT_TRUE(resumedOnIoThread);
+    EXPECT_NE(workThread, ioThread);
+}
+
+TEST_F(SqliteStoreTest, WriteThenReadRoundTripsEveryColumnType) {
+    SqliteStore store(databasePath());
+    store.migrate();
+    const std::vector<std::uint8_t> bytes{0, 1, 2, 254, 255};
+    const auto rowId = runToCompletion(store.write([&bytes](Connection& db) {
+        db.execute("CREATE TABLE samples (i INTEGER, d REAL, t TEXT, b BLOB, z TEXT, e BLOB)");
+        auto insert = db.prepare("INSERT INTO samples VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        insert.bindInt64(1, -9007199254740993)
+            .bindDouble(2, 2.5)
+            .bindText(3, "it's \"quoted\"; DROP TABLE samples; --")
+            .bindBlob(4, bytes)
+            .bindNull(5)
+            .bindBlob(6, {});
+        insert.step();
+        EXPECT_EQ(db.changes(), 1);
+        return db.lastInsertRowId();
+    }));
+    EXPECT_EQ(rowId, 1);
+
+    runToCompletion(store.read([&bytes](Connection& db) {
+        auto row = db.prepare("SELECT i, d, t, b, z, e, typeof(e) FROM samples");
+        ASSERT_TRUE(row.step());
+        EXPECT_EQ(row.columnInt64(0), -9007199254740993);
+        EXPECT_EQ(row.columnDouble(1), 2.5);
+        EXPECT_EQ(row.columnText(2), "it's \"quoted\"; DROP TABLE samples; --");
+        EXPECT_EQ(row.columnBlob(3), bytes);
+        EXPECT_TRUE(row.columnIsNull(4));
+        EXPECT_FALSE(row.columnIsNull(5));  // an empty blob is not NULL
+        EXPECT_EQ(row.columnText(6), "blob");
+        EXPECT_FALSE(row.step());
+    }));
+
+    runToCompletion(store.write([](Connection& db) {
+        auto insert = db.prepare("INSERT INTO instance_settings (key, value) VALUES (?1, ?2)");
+        for (const auto* key : {"a", "b"}) {
+            insert.bindText(1, key).bindText(2, "value");
+            insert.step();
+            insert.reset();
+        }
+    }));
+    const auto settings = runToCompletion(store.read([](Connection& db) {
+        auto count = db.prepare("SELECT count(*) FROM instance_settings");
+        count.step();
+        return count.columnInt64(0);
+    }));
+    EXPECT_EQ(settings, 2);
+}
+
+TEST_F(SqliteStoreTest, ConcurrentWritesShareCommits) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    const auto commitsBefore = store.commitCount();
+
+    constexpr int kWrites = 200;
+    boost::asio::io_context io;
+    int succeeded = 0;
+    int failed = 0;
+    for (int i = 0; i < kWrites; ++i) {
+        boost::asio::co_spawn(io, writeNumber(store, i),
+                              [&](std::exception_ptr error) { ++(error ? failed : succeeded); });
+    }
+    io.run();
+
+    const auto commits = store.commitCount() - commitsBefore;
+    std::cout << "[          ] " << kWrites << " concurrent writes took " << commits << " commit(s)\n";
+    RecordProperty("commits", static_cast<int>(commits));
+    EXPECT_EQ(succeeded, kWrites);
+    EXPECT_EQ(failed, 0);
+    EXPECT_EQ(countNumbers(store), kWrites);
+    EXPECT_GE(commits, 1u);
+    EXPECT_LE(commits, 20u);
+}
+
+TEST_F(SqliteStoreTest, ThrowingWriteRollsBackOnlyItsOwnChanges) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    const auto commitsBefore = store.commitCount();
+    boost::asio::io_context io;
+
+    // Write 1 holds the writer until writes 2, 3 and 4 are queued, so those three share one batch.
+    std::promise<void> started;
+    std::promise<void> release;
+    auto released = release.get_future();
+    auto blocker = boost::asio::co_spawn(io, store.write([&](Connection& db) {
+        started.set_value();
+        released.wait_for(std::chrono::seconds(10));
+        insertNumber(db, 1);
+    }),
+                                         boost::asio::use_future);
+    io.poll();
+    started.get_future().wait();
+
+    auto second = boost::asio::co_spawn(io, writeNumber(store, 2), boost::asio::use_future);
+    auto third = boost::asio::co_spawn(io, store.write([](Connection& db) {
+        insertNumber(db, 3);
+        throw std::runtime_error("request 3 changed its mind");
+    }),
+                                       boost::asio::use_future);
+    auto fourth = boost::asio::co_spawn(io, writeNumber(store, 4), boost::asio::use_future);
+    io.poll();  // each coroutine runs up to its wait on the store, so all three are queued
+    release.set_value();
+    io.run();
+
+    EXPECT_NO_THROW(blocker.get());
+    EXPECT_NO_THROW(second.get());
+    EXPECT_THAT([&] { third.get(); }, ThrowsMessage<std::runtime_error>("request 3 changed its mind"));
+    EXPECT_NO_THROW(fourth.get());
+    EXPECT_EQ(store.commitCount() - commitsBefore, 2u);  // {1} and {2, 3, 4}
+    EXPECT_EQ(countNumbers(store), 3);
+    EXPECT_EQ(countNumbers(store, "n = 3"), 0);
+}
+
+TEST_F(SqliteStoreTest, FailedCommitFailsEveryRequestOfTheBatch) {
+    SqliteStore store(databasePath());
+    // A deferred foreign key is only checked at COMMIT: the one way a request can make the whole
+    // batch's COMMIT fail on a healthy disk.
+    runToCompletion(store.write([](Connection& db) {
+        db.execute(
+            "CREATE TABLE numbers (n INTEGER NOT NULL);"
+            "CREATE TABLE parents (id INTEGER PRIMARY KEY);"
+            "CREATE TABLE children (parent INTEGER REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED);");
+    }));
+    const auto commitsBefore = store.commitCount();
+    boost::asio::io_context io;
+
+    std::promise<void> started;
+    std::promise<void> release;
+    auto released = release.get_future();
+    auto blocker = boost::asio::co_spawn(io, store.write([&](Connection& db) {
+        started.set_value();
+        released.wait_for(std::chrono::seconds(10));
+    }),
+                                         boost::asio::use_future);
+    io.poll();
+    started.get_future().wait();
+    auto before = boost::asio::co_spawn(io, writeNumber(store, 1), boost::asio::use_future);
+    auto orphan = boost::asio::co_spawn(
+        io, store.write([](Connection& db) { db.execute("INSERT INTO children VALUES (42)"); }),
+        boost::asio::use_future);
+    auto after = boost::asio::co_spawn(io, writeNumber(store, 2), boost::asio::use_future);
+    io.poll();
+    release.set_value();
+    io.run();
+
+    EXPECT_NO_THROW(blocker.get());
+    for (auto* request : {&before, &orphan, &after}) {
+        EXPECT_THAT([&] { request->get(); }, ThrowsMessage<StoreUnavailable>("write failed"));
+    }
+    EXPECT_EQ(store.commitCount() - commitsBefore, 1u);  // only the blocker's batch
+    EXPECT_EQ(countNumbers(store), 0);
+
+    runToCompletion(writeNumber(store, 3));  // the writer recovers for the next batch
+    EXPECT_EQ(countNumbers(store), 1);
+}
+
+TEST_F(SqliteStoreTest, AcknowledgedWritesSurviveCloseAndReopen) {
+    {
+        SqliteStore store(databasePath());
+        store.migrate();
+        runToCompletion(store.write([](Connection& db) {
+            auto insert = db.prepare("INSERT INTO instance_settings (key, value) VALUES (?1, ?2)");
+            insert.bindText(1, "instance_id").bindText(2, "abc123");
+            insert.step();
+        }));
+        store.close();
+    }
+    SqliteStore reopened(databasePath());
+    EXPECT_EQ(reopened.schemaVersion(), reopened.latestSchemaVersion());
+    const auto value = runToCompletion(reopened.read([](Connection& db) {
+        auto select = db.prepare("SELECT value FROM instance_settings WHERE key = ?1");
+        select.bindText(1, "instance_id");
+        return select.step() ? select.columnText(0) : std::string("<missing>");
+    }));
+    EXPECT_EQ(value, "abc123");
+}
+
+TEST_F(SqliteStoreTest, CloseIsIdempotentAndLaterWorkFailsCleanly) {
+    SqliteStore store(databasePath());
+    store.migrate();
+    store.close();
+    store.close();
+
+    EXPECT_THAT([&] { runToCompletion(store.write([](Connection& db) { db.execute("SELECT 1"); })); },
+                ThrowsMessage<StoreUnavailable>("store is closed"));
+    EXPECT_THAT([&] { runToCompletion(store.read([](Connection&) { return 1; })); },
+                ThrowsMessage<StoreUnavailable>("store is closed"));
+    EXPECT_FALSE(runToCompletion(store.ping()));
+    EXPECT_THROW(store.migrate(), StoreUnavailable);
+    EXPECT_THROW(store.schemaVersion(), StoreUnavailable);
+}
+
+TEST_F(SqliteStoreTest, WorkCannotTakeOverTheTransaction) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    // The writer owns BEGIN/COMMIT: a request that commits on its own would commit its batch-mates'
+    // changes before they are allowed to be acknowledged.
+    for (const auto* sql : {"COMMIT", "BEGIN", "SAVEPOINT mine", "ATTACH DATABASE 'other.db' AS other"}) {
+        EXPECT_THROW(runToCompletion(store.write([sql](Connection& db) { db.execute(sql); })), SqliteError)
+            << sql;
+    }
+    EXPECT_THROW(runToCompletion(store.read([](Connection& db) { db.execute("BEGIN"); })), SqliteError);
+    runToCompletion(writeNumber(store, 7));
+    EXPECT_EQ(countNumbers(store), 1);
+}
+
+TEST_F(SqliteStoreTest, ErrorMessagesHoldNeitherSqlNorPaths) {
+    SqliteStore store(databasePath());
+    try {
+        runToCompletion(store.read([](Connection& db) { db.execute("SELECT * FROM secret_table_name"); }));
+        FAIL() << "query on a missing table succeeded";
+    } catch (const StoreUnavailable& error) {
+        EXPECT_THAT(error.what(), Not(HasSubstr("secret_table_name")));
+    }
+    // A second statement would be silently ignored by SQLite, so prepare refuses it.
+    EXPECT_THROW(runToCompletion(
+                     store.read([](Connection& db) { auto statement = db.prepare("SELECT 1; SELECT 2"); })),
+                 std::logic_error);
+
+    const auto unreachable = dir_.path() / "file" / "db.sqlite";
+    std::filesystem::create_directories(dir_.path());
+    { std::ofstream(dir_.path() / "file") << "not a directory"; }
+    try {
+        SqliteStore broken(unreachable);
+        FAIL() << "opened a database below a regular file";
+    } catch (const StoreUnavailable& error) {
+        EXPECT_THAT(error.what(), Not(HasSubstr(dir_.path().string())));
+    }
+}
+
+TEST_F(SqliteStoreTest, ReadsAreReadOnly) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    EXPECT_THROW(runToCompletion(store.read([](Connection& db) { insertNumber(db, 1); })), SqliteError);
+    EXPECT_EQ(countNumbers(store), 0);
+}
+
+}  // namespace
+}  // namespace rampart::store

@@ -1,0 +1,54 @@
+// openStore: which URLs open which backend, and that its errors never repeat the URL.
+#include "store/store.hpp"
+
+#include <stdexcept>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "testing/temp_directory.hpp"
+
+namespace rampart::store {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::ThrowsMessage;
+
+TEST(OpenStore, OpensAnAbsoluteSqlitePathAndCreatesItsDirectory) {
+    rampart::testing::TempDirectory dir;
+    const auto path = dir.path() / "var" / "rampart.db";
+    auto store = openStore(SecretString("sqlite://" + path.string()));  // sqlite:///tmp/...
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(std::filesystem::exists(path));
+    EXPECT_EQ(store->migrate(), store->latestSchemaVersion());
+}
+
+TEST(OpenStore, SchemeIsCaseInsensitive) {
+    rampart::testing::TempDirectory dir;
+    EXPECT_NE(openStore(SecretString("SQLite://" + (dir.path() / "db").string())), nullptr);
+}
+
+TEST(OpenStore, PostgresqlIsNotBuiltYet) {
+    for (const auto* url : {"postgresql://app:hunter2@db/rampart", "postgres://app:hunter2@db/rampart"}) {
+        EXPECT_THAT([&] { openStore(SecretString(url)); },
+                    ThrowsMessage<std::invalid_argument>("PostgreSQL support is not built yet"));
+    }
+}
+
+TEST(OpenStore, RejectsOtherSchemesWithoutQuotingTheUrl) {
+    for (const auto* url : {"mysql://root:hunter2@db/rampart", "hunter2", "", "file:///tmp/x.db"}) {
+        EXPECT_THAT([&] { openStore(SecretString(url)); },
+                    ThrowsMessage<std::invalid_argument>(Not(HasSubstr("hunter2"))));
+        EXPECT_THAT([&] { openStore(SecretString(url)); },
+                    ThrowsMessage<std::invalid_argument>("unsupported database URL scheme"));
+    }
+}
+
+TEST(OpenStore, SqliteNeedsAFilePath) {
+    EXPECT_THROW(openStore(SecretString("sqlite://")), std::invalid_argument);
+    EXPECT_THROW(openStore(SecretString("sqlite://:memory:")), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace rampart::store
