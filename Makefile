@@ -6,7 +6,7 @@ PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libssl-dev openssl libsqlite3-dev libsodium-dev prometheus-cpp-dev \
 	libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev \
-	clang libclang-rt-14-dev clang-format curl ca-certificates
+	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light wrk
 
 BUILD_DIR ?= build
 FUZZ_DIR ?= build-fuzz

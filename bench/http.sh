@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# HTTP benchmark: wrk against Rampart's /healthz and against stock nginx serving the same bytes,
+# on this machine, one run each; prints req/s, p99 and the ratio, last line a Markdown table row.
+#
+# Usage: bench/http.sh            (from `make bench`, which builds build/rampart first)
+# Knobs: DURATION=10 (seconds per run), THREADS=2, CONNECTIONS=50, RAMPART_BIN=build/rampart,
+#        NGINX=/usr/sbin/nginx, MACHINE="free text for the table" (default: CPU model and cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-50}
+RAMPART_BIN=${RAMPART_BIN:-build/rampart}
+NGINX=${NGINX:-/usr/sbin/nginx}
+
+log() { echo "bench: $*" >&2; }
+die() { echo "bench: error: $*" >&2; exit 1; }
+
+# ---- prerequisites ---------------------------------------------------------------------------
+missing=""
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+[ -x "$NGINX" ] || missing="$missing nginx-light"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+if [ -n "$missing" ]; then
+    die "missing Debian packages; install with: apt-get install -y --no-install-recommends$missing"
+fi
+[ -x "$RAMPART_BIN" ] || die "$RAMPART_BIN not found; build it first (make build, or make bench)"
+
+# ---- clean-up: each server by its own PID ----------------------------------------------------
+work=$(mktemp -d /tmp/rampart-bench-XXXXXX)
+rampart_pid=""
+nginx_pid=""
+
+stop_pid() {
+    local pid=$1
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    stop_pid "$rampart_pid"
+    stop_pid "$nginx_pid"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- Rampart ---------------------------------------------------------------------------------
+mkdir -p "$work/rampart/data"
+env -i PATH="$PATH" HOME="${HOME:-$work}" \
+    RAMPART_ENV=development RAMPART_DATA_DIR="$work/rampart/data" \
+    RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=off \
+    "$RAMPART_BIN" serve --listen 127.0.0.1:0 --port-file "$work/rampart/port" \
+    >"$work/rampart/stdout.log" 2>"$work/rampart/stderr.log" &
+rampart_pid=$!
+
+for _ in $(seq 150); do
+    [ -s "$work/rampart/port" ] && break
+    kill -0 "$rampart_pid" 2>/dev/null || { cat "$work/rampart/stderr.log" >&2; die "rampart exited during start-up"; }
+    sleep 0.1
+done
+[ -s "$work/rampart/port" ] || { cat "$work/rampart/stderr.log" >&2; die "rampart wrote no port file in 15 s"; }
+rampart_port=$(tr -d '[:space:]' <"$work/rampart/port")
+log "rampart (pid $rampart_pid) on port $rampart_port"
+
+body=$(curl -fsS --max-time 5 -H 'Host: 127.0.0.1' "http://127.0.0.1:$rampart_port/healthz") ||
+    die "GET /healthz on rampart failed"
+content_type=$(curl -fsS --max-time 5 -o /dev/null -w '%{content_type}' -H 'Host: 127.0.0.1' \
+    "http://127.0.0.1:$rampart_port/healthz")
+case "$content_type" in
+    application/json*) ;;
+    *) log "warning: rampart's /healthz Content-Type is '$content_type', nginx will send application/json" ;;
+esac
+# nginx interpolates $ in strings and has no escape for it.
+case "$body" in *'$'*) die "the /healthz body contains '\$', which nginx's return cannot reproduce: $body" ;; esac
+nginx_body=$(printf '%s' "$body" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g")
+
+# ---- nginx -----------------------------------------------------------------------------------
+# Stock settings except the access log (off on both sides) and the one location.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+mkdir -p "$work/nginx"
+nginx_port=""
+for _ in $(seq 10); do
+    candidate=$((20000 + RANDOM % 40000))
+    port_in_use "$candidate" && continue
+    cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx/client_body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    server {
+        listen 127.0.0.1:$candidate;
+        location = /healthz {
+            default_type application/json;
+            return 200 '$nginx_body';
+        }
+    }
+}
+NGINX
+    "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' \
+        >"$work/nginx/stdout.log" 2>"$work/nginx/stderr.log" &
+    nginx_pid=$!
+    for _ in $(seq 50); do
+        kill -0 "$nginx_pid" 2>/dev/null || break
+        port_in_use "$candidate" && { nginx_port=$candidate; break; }
+        sleep 0.1
+    done
+    [ -n "$nginx_port" ] && break
+    # Lost a race for the port (or failed for another reason): show why, then try another port.
+    cat "$work/nginx/stderr.log" "$work/nginx/error.log" >&2 2>/dev/null || true
+    stop_pid "$nginx_pid"
+    nginx_pid=""
+done
+[ -n "$nginx_port" ] || die "nginx did not start"
+log "nginx (pid $nginx_pid) on port $nginx_port"
+
+nginx_check=$(curl -fsS --max-time 5 -H 'Host: 127.0.0.1' "http://127.0.0.1:$nginx_port/healthz")
+[ "$nginx_check" = "$body" ] || die "nginx serves '$nginx_check', rampart serves '$body'"
+
+# ---- measurement -----------------------------------------------------------------------------
+# Prints "<requests/s> <p99 in ms>" for one wrk run; fails if any response was not 2xx/3xx.
+measure() {
+    local name=$1 port=$2 out
+    log "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency against $name"
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H 'Host: 127.0.0.1' \
+        "http://127.0.0.1:$port/healthz")
+    printf '%s\n' "$out" | sed "s/^/  $name| /" >&2
+    if printf '%s\n' "$out" | grep -q 'Non-2xx or 3xx responses'; then
+        die "$name answered with errors during the run; the figures would be meaningless"
+    fi
+    printf '%s\n' "$out" | grep -q 'Socket errors' && log "warning: $name had socket errors (see above)"
+    printf '%s\n' "$out" | awk '
+        /^Requests\/sec:/ { rps = $2 }
+        $1 == "99%" {
+            v = $2
+            if (v ~ /us$/)      { sub(/us$/, "", v); p99 = v / 1000 }
+            else if (v ~ /ms$/) { sub(/ms$/, "", v); p99 = v }
+            else if (v ~ /s$/)  { sub(/s$/, "", v);  p99 = v * 1000 }
+            else if (v ~ /m$/)  { sub(/m$/, "", v);  p99 = v * 60000 }
+        }
+        END {
+            if (rps == "" || p99 == "") exit 1
+            printf "%.0f %.2f\n", rps, p99
+        }' || die "could not read wrk's output for $name"
+}
+
+rampart_result=$(measure rampart "$rampart_port")
+nginx_result=$(measure nginx "$nginx_port")
+read -r rampart_rps rampart_p99 <<<"$rampart_result"
+read -r nginx_rps nginx_p99 <<<"$nginx_result"
+ratio=$(awk -v r="$rampart_rps" -v n="$nginx_rps" 'BEGIN { printf "%.2f", (n > 0 ? r / n : 0) }')
+
+machine=${MACHINE:-"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr -s ' '), $(nproc) cores"}
+
+echo "rampart: ${rampart_rps} req/s, p99 ${rampart_p99} ms"
+echo "nginx:   ${nginx_rps} req/s, p99 ${nginx_p99} ms"
+echo "ratio rampart/nginx: ${ratio}"
+echo "| $(date -u +%Y-%m-%d) | ${machine} | ${rampart_rps} | ${nginx_rps} | ${ratio} | ${rampart_p99} ms | ${nginx_p99} ms |"
