@@ -1,12 +1,100 @@
-// The command line (placeholder until the server lands).
+// The command line: global --config, then serve | migrate | check --deploy. Flags override the
+// environment, which overrides the file, which overrides the defaults.
 #include "app/cli.hpp"
 
-#include <cstdio>
+#include <iostream>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include "app/config.hpp"
+#include "app/deploy_check.hpp"
+#include "app/serve.hpp"
+#include "store/store.hpp"
 
 namespace rampart {
+namespace {
+
+void setUpLogging(const Config& config) {
+    auto logger =
+        std::make_shared<spdlog::logger>("rampart", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+    logger->set_level(spdlog::level::from_str(config.logLevel));
+    spdlog::set_default_logger(logger);
+}
+
+}  // namespace
 
 int runCli(int argc, char** argv) {
-    std::puts("rampart " RAMPART_VERSION);
+    CLI::App app{"Rampart: a secure-by-default job API server"};
+    app.set_version_flag("--version", std::string("rampart ") + RAMPART_VERSION);
+    app.require_subcommand(1);
+    std::string configFile;
+    app.add_option("--config", configFile, "TOML configuration file")->check(CLI::ExistingFile);
+
+    ConfigSources sources;
+    ServeOptions serveOptions;
+    std::string listen, dataDir, portFile;
+    unsigned threads = 0;
+    auto* serveCommand =
+        app.add_subcommand("serve", "Serve the API (with the scheduler and workers when they exist)");
+    serveCommand->add_option("--listen", listen, "host:port to listen on (overrides RAMPART_LISTEN)");
+    serveCommand->add_option("--data-dir", dataDir, "data directory (overrides RAMPART_DATA_DIR)");
+    serveCommand->add_option("--threads", threads, "I/O threads (default: one per core)");
+    serveCommand->add_option("--port-file", portFile, "write the bound port to this file once listening");
+
+    auto* migrateCommand = app.add_subcommand("migrate", "Apply pending database migrations");
+    bool deploy = false;
+    auto* checkCommand = app.add_subcommand("check", "Audit the configuration");
+    checkCommand->add_flag("--deploy", deploy, "security self-audit for a production deployment");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& error) {
+        return app.exit(error);
+    }
+
+    if (!configFile.empty()) sources.file = configFile;
+    sources.environment = rampartEnvironment();
+    if (!listen.empty()) sources.overrides["listen"] = listen;
+    if (!dataDir.empty()) sources.overrides["data_dir"] = dataDir;
+    if (threads) sources.overrides["threads"] = std::to_string(threads);
+    if (!portFile.empty()) serveOptions.portFile = portFile;
+
+    Config config;
+    try {
+        config = loadConfig(sources);
+    } catch (const ConfigError& error) {
+        std::cerr << "rampart: configuration error: " << error.what() << '\n';
+        return 2;
+    }
+    setUpLogging(config);
+
+    try {
+        if (*serveCommand) return serve(std::move(config), serveOptions);
+        if (*migrateCommand) {
+            auto store = store::openStore(config.databaseUrl);
+            int applied = store->migrate();
+            std::cout << "applied " << applied << " migration(s); schema version " << store->schemaVersion()
+                      << '\n';
+            return 0;
+        }
+        if (*checkCommand) {
+            if (!deploy) {
+                std::cerr << "rampart check: say what to check (--deploy)\n";
+                return 2;
+            }
+            auto findings = runDeployChecks(config);
+            for (const auto& finding : findings) std::cout << formatFinding(finding) << '\n';
+            if (findings.empty()) std::cout << "no findings\n";
+            return hasCritical(findings) ? 1 : 0;
+        }
+    } catch (const std::exception& error) {
+        // Start-up failures: messages are ours (store and TLS errors never hold secrets).
+        std::cerr << "rampart: " << error.what() << '\n';
+        return 1;
+    }
     return 0;
 }
 

@@ -1,4 +1,6 @@
 // rampart: the one binary (serve, worker, migrate, check, admin).
 #include "app/cli.hpp"
 
-int main(int argc, char** argv) { return rampart::runCli(argc, argv); }
+int main(int argc, char** argv) {
+    return rampart::runCli(argc, argv);
+}

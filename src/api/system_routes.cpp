@@ -1,0 +1,74 @@
+// Liveness, readiness, metrics and the API description. /metrics answers loopback clients only unless
+// metrics_public is set: it describes traffic, which is nobody else's business.
+#include "api/system_routes.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include "api/openapi.hpp"
+#include "http/problem.hpp"
+#include "http/trusted_proxies.hpp"
+
+namespace rampart::api {
+
+namespace {
+
+void json(http::Exchange& ex, std::string body) {
+    ex.response.result(http::Status::ok);
+    ex.response.set(http::beast_http::field::content_type, "application/json");
+    ex.response.body() = std::move(body);
+}
+
+}  // namespace
+
+void addSystemRoutes(http::Router& router, const Config& config, store::Store& store, obs::Metrics& metrics) {
+    router.add({.method = http::Verb::get,
+                .pattern = "/healthz",
+                .handler = [](http::Exchange& ex) -> boost::asio::awaitable<void> {
+                    json(ex, R"({"status":"ok"})");
+                    co_return;
+                },
+                .summary = "Liveness: the process is up and serving"});
+
+    router.add({.method = http::Verb::get,
+                .pattern = "/readyz",
+                .handler = [&store](http::Exchange& ex) -> boost::asio::awaitable<void> {
+                    bool ready = false;
+                    try {
+                        ready = co_await store.ping();
+                    } catch (const std::exception&) {
+                        ready = false;
+                    }
+                    if (!ready) throw http::ApiError::serviceUnavailable("The database is not reachable.");
+                    json(ex, R"({"status":"ready","checks":{"store":"ok"}})");
+                },
+                .summary = "Readiness: the database answers"});
+
+    auto proxies = std::make_shared<http::TrustedProxies>(config.trustedProxies);
+    router.add({.method = http::Verb::get,
+                .pattern = "/metrics",
+                .handler = [&metrics, proxies,
+                            open = config.metricsPublic](http::Exchange& ex) -> boost::asio::awaitable<void> {
+                    if (!open && !proxies->clientAddress(ex).is_loopback()) throw http::ApiError::notFound();
+                    ex.response.result(http::Status::ok);
+                    ex.response.set(http::beast_http::field::content_type,
+                                    "text/plain; version=0.0.4; charset=utf-8");
+                    ex.response.body() = metrics.render();
+                    co_return;
+                },
+                .summary = "Prometheus metrics (loopback clients only unless metrics_public)"});
+
+    // The document describes the table as it is once start-up registered every route; built on first
+    // use so it includes routes added after this one.
+    auto document = std::make_shared<std::string>();
+    auto once = std::make_shared<std::once_flag>();
+    router.add({.method = http::Verb::get,
+                .pattern = "/openapi.json",
+                .handler = [&router, document, once](http::Exchange& ex) -> boost::asio::awaitable<void> {
+                    std::call_once(*once, [&] { *document = boost::json::serialize(buildOpenApi(router)); });
+                    json(ex, *document);
+                    co_return;
+                },
+                .summary = "The OpenAPI 3.1 description of this API"});
+}
+
+}  // namespace rampart::api

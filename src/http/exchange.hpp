@@ -1,0 +1,58 @@
+// One request/response pair as it travels through the pipeline, with what the stages learn about it.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace rampart::http {
+
+namespace beast_http = boost::beast::http;
+using Request = beast_http::request<beast_http::string_body>;
+using Response = beast_http::response<beast_http::string_body>;
+using Status = beast_http::status;
+using Verb = beast_http::verb;
+
+struct Route;
+class ApiError;
+
+struct Exchange {
+    Request request;
+    Response response;
+
+    std::string requestId;
+    boost::asio::ip::address peer;  // the TCP peer (a proxy, when there is one)
+    bool tls = false;               // arrived over TLS on our own listener
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+
+    // Set by the router's lookup, which the transport does once the header is read (the route decides
+    // the body limit). `route` is null for unknown paths and wrong methods.
+    const Route* route = nullptr;
+    std::string_view routeTemplate =
+        "unmatched";  // the matched pattern, for metrics and logs: never the raw path
+    std::vector<std::pair<std::string_view, std::string>> pathParams;
+    std::string_view path;   // target without the query string
+    std::string_view query;  // after '?', without it
+
+    // An error found by the transport (body too large, malformed header) that the pipeline answers.
+    std::shared_ptr<const ApiError> transportError;
+
+    std::string userId;            // set by authentication, for the access log
+    bool closeConnection = false;  // answer, then close (after errors that leave the stream unusable)
+
+    [[nodiscard]] std::string_view pathParam(std::string_view name) const {
+        for (const auto& [key, value] : pathParams)
+            if (key == name) return value;
+        return {};
+    }
+};
+
+}  // namespace rampart::http

@@ -1,0 +1,57 @@
+// The whole request path on one screen: the order of the stages, and why each stands where it does.
+#include "http/pipeline.hpp"
+
+#include "http/middleware/access_log.hpp"
+#include "http/middleware/cors.hpp"
+#include "http/middleware/error_mapping.hpp"
+#include "http/middleware/host_allowlist.hpp"
+#include "http/middleware/https_redirect.hpp"
+#include "http/middleware/metrics.hpp"
+#include "http/middleware/request_id.hpp"
+#include "http/middleware/security_headers.hpp"
+#include "http/middleware/transport_limits.hpp"
+#include "http/trusted_proxies.hpp"
+
+namespace rampart::http {
+
+boost::asio::awaitable<void> Next::operator()(Exchange& ex) const {
+    co_await pipeline_->runFrom(ex, index_);
+}
+
+boost::asio::awaitable<void> Pipeline::runFrom(Exchange& ex, std::size_t index) const {
+    if (index < stages_.size()) {
+        co_await stages_[index]->handle(ex, Next(*this, index + 1));
+    } else {
+        co_await dispatch(router_, ex);
+    }
+}
+
+std::unique_ptr<Pipeline> buildPipeline(const Config& config, const Router& router, obs::HttpMetrics& metrics,
+                                        obs::AccessLog* accessLog) {
+    auto proxies = std::make_shared<TrustedProxies>(config.trustedProxies);
+    std::vector<std::unique_ptr<Middleware>> stages;
+    // Metrics first, so even rejected requests are counted and timed.
+    stages.push_back(std::make_unique<MetricsStage>(metrics));
+    // The access log sees the final status of every request, rejected ones included.
+    if (accessLog) stages.push_back(std::make_unique<AccessLogStage>(*accessLog, proxies));
+    // A request id before anything can fail, so every error names its instance.
+    stages.push_back(std::make_unique<RequestIdStage>());
+    // Security headers wrap everything below, so error responses carry them too.
+    stages.push_back(std::make_unique<SecurityHeadersStage>(config, proxies));
+    // The one place where errors become problem+json responses; nothing below builds an error body.
+    stages.push_back(std::make_unique<ErrorMappingStage>(config.verboseErrors && !config.production()));
+    // A request the transport could not read whole (too large, malformed) is refused before any
+    // stage reads its headers.
+    stages.push_back(std::make_unique<TransportLimitsStage>());
+    // Host before anything that uses it (redirect URLs, CORS), so a forged Host goes no further.
+    stages.push_back(std::make_unique<HostAllowlistStage>(config.allowedHosts));
+    // Plain HTTP is sent to HTTPS before it reaches anything that could set a cookie or read a token.
+    if (config.requireTls) stages.push_back(std::make_unique<HttpsRedirectStage>(proxies));
+    // CORS answers preflights itself and marks allowed origins; authentication (later) comes after it,
+    // because browsers send preflights without credentials.
+    stages.push_back(std::make_unique<CorsStage>(config.cors, router));
+    // Then the router: 404, 405 with Allow, 415, or the handler.
+    return std::make_unique<Pipeline>(std::move(stages), router);
+}
+
+}  // namespace rampart::http

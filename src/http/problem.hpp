@@ -1,0 +1,66 @@
+// Typed API errors and the one place that turns them into RFC 9457 application/problem+json responses.
+#pragma once
+
+#include <exception>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/beast/http/status.hpp>
+#include <boost/json/array.hpp>
+
+#include "http/exchange.hpp"
+
+namespace rampart::http {
+
+// Raised (or stored) by any stage or handler; the error stage of the pipeline maps it to a response.
+// `detail` is shown to the client, so it must never hold internals (SQL, paths, library messages).
+class ApiError : public std::exception {
+  public:
+    ApiError(Status status, std::string slug, std::string title, std::string detail = {})
+        : status_(status), slug_(std::move(slug)), title_(std::move(title)), detail_(std::move(detail)) {}
+
+    static ApiError badRequest(std::string detail);
+    static ApiError notFound();
+    static ApiError methodNotAllowed(std::string allow);
+    static ApiError notAcceptable(std::string detail);
+    static ApiError unsupportedMediaType(std::string detail);
+    static ApiError payloadTooLarge(std::size_t limit);
+    static ApiError headersTooLarge();
+    static ApiError invalidHost();
+    static ApiError forbidden(std::string detail);
+    static ApiError serviceUnavailable(std::string detail);
+    static ApiError internal();
+
+    // Adds a response header (Allow, Retry-After, ...). Names and values are ours, never the client's.
+    ApiError& withHeader(std::string name, std::string value) {
+        headers_.emplace_back(std::move(name), std::move(value));
+        return *this;
+    }
+    // Per-field errors: {"pointer": "/args/url", "detail": "..."}.
+    ApiError& withErrors(boost::json::array errors) {
+        errors_ = std::move(errors);
+        return *this;
+    }
+
+    [[nodiscard]] const char* what() const noexcept override { return title_.c_str(); }
+    [[nodiscard]] Status status() const { return status_; }
+    [[nodiscard]] const std::string& slug() const { return slug_; }
+    [[nodiscard]] const std::string& title() const { return title_; }
+    [[nodiscard]] const std::string& detail() const { return detail_; }
+    [[nodiscard]] const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
+    [[nodiscard]] const boost::json::array& errors() const { return errors_; }
+
+  private:
+    Status status_;
+    std::string slug_;
+    std::string title_;
+    std::string detail_;
+    std::vector<std::pair<std::string, std::string>> headers_;
+    boost::json::array errors_;
+};
+
+// Replaces ex.response with the problem document for `error`; instance is the request id.
+void writeProblem(Exchange& ex, const ApiError& error);
+
+}  // namespace rampart::http

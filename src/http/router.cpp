@@ -1,0 +1,202 @@
+// Route matching on whole path segments; parameters are percent-decoded, separators never are.
+#include "http/router.hpp"
+
+#include <stdexcept>
+
+#include <boost/algorithm/string/predicate.hpp>
+
+#include "http/problem.hpp"
+
+namespace rampart::http {
+namespace {
+
+std::vector<std::string_view> splitSegments(std::string_view path) {
+    std::vector<std::string_view> out;
+    std::size_t start = 1;  // path starts with '/'
+    while (start <= path.size()) {
+        auto end = path.find('/', start);
+        if (end == std::string_view::npos) end = path.size();
+        out.push_back(path.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
+int hexValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Decodes %XX in a path segment. Refuses encoded '/', '\\' and NUL, which would let a client smuggle
+// a separator past the matcher, and malformed escapes.
+bool decodeSegment(std::string_view in, std::string& out) {
+    out.clear();
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != '%') {
+            out.push_back(in[i]);
+            continue;
+        }
+        if (i + 2 >= in.size()) return false;
+        int hi = hexValue(in[i + 1]), lo = hexValue(in[i + 2]);
+        if (hi < 0 || lo < 0) return false;
+        char c = static_cast<char>(hi * 16 + lo);
+        if (c == '/' || c == '\\' || c == '\0') return false;
+        out.push_back(c);
+        i += 2;
+    }
+    return true;
+}
+
+bool isPathChar(char c) {
+    // RFC 3986 pchar plus '/', as bytes; anything else (spaces, quotes, controls, non-ASCII) is refused.
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    switch (c) {
+        case '-':
+        case '.':
+        case '_':
+        case '~':
+        case '!':
+        case '$':
+        case '&':
+        case '\'':
+        case '(':
+        case ')':
+        case '*':
+        case '+':
+        case ',':
+        case ';':
+        case '=':
+        case ':':
+        case '@':
+        case '%':
+        case '/':
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
+void Router::add(Route route) {
+    if (route.pattern.empty() || route.pattern[0] != '/')
+        throw std::invalid_argument("route pattern must start with '/'");
+    for (std::size_t i = 0; i < routes_.size(); ++i)
+        if (routes_[i].method == route.method && routes_[i].pattern == route.pattern)
+            throw std::invalid_argument("duplicate route " + route.pattern);
+    Compiled compiled;
+    for (auto segment : splitSegments(route.pattern)) compiled.segments.emplace_back(segment);
+    compiled_.push_back(std::move(compiled));
+    routes_.push_back(std::move(route));
+}
+
+bool Router::matches(const Compiled& compiled, std::string_view path,
+                     std::vector<std::pair<std::string_view, std::string>>* params) const {
+    auto segments = splitSegments(path);
+    if (segments.size() != compiled.segments.size()) return false;
+    std::string decoded;
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+        const auto& want = compiled.segments[i];
+        if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
+            if (segments[i].empty() || !decodeSegment(segments[i], decoded)) return false;
+            if (params) params->emplace_back(std::string_view(want).substr(1, want.size() - 2), decoded);
+        } else if (segments[i] != want) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void Router::match(Exchange& ex) const {
+    std::string_view target = ex.request.target();
+    // Origin-form only: absolute-form ("http://host/..."), authority-form and "*" are for proxies.
+    if (target.empty() || target[0] != '/') throw ApiError::badRequest("The request target must be a path.");
+    auto question = target.find('?');
+    ex.path = target.substr(0, question);
+    ex.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+
+    for (char c : ex.path)
+        if (!isPathChar(c))
+            throw ApiError::badRequest("The request path contains characters that are not allowed.");
+    for (auto segment : splitSegments(ex.path)) {
+        if (segment == "." || segment == ".." || boost::algorithm::iequals(segment, "%2e") ||
+            boost::algorithm::icontains(segment, "%2e%2e") || boost::algorithm::icontains(segment, ".%2e") ||
+            boost::algorithm::icontains(segment, "%2e."))
+            throw ApiError::badRequest("The request path may not contain dot segments.");
+        if (boost::algorithm::icontains(segment, "%2f") || boost::algorithm::icontains(segment, "%5c") ||
+            boost::algorithm::icontains(segment, "%00"))
+            throw ApiError::badRequest("The request path may not contain encoded separators.");
+    }
+
+    const Route* candidate = nullptr;
+    for (std::size_t i = 0; i < routes_.size(); ++i) {
+        if (!matches(compiled_[i], ex.path, nullptr)) continue;
+        ex.routeTemplate = routes_[i].pattern;
+        bool methodMatches = routes_[i].method == ex.request.method() ||
+                             (ex.request.method() == Verb::head && routes_[i].method == Verb::get);
+        if (methodMatches && (!candidate || routes_[i].method == ex.request.method())) {
+            candidate = &routes_[i];
+            ex.pathParams.clear();
+            matches(compiled_[i], ex.path, &ex.pathParams);
+        }
+    }
+    ex.route = candidate;
+}
+
+std::size_t Router::bodyLimit(const Request& header, std::size_t fallback) const {
+    std::string_view target = header.target();
+    auto path = target.substr(0, target.find('?'));
+    if (path.empty() || path[0] != '/') return fallback;
+    for (std::size_t i = 0; i < routes_.size(); ++i)
+        if (routes_[i].method == header.method() && matches(compiled_[i], path, nullptr))
+            return routes_[i].maxBodyBytes ? routes_[i].maxBodyBytes : fallback;
+    return fallback;
+}
+
+std::string Router::allowedMethods(std::string_view path) const {
+    std::string allow;
+    for (std::size_t i = 0; i < routes_.size(); ++i) {
+        if (!matches(compiled_[i], path, nullptr)) continue;
+        if (!allow.empty()) allow += ", ";
+        allow += std::string(beast_http::to_string(routes_[i].method));
+        if (routes_[i].method == Verb::get) allow += ", HEAD";
+    }
+    return allow;
+}
+
+namespace {
+
+bool isJsonContentType(std::string_view value) {
+    auto semicolon = value.find(';');
+    auto type = value.substr(0, semicolon);
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    if (!boost::algorithm::iequals(type, "application/json")) return false;
+    if (semicolon == std::string_view::npos) return true;
+    // Only charset=utf-8 may follow: JSON is UTF-8 (RFC 8259).
+    auto params = value.substr(semicolon + 1);
+    while (!params.empty() && params.front() == ' ') params.remove_prefix(1);
+    return boost::algorithm::iequals(params, "charset=utf-8") ||
+           boost::algorithm::iequals(params, "charset=\"utf-8\"");
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> dispatch(const Router& router, Exchange& ex) {
+    if (!ex.route) {
+        if (ex.routeTemplate == "unmatched") throw ApiError::notFound();
+        throw ApiError::methodNotAllowed(router.allowedMethods(ex.path));
+    }
+    if (ex.route->jsonBody) {
+        auto contentType = ex.request[beast_http::field::content_type];
+        if (!isJsonContentType(contentType))
+            throw ApiError::unsupportedMediaType("This route accepts application/json bodies only.");
+    } else if (!ex.request.body().empty()) {
+        throw ApiError::unsupportedMediaType("This route takes no request body.");
+    }
+    co_await ex.route->handler(ex);
+}
+
+}  // namespace rampart::http

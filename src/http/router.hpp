@@ -1,0 +1,63 @@
+// The route table: method + path template ("/api/v1/jobs/{id}") -> handler, with what the transport,
+// the OpenAPI document and (later) the authorization policy need to know about each route.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "http/exchange.hpp"
+
+namespace rampart::http {
+
+using Handler = std::function<boost::asio::awaitable<void>(Exchange&)>;
+
+struct Route {
+    Verb method = Verb::get;
+    std::string pattern;  // literal segments and {name} parameters
+    Handler handler;
+    std::string summary;           // one line, for OpenAPI
+    std::string tag = "system";    // OpenAPI grouping
+    bool jsonBody = false;         // expects an application/json body (else 415)
+    std::size_t maxBodyBytes = 0;  // 0: the configured default
+};
+
+class Router {
+  public:
+    // Throws std::invalid_argument for a malformed pattern or a duplicate method + pattern.
+    void add(Route route);
+
+    // Fills ex.route, ex.routeTemplate, ex.pathParams, ex.path, ex.query from the request target.
+    // Unknown paths and wrong methods leave ex.route null; the router stage answers them.
+    // Throws ApiError (400) for targets that are not origin-form or that try traversal or encoded
+    // separators.
+    void match(Exchange& ex) const;
+
+    // The body limit of the route a request header names (the route's own, else `fallback`); the
+    // transport sets it on the parser before reading the body.
+    [[nodiscard]] std::size_t bodyLimit(const Request& header, std::size_t fallback) const;
+
+    // The methods a path template answers, for Allow and CORS preflight ("GET, POST").
+    [[nodiscard]] std::string allowedMethods(std::string_view path) const;
+
+    [[nodiscard]] const std::vector<Route>& routes() const { return routes_; }
+
+  private:
+    struct Compiled {
+        std::vector<std::string> segments;  // "{name}" marks a parameter
+    };
+    [[nodiscard]] bool matches(const Compiled& compiled, std::string_view path,
+                               std::vector<std::pair<std::string_view, std::string>>* params) const;
+
+    std::vector<Route> routes_;
+    std::vector<Compiled> compiled_;
+};
+
+// Handles the request with ex.route's handler, or answers 404/405/415.
+boost::asio::awaitable<void> dispatch(const Router& router, Exchange& ex);
+
+}  // namespace rampart::http

@@ -1,0 +1,320 @@
+// The transport. Errors on the network path are error_codes (as_tuple), never exceptions; what a
+// client does wrong becomes a transportError that the pipeline answers like any other error.
+#include "http/server.hpp"
+
+#include <sys/socket.h>
+
+#include <limits>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include "http/problem.hpp"
+#include "http/tls.hpp"
+
+namespace rampart::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+// What shutdown needs to know about a connection; touched only on its worker's thread.
+struct Server::SessionState {
+    bool busy = false;  // a request is being received, handled or answered
+    std::function<void()> cancel;
+};
+
+struct Server::Worker {
+    asio::io_context context{1};
+    tcp::acceptor acceptor{context};
+    std::unordered_set<SessionState*> sessions;
+    std::thread thread;
+};
+
+namespace {
+
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+// The configuration validated the syntax; names other than localhost are refused here because a
+// listener bound to whatever a name resolves to at start-up is a surprise waiting to happen.
+tcp::endpoint listenEndpoint(const std::string& listen) {
+    auto parsed = parseListenAddress(listen);
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(parsed.host == "localhost" ? "127.0.0.1" : parsed.host, ec);
+    if (ec) throw std::runtime_error("listen address must be a numeric IP address or localhost");
+    return {address, parsed.port};
+}
+
+bool clientWentAway(const boost::system::error_code& ec) {
+    return ec == beast::http::error::end_of_stream || ec == beast::http::error::partial_message ||
+           ec == beast::error::timeout || ec == asio::error::operation_aborted || ec == asio::error::eof ||
+           ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+           ec == asio::ssl::error::stream_truncated || ec == asio::error::bad_descriptor;
+}
+
+beast::tcp_stream& lowest(beast::tcp_stream& stream) {
+    return stream;
+}
+beast::tcp_stream& lowest(beast::ssl_stream<beast::tcp_stream>& stream) {
+    return stream.next_layer();
+}
+
+// After an error answer the client may still be sending; reading (and dropping) a little of it before
+// closing keeps the kernel from resetting the connection and destroying the answer in flight.
+template <class Stream>
+asio::awaitable<void> lingeringClose(Stream& stream) {
+    boost::system::error_code ec;
+    lowest(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest(stream).expires_after(std::chrono::seconds(1));
+    std::array<char, 16384> sink;
+    std::size_t drained = 0;
+    while (drained < 256 * 1024) {
+        auto [readError, n] = co_await lowest(stream).async_read_some(asio::buffer(sink), kAsTuple);
+        if (readError) break;
+        drained += n;
+    }
+}
+
+}  // namespace
+
+Server::Server(const Config& config, const Pipeline& pipeline, obs::HttpMetrics& metrics)
+    : config_(config), pipeline_(pipeline), metrics_(metrics) {}
+
+Server::~Server() {
+    shutdown();
+}
+
+void Server::start() {
+    if (config_.tls.enabled()) tls_.store(makeServerTlsContext(config_.tls));
+    auto endpoint = listenEndpoint(config_.listen);
+    unsigned threads = config_.threads ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < threads; ++i) {
+        auto worker = std::make_unique<Worker>();
+        auto& acceptor = worker->acceptor;
+        acceptor.open(endpoint.protocol());
+        acceptor.set_option(tcp::acceptor::reuse_address(true));
+        // Each thread accepts on its own socket; the kernel spreads connections across them.
+        acceptor.set_option(ReusePort(true));
+        boost::system::error_code ec;
+        acceptor.bind(endpoint, ec);
+        if (ec) throw std::runtime_error("cannot listen on " + config_.listen + ": " + ec.message());
+        acceptor.listen(asio::socket_base::max_listen_connections);
+        if (endpoint.port() == 0) endpoint.port(acceptor.local_endpoint().port());
+        workers_.push_back(std::move(worker));
+    }
+    port_ = endpoint.port();
+    for (auto& worker : workers_) {
+        asio::co_spawn(worker->context, acceptLoop(*worker), asio::detached);
+        worker->thread = std::thread([context = &worker->context] { context->run(); });
+    }
+}
+
+asio::awaitable<void> Server::acceptLoop(Worker& worker) {
+    for (;;) {
+        auto [ec, socket] = co_await worker.acceptor.async_accept(kAsTuple);
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !worker.acceptor.is_open()) co_return;
+            // Out of descriptors or a transient failure: back off briefly instead of spinning.
+            spdlog::warn("accept failed: {}", ec.message());
+            asio::steady_timer pause(worker.context, std::chrono::milliseconds(50));
+            co_await pause.async_wait(kAsTuple);
+            continue;
+        }
+        if (open_.load() >= config_.limits.maxConnections || stopping_.load()) {
+            metrics_.connectionRejected();
+            continue;  // the socket closes as it goes out of scope
+        }
+        asio::co_spawn(worker.context, runSession(std::move(socket), worker), asio::detached);
+    }
+}
+
+asio::awaitable<void> Server::runSession(tcp::socket socket, Worker& worker) {
+    open_.fetch_add(1);
+    metrics_.connectionOpened();
+    SessionState state;
+    worker.sessions.insert(&state);
+    boost::system::error_code ec;
+    socket.set_option(tcp::no_delay(true), ec);
+
+    auto tls = tls_.load();
+    if (tls) {
+        beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+        state.cancel = [&stream] {
+            boost::system::error_code ignored;
+            stream.next_layer().socket().close(ignored);
+        };
+        stream.next_layer().expires_after(config_.limits.headerTimeout);
+        auto [handshakeError] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAsTuple);
+        if (!handshakeError) {
+            co_await serveConnection(stream, worker, state);
+            if (!stopping_.load()) {
+                stream.next_layer().expires_after(std::chrono::seconds(2));
+                co_await stream.async_shutdown(kAsTuple);
+            }
+        }
+    } else {
+        beast::tcp_stream stream(std::move(socket));
+        state.cancel = [&stream] {
+            boost::system::error_code ignored;
+            stream.socket().close(ignored);
+        };
+        co_await serveConnection(stream, worker, state);
+        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+    worker.sessions.erase(&state);
+    metrics_.connectionClosed();
+    open_.fetch_sub(1);
+}
+
+template <class Stream>
+asio::awaitable<void> Server::serveConnection(Stream& stream, Worker& worker, SessionState& state) {
+    namespace http = beast::http;
+    const auto& limits = config_.limits;
+    const bool tls = tls_.load() != nullptr;
+    boost::system::error_code peerError;
+    auto peer = lowest(stream).socket().remote_endpoint(peerError).address();
+    beast::flat_buffer buffer;
+    bool first = true;
+
+    while (!stopping_.load()) {
+        state.busy = false;
+        // Wait for the first byte of a request: the idle timeout between keep-alive requests, the
+        // header deadline on a new connection. The whole header must then arrive before that deadline:
+        // a client trickling one byte at a time cannot extend it.
+        lowest(stream).expires_after(first ? limits.headerTimeout : limits.idleTimeout);
+        if (buffer.size() == 0) {
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kAsTuple);
+            if (ec) co_return;
+            buffer.commit(n);
+        }
+        state.busy = true;
+        if (!first) lowest(stream).expires_after(limits.headerTimeout);
+        first = false;
+
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(limits.maxHeaderBytes));
+        // The route decides the body limit, and it is known only once the header is in: Beast would
+        // otherwise check Content-Length against this value while parsing the header.
+        parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+        Exchange ex;
+        ex.peer = peer;
+        ex.tls = tls;
+
+        auto [headerError, headerBytes] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
+        if (headerError && clientWentAway(headerError)) co_return;
+        if (headerError == http::error::header_limit) {
+            ex.transportError = std::make_shared<ApiError>(ApiError::headersTooLarge());
+        } else if (headerError) {
+            ex.transportError =
+                std::make_shared<ApiError>(ApiError::badRequest("The request could not be parsed."));
+        } else {
+            std::size_t bodyLimit = pipeline_.router().bodyLimit(parser.get(), limits.maxBodyBytes);
+            parser.body_limit(bodyLimit);
+            auto contentLength = parser.content_length();
+            if (contentLength && *contentLength > bodyLimit) {
+                ex.transportError = std::make_shared<ApiError>(ApiError::payloadTooLarge(bodyLimit));
+            } else if (!parser.is_done()) {
+                if (parser.get()[http::field::expect] == "100-continue") {
+                    http::response<http::empty_body> proceed{http::status::continue_, 11};
+                    lowest(stream).expires_after(limits.writeTimeout);
+                    auto [writeError, written] = co_await http::async_write(stream, proceed, kAsTuple);
+                    if (writeError) co_return;
+                }
+                lowest(stream).expires_after(limits.bodyTimeout);
+                auto [bodyError, bodyBytes] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+                if (bodyError == http::error::body_limit) {
+                    ex.transportError = std::make_shared<ApiError>(ApiError::payloadTooLarge(bodyLimit));
+                } else if (bodyError && clientWentAway(bodyError)) {
+                    co_return;
+                } else if (bodyError) {
+                    ex.transportError = std::make_shared<ApiError>(
+                        ApiError::badRequest("The request body could not be parsed."));
+                }
+            }
+        }
+        ex.request = parser.release();
+        if (!ex.transportError) {
+            try {
+                pipeline_.router().match(ex);
+            } catch (const ApiError& error) {
+                ex.transportError = std::make_shared<ApiError>(error);
+            }
+        }
+
+        co_await pipeline_.run(ex);
+
+        auto& response = ex.response;
+        bool keepAlive = !ex.closeConnection && !stopping_.load() && ex.request.keep_alive() && !headerError;
+        response.keep_alive(keepAlive);
+        if (ex.request.method() == Verb::head) {
+            response.content_length(response.body().size());
+            response.body().clear();
+        } else {
+            response.prepare_payload();
+        }
+        lowest(stream).expires_after(limits.writeTimeout);
+        auto [writeError, written] = co_await http::async_write(stream, response, kAsTuple);
+        if (writeError) co_return;
+        if (!keepAlive) {
+            if (ex.transportError) co_await lingeringClose(stream);
+            co_return;
+        }
+    }
+}
+
+void Server::shutdown() {
+    if (stopped_ || workers_.empty()) return;
+    stopped_ = true;
+    stopping_.store(true);
+    auto closeSessions = [this](bool all) {
+        for (auto& worker : workers_) {
+            asio::post(worker->context, [worker = worker.get(), all] {
+                boost::system::error_code ignored;
+                worker->acceptor.close(ignored);
+                for (auto* session : worker->sessions)
+                    if (all || !session->busy) session->cancel();
+            });
+        }
+    };
+    closeSessions(false);
+    auto waitForConnections = [this](std::chrono::milliseconds bound) {
+        auto deadline = std::chrono::steady_clock::now() + bound;
+        while (open_.load() > 0 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    };
+    waitForConnections(config_.limits.shutdownGrace);
+    if (open_.load() > 0) {
+        spdlog::warn("shutdown: closing {} connection(s) still busy after the grace period", open_.load());
+        closeSessions(true);
+        waitForConnections(std::chrono::milliseconds(1000));
+    }
+    for (auto& worker : workers_) worker->context.stop();
+    for (auto& worker : workers_)
+        if (worker->thread.joinable()) worker->thread.join();
+}
+
+bool Server::reloadTls() {
+    if (!config_.tls.enabled()) return false;
+    try {
+        tls_.store(makeServerTlsContext(config_.tls));
+        spdlog::info("TLS certificate reloaded");
+        return true;
+    } catch (const TlsError& error) {
+        spdlog::error("TLS reload failed, keeping the current certificate: {}", error.what());
+        return false;
+    }
+}
+
+}  // namespace rampart::http

@@ -1,0 +1,101 @@
+// Metric families of the HTTP server, with a per-thread cache so the hot path takes no registry lock.
+#include "obs/metrics.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <sstream>
+#include <tuple>
+#include <unordered_map>
+
+#include <prometheus/text_serializer.h>
+
+namespace rampart::obs {
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {}
+
+std::string Metrics::render() const {
+    prometheus::TextSerializer serializer;
+    return serializer.Serialize(registry_->Collect());
+}
+
+namespace {
+std::atomic<std::uint64_t> nextInstanceId{1};
+}  // namespace
+
+HttpMetrics::HttpMetrics(Metrics& metrics)
+    : id_(nextInstanceId++),
+      requests_(prometheus::BuildCounter()
+                    .Name("rampart_http_requests_total")
+                    .Help("HTTP requests by method, route template and status")
+                    .Register(metrics.registry())),
+      latency_(
+          prometheus::BuildHistogram()
+              .Name("rampart_http_request_duration_seconds")
+              .Help("Time from the end of reading a request to the response being ready, by route template")
+              .Register(metrics.registry())),
+      inFlight_(prometheus::BuildGauge()
+                    .Name("rampart_http_requests_in_flight")
+                    .Help("Requests being handled now")
+                    .Register(metrics.registry())
+                    .Add({})),
+      connections_(prometheus::BuildGauge()
+                       .Name("rampart_http_open_connections")
+                       .Help("Open client connections")
+                       .Register(metrics.registry())
+                       .Add({})),
+      rejectedConnections_(prometheus::BuildCounter()
+                               .Name("rampart_http_rejected_connections_total")
+                               .Help("Connections closed at once because the connection limit was reached")
+                               .Register(metrics.registry())
+                               .Add({})) {}
+
+namespace {
+
+// Route templates and method names are stable strings (the route table, Beast's verb names), so
+// their addresses identify them.
+struct LabelKey {
+    std::uint64_t instance;
+    const void* method;
+    const void* route;
+    unsigned status;
+    bool operator==(const LabelKey&) const = default;
+};
+struct LabelKeyHash {
+    std::size_t operator()(const LabelKey& key) const {
+        return key.instance * 31 ^ std::hash<const void*>()(key.method) ^
+               (std::hash<const void*>()(key.route) << 1) ^ key.status;
+    }
+};
+
+std::mutex familyMutex;  // Family::Add is thread-safe, but a miss is rare; keep the cache fill simple
+
+}  // namespace
+
+void HttpMetrics::requestFinished(std::string_view method, std::string_view route, unsigned status,
+                                  double seconds) {
+    inFlight_.Decrement();
+    thread_local std::unordered_map<LabelKey, prometheus::Counter*, LabelKeyHash> counters;
+    thread_local std::unordered_map<LabelKey, prometheus::Histogram*, LabelKeyHash> histograms;
+    LabelKey key{id_, method.data(), route.data(), status};
+    auto counter = counters.find(key);
+    if (counter == counters.end()) {
+        std::lock_guard lock(familyMutex);
+        auto& added = requests_.Add({{"method", std::string(method)},
+                                     {"route", std::string(route)},
+                                     {"status", std::to_string(status)}});
+        counter = counters.emplace(key, &added).first;
+    }
+    counter->second->Increment();
+    LabelKey routeKey{id_, nullptr, route.data(), 0};
+    auto histogram = histograms.find(routeKey);
+    if (histogram == histograms.end()) {
+        std::lock_guard lock(familyMutex);
+        static const prometheus::Histogram::BucketBoundaries kBuckets{
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+        auto& added = latency_.Add({{"route", std::string(route)}}, kBuckets);
+        histogram = histograms.emplace(routeKey, &added).first;
+    }
+    histogram->second->Observe(seconds);
+}
+
+}  // namespace rampart::obs

@@ -1,0 +1,49 @@
+// Prometheus metrics (prometheus-cpp core): one registry, rendered in the text format on /metrics.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace rampart::obs {
+
+class Metrics {
+  public:
+    Metrics();
+    [[nodiscard]] prometheus::Registry& registry() { return *registry_; }
+    // The Prometheus text exposition format of every metric.
+    [[nodiscard]] std::string render() const;
+
+  private:
+    std::shared_ptr<prometheus::Registry> registry_;
+};
+
+// HTTP server metrics. Counters are looked up once per thread and label set, then incremented
+// without locks on the request path.
+class HttpMetrics {
+  public:
+    explicit HttpMetrics(Metrics& metrics);
+
+    void requestStarted() { inFlight_.Increment(); }
+    void requestFinished(std::string_view method, std::string_view route, unsigned status, double seconds);
+    void connectionOpened() { connections_.Increment(); }
+    void connectionClosed() { connections_.Decrement(); }
+    void connectionRejected() { rejectedConnections_.Increment(); }
+
+  private:
+    std::uint64_t id_;  // keys the per-thread caches, so a later instance never sees stale pointers
+    prometheus::Family<prometheus::Counter>& requests_;
+    prometheus::Family<prometheus::Histogram>& latency_;
+    prometheus::Gauge& inFlight_;
+    prometheus::Gauge& connections_;
+    prometheus::Counter& rejectedConnections_;
+};
+
+}  // namespace rampart::obs
