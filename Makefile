@@ -51,10 +51,12 @@ check-format:
 format:
 	clang-format -i $(SOURCES)
 
-# libFuzzer targets, built with clang under ASan+UBSan, each run for a bounded time.
+# libFuzzer targets, built with clang under ASan+UBSan, each run for a bounded time. UBSan's function
+# and vptr checks are off: with coverage counters on coroutine code they crash clang 14 ("Cannot
+# represent a difference across sections").
 fuzz: deps
-	@CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAMPART_FUZZ=ON \
-	  -DRAMPART_TESTS=OFF "-DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+	@CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DRAMPART_FUZZ=ON \
+	  -DRAMPART_TESTS=OFF "-DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-sanitize=function,vptr -gline-tables-only" \
 	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
 	cmake --build $(FUZZ_DIR) -j $(JOBS)
 	@set -e; for f in $(FUZZ_DIR)/*_fuzz; do \

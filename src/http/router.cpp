@@ -140,7 +140,7 @@ void Router::match(Exchange& ex) const {
         if (methodMatches && (!candidate || routes_[i].method == ex.request.method())) {
             candidate = &routes_[i];
             ex.pathParams.clear();
-            matches(compiled_[i], ex.path, &ex.pathParams);
+            (void)matches(compiled_[i], ex.path, &ex.pathParams);  // known to match: fills the parameters
         }
     }
     ex.route = candidate;
