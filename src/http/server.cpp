@@ -2,8 +2,6 @@
 // client does wrong becomes a transportError that the pipeline answers like any other error.
 #include "http/server.hpp"
 
-#include <sys/socket.h>
-
 #include <limits>
 #include <unordered_set>
 
@@ -11,6 +9,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -38,14 +37,13 @@ struct Server::SessionState {
 
 struct Server::Worker {
     asio::io_context context{1};
-    tcp::acceptor acceptor{context};
+    // Keeps run() going while the thread has no connection yet; shutdown stops the context instead.
+    asio::executor_work_guard<asio::io_context::executor_type> keepRunning{context.get_executor()};
     std::unordered_set<SessionState*> sessions;
     std::thread thread;
 };
 
 namespace {
-
-using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 // The configuration validated the syntax; names other than localhost are refused here because a
 // listener bound to whatever a name resolves to at start-up is a surprise waiting to happen.
@@ -100,35 +98,33 @@ void Server::start() {
     if (config_.tls.enabled()) tls_.store(makeServerTlsContext(config_.tls));
     auto endpoint = listenEndpoint(config_.listen);
     unsigned threads = config_.threads ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned i = 0; i < threads; ++i) {
-        auto worker = std::make_unique<Worker>();
-        auto& acceptor = worker->acceptor;
-        acceptor.open(endpoint.protocol());
-        acceptor.set_option(tcp::acceptor::reuse_address(true));
-        // Each thread accepts on its own socket; the kernel spreads connections across them.
-        acceptor.set_option(ReusePort(true));
-        boost::system::error_code ec;
-        acceptor.bind(endpoint, ec);
-        if (ec) throw std::runtime_error("cannot listen on " + config_.listen + ": " + ec.message());
-        acceptor.listen(asio::socket_base::max_listen_connections);
-        if (endpoint.port() == 0) endpoint.port(acceptor.local_endpoint().port());
-        workers_.push_back(std::move(worker));
-    }
-    port_ = endpoint.port();
-    for (auto& worker : workers_) {
-        asio::co_spawn(worker->context, acceptLoop(*worker), asio::detached);
+    for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+    // One listening socket, without SO_REUSEPORT: a second server started on the same port fails with
+    // "address in use" instead of silently taking half of the connections.
+    acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->context);
+    acceptor_->open(endpoint.protocol());
+    acceptor_->set_option(tcp::acceptor::reuse_address(true));
+    boost::system::error_code ec;
+    acceptor_->bind(endpoint, ec);
+    if (ec) throw std::runtime_error("cannot listen on " + config_.listen + ": " + ec.message());
+    acceptor_->listen(asio::socket_base::max_listen_connections);
+    port_ = acceptor_->local_endpoint().port();
+    asio::co_spawn(workers_[0]->context, acceptLoop(), asio::detached);
+    for (auto& worker : workers_)
         worker->thread = std::thread([context = &worker->context] { context->run(); });
-    }
 }
 
-asio::awaitable<void> Server::acceptLoop(Worker& worker) {
+asio::awaitable<void> Server::acceptLoop() {
+    std::size_t next = 0;
     for (;;) {
-        auto [ec, socket] = co_await worker.acceptor.async_accept(kAsTuple);
+        // Each connection lives on one I/O thread for its whole life, spread round-robin.
+        Worker& worker = *workers_[next++ % workers_.size()];
+        auto [ec, socket] = co_await acceptor_->async_accept(worker.context, kAsTuple);
         if (ec) {
-            if (ec == asio::error::operation_aborted || !worker.acceptor.is_open()) co_return;
+            if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
             // Out of descriptors or a transient failure: back off briefly instead of spinning.
             spdlog::warn("accept failed: {}", ec.message());
-            asio::steady_timer pause(worker.context, std::chrono::milliseconds(50));
+            asio::steady_timer pause(workers_[0]->context, std::chrono::milliseconds(50));
             co_await pause.async_wait(kAsTuple);
             continue;
         }
@@ -280,9 +276,11 @@ void Server::shutdown() {
     stopping_.store(true);
     auto closeSessions = [this](bool all) {
         for (auto& worker : workers_) {
-            asio::post(worker->context, [worker = worker.get(), all] {
-                boost::system::error_code ignored;
-                worker->acceptor.close(ignored);
+            asio::post(worker->context, [this, worker = worker.get(), all] {
+                if (worker == workers_[0].get()) {
+                    boost::system::error_code ignored;
+                    acceptor_->close(ignored);
+                }
                 for (auto* session : worker->sessions)
                     if (all || !session->busy) session->cancel();
             });

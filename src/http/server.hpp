@@ -1,5 +1,5 @@
-// The HTTP/1.1 server: one I/O thread per core, each with its own acceptor (SO_REUSEPORT) and one
-// coroutine per connection; TLS when configured; limits, deadlines and graceful shutdown.
+// The HTTP/1.1 server: one I/O thread per core (each with its own io_context, so no locks between them),
+// one coroutine per connection; TLS when configured; limits, deadlines and graceful shutdown.
 #pragma once
 
 #include <atomic>
@@ -44,13 +44,14 @@ class Server {
     struct SessionState;
     template <class Stream>
     boost::asio::awaitable<void> serveConnection(Stream& stream, Worker& worker, SessionState& state);
-    boost::asio::awaitable<void> acceptLoop(Worker& worker);
+    boost::asio::awaitable<void> acceptLoop();
     boost::asio::awaitable<void> runSession(boost::asio::ip::tcp::socket socket, Worker& worker);
 
     const Config& config_;
     const Pipeline& pipeline_;
     obs::HttpMetrics& metrics_;
     std::vector<std::unique_ptr<Worker>> workers_;
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;  // on the first worker's context
     std::atomic<std::shared_ptr<boost::asio::ssl::context>> tls_;
     std::atomic<std::size_t> open_{0};
     std::atomic<bool> stopping_{false};

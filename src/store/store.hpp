@@ -15,12 +15,12 @@ namespace rampart::store {
 // The database could not be reached or answered with an error. Its message is safe to log: it never
 // holds SQL, file paths or credentials. Callers map it to 503.
 class StoreUnavailable : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 class Store {
-public:
+  public:
     virtual ~Store() = default;
 
     // Applies every pending numbered migration in order, each in its own transaction; returns how

@@ -325,6 +325,18 @@ TEST_F(TlsServerTest, CertificateReloadsOnSighup) {
     EXPECT_EQ(certificateSerial(server_.port()), after);
 }
 
+TEST_F(ServerTest, SecondServerOnTheSamePortFailsLoudly) {
+    TempDir dir;
+    auto second =
+        startProcess({RAMPART_BINARY, "serve", "--listen", "127.0.0.1:" + std::to_string(server_.port())},
+                     {{"RAMPART_DATA_DIR", dir.path().string()}}, dir.path());
+    auto status = second.waitExit(std::chrono::seconds(10));
+    ASSERT_TRUE(status.has_value()) << "a second server must not share the port";
+    EXPECT_NE(*status, 0);
+    EXPECT_NE(readFile(second.stderrPath()).find("cannot listen"), std::string::npos);
+    EXPECT_EQ(request(server_.port(), "GET", "/healthz").status, 200);
+}
+
 // Production mode with no configuration: refuses to start and says why.
 TEST(ProductionTest, RefusesToStartWithCriticalFindings) {
     TempDir dir;

@@ -1,0 +1,68 @@
+// A client must not be able to choose its own address or claim TLS through forwarding headers.
+#include "http/trusted_proxies.hpp"
+
+#include <gtest/gtest.h>
+
+namespace rampart::http {
+namespace {
+
+Exchange fromPeer(const std::string& peer, std::vector<std::pair<std::string, std::string>> headers = {}) {
+    Exchange ex;
+    ex.peer = boost::asio::ip::make_address(peer);
+    for (auto& [name, value] : headers) ex.request.insert(name, value);
+    return ex;
+}
+
+TEST(TrustedProxies, MatchesAddressesAndNetworks) {
+    TrustedProxies proxies({"10.0.0.0/8", "192.0.2.7", "fd00::/8", "::1"});
+    auto trusted = [&](const char* a) { return proxies.trusted(boost::asio::ip::make_address(a)); };
+    EXPECT_TRUE(trusted("10.1.2.3"));
+    EXPECT_TRUE(trusted("192.0.2.7"));
+    EXPECT_FALSE(trusted("192.0.2.8"));
+    EXPECT_FALSE(trusted("11.0.0.1"));
+    EXPECT_TRUE(trusted("fd12::1"));
+    EXPECT_FALSE(trusted("fe80::1"));
+    EXPECT_TRUE(trusted("::1"));
+    EXPECT_TRUE(trusted("::ffff:10.9.9.9")) << "IPv4-mapped peers are the IPv4 address";
+    EXPECT_FALSE(trusted("::ffff:11.9.9.9"));
+}
+
+TEST(TrustedProxies, RefusesMalformedEntries) {
+    for (std::string entry : {"10.0.0.0/33", "proxy.example.com", "10.0.0", "", "::1/129"})
+        EXPECT_THROW(TrustedProxies({entry}), std::invalid_argument) << entry;
+}
+
+TEST(TrustedProxies, ForwardedForCountsOnlyFromTrustedPeers) {
+    TrustedProxies proxies({"10.0.0.0/8"});
+    // An untrusted client's header is ignored.
+    EXPECT_EQ(proxies.clientAddress(fromPeer("203.0.113.9", {{"X-Forwarded-For", "1.2.3.4"}})).to_string(),
+              "203.0.113.9");
+    // Behind a trusted proxy: the right-most address that is not a proxy. A client prepending a fake
+    // address does not get to pick it.
+    EXPECT_EQ(proxies.clientAddress(fromPeer("10.0.0.1", {{"X-Forwarded-For", "6.6.6.6, 203.0.113.9"}}))
+                  .to_string(),
+              "203.0.113.9");
+    EXPECT_EQ(proxies.clientAddress(fromPeer("10.0.0.1", {{"X-Forwarded-For", "203.0.113.9, 10.0.0.2"}}))
+                  .to_string(),
+              "203.0.113.9");
+    // Garbage in the chain: trust nothing further left, answer the proxy.
+    EXPECT_EQ(
+        proxies.clientAddress(fromPeer("10.0.0.1", {{"X-Forwarded-For", "6.6.6.6, not-an-ip"}})).to_string(),
+        "10.0.0.1");
+    EXPECT_EQ(proxies.clientAddress(fromPeer("10.0.0.1")).to_string(), "10.0.0.1");
+}
+
+TEST(TrustedProxies, ForwardedProtoCountsOnlyFromTrustedPeers) {
+    TrustedProxies proxies({"10.0.0.0/8"});
+    EXPECT_TRUE(proxies.secure(fromPeer("10.0.0.1", {{"X-Forwarded-Proto", "https"}})));
+    EXPECT_FALSE(proxies.secure(fromPeer("10.0.0.1", {{"X-Forwarded-Proto", "http"}})));
+    EXPECT_FALSE(proxies.secure(fromPeer("203.0.113.9", {{"X-Forwarded-Proto", "https"}})));
+    auto tls = fromPeer("203.0.113.9");
+    tls.tls = true;
+    EXPECT_TRUE(proxies.secure(tls));
+    TrustedProxies none({});
+    EXPECT_FALSE(none.secure(fromPeer("127.0.0.1", {{"X-Forwarded-Proto", "https"}})));
+}
+
+}  // namespace
+}  // namespace rampart::http
