@@ -57,7 +57,7 @@ trap 'exit 143' TERM
 mkdir -p "$work/rampart/data"
 env -i PATH="$PATH" HOME="${HOME:-$work}" \
     RAMPART_ENV=development RAMPART_DATA_DIR="$work/rampart/data" \
-    RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=off \
+    RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=${RAMPART_ACCESS_LOG:-false} \
     "$RAMPART_BIN" serve --listen 127.0.0.1:0 --port-file "$work/rampart/port" \
     >"$work/rampart/stdout.log" 2>"$work/rampart/stderr.log" &
 rampart_pid=$!

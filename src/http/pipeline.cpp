@@ -14,16 +14,15 @@
 
 namespace rampart::http {
 
+// Neither of these is a coroutine: they hand back the next stage's awaitable, so passing a request on
+// costs no coroutine frame of its own.
 boost::asio::awaitable<void> Next::operator()(Exchange& ex) const {
-    co_await pipeline_->runFrom(ex, index_);
+    return pipeline_->runFrom(ex, index_);
 }
 
 boost::asio::awaitable<void> Pipeline::runFrom(Exchange& ex, std::size_t index) const {
-    if (index < stages_.size()) {
-        co_await stages_[index]->handle(ex, Next(*this, index + 1));
-    } else {
-        co_await dispatch(router_, ex);
-    }
+    if (index < stages_.size()) return stages_[index]->handle(ex, Next(*this, index + 1));
+    return dispatch(router_, ex);
 }
 
 std::unique_ptr<Pipeline> buildPipeline(const Config& config, const Router& router, obs::HttpMetrics& metrics,

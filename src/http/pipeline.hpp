@@ -23,7 +23,7 @@ class Pipeline {
         : stages_(std::move(stages)), router_(router) {}
 
     // Runs every stage and the router. Never throws: the error stage answers every failure.
-    boost::asio::awaitable<void> run(Exchange& ex) const { co_await runFrom(ex, 0); }
+    boost::asio::awaitable<void> run(Exchange& ex) const { return runFrom(ex, 0); }
 
     [[nodiscard]] const Router& router() const { return router_; }
 

@@ -3,11 +3,12 @@
 
 #include <stdexcept>
 
-#include <boost/algorithm/string/predicate.hpp>
+#include <boost/beast/core/string.hpp>
 
 #include "http/problem.hpp"
 
 namespace rampart::http {
+namespace beast = boost::beast;
 namespace {
 
 std::vector<std::string_view> splitSegments(std::string_view path) {
@@ -48,6 +49,18 @@ bool decodeSegment(std::string_view in, std::string& out) {
         i += 2;
     }
     return true;
+}
+
+// ASCII-only and allocation-free: this runs on every request (boost::algorithm's versions build a
+// std::locale per call).
+bool containsNoCase(std::string_view haystack, std::string_view needle) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    for (std::size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
+        std::size_t j = 0;
+        while (j < needle.size() && lower(haystack[i + j]) == needle[j]) ++j;
+        if (j == needle.size()) return true;
+    }
+    return false;
 }
 
 bool isPathChar(char c) {
@@ -122,12 +135,13 @@ void Router::match(Exchange& ex) const {
         if (!isPathChar(c))
             throw ApiError::badRequest("The request path contains characters that are not allowed.");
     for (auto segment : splitSegments(ex.path)) {
-        if (segment == "." || segment == ".." || boost::algorithm::iequals(segment, "%2e") ||
-            boost::algorithm::icontains(segment, "%2e%2e") || boost::algorithm::icontains(segment, ".%2e") ||
-            boost::algorithm::icontains(segment, "%2e."))
+        if (segment == "." || segment == "..")
             throw ApiError::badRequest("The request path may not contain dot segments.");
-        if (boost::algorithm::icontains(segment, "%2f") || boost::algorithm::icontains(segment, "%5c") ||
-            boost::algorithm::icontains(segment, "%00"))
+        if (segment.find('%') == std::string_view::npos) continue;  // the common case: nothing encoded
+        if (containsNoCase(segment, "%2e"))
+            throw ApiError::badRequest("The request path may not contain dot segments.");
+        if (containsNoCase(segment, "%2f") || containsNoCase(segment, "%5c") ||
+            segment.find("%00") != std::string_view::npos)
             throw ApiError::badRequest("The request path may not contain encoded separators.");
     }
 
@@ -173,13 +187,12 @@ bool isJsonContentType(std::string_view value) {
     auto semicolon = value.find(';');
     auto type = value.substr(0, semicolon);
     while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
-    if (!boost::algorithm::iequals(type, "application/json")) return false;
+    if (!beast::iequals(type, "application/json")) return false;
     if (semicolon == std::string_view::npos) return true;
     // Only charset=utf-8 may follow: JSON is UTF-8 (RFC 8259).
     auto params = value.substr(semicolon + 1);
     while (!params.empty() && params.front() == ' ') params.remove_prefix(1);
-    return boost::algorithm::iequals(params, "charset=utf-8") ||
-           boost::algorithm::iequals(params, "charset=\"utf-8\"");
+    return beast::iequals(params, "charset=utf-8") || beast::iequals(params, "charset=\"utf-8\"");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -83,6 +84,25 @@ asio::awaitable<void> lingeringClose(Stream& stream) {
         if (readError) break;
         drained += n;
     }
+}
+
+// Status line and headers into one contiguous buffer: written with the body as two buffers in one
+// system call. Beast's own serializer walks a view of several buffers per field, which showed up as
+// the largest user-space cost in profiles of small responses.
+void serializeHead(const Response& response, std::string& out) {
+    out.clear();
+    out += response.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    out += std::to_string(response.result_int());
+    out += ' ';
+    out += beast::http::obsolete_reason(response.result());
+    out += "\r\n";
+    for (const auto& field : response) {
+        out += field.name_string();
+        out += ": ";
+        out += field.value();
+        out += "\r\n";
+    }
+    out += "\r\n";
 }
 
 }  // namespace
@@ -182,6 +202,7 @@ asio::awaitable<void> Server::serveConnection(Stream& stream, Worker& worker, Se
     boost::system::error_code peerError;
     auto peer = lowest(stream).socket().remote_endpoint(peerError).address();
     beast::flat_buffer buffer;
+    std::string head;  // the serialized status line and headers, reused across requests
     bool first = true;
 
     while (!stopping_.load()) {
@@ -261,7 +282,9 @@ asio::awaitable<void> Server::serveConnection(Stream& stream, Worker& worker, Se
             response.prepare_payload();
         }
         lowest(stream).expires_after(limits.writeTimeout);
-        auto [writeError, written] = co_await http::async_write(stream, response, kAsTuple);
+        serializeHead(response, head);
+        std::array<asio::const_buffer, 2> message{asio::buffer(head), asio::buffer(response.body())};
+        auto [writeError, written] = co_await asio::async_write(stream, message, kAsTuple);
         if (writeError) co_return;
         if (!keepAlive) {
             if (ex.transportError) co_await lingeringClose(stream);

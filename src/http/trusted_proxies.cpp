@@ -3,9 +3,10 @@
 
 #include <stdexcept>
 
-#include <boost/algorithm/string/predicate.hpp>
+#include <boost/beast/core/string.hpp>
 
 namespace rampart::http {
+namespace beast = boost::beast;
 namespace {
 
 boost::asio::ip::address normalize(const boost::asio::ip::address& address) {
@@ -89,7 +90,7 @@ boost::asio::ip::address TrustedProxies::clientAddress(const Exchange& ex) const
 bool TrustedProxies::secure(const Exchange& ex) const {
     if (ex.tls) return true;
     if (!trusted(ex.peer)) return false;
-    return boost::algorithm::iequals(trim(ex.request["X-Forwarded-Proto"]), "https");
+    return beast::iequals(trim(ex.request["X-Forwarded-Proto"]), "https");
 }
 
 }  // namespace rampart::http

@@ -4,11 +4,12 @@
 #include <algorithm>
 
 #include <boost/algorithm/string/case_conv.hpp>
-#include <boost/algorithm/string/predicate.hpp>
+#include <boost/beast/core/string.hpp>
 
 #include "http/problem.hpp"
 
 namespace rampart::http {
+namespace beast = boost::beast;
 namespace {
 
 std::string_view trim(std::string_view s) {
@@ -34,9 +35,8 @@ bool CorsStage::originAllowed(std::string_view origin) const {
     // "null" (sandboxed frames, file://) is never allowed; comparison is exact, case-insensitively
     // for scheme and host as browsers serialise them lower-case anyway.
     if (origin.empty() || origin == "null") return false;
-    return std::any_of(origins_.begin(), origins_.end(), [&](const std::string& allowed) {
-        return boost::algorithm::iequals(allowed, origin);
-    });
+    return std::any_of(origins_.begin(), origins_.end(),
+                       [&](const std::string& allowed) { return beast::iequals(allowed, origin); });
 }
 
 boost::asio::awaitable<void> CorsStage::preflight(Exchange& ex, std::string_view origin) {
