@@ -3,7 +3,7 @@
 # on this machine, one run each; prints req/s, p99 and the ratio, last line a Markdown table row.
 #
 # Usage: bench/http.sh            (from `make bench`, which builds build/rampart first)
-# Knobs: DURATION=10 (seconds per run), THREADS=2, CONNECTIONS=50, RAMPART_BIN=build/rampart,
+# Knobs: DURATION=10 (seconds per run), ROUNDS=3 (alternating runs; medians), THREADS=2, CONNECTIONS=50, RAMPART_BIN=build/rampart,
 #        NGINX=/usr/sbin/nginx, MACHINE="free text for the table" (default: CPU model and cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-50}
+ROUNDS=${ROUNDS:-3}
 RAMPART_BIN=${RAMPART_BIN:-build/rampart}
 NGINX=${NGINX:-/usr/sbin/nginx}
 
@@ -160,15 +161,27 @@ measure() {
         }' || die "could not read wrk's output for $name"
 }
 
-rampart_result=$(measure rampart "$rampart_port")
-nginx_result=$(measure nginx "$nginx_port")
-read -r rampart_rps rampart_p99 <<<"$rampart_result"
-read -r nginx_rps nginx_p99 <<<"$nginx_result"
+# Alternate the two servers ROUNDS times and take the median of each: on a shared machine a single
+# pair of runs can differ by a third from the next.
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+: >"$work/rampart.results"
+: >"$work/nginx.results"
+for round in $(seq "$ROUNDS"); do
+    log "round $round of $ROUNDS"
+    measure rampart "$rampart_port" >>"$work/rampart.results"
+    measure nginx "$nginx_port" >>"$work/nginx.results"
+done
+rampart_rps=$(cut -d' ' -f1 "$work/rampart.results" | median)
+rampart_p99=$(cut -d' ' -f2 "$work/rampart.results" | median)
+nginx_rps=$(cut -d' ' -f1 "$work/nginx.results" | median)
+nginx_p99=$(cut -d' ' -f2 "$work/nginx.results" | median)
+log "rampart req/s per round: $(cut -d' ' -f1 "$work/rampart.results" | tr '\n' ' ')"
+log "nginx req/s per round:   $(cut -d' ' -f1 "$work/nginx.results" | tr '\n' ' ')"
 ratio=$(awk -v r="$rampart_rps" -v n="$nginx_rps" 'BEGIN { printf "%.2f", (n > 0 ? r / n : 0) }')
 
 machine=${MACHINE:-"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr -s ' '), $(nproc) cores"}
 
-echo "rampart: ${rampart_rps} req/s, p99 ${rampart_p99} ms"
+echo "rampart: ${rampart_rps} req/s, p99 ${rampart_p99} ms (medians of $ROUNDS rounds)"
 echo "nginx:   ${nginx_rps} req/s, p99 ${nginx_p99} ms"
 echo "ratio rampart/nginx: ${ratio}"
 echo "| $(date -u +%Y-%m-%d) | ${machine} | ${rampart_rps} | ${nginx_rps} | ${ratio} | ${rampart_p99} ms | ${nginx_p99} ms |"

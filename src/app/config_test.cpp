@@ -16,6 +16,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/temp_directory.hpp"
+
 namespace rampart {
 namespace {
 
@@ -24,34 +26,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
-  public:
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path_ = std::filesystem::temp_directory_path() /
-                fmt::format("rampart-config-test-{}-{}", ::getpid(), counter.fetch_add(1));
-        std::filesystem::remove_all(path_);
-        std::filesystem::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
-    std::filesystem::path write(const std::string& name, std::string_view content) const {
-        const auto file = path_ / name;
-        std::ofstream(file, std::ios::binary) << content;
-        return file;
-    }
-
-  private:
-    std::filesystem::path path_;
-};
+using TempDir = rampart::testing::TempDirectory;
 
 unsigned modeOf(const std::filesystem::path& path) {
     struct stat info {};

@@ -12,6 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/temp_directory.hpp"
+
 namespace rampart {
 namespace {
 
@@ -20,35 +22,7 @@ using ::testing::Not;
 
 constexpr std::string_view kStrongKey = "Zq8-vN3_kP0rT7wY2xB5mC9dF1gH4jL6sA0eR8uI3oQ7tV5yW2nM-bK_cX9zE1pS";
 
-class TempDir {
-  public:
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path_ = std::filesystem::temp_directory_path() /
-                fmt::format("rampart-deploy-check-test-{}-{}", ::getpid(), counter.fetch_add(1));
-        std::filesystem::remove_all(path_);
-        std::filesystem::create_directories(path_);
-        std::filesystem::permissions(path_, std::filesystem::perms::owner_all);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
-    std::filesystem::path write(const std::string& name, std::string_view content, mode_t mode) const {
-        const auto file = path_ / name;
-        std::ofstream(file) << content;
-        ::chmod(file.c_str(), mode);
-        return file;
-    }
-
-  private:
-    std::filesystem::path path_;
-};
+using TempDir = rampart::testing::TempDirectory;
 
 // A production configuration with nothing to report: TLS ends at a trusted proxy in front.
 Config goodProduction(const TempDir& dir) {
