@@ -17,6 +17,8 @@
 #include <openssl/types.h>
 #include <boost/json/object.hpp>
 
+#include "identity/base64url.hpp"
+
 namespace rampart::identity {
 
 // Tests control time through this; production passes systemClock().
@@ -28,11 +30,6 @@ using Clock = std::function<std::chrono::system_clock::time_point()>;
 enum class Algorithm { kEdDSA, kES256, kRS256 };
 [[nodiscard]] std::string_view algorithmName(Algorithm alg);                   // "EdDSA", "ES256", "RS256"
 [[nodiscard]] std::optional<Algorithm> parseAlgorithm(std::string_view name);  // exact, case-sensitive
-
-// RFC 4648 section 5 without padding. Decoding is strict: no '=', nothing outside the alphabet, no
-// impossible length, and unused trailing bits must be zero, so every byte string has exactly one encoding.
-[[nodiscard]] std::string base64UrlEncode(std::string_view bytes);
-[[nodiscard]] std::optional<std::string> base64UrlDecode(std::string_view text);
 
 // OpenSSL keys are reference counted and safe to use from many threads once built.
 using EvpKeyPtr = std::shared_ptr<EVP_PKEY>;
