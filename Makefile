@@ -16,8 +16,7 @@ FUZZ_SECONDS ?= 60
 .PHONY: run test deps build check-format format fuzz bench clean
 
 run: deps build
-	@mkdir -p var
-	./$(BUILD_DIR)/rampart serve
+	./$(BUILD_DIR)/rampart serve  # creates ./var (mode 0700) itself
 
 test: deps build check-format
 	cd $(BUILD_DIR) && ctest --output-on-failure

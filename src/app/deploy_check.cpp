@@ -265,7 +265,7 @@ void checkTransport(const Config& config, Findings& findings) {
         findings.add(
             "cookies.insecure", Severity::critical,
             "secure_cookies is off, so session and CSRF cookies can be sent over plain HTTP and stolen.",
-            "Remove secure_cookies = false (RAMPART_SECURE_COOKIES); production turns it on by default.");
+            "Set secure_cookies = true (RAMPART_SECURE_COOKIES), which is the production default.");
     }
 
     bool publicListener = true;  // an address that does not parse is assumed reachable
