@@ -2,13 +2,11 @@
 #include "http/pipeline.hpp"
 
 #include <gtest/gtest.h>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <boost/json/parse.hpp>
 
 #include "http/problem.hpp"
 #include "obs/metrics.hpp"
+#include "testing/pipeline_driver.hpp"
 
 namespace rampart::http {
 namespace {
@@ -63,17 +61,7 @@ class PipelineTest : public ::testing::Test {
         ex.tls = tls;
         ex.peer = boost::asio::ip::make_address(peer);
         ex.transportError = std::move(transportError);
-        if (!ex.transportError) {
-            try {
-                router_.match(ex);
-            } catch (const ApiError& error) {
-                ex.transportError = std::make_shared<ApiError>(error);
-            }
-        }
-        boost::asio::io_context io;
-        auto done = boost::asio::co_spawn(io, pipeline_->run(ex), boost::asio::use_future);
-        io.run();
-        done.get();
+        rampart::testing::runThroughPipeline(*pipeline_, ex);
         return std::move(ex.response);
     }
 

@@ -1,0 +1,30 @@
+// Runs one exchange through a pipeline without sockets, as the transport would: route lookup (its
+// refusals become the transport error), then every stage, on a private io_context.
+#pragma once
+
+#include <memory>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "http/pipeline.hpp"
+#include "http/problem.hpp"
+
+namespace rampart::testing {
+
+inline void runThroughPipeline(const http::Pipeline& pipeline, http::Exchange& ex) {
+    if (!ex.transportError) {
+        try {
+            pipeline.router().match(ex);
+        } catch (const http::ApiError& error) {
+            ex.transportError = std::make_shared<http::ApiError>(error);
+        }
+    }
+    boost::asio::io_context io;
+    auto done = boost::asio::co_spawn(io, pipeline.run(ex), boost::asio::use_future);
+    io.run();
+    done.get();
+}
+
+}  // namespace rampart::testing
