@@ -1,4 +1,4 @@
-// The command line: global --config, then serve | migrate | check --deploy. Flags override the
+// The command line: global --config, then serve | migrate | check --deploy | audit verify. Flags override the
 // environment, which overrides the file, which overrides the defaults.
 #include "app/cli.hpp"
 
@@ -22,6 +22,24 @@ void setUpLogging(const Config& config) {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
     logger->set_level(spdlog::level::from_str(config.logLevel));
     spdlog::set_default_logger(logger);
+}
+
+// Exit codes: 0 intact, 1 tampered, 2 when the schema is not current (nothing to verify yet).
+int verifyAuditLog(const Config& config) {
+    auto store = store::openStore(config.databaseUrl);
+    if (store->schemaVersion() != store->latestSchemaVersion()) {
+        std::cerr << "rampart: the database schema is not current; run `rampart migrate` first\n";
+        return 2;
+    }
+    const auto result = store->verifyAudit();
+    store->close();
+    if (result.ok) {
+        std::cout << "audit log intact: " << result.rows << " rows\n";
+        return 0;
+    }
+    std::cout << "audit log tampered at row " << result.firstBadId.value_or(0) << ": " << result.problem
+              << '\n';
+    return 1;
 }
 
 }  // namespace
@@ -48,6 +66,11 @@ int runCli(int argc, char** argv) {
     bool deploy = false;
     auto* checkCommand = app.add_subcommand("check", "Audit the configuration");
     checkCommand->add_flag("--deploy", deploy, "security self-audit for a production deployment");
+
+    auto* auditCommand = app.add_subcommand("audit", "Work with the audit log");
+    auditCommand->require_subcommand(1);
+    auto* auditVerifyCommand =
+        auditCommand->add_subcommand("verify", "Re-check the audit log's hash chain; exit 1 if tampered");
 
     try {
         app.parse(argc, argv);
@@ -90,6 +113,7 @@ int runCli(int argc, char** argv) {
             if (findings.empty()) std::cout << "no findings\n";
             return hasCritical(findings) ? 1 : 0;
         }
+        if (*auditVerifyCommand) return verifyAuditLog(config);
     } catch (const std::exception& error) {
         // Start-up failures: messages are ours (store and TLS errors never hold secrets).
         std::cerr << "rampart: " << error.what() << '\n';

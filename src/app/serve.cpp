@@ -9,13 +9,18 @@
 #include <iostream>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json/array.hpp>
 
 #include "api/system_routes.hpp"
 #include "app/deploy_check.hpp"
 #include "http/pipeline.hpp"
 #include "http/server.hpp"
 #include "obs/access_log.hpp"
+#include "obs/audit.hpp"
 #include "obs/metrics.hpp"
 #include "store/store.hpp"
 
@@ -30,6 +35,40 @@ void writePortFile(const std::filesystem::path& path, unsigned short port) {
         out << port << '\n';
     }
     std::filesystem::rename(temporary, path);
+}
+
+// The deploy check as counts and finding ids only: a finding's text may describe a setting, and
+// the audit log must never hold a setting's value.
+boost::json::object deployCheckSummary(const std::vector<Finding>& findings) {
+    boost::json::array critical, warning;
+    for (const auto& finding : findings) {
+        if (finding.severity == Severity::critical) critical.emplace_back(finding.id);
+        if (finding.severity == Severity::warning) warning.emplace_back(finding.id);
+    }
+    return {{"critical", critical.size()},
+            {"warning", warning.size()},
+            {"criticalIds", std::move(critical)},
+            {"warningIds", std::move(warning)}};
+}
+
+// Blocking, before anything listens: a server that cannot write its audit log does not start.
+void auditServerStart(store::Store& store, const Config& config, const std::vector<Finding>& findings) {
+    obs::AuditEvent event{
+        .time = std::chrono::system_clock::now(),
+        .action = "server.start",
+        .actor = "system",
+        .client = "",
+        .requestId = "",
+        .target = "",
+        .outcome = "success",
+        .details = {{"mode", config.production() ? "production" : "development"},
+                    {"version", RAMPART_VERSION},
+                    {"deployCheck", deployCheckSummary(findings)}},
+    };
+    boost::asio::io_context io;
+    auto done = boost::asio::co_spawn(io, store.appendAudit(std::move(event)), boost::asio::use_future);
+    io.run();
+    done.get();
 }
 
 }  // namespace
@@ -64,6 +103,7 @@ int serve(Config config, const ServeOptions& options) {
     } else if (int applied = store->migrate(); applied > 0) {
         spdlog::info("applied {} migration(s)", applied);
     }
+    auditServerStart(*store, config, findings);
 
     obs::Metrics metrics;
     obs::HttpMetrics httpMetrics(metrics);

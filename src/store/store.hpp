@@ -2,13 +2,18 @@
 // later, with no caller changed. Async methods never block the calling (I/O) thread.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
 #include "app/secret_string.hpp"
+#include "obs/audit.hpp"
 
 namespace rampart::store {
 
@@ -17,6 +22,29 @@ namespace rampart::store {
 class StoreUnavailable : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
+};
+
+// Which audit records to list: every filter given must match. Results are ordered by id, ascending;
+// pass the last id seen as afterId for the next page.
+struct AuditQuery {
+    std::optional<std::string> action{};
+    std::optional<std::string> actor{};
+    std::optional<std::string> outcome{};
+    std::optional<std::chrono::system_clock::time_point> since{};  // inclusive, to the microsecond
+    std::optional<std::chrono::system_clock::time_point> until{};  // exclusive, to the microsecond
+    std::int64_t afterId = 0;                                      // cursor: only ids above this
+    int limit = 100;                                               // 1..kMaxAuditPage
+
+    static constexpr int kMaxAuditPage = 500;
+};
+
+// The outcome of re-checking the audit hash chain. When not ok, firstBadId is the first row that
+// fails (for removed rows: the row after the gap, or one past the last row when the tail is gone).
+struct AuditVerification {
+    bool ok = true;
+    std::int64_t rows = 0;  // rows walked
+    std::optional<std::int64_t> firstBadId;
+    std::string problem;  // says what failed; never quotes row contents
 };
 
 class Store {
@@ -34,6 +62,17 @@ class Store {
     // True when the database answers a trivial query. Runs on the store's own threads and resumes
     // on the caller's executor; for /readyz.
     virtual boost::asio::awaitable<bool> ping() = 0;
+
+    // Appends one event to the audit log in one transaction: the row's hash chains it to the row
+    // before, and the log's head (last id, hash, row count) moves with it. Throws StoreUnavailable.
+    virtual boost::asio::awaitable<void> appendAudit(obs::AuditEvent event) = 0;
+    // One page of audit records matching the query. Throws std::invalid_argument for a limit outside
+    // 1..AuditQuery::kMaxAuditPage or a negative afterId, StoreUnavailable when the database fails.
+    virtual boost::asio::awaitable<std::vector<obs::AuditRecord>> listAudit(AuditQuery query) = 0;
+    // Walks the whole audit log in id order and recomputes the chain from what each row stores:
+    // catches changed rows, removed rows (gaps in ids), broken links and a truncated tail (against
+    // the head). Blocking: for `rampart audit verify`. Throws StoreUnavailable.
+    virtual AuditVerification verifyAudit() = 0;
 
     // Finishes queued work and closes connections. Idempotent.
     virtual void close() = 0;

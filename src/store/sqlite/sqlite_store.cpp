@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "store/migrations/sqlite_migrations.hpp"
+#include "store/sqlite/sqlite_audit.hpp"
 
 namespace rampart::store {
 namespace {
@@ -337,6 +338,28 @@ boost::asio::awaitable<bool> SqliteStore::ping() {
     } catch (const std::exception&) {
         co_return false;
     }
+}
+
+// appendAudit and listAudit are plain functions returning write()/read()'s awaitable, not coroutines:
+// with g++ 12, a lambda that moved a coroutine's by-value parameter into its capture, awaited in
+// the same expression, was destroyed twice (a double free under valgrind).
+boost::asio::awaitable<void> SqliteStore::appendAudit(obs::AuditEvent event) {
+    // The writer thread runs one request at a time, so the last hash read inside the request is
+    // still the last one when the new row goes in.
+    return write([event = std::move(event)](Connection& db) { sqlite::appendAuditRow(db, event); });
+}
+
+boost::asio::awaitable<std::vector<obs::AuditRecord>> SqliteStore::listAudit(AuditQuery query) {
+    // Checked on the reader thread so that a bad query fails when awaited, like every other error.
+    return read([query = std::move(query)](Connection& db) {
+        sqlite::checkAuditQuery(query);
+        return sqlite::listAuditRows(db, query);
+    });
+}
+
+AuditVerification SqliteStore::verifyAudit() {
+    return runBlocking<AuditVerification>(
+        reads_, [](Connection& db) { return sqlite::verifyAuditChain(db); }, false);
 }
 
 }  // namespace rampart::store

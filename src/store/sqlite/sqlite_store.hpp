@@ -136,6 +136,9 @@ class SqliteStore final : public Store {
     int schemaVersion() override;
     [[nodiscard]] int latestSchemaVersion() const override;
     boost::asio::awaitable<bool> ping() override;
+    boost::asio::awaitable<void> appendAudit(obs::AuditEvent event) override;
+    boost::asio::awaitable<std::vector<obs::AuditRecord>> listAudit(AuditQuery query) override;
+    AuditVerification verifyAudit() override;
     void close() override;
 
     // Runs fn(Connection&) on the writer thread inside its own savepoint of a group-committed

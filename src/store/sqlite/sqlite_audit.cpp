@@ -1,0 +1,176 @@
+// The SQLite audit log: chained appends, filtered pages by id cursor, and the chain walk.
+#include "store/sqlite/sqlite_audit.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/json/parse.hpp>
+
+namespace rampart::store::sqlite {
+namespace {
+
+constexpr obs::AuditHash kZeroHash{};
+
+bool sameBytes(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
+
+// Columns 0..8 of a row selected as kAuditColumns, as the strings the chain covers.
+constexpr std::string_view kAuditColumns =
+    "id, time, action, actor, client, request_id, target, outcome, details";
+
+obs::AuditFields fieldsOf(const Statement& row) {
+    return obs::AuditFields{
+        .time = row.columnText(1),
+        .action = row.columnText(2),
+        .actor = row.columnText(3),
+        .client = row.columnText(4),
+        .requestId = row.columnText(5),
+        .target = row.columnText(6),
+        .outcome = row.columnText(7),
+        .details = row.columnText(8),
+    };
+}
+
+obs::AuditEvent eventOf(obs::AuditFields fields, std::int64_t id) {
+    obs::AuditEvent event;
+    if (auto time = obs::parseAuditTime(fields.time)) {
+        event.time = *time;
+    } else {
+        spdlog::warn("audit row {} has an unreadable time; `rampart audit verify` checks the log", id);
+    }
+    boost::system::error_code ec;
+    auto details = boost::json::parse(fields.details, ec);
+    if (!ec && details.is_object()) {
+        event.details = std::move(details.get_object());
+    } else {
+        spdlog::warn("audit row {} has unreadable details; `rampart audit verify` checks the log", id);
+    }
+    event.action = std::move(fields.action);
+    event.actor = std::move(fields.actor);
+    event.client = std::move(fields.client);
+    event.requestId = std::move(fields.requestId);
+    event.target = std::move(fields.target);
+    event.outcome = std::move(fields.outcome);
+    return event;
+}
+
+AuditVerification tampered(std::int64_t rows, std::int64_t id, std::string problem) {
+    return AuditVerification{.ok = false, .rows = rows, .firstBadId = id, .problem = std::move(problem)};
+}
+
+}  // namespace
+
+void appendAuditRow(Connection& db, const obs::AuditEvent& event) {
+    const obs::AuditFields fields = obs::auditFields(event);
+    std::vector<std::uint8_t> previous(kZeroHash.begin(), kZeroHash.end());
+    {
+        auto last = db.prepare("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1");
+        if (last.step()) previous = last.columnBlob(0);
+    }
+    const obs::AuditHash hash = obs::auditRowHash(previous, obs::canonicalAuditContent(fields));
+    auto insert = db.prepare(
+        "INSERT INTO audit_log (time, action, actor, client, request_id, target, outcome, details, "
+        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    insert.bindText(1, fields.time)
+        .bindText(2, fields.action)
+        .bindText(3, fields.actor)
+        .bindText(4, fields.client)
+        .bindText(5, fields.requestId)
+        .bindText(6, fields.target)
+        .bindText(7, fields.outcome)
+        .bindText(8, fields.details)
+        .bindBlob(9, previous)
+        .bindBlob(10, hash);
+    insert.step();
+    auto head = db.prepare("UPDATE audit_head SET id = ?1, hash = ?2, rows = rows + 1");
+    head.bindInt64(1, db.lastInsertRowId()).bindBlob(2, hash);
+    head.step();
+    if (db.changes() != 1) throw StoreUnavailable("audit log head is missing");
+}
+
+void checkAuditQuery(const AuditQuery& query) {
+    if (query.limit < 1 || query.limit > AuditQuery::kMaxAuditPage) {
+        throw std::invalid_argument(fmt::format("audit limit must be 1..{}", AuditQuery::kMaxAuditPage));
+    }
+    if (query.afterId < 0) throw std::invalid_argument("audit cursor must not be negative");
+}
+
+std::vector<obs::AuditRecord> listAuditRows(Connection& db, const AuditQuery& query) {
+    // Only fixed fragments go into the text; every value is bound.
+    std::string sql = fmt::format("SELECT {} FROM audit_log WHERE id > ?1", kAuditColumns);
+    if (query.action) sql += " AND action = ?2";
+    if (query.actor) sql += " AND actor = ?3";
+    if (query.outcome) sql += " AND outcome = ?4";
+    if (query.since) sql += " AND time >= ?5";
+    if (query.until) sql += " AND time < ?6";
+    sql += " ORDER BY id LIMIT ?7";
+    auto select = db.prepare(sql);
+    select.bindInt64(1, query.afterId);
+    if (query.action) select.bindText(2, *query.action);
+    if (query.actor) select.bindText(3, *query.actor);
+    if (query.outcome) select.bindText(4, *query.outcome);
+    if (query.since) select.bindText(5, obs::formatAuditTime(*query.since));
+    if (query.until) select.bindText(6, obs::formatAuditTime(*query.until));
+    select.bindInt64(7, query.limit);
+    std::vector<obs::AuditRecord> records;
+    while (select.step()) {
+        const std::int64_t id = select.columnInt64(0);
+        records.push_back(obs::AuditRecord{.id = id, .event = eventOf(fieldsOf(select), id)});
+    }
+    return records;
+}
+
+AuditVerification verifyAuditChain(Connection& db) {
+    // One statement reads the head and the rows, so both come from the same snapshot.
+    auto select = db.prepare(fmt::format(
+        "SELECT {}, prev_hash, hash, 0 AS is_head FROM audit_log "
+        "UNION ALL SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, rows, hash, 1 FROM audit_head "
+        "ORDER BY is_head, id",
+        kAuditColumns));
+    std::int64_t rows = 0;
+    std::int64_t previousId = 0;
+    std::vector<std::uint8_t> previousHash(kZeroHash.begin(), kZeroHash.end());
+    int heads = 0;
+    std::int64_t headId = 0, headRows = 0;
+    std::vector<std::uint8_t> headHash;
+    while (select.step()) {
+        const std::int64_t id = select.columnInt64(0);
+        if (select.columnInt64(11) == 1) {
+            ++heads;
+            headId = id;
+            headRows = select.columnInt64(9);
+            headHash = select.columnBlob(10);
+            continue;
+        }
+        if (id != previousId + 1) {
+            return tampered(rows, id, fmt::format("rows {}..{} are missing", previousId + 1, id - 1));
+        }
+        const auto storedPrevious = select.columnBlob(9);
+        const auto storedHash = select.columnBlob(10);
+        if (!sameBytes(storedPrevious, previousHash)) {
+            return tampered(rows, id, "its previous-hash link does not match the row before it");
+        }
+        const obs::AuditHash computed =
+            obs::auditRowHash(storedPrevious, obs::canonicalAuditContent(fieldsOf(select)));
+        if (!sameBytes(storedHash, computed)) {
+            return tampered(rows, id, "its content does not match its hash (the row was changed)");
+        }
+        ++rows;
+        previousId = id;
+        previousHash = storedHash;
+    }
+    if (heads != 1) return tampered(rows, previousId + 1, "the log's head record is missing or duplicated");
+    if (headId != previousId || headRows != rows || !sameBytes(headHash, previousHash)) {
+        return tampered(rows, previousId + 1,
+                        fmt::format("the log ends at row {} but its head records row {} ({} rows): the "
+                                    "newest rows were removed",
+                                    previousId, headId, headRows));
+    }
+    return AuditVerification{.ok = true, .rows = rows, .firstBadId = std::nullopt, .problem = {}};
+}
+
+}  // namespace rampart::store::sqlite
