@@ -12,7 +12,7 @@ namespace rampart::api {
 namespace {
 
 class SystemRoutesTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         config_.trustedProxies = {"10.0.0.1"};
         store_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "t.db").string()));
@@ -48,9 +48,11 @@ TEST_F(SystemRoutesTest, MetricsOnlyForLoopbackClients) {
     EXPECT_EQ(get("/metrics", "::1").result(), http::Status::ok);
     EXPECT_EQ(get("/metrics", "203.0.113.5").result(), http::Status::not_found);
     // A remote client cannot claim to be local through a header...
-    EXPECT_EQ(get("/metrics", "203.0.113.5", {{"X-Forwarded-For", "127.0.0.1"}}).result(), http::Status::not_found);
+    EXPECT_EQ(get("/metrics", "203.0.113.5", {{"X-Forwarded-For", "127.0.0.1"}}).result(),
+              http::Status::not_found);
     // ...and a trusted proxy in front of it passes on the real, remote client.
-    EXPECT_EQ(get("/metrics", "10.0.0.1", {{"X-Forwarded-For", "203.0.113.5"}}).result(), http::Status::not_found);
+    EXPECT_EQ(get("/metrics", "10.0.0.1", {{"X-Forwarded-For", "203.0.113.5"}}).result(),
+              http::Status::not_found);
 }
 
 TEST_F(SystemRoutesTest, ReadinessFollowsTheStore) {
@@ -60,7 +62,8 @@ TEST_F(SystemRoutesTest, ReadinessFollowsTheStore) {
     auto notReady = get("/readyz", "127.0.0.1");
     EXPECT_EQ(notReady.result(), http::Status::service_unavailable);
     EXPECT_EQ(notReady[http::beast_http::field::content_type], "application/problem+json");
-    EXPECT_EQ(get("/healthz", "127.0.0.1").result(), http::Status::ok) << "liveness does not depend on the store";
+    EXPECT_EQ(get("/healthz", "127.0.0.1").result(), http::Status::ok)
+        << "liveness does not depend on the store";
 }
 
 }  // namespace
