@@ -45,6 +45,10 @@ struct Exchange {
     // An error found by the transport (body too large, malformed header) that the pipeline answers.
     std::shared_ptr<const ApiError> transportError;
 
+    // Header lines ("Name: value\r\n"...) every response carries, serialized once at start-up: the
+    // security headers. The transport writes them after the response's own fields.
+    std::string_view fixedHeaders;
+
     std::string userId;            // set by authentication, for the access log
     bool closeConnection = false;  // answer, then close (after errors that leave the stream unusable)
 

@@ -34,6 +34,15 @@ class PipelineTest : public ::testing::Test {
                      .summary = "make a thing",
                      .jsonBody = true});
         router_.add({.method = Verb::get,
+                     .pattern = "/cacheable",
+                     .handler = [](Exchange& ex) -> boost::asio::awaitable<void> {
+                         ex.response.result(Status::ok);
+                         ex.response.set(beast_http::field::cache_control, "public, max-age=600");
+                         ex.response.set("X-Frame-Options", "ALLOWALL");
+                         co_return;
+                     },
+                     .summary = "tries to weaken the security headers"});
+        router_.add({.method = Verb::get,
                      .pattern = "/boom",
                      .handler = [](Exchange&) -> boost::asio::awaitable<void> {
                          throw std::runtime_error("SELECT secret FROM users at /srv/rampart/src/x.cpp");
@@ -137,6 +146,14 @@ TEST_F(PipelineTest, JsonRoutesRequireJsonContentType) {
               Status::unsupported_media_type);
     EXPECT_EQ(send(Verb::post, "/api/v1/things", {{"Content-Type", "application/jsonp"}}, "{}").result(),
               Status::unsupported_media_type);
+}
+
+TEST_F(PipelineTest, HandlersCannotWeakenOrDuplicateSecurityHeaders) {
+    auto r = send(Verb::get, "/cacheable");
+    EXPECT_EQ(r.count(beast_http::field::cache_control), 1u);
+    EXPECT_EQ(r[beast_http::field::cache_control], "no-store");
+    EXPECT_EQ(r.count("X-Frame-Options"), 1u);
+    EXPECT_EQ(r["X-Frame-Options"], "DENY");
 }
 
 TEST_F(PipelineTest, UnexpectedExceptionsLeakNothing) {

@@ -89,7 +89,7 @@ asio::awaitable<void> lingeringClose(Stream& stream) {
 // Status line and headers into one contiguous buffer: written with the body as two buffers in one
 // system call. Beast's own serializer walks a view of several buffers per field, which showed up as
 // the largest user-space cost in profiles of small responses.
-void serializeHead(const Response& response, std::string& out) {
+void serializeHead(const Response& response, std::string_view fixedHeaders, std::string& out) {
     out.clear();
     out += response.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
     out += std::to_string(response.result_int());
@@ -102,6 +102,7 @@ void serializeHead(const Response& response, std::string& out) {
         out += field.value();
         out += "\r\n";
     }
+    out += fixedHeaders;
     out += "\r\n";
 }
 
@@ -282,7 +283,7 @@ asio::awaitable<void> Server::serveConnection(Stream& stream, Worker& worker, Se
             response.prepare_payload();
         }
         lowest(stream).expires_after(limits.writeTimeout);
-        serializeHead(response, head);
+        serializeHead(response, ex.fixedHeaders, head);
         std::array<asio::const_buffer, 2> message{asio::buffer(head), asio::buffer(response.body())};
         auto [writeError, written] = co_await asio::async_write(stream, message, kAsTuple);
         if (writeError) co_return;

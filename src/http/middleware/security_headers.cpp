@@ -9,7 +9,7 @@ SecurityHeadersStage::SecurityHeadersStage(const Config& config,
                                            std::shared_ptr<const TrustedProxies> proxies)
     : proxies_(std::move(proxies)) {
     // The API serves JSON only: nothing may load, frame or embed it.
-    always_ = {
+    const std::pair<std::string, std::string> always[] = {
         {"Content-Security-Policy",
          "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"},
         {"X-Content-Type-Options", "nosniff"},
@@ -22,21 +22,25 @@ SecurityHeadersStage::SecurityHeadersStage(const Config& config,
         {"Cross-Origin-Resource-Policy", "same-origin"},
         {"Cache-Control", "no-store"},
     };
-    hsts_ = "max-age=" + std::to_string(config.hsts.maxAge.count());
-    if (config.hsts.includeSubdomains) hsts_ += "; includeSubDomains";
-    if (config.hsts.preload) hsts_ += "; preload";
-}
-
-void SecurityHeadersStage::apply(Response& response, bool secure) const {
-    for (const auto& [name, value] : always_) response.set(name, value);
+    for (const auto& [name, value] : always) {
+        names_.push_back(name);
+        plain_ += name + ": " + value + "\r\n";
+    }
     // HSTS means something only over TLS (RFC 6797 8.1: ignored on plain HTTP).
-    if (secure) response.set(beast_http::field::strict_transport_security, hsts_);
-    response.erase(beast_http::field::server);
+    std::string hsts = "max-age=" + std::to_string(config.hsts.maxAge.count());
+    if (config.hsts.includeSubdomains) hsts += "; includeSubDomains";
+    if (config.hsts.preload) hsts += "; preload";
+    names_.emplace_back("Strict-Transport-Security");
+    secure_ = plain_ + "Strict-Transport-Security: " + hsts + "\r\n";
 }
 
 boost::asio::awaitable<void> SecurityHeadersStage::handle(Exchange& ex, Next next) {
     co_await next(ex);
-    apply(ex.response, proxies_->secure(ex));
+    // Serialized once at start-up instead of inserted into every response (a field insertion costs
+    // an allocation); a handler's own copy of one of these would be a conflicting duplicate.
+    for (const auto& name : names_) ex.response.erase(name);
+    ex.response.erase(beast_http::field::server);
+    ex.fixedHeaders = proxies_->secure(ex) ? secure_ : plain_;
 }
 
 }  // namespace rampart::http

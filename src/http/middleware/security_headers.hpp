@@ -3,7 +3,6 @@
 
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "app/config.hpp"
@@ -18,13 +17,10 @@ class SecurityHeadersStage : public Middleware {
     SecurityHeadersStage(const Config& config, std::shared_ptr<const TrustedProxies> proxies);
     boost::asio::awaitable<void> handle(Exchange& ex, Next next) override;
 
-    // Applies the headers to a response; also used by the transport for the rare answer it writes
-    // without the pipeline.
-    void apply(Response& response, bool secure) const;
-
   private:
-    std::vector<std::pair<std::string, std::string>> always_;
-    std::string hsts_;
+    std::vector<std::string> names_;  // handlers may not set these: the fixed block wins
+    std::string plain_;               // the block for plain HTTP
+    std::string secure_;              // the same plus HSTS
     std::shared_ptr<const TrustedProxies> proxies_;
 };
 
