@@ -10,9 +10,11 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include "testing/run_to_completion.hpp"
 
 #include "store/store.hpp"
 #include "testing/temp_directory.hpp"
@@ -35,13 +37,7 @@ const Backend kBackends[] = {
 
 using namespace std::chrono_literals;
 
-template <class T>
-T runOnIoContext(boost::asio::awaitable<T> work) {
-    boost::asio::io_context io;
-    auto result = boost::asio::co_spawn(io, std::move(work), boost::asio::use_future);
-    io.run();
-    return result.get();
-}
+using rampart::testing::runToCompletion;
 
 // A fixed time, so filters by time are exact.
 const std::chrono::system_clock::time_point kT0 =
@@ -107,15 +103,15 @@ TEST_P(StoreConformance, EmptyAuditLogVerifies) {
     const auto result = store_->verifyAudit();
     EXPECT_TRUE(result.ok) << result.problem;
     EXPECT_EQ(result.rows, 0);
-    EXPECT_TRUE(runOnIoContext(store_->listAudit({})).empty());
+    EXPECT_TRUE(runToCompletion(store_->listAudit({})).empty());
 }
 
 TEST_P(StoreConformance, AuditEventRoundTripsEveryField) {
     store_->migrate();
     auto event = auditEvent("auth.login", "user-1", "success");
     event.details = {{"method", "password"}, {"nested", {{"list", {1, "two", nullptr}}}}};
-    runOnIoContext(store_->appendAudit(event));
-    const auto records = runOnIoContext(store_->listAudit({}));
+    runToCompletion(store_->appendAudit(event));
+    const auto records = runToCompletion(store_->listAudit({}));
     ASSERT_EQ(records.size(), 1u);
     EXPECT_EQ(records[0].id, 1);
     const auto& stored = records[0].event;
@@ -147,7 +143,7 @@ TEST_P(StoreConformance, ConcurrentAuditAppendsAllLandInOneVerifiedChain) {
 
     AuditQuery all;
     all.limit = AuditQuery::kMaxAuditPage;
-    const auto records = runOnIoContext(store_->listAudit(all));
+    const auto records = runToCompletion(store_->listAudit(all));
     ASSERT_EQ(records.size(), static_cast<std::size_t>(kEvents));
     std::set<std::string> actors;
     for (std::size_t i = 0; i < records.size(); ++i) {
@@ -164,14 +160,14 @@ TEST_P(StoreConformance, ConcurrentAuditAppendsAllLandInOneVerifiedChain) {
 
 TEST_P(StoreConformance, AuditListFiltersByActionActorOutcomeAndTime) {
     store_->migrate();
-    runOnIoContext(store_->appendAudit(auditEvent("auth.login", "alice", "success", kT0)));             // 1
-    runOnIoContext(store_->appendAudit(auditEvent("auth.login", "bob", "failure", kT0 + 1s)));          // 2
-    runOnIoContext(store_->appendAudit(auditEvent("job.create", "alice", "success", kT0 + 2s)));        // 3
-    runOnIoContext(store_->appendAudit(auditEvent("job.cancel", "bob", "denied", kT0 + 3s)));           // 4
-    runOnIoContext(store_->appendAudit(auditEvent("auth.login", "alice", "failure", kT0 + 4s + 1us)));  // 5
+    runToCompletion(store_->appendAudit(auditEvent("auth.login", "alice", "success", kT0)));             // 1
+    runToCompletion(store_->appendAudit(auditEvent("auth.login", "bob", "failure", kT0 + 1s)));          // 2
+    runToCompletion(store_->appendAudit(auditEvent("job.create", "alice", "success", kT0 + 2s)));        // 3
+    runToCompletion(store_->appendAudit(auditEvent("job.cancel", "bob", "denied", kT0 + 3s)));           // 4
+    runToCompletion(store_->appendAudit(auditEvent("auth.login", "alice", "failure", kT0 + 4s + 1us)));  // 5
 
     auto list = [this](AuditQuery query) {
-        return idsOf(runOnIoContext(store_->listAudit(std::move(query))));
+        return idsOf(runToCompletion(store_->listAudit(std::move(query))));
     };
     using Ids = std::vector<std::int64_t>;
     EXPECT_EQ(list({.action = "auth.login"}), (Ids{1, 2, 5}));
@@ -190,13 +186,13 @@ TEST_P(StoreConformance, AuditListFiltersByActionActorOutcomeAndTime) {
 TEST_P(StoreConformance, AuditListPagesByIdCursor) {
     store_->migrate();
     for (int i = 0; i < 7; ++i) {
-        runOnIoContext(store_->appendAudit(auditEvent(i % 2 ? "odd" : "even", "system", "success")));
+        runToCompletion(store_->appendAudit(auditEvent(i % 2 ? "odd" : "even", "system", "success")));
     }
     std::vector<std::int64_t> seen;
     std::vector<std::size_t> pageSizes;
     AuditQuery page{.limit = 3};
     for (;;) {
-        const auto records = runOnIoContext(store_->listAudit(page));
+        const auto records = runToCompletion(store_->listAudit(page));
         if (records.empty()) break;
         pageSizes.push_back(records.size());
         for (const auto& record : records) seen.push_back(record.id);
@@ -205,19 +201,19 @@ TEST_P(StoreConformance, AuditListPagesByIdCursor) {
     EXPECT_EQ(pageSizes, (std::vector<std::size_t>{3, 3, 1}));
     EXPECT_EQ(seen, (std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7}));
     // The cursor combines with filters.
-    EXPECT_EQ(idsOf(runOnIoContext(store_->listAudit({.action = "even", .afterId = 3, .limit = 1}))),
+    EXPECT_EQ(idsOf(runToCompletion(store_->listAudit({.action = "even", .afterId = 3, .limit = 1}))),
               (std::vector<std::int64_t>{5}));
 }
 
 TEST_P(StoreConformance, AuditListLimitIsBounded) {
     store_->migrate();
-    for (int i = 0; i < 3; ++i) runOnIoContext(store_->appendAudit(auditEvent("a", "system", "success")));
-    EXPECT_THROW(runOnIoContext(store_->listAudit({.limit = 0})), std::invalid_argument);
-    EXPECT_THROW(runOnIoContext(store_->listAudit({.limit = AuditQuery::kMaxAuditPage + 1})),
+    for (int i = 0; i < 3; ++i) runToCompletion(store_->appendAudit(auditEvent("a", "system", "success")));
+    EXPECT_THROW(runToCompletion(store_->listAudit({.limit = 0})), std::invalid_argument);
+    EXPECT_THROW(runToCompletion(store_->listAudit({.limit = AuditQuery::kMaxAuditPage + 1})),
                  std::invalid_argument);
-    EXPECT_THROW(runOnIoContext(store_->listAudit({.afterId = -1})), std::invalid_argument);
-    EXPECT_EQ(runOnIoContext(store_->listAudit({.limit = 1})).size(), 1u);
-    EXPECT_EQ(runOnIoContext(store_->listAudit({.limit = AuditQuery::kMaxAuditPage})).size(), 3u);
+    EXPECT_THROW(runToCompletion(store_->listAudit({.afterId = -1})), std::invalid_argument);
+    EXPECT_EQ(runToCompletion(store_->listAudit({.limit = 1})).size(), 1u);
+    EXPECT_EQ(runToCompletion(store_->listAudit({.limit = AuditQuery::kMaxAuditPage})).size(), 3u);
     EXPECT_EQ(AuditQuery{}.limit, 100);
 }
 

@@ -5,12 +5,9 @@
 
 #include <memory>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include "http/pipeline.hpp"
 #include "http/problem.hpp"
+#include "testing/run_to_completion.hpp"
 
 namespace rampart::testing {
 
@@ -22,10 +19,7 @@ inline void runThroughPipeline(const http::Pipeline& pipeline, http::Exchange& e
             ex.transportError = std::make_shared<http::ApiError>(error);
         }
     }
-    boost::asio::io_context io;
-    auto done = boost::asio::co_spawn(io, pipeline.run(ex), boost::asio::use_future);
-    io.run();
-    done.get();
+    runToCompletion(pipeline.run(ex));
     // The transport writes the fixed header block after the response's fields; tests look at the
     // response as it goes on the wire.
     std::string_view block = ex.fixedHeaders;

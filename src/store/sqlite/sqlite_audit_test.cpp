@@ -9,9 +9,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include "testing/run_to_completion.hpp"
 
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/temp_directory.hpp"
@@ -23,13 +25,7 @@ using sqlite::Connection;
 using sqlite::SqliteError;
 using ::testing::HasSubstr;
 
-template <class T>
-T runToCompletion(boost::asio::awaitable<T> work) {
-    boost::asio::io_context io;
-    auto result = boost::asio::co_spawn(io, std::move(work), boost::asio::use_future);
-    io.run();
-    return result.get();
-}
+using rampart::testing::runToCompletion;
 
 // The attacker's view: a plain sqlite3 handle on the file, no store, no authorizer.
 class RawDatabase {

@@ -14,9 +14,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include "testing/run_to_completion.hpp"
 
 #include "store/migrations/sqlite_migrations.hpp"
 #include "testing/temp_directory.hpp"
@@ -30,14 +32,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::ThrowsMessage;
 
-// Runs one awaitable to completion on a fresh io_context driven by the calling thread.
-template <class T>
-T runToCompletion(boost::asio::awaitable<T> work) {
-    boost::asio::io_context io;
-    auto result = boost::asio::co_spawn(io, std::move(work), boost::asio::use_future);
-    io.run();
-    return result.get();
-}
+using rampart::testing::runToCompletion;
 
 unsigned modeOf(const std::filesystem::path& path) {
     struct stat info {};
