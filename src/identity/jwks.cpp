@@ -1,5 +1,6 @@
 // JWK members to OpenSSL keys (OSSL_PARAM_BLD and EVP_PKEY_fromdata) and back.
 #include "identity/jwks.hpp"
+#include "crypto/openssl_handles.hpp"
 
 #include <algorithm>
 #include <array>
@@ -18,23 +19,16 @@
 namespace rampart::identity {
 namespace {
 
+using crypto::BnFree;
+using crypto::ParamBldFree;
+using crypto::ParamFree;
+using crypto::PkeyCtxFree;
+
 namespace json = boost::json;
 
 // Members that only a private (or symmetric) JWK has: their presence means a secret was published.
 constexpr std::array<std::string_view, 8> kPrivateMembers = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
 
-struct BnFree {
-    void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-struct ParamBldFree {
-    void operator()(OSSL_PARAM_BLD* bld) const { OSSL_PARAM_BLD_free(bld); }
-};
-struct ParamFree {
-    void operator()(OSSL_PARAM* params) const { OSSL_PARAM_free(params); }
-};
-struct PkeyCtxFree {
-    void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
-};
 using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
 
 // Why a key is left out; an empty reason means the key was read.

@@ -1,5 +1,6 @@
 // Compact JWS parsing, signing and verification with OpenSSL 3, and the verification cache.
 #include "identity/jwt.hpp"
+#include "crypto/openssl_handles.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -15,12 +16,20 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sodium.h>
+#include <boost/beast/core/string.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "identity/strict_json.hpp"
 
 namespace rampart::identity {
 namespace {
+
+using crypto::BioFree;
+using crypto::BnFree;
+using crypto::EcdsaSigFree;
+using crypto::MdCtxFree;
+using crypto::OpensslFree;
+using crypto::PkeyCtxFree;
 
 namespace json = boost::json;
 using Digest = std::array<unsigned char, 32>;
@@ -34,25 +43,6 @@ constexpr std::array<unsigned char, 32> kP256Order = {
 // Beyond the year 9999 a NumericDate is nonsense, and keeping below it leaves room for leeway arithmetic.
 constexpr std::int64_t kMaxNumericDate = 253402300799;
 
-struct BioFree {
-    void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct BnFree {
-    void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-struct EcdsaSigFree {
-    void operator()(ECDSA_SIG* sig) const { ECDSA_SIG_free(sig); }
-};
-struct MdCtxFree {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-struct PkeyCtxFree {
-    void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
-};
-struct OpensslFree {
-    void operator()(unsigned char* p) const { OPENSSL_free(p); }
-};
-
 const unsigned char* bytes(std::string_view s) {
     return reinterpret_cast<const unsigned char*>(s.data());
 }
@@ -61,13 +51,6 @@ Digest sha256(std::string_view data) {
     Digest digest;
     crypto_hash_sha256(digest.data(), bytes(data), data.size());
     return digest;
-}
-
-// ASCII only, whatever the process locale: header values are protocol tokens, not text.
-bool iequals(std::string_view a, std::string_view b) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 // The digest name OpenSSL needs for each algorithm (Ed25519 hashes internally and takes none).
@@ -292,7 +275,8 @@ VerifyError checkPolicy(const std::optional<std::string>& type, const Claims& cl
         return VerifyError::kWrongAudience;
     }
     if (options.tokenUse && claims.tokenUse != *options.tokenUse) return VerifyError::kWrongTokenUse;
-    if (options.type && (!type || !iequals(*type, *options.type))) return VerifyError::kWrongType;
+    if (options.type && (!type || !boost::beast::iequals(*type, *options.type)))
+        return VerifyError::kWrongType;
     return VerifyError::kNone;
 }
 
@@ -325,7 +309,8 @@ VerifyError verifySignature(std::string_view token, const KeySet& keys, TimePoin
     if (!algValue) return VerifyError::kAlgorithmMissing;
     if (!algValue->is_string()) return VerifyError::kMalformed;
     const std::string_view algName = algValue->get_string();
-    if (iequals(algName, "none")) return VerifyError::kAlgorithmNone;
+    // Case-insensitively ("NONE", "nOnE"): ASCII only, whatever the process locale.
+    if (boost::beast::iequals(algName, "none")) return VerifyError::kAlgorithmNone;
     const auto alg = parseAlgorithm(algName);
     if (!alg) return VerifyError::kAlgorithmUnsupported;
 

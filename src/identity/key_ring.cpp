@@ -1,5 +1,6 @@
 // Signing keys: Ed25519 through OpenSSL, sealing with HKDF-SHA256 and libsodium's XChaCha20-Poly1305.
 #include "identity/key_ring.hpp"
+#include "crypto/openssl_handles.hpp"
 
 #include <algorithm>
 #include <array>
@@ -15,6 +16,9 @@
 namespace rampart::identity {
 namespace {
 
+using crypto::KdfCtxFree;
+using crypto::KdfFree;
+
 namespace json = boost::json;
 using TimePoint = std::chrono::system_clock::time_point;
 
@@ -24,13 +28,6 @@ constexpr unsigned char kSealVersion = 1;
 constexpr std::size_t kEd25519KeySize = 32;
 constexpr std::size_t kSealedSize = 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + kEd25519KeySize +
                                     crypto_aead_xchacha20poly1305_ietf_ABYTES;
-
-struct KdfFree {
-    void operator()(EVP_KDF* kdf) const { EVP_KDF_free(kdf); }
-};
-struct KdfCtxFree {
-    void operator()(EVP_KDF_CTX* ctx) const { EVP_KDF_CTX_free(ctx); }
-};
 
 // Holds key material and wipes it however the scope is left.
 template <std::size_t N>

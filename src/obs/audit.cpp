@@ -1,5 +1,6 @@
 // Canonical serialization of audit events and the SHA-256 link of the audit hash chain.
 #include "obs/audit.hpp"
+#include "crypto/openssl_handles.hpp"
 
 #include <openssl/evp.h>
 
@@ -15,6 +16,8 @@
 
 namespace rampart::obs {
 namespace {
+
+using crypto::MdCtxFree;
 
 void appendCanonical(std::string& out, const boost::json::value& value) {
     if (value.is_object()) {
@@ -64,10 +67,6 @@ std::optional<int> digitsAt(std::string_view text, std::size_t pos, std::size_t 
     if (!std::all_of(begin, begin + digits, [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
     return value;
 }
-
-struct DigestContextFree {
-    void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
-};
 
 }  // namespace
 
@@ -153,7 +152,7 @@ std::string canonicalAuditContent(const AuditEvent& event) {
 }
 
 AuditHash auditRowHash(std::span<const std::uint8_t> previousHash, std::string_view canonicalContent) {
-    const std::unique_ptr<EVP_MD_CTX, DigestContextFree> context(EVP_MD_CTX_new());
+    const std::unique_ptr<EVP_MD_CTX, MdCtxFree> context(EVP_MD_CTX_new());
     AuditHash hash{};
     unsigned int length = 0;
     if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1 ||
