@@ -1,5 +1,7 @@
 // The real binary over real sockets: headers on every kind of answer, Host and CORS refusals, limits,
 // slow clients, TLS versions, graceful shutdown, production refusal, and logs that leak nothing.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <future>
@@ -349,6 +351,31 @@ TEST(ProductionTest, RefusesToStartWithCriticalFindings) {
     auto err = readFile(child.stderrPath());
     EXPECT_NE(err.find("secret_key.missing"), std::string::npos) << err;
     EXPECT_NE(err.find("refusing to start"), std::string::npos) << err;
+}
+
+// With every critical finding fixed, production still refuses to run as root.
+TEST(ProductionTest, RefusesToRunAsRoot) {
+    TempDir dir;
+    auto pki = makeTestPki(dir.path());
+    Environment env{
+        {"RAMPART_ENV", "production"},
+        {"RAMPART_DATA_DIR", dir.path().string()},
+        {"RAMPART_SECRET_KEY", "Zq8-vN3_kP0rT7wY2xB5mC9dF1gH4jL6sA0eR8uI3oQ7tV5yW2nM-bK_cX9zE1pS"},
+        {"RAMPART_TLS_CERT", pki.cert.string()},
+        {"RAMPART_TLS_KEY", pki.key.string()},
+        {"RAMPART_ALLOWED_HOSTS", "localhost"}};
+    auto check = startProcess({RAMPART_BINARY, "check", "--deploy"}, env, dir.path());
+    ASSERT_EQ(check.waitExit(std::chrono::seconds(10)), 0) << readFile(check.stdoutPath());
+    auto child = startProcess({RAMPART_BINARY, "serve", "--listen", "127.0.0.1:0"}, env, dir.path());
+    auto status = child.waitExit(std::chrono::seconds(5));
+    if (::geteuid() == 0) {
+        ASSERT_TRUE(status.has_value());
+        EXPECT_EQ(*status, 2);
+        EXPECT_NE(readFile(child.stderrPath()).find("refusing to run as root"), std::string::npos);
+    } else {
+        EXPECT_FALSE(status.has_value())
+            << "an unprivileged user may serve: " << readFile(child.stderrPath());
+    }
 }
 
 TEST(ProductionTest, CheckDeployListsCriticalFindingsAndFails) {
