@@ -13,6 +13,8 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "identity/principal.hpp"
+
 namespace rampart::http {
 
 namespace beast_http = boost::beast::http;
@@ -49,7 +51,10 @@ struct Exchange {
     // security headers. The transport writes them after the response's own fields.
     std::string_view fixedHeaders;
 
-    std::string userId;            // set by authentication, for the access log
+    std::string userId;  // set by authentication, for the access log
+    // Set by the authentication stage when the request carried a good credential; routes whose
+    // policy is public may still see it empty.
+    std::optional<identity::Principal> principal;
     bool closeConnection = false;  // answer, then close (after errors that leave the stream unusable)
 
     [[nodiscard]] std::string_view pathParam(std::string_view name) const {

@@ -14,6 +14,7 @@
 
 #include "app/secret_string.hpp"
 #include "obs/audit.hpp"
+#include "store/identity_store.hpp"
 
 namespace rampart::store {
 
@@ -47,9 +48,9 @@ struct AuditVerification {
     std::string problem;  // says what failed; never quotes row contents
 };
 
-class Store {
+class Store : public IdentityStore {
   public:
-    virtual ~Store() = default;
+    ~Store() override = default;
 
     // Applies every pending numbered migration in order, each in its own transaction; returns how
     // many were applied. Blocking: for start-up and `rampart migrate` only.

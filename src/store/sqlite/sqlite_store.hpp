@@ -141,6 +141,36 @@ class SqliteStore final : public Store {
     AuditVerification verifyAudit() override;
     void close() override;
 
+    // Identity (sqlite_identity.cpp).
+    boost::asio::awaitable<void> createUser(UserRecord user) override;
+    boost::asio::awaitable<std::optional<UserRecord>> findUserById(std::string id) override;
+    boost::asio::awaitable<std::optional<UserRecord>> findUserByUsername(std::string username) override;
+    boost::asio::awaitable<std::vector<UserRecord>> listUsers(std::string afterUsername, int limit) override;
+    boost::asio::awaitable<std::optional<UserRecord>> updateUser(std::string id, UserPatch patch) override;
+    boost::asio::awaitable<std::optional<UserRecord>> recordLoginFailure(
+        std::string userId, Seconds now, std::chrono::seconds (*lockout)(int failures)) override;
+    boost::asio::awaitable<bool> consumeTotpStep(std::string userId, std::int64_t step) override;
+    std::int64_t countUsersBlocking() override;
+    boost::asio::awaitable<void> createApiToken(ApiTokenRecord token) override;
+    boost::asio::awaitable<std::optional<ApiTokenRecord>> findApiTokenByHash(std::string tokenHash) override;
+    boost::asio::awaitable<std::vector<ApiTokenRecord>> listApiTokens(std::string userId) override;
+    boost::asio::awaitable<bool> revokeApiToken(std::string userId, std::string tokenId,
+                                                Seconds now) override;
+    boost::asio::awaitable<void> touchApiToken(std::string tokenId, Seconds now) override;
+    boost::asio::awaitable<void> createRefreshFamily(RefreshTokenRecord first) override;
+    boost::asio::awaitable<RotateResult> rotateRefreshToken(std::string presentedTokenId,
+                                                            RefreshTokenRecord next, Seconds now) override;
+    boost::asio::awaitable<bool> revokeRefreshFamily(std::string familyId, Seconds now) override;
+    boost::asio::awaitable<bool> refreshFamilyLive(std::string familyId) override;
+    boost::asio::awaitable<void> createSession(SessionRecord session) override;
+    boost::asio::awaitable<std::optional<SessionRecord>> findSession(std::string idHash) override;
+    boost::asio::awaitable<bool> revokeSession(std::string idHash, Seconds now) override;
+    boost::asio::awaitable<bool> revokeAllCredentials(std::string userId, Seconds now,
+                                                      bool deactivate) override;
+    std::vector<SigningKeyRecord> loadSigningKeysBlocking() override;
+    void insertSigningKeyBlocking(SigningKeyRecord key) override;
+    void deleteSigningKeysBlocking(std::vector<std::string> kids) override;
+
     // Runs fn(Connection&) on the writer thread inside its own savepoint of a group-committed
     // transaction, and resumes on the caller's executor once that transaction is durable. If fn
     // throws, only its own changes are rolled back and the exception is rethrown here; if the

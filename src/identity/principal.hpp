@@ -1,0 +1,103 @@
+// Who is calling: the principal that authentication establishes and authorization reads, and the
+// interface the authentication stage asks to turn a presented credential into one.
+#pragma once
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
+
+namespace rampart::identity {
+
+enum class Role { admin, user, auditor, worker };
+
+[[nodiscard]] constexpr std::string_view roleName(Role role) {
+    switch (role) {
+        case Role::admin:
+            return "admin";
+        case Role::user:
+            return "user";
+        case Role::auditor:
+            return "auditor";
+        case Role::worker:
+            return "worker";
+    }
+    return "user";
+}
+
+// Exact, lower-case names only.
+[[nodiscard]] constexpr std::optional<Role> parseRole(std::string_view name) {
+    for (Role role : {Role::admin, Role::user, Role::auditor, Role::worker})
+        if (roleName(role) == name) return role;
+    return std::nullopt;
+}
+
+// The scopes a credential can carry. Login credentials (access tokens, sessions) carry "*": every
+// scope the user's role allows. Personal API tokens carry the scopes chosen at creation, never more
+// than the role allows; the role still decides first.
+inline constexpr std::string_view kAllScopes = "*";
+inline constexpr std::string_view kKnownScopes[] = {
+    "jobs:read", "jobs:write", "schedules:read", "schedules:write", "worker",
+    "tokens",    "users:read", "users:write",    "audit:read",
+};
+
+[[nodiscard]] constexpr bool isKnownScope(std::string_view scope) {
+    return std::find(std::begin(kKnownScopes), std::end(kKnownScopes), scope) != std::end(kKnownScopes);
+}
+
+enum class CredentialKind {
+    accessToken,  // our own JWT from login or refresh
+    apiToken,     // personal "rmp_" token
+    session,      // browser session cookie (state-changing requests need the CSRF token)
+    external,     // a configured OIDC provider's JWT
+};
+
+struct Principal {
+    std::string userId;
+    std::string username;
+    Role role = Role::user;
+    CredentialKind credential = CredentialKind::accessToken;
+    std::vector<std::string> scopes;  // {"*"} for login credentials
+    // What revoking this credential names: the access token's refresh family, the API token's id, the
+    // session's id hash. Empty for external tokens.
+    std::string credentialId;
+    bool totpEnabled = false;
+
+    [[nodiscard]] bool hasScope(std::string_view scope) const {
+        for (const auto& held : scopes)
+            if (held == kAllScopes || held == scope) return true;
+        return false;
+    }
+};
+
+// What the authentication stage found in the request. `value` points into the request.
+struct PresentedCredential {
+    enum class Scheme {
+        bearer,         // Authorization: Bearer <JWT or rmp_ token>
+        token,          // Authorization: Token <rmp_ token> (what DRF clients send)
+        sessionCookie,  // the session cookie
+    };
+    Scheme scheme = Scheme::bearer;
+    std::string_view value;
+};
+
+struct AuthOutcome {
+    std::optional<Principal> principal;  // set when the credential is good
+    // Why it was refused, a stable snake_case name for logs and audit ("expired", "revoked",
+    // "bad_signature", "unknown_token", ...). Never echoed to the client: every refusal is the same 401.
+    std::string failure;
+};
+
+// Implemented by AuthService; the HTTP stage depends only on this.
+class Authenticator {
+  public:
+    virtual ~Authenticator() = default;
+    virtual boost::asio::awaitable<AuthOutcome> authenticate(PresentedCredential credential,
+                                                             boost::asio::ip::address client) = 0;
+};
+
+}  // namespace rampart::identity
