@@ -17,6 +17,9 @@ namespace rampart::store {
 
 using Seconds = std::chrono::sys_seconds;  // identity times are whole Unix seconds
 
+// Record members carry {} so that callers may name only some of them in designated initializers
+// (-Wmissing-field-initializers).
+
 // A unique column already holds the value (a username or email taken). Callers map it to 409.
 class Conflict : public std::runtime_error {
   public:
@@ -24,58 +27,58 @@ class Conflict : public std::runtime_error {
 };
 
 struct UserRecord {
-    std::string id;  // random, base64url (identity::randomToken(16)); never reused
-    std::string username;
-    std::optional<std::string> email;
-    std::string role;  // "admin", "user", "auditor" or "worker"
+    std::string id{};  // random, base64url (identity::randomToken(16)); never reused
+    std::string username{};
+    std::optional<std::string> email{};
+    std::string role{};  // "admin", "user", "auditor" or "worker"
     bool active = true;
-    std::string passwordHash;  // Argon2id encoded; empty: no password login (e.g. an OIDC-only user)
+    std::string passwordHash{};  // Argon2id encoded; empty: no password login (e.g. an OIDC-only user)
     // TOTP: the secret sealed under the server secret (empty when never enrolled), whether it is
     // confirmed (required at login), and the last time step accepted (replay protection).
-    std::string totpSecretSealed;
+    std::string totpSecretSealed{};
     bool totpEnabled = false;
-    std::optional<std::int64_t> totpLastStep;
+    std::optional<std::int64_t> totpLastStep{};
     Seconds created{};
-    std::optional<Seconds> lastLogin;
+    std::optional<Seconds> lastLogin{};
     int failedLogins = 0;  // consecutive failures since the last success
-    std::optional<Seconds> lockedUntil;
+    std::optional<Seconds> lockedUntil{};
     // Every credential issued before this instant is dead: set by "revoke all" and by disabling.
-    std::optional<Seconds> credentialsRevokedAt;
+    std::optional<Seconds> credentialsRevokedAt{};
 };
 
 // Changes to a user; unset fields stay as they are.
 struct UserPatch {
-    std::optional<std::optional<std::string>> email;
-    std::optional<std::string> role;
-    std::optional<bool> active;
-    std::optional<std::string> passwordHash;
-    std::optional<std::string> totpSecretSealed;
-    std::optional<bool> totpEnabled;
-    std::optional<std::optional<std::int64_t>> totpLastStep;
-    std::optional<std::optional<Seconds>> lastLogin;
-    std::optional<int> failedLogins;
-    std::optional<std::optional<Seconds>> lockedUntil;
-    std::optional<Seconds> credentialsRevokedAt;
+    std::optional<std::optional<std::string>> email{};
+    std::optional<std::string> role{};
+    std::optional<bool> active{};
+    std::optional<std::string> passwordHash{};
+    std::optional<std::string> totpSecretSealed{};
+    std::optional<bool> totpEnabled{};
+    std::optional<std::optional<std::int64_t>> totpLastStep{};
+    std::optional<std::optional<Seconds>> lastLogin{};
+    std::optional<int> failedLogins{};
+    std::optional<std::optional<Seconds>> lockedUntil{};
+    std::optional<Seconds> credentialsRevokedAt{};
 };
 
 struct ApiTokenRecord {
-    std::string id;  // random, base64url; what DELETE /api/v1/tokens/{id} names
-    std::string userId;
-    std::string name;
-    std::string tokenHash;      // hex SHA-256 of the whole token; the token itself is never stored
-    std::string displayPrefix;  // first characters after "rmp_", for lists
-    std::vector<std::string> scopes;
+    std::string id{};  // random, base64url; what DELETE /api/v1/tokens/{id} names
+    std::string userId{};
+    std::string name{};
+    std::string tokenHash{};      // hex SHA-256 of the whole token; the token itself is never stored
+    std::string displayPrefix{};  // first characters after "rmp_", for lists
+    std::vector<std::string> scopes{};
     Seconds created{};
-    std::optional<Seconds> expires;  // nullopt: never (only where configuration allows it)
-    std::optional<Seconds> lastUsed;
-    std::optional<Seconds> revoked;
+    std::optional<Seconds> expires{};  // nullopt: never (only where configuration allows it)
+    std::optional<Seconds> lastUsed{};
+    std::optional<Seconds> revoked{};
 };
 
 // A refresh token as stored: its jti, its family, and whether it has been spent.
 struct RefreshTokenRecord {
-    std::string tokenId;  // the JWT's jti
-    std::string familyId;
-    std::string userId;
+    std::string tokenId{};  // the JWT's jti
+    std::string familyId{};
+    std::string userId{};
     Seconds issued{};
     Seconds expires{};
 };
@@ -88,19 +91,19 @@ enum class RefreshOutcome {
 };
 
 struct SessionRecord {
-    std::string idHash;  // hex SHA-256 of the session id in the cookie; the id itself is never stored
-    std::string userId;
+    std::string idHash{};  // hex SHA-256 of the session id in the cookie; the id itself is never stored
+    std::string userId{};
     Seconds created{};
     Seconds expires{};  // absolute end
-    std::optional<Seconds> revoked;
+    std::optional<Seconds> revoked{};
 };
 
 // A signing key as the store keeps it: identity::StoredSigningKey's fields (private key sealed).
 struct SigningKeyRecord {
-    std::string kid;
-    std::string alg;
-    std::string publicKey;
-    std::string encryptedPrivateKey;
+    std::string kid{};
+    std::string alg{};
+    std::string publicKey{};
+    std::string encryptedPrivateKey{};
     Seconds created{};
     Seconds notAfter{};
     Seconds expires{};
@@ -141,7 +144,8 @@ class IdentityStore {
         std::string tokenHash) = 0;
     // The user's tokens, newest first, revoked ones left out.
     virtual boost::asio::awaitable<std::vector<ApiTokenRecord>> listApiTokens(std::string userId) = 0;
-    // Revokes one of the user's tokens; false when the user has no live token with that id.
+    // Revokes one of the user's tokens; false when the user has no unrevoked token with that id (an
+    // expired one can still be revoked: it is still listed).
     virtual boost::asio::awaitable<bool> revokeApiToken(std::string userId, std::string tokenId,
                                                         Seconds now) = 0;
     // Sets lastUsed; callers do it at most once a minute per token.
@@ -152,8 +156,9 @@ class IdentityStore {
     virtual boost::asio::awaitable<void> createRefreshFamily(RefreshTokenRecord first) = 0;
     // Spends `presentedTokenId` and stores `next` in the same family, atomically. `next.familyId` and
     // `next.userId` are ignored and taken from the presented token. See RefreshOutcome; when the
-    // outcome is not `rotated`, `next` is not stored. The presented token's family and user are
-    // written to *familyId and *userId when it is known.
+    // outcome is not `rotated`, `next` is not stored. The result carries the presented token's family
+    // and user whenever the token is found, even when it is expired (outcome `unknown`). A token is
+    // expired from its `expires` instant on. Expiry is checked first, then the family, then spending.
     struct RotateResult {
         RefreshOutcome outcome = RefreshOutcome::unknown;
         std::string familyId;

@@ -248,4 +248,31 @@ boost::asio::awaitable<sqlite::detail::WorkResult<Fn>> SqliteStore::submit(sqlit
     if constexpr (!std::is_void_v<R>) co_return std::move(*outcome);
 }
 
+// In the header because sqlite_identity.cpp runs blocking work too.
+template <class R, class Fn>
+R SqliteStore::runBlocking(sqlite::detail::JobQueue& queue, Fn fn, bool exclusive) {
+    // The outcome lives on this stack. The store thread fills it and signals while holding the lock,
+    // so this frame cannot be left (and the slot destroyed) until the store thread is done with it.
+    struct Slot {
+        std::mutex mutex;
+        std::condition_variable done;
+        bool ready = false;
+        std::exception_ptr error;
+        std::optional<R> value;
+    } slot;
+    auto deliver = [&slot](std::exception_ptr error, std::optional<R> value) {
+        const std::lock_guard lock(slot.mutex);
+        slot.error = std::move(error);
+        slot.value = std::move(value);
+        slot.ready = true;
+        slot.done.notify_one();
+    };
+    enqueue(queue, std::make_unique<sqlite::detail::TypedJob<R, Fn, decltype(deliver)>>(
+                       std::move(fn), std::move(deliver), exclusive));
+    std::unique_lock lock(slot.mutex);
+    slot.done.wait(lock, [&slot] { return slot.ready; });
+    if (slot.error) std::rethrow_exception(slot.error);
+    return std::move(*slot.value);
+}
+
 }  // namespace rampart::store
