@@ -3,6 +3,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -215,6 +216,510 @@ TEST_P(StoreConformance, AuditListLimitIsBounded) {
     EXPECT_EQ(runToCompletion(store_->listAudit({.limit = 1})).size(), 1u);
     EXPECT_EQ(runToCompletion(store_->listAudit({.limit = AuditQuery::kMaxAuditPage})).size(), 3u);
     EXPECT_EQ(AuditQuery{}.limit, 100);
+}
+
+// --- identity ---
+
+const Seconds kS0 = std::chrono::time_point_cast<std::chrono::seconds>(kT0);
+
+UserRecord userRecord(std::string id, std::string username, std::optional<std::string> email = std::nullopt) {
+    return UserRecord{.id = std::move(id),
+                      .username = std::move(username),
+                      .email = std::move(email),
+                      .role = "user",
+                      .passwordHash = "$argon2id$v=19$m=65536,t=3,p=1$salt$hash",
+                      .created = kS0};
+}
+
+ApiTokenRecord apiToken(std::string id, std::string userId, Seconds created) {
+    return ApiTokenRecord{.id = id,
+                          .userId = std::move(userId),
+                          .name = "token " + id,
+                          .tokenHash = "hash-" + id,
+                          .displayPrefix = id.substr(0, 4),
+                          .scopes = {"jobs:read", "jobs:write"},
+                          .created = created,
+                          .expires = created + 24h};
+}
+
+RefreshTokenRecord refreshToken(std::string tokenId, std::string familyId, std::string userId,
+                                Seconds issued = kS0) {
+    return RefreshTokenRecord{.tokenId = std::move(tokenId),
+                              .familyId = std::move(familyId),
+                              .userId = std::move(userId),
+                              .issued = issued,
+                              .expires = issued + 24h};
+}
+
+std::chrono::seconds lockoutAfterThree(int failures) {
+    return failures >= 3 ? std::chrono::seconds{60 * (failures - 2)} : std::chrono::seconds{0};
+}
+
+std::vector<std::string> usernamesOf(const std::vector<UserRecord>& users) {
+    std::vector<std::string> names;
+    for (const auto& user : users) names.push_back(user.username);
+    return names;
+}
+
+TEST_P(StoreConformance, UserRoundTripsEveryFieldAndIsFoundByUsernameInAnyCase) {
+    store_->migrate();
+    EXPECT_EQ(store_->countUsersBlocking(), 0);
+    UserRecord user = userRecord("u1", "Alice", "alice@example.com");
+    user.role = "auditor";
+    user.totpSecretSealed = "sealed";
+    user.totpEnabled = true;
+    user.totpLastStep = 42;
+    user.lastLogin = kS0 + 5s;
+    user.failedLogins = 2;
+    user.lockedUntil = kS0 + 10s;
+    user.credentialsRevokedAt = kS0 + 1s;
+    runToCompletion(store_->createUser(user));
+    EXPECT_EQ(store_->countUsersBlocking(), 1);
+
+    const auto byId = runToCompletion(store_->findUserById("u1"));
+    ASSERT_TRUE(byId);
+    EXPECT_EQ(byId->id, "u1");
+    EXPECT_EQ(byId->username, "Alice");
+    EXPECT_EQ(byId->email, std::optional<std::string>("alice@example.com"));
+    EXPECT_EQ(byId->role, "auditor");
+    EXPECT_TRUE(byId->active);
+    EXPECT_EQ(byId->passwordHash, user.passwordHash);
+    EXPECT_EQ(byId->totpSecretSealed, "sealed");
+    EXPECT_TRUE(byId->totpEnabled);
+    EXPECT_EQ(byId->totpLastStep, std::optional<std::int64_t>(42));
+    EXPECT_EQ(byId->created, kS0);
+    EXPECT_EQ(byId->lastLogin, std::optional(kS0 + 5s));
+    EXPECT_EQ(byId->failedLogins, 2);
+    EXPECT_EQ(byId->lockedUntil, std::optional(kS0 + 10s));
+    EXPECT_EQ(byId->credentialsRevokedAt, std::optional(kS0 + 1s));
+
+    for (const char* spelling : {"Alice", "alice", "ALICE"}) {
+        const auto found = runToCompletion(store_->findUserByUsername(spelling));
+        ASSERT_TRUE(found) << spelling;
+        EXPECT_EQ(found->id, "u1");
+    }
+    EXPECT_FALSE(runToCompletion(store_->findUserByUsername("alic")));
+    EXPECT_FALSE(runToCompletion(store_->findUserById("nobody")));
+
+    // Unset optionals stay unset.
+    runToCompletion(store_->createUser(userRecord("u2", "bob")));
+    const auto bob = runToCompletion(store_->findUserById("u2"));
+    ASSERT_TRUE(bob);
+    EXPECT_FALSE(bob->email);
+    EXPECT_FALSE(bob->totpLastStep);
+    EXPECT_FALSE(bob->lastLogin);
+    EXPECT_FALSE(bob->lockedUntil);
+    EXPECT_FALSE(bob->credentialsRevokedAt);
+    EXPECT_FALSE(bob->totpEnabled);
+    EXPECT_EQ(bob->failedLogins, 0);
+}
+
+TEST_P(StoreConformance, TakenUsernameOrEmailIsAConflictWhoseMessageHoldsNoValue) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice", "alice@example.com")));
+    runToCompletion(store_->createUser(userRecord("u2", "bob")));  // several users without email
+    runToCompletion(store_->createUser(userRecord("u3", "carol")));
+
+    auto conflictMessage = [this](UserRecord user) -> std::string {
+        try {
+            runToCompletion(store_->createUser(std::move(user)));
+        } catch (const Conflict& conflict) {
+            return conflict.what();
+        }
+        return "no conflict";
+    };
+    const std::string username = conflictMessage(userRecord("u4", "ALICE"));
+    EXPECT_NE(username.find("username"), std::string::npos) << username;
+    EXPECT_EQ(username.find("ALICE"), std::string::npos);
+    EXPECT_EQ(username.find("alice"), std::string::npos);
+    const std::string email = conflictMessage(userRecord("u4", "dave", "Alice@Example.com"));
+    EXPECT_NE(email.find("email"), std::string::npos) << email;
+    EXPECT_EQ(email.find("xample"), std::string::npos);
+    EXPECT_EQ(store_->countUsersBlocking(), 3);
+    EXPECT_FALSE(runToCompletion(store_->findUserByUsername("dave")));
+
+    // updateUser: a new email taken by someone else conflicts; one's own email does not.
+    EXPECT_THROW(
+        runToCompletion(store_->updateUser("u2", {.email = std::optional<std::string>("ALICE@example.com")})),
+        Conflict);
+    EXPECT_FALSE(runToCompletion(store_->findUserById("u2"))->email);
+    const auto same =
+        runToCompletion(store_->updateUser("u1", {.email = std::optional<std::string>("alice@example.com")}));
+    ASSERT_TRUE(same);
+    EXPECT_EQ(same->email, std::optional<std::string>("alice@example.com"));
+}
+
+TEST_P(StoreConformance, UpdateUserChangesOnlyThePatchedFields) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice", "alice@example.com")));
+    EXPECT_FALSE(runToCompletion(store_->updateUser("nobody", {.role = "admin"})));
+    EXPECT_FALSE(runToCompletion(store_->updateUser("nobody", {})));
+
+    const auto unchanged = runToCompletion(store_->updateUser("u1", {}));
+    ASSERT_TRUE(unchanged);
+    EXPECT_EQ(unchanged->email, std::optional<std::string>("alice@example.com"));
+
+    const auto updated =
+        runToCompletion(store_->updateUser("u1", UserPatch{.email = std::optional<std::string>{},  // cleared
+                                                           .role = "admin",
+                                                           .active = false,
+                                                           .passwordHash = "new-hash",
+                                                           .totpSecretSealed = "sealed",
+                                                           .totpEnabled = true,
+                                                           .totpLastStep = std::optional<std::int64_t>(7),
+                                                           .lastLogin = std::optional(kS0 + 3s),
+                                                           .failedLogins = 4,
+                                                           .lockedUntil = std::optional(kS0 + 60s),
+                                                           .credentialsRevokedAt = kS0 + 2s}));
+    ASSERT_TRUE(updated);
+    EXPECT_FALSE(updated->email);
+    EXPECT_EQ(updated->role, "admin");
+    EXPECT_FALSE(updated->active);
+    EXPECT_EQ(updated->passwordHash, "new-hash");
+    EXPECT_EQ(updated->totpSecretSealed, "sealed");
+    EXPECT_TRUE(updated->totpEnabled);
+    EXPECT_EQ(updated->totpLastStep, std::optional<std::int64_t>(7));
+    EXPECT_EQ(updated->lastLogin, std::optional(kS0 + 3s));
+    EXPECT_EQ(updated->failedLogins, 4);
+    EXPECT_EQ(updated->lockedUntil, std::optional(kS0 + 60s));
+    EXPECT_EQ(updated->credentialsRevokedAt, std::optional(kS0 + 2s));
+    EXPECT_EQ(updated->username, "alice");
+    EXPECT_EQ(updated->created, kS0);
+
+    // Clearing back to unset, and a partial patch leaves the rest alone.
+    const auto cleared = runToCompletion(store_->updateUser(
+        "u1", {.totpLastStep = std::optional<std::int64_t>{}, .lockedUntil = std::optional<Seconds>{}}));
+    ASSERT_TRUE(cleared);
+    EXPECT_FALSE(cleared->totpLastStep);
+    EXPECT_FALSE(cleared->lockedUntil);
+    EXPECT_EQ(cleared->failedLogins, 4);
+    EXPECT_EQ(cleared->role, "admin");
+    EXPECT_EQ(*runToCompletion(store_->findUserById("u1"))->lastLogin, kS0 + 3s);
+}
+
+TEST_P(StoreConformance, ListUsersPagesByUsernameIgnoringCase) {
+    store_->migrate();
+    for (const std::string name : {"delta", "Bravo", "alpha", "Echo", "charlie"}) {
+        runToCompletion(store_->createUser(userRecord("id-" + name, name)));
+    }
+    std::vector<std::string> seen;
+    std::vector<std::size_t> pageSizes;
+    std::string cursor;
+    for (;;) {
+        const auto page = runToCompletion(store_->listUsers(cursor, 2));
+        if (page.empty()) break;
+        pageSizes.push_back(page.size());
+        for (const auto& user : page) seen.push_back(user.username);
+        cursor = page.back().username;
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"alpha", "Bravo", "charlie", "delta", "Echo"}));
+    EXPECT_EQ(pageSizes, (std::vector<std::size_t>{2, 2, 1}));
+    // The cursor compares case-insensitively too.
+    EXPECT_EQ(usernamesOf(runToCompletion(store_->listUsers("BRAVO", 500))),
+              (std::vector<std::string>{"charlie", "delta", "Echo"}));
+    EXPECT_THROW(runToCompletion(store_->listUsers("", 0)), std::invalid_argument);
+    EXPECT_THROW(runToCompletion(store_->listUsers("", 501)), std::invalid_argument);
+    EXPECT_EQ(runToCompletion(store_->listUsers("", 1)).size(), 1u);
+}
+
+TEST_P(StoreConformance, LoginFailuresCountAndLockOutOnceThePolicySaysSo) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice")));
+    EXPECT_FALSE(runToCompletion(store_->recordLoginFailure("nobody", kS0, lockoutAfterThree)));
+
+    auto first = runToCompletion(store_->recordLoginFailure("u1", kS0, lockoutAfterThree));
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->failedLogins, 1);
+    EXPECT_FALSE(first->lockedUntil);
+    auto second = runToCompletion(store_->recordLoginFailure("u1", kS0 + 1s, lockoutAfterThree));
+    EXPECT_EQ(second->failedLogins, 2);
+    EXPECT_FALSE(second->lockedUntil);
+    auto third = runToCompletion(store_->recordLoginFailure("u1", kS0 + 2s, lockoutAfterThree));
+    EXPECT_EQ(third->failedLogins, 3);
+    EXPECT_EQ(third->lockedUntil, std::optional(kS0 + 2s + 60s));
+    auto fourth = runToCompletion(store_->recordLoginFailure("u1", kS0 + 3s, lockoutAfterThree));
+    EXPECT_EQ(fourth->failedLogins, 4);
+    EXPECT_EQ(fourth->lockedUntil, std::optional(kS0 + 3s + 120s));
+    // What was returned is what is stored.
+    const auto stored = runToCompletion(store_->findUserById("u1"));
+    EXPECT_EQ(stored->failedLogins, 4);
+    EXPECT_EQ(stored->lockedUntil, fourth->lockedUntil);
+
+    // Concurrent failures are each counted.
+    boost::asio::io_context io;
+    std::vector<std::future<std::optional<UserRecord>>> failures;
+    for (int i = 0; i < 10; ++i) {
+        failures.push_back(boost::asio::co_spawn(
+            io, store_->recordLoginFailure("u1", kS0 + 4s, lockoutAfterThree), boost::asio::use_future));
+    }
+    io.run();
+    std::set<int> counts;
+    for (auto& failure : failures) counts.insert(failure.get()->failedLogins);
+    EXPECT_EQ(counts.size(), 10u);
+    EXPECT_EQ(runToCompletion(store_->findUserById("u1"))->failedLogins, 14);
+}
+
+TEST_P(StoreConformance, TotpStepIsAcceptedOnceAndNeverBackwards) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice")));
+    EXPECT_FALSE(runToCompletion(store_->consumeTotpStep("nobody", 100)));
+    EXPECT_TRUE(runToCompletion(store_->consumeTotpStep("u1", 100)));
+    EXPECT_FALSE(runToCompletion(store_->consumeTotpStep("u1", 100)));  // replay
+    EXPECT_FALSE(runToCompletion(store_->consumeTotpStep("u1", 99)));   // older code
+    EXPECT_EQ(runToCompletion(store_->findUserById("u1"))->totpLastStep, std::optional<std::int64_t>(100));
+    EXPECT_TRUE(runToCompletion(store_->consumeTotpStep("u1", 101)));
+    EXPECT_EQ(runToCompletion(store_->findUserById("u1"))->totpLastStep, std::optional<std::int64_t>(101));
+}
+
+TEST_P(StoreConformance, TwoConcurrentRequestsWithTheSameTotpCodeExactlyOneWins) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice")));
+    for (std::int64_t step = 1000; step < 1010; ++step) {
+        boost::asio::io_context io;
+        auto first = boost::asio::co_spawn(io, store_->consumeTotpStep("u1", step), boost::asio::use_future);
+        auto second = boost::asio::co_spawn(io, store_->consumeTotpStep("u1", step), boost::asio::use_future);
+        io.run();
+        EXPECT_EQ(int{first.get()} + int{second.get()}, 1) << "step " << step;
+    }
+}
+
+TEST_P(StoreConformance, ApiTokensAreFoundByHashListedNewestFirstAndRevokedOnlyByTheirOwner) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice")));
+    runToCompletion(store_->createUser(userRecord("u2", "bob")));
+    runToCompletion(store_->createApiToken(apiToken("t1", "u1", kS0)));
+    runToCompletion(store_->createApiToken(apiToken("t2", "u1", kS0 + 1s)));
+    runToCompletion(store_->createApiToken(apiToken("t3", "u1", kS0 + 2s)));
+    runToCompletion(store_->createApiToken(apiToken("t4", "u2", kS0)));
+    ApiTokenRecord forever = apiToken("t5", "u2", kS0 + 1s);
+    forever.expires.reset();
+    forever.scopes.clear();
+    runToCompletion(store_->createApiToken(forever));
+
+    const auto found = runToCompletion(store_->findApiTokenByHash("hash-t2"));
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->id, "t2");
+    EXPECT_EQ(found->userId, "u1");
+    EXPECT_EQ(found->name, "token t2");
+    EXPECT_EQ(found->tokenHash, "hash-t2");
+    EXPECT_EQ(found->displayPrefix, "t2");
+    EXPECT_EQ(found->scopes, (std::vector<std::string>{"jobs:read", "jobs:write"}));
+    EXPECT_EQ(found->created, kS0 + 1s);
+    EXPECT_EQ(found->expires, std::optional(kS0 + 1s + 24h));
+    EXPECT_FALSE(found->lastUsed);
+    EXPECT_FALSE(found->revoked);
+    const auto noExpiry = runToCompletion(store_->findApiTokenByHash("hash-t5"));
+    ASSERT_TRUE(noExpiry);
+    EXPECT_FALSE(noExpiry->expires);
+    EXPECT_TRUE(noExpiry->scopes.empty());
+    EXPECT_FALSE(runToCompletion(store_->findApiTokenByHash("hash-none")));
+
+    auto idsOfTokens = [](const std::vector<ApiTokenRecord>& tokens) {
+        std::vector<std::string> ids;
+        for (const auto& token : tokens) ids.push_back(token.id);
+        return ids;
+    };
+    using Ids = std::vector<std::string>;
+    EXPECT_EQ(idsOfTokens(runToCompletion(store_->listApiTokens("u1"))), (Ids{"t3", "t2", "t1"}));
+
+    EXPECT_FALSE(runToCompletion(store_->revokeApiToken("u2", "t2", kS0 + 5s)));  // not bob's
+    EXPECT_FALSE(runToCompletion(store_->revokeApiToken("u1", "nope", kS0 + 5s)));
+    EXPECT_TRUE(runToCompletion(store_->revokeApiToken("u1", "t2", kS0 + 5s)));
+    EXPECT_FALSE(runToCompletion(store_->revokeApiToken("u1", "t2", kS0 + 6s)));  // already revoked
+    EXPECT_EQ(idsOfTokens(runToCompletion(store_->listApiTokens("u1"))), (Ids{"t3", "t1"}));
+    // A revoked token is still found by its hash, so the caller can tell why it fails.
+    EXPECT_EQ(runToCompletion(store_->findApiTokenByHash("hash-t2"))->revoked, std::optional(kS0 + 5s));
+
+    runToCompletion(store_->touchApiToken("t1", kS0 + 7s));
+    EXPECT_EQ(runToCompletion(store_->findApiTokenByHash("hash-t1"))->lastUsed, std::optional(kS0 + 7s));
+    runToCompletion(store_->touchApiToken("nope", kS0 + 7s));  // harmless
+}
+
+TEST_P(StoreConformance, RefreshRotationSpendsTheTokenAndReuseKillsTheFamily) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice")));
+    runToCompletion(store_->createRefreshFamily(refreshToken("r1", "f1", "u1")));
+    EXPECT_TRUE(runToCompletion(store_->refreshFamilyLive("f1")));
+
+    // next's family and user are ignored: they come from the presented token.
+    auto rotated = runToCompletion(
+        store_->rotateRefreshToken("r1", refreshToken("r2", "ignored", "ignored", kS0 + 10s), kS0 + 10s));
+    EXPECT_EQ(rotated.outcome, RefreshOutcome::rotated);
+    EXPECT_EQ(rotated.familyId, "f1");
+    EXPECT_EQ(rotated.userId, "u1");
+    rotated =
+        runToCompletion(store_->rotateRefreshToken("r2", refreshToken("r3", "", "", kS0 + 20s), kS0 + 20s));
+    EXPECT_EQ(rotated.outcome, RefreshOutcome::rotated);
+    EXPECT_EQ(rotated.familyId, "f1");
+    EXPECT_EQ(rotated.userId, "u1");
+    EXPECT_TRUE(runToCompletion(store_->refreshFamilyLive("f1")));
+
+    // r1 again: someone replays a spent token. The family dies, and the refusal is durable.
+    const auto reused =
+        runToCompletion(store_->rotateRefreshToken("r1", refreshToken("r4", "", ""), kS0 + 30s));
+    EXPECT_EQ(reused.outcome, RefreshOutcome::reused);
+    EXPECT_EQ(reused.familyId, "f1");
+    EXPECT_EQ(reused.userId, "u1");
+    EXPECT_FALSE(runToCompletion(store_->refreshFamilyLive("f1")));
+    // The newest token of the dead family is refused, and r4 was never stored.
+    const auto newest =
+        runToCompletion(store_->rotateRefreshToken("r3", refreshToken("r5", "", ""), kS0 + 31s));
+    EXPECT_EQ(newest.outcome, RefreshOutcome::revoked);
+    EXPECT_EQ(newest.familyId, "f1");
+    EXPECT_EQ(
+        runToCompletion(store_->rotateRefreshToken("r4", refreshToken("r6", "", ""), kS0 + 32s)).outcome,
+        RefreshOutcome::unknown);
+    EXPECT_EQ(
+        runToCompletion(store_->rotateRefreshToken("r5", refreshToken("r7", "", ""), kS0 + 32s)).outcome,
+        RefreshOutcome::unknown);
+    EXPECT_FALSE(runToCompletion(store_->revokeRefreshFamily("f1", kS0 + 40s)));  // already revoked
+}
+
+TEST_P(StoreConformance, UnknownOrExpiredRefreshTokensAndLogoutOfAFamily) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice")));
+    runToCompletion(store_->createRefreshFamily(refreshToken("r1", "f1", "u1")));
+    runToCompletion(store_->createRefreshFamily(refreshToken("s1", "f2", "u1")));
+
+    const auto unknown = runToCompletion(store_->rotateRefreshToken("nope", refreshToken("x", "", ""), kS0));
+    EXPECT_EQ(unknown.outcome, RefreshOutcome::unknown);
+    EXPECT_TRUE(unknown.familyId.empty());
+    // Expired (at its expiry instant): unknown, and nothing is spent or stored.
+    EXPECT_EQ(
+        runToCompletion(store_->rotateRefreshToken("r1", refreshToken("r2", "", ""), kS0 + 24h)).outcome,
+        RefreshOutcome::unknown);
+    EXPECT_TRUE(runToCompletion(store_->refreshFamilyLive("f1")));
+    EXPECT_EQ(runToCompletion(store_->rotateRefreshToken("r2", refreshToken("r3", "", ""), kS0)).outcome,
+              RefreshOutcome::unknown);
+
+    // Logout revokes one family; the other lives on.
+    EXPECT_TRUE(runToCompletion(store_->revokeRefreshFamily("f1", kS0 + 1s)));
+    EXPECT_FALSE(runToCompletion(store_->revokeRefreshFamily("f1", kS0 + 2s)));
+    EXPECT_FALSE(runToCompletion(store_->revokeRefreshFamily("unknown", kS0 + 2s)));
+    EXPECT_FALSE(runToCompletion(store_->refreshFamilyLive("f1")));
+    EXPECT_FALSE(runToCompletion(store_->refreshFamilyLive("unknown")));
+    EXPECT_TRUE(runToCompletion(store_->refreshFamilyLive("f2")));
+    EXPECT_EQ(runToCompletion(store_->rotateRefreshToken("r1", refreshToken("r2", "", ""), kS0 + 3s)).outcome,
+              RefreshOutcome::revoked);
+    EXPECT_EQ(runToCompletion(store_->rotateRefreshToken("s1", refreshToken("s2", "", ""), kS0 + 3s)).outcome,
+              RefreshOutcome::rotated);
+}
+
+TEST_P(StoreConformance, ConcurrentRotationsOfOneTokenRotateOnce) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice")));
+    runToCompletion(store_->createRefreshFamily(refreshToken("r1", "f1", "u1")));
+    boost::asio::io_context io;
+    auto first = boost::asio::co_spawn(
+        io, store_->rotateRefreshToken("r1", refreshToken("a", "", ""), kS0 + 1s), boost::asio::use_future);
+    auto second = boost::asio::co_spawn(
+        io, store_->rotateRefreshToken("r1", refreshToken("b", "", ""), kS0 + 1s), boost::asio::use_future);
+    io.run();
+    std::multiset<RefreshOutcome> outcomes{first.get().outcome, second.get().outcome};
+    EXPECT_EQ(outcomes, (std::multiset<RefreshOutcome>{RefreshOutcome::rotated, RefreshOutcome::reused}));
+    EXPECT_FALSE(runToCompletion(store_->refreshFamilyLive("f1")));
+}
+
+TEST_P(StoreConformance, SessionsAreFoundByHashAndRevokedOnce) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice")));
+    runToCompletion(
+        store_->createSession({.idHash = "sess-1", .userId = "u1", .created = kS0, .expires = kS0 + 8h}));
+    const auto found = runToCompletion(store_->findSession("sess-1"));
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->idHash, "sess-1");
+    EXPECT_EQ(found->userId, "u1");
+    EXPECT_EQ(found->created, kS0);
+    EXPECT_EQ(found->expires, kS0 + 8h);
+    EXPECT_FALSE(found->revoked);
+    EXPECT_FALSE(runToCompletion(store_->findSession("sess-2")));
+
+    EXPECT_TRUE(runToCompletion(store_->revokeSession("sess-1", kS0 + 1s)));
+    EXPECT_FALSE(runToCompletion(store_->revokeSession("sess-1", kS0 + 2s)));
+    EXPECT_FALSE(runToCompletion(store_->revokeSession("sess-2", kS0 + 2s)));
+    EXPECT_EQ(runToCompletion(store_->findSession("sess-1"))->revoked, std::optional(kS0 + 1s));
+}
+
+TEST_P(StoreConformance, RevokeAllCredentialsKillsEveryCredentialOfThatUserOnly) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice")));
+    runToCompletion(store_->createUser(userRecord("u2", "bob")));
+    for (const char* user : {"u1", "u2"}) {
+        const std::string u = user;
+        runToCompletion(store_->createApiToken(apiToken("t-" + u, u, kS0)));
+        runToCompletion(
+            store_->createSession({.idHash = "s-" + u, .userId = u, .created = kS0, .expires = kS0 + 8h}));
+        runToCompletion(store_->createRefreshFamily(refreshToken("r-" + u, "f-" + u, u)));
+    }
+    EXPECT_FALSE(runToCompletion(store_->revokeAllCredentials("nobody", kS0 + 1s, false)));
+    EXPECT_TRUE(runToCompletion(store_->revokeAllCredentials("u1", kS0 + 1s, false)));
+
+    EXPECT_TRUE(runToCompletion(store_->listApiTokens("u1")).empty());
+    EXPECT_EQ(runToCompletion(store_->findApiTokenByHash("hash-t-u1"))->revoked, std::optional(kS0 + 1s));
+    EXPECT_EQ(runToCompletion(store_->findSession("s-u1"))->revoked, std::optional(kS0 + 1s));
+    EXPECT_FALSE(runToCompletion(store_->refreshFamilyLive("f-u1")));
+    const auto alice = runToCompletion(store_->findUserById("u1"));
+    EXPECT_EQ(alice->credentialsRevokedAt, std::optional(kS0 + 1s));
+    EXPECT_TRUE(alice->active);
+
+    // Bob keeps everything.
+    EXPECT_EQ(runToCompletion(store_->listApiTokens("u2")).size(), 1u);
+    EXPECT_FALSE(runToCompletion(store_->findSession("s-u2"))->revoked);
+    EXPECT_TRUE(runToCompletion(store_->refreshFamilyLive("f-u2")));
+    EXPECT_FALSE(runToCompletion(store_->findUserById("u2"))->credentialsRevokedAt);
+
+    // Disabling also deactivates.
+    EXPECT_TRUE(runToCompletion(store_->revokeAllCredentials("u2", kS0 + 2s, true)));
+    const auto bob = runToCompletion(store_->findUserById("u2"));
+    EXPECT_FALSE(bob->active);
+    EXPECT_EQ(bob->credentialsRevokedAt, std::optional(kS0 + 2s));
+    EXPECT_TRUE(runToCompletion(store_->listApiTokens("u2")).empty());
+    EXPECT_TRUE(runToCompletion(store_->findSession("s-u2"))->revoked);
+    EXPECT_FALSE(runToCompletion(store_->refreshFamilyLive("f-u2")));
+    // Earlier revocations keep their time.
+    EXPECT_EQ(runToCompletion(store_->findSession("s-u1"))->revoked, std::optional(kS0 + 1s));
+}
+
+TEST_P(StoreConformance, SigningKeysAreInsertedLoadedAndDeleted) {
+    store_->migrate();
+    EXPECT_TRUE(store_->loadSigningKeysBlocking().empty());
+    const SigningKeyRecord older{.kid = "k1",
+                                 .alg = "EdDSA",
+                                 .publicKey = "pub1",
+                                 .encryptedPrivateKey = "sealed1",
+                                 .created = kS0,
+                                 .notAfter = kS0 + 24h,
+                                 .expires = kS0 + 48h};
+    SigningKeyRecord newer = older;
+    newer.kid = "k2";
+    newer.publicKey = "pub2";
+    newer.encryptedPrivateKey = "sealed2";
+    newer.created = kS0 + 24h;
+    newer.notAfter = kS0 + 48h;
+    newer.expires = kS0 + 72h;
+    store_->insertSigningKeyBlocking(newer);
+    store_->insertSigningKeyBlocking(older);
+
+    auto keys = store_->loadSigningKeysBlocking();
+    ASSERT_EQ(keys.size(), 2u);
+    EXPECT_EQ(keys[0].kid, "k1");  // oldest first
+    EXPECT_EQ(keys[0].alg, "EdDSA");
+    EXPECT_EQ(keys[0].publicKey, "pub1");
+    EXPECT_EQ(keys[0].encryptedPrivateKey, "sealed1");
+    EXPECT_EQ(keys[0].created, kS0);
+    EXPECT_EQ(keys[0].notAfter, kS0 + 24h);
+    EXPECT_EQ(keys[0].expires, kS0 + 48h);
+    EXPECT_EQ(keys[1].kid, "k2");
+    EXPECT_EQ(keys[1].expires, kS0 + 72h);
+    EXPECT_THROW(store_->insertSigningKeyBlocking(older), StoreUnavailable);  // kid taken
+
+    store_->deleteSigningKeysBlocking({"k1", "unknown"});
+    keys = store_->loadSigningKeysBlocking();
+    ASSERT_EQ(keys.size(), 1u);
+    EXPECT_EQ(keys[0].kid, "k2");
+    store_->deleteSigningKeysBlocking({});
+    store_->deleteSigningKeysBlocking({"k2"});
+    EXPECT_TRUE(store_->loadSigningKeysBlocking().empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::ValuesIn(kBackends),
