@@ -17,6 +17,7 @@
 
 #include "api/system_routes.hpp"
 #include "app/deploy_check.hpp"
+#include "app/run_blocking.hpp"
 #include "http/pipeline.hpp"
 #include "http/server.hpp"
 #include "obs/access_log.hpp"
@@ -65,10 +66,7 @@ void auditServerStart(store::Store& store, const Config& config, const std::vect
                     {"version", RAMPART_VERSION},
                     {"deployCheck", deployCheckSummary(findings)}},
     };
-    boost::asio::io_context io;
-    auto done = boost::asio::co_spawn(io, store.appendAudit(std::move(event)), boost::asio::use_future);
-    io.run();
-    done.get();
+    runBlocking(store.appendAudit(std::move(event)));
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
-// Signing keys: Ed25519 through OpenSSL, sealing with HKDF-SHA256 and libsodium's XChaCha20-Poly1305.
+// Signing keys: Ed25519 through OpenSSL; private halves sealed at rest (identity/sealed.hpp).
 #include "identity/key_ring.hpp"
-#include "crypto/openssl_handles.hpp"
 
 #include <algorithm>
 #include <array>
@@ -9,25 +8,19 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 #include <sodium.h>
+
+#include "identity/sealed.hpp"
 
 namespace rampart::identity {
 namespace {
-
-using crypto::KdfCtxFree;
-using crypto::KdfFree;
 
 namespace json = boost::json;
 using TimePoint = std::chrono::system_clock::time_point;
 
 // Changing the context gives unrelated keys: bump it with the blob version if the scheme ever changes.
 constexpr std::string_view kSealContext = "rampart signing-key v1";
-constexpr unsigned char kSealVersion = 1;
 constexpr std::size_t kEd25519KeySize = 32;
-constexpr std::size_t kSealedSize = 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + kEd25519KeySize +
-                                    crypto_aead_xchacha20poly1305_ietf_ABYTES;
 
 // Holds key material and wipes it however the scope is left.
 template <std::size_t N>
@@ -49,29 +42,6 @@ std::string randomBase64Url(std::size_t size) {
     std::string raw(size, '\0');
     randombytes_buf(raw.data(), raw.size());
     return base64UrlEncode(raw);
-}
-
-bool deriveSealingKey(const SecretString& serverSecret, WipedBytes<32>& out) {
-    const std::string& secret = serverSecret.reveal();
-    std::unique_ptr<EVP_KDF, KdfFree> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
-    std::unique_ptr<EVP_KDF_CTX, KdfCtxFree> ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
-    if (!ctx) {
-        ERR_clear_error();
-        return false;
-    }
-    const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(secret.data()),
-                                          secret.size()),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(kSealContext.data()),
-                                          kSealContext.size()),
-        OSSL_PARAM_construct_end(),
-    };
-    if (EVP_KDF_derive(ctx.get(), out.data.data(), out.data.size(), params) != 1) {
-        ERR_clear_error();
-        return false;
-    }
-    return true;
 }
 
 std::optional<std::string> rawPublicKey(EVP_PKEY* key) {
@@ -227,27 +197,18 @@ std::optional<StoredSigningKey> sealSigningKey(const SigningKey& key, const Secr
     if (!key.privateKey) return stored;
     if (serverSecret.empty()) return std::nullopt;
 
-    ensureSodium();
-    WipedBytes<32> sealingKey;
     WipedBytes<kEd25519KeySize> privateRaw;
     std::size_t size = privateRaw.data.size();
-    if (!deriveSealingKey(serverSecret, sealingKey) ||
-        EVP_PKEY_get_raw_private_key(key.privateKey.get(), privateRaw.data.data(), &size) != 1 ||
+    if (EVP_PKEY_get_raw_private_key(key.privateKey.get(), privateRaw.data.data(), &size) != 1 ||
         size != kEd25519KeySize) {
         ERR_clear_error();
         return std::nullopt;
     }
-    std::string blob(kSealedSize, '\0');
-    auto* out = reinterpret_cast<unsigned char*>(blob.data());
-    out[0] = kSealVersion;
-    unsigned char* nonce = out + 1;
-    randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-    unsigned long long cipherSize = 0;
-    crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-                                               &cipherSize, privateRaw.data.data(), privateRaw.data.size(),
-                                               reinterpret_cast<const unsigned char*>(key.kid.data()),
-                                               key.kid.size(), nullptr, nonce, sealingKey.data.data());
-    stored.encryptedPrivateKey = base64UrlEncode(blob);
+    auto sealed = sealSecret(
+        std::string_view(reinterpret_cast<const char*>(privateRaw.data.data()), privateRaw.data.size()),
+        serverSecret, kSealContext, key.kid);
+    if (!sealed) return std::nullopt;
+    stored.encryptedPrivateKey = std::move(*sealed);
     return stored;
 }
 
@@ -270,30 +231,12 @@ std::optional<SigningKey> openSigningKey(const StoredSigningKey& stored, const S
         return std::nullopt;
     }
     if (stored.encryptedPrivateKey.empty()) return key;
-    if (serverSecret.empty()) return std::nullopt;
 
-    auto blob = base64UrlDecode(stored.encryptedPrivateKey);
-    if (!blob || blob->size() != kSealedSize || static_cast<unsigned char>((*blob)[0]) != kSealVersion) {
-        return std::nullopt;
-    }
-    ensureSodium();
-    WipedBytes<32> sealingKey;
-    if (!deriveSealingKey(serverSecret, sealingKey)) return std::nullopt;
-    const auto* in = reinterpret_cast<const unsigned char*>(blob->data());
-    const unsigned char* nonce = in + 1;
-    const unsigned char* cipher = nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-    const std::size_t cipherSize = blob->size() - 1 - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-    WipedBytes<kEd25519KeySize> privateRaw;
-    unsigned long long plainSize = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(privateRaw.data.data(), &plainSize, nullptr, cipher,
-                                                   cipherSize,
-                                                   reinterpret_cast<const unsigned char*>(stored.kid.data()),
-                                                   stored.kid.size(), nonce, sealingKey.data.data()) != 0 ||
-        plainSize != kEd25519KeySize) {
-        return std::nullopt;
-    }
+    const auto privateRaw = openSecret(stored.encryptedPrivateKey, serverSecret, kSealContext, stored.kid);
+    if (!privateRaw || privateRaw->size() != kEd25519KeySize) return std::nullopt;
     key.privateKey = adoptEvpKey(EVP_PKEY_new_raw_private_key(
-        EVP_PKEY_ED25519, nullptr, privateRaw.data.data(), privateRaw.data.size()));
+        EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(privateRaw->reveal().data()),
+        privateRaw->size()));
     if (!key.privateKey) {
         ERR_clear_error();
         return std::nullopt;
@@ -322,6 +265,7 @@ IssuedToken issueAccessToken(const KeyRing& ring, const AccessTokenParams& param
                         {"aud", params.audience},
                         {"token_use", "access"},
                         {"scope", scope}};
+    if (!params.familyId.empty()) claims["family_id"] = params.familyId;
     return signWithCurrentKey(ring, std::move(claims), params.lifetime, clock);
 }
 

@@ -89,6 +89,9 @@ struct AccessTokenParams {
     std::string audience;
     std::vector<std::string> scopes;  // each an RFC 6749 scope-token (printable ASCII, no space or quote)
     std::chrono::seconds lifetime{std::chrono::minutes{10}};  // 5 to 15 minutes, else refused
+    // The refresh family the token was issued with ("family_id" claim), so that revoking the family
+    // (logout, reuse) ends its access tokens too; empty for none.
+    std::string familyId;
 };
 
 struct RefreshTokenParams {

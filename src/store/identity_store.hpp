@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -130,7 +131,7 @@ class IdentityStore {
     // Atomically counts one failed login: failedLogins + 1, and lockedUntil = now + lockout(count)
     // when lockout(count) > 0 seconds. Returns the user after the change (nullopt: no such user).
     virtual boost::asio::awaitable<std::optional<UserRecord>> recordLoginFailure(
-        std::string userId, Seconds now, std::chrono::seconds (*lockout)(int failures)) = 0;
+        std::string userId, Seconds now, std::function<std::chrono::seconds(int failures)> lockout) = 0;
     // Atomically accepts a TOTP time step once: true (and totpLastStep = step) only when the stored
     // last step is unset or lower. Two requests with the same code: exactly one gets true.
     virtual boost::asio::awaitable<bool> consumeTotpStep(std::string userId, std::int64_t step) = 0;

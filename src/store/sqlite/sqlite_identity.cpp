@@ -282,7 +282,7 @@ boost::asio::awaitable<std::optional<UserRecord>> SqliteStore::updateUser(std::s
 }
 
 boost::asio::awaitable<std::optional<UserRecord>> SqliteStore::recordLoginFailure(
-    std::string userId, Seconds now, std::chrono::seconds (*lockout)(int failures)) {
+    std::string userId, Seconds now, std::function<std::chrono::seconds(int failures)> lockout) {
     // One write request: no other failure can be counted between the increment and the lockout.
     return write([userId = std::move(userId), now, lockout](Connection& db) -> std::optional<UserRecord> {
         {

@@ -148,7 +148,7 @@ class SqliteStore final : public Store {
     boost::asio::awaitable<std::vector<UserRecord>> listUsers(std::string afterUsername, int limit) override;
     boost::asio::awaitable<std::optional<UserRecord>> updateUser(std::string id, UserPatch patch) override;
     boost::asio::awaitable<std::optional<UserRecord>> recordLoginFailure(
-        std::string userId, Seconds now, std::chrono::seconds (*lockout)(int failures)) override;
+        std::string userId, Seconds now, std::function<std::chrono::seconds(int failures)> lockout) override;
     boost::asio::awaitable<bool> consumeTotpStep(std::string userId, std::int64_t step) override;
     std::int64_t countUsersBlocking() override;
     boost::asio::awaitable<void> createApiToken(ApiTokenRecord token) override;

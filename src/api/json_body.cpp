@@ -1,0 +1,133 @@
+// JSON bodies, read strictly; every refusal names the field by JSON pointer and never echoes a value.
+#include "api/json_body.hpp"
+
+#include <algorithm>
+
+#include <boost/json/array.hpp>
+
+#include "http/problem.hpp"
+#include "identity/strict_json.hpp"
+
+namespace rampart::api {
+namespace {
+
+std::string pointer(std::string_view name) {
+    std::string out = "/";
+    for (char c : name) {
+        if (c == '~')
+            out += "~0";
+        else if (c == '/')
+            out += "~1";
+        else
+            out += c;
+    }
+    return out;
+}
+
+[[noreturn]] void fieldError(std::string_view name, std::string detail) {
+    boost::json::array errors;
+    errors.emplace_back(boost::json::object{{"pointer", pointer(name)}, {"detail", detail}});
+    throw http::ApiError::badRequest("the request body has an invalid field").withErrors(std::move(errors));
+}
+
+}  // namespace
+
+JsonBody::JsonBody(const http::Exchange& ex) {
+    // The body limit has been enforced by the transport; depth and duplicate keys are checked here.
+    const auto& body = ex.request.body();
+    auto parsed = identity::parseStrictJsonObject(
+        body, identity::StrictJsonLimits{.maxSize = std::max<std::size_t>(body.size(), 1), .maxDepth = 16});
+    if (!parsed) throw http::ApiError::badRequest("the body must be one JSON object (no duplicate keys)");
+    object_ = std::move(*parsed);
+}
+
+const boost::json::value* JsonBody::take(std::string_view name) {
+    read_.emplace(name);
+    return object_.if_contains(name);
+}
+
+std::string JsonBody::requiredString(std::string_view name, std::size_t maxBytes) {
+    auto value = optionalString(name, maxBytes);
+    if (!value) fieldError(name, "is required");
+    return std::move(*value);
+}
+
+std::optional<std::string> JsonBody::optionalString(std::string_view name, std::size_t maxBytes) {
+    const auto* value = take(name);
+    if (!value) return std::nullopt;
+    if (!value->is_string()) fieldError(name, "must be a string");
+    if (value->get_string().size() > maxBytes) {
+        fieldError(name, "must be at most " + std::to_string(maxBytes) + " bytes");
+    }
+    return std::string(value->get_string());
+}
+
+std::optional<std::optional<std::string>> JsonBody::nullableString(std::string_view name,
+                                                                   std::size_t maxBytes) {
+    const auto* value = take(name);
+    if (!value) return std::nullopt;
+    if (value->is_null()) return std::optional<std::string>{};
+    return optionalString(name, maxBytes);
+}
+
+SecretString JsonBody::requiredSecret(std::string_view name, std::size_t maxBytes) {
+    return SecretString(requiredString(name, maxBytes));
+}
+
+std::optional<bool> JsonBody::optionalBool(std::string_view name) {
+    const auto* value = take(name);
+    if (!value) return std::nullopt;
+    if (!value->is_bool()) fieldError(name, "must be true or false");
+    return value->get_bool();
+}
+
+std::optional<std::int64_t> JsonBody::optionalInt(std::string_view name, std::int64_t min, std::int64_t max) {
+    const auto* value = take(name);
+    if (!value) return std::nullopt;
+    std::int64_t number = 0;
+    if (value->is_int64())
+        number = value->get_int64();
+    else if (value->is_uint64() && value->get_uint64() <= static_cast<std::uint64_t>(max))
+        number = static_cast<std::int64_t>(value->get_uint64());
+    else
+        fieldError(name, "must be an integer");
+    if (number < min || number > max) {
+        fieldError(name, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    }
+    return number;
+}
+
+std::optional<std::vector<std::string>> JsonBody::optionalStringArray(std::string_view name,
+                                                                      std::size_t maxItems,
+                                                                      std::size_t maxBytes) {
+    const auto* value = take(name);
+    if (!value) return std::nullopt;
+    if (!value->is_array() || value->get_array().size() > maxItems) {
+        fieldError(name, "must be an array of at most " + std::to_string(maxItems) + " strings");
+    }
+    std::vector<std::string> items;
+    for (const auto& item : value->get_array()) {
+        if (!item.is_string() || item.get_string().size() > maxBytes) {
+            fieldError(name, "must be an array of strings of at most " + std::to_string(maxBytes) + " bytes");
+        }
+        items.emplace_back(item.get_string());
+    }
+    return items;
+}
+
+void JsonBody::finish(std::initializer_list<std::string_view> forbidden) {
+    boost::json::array errors;
+    for (const auto& [key, value] : object_) {
+        if (read_.contains(std::string_view(key))) continue;
+        const bool isForbidden =
+            std::find(forbidden.begin(), forbidden.end(), std::string_view(key)) != forbidden.end();
+        errors.emplace_back(boost::json::object{
+            {"pointer", pointer(key)}, {"detail", isForbidden ? "may not be set" : "is not a known field"}});
+    }
+    if (!errors.empty()) {
+        throw http::ApiError::badRequest("the request body has fields that are not accepted here")
+            .withErrors(std::move(errors));
+    }
+}
+
+}  // namespace rampart::api

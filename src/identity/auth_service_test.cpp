@@ -1,0 +1,524 @@
+// The identity service against a real SQLite store: logins and their throttling, token rotation and
+// reuse, API tokens, sessions, TOTP, revocation, key rotation. Each refusal is tried, not assumed.
+#include "identity/auth_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include "identity/api_token.hpp"
+#include "identity/base64url.hpp"
+#include "identity/jwt_test_support.hpp"
+#include "identity/totp.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "testing/run_to_completion.hpp"
+#include "testing/temp_directory.hpp"
+
+namespace rampart::identity {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::runToCompletion;
+using Kind = AuthError::Kind;
+
+constexpr std::string_view kPassword = "correct horse battery staple 42";
+
+AuthSettings testSettings() {
+    AuthSettings settings;
+    // The cheapest parameters the policy allows, so the suite stays quick.
+    settings.hashing = PasswordHashing{.opsLimit = 2, .memLimitBytes = std::size_t{19} * 1024 * 1024};
+    settings.loginMaxFailures = 3;
+    settings.lockoutBase = 60s;
+    settings.lockoutMax = 600s;
+    return settings;
+}
+
+class AuthServiceTest : public ::testing::Test {
+  protected:
+    AuthServiceTest()
+        : store_(dir_.path() / "rampart.db"),
+          secret_("a test secret key of enough length for hkdf"),
+          auth_(std::make_unique<AuthService>(store_, secret_, testSettings(), clock())) {
+        store_.migrate();
+        auth_->loadKeys();
+    }
+    ~AuthServiceTest() override { store_.close(); }
+
+    Clock clock() {
+        return [this] { return now_; };
+    }
+
+    store::UserRecord createUser(const std::string& name, Role role = Role::user) {
+        return runToCompletion(auth_->createUser(NewUser{.username = name,
+                                                         .email = std::nullopt,
+                                                         .role = role,
+                                                         .password = SecretString(std::string(kPassword))},
+                                                 "system", context()));
+    }
+
+    RequestContext context(const std::string& address = "192.0.2.10") {
+        return RequestContext{.requestId = "req-1", .client = boost::asio::ip::make_address(address)};
+    }
+
+    LoginResult login(const std::string& name, std::string_view password = kPassword,
+                      std::optional<std::string> totp = std::nullopt, bool session = false,
+                      const std::string& address = "192.0.2.10") {
+        return runToCompletion(auth_->login(LoginRequest{.username = name,
+                                                         .password = SecretString(std::string(password)),
+                                                         .totp = std::move(totp),
+                                                         .session = session},
+                                            context(address)));
+    }
+
+    // The kind of AuthError `fn` throws; fails the test when it throws nothing.
+    template <class Fn>
+    std::optional<AuthError> errorOf(Fn fn) {
+        try {
+            fn();
+        } catch (const AuthError& error) {
+            return error;
+        }
+        ADD_FAILURE() << "no AuthError";
+        return std::nullopt;
+    }
+
+    AuthOutcome authenticate(std::string_view value,
+                             PresentedCredential::Scheme scheme = PresentedCredential::Scheme::bearer) {
+        return runToCompletion(auth_->authenticate(PresentedCredential{.scheme = scheme, .value = value},
+                                                   boost::asio::ip::make_address("192.0.2.10")));
+    }
+
+    std::vector<obs::AuditRecord> auditOf(const std::string& action) {
+        store::AuditQuery query;
+        query.action = action;
+        return runToCompletion(store_.listAudit(query));
+    }
+
+    Principal principalOf(std::string_view token) {
+        auto outcome = authenticate(token);
+        EXPECT_TRUE(outcome.principal) << outcome.failure;
+        return outcome.principal.value_or(Principal{});
+    }
+
+    rampart::testing::TempDirectory dir_;
+    store::SqliteStore store_;
+    SecretString secret_;
+    std::chrono::system_clock::time_point now_ = std::chrono::system_clock::now();
+    std::unique_ptr<AuthService> auth_;
+};
+
+TEST_F(AuthServiceTest, LoginGivesAPairWhoseAccessTokenAuthenticates) {
+    auto user = createUser("alice", Role::auditor);
+    auto result = login("alice");
+    ASSERT_TRUE(result.tokens);
+    EXPECT_EQ(result.tokens->expiresIn, 600s);
+    auto outcome = authenticate(result.tokens->accessToken);
+    ASSERT_TRUE(outcome.principal) << outcome.failure;
+    EXPECT_EQ(outcome.principal->userId, user.id);
+    EXPECT_EQ(outcome.principal->role, Role::auditor);
+    EXPECT_EQ(outcome.principal->credential, CredentialKind::accessToken);
+    EXPECT_EQ(auditOf("auth.login").back().event.outcome, "success");
+}
+
+TEST_F(AuthServiceTest, WrongPasswordAndUnknownUserFailAlikeAndBothAreAudited) {
+    createUser("alice");
+    auto wrong = errorOf([&] { login("alice", "not the password at all"); });
+    const auto runsBefore = argon2RunCount();
+    auto unknown = errorOf([&] { login("mallory", "not the password at all"); });
+    ASSERT_TRUE(wrong && unknown);
+    EXPECT_EQ(wrong->kind(), Kind::unauthorized);
+    EXPECT_EQ(wrong->slug(), unknown->slug());
+    EXPECT_STREQ(wrong->what(), unknown->what());
+    EXPECT_GT(argon2RunCount(), runsBefore) << "an unknown user must cost a hash verification too";
+    auto failures = auditOf("auth.login");
+    ASSERT_EQ(failures.size(), 2u);
+    EXPECT_EQ(failures[0].event.details.at("reason"), "bad_password");
+    EXPECT_EQ(failures[1].event.details.at("reason"), "unknown_user");
+}
+
+TEST_F(AuthServiceTest, AnOverlongPasswordIsRefusedWithoutHashing) {
+    createUser("alice");
+    const auto runsBefore = argon2RunCount();
+    auto error = errorOf([&] { login("alice", std::string(kMaxPasswordBytes + 1, 'a')); });
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->slug(), "invalid_credentials");
+    EXPECT_EQ(argon2RunCount(), runsBefore);
+}
+
+TEST_F(AuthServiceTest, RepeatedFailuresLockTheAccountWithGrowingLockouts) {
+    createUser("alice");
+    for (int i = 0; i < 2; ++i)
+        EXPECT_EQ(errorOf([&] { login("alice", "wrong password!!"); })->kind(), Kind::unauthorized);
+    // The third failure reaches the threshold: the lockout starts.
+    EXPECT_EQ(errorOf([&] { login("alice", "wrong password!!"); })->kind(), Kind::unauthorized);
+    auto locked = errorOf([&] { login("alice"); });  // even the right password
+    ASSERT_TRUE(locked);
+    EXPECT_EQ(locked->kind(), Kind::throttled);
+    EXPECT_GT(locked->retryAfter, 0s);
+    EXPECT_LE(locked->retryAfter, 60s);
+    EXPECT_FALSE(auditOf("auth.lockout").empty());
+    EXPECT_EQ(auditOf("auth.login").back().event.outcome, "throttled");
+
+    now_ += 61s;
+    EXPECT_EQ(errorOf([&] { login("alice", "wrong password!!"); })->kind(), Kind::unauthorized);
+    auto longer = errorOf([&] { login("alice"); });
+    ASSERT_TRUE(longer);
+    EXPECT_EQ(longer->kind(), Kind::throttled);
+    EXPECT_GT(longer->retryAfter, 60s) << "the second lockout is longer";
+
+    now_ += 700s;
+    EXPECT_TRUE(login("alice").tokens);
+}
+
+TEST_F(AuthServiceTest, AnUnknownUsernameLocksExactlyLikeAKnownOne) {
+    for (int i = 0; i < 3; ++i) errorOf([&] { login("nobody", "wrong password!!"); });
+    auto locked = errorOf([&] { login("nobody", "wrong password!!"); });
+    ASSERT_TRUE(locked);
+    EXPECT_EQ(locked->kind(), Kind::throttled);
+}
+
+TEST_F(AuthServiceTest, OneAddressGuessingManyAccountsIsLockedOut) {
+    // Spread over many names, no account reaches its threshold; the address does.
+    for (int i = 0; i < 12; ++i) errorOf([&] { login("name" + std::to_string(i), "wrong password!!"); });
+    auto locked = errorOf([&] { login("fresh-name", "wrong password!!"); });
+    ASSERT_TRUE(locked);
+    EXPECT_EQ(locked->kind(), Kind::throttled);
+    // Another address is not affected.
+    createUser("alice");
+    EXPECT_TRUE(login("alice", kPassword, std::nullopt, false, "198.51.100.7").tokens);
+}
+
+TEST_F(AuthServiceTest, AWeakerHashIsUpgradedAtTheNextLogin) {
+    auto user = createUser("alice");
+    store::UserPatch patch;
+    patch.passwordHash =
+        *hashPassword(kPassword, PasswordHashing{.opsLimit = 1, .memLimitBytes = 8 * 1024 * 1024});
+    runToCompletion(store_.updateUser(user.id, patch));
+    ASSERT_TRUE(login("alice").tokens);
+    auto stored = runToCompletion(store_.findUserById(user.id));
+    EXPECT_FALSE(needsRehash(stored->passwordHash, testSettings().hashing));
+}
+
+TEST_F(AuthServiceTest, RefreshRotatesAndReuseRevokesTheWholeFamily) {
+    createUser("alice");
+    auto first = *login("alice").tokens;
+    auto second = runToCompletion(auth_->refresh(first.refreshToken, context()));
+    EXPECT_NE(second.refreshToken, first.refreshToken);
+    EXPECT_TRUE(authenticate(second.accessToken).principal);
+
+    // The spent token comes back (stolen): refused, and the family dies with every token in it.
+    auto reused = errorOf([&] { runToCompletion(auth_->refresh(first.refreshToken, context())); });
+    ASSERT_TRUE(reused);
+    EXPECT_EQ(reused->kind(), Kind::unauthorized);
+    EXPECT_EQ(auditOf("auth.refresh_reuse").size(), 1u);
+    EXPECT_EQ(authenticate(second.accessToken).failure, "revoked");
+    EXPECT_EQ(authenticate(first.accessToken).failure, "revoked");
+    EXPECT_EQ(errorOf([&] { runToCompletion(auth_->refresh(second.refreshToken, context())); })->kind(),
+              Kind::unauthorized);
+}
+
+TEST_F(AuthServiceTest, ARefreshTokenIsNotAnAccessTokenAndViceVersa) {
+    createUser("alice");
+    auto pair = *login("alice").tokens;
+    EXPECT_EQ(authenticate(pair.refreshToken).failure, "wrong_token_use");
+    EXPECT_EQ(errorOf([&] { runToCompletion(auth_->refresh(pair.accessToken, context())); })->kind(),
+              Kind::unauthorized);
+}
+
+TEST_F(AuthServiceTest, ExpiredAccessTokensAndForeignlySignedOnesAreRefused) {
+    createUser("alice");
+    auto pair = *login("alice").tokens;
+    // Same kid, another key: a forgery.
+    auto claims = boost::json::parse(*base64UrlDecode(pair.accessToken.substr(
+                                         pair.accessToken.find('.') + 1,
+                                         pair.accessToken.rfind('.') - pair.accessToken.find('.') - 1)))
+                      .as_object();
+    auto header = boost::json::parse(*base64UrlDecode(pair.accessToken.substr(0, pair.accessToken.find('.'))))
+                      .as_object();
+    auto foreign = fixtures::generateEd25519();
+    auto forged = signJwt(claims, header.at("kid").as_string(), Algorithm::kEdDSA, foreign.get());
+    EXPECT_EQ(authenticate(*forged).failure, "bad_signature");
+    now_ += 11min;
+    EXPECT_EQ(authenticate(pair.accessToken).failure, "expired");
+}
+
+TEST_F(AuthServiceTest, LogoutEndsTheFamilyAndItsAccessTokens) {
+    auto user = createUser("alice");
+    auto pair = *login("alice").tokens;
+    auto principal = principalOf(pair.accessToken);
+    runToCompletion(auth_->logout(principal, context()));
+    EXPECT_EQ(authenticate(pair.accessToken).failure, "revoked");
+    EXPECT_EQ(errorOf([&] { runToCompletion(auth_->refresh(pair.refreshToken, context())); })->kind(),
+              Kind::unauthorized);
+}
+
+TEST_F(AuthServiceTest, SessionsAuthenticateByCookieUntilLogoutOrExpiry) {
+    createUser("alice");
+    auto result = login("alice", kPassword, std::nullopt, true);
+    ASSERT_TRUE(result.session);
+    EXPECT_FALSE(result.tokens);
+    const std::string cookie = result.session->cookieValue.reveal();
+    auto outcome = authenticate(cookie, PresentedCredential::Scheme::sessionCookie);
+    ASSERT_TRUE(outcome.principal) << outcome.failure;
+    EXPECT_EQ(outcome.principal->credential, CredentialKind::session);
+    EXPECT_TRUE(auth_->csrfKey().verify(cookie, result.session->csrfToken));
+    EXPECT_EQ(authenticate("x" + cookie.substr(1), PresentedCredential::Scheme::sessionCookie).failure,
+              "unknown_session");
+
+    now_ += testSettings().sessionTtl + 1s;
+    EXPECT_EQ(authenticate(cookie, PresentedCredential::Scheme::sessionCookie).failure, "expired");
+    now_ -= testSettings().sessionTtl + 1s;
+    runToCompletion(auth_->logout(*outcome.principal, context()));
+    EXPECT_EQ(authenticate(cookie, PresentedCredential::Scheme::sessionCookie).failure, "revoked");
+}
+
+TEST_F(AuthServiceTest, ApiTokensWorkWithBothSchemesUntilRevokedOrExpired) {
+    auto user = createUser("alice");
+    auto principal = principalOf(login("alice").tokens->accessToken);
+    auto created = runToCompletion(auth_->createApiToken(principal, "ci", {"jobs:read", "jobs:write"},
+                                                         std::chrono::seconds(3600), context()));
+    const std::string token = created.token.reveal();
+    EXPECT_TRUE(token.starts_with("rmp_"));
+    EXPECT_NE(created.record.tokenHash.find_first_not_of("0123456789abcdef"), 0u);
+    EXPECT_EQ(created.record.tokenHash, hashHex(hashApiToken(token)));
+
+    for (auto scheme : {PresentedCredential::Scheme::bearer, PresentedCredential::Scheme::token}) {
+        auto outcome = authenticate(token, scheme);
+        ASSERT_TRUE(outcome.principal) << outcome.failure;
+        EXPECT_EQ(outcome.principal->credential, CredentialKind::apiToken);
+        EXPECT_TRUE(outcome.principal->hasScope("jobs:write"));
+        EXPECT_FALSE(outcome.principal->hasScope("tokens"));
+    }
+    auto listed = runToCompletion(auth_->listApiTokens(principal));
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].id, created.record.id);
+
+    now_ += 3601s;
+    EXPECT_EQ(authenticate(token).failure, "expired");
+    now_ -= 3601s;
+
+    // Another user cannot revoke it: it is not theirs, so it does not exist for them.
+    createUser("bob");
+    auto bob = principalOf(login("bob").tokens->accessToken);
+    EXPECT_EQ(
+        errorOf([&] { runToCompletion(auth_->revokeApiToken(bob, created.record.id, context())); })->kind(),
+        Kind::notFound);
+    runToCompletion(auth_->revokeApiToken(principal, created.record.id, context()));
+    EXPECT_EQ(authenticate(token).failure, "revoked");
+    EXPECT_EQ(auditOf("token.revoked").size(), 1u);
+}
+
+TEST_F(AuthServiceTest, ATokenCannotCarryScopesBeyondItsRoleOrItsCreator) {
+    createUser("alice");
+    auto principal = principalOf(login("alice").tokens->accessToken);
+    for (std::vector<std::string> scopes :
+         {std::vector<std::string>{"users:write"}, {"audit:read"}, {"worker"}, {"no-such-scope"}, {}}) {
+        auto error = errorOf(
+            [&] { runToCompletion(auth_->createApiToken(principal, "t", scopes, std::nullopt, context())); });
+        ASSERT_TRUE(error);
+        EXPECT_EQ(error->kind(), Kind::invalid);
+    }
+    // A token allowed to make tokens cannot make a stronger one.
+    auto narrow = runToCompletion(
+        auth_->createApiToken(principal, "narrow", {"jobs:read", "tokens"}, std::nullopt, context()));
+    auto narrowPrincipal = principalOf(narrow.token.reveal());
+    EXPECT_EQ(errorOf([&] {
+                  runToCompletion(auth_->createApiToken(narrowPrincipal, "wider", {"jobs:write"},
+                                                        std::nullopt, context()));
+              })->slug(),
+              "invalid_scope");
+    // Lifetimes beyond the configured maximum are refused.
+    EXPECT_EQ(
+        errorOf([&] {
+            runToCompletion(auth_->createApiToken(principal, "long", {"jobs:read"},
+                                                  std::chrono::seconds(std::chrono::days(400)), context()));
+        })->field(),
+        "/expires_in");
+}
+
+TEST_F(AuthServiceTest, TotpEnrolmentConfirmationLoginReplayAndDisable) {
+    auto user = createUser("alice");
+    auto principal = principalOf(login("alice").tokens->accessToken);
+    auto enrolment = runToCompletion(auth_->enrolTotp(principal, context()));
+    auto secret = *base32Decode(enrolment.secretBase32);
+    EXPECT_NE(enrolment.uri.reveal().find("otpauth://totp/"), std::string::npos);
+    // Until confirmed, login needs no code.
+    EXPECT_TRUE(login("alice").tokens);
+
+    auto step = *totpStep(now_);
+    EXPECT_EQ(errorOf([&] { runToCompletion(auth_->confirmTotp(principal, "000000", context())); })->slug(),
+              "totp.invalid_code");
+    runToCompletion(auth_->confirmTotp(principal, totpCode(secret, step), context()));
+
+    auto needed = errorOf([&] { login("alice"); });
+    ASSERT_TRUE(needed);
+    EXPECT_EQ(needed->kind(), Kind::totpRequired);
+    // The code used to confirm cannot log in (replay); the next step's code can, once.
+    EXPECT_EQ(errorOf([&] { login("alice", kPassword, totpCode(secret, step)); })->kind(),
+              Kind::unauthorized);
+    now_ += 30s;
+    const auto next = totpCode(secret, step + 1);
+    EXPECT_TRUE(login("alice", kPassword, next).tokens);
+    EXPECT_EQ(errorOf([&] { login("alice", kPassword, next); })->kind(), Kind::unauthorized);
+
+    now_ += 30s;
+    EXPECT_EQ(errorOf([&] {
+                  runToCompletion(auth_->disableTotp(principal, SecretString(std::string("wrong password!!")),
+                                                     totpCode(secret, step + 2), context()));
+              })->kind(),
+              Kind::forbidden);
+    now_ += 30s;
+    runToCompletion(auth_->disableTotp(principal, SecretString(std::string(kPassword)),
+                                       totpCode(secret, step + 3), context()));
+    EXPECT_TRUE(login("alice").tokens);
+}
+
+TEST_F(AuthServiceTest, TheTotpSecretIsSealedAtRest) {
+    auto user = createUser("alice");
+    auto principal = principalOf(login("alice").tokens->accessToken);
+    auto enrolment = runToCompletion(auth_->enrolTotp(principal, context()));
+    auto stored = runToCompletion(store_.findUserById(user.id));
+    EXPECT_EQ(stored->totpSecretSealed.find(enrolment.secretBase32), std::string::npos);
+    EXPECT_NE(stored->totpSecretSealed, base64UrlEncode(*base32Decode(enrolment.secretBase32)));
+}
+
+TEST_F(AuthServiceTest, DisablingAUserKillsEveryCredentialAtOnce) {
+    auto admin = createUser("root", Role::admin);
+    auto user = createUser("alice");
+    auto pair = *login("alice").tokens;
+    auto session = login("alice", kPassword, std::nullopt, true).session->cookieValue.reveal();
+    auto principal = principalOf(pair.accessToken);
+    auto apiToken =
+        runToCompletion(auth_->createApiToken(principal, "t", {"jobs:read"}, std::nullopt, context()))
+            .token.reveal();
+
+    UserChanges changes;
+    changes.active = false;
+    auto updated = runToCompletion(auth_->updateUser(user.id, changes, admin.id, context()));
+    EXPECT_FALSE(updated.active);
+    EXPECT_FALSE(authenticate(pair.accessToken).principal);
+    EXPECT_FALSE(authenticate(apiToken).principal);
+    EXPECT_FALSE(authenticate(session, PresentedCredential::Scheme::sessionCookie).principal);
+    EXPECT_EQ(errorOf([&] { runToCompletion(auth_->refresh(pair.refreshToken, context())); })->kind(),
+              Kind::unauthorized);
+    EXPECT_EQ(errorOf([&] { login("alice"); })->kind(), Kind::unauthorized);
+    EXPECT_EQ(auditOf("user.disabled").size(), 1u);
+}
+
+TEST_F(AuthServiceTest, RevokeAllKeepsTheAccountButEndsItsCredentials) {
+    auto admin = createUser("root", Role::admin);
+    createUser("alice");
+    auto pair = *login("alice").tokens;
+    auto principal = principalOf(pair.accessToken);
+    auto apiToken =
+        runToCompletion(auth_->createApiToken(principal, "t", {"jobs:read"}, std::nullopt, context()))
+            .token.reveal();
+    runToCompletion(auth_->revokeAllCredentials(principal.userId, admin.id, context()));
+    EXPECT_FALSE(authenticate(pair.accessToken).principal);
+    EXPECT_FALSE(authenticate(apiToken).principal);
+    now_ += 1s;
+    EXPECT_TRUE(authenticate(login("alice").tokens->accessToken).principal) << "a fresh login works";
+}
+
+TEST_F(AuthServiceTest, RoleChangesTakeEffectAtOnceAndAreAudited) {
+    auto admin = createUser("root", Role::admin);
+    auto user = createUser("alice");
+    auto pair = *login("alice").tokens;
+    UserChanges changes;
+    changes.role = Role::auditor;
+    runToCompletion(auth_->updateUser(user.id, changes, admin.id, context()));
+    EXPECT_EQ(principalOf(pair.accessToken).role, Role::auditor);
+    auto changed = auditOf("user.role_changed");
+    ASSERT_EQ(changed.size(), 1u);
+    EXPECT_EQ(changed[0].event.details.at("to"), "auditor");
+    EXPECT_EQ(changed[0].event.actor, admin.id);
+}
+
+TEST_F(AuthServiceTest, AnAdminCannotDisableOrDemoteThemselves) {
+    auto admin = createUser("root", Role::admin);
+    UserChanges disable;
+    disable.active = false;
+    EXPECT_EQ(
+        errorOf([&] { runToCompletion(auth_->updateUser(admin.id, disable, admin.id, context())); })->slug(),
+        "self_lockout");
+    UserChanges demote;
+    demote.role = Role::user;
+    EXPECT_EQ(
+        errorOf([&] { runToCompletion(auth_->updateUser(admin.id, demote, admin.id, context())); })->slug(),
+        "self_lockout");
+}
+
+TEST_F(AuthServiceTest, NewUsersMustPassThePasswordPolicyAndHaveFreeNames) {
+    auto weak = errorOf([&] {
+        runToCompletion(auth_->createUser(NewUser{.username = "bob",
+                                                  .email = std::nullopt,
+                                                  .role = Role::user,
+                                                  .password = SecretString("short")},
+                                          "system", context()));
+    });
+    ASSERT_TRUE(weak);
+    EXPECT_EQ(weak->slug(), "password.too_short");
+    EXPECT_EQ(weak->field(), "/password");
+    createUser("alice");
+    auto taken = errorOf([&] { createUser("ALICE"); });
+    ASSERT_TRUE(taken);
+    EXPECT_EQ(taken->kind(), Kind::conflict);
+    EXPECT_EQ(errorOf([&] { createUser("bad name"); })->field(), "/username");
+}
+
+TEST_F(AuthServiceTest, RotatedKeysSignNewTokensWhileOldTokensStillVerify) {
+    createUser("alice");
+    auto before = *login("alice").tokens;
+    const auto kid = auth_->rotateKeys();
+    auto after = *login("alice").tokens;
+    auto kidOf = [](const std::string& token) {
+        return std::string(boost::json::parse(*base64UrlDecode(token.substr(0, token.find('.'))))
+                               .as_object()
+                               .at("kid")
+                               .as_string());
+    };
+    EXPECT_EQ(kidOf(after.accessToken), kid);
+    EXPECT_NE(kidOf(before.accessToken), kid);
+    EXPECT_TRUE(authenticate(before.accessToken).principal);
+    EXPECT_TRUE(authenticate(after.accessToken).principal);
+    EXPECT_EQ(auth_->verificationKeys()->size(), 2u);
+}
+
+TEST_F(AuthServiceTest, KeysSealedUnderAnotherSecretRefuseToLoad) {
+    AuthService other(store_, SecretString("a different secret key entirely!!"), testSettings(), clock());
+    EXPECT_THROW(other.loadKeys(), std::runtime_error);
+}
+
+TEST_F(AuthServiceTest, TheFirstAdminIsCreatedOnceWithARandomPassword) {
+    auto password = auth_->bootstrapAdmin({});
+    ASSERT_TRUE(password);
+    EXPECT_GE(password->size(), 20u);
+    auto admin = runToCompletion(store_.findUserByUsername("admin"));
+    ASSERT_TRUE(admin);
+    EXPECT_EQ(admin->role, "admin");
+    EXPECT_TRUE(login("admin", password->reveal()).tokens);
+    EXPECT_FALSE(auth_->bootstrapAdmin({}));
+}
+
+TEST_F(AuthServiceTest, TheFirstAdminsPasswordFileMustPassThePolicy) {
+    auto weak = dir_.write("weak", "password\n");
+    EXPECT_THROW(auth_->bootstrapAdmin(weak), std::runtime_error);
+    auto good = dir_.write("good", std::string(kPassword) + "\n");
+    auto result = auth_->bootstrapAdmin(good);
+    ASSERT_TRUE(result);
+    EXPECT_TRUE(result->empty()) << "nothing to print: the operator chose it";
+    EXPECT_TRUE(login("admin").tokens);
+}
+
+TEST(AuthLockout, GrowsFromTheThresholdAndIsCapped) {
+    AuthSettings settings;
+    settings.loginMaxFailures = 5;
+    settings.lockoutBase = 60s;
+    settings.lockoutMax = 3600s;
+    EXPECT_EQ(AuthService::lockoutFor(4, settings), 0s);
+    EXPECT_EQ(AuthService::lockoutFor(5, settings), 60s);
+    EXPECT_EQ(AuthService::lockoutFor(6, settings), 120s);
+    EXPECT_EQ(AuthService::lockoutFor(9, settings), 960s);
+    EXPECT_EQ(AuthService::lockoutFor(100, settings), 3600s);
+}
+
+}  // namespace
+}  // namespace rampart::identity

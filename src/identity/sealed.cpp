@@ -1,0 +1,105 @@
+// Sealing with libsodium's XChaCha20-Poly1305; the key comes from OpenSSL's HKDF.
+#include "identity/sealed.hpp"
+
+#include <array>
+#include <memory>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/kdf.h>
+#include <sodium.h>
+
+#include "crypto/openssl_handles.hpp"
+#include "identity/base64url.hpp"
+#include "identity/sodium_init.hpp"
+
+namespace rampart::identity {
+namespace {
+
+constexpr unsigned char kVersion = 1;
+constexpr std::size_t kNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+constexpr std::size_t kTagSize = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+
+// Holds key material and wipes it however the scope is left.
+struct SealingKey {
+    std::array<unsigned char, crypto_aead_xchacha20poly1305_ietf_KEYBYTES> data{};
+    SealingKey() = default;
+    SealingKey(const SealingKey&) = delete;
+    SealingKey& operator=(const SealingKey&) = delete;
+    ~SealingKey() { sodium_memzero(data.data(), data.size()); }
+};
+
+bool deriveKey(const SecretString& serverSecret, std::string_view context, SealingKey& out) {
+    if (serverSecret.empty()) return false;
+    const std::string& secret = serverSecret.reveal();
+    std::unique_ptr<EVP_KDF, crypto::KdfFree> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
+    std::unique_ptr<EVP_KDF_CTX, crypto::KdfCtxFree> ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
+    if (!ctx) {
+        ERR_clear_error();
+        return false;
+    }
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(secret.data()),
+                                          secret.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(context.data()),
+                                          context.size()),
+        OSSL_PARAM_construct_end(),
+    };
+    if (EVP_KDF_derive(ctx.get(), out.data.data(), out.data.size(), params) != 1) {
+        ERR_clear_error();
+        return false;
+    }
+    return true;
+}
+
+const unsigned char* bytes(std::string_view text) {
+    return reinterpret_cast<const unsigned char*>(text.data());
+}
+
+}  // namespace
+
+std::optional<std::string> sealSecret(std::string_view plaintext, const SecretString& serverSecret,
+                                      std::string_view context, std::string_view associatedData) {
+    ensureSodiumInitialised();
+    SealingKey key;
+    if (!deriveKey(serverSecret, context, key)) return std::nullopt;
+    std::string blob(1 + kNonceSize + plaintext.size() + kTagSize, '\0');
+    auto* out = reinterpret_cast<unsigned char*>(blob.data());
+    out[0] = kVersion;
+    unsigned char* nonce = out + 1;
+    randombytes_buf(nonce, kNonceSize);
+    unsigned long long cipherSize = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + kNonceSize, &cipherSize, bytes(plaintext),
+                                               plaintext.size(), bytes(associatedData), associatedData.size(),
+                                               nullptr, nonce, key.data.data());
+    std::string encoded = base64UrlEncode(blob);
+    sodium_memzero(blob.data(), blob.size());
+    return encoded;
+}
+
+std::optional<SecretString> openSecret(std::string_view sealed, const SecretString& serverSecret,
+                                       std::string_view context, std::string_view associatedData) {
+    auto blob = base64UrlDecode(sealed);
+    if (!blob || blob->size() < 1 + kNonceSize + kTagSize ||
+        static_cast<unsigned char>((*blob)[0]) != kVersion) {
+        return std::nullopt;
+    }
+    ensureSodiumInitialised();
+    SealingKey key;
+    if (!deriveKey(serverSecret, context, key)) return std::nullopt;
+    const auto* nonce = bytes(*blob) + 1;
+    const auto* cipher = nonce + kNonceSize;
+    const std::size_t cipherSize = blob->size() - 1 - kNonceSize;
+    std::string plain(cipherSize - kTagSize, '\0');
+    unsigned long long plainSize = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(reinterpret_cast<unsigned char*>(plain.data()), &plainSize,
+                                                   nullptr, cipher, cipherSize, bytes(associatedData),
+                                                   associatedData.size(), nonce, key.data.data()) != 0) {
+        sodium_memzero(plain.data(), plain.size());
+        return std::nullopt;
+    }
+    return SecretString(std::move(plain));
+}
+
+}  // namespace rampart::identity
