@@ -32,6 +32,10 @@ constexpr std::uint64_t kMaxSize = std::numeric_limits<std::size_t>::max();
 constexpr std::uint64_t kMaxTimeoutMs = 24ULL * 60 * 60 * 1000;
 constexpr std::uint64_t kMaxSeconds = 10ULL * 365 * 24 * 60 * 60;
 constexpr std::uint64_t kMaxThreads = 1024;
+// libsodium's own upper bounds for Argon2id on 64-bit systems (crypto_pwhash_OPSLIMIT_MAX and
+// crypto_pwhash_MEMLIMIT_MAX / 1024), so a loaded value never makes hashing fail at run time.
+constexpr std::uint64_t kMaxArgon2Ops = 0xFFFF'FFFFULL;
+constexpr std::uint64_t kMaxArgon2MemoryKib = 0xFFFF'FFFFULL;
 constexpr std::size_t kGeneratedKeyLength = 64;
 
 std::string_view tomlTypeName(const toml::node& node) {
@@ -163,8 +167,8 @@ class RawValue {
         return std::chrono::milliseconds(static_cast<std::int64_t>(number(min, kMaxTimeoutMs)));
     }
 
-    [[nodiscard]] std::chrono::seconds seconds() const {
-        return std::chrono::seconds(static_cast<std::int64_t>(number(0, kMaxSeconds)));
+    [[nodiscard]] std::chrono::seconds seconds(std::uint64_t min = 0, std::uint64_t max = kMaxSeconds) const {
+        return std::chrono::seconds(static_cast<std::int64_t>(number(min, max)));
     }
 
   private:
@@ -348,10 +352,37 @@ constexpr Setting kSettings[] = {
     {"cors.allow_credentials", false,
      [](Config& c, const RawValue& v) { c.cors.allowCredentials = v.boolean(); }},
     {"cors.max_age_seconds", false, [](Config& c, const RawValue& v) { c.cors.maxAge = v.seconds(); }},
+    {"auth.issuer", false, [](Config& c, const RawValue& v) { c.auth.issuer = v.nonEmptyText(); }},
+    {"auth.audience", false, [](Config& c, const RawValue& v) { c.auth.audience = v.nonEmptyText(); }},
+    // Access tokens cannot be revoked before they expire, so they stay short.
+    {"auth.access_token_ttl_s", false,
+     [](Config& c, const RawValue& v) { c.auth.accessTokenTtl = v.seconds(300, 900); }},
+    {"auth.refresh_token_ttl_s", false,
+     [](Config& c, const RawValue& v) { c.auth.refreshTokenTtl = v.seconds(3'600, 7'776'000); }},
+    {"auth.session_ttl_s", false,
+     [](Config& c, const RawValue& v) { c.auth.sessionTtl = v.seconds(300, 604'800); }},
+    {"auth.api_token_max_ttl_s", false,
+     [](Config& c, const RawValue& v) { c.auth.apiTokenMaxTtl = v.seconds(3'600, kMaxSeconds); }},
+    {"auth.require_admin_totp", false,
+     [](Config& c, const RawValue& v) { c.auth.requireAdminTotp = v.boolean(); }},
+    // Below 12 characters even a random password is within reach of offline guessing (NIST 800-63B).
+    {"auth.password_min_length", false,
+     [](Config& c, const RawValue& v) { c.auth.passwordMinLength = v.number(12, 128); }},
+    {"auth.argon2_ops_limit", false,
+     [](Config& c, const RawValue& v) { c.auth.argon2OpsLimit = v.number(2, kMaxArgon2Ops); }},
+    // 19 MiB with 2 passes is OWASP's floor for Argon2id.
+    {"auth.argon2_memory_kib", false,
+     [](Config& c, const RawValue& v) { c.auth.argon2MemoryKib = v.number(19'456, kMaxArgon2MemoryKib); }},
+    {"auth.login_max_failures", false,
+     [](Config& c, const RawValue& v) { c.auth.loginMaxFailures = static_cast<unsigned>(v.number(1, 100)); }},
+    {"auth.lockout_base_s", false,
+     [](Config& c, const RawValue& v) { c.auth.lockoutBase = v.seconds(1, kMaxSeconds); }},
+    {"auth.lockout_max_s", false,
+     [](Config& c, const RawValue& v) { c.auth.lockoutMax = v.seconds(1, kMaxSeconds); }},
 };
 
 // The tables of the TOML file; every other dotted name is a typo.
-constexpr std::string_view kSections[] = {"tls", "hsts", "limits", "cors"};
+constexpr std::string_view kSections[] = {"tls", "hsts", "limits", "cors", "auth"};
 
 // Names users and scripts already rely on (DESIGN.md) that differ from the generic rule.
 constexpr std::pair<std::string_view, std::string_view> kEnvironmentAliases[] = {
@@ -621,8 +652,15 @@ class Loader {
         const bool production = config_.production();
         if (!explicitlySet_.contains("require_tls")) config_.requireTls = production;
         if (!explicitlySet_.contains("secure_cookies")) config_.secureCookies = production;
+        if (!explicitlySet_.contains("auth.require_admin_totp")) config_.auth.requireAdminTotp = production;
         if (!explicitlySet_.contains("database_url")) {
             config_.databaseUrl = SecretString("sqlite://" + (config_.dataDir / "rampart.db").string());
+        }
+        // A ceiling below the first step would make the back-off shrink.
+        if (config_.auth.lockoutMax < config_.auth.lockoutBase) {
+            throw ConfigError(
+                fmt::format("auth.lockout_max_s ({} s) must not be below auth.lockout_base_s ({} s)",
+                            config_.auth.lockoutMax.count(), config_.auth.lockoutBase.count()));
         }
         // One without the other would quietly serve plain HTTP.
         if (config_.tls.certFile.empty() != config_.tls.keyFile.empty()) {

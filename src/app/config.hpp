@@ -49,6 +49,24 @@ struct HstsConfig {
     bool preload = false;
 };
 
+// Credentials, passwords and login throttling. Bounds are checked at load: a TTL outside its range, a
+// minimum password length below 12 or Argon2 costs below OWASP's floor are configuration errors.
+struct AuthConfig {
+    std::string issuer = "rampart";                   // `iss` of the access tokens we sign
+    std::string audience = "rampart-api";             // `aud` of the access tokens we sign and accept
+    std::chrono::seconds accessTokenTtl{600};         // 300..900: short, since they are not revocable
+    std::chrono::seconds refreshTokenTtl{1'209'600};  // 14 days; 3600..7776000
+    std::chrono::seconds sessionTtl{28'800};          // 8 hours; 300..604800
+    std::chrono::seconds apiTokenMaxTtl{31'536'000};  // a year at most; >= 3600
+    bool requireAdminTotp = false;                    // defaults to true in production
+    std::size_t passwordMinLength = 12;               // 12..128
+    std::uint64_t argon2OpsLimit = 3;                 // >= 2
+    std::uint64_t argon2MemoryKib = 65'536;           // >= 19456 (19 MiB, OWASP's minimum for Argon2id)
+    unsigned loginMaxFailures = 5;                    // failures before the lockout starts; 1..100
+    std::chrono::seconds lockoutBase{60};             // first lockout; doubles with each further failure
+    std::chrono::seconds lockoutMax{3'600};           // the back-off stops growing here
+};
+
 struct Config {
     Mode mode = Mode::development;                          // RAMPART_ENV
     std::string listen = "127.0.0.1:8080";                  // RAMPART_LISTEN, host:port
@@ -76,6 +94,7 @@ struct Config {
     HstsConfig hsts;
     LimitsConfig limits;
     CorsConfig cors;
+    AuthConfig auth;
 
     [[nodiscard]] bool production() const { return mode == Mode::production; }
 };
@@ -99,8 +118,8 @@ struct ConfigSources {
 };
 
 // Combines the sources, validates every value, applies the mode-dependent defaults (production:
-// require_tls and secure_cookies on, unless set explicitly) and reads the secret key file, if any.
-// Throws ConfigError.
+// require_tls, secure_cookies and auth.require_admin_totp on, unless set explicitly) and reads the secret key
+// file, if any. Throws ConfigError.
 Config loadConfig(const ConfigSources& sources);
 
 // A listen address taken apart: host without brackets ("::1", "0.0.0.0", "localhost") and port.

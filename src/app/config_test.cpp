@@ -212,6 +212,19 @@ const std::vector<SettingSample>& allSettings() {
         {"cors.allowed_headers", "Authorization", R"(["Authorization"])"},
         {"cors.allow_credentials", "true", "true"},
         {"cors.max_age_seconds", "60", "60"},
+        {"auth.issuer", "https://rampart.example.com", R"("https://rampart.example.com")"},
+        {"auth.audience", "jobs", R"("jobs")"},
+        {"auth.access_token_ttl_s", "300", "300"},
+        {"auth.refresh_token_ttl_s", "86400", "86400"},
+        {"auth.session_ttl_s", "3600", "3600"},
+        {"auth.api_token_max_ttl_s", "7200", "7200"},
+        {"auth.require_admin_totp", "true", "true"},
+        {"auth.password_min_length", "16", "16"},
+        {"auth.argon2_ops_limit", "4", "4"},
+        {"auth.argon2_memory_kib", "19456", "19456"},
+        {"auth.login_max_failures", "10", "10"},
+        {"auth.lockout_base_s", "30", "30"},
+        {"auth.lockout_max_s", "600", "600"},
     };
     return samples;
 }
@@ -329,6 +342,66 @@ TEST(LoadConfig, ExplicitSettingBeatsModeDefault) {
     const Config development = loadConfig(fromEnvironment({{"RAMPART_SECURE_COOKIES", "true"}}));
     EXPECT_TRUE(development.secureCookies);
     EXPECT_FALSE(development.requireTls);
+}
+
+TEST(LoadConfig, AuthDefaults) {
+    const Config development = loadConfig({});
+    EXPECT_EQ(development.auth.issuer, "rampart");
+    EXPECT_EQ(development.auth.audience, "rampart-api");
+    EXPECT_EQ(development.auth.accessTokenTtl, std::chrono::seconds(600));
+    EXPECT_EQ(development.auth.refreshTokenTtl, std::chrono::seconds(1'209'600));
+    EXPECT_EQ(development.auth.sessionTtl, std::chrono::seconds(28'800));
+    EXPECT_EQ(development.auth.apiTokenMaxTtl, std::chrono::seconds(31'536'000));
+    EXPECT_FALSE(development.auth.requireAdminTotp);
+    EXPECT_EQ(development.auth.passwordMinLength, 12U);
+    EXPECT_EQ(development.auth.argon2OpsLimit, 3U);
+    EXPECT_EQ(development.auth.argon2MemoryKib, 65'536U);
+    EXPECT_EQ(development.auth.loginMaxFailures, 5U);
+    EXPECT_EQ(development.auth.lockoutBase, std::chrono::seconds(60));
+    EXPECT_EQ(development.auth.lockoutMax, std::chrono::seconds(3'600));
+
+    EXPECT_TRUE(loadConfig(fromEnvironment({{"RAMPART_ENV", "production"}})).auth.requireAdminTotp);
+}
+
+TEST(LoadConfig, AdminTotpFollowsModeUnlessSetExplicitly) {
+    const Config production = loadConfig(
+        fromEnvironment({{"RAMPART_ENV", "production"}, {"RAMPART_AUTH__REQUIRE_ADMIN_TOTP", "false"}}));
+    EXPECT_FALSE(production.auth.requireAdminTotp);
+    EXPECT_TRUE(loadConfig(fromOverrides({{"auth.require_admin_totp", "true"}})).auth.requireAdminTotp);
+}
+
+TEST(LoadConfig, AuthBoundsAreEnforced) {
+    TempDir dir;
+    const std::pair<std::string, std::string> refused[] = {
+        {"RAMPART_AUTH__ACCESS_TOKEN_TTL_S", "299"},   {"RAMPART_AUTH__ACCESS_TOKEN_TTL_S", "901"},
+        {"RAMPART_AUTH__REFRESH_TOKEN_TTL_S", "3599"}, {"RAMPART_AUTH__REFRESH_TOKEN_TTL_S", "7776001"},
+        {"RAMPART_AUTH__SESSION_TTL_S", "299"},        {"RAMPART_AUTH__SESSION_TTL_S", "604801"},
+        {"RAMPART_AUTH__API_TOKEN_MAX_TTL_S", "3599"}, {"RAMPART_AUTH__PASSWORD_MIN_LENGTH", "11"},
+        {"RAMPART_AUTH__PASSWORD_MIN_LENGTH", "8"},    {"RAMPART_AUTH__PASSWORD_MIN_LENGTH", "129"},
+        {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "1"},       {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19455"},
+        {"RAMPART_AUTH__LOGIN_MAX_FAILURES", "0"},     {"RAMPART_AUTH__LOGIN_MAX_FAILURES", "101"},
+        {"RAMPART_AUTH__LOCKOUT_BASE_S", "0"},         {"RAMPART_AUTH__ISSUER", ""},
+    };
+    for (const auto& [variable, value] : refused) {
+        SCOPED_TRACE(variable + "=" + value);
+        const std::string error = loadError(fromEnvironment({{variable, value}}));
+        if (value.empty()) {
+            EXPECT_EQ(error, "");  // an empty variable counts as unset
+        } else {
+            EXPECT_THAT(error, HasSubstr(variable));
+        }
+    }
+    EXPECT_THAT(loadError(fromFile(dir, "[auth]\nissuer = \"\"\n")), HasSubstr("auth.issuer"));
+    // The edges themselves are accepted.
+    const Config edges = loadConfig(fromEnvironment({{"RAMPART_AUTH__ACCESS_TOKEN_TTL_S", "900"},
+                                                     {"RAMPART_AUTH__SESSION_TTL_S", "300"},
+                                                     {"RAMPART_AUTH__PASSWORD_MIN_LENGTH", "128"}}));
+    EXPECT_EQ(edges.auth.accessTokenTtl, std::chrono::seconds(900));
+    EXPECT_EQ(edges.auth.sessionTtl, std::chrono::seconds(300));
+    EXPECT_EQ(edges.auth.passwordMinLength, 128U);
+    EXPECT_THAT(loadError(fromEnvironment(
+                    {{"RAMPART_AUTH__LOCKOUT_BASE_S", "600"}, {"RAMPART_AUTH__LOCKOUT_MAX_S", "60"}})),
+                AllOf(HasSubstr("auth.lockout_max_s"), HasSubstr("auth.lockout_base_s")));
 }
 
 TEST(LoadConfig, DatabaseUrlDefaultFollowsDataDir) {

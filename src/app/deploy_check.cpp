@@ -345,6 +345,15 @@ void checkBackends(const Config& config, Findings& findings) {
 }
 
 void checkExposure(const Config& config, Findings& findings) {
+    // A warning, not critical: a deployment may have no administrators who log in interactively
+    // (only the CLI), and refusing to start would push people to weaker workarounds.
+    if (config.production() && !config.auth.requireAdminTotp) {
+        findings.add("auth.admin_totp_optional", Severity::warning,
+                     "auth.require_admin_totp is off, so an administrator's password alone opens every "
+                     "admin route.",
+                     "Remove auth.require_admin_totp = false (RAMPART_AUTH__REQUIRE_ADMIN_TOTP); production "
+                     "turns it on by default.");
+    }
     if (config.metricsPublic) {
         findings.add(
             "metrics.public", Severity::warning,

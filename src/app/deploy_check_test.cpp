@@ -36,6 +36,7 @@ Config goodProduction(const TempDir& dir) {
     config.secureCookies = true;
     config.tlsTerminatedByProxy = true;
     config.trustedProxies = {"10.0.0.1"};
+    config.auth.requireAdminTotp = true;  // what loadConfig gives production
     return config;
 }
 
@@ -235,6 +236,18 @@ TEST(DeployCheck, PublicMetrics) {
     Config config = goodProduction(dir);
     config.metricsPublic = true;
     expectFinding(config, "metrics.public", Severity::warning);
+}
+
+TEST(DeployCheck, AdminTotpOptionalInProduction) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    expectNoFinding(config, "auth.admin_totp_optional");
+    config.auth.requireAdminTotp = false;
+    expectFinding(config, "auth.admin_totp_optional", Severity::warning);
+    EXPECT_FALSE(hasCritical(runDeployChecks(config)));
+    // Development does not require TOTP by default, so it is not a finding there.
+    config.mode = Mode::development;
+    expectNoFinding(config, "auth.admin_totp_optional");
 }
 
 TEST(DeployCheck, DataDirWritableByOthers) {

@@ -110,7 +110,11 @@ int serve(Config config, const ServeOptions& options) {
 
     http::Router router;
     api::addSystemRoutes(router, config, *store, metrics);
-    auto pipeline = http::buildPipeline(config, router, httpMetrics, accessLog.get());
+    // No Authenticator is wired yet (AuthService is being written): with none, the pipeline refuses
+    // every credential, so only public routes answer. Pass it here once it exists.
+    http::PipelineDeps deps;
+    deps.store = store.get();
+    auto pipeline = http::buildPipeline(config, router, httpMetrics, accessLog.get(), std::move(deps));
 
     http::Server server(config, *pipeline, httpMetrics);
     server.start();

@@ -2,7 +2,10 @@
 #include "http/pipeline.hpp"
 
 #include "http/middleware/access_log.hpp"
+#include "http/middleware/authentication.hpp"
+#include "http/middleware/authorization.hpp"
 #include "http/middleware/cors.hpp"
+#include "http/middleware/csrf.hpp"
 #include "http/middleware/error_mapping.hpp"
 #include "http/middleware/host_allowlist.hpp"
 #include "http/middleware/https_redirect.hpp"
@@ -13,6 +16,19 @@
 #include "http/trusted_proxies.hpp"
 
 namespace rampart::http {
+namespace {
+
+// Stands in when no authenticator is wired: refuses every credential, so a missing dependency
+// closes the API instead of opening it.
+class RefusingAuthenticator : public identity::Authenticator {
+  public:
+    boost::asio::awaitable<identity::AuthOutcome> authenticate(identity::PresentedCredential,
+                                                               boost::asio::ip::address) override {
+        co_return identity::AuthOutcome{.principal = std::nullopt, .failure = "no_authenticator"};
+    }
+};
+
+}  // namespace
 
 // Neither of these is a coroutine: they hand back the next stage's awaitable, so passing a request on
 // costs no coroutine frame of its own.
@@ -26,7 +42,12 @@ boost::asio::awaitable<void> Pipeline::runFrom(Exchange& ex, std::size_t index) 
 }
 
 std::unique_ptr<Pipeline> buildPipeline(const Config& config, const Router& router, obs::HttpMetrics& metrics,
-                                        obs::AccessLog* accessLog) {
+                                        obs::AccessLog* accessLog, PipelineDeps deps) {
+    static RefusingAuthenticator refusing;
+    identity::Authenticator& authenticator = deps.authenticator ? *deps.authenticator : refusing;
+    if (!deps.csrfKey && !config.secretKey.empty())
+        deps.csrfKey = std::make_shared<const identity::CsrfKey>(config.secretKey);
+    if (!deps.policies) deps.policies = api::policyFor;
     auto proxies = std::make_shared<TrustedProxies>(config.trustedProxies);
     std::vector<std::unique_ptr<Middleware>> stages;
     // Metrics first, so even rejected requests are counted and timed.
@@ -49,6 +70,16 @@ std::unique_ptr<Pipeline> buildPipeline(const Config& config, const Router& rout
     // CORS answers preflights itself and marks allowed origins; authentication (later) comes after it,
     // because browsers send preflights without credentials.
     stages.push_back(std::make_unique<CorsStage>(config.cors, router));
+    // Who is calling: the Authorization header, else the session cookie. A refused header is 401
+    // here; a refused cookie continues as anonymous (and is cleared) so the login route stays reachable.
+    stages.push_back(std::make_unique<AuthenticationStage>(authenticator, config.secureCookies, proxies));
+    // CSRF needs to know the request came with a session cookie, so it follows authentication; it
+    // precedes authorization so a forged request is refused before any policy is consulted.
+    stages.push_back(
+        std::make_unique<CsrfStage>(deps.csrfKey, config.cors.allowedOrigins, config.secureCookies, proxies));
+    // Authorization last before the router: the route's policy against the principal. Deny by default.
+    stages.push_back(std::make_unique<AuthorizationStage>(std::move(deps.policies),
+                                                          config.auth.requireAdminTotp, deps.store, proxies));
     // Then the router: 404, 405 with Allow, 415, or the handler.
     return std::make_unique<Pipeline>(std::move(stages), router);
 }

@@ -8,12 +8,19 @@
 
 #include "app/config.hpp"
 #include "http/middleware.hpp"
+#include "http/middleware/authorization.hpp"
 #include "http/router.hpp"
+#include "identity/csrf.hpp"
+#include "identity/principal.hpp"
 
 namespace rampart::obs {
 class HttpMetrics;
 class AccessLog;
 }  // namespace rampart::obs
+
+namespace rampart::store {
+class Store;
+}
 
 namespace rampart::http {
 
@@ -35,8 +42,24 @@ class Pipeline {
     const Router& router_;
 };
 
+// What the security stages need besides the configuration. Every member may be left empty, and
+// empty always means refusing, never allowing.
+struct PipelineDeps {
+    // Checks credentials. Null: every credential is refused (401), so only public routes answer.
+    identity::Authenticator* authenticator = nullptr;
+    // Receives a "permission.denied" audit event for every authorization refusal. Null: not audited
+    // (unit tests only).
+    store::Store* store = nullptr;
+    // Checks CSRF tokens. Null: derived from config.secretKey; when that is empty too, every
+    // state-changing request made with a session cookie is refused.
+    std::shared_ptr<const identity::CsrfKey> csrfKey;
+    // Each route's policy. Empty: api::policyFor, the server's one table. Tests of the stages before
+    // authorization substitute their own.
+    PolicyLookup policies;
+};
+
 // The pipeline in its one order; pipeline.cpp says why each stage stands where it does.
 std::unique_ptr<Pipeline> buildPipeline(const Config& config, const Router& router, obs::HttpMetrics& metrics,
-                                        obs::AccessLog* accessLog);
+                                        obs::AccessLog* accessLog, PipelineDeps deps = {});
 
 }  // namespace rampart::http

@@ -55,7 +55,16 @@ class PipelineTest : public ::testing::Test {
                   std::vector<std::pair<std::string, std::string>> headers = {}, std::string body = {},
                   bool tls = false, std::string peer = "192.0.2.10",
                   std::shared_ptr<const ApiError> transportError = nullptr) {
-        if (!pipeline_) pipeline_ = buildPipeline(config_, router_, httpMetrics_, nullptr);
+        if (!pipeline_) {
+            // These tests are about the stages before authorization, so every test route is public
+            // here; the real policy table is attacked in middleware/authorization_test.cpp.
+            PipelineDeps deps;
+            deps.policies = [](Verb, std::string_view) {
+                static const api::Policy open{.publicRoute = true};
+                return &open;
+            };
+            pipeline_ = buildPipeline(config_, router_, httpMetrics_, nullptr, std::move(deps));
+        }
         Exchange ex;
         ex.request.method(method);
         ex.request.target(target);

@@ -39,6 +39,30 @@ ApiError ApiError::invalidHost() {
 ApiError ApiError::forbidden(std::string detail) {
     return {Status::forbidden, "forbidden", "Forbidden", std::move(detail)};
 }
+namespace {
+constexpr std::string_view kUnauthorizedDetail =
+    "Authentication is required, or the credential presented is not valid.";
+}  // namespace
+
+ApiError ApiError::unauthorized() {
+    ApiError error{Status::unauthorized, "unauthorized", "Unauthorized", std::string(kUnauthorizedDetail)};
+    error.withHeader("WWW-Authenticate", R"(Bearer realm="rampart", error="invalid_token")");
+    return error;
+}
+ApiError ApiError::authenticationRequired() {
+    ApiError error{Status::unauthorized, "unauthorized", "Unauthorized", std::string(kUnauthorizedDetail)};
+    error.withHeader("WWW-Authenticate", R"(Bearer realm="rampart")");
+    return error;
+}
+ApiError ApiError::csrfFailed() {
+    return {Status::forbidden, "csrf_failed", "CSRF check failed",
+            "A state-changing request with a session cookie needs the X-CSRF-Token header and a same-origin "
+            "or allowed Origin."};
+}
+ApiError ApiError::totpRequired() {
+    return {Status::forbidden, "totp_required", "Two-factor authentication required",
+            "Administrators must enrol TOTP (POST /api/v1/me/totp) before using this route."};
+}
 ApiError ApiError::serviceUnavailable(std::string detail) {
     return {Status::service_unavailable, "service-unavailable", "Service unavailable", std::move(detail)};
 }

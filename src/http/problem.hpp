@@ -29,6 +29,14 @@ class ApiError : public std::exception {
     static ApiError headersTooLarge();
     static ApiError invalidHost();
     static ApiError forbidden(std::string detail);
+    // 401 for a credential that was presented and refused. One body whatever the reason (expired,
+    // revoked, unknown, malformed), so a client learns nothing about which tokens exist.
+    static ApiError unauthorized();
+    // 401 for a protected route reached without any credential: the same body, and a
+    // WWW-Authenticate challenge without an error code (RFC 6750 section 3.1).
+    static ApiError authenticationRequired();
+    static ApiError csrfFailed();
+    static ApiError totpRequired();
     static ApiError serviceUnavailable(std::string detail);
     static ApiError internal();
 

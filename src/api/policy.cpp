@@ -1,0 +1,85 @@
+// The one policy table. Adding a route means adding its line here, or the route answers 403 to
+// everyone; policy_test.cpp walks the table so a forgotten line is caught before it ships.
+#include "api/policy.hpp"
+
+#include <algorithm>
+
+namespace rampart::api {
+namespace {
+
+using http::Verb;
+using identity::Role;
+
+Policy publicRoute(Verb method, std::string_view pattern) {
+    return Policy{.method = method, .pattern = pattern, .publicRoute = true};
+}
+
+const std::vector<Policy>& table() {
+    // Function-local, like the table, so a lookup during another file's static initialisation is safe.
+    static const std::vector<Role> kAnyRole = {Role::admin, Role::user, Role::auditor, Role::worker};
+    static const std::vector<Role> kAdmin = {Role::admin};
+    static const std::vector<Role> kAdminAuditor = {Role::admin, Role::auditor};
+    static const std::vector<Policy> entries = {
+        // Operational routes and the two ways in. /metrics checks for loopback in its handler.
+        publicRoute(Verb::get, "/healthz"),
+        publicRoute(Verb::get, "/readyz"),
+        publicRoute(Verb::get, "/metrics"),
+        publicRoute(Verb::get, "/openapi.json"),
+        publicRoute(Verb::get, "/.well-known/jwks.json"),
+        publicRoute(Verb::post, "/api/v1/auth/login"),
+        publicRoute(Verb::post, "/api/v1/auth/refresh"),
+
+        // One's own account. The TOTP routes stay reachable without TOTP so an admin can enrol.
+        {.method = Verb::post, .pattern = "/api/v1/auth/logout", .roles = kAnyRole, .allowWithoutTotp = true},
+        {.method = Verb::get, .pattern = "/api/v1/me", .roles = kAnyRole, .allowWithoutTotp = true},
+        {.method = Verb::post,
+         .pattern = "/api/v1/me/totp",
+         .roles = kAnyRole,
+         .interactiveOnly = true,
+         .allowWithoutTotp = true},
+        {.method = Verb::post,
+         .pattern = "/api/v1/me/totp/confirm",
+         .roles = kAnyRole,
+         .interactiveOnly = true,
+         .allowWithoutTotp = true},
+        {.method = Verb::post,
+         .pattern = "/api/v1/me/totp/disable",
+         .roles = kAnyRole,
+         .interactiveOnly = true},
+        {.method = Verb::get, .pattern = "/api/v1/tokens", .roles = kAnyRole, .scope = "tokens"},
+        {.method = Verb::post, .pattern = "/api/v1/tokens", .roles = kAnyRole, .scope = "tokens"},
+        {.method = Verb::delete_, .pattern = "/api/v1/tokens/{id}", .roles = kAnyRole, .scope = "tokens"},
+
+        // User administration.
+        {.method = Verb::get, .pattern = "/api/v1/users", .roles = kAdmin, .scope = "users:read"},
+        {.method = Verb::get, .pattern = "/api/v1/users/{id}", .roles = kAdmin, .scope = "users:read"},
+        {.method = Verb::post, .pattern = "/api/v1/users", .roles = kAdmin, .scope = "users:write"},
+        {.method = Verb::patch, .pattern = "/api/v1/users/{id}", .roles = kAdmin, .scope = "users:write"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/users/{id}/revoke-credentials",
+         .roles = kAdmin,
+         .scope = "users:write"},
+
+        // The audit log: read-only, for admins and auditors.
+        {.method = Verb::get, .pattern = "/api/v1/audit", .roles = kAdminAuditor, .scope = "audit:read"},
+    };
+    return entries;
+}
+
+}  // namespace
+
+bool Policy::allows(identity::Role role) const {
+    return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+const Policy* policyFor(http::Verb method, std::string_view pattern) {
+    for (const Policy& policy : table())
+        if (policy.method == method && policy.pattern == pattern) return &policy;
+    return nullptr;
+}
+
+std::span<const Policy> policies() {
+    return table();
+}
+
+}  // namespace rampart::api

@@ -1,0 +1,39 @@
+// Authorization: the route's policy (api/policy.hpp) decides whether the principal may call it.
+// Deny by default: a route without a policy answers 403 to everyone, admins included.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "api/policy.hpp"
+#include "http/middleware.hpp"
+
+namespace rampart::store {
+class Store;
+}
+
+namespace rampart::http {
+
+class TrustedProxies;
+
+// How the stage finds a route's policy: api::policyFor in the server; tests may pass their own.
+using PolicyLookup = std::function<const api::Policy*(Verb, std::string_view)>;
+
+class AuthorizationStage : public Middleware {
+  public:
+    // `store` receives a "permission.denied" audit event for every 403; null only in unit tests.
+    AuthorizationStage(PolicyLookup policies, bool requireAdminTotp, store::Store* store,
+                       std::shared_ptr<const TrustedProxies> proxies = nullptr);
+    boost::asio::awaitable<void> handle(Exchange& ex, Next next) override;
+
+  private:
+    boost::asio::awaitable<void> auditDenial(const Exchange& ex, std::string_view reason);
+
+    PolicyLookup policies_;
+    bool requireAdminTotp_;
+    store::Store* store_;
+    std::shared_ptr<const TrustedProxies> proxies_;
+};
+
+}  // namespace rampart::http
