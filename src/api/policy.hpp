@@ -13,12 +13,12 @@ namespace rampart::api {
 
 struct Policy {
     http::Verb method = http::Verb::get;
-    std::string_view pattern;           // exactly as the route registers it ("/api/v1/users/{id}")
-    bool publicRoute = false;           // no authentication needed; every other field is then ignored
-    std::vector<identity::Role> roles;  // roles that may call it; empty means nobody
+    std::string_view pattern{};           // exactly as the route registers it ("/api/v1/users/{id}")
+    bool publicRoute = false;             // no authentication needed; every other field is then ignored
+    std::vector<identity::Role> roles{};  // roles that may call it; empty means nobody
     // The scope a credential must carry ("" for none). Login credentials carry "*"; personal API
     // tokens carry what they were created with.
-    std::string_view scope;
+    std::string_view scope{};
     // Only credentials a person obtained by logging in (access tokens, sessions): personal API tokens
     // and external tokens cannot manage second factors.
     bool interactiveOnly = false;

@@ -1,5 +1,5 @@
-// The command line: global --config, then serve | migrate | check --deploy | audit verify. Flags override the
-// environment, which overrides the file, which overrides the defaults.
+// The command line: global --config, then serve | migrate | check --deploy | audit verify | admin. Flags
+// override the environment, which overrides the file, which overrides the defaults.
 #include "app/cli.hpp"
 
 #include <iostream>
@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "app/admin_cli.hpp"
 #include "app/config.hpp"
 #include "app/deploy_check.hpp"
 #include "app/serve.hpp"
@@ -72,6 +73,9 @@ int runCli(int argc, char** argv) {
     auto* auditVerifyCommand =
         auditCommand->add_subcommand("verify", "Re-check the audit log's hash chain; exit 1 if tampered");
 
+    AdminCommand adminCommand;
+    addAdminCommands(app, adminCommand);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -114,6 +118,10 @@ int runCli(int argc, char** argv) {
             return hasCritical(findings) ? 1 : 0;
         }
         if (*auditVerifyCommand) return verifyAuditLog(config);
+        if (*adminCommand.admin) {
+            ensureDevelopmentSecretKey(config);
+            return runAdmin(config, adminCommand);
+        }
     } catch (const std::exception& error) {
         // Start-up failures: messages are ours (store and TLS errors never hold secrets).
         std::cerr << "rampart: " << error.what() << '\n';

@@ -12,14 +12,18 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json/array.hpp>
 
+#include "api/identity_routes.hpp"
 #include "api/system_routes.hpp"
+#include "app/admin_cli.hpp"
 #include "app/deploy_check.hpp"
 #include "app/run_blocking.hpp"
 #include "http/pipeline.hpp"
 #include "http/server.hpp"
+#include "identity/auth_service.hpp"
 #include "obs/access_log.hpp"
 #include "obs/audit.hpp"
 #include "obs/metrics.hpp"
@@ -108,11 +112,23 @@ int serve(Config config, const ServeOptions& options) {
     std::unique_ptr<obs::AccessLog> accessLog;
     if (config.accessLog) accessLog = std::make_unique<obs::AccessLog>();
 
+    identity::AuthService auth(*store, config.secretKey, authSettings(config));
+    auth.loadKeys();
+    if (auto password = auth.bootstrapAdmin(config.adminPasswordFile)) {
+        if (password->empty()) {
+            spdlog::info("created the first admin account, \"admin\", with the password from the file");
+        } else {
+            // On the console only, once: the log may travel to places the password must not.
+            std::cout << "created the first admin account, \"admin\"; admin password (shown once): "
+                      << password->reveal() << std::endl;
+        }
+    }
+
     http::Router router;
     api::addSystemRoutes(router, config, *store, metrics);
-    // No Authenticator is wired yet (AuthService is being written): with none, the pipeline refuses
-    // every credential, so only public routes answer. Pass it here once it exists.
+    api::addIdentityRoutes(router, config, auth, *store);
     http::PipelineDeps deps;
+    deps.authenticator = &auth;
     deps.store = store.get();
     auto pipeline = http::buildPipeline(config, router, httpMetrics, accessLog.get(), std::move(deps));
 
@@ -134,9 +150,25 @@ int serve(Config config, const ServeOptions& options) {
         });
     };
     waitReload();
+    // Keys rotated by `rampart admin keys rotate` (or another node) are picked up within a minute.
+    boost::asio::steady_timer keyReload(signals);
+    std::function<void()> scheduleKeyReload = [&] {
+        keyReload.expires_after(std::chrono::minutes(1));
+        keyReload.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) return;
+            try {
+                auth.loadKeys();
+            } catch (const std::exception& error) {
+                spdlog::error("reloading signing keys failed: {}", error.what());
+            }
+            scheduleKeyReload();
+        });
+    };
+    scheduleKeyReload();
     stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
         spdlog::info("signal {}: shutting down gracefully", signal);
         reloadSignal.cancel();
+        keyReload.cancel();
     });
     signals.run();
 

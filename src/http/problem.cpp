@@ -55,12 +55,12 @@ ApiError ApiError::authenticationRequired() {
     return error;
 }
 ApiError ApiError::csrfFailed() {
-    return {Status::forbidden, "csrf_failed", "CSRF check failed",
+    return {Status::forbidden, "csrf-failed", "CSRF check failed",
             "A state-changing request with a session cookie needs the X-CSRF-Token header and a same-origin "
             "or allowed Origin."};
 }
 ApiError ApiError::totpRequired() {
-    return {Status::forbidden, "totp_required", "Two-factor authentication required",
+    return {Status::forbidden, "totp-required", "Two-factor authentication required",
             "Administrators must enrol TOTP (POST /api/v1/me/totp) before using this route."};
 }
 ApiError ApiError::serviceUnavailable(std::string detail) {

@@ -18,9 +18,9 @@ using Handler = std::function<boost::asio::awaitable<void>(Exchange&)>;
 
 struct Route {
     Verb method = Verb::get;
-    std::string pattern;  // literal segments and {name} parameters
-    Handler handler;
-    std::string summary;           // one line, for OpenAPI
+    std::string pattern{};  // literal segments and {name} parameters
+    Handler handler{};
+    std::string summary{};         // one line, for OpenAPI
     std::string tag = "system";    // OpenAPI grouping
     bool jsonBody = false;         // expects an application/json body (else 415)
     std::size_t maxBodyBytes = 0;  // 0: the configured default

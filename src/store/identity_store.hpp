@@ -183,6 +183,7 @@ class IdentityStore {
                                                               bool deactivate) = 0;
 
     // --- signing keys (blocking: start-up and `rampart admin keys rotate`) ---
+    // Oldest first; keys created in the same second in the order they were inserted (the newest signs).
     virtual std::vector<SigningKeyRecord> loadSigningKeysBlocking() = 0;
     virtual void insertSigningKeyBlocking(SigningKeyRecord key) = 0;
     virtual void deleteSigningKeysBlocking(std::vector<std::string> kids) = 0;

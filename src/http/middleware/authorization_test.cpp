@@ -91,9 +91,9 @@ TEST_F(AuthorizationTest, ApiTokensCannotUseInteractiveOnlyRoutes) {
 }
 
 TEST_F(AuthorizationTest, AdminWithoutTotpReachesOnlyTheEnrolmentRoutes) {
-    expectForbidden(Verb::get, "/api/v1/users", bearer("admin-no-totp-token"), "totp_required");
-    expectForbidden(Verb::get, "/api/v1/audit", bearer("admin-no-totp-token"), "totp_required");
-    expectForbidden(Verb::post, "/api/v1/me/totp/disable", bearer("admin-no-totp-token"), "totp_required");
+    expectForbidden(Verb::get, "/api/v1/users", bearer("admin-no-totp-token"), "totp-required");
+    expectForbidden(Verb::get, "/api/v1/audit", bearer("admin-no-totp-token"), "totp-required");
+    expectForbidden(Verb::post, "/api/v1/me/totp/disable", bearer("admin-no-totp-token"), "totp-required");
     expectOk(Verb::get, "/api/v1/me", bearer("admin-no-totp-token"));
     expectOk(Verb::post, "/api/v1/me/totp", bearer("admin-no-totp-token"));
     expectOk(Verb::post, "/api/v1/me/totp/confirm", bearer("admin-no-totp-token"));

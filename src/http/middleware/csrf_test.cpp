@@ -31,7 +31,7 @@ class CsrfTest : public rampart::testing::AuthPipelineTest {
     static void expectCsrfRefusal(const Response& r) {
         EXPECT_EQ(r.result(), Status::forbidden);
         auto body = boost::json::parse(r.body()).as_object();
-        EXPECT_EQ(body.at("type").as_string(), "urn:rampart:problem:csrf_failed");
+        EXPECT_EQ(body.at("type").as_string(), "urn:rampart:problem:csrf-failed");
     }
 };
 

@@ -521,7 +521,7 @@ std::vector<SigningKeyRecord> SqliteStore::loadSigningKeysBlocking() {
         [](Connection& db) {
             auto select = db.prepare(
                 "SELECT kid, alg, public_key, encrypted_private_key, created, not_after, expires "
-                "FROM signing_keys ORDER BY created, kid");
+                "FROM signing_keys ORDER BY created, rowid");
             std::vector<SigningKeyRecord> keys;
             while (select.step()) {
                 keys.push_back(SigningKeyRecord{

@@ -1,0 +1,525 @@
+// Handlers parse and check the body, call the identity service, and shape the JSON answer; the
+// authorization stage has already applied the route's policy (see api/policy.cpp), so what is left
+// here is the object-level part: a caller only ever sees their own tokens.
+#include "api/identity_routes.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+
+#include "api/json_body.hpp"
+#include "http/middleware/authentication.hpp"
+#include "http/problem.hpp"
+#include "http/trusted_proxies.hpp"
+#include "identity/api_token.hpp"
+#include "identity/jwks.hpp"
+#include "identity/password.hpp"
+
+namespace rampart::api {
+namespace {
+
+namespace json = boost::json;
+using http::Exchange;
+using http::Status;
+using http::Verb;
+using identity::AuthError;
+
+constexpr std::size_t kMaxName = 150;
+constexpr std::size_t kMaxCode = 16;
+constexpr std::size_t kMaxRefreshToken = identity::kMaxTokenSize;
+
+std::string timeText(store::Seconds time) {
+    return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", time);
+}
+
+json::value optionalTime(const std::optional<store::Seconds>& time) {
+    return time ? json::value(timeText(*time)) : json::value(nullptr);
+}
+
+void reply(Exchange& ex, Status status, const json::value& body) {
+    ex.response.result(status);
+    ex.response.set(http::beast_http::field::content_type, "application/json");
+    ex.response.body() = json::serialize(body);
+}
+
+void noContent(Exchange& ex) {
+    ex.response.result(Status::no_content);
+    ex.response.body().clear();
+}
+
+json::object userJson(const store::UserRecord& user) {
+    return {{"id", user.id},
+            {"username", user.username},
+            {"email", user.email ? json::value(*user.email) : json::value(nullptr)},
+            {"role", user.role},
+            {"active", user.active},
+            {"totp_enabled", user.totpEnabled},
+            {"created", timeText(user.created)},
+            {"last_login", optionalTime(user.lastLogin)},
+            {"locked_until", optionalTime(user.lockedUntil)}};
+}
+
+json::object tokenJson(const store::ApiTokenRecord& token) {
+    json::array scopes(token.scopes.begin(), token.scopes.end());
+    return {{"id", token.id},
+            {"name", token.name},
+            {"prefix", std::string(identity::kApiTokenPrefix) + token.displayPrefix},
+            {"scopes", std::move(scopes)},
+            {"created", timeText(token.created)},
+            {"last_used", optionalTime(token.lastUsed)},
+            {"expires", optionalTime(token.expires)}};
+}
+
+json::object pairJson(const identity::TokenPair& pair) {
+    return {{"access_token", pair.accessToken},
+            {"refresh_token", pair.refreshToken},
+            {"token_type", "Bearer"},
+            {"expires_in", pair.expiresIn.count()}};
+}
+
+const identity::Principal& caller(const Exchange& ex) {
+    // The authorization stage lets no request reach an authenticated route without one.
+    if (!ex.principal) throw http::ApiError::internal();
+    return *ex.principal;
+}
+
+std::optional<identity::Role> roleField(const std::optional<std::string>& text) {
+    if (!text) return std::nullopt;
+    auto role = identity::parseRole(*text);
+    if (!role) {
+        json::array errors;
+        errors.emplace_back(
+            json::object{{"pointer", "/role"}, {"detail", "must be admin, user, auditor or worker"}});
+        throw http::ApiError::badRequest("the request body has an invalid field")
+            .withErrors(std::move(errors));
+    }
+    return role;
+}
+
+int hexValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// application/x-www-form-urlencoded decoding: '+' is a space, %XX a byte; a bad escape is a 400.
+std::string decodeQueryPart(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '+') {
+            out += ' ';
+        } else if (text[i] != '%') {
+            out += text[i];
+        } else {
+            const int high = i + 2 < text.size() ? hexValue(text[i + 1]) : -1;
+            const int low = i + 2 < text.size() ? hexValue(text[i + 2]) : -1;
+            if (high < 0 || low < 0) throw http::ApiError::badRequest("the query string is malformed");
+            out += static_cast<char>(high * 16 + low);
+            i += 2;
+        }
+    }
+    return out;
+}
+
+// One query parameter at most once; unknown names refused like unknown body fields.
+std::map<std::string, std::string, std::less<>> queryParams(const Exchange& ex,
+                                                            std::initializer_list<std::string_view> known) {
+    std::map<std::string, std::string, std::less<>> params;
+    std::string_view rest = ex.query;
+    while (!rest.empty()) {
+        const auto end = rest.find('&');
+        const std::string_view pair = rest.substr(0, end);
+        rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+        if (pair.empty()) continue;
+        const auto equals = pair.find('=');
+        std::string key = decodeQueryPart(pair.substr(0, equals));
+        std::string value =
+            equals == std::string_view::npos ? std::string() : decodeQueryPart(pair.substr(equals + 1));
+        if (std::find(known.begin(), known.end(), std::string_view(key)) == known.end()) {
+            throw http::ApiError::badRequest("unknown query parameter");
+        }
+        if (!params.emplace(std::move(key), std::move(value)).second) {
+            throw http::ApiError::badRequest("a query parameter appears twice");
+        }
+    }
+    return params;
+}
+
+int limitParam(const std::map<std::string, std::string, std::less<>>& params, int fallback, int max) {
+    auto found = params.find("limit");
+    if (found == params.end()) return fallback;
+    int limit = 0;
+    auto [end, ec] =
+        std::from_chars(found->second.data(), found->second.data() + found->second.size(), limit);
+    if (ec != std::errc() || end != found->second.data() + found->second.size() || limit < 1 || limit > max) {
+        throw http::ApiError::badRequest("limit must be an integer from 1 to " + std::to_string(max));
+    }
+    return limit;
+}
+
+}  // namespace
+
+void throwAsApiError(const AuthError& error) {
+    using Kind = AuthError::Kind;
+    // Problem types use hyphens ("invalid-credentials", "password-too-short") like every other one.
+    std::string slug = error.slug();
+    std::replace_if(
+        slug.begin(), slug.end(), [](char c) { return c == '_' || c == '.'; }, '-');
+    json::array errors;
+    if (!error.field().empty())
+        errors.emplace_back(json::object{{"pointer", error.field()}, {"detail", error.what()}});
+    switch (error.kind()) {
+        case Kind::invalid:
+            throw http::ApiError(Status::bad_request, slug, "Bad Request", error.what())
+                .withErrors(std::move(errors));
+        case Kind::unauthorized:
+        case Kind::totpRequired:
+            throw http::ApiError(Status::unauthorized, slug, "Unauthorized", error.what())
+                .withHeader("WWW-Authenticate", R"(Bearer realm="rampart")");
+        case Kind::forbidden:
+            throw http::ApiError(Status::forbidden, slug, "Forbidden", error.what());
+        case Kind::notFound:
+            throw http::ApiError::notFound();
+        case Kind::conflict:
+            throw http::ApiError(Status::conflict, slug, "Conflict", error.what());
+        case Kind::throttled:
+            throw http::ApiError(Status::too_many_requests, slug, "Too Many Requests", error.what())
+                .withHeader("Retry-After",
+                            std::to_string(std::max<std::int64_t>(1, error.retryAfter.count())));
+    }
+    throw http::ApiError::internal();
+}
+
+void addIdentityRoutes(http::Router& router, const Config& config, identity::AuthService& auth,
+                       store::Store& store) {
+    auto proxies = std::make_shared<http::TrustedProxies>(config.trustedProxies);
+    const bool secureCookies = config.secureCookies;
+    auto context = [proxies](const Exchange& ex) {
+        return identity::RequestContext{.requestId = ex.requestId, .client = proxies->clientAddress(ex)};
+    };
+    // Every handler body runs inside this, so service refusals become problem+json answers.
+    auto guarded = [](auto body) {
+        return [body](Exchange& ex) -> boost::asio::awaitable<void> {
+            try {
+                co_await body(ex);
+            } catch (const AuthError& error) {
+                throwAsApiError(error);
+            }
+        };
+    };
+
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/auth/login",
+         .handler = guarded([&auth, context, secureCookies](Exchange& ex) -> boost::asio::awaitable<void> {
+             JsonBody body(ex);
+             identity::LoginRequest request;
+             request.username = body.requiredString("username", kMaxName);
+             // Longer passwords are refused by the service without hashing, like wrong ones.
+             request.password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
+             request.totp = body.optionalString("totp", kMaxCode);
+             request.session = body.optionalBool("session").value_or(false);
+             body.finish();
+             auto result = co_await auth.login(std::move(request), context(ex));
+             if (result.session) {
+                 ex.response.set(http::beast_http::field::set_cookie,
+                                 http::sessionSetCookie(result.session->cookieValue.reveal(),
+                                                        result.session->maxAge, secureCookies));
+                 reply(ex, Status::ok,
+                       json::object{{"csrf_token", result.session->csrfToken},
+                                    {"expires_in", result.session->maxAge.count()}});
+             } else {
+                 reply(ex, Status::ok, pairJson(*result.tokens));
+             }
+         }),
+         .summary = "Log in: a token pair, or a session cookie and CSRF token with \"session\": true",
+         .tag = "auth",
+         .jsonBody = true,
+         .maxBodyBytes = 8 * 1024});
+
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/auth/refresh",
+                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                    JsonBody body(ex);
+                    auto token = body.requiredString("refresh_token", kMaxRefreshToken);
+                    body.finish();
+                    reply(ex, Status::ok, pairJson(co_await auth.refresh(std::move(token), context(ex))));
+                }),
+                .summary = "Rotate a refresh token: a new pair; the old refresh token is dead",
+                .tag = "auth",
+                .jsonBody = true,
+                .maxBodyBytes = 16 * 1024});
+
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/auth/logout",
+         .handler = guarded([&auth, context, secureCookies](Exchange& ex) -> boost::asio::awaitable<void> {
+             const auto& principal = caller(ex);
+             co_await auth.logout(principal, context(ex));
+             if (principal.credential == identity::CredentialKind::session) {
+                 ex.response.set(http::beast_http::field::set_cookie,
+                                 http::sessionClearCookie(secureCookies));
+             }
+             noContent(ex);
+         }),
+         .summary = "End the session, or the refresh family of the access token",
+         .tag = "auth"});
+
+    router.add({.method = Verb::get,
+                .pattern = "/.well-known/jwks.json",
+                .handler = [&auth](Exchange& ex) -> boost::asio::awaitable<void> {
+                    reply(ex, Status::ok, identity::toJwks(*auth.verificationKeys()));
+                    co_return;
+                },
+                .summary = "The public keys that verify Rampart's access tokens",
+                .tag = "auth"});
+
+    router.add({.method = Verb::get,
+                .pattern = "/api/v1/me",
+                .handler = guarded([&auth](Exchange& ex) -> boost::asio::awaitable<void> {
+                    const auto& principal = caller(ex);
+                    auto user = co_await auth.findUser(principal.userId);
+                    if (!user) throw http::ApiError::notFound();
+                    auto body = userJson(*user);
+                    json::array scopes(principal.scopes.begin(), principal.scopes.end());
+                    body["scopes"] = std::move(scopes);
+                    static constexpr std::string_view kKinds[] = {"access_token", "api_token", "session",
+                                                                  "external"};
+                    body["credential"] = kKinds[static_cast<int>(principal.credential)];
+                    reply(ex, Status::ok, body);
+                }),
+                .summary = "Who am I: the account, its role and the credential's scopes",
+                .tag = "me"});
+
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/me/totp",
+         .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+             auto enrolment = co_await auth.enrolTotp(caller(ex), context(ex));
+             reply(ex, Status::created,
+                   json::object{{"secret", enrolment.secretBase32}, {"otpauth_uri", enrolment.uri.reveal()}});
+         }),
+         .summary = "Start TOTP enrolment: the secret and an otpauth:// URI, shown once",
+         .tag = "me"});
+
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/me/totp/confirm",
+                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                    JsonBody body(ex);
+                    auto code = body.requiredString("code", kMaxCode);
+                    body.finish();
+                    co_await auth.confirmTotp(caller(ex), std::move(code), context(ex));
+                    noContent(ex);
+                }),
+                .summary = "Confirm TOTP enrolment with a code: logins need a code from now on",
+                .tag = "me",
+                .jsonBody = true,
+                .maxBodyBytes = 4 * 1024});
+
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/me/totp/disable",
+                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                    JsonBody body(ex);
+                    auto password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
+                    auto code = body.requiredString("code", kMaxCode);
+                    body.finish();
+                    co_await auth.disableTotp(caller(ex), std::move(password), std::move(code), context(ex));
+                    noContent(ex);
+                }),
+                .summary = "Turn TOTP off, with the password and a current code",
+                .tag = "me",
+                .jsonBody = true,
+                .maxBodyBytes = 8 * 1024});
+
+    router.add({.method = Verb::get,
+                .pattern = "/api/v1/tokens",
+                .handler = guarded([&auth](Exchange& ex) -> boost::asio::awaitable<void> {
+                    json::array items;
+                    for (const auto& token : co_await auth.listApiTokens(caller(ex)))
+                        items.push_back(tokenJson(token));
+                    reply(ex, Status::ok, json::object{{"items", std::move(items)}});
+                }),
+                .summary = "The caller's personal API tokens (never the tokens themselves)",
+                .tag = "tokens"});
+
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/tokens",
+                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                    JsonBody body(ex);
+                    auto name = body.requiredString("name", 100);
+                    auto scopes = body.optionalStringArray("scopes", 32, 64);
+                    auto expiresIn = body.optionalInt("expires_in", 1, std::int64_t{10} * 365 * 86400);
+                    body.finish({"id", "user_id", "owner", "created", "last_used", "token", "prefix"});
+                    if (!scopes) {
+                        json::array errors;
+                        errors.emplace_back(json::object{{"pointer", "/scopes"}, {"detail", "is required"}});
+                        throw http::ApiError::badRequest("the request body has an invalid field")
+                            .withErrors(std::move(errors));
+                    }
+                    std::optional<std::chrono::seconds> lifetime;
+                    if (expiresIn) lifetime = std::chrono::seconds(*expiresIn);
+                    auto created = co_await auth.createApiToken(caller(ex), std::move(name),
+                                                                std::move(*scopes), lifetime, context(ex));
+                    auto out = tokenJson(created.record);
+                    out["token"] = created.token.reveal();
+                    reply(ex, Status::created, out);
+                }),
+                .summary = "Create a personal API token; the token is in this answer only",
+                .tag = "tokens",
+                .jsonBody = true,
+                .maxBodyBytes = 8 * 1024});
+
+    router.add({.method = Verb::delete_,
+                .pattern = "/api/v1/tokens/{id}",
+                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                    co_await auth.revokeApiToken(caller(ex), std::string(ex.pathParam("id")), context(ex));
+                    noContent(ex);
+                }),
+                .summary = "Revoke one of the caller's API tokens",
+                .tag = "tokens"});
+
+    router.add({.method = Verb::get,
+                .pattern = "/api/v1/users",
+                .handler = guarded([&auth](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto params = queryParams(ex, {"after", "limit"});
+                    const int limit = limitParam(params, 100, 500);
+                    auto after = params.contains("after") ? params.find("after")->second : std::string();
+                    auto users = co_await auth.listUsers(std::move(after), limit);
+                    json::array items;
+                    for (const auto& user : users) items.push_back(userJson(user));
+                    json::object body{{"items", std::move(items)}};
+                    body["next_cursor"] = static_cast<int>(users.size()) == limit
+                                              ? json::value(users.back().username)
+                                              : json::value(nullptr);
+                    reply(ex, Status::ok, body);
+                }),
+                .summary = "List users, by username, with cursor pagination (after, limit)",
+                .tag = "users"});
+
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/users",
+                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                    JsonBody body(ex);
+                    identity::NewUser user;
+                    user.username = body.requiredString("username", kMaxName);
+                    if (auto email = body.nullableString("email", 254)) user.email = *email;
+                    user.role = roleField(body.optionalString("role", 16)).value_or(identity::Role::user);
+                    user.password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
+                    body.finish({"id", "active", "created", "last_login", "password_hash", "totp_enabled",
+                                 "failed_logins", "locked_until"});
+                    const auto& principal = caller(ex);
+                    auto created = co_await auth.createUser(std::move(user), principal.userId, context(ex));
+                    reply(ex, Status::created, userJson(created));
+                }),
+                .summary = "Create a user (the password must pass the policy)",
+                .tag = "users",
+                .jsonBody = true,
+                .maxBodyBytes = 8 * 1024});
+
+    router.add({.method = Verb::get,
+                .pattern = "/api/v1/users/{id}",
+                .handler = guarded([&auth](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto user = co_await auth.findUser(std::string(ex.pathParam("id")));
+                    if (!user) throw http::ApiError::notFound();
+                    reply(ex, Status::ok, userJson(*user));
+                }),
+                .summary = "One user",
+                .tag = "users"});
+
+    router.add(
+        {.method = Verb::patch,
+         .pattern = "/api/v1/users/{id}",
+         .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+             JsonBody body(ex);
+             identity::UserChanges changes;
+             changes.email = body.nullableString("email", 254);
+             changes.role = roleField(body.optionalString("role", 16));
+             changes.active = body.optionalBool("active");
+             if (auto password = body.optionalString("password", identity::kMaxPasswordBytes + 1)) {
+                 changes.password = SecretString(std::move(*password));
+             }
+             body.finish({"id", "username", "created", "last_login", "password_hash", "totp_enabled",
+                          "failed_logins", "locked_until"});
+             const auto& principal = caller(ex);
+             auto user = co_await auth.updateUser(std::string(ex.pathParam("id")), std::move(changes),
+                                                  principal.userId, context(ex));
+             reply(ex, Status::ok, userJson(user));
+         }),
+         .summary = "Change a user's email, role, password or active flag (disabling revokes everything)",
+         .tag = "users",
+         .jsonBody = true,
+         .maxBodyBytes = 8 * 1024});
+
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/users/{id}/revoke-credentials",
+                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                    co_await auth.revokeAllCredentials(std::string(ex.pathParam("id")), caller(ex).userId,
+                                                       context(ex));
+                    noContent(ex);
+                }),
+                .summary = "Revoke every token, session and refresh family of a user at once",
+                .tag = "users"});
+
+    router.add(
+        {.method = Verb::get,
+         .pattern = "/api/v1/audit",
+         .handler = [&store](Exchange& ex) -> boost::asio::awaitable<void> {
+             auto params =
+                 queryParams(ex, {"action", "actor", "outcome", "since", "until", "after", "limit"});
+             store::AuditQuery query;
+             query.limit = limitParam(params, 100, store::AuditQuery::kMaxAuditPage);
+             if (auto found = params.find("action"); found != params.end()) query.action = found->second;
+             if (auto found = params.find("actor"); found != params.end()) query.actor = found->second;
+             if (auto found = params.find("outcome"); found != params.end()) query.outcome = found->second;
+             for (auto [name, target] :
+                  {std::pair{"since", &query.since}, std::pair{"until", &query.until}}) {
+                 auto found = params.find(name);
+                 if (found == params.end()) continue;
+                 auto time = obs::parseAuditTime(found->second);
+                 if (!time) {
+                     throw http::ApiError::badRequest(std::string(name) +
+                                                      " must be a time like 2026-01-31T12:00:00.000000Z");
+                 }
+                 *target = *time;
+             }
+             if (auto found = params.find("after"); found != params.end()) {
+                 std::int64_t after = 0;
+                 const auto& text = found->second;
+                 auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), after);
+                 if (ec != std::errc() || end != text.data() + text.size() || after < 0) {
+                     throw http::ApiError::badRequest("after must be a non-negative integer");
+                 }
+                 query.afterId = after;
+             }
+             const int limit = query.limit;
+             auto records = co_await store.listAudit(std::move(query));
+             json::array items;
+             for (const auto& record : records) {
+                 items.push_back(json::object{{"id", record.id},
+                                              {"time", obs::formatAuditTime(record.event.time)},
+                                              {"action", record.event.action},
+                                              {"actor", record.event.actor},
+                                              {"client", record.event.client},
+                                              {"request_id", record.event.requestId},
+                                              {"target", record.event.target},
+                                              {"outcome", record.event.outcome},
+                                              {"details", record.event.details}});
+             }
+             json::object body{{"items", std::move(items)}};
+             body["next_cursor"] = static_cast<int>(records.size()) == limit
+                                       ? json::value(std::to_string(records.back().id))
+                                       : json::value(nullptr);
+             reply(ex, Status::ok, body);
+         },
+         .summary = "Audit events, filtered (action, actor, outcome, since, until) and paged (after, limit)",
+         .tag = "audit"});
+}
+
+}  // namespace rampart::api

@@ -1,0 +1,18 @@
+// The identity API: login, refresh, logout, the caller's own account and TOTP, personal API tokens,
+// user administration, the audit log, and the public keys that verify our tokens.
+#pragma once
+
+#include "app/config.hpp"
+#include "http/router.hpp"
+#include "identity/auth_service.hpp"
+#include "store/store.hpp"
+
+namespace rampart::api {
+
+void addIdentityRoutes(http::Router& router, const Config& config, identity::AuthService& auth,
+                       store::Store& store);
+
+// An AuthError as the client sees it (status, slug, the field at fault); what the routes throw.
+[[noreturn]] void throwAsApiError(const identity::AuthError& error);
+
+}  // namespace rampart::api

@@ -1,0 +1,43 @@
+// The server's real route table against the policy table, both ways: a route without a policy, or a
+// policy naming no route, fails here. (policy_test.cpp checks what each policy says.)
+#include "api/identity_routes.hpp"
+
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "api/policy.hpp"
+#include "api/system_routes.hpp"
+#include "obs/metrics.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "testing/temp_directory.hpp"
+
+namespace rampart::api {
+namespace {
+
+TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
+    testing::TempDirectory dir;
+    store::SqliteStore store(dir.path() / "rampart.db");
+    Config config;
+    identity::AuthService auth(store, SecretString("a test secret key that is long enough"),
+                               identity::AuthSettings{});
+    obs::Metrics metrics;
+    http::Router router;
+    addSystemRoutes(router, config, store, metrics);
+    addIdentityRoutes(router, config, auth, store);
+
+    std::set<std::pair<http::Verb, std::string>> served;
+    for (const http::Route& route : router.routes()) {
+        served.emplace(route.method, route.pattern);
+        EXPECT_NE(policyFor(route.method, route.pattern), nullptr)
+            << http::beast_http::to_string(route.method) << ' ' << route.pattern << " has no policy";
+    }
+    for (const Policy& policy : policies()) {
+        EXPECT_TRUE(served.contains({policy.method, std::string(policy.pattern)}))
+            << http::beast_http::to_string(policy.method) << ' ' << policy.pattern << " names no route";
+    }
+    store.close();
+}
+
+}  // namespace
+}  // namespace rampart::api

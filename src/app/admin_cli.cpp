@@ -1,0 +1,179 @@
+// The admin subcommands. Passwords come from a file (never from the command line, where `ps` and the
+// shell history would keep them) or are generated and printed once.
+#include "app/admin_cli.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include "app/run_blocking.hpp"
+#include "identity/api_token.hpp"
+#include "store/store.hpp"
+
+namespace rampart {
+namespace {
+
+const identity::RequestContext kCliContext{.requestId = "cli", .client = {}};
+constexpr std::string_view kActor = "cli";
+
+std::optional<SecretString> readPasswordFile(const std::string& path) {
+    if (path.empty()) return std::nullopt;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read the password file");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return SecretString(std::move(text));
+}
+
+// From the file, else a random one that the caller prints once.
+std::pair<SecretString, bool> chosenOrGeneratedPassword(const std::string& path) {
+    if (auto password = readPasswordFile(path)) return {std::move(*password), false};
+    return {SecretString(identity::randomToken(18)), true};
+}
+
+std::optional<identity::Role> parseRoleArgument(const std::string& text) {
+    auto role = identity::parseRole(text);
+    if (!role) std::cerr << "rampart admin: role must be admin, user, auditor or worker\n";
+    return role;
+}
+
+int run(identity::AuthService& auth, store::Store& store, const AdminCommand& command) {
+    if (*command.keysRotate) {
+        auto kid = auth.rotateKeys();
+        runBlocking(auth.audit("keys.rotated", kActor, kCliContext, "key:" + kid, "success"));
+        std::cout
+            << "new signing key " << kid
+            << "; running servers sign with it after their next key reload (at most a minute); old keys "
+               "verify until their tokens expire\n";
+        return 0;
+    }
+    if (*command.userCreate) {
+        auto role = parseRoleArgument(command.role);
+        if (!role) return 2;
+        auto [password, generated] = chosenOrGeneratedPassword(command.passwordFile);
+        identity::NewUser user{.username = command.username,
+                               .email = command.email.empty() ? std::nullopt : std::optional(command.email),
+                               .role = *role,
+                               .password = password};
+        auto created = runBlocking(auth.createUser(std::move(user), std::string(kActor), kCliContext));
+        std::cout << "created user " << created.username << " (" << created.role << ", id " << created.id
+                  << ")\n";
+        if (generated) std::cout << "password (shown once): " << password.reveal() << '\n';
+        return 0;
+    }
+
+    auto user = runBlocking(store.findUserByUsername(command.username));
+    if (!user) {
+        std::cerr << "rampart admin: no such user\n";
+        return 1;
+    }
+    identity::UserChanges changes;
+    std::optional<SecretString> printOnce;
+    if (*command.userDisable) changes.active = false;
+    if (*command.userEnable) changes.active = true;
+    if (*command.userSetRole) {
+        changes.role = parseRoleArgument(command.role);
+        if (!changes.role) return 2;
+    }
+    if (*command.userResetPassword) {
+        auto [password, generated] = chosenOrGeneratedPassword(command.passwordFile);
+        if (generated) printOnce = password;
+        changes.password = std::move(password);
+    }
+    if (*command.userRevokeAll) {
+        runBlocking(auth.revokeAllCredentials(user->id, std::string(kActor), kCliContext));
+        std::cout << "revoked every token, session and refresh family of " << user->username << '\n';
+        return 0;
+    }
+    auto updated =
+        runBlocking(auth.updateUser(user->id, std::move(changes), std::string(kActor), kCliContext));
+    std::cout << "user " << updated.username << ": role " << updated.role << ", "
+              << (updated.active ? "active" : "disabled (every credential revoked)") << '\n';
+    if (printOnce) std::cout << "password (shown once): " << printOnce->reveal() << '\n';
+    return 0;
+}
+
+}  // namespace
+
+void addAdminCommands(CLI::App& app, AdminCommand& command) {
+    command.admin = app.add_subcommand("admin", "Administer users and signing keys");
+    command.admin->require_subcommand(1);
+    auto* user = command.admin->add_subcommand("user", "Create, disable, enable, change or reset a user");
+    user->require_subcommand(1);
+    const std::string passwordHelp = "file holding the password (default: a random one, printed once)";
+
+    command.userCreate = user->add_subcommand("create", "Create a user");
+    command.userCreate->add_option("username", command.username)->required();
+    command.userCreate->add_option("--email", command.email, "email address");
+    command.userCreate->add_option("--role", command.role, "admin, user, auditor or worker (default user)");
+    command.userCreate->add_option("--password-file", command.passwordFile, passwordHelp)
+        ->check(CLI::ExistingFile);
+
+    command.userDisable = user->add_subcommand("disable", "Disable a user and revoke all their credentials");
+    command.userDisable->add_option("username", command.username)->required();
+    command.userEnable = user->add_subcommand("enable", "Enable a user again (and clear a lockout)");
+    command.userEnable->add_option("username", command.username)->required();
+    command.userSetRole = user->add_subcommand("set-role", "Change a user's role");
+    command.userSetRole->add_option("username", command.username)->required();
+    command.userSetRole->add_option("role", command.role)->required();
+    command.userResetPassword = user->add_subcommand("reset-password", "Set a new password");
+    command.userResetPassword->add_option("username", command.username)->required();
+    command.userResetPassword->add_option("--password-file", command.passwordFile, passwordHelp)
+        ->check(CLI::ExistingFile);
+    command.userRevokeAll =
+        user->add_subcommand("revoke-all", "Revoke every token, session and refresh family of a user");
+    command.userRevokeAll->add_option("username", command.username)->required();
+
+    auto* keys = command.admin->add_subcommand("keys", "Manage the keys that sign access tokens");
+    keys->require_subcommand(1);
+    command.keysRotate =
+        keys->add_subcommand("rotate", "Add a new signing key; old keys verify until they expire");
+}
+
+identity::AuthSettings authSettings(const Config& config) {
+    identity::AuthSettings settings;
+    settings.issuer = config.auth.issuer;
+    settings.audience = config.auth.audience;
+    settings.accessTokenTtl = config.auth.accessTokenTtl;
+    settings.refreshTokenTtl = config.auth.refreshTokenTtl;
+    settings.sessionTtl = config.auth.sessionTtl;
+    settings.apiTokenMaxTtl = config.auth.apiTokenMaxTtl;
+    settings.hashing = identity::PasswordHashing{.opsLimit = config.auth.argon2OpsLimit,
+                                                 .memLimitBytes = config.auth.argon2MemoryKib * 1024};
+    settings.passwordPolicy.minLength = config.auth.passwordMinLength;
+    settings.loginMaxFailures = static_cast<int>(config.auth.loginMaxFailures);
+    settings.lockoutBase = config.auth.lockoutBase;
+    settings.lockoutMax = config.auth.lockoutMax;
+    settings.requireAdminTotp = config.auth.requireAdminTotp;
+    return settings;
+}
+
+int runAdmin(const Config& config, const AdminCommand& command) {
+    if (config.secretKey.empty()) {
+        std::cerr
+            << "rampart admin: no secret key configured (RAMPART_SECRET_KEY or RAMPART_SECRET_KEY_FILE)\n";
+        return 2;
+    }
+    auto store = store::openStore(config.databaseUrl);
+    if (config.production()) {
+        if (store->schemaVersion() != store->latestSchemaVersion()) {
+            std::cerr << "rampart: the database schema is not current; run `rampart migrate` first\n";
+            return 2;
+        }
+    } else {
+        store->migrate();
+    }
+    identity::AuthService auth(*store, config.secretKey, authSettings(config));
+    int code = 1;
+    try {
+        auth.loadKeys();
+        code = run(auth, *store, command);
+    } catch (const identity::AuthError& error) {
+        std::cerr << "rampart admin: " << error.what() << '\n';
+        code = 1;
+    }
+    store->close();
+    return code;
+}
+
+}  // namespace rampart
