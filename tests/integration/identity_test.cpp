@@ -369,8 +369,9 @@ TEST_F(IdentityTest, SessionsNeedTheCsrfTokenAndAnAllowedOriginToChangeState) {
     EXPECT_EQ(viaReferer.status, 201) << viaReferer.body;
     remember(str(parse(viaReferer), "token"));
 
-    auto logout = request(server_.port(), "POST", "/api/v1/auth/logout",
-                          {{"Host", host}, {"Cookie", cookie}, {"X-CSRF-Token", csrf}, {"Origin", ownOrigin}});
+    auto logout =
+        request(server_.port(), "POST", "/api/v1/auth/logout",
+                {{"Host", host}, {"Cookie", cookie}, {"X-CSRF-Token", csrf}, {"Origin", ownOrigin}});
     EXPECT_EQ(logout.status, 204);
     EXPECT_NE(logout.header("Set-Cookie").value_or("").find("Max-Age=0"), std::string::npos);
     EXPECT_EQ(request(server_.port(), "GET", "/api/v1/me", {{"Cookie", cookie}}).status, 401);
