@@ -62,6 +62,8 @@ int runCli(int argc, char** argv) {
     serveCommand->add_option("--data-dir", dataDir, "data directory (overrides RAMPART_DATA_DIR)");
     serveCommand->add_option("--threads", threads, "I/O threads (default: one per core)");
     serveCommand->add_option("--port-file", portFile, "write the bound port to this file once listening");
+    serveCommand
+        ->fallthrough();  // `rampart serve --config FILE` works as well as `rampart --config FILE serve`
 
     auto* migrateCommand = app.add_subcommand("migrate", "Apply pending database migrations");
     bool deploy = false;

@@ -19,6 +19,10 @@
 #include <toml++/toml.h>
 #include <boost/asio/ip/address.hpp>
 
+#include "identity/jwt.hpp"
+#include "identity/oidc.hpp"
+#include "identity/principal.hpp"
+
 extern char** environ;
 
 namespace rampart {
@@ -559,6 +563,107 @@ bool createKeyFile(const std::filesystem::path& path) {
     return true;
 }
 
+// [[oidc.issuers]]: an array of tables, so it has no place in kSettings (one value per name). Types are
+// checked as the file is read; rules that depend on the final mode wait for finish().
+constexpr std::string_view kOidcKeys[] = {"issuer",   "audience",       "jwks_file",
+                                          "jwks_url", "username_claim", "role_claim",
+                                          "role_map", "default_role",   "algorithms"};
+
+std::string oidcSetting(std::size_t index, std::string_view key) {
+    return fmt::format("oidc.issuers[{}].{}", index, key);
+}
+
+OidcIssuerConfig parseOidcIssuer(const toml::table& table, std::size_t index,
+                                 const std::filesystem::path& file) {
+    OidcIssuerConfig issuer;
+    for (auto&& [key, node] : table) {
+        const std::string name(key.str());
+        const std::string setting = oidcSetting(index, name);
+        const RawValue value(setting, false, node, fileOrigin(file, node));
+        if (std::find(std::begin(kOidcKeys), std::end(kOidcKeys), name) == std::end(kOidcKeys)) {
+            throw ConfigError(
+                fmt::format("unknown setting '{}' in {}; docs/configuration.md lists every setting", setting,
+                            fileOrigin(file, node)));
+        }
+        if (name == "issuer") {
+            issuer.issuer = value.nonEmptyText();
+        } else if (name == "audience") {
+            issuer.audience = value.nonEmptyText();
+        } else if (name == "jwks_file") {
+            issuer.jwksFile = value.nonEmptyText();
+        } else if (name == "jwks_url") {
+            // Never echoed: a URL can carry a key in its query.
+            const RawValue secretValue(setting, true, node, fileOrigin(file, node));
+            issuer.jwksUrl = secretValue.nonEmptyText();
+        } else if (name == "username_claim") {
+            issuer.usernameClaim = value.nonEmptyText();
+        } else if (name == "role_claim") {
+            issuer.roleClaim = value.nonEmptyText();
+        } else if (name == "default_role") {
+            std::string role = value.text();
+            if (!identity::parseRole(role))
+                value.fail("must be one of admin, user, auditor, worker" + value.got(role));
+            issuer.defaultRole = std::move(role);
+        } else if (name == "algorithms") {
+            for (std::string& algorithm : value.list()) {
+                if (!identity::parseAlgorithm(algorithm))
+                    value.fail("each entry must be EdDSA, ES256 or RS256" + value.got(algorithm));
+                if (std::find(issuer.algorithms.begin(), issuer.algorithms.end(), algorithm) ==
+                    issuer.algorithms.end())
+                    issuer.algorithms.push_back(std::move(algorithm));
+            }
+            // An empty allowlist would accept no token at all: surely not what was meant.
+            if (issuer.algorithms.empty()) value.fail("must name at least one algorithm");
+        } else {  // role_map
+            const toml::table* map = node.as_table();
+            if (map == nullptr) value.fail(fmt::format("must be a table, not {}", tomlTypeName(node)));
+            for (auto&& [claimValue, roleNode] : *map) {
+                const std::string entry = fmt::format("{}.\"{}\"", setting, claimValue.str());
+                const RawValue role(entry, false, roleNode, fileOrigin(file, roleNode));
+                std::string roleText = role.text();
+                if (!identity::parseRole(roleText))
+                    role.fail("must be one of admin, user, auditor, worker" + role.got(roleText));
+                issuer.roleMap.emplace(std::string(claimValue.str()), std::move(roleText));
+            }
+        }
+    }
+    return issuer;
+}
+
+// The rules across keys and those that depend on the mode; `origins` says where each issuer's table is.
+void validateOidcIssuers(const Config& config, const std::vector<std::string>& origins) {
+    std::set<std::string_view> seen;
+    for (std::size_t i = 0; i < config.oidcIssuers.size(); ++i) {
+        const OidcIssuerConfig& issuer = config.oidcIssuers[i];
+        auto fail = [&](std::string_view key, std::string_view why) {
+            throw ConfigError(
+                fmt::format("invalid setting {} (from {}): {}", oidcSetting(i, key), origins[i], why));
+        };
+        if (issuer.issuer.empty()) fail("issuer", "is required");
+        if (issuer.audience.empty()) fail("audience", "is required");
+        if (config.production() && !issuer.issuer.starts_with("https://"))
+            fail("issuer",
+                 fmt::format("must start with https:// outside development, got '{}'", issuer.issuer));
+        if (!seen.insert(issuer.issuer).second)
+            fail("issuer",
+                 fmt::format("'{}' is configured twice; each issuer may appear once", issuer.issuer));
+        if (issuer.jwksFile.empty() == issuer.jwksUrl.empty())
+            fail("jwks_file", "set exactly one of jwks_file and jwks_url");
+        if (!issuer.jwksUrl.empty()) {
+            std::string error;
+            if (!identity::parseJwksUrl(issuer.jwksUrl, !config.production(), &error))
+                fail("jwks_url", error);
+        }
+        if (!issuer.roleMap.empty() && issuer.roleClaim.empty())
+            fail("role_map", "needs role_claim: the claim whose values it maps");
+        if (!issuer.roleClaim.empty() && issuer.roleMap.empty())
+            fail("role_claim", "needs role_map: which claim values give which role");
+        if (issuer.roleClaim.empty() && !issuer.defaultRole)
+            fail("default_role",
+                 "is required when there is no role_claim (otherwise every token is refused)");
+    }
+}
+
 class Loader {
   public:
     Config load(const ConfigSources& sources) {
@@ -581,7 +686,9 @@ class Loader {
             const std::string name(key.str());
             const std::string origin = fileOrigin(file, node);
             if (name == "secret_key") failSecretInFile(origin);
-            if (isSection(name)) {
+            if (name == "oidc") {
+                applyOidc(file, node, origin);
+            } else if (isSection(name)) {
                 const toml::table* section = node.as_table();
                 if (section == nullptr) {
                     throw ConfigError(fmt::format("'{}' in {} must be a table ([{}])", name, origin, name));
@@ -592,6 +699,26 @@ class Loader {
                 }
             } else {
                 applyFileValue(name, node, origin);
+            }
+        }
+    }
+
+    void applyOidc(const std::filesystem::path& file, const toml::node& node, const std::string& origin) {
+        const toml::table* section = node.as_table();
+        if (section == nullptr) throw ConfigError(fmt::format("'oidc' in {} must be a table", origin));
+        for (auto&& [key, value] : *section) {
+            if (key.str() != "issuers")
+                failUnknownSetting(fmt::format("oidc.{}", key.str()), fileOrigin(file, value));
+            const toml::array* issuers = value.as_array();
+            if (issuers == nullptr || !issuers->is_array_of_tables()) {
+                throw ConfigError(fmt::format(
+                    "invalid setting oidc.issuers (from {}): must be an array of tables ([[oidc.issuers]])",
+                    fileOrigin(file, value)));
+            }
+            for (const toml::node& element : *issuers) {
+                config_.oidcIssuers.push_back(
+                    parseOidcIssuer(*element.as_table(), config_.oidcIssuers.size(), file));
+                oidcOrigins_.push_back(fileOrigin(file, element));
             }
         }
     }
@@ -677,11 +804,13 @@ class Loader {
             }
             config_.secretKey = SecretString(readSecretFile(config_.secretKeyFile, "secret key file"));
         }
+        validateOidcIssuers(config_, oidcOrigins_);
     }
 
     Config config_;
     std::set<std::string_view> explicitlySet_;
     bool secretKeyFromEnvironment_ = false;
+    std::vector<std::string> oidcOrigins_;  // where each [[oidc.issuers]] table starts, for errors
 };
 
 }  // namespace

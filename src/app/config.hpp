@@ -67,6 +67,20 @@ struct AuthConfig {
     std::chrono::seconds lockoutMax{3'600};           // the back-off stops growing here
 };
 
+// One external OpenID Connect identity provider whose JWTs Rampart accepts ([[oidc.issuers]] in the TOML
+// file; there is no environment form). Validated by loadConfig; src/identity/oidc.hpp uses it.
+struct OidcIssuerConfig {
+    std::string issuer;              // exact "iss" value; https:// unless in development
+    std::string audience;            // "aud" must contain it
+    std::filesystem::path jwksFile;  // exactly one of jwksFile and jwksUrl is set
+    std::string jwksUrl;             // https://; http:// only to a loopback host in development
+    std::string usernameClaim = "sub";
+    std::string roleClaim;                       // empty: no role claim, every user gets defaultRole
+    std::map<std::string, std::string> roleMap;  // claim value -> role name (admin, user, auditor, worker)
+    std::optional<std::string> defaultRole;      // unset: a token whose claim maps to no role is refused
+    std::vector<std::string> algorithms;         // allowlist of EdDSA, ES256, RS256; empty allows all three
+};
+
 struct Config {
     Mode mode = Mode::development;                          // RAMPART_ENV
     std::string listen = "127.0.0.1:8080";                  // RAMPART_LISTEN, host:port
@@ -95,6 +109,7 @@ struct Config {
     LimitsConfig limits;
     CorsConfig cors;
     AuthConfig auth;
+    std::vector<OidcIssuerConfig> oidcIssuers;  // [[oidc.issuers]], file only
 
     [[nodiscard]] bool production() const { return mode == Mode::production; }
 };

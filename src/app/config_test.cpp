@@ -685,5 +685,121 @@ TEST(ConfigurationDoc, ProductionExampleLoads) {
     }
 }
 
+// [[oidc.issuers]]: every key read, each rule enforced with an error that names the setting.
+constexpr std::string_view kOidcIssuer = R"(
+[[oidc.issuers]]
+issuer = "https://idp.example"
+audience = "rampart-api"
+jwks_url = "https://idp.example/.well-known/jwks.json"
+username_claim = "preferred_username"
+role_claim = "groups"
+role_map = { "rampart-admins" = "admin", "auditors" = "auditor" }
+default_role = "user"
+algorithms = ["RS256", "ES256"]
+)";
+
+TEST(LoadConfig, OidcIssuersFromTheFile) {
+    TempDir dir;
+    const std::string jwks = dir.write("jwks.json", "{}").string();
+    const Config config = loadConfig(fromFile(dir, fmt::format(R"({}
+[[oidc.issuers]]
+issuer = "https://second.example"
+audience = "api"
+jwks_file = "{}"
+default_role = "auditor"
+)",
+                                                               kOidcIssuer, jwks)));
+    ASSERT_EQ(config.oidcIssuers.size(), 2u);
+    const OidcIssuerConfig& first = config.oidcIssuers[0];
+    EXPECT_EQ(first.issuer, "https://idp.example");
+    EXPECT_EQ(first.audience, "rampart-api");
+    EXPECT_EQ(first.jwksUrl, "https://idp.example/.well-known/jwks.json");
+    EXPECT_TRUE(first.jwksFile.empty());
+    EXPECT_EQ(first.usernameClaim, "preferred_username");
+    EXPECT_EQ(first.roleClaim, "groups");
+    EXPECT_EQ(first.roleMap,
+              (std::map<std::string, std::string>{{"rampart-admins", "admin"}, {"auditors", "auditor"}}));
+    EXPECT_EQ(first.defaultRole, "user");
+    EXPECT_THAT(first.algorithms, ElementsAre("RS256", "ES256"));
+    const OidcIssuerConfig& second = config.oidcIssuers[1];
+    EXPECT_EQ(second.jwksFile, jwks);
+    EXPECT_EQ(second.usernameClaim, "sub");  // the default
+    EXPECT_TRUE(second.roleClaim.empty());
+    EXPECT_TRUE(second.algorithms.empty());
+    EXPECT_TRUE(loadConfig(ConfigSources{}).oidcIssuers.empty());
+}
+
+TEST(LoadConfig, OidcIssuerRules) {
+    TempDir dir;
+    auto error = [&](std::string_view toml, std::string_view env = "development") {
+        return loadError(fromFile(dir, fmt::format("env = \"{}\"\n{}", env, toml)));
+    };
+    const std::string base =
+        "[[oidc.issuers]]\nissuer = \"https://idp.example\"\naudience = \"api\"\ndefault_role = \"user\"\n";
+    const std::string url = base + "jwks_url = \"https://idp.example/jwks\"\n";
+    EXPECT_EQ(error(url), "");
+    EXPECT_EQ(error(url, "production"), "");
+
+    EXPECT_THAT(error("[[oidc.issuers]]\naudience = \"api\"\njwks_file = \"/j\"\ndefault_role = \"user\"\n"),
+                AllOf(HasSubstr("oidc.issuers[0].issuer"), HasSubstr("required")));
+    EXPECT_THAT(
+        error("[[oidc.issuers]]\nissuer = \"https://i\"\njwks_file = \"/j\"\ndefault_role = \"user\"\n"),
+        HasSubstr("oidc.issuers[0].audience"));
+    EXPECT_THAT(error(base), HasSubstr("exactly one of jwks_file and jwks_url"));
+    EXPECT_THAT(error(url + "jwks_file = \"/j\"\n"), HasSubstr("exactly one of jwks_file and jwks_url"));
+
+    // http:// issuers and JWKS URLs: development only, and the URL only to a loopback host.
+    const std::string httpIssuer =
+        "[[oidc.issuers]]\nissuer = \"http://localhost:9000\"\naudience = \"api\"\ndefault_role = \"user\"\n"
+        "jwks_url = \"http://127.0.0.1:9000/jwks\"\n";
+    EXPECT_EQ(error(httpIssuer), "");
+    EXPECT_THAT(error(httpIssuer, "production"),
+                AllOf(HasSubstr("oidc.issuers[0].issuer"), HasSubstr("https://")));
+    const std::string httpUrl = base + "jwks_url = \"http://127.0.0.1:9000/jwks?key=hunter2\"\n";
+    EXPECT_THAT(error(httpUrl, "production"),
+                AllOf(HasSubstr("oidc.issuers[0].jwks_url"), Not(HasSubstr("hunter2"))));
+    EXPECT_THAT(error(base + "jwks_url = \"http://idp.example/jwks\"\n"), HasSubstr("loopback"));
+    EXPECT_THAT(error(base + "jwks_url = \"https://u:secretpw@idp.example/jwks\"\n"),
+                AllOf(HasSubstr("user name or password"), Not(HasSubstr("secretpw"))));
+    EXPECT_THAT(error(base + "jwks_url = 7\n"), HasSubstr("must be a string"));
+
+    EXPECT_THAT(error("[[oidc.issuers]]\nissuer = \"https://i\"\naudience = \"a\"\njwks_file = \"/j\"\n"
+                      "default_role = \"root\"\n"),
+                AllOf(HasSubstr("oidc.issuers[0].default_role"), HasSubstr("root")));
+    EXPECT_THAT(error(url + "role_claim = \"groups\"\nrole_map = { \"g\" = \"superuser\" }\n"),
+                AllOf(HasSubstr("oidc.issuers[0].role_map.\"g\""), HasSubstr("superuser")));
+    EXPECT_THAT(error(url + "role_map = { \"g\" = \"admin\" }\n"), HasSubstr("needs role_claim"));
+    EXPECT_THAT(error(url + "role_claim = \"groups\"\n"), HasSubstr("needs role_map"));
+    EXPECT_THAT(error("[[oidc.issuers]]\nissuer = \"https://i\"\naudience = \"a\"\njwks_file = \"/j\"\n"),
+                HasSubstr("oidc.issuers[0].default_role"));
+    EXPECT_THAT(error(url + "algorithms = [\"HS256\"]\n"),
+                AllOf(HasSubstr("oidc.issuers[0].algorithms"), HasSubstr("HS256")));
+    EXPECT_THAT(error(url + "algorithms = []\n"), HasSubstr("at least one"));
+    EXPECT_THAT(error(url + "issuers_typo = 1\n"),
+                HasSubstr("unknown setting 'oidc.issuers[0].issuers_typo'"));
+    EXPECT_THAT(error(url + url), AllOf(HasSubstr("oidc.issuers[1].issuer"), HasSubstr("twice")));
+    EXPECT_THAT(error("[oidc]\nissuers = \"x\"\n"), HasSubstr("array of tables"));
+    EXPECT_THAT(error("[oidc]\nproviders = []\n"), HasSubstr("unknown setting 'oidc.providers'"));
+}
+
+TEST(LoadConfig, OidcIssuersHaveNoEnvironmentOrOverrideForm) {
+    // Unknown RAMPART_* variables are ignored (other tools share the prefix); the file is the only place.
+    EXPECT_TRUE(
+        loadConfig(fromEnvironment({{"RAMPART_OIDC__ISSUERS", "https://idp.example"}})).oidcIssuers.empty());
+    EXPECT_THAT(loadError(fromOverrides({{"oidc.issuers", "https://idp.example"}})),
+                HasSubstr("unknown setting 'oidc.issuers'"));
+}
+
+TEST(ConfigurationDoc, NamesEveryOidcIssuerKey) {
+    const auto doc = configurationDoc();
+    ASSERT_FALSE(doc.empty()) << "docs/configuration.md not found";
+    const std::string text = readAll(doc);
+    EXPECT_THAT(text, HasSubstr("[[oidc.issuers]]"));
+    for (const char* key : {"issuer", "audience", "jwks_file", "jwks_url", "username_claim", "role_claim",
+                            "role_map", "default_role", "algorithms"}) {
+        EXPECT_THAT(text, HasSubstr(fmt::format("`{}`", key))) << key;
+    }
+}
+
 }  // namespace
 }  // namespace rampart

@@ -24,6 +24,7 @@
 #include "http/pipeline.hpp"
 #include "http/server.hpp"
 #include "identity/auth_service.hpp"
+#include "identity/oidc.hpp"
 #include "obs/access_log.hpp"
 #include "obs/audit.hpp"
 #include "obs/metrics.hpp"
@@ -112,14 +113,24 @@ int serve(Config config, const ServeOptions& options) {
     std::unique_ptr<obs::AccessLog> accessLog;
     if (config.accessLog) accessLog = std::make_unique<obs::AccessLog>();
 
-    identity::AuthService auth(*store, config.secretKey, authSettings(config));
+    // External identity providers: their keys are fetched once before serving.
+    std::unique_ptr<identity::OidcRegistry> oidc;
+    if (!config.oidcIssuers.empty()) {
+        oidc = std::make_unique<identity::OidcRegistry>(
+            config.oidcIssuers,
+            identity::OidcOptions{.cache = std::make_shared<identity::VerificationCache>(),
+                                  .development = !config.production()});
+        runBlocking(oidc->start());
+    }
+    identity::AuthService auth(*store, config.secretKey, authSettings(config), identity::systemClock(),
+                               oidc.get());
     auth.loadKeys();
     if (auto password = auth.bootstrapAdmin(config.adminPasswordFile)) {
         if (password->empty()) {
             spdlog::info("created the first admin account, \"admin\", with the password from the file");
         } else {
-            // On the console only, once: the log may travel to places the password must not.
-            std::cout << "created the first admin account, \"admin\"; admin password (shown once): "
+            // Once, on the console, past the logger (stdout stays JSON lines for the access log).
+            std::cerr << "created the first admin account, \"admin\"; admin password (shown once): "
                       << password->reveal() << std::endl;
         }
     }

@@ -16,6 +16,7 @@
 
 #include "app/run_blocking.hpp"
 #include "identity/api_token.hpp"
+#include "identity/oidc.hpp"
 #include "identity/sealed.hpp"
 #include "identity/totp.hpp"
 
@@ -357,6 +358,7 @@ boost::asio::awaitable<AuthOutcome> AuthService::authenticate(PresentedCredentia
     if (looksLikeApiToken(credential.value)) co_return co_await authenticateApiToken(credential.value);
     // "Token" is DRF's scheme for opaque tokens only.
     if (credential.scheme == Scheme::token) co_return refused("malformed");
+    if (oidc_ && oidc_->handles(credential.value)) co_return co_await authenticateExternal(credential.value);
     co_return co_await authenticateJwt(credential.value);
 }
 
@@ -411,6 +413,44 @@ boost::asio::awaitable<AuthOutcome> AuthService::authenticateSession(std::string
     co_return AuthOutcome{.principal = principalFor(*user, CredentialKind::session, {std::string(kAllScopes)},
                                                     std::move(idHash)),
                           .failure = {}};
+}
+
+boost::asio::awaitable<AuthOutcome> AuthService::authenticateExternal(std::string_view token) {
+    std::string failure;
+    auto external = co_await oidc_->verify(token, &failure);
+    if (!external) co_return refused("external_" + failure);
+    const std::string role(roleName(external->role));
+    auto user = co_await store_.findUserByUsername(external->username);
+    if (!user) {
+        store::UserRecord record{.id = randomToken(16),
+                                 .username = external->username,
+                                 .role = role,
+                                 .active = true,
+                                 .created = now()};
+        bool created = true;
+        try {
+            co_await store_.createUser(record);
+        } catch (const store::Conflict&) {
+            created = false;  // a concurrent first request won
+        }
+        if (created) {
+            spdlog::info("created local user {} for an external identity", record.id);
+            user = std::move(record);
+        } else {
+            user = co_await store_.findUserByUsername(external->username);
+        }
+        if (!user) co_return refused("external_user_conflict");
+    }
+    if (!user->active) co_return refused("user_inactive");
+    if (user->role != role) {
+        store::UserPatch patch;
+        patch.role = role;
+        auto updated = co_await store_.updateUser(user->id, std::move(patch));
+        if (updated) user = std::move(updated);
+    }
+    co_return AuthOutcome{
+        .principal = principalFor(*user, CredentialKind::external, {std::string(kAllScopes)}, std::string()),
+        .failure = {}};
 }
 
 // --- login ---

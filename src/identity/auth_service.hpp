@@ -202,6 +202,9 @@ class AuthService : public Authenticator {
     boost::asio::awaitable<AuthOutcome> authenticateJwt(std::string_view token);
     boost::asio::awaitable<AuthOutcome> authenticateApiToken(std::string_view token);
     boost::asio::awaitable<AuthOutcome> authenticateSession(std::string_view cookie);
+    // A configured OIDC provider's token: the local user of that name is created on first sight (no
+    // password: it can only come through its provider) and its role follows the provider's claims.
+    boost::asio::awaitable<AuthOutcome> authenticateExternal(std::string_view token);
     // A new refresh family with its first token, and an access token of that family.
     boost::asio::awaitable<TokenPair> issuePair(const store::UserRecord& user, const std::string& familyId);
     boost::asio::awaitable<void> loginFailed(const std::optional<store::UserRecord>& user,

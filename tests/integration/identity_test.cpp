@@ -10,6 +10,7 @@
 
 #include "harness.hpp"
 #include "identity/base64url.hpp"
+#include "identity/jwks.hpp"
 #include "identity/jwt.hpp"
 #include "identity/totp.hpp"
 
@@ -462,6 +463,70 @@ TEST_F(IdentityTest, AuditLogIsReadableByAuditorsAndPaged) {
     EXPECT_EQ(call("POST", "/api/v1/users", carol, R"({"username":"x","password":"y"})").status, 403);
 }
 
+TEST(IdentityOidc, AConfiguredProvidersTokensMapToLocalUsersAndForgeriesAreRefused) {
+    TempDir dir;
+    auto key = identity::adoptEvpKey(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+    identity::KeySet keys;
+    keys.add(*identity::VerificationKey::fromPublicKey("idp-key-1", identity::Algorithm::kEdDSA, key.get()));
+    writeFile(dir / "jwks.json", json::serialize(identity::toJwks(keys)));
+    writeFile(dir / "rampart.toml",
+              "[[oidc.issuers]]\n"
+              "issuer = \"https://idp.example\"\n"
+              "audience = \"rampart-api\"\n"
+              "jwks_file = \"" +
+                  (dir / "jwks.json").string() +
+                  "\"\n"
+                  "role_claim = \"groups\"\n"
+                  "role_map = { \"ops\" = \"admin\" }\n"
+                  "default_role = \"user\"\n");
+    ServerProcess server;
+    server.start({"--config", (dir / "rampart.toml").string()},
+                 {{"RAMPART_DATA_DIR", (dir / "data").string()}});
+
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    auto token = [&](json::object overrides, EVP_PKEY* signer) {
+        json::object claims{{"iss", "https://idp.example"},
+                            {"aud", "rampart-api"},
+                            {"sub", "alice"},
+                            {"iat", now},
+                            {"exp", now + 300}};
+        for (const auto& [name, value] : overrides) claims[name] = value;
+        return *identity::signJwt(claims, "idp-key-1", identity::Algorithm::kEdDSA, signer);
+    };
+    auto me = [&](const std::string& bearer) {
+        return request(server.port(), "GET", "/api/v1/me", {{"Authorization", "Bearer " + bearer}});
+    };
+
+    auto r = me(token({}, key.get()));
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto body = parse(r);
+    EXPECT_TRUE(str(body, "username").starts_with("oidc:")) << r.body;
+    EXPECT_TRUE(str(body, "username").ends_with(":alice")) << r.body;
+    EXPECT_EQ(str(body, "role"), "user");
+    EXPECT_EQ(str(body, "credential"), "external");
+    EXPECT_EQ(
+        request(server.port(), "GET", "/api/v1/users", {{"Authorization", "Bearer " + token({}, key.get())}})
+            .status,
+        403);
+
+    // The provider's groups decide the role, on every request.
+    auto admin = token({{"groups", json::array{"ops"}}}, key.get());
+    EXPECT_EQ(str(parse(me(admin)), "role"), "admin");
+    EXPECT_EQ(request(server.port(), "GET", "/api/v1/users", {{"Authorization", "Bearer " + admin}}).status,
+              200);
+
+    auto foreign = identity::adoptEvpKey(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+    EXPECT_EQ(me(token({}, foreign.get())).status, 401) << "signed by another key under the provider's kid";
+    EXPECT_EQ(me(token({{"aud", "another-api"}}, key.get())).status, 401);
+    EXPECT_EQ(me(token({{"exp", now - 120}}, key.get())).status, 401);
+    EXPECT_EQ(me(token({{"iss", "https://other-idp.example"}}, key.get())).status, 401);
+    // A local account cannot be reached through a provider: local names never contain ':'.
+    EXPECT_EQ(me(token({{"sub", "admin"}}, key.get())).status, 200);
+    EXPECT_NE(str(parse(me(token({{"sub", "admin"}}, key.get()))), "username"), "admin");
+}
+
 TEST(IdentityBootstrap, TheFirstStartPrintsARandomAdminPasswordOnce) {
     TempDir data;
     ServerProcess server;
@@ -469,7 +534,7 @@ TEST(IdentityBootstrap, TheFirstStartPrintsARandomAdminPasswordOnce) {
                     {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "2"},
                     {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19456"}};
     server.start({}, env);
-    const std::string output = server.stdoutText();
+    const std::string output = server.stderrText();
     const std::string marker = "admin password (shown once): ";
     const auto at = output.find(marker);
     ASSERT_NE(at, std::string::npos) << output;
@@ -480,8 +545,9 @@ TEST(IdentityBootstrap, TheFirstStartPrintsARandomAdminPasswordOnce) {
     EXPECT_EQ(r.status, 200) << r.body;
     server.stop();
     server.start({}, env);
-    EXPECT_EQ(server.stdoutText().find(marker), std::string::npos) << "only on the first start";
+    EXPECT_EQ(server.stderrText().find(marker), std::string::npos) << "only on the first start";
     EXPECT_EQ(server.stderrText().find(password), std::string::npos);
+    EXPECT_EQ(server.stdoutText().find(password), std::string::npos);
 }
 
 TEST(IdentityCli, AdminCommandsManageUsersAndKeys) {
