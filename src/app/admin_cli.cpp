@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "app/run_blocking.hpp"
+#include "app/serve.hpp"
 #include "identity/api_token.hpp"
 #include "store/store.hpp"
 
@@ -155,14 +156,7 @@ int runAdmin(const Config& config, const AdminCommand& command) {
         return 2;
     }
     auto store = store::openStore(config.databaseUrl);
-    if (config.production()) {
-        if (store->schemaVersion() != store->latestSchemaVersion()) {
-            std::cerr << "rampart: the database schema is not current; run `rampart migrate` first\n";
-            return 2;
-        }
-    } else {
-        store->migrate();
-    }
+    if (!schemaReady(*store, config)) return 2;
     identity::AuthService auth(*store, config.secretKey, authSettings(config));
     int code = 1;
     try {

@@ -76,6 +76,16 @@ void auditServerStart(store::Store& store, const Config& config, const std::vect
 
 }  // namespace
 
+bool schemaReady(store::Store& store, const Config& config) {
+    if (config.production()) {
+        if (store.schemaVersion() == store.latestSchemaVersion()) return true;
+        std::cerr << "rampart: the database schema is not current; run `rampart migrate` first\n";
+        return false;
+    }
+    if (int applied = store.migrate(); applied > 0) spdlog::info("applied {} migration(s)", applied);
+    return true;
+}
+
 int serve(Config config, const ServeOptions& options) {
     ensureDevelopmentSecretKey(config);
     auto findings = runDeployChecks(config);
@@ -98,14 +108,7 @@ int serve(Config config, const ServeOptions& options) {
     }
 
     auto store = store::openStore(config.databaseUrl);
-    if (config.production()) {
-        if (store->schemaVersion() != store->latestSchemaVersion()) {
-            std::cerr << "rampart: the database schema is not current; run `rampart migrate` first\n";
-            return 2;
-        }
-    } else if (int applied = store->migrate(); applied > 0) {
-        spdlog::info("applied {} migration(s)", applied);
-    }
+    if (!schemaReady(*store, config)) return 2;
     auditServerStart(*store, config, findings);
 
     obs::Metrics metrics;

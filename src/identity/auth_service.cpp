@@ -166,9 +166,7 @@ struct AuthService::Throttle {
             entry.failures = 0;  // forgotten after a quiet spell
         ++entry.failures;
         entry.lastFailure = now;
-        AuthSettings scaled = settings;
-        scaled.loginMaxFailures = threshold;
-        const auto lockout = lockoutFor(entry.failures, scaled);
+        const auto lockout = lockoutFor(entry.failures, threshold, settings);
         if (lockout > std::chrono::seconds::zero()) entry.lockedUntil = now + lockout;
         return lockout;
     }
@@ -220,10 +218,13 @@ AuthService::AuthService(store::Store& store, SecretString serverSecret, AuthSet
 AuthService::~AuthService() = default;
 
 std::chrono::seconds AuthService::lockoutFor(int failures, const AuthSettings& settings) {
-    if (failures < settings.loginMaxFailures) return std::chrono::seconds::zero();
-    const int doublings = std::min(failures - settings.loginMaxFailures, 30);
-    const auto lockout = settings.lockoutBase * (std::int64_t{1} << doublings);
-    return std::min(lockout, settings.lockoutMax);
+    return lockoutFor(failures, settings.loginMaxFailures, settings);
+}
+
+std::chrono::seconds AuthService::lockoutFor(int failures, int threshold, const AuthSettings& settings) {
+    if (failures < threshold) return std::chrono::seconds::zero();
+    const int doublings = std::min(failures - threshold, 30);
+    return std::min(settings.lockoutBase * (std::int64_t{1} << doublings), settings.lockoutMax);
 }
 
 Seconds AuthService::now() const {
@@ -292,25 +293,15 @@ void AuthService::loadKeys() {
                 "stored signing keys cannot be opened with this secret key; restore the secret key or run "
                 "`rampart admin keys rotate`");
         }
-        auto key = generateSigningKey(time, keyPolicy());
-        auto sealed = sealSigningKey(key, serverSecret_);
-        if (!sealed) throw std::runtime_error("cannot seal a signing key: is the secret key set?");
-        store_.insertSigningKeyBlocking(
-            store::SigningKeyRecord{.kid = sealed->kid,
-                                    .alg = sealed->alg,
-                                    .publicKey = sealed->publicKey,
-                                    .encryptedPrivateKey = sealed->encryptedPrivateKey,
-                                    .created = sealed->created,
-                                    .notAfter = sealed->notAfter,
-                                    .expires = sealed->expires});
+        auto key = storeNewKey(time);
         spdlog::info("created the first signing key {}", key.kid);
         ring.add(std::move(key));
     }
     publish(std::move(ring));
 }
 
-std::string AuthService::rotateKeys() {
-    auto key = generateSigningKey(clock_(), keyPolicy());
+SigningKey AuthService::storeNewKey(std::chrono::system_clock::time_point time) {
+    auto key = generateSigningKey(time, keyPolicy());
     auto sealed = sealSigningKey(key, serverSecret_);
     if (!sealed) throw std::runtime_error("cannot seal a signing key: is the secret key set?");
     store_.insertSigningKeyBlocking(
@@ -321,7 +312,11 @@ std::string AuthService::rotateKeys() {
                                 .created = sealed->created,
                                 .notAfter = sealed->notAfter,
                                 .expires = sealed->expires});
-    std::string kid = key.kid;
+    return key;
+}
+
+std::string AuthService::rotateKeys() {
+    std::string kid = storeNewKey(clock_()).kid;
     loadKeys();
     return kid;
 }

@@ -195,6 +195,9 @@ class AuthService : public Authenticator {
 
     // Failed logins that lock: base * 2^(failures - max), capped; 0 below the threshold.
     [[nodiscard]] static std::chrono::seconds lockoutFor(int failures, const AuthSettings& settings);
+    // The same with another threshold (client addresses get more tries than accounts).
+    [[nodiscard]] static std::chrono::seconds lockoutFor(int failures, int threshold,
+                                                         const AuthSettings& settings);
 
   private:
     struct Throttle;
@@ -214,6 +217,8 @@ class AuthService : public Authenticator {
     [[nodiscard]] std::shared_ptr<const KeyRing> ring() const;
     void publish(KeyRing ring);
     [[nodiscard]] KeyPolicy keyPolicy() const;
+    // Generates a signing key and stores it sealed (blocking).
+    SigningKey storeNewKey(std::chrono::system_clock::time_point time);
 
     store::Store& store_;
     SecretString serverSecret_;

@@ -22,16 +22,6 @@ using TimePoint = std::chrono::system_clock::time_point;
 constexpr std::string_view kSealContext = "rampart signing-key v1";
 constexpr std::size_t kEd25519KeySize = 32;
 
-// Holds key material and wipes it however the scope is left.
-template <std::size_t N>
-struct WipedBytes {
-    std::array<unsigned char, N> data{};
-    WipedBytes() = default;
-    WipedBytes(const WipedBytes&) = delete;
-    WipedBytes& operator=(const WipedBytes&) = delete;
-    ~WipedBytes() { sodium_memzero(data.data(), data.size()); }
-};
-
 void ensureSodium() {
     // sodium_init is idempotent and thread-safe; a failure means no usable randomness at all.
     if (sodium_init() < 0) throw std::runtime_error("libsodium cannot initialise");

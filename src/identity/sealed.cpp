@@ -20,14 +20,7 @@ constexpr unsigned char kVersion = 1;
 constexpr std::size_t kNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 constexpr std::size_t kTagSize = crypto_aead_xchacha20poly1305_ietf_ABYTES;
 
-// Holds key material and wipes it however the scope is left.
-struct SealingKey {
-    std::array<unsigned char, crypto_aead_xchacha20poly1305_ietf_KEYBYTES> data{};
-    SealingKey() = default;
-    SealingKey(const SealingKey&) = delete;
-    SealingKey& operator=(const SealingKey&) = delete;
-    ~SealingKey() { sodium_memzero(data.data(), data.size()); }
-};
+using SealingKey = WipedBytes<crypto_aead_xchacha20poly1305_ietf_KEYBYTES>;
 
 bool deriveKey(const SecretString& serverSecret, std::string_view context, SealingKey& out) {
     if (serverSecret.empty()) return false;
@@ -58,6 +51,10 @@ const unsigned char* bytes(std::string_view text) {
 }
 
 }  // namespace
+
+void secureZero(void* data, std::size_t size) {
+    sodium_memzero(data, size);
+}
 
 std::optional<std::string> sealSecret(std::string_view plaintext, const SecretString& serverSecret,
                                       std::string_view context, std::string_view associatedData) {

@@ -4,6 +4,8 @@
 // user id), so a value copied onto another row does not open.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +13,19 @@
 #include "app/secret_string.hpp"
 
 namespace rampart::identity {
+
+// Overwrites memory in a way the compiler may not optimise out (sodium_memzero).
+void secureZero(void* data, std::size_t size);
+
+// Fixed-size key material, wiped however the scope is left.
+template <std::size_t N>
+struct WipedBytes {
+    std::array<unsigned char, N> data{};
+    WipedBytes() = default;
+    WipedBytes(const WipedBytes&) = delete;
+    WipedBytes& operator=(const WipedBytes&) = delete;
+    ~WipedBytes() { secureZero(data.data(), data.size()); }
+};
 
 // base64url of version (1 byte) || nonce (24) || ciphertext and tag. Nullopt when the server secret is
 // empty or the key cannot be derived.
