@@ -192,6 +192,44 @@ struct AuthService::Throttle {
     }
 };
 
+// What authenticating a request reads from the store (the user, the refresh family, the API token, the
+// session), kept for one second. Every change made through this service clears it at once; a change made
+// by another process (the command line, another node) is seen within a second. Without it each
+// authenticated request costs two or three store round trips.
+struct AuthService::CredentialCache {
+    static constexpr auto kTtl = std::chrono::seconds(1);
+    static constexpr std::size_t kCapacity = 50'000;  // per map; a full map is emptied, not grown
+
+    template <class V>
+    struct Map {
+        std::unordered_map<std::string, std::pair<V, std::chrono::steady_clock::time_point>> entries;
+
+        std::optional<V> get(const std::string& key, std::chrono::steady_clock::time_point now) const {
+            auto found = entries.find(key);
+            if (found == entries.end() || found->second.second <= now) return std::nullopt;
+            return found->second.first;
+        }
+        void put(const std::string& key, V value, std::chrono::steady_clock::time_point now) {
+            if (entries.size() >= kCapacity) entries.clear();
+            entries.insert_or_assign(key, std::pair{std::move(value), now + kTtl});
+        }
+    };
+
+    std::mutex mutex;
+    Map<store::UserRecord> users;
+    Map<bool> liveFamilies;
+    Map<store::ApiTokenRecord> apiTokens;
+    Map<store::SessionRecord> sessions;
+
+    void clear() {
+        std::lock_guard lock(mutex);
+        users.entries.clear();
+        liveFamilies.entries.clear();
+        apiTokens.entries.clear();
+        sessions.entries.clear();
+    }
+};
+
 AuthService::AuthService(store::Store& store, SecretString serverSecret, AuthSettings settings, Clock clock,
                          OidcRegistry* oidc)
     : store_(store),
@@ -200,18 +238,19 @@ AuthService::AuthService(store::Store& store, SecretString serverSecret, AuthSet
       clock_(std::move(clock)),
       oidc_(oidc),
       csrf_(serverSecret_),
-      cache_(std::make_shared<VerificationCache>()),
+      signatureCache_(std::make_shared<VerificationCache>()),
       accessVerifier_(
           VerifyOptions{
               .issuer = settings_.issuer, .audience = settings_.audience, .tokenUse = std::string("access")},
-          clock_, cache_),
+          clock_, signatureCache_),
       refreshVerifier_(
           VerifyOptions{
               .issuer = settings_.issuer, .audience = settings_.audience, .tokenUse = std::string("refresh")},
           clock_),
       ring_(std::make_shared<const KeyRing>()),
       keys_(std::make_shared<const KeySet>()),
-      throttle_(std::make_unique<Throttle>()) {
+      throttle_(std::make_unique<Throttle>()),
+      credentials_(std::make_unique<CredentialCache>()) {
     prepareDummyHash(settings_.hashing);
 }
 
@@ -346,6 +385,68 @@ boost::asio::awaitable<void> AuthService::audit(std::string_view action, std::st
 
 // --- authentication of requests ---
 
+void AuthService::forgetCachedCredentials() {
+    credentials_->clear();
+}
+
+boost::asio::awaitable<std::optional<store::UserRecord>> AuthService::cachedUser(const std::string& id) {
+    const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(credentials_->mutex);
+        if (auto hit = credentials_->users.get(id, now)) co_return hit;
+    }
+    auto user = co_await store_.findUserById(id);
+    if (user) {
+        std::lock_guard lock(credentials_->mutex);
+        credentials_->users.put(id, *user, now);
+    }
+    co_return user;
+}
+
+boost::asio::awaitable<bool> AuthService::cachedFamilyLive(const std::string& familyId) {
+    const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(credentials_->mutex);
+        if (auto hit = credentials_->liveFamilies.get(familyId, now)) co_return *hit;
+    }
+    const bool live = co_await store_.refreshFamilyLive(familyId);
+    if (live) {
+        std::lock_guard lock(credentials_->mutex);
+        credentials_->liveFamilies.put(familyId, true, now);
+    }
+    co_return live;
+}
+
+boost::asio::awaitable<std::optional<store::ApiTokenRecord>> AuthService::cachedApiToken(
+    const std::string& hash) {
+    const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(credentials_->mutex);
+        if (auto hit = credentials_->apiTokens.get(hash, now)) co_return hit;
+    }
+    auto token = co_await store_.findApiTokenByHash(hash);
+    if (token) {
+        std::lock_guard lock(credentials_->mutex);
+        credentials_->apiTokens.put(hash, *token, now);
+    }
+    co_return token;
+}
+
+boost::asio::awaitable<std::optional<store::SessionRecord>> AuthService::cachedSession(
+    const std::string& idHash) {
+    const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(credentials_->mutex);
+        if (auto hit = credentials_->sessions.get(idHash, now)) co_return hit;
+    }
+    auto session = co_await store_.findSession(idHash);
+    if (session) {
+        std::lock_guard lock(credentials_->mutex);
+        credentials_->sessions.put(idHash, *session, now);
+    }
+    co_return session;
+}
+
 boost::asio::awaitable<AuthOutcome> AuthService::authenticate(PresentedCredential credential,
                                                               boost::asio::ip::address) {
     using Scheme = PresentedCredential::Scheme;
@@ -366,10 +467,10 @@ boost::asio::awaitable<AuthOutcome> AuthService::authenticateJwt(std::string_vie
         co_return refused("invalid_claim");
     }
     std::string familyId(family->get_string());
-    auto user = co_await store_.findUserById(result.claims.subject);
+    auto user = co_await cachedUser(result.claims.subject);
     if (!user || !user->active) co_return refused("user_inactive");
     if (revokedSince(*user, *result.claims.issuedAt)) co_return refused("revoked");
-    const bool familyLive = co_await store_.refreshFamilyLive(familyId);
+    const bool familyLive = co_await cachedFamilyLive(familyId);
     if (!familyLive) co_return refused("revoked");
     co_return AuthOutcome{.principal = principalFor(*user, CredentialKind::accessToken, result.claims.scopes,
                                                     std::move(familyId)),
@@ -378,17 +479,19 @@ boost::asio::awaitable<AuthOutcome> AuthService::authenticateJwt(std::string_vie
 
 boost::asio::awaitable<AuthOutcome> AuthService::authenticateApiToken(std::string_view token) {
     const std::string hash = sha256Hex(token);
-    auto record = co_await store_.findApiTokenByHash(hash);
+    auto record = co_await cachedApiToken(hash);
     // The lookup is by hash, which reveals nothing about the token; the comparison is constant-time anyway.
     if (!record || !constantTimeEquals(record->tokenHash, hash)) co_return refused("unknown_token");
     const Seconds time = now();
     if (record->revoked) co_return refused("revoked");
     if (record->expires && *record->expires <= time) co_return refused("expired");
-    auto user = co_await store_.findUserById(record->userId);
+    auto user = co_await cachedUser(record->userId);
     if (!user || !user->active) co_return refused("user_inactive");
     if (revokedSince(*user, record->created)) co_return refused("revoked");
     if (!record->lastUsed || *record->lastUsed + kTouchInterval <= time) {
         co_await store_.touchApiToken(record->id, time);
+        std::lock_guard lock(credentials_->mutex);
+        credentials_->apiTokens.entries.erase(hash);  // so the next request sees lastUsed and does not touch
     }
     co_return AuthOutcome{
         .principal = principalFor(*user, CredentialKind::apiToken, record->scopes, record->id),
@@ -398,11 +501,11 @@ boost::asio::awaitable<AuthOutcome> AuthService::authenticateApiToken(std::strin
 boost::asio::awaitable<AuthOutcome> AuthService::authenticateSession(std::string_view cookie) {
     if (!looksLikeSessionId(cookie)) co_return refused("malformed");
     std::string idHash = sha256Hex(cookie);
-    auto session = co_await store_.findSession(idHash);
+    auto session = co_await cachedSession(idHash);
     if (!session) co_return refused("unknown_session");
     if (session->revoked) co_return refused("revoked");
     if (session->expires <= now()) co_return refused("expired");
-    auto user = co_await store_.findUserById(session->userId);
+    auto user = co_await cachedUser(session->userId);
     if (!user || !user->active) co_return refused("user_inactive");
     if (revokedSince(*user, session->created)) co_return refused("revoked");
     co_return AuthOutcome{.principal = principalFor(*user, CredentialKind::session, {std::string(kAllScopes)},
@@ -441,6 +544,7 @@ boost::asio::awaitable<AuthOutcome> AuthService::authenticateExternal(std::strin
         store::UserPatch patch;
         patch.role = role;
         auto updated = co_await store_.updateUser(user->id, std::move(patch));
+        forgetCachedCredentials();
         if (updated) user = std::move(updated);
     }
     co_return AuthOutcome{
@@ -538,6 +642,7 @@ boost::asio::awaitable<LoginResult> AuthService::login(LoginRequest request, Req
             patch.passwordHash = std::move(*rehashed);
     }
     co_await store_.updateUser(user->id, std::move(patch));
+    forgetCachedCredentials();
     throttle_->reset(nameKey);
     boost::json::object kind{{"kind", request.session ? "session" : "token"}};
     co_await audit("auth.login", user->id, context, "user:" + user->username, "success", std::move(kind));
@@ -619,6 +724,7 @@ boost::asio::awaitable<TokenPair> AuthService::refresh(std::string refreshToken,
                                         .issued = now(),
                                         .expires = next.expires};
     auto rotated = co_await store_.rotateRefreshToken(verified.claims.tokenId, std::move(successor), now());
+    forgetCachedCredentials();
     if (rotated.outcome == store::RefreshOutcome::reused) {
         boost::json::object detail{{"detail", "a spent refresh token was presented; the family is revoked"}};
         co_await audit("auth.refresh_reuse", userId, context, "family:" + familyId, "denied",
@@ -645,9 +751,11 @@ boost::asio::awaitable<void> AuthService::logout(Principal principal, RequestCon
     switch (principal.credential) {
         case CredentialKind::accessToken:
             co_await store_.revokeRefreshFamily(principal.credentialId, now());
+            forgetCachedCredentials();
             break;
         case CredentialKind::session:
             co_await store_.revokeSession(principal.credentialId, now());
+            forgetCachedCredentials();
             break;
         case CredentialKind::apiToken:
             throw AuthError(Kind::invalid, "not_a_session",
@@ -715,6 +823,7 @@ boost::asio::awaitable<std::vector<store::ApiTokenRecord>> AuthService::listApiT
 boost::asio::awaitable<void> AuthService::revokeApiToken(Principal principal, std::string tokenId,
                                                          RequestContext context) {
     const bool revoked = co_await store_.revokeApiToken(principal.userId, tokenId, now());
+    forgetCachedCredentials();
     if (!revoked) {
         throw AuthError(Kind::notFound, "not_found", "no such token");
     }
@@ -737,6 +846,7 @@ boost::asio::awaitable<TotpEnrolment> AuthService::enrolTotp(Principal principal
     patch.totpEnabled = false;
     patch.totpLastStep = std::optional<std::int64_t>{};
     co_await store_.updateUser(user->id, std::move(patch));
+    forgetCachedCredentials();
     co_await audit("totp.enrol", user->id, context, "user:" + user->username, "success");
     co_return TotpEnrolment{.secretBase32 = base32Encode(secret.reveal()),
                             .uri = totpUri(user->username, secret.reveal())};
@@ -762,6 +872,7 @@ boost::asio::awaitable<void> AuthService::confirmTotp(Principal principal, std::
     store::UserPatch patch;
     patch.totpEnabled = true;
     co_await store_.updateUser(user->id, std::move(patch));
+    forgetCachedCredentials();
     co_await audit("totp.enabled", user->id, context, "user:" + user->username, "success");
 }
 
@@ -785,13 +896,14 @@ boost::asio::awaitable<void> AuthService::disableTotp(Principal principal, Secre
     patch.totpEnabled = false;
     patch.totpSecretSealed = std::string();
     co_await store_.updateUser(user->id, std::move(patch));
+    forgetCachedCredentials();
     co_await audit("totp.disabled", user->id, context, "user:" + user->username, "success");
 }
 
 // --- users ---
 
 boost::asio::awaitable<std::optional<store::UserRecord>> AuthService::findUser(std::string id) {
-    co_return co_await store_.findUserById(std::move(id));
+    co_return co_await cachedUser(id);
 }
 
 boost::asio::awaitable<std::vector<store::UserRecord>> AuthService::listUsers(std::string afterUsername,
@@ -874,6 +986,7 @@ boost::asio::awaitable<store::UserRecord> AuthService::updateUser(std::string id
     std::optional<store::UserRecord> updated;
     try {
         updated = co_await store_.updateUser(id, std::move(patch));
+        forgetCachedCredentials();
     } catch (const store::Conflict&) {
         throw AuthError(Kind::conflict, "conflict", "the email is taken");
     }
@@ -889,6 +1002,7 @@ boost::asio::awaitable<store::UserRecord> AuthService::updateUser(std::string id
     if (changes.active && !*changes.active && user->active) {
         // Disabling ends every credential at once, not at their next expiry.
         co_await store_.revokeAllCredentials(id, now(), true);
+        forgetCachedCredentials();
         co_await audit("user.disabled", actor, context, target, "success");
         updated = co_await store_.findUserById(id);
         if (!updated) throw AuthError(Kind::notFound, "not_found", "no such user");
@@ -899,6 +1013,7 @@ boost::asio::awaitable<store::UserRecord> AuthService::updateUser(std::string id
 boost::asio::awaitable<void> AuthService::revokeAllCredentials(std::string id, std::string actor,
                                                                RequestContext context) {
     const bool revoked = co_await store_.revokeAllCredentials(id, now(), false);
+    forgetCachedCredentials();
     if (!revoked) {
         throw AuthError(Kind::notFound, "not_found", "no such user");
     }

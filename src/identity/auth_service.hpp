@@ -201,6 +201,15 @@ class AuthService : public Authenticator {
 
   private:
     struct Throttle;
+    struct CredentialCache;
+
+    // Per-request lookups behind a one-second cache (see CredentialCache). Only found records are kept.
+    boost::asio::awaitable<std::optional<store::UserRecord>> cachedUser(const std::string& id);
+    boost::asio::awaitable<bool> cachedFamilyLive(const std::string& familyId);
+    boost::asio::awaitable<std::optional<store::ApiTokenRecord>> cachedApiToken(const std::string& hash);
+    boost::asio::awaitable<std::optional<store::SessionRecord>> cachedSession(const std::string& idHash);
+    // After any change to users or credentials made here: the next request reads the store again.
+    void forgetCachedCredentials();
 
     boost::asio::awaitable<AuthOutcome> authenticateJwt(std::string_view token);
     boost::asio::awaitable<AuthOutcome> authenticateApiToken(std::string_view token);
@@ -226,7 +235,7 @@ class AuthService : public Authenticator {
     Clock clock_;
     OidcRegistry* oidc_;
     CsrfKey csrf_;
-    std::shared_ptr<VerificationCache> cache_;
+    std::shared_ptr<VerificationCache> signatureCache_;
     JwtVerifier accessVerifier_;
     JwtVerifier refreshVerifier_;
 
@@ -234,6 +243,7 @@ class AuthService : public Authenticator {
     std::shared_ptr<const KeyRing> ring_;
     std::shared_ptr<const KeySet> keys_;
     std::unique_ptr<Throttle> throttle_;
+    std::unique_ptr<CredentialCache> credentials_;
 };
 
 }  // namespace rampart::identity

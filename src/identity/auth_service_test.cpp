@@ -2,6 +2,8 @@
 // reuse, API tokens, sessions, TOTP, revocation, key rotation. Each refusal is tried, not assumed.
 #include "identity/auth_service.hpp"
 
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "identity/api_token.hpp"
@@ -401,6 +403,18 @@ TEST_F(AuthServiceTest, DisablingAUserKillsEveryCredentialAtOnce) {
               Kind::unauthorized);
     EXPECT_EQ(errorOf([&] { login("alice"); })->kind(), Kind::unauthorized);
     EXPECT_EQ(auditOf("user.disabled").size(), 1u);
+}
+
+TEST_F(AuthServiceTest, ARevocationByAnotherProcessIsSeenWithinASecond) {
+    auto admin = createUser("root", Role::admin);
+    createUser("alice");
+    auto pair = *login("alice").tokens;
+    auto principal = principalOf(pair.accessToken);  // now in this service's credential cache
+    // Another process on the same database (the command line, another node) revokes everything.
+    AuthService other(store_, secret_, testSettings(), clock());
+    runToCompletion(other.revokeAllCredentials(principal.userId, admin.id, context()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    EXPECT_EQ(authenticate(pair.accessToken).failure, "revoked");
 }
 
 TEST_F(AuthServiceTest, RevokeAllKeepsTheAccountButEndsItsCredentials) {
