@@ -341,12 +341,15 @@ void addIdentityRoutes(http::Router& router, const Config& config, identity::Aut
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/tokens",
                 .handler = guarded([&auth](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto params = queryParams(ex, {"user_id"});
+                    auto owner = params.contains("user_id") ? params.find("user_id")->second : std::string();
+                    auto tokens = co_await auth.listApiTokens(caller(ex), std::move(owner));
                     json::array items;
-                    for (const auto& token : co_await auth.listApiTokens(caller(ex)))
-                        items.push_back(tokenJson(token));
+                    for (const auto& token : tokens) items.push_back(tokenJson(token));
                     reply(ex, Status::ok, json::object{{"items", std::move(items)}});
                 }),
-                .summary = "The caller's personal API tokens (never the tokens themselves)",
+                .summary = "Personal API tokens (never the tokens themselves): the caller's, or with user_id "
+                           "another user's (admins, auditors)",
                 .tag = "tokens"});
 
     router.add({.method = Verb::post,
@@ -382,7 +385,7 @@ void addIdentityRoutes(http::Router& router, const Config& config, identity::Aut
                     co_await auth.revokeApiToken(caller(ex), std::string(ex.pathParam("id")), context(ex));
                     noContent(ex);
                 }),
-                .summary = "Revoke one of the caller's API tokens",
+                .summary = "Revoke one of the caller's API tokens (admins: anyone's)",
                 .tag = "tokens"});
 
     router.add({.method = Verb::get,

@@ -816,18 +816,29 @@ boost::asio::awaitable<CreatedApiToken> AuthService::createApiToken(
     co_return CreatedApiToken{.record = std::move(record), .token = std::move(generated.token)};
 }
 
-boost::asio::awaitable<std::vector<store::ApiTokenRecord>> AuthService::listApiTokens(Principal principal) {
-    co_return co_await store_.listApiTokens(principal.userId);
+boost::asio::awaitable<std::vector<store::ApiTokenRecord>> AuthService::listApiTokens(Principal principal,
+                                                                                      std::string owner) {
+    if (owner.empty()) owner = principal.userId;
+    const bool mayReadOthers = principal.role == Role::admin || principal.role == Role::auditor;
+    if (owner != principal.userId && !mayReadOthers)
+        throw AuthError(Kind::notFound, "not_found", "no such user");
+    co_return co_await store_.listApiTokens(owner);
 }
 
 boost::asio::awaitable<void> AuthService::revokeApiToken(Principal principal, std::string tokenId,
                                                          RequestContext context) {
-    const bool revoked = co_await store_.revokeApiToken(principal.userId, tokenId, now());
-    forgetCachedCredentials();
-    if (!revoked) {
-        throw AuthError(Kind::notFound, "not_found", "no such token");
+    // An admin may revoke anyone's token; everyone else only their own (an auditor changes nothing).
+    std::string owner = principal.userId;
+    if (principal.role == Role::admin) {
+        auto token = co_await store_.findApiTokenById(tokenId);
+        if (token) owner = token->userId;
     }
-    co_await audit("token.revoked", principal.userId, context, "token:" + tokenId, "success");
+    const bool revoked = co_await store_.revokeApiToken(owner, tokenId, now());
+    forgetCachedCredentials();
+    if (!revoked) throw AuthError(Kind::notFound, "not_found", "no such token");
+    boost::json::object details{{"owner", owner}};
+    co_await audit("token.revoked", principal.userId, context, "token:" + tokenId, "success",
+                   std::move(details));
 }
 
 // --- TOTP ---

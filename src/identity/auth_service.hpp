@@ -153,8 +153,12 @@ class AuthService : public Authenticator {
                                                            std::vector<std::string> scopes,
                                                            std::optional<std::chrono::seconds> expiresIn,
                                                            RequestContext context);
-    boost::asio::awaitable<std::vector<store::ApiTokenRecord>> listApiTokens(Principal principal);
-    // Throws AuthError notFound for a token that is not the caller's (or already revoked).
+    // The live tokens of `owner` (the caller's own when empty). Another user's: admins and auditors only;
+    // anyone else gets AuthError notFound, as if the user had none to show.
+    boost::asio::awaitable<std::vector<store::ApiTokenRecord>> listApiTokens(Principal principal,
+                                                                             std::string owner);
+    // Revokes the caller's token, or, for an admin, anyone's. Throws AuthError notFound for a token the
+    // caller may not revoke or that is not live: the two look the same.
     boost::asio::awaitable<void> revokeApiToken(Principal principal, std::string tokenId,
                                                 RequestContext context);
 

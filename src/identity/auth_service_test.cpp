@@ -289,7 +289,7 @@ TEST_F(AuthServiceTest, ApiTokensWorkWithBothSchemesUntilRevokedOrExpired) {
         EXPECT_TRUE(outcome.principal->hasScope("jobs:write"));
         EXPECT_FALSE(outcome.principal->hasScope("tokens"));
     }
-    auto listed = runToCompletion(auth_->listApiTokens(principal));
+    auto listed = runToCompletion(auth_->listApiTokens(principal, ""));
     ASSERT_EQ(listed.size(), 1u);
     EXPECT_EQ(listed[0].id, created.record.id);
 
@@ -306,6 +306,33 @@ TEST_F(AuthServiceTest, ApiTokensWorkWithBothSchemesUntilRevokedOrExpired) {
     runToCompletion(auth_->revokeApiToken(principal, created.record.id, context()));
     EXPECT_EQ(authenticate(token).failure, "revoked");
     EXPECT_EQ(auditOf("token.revoked").size(), 1u);
+}
+
+TEST_F(AuthServiceTest, AdminsRevokeAndAuditorsReadOtherUsersTokensButNobodyElse) {
+    auto alice = createUser("alice");
+    createUser("bob");
+    createUser("root", Role::admin);
+    createUser("carol", Role::auditor);
+    auto alicePrincipal = principalOf(login("alice").tokens->accessToken);
+    auto token =
+        runToCompletion(auth_->createApiToken(alicePrincipal, "ci", {"jobs:read"}, std::nullopt, context()));
+    auto bob = principalOf(login("bob").tokens->accessToken);
+    auto admin = principalOf(login("root").tokens->accessToken);
+    auto auditor = principalOf(login("carol").tokens->accessToken);
+
+    EXPECT_EQ(runToCompletion(auth_->listApiTokens(auditor, alice.id)).size(), 1u);
+    EXPECT_EQ(runToCompletion(auth_->listApiTokens(admin, alice.id)).size(), 1u);
+    EXPECT_EQ(errorOf([&] { runToCompletion(auth_->listApiTokens(bob, alice.id)); })->kind(), Kind::notFound);
+    // An auditor reads but never changes; the admin may revoke.
+    EXPECT_EQ(
+        errorOf([&] { runToCompletion(auth_->revokeApiToken(auditor, token.record.id, context())); })->kind(),
+        Kind::notFound);
+    runToCompletion(auth_->revokeApiToken(admin, token.record.id, context()));
+    EXPECT_EQ(authenticate(token.token.reveal()).failure, "revoked");
+    auto revoked = auditOf("token.revoked");
+    ASSERT_EQ(revoked.size(), 1u);
+    EXPECT_EQ(revoked[0].event.actor, admin.userId);
+    EXPECT_EQ(revoked[0].event.details.at("owner").as_string(), alice.id);
 }
 
 TEST_F(AuthServiceTest, ATokenCannotCarryScopesBeyondItsRoleOrItsCreator) {

@@ -143,6 +143,8 @@ class IdentityStore {
     // The token with that hash (revoked and expired ones included: the caller decides).
     virtual boost::asio::awaitable<std::optional<ApiTokenRecord>> findApiTokenByHash(
         std::string tokenHash) = 0;
+    // The token with that id, whoever owns it (revoked and expired ones included): for administrators.
+    virtual boost::asio::awaitable<std::optional<ApiTokenRecord>> findApiTokenById(std::string tokenId) = 0;
     // The user's tokens, newest first, revoked ones left out.
     virtual boost::asio::awaitable<std::vector<ApiTokenRecord>> listApiTokens(std::string userId) = 0;
     // Revokes one of the user's tokens; false when the user has no unrevoked token with that id (an

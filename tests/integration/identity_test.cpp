@@ -292,8 +292,13 @@ TEST_F(IdentityTest, ApiTokensAreShownOnceWorkWithBothSchemesAndStayTheirOwnersO
     // API tokens cannot manage TOTP (interactive credentials only).
     EXPECT_EQ(call("POST", "/api/v1/me/totp", token).status, 403);
 
-    EXPECT_EQ(call("DELETE", "/api/v1/tokens/" + id, alice).status, 204);
+    auto aliceId = str(parse(call("GET", "/api/v1/me", alice)), "id");
+    EXPECT_EQ(call("GET", "/api/v1/tokens?user_id=" + aliceId, bob).status, 404);
+    // The admin sees and revokes any user's token.
+    EXPECT_NE(call("GET", "/api/v1/tokens?user_id=" + aliceId, admin).body.find(id), std::string::npos);
+    EXPECT_EQ(call("DELETE", "/api/v1/tokens/" + id, admin).status, 204);
     EXPECT_EQ(call("GET", "/api/v1/me", token).status, 401);
+    EXPECT_EQ(call("DELETE", "/api/v1/tokens/" + id, alice).status, 404) << "already revoked";
     // A well-formed token that was never issued.
     EXPECT_EQ(call("GET", "/api/v1/me", "rmp_" + std::string(43, 'A')).status, 401);
 }

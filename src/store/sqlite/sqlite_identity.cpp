@@ -357,6 +357,16 @@ boost::asio::awaitable<std::optional<ApiTokenRecord>> SqliteStore::findApiTokenB
     });
 }
 
+boost::asio::awaitable<std::optional<ApiTokenRecord>> SqliteStore::findApiTokenById(std::string tokenId) {
+    return read([tokenId = std::move(tokenId)](Connection& db) -> std::optional<ApiTokenRecord> {
+        auto select = db.prepare(std::string("SELECT ") + std::string(kTokenColumns) +
+                                 " FROM api_tokens WHERE id = ?1");
+        select.bindText(1, tokenId);
+        if (!select.step()) return std::nullopt;
+        return tokenOf(select);
+    });
+}
+
 boost::asio::awaitable<std::vector<ApiTokenRecord>> SqliteStore::listApiTokens(std::string userId) {
     return read([userId = std::move(userId)](Connection& db) {
         // rowid breaks ties between tokens created in the same second: the later insert is newer.

@@ -153,6 +153,7 @@ class SqliteStore final : public Store {
     std::int64_t countUsersBlocking() override;
     boost::asio::awaitable<void> createApiToken(ApiTokenRecord token) override;
     boost::asio::awaitable<std::optional<ApiTokenRecord>> findApiTokenByHash(std::string tokenHash) override;
+    boost::asio::awaitable<std::optional<ApiTokenRecord>> findApiTokenById(std::string tokenId) override;
     boost::asio::awaitable<std::vector<ApiTokenRecord>> listApiTokens(std::string userId) override;
     boost::asio::awaitable<bool> revokeApiToken(std::string userId, std::string tokenId,
                                                 Seconds now) override;
