@@ -1,4 +1,4 @@
-// SQLite migrations. Jobs and the other tables arrive with the features that need them.
+// SQLite migrations, numbered; each feature brings its own tables.
 #include "store/migrations/sqlite_migrations.hpp"
 
 #include <array>
@@ -118,6 +118,62 @@ constexpr std::array kMigrations{
             not_after INTEGER NOT NULL,
             expires INTEGER NOT NULL
         );
+    )sql"},
+    // Jobs and their history. The state triggers are the store's copy of jobs/job_state.cpp's
+    // transition table (sqlite_jobs_schema_test.cpp checks every pair against it): no caller can move a
+    // job along an edge the machine does not have. Times are Unix milliseconds.
+    Migration{4, "jobs", R"sql(
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            task TEXT NOT NULL,
+            args TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            priority INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL CHECK (state IN
+                ('scheduled', 'queued', 'running', 'failed', 'succeeded', 'dead', 'canceled')),
+            attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+            max_attempts INTEGER NOT NULL CHECK (max_attempts >= 1),
+            run_at INTEGER NOT NULL,
+            timeout_ms INTEGER NOT NULL CHECK (timeout_ms > 0),
+            owner_id TEXT NOT NULL REFERENCES users (id),
+            idempotency_key TEXT,
+            request_hash TEXT,
+            progress INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),
+            progress_message TEXT NOT NULL DEFAULT '',
+            result TEXT,
+            error TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+            lease_holder TEXT,
+            lease_expires INTEGER,
+            created INTEGER NOT NULL,
+            updated INTEGER NOT NULL,
+            finished INTEGER
+        );
+        CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner_id, idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX jobs_claim ON jobs (queue, priority DESC, run_at) WHERE state = 'queued';
+        CREATE INDEX jobs_due ON jobs (run_at) WHERE state IN ('scheduled', 'failed');
+        CREATE INDEX jobs_leases ON jobs (lease_expires) WHERE state = 'running';
+        CREATE INDEX jobs_owner ON jobs (owner_id, created);
+        CREATE INDEX jobs_finished ON jobs (finished) WHERE finished IS NOT NULL;
+        CREATE TABLE job_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            time INTEGER NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX job_events_job ON job_events (job_id, id);
+        CREATE TRIGGER jobs_initial_state BEFORE INSERT ON jobs
+        WHEN NEW.state NOT IN ('scheduled', 'queued')
+        BEGIN SELECT RAISE(ABORT, 'a job starts scheduled or queued'); END;
+        CREATE TRIGGER jobs_state_transition BEFORE UPDATE OF state ON jobs
+        WHEN OLD.state <> NEW.state AND OLD.state || '>' || NEW.state NOT IN (
+            'scheduled>queued', 'failed>queued', 'queued>running', 'running>succeeded',
+            'running>failed', 'running>dead', 'running>queued', 'running>canceled',
+            'scheduled>canceled', 'queued>canceled', 'failed>canceled')
+        BEGIN SELECT RAISE(ABORT, 'illegal job state transition'); END;
     )sql"},
 };
 
