@@ -1,0 +1,11 @@
+// The task types every Rampart has: noop, echo, sleep and hash.sha256 (http.fetch arrives with the
+// egress client). Each is small, bounded by its schema, and cancellable where it takes time.
+#pragma once
+
+#include "jobs/task_registry.hpp"
+
+namespace rampart::jobs {
+
+void addBuiltinTasks(TaskRegistry& registry);
+
+}  // namespace rampart::jobs

@@ -1,0 +1,123 @@
+// The registry and valijson-based argument checks. Schemas are compiled once, at registration.
+#include "jobs/task_registry.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <valijson/adapters/boost_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validator.hpp>
+
+namespace rampart::jobs {
+namespace {
+
+bool validName(std::string_view name) {
+    return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    });
+}
+
+// Unknown fields are refused unless a schema says otherwise, at every level of nesting.
+void closeObjects(boost::json::value& schema) {
+    if (!schema.is_object()) return;
+    auto& object = schema.as_object();
+    const auto* type = object.if_contains("type");
+    const bool isObject =
+        (type && type->is_string() && type->as_string() == "object") || object.contains("properties");
+    if (isObject && !object.contains("additionalProperties")) object["additionalProperties"] = false;
+    if (auto* properties = object.if_contains("properties"); properties && properties->is_object()) {
+        for (auto& [name, sub] : properties->as_object()) closeObjects(sub);
+    }
+    if (auto* items = object.if_contains("items")) closeObjects(*items);
+}
+
+// valijson's context ("<root>", "[url]", "[0]") as a JSON pointer ("/url", "/0").
+std::string pointerOf(const std::vector<std::string>& context) {
+    std::string pointer;
+    for (const auto& part : context) {
+        if (part == "<root>") continue;
+        std::string_view name = part;
+        if (name.size() >= 2 && name.front() == '[' && name.back() == ']')
+            name = name.substr(1, name.size() - 2);
+        if (name.size() >= 2 && name.front() == '"' && name.back() == '"')
+            name = name.substr(1, name.size() - 2);
+        pointer += '/';
+        for (char c : name) {
+            if (c == '~')
+                pointer += "~0";
+            else if (c == '/')
+                pointer += "~1";
+            else
+                pointer += c;
+        }
+    }
+    return pointer;
+}
+
+}  // namespace
+
+struct TaskRegistry::Compiled {
+    TaskType type;
+    valijson::Schema schema;
+};
+
+TaskRegistry::TaskRegistry() = default;
+TaskRegistry::~TaskRegistry() = default;
+
+void TaskRegistry::add(TaskType type) {
+    if (!validName(type.name))
+        throw std::invalid_argument("task name must be 1-64 characters of [a-z0-9._-]");
+    if (types_.contains(type.name)) throw std::invalid_argument("task type registered twice: " + type.name);
+    if (!type.handler) throw std::invalid_argument("task type without a handler: " + type.name);
+    if (type.maxAttempts < 1 || type.timeout <= std::chrono::milliseconds::zero()) {
+        throw std::invalid_argument("task type defaults out of range: " + type.name);
+    }
+    boost::json::value schemaDocument = type.argsSchema;
+    closeObjects(schemaDocument);
+    type.argsSchema = schemaDocument.as_object();
+    auto compiled = std::make_unique<Compiled>();
+    try {
+        valijson::SchemaParser parser;
+        valijson::adapters::BoostJsonAdapter adapter(schemaDocument);
+        parser.populateSchema(adapter, compiled->schema);
+    } catch (const std::exception& error) {
+        throw std::invalid_argument("task type " + type.name + " has an unreadable schema: " + error.what());
+    }
+    compiled->type = std::move(type);
+    std::string name = compiled->type.name;
+    types_.emplace(std::move(name), std::move(compiled));
+}
+
+const TaskType* TaskRegistry::find(std::string_view name) const {
+    auto found = types_.find(name);
+    return found == types_.end() ? nullptr : &found->second->type;
+}
+
+std::vector<const TaskType*> TaskRegistry::all() const {
+    std::vector<const TaskType*> types;
+    for (const auto& [name, compiled] : types_) types.push_back(&compiled->type);
+    return types;
+}
+
+std::vector<ArgumentError> TaskRegistry::validate(const TaskType& type,
+                                                  const boost::json::value& args) const {
+    auto found = types_.find(type.name);
+    if (found == types_.end()) return {ArgumentError{"", "unknown task type"}};
+    valijson::Validator validator;  // strong types: "1" is not a number
+    valijson::ValidationResults results;
+    valijson::adapters::BoostJsonAdapter target(args);
+    if (validator.validate(found->second->schema, target, &results)) return {};
+    std::vector<ArgumentError> errors;
+    valijson::ValidationResults::Error error;
+    while (results.popError(error))
+        errors.push_back(ArgumentError{pointerOf(error.context), error.description});
+    // valijson reports the innermost failure first and then each enclosing one ("failed to validate
+    // against schema associated with property"); the deepest is what a client needs.
+    std::stable_sort(errors.begin(), errors.end(), [](const ArgumentError& a, const ArgumentError& b) {
+        return a.pointer.size() > b.pointer.size();
+    });
+    return errors;
+}
+
+}  // namespace rampart::jobs

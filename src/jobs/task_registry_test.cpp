@@ -1,0 +1,119 @@
+// Task registration rules, argument validation with JSON pointers, unknown fields refused by default,
+// and the built-in task types run for real.
+#include "jobs/task_registry.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
+
+#include "jobs/builtin_tasks.hpp"
+#include "testing/run_to_completion.hpp"
+
+namespace rampart::jobs {
+namespace {
+
+namespace json = boost::json;
+using testing::runToCompletion;
+
+TaskHandler nothing() {
+    return [](TaskContext&) -> boost::asio::awaitable<json::value> { co_return nullptr; };
+}
+
+TaskType simple(std::string name, std::string_view schema) {
+    return TaskType{
+        .name = std::move(name), .argsSchema = json::parse(schema).as_object(), .handler = nothing()};
+}
+
+std::vector<ArgumentError> check(const TaskRegistry& registry, std::string_view task, std::string_view args) {
+    return registry.validate(*registry.find(task), json::parse(args));
+}
+
+TEST(TaskRegistry, RefusesBadNamesDuplicatesAndMissingHandlers) {
+    TaskRegistry registry;
+    EXPECT_THROW(registry.add(simple("", "{}")), std::invalid_argument);
+    EXPECT_THROW(registry.add(simple("Upper", "{}")), std::invalid_argument);
+    EXPECT_THROW(registry.add(simple("has space", "{}")), std::invalid_argument);
+    EXPECT_THROW(registry.add(simple(std::string(65, 'a'), "{}")), std::invalid_argument);
+    registry.add(simple("ok.name-1_x", "{}"));
+    EXPECT_THROW(registry.add(simple("ok.name-1_x", "{}")), std::invalid_argument);
+    TaskType noHandler = simple("nohandler", "{}");
+    noHandler.handler = nullptr;
+    EXPECT_THROW(registry.add(std::move(noHandler)), std::invalid_argument);
+    TaskType zero = simple("zero", "{}");
+    zero.maxAttempts = 0;
+    EXPECT_THROW(registry.add(std::move(zero)), std::invalid_argument);
+    EXPECT_EQ(registry.find("missing"), nullptr);
+}
+
+TEST(TaskRegistry, ArgumentsAreCheckedWithThePathOfEachBadField) {
+    TaskRegistry registry;
+    registry.add(simple("fetch", R"({"type": "object", "required": ["url"],
+        "properties": {"url": {"type": "string", "maxLength": 20},
+                       "limits": {"type": "object", "properties": {"bytes": {"type": "integer", "minimum": 1}}}}})"));
+    EXPECT_TRUE(check(registry, "fetch", R"({"url": "https://a.example"})").empty());
+    auto missing = check(registry, "fetch", R"({})");
+    ASSERT_FALSE(missing.empty());
+    auto wrongType = check(registry, "fetch", R"({"url": 5})");
+    ASSERT_FALSE(wrongType.empty());
+    EXPECT_EQ(wrongType.front().pointer, "/url");
+    auto nested = check(registry, "fetch", R"({"url": "x", "limits": {"bytes": 0}})");
+    ASSERT_FALSE(nested.empty());
+    EXPECT_EQ(nested.front().pointer, "/limits/bytes");
+    auto strong = check(registry, "fetch", R"({"url": "x", "limits": {"bytes": "10"}})");
+    EXPECT_FALSE(strong.empty()) << "a string is not an integer";
+    EXPECT_FALSE(check(registry, "fetch", R"("not an object")").empty());
+}
+
+TEST(TaskRegistry, UnknownFieldsAreRefusedUnlessTheSchemaAllowsThem) {
+    TaskRegistry registry;
+    registry.add(simple("closed", R"({"type": "object", "properties": {"a": {"type": "integer"},
+        "inner": {"type": "object", "properties": {"b": {"type": "integer"}}}}})"));
+    registry.add(simple("open", R"({"type": "object", "additionalProperties": true})"));
+    EXPECT_FALSE(check(registry, "closed", R"({"a": 1, "role": "admin"})").empty());
+    EXPECT_FALSE(check(registry, "closed", R"({"inner": {"b": 1, "c": 2}})").empty()) << "nested objects too";
+    EXPECT_TRUE(check(registry, "open", R"({"anything": [1, 2]})").empty());
+}
+
+TEST(BuiltinTasks, AreRegisteredWithClosedSchemas) {
+    TaskRegistry registry;
+    addBuiltinTasks(registry);
+    for (auto name : {"noop", "echo", "sleep", "hash.sha256"})
+        EXPECT_NE(registry.find(name), nullptr) << name;
+    EXPECT_FALSE(check(registry, "sleep", R"({"seconds": 1, "shell": "rm -rf /"})").empty());
+    EXPECT_FALSE(check(registry, "sleep", R"({"seconds": 3601})").empty());
+    EXPECT_FALSE(check(registry, "hash.sha256", R"({"payload": "x", "iterations": 0})").empty());
+    EXPECT_TRUE(check(registry, "hash.sha256", R"({"payload": "x", "iterations": 2})").empty());
+}
+
+json::value run(const TaskRegistry& registry, std::string_view task, std::string_view args,
+                CancelToken& cancel) {
+    const json::object object = json::parse(args).as_object();
+    TaskContext context{.args = object, .cancel = cancel, .progress = nullptr};
+    return runToCompletion(registry.find(task)->handler(context));
+}
+
+TEST(BuiltinTasks, RunAndReturnTheirResults) {
+    TaskRegistry registry;
+    addBuiltinTasks(registry);
+    CancelToken cancel;
+    EXPECT_TRUE(run(registry, "noop", "{}", cancel).is_null());
+    EXPECT_EQ(run(registry, "echo", R"({"a": [1, "b"]})", cancel), json::parse(R"({"a": [1, "b"]})"));
+    // SHA-256("abc"), then SHA-256 of that digest: the iteration is over raw digests.
+    EXPECT_EQ(run(registry, "hash.sha256", R"({"payload": "abc", "iterations": 1})", cancel).at("sha256"),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(run(registry, "hash.sha256", R"({"payload": "abc", "iterations": 2})", cancel).at("sha256"),
+              "4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358");
+    EXPECT_EQ(run(registry, "sleep", R"({"seconds": 0.01})", cancel).at("slept_ms"), 10);
+}
+
+TEST(BuiltinTasks, LongTasksStopWhenCanceled) {
+    TaskRegistry registry;
+    addBuiltinTasks(registry);
+    CancelToken cancel;
+    cancel.cancel();
+    EXPECT_EQ(run(registry, "sleep", R"({"seconds": 3600})", cancel).at("slept_ms"), 0);
+    EXPECT_THROW(run(registry, "hash.sha256", R"({"payload": "abc", "iterations": 1000000})", cancel),
+                 TaskFailed);
+}
+
+}  // namespace
+}  // namespace rampart::jobs
