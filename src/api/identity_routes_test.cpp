@@ -6,8 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include "api/job_routes.hpp"
 #include "api/policy.hpp"
 #include "api/system_routes.hpp"
+#include "jobs/builtin_tasks.hpp"
 #include "obs/metrics.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/temp_directory.hpp"
@@ -25,6 +27,9 @@ TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
     http::Router router;
     addSystemRoutes(router, config, store, metrics);
     addIdentityRoutes(router, config, auth, store);
+    jobs::TaskRegistry tasks;
+    jobs::addBuiltinTasks(tasks);
+    addJobRoutes(router, tasks);
 
     std::set<std::pair<http::Verb, std::string>> served;
     for (const http::Route& route : router.routes()) {

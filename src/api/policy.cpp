@@ -60,6 +60,9 @@ const std::vector<Policy>& table() {
          .roles = kAdmin,
          .scope = "users:write"},
 
+        // Jobs: the task types a caller may submit (their argument schemas), for every role.
+        {.method = Verb::get, .pattern = "/api/v1/tasks", .roles = kAnyRole},
+
         // The audit log: read-only, for admins and auditors.
         {.method = Verb::get, .pattern = "/api/v1/audit", .roles = kAdminAuditor, .scope = "audit:read"},
     };

@@ -44,6 +44,7 @@ const std::vector<RouteName>& everyRoute() {
         {Verb::patch, "/api/v1/users/{id}"},
         {Verb::post, "/api/v1/users/{id}/revoke-credentials"},
         {Verb::get, "/api/v1/audit"},
+        {Verb::get, "/api/v1/tasks"},
     };
     return routes;
 }

@@ -17,6 +17,7 @@
 #include <boost/json/array.hpp>
 
 #include "api/identity_routes.hpp"
+#include "api/job_routes.hpp"
 #include "api/system_routes.hpp"
 #include "app/admin_cli.hpp"
 #include "app/deploy_check.hpp"
@@ -25,6 +26,7 @@
 #include "http/server.hpp"
 #include "identity/auth_service.hpp"
 #include "identity/oidc.hpp"
+#include "jobs/builtin_tasks.hpp"
 #include "obs/access_log.hpp"
 #include "obs/audit.hpp"
 #include "obs/metrics.hpp"
@@ -141,6 +143,9 @@ int serve(Config config, const ServeOptions& options) {
     http::Router router;
     api::addSystemRoutes(router, config, *store, metrics);
     api::addIdentityRoutes(router, config, auth, *store);
+    jobs::TaskRegistry tasks;
+    jobs::addBuiltinTasks(tasks);
+    api::addJobRoutes(router, tasks);
     http::PipelineDeps deps;
     deps.authenticator = &auth;
     deps.store = store.get();

@@ -4,6 +4,7 @@
 // for every password, token and secret it handled.
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -115,7 +116,8 @@ TEST_F(IdentityTest, EveryProtectedRouteRefusesAnonymousCallersWithTheSame401) {
                                   {"GET", "/api/v1/audit"},
                                   {"POST", "/api/v1/auth/logout"},
                                   {"DELETE", "/api/v1/tokens/abc"},
-                                  {"PATCH", "/api/v1/users/abc"}}) {
+                                  {"PATCH", "/api/v1/users/abc"},
+                                  {"GET", "/api/v1/tasks"}}) {
         auto r = call(method, target);
         EXPECT_EQ(r.status, 401) << method << ' ' << target;
         EXPECT_NE(r.header("WWW-Authenticate").value_or("").find("Bearer"), std::string::npos);
@@ -231,6 +233,21 @@ TEST_F(IdentityTest, UsersCannotReachAdminRoutesAndDenialsAreAudited) {
     EXPECT_EQ(call("POST", "/api/v1/users", alice, R"({"username":"x","password":"y"})").status, 403);
     auto audit = parse(call("GET", "/api/v1/audit?action=permission.denied", admin));
     EXPECT_GE(audit.at("items").as_array().size(), 3u);
+}
+
+TEST_F(IdentityTest, TaskTypesAreListedWithTheirSchemasForAnyAuthenticatedCaller) {
+    auto admin = adminToken();
+    createUser(admin, "wendy", "worker");
+    auto worker = login("wendy", kUserPassword).first;
+    auto r = call("GET", "/api/v1/tasks", worker);
+    ASSERT_EQ(r.status, 200) << r.body;
+    std::set<std::string> names;
+    const auto body = parse(r);
+    for (const auto& item : body.at("items").as_array()) {
+        names.insert(str(item.as_object(), "name"));
+        EXPECT_TRUE(item.as_object().at("args_schema").is_object());
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"echo", "hash.sha256", "noop", "sleep"}));
 }
 
 TEST_F(IdentityTest, RoleEscalationThroughBodyFieldsIsRefusedWith400) {
