@@ -15,6 +15,7 @@
 #include "app/secret_string.hpp"
 #include "obs/audit.hpp"
 #include "store/identity_store.hpp"
+#include "store/job_store.hpp"
 
 namespace rampart::store {
 
@@ -48,7 +49,7 @@ struct AuditVerification {
     std::string problem;  // says what failed; never quotes row contents
 };
 
-class Store : public IdentityStore {
+class Store : public IdentityStore, public JobStore {
   public:
     ~Store() override = default;
 

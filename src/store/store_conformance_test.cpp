@@ -722,6 +722,213 @@ TEST_P(StoreConformance, SigningKeysAreInsertedLoadedAndDeleted) {
     EXPECT_TRUE(store_->loadSigningKeysBlocking().empty());
 }
 
+// --- jobs ---
+
+constexpr Millis kM0 = 1'800'000'000'000;  // a fixed "now", in Unix milliseconds
+
+JobRecord jobRecord(std::string id, std::string owner = "u1", Millis runAt = kM0) {
+    return JobRecord{.id = std::move(id),
+                     .task = "noop",
+                     .args = "{}",
+                     .queue = "default",
+                     .maxAttempts = 2,
+                     .runAt = runAt,
+                     .timeoutMs = 1000,
+                     .ownerId = std::move(owner)};
+}
+
+class JobConformance : public StoreConformance {
+  protected:
+    void SetUp() override {
+        StoreConformance::SetUp();
+        store_->migrate();
+        runToCompletion(store_->createUser(userRecord("u1", "alice")));
+        runToCompletion(store_->createUser(userRecord("u2", "bob")));
+    }
+    JobRecord submit(JobRecord job, Millis now = kM0) {
+        return runToCompletion(store_->submitJob(std::move(job), now)).job;
+    }
+    std::vector<JobRecord> claim(int max, const std::string& holder, Millis now = kM0,
+                                 std::vector<std::string> queues = {"default"}) {
+        return runToCompletion(store_->claimJobs(std::move(queues), max, holder, 30'000, now));
+    }
+    std::optional<jobs::JobState> finish(const std::string& id, const std::string& holder, bool ok,
+                                         Millis now = kM0 + 1) {
+        JobOutcome outcome{.succeeded = ok,
+                           .result = ok ? std::optional<std::string>("{\"ok\":true}") : std::nullopt,
+                           .error = ok ? std::nullopt : std::optional<std::string>("boom"),
+                           .retryAt = now + 5000};
+        return runToCompletion(store_->finishAttempt(id, holder, outcome, now));
+    }
+    jobs::JobState stateOf(const std::string& id) { return runToCompletion(store_->findJob(id))->state; }
+};
+
+TEST_P(JobConformance, SubmittedJobsAreQueuedOrScheduledAndRoundTrip) {
+    auto queued = submit(jobRecord("j1"));
+    EXPECT_EQ(queued.state, jobs::JobState::queued);
+    auto later = submit(jobRecord("j2", "u1", kM0 + 60'000));
+    EXPECT_EQ(later.state, jobs::JobState::scheduled);
+    auto found = runToCompletion(store_->findJob("j1"));
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->task, "noop");
+    EXPECT_EQ(found->ownerId, "u1");
+    EXPECT_EQ(found->created, kM0);
+    EXPECT_FALSE(runToCompletion(store_->findJob("missing")));
+}
+
+TEST_P(JobConformance, AnIdempotencyKeyGivesBackTheFirstJobOrAConflict) {
+    auto first = jobRecord("j1");
+    first.idempotencyKey = "k";
+    first.requestHash = "h1";
+    EXPECT_EQ(runToCompletion(store_->submitJob(first, kM0)).outcome, SubmitOutcome::created);
+    auto replay = jobRecord("j2");
+    replay.idempotencyKey = "k";
+    replay.requestHash = "h1";
+    auto again = runToCompletion(store_->submitJob(replay, kM0));
+    EXPECT_EQ(again.outcome, SubmitOutcome::existing);
+    EXPECT_EQ(again.job.id, "j1");
+    replay.requestHash = "h2";
+    EXPECT_EQ(runToCompletion(store_->submitJob(replay, kM0)).outcome, SubmitOutcome::conflict);
+    // Keys belong to their owner.
+    auto other = jobRecord("j3", "u2");
+    other.idempotencyKey = "k";
+    EXPECT_EQ(runToCompletion(store_->submitJob(other, kM0)).outcome, SubmitOutcome::created);
+}
+
+TEST_P(JobConformance, ConcurrentSubmitsWithOneKeyStoreOneJob) {
+    boost::asio::io_context io;
+    std::vector<std::future<SubmitResult>> results;
+    for (int i = 0; i < 8; ++i) {
+        auto job = jobRecord("c" + std::to_string(i));
+        job.idempotencyKey = "same";
+        job.requestHash = "h";
+        results.push_back(
+            boost::asio::co_spawn(io, store_->submitJob(std::move(job), kM0), boost::asio::use_future));
+    }
+    io.run();
+    int created = 0;
+    for (auto& result : results) created += result.get().outcome == SubmitOutcome::created ? 1 : 0;
+    EXPECT_EQ(created, 1);
+}
+
+TEST_P(JobConformance, ABatchIsAllOrNone) {
+    auto keyed = jobRecord("k1");
+    keyed.idempotencyKey = "used";
+    submit(keyed);
+    auto clash = jobRecord("b2");
+    clash.idempotencyKey = "used";
+    EXPECT_THROW(runToCompletion(store_->submitJobs({jobRecord("b1"), clash}, kM0)), Conflict);
+    EXPECT_FALSE(runToCompletion(store_->findJob("b1"))) << "nothing of a refused batch is stored";
+    EXPECT_EQ(runToCompletion(store_->submitJobs({jobRecord("b1"), jobRecord("b3")}, kM0)).size(), 2u);
+}
+
+TEST_P(JobConformance, ClaimsTakeHighestPriorityFirstAndOnlyDueJobs) {
+    auto low = jobRecord("low");
+    auto high = jobRecord("high");
+    high.priority = 10;
+    submit(low);
+    submit(high);
+    submit(jobRecord("later", "u1", kM0 + 60'000));
+    auto other = jobRecord("other");
+    other.queue = "emails";
+    submit(other);
+    auto claimed = claim(10, "w1");
+    ASSERT_EQ(claimed.size(), 2u);
+    EXPECT_EQ(claimed[0].id, "high");
+    EXPECT_EQ(claimed[1].id, "low");
+    EXPECT_EQ(claimed[0].attempts, 1);
+    EXPECT_EQ(claimed[0].leaseHolder, "w1");
+    EXPECT_TRUE(claim(10, "w2").empty()) << "a leased job is nobody else's";
+    auto due = claim(10, "w2", kM0 + 60'000);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].id, "later");
+}
+
+TEST_P(JobConformance, OnlyTheLeaseHolderReportsAndFailuresRetryThenDie) {
+    submit(jobRecord("j1"));
+    claim(1, "w1");
+    EXPECT_FALSE(runToCompletion(store_->heartbeatJob("j1", "intruder", 30'000, kM0 + 1)));
+    EXPECT_TRUE(runToCompletion(store_->heartbeatJob("j1", "w1", 30'000, kM0 + 1)));
+    EXPECT_TRUE(runToCompletion(store_->reportProgress("j1", "w1", 40, "halfway", kM0 + 1)));
+    EXPECT_FALSE(finish("j1", "intruder", true));
+    EXPECT_EQ(finish("j1", "w1", false), jobs::JobState::failed) << "attempt 1 of 2";
+    EXPECT_FALSE(finish("j1", "w1", true)) << "a second report of one attempt is refused";
+    EXPECT_TRUE(claim(1, "w1", kM0 + 10).empty()) << "waiting for its back-off";
+    auto retried = claim(1, "w1", kM0 + 6000);
+    ASSERT_EQ(retried.size(), 1u);
+    EXPECT_EQ(retried[0].attempts, 2);
+    EXPECT_EQ(finish("j1", "w1", false, kM0 + 6001), jobs::JobState::dead);
+    auto dead = runToCompletion(store_->findJob("j1"));
+    EXPECT_EQ(dead->error, "boom");
+    EXPECT_TRUE(dead->finished);
+}
+
+TEST_P(JobConformance, SuccessStoresTheResult) {
+    submit(jobRecord("j1"));
+    claim(1, "w1");
+    EXPECT_EQ(finish("j1", "w1", true), jobs::JobState::succeeded);
+    auto done = runToCompletion(store_->findJob("j1"));
+    EXPECT_EQ(done->result, "{\"ok\":true}");
+    EXPECT_EQ(done->progress, 100);
+    EXPECT_FALSE(done->leaseHolder);
+}
+
+TEST_P(JobConformance, CancelEndsWaitingJobsAtOnceAndAsksRunningOnes) {
+    submit(jobRecord("waiting"));
+    EXPECT_EQ(runToCompletion(store_->cancelJob("waiting", kM0))->state, jobs::JobState::canceled);
+    submit(jobRecord("running"));
+    claim(1, "w1");
+    auto asked = runToCompletion(store_->cancelJob("running", kM0));
+    EXPECT_EQ(asked->state, jobs::JobState::running);
+    EXPECT_TRUE(asked->cancelRequested);
+    EXPECT_EQ(finish("running", "w1", false), jobs::JobState::canceled) << "no retry after a cancel";
+    EXPECT_EQ(runToCompletion(store_->cancelJob("running", kM0))->state, jobs::JobState::canceled)
+        << "canceling a finished job changes nothing";
+    EXPECT_FALSE(runToCompletion(store_->cancelJob("missing", kM0)));
+}
+
+TEST_P(JobConformance, ExpiredLeasesAreTakenBackAndTheOldHolderIsRefused) {
+    submit(jobRecord("j1"));
+    claim(1, "w1");
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 29'999)), 0);
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 30'000)), 1);
+    EXPECT_EQ(stateOf("j1"), jobs::JobState::queued);
+    EXPECT_FALSE(finish("j1", "w1", true, kM0 + 30'001)) << "the lease is gone";
+    auto reclaimed = claim(1, "w2", kM0 + 30'001);
+    ASSERT_EQ(reclaimed.size(), 1u);
+    EXPECT_EQ(reclaimed[0].attempts, 2);
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 60'002)), 1);
+    EXPECT_EQ(stateOf("j1"), jobs::JobState::dead) << "no attempts left";
+}
+
+TEST_P(JobConformance, ListsFilterByOwnerAndStateAndPageNewestFirst) {
+    for (int i = 0; i < 5; ++i) submit(jobRecord("a" + std::to_string(i)));
+    submit(jobRecord("b0", "u2"));
+    runToCompletion(store_->cancelJob("a0", kM0));
+    JobQuery query;
+    query.ownerId = "u1";
+    query.limit = 2;
+    auto first = runToCompletion(store_->listJobs(query));
+    ASSERT_EQ(first.jobs.size(), 2u);
+    EXPECT_EQ(first.jobs[0].id, "a4");
+    query.before = first.nextCursor;
+    auto second = runToCompletion(store_->listJobs(query));
+    ASSERT_EQ(second.jobs.size(), 2u);
+    EXPECT_EQ(second.jobs[0].id, "a2");
+    JobQuery canceled;
+    canceled.state = jobs::JobState::canceled;
+    auto page = runToCompletion(store_->listJobs(canceled));
+    ASSERT_EQ(page.jobs.size(), 1u);
+    EXPECT_EQ(page.jobs[0].id, "a0");
+    EXPECT_EQ(page.nextCursor, 0);
+    JobQuery bad;
+    bad.limit = 0;
+    EXPECT_THROW(runToCompletion(store_->listJobs(bad)), std::invalid_argument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, JobConformance, ::testing::ValuesIn(kBackends),
+                         [](const auto& info) { return info.param.name; });
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::ValuesIn(kBackends),
                          [](const ::testing::TestParamInfo<Backend>& info) { return info.param.name; });
 

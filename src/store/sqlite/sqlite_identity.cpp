@@ -7,12 +7,15 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "store/sqlite/row_helpers.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace rampart::store {
 namespace {
 
+using sqlite::bindOptional;
 using sqlite::Connection;
+using sqlite::optionalInt;
 using sqlite::SqliteError;
 using sqlite::Statement;
 
@@ -26,29 +29,8 @@ Seconds secondsOf(std::int64_t unix) {
     return Seconds{std::chrono::seconds{unix}};
 }
 
-void bindOptional(Statement& statement, int index, const std::optional<std::int64_t>& value) {
-    if (value) {
-        statement.bindInt64(index, *value);
-    } else {
-        statement.bindNull(index);
-    }
-}
-
 void bindOptional(Statement& statement, int index, const std::optional<Seconds>& value) {
     bindOptional(statement, index, value ? std::optional(unixOf(*value)) : std::nullopt);
-}
-
-void bindOptional(Statement& statement, int index, const std::optional<std::string>& value) {
-    if (value) {
-        statement.bindText(index, *value);
-    } else {
-        statement.bindNull(index);
-    }
-}
-
-std::optional<std::int64_t> optionalInt(const Statement& row, int index) {
-    if (row.columnIsNull(index)) return std::nullopt;
-    return row.columnInt64(index);
 }
 
 std::optional<Seconds> optionalTime(const Statement& row, int index) {

@@ -169,6 +169,25 @@ class SqliteStore final : public Store {
     boost::asio::awaitable<bool> revokeAllCredentials(std::string userId, Seconds now,
                                                       bool deactivate) override;
     std::vector<SigningKeyRecord> loadSigningKeysBlocking() override;
+
+    // Jobs (sqlite_jobs.cpp).
+    boost::asio::awaitable<SubmitResult> submitJob(JobRecord job, Millis now) override;
+    boost::asio::awaitable<std::vector<JobRecord>> submitJobs(std::vector<JobRecord> jobs,
+                                                              Millis now) override;
+    boost::asio::awaitable<std::optional<JobRecord>> findJob(std::string id) override;
+    boost::asio::awaitable<JobPage> listJobs(JobQuery query) override;
+    boost::asio::awaitable<std::optional<JobRecord>> cancelJob(std::string id, Millis now) override;
+    boost::asio::awaitable<std::vector<JobRecord>> claimJobs(std::vector<std::string> queues, int max,
+                                                             std::string holder, Millis leaseMs,
+                                                             Millis now) override;
+    boost::asio::awaitable<bool> heartbeatJob(std::string id, std::string holder, Millis leaseMs,
+                                              Millis now) override;
+    boost::asio::awaitable<bool> reportProgress(std::string id, std::string holder, int percent,
+                                                std::string message, Millis now) override;
+    boost::asio::awaitable<std::optional<jobs::JobState>> finishAttempt(std::string id, std::string holder,
+                                                                        JobOutcome outcome,
+                                                                        Millis now) override;
+    boost::asio::awaitable<int> recoverExpiredLeases(Millis now) override;
     void insertSigningKeyBlocking(SigningKeyRecord key) override;
     void deleteSigningKeysBlocking(std::vector<std::string> kids) override;
 

@@ -1,0 +1,125 @@
+// What the store keeps for jobs, and the calls that move them. Each call that changes a job's state
+// is one transaction that applies jobs::nextState, so the state machine holds even with many API
+// processes and workers on one database; the tables' triggers refuse any other edge besides.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "jobs/job_state.hpp"
+
+namespace rampart::store {
+
+using Millis = std::int64_t;  // Unix time in milliseconds
+
+struct JobRecord {
+    std::string id{};
+    std::string task{};
+    std::string args{};  // JSON text, validated before it gets here
+    std::string queue{};
+    int priority = 0;  // higher first
+    jobs::JobState state = jobs::JobState::queued;
+    int attempts = 0;
+    int maxAttempts = 1;
+    Millis runAt = 0;
+    Millis timeoutMs = 0;
+    std::string ownerId{};
+    std::optional<std::string> idempotencyKey{};
+    std::optional<std::string>
+        requestHash{};  // what the key was first used for, to tell a replay from a reuse
+    int progress = 0;
+    std::string progressMessage{};
+    std::optional<std::string> result{};  // JSON text
+    std::optional<std::string> error{};
+    bool cancelRequested = false;
+    std::optional<std::string> leaseHolder{};
+    std::optional<Millis> leaseExpires{};
+    Millis created = 0;
+    Millis updated = 0;
+    std::optional<Millis> finished{};
+};
+
+enum class SubmitOutcome {
+    created,   // stored now
+    existing,  // the owner used this idempotency key before, for the same request: that job
+    conflict,  // the owner used this idempotency key before, for another request: that job, untouched
+};
+
+struct SubmitResult {
+    SubmitOutcome outcome = SubmitOutcome::created;
+    JobRecord job;
+};
+
+// Which jobs to list: every filter given must match; newest first, `before` is the cursor (the last
+// position seen; 0 for the first page).
+struct JobQuery {
+    std::optional<std::string> ownerId{};
+    std::optional<jobs::JobState> state{};
+    std::optional<std::string> queue{};
+    std::optional<std::string> task{};
+    std::optional<Millis> createdSince{};  // inclusive
+    std::optional<Millis> createdUntil{};  // exclusive
+    std::int64_t before = 0;
+    int limit = 100;  // 1..500
+};
+
+struct JobPage {
+    std::vector<JobRecord> jobs;
+    std::int64_t nextCursor = 0;  // 0: no more
+};
+
+// How a running job ended, reported by the lease holder.
+struct JobOutcome {
+    bool succeeded = false;
+    std::optional<std::string> result{};  // JSON text, when succeeded
+    std::optional<std::string> error{};   // when not
+    Millis retryAt = 0;                   // when not and attempts remain: the back-off's end
+};
+
+class JobStore {
+  public:
+    virtual ~JobStore() = default;
+
+    // Stores a new job (state scheduled when runAt > now, else queued) with its first history event,
+    // durable when the awaitable completes. With an idempotency key, an earlier job of the same owner
+    // and key is returned instead, atomically (concurrent submits with one key store one job).
+    virtual boost::asio::awaitable<SubmitResult> submitJob(JobRecord job, Millis now) = 0;
+    // All or none, in one transaction. Throws store::Conflict when an idempotency key is already used.
+    virtual boost::asio::awaitable<std::vector<JobRecord>> submitJobs(std::vector<JobRecord> jobs,
+                                                                      Millis now) = 0;
+
+    virtual boost::asio::awaitable<std::optional<JobRecord>> findJob(std::string id) = 0;
+    // Throws std::invalid_argument for a limit outside 1..500.
+    virtual boost::asio::awaitable<JobPage> listJobs(JobQuery query) = 0;
+
+    // Applies a cancel: waiting jobs end at once; a running job gets cancelRequested. Returns the job
+    // as it is now (unchanged when it had finished already), nullopt when there is no such job.
+    virtual boost::asio::awaitable<std::optional<JobRecord>> cancelJob(std::string id, Millis now) = 0;
+
+    // Moves due scheduled and failed jobs to queued, then leases up to `max` queued jobs of `queues`
+    // (highest priority, then earliest runAt) to `holder` until now + leaseMs, counting an attempt.
+    virtual boost::asio::awaitable<std::vector<JobRecord>> claimJobs(std::vector<std::string> queues, int max,
+                                                                     std::string holder, Millis leaseMs,
+                                                                     Millis now) = 0;
+    // Extends the lease; false when `holder` does not hold a live lease on the job (any more).
+    virtual boost::asio::awaitable<bool> heartbeatJob(std::string id, std::string holder, Millis leaseMs,
+                                                      Millis now) = 0;
+    // Records progress (0..100, message at most 200 bytes); false like heartbeatJob.
+    virtual boost::asio::awaitable<bool> reportProgress(std::string id, std::string holder, int percent,
+                                                        std::string message, Millis now) = 0;
+    // Ends the holder's attempt with the state jobs::nextState gives; nullopt when `holder` holds no
+    // live lease on the job (a late report after the lease was lost is refused).
+    virtual boost::asio::awaitable<std::optional<jobs::JobState>> finishAttempt(std::string id,
+                                                                                std::string holder,
+                                                                                JobOutcome outcome,
+                                                                                Millis now) = 0;
+    // Takes back every lease that expired before `now` (queued again with the attempt counted, dead,
+    // or canceled); returns how many.
+    virtual boost::asio::awaitable<int> recoverExpiredLeases(Millis now) = 0;
+};
+
+}  // namespace rampart::store

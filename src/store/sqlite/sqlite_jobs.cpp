@@ -1,0 +1,350 @@
+// SqliteStore's job calls over migration 4. Each state change reads the job, asks jobs::nextState
+// where the event takes it, and writes that, with a history row, inside one writer job (one
+// savepoint), so no other writer can interleave. Plain functions returning write()/read()'s
+// awaitable, like the rest of the store (see sqlite_identity.cpp for why).
+#include <stdexcept>
+#include <string_view>
+
+#include "store/identity_store.hpp"
+#include "store/sqlite/row_helpers.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace rampart::store {
+namespace {
+
+using jobs::JobEvent;
+using jobs::JobState;
+using sqlite::bindOptional;
+using sqlite::Connection;
+using sqlite::optionalInt;
+using sqlite::optionalText;
+using sqlite::Statement;
+
+constexpr int kMaxJobPage = 500;
+constexpr std::size_t kMaxProgressMessage = 200;
+
+// rowid last: it is the listing cursor.
+constexpr std::string_view kJobColumns =
+    "id, task, args, queue, priority, state, attempts, max_attempts, run_at, timeout_ms, owner_id, "
+    "idempotency_key, request_hash, progress, progress_message, result, error, cancel_requested, "
+    "lease_holder, lease_expires, created, updated, finished, rowid";
+constexpr int kRowidColumn = 23;
+
+std::string jobSelect(std::string_view where) {
+    std::string sql = "SELECT ";
+    sql += kJobColumns;
+    sql += " FROM jobs ";
+    sql += where;
+    return sql;
+}
+
+JobState stateOf(const std::string& text) {
+    auto state = jobs::parseState(text);
+    // The CHECK constraint admits only known names; anything else means the file was edited by hand.
+    if (!state) throw StoreUnavailable("a job has an unknown state");
+    return *state;
+}
+
+JobRecord jobOf(const Statement& row) {
+    return JobRecord{
+        .id = row.columnText(0),
+        .task = row.columnText(1),
+        .args = row.columnText(2),
+        .queue = row.columnText(3),
+        .priority = static_cast<int>(row.columnInt64(4)),
+        .state = stateOf(row.columnText(5)),
+        .attempts = static_cast<int>(row.columnInt64(6)),
+        .maxAttempts = static_cast<int>(row.columnInt64(7)),
+        .runAt = row.columnInt64(8),
+        .timeoutMs = row.columnInt64(9),
+        .ownerId = row.columnText(10),
+        .idempotencyKey = optionalText(row, 11),
+        .requestHash = optionalText(row, 12),
+        .progress = static_cast<int>(row.columnInt64(13)),
+        .progressMessage = row.columnText(14),
+        .result = optionalText(row, 15),
+        .error = optionalText(row, 16),
+        .cancelRequested = row.columnInt64(17) != 0,
+        .leaseHolder = optionalText(row, 18),
+        .leaseExpires = optionalInt(row, 19),
+        .created = row.columnInt64(20),
+        .updated = row.columnInt64(21),
+        .finished = optionalInt(row, 22),
+    };
+}
+
+std::optional<JobRecord> loadJob(Connection& db, const std::string& id) {
+    auto query = db.prepare(jobSelect("WHERE id = ?1"));
+    query.bindText(1, id);
+    if (!query.step()) return std::nullopt;
+    return jobOf(query);
+}
+
+void recordEvent(Connection& db, const std::string& id, Millis now, std::optional<JobState> from, JobState to,
+                 std::string_view detail = {}) {
+    auto insert = db.prepare(
+        "INSERT INTO job_events (job_id, time, from_state, to_state, detail) VALUES (?1, ?2, ?3, ?4, ?5)");
+    insert.bindText(1, id).bindInt64(2, now);
+    bindOptional(insert, 3, from ? std::optional<std::string>(jobs::stateName(*from)) : std::nullopt);
+    insert.bindText(4, jobs::stateName(to)).bindText(5, detail);
+    insert.step();
+}
+
+JobRecord insertJob(Connection& db, JobRecord job, Millis now) {
+    job.state = job.runAt > now ? JobState::scheduled : JobState::queued;
+    job.attempts = 0;
+    job.created = job.updated = now;
+    auto insert = db.prepare(
+        "INSERT INTO jobs (id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms, "
+        "owner_id, "
+        "idempotency_key, request_hash, created, updated) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)");
+    insert.bindText(1, job.id)
+        .bindText(2, job.task)
+        .bindText(3, job.args)
+        .bindText(4, job.queue)
+        .bindInt64(5, job.priority)
+        .bindText(6, jobs::stateName(job.state))
+        .bindInt64(7, job.maxAttempts)
+        .bindInt64(8, job.runAt)
+        .bindInt64(9, job.timeoutMs);
+    insert.bindText(10, job.ownerId);
+    bindOptional(insert, 11, job.idempotencyKey);
+    bindOptional(insert, 12, job.requestHash);
+    insert.bindInt64(13, now);
+    insert.step();
+    recordEvent(db, job.id, now, std::nullopt, job.state, "submitted");
+    return job;
+}
+
+std::optional<JobRecord> findByKey(Connection& db, const std::string& owner, const std::string& key) {
+    auto query = db.prepare(jobSelect("WHERE owner_id = ?1 AND idempotency_key = ?2"));
+    query.bindText(1, owner).bindText(2, key);
+    if (!query.step()) return std::nullopt;
+    return jobOf(query);
+}
+
+jobs::JobFacts factsOf(const JobRecord& job) {
+    return jobs::JobFacts{
+        .attempts = job.attempts, .maxAttempts = job.maxAttempts, .cancelRequested = job.cancelRequested};
+}
+
+// Writes the new state (and the finish time when it is terminal) with its history row.
+void moveJob(Connection& db, const JobRecord& job, JobState to, Millis now, std::string_view detail) {
+    auto update = db.prepare(
+        "UPDATE jobs SET state = ?2, updated = ?3, finished = ?4, lease_holder = CASE WHEN ?2 = 'running' "
+        "THEN lease_holder END, lease_expires = CASE WHEN ?2 = 'running' THEN lease_expires END WHERE id = "
+        "?1");
+    update.bindText(1, job.id).bindText(2, jobs::stateName(to)).bindInt64(3, now);
+    bindOptional(update, 4, jobs::isTerminal(to) ? std::optional<std::int64_t>(now) : std::nullopt);
+    update.step();
+    recordEvent(db, job.id, now, job.state, to, detail);
+}
+
+// The job if `holder` holds a live lease on it.
+std::optional<JobRecord> leasedJob(Connection& db, const std::string& id, const std::string& holder,
+                                   Millis now) {
+    auto job = loadJob(db, id);
+    if (!job || job->state != JobState::running || job->leaseHolder != holder || !job->leaseExpires ||
+        *job->leaseExpires <= now) {
+        return std::nullopt;
+    }
+    return job;
+}
+
+}  // namespace
+
+boost::asio::awaitable<SubmitResult> SqliteStore::submitJob(JobRecord job, Millis now) {
+    return write([job = std::move(job), now](Connection& db) -> SubmitResult {
+        if (job.idempotencyKey) {
+            if (auto earlier = findByKey(db, job.ownerId, *job.idempotencyKey)) {
+                const bool same = earlier->requestHash == job.requestHash;
+                return SubmitResult{.outcome = same ? SubmitOutcome::existing : SubmitOutcome::conflict,
+                                    .job = std::move(*earlier)};
+            }
+        }
+        return SubmitResult{.outcome = SubmitOutcome::created, .job = insertJob(db, job, now)};
+    });
+}
+
+boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::submitJobs(std::vector<JobRecord> jobs,
+                                                                       Millis now) {
+    return write([jobs = std::move(jobs), now](Connection& db) {
+        std::vector<JobRecord> stored;
+        stored.reserve(jobs.size());
+        for (const JobRecord& job : jobs) {
+            // Throwing rolls back this request's savepoint: the batch is all or none.
+            if (job.idempotencyKey && findByKey(db, job.ownerId, *job.idempotencyKey)) {
+                throw Conflict("an idempotency key of the batch is already used");
+            }
+            stored.push_back(insertJob(db, job, now));
+        }
+        return stored;
+    });
+}
+
+boost::asio::awaitable<std::optional<JobRecord>> SqliteStore::findJob(std::string id) {
+    return read([id = std::move(id)](Connection& db) { return loadJob(db, id); });
+}
+
+boost::asio::awaitable<JobPage> SqliteStore::listJobs(JobQuery query) {
+    return read([query = std::move(query)](Connection& db) {
+        if (query.limit < 1 || query.limit > kMaxJobPage)
+            throw std::invalid_argument("job page limit must be 1..500");
+        // Only fixed fragments go into the text; every value is bound.
+        std::string where = "WHERE 1 = 1";
+        if (query.before > 0) where += " AND rowid < ?1";
+        if (query.ownerId) where += " AND owner_id = ?2";
+        if (query.state) where += " AND state = ?3";
+        if (query.queue) where += " AND queue = ?4";
+        if (query.task) where += " AND task = ?5";
+        if (query.createdSince) where += " AND created >= ?6";
+        if (query.createdUntil) where += " AND created < ?7";
+        where += " ORDER BY rowid DESC LIMIT ?8";
+        auto select_ = db.prepare(jobSelect(where));
+        if (query.before > 0) select_.bindInt64(1, query.before);
+        if (query.ownerId) select_.bindText(2, *query.ownerId);
+        if (query.state) select_.bindText(3, jobs::stateName(*query.state));
+        if (query.queue) select_.bindText(4, *query.queue);
+        if (query.task) select_.bindText(5, *query.task);
+        if (query.createdSince) select_.bindInt64(6, *query.createdSince);
+        if (query.createdUntil) select_.bindInt64(7, *query.createdUntil);
+        select_.bindInt64(8, query.limit);
+        JobPage page;
+        std::int64_t lastRowid = 0;
+        while (select_.step()) {
+            page.jobs.push_back(jobOf(select_));
+            lastRowid = select_.columnInt64(kRowidColumn);
+        }
+        if (static_cast<int>(page.jobs.size()) == query.limit) page.nextCursor = lastRowid;
+        return page;
+    });
+}
+
+boost::asio::awaitable<std::optional<JobRecord>> SqliteStore::cancelJob(std::string id, Millis now) {
+    return write([id = std::move(id), now](Connection& db) -> std::optional<JobRecord> {
+        auto job = loadJob(db, id);
+        if (!job) return std::nullopt;
+        auto next = jobs::nextState(job->state, JobEvent::cancel, factsOf(*job));
+        if (!next) return job;  // finished already: nothing to cancel
+        if (*next == JobState::running) {
+            auto request = db.prepare("UPDATE jobs SET cancel_requested = 1, updated = ?2 WHERE id = ?1");
+            request.bindText(1, id).bindInt64(2, now).step();
+            recordEvent(db, id, now, job->state, JobState::running, "cancel requested");
+        } else {
+            moveJob(db, *job, *next, now, "canceled");
+        }
+        return loadJob(db, id);
+    });
+}
+
+boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vector<std::string> queues,
+                                                                      int max, std::string holder,
+                                                                      Millis leaseMs, Millis now) {
+    return write([queues = std::move(queues), max, holder = std::move(holder), leaseMs,
+                  now](Connection& db) -> std::vector<JobRecord> {
+        std::vector<JobRecord> claimed;
+        if (queues.empty() || max < 1) return claimed;
+        // Due jobs first become claimable, each with its history row.
+        {
+            auto due = db.prepare(jobSelect("WHERE state IN ('scheduled', 'failed') AND run_at <= ?1"));
+            due.bindInt64(1, now);
+            std::vector<JobRecord> ready;
+            while (due.step()) ready.push_back(jobOf(due));
+            for (const JobRecord& job : ready) moveJob(db, job, JobState::queued, now, "due");
+        }
+        std::string placeholders;
+        for (std::size_t i = 0; i < queues.size(); ++i)
+            placeholders += (i ? ", ?" : "?") + std::to_string(i + 2);
+        auto pick = db.prepare(jobSelect("WHERE state = 'queued' AND queue IN (" + placeholders +
+                                         ") ORDER BY priority DESC, run_at, rowid LIMIT ?1"));
+        pick.bindInt64(1, max);
+        for (std::size_t i = 0; i < queues.size(); ++i) pick.bindText(static_cast<int>(i) + 2, queues[i]);
+        std::vector<JobRecord> picked;
+        while (pick.step()) picked.push_back(jobOf(pick));
+        for (const JobRecord& job : picked) {
+            if (!jobs::nextState(job.state, JobEvent::claim, factsOf(job))) continue;
+            auto lease = db.prepare(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_holder = ?2, "
+                "lease_expires = ?3, updated = ?4 WHERE id = ?1");
+            lease.bindText(1, job.id)
+                .bindText(2, holder)
+                .bindInt64(3, now + leaseMs)
+                .bindInt64(4, now)
+                .step();
+            recordEvent(db, job.id, now, job.state, JobState::running, "claimed");
+            if (auto reloaded = loadJob(db, job.id)) claimed.push_back(std::move(*reloaded));
+        }
+        return claimed;
+    });
+}
+
+boost::asio::awaitable<bool> SqliteStore::heartbeatJob(std::string id, std::string holder, Millis leaseMs,
+                                                       Millis now) {
+    return write([id = std::move(id), holder = std::move(holder), leaseMs, now](Connection& db) {
+        auto update = db.prepare(
+            "UPDATE jobs SET lease_expires = ?3, updated = ?4 WHERE id = ?1 AND state = 'running' "
+            "AND lease_holder = ?2 AND lease_expires > ?4");
+        update.bindText(1, id).bindText(2, holder).bindInt64(3, now + leaseMs).bindInt64(4, now).step();
+        return db.changes() == 1;
+    });
+}
+
+boost::asio::awaitable<bool> SqliteStore::reportProgress(std::string id, std::string holder, int percent,
+                                                         std::string message, Millis now) {
+    return write([id = std::move(id), holder = std::move(holder), percent, message = std::move(message),
+                  now](Connection& db) {
+        if (percent < 0 || percent > 100 || message.size() > kMaxProgressMessage) {
+            throw std::invalid_argument("progress must be 0..100 with a message of at most 200 bytes");
+        }
+        auto update = db.prepare(
+            "UPDATE jobs SET progress = ?3, progress_message = ?4, updated = ?5 WHERE id = ?1 "
+            "AND state = 'running' AND lease_holder = ?2 AND lease_expires > ?5");
+        update.bindText(1, id)
+            .bindText(2, holder)
+            .bindInt64(3, percent)
+            .bindText(4, message)
+            .bindInt64(5, now);
+        update.step();
+        return db.changes() == 1;
+    });
+}
+
+boost::asio::awaitable<std::optional<JobState>> SqliteStore::finishAttempt(std::string id, std::string holder,
+                                                                           JobOutcome outcome, Millis now) {
+    return write([id = std::move(id), holder = std::move(holder), outcome = std::move(outcome),
+                  now](Connection& db) -> std::optional<JobState> {
+        auto job = leasedJob(db, id, holder, now);
+        if (!job) return std::nullopt;
+        const auto event = outcome.succeeded ? JobEvent::succeed : JobEvent::fail;
+        auto next = jobs::nextState(job->state, event, factsOf(*job));
+        if (!next) return std::nullopt;
+        auto record = db.prepare(
+            "UPDATE jobs SET result = ?2, error = ?3, run_at = ?4, progress = "
+            "CASE WHEN ?5 THEN 100 ELSE progress END WHERE id = ?1");
+        record.bindText(1, id);
+        bindOptional(record, 2, outcome.result);
+        bindOptional(record, 3, outcome.error);
+        record.bindInt64(4, *next == JobState::failed ? outcome.retryAt : job->runAt);
+        record.bindInt64(5, outcome.succeeded ? 1 : 0);
+        record.step();
+        moveJob(db, *job, *next, now, outcome.succeeded ? "succeeded" : "attempt failed");
+        return next;
+    });
+}
+
+boost::asio::awaitable<int> SqliteStore::recoverExpiredLeases(Millis now) {
+    return write([now](Connection& db) {
+        auto expired = db.prepare(jobSelect("WHERE state = 'running' AND lease_expires <= ?1"));
+        expired.bindInt64(1, now);
+        std::vector<JobRecord> lost;
+        while (expired.step()) lost.push_back(jobOf(expired));
+        for (const JobRecord& job : lost) {
+            auto next = jobs::nextState(job.state, JobEvent::leaseExpired, factsOf(job));
+            if (next) moveJob(db, job, *next, now, "lease expired");
+        }
+        return static_cast<int>(lost.size());
+    });
+}
+
+}  // namespace rampart::store
