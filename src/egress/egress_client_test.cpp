@@ -16,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -200,6 +201,40 @@ TEST_F(EgressClientTest, ANameIsResolvedOnceAndTheConnectionGoesToTheCheckedAddr
     const FetchResult refused = fetch(EgressPolicy{}, "http://rebind.test/");
     EXPECT_TRUE(refused.refused);
     EXPECT_EQ(resolver_->calls("rebind.test"), 1);
+}
+
+// A resolver that answers only after a second, like a DNS server that does not reply.
+class SlowResolver final : public Resolver {
+  public:
+    asio::awaitable<std::vector<asio::ip::address>> resolve(std::string host) override {
+        asio::steady_timer timer(co_await asio::this_coro::executor, 1s);
+        co_await timer.async_wait(asio::use_awaitable);
+        std::vector<asio::ip::address> addresses;
+        addresses.push_back(addressOf("127.0.0.1"));
+        co_return addresses;
+    }
+};
+
+TEST(EgressClientResolverTest, TheDeadlineCoversAResolverThatDoesNotAnswer) {
+    EgressPolicy policy;
+    policy.allowDomains = {std::string(kTestHost)};
+    EgressClient client(policy, std::make_shared<SlowResolver>());
+    FetchRequest request;
+    request.url = fmt::format("http://{}/", kTestHost);
+    request.timeout = 100ms;
+    const FetchResult result = runToCompletion(client.fetch(request));
+    EXPECT_FALSE(result.ok);
+    EXPECT_EQ(result.error, "egress failed: timed out after 100 ms");
+}
+
+TEST(EgressClientResolverTest, TheSystemResolverReturnsTheAddressOfANumericHost) {
+    SystemResolver resolver;
+    const auto addresses = runToCompletion(resolver.resolve("127.0.0.1"));
+    ASSERT_EQ(addresses.size(), 1U);
+    EXPECT_EQ(addresses.front(), addressOf("127.0.0.1"));
+    // No host and no service: getaddrinfo fails locally, without asking a DNS server.
+    const auto none = runToCompletion(resolver.resolve(""));
+    EXPECT_TRUE(none.empty());
 }
 
 TEST_F(EgressClientTest, AnUnresolvableNameFails) {
