@@ -2,6 +2,8 @@
 // token there, so a cancel or a timeout stops them within one step.
 #include "jobs/builtin_tasks.hpp"
 
+#include "egress/egress_client.hpp"
+
 #include <openssl/evp.h>
 
 #include <array>
@@ -22,6 +24,7 @@ constexpr std::size_t kMaxHashPayload = 1024 * 1024;
 constexpr std::int64_t kMaxHashIterations = 1'000'000;
 constexpr std::int64_t kHashIterationsPerStep = 1000;
 constexpr auto kSleepStep = std::chrono::milliseconds(50);
+constexpr std::size_t kFetchExcerptBytes = 1024;
 
 json::object schema(std::string_view text) {
     return json::parse(text).as_object();
@@ -87,6 +90,51 @@ asio::awaitable<json::value> sha256(TaskContext& context) {
     co_return result;
 }
 
+// A body excerpt that is always valid JSON text: printable ASCII and whitespace kept, anything else
+// shown as '.', so a binary or mis-encoded page cannot corrupt the job's result.
+std::string excerptOf(std::string_view body) {
+    std::string excerpt(body.substr(0, kFetchExcerptBytes));
+    for (char& c : excerpt) {
+        const auto u = static_cast<unsigned char>(c);
+        if (!(u >= 0x20 && u < 0x7f) && c != '\n' && c != '\t' && c != '\r') c = '.';
+    }
+    return excerpt;
+}
+
+// The scraper: every byte goes through the egress guard, which refuses internal addresses in any
+// encoding, re-checks redirects and bounds size and time.
+asio::awaitable<json::value> httpFetch(TaskContext& context) {
+    if (!context.egress) throw TaskFailed("outbound requests are not available to this worker");
+    egress::FetchRequest request;
+    request.url = std::string(context.args.at("url").as_string());
+    if (const auto* method = context.args.if_contains("method"); method && method->as_string() == "HEAD") {
+        request.method = egress::FetchMethod::head;
+    }
+    if (const auto* maxBytes = context.args.if_contains("max_bytes")) {
+        request.maxBytes = static_cast<std::size_t>(maxBytes->to_number<std::int64_t>());
+    }
+    if (const auto* timeout = context.args.if_contains("timeout_seconds")) {
+        request.timeout =
+            std::chrono::milliseconds(static_cast<std::int64_t>(timeout->to_number<double>() * 1000));
+    }
+    auto result = co_await context.egress->fetch(std::move(request));
+    if (!result.ok) throw TaskFailed(result.error);
+    std::array<unsigned char, 32> digest{};
+    unsigned int size = 0;
+    EVP_Digest(result.body.data(), result.body.size(), digest.data(), &size, EVP_sha256(), nullptr);
+    json::object headers;
+    for (const auto& [name, value] : result.headers) headers[name] = excerptOf(value);
+    json::object out;
+    out["status"] = result.status;
+    out["headers"] = std::move(headers);
+    out["size"] = result.body.size();
+    out["sha256"] = hex(digest.data(), size);
+    out["excerpt"] = excerptOf(result.body);
+    out["final_url"] = result.finalUrl;
+    out["redirects"] = result.redirects;
+    co_return out;
+}
+
 }  // namespace
 
 void addBuiltinTasks(TaskRegistry& registry) {
@@ -117,6 +165,18 @@ void addBuiltinTasks(TaskRegistry& registry) {
                               std::to_string(kMaxHashIterations) + R"(}}})"),
                           .timeout = std::chrono::minutes(5),
                           .handler = sha256});
+    registry.add(TaskType{
+        .name = "http.fetch",
+        .description =
+            "Fetches a public http(s) URL through the egress guard: status, headers, size, SHA-256, excerpt",
+        .argsSchema = schema(
+            R"({"type": "object", "required": ["url"],
+                "properties": {"url": {"type": "string", "minLength": 1, "maxLength": 8192},
+                               "method": {"enum": ["GET", "HEAD"]},
+                               "max_bytes": {"type": "integer", "minimum": 1, "maximum": 104857600},
+                               "timeout_seconds": {"type": "number", "minimum": 0.1, "maximum": 300}}})"),
+        .timeout = std::chrono::minutes(6),
+        .handler = httpFetch});
 }
 
 }  // namespace rampart::jobs

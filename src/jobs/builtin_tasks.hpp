@@ -1,5 +1,5 @@
-// The task types every Rampart has: noop, echo, sleep and hash.sha256 (http.fetch arrives with the
-// egress client). Each is small, bounded by its schema, and cancellable where it takes time.
+// The task types every Rampart has: noop, echo, sleep, hash.sha256 and http.fetch (through the egress
+// guard). Each is small, bounded by its schema, and cancellable where it takes time.
 #pragma once
 
 #include "jobs/task_registry.hpp"

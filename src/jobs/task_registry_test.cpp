@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
 
+#include "egress/egress_client.hpp"
 #include "jobs/builtin_tasks.hpp"
+#include "testing/fake_resolver.hpp"
 #include "testing/run_to_completion.hpp"
 
 namespace rampart::jobs {
@@ -76,8 +78,12 @@ TEST(TaskRegistry, UnknownFieldsAreRefusedUnlessTheSchemaAllowsThem) {
 TEST(BuiltinTasks, AreRegisteredWithClosedSchemas) {
     TaskRegistry registry;
     addBuiltinTasks(registry);
-    for (auto name : {"noop", "echo", "sleep", "hash.sha256"})
+    for (auto name : {"noop", "echo", "sleep", "hash.sha256", "http.fetch"})
         EXPECT_NE(registry.find(name), nullptr) << name;
+    EXPECT_FALSE(
+        check(registry, "http.fetch", R"({"url": "http://example.com/", "method": "POST"})").empty());
+    EXPECT_FALSE(
+        check(registry, "http.fetch", R"({"url": "http://example.com/", "headers": {"X": "1"}})").empty());
     EXPECT_FALSE(check(registry, "sleep", R"({"seconds": 1, "shell": "rm -rf /"})").empty());
     EXPECT_FALSE(check(registry, "sleep", R"({"seconds": 3601})").empty());
     EXPECT_FALSE(check(registry, "hash.sha256", R"({"payload": "x", "iterations": 0})").empty());
@@ -103,6 +109,33 @@ TEST(BuiltinTasks, RunAndReturnTheirResults) {
     EXPECT_EQ(run(registry, "hash.sha256", R"({"payload": "abc", "iterations": 2})", cancel).at("sha256"),
               "4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358");
     EXPECT_EQ(run(registry, "sleep", R"({"seconds": 0.01})", cancel).at("slept_ms"), 10);
+}
+
+TEST(BuiltinTasks, AFetchTheEgressGuardRefusesFailsTheJobWithItsReason) {
+    TaskRegistry registry;
+    addBuiltinTasks(registry);
+    CancelToken cancel;
+    auto resolver = std::make_shared<testing::FakeResolver>();
+    resolver->answer("metadata.example", {{boost::asio::ip::make_address("169.254.169.254")}});
+    egress::EgressClient client(egress::EgressPolicy{}, resolver);
+    auto fetch = [&](std::string_view args) {
+        const json::object object = json::parse(args).as_object();
+        TaskContext context{.args = object, .cancel = cancel, .progress = nullptr, .egress = &client};
+        try {
+            runToCompletion(registry.find("http.fetch")->handler(context));
+        } catch (const TaskFailed& failure) {
+            return std::string(failure.what());
+        }
+        return std::string("no failure");
+    };
+    EXPECT_EQ(fetch(R"({"url": "http://2130706433/"})"), "egress refused: 127.0.0.1 is loopback");
+    EXPECT_NE(fetch(R"({"url": "http://metadata.example/latest/meta-data/"})").find("169.254.169.254"),
+              std::string::npos);
+    EXPECT_NE(fetch(R"({"url": "file:///etc/passwd"})").find("egress refused"), std::string::npos);
+    // Without an egress client a worker cannot reach the network at all.
+    const json::object args = json::parse(R"({"url": "http://example.com/"})").as_object();
+    TaskContext offline{.args = args, .cancel = cancel, .progress = nullptr};
+    EXPECT_THROW(runToCompletion(registry.find("http.fetch")->handler(offline)), TaskFailed);
 }
 
 TEST(BuiltinTasks, LongTasksStopWhenCanceled) {

@@ -247,7 +247,7 @@ TEST_F(IdentityTest, TaskTypesAreListedWithTheirSchemasForAnyAuthenticatedCaller
         names.insert(str(item.as_object(), "name"));
         EXPECT_TRUE(item.as_object().at("args_schema").is_object());
     }
-    EXPECT_EQ(names, (std::set<std::string>{"echo", "hash.sha256", "noop", "sleep"}));
+    EXPECT_EQ(names, (std::set<std::string>{"echo", "hash.sha256", "http.fetch", "noop", "sleep"}));
 }
 
 TEST_F(IdentityTest, RoleEscalationThroughBodyFieldsIsRefusedWith400) {
