@@ -10,6 +10,7 @@
 #include "api/policy.hpp"
 #include "api/system_routes.hpp"
 #include "jobs/builtin_tasks.hpp"
+#include "jobs/job_service.hpp"
 #include "obs/metrics.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/temp_directory.hpp"
@@ -29,7 +30,8 @@ TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
     addIdentityRoutes(router, config, auth, store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
-    addJobRoutes(router, tasks);
+    jobs::JobService jobService(store, tasks, jobs::JobsSettings{});
+    addJobRoutes(router, tasks, jobService);
 
     std::set<std::pair<http::Verb, std::string>> served;
     for (const http::Route& route : router.routes()) {

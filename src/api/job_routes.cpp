@@ -1,35 +1,294 @@
-// Job routes: answers are built from the registry, which is fixed once the server starts, so the task
-// list is serialized once.
+// Job routes. The task list is built once (the registry is fixed once the server starts); the rest
+// parse the request, call the jobs service and shape the JSON answer.
 #include "api/job_routes.hpp"
 
+#include <charconv>
+#include <ctime>
 #include <memory>
 
 #include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-namespace rampart::api {
+#include "api/json_body.hpp"
+#include "api/query.hpp"
+#include "http/problem.hpp"
+#include "obs/audit.hpp"
 
-void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry) {
-    boost::json::array tasks;
-    for (const jobs::TaskType* type : registry.all()) {
-        tasks.push_back(boost::json::object{{"name", type->name},
-                                            {"description", type->description},
-                                            {"args_schema", type->argsSchema},
-                                            {"default_queue", type->defaultQueue},
-                                            {"timeout_seconds", type->timeout.count() / 1000.0},
-                                            {"max_attempts", type->maxAttempts}});
+namespace rampart::api {
+namespace {
+
+namespace json = boost::json;
+using http::Exchange;
+using http::Status;
+using http::Verb;
+using jobs::JobError;
+
+constexpr std::size_t kMaxIdempotencyKey = 200;
+constexpr std::size_t kMaxJobBody = 1024 * 1024;
+constexpr std::size_t kMaxBatchBody = 16 * 1024 * 1024;
+
+void reply(Exchange& ex, Status status, const json::value& body) {
+    ex.response.result(status);
+    ex.response.set(http::beast_http::field::content_type, "application/json");
+    ex.response.body() = json::serialize(body);
+}
+
+[[noreturn]] void throwAsApiError(const JobError& error) {
+    json::array errors;
+    for (const auto& field : error.errors())
+        errors.emplace_back(json::object{{"pointer", field.pointer}, {"detail", field.detail}});
+    switch (error.kind()) {
+        case JobError::Kind::invalid:
+            throw http::ApiError(Status::bad_request, error.slug(), "Bad Request", error.what())
+                .withErrors(std::move(errors));
+        case JobError::Kind::unprocessable:
+            throw http::ApiError(Status::unprocessable_entity, error.slug(), "Unprocessable Content",
+                                 error.what())
+                .withErrors(std::move(errors));
+        case JobError::Kind::notFound:
+            throw http::ApiError::notFound();
+        case JobError::Kind::conflict:
+            throw http::ApiError(Status::conflict, error.slug(), "Conflict", error.what())
+                .withErrors(std::move(errors));
+        case JobError::Kind::forbidden:
+            throw http::ApiError::forbidden(error.what());
     }
-    auto body =
-        std::make_shared<const std::string>(boost::json::serialize(boost::json::object{{"items", tasks}}));
-    router.add({.method = http::Verb::get,
+    throw http::ApiError::internal();
+}
+
+std::string timeText(store::Millis millis) {
+    return obs::formatAuditTime(std::chrono::system_clock::time_point(std::chrono::milliseconds(millis)));
+}
+
+json::value optionalTime(const std::optional<store::Millis>& millis) {
+    return millis ? json::value(timeText(*millis)) : json::value(nullptr);
+}
+
+// Stored JSON text back to a value; the store only ever holds what we serialized.
+json::value storedJson(const std::optional<std::string>& text) {
+    if (!text) return nullptr;
+    boost::system::error_code ec;
+    auto value = json::parse(*text, ec);
+    return ec ? json::value(nullptr) : value;
+}
+
+json::object jobJson(const store::JobRecord& job) {
+    return {{"id", job.id},
+            {"task", job.task},
+            {"args", storedJson(job.args)},
+            {"queue", job.queue},
+            {"priority", job.priority},
+            {"state", jobs::stateName(job.state)},
+            {"attempts", job.attempts},
+            {"max_attempts", job.maxAttempts},
+            {"run_at", timeText(job.runAt)},
+            {"timeout_seconds", static_cast<double>(job.timeoutMs) / 1000.0},
+            {"owner", job.ownerId},
+            {"idempotency_key", job.idempotencyKey ? json::value(*job.idempotencyKey) : json::value(nullptr)},
+            {"progress", job.progress},
+            {"progress_message", job.progressMessage},
+            {"result", storedJson(job.result)},
+            {"error", job.error ? json::value(*job.error) : json::value(nullptr)},
+            {"cancel_requested", job.cancelRequested},
+            {"created", timeText(job.created)},
+            {"updated", timeText(job.updated)},
+            {"finished", optionalTime(job.finished)}};
+}
+
+// RFC 3339 in UTC: "2026-01-31T12:00:00Z", optionally with a fraction of a second.
+std::optional<std::chrono::system_clock::time_point> parseTime(std::string_view text) {
+    std::tm tm{};
+    int fractionDigits = 0;
+    long fraction = 0;
+    if (text.size() < 20 || text.back() != 'Z') return std::nullopt;
+    const std::string copy(text);
+    char separator = 0;
+    int consumed = 0;
+    if (std::sscanf(copy.c_str(), "%4d-%2d-%2d%c%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &separator, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 7 ||
+        (separator != 'T' && separator != 't') || consumed != 19) {
+        return std::nullopt;
+    }
+    std::string_view rest = text.substr(19, text.size() - 20);
+    if (!rest.empty()) {
+        if (rest.front() != '.' || rest.size() < 2 || rest.size() > 10) return std::nullopt;
+        for (char c : rest.substr(1)) {
+            if (c < '0' || c > '9') return std::nullopt;
+            if (fractionDigits < 3) fraction = fraction * 10 + (c - '0');
+            ++fractionDigits;
+        }
+        for (int i = fractionDigits; i < 3; ++i) fraction *= 10;
+    }
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60) {
+        return std::nullopt;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    const std::time_t seconds = timegm(&tm);
+    if (seconds < 0) return std::nullopt;
+    return std::chrono::system_clock::from_time_t(seconds) + std::chrono::milliseconds(fraction);
+}
+
+// One submission from a JSON object (a request body, or one element of a batch at `at`).
+jobs::Submission readSubmission(JsonBody& body, const std::string& at) {
+    jobs::Submission submission;
+    submission.task = body.requiredString("task", 64);
+    submission.args = body.optionalJson("args").value_or(json::object{});
+    submission.queue = body.optionalString("queue", 64);
+    submission.priority = static_cast<int>(body.optionalInt("priority", -100, 100).value_or(0));
+    if (auto runAt = body.optionalString("run_at", 40)) {
+        submission.runAt = parseTime(*runAt);
+        if (!submission.runAt) {
+            json::array errors;
+            errors.emplace_back(
+                json::object{{"pointer", at + "/run_at"}, {"detail", "must be an RFC 3339 time in UTC"}});
+            throw http::ApiError::badRequest("the request body has an invalid field")
+                .withErrors(std::move(errors));
+        }
+    }
+    if (auto attempts = body.optionalInt("max_attempts", 1, 100))
+        submission.maxAttempts = static_cast<int>(*attempts);
+    if (auto timeout = body.optionalInt("timeout_seconds", 1, 86400))
+        submission.timeout = std::chrono::seconds(*timeout);
+    submission.idempotencyKey = body.optionalString("idempotency_key", kMaxIdempotencyKey);
+    body.finish({"id", "owner", "owner_id", "state", "attempts", "result", "error", "progress", "created",
+                 "updated", "finished", "lease_holder", "cancel_requested"});
+    return submission;
+}
+
+const identity::Principal& caller(const Exchange& ex) {
+    if (!ex.principal) throw http::ApiError::internal();  // the authorization stage lets none through
+    return *ex.principal;
+}
+
+template <class Body>
+auto guarded(Body body) {
+    return [body](Exchange& ex) -> boost::asio::awaitable<void> {
+        try {
+            co_await body(ex);
+        } catch (const JobError& error) {
+            throwAsApiError(error);
+        }
+    };
+}
+
+}  // namespace
+
+void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs::JobService& service) {
+    json::array tasks;
+    for (const jobs::TaskType* type : registry.all()) {
+        tasks.push_back(json::object{{"name", type->name},
+                                     {"description", type->description},
+                                     {"args_schema", type->argsSchema},
+                                     {"default_queue", type->defaultQueue},
+                                     {"timeout_seconds", static_cast<double>(type->timeout.count()) / 1000.0},
+                                     {"max_attempts", type->maxAttempts}});
+    }
+    auto taskList = std::make_shared<const std::string>(json::serialize(json::object{{"items", tasks}}));
+    router.add({.method = Verb::get,
                 .pattern = "/api/v1/tasks",
-                .handler = [body](http::Exchange& ex) -> boost::asio::awaitable<void> {
-                    ex.response.result(http::Status::ok);
+                .handler = [taskList](Exchange& ex) -> boost::asio::awaitable<void> {
+                    ex.response.result(Status::ok);
                     ex.response.set(http::beast_http::field::content_type, "application/json");
-                    ex.response.body() = *body;
+                    ex.response.body() = *taskList;
                     co_return;
                 },
                 .summary = "The task types that jobs may run, with their argument schemas",
+                .tag = "jobs"});
+
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/jobs",
+                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                    JsonBody body(ex);
+                    auto submission = readSubmission(body, "");
+                    auto submitted = co_await service.submit(caller(ex), std::move(submission));
+                    // 201 only now: the store has committed the job durably.
+                    reply(ex, submitted.created ? Status::created : Status::ok, jobJson(submitted.job));
+                    if (submitted.created)
+                        ex.response.set(http::beast_http::field::location,
+                                        "/api/v1/jobs/" + submitted.job.id);
+                }),
+                .summary = "Submit a job; 201 once it is durable (200 for an idempotent replay)",
+                .tag = "jobs",
+                .jsonBody = true,
+                .maxBodyBytes = kMaxJobBody});
+
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/jobs/batch",
+                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                    JsonBody body(ex);
+                    auto items = body.optionalObjectArray("jobs", 1000);
+                    body.finish();
+                    if (!items)
+                        throw http::ApiError::badRequest("the body needs \"jobs\": an array of submissions");
+                    std::vector<jobs::Submission> submissions;
+                    submissions.reserve(items->size());
+                    for (std::size_t i = 0; i < items->size(); ++i) {
+                        const std::string at = "/jobs/" + std::to_string(i);
+                        JsonBody item(std::move((*items)[i]), at);
+                        submissions.push_back(readSubmission(item, at));
+                    }
+                    auto stored = co_await service.submitBatch(caller(ex), std::move(submissions));
+                    json::array out;
+                    for (const auto& job : stored) out.push_back(jobJson(job));
+                    reply(ex, Status::created, json::object{{"items", std::move(out)}});
+                }),
+                .summary = "Submit up to 1,000 jobs in one transaction: all or none",
+                .tag = "jobs",
+                .jsonBody = true,
+                .maxBodyBytes = kMaxBatchBody});
+
+    router.add({.method = Verb::get,
+                .pattern = "/api/v1/jobs",
+                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto params = queryParams(ex, {"state", "queue", "task", "owner", "cursor", "limit"});
+                    store::JobQuery query;
+                    query.limit = limitParam(params, 100, 500);
+                    if (auto found = params.find("state"); found != params.end()) {
+                        query.state = jobs::parseState(found->second);
+                        if (!query.state) throw http::ApiError::badRequest("unknown state");
+                    }
+                    if (auto found = params.find("queue"); found != params.end()) query.queue = found->second;
+                    if (auto found = params.find("task"); found != params.end()) query.task = found->second;
+                    if (auto found = params.find("owner"); found != params.end())
+                        query.ownerId = found->second;
+                    if (auto found = params.find("cursor"); found != params.end()) {
+                        const auto& text = found->second;
+                        auto [end, ec] =
+                            std::from_chars(text.data(), text.data() + text.size(), query.before);
+                        if (ec != std::errc() || end != text.data() + text.size() || query.before < 1) {
+                            throw http::ApiError::badRequest("cursor must be a value from next_cursor");
+                        }
+                    }
+                    auto page = co_await service.list(caller(ex), std::move(query));
+                    json::array items;
+                    for (const auto& job : page.jobs) items.push_back(jobJson(job));
+                    json::object body{{"items", std::move(items)}};
+                    body["next_cursor"] =
+                        page.nextCursor ? json::value(std::to_string(page.nextCursor)) : json::value(nullptr);
+                    reply(ex, Status::ok, body);
+                }),
+                .summary = "Jobs, newest first: your own (admins and auditors: all), filtered and paged",
+                .tag = "jobs"});
+
+    router.add({.method = Verb::get,
+                .pattern = "/api/v1/jobs/{id}",
+                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto job = co_await service.get(caller(ex), std::string(ex.pathParam("id")));
+                    reply(ex, Status::ok, jobJson(job));
+                }),
+                .summary = "One job: state, progress, attempts, result or error",
+                .tag = "jobs"});
+
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/jobs/{id}/cancel",
+                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto job = co_await service.cancel(caller(ex), std::string(ex.pathParam("id")));
+                    reply(ex, Status::ok, jobJson(job));
+                }),
+                .summary = "Cancel a job: at once unless running, then when its handler sees the request",
                 .tag = "jobs"});
 }
 

@@ -24,9 +24,9 @@ std::string pointer(std::string_view name) {
     return out;
 }
 
-[[noreturn]] void fieldError(std::string_view name, std::string detail) {
+[[noreturn]] void fieldError(const std::string& at, std::string detail) {
     boost::json::array errors;
-    errors.emplace_back(boost::json::object{{"pointer", pointer(name)}, {"detail", detail}});
+    errors.emplace_back(boost::json::object{{"pointer", at}, {"detail", detail}});
     throw http::ApiError::badRequest("the request body has an invalid field").withErrors(std::move(errors));
 }
 
@@ -41,6 +41,31 @@ JsonBody::JsonBody(const http::Exchange& ex) {
     object_ = std::move(*parsed);
 }
 
+JsonBody::JsonBody(boost::json::object object, std::string at)
+    : object_(std::move(object)), at_(std::move(at)) {}
+
+std::optional<boost::json::value> JsonBody::optionalJson(std::string_view name) {
+    const auto* value = take(name);
+    if (!value) return std::nullopt;
+    return *value;
+}
+
+std::optional<std::vector<boost::json::object>> JsonBody::optionalObjectArray(std::string_view name,
+                                                                              std::size_t maxItems) {
+    const auto* value = take(name);
+    if (!value) return std::nullopt;
+    if (!value->is_array() || value->get_array().size() > maxItems) {
+        fieldError(at_ + pointer(name),
+                   "must be an array of at most " + std::to_string(maxItems) + " objects");
+    }
+    std::vector<boost::json::object> items;
+    for (const auto& item : value->get_array()) {
+        if (!item.is_object()) fieldError(at_ + pointer(name), "must be an array of objects");
+        items.push_back(item.get_object());
+    }
+    return items;
+}
+
 const boost::json::value* JsonBody::take(std::string_view name) {
     read_.emplace(name);
     return object_.if_contains(name);
@@ -48,16 +73,16 @@ const boost::json::value* JsonBody::take(std::string_view name) {
 
 std::string JsonBody::requiredString(std::string_view name, std::size_t maxBytes) {
     auto value = optionalString(name, maxBytes);
-    if (!value) fieldError(name, "is required");
+    if (!value) fieldError(at_ + pointer(name), "is required");
     return std::move(*value);
 }
 
 std::optional<std::string> JsonBody::optionalString(std::string_view name, std::size_t maxBytes) {
     const auto* value = take(name);
     if (!value) return std::nullopt;
-    if (!value->is_string()) fieldError(name, "must be a string");
+    if (!value->is_string()) fieldError(at_ + pointer(name), "must be a string");
     if (value->get_string().size() > maxBytes) {
-        fieldError(name, "must be at most " + std::to_string(maxBytes) + " bytes");
+        fieldError(at_ + pointer(name), "must be at most " + std::to_string(maxBytes) + " bytes");
     }
     return std::string(value->get_string());
 }
@@ -77,7 +102,7 @@ SecretString JsonBody::requiredSecret(std::string_view name, std::size_t maxByte
 std::optional<bool> JsonBody::optionalBool(std::string_view name) {
     const auto* value = take(name);
     if (!value) return std::nullopt;
-    if (!value->is_bool()) fieldError(name, "must be true or false");
+    if (!value->is_bool()) fieldError(at_ + pointer(name), "must be true or false");
     return value->get_bool();
 }
 
@@ -90,9 +115,10 @@ std::optional<std::int64_t> JsonBody::optionalInt(std::string_view name, std::in
     else if (value->is_uint64() && value->get_uint64() <= static_cast<std::uint64_t>(max))
         number = static_cast<std::int64_t>(value->get_uint64());
     else
-        fieldError(name, "must be an integer");
+        fieldError(at_ + pointer(name), "must be an integer");
     if (number < min || number > max) {
-        fieldError(name, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+        fieldError(at_ + pointer(name),
+                   "must be between " + std::to_string(min) + " and " + std::to_string(max));
     }
     return number;
 }
@@ -103,12 +129,14 @@ std::optional<std::vector<std::string>> JsonBody::optionalStringArray(std::strin
     const auto* value = take(name);
     if (!value) return std::nullopt;
     if (!value->is_array() || value->get_array().size() > maxItems) {
-        fieldError(name, "must be an array of at most " + std::to_string(maxItems) + " strings");
+        fieldError(at_ + pointer(name),
+                   "must be an array of at most " + std::to_string(maxItems) + " strings");
     }
     std::vector<std::string> items;
     for (const auto& item : value->get_array()) {
         if (!item.is_string() || item.get_string().size() > maxBytes) {
-            fieldError(name, "must be an array of strings of at most " + std::to_string(maxBytes) + " bytes");
+            fieldError(at_ + pointer(name),
+                       "must be an array of strings of at most " + std::to_string(maxBytes) + " bytes");
         }
         items.emplace_back(item.get_string());
     }
@@ -121,8 +149,9 @@ void JsonBody::finish(std::initializer_list<std::string_view> forbidden) {
         if (read_.contains(std::string_view(key))) continue;
         const bool isForbidden =
             std::find(forbidden.begin(), forbidden.end(), std::string_view(key)) != forbidden.end();
-        errors.emplace_back(boost::json::object{
-            {"pointer", pointer(key)}, {"detail", isForbidden ? "may not be set" : "is not a known field"}});
+        errors.emplace_back(
+            boost::json::object{{"pointer", at_ + pointer(key)},
+                                {"detail", isForbidden ? "may not be set" : "is not a known field"}});
     }
     if (!errors.empty()) {
         throw http::ApiError::badRequest("the request body has fields that are not accepted here")

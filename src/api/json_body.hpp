@@ -21,6 +21,8 @@ class JsonBody {
   public:
     // Throws ApiError 400 when the body is not one JSON object within the limits.
     explicit JsonBody(const http::Exchange& ex);
+    // One object of a batch, read with the same rules; `at` prefixes the pointers of its errors.
+    JsonBody(boost::json::object object, std::string at);
 
     // Each throws ApiError 400 with the field's JSON pointer when the value has the wrong type or
     // length. Required ones also when the field is missing; optional ones return nullopt for a
@@ -35,6 +37,12 @@ class JsonBody {
     std::optional<std::vector<std::string>> optionalStringArray(std::string_view name, std::size_t maxItems,
                                                                 std::size_t maxBytes);
 
+    // Any JSON value (e.g. a job's args, checked later against a schema); nullopt when absent.
+    std::optional<boost::json::value> optionalJson(std::string_view name);
+    // An array of objects, for batches; throws ApiError 400 when it is not one or is longer.
+    std::optional<std::vector<boost::json::object>> optionalObjectArray(std::string_view name,
+                                                                        std::size_t maxItems);
+
     // Throws ApiError 400 listing every field that was not read: a field in `forbidden` (role, owner,
     // id, timestamps...) is "may not be set", any other "unknown field".
     void finish(std::initializer_list<std::string_view> forbidden = {});
@@ -43,6 +51,7 @@ class JsonBody {
     const boost::json::value* take(std::string_view name);
 
     boost::json::object object_;
+    std::string at_;  // pointer prefix for errors ("/jobs/3"), empty for a whole body
     std::set<std::string, std::less<>> read_;
 };
 

@@ -19,6 +19,8 @@ const std::vector<Policy>& table() {
     static const std::vector<Role> kAnyRole = {Role::admin, Role::user, Role::auditor, Role::worker};
     static const std::vector<Role> kAdmin = {Role::admin};
     static const std::vector<Role> kAdminAuditor = {Role::admin, Role::auditor};
+    static const std::vector<Role> kAdminUser = {Role::admin, Role::user};
+    static const std::vector<Role> kAdminUserAuditor = {Role::admin, Role::user, Role::auditor};
     static const std::vector<Policy> entries = {
         // Operational routes and the two ways in. /metrics checks for loopback in its handler.
         publicRoute(Verb::get, "/healthz"),
@@ -60,8 +62,20 @@ const std::vector<Policy>& table() {
          .roles = kAdmin,
          .scope = "users:write"},
 
-        // Jobs: the task types a caller may submit (their argument schemas), for every role.
+        // Jobs: the task types (their argument schemas), for every role; submitting and canceling for
+        // users and admins; reading for auditors too. Which jobs: jobs::JobService (owner, admin, auditor).
         {.method = Verb::get, .pattern = "/api/v1/tasks", .roles = kAnyRole},
+        {.method = Verb::post, .pattern = "/api/v1/jobs", .roles = kAdminUser, .scope = "jobs:write"},
+        {.method = Verb::post, .pattern = "/api/v1/jobs/batch", .roles = kAdminUser, .scope = "jobs:write"},
+        {.method = Verb::get, .pattern = "/api/v1/jobs", .roles = kAdminUserAuditor, .scope = "jobs:read"},
+        {.method = Verb::get,
+         .pattern = "/api/v1/jobs/{id}",
+         .roles = kAdminUserAuditor,
+         .scope = "jobs:read"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/jobs/{id}/cancel",
+         .roles = kAdminUser,
+         .scope = "jobs:write"},
 
         // The audit log: read-only, for admins and auditors.
         {.method = Verb::get, .pattern = "/api/v1/audit", .roles = kAdminAuditor, .scope = "audit:read"},

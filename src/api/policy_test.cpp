@@ -45,6 +45,11 @@ const std::vector<RouteName>& everyRoute() {
         {Verb::post, "/api/v1/users/{id}/revoke-credentials"},
         {Verb::get, "/api/v1/audit"},
         {Verb::get, "/api/v1/tasks"},
+        {Verb::post, "/api/v1/jobs"},
+        {Verb::post, "/api/v1/jobs/batch"},
+        {Verb::get, "/api/v1/jobs"},
+        {Verb::get, "/api/v1/jobs/{id}"},
+        {Verb::post, "/api/v1/jobs/{id}/cancel"},
     };
     return routes;
 }

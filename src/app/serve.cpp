@@ -27,6 +27,7 @@
 #include "identity/auth_service.hpp"
 #include "identity/oidc.hpp"
 #include "jobs/builtin_tasks.hpp"
+#include "jobs/job_service.hpp"
 #include "obs/access_log.hpp"
 #include "obs/audit.hpp"
 #include "obs/metrics.hpp"
@@ -145,7 +146,8 @@ int serve(Config config, const ServeOptions& options) {
     api::addIdentityRoutes(router, config, auth, *store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
-    api::addJobRoutes(router, tasks);
+    jobs::JobService jobService(*store, tasks, jobs::JobsSettings{});
+    api::addJobRoutes(router, tasks, jobService);
     http::PipelineDeps deps;
     deps.authenticator = &auth;
     deps.store = store.get();

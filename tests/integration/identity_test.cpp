@@ -250,6 +250,93 @@ TEST_F(IdentityTest, TaskTypesAreListedWithTheirSchemasForAnyAuthenticatedCaller
     EXPECT_EQ(names, (std::set<std::string>{"echo", "hash.sha256", "http.fetch", "noop", "sleep"}));
 }
 
+TEST_F(IdentityTest, JobSubmissionsAreValidatedAndAcknowledgedWith201) {
+    auto admin = adminToken();
+    createUser(admin, "alice");
+    auto alice = login("alice", kUserPassword).first;
+    auto r = call("POST", "/api/v1/jobs", alice, R"({"task": "sleep", "args": {"seconds": 1}})");
+    ASSERT_EQ(r.status, 201) << r.body;
+    auto job = parse(r);
+    EXPECT_EQ(str(job, "state"), "queued");
+    EXPECT_EQ(r.header("Location"), "/api/v1/jobs/" + str(job, "id"));
+    EXPECT_EQ(call("GET", "/api/v1/jobs/" + str(job, "id"), alice).status, 200);
+
+    auto bad = call("POST", "/api/v1/jobs", alice, R"({"task": "sleep", "args": {"seconds": "ten"}})");
+    EXPECT_EQ(bad.status, 422);
+    EXPECT_NE(bad.body.find("/args/seconds"), std::string::npos) << bad.body;
+    EXPECT_EQ(call("POST", "/api/v1/jobs", alice, R"({"task": "rm -rf", "args": {}})").status, 422);
+    EXPECT_EQ(call("POST", "/api/v1/jobs", alice, R"({"task": "noop", "queue": "secret"})").status, 422);
+    auto forbidden = call("POST", "/api/v1/jobs", alice, R"({"task": "noop", "owner": "someone-else"})");
+    EXPECT_EQ(forbidden.status, 400);
+    EXPECT_NE(forbidden.body.find("may not be set"), std::string::npos);
+    EXPECT_EQ(call("POST", "/api/v1/jobs", alice, R"({"task": "noop", "state": "succeeded"})").status, 400);
+    EXPECT_EQ(call("POST", "/api/v1/jobs", alice, R"({"task": "noop", "run_at": "tomorrow"})").status, 400);
+    auto later =
+        parse(call("POST", "/api/v1/jobs", alice, R"({"task": "noop", "run_at": "2099-01-01T00:00:00Z"})"));
+    EXPECT_EQ(str(later, "state"), "scheduled");
+}
+
+TEST_F(IdentityTest, AnIdempotencyKeyReturnsTheFirstJobOrConflicts) {
+    auto admin = adminToken();
+    const std::string body = R"({"task": "echo", "args": {"n": 1}, "idempotency_key": "order-42"})";
+    auto first = call("POST", "/api/v1/jobs", admin, body);
+    ASSERT_EQ(first.status, 201) << first.body;
+    auto again = call("POST", "/api/v1/jobs", admin, body);
+    EXPECT_EQ(again.status, 200);
+    EXPECT_EQ(str(parse(again), "id"), str(parse(first), "id"));
+    EXPECT_EQ(call("POST", "/api/v1/jobs", admin,
+                   R"({"task": "echo", "args": {"n": 2}, "idempotency_key": "order-42"})")
+                  .status,
+              409);
+}
+
+TEST_F(IdentityTest, ABatchIsStoredWholeOrNotAtAll) {
+    auto admin = adminToken();
+    auto ok = call(
+        "POST", "/api/v1/jobs/batch", admin,
+        R"({"jobs": [{"task": "noop"}, {"task": "echo", "args": {"a": 1}}, {"task": "noop", "priority": 5}]})");
+    ASSERT_EQ(ok.status, 201) << ok.body;
+    EXPECT_EQ(parse(ok).at("items").as_array().size(), 3u);
+    const auto before = parse(call("GET", "/api/v1/jobs?limit=500", admin)).at("items").as_array().size();
+    auto bad = call("POST", "/api/v1/jobs/batch", admin,
+                    R"({"jobs": [{"task": "noop"}, {"task": "sleep", "args": {"seconds": -1}}]})");
+    EXPECT_EQ(bad.status, 422);
+    EXPECT_NE(bad.body.find("/jobs/1/args/seconds"), std::string::npos) << bad.body;
+    EXPECT_EQ(parse(call("GET", "/api/v1/jobs?limit=500", admin)).at("items").as_array().size(), before);
+}
+
+TEST_F(IdentityTest, OneUserNeverSeesOrCancelsAnothersJobs) {
+    auto admin = adminToken();
+    createUser(admin, "alice");
+    createUser(admin, "bob");
+    createUser(admin, "carol", "auditor");
+    createUser(admin, "wendy", "worker");
+    auto alice = login("alice", kUserPassword).first;
+    auto bob = login("bob", kUserPassword).first;
+    auto carol = login("carol", kUserPassword).first;
+    auto wendy = login("wendy", kUserPassword).first;
+    const std::string id = str(parse(call("POST", "/api/v1/jobs", alice, R"({"task": "noop"})")), "id");
+
+    EXPECT_EQ(call("GET", "/api/v1/jobs/" + id, bob).status, 404);
+    EXPECT_EQ(call("POST", "/api/v1/jobs/" + id + "/cancel", bob).status, 404);
+    EXPECT_EQ(call("GET", "/api/v1/jobs/" + id + "-nope", bob).status, 404)
+        << "the same answer as a missing id";
+    EXPECT_EQ(parse(call("GET", "/api/v1/jobs", bob)).at("items").as_array().size(), 0u);
+    auto aliceId = str(parse(call("GET", "/api/v1/me", alice)), "id");
+    EXPECT_EQ(parse(call("GET", "/api/v1/jobs?owner=" + aliceId, bob)).at("items").as_array().size(), 0u)
+        << "an owner filter does not widen a user's view";
+    EXPECT_EQ(call("POST", "/api/v1/jobs", wendy, R"({"task": "noop"})").status, 403)
+        << "workers do not submit";
+
+    EXPECT_EQ(call("GET", "/api/v1/jobs/" + id, carol).status, 200) << "auditors read everything";
+    EXPECT_EQ(call("POST", "/api/v1/jobs/" + id + "/cancel", carol).status, 403) << "and change nothing";
+    auto canceled = call("POST", "/api/v1/jobs/" + id + "/cancel", admin);
+    ASSERT_EQ(canceled.status, 200) << canceled.body;
+    EXPECT_EQ(str(parse(canceled), "state"), "canceled");
+    EXPECT_EQ(call("POST", "/api/v1/jobs/" + id + "/cancel", alice).status, 409) << "finished already";
+    EXPECT_EQ(parse(call("GET", "/api/v1/jobs?state=canceled", alice)).at("items").as_array().size(), 1u);
+}
+
 TEST_F(IdentityTest, RoleEscalationThroughBodyFieldsIsRefusedWith400) {
     auto admin = adminToken();
     auto aliceId = createUser(admin, "alice");

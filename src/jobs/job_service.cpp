@@ -1,0 +1,180 @@
+// Submissions are checked completely before the store sees them; the store makes them durable and
+// answers idempotent replays atomically. (Coroutines here follow docs/development.md's g++ 12 rules.)
+#include "jobs/job_service.hpp"
+
+#include <algorithm>
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "identity/api_token.hpp"
+#include "obs/audit.hpp"
+
+namespace rampart::jobs {
+namespace {
+
+using Kind = JobError::Kind;
+using identity::Role;
+
+constexpr int kMaxPriority = 100;
+constexpr int kMaxAttempts = 100;
+constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(24);
+
+store::Millis millisOf(std::chrono::system_clock::time_point time) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
+// What an idempotency key stands for: the whole request but the key, canonically serialized, hashed.
+std::string requestHash(const Submission& submission) {
+    boost::json::object canonical;
+    canonical["task"] = submission.task;
+    canonical["args"] = submission.args;
+    canonical["queue"] =
+        submission.queue ? boost::json::value(*submission.queue) : boost::json::value(nullptr);
+    canonical["priority"] = submission.priority;
+    canonical["run_at"] =
+        submission.runAt ? boost::json::value(millisOf(*submission.runAt)) : boost::json::value(nullptr);
+    canonical["max_attempts"] =
+        submission.maxAttempts ? boost::json::value(*submission.maxAttempts) : boost::json::value(nullptr);
+    canonical["timeout_ms"] =
+        submission.timeout ? boost::json::value(submission.timeout->count()) : boost::json::value(nullptr);
+    return identity::hashHex(identity::hashApiToken(obs::canonicalJson(canonical)));
+}
+
+}  // namespace
+
+JobService::JobService(store::Store& store, const TaskRegistry& registry, JobsSettings settings,
+                       identity::Clock clock)
+    : store_(store), registry_(registry), settings_(std::move(settings)), clock_(std::move(clock)) {}
+
+store::Millis JobService::now() const {
+    return millisOf(clock_());
+}
+
+bool JobService::maySee(const identity::Principal& caller, const store::JobRecord& job) {
+    return job.ownerId == caller.userId || caller.role == Role::admin || caller.role == Role::auditor;
+}
+
+bool JobService::mayCancel(const identity::Principal& caller, const store::JobRecord& job) {
+    return job.ownerId == caller.userId || caller.role == Role::admin;
+}
+
+store::JobRecord JobService::prepare(const identity::Principal& caller, Submission submission,
+                                     std::string_view prefix, store::Millis now) const {
+    const std::string at(prefix);
+    const TaskType* type = registry_.find(submission.task);
+    if (!type) {
+        throw JobError(Kind::unprocessable, "unknown-task", "no such task type; see GET /api/v1/tasks",
+                       {{at + "/task", "is not a registered task type"}});
+    }
+    auto problems = registry_.validate(*type, submission.args);
+    if (!problems.empty()) {
+        std::vector<JobError::FieldError> errors;
+        for (auto& problem : problems) errors.push_back({at + "/args" + problem.pointer, problem.detail});
+        throw JobError(Kind::unprocessable, "invalid-args", "the arguments do not fit the task's schema",
+                       std::move(errors));
+    }
+    const std::string queue = submission.queue.value_or(type->defaultQueue);
+    if (std::find(settings_.queues.begin(), settings_.queues.end(), queue) == settings_.queues.end()) {
+        throw JobError(Kind::unprocessable, "unknown-queue", "jobs may not be submitted to that queue",
+                       {{at + "/queue", "is not a queue jobs may be submitted to"}});
+    }
+    if (submission.priority < -kMaxPriority || submission.priority > kMaxPriority) {
+        throw JobError(Kind::invalid, "invalid-field", "priority must be between -100 and 100",
+                       {{at + "/priority", "must be between -100 and 100"}});
+    }
+    const int maxAttempts = submission.maxAttempts.value_or(type->maxAttempts);
+    if (maxAttempts < 1 || maxAttempts > kMaxAttempts) {
+        throw JobError(Kind::invalid, "invalid-field", "max_attempts must be between 1 and 100",
+                       {{at + "/max_attempts", "must be between 1 and 100"}});
+    }
+    const auto timeout = submission.timeout.value_or(type->timeout);
+    if (timeout < std::chrono::seconds(1) || timeout > kMaxTimeout) {
+        throw JobError(Kind::invalid, "invalid-field", "timeout_seconds must be between 1 and 86400",
+                       {{at + "/timeout_seconds", "must be between 1 and 86400"}});
+    }
+    store::JobRecord job;
+    job.id = identity::randomToken(16);
+    job.task = type->name;
+    job.args = boost::json::serialize(submission.args);
+    job.queue = queue;
+    job.priority = submission.priority;
+    job.maxAttempts = maxAttempts;
+    job.runAt = submission.runAt ? millisOf(*submission.runAt) : now;
+    job.timeoutMs = timeout.count();
+    job.ownerId = caller.userId;
+    if (submission.idempotencyKey) {
+        job.requestHash = requestHash(submission);
+        job.idempotencyKey = std::move(submission.idempotencyKey);
+    }
+    return job;
+}
+
+boost::asio::awaitable<Submitted> JobService::submit(identity::Principal caller, Submission submission) {
+    const store::Millis time = now();
+    store::JobRecord job = prepare(caller, std::move(submission), "", time);
+    auto stored = co_await store_.submitJob(std::move(job), time);
+    if (stored.outcome == store::SubmitOutcome::conflict) {
+        std::vector<JobError::FieldError> errors;
+        errors.push_back({"/idempotency_key", "already used for a different request"});
+        throw JobError(Kind::conflict, "idempotency-key-reused",
+                       "this idempotency key was used for a different request", std::move(errors));
+    }
+    co_return Submitted{.job = std::move(stored.job),
+                        .created = stored.outcome == store::SubmitOutcome::created};
+}
+
+boost::asio::awaitable<std::vector<store::JobRecord>> JobService::submitBatch(
+    identity::Principal caller, std::vector<Submission> submissions) {
+    if (submissions.empty() || static_cast<int>(submissions.size()) > settings_.maxBatch) {
+        std::vector<JobError::FieldError> errors;
+        errors.push_back({"/jobs", "must hold 1 to " + std::to_string(settings_.maxBatch) + " jobs"});
+        throw JobError(Kind::invalid, "invalid-field", "a batch holds 1 to 1000 jobs", std::move(errors));
+    }
+    const store::Millis time = now();
+    std::vector<store::JobRecord> jobs;
+    jobs.reserve(submissions.size());
+    for (std::size_t i = 0; i < submissions.size(); ++i) {
+        jobs.push_back(prepare(caller, std::move(submissions[i]), "/jobs/" + std::to_string(i), time));
+    }
+    bool conflict = false;
+    std::vector<store::JobRecord> stored;
+    try {
+        stored = co_await store_.submitJobs(std::move(jobs), time);
+    } catch (const store::Conflict&) {
+        conflict = true;
+    }
+    if (conflict) {
+        throw JobError(Kind::conflict, "idempotency-key-reused",
+                       "an idempotency key of the batch was used before; nothing was stored");
+    }
+    co_return stored;
+}
+
+boost::asio::awaitable<store::JobRecord> JobService::get(identity::Principal caller, std::string id) {
+    auto job = co_await store_.findJob(std::move(id));
+    if (!job || !maySee(caller, *job)) throw JobError(Kind::notFound, "not-found", "no such job");
+    co_return std::move(*job);
+}
+
+boost::asio::awaitable<store::JobPage> JobService::list(identity::Principal caller, store::JobQuery query) {
+    const bool seesAll = caller.role == Role::admin || caller.role == Role::auditor;
+    if (!seesAll) query.ownerId = caller.userId;  // whatever the query asked for
+    co_return co_await store_.listJobs(std::move(query));
+}
+
+boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal caller, std::string id) {
+    auto job = co_await store_.findJob(id);
+    if (!job || !mayCancel(caller, *job)) {
+        // Auditors never get here (the route's policy); for a user, someone else's job does not exist.
+        throw JobError(Kind::notFound, "not-found", "no such job");
+    }
+    if (isTerminal(job->state)) {
+        throw JobError(Kind::conflict, "job-finished", "the job has finished already");
+    }
+    auto canceled = co_await store_.cancelJob(std::move(id), now());
+    if (!canceled) throw JobError(Kind::notFound, "not-found", "no such job");
+    co_return std::move(*canceled);
+}
+
+}  // namespace rampart::jobs
