@@ -22,12 +22,14 @@
 #include "app/admin_cli.hpp"
 #include "app/deploy_check.hpp"
 #include "app/run_blocking.hpp"
+#include "egress/egress_client.hpp"
 #include "http/pipeline.hpp"
 #include "http/server.hpp"
 #include "identity/auth_service.hpp"
 #include "identity/oidc.hpp"
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
+#include "jobs/worker_pool.hpp"
 #include "obs/access_log.hpp"
 #include "obs/audit.hpp"
 #include "obs/metrics.hpp"
@@ -148,6 +150,11 @@ int serve(Config config, const ServeOptions& options) {
     jobs::addBuiltinTasks(tasks);
     jobs::JobService jobService(*store, tasks, jobs::JobsSettings{});
     api::addJobRoutes(router, tasks, jobService);
+    // Tasks reach the network only through the egress guard.
+    egress::EgressClient egressClient(egress::EgressPolicy{}, std::make_shared<egress::SystemResolver>());
+    jobs::WorkerPool workers(*store, tasks, jobs::WorkerSettings{}, &egressClient);
+    jobService.onSubmitted([&workers] { workers.notify(); });
+    workers.start();
     http::PipelineDeps deps;
     deps.authenticator = &auth;
     deps.store = store.get();
@@ -194,6 +201,7 @@ int serve(Config config, const ServeOptions& options) {
     signals.run();
 
     server.shutdown();
+    workers.stop();  // running jobs are not reported: their leases run out and they run again
     store->close();
     if (accessLog) accessLog->flush();
     spdlog::info("stopped");

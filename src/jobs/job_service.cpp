@@ -148,6 +148,7 @@ boost::asio::awaitable<std::vector<store::JobRecord>> JobService::submitBatch(
         throw JobError(Kind::conflict, "idempotency-key-reused",
                        "an idempotency key of the batch was used before; nothing was stored");
     }
+    if (onSubmitted_) onSubmitted_();
     co_return stored;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -86,6 +87,9 @@ class JobService {
     // had finished already.
     boost::asio::awaitable<store::JobRecord> cancel(identity::Principal caller, std::string id);
 
+    // Called after every stored submission (the in-process workers' wake-up). Set before serving.
+    void onSubmitted(std::function<void()> callback) { onSubmitted_ = std::move(callback); }
+
     [[nodiscard]] static bool maySee(const identity::Principal& caller, const store::JobRecord& job);
     [[nodiscard]] static bool mayCancel(const identity::Principal& caller, const store::JobRecord& job);
 
@@ -98,6 +102,7 @@ class JobService {
     const TaskRegistry& registry_;
     JobsSettings settings_;
     identity::Clock clock_;
+    std::function<void()> onSubmitted_;
 };
 
 }  // namespace rampart::jobs

@@ -1,0 +1,237 @@
+// Everything runs on the pool's one io_context thread: the dispatcher, each job's coroutine and its
+// lease keeper, so the pool's own state needs no lock. Store calls resume on that thread. (The g++ 12
+// rules of docs/development.md apply: awaits go into locals, never into conditions or catch blocks.)
+#include "jobs/worker_pool.hpp"
+
+#include <random>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "identity/api_token.hpp"
+
+namespace rampart::jobs {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+struct WorkerPool::Running {
+    explicit Running(asio::io_context& io) : timer(io) {}
+    std::string id;
+    CancelToken token;
+    asio::steady_timer timer;  // the lease keeper's wait
+    std::chrono::steady_clock::time_point deadline;
+    bool done = false;
+    bool timedOut = false;
+    bool cancelRequested = false;
+    int lastProgress = -1;
+};
+
+WorkerPool::WorkerPool(store::Store& store, const TaskRegistry& registry, WorkerSettings settings,
+                       egress::EgressClient* egress, identity::Clock clock)
+    : store_(store),
+      registry_(registry),
+      settings_(std::move(settings)),
+      egress_(egress),
+      clock_(std::move(clock)),
+      wake_(io_) {
+    if (settings_.holder.empty()) settings_.holder = "worker-" + identity::randomToken(16);
+    if (settings_.concurrency < 1) settings_.concurrency = 1;
+}
+
+WorkerPool::~WorkerPool() {
+    stop();
+}
+
+store::Millis WorkerPool::now() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_().time_since_epoch()).count();
+}
+
+void WorkerPool::start() {
+    asio::co_spawn(io_, dispatch(), asio::detached);
+    asio::co_spawn(io_, recoverLoop(), asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+}
+
+void WorkerPool::notify() {
+    asio::post(io_, [this] {
+        notified_ = true;  // a wake-up that arrives before the dispatcher waits is not lost
+        wake_.cancel();
+    });
+}
+
+void WorkerPool::stop() {
+    if (!thread_.joinable()) return;
+    stopping_ = true;
+    asio::post(io_, [this] {
+        for (auto& running : active_) running->token.cancel();
+        wake_.cancel();
+    });
+    thread_.join();
+}
+
+asio::awaitable<void> WorkerPool::recoverLoop() {
+    boost::system::error_code ec;
+    while (!stopping_) {
+        try {
+            const int recovered = co_await store_.recoverExpiredLeases(now());
+            if (recovered > 0) spdlog::info("workers: took back {} job(s) whose lease expired", recovered);
+        } catch (const std::exception& error) {
+            spdlog::warn("workers: recovering expired leases failed: {}", error.what());
+        }
+        // Short steps, so that stop() never waits a whole interval for this loop to end.
+        asio::steady_timer timer(io_);
+        const auto step = std::chrono::milliseconds(100);
+        for (auto waited = std::chrono::milliseconds::zero();
+             !stopping_ && waited < settings_.recoveryInterval; waited += step) {
+            timer.expires_after(step);
+            co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+    }
+}
+
+asio::awaitable<void> WorkerPool::dispatch() {
+    boost::system::error_code ec;
+    while (!stopping_) {
+        const int free = settings_.concurrency - running_;
+        std::vector<store::JobRecord> claimed;
+        if (free > 0) {
+            try {
+                claimed = co_await store_.claimJobs(settings_.queues, free, settings_.holder,
+                                                    settings_.lease.count(), now());
+            } catch (const std::exception& error) {
+                spdlog::warn("workers: claiming jobs failed: {}", error.what());
+            }
+        }
+        // Claimed while stop() was called: leave them leased; they are taken back when the lease ends.
+        if (stopping_) break;
+        for (auto& job : claimed) {
+            ++running_;
+            asio::co_spawn(io_, runJob(std::move(job)), asio::detached);
+        }
+        if (notified_) {
+            notified_ = false;
+            continue;
+        }
+        if (claimed.empty() || running_ >= settings_.concurrency) {
+            wake_.expires_after(settings_.pollInterval);
+            co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+    }
+}
+
+asio::awaitable<void> WorkerPool::keepLease(std::shared_ptr<Running> running) {
+    boost::system::error_code ec;
+    const auto interval =
+        std::min<std::chrono::milliseconds>(settings_.lease / 3, std::chrono::milliseconds(500));
+    while (!running->done) {
+        running->timer.expires_after(interval);
+        co_await running->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (running->done) break;
+        if (std::chrono::steady_clock::now() >= running->deadline) {
+            running->timedOut = true;
+            running->token.cancel();
+        }
+        bool held = true;
+        bool cancelRequested = false;
+        try {
+            held =
+                co_await store_.heartbeatJob(running->id, settings_.holder, settings_.lease.count(), now());
+            auto current = co_await store_.findJob(running->id);
+            cancelRequested = current && current->cancelRequested;
+        } catch (const std::exception& error) {
+            spdlog::warn("workers: heartbeat for job {} failed: {}", running->id, error.what());
+        }
+        // A lost lease means another worker may run the job now: stop, our report will be refused.
+        if (cancelRequested) running->cancelRequested = true;
+        if (!held || cancelRequested) running->token.cancel();
+        if (!held) break;
+    }
+}
+
+asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
+    auto running = std::make_shared<Running>(io_);
+    running->id = job.id;
+    running->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(job.timeoutMs);
+    active_.push_back(running);
+    asio::co_spawn(io_, keepLease(running), asio::detached);
+
+    const TaskType* type = registry_.find(job.task);
+    json::value result;
+    std::string error;
+    bool ok = false;
+    boost::system::error_code parseError;
+    json::value args = json::parse(job.args, parseError);
+    if (!type) {
+        error = "the task type is not registered on this worker";
+    } else if (parseError || !args.is_object()) {
+        error = "the stored arguments are not a JSON object";
+    } else {
+        TaskContext context{.args = args.as_object(),
+                            .cancel = running->token,
+                            .progress =
+                                [this, running](int percent, std::string_view message) {
+                                    // One store write per whole-percent change, never more.
+                                    if (percent == running->lastProgress) return;
+                                    running->lastProgress = percent;
+                                    asio::co_spawn(
+                                        io_,
+                                        store_.reportProgress(running->id, settings_.holder, percent,
+                                                              std::string(message.substr(0, 200)), now()),
+                                        asio::detached);
+                                },
+                            .egress = egress_};
+        try {
+            result = co_await type->handler(context);
+            ok = true;
+        } catch (const TaskFailed& failure) {
+            error = failure.what();
+        } catch (const std::exception& failure) {
+            spdlog::warn("workers: job {} ({}) threw: {}", job.id, job.task, failure.what());
+            error = "the task failed unexpectedly";
+        }
+    }
+    running->done = true;
+    running->timer.cancel();
+    std::erase(active_, running);
+
+    // On shutdown nothing is reported: the lease runs out and the job is taken back and run again.
+    if (!stopping_) {
+        if (running->cancelRequested) {
+            // Reported as a failure, which the store turns into `canceled` (never a retry) because
+            // the cancel was requested; whatever the handler returned after seeing it is dropped.
+            ok = false;
+            error = "canceled";
+        } else if (running->timedOut) {
+            ok = false;
+            error = "timed out after " + std::to_string(job.timeoutMs / 1000) + " s";
+        }
+        store::JobOutcome outcome;
+        outcome.succeeded = ok;
+        if (ok) {
+            outcome.result = json::serialize(result);
+        } else {
+            outcome.error = error;
+            static thread_local std::mt19937_64 random{std::random_device{}()};
+            const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random);
+            const auto delay = retryDelay(job.attempts, type ? type->retry : RetryPolicy{}, jitter);
+            outcome.retryAt = now() + delay.count();
+        }
+        try {
+            co_await store_.finishAttempt(job.id, settings_.holder, std::move(outcome), now());
+        } catch (const std::exception& failure) {
+            spdlog::warn("workers: reporting job {} failed: {}", job.id, failure.what());
+        }
+    }
+    --running_;
+    notified_ = true;
+    wake_.cancel();
+}
+
+}  // namespace rampart::jobs

@@ -1,0 +1,78 @@
+// The in-process workers: one thread that claims jobs in batches (priority, then run_at) under a
+// lease, runs each job's handler with a cancel token, a progress reporter and the egress client, keeps
+// its lease alive with heartbeats, enforces the timeout, and reports the outcome (retrying with
+// back-off and jitter until the attempts run out). Expired leases are taken back at start and then
+// periodically, so a job whose worker died runs again.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "identity/jwt.hpp"
+#include "jobs/task_registry.hpp"
+#include "store/store.hpp"
+
+namespace rampart::egress {
+class EgressClient;
+}
+
+namespace rampart::jobs {
+
+struct WorkerSettings {
+    std::vector<std::string> queues = {"default"};
+    int concurrency = 4;                                 // jobs running at once
+    std::chrono::milliseconds lease{30'000};             // extended every lease / 3 while a job runs
+    std::chrono::milliseconds pollInterval{200};         // idle wait between claims, unless notified
+    std::chrono::milliseconds recoveryInterval{10'000};  // how often expired leases are taken back
+    std::string holder;                                  // lease holder name; empty: generated
+};
+
+class WorkerPool {
+  public:
+    WorkerPool(store::Store& store, const TaskRegistry& registry, WorkerSettings settings,
+               egress::EgressClient* egress, identity::Clock clock = identity::systemClock());
+    ~WorkerPool();
+    WorkerPool(const WorkerPool&) = delete;
+    WorkerPool& operator=(const WorkerPool&) = delete;
+
+    // Starts the worker thread. Takes back expired leases first.
+    void start();
+    // New work may be there (a submit): claim now instead of at the next poll. Thread-safe, cheap.
+    void notify();
+    // Stops claiming, cancels running handlers, waits for them to report, and joins the thread.
+    void stop();
+
+    [[nodiscard]] const std::string& holder() const { return settings_.holder; }
+
+  private:
+    struct Running;
+
+    boost::asio::awaitable<void> dispatch();
+    boost::asio::awaitable<void> recoverLoop();
+    boost::asio::awaitable<void> runJob(store::JobRecord job);
+    boost::asio::awaitable<void> keepLease(std::shared_ptr<Running> running);
+    [[nodiscard]] store::Millis now() const;
+
+    store::Store& store_;
+    const TaskRegistry& registry_;
+    WorkerSettings settings_;
+    egress::EgressClient* egress_;
+    identity::Clock clock_;
+
+    boost::asio::io_context io_{1};
+    boost::asio::steady_timer wake_;
+    std::thread thread_;
+    std::atomic<bool> stopping_{false};
+    int running_ = 0;  // these three are touched only on io_'s one thread
+    bool notified_ = false;
+    std::vector<std::shared_ptr<Running>> active_;
+};
+
+}  // namespace rampart::jobs
