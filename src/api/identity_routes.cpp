@@ -14,6 +14,7 @@
 
 #include "api/json_body.hpp"
 #include "api/query.hpp"
+#include "api/responses.hpp"
 #include "http/middleware/authentication.hpp"
 #include "http/problem.hpp"
 #include "http/trusted_proxies.hpp"
@@ -40,12 +41,6 @@ std::string timeText(store::Seconds time) {
 
 json::value optionalTime(const std::optional<store::Seconds>& time) {
     return time ? json::value(timeText(*time)) : json::value(nullptr);
-}
-
-void reply(Exchange& ex, Status status, const json::value& body) {
-    ex.response.result(status);
-    ex.response.set(http::beast_http::field::content_type, "application/json");
-    ex.response.body() = json::serialize(body);
 }
 
 void noContent(Exchange& ex) {
@@ -81,12 +76,6 @@ json::object pairJson(const identity::TokenPair& pair) {
             {"refresh_token", pair.refreshToken},
             {"token_type", "Bearer"},
             {"expires_in", pair.expiresIn.count()}};
-}
-
-const identity::Principal& caller(const Exchange& ex) {
-    // The authorization stage lets no request reach an authenticated route without one.
-    if (!ex.principal) throw http::ApiError::internal();
-    return *ex.principal;
 }
 
 std::optional<identity::Role> roleField(const std::optional<std::string>& text) {

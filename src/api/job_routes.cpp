@@ -12,6 +12,7 @@
 
 #include "api/json_body.hpp"
 #include "api/query.hpp"
+#include "api/responses.hpp"
 #include "http/problem.hpp"
 #include "obs/audit.hpp"
 
@@ -27,12 +28,6 @@ using jobs::JobError;
 constexpr std::size_t kMaxIdempotencyKey = 200;
 constexpr std::size_t kMaxJobBody = 1024 * 1024;
 constexpr std::size_t kMaxBatchBody = 16 * 1024 * 1024;
-
-void reply(Exchange& ex, Status status, const json::value& body) {
-    ex.response.result(status);
-    ex.response.set(http::beast_http::field::content_type, "application/json");
-    ex.response.body() = json::serialize(body);
-}
 
 [[noreturn]] void throwAsApiError(const JobError& error) {
     json::array errors;
@@ -156,11 +151,6 @@ jobs::Submission readSubmission(JsonBody& body, const std::string& at) {
     body.finish({"id", "owner", "owner_id", "state", "attempts", "result", "error", "progress", "created",
                  "updated", "finished", "lease_holder", "cancel_requested"});
     return submission;
-}
-
-const identity::Principal& caller(const Exchange& ex) {
-    if (!ex.principal) throw http::ApiError::internal();  // the authorization stage lets none through
-    return *ex.principal;
 }
 
 template <class Body>
