@@ -26,6 +26,7 @@
 #include "egress/egress_client.hpp"
 #include "testing/fake_resolver.hpp"
 #include "testing/run_to_completion.hpp"
+#include "testing/self_signed.hpp"
 #include "testing/temp_directory.hpp"
 
 namespace rampart::egress {
@@ -42,54 +43,8 @@ using rampart::testing::TempDirectory;
 constexpr std::string_view kTestHost = "localhost-test.internal";
 constexpr std::string_view kOtherHost = "other-name.internal";
 
-struct SelfSigned {
-    std::string certPem;
-    std::string keyPem;
-};
-
-std::string pemOf(BIO* bio) {
-    char* data = nullptr;
-    const long size = BIO_get_mem_data(bio, &data);
-    return std::string(data, static_cast<std::size_t>(size));
-}
-
-void addExtension(X509* cert, int nid, const char* value) {
-    X509V3_CTX context;
-    X509V3_set_ctx_nodb(&context);
-    X509V3_set_ctx(&context, cert, cert, nullptr, nullptr, 0);
-    X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value);
-    ASSERT_NE(extension, nullptr);
-    X509_add_ext(cert, extension, -1);
-    X509_EXTENSION_free(extension);
-}
-
-// A P-256 certificate that is its own trust anchor, for the names in `subjectAltName`.
-SelfSigned makeCertificate(const char* subjectAltName) {
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
-        EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), EVP_PKEY_free);
-    std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), static_cast<long>(std::random_device{}() | 1U));
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
-    X509_set_pubkey(cert.get(), key.get());
-    X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("Rampart test"), -1, -1, 0);
-    X509_set_issuer_name(cert.get(), name);
-    addExtension(cert.get(), NID_basic_constraints, "critical,CA:TRUE");
-    addExtension(cert.get(), NID_subject_alt_name, subjectAltName);
-    EXPECT_GT(X509_sign(cert.get(), key.get(), EVP_sha256()), 0);
-
-    SelfSigned out;
-    std::unique_ptr<BIO, decltype(&BIO_free)> certBio(BIO_new(BIO_s_mem()), BIO_free);
-    PEM_write_bio_X509(certBio.get(), cert.get());
-    out.certPem = pemOf(certBio.get());
-    std::unique_ptr<BIO, decltype(&BIO_free)> keyBio(BIO_new(BIO_s_mem()), BIO_free);
-    PEM_write_bio_PrivateKey(keyBio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    out.keyPem = pemOf(keyBio.get());
-    return out;
-}
+using testing::makeSelfSigned;
+using testing::SelfSigned;
 
 // An HTTPS server on 127.0.0.1 in its own thread: /downgrade redirects to plain http, anything else is 200.
 class TlsServer {
@@ -154,7 +109,7 @@ class TlsServer {
 class EgressClientTlsTest : public ::testing::Test {
   protected:
     EgressClientTlsTest()
-        : certificate_(makeCertificate("DNS:localhost-test.internal")),
+        : certificate_(makeSelfSigned("DNS:localhost-test.internal")),
           caFile_(dir_.write("ca.pem", certificate_.certPem)),
           server_(certificate_),
           resolver_(std::make_shared<FakeResolver>()) {

@@ -27,6 +27,7 @@
 #include "identity/jwks.hpp"
 #include "identity/jwt_test_support.hpp"
 #include "testing/run_to_completion.hpp"
+#include "testing/self_signed.hpp"
 #include "testing/temp_directory.hpp"
 
 namespace rampart::identity {
@@ -51,52 +52,8 @@ std::string jwksDocument(std::initializer_list<const VerificationKey*> keys) {
 }
 
 // A self-signed P-256 certificate (it is its own trust anchor) for the names in `subjectAltName`.
-struct TestCertificate {
-    std::string certPem;
-    std::string keyPem;
-};
-
-std::string pemOf(BIO* bio) {
-    char* data = nullptr;
-    const long size = BIO_get_mem_data(bio, &data);
-    return std::string(data, static_cast<std::size_t>(size));
-}
-
-void addExtension(X509* cert, int nid, const char* value) {
-    X509V3_CTX context;
-    X509V3_set_ctx_nodb(&context);
-    X509V3_set_ctx(&context, cert, cert, nullptr, nullptr, 0);
-    X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value);
-    ASSERT_NE(extension, nullptr);
-    X509_add_ext(cert, extension, -1);
-    X509_EXTENSION_free(extension);
-}
-
-TestCertificate makeCertificate(const char* subjectAltName) {
-    const EvpKeyPtr key = fixtures::generateP256();
-    std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), static_cast<long>(std::random_device{}() | 1U));
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
-    X509_set_pubkey(cert.get(), key.get());
-    X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("Rampart test"), -1, -1, 0);
-    X509_set_issuer_name(cert.get(), name);
-    addExtension(cert.get(), NID_basic_constraints, "critical,CA:TRUE");
-    addExtension(cert.get(), NID_subject_alt_name, subjectAltName);
-    EXPECT_GT(X509_sign(cert.get(), key.get(), EVP_sha256()), 0);
-
-    TestCertificate out;
-    std::unique_ptr<BIO, decltype(&BIO_free)> certBio(BIO_new(BIO_s_mem()), BIO_free);
-    PEM_write_bio_X509(certBio.get(), cert.get());
-    out.certPem = pemOf(certBio.get());
-    std::unique_ptr<BIO, decltype(&BIO_free)> keyBio(BIO_new(BIO_s_mem()), BIO_free);
-    PEM_write_bio_PrivateKey(keyBio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    out.keyPem = pemOf(keyBio.get());
-    return out;
-}
+using TestCertificate = rampart::testing::SelfSigned;
+using rampart::testing::pemOf;
 
 // An HTTPS server on 127.0.0.1 on its own thread that answers every request with the current status, body
 // and headers, and counts the requests.
@@ -407,7 +364,9 @@ TEST(ParseJwksUrl, HttpsOrLoopbackHttpInDevelopment) {
 // JWKS over HTTPS, from a server in this process trusted through OidcOptions::caFile.
 class OidcUrlTest : public OidcTest {
   protected:
-    OidcUrlTest() : certificate_(makeCertificate("DNS:localhost,IP:127.0.0.1")), server_(certificate_) {
+    OidcUrlTest()
+        : certificate_(rampart::testing::makeSelfSigned("DNS:localhost,IP:127.0.0.1")),
+          server_(certificate_) {
         caFile_ = dir_.write("ca.pem", certificate_.certPem);
     }
 
@@ -524,7 +483,7 @@ TEST_F(OidcUrlTest, UntrustedOrMisnamedCertificateIsRefused) {
     EXPECT_FALSE(verify(systemStore, token));
 
     // Trusted, but issued for another name than the one we connect to.
-    const TestCertificate other = makeCertificate("DNS:idp.example");
+    const TestCertificate other = rampart::testing::makeSelfSigned("DNS:idp.example");
     OidcOptions otherCa = urlOptions();
     otherCa.caFile = dir_.write("other.pem", other.certPem);
     OidcRegistry wrongCa({urlConfig()}, otherCa);

@@ -141,14 +141,14 @@ asio::awaitable<void> WorkerPool::keepLease(std::shared_ptr<Running> running) {
         bool held = true;
         bool cancelRequested = false;
         try {
-            held =
+            auto beat =
                 co_await store_.heartbeatJob(running->id, settings_.holder, settings_.lease.count(), now());
-            auto current = co_await store_.findJob(running->id);
-            cancelRequested = current && current->cancelRequested;
+            held = beat.has_value();
+            cancelRequested = beat.value_or(false);
         } catch (const std::exception& error) {
             spdlog::warn("workers: heartbeat for job {} failed: {}", running->id, error.what());
         }
-        // A lost lease means another worker may run the job now: stop, our report will be refused.
+        // A lost lease means another worker may run the job now: stop; our report will be refused.
         if (cancelRequested) running->cancelRequested = true;
         if (!held || cancelRequested) running->token.cancel();
         if (!held) break;

@@ -105,9 +105,10 @@ class JobStore {
     virtual boost::asio::awaitable<std::vector<JobRecord>> claimJobs(std::vector<std::string> queues, int max,
                                                                      std::string holder, Millis leaseMs,
                                                                      Millis now) = 0;
-    // Extends the lease; false when `holder` does not hold a live lease on the job (any more).
-    virtual boost::asio::awaitable<bool> heartbeatJob(std::string id, std::string holder, Millis leaseMs,
-                                                      Millis now) = 0;
+    // Extends the lease and says whether a cancel was requested (the worker's one store call per
+    // beat); nullopt when `holder` does not hold a live lease on the job (any more).
+    virtual boost::asio::awaitable<std::optional<bool>> heartbeatJob(std::string id, std::string holder,
+                                                                     Millis leaseMs, Millis now) = 0;
     // Records progress (0..100, message at most 200 bytes); false like heartbeatJob.
     virtual boost::asio::awaitable<bool> reportProgress(std::string id, std::string holder, int percent,
                                                         std::string message, Millis now) = 0;

@@ -279,14 +279,19 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
     });
 }
 
-boost::asio::awaitable<bool> SqliteStore::heartbeatJob(std::string id, std::string holder, Millis leaseMs,
-                                                       Millis now) {
-    return write([id = std::move(id), holder = std::move(holder), leaseMs, now](Connection& db) {
+boost::asio::awaitable<std::optional<bool>> SqliteStore::heartbeatJob(std::string id, std::string holder,
+                                                                      Millis leaseMs, Millis now) {
+    return write([id = std::move(id), holder = std::move(holder), leaseMs,
+                  now](Connection& db) -> std::optional<bool> {
         auto update = db.prepare(
             "UPDATE jobs SET lease_expires = ?3, updated = ?4 WHERE id = ?1 AND state = 'running' "
-            "AND lease_holder = ?2 AND lease_expires > ?4");
-        update.bindText(1, id).bindText(2, holder).bindInt64(3, now + leaseMs).bindInt64(4, now).step();
-        return db.changes() == 1;
+            "AND lease_holder = ?2 AND lease_expires > ?4 RETURNING cancel_requested");
+        update.bindText(1, id).bindText(2, holder).bindInt64(3, now + leaseMs).bindInt64(4, now);
+        if (!update.step()) return std::nullopt;
+        const bool cancelRequested = update.columnInt64(0) != 0;
+        while (update.step()) {
+        }
+        return cancelRequested;
     });
 }
 
