@@ -400,6 +400,44 @@ TEST_F(AuthServiceTest, TotpEnrolmentConfirmationLoginReplayAndDisable) {
     EXPECT_TRUE(login("alice").tokens);
 }
 
+TEST_F(AuthServiceTest, TotpStepsOutOfOrderAreRefused) {
+    createUser("alice");
+    auto principal = principalOf(login("alice").tokens->accessToken);
+    EXPECT_EQ(errorOf([&] { runToCompletion(auth_->confirmTotp(principal, "123456", context())); })->slug(),
+              "totp_not_enrolled");
+    EXPECT_EQ(errorOf([&] {
+                  runToCompletion(auth_->disableTotp(principal, SecretString(std::string(kPassword)),
+                                                     "123456", context()));
+              })->kind(),
+              Kind::conflict);
+    auto enrolment = runToCompletion(auth_->enrolTotp(principal, context()));
+    const auto secret = *base32Decode(enrolment.secretBase32);
+    runToCompletion(auth_->confirmTotp(principal, totpCode(secret, *totpStep(now_)), context()));
+    EXPECT_EQ(errorOf([&] { runToCompletion(auth_->enrolTotp(principal, context())); })->kind(),
+              Kind::conflict)
+        << "re-enrolling would replace a working second factor without the first";
+    EXPECT_EQ(errorOf([&] { runToCompletion(auth_->confirmTotp(principal, "123456", context())); })->kind(),
+              Kind::conflict);
+}
+
+TEST_F(AuthServiceTest, LogoutWithAnApiTokenAndBadTokenNamesAreRefused) {
+    createUser("alice");
+    auto principal = principalOf(login("alice").tokens->accessToken);
+    auto token =
+        runToCompletion(auth_->createApiToken(principal, "t", {"jobs:read"}, std::nullopt, context()));
+    auto tokenPrincipal = principalOf(token.token.reveal());
+    EXPECT_EQ(errorOf([&] { runToCompletion(auth_->logout(tokenPrincipal, context())); })->slug(),
+              "not_a_session");
+    EXPECT_FALSE(authenticate(token.token.reveal()).failure.size()) << "the token still works";
+    for (std::string name : {std::string(), std::string(101, 'a'), std::string("tab\there")}) {
+        EXPECT_EQ(errorOf([&] {
+                      runToCompletion(
+                          auth_->createApiToken(principal, name, {"jobs:read"}, std::nullopt, context()));
+                  })->field(),
+                  "/name");
+    }
+}
+
 TEST_F(AuthServiceTest, TheTotpSecretIsSealedAtRest) {
     auto user = createUser("alice");
     auto principal = principalOf(login("alice").tokens->accessToken);

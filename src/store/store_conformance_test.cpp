@@ -881,6 +881,9 @@ TEST_P(JobConformance, CancelEndsWaitingJobsAtOnceAndAsksRunningOnes) {
     auto asked = runToCompletion(store_->cancelJob("running", kM0));
     EXPECT_EQ(asked->state, jobs::JobState::running);
     EXPECT_TRUE(asked->cancelRequested);
+    EXPECT_EQ(runToCompletion(store_->heartbeatJob("running", "w1", 30'000, kM0 + 1)),
+              std::optional<bool>(true))
+        << "the holder learns of the cancel at its next beat";
     EXPECT_EQ(finish("running", "w1", false), jobs::JobState::canceled) << "no retry after a cancel";
     EXPECT_EQ(runToCompletion(store_->cancelJob("running", kM0))->state, jobs::JobState::canceled)
         << "canceling a finished job changes nothing";

@@ -277,6 +277,27 @@ TEST_F(IdentityTest, JobSubmissionsAreValidatedAndAcknowledgedWith201) {
     EXPECT_EQ(str(later, "state"), "scheduled");
 }
 
+TEST_F(IdentityTest, MalformedBodiesAndQueriesAreRefusedWith400) {
+    auto admin = adminToken();
+    EXPECT_EQ(call("POST", "/api/v1/jobs", admin, R"({"task": "noop", "task": "echo"})").status, 400)
+        << "duplicate keys: two parsers could disagree on which wins";
+    EXPECT_EQ(call("POST", "/api/v1/jobs", admin, R"([{"task": "noop"}])").status, 400);
+    EXPECT_EQ(call("POST", "/api/v1/jobs", admin, R"({"task": "noop", "priority": 101})").status, 400);
+    EXPECT_EQ(call("POST", "/api/v1/jobs", admin, R"({"task": "noop", "max_attempts": 0})").status, 400);
+    std::string tooMany = R"({"jobs": [)";
+    for (int i = 0; i < 1001; ++i) tooMany += std::string(i ? "," : "") + R"({"task": "noop"})";
+    tooMany += "]}";
+    EXPECT_EQ(call("POST", "/api/v1/jobs/batch", admin, tooMany).status, 400);
+    EXPECT_EQ(call("GET", "/api/v1/jobs?state=running&state=queued", admin).status, 400)
+        << "repeated parameter";
+    EXPECT_EQ(call("GET", "/api/v1/jobs?state=%zz", admin).status, 400) << "bad escape";
+    EXPECT_EQ(call("GET", "/api/v1/jobs?state=paused", admin).status, 400);
+    EXPECT_EQ(call("GET", "/api/v1/jobs?cursor=-5", admin).status, 400);
+    EXPECT_EQ(call("GET", "/api/v1/jobs?limit=501", admin).status, 400);
+    EXPECT_EQ(call("GET", "/api/v1/users?sort=password_hash", admin).status, 400) << "unknown parameter";
+    EXPECT_EQ(call("GET", "/api/v1/jobs?state=queued", admin).status, 200);
+}
+
 TEST_F(IdentityTest, AnIdempotencyKeyReturnsTheFirstJobOrConflicts) {
     auto admin = adminToken();
     const std::string body = R"({"task": "echo", "args": {"n": 1}, "idempotency_key": "order-42"})";
