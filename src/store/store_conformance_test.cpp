@@ -2,6 +2,7 @@
 // joins kBackends when it exists; every backend must pass every test here.
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -18,6 +19,7 @@
 #include "testing/run_to_completion.hpp"
 
 #include "store/store.hpp"
+#include "testing/race.hpp"
 #include "testing/temp_directory.hpp"
 
 namespace rampart::store {
@@ -927,6 +929,269 @@ TEST_P(JobConformance, ListsFilterByOwnerAndStateAndPageNewestFirst) {
     JobQuery bad;
     bad.limit = 0;
     EXPECT_THROW(runToCompletion(store_->listJobs(bad)), std::invalid_argument);
+}
+
+// --- job races: many calls on the same jobs at once, in a shuffled order (the seed is in each failure) ---
+
+JobOutcome successOutcome() {
+    JobOutcome outcome;
+    outcome.succeeded = true;
+    outcome.result = "{\"ok\":true}";
+    return outcome;
+}
+
+JobOutcome failureOutcome(Millis retryAt) {
+    JobOutcome outcome;
+    outcome.error = "boom";
+    outcome.retryAt = retryAt;
+    return outcome;
+}
+
+// Claims batches of `max` for `holder` until none is left; everything it got.
+boost::asio::awaitable<std::vector<JobRecord>> claimUntilEmpty(Store& store, std::string holder, int max,
+                                                               Millis now) {
+    std::vector<JobRecord> claimed;
+    for (;;) {
+        std::vector<std::string> queues{"default"};
+        auto batch = co_await store.claimJobs(std::move(queues), max, holder, 30'000, now);
+        if (batch.empty()) break;
+        for (auto& job : batch) claimed.push_back(std::move(job));
+    }
+    co_return claimed;
+}
+
+using MaybeJob = std::optional<JobRecord>;
+using MaybeState = std::optional<jobs::JobState>;
+
+TEST_P(JobConformance, ConcurrentCancelsAndReportsLeaveOneConsistentFinalState) {
+    const auto seed = rampart::testing::raceSeed();
+    SCOPED_TRACE("RAMPART_RACE_SEED=" + std::to_string(seed));
+    constexpr int kJobs = 60;
+    constexpr Millis kReportAt = kM0 + 2;
+    // Later than the reports: a write after a job ended would show in its `updated`.
+    constexpr Millis kCancelAt = kM0 + 3;
+    std::vector<std::string> ids;
+    for (int i = 0; i < kJobs; ++i) {
+        auto job = jobRecord("r" + std::to_string(i));
+        job.maxAttempts = 1 + i % 2;  // a failure is final (dead) or would be retried (failed)
+        ids.push_back(submit(std::move(job)).id);
+    }
+    ASSERT_EQ(claim(kJobs, "w1").size(), static_cast<std::size_t>(kJobs));
+
+    // Each job gets two cancels, a success and a failure report from its holder, and an intruder's
+    // report, heartbeat and progress, all at once.
+    struct Contenders {
+        std::future<MaybeJob> cancels[2];
+        std::future<MaybeState> success, failure, intruderFinish;
+        std::future<std::optional<bool>> intruderBeat;
+        std::future<bool> intruderProgress;
+    };
+    std::vector<Contenders> contenders(kJobs);
+    rampart::testing::Race race(seed);
+    for (int i = 0; i < kJobs; ++i) {
+        const std::string id = ids[i];
+        auto& c = contenders[i];
+        for (auto& cancel : c.cancels)
+            race.add<MaybeJob>(cancel, [this, id] { return store_->cancelJob(id, kCancelAt); });
+        race.add<MaybeState>(
+            c.success, [this, id] { return store_->finishAttempt(id, "w1", successOutcome(), kReportAt); });
+        race.add<MaybeState>(c.failure, [this, id] {
+            return store_->finishAttempt(id, "w1", failureOutcome(kM0 + 5000), kReportAt);
+        });
+        race.add<MaybeState>(c.intruderFinish, [this, id] {
+            return store_->finishAttempt(id, "intruder", successOutcome(), kReportAt);
+        });
+        race.add<std::optional<bool>>(
+            c.intruderBeat, [this, id] { return store_->heartbeatJob(id, "intruder", 30'000, kReportAt); });
+        race.add<bool>(c.intruderProgress,
+                       [this, id] { return store_->reportProgress(id, "intruder", 50, "mine", kReportAt); });
+    }
+    race.run();
+
+    for (int i = 0; i < kJobs; ++i) {
+        const std::string& id = ids[i];
+        SCOPED_TRACE(id);
+        auto& c = contenders[i];
+        EXPECT_FALSE(c.intruderFinish.get());
+        EXPECT_FALSE(c.intruderBeat.get());
+        EXPECT_FALSE(c.intruderProgress.get());
+        const MaybeState success = c.success.get();
+        const MaybeState failure = c.failure.get();
+        ASSERT_NE(success.has_value(), failure.has_value()) << "exactly one report of the attempt counts";
+        std::vector<JobRecord> cancels;
+        for (auto& cancel : c.cancels) {
+            auto record = cancel.get();
+            ASSERT_TRUE(record);
+            cancels.push_back(std::move(*record));
+        }
+        bool canceledWhileRunning = false;
+        for (const auto& cancel : cancels) {
+            if (cancel.state != jobs::JobState::running) continue;
+            EXPECT_TRUE(cancel.cancelRequested);
+            canceledWhileRunning = true;
+        }
+        const auto final = runToCompletion(store_->findJob(id));
+        ASSERT_TRUE(final);
+        if (success) {
+            EXPECT_EQ(*success, jobs::JobState::succeeded) << "success wins over a cancel request";
+        } else if (canceledWhileRunning) {
+            EXPECT_EQ(*failure, jobs::JobState::canceled) << "a failure after a cancel request is no retry";
+        } else {
+            EXPECT_EQ(*failure, final->maxAttempts == 1 ? jobs::JobState::dead : jobs::JobState::failed);
+        }
+        const jobs::JobState won = success ? *success : *failure;
+        ASSERT_TRUE(jobs::isTerminal(final->state)) << "both cancels came before or after the report";
+        if (jobs::isTerminal(won)) {
+            EXPECT_EQ(final->state, won) << "the winning report's state is the last";
+        } else {
+            EXPECT_EQ(final->state, jobs::JobState::canceled) << "a cancel after the retry was scheduled";
+        }
+        for (const auto& cancel : cancels) {
+            if (cancel.state != jobs::JobState::running) {
+                EXPECT_EQ(cancel.state, final->state) << "a cancel after the report returned the final state";
+            }
+        }
+        EXPECT_EQ(final->cancelRequested, canceledWhileRunning);
+        EXPECT_EQ(final->attempts, 1);
+        EXPECT_FALSE(final->leaseHolder);
+        EXPECT_FALSE(final->leaseExpires);
+        EXPECT_EQ(final->result.has_value(), final->state == jobs::JobState::succeeded);
+        EXPECT_EQ(final->progress, final->state == jobs::JobState::succeeded ? 100 : 0);
+        ASSERT_TRUE(final->finished);
+        EXPECT_EQ(final->updated, *final->finished) << "nothing was written to the job after it ended";
+
+        // Late reports are refused and change nothing; a late cancel returns the job as it is.
+        EXPECT_FALSE(runToCompletion(store_->finishAttempt(id, "w1", successOutcome(), kM0 + 4)));
+        EXPECT_FALSE(runToCompletion(store_->heartbeatJob(id, "w1", 30'000, kM0 + 4)));
+        EXPECT_FALSE(runToCompletion(store_->reportProgress(id, "w1", 10, "late", kM0 + 4)));
+        EXPECT_EQ(runToCompletion(store_->cancelJob(id, kM0 + 4))->updated, final->updated);
+        EXPECT_EQ(stateOf(id), final->state);
+    }
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 3'600'000)), 0) << "no lease is left";
+}
+
+TEST_P(JobConformance, ConcurrentClaimsLeaseEveryJobToExactlyOneHolderOnce) {
+    const auto seed = rampart::testing::raceSeed();
+    SCOPED_TRACE("RAMPART_RACE_SEED=" + std::to_string(seed));
+    constexpr int kQueued = 150;
+    constexpr int kDue = 50;  // scheduled earlier and due now: the claims themselves make them queued
+    constexpr int kHolders = 6;
+    std::vector<std::string> ids;
+    for (int i = 0; i < kQueued; ++i) ids.push_back(submit(jobRecord("q" + std::to_string(i))).id);
+    for (int i = 0; i < kDue; ++i) {
+        auto job = submit(jobRecord("s" + std::to_string(i), "u1", kM0 - 500), kM0 - 1000);
+        ASSERT_EQ(job.state, jobs::JobState::scheduled);
+        ids.push_back(job.id);
+    }
+
+    rampart::testing::Race race(seed);
+    std::vector<std::future<std::vector<JobRecord>>> claims(kHolders);
+    for (int h = 0; h < kHolders; ++h) {
+        const std::string holder = "w" + std::to_string(h);
+        race.add<std::vector<JobRecord>>(claims[h],
+                                         [this, holder] { return claimUntilEmpty(*store_, holder, 7, kM0); });
+    }
+    // Every fifth job is canceled meanwhile: before its claim (canceled, never leased) or after it
+    // (still running, with the cancel requested).
+    std::map<std::string, std::future<MaybeJob>> cancels;
+    for (std::size_t i = 0; i < ids.size(); i += 5) {
+        const std::string id = ids[i];
+        race.add<MaybeJob>(cancels[id], [this, id] { return store_->cancelJob(id, kM0); });
+    }
+    race.run();
+
+    std::map<std::string, std::string> holderOf;
+    for (int h = 0; h < kHolders; ++h) {
+        for (const auto& job : claims[h].get()) {
+            EXPECT_EQ(job.attempts, 1);
+            EXPECT_TRUE(holderOf.emplace(job.id, "w" + std::to_string(h)).second)
+                << job.id << " was leased twice";
+        }
+    }
+    std::set<std::string> canceledBeforeClaim;
+    std::set<std::string> canceledAfterClaim;
+    for (auto& [id, cancel] : cancels) {
+        auto record = cancel.get();
+        ASSERT_TRUE(record);
+        if (record->state == jobs::JobState::canceled) {
+            canceledBeforeClaim.insert(id);
+        } else {
+            EXPECT_EQ(record->state, jobs::JobState::running) << id;
+            EXPECT_TRUE(record->cancelRequested) << id;
+            canceledAfterClaim.insert(id);
+        }
+    }
+    EXPECT_EQ(holderOf.size() + canceledBeforeClaim.size(), ids.size()) << "every job claimed or canceled";
+    for (const auto& id : canceledBeforeClaim) {
+        EXPECT_FALSE(holderOf.contains(id)) << id << " was leased after it was canceled";
+        EXPECT_EQ(stateOf(id), jobs::JobState::canceled);
+    }
+    for (const auto& [id, holder] : holderOf) {
+        SCOPED_TRACE(id);
+        const auto job = runToCompletion(store_->findJob(id));
+        ASSERT_TRUE(job);
+        EXPECT_EQ(job->state, jobs::JobState::running);
+        EXPECT_EQ(job->leaseHolder, holder);
+        EXPECT_EQ(job->attempts, 1);
+        EXPECT_EQ(job->cancelRequested, canceledAfterClaim.contains(id));
+        // Only the holder may report.
+        const std::string other = holder == "w0" ? "w1" : "w0";
+        EXPECT_FALSE(runToCompletion(store_->heartbeatJob(id, other, 30'000, kM0 + 1)));
+        EXPECT_FALSE(runToCompletion(store_->reportProgress(id, other, 10, "not mine", kM0 + 1)));
+        EXPECT_FALSE(runToCompletion(store_->finishAttempt(id, other, successOutcome(), kM0 + 1)));
+        EXPECT_EQ(runToCompletion(store_->heartbeatJob(id, holder, 30'000, kM0 + 1)),
+                  std::optional<bool>(canceledAfterClaim.contains(id)));
+    }
+    EXPECT_TRUE(claim(10, "late", kM0 + 2).empty()) << "nothing is left to lease";
+}
+
+TEST_P(JobConformance, ReportsRacingLeaseRecoveryEitherEndTheJobOrAreRefused) {
+    const auto seed = rampart::testing::raceSeed();
+    SCOPED_TRACE("RAMPART_RACE_SEED=" + std::to_string(seed));
+    constexpr int kJobs = 40;
+    constexpr Millis kExpiry = kM0 + 30'000;  // the lease claim() takes
+    std::vector<std::string> ids;
+    for (int i = 0; i < kJobs; ++i) ids.push_back(submit(jobRecord("l" + std::to_string(i))).id);
+    ASSERT_EQ(claim(kJobs, "w1").size(), static_cast<std::size_t>(kJobs));
+
+    // The holder reports just before its lease ends, while recovery (just after) takes back the rest.
+    rampart::testing::Race race(seed);
+    std::vector<std::future<MaybeState>> reports(kJobs);
+    for (int i = 0; i < kJobs; ++i) {
+        const std::string id = ids[i];
+        race.add<MaybeState>(reports[i], [this, id] {
+            return store_->finishAttempt(id, "w1", successOutcome(), kExpiry - 1);
+        });
+    }
+    std::future<int> recovered;
+    race.add<int>(recovered, [this] { return store_->recoverExpiredLeases(kExpiry); });
+    race.run();
+
+    std::set<std::string> takenBack;
+    for (int i = 0; i < kJobs; ++i) {
+        const auto job = runToCompletion(store_->findJob(ids[i]));
+        ASSERT_TRUE(job);
+        const MaybeState report = reports[i].get();
+        if (report) {
+            EXPECT_EQ(*report, jobs::JobState::succeeded);
+            EXPECT_EQ(job->state, jobs::JobState::succeeded) << ids[i];
+        } else {
+            EXPECT_EQ(job->state, jobs::JobState::queued) << ids[i] << ": taken back, attempt counted";
+            EXPECT_FALSE(job->leaseHolder);
+            takenBack.insert(ids[i]);
+        }
+        EXPECT_EQ(job->attempts, 1);
+    }
+    EXPECT_EQ(recovered.get(), static_cast<int>(takenBack.size()));
+    // What was taken back runs again under a new lease; the old holder is refused for good.
+    const auto again = claim(kJobs, "w2", kExpiry + 1);
+    ASSERT_EQ(again.size(), takenBack.size());
+    for (const auto& job : again) {
+        EXPECT_TRUE(takenBack.contains(job.id));
+        EXPECT_EQ(job.attempts, 2);
+        EXPECT_FALSE(finish(job.id, "w1", true, kExpiry + 2));
+        EXPECT_EQ(finish(job.id, "w2", true, kExpiry + 2), jobs::JobState::succeeded);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, JobConformance, ::testing::ValuesIn(kBackends),
