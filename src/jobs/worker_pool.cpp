@@ -3,6 +3,7 @@
 // rules of docs/development.md apply: awaits go into locals, never into conditions or catch blocks.)
 #include "jobs/worker_pool.hpp"
 
+#include <algorithm>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -43,6 +44,9 @@ WorkerPool::WorkerPool(store::Store& store, const TaskRegistry& registry, Worker
       wake_(io_) {
     if (settings_.holder.empty()) settings_.holder = "worker-" + identity::randomToken(16);
     if (settings_.concurrency < 1) settings_.concurrency = 1;
+    // Expired leases are looked for at least once per lease: a dead worker's job is back within about
+    // two leases, not a whole recovery interval after its lease (which a short lease would make long).
+    settings_.recoveryInterval = std::min(settings_.recoveryInterval, settings_.lease);
 }
 
 WorkerPool::~WorkerPool() {

@@ -30,7 +30,7 @@ struct WorkerSettings {
     int concurrency = 4;                                 // jobs running at once
     std::chrono::milliseconds lease{30'000};             // extended every lease / 3 while a job runs
     std::chrono::milliseconds pollInterval{200};         // idle wait between claims, unless notified
-    std::chrono::milliseconds recoveryInterval{10'000};  // how often expired leases are taken back
+    std::chrono::milliseconds recoveryInterval{10'000};  // expired leases taken back this often (<= lease)
     std::string holder;                                  // lease holder name; empty: generated
 };
 

@@ -146,6 +146,32 @@ TEST_F(WorkerPoolTest, AJobWhoseWorkerDiedRunsAgainAfterItsLease) {
     EXPECT_EQ(done.attempts, 2) << "the lost attempt counts";
 }
 
+TEST_F(WorkerPoolTest, AJobWhoseWorkerDiesWhileThePoolRunsIsTakenBackWithinAboutALease) {
+    // A recovery interval far longer than the lease: the pool looks for expired leases once per lease
+    // anyway, so the job is not left `running` for a minute after its worker died.
+    pool_ = std::make_unique<WorkerPool>(
+        store_, registry_,
+        WorkerSettings{.concurrency = 4, .lease = 1000ms, .pollInterval = 20ms, .recoveryInterval = 60s},
+        nullptr);
+    pool_->start();
+    std::this_thread::sleep_for(200ms);  // past the recovery at start-up
+    store::JobRecord job;
+    job.id = "orphan";
+    job.task = "echo";
+    job.args = "{}";
+    job.queue = "other";  // not the pool's: only the dead worker claims it
+    job.maxAttempts = 3;
+    job.runAt = nowMillis();
+    job.timeoutMs = 10'000;
+    job.ownerId = "u1";
+    runToCompletion(store_.submitJob(job, nowMillis()));
+    auto claimed = runToCompletion(store_.claimJobs({"other"}, 1, "dead-worker", 1000, nowMillis()));
+    ASSERT_EQ(claimed.size(), 1u);
+    for (int i = 0; i < 500 && this->job("orphan").state == JobState::running; ++i)
+        std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(this->job("orphan").state, JobState::queued) << "taken back well before the 60 s interval";
+}
+
 TEST_F(WorkerPoolTest, StoppingLeavesRunningJobsToBeTakenBack) {
     startPool();
     auto id = submit("sleep", R"({"seconds":60})");
