@@ -960,6 +960,33 @@ boost::asio::awaitable<std::vector<JobRecord>> claimUntilEmpty(Store& store, std
     co_return claimed;
 }
 
+// The job's history is one chain of legal transitions from its submission to its state now, with
+// nothing after a terminal state and one claim per attempt counted.
+void expectOneLegalHistory(Store& store, const std::string& id) {
+    SCOPED_TRACE("history of " + id);
+    const auto job = runToCompletion(store.findJob(id));
+    ASSERT_TRUE(job);
+    const auto events = runToCompletion(store.jobEvents(id));
+    ASSERT_FALSE(events.empty());
+    EXPECT_FALSE(events.front().from) << "the first event is the submission";
+    EXPECT_TRUE(events.front().to == jobs::JobState::scheduled ||
+                events.front().to == jobs::JobState::queued);
+    int claims = 0;
+    for (std::size_t i = 1; i < events.size(); ++i) {
+        const auto& event = events[i];
+        ASSERT_TRUE(event.from) << "event " << i;
+        EXPECT_EQ(*event.from, events[i - 1].to) << "event " << i << " continues from the one before";
+        EXPECT_FALSE(jobs::isTerminal(*event.from))
+            << "event " << i << " (" << event.detail << ") comes after the job ended";
+        EXPECT_TRUE(jobs::transitionAllowed(*event.from, event.to))
+            << jobs::stateName(*event.from) << " -> " << jobs::stateName(event.to);
+        if (*event.from == jobs::JobState::queued && event.to == jobs::JobState::running) ++claims;
+    }
+    EXPECT_EQ(events.back().to, job->state) << "the history ends at the job's state";
+    EXPECT_EQ(claims, job->attempts);
+    EXPECT_LE(job->attempts, job->maxAttempts);
+}
+
 using MaybeJob = std::optional<JobRecord>;
 using MaybeState = std::optional<jobs::JobState>;
 
@@ -1066,6 +1093,7 @@ TEST_P(JobConformance, ConcurrentCancelsAndReportsLeaveOneConsistentFinalState) 
         EXPECT_FALSE(runToCompletion(store_->reportProgress(id, "w1", 10, "late", kM0 + 4)));
         EXPECT_EQ(runToCompletion(store_->cancelJob(id, kM0 + 4))->updated, final->updated);
         EXPECT_EQ(stateOf(id), final->state);
+        expectOneLegalHistory(*store_, id);
     }
     EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 3'600'000)), 0) << "no lease is left";
 }
@@ -1142,6 +1170,7 @@ TEST_P(JobConformance, ConcurrentClaimsLeaseEveryJobToExactlyOneHolderOnce) {
         EXPECT_EQ(runToCompletion(store_->heartbeatJob(id, holder, 30'000, kM0 + 1)),
                   std::optional<bool>(canceledAfterClaim.contains(id)));
     }
+    for (const auto& id : ids) expectOneLegalHistory(*store_, id);
     EXPECT_TRUE(claim(10, "late", kM0 + 2).empty()) << "nothing is left to lease";
 }
 
@@ -1191,6 +1220,89 @@ TEST_P(JobConformance, ReportsRacingLeaseRecoveryEitherEndTheJobOrAreRefused) {
         EXPECT_EQ(job.attempts, 2);
         EXPECT_FALSE(finish(job.id, "w1", true, kExpiry + 2));
         EXPECT_EQ(finish(job.id, "w2", true, kExpiry + 2), jobs::JobState::succeeded);
+    }
+    for (const auto& id : ids) expectOneLegalHistory(*store_, id);
+}
+
+TEST_P(JobConformance, RoundsOfRacingClaimsCancelsReportsAndRecoveryLeaveEveryJobOneLegalHistory) {
+    const auto seed = rampart::testing::raceSeed();
+    SCOPED_TRACE("RAMPART_RACE_SEED=" + std::to_string(seed));
+    constexpr int kJobs = 80;
+    constexpr Millis kLease = 30'000;  // claim()'s and claimUntilEmpty's
+    std::vector<std::string> ids;
+    for (int i = 0; i < kJobs; ++i) {
+        auto job = jobRecord("h" + std::to_string(i), "u1", i % 4 == 0 ? kM0 - 10 : kM0 - 1);
+        job.maxAttempts = 1 + i % 3;
+        ids.push_back(submit(std::move(job), i % 4 == 0 ? kM0 - 100 : kM0 - 1).id);  // every fourth scheduled
+    }
+
+    // Round 1: three holders claim everything while every third job is canceled.
+    std::map<std::string, std::string> holderOf;
+    {
+        rampart::testing::Race race(seed);
+        std::vector<std::future<std::vector<JobRecord>>> claims(3);
+        for (int h = 0; h < 3; ++h) {
+            const std::string holder = "w" + std::to_string(h);
+            race.add<std::vector<JobRecord>>(
+                claims[h], [this, holder] { return claimUntilEmpty(*store_, holder, 5, kM0); });
+        }
+        std::vector<std::future<MaybeJob>> cancels(kJobs);
+        for (int i = 0; i < kJobs; i += 3) {
+            const std::string id = ids[i];
+            race.add<MaybeJob>(cancels[i], [this, id] { return store_->cancelJob(id, kM0); });
+        }
+        race.run();
+        for (int h = 0; h < 3; ++h)
+            for (const auto& job : claims[h].get()) holderOf[job.id] = "w" + std::to_string(h);
+        for (auto& cancel : cancels)
+            if (cancel.valid()) EXPECT_TRUE(cancel.get());
+    }
+
+    // Round 2: half of the running jobs get a cancel, both reports from their holder and one from an
+    // intruder; the other half's holders have died, and recovery takes their leases back meanwhile.
+    {
+        rampart::testing::Race race(seed + 1);
+        std::vector<std::future<MaybeJob>> cancels(kJobs);
+        std::vector<std::future<MaybeState>> reports(kJobs * 3);
+        for (int i = 0; i < kJobs; i += 2) {
+            const std::string id = ids[i];
+            if (!holderOf.contains(id)) continue;
+            const std::string holder = holderOf[id];
+            race.add<MaybeJob>(cancels[i], [this, id] { return store_->cancelJob(id, kM0 + 1); });
+            race.add<MaybeState>(reports[i * 3], [this, id, holder] {
+                return store_->finishAttempt(id, holder, successOutcome(), kM0 + 1);
+            });
+            race.add<MaybeState>(reports[i * 3 + 1], [this, id, holder] {
+                return store_->finishAttempt(id, holder, failureOutcome(kM0 + 1000), kM0 + 1);
+            });
+            race.add<MaybeState>(reports[i * 3 + 2], [this, id] {
+                return store_->finishAttempt(id, "intruder", successOutcome(), kM0 + 1);
+            });
+        }
+        std::future<int> recovered;
+        race.add<int>(recovered, [this] { return store_->recoverExpiredLeases(kM0 + kLease); });
+        race.run();
+        EXPECT_GE(recovered.get(), 0);
+        for (int i = 0; i < kJobs; i += 2) {
+            if (!reports[i * 3].valid()) continue;
+            // At most one report of the attempt counts; none when recovery took the lease back first.
+            const bool succeeded = reports[i * 3].get().has_value();
+            const bool failed = reports[i * 3 + 1].get().has_value();
+            EXPECT_FALSE(succeeded && failed) << ids[i];
+            EXPECT_FALSE(reports[i * 3 + 2].get()) << ids[i];
+        }
+    }
+
+    // Round 3: whatever may run again is claimed and succeeds.
+    const auto again = runToCompletion(claimUntilEmpty(*store_, "w9", 5, kM0 + 2 * kLease));
+    for (const auto& job : again)
+        EXPECT_EQ(finish(job.id, "w9", true, kM0 + 2 * kLease), jobs::JobState::succeeded) << job.id;
+
+    for (const auto& id : ids) {
+        const auto job = runToCompletion(store_->findJob(id));
+        ASSERT_TRUE(job);
+        EXPECT_TRUE(jobs::isTerminal(job->state)) << id << " is " << jobs::stateName(job->state);
+        expectOneLegalHistory(*store_, id);
     }
 }
 
