@@ -7,14 +7,13 @@
 #include <memory>
 
 #include <boost/json/array.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "api/job_json.hpp"
 #include "api/json_body.hpp"
 #include "api/query.hpp"
 #include "api/responses.hpp"
 #include "http/problem.hpp"
-#include "obs/audit.hpp"
 
 namespace rampart::api {
 namespace {
@@ -23,73 +22,10 @@ namespace json = boost::json;
 using http::Exchange;
 using http::Status;
 using http::Verb;
-using jobs::JobError;
 
 constexpr std::size_t kMaxIdempotencyKey = 200;
 constexpr std::size_t kMaxJobBody = 1024 * 1024;
 constexpr std::size_t kMaxBatchBody = 16 * 1024 * 1024;
-
-[[noreturn]] void throwAsApiError(const JobError& error) {
-    json::array errors;
-    for (const auto& field : error.errors())
-        errors.emplace_back(json::object{{"pointer", field.pointer}, {"detail", field.detail}});
-    switch (error.kind()) {
-        case JobError::Kind::invalid:
-            throw http::ApiError(Status::bad_request, error.slug(), "Bad Request", error.what())
-                .withErrors(std::move(errors));
-        case JobError::Kind::unprocessable:
-            throw http::ApiError(Status::unprocessable_entity, error.slug(), "Unprocessable Content",
-                                 error.what())
-                .withErrors(std::move(errors));
-        case JobError::Kind::notFound:
-            throw http::ApiError::notFound();
-        case JobError::Kind::conflict:
-            throw http::ApiError(Status::conflict, error.slug(), "Conflict", error.what())
-                .withErrors(std::move(errors));
-        case JobError::Kind::forbidden:
-            throw http::ApiError::forbidden(error.what());
-    }
-    throw http::ApiError::internal();
-}
-
-std::string timeText(store::Millis millis) {
-    return obs::formatAuditTime(std::chrono::system_clock::time_point(std::chrono::milliseconds(millis)));
-}
-
-json::value optionalTime(const std::optional<store::Millis>& millis) {
-    return millis ? json::value(timeText(*millis)) : json::value(nullptr);
-}
-
-// Stored JSON text back to a value; the store only ever holds what we serialized.
-json::value storedJson(const std::optional<std::string>& text) {
-    if (!text) return nullptr;
-    boost::system::error_code ec;
-    auto value = json::parse(*text, ec);
-    return ec ? json::value(nullptr) : value;
-}
-
-json::object jobJson(const store::JobRecord& job) {
-    return {{"id", job.id},
-            {"task", job.task},
-            {"args", storedJson(job.args)},
-            {"queue", job.queue},
-            {"priority", job.priority},
-            {"state", jobs::stateName(job.state)},
-            {"attempts", job.attempts},
-            {"max_attempts", job.maxAttempts},
-            {"run_at", timeText(job.runAt)},
-            {"timeout_seconds", static_cast<double>(job.timeoutMs) / 1000.0},
-            {"owner", job.ownerId},
-            {"idempotency_key", job.idempotencyKey ? json::value(*job.idempotencyKey) : json::value(nullptr)},
-            {"progress", job.progress},
-            {"progress_message", job.progressMessage},
-            {"result", storedJson(job.result)},
-            {"error", job.error ? json::value(*job.error) : json::value(nullptr)},
-            {"cancel_requested", job.cancelRequested},
-            {"created", timeText(job.created)},
-            {"updated", timeText(job.updated)},
-            {"finished", optionalTime(job.finished)}};
-}
 
 // RFC 3339 in UTC: "2026-01-31T12:00:00Z", optionally with a fraction of a second.
 std::optional<std::chrono::system_clock::time_point> parseTime(std::string_view text) {
@@ -153,17 +89,6 @@ jobs::Submission readSubmission(JsonBody& body, const std::string& at) {
     return submission;
 }
 
-template <class Body>
-auto guarded(Body body) {
-    return [body](Exchange& ex) -> boost::asio::awaitable<void> {
-        try {
-            co_await body(ex);
-        } catch (const JobError& error) {
-            throwAsApiError(error);
-        }
-    };
-}
-
 }  // namespace
 
 void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs::JobService& service) {
@@ -190,7 +115,7 @@ void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/jobs",
-                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     JsonBody body(ex);
                     auto submission = readSubmission(body, "");
                     auto submitted = co_await service.submit(caller(ex), std::move(submission));
@@ -207,7 +132,7 @@ void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/jobs/batch",
-                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     JsonBody body(ex);
                     auto items = body.optionalObjectArray("jobs", 1000);
                     body.finish();
@@ -232,7 +157,7 @@ void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/jobs",
-                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     auto params = queryParams(ex, {"state", "queue", "task", "owner", "cursor", "limit"});
                     store::JobQuery query;
                     query.limit = limitParam(params, 100, 500);
@@ -265,7 +190,7 @@ void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/jobs/{id}",
-                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     auto job = co_await service.get(caller(ex), std::string(ex.pathParam("id")));
                     reply(ex, Status::ok, jobJson(job));
                 }),
@@ -274,7 +199,7 @@ void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/jobs/{id}/cancel",
-                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     auto job = co_await service.cancel(caller(ex), std::string(ex.pathParam("id")));
                     reply(ex, Status::ok, jobJson(job));
                 }),

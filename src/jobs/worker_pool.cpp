@@ -3,8 +3,6 @@
 // rules of docs/development.md apply: awaits go into locals, never into conditions or catch blocks.)
 #include "jobs/worker_pool.hpp"
 
-#include <random>
-
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -15,6 +13,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "identity/api_token.hpp"
+#include "jobs/retry.hpp"
 
 namespace rampart::jobs {
 
@@ -218,10 +217,7 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
             outcome.result = json::serialize(result);
         } else {
             outcome.error = error;
-            static thread_local std::mt19937_64 random{std::random_device{}()};
-            const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random);
-            const auto delay = retryDelay(job.attempts, type ? type->retry : RetryPolicy{}, jitter);
-            outcome.retryAt = now() + delay.count();
+            outcome.retryAt = nextRetryAt(registry_, job.task, job.attempts, now());
         }
         try {
             co_await store_.finishAttempt(job.id, settings_.holder, std::move(outcome), now());

@@ -175,6 +175,11 @@ constexpr std::array kMigrations{
             'scheduled>canceled', 'queued>canceled', 'failed>canceled')
         BEGIN SELECT RAISE(ABORT, 'illegal job state transition'); END;
     )sql"},
+    // Who held each lease: a claim's history row names its holder, so the worker API can tell a worker
+    // whose lease was lost (409) from a caller that never held the job (404).
+    Migration{5, "job_lease_holders", R"sql(
+        ALTER TABLE job_events ADD COLUMN holder TEXT;
+    )sql"},
 };
 
 }  // namespace
