@@ -78,6 +78,22 @@ const std::vector<Policy>& table() {
          .roles = kAdminUser,
          .scope = "jobs:write"},
 
+        {.method = Verb::get,
+         .pattern = "/api/v1/jobs/{id}/events",
+         .roles = kAdminUserAuditor,
+         .scope = "jobs:read"},
+
+        // Queues: counts for admins and auditors; pausing and resuming for admins.
+        {.method = Verb::get, .pattern = "/api/v1/queues", .roles = kAdminAuditor, .scope = "jobs:read"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/queues/{name}/pause",
+         .roles = kAdmin,
+         .scope = "jobs:write"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/queues/{name}/resume",
+         .roles = kAdmin,
+         .scope = "jobs:write"},
+
         // The worker API: external workers lease jobs and report on them. Workers only: an admin who
         // wants to run jobs creates a worker account. Which queues and which jobs: jobs::LeaseService.
         {.method = Verb::post, .pattern = "/api/v1/worker/lease", .roles = kWorker, .scope = "worker"},

@@ -46,9 +46,9 @@ void checkDuration(std::chrono::seconds duration) {
 }  // namespace
 
 bool mayLease(const JobsSettings& settings, const identity::Principal& caller, std::string_view queue) {
-    if (caller.userId.empty() || caller.role != identity::Role::worker || !caller.hasScope("worker"))
-        return false;
-    return std::find(settings.queues.begin(), settings.queues.end(), queue) != settings.queues.end();
+    if (caller.userId.empty() || !caller.hasScope("worker")) return false;
+    const QueueSettings* configured = settings.queue(queue);
+    return configured != nullptr && mayLeaseFrom(*configured, caller);
 }
 
 LeaseService::LeaseService(store::Store& store, const TaskRegistry& registry, JobsSettings settings,
@@ -85,8 +85,8 @@ boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, Le
     }
     // Unknown and forbidden queues get the same answer: a worker learns of no queue it may not use.
     if (!refused.empty()) {
-        throw JobError(Kind::forbidden, "queue-forbidden", "you may not lease jobs from some of these queues",
-                       std::move(refused));
+        throw JobError(Kind::forbidden, "queue-not-allowed",
+                       "you may not lease jobs from some of these queues", std::move(refused));
     }
 
     const store::Millis time = now();

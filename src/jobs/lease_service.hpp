@@ -30,9 +30,10 @@
 
 namespace rampart::jobs {
 
-// Whether `caller` may lease jobs of `queue`: the caller has the worker role and its credential the
-// "worker" scope (login credentials carry every scope), and the queue is one of settings.queues. The
-// one place that says so; per-queue permissions will go here.
+// Whether `caller` may lease jobs of `queue`: the queue is configured and takes external workers, the
+// caller has the worker role, and its credential carries the "worker" scope (login credentials carry
+// every scope) and, if it names queues (queue:NAME scopes), this one (jobs::mayLeaseFrom). The one
+// place the worker API asks.
 [[nodiscard]] bool mayLease(const JobsSettings& settings, const identity::Principal& caller,
                             std::string_view queue);
 
@@ -77,7 +78,7 @@ class LeaseService {
 
     // Leases up to request.max queued jobs of request.queues (highest priority, then earliest run_at),
     // each counting an attempt. Throws JobError: invalid for counts or durations out of range,
-    // forbidden ("queue-forbidden", each refused queue named by its pointer "/queues/<i>") when the
+    // forbidden ("queue-not-allowed", each refused queue named by its pointer "/queues/<i>") when the
     // caller may not lease from one of the queues; then nothing is leased.
     boost::asio::awaitable<Lease> lease(identity::Principal caller, LeaseRequest request);
 

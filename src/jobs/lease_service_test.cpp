@@ -70,7 +70,8 @@ class LeaseServiceTest : public ::testing::Test {
             .retry = RetryPolicy{.base = 1000ms, .cap = 60'000ms},
             .handler = [](TaskContext&) -> boost::asio::awaitable<json::value> { co_return nullptr; }});
         JobsSettings settings;
-        settings.queues = {"default", "emails"};
+        settings.queues = {QueueSettings{.name = "default"}, QueueSettings{.name = "emails"},
+                           QueueSettings{.name = "internal", .externalWorkers = false}};
         service_ = std::make_unique<LeaseService>(store_, registry_, settings, [this] { return now_; });
     }
     ~LeaseServiceTest() override { store_.close(); }
@@ -348,9 +349,9 @@ TEST_F(LeaseServiceTest, CompletingStoresTheResult) {
 
 TEST_F(LeaseServiceTest, QueuesThatMayNotBeLeasedAreRefusedAndNothingIsLeased) {
     auto id = submit();
-    auto error = errorOf([&] { lease(w1_, 10, 30s, {"default", "secret", "emails", "other"}); });
+    auto error = errorOf([&] { lease(w1_, 10, 30s, {"default", "secret", "emails", "internal"}); });
     EXPECT_EQ(error.kind(), Kind::forbidden);
-    EXPECT_EQ(error.slug(), "queue-forbidden");
+    EXPECT_EQ(error.slug(), "queue-not-allowed");
     ASSERT_EQ(error.errors().size(), 2u);
     EXPECT_EQ(error.errors()[0].pointer, "/queues/1");
     EXPECT_EQ(error.errors()[1].pointer, "/queues/3");
@@ -366,9 +367,16 @@ TEST_F(LeaseServiceTest, QueuesThatMayNotBeLeasedAreRefusedAndNothingIsLeased) {
     EXPECT_EQ(lease(scoped).jobs.size(), 1u);
 }
 
-TEST(MayLease, NeedsTheWorkerRoleTheWorkerScopeAndAConfiguredQueue) {
+TEST(MayLease, NeedsTheWorkerRoleTheWorkerScopeAndAConfiguredQueueForExternalWorkers) {
     JobsSettings settings;
-    settings.queues = {"default"};
+    settings.queues = {QueueSettings{.name = "default"}, QueueSettings{.name = "reports"},
+                       QueueSettings{.name = "internal", .externalWorkers = false}};
+    EXPECT_FALSE(mayLease(settings, worker("w"), "internal")) << "a queue for in-process workers only";
+    EXPECT_FALSE(mayLease(settings, worker("w"), "elsewhere")) << "not configured";
+    // A token narrowed to some queues leases only from those.
+    auto narrow = worker("w", {"worker", "queue:reports"}, identity::CredentialKind::apiToken);
+    EXPECT_TRUE(mayLease(settings, narrow, "reports"));
+    EXPECT_FALSE(mayLease(settings, narrow, "default"));
     EXPECT_TRUE(mayLease(settings, worker("w"), "default"));
     EXPECT_TRUE(mayLease(settings, worker("w", {"worker"}, identity::CredentialKind::apiToken), "default"));
     EXPECT_FALSE(mayLease(settings, worker("w"), "Default"));

@@ -42,12 +42,19 @@ class WorkerApiTest : public ::testing::Test {
     void SetUp() override {
         writeFile(dir_ / "admin-password", std::string(kAdminPassword) + "\n");
         secrets_ = {std::string(kAdminPassword), std::string(kUserPassword), std::string(kSecretKey)};
-        server_.start({}, {{"RAMPART_ADMIN_PASSWORD_FILE", (dir_ / "admin-password").string()},
-                           {"RAMPART_SECRET_KEY", std::string(kSecretKey)},
-                           {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "2"},
-                           {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19456"},
-                           {"RAMPART_JOBS__RUN_WORKERS", "false"},
-                           {"RAMPART_LOG_LEVEL", "debug"}});
+        // Three queues: default; reports; internal, which external workers may not lease from.
+        writeFile(dir_ / "queues.toml", R"([jobs]
+queues = ["default", "reports", "internal"]
+[jobs.queue.internal]
+external_workers = false
+)");
+        server_.start({"--config", (dir_ / "queues.toml").string()},
+                      {{"RAMPART_ADMIN_PASSWORD_FILE", (dir_ / "admin-password").string()},
+                       {"RAMPART_SECRET_KEY", std::string(kSecretKey)},
+                       {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "2"},
+                       {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19456"},
+                       {"RAMPART_JOBS__RUN_WORKERS", "false"},
+                       {"RAMPART_LOG_LEVEL", "debug"}});
         admin_ = login("admin", kAdminPassword);
         createUser("alice", "user");
         createUser("robot", "worker");
@@ -246,11 +253,28 @@ TEST_F(WorkerApiTest, OnlyWorkersMayLease) {
     EXPECT_EQ(call("GET", "/api/v1/jobs", robot_).status, 403);
     EXPECT_EQ(post("/api/v1/jobs", robot_, {{"task", "noop"}}).status, 403);
 
-    // A queue the worker may not lease from: 403, the queue named by its pointer, nothing leased.
-    auto refused = post("/api/v1/worker/lease", robot_, {{"queues", json::array{"default", "payroll"}}});
+    // Queues the worker may not lease from, one not configured and one closed to external workers:
+    // 403 alike, each named by its pointer, and nothing is leased.
+    submit();
+    auto refused =
+        post("/api/v1/worker/lease", robot_, {{"queues", json::array{"payroll", "default", "internal"}}});
     EXPECT_EQ(refused.status, 403) << refused.body;
-    EXPECT_EQ(str(parse(refused), "type"), "urn:rampart:problem:queue-forbidden");
-    EXPECT_EQ(pointers(refused), std::vector<std::string>{"/queues/1"});
+    EXPECT_EQ(str(parse(refused), "type"), "urn:rampart:problem:queue-not-allowed");
+    EXPECT_EQ(pointers(refused), (std::vector<std::string>{"/queues/0", "/queues/2"}));
+    // A worker token narrowed to one queue leases only there.
+    auto reportsOnly = token(robot_, {"worker", "queue:reports"});
+    ASSERT_FALSE(reportsOnly.empty());
+    EXPECT_EQ(post("/api/v1/worker/lease", reportsOnly, body).status, 403);
+    EXPECT_EQ(post("/api/v1/worker/lease", reportsOnly, {{"queues", json::array{"reports"}}}).status, 200);
+    EXPECT_EQ(lease(robot_).at("jobs").as_array().size(), 1u) << "the refused calls leased nothing";
+}
+
+TEST_F(WorkerApiTest, APausedQueueLeasesNothingUntilResumed) {
+    auto id = submit();
+    ASSERT_EQ(call("POST", "/api/v1/queues/default/pause", admin_).status, 200);
+    EXPECT_TRUE(lease(robot_).at("jobs").as_array().empty());
+    ASSERT_EQ(call("POST", "/api/v1/queues/default/resume", admin_).status, 200);
+    EXPECT_FALSE(leaseJob(robot_, id).empty());
 }
 
 TEST_F(WorkerApiTest, AnotherWorkerCannotReportOnTheJob) {

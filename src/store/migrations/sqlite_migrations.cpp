@@ -175,9 +175,18 @@ constexpr std::array kMigrations{
             'scheduled>canceled', 'queued>canceled', 'failed>canceled')
         BEGIN SELECT RAISE(ABORT, 'illegal job state transition'); END;
     )sql"},
+    // Paused queues (a row per queue ever paused or resumed), and an index for the per-queue counts.
+    Migration{5, "queues", R"sql(
+        CREATE TABLE queues (
+            name TEXT PRIMARY KEY,
+            paused INTEGER NOT NULL CHECK (paused IN (0, 1)),
+            updated INTEGER NOT NULL
+        );
+        CREATE INDEX jobs_queue_state ON jobs (queue, state);
+    )sql"},
     // Who held each lease: a claim's history row names its holder, so the worker API can tell a worker
     // whose lease was lost (409) from a caller that never held the job (404).
-    Migration{5, "job_lease_holders", R"sql(
+    Migration{6, "job_lease_holders", R"sql(
         ALTER TABLE job_events ADD COLUMN holder TEXT;
     )sql"},
 };
