@@ -9,8 +9,10 @@
 #include "api/job_routes.hpp"
 #include "api/policy.hpp"
 #include "api/system_routes.hpp"
+#include "api/worker_routes.hpp"
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
+#include "jobs/lease_service.hpp"
 #include "obs/metrics.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/temp_directory.hpp"
@@ -32,6 +34,8 @@ TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
     jobs::addBuiltinTasks(tasks);
     jobs::JobService jobService(store, tasks, jobs::JobsSettings{});
     addJobRoutes(router, config, tasks, jobService);
+    jobs::LeaseService leaseService(store, tasks, jobs::JobsSettings{});
+    addWorkerRoutes(router, leaseService);
 
     std::set<std::pair<http::Verb, std::string>> served;
     for (const http::Route& route : router.routes()) {

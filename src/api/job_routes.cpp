@@ -7,15 +7,14 @@
 #include <memory>
 
 #include <boost/json/array.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "api/job_json.hpp"
 #include "api/json_body.hpp"
 #include "api/query.hpp"
 #include "api/responses.hpp"
 #include "http/problem.hpp"
 #include "http/trusted_proxies.hpp"
-#include "obs/audit.hpp"
 
 namespace rampart::api {
 namespace {
@@ -24,73 +23,10 @@ namespace json = boost::json;
 using http::Exchange;
 using http::Status;
 using http::Verb;
-using jobs::JobError;
 
 constexpr std::size_t kMaxIdempotencyKey = 200;
 constexpr std::size_t kMaxJobBody = 1024 * 1024;
 constexpr std::size_t kMaxBatchBody = 16 * 1024 * 1024;
-
-[[noreturn]] void throwAsApiError(const JobError& error) {
-    json::array errors;
-    for (const auto& field : error.errors())
-        errors.emplace_back(json::object{{"pointer", field.pointer}, {"detail", field.detail}});
-    switch (error.kind()) {
-        case JobError::Kind::invalid:
-            throw http::ApiError(Status::bad_request, error.slug(), "Bad Request", error.what())
-                .withErrors(std::move(errors));
-        case JobError::Kind::unprocessable:
-            throw http::ApiError(Status::unprocessable_entity, error.slug(), "Unprocessable Content",
-                                 error.what())
-                .withErrors(std::move(errors));
-        case JobError::Kind::notFound:
-            throw http::ApiError::notFound();
-        case JobError::Kind::conflict:
-            throw http::ApiError(Status::conflict, error.slug(), "Conflict", error.what())
-                .withErrors(std::move(errors));
-        case JobError::Kind::forbidden:
-            throw http::ApiError::forbidden(error.what());
-    }
-    throw http::ApiError::internal();
-}
-
-std::string timeText(store::Millis millis) {
-    return obs::formatAuditTime(std::chrono::system_clock::time_point(std::chrono::milliseconds(millis)));
-}
-
-json::value optionalTime(const std::optional<store::Millis>& millis) {
-    return millis ? json::value(timeText(*millis)) : json::value(nullptr);
-}
-
-// Stored JSON text back to a value; the store only ever holds what we serialized.
-json::value storedJson(const std::optional<std::string>& text) {
-    if (!text) return nullptr;
-    boost::system::error_code ec;
-    auto value = json::parse(*text, ec);
-    return ec ? json::value(nullptr) : value;
-}
-
-json::object jobJson(const store::JobRecord& job) {
-    return {{"id", job.id},
-            {"task", job.task},
-            {"args", storedJson(job.args)},
-            {"queue", job.queue},
-            {"priority", job.priority},
-            {"state", jobs::stateName(job.state)},
-            {"attempts", job.attempts},
-            {"max_attempts", job.maxAttempts},
-            {"run_at", timeText(job.runAt)},
-            {"timeout_seconds", static_cast<double>(job.timeoutMs) / 1000.0},
-            {"owner", job.ownerId},
-            {"idempotency_key", job.idempotencyKey ? json::value(*job.idempotencyKey) : json::value(nullptr)},
-            {"progress", job.progress},
-            {"progress_message", job.progressMessage},
-            {"result", storedJson(job.result)},
-            {"error", job.error ? json::value(*job.error) : json::value(nullptr)},
-            {"cancel_requested", job.cancelRequested},
-            {"created", timeText(job.created)},
-            {"updated", timeText(job.updated)},
-            {"finished", optionalTime(job.finished)}};
-}
 
 // RFC 3339 in UTC: "2026-01-31T12:00:00Z", optionally with a fraction of a second.
 std::optional<std::chrono::system_clock::time_point> parseTime(std::string_view text) {
@@ -154,17 +90,6 @@ jobs::Submission readSubmission(JsonBody& body, const std::string& at) {
     return submission;
 }
 
-template <class Body>
-auto guarded(Body body) {
-    return [body](Exchange& ex) -> boost::asio::awaitable<void> {
-        try {
-            co_await body(ex);
-        } catch (const JobError& error) {
-            throwAsApiError(error);
-        }
-    };
-}
-
 }  // namespace
 
 void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRegistry& registry,
@@ -193,7 +118,7 @@ void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRe
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/jobs",
-                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     JsonBody body(ex);
                     auto submission = readSubmission(body, "");
                     auto submitted = co_await service.submit(caller(ex), std::move(submission));
@@ -210,7 +135,7 @@ void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRe
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/jobs/batch",
-                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     JsonBody body(ex);
                     auto items =
                         body.optionalObjectArray("jobs", static_cast<std::size_t>(service.maxBatch()));
@@ -236,7 +161,7 @@ void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRe
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/jobs",
-                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     auto params = queryParams(ex, {"state", "queue", "task", "owner", "cursor", "limit"});
                     store::JobQuery query;
                     query.limit = limitParam(params, 100, 500);
@@ -269,7 +194,7 @@ void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRe
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/jobs/{id}",
-                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     auto job = co_await service.get(caller(ex), std::string(ex.pathParam("id")));
                     reply(ex, Status::ok, jobJson(job));
                 }),
@@ -278,7 +203,7 @@ void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRe
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/jobs/{id}/cancel",
-                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     auto job = co_await service.cancel(caller(ex), std::string(ex.pathParam("id")));
                     reply(ex, Status::ok, jobJson(job));
                 }),
@@ -288,7 +213,7 @@ void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRe
     router.add(
         {.method = Verb::get,
          .pattern = "/api/v1/jobs/{id}/events",
-         .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+         .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
              auto events = co_await service.events(caller(ex), std::string(ex.pathParam("id")));
              json::array items;
              for (const auto& event : events) {
@@ -305,7 +230,7 @@ void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRe
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/queues",
-                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     auto queues = co_await service.queues();
                     json::array items;
                     for (const auto& queue : queues) {
@@ -328,19 +253,19 @@ void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRe
                 .tag = "queues"});
 
     for (const bool pause : {true, false}) {
-        router.add(
-            {.method = Verb::post,
-             .pattern = pause ? "/api/v1/queues/{name}/pause" : "/api/v1/queues/{name}/resume",
-             .handler = guarded([&service, proxies, pause](Exchange& ex) -> boost::asio::awaitable<void> {
-                 const std::string name(ex.pathParam("name"));
-                 jobs::AuditContext context{.requestId = ex.requestId,
-                                            .client = proxies->clientAddress(ex).to_string()};
-                 co_await service.setQueuePaused(caller(ex), name, pause, std::move(context));
-                 reply(ex, Status::ok, json::object{{"name", name}, {"paused", pause}});
-             }),
-             .summary = pause ? "Pause a queue: its jobs wait (running ones go on) until it is resumed"
-                              : "Resume a paused queue",
-             .tag = "queues"});
+        router.add({.method = Verb::post,
+                    .pattern = pause ? "/api/v1/queues/{name}/pause" : "/api/v1/queues/{name}/resume",
+                    .handler = withJobErrors(
+                        [&service, proxies, pause](Exchange& ex) -> boost::asio::awaitable<void> {
+                            const std::string name(ex.pathParam("name"));
+                            jobs::AuditContext context{.requestId = ex.requestId,
+                                                       .client = proxies->clientAddress(ex).to_string()};
+                            co_await service.setQueuePaused(caller(ex), name, pause, std::move(context));
+                            reply(ex, Status::ok, json::object{{"name", name}, {"paused", pause}});
+                        }),
+                    .summary = pause ? "Pause a queue: its jobs wait (running ones go on) until it is resumed"
+                                     : "Resume a paused queue",
+                    .tag = "queues"});
     }
 }
 

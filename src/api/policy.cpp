@@ -21,6 +21,7 @@ const std::vector<Policy>& table() {
     static const std::vector<Role> kAdminAuditor = {Role::admin, Role::auditor};
     static const std::vector<Role> kAdminUser = {Role::admin, Role::user};
     static const std::vector<Role> kAdminUserAuditor = {Role::admin, Role::user, Role::auditor};
+    static const std::vector<Role> kWorker = {Role::worker};
     static const std::vector<Policy> entries = {
         // Operational routes and the two ways in. /metrics checks for loopback in its handler.
         publicRoute(Verb::get, "/healthz"),
@@ -92,6 +93,26 @@ const std::vector<Policy>& table() {
          .pattern = "/api/v1/queues/{name}/resume",
          .roles = kAdmin,
          .scope = "jobs:write"},
+
+        // The worker API: external workers lease jobs and report on them. Workers only: an admin who
+        // wants to run jobs creates a worker account. Which queues and which jobs: jobs::LeaseService.
+        {.method = Verb::post, .pattern = "/api/v1/worker/lease", .roles = kWorker, .scope = "worker"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/worker/jobs/{id}/heartbeat",
+         .roles = kWorker,
+         .scope = "worker"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/worker/jobs/{id}/progress",
+         .roles = kWorker,
+         .scope = "worker"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/worker/jobs/{id}/complete",
+         .roles = kWorker,
+         .scope = "worker"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/worker/jobs/{id}/fail",
+         .roles = kWorker,
+         .scope = "worker"},
 
         // The audit log: read-only, for admins and auditors.
         {.method = Verb::get, .pattern = "/api/v1/audit", .roles = kAdminAuditor, .scope = "audit:read"},

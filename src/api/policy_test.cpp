@@ -54,6 +54,11 @@ const std::vector<RouteName>& everyRoute() {
         {Verb::get, "/api/v1/queues"},
         {Verb::post, "/api/v1/queues/{name}/pause"},
         {Verb::post, "/api/v1/queues/{name}/resume"},
+        {Verb::post, "/api/v1/worker/lease"},
+        {Verb::post, "/api/v1/worker/jobs/{id}/heartbeat"},
+        {Verb::post, "/api/v1/worker/jobs/{id}/progress"},
+        {Verb::post, "/api/v1/worker/jobs/{id}/complete"},
+        {Verb::post, "/api/v1/worker/jobs/{id}/fail"},
     };
     return routes;
 }
@@ -128,6 +133,20 @@ TEST(Policy, WhoMayCallWhat) {
     EXPECT_FALSE(policyFor(Verb::post, "/api/v1/me/totp/disable")->allowWithoutTotp);
     EXPECT_TRUE(policyFor(Verb::post, "/api/v1/me/totp/disable")->interactiveOnly);
     EXPECT_EQ(policyFor(Verb::delete_, "/api/v1/tokens/{id}")->scope, "tokens");
+
+    // The worker API is for workers alone, with the worker scope; workers can do nothing with jobs
+    // besides.
+    for (const Policy& policy : policies()) {
+        const bool workerRoute = policy.pattern.starts_with("/api/v1/worker/");
+        SCOPED_TRACE(std::string(policy.pattern));
+        if (workerRoute) {
+            EXPECT_TRUE(policy.allows(Role::worker));
+            for (Role role : {Role::admin, Role::user, Role::auditor}) EXPECT_FALSE(policy.allows(role));
+            EXPECT_EQ(policy.scope, "worker");
+        } else if (policy.pattern.starts_with("/api/v1/jobs")) {
+            EXPECT_FALSE(policy.allows(Role::worker));
+        }
+    }
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "api/identity_routes.hpp"
 #include "api/job_routes.hpp"
 #include "api/system_routes.hpp"
+#include "api/worker_routes.hpp"
 #include "app/admin_cli.hpp"
 #include "app/deploy_check.hpp"
 #include "app/run_blocking.hpp"
@@ -29,6 +30,7 @@
 #include "identity/oidc.hpp"
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
+#include "jobs/lease_service.hpp"
 #include "jobs/worker_pool.hpp"
 #include "obs/access_log.hpp"
 #include "obs/audit.hpp"
@@ -203,8 +205,11 @@ int serve(Config config, const ServeOptions& options) {
     api::addIdentityRoutes(router, config, auth, *store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
-    jobs::JobService jobService(*store, tasks, jobsSettings(config));
+    const jobs::JobsSettings settings = jobsSettings(config);
+    jobs::JobService jobService(*store, tasks, settings);
     api::addJobRoutes(router, config, tasks, jobService);
+    jobs::LeaseService leaseService(*store, tasks, settings);
+    api::addWorkerRoutes(router, leaseService);
     // Tasks reach the network only through the egress guard.
     egress::EgressClient egressClient(egressPolicy(config), std::make_shared<egress::SystemResolver>());
     auto workers = workerPools(config, *store, tasks, egressClient);

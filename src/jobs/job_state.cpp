@@ -16,7 +16,7 @@ constexpr std::array<std::pair<S, S>, 12> kTransitions{{
     {S::queued, S::running},      // claim
     {S::running, S::succeeded},   // succeed
     {S::running, S::failed},      // fail, attempts left
-    {S::running, S::dead},        // fail or lease expired, none left
+    {S::running, S::dead},        // fail or lease expired, none left; fail permanently
     {S::running, S::queued},      // lease expired, attempts left
     {S::running, S::canceled},    // cancel acknowledged, or lease expired after a cancel
     {S::scheduled, S::canceled},  // cancel
@@ -70,6 +70,8 @@ std::string_view eventName(JobEvent event) {
             return "succeed";
         case JobEvent::fail:
             return "fail";
+        case JobEvent::failPermanently:
+            return "fail_permanently";
         case JobEvent::cancel:
             return "cancel";
         case JobEvent::acknowledgeCancel:
@@ -96,6 +98,10 @@ std::optional<JobState> nextState(JobState from, JobEvent event, const JobFacts&
             if (from != S::running) return std::nullopt;
             if (facts.cancelRequested) return S::canceled;  // a canceled job is not retried
             return attemptsLeft ? S::failed : S::dead;
+        case JobEvent::failPermanently:
+            if (from != S::running) return std::nullopt;
+            if (facts.cancelRequested) return S::canceled;  // the cancel was asked for first: say so
+            return S::dead;
         case JobEvent::cancel:
             if (from == S::scheduled || from == S::queued || from == S::failed) return S::canceled;
             if (from == S::running) return S::running;  // requested; the handler acknowledges

@@ -35,6 +35,7 @@ enum class JobEvent {
     claim,              // a worker leases it (queued -> running)
     succeed,            // the handler returned a result
     fail,               // the handler failed, or its timeout passed
+    failPermanently,    // the worker failed it and asked for no retry (an external worker's retry=false)
     cancel,             // a cancel request: at once unless running
     acknowledgeCancel,  // the running handler saw its cancel token
     leaseExpired,       // the worker stopped heart-beating (it died)

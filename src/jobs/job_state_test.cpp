@@ -14,8 +14,9 @@ using E = JobEvent;
 using namespace std::chrono_literals;
 
 constexpr S kStates[] = {S::scheduled, S::queued, S::running, S::failed, S::succeeded, S::dead, S::canceled};
-constexpr E kEvents[] = {E::due,         E::claim, E::succeed, E::fail, E::cancel, E::acknowledgeCancel,
-                         E::leaseExpired};
+constexpr E kEvents[] = {
+    E::due,         E::claim, E::succeed, E::fail, E::failPermanently, E::cancel, E::acknowledgeCancel,
+    E::leaseExpired};
 
 JobFacts facts(int attempts, int maxAttempts, bool cancelRequested = false) {
     return JobFacts{.attempts = attempts, .maxAttempts = maxAttempts, .cancelRequested = cancelRequested};
@@ -39,6 +40,15 @@ TEST(JobState, FailuresRetryWhileAttemptsRemainThenTheJobIsDead) {
     EXPECT_EQ(nextState(S::failed, E::due, facts(1, 3)), S::queued);
     EXPECT_EQ(nextState(S::running, E::fail, facts(3, 3)), S::dead);
     EXPECT_EQ(nextState(S::running, E::fail, facts(1, 1)), S::dead) << "max_attempts 1: no retry";
+}
+
+TEST(JobState, AFailureWithoutRetryIsDeadWhateverAttemptsRemain) {
+    EXPECT_EQ(nextState(S::running, E::failPermanently, facts(1, 3)), S::dead);
+    EXPECT_EQ(nextState(S::running, E::failPermanently, facts(3, 3)), S::dead);
+    EXPECT_EQ(nextState(S::running, E::failPermanently, facts(1, 3, true)), S::canceled)
+        << "a cancel requested before the failure still ends the job canceled";
+    for (S other : {S::scheduled, S::queued, S::failed})
+        EXPECT_FALSE(nextState(other, E::failPermanently, facts(1, 3))) << stateName(other);
 }
 
 TEST(JobState, ALostLeaseRequeuesOrKills) {

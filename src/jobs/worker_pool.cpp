@@ -4,7 +4,6 @@
 #include "jobs/worker_pool.hpp"
 
 #include <algorithm>
-#include <random>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
@@ -16,6 +15,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "identity/api_token.hpp"
+#include "jobs/retry.hpp"
 
 namespace rampart::jobs {
 
@@ -222,10 +222,7 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
             outcome.result = json::serialize(result);
         } else {
             outcome.error = error;
-            static thread_local std::mt19937_64 random{std::random_device{}()};
-            const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random);
-            const auto delay = retryDelay(job.attempts, type ? type->retry : RetryPolicy{}, jitter);
-            outcome.retryAt = now() + delay.count();
+            outcome.retryAt = nextRetryAt(registry_, job.task, job.attempts, now());
         }
         try {
             co_await store_.finishAttempt(job.id, settings_.holder, std::move(outcome), now());

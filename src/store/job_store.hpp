@@ -78,6 +78,9 @@ struct JobOutcome {
     std::optional<std::string> result{};  // JSON text, when succeeded
     std::optional<std::string> error{};   // when not
     Millis retryAt = 0;                   // when not and attempts remain: the back-off's end
+    // When not succeeded: false ends the job now (dead; canceled when a cancel was requested) whatever
+    // attempts remain (jobs::JobEvent::failPermanently).
+    bool retry = true;
 };
 
 // One row of a job's history: a state change (from is unset for the first), or a cancel request.
@@ -133,6 +136,9 @@ class JobStore {
                                                                                 std::string holder,
                                                                                 JobOutcome outcome,
                                                                                 Millis now) = 0;
+    // Every holder that ever leased the job, oldest claim first (empty for an unknown job). For the
+    // worker API's answer to a refused report: a lost lease (it held the job once) or no such job.
+    virtual boost::asio::awaitable<std::vector<std::string>> leaseHolders(std::string id) = 0;
     // Takes back every lease that expired before `now` (queued again with the attempt counted, dead,
     // or canceled); returns how many.
     virtual boost::asio::awaitable<int> recoverExpiredLeases(Millis now) = 0;

@@ -906,6 +906,37 @@ TEST_P(JobConformance, ExpiredLeasesAreTakenBackAndTheOldHolderIsRefused) {
     EXPECT_EQ(stateOf("j1"), jobs::JobState::dead) << "no attempts left";
 }
 
+TEST_P(JobConformance, AFailureWithoutRetryEndsTheJobWhateverAttemptsRemain) {
+    submit(jobRecord("j1"));
+    claim(1, "w1");
+    JobOutcome giveUp{.succeeded = false, .error = "bad input", .retryAt = kM0 + 5000, .retry = false};
+    EXPECT_EQ(runToCompletion(store_->finishAttempt("j1", "w1", giveUp, kM0 + 1)), jobs::JobState::dead)
+        << "attempt 1 of 2, but no retry was asked for";
+    auto dead = runToCompletion(store_->findJob("j1"));
+    EXPECT_EQ(dead->error, "bad input");
+    EXPECT_TRUE(dead->finished);
+    EXPECT_TRUE(claim(1, "w1", kM0 + 60'000).empty());
+
+    submit(jobRecord("j2"));
+    claim(1, "w1");
+    runToCompletion(store_->cancelJob("j2", kM0));
+    EXPECT_EQ(runToCompletion(store_->finishAttempt("j2", "w1", giveUp, kM0 + 1)), jobs::JobState::canceled)
+        << "a requested cancel still ends it canceled";
+}
+
+TEST_P(JobConformance, LeaseHoldersNameEveryClaimOldestFirst) {
+    submit(jobRecord("j1"));
+    EXPECT_TRUE(runToCompletion(store_->leaseHolders("j1")).empty()) << "never claimed";
+    claim(1, "w1");
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 30'000)), 1);
+    claim(1, "w2", kM0 + 30'001);
+    EXPECT_EQ(runToCompletion(store_->leaseHolders("j1")), (std::vector<std::string>{"w1", "w2"}));
+    EXPECT_EQ(finish("j1", "w2", true, kM0 + 30'002), jobs::JobState::succeeded);
+    EXPECT_EQ(runToCompletion(store_->leaseHolders("j1")), (std::vector<std::string>{"w1", "w2"}))
+        << "finishing keeps the history";
+    EXPECT_TRUE(runToCompletion(store_->leaseHolders("missing")).empty());
+}
+
 TEST_P(JobConformance, ListsFilterByOwnerAndStateAndPageNewestFirst) {
     for (int i = 0; i < 5; ++i) submit(jobRecord("a" + std::to_string(i)));
     submit(jobRecord("b0", "u2"));

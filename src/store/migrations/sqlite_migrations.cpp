@@ -184,6 +184,11 @@ constexpr std::array kMigrations{
         );
         CREATE INDEX jobs_queue_state ON jobs (queue, state);
     )sql"},
+    // Who held each lease: a claim's history row names its holder, so the worker API can tell a worker
+    // whose lease was lost (409) from a caller that never held the job (404).
+    Migration{6, "job_lease_holders", R"sql(
+        ALTER TABLE job_events ADD COLUMN holder TEXT;
+    )sql"},
 };
 
 }  // namespace

@@ -81,13 +81,16 @@ std::optional<JobRecord> loadJob(Connection& db, const std::string& id) {
     return jobOf(query);
 }
 
+// `holder`: the lease holder, on claims only.
 void recordEvent(Connection& db, const std::string& id, Millis now, std::optional<JobState> from, JobState to,
-                 std::string_view detail = {}) {
+                 std::string_view detail = {}, const std::optional<std::string>& holder = std::nullopt) {
     auto insert = db.prepare(
-        "INSERT INTO job_events (job_id, time, from_state, to_state, detail) VALUES (?1, ?2, ?3, ?4, ?5)");
+        "INSERT INTO job_events (job_id, time, from_state, to_state, detail, holder) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     insert.bindText(1, id).bindInt64(2, now);
     bindOptional(insert, 3, from ? std::optional<std::string>(jobs::stateName(*from)) : std::nullopt);
     insert.bindText(4, jobs::stateName(to)).bindText(5, detail);
+    bindOptional(insert, 6, holder);
     insert.step();
 }
 
@@ -274,7 +277,7 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
                 .bindInt64(3, now + leaseMs)
                 .bindInt64(4, now)
                 .step();
-            recordEvent(db, job.id, now, job.state, JobState::running, "claimed");
+            recordEvent(db, job.id, now, job.state, JobState::running, "claimed", holder);
             if (auto reloaded = loadJob(db, job.id)) claimed.push_back(std::move(*reloaded));
         }
         return claimed;
@@ -323,7 +326,9 @@ boost::asio::awaitable<std::optional<JobState>> SqliteStore::finishAttempt(std::
                   now](Connection& db) -> std::optional<JobState> {
         auto job = leasedJob(db, id, holder, now);
         if (!job) return std::nullopt;
-        const auto event = outcome.succeeded ? JobEvent::succeed : JobEvent::fail;
+        const auto event = outcome.succeeded ? JobEvent::succeed
+                           : outcome.retry   ? JobEvent::fail
+                                             : JobEvent::failPermanently;
         auto next = jobs::nextState(job->state, event, factsOf(*job));
         if (!next) return std::nullopt;
         auto record = db.prepare(
@@ -335,8 +340,22 @@ boost::asio::awaitable<std::optional<JobState>> SqliteStore::finishAttempt(std::
         record.bindInt64(4, *next == JobState::failed ? outcome.retryAt : job->runAt);
         record.bindInt64(5, outcome.succeeded ? 1 : 0);
         record.step();
-        moveJob(db, *job, *next, now, outcome.succeeded ? "succeeded" : "attempt failed");
+        moveJob(db, *job, *next, now,
+                outcome.succeeded ? "succeeded"
+                : outcome.retry   ? "attempt failed"
+                                  : "failed, no retry");
         return next;
+    });
+}
+
+boost::asio::awaitable<std::vector<std::string>> SqliteStore::leaseHolders(std::string id) {
+    return read([id = std::move(id)](Connection& db) {
+        auto query =
+            db.prepare("SELECT holder FROM job_events WHERE job_id = ?1 AND holder IS NOT NULL ORDER BY id");
+        query.bindText(1, id);
+        std::vector<std::string> holders;
+        while (query.step()) holders.push_back(query.columnText(0));
+        return holders;
     });
 }
 

@@ -187,6 +187,7 @@ class SqliteStore final : public Store {
     boost::asio::awaitable<std::optional<jobs::JobState>> finishAttempt(std::string id, std::string holder,
                                                                         JobOutcome outcome,
                                                                         Millis now) override;
+    boost::asio::awaitable<std::vector<std::string>> leaseHolders(std::string id) override;
     boost::asio::awaitable<int> recoverExpiredLeases(Millis now) override;
     boost::asio::awaitable<std::vector<JobEventRecord>> jobEvents(std::string id) override;
     boost::asio::awaitable<void> setQueuePaused(std::string queue, bool paused, Millis now) override;

@@ -1,0 +1,84 @@
+// The job document and the JobError mapping, in one place for every route that shows jobs.
+#include "api/job_json.hpp"
+
+#include <chrono>
+
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+
+#include "http/problem.hpp"
+#include "obs/audit.hpp"
+
+namespace rampart::api {
+namespace {
+
+namespace json = boost::json;
+using http::Status;
+using jobs::JobError;
+
+json::value optionalTime(const std::optional<store::Millis>& millis) {
+    return millis ? json::value(timeText(*millis)) : json::value(nullptr);
+}
+
+// Stored JSON text back to a value; the store only ever holds what we serialized.
+json::value storedJson(const std::optional<std::string>& text) {
+    if (!text) return nullptr;
+    boost::system::error_code ec;
+    auto value = json::parse(*text, ec);
+    return ec ? json::value(nullptr) : value;
+}
+
+}  // namespace
+
+std::string timeText(store::Millis millis) {
+    return obs::formatAuditTime(std::chrono::system_clock::time_point(std::chrono::milliseconds(millis)));
+}
+
+json::object jobJson(const store::JobRecord& job) {
+    return {{"id", job.id},
+            {"task", job.task},
+            {"args", storedJson(job.args)},
+            {"queue", job.queue},
+            {"priority", job.priority},
+            {"state", jobs::stateName(job.state)},
+            {"attempts", job.attempts},
+            {"max_attempts", job.maxAttempts},
+            {"run_at", timeText(job.runAt)},
+            {"timeout_seconds", static_cast<double>(job.timeoutMs) / 1000.0},
+            {"owner", job.ownerId},
+            {"idempotency_key", job.idempotencyKey ? json::value(*job.idempotencyKey) : json::value(nullptr)},
+            {"progress", job.progress},
+            {"progress_message", job.progressMessage},
+            {"result", storedJson(job.result)},
+            {"error", job.error ? json::value(*job.error) : json::value(nullptr)},
+            {"cancel_requested", job.cancelRequested},
+            {"created", timeText(job.created)},
+            {"updated", timeText(job.updated)},
+            {"finished", optionalTime(job.finished)}};
+}
+
+void throwAsApiError(const JobError& error) {
+    json::array errors;
+    for (const auto& field : error.errors())
+        errors.emplace_back(json::object{{"pointer", field.pointer}, {"detail", field.detail}});
+    switch (error.kind()) {
+        case JobError::Kind::invalid:
+            throw http::ApiError(Status::bad_request, error.slug(), "Bad Request", error.what())
+                .withErrors(std::move(errors));
+        case JobError::Kind::unprocessable:
+            throw http::ApiError(Status::unprocessable_entity, error.slug(), "Unprocessable Content",
+                                 error.what())
+                .withErrors(std::move(errors));
+        case JobError::Kind::notFound:
+            throw http::ApiError::notFound();
+        case JobError::Kind::conflict:
+            throw http::ApiError(Status::conflict, error.slug(), "Conflict", error.what())
+                .withErrors(std::move(errors));
+        case JobError::Kind::forbidden:
+            throw http::ApiError(Status::forbidden, error.slug(), "Forbidden", error.what())
+                .withErrors(std::move(errors));
+    }
+    throw http::ApiError::internal();
+}
+
+}  // namespace rampart::api

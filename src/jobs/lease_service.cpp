@@ -1,0 +1,182 @@
+// The worker API's rules over the store's lease calls. Every report goes to the store with the holder
+// the caller's identity and lease id make, so the store alone decides whether it is accepted; only a
+// refused report looks further (the job's lease history) to choose between 409 and 404. (Coroutines
+// here follow docs/development.md's g++ 12 rules.)
+#include "jobs/lease_service.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <boost/json/serialize.hpp>
+
+#include "identity/api_token.hpp"
+#include "jobs/retry.hpp"
+
+namespace rampart::jobs {
+namespace {
+
+using Kind = JobError::Kind;
+
+store::Millis millisOf(std::chrono::system_clock::time_point time) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
+[[noreturn]] void invalid(std::string pointer, std::string detail) {
+    std::vector<JobError::FieldError> errors;
+    errors.push_back({std::move(pointer), detail});
+    throw JobError(Kind::invalid, "invalid-field", "the request body has an invalid field",
+                   std::move(errors));
+}
+
+// Lease ids are base64url; anything else cannot be one we issued, and never reaches the store.
+void checkLeaseId(std::string_view leaseId) {
+    const bool wellFormed = !leaseId.empty() && leaseId.size() <= LeaseService::kMaxLeaseId &&
+                            std::all_of(leaseId.begin(), leaseId.end(), [](char c) {
+                                return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                       (c >= '0' && c <= '9') || c == '-' || c == '_';
+                            });
+    if (!wellFormed) invalid("/lease_id", "is not a lease id");
+}
+
+void checkDuration(std::chrono::seconds duration) {
+    if (duration < LeaseService::kMinLease || duration > LeaseService::kMaxLease)
+        invalid("/lease_seconds", "must be between 5 and 3600");
+}
+
+}  // namespace
+
+bool mayLease(const JobsSettings& settings, const identity::Principal& caller, std::string_view queue) {
+    if (caller.userId.empty() || !caller.hasScope("worker")) return false;
+    const QueueSettings* configured = settings.queue(queue);
+    return configured != nullptr && mayLeaseFrom(*configured, caller);
+}
+
+LeaseService::LeaseService(store::Store& store, const TaskRegistry& registry, JobsSettings settings,
+                           identity::Clock clock)
+    : store_(store), registry_(registry), settings_(std::move(settings)), clock_(std::move(clock)) {}
+
+store::Millis LeaseService::now() const {
+    return millisOf(clock_());
+}
+
+std::string LeaseService::holderFor(const identity::Principal& caller, std::string_view leaseId) {
+    std::string holder = "api:";
+    holder += caller.userId;
+    holder += ':';
+    holder += leaseId;
+    return holder;
+}
+
+boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, LeaseRequest request) {
+    if (request.queues.empty() || static_cast<int>(request.queues.size()) > kMaxQueues)
+        invalid("/queues", "must hold 1 to 32 queue names");
+    if (request.max < 1 || request.max > kMaxJobs) invalid("/max", "must be between 1 and 100");
+    checkDuration(request.duration);
+    std::vector<JobError::FieldError> refused;
+    std::vector<std::string> queues;
+    std::set<std::string, std::less<>> seen;
+    for (std::size_t i = 0; i < request.queues.size(); ++i) {
+        const std::string& queue = request.queues[i];
+        if (!mayLease(settings_, caller, queue)) {
+            refused.push_back({"/queues/" + std::to_string(i), "is not a queue you may lease jobs from"});
+        } else if (seen.insert(queue).second) {
+            queues.push_back(queue);
+        }
+    }
+    // Unknown and forbidden queues get the same answer: a worker learns of no queue it may not use.
+    if (!refused.empty()) {
+        throw JobError(Kind::forbidden, "queue-not-allowed",
+                       "you may not lease jobs from some of these queues", std::move(refused));
+    }
+
+    const store::Millis time = now();
+    // Expired leases first, so that a job whose worker died is leased again even with no in-process
+    // workers running; at most once a second, whatever the number of workers polling.
+    store::Millis last = lastRecovery_.load();
+    if (time - last >= kRecoveryInterval.count() && lastRecovery_.compare_exchange_strong(last, time)) {
+        co_await store_.recoverExpiredLeases(time);
+    }
+
+    Lease lease;
+    lease.leaseId = identity::randomToken(16);
+    const store::Millis duration = std::chrono::milliseconds(request.duration).count();
+    lease.expires = time + duration;
+    lease.jobs = co_await store_.claimJobs(std::move(queues), request.max, holderFor(caller, lease.leaseId),
+                                           duration, time);
+    co_return lease;
+}
+
+boost::asio::awaitable<void> LeaseService::refuse(identity::Principal caller, std::string jobId) {
+    const std::string mine = holderFor(caller, "");
+    auto holders = co_await store_.leaseHolders(std::move(jobId));
+    const bool heldOnce = !caller.userId.empty() &&
+                          std::any_of(holders.begin(), holders.end(), [&mine](const std::string& holder) {
+                              return holder.starts_with(mine);
+                          });
+    if (heldOnce) {
+        throw JobError(Kind::conflict, "lease-lost",
+                       "you no longer hold a lease on this job (it expired, the job was leased again or has "
+                       "finished, or the lease id is not the current one)");
+    }
+    throw JobError(Kind::notFound, "not-found", "no such job");
+}
+
+boost::asio::awaitable<Heartbeat> LeaseService::heartbeat(identity::Principal caller, std::string jobId,
+                                                          std::string leaseId,
+                                                          std::optional<std::chrono::seconds> duration) {
+    checkLeaseId(leaseId);
+    const auto extension = duration.value_or(kDefaultLease);
+    checkDuration(extension);
+    const store::Millis time = now();
+    const store::Millis millis = std::chrono::milliseconds(extension).count();
+    auto beat = co_await store_.heartbeatJob(jobId, holderFor(caller, leaseId), millis, time);
+    if (!beat) co_await refuse(std::move(caller), std::move(jobId));
+    co_return Heartbeat{.expires = time + millis, .cancelRequested = beat.value_or(false)};
+}
+
+boost::asio::awaitable<void> LeaseService::progress(identity::Principal caller, std::string jobId,
+                                                    std::string leaseId, int percent, std::string message) {
+    checkLeaseId(leaseId);
+    if (percent < 0 || percent > 100) invalid("/percent", "must be between 0 and 100");
+    if (message.size() > kMaxProgressMessage) invalid("/message", "must be at most 200 bytes");
+    const bool recorded =
+        co_await store_.reportProgress(jobId, holderFor(caller, leaseId), percent, std::move(message), now());
+    if (!recorded) co_await refuse(std::move(caller), std::move(jobId));
+}
+
+boost::asio::awaitable<Reported> LeaseService::complete(identity::Principal caller, std::string jobId,
+                                                        std::string leaseId,
+                                                        std::optional<boost::json::value> result) {
+    checkLeaseId(leaseId);
+    store::JobOutcome outcome;
+    outcome.succeeded = true;
+    if (result) outcome.result = boost::json::serialize(*result);
+    auto state = co_await store_.finishAttempt(jobId, holderFor(caller, leaseId), std::move(outcome), now());
+    if (!state) co_await refuse(std::move(caller), std::move(jobId));
+    co_return Reported{.state = state.value_or(JobState::succeeded)};
+}
+
+boost::asio::awaitable<Reported> LeaseService::fail(identity::Principal caller, std::string jobId,
+                                                    std::string leaseId, std::string error, bool retry) {
+    checkLeaseId(leaseId);
+    if (error.size() > kMaxError) invalid("/error", "must be at most 2000 bytes");
+    const store::Millis time = now();
+    store::JobOutcome outcome;
+    outcome.succeeded = false;
+    outcome.error = std::move(error);
+    outcome.retry = retry;
+    if (retry) {
+        // The back-off needs the task type and the attempt that failed; the store call below decides
+        // whether the caller holds the job, so this read tells nobody anything.
+        auto job = co_await store_.findJob(jobId);
+        if (job) outcome.retryAt = nextRetryAt(registry_, job->task, job->attempts, time);
+    }
+    const store::Millis retryAt = outcome.retryAt;
+    auto state = co_await store_.finishAttempt(jobId, holderFor(caller, leaseId), std::move(outcome), time);
+    if (!state) co_await refuse(std::move(caller), std::move(jobId));
+    Reported reported{.state = state.value_or(JobState::dead)};
+    if (reported.state == JobState::failed) reported.retryAt = retryAt;
+    co_return reported;
+}
+
+}  // namespace rampart::jobs

@@ -1,0 +1,114 @@
+// The external worker API's service: workers (any language, role `worker`) lease jobs over HTTP and
+// report on them. A lease is held by "api:<user id>:<lease id>", the lease id being fresh random per
+// lease call, so only the user that leased a job, presenting that call's lease id, can report on it.
+//
+// Refusals of a report (heartbeat, progress, complete, fail) on job J by user U with lease id L:
+//   - "api:U:L" holds a live lease on J: accepted;
+//   - else, when some lease of U ever held J (its lease expired, another worker re-leased the job, the
+//     job has finished, or L is not the lease id U holds it under): JobError conflict "lease-lost";
+//   - else (no such job, or a job U never leased: another user's, an in-process worker's, a job in
+//     any queue, in any state): JobError notFound, the answer for a job that does not exist.
+// So a 409 tells a worker only about a job it has leased itself, and nobody learns anything about the
+// jobs of anyone else.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/value.hpp>
+
+#include "identity/jwt.hpp"
+#include "identity/principal.hpp"
+#include "jobs/job_service.hpp"
+#include "jobs/task_registry.hpp"
+#include "store/store.hpp"
+
+namespace rampart::jobs {
+
+// Whether `caller` may lease jobs of `queue`: the queue is configured and takes external workers, the
+// caller has the worker role, and its credential carries the "worker" scope (login credentials carry
+// every scope) and, if it names queues (queue:NAME scopes), this one (jobs::mayLeaseFrom). The one
+// place the worker API asks.
+[[nodiscard]] bool mayLease(const JobsSettings& settings, const identity::Principal& caller,
+                            std::string_view queue);
+
+struct LeaseRequest {
+    std::vector<std::string> queues;    // 1..32 names
+    int max = 1;                        // 1..100 jobs
+    std::chrono::seconds duration{30};  // 5..3600 s
+};
+
+struct Lease {
+    std::string leaseId;  // what every report on these jobs must present
+    store::Millis expires = 0;
+    std::vector<store::JobRecord> jobs;  // running, leased to the caller; possibly none
+};
+
+struct Heartbeat {
+    store::Millis expires = 0;
+    bool cancelRequested = false;  // the worker must stop and report a failure (the job ends canceled)
+};
+
+struct Reported {
+    JobState state = JobState::running;      // where the report took the job
+    std::optional<store::Millis> retryAt{};  // when it failed and will run again
+};
+
+class LeaseService {
+  public:
+    static constexpr int kMaxQueues = 32;
+    static constexpr int kMaxJobs = 100;
+    static constexpr std::chrono::seconds kMinLease{5};
+    static constexpr std::chrono::seconds kMaxLease{3600};
+    static constexpr std::chrono::seconds kDefaultLease{30};
+    static constexpr std::size_t kMaxLeaseId = 64;
+    static constexpr std::size_t kMaxProgressMessage = 200;
+    static constexpr std::size_t kMaxError = 2000;
+    // Expired leases are taken back before a lease call at most this often (the in-process workers do
+    // it too, when they run), so a job whose external worker died runs again.
+    static constexpr std::chrono::milliseconds kRecoveryInterval{1000};
+
+    LeaseService(store::Store& store, const TaskRegistry& registry, JobsSettings settings,
+                 identity::Clock clock = identity::systemClock());
+
+    // Leases up to request.max queued jobs of request.queues (highest priority, then earliest run_at),
+    // each counting an attempt. Throws JobError: invalid for counts or durations out of range,
+    // forbidden ("queue-not-allowed", each refused queue named by its pointer "/queues/<i>") when the
+    // caller may not lease from one of the queues; then nothing is leased.
+    boost::asio::awaitable<Lease> lease(identity::Principal caller, LeaseRequest request);
+
+    // Each throws JobError notFound or conflict "lease-lost" by the rules above, and invalid for values
+    // out of range (a lease id that is not one we could have issued included).
+    boost::asio::awaitable<Heartbeat> heartbeat(identity::Principal caller, std::string jobId,
+                                                std::string leaseId,
+                                                std::optional<std::chrono::seconds> duration);
+    boost::asio::awaitable<void> progress(identity::Principal caller, std::string jobId, std::string leaseId,
+                                          int percent, std::string message);
+    // Succeeds the job with `result` (JSON; none stores no result).
+    boost::asio::awaitable<Reported> complete(identity::Principal caller, std::string jobId,
+                                              std::string leaseId, std::optional<boost::json::value> result);
+    // Fails the attempt: with `retry`, the job waits for its back-off (the task type's RetryPolicy, as
+    // the in-process workers do) while attempts remain, else it is dead; without, it is dead now. A job
+    // whose cancel was requested ends canceled either way.
+    boost::asio::awaitable<Reported> fail(identity::Principal caller, std::string jobId, std::string leaseId,
+                                          std::string error, bool retry);
+
+    [[nodiscard]] static std::string holderFor(const identity::Principal& caller, std::string_view leaseId);
+
+  private:
+    boost::asio::awaitable<void> refuse(identity::Principal caller, std::string jobId);
+    [[nodiscard]] store::Millis now() const;
+
+    store::Store& store_;
+    const TaskRegistry& registry_;
+    JobsSettings settings_;
+    identity::Clock clock_;
+    std::atomic<store::Millis> lastRecovery_{0};
+};
+
+}  // namespace rampart::jobs

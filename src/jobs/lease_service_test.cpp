@@ -1,0 +1,395 @@
+// The worker API's service against a real SQLite store and a clock the test moves: leases count
+// attempts and are nobody else's, heartbeats extend them, only the holder may report (another user:
+// not found; the same user with a lost lease: conflict), an expired lease goes to the next worker,
+// failures retry with the task type's back-off or end the job, and queues are checked.
+#include "jobs/lease_service.hpp"
+
+#include <functional>
+
+#include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
+
+#include "jobs/builtin_tasks.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "testing/run_to_completion.hpp"
+#include "testing/temp_directory.hpp"
+
+namespace rampart::jobs {
+namespace {
+
+using namespace std::chrono_literals;
+using identity::Principal;
+using identity::Role;
+using Kind = JobError::Kind;
+using testing::runToCompletion;
+namespace json = boost::json;
+
+// A fixed start, in whole milliseconds.
+const std::chrono::system_clock::time_point kT0 = std::chrono::sys_days{std::chrono::year{2027} / 3 / 1} + 9h;
+
+store::Millis millis(std::chrono::system_clock::time_point time) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
+Principal worker(std::string id, std::vector<std::string> scopes = {"*"},
+                 identity::CredentialKind kind = identity::CredentialKind::accessToken) {
+    return Principal{.userId = id,
+                     .username = "name-" + id,
+                     .role = Role::worker,
+                     .credential = kind,
+                     .scopes = std::move(scopes)};
+}
+
+// Runs `call` and returns the JobError it throws (fails the test when it throws none).
+JobError errorOf(const std::function<void()>& call) {
+    try {
+        call();
+    } catch (const JobError& error) {
+        return error;
+    }
+    ADD_FAILURE() << "no JobError was thrown";
+    return JobError(Kind::invalid, "none", "none");
+}
+
+class LeaseServiceTest : public ::testing::Test {
+  protected:
+    LeaseServiceTest() : store_(dir_.path() / "rampart.db") {
+        store_.migrate();
+        for (auto [id, role] : {std::pair{"owner", "user"}, {"w1", "worker"}, {"w2", "worker"}}) {
+            store::UserRecord user;
+            user.id = id;
+            user.username = std::string("user-") + id;
+            user.role = role;
+            runToCompletion(store_.createUser(user));
+        }
+        addBuiltinTasks(registry_);
+        registry_.add(TaskType{
+            .name = "external.flaky",
+            .argsSchema = json::object{{"type", "object"}},
+            .maxAttempts = 3,
+            .retry = RetryPolicy{.base = 1000ms, .cap = 60'000ms},
+            .handler = [](TaskContext&) -> boost::asio::awaitable<json::value> { co_return nullptr; }});
+        JobsSettings settings;
+        settings.queues = {QueueSettings{.name = "default"}, QueueSettings{.name = "emails"},
+                           QueueSettings{.name = "internal", .externalWorkers = false}};
+        service_ = std::make_unique<LeaseService>(store_, registry_, settings, [this] { return now_; });
+    }
+    ~LeaseServiceTest() override { store_.close(); }
+
+    std::string submit(std::string queue = "default", std::string task = "external.flaky",
+                       int maxAttempts = 3) {
+        store::JobRecord job;
+        job.id = "job-" + std::to_string(++counter_);
+        job.task = std::move(task);
+        job.args = R"({"n":1})";
+        job.queue = std::move(queue);
+        job.maxAttempts = maxAttempts;
+        job.runAt = millis(now_);
+        job.timeoutMs = 60'000;
+        job.ownerId = "owner";
+        runToCompletion(store_.submitJob(job, millis(now_)));
+        return job.id;
+    }
+
+    Lease lease(const Principal& who, int max = 10, std::chrono::seconds duration = 30s,
+                std::vector<std::string> queues = {"default"}) {
+        LeaseRequest request{.queues = std::move(queues), .max = max, .duration = duration};
+        return runToCompletion(service_->lease(who, std::move(request)));
+    }
+    Heartbeat beat(const Principal& who, const std::string& id, const std::string& leaseId,
+                   std::optional<std::chrono::seconds> duration = std::nullopt) {
+        return runToCompletion(service_->heartbeat(who, id, leaseId, duration));
+    }
+    void progress(const Principal& who, const std::string& id, const std::string& leaseId, int percent,
+                  std::string message = {}) {
+        runToCompletion(service_->progress(who, id, leaseId, percent, std::move(message)));
+    }
+    Reported complete(const Principal& who, const std::string& id, const std::string& leaseId,
+                      std::optional<json::value> result = std::nullopt) {
+        return runToCompletion(service_->complete(who, id, leaseId, std::move(result)));
+    }
+    Reported fail(const Principal& who, const std::string& id, const std::string& leaseId,
+                  bool retry = true) {
+        return runToCompletion(service_->fail(who, id, leaseId, "it broke", retry));
+    }
+    store::JobRecord job(const std::string& id) { return *runToCompletion(store_.findJob(id)); }
+
+    // Every kind of report by `who` on `id` with `leaseId` fails with `kind`.
+    void expectEveryReportRefused(const Principal& who, const std::string& id, const std::string& leaseId,
+                                  Kind kind) {
+        EXPECT_EQ(errorOf([&] { beat(who, id, leaseId); }).kind(), kind) << "heartbeat";
+        EXPECT_EQ(errorOf([&] { progress(who, id, leaseId, 50); }).kind(), kind) << "progress";
+        EXPECT_EQ(errorOf([&] { complete(who, id, leaseId); }).kind(), kind) << "complete";
+        EXPECT_EQ(errorOf([&] { fail(who, id, leaseId); }).kind(), kind) << "fail";
+        EXPECT_EQ(errorOf([&] { fail(who, id, leaseId, false); }).kind(), kind) << "fail without retry";
+    }
+
+    rampart::testing::TempDirectory dir_;
+    store::SqliteStore store_;
+    TaskRegistry registry_;
+    std::chrono::system_clock::time_point now_ = kT0;
+    std::unique_ptr<LeaseService> service_;
+    int counter_ = 0;
+    const Principal w1_ = worker("w1");
+    const Principal w2_ = worker("w2");
+};
+
+TEST_F(LeaseServiceTest, ALeaseReturnsRunningJobsCountsAttemptsAndIsNobodyElses) {
+    auto a = submit();
+    auto b = submit();
+    auto c = submit();
+    auto first = lease(w1_, 2);
+    ASSERT_EQ(first.jobs.size(), 2u);
+    EXPECT_EQ(first.jobs[0].id, a);
+    EXPECT_EQ(first.jobs[1].id, b);
+    for (const auto& leased : first.jobs) {
+        EXPECT_EQ(leased.state, JobState::running);
+        EXPECT_EQ(leased.attempts, 1);
+        EXPECT_EQ(leased.leaseHolder, "api:w1:" + first.leaseId);
+    }
+    EXPECT_EQ(first.leaseId.size(), 22u) << "16 random bytes, base64url";
+    EXPECT_EQ(first.expires, millis(kT0 + 30s));
+
+    auto second = lease(w1_, 10);
+    ASSERT_EQ(second.jobs.size(), 1u) << "leased jobs are not leased again";
+    EXPECT_EQ(second.jobs[0].id, c);
+    EXPECT_NE(second.leaseId, first.leaseId) << "a fresh lease id per call";
+    EXPECT_TRUE(lease(w2_).jobs.empty());
+    EXPECT_FALSE(lease(w2_).leaseId.empty());
+}
+
+TEST_F(LeaseServiceTest, OnlyTheQueuesAskedForAreLeased) {
+    auto email = submit("emails");
+    submit("default");
+    auto leased = lease(w1_, 10, 30s, {"emails"});
+    ASSERT_EQ(leased.jobs.size(), 1u);
+    EXPECT_EQ(leased.jobs[0].id, email);
+    EXPECT_EQ(lease(w1_, 10, 30s, {"default", "emails", "default"}).jobs.size(), 1u)
+        << "a queue named twice is asked for once";
+}
+
+TEST_F(LeaseServiceTest, HeartbeatsExtendTheLeaseAndCarryTheCancelRequest) {
+    auto id = submit();
+    auto leased = lease(w1_, 1, 10s);
+    now_ += 8s;
+    auto first = beat(w1_, id, leased.leaseId, 10s);
+    EXPECT_EQ(first.expires, millis(kT0 + 18s));
+    EXPECT_FALSE(first.cancelRequested);
+    now_ += 8s;  // past the first lease's end, within the extended one
+    progress(w1_, id, leased.leaseId, 40, "reading");
+    EXPECT_EQ(job(id).progress, 40);
+    EXPECT_EQ(job(id).progressMessage, "reading");
+    auto defaulted = beat(w1_, id, leased.leaseId);
+    EXPECT_EQ(defaulted.expires, millis(kT0 + 16s + 30s)) << "30 s when lease_seconds is not given";
+    runToCompletion(store_.cancelJob(id, millis(now_)));
+    EXPECT_TRUE(beat(w1_, id, leased.leaseId).cancelRequested);
+}
+
+TEST_F(LeaseServiceTest, AnotherUserOrAnUnknownJobIsNotFound) {
+    auto id = submit();
+    auto other = submit();
+    auto leased = lease(w1_, 1);
+    ASSERT_EQ(leased.jobs.size(), 1u);
+    // w2 with w1's own lease id: the holder is made from the caller's identity, so it is not w1's lease.
+    expectEveryReportRefused(w2_, id, leased.leaseId, Kind::notFound);
+    auto w2lease = lease(w2_, 1);
+    ASSERT_EQ(w2lease.jobs.size(), 1u);
+    EXPECT_EQ(w2lease.jobs[0].id, other);
+    // w2 never held w1's job, whatever lease id it brings.
+    expectEveryReportRefused(w2_, id, w2lease.leaseId, Kind::notFound);
+    expectEveryReportRefused(w1_, "no-such-job", leased.leaseId, Kind::notFound);
+    // The lease holder's record is untouched by all of that.
+    EXPECT_EQ(job(id).state, JobState::running);
+    EXPECT_EQ(job(id).progress, 0);
+    EXPECT_EQ(complete(w1_, id, leased.leaseId).state, JobState::succeeded);
+}
+
+TEST_F(LeaseServiceTest, TheSameUserWithAnotherLeaseIdIsAConflict) {
+    auto id = submit();
+    submit();
+    auto leased = lease(w1_, 1);
+    auto otherLease = lease(w1_, 1);
+    ASSERT_EQ(otherLease.jobs.size(), 1u);
+    expectEveryReportRefused(w1_, id, otherLease.leaseId, Kind::conflict);
+    auto refusal = errorOf([&] { beat(w1_, id, "AAAAAAAAAAAAAAAAAAAAAA"); });
+    EXPECT_EQ(refusal.kind(), Kind::conflict);
+    EXPECT_EQ(refusal.slug(), "lease-lost");
+    EXPECT_EQ(beat(w1_, id, leased.leaseId).cancelRequested, false) << "the right lease id still works";
+}
+
+TEST_F(LeaseServiceTest, MalformedLeaseIdsAndValuesOutOfRangeAreInvalid) {
+    auto id = submit();
+    auto leased = lease(w1_, 1);
+    for (std::string bad :
+         {std::string(), std::string("has space"), std::string("a:b"), std::string(65, 'a')}) {
+        auto error = errorOf([&] { beat(w1_, id, bad); });
+        EXPECT_EQ(error.kind(), Kind::invalid) << bad;
+        ASSERT_EQ(error.errors().size(), 1u);
+        EXPECT_EQ(error.errors()[0].pointer, "/lease_id");
+    }
+    EXPECT_EQ(errorOf([&] { beat(w1_, id, leased.leaseId, 4s); }).errors().at(0).pointer, "/lease_seconds");
+    EXPECT_EQ(errorOf([&] { progress(w1_, id, leased.leaseId, 101); }).errors().at(0).pointer, "/percent");
+    EXPECT_EQ(
+        errorOf([&] { progress(w1_, id, leased.leaseId, 5, std::string(201, 'm')); }).errors().at(0).pointer,
+        "/message");
+    EXPECT_EQ(errorOf([&] {
+                  runToCompletion(service_->fail(w1_, id, leased.leaseId, std::string(2001, 'e'), true));
+              })
+                  .errors()
+                  .at(0)
+                  .pointer,
+              "/error");
+    EXPECT_EQ(errorOf([&] { lease(w1_, 0); }).errors().at(0).pointer, "/max");
+    EXPECT_EQ(errorOf([&] { lease(w1_, 101); }).errors().at(0).pointer, "/max");
+    EXPECT_EQ(errorOf([&] { lease(w1_, 1, 4s); }).errors().at(0).pointer, "/lease_seconds");
+    EXPECT_EQ(errorOf([&] { lease(w1_, 1, 3601s); }).errors().at(0).pointer, "/lease_seconds");
+    EXPECT_EQ(errorOf([&] { lease(w1_, 1, 30s, {}); }).errors().at(0).pointer, "/queues");
+    EXPECT_EQ(
+        errorOf([&] { lease(w1_, 1, 30s, std::vector<std::string>(33, "default")); }).errors().at(0).pointer,
+        "/queues");
+    EXPECT_EQ(job(id).progress, 0) << "nothing refused was recorded";
+}
+
+TEST_F(LeaseServiceTest, AnExpiredLeaseGoesToTheNextWorkerAndTheOldHolderIsRefused) {
+    auto id = submit();
+    auto old = lease(w1_, 1, 5s);
+    ASSERT_EQ(old.jobs.size(), 1u);
+    now_ += 6s;
+    // Expired but not yet taken back: already lost.
+    EXPECT_EQ(errorOf([&] { beat(w1_, id, old.leaseId); }).kind(), Kind::conflict);
+    EXPECT_EQ(job(id).state, JobState::running);
+
+    auto fresh = lease(w2_, 1);  // takes the expired lease back first, then leases
+    ASSERT_EQ(fresh.jobs.size(), 1u);
+    EXPECT_EQ(fresh.jobs[0].id, id);
+    EXPECT_EQ(fresh.jobs[0].attempts, 2) << "the lost attempt counts";
+    expectEveryReportRefused(w1_, id, old.leaseId, Kind::conflict);
+    progress(w2_, id, fresh.leaseId, 70);
+    EXPECT_EQ(complete(w2_, id, fresh.leaseId).state, JobState::succeeded);
+    expectEveryReportRefused(w1_, id, old.leaseId, Kind::conflict);
+    // A finished job takes no reports.
+    expectEveryReportRefused(w2_, id, fresh.leaseId, Kind::conflict);
+}
+
+TEST_F(LeaseServiceTest, TheSameWorkerCanLeaseAJobAgainAfterItsLeaseExpired) {
+    auto id = submit();
+    auto old = lease(w1_, 1, 5s);
+    now_ += 6s;
+    auto again = lease(w1_, 1);
+    ASSERT_EQ(again.jobs.size(), 1u);
+    EXPECT_EQ(again.jobs[0].id, id);
+    expectEveryReportRefused(w1_, id, old.leaseId, Kind::conflict);
+    EXPECT_EQ(beat(w1_, id, again.leaseId).cancelRequested, false);
+}
+
+TEST_F(LeaseServiceTest, AFailureWithRetryWaitsForTheTaskTypesBackOff) {
+    auto id = submit();
+    auto leased = lease(w1_, 1);
+    auto reported = fail(w1_, id, leased.leaseId);
+    EXPECT_EQ(reported.state, JobState::failed);
+    ASSERT_TRUE(reported.retryAt);
+    // Attempt 1 under base 1 s: a delay in [0, 1 s).
+    EXPECT_GE(*reported.retryAt, millis(now_));
+    EXPECT_LT(*reported.retryAt, millis(now_ + 1s));
+    auto failed = job(id);
+    EXPECT_EQ(failed.runAt, *reported.retryAt);
+    EXPECT_EQ(failed.error, "it broke");
+    now_ += 1s;
+    auto retried = lease(w2_, 1);
+    ASSERT_EQ(retried.jobs.size(), 1u);
+    EXPECT_EQ(retried.jobs[0].attempts, 2);
+    // Attempt 2: [0, 2 s).
+    auto second = fail(w2_, id, retried.leaseId);
+    EXPECT_EQ(second.state, JobState::failed);
+    EXPECT_LT(*second.retryAt, millis(now_ + 2s));
+    now_ += 2s;
+    auto last = lease(w1_, 1);
+    ASSERT_EQ(last.jobs.size(), 1u);
+    auto dead = fail(w1_, id, last.leaseId);
+    EXPECT_EQ(dead.state, JobState::dead) << "no attempts left";
+    EXPECT_FALSE(dead.retryAt);
+}
+
+TEST_F(LeaseServiceTest, AFailureWithoutRetryIsDeadAtOnce) {
+    auto id = submit();
+    auto leased = lease(w1_, 1);
+    auto reported = fail(w1_, id, leased.leaseId, false);
+    EXPECT_EQ(reported.state, JobState::dead);
+    EXPECT_FALSE(reported.retryAt);
+    EXPECT_EQ(job(id).attempts, 1) << "two attempts were left";
+    now_ += 1h;
+    EXPECT_TRUE(lease(w1_).jobs.empty());
+}
+
+TEST_F(LeaseServiceTest, AFailureAfterACancelRequestEndsTheJobCanceled) {
+    for (bool retry : {true, false}) {
+        auto id = submit();
+        auto leased = lease(w1_, 1);
+        runToCompletion(store_.cancelJob(id, millis(now_)));
+        ASSERT_TRUE(beat(w1_, id, leased.leaseId).cancelRequested);
+        EXPECT_EQ(fail(w1_, id, leased.leaseId, retry).state, JobState::canceled) << retry;
+        EXPECT_EQ(job(id).state, JobState::canceled);
+    }
+}
+
+TEST_F(LeaseServiceTest, CompletingStoresTheResult) {
+    auto id = submit();
+    auto bare = submit();
+    auto leased = lease(w1_, 2);
+    auto reported = complete(w1_, id, leased.leaseId, json::parse(R"({"rows":3,"names":["a","b"]})"));
+    EXPECT_EQ(reported.state, JobState::succeeded);
+    EXPECT_FALSE(reported.retryAt);
+    auto done = job(id);
+    EXPECT_EQ(done.state, JobState::succeeded);
+    EXPECT_EQ(json::parse(*done.result), json::parse(R"({"rows":3,"names":["a","b"]})"));
+    EXPECT_EQ(done.progress, 100);
+    EXPECT_EQ(complete(w1_, bare, leased.leaseId).state, JobState::succeeded);
+    EXPECT_FALSE(job(bare).result) << "no result given, none stored";
+}
+
+TEST_F(LeaseServiceTest, QueuesThatMayNotBeLeasedAreRefusedAndNothingIsLeased) {
+    auto id = submit();
+    auto error = errorOf([&] { lease(w1_, 10, 30s, {"default", "secret", "emails", "internal"}); });
+    EXPECT_EQ(error.kind(), Kind::forbidden);
+    EXPECT_EQ(error.slug(), "queue-not-allowed");
+    ASSERT_EQ(error.errors().size(), 2u);
+    EXPECT_EQ(error.errors()[0].pointer, "/queues/1");
+    EXPECT_EQ(error.errors()[1].pointer, "/queues/3");
+    EXPECT_EQ(job(id).state, JobState::queued) << "a refused call leases nothing";
+
+    // A user, or a worker's API token without the worker scope, may lease from no queue.
+    Principal user = worker("owner");
+    user.role = Role::user;
+    EXPECT_EQ(errorOf([&] { lease(user); }).kind(), Kind::forbidden);
+    auto unscoped = worker("w1", {"tokens"}, identity::CredentialKind::apiToken);
+    EXPECT_EQ(errorOf([&] { lease(unscoped); }).kind(), Kind::forbidden);
+    auto scoped = worker("w1", {"worker"}, identity::CredentialKind::apiToken);
+    EXPECT_EQ(lease(scoped).jobs.size(), 1u);
+}
+
+TEST(MayLease, NeedsTheWorkerRoleTheWorkerScopeAndAConfiguredQueueForExternalWorkers) {
+    JobsSettings settings;
+    settings.queues = {QueueSettings{.name = "default"}, QueueSettings{.name = "reports"},
+                       QueueSettings{.name = "internal", .externalWorkers = false}};
+    EXPECT_FALSE(mayLease(settings, worker("w"), "internal")) << "a queue for in-process workers only";
+    EXPECT_FALSE(mayLease(settings, worker("w"), "elsewhere")) << "not configured";
+    // A token narrowed to some queues leases only from those.
+    auto narrow = worker("w", {"worker", "queue:reports"}, identity::CredentialKind::apiToken);
+    EXPECT_TRUE(mayLease(settings, narrow, "reports"));
+    EXPECT_FALSE(mayLease(settings, narrow, "default"));
+    EXPECT_TRUE(mayLease(settings, worker("w"), "default"));
+    EXPECT_TRUE(mayLease(settings, worker("w", {"worker"}, identity::CredentialKind::apiToken), "default"));
+    EXPECT_FALSE(mayLease(settings, worker("w"), "Default"));
+    EXPECT_FALSE(mayLease(settings, worker("w"), ""));
+    EXPECT_FALSE(
+        mayLease(settings, worker("w", {"jobs:read"}, identity::CredentialKind::apiToken), "default"));
+    EXPECT_FALSE(mayLease(settings, worker(""), "default")) << "no user, no holder";
+    for (Role role : {Role::admin, Role::user, Role::auditor}) {
+        auto other = worker("w");
+        other.role = role;
+        EXPECT_FALSE(mayLease(settings, other, "default")) << identity::roleName(role);
+    }
+}
+
+}  // namespace
+}  // namespace rampart::jobs
