@@ -81,6 +81,8 @@ void auditServerStart(store::Store& store, const Config& config, const std::vect
     runBlocking(store.appendAudit(std::move(event)));
 }
 
+constexpr std::chrono::seconds kLeaseRecoveryInterval{5};
+
 jobs::JobsSettings jobsSettings(const Config& config) {
     jobs::JobsSettings settings{.queues = {}, .maxBatch = static_cast<int>(config.jobs.maxBatch)};
     for (const QueueConfig& queue : config.jobs.queues) {
@@ -270,11 +272,32 @@ int serve(Config config, const ServeOptions& options) {
         });
     };
     scheduleRetention(std::chrono::minutes(1));
+    // With no in-process workers (an API node, or external workers only), this process still takes back
+    // the expired leases of workers that died, so no job stays `running` (the pools do it otherwise).
+    boost::asio::steady_timer leaseRecovery(signals);
+    std::function<void()> scheduleLeaseRecovery = [&] {
+        leaseRecovery.expires_after(kLeaseRecoveryInterval);
+        leaseRecovery.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) return;
+            try {
+                const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+                if (const int recovered = runBlocking(store->recoverExpiredLeases(now)); recovered > 0)
+                    spdlog::info("took back {} job(s) whose lease expired", recovered);
+            } catch (const std::exception& error) {
+                spdlog::warn("taking back expired leases failed: {}", error.what());
+            }
+            scheduleLeaseRecovery();
+        });
+    };
+    if (workers.empty()) scheduleLeaseRecovery();
     stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
         spdlog::info("signal {}: shutting down gracefully", signal);
         reloadSignal.cancel();
         keyReload.cancel();
         retentionSweep.cancel();
+        leaseRecovery.cancel();
     });
     signals.run();
 

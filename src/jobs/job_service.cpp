@@ -200,6 +200,10 @@ boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal 
     }
     auto canceled = co_await store_.cancelJob(std::move(id), now());
     if (!canceled) throw JobError(Kind::notFound, "not-found", "no such job");
+    // It may have ended between the read above and the cancel: that is the answer for a finished job.
+    if (isTerminal(canceled->state) && canceled->state != JobState::canceled) {
+        throw JobError(Kind::conflict, "job-finished", "the job has finished already");
+    }
     co_return std::move(*canceled);
 }
 

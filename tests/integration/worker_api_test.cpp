@@ -298,6 +298,29 @@ TEST_F(WorkerApiTest, AnotherWorkerCannotReportOnTheJob) {
     EXPECT_EQ(report(robot_, id, "complete", {{"lease_id", leaseId}}).status, 200);
 }
 
+// A worker that dies: with no in-process workers and nobody leasing, the server itself takes the job
+// back when the lease runs out; another worker then gets it, and the dead one's late report is refused.
+TEST_F(WorkerApiTest, ADeadWorkersJobIsTakenBackAndLeasedByAnother) {
+    auto id = submit();
+    auto leased = lease(robot_, 1, 5);
+    auto deadLease = str(leased.at("jobs").as_array().at(0).as_object(), "lease_id");
+    std::string state = "running";
+    for (int i = 0; i < 300 && state == "running"; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        state = str(jobAsOwner(id), "state");
+    }
+    ASSERT_EQ(state, "queued") << "taken back without anyone calling lease";
+    EXPECT_EQ(jobAsOwner(id).at("attempts").as_int64(), 1);
+
+    auto again = lease(rival_, 1);
+    ASSERT_EQ(again.at("jobs").as_array().size(), 1u);
+    const auto& job = again.at("jobs").as_array().at(0).as_object();
+    EXPECT_EQ(job.at("attempts").as_int64(), 2);
+    EXPECT_EQ(report(robot_, id, "complete", {{"lease_id", deadLease}}).status, 409);
+    EXPECT_EQ(report(rival_, id, "complete", {{"lease_id", str(job, "lease_id")}}).status, 200);
+    EXPECT_EQ(str(jobAsOwner(id), "state"), "succeeded");
+}
+
 TEST_F(WorkerApiTest, BodiesAreStrict) {
     auto id = submit();
     auto unknown = post("/api/v1/worker/lease", robot_, {{"queues", json::array{"default"}}, {"limit", 5}});
