@@ -15,7 +15,7 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
-#include "harness.hpp"
+#include "api_client.hpp"
 
 namespace rampart::testing {
 namespace {
@@ -23,22 +23,9 @@ namespace {
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::string_view kAdminPassword = "violet Marmot 83 gallops uphill";
-constexpr std::string_view kSecretKey = "integration-secret-key-0123456789-abcdefghijklmnop";
 constexpr std::string_view kFarFuture = "2099-01-01T00:00:00Z";
 // Generous: the machine is shared and slow at times; each wait ends as soon as its outcome is there.
 constexpr auto kDeadline = 45s;
-
-json::object parse(const Response& r) {
-    boost::system::error_code ec;
-    auto value = json::parse(r.body, ec);
-    return !ec && value.is_object() ? value.as_object() : json::object{};
-}
-
-std::string str(const json::object& object, std::string_view key) {
-    const auto* value = object.if_contains(key);
-    return value && value->is_string() ? std::string(value->get_string()) : std::string();
-}
 
 std::int64_t integer(const json::object& object, std::string_view key) {
     const auto* value = object.if_contains(key);
@@ -75,21 +62,15 @@ struct Acknowledged {
 
 class CrashTest : public ::testing::Test {
   protected:
-    void SetUp() override {
-        writeFile(dir_ / "admin-password", std::string(kAdminPassword) + "\n");
-        start();
-    }
+    void SetUp() override { start(); }
 
     void TearDown() override { server_.stop(); }
 
     // (Re)starts the server on the same data directory, with short leases so that a dead worker's
     // jobs come back quickly, and logs in as the admin.
     void start() {
-        Environment env{{"RAMPART_ADMIN_PASSWORD_FILE", (dir_ / "admin-password").string()},
-                        {"RAMPART_SECRET_KEY", std::string(kSecretKey)},
-                        {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "2"},
-                        {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19456"},
-                        {"RAMPART_JOBS__LEASE_SECONDS", "2"}};
+        Environment env = apiServerEnvironment(dir_);
+        env["RAMPART_JOBS__LEASE_SECONDS"] = "2";
         server_.start({}, env);
         port_ = server_.port();
         auto r = request(port_, "POST", "/api/v1/auth/login", {{"Content-Type", "application/json"}},

@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
-#include "harness.hpp"
+#include "api_client.hpp"
 #include "identity/base64url.hpp"
 #include "identity/jwks.hpp"
 #include "identity/jwt.hpp"
@@ -21,35 +21,17 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::string_view kAdminPassword = "violet Marmot 83 gallops uphill";
-constexpr std::string_view kUserPassword = "quiet Lantern 27 drifts east";
-constexpr std::string_view kSecretKey = "integration-secret-key-0123456789-abcdefghijklmnop";
-
-json::object parse(const Response& r) {
-    auto value = json::parse(r.body);
-    return value.is_object() ? value.as_object() : json::object{};
-}
-
-std::string str(const json::object& object, std::string_view key) {
-    const auto* value = object.if_contains(key);
-    return value && value->is_string() ? std::string(value->get_string()) : std::string();
-}
-
 class IdentityTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        writeFile(dir_ / "admin-password", std::string(kAdminPassword) + "\n");
         secrets_ = {std::string(kAdminPassword), std::string(kUserPassword), std::string(kSecretKey)};
         start();
     }
 
     void start(Environment extra = {}) {
-        Environment env{{"RAMPART_ADMIN_PASSWORD_FILE", (dir_ / "admin-password").string()},
-                        {"RAMPART_SECRET_KEY", std::string(kSecretKey)},
-                        {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "2"},
-                        {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19456"},
-                        {"RAMPART_CORS__ALLOWED_ORIGINS", "https://app.example.com"},
-                        {"RAMPART_LOG_LEVEL", "debug"}};
+        Environment env = apiServerEnvironment(dir_);
+        env["RAMPART_CORS__ALLOWED_ORIGINS"] = "https://app.example.com";
+        env["RAMPART_LOG_LEVEL"] = "debug";
         for (auto& [key, value] : extra) env[key] = value;
         server_.start({}, env);
     }
@@ -57,12 +39,7 @@ class IdentityTest : public ::testing::Test {
     // Every test ends here: nothing the server handled as a secret may appear in what it printed.
     void TearDown() override {
         server_.stop();
-        const std::string output = server_.stdoutText() + server_.stderrText();
-        for (const auto& secret : secrets_) {
-            if (secret.size() < 8) continue;
-            EXPECT_EQ(output.find(secret), std::string::npos)
-                << "a secret reached the logs: " << secret.substr(0, 6);
-        }
+        expectNoSecretsIn(server_, secrets_);
     }
 
     void remember(const std::string& secret) { secrets_.push_back(secret); }
@@ -401,11 +378,7 @@ queues = ["default", "reports"]
 [jobs.queue.reports]
 submit_roles = ["admin"]
 )");
-    server_.start({"--config", (dir_ / "queues.toml").string()},
-                  Environment{{"RAMPART_ADMIN_PASSWORD_FILE", (dir_ / "admin-password").string()},
-                              {"RAMPART_SECRET_KEY", std::string(kSecretKey)},
-                              {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "2"},
-                              {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19456"}});
+    server_.start({"--config", (dir_ / "queues.toml").string()}, apiServerEnvironment(dir_));
     auto admin = adminToken();
     createUser(admin, "alice");
     auto alice = login("alice", kUserPassword).first;

@@ -5,27 +5,12 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
-#include "harness.hpp"
+#include "api_client.hpp"
 
 namespace rampart::testing {
 namespace {
 
 namespace json = boost::json;
-
-constexpr std::string_view kAdminPassword = "violet Marmot 83 gallops uphill";
-constexpr std::string_view kUserPassword = "quiet Lantern 27 drifts east";
-constexpr std::string_view kSecretKey = "integration-secret-key-0123456789-abcdefghijklmnop";
-
-json::object parse(const Response& r) {
-    boost::system::error_code ec;
-    auto value = json::parse(r.body, ec);
-    return !ec && value.is_object() ? value.as_object() : json::object{};
-}
-
-std::string str(const json::object& object, std::string_view key) {
-    const auto* value = object.if_contains(key);
-    return value && value->is_string() ? std::string(value->get_string()) : std::string();
-}
 
 // The pointers of a problem document's "errors".
 std::vector<std::string> pointers(const Response& r) {
@@ -40,7 +25,6 @@ std::vector<std::string> pointers(const Response& r) {
 class WorkerApiTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        writeFile(dir_ / "admin-password", std::string(kAdminPassword) + "\n");
         secrets_ = {std::string(kAdminPassword), std::string(kUserPassword), std::string(kSecretKey)};
         // Three queues: default; reports; internal, which external workers may not lease from.
         writeFile(dir_ / "queues.toml", R"([jobs]
@@ -48,13 +32,10 @@ queues = ["default", "reports", "internal"]
 [jobs.queue.internal]
 external_workers = false
 )");
-        server_.start({"--config", (dir_ / "queues.toml").string()},
-                      {{"RAMPART_ADMIN_PASSWORD_FILE", (dir_ / "admin-password").string()},
-                       {"RAMPART_SECRET_KEY", std::string(kSecretKey)},
-                       {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "2"},
-                       {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19456"},
-                       {"RAMPART_JOBS__RUN_WORKERS", "false"},
-                       {"RAMPART_LOG_LEVEL", "debug"}});
+        Environment env = apiServerEnvironment(dir_);
+        env["RAMPART_JOBS__RUN_WORKERS"] = "false";
+        env["RAMPART_LOG_LEVEL"] = "debug";
+        server_.start({"--config", (dir_ / "queues.toml").string()}, env);
         admin_ = login("admin", kAdminPassword);
         createUser("alice", "user");
         createUser("robot", "worker");
@@ -67,12 +48,7 @@ external_workers = false
     // Nothing handled as a secret may appear in what the server printed.
     void TearDown() override {
         server_.stop();
-        const std::string output = server_.stdoutText() + server_.stderrText();
-        for (const auto& secret : secrets_) {
-            if (secret.size() < 8) continue;
-            EXPECT_EQ(output.find(secret), std::string::npos)
-                << "a secret reached the logs: " << secret.substr(0, 6);
-        }
+        expectNoSecretsIn(server_, secrets_);
     }
 
     Response call(std::string_view method, std::string_view target, const std::string& bearer,
