@@ -4,8 +4,8 @@
 #              to GET /healthz on the same server in the same run (the reference ratio);
 #   e2e      - 100,000 noop jobs in batches of 1,000 (POST /api/v1/jobs/batch, several curl clients),
 #              timed from the first request to the last job's finish time in the store;
-#   latency  - noop jobs submitted at a steady rate (curl --rate), one at a time; submit-to-start delay
-#              per job from the store (the `running` event's time minus the job's created time, in ms).
+#   latency  - noop jobs submitted at a steady rate (one wrk connection on a fixed schedule); per job from
+#              the store, in ms: the `running` event's time and the finish time, each minus created.
 # Completion is read from the SQLite file with the sqlite3 CLI, read-only (WAL lets it read beside the
 # writer). Prints each run on stderr, a summary on stdout, and Markdown rows for docs/benchmarks.md.
 #
@@ -54,7 +54,6 @@ if [ -n "$missing" ]; then
     die "missing Debian packages; install with: apt-get install -y --no-install-recommends$missing"
 fi
 [ -x "$RAMPART_BIN" ] || die "$RAMPART_BIN not found; build it first (make build, or make bench)"
-curl --help all 2>/dev/null | grep -q -- '--rate' || die "curl is too old for --rate (needs 7.84)"
 [ -z "$PERF_DIR" ] || mkdir -p "$PERF_DIR"
 
 # ---- clean-up: each process by its own PID -----------------------------------------------------
@@ -232,36 +231,65 @@ run_e2e() {
 }
 
 # ---- latency: steady rate, submit to start -----------------------------------------------------
+# One wrk connection whose delay() holds a fixed schedule (curl --rate waits a whole interval after
+# each transfer, so it falls short of the rate): a request every 1000/RATE ms, late ones sent at once.
+cat >"$work/rate.lua" <<'LUA'
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } rampart_timespec;
+int clock_gettime(int clock, rampart_timespec *ts);
+]]
+local ts = ffi.new("rampart_timespec")
+local function now_ms()
+    ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local next_at = nil
+function delay()
+    local t = now_ms()
+    if next_at == nil then next_at = t end
+    local wait = next_at - t
+    next_at = next_at + interval_ms
+    if wait < 0 then return 0 end
+    return math.floor(wait)
+end
+LUA
+
 run_latency() {
-    local round=$1 count=$((RATE * LATENCY_SECONDS)) codes ok stats
+    local round=$1 out created others status seconds stats
     start_server "latency-$round"
-    : >"$work/latency.curlrc"
-    for _ in $(seq "$count"); do printf 'url = "%s/api/v1/jobs"\noutput = "/dev/null"\n' "$base" >>"$work/latency.curlrc"; done
-    log "latency $round: $count noop jobs at $RATE/s, one request at a time (curl --rate), ~${LATENCY_SECONDS} s"
+    {
+        printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer %s"\n' \
+            "'{\"task\":\"noop\",\"args\":{}}'" "$token"
+        printf 'interval_ms = %s\n' "$(awk -v r="$RATE" 'BEGIN { printf "%.6f", 1000 / r }')"
+        cat "$work/rate.lua" "$work/submit.lua"
+    } >"$work/latency-run.lua"
+    log "latency $round: noop jobs at $RATE/s for ${LATENCY_SECONDS} s, one connection (wrk -t1 -c1, scheduled delay())"
     perf_start "latency-$round"
-    codes=$(curl -sS --rate "${RATE}/s" -X POST -d '{"task":"noop","args":{}}' -H 'Content-Type: application/json' \
-        -H "Authorization: Bearer $token" -w '%{http_code} %{time_total}\n' -K "$work/latency.curlrc")
+    out=$(wrk -t1 -c1 -d"${LATENCY_SECONDS}s" --latency -s "$work/latency-run.lua" "$base/api/v1/jobs")
     perf_stop
-    ok=$(printf '%s\n' "$codes" | grep -c '^201 ' || true)
-    [ "$ok" = "$count" ] || die "only $ok of $count submits got 201"
+    printf '%s\n' "$out" | sed "s/^/  latency $round| /" >&2
+    read -r created others status seconds submit_p99 < <(printf '%s\n' "$out" | awk '$1 == "JOBS" { print $2, $3, $4, $5, $6 }')
+    [ -n "$created" ] || die "no figures from wrk's script"
+    [ "$others" = 0 ] || die "$others submit(s) were not answered 201 (last: $status)"
     wait_finished 120
-    # Per job: the first `running` event's time minus the job's created time (both set by the server).
-    sql "SELECT e.time - j.created FROM jobs j JOIN job_events e ON e.job_id = j.id AND e.to_state = 'running'
-         AND e.id = (SELECT min(id) FROM job_events WHERE job_id = j.id AND to_state = 'running')" |
-        sort -n >"$work/latency.delays"
-    local rate_held submit_p50 submit_p99
+    # Per job: the `running` event's time (the worker's clock when it asked the store for the job)
+    # and the finish time (after the handler ran and its report was made), each minus created.
+    sql "SELECT e.time - j.created, j.finished - j.created FROM jobs j JOIN job_events e ON e.job_id = j.id
+         AND e.id = (SELECT min(id) FROM job_events WHERE job_id = j.id AND to_state = 'running')" \
+        >"$work/latency.delays"
+    local rate_held submit_p50
     rate_held=$(sql "SELECT printf('%.1f', (count(*) - 1) * 1000.0 / (max(created) - min(created))) FROM jobs")
-    read -r submit_p50 submit_p99 < <(printf '%s\n' "$codes" | awk '{ print $2 * 1000 }' | sort -n |
-        awk '{ v[NR] = $1 } END { printf "%.2f %.2f\n", v[int((NR + 1) * 0.5)], v[int(NR * 0.99 + 0.5)] }')
-    stats=$(awk '{ v[NR] = $1; s += $1 }
-        END { printf "%d %d %d %d %.2f\n", v[int((NR + 1) * 0.5)], v[int(NR * 0.99 + 0.5)], v[NR], NR, s / NR }' \
-        "$work/latency.delays")
-    local p50 p99 max n mean
-    read -r p50 p99 max n mean <<<"$stats"
-    log "latency $round: $n jobs at $rate_held/s held; submit->start p50 $p50 ms, p99 $p99 ms, max $max ms, mean $mean ms; submit round trip (201) p50 $submit_p50 ms, p99 $submit_p99 ms"
-    log "latency $round: delay histogram (ms: jobs) $(uniq -c "$work/latency.delays" | awk '{ printf "%s:%s ", $2, $1 }' | cut -c1-400)"
+    submit_p50=$(printf '%s\n' "$out" | awk '$1 == "50%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.2f", v }')
+    percentiles() { sort -n | awk '{ v[NR] = $1; s += $1 } END { printf "%d %d %d %d %.2f\n", v[int((NR + 1) * 0.5)], v[int(NR * 0.99 + 0.5)], v[NR], NR, s / NR }'; }
+    local p50 p99 max n mean f50 f99 fmax fn fmean
+    read -r p50 p99 max n mean < <(cut -d'|' -f1 "$work/latency.delays" | percentiles)
+    read -r f50 f99 fmax fn fmean < <(cut -d'|' -f2 "$work/latency.delays" | percentiles)
+    [ "$n" = "$created" ] || log "warning: $created jobs acknowledged but $n found with a running event"
+    log "latency $round: $n jobs at $rate_held/s held; submit->claim p50 $p50 ms, p99 $p99 ms, max $max ms, mean $mean ms; submit->finished p50 $f50 ms, p99 $f99 ms, max $fmax ms; submit round trip (201) p50 $submit_p50 ms, p99 $(printf '%.2f' "$submit_p99") ms"
+    log "latency $round: submit->claim histogram (ms: jobs) $(cut -d'|' -f1 "$work/latency.delays" | sort -n | uniq -c | awk '{ printf "%s:%s ", $2, $1 }' | cut -c1-300)"
     stop_server
-    echo "$p50 $p99 $max $mean $submit_p50 $submit_p99 $rate_held" >>"$work/latency.results"
+    echo "$p50 $p99 $max $mean $submit_p50 $submit_p99 $rate_held $f50 $f99" >>"$work/latency.results"
 }
 
 # ---- run ---------------------------------------------------------------------------------------
@@ -293,8 +321,8 @@ for b in "${benchmarks[@]}"; do
         ;;
     latency)
         p99=$(column latency 2)
-        echo "latency: submit->start p50 $(column latency 1) ms, p99 $p99 ms, max $(column latency 3) ms at $(column latency 7) jobs/s; submit round trip p50 $(column latency 5) ms, p99 $(column latency 6) ms (medians of $ROUNDS; p99 rounds $(rounds_of latency 2)); goal p99 <= 5 ms: $([ "${p99%.*}" -le 5 ] && echo met || echo missed)"
-        echo "| $today | $machine | latency | p50 $(column latency 1) ms, p99 $p99 ms | submit round trip p50 $(column latency 5) ms, p99 $(column latency 6) ms | max $(column latency 3) ms | $concurrency_note; $(column latency 7) jobs/s held; p99 rounds $(rounds_of latency 2) |"
+        echo "latency: submit->claim p50 $(column latency 1) ms, p99 $p99 ms, max $(column latency 3) ms; submit->finished p50 $(column latency 8) ms, p99 $(column latency 9) ms; at $(column latency 7) jobs/s; submit round trip p50 $(column latency 5) ms, p99 $(column latency 6) ms (medians of $ROUNDS; p99 rounds $(rounds_of latency 2)); goal p99 <= 5 ms: $([ "${p99%.*}" -le 5 ] && echo met || echo missed)"
+        echo "| $today | $machine | latency | claim p50 $(column latency 1) ms, p99 $p99 ms | finished p50 $(column latency 8) ms, p99 $(column latency 9) ms | submit round trip p50 $(column latency 5) ms, p99 $(column latency 6) ms | $concurrency_note; $(column latency 7) jobs/s held; claim p99 rounds $(rounds_of latency 2) |"
         ;;
     esac
 done
