@@ -120,6 +120,8 @@ boost::asio::awaitable<Submitted> JobService::submit(identity::Principal caller,
         throw JobError(Kind::conflict, "idempotency-key-reused",
                        "this idempotency key was used for a different request", std::move(errors));
     }
+    // A replay stored nothing new; a new job wakes the workers now rather than at their next poll.
+    if (stored.outcome == store::SubmitOutcome::created && onSubmitted_) onSubmitted_();
     co_return Submitted{.job = std::move(stored.job),
                         .created = stored.outcome == store::SubmitOutcome::created};
 }
