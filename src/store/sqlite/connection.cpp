@@ -54,18 +54,29 @@ Statement::Statement(sqlite3* db, std::string_view sql) {
     }
 }
 
-Statement::Statement(Statement&& other) noexcept : stmt_(std::exchange(other.stmt_, nullptr)) {}
+Statement::Statement(Statement&& other) noexcept
+    : stmt_(std::exchange(other.stmt_, nullptr)), cache_(std::exchange(other.cache_, nullptr)) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
     if (this != &other) {
-        sqlite3_finalize(stmt_);
+        release();
         stmt_ = std::exchange(other.stmt_, nullptr);
+        cache_ = std::exchange(other.cache_, nullptr);
     }
     return *this;
 }
 
 Statement::~Statement() {
-    sqlite3_finalize(stmt_);
+    release();
+}
+
+void Statement::release() noexcept {
+    if (stmt_ == nullptr) return;
+    if (cache_ != nullptr) {
+        cache_->giveBack(std::exchange(stmt_, nullptr));
+    } else {
+        sqlite3_finalize(std::exchange(stmt_, nullptr));
+    }
 }
 
 void Statement::check(int rc, std::string_view operation) const {
@@ -184,11 +195,37 @@ Connection::Connection(const std::filesystem::path& path, Mode mode) {
 }
 
 Connection::~Connection() {
+    for (auto* cache : {&idle_, &transactionControl_}) {
+        for (auto& [sql, stmt] : *cache) sqlite3_finalize(stmt);
+        cache->clear();
+    }
     sqlite3_close_v2(db_);
 }
 
+// Parsing and planning cost more than running most of the store's statements, so the text's last
+// statement is reused. The authorizer ran when it was first prepared; the schema is re-checked by
+// SQLite itself at each step (prepare_v2 statements re-prepare, and re-authorize, after a change).
 Statement Connection::prepare(std::string_view sql) {
-    return Statement(db_, sql);
+    if (auto found = idle_.find(sql); found != idle_.end()) {
+        sqlite3_stmt* stmt = found->second;
+        idle_.erase(found);
+        return Statement(stmt, this);
+    }
+    Statement fresh(db_, sql);
+    fresh.cache_ = this;
+    return fresh;
+}
+
+void Connection::giveBack(sqlite3_stmt* stmt) noexcept {
+    // sqlite3_reset repeats the last step's error, which step() has already reported.
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    try {
+        if (idle_.size() < kMaxCachedStatements && idle_.try_emplace(sqlite3_sql(stmt), stmt).second) return;
+    } catch (...) {
+        // Out of memory for the key: finalize instead of keeping it.
+    }
+    sqlite3_finalize(stmt);
 }
 
 void Connection::execute(std::string_view sql) {
@@ -232,9 +269,25 @@ int Connection::authorize(void* self, int action, const char*, const char*, cons
 }
 
 void Connection::executeTransactionControl(std::string_view sql) {
+    // Allowed while preparing and while stepping: a step may re-prepare after a schema change.
     transactionControlAllowed_ = true;
     try {
-        execute(sql);
+        auto found = transactionControl_.find(sql);
+        if (found == transactionControl_.end()) {
+            Statement fresh(db_, sql);
+            found = transactionControl_.emplace(std::string(sql), std::exchange(fresh.stmt_, nullptr)).first;
+        }
+        sqlite3_stmt* stmt = found->second;
+        const int rc = sqlite3_step(stmt);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+            try {
+                throwSqliteError(db_, rc, "execute");  // reads the error before the reset
+            } catch (...) {
+                sqlite3_reset(stmt);
+                throw;
+            }
+        }
+        sqlite3_reset(stmt);
     } catch (...) {
         transactionControlAllowed_ = false;
         throw;

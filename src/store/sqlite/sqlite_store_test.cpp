@@ -412,6 +412,54 @@ TEST_F(SqliteStoreTest, ErrorMessagesHoldNeitherSqlNorPaths) {
     }
 }
 
+TEST_F(SqliteStoreTest, PreparedStatementsAreReusedResetAndUnbound) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    runToCompletion(store.write([](Connection& db) {
+        const std::size_t before = db.cachedStatements();
+        for (int n = 1; n <= 3; ++n) insertNumber(db, n);
+        EXPECT_EQ(db.cachedStatements(), before + 1);  // one text, one kept statement
+        {
+            // A cached statement comes back with no bindings and no pending row.
+            auto select = db.prepare("SELECT n FROM numbers WHERE n >= ?1 ORDER BY n");
+            select.bindInt64(1, 2);
+            ASSERT_TRUE(select.step());
+            EXPECT_EQ(select.columnInt64(0), 2);
+        }
+        auto again = db.prepare("SELECT n FROM numbers WHERE n >= ?1 ORDER BY n");
+        EXPECT_FALSE(again.step());  // ?1 is NULL now: no row compares
+        {
+            // The same text twice at once: the second is prepared anew, and both work.
+            auto other = db.prepare("SELECT n FROM numbers WHERE n >= ?1 ORDER BY n");
+            other.bindInt64(1, 3);
+            ASSERT_TRUE(other.step());
+            EXPECT_EQ(other.columnInt64(0), 3);
+        }
+    }));
+    EXPECT_EQ(countNumbers(store), 3);
+    // The writer's own BEGIN/SAVEPOINT/COMMIT statements are cached apart: prepare() still refuses them.
+    for (const auto* sql : {"COMMIT", "SAVEPOINT request", "RELEASE request", "BEGIN IMMEDIATE"}) {
+        EXPECT_THROW(
+            runToCompletion(store.write([sql](Connection& db) { auto statement = db.prepare(sql); })),
+            SqliteError)
+            << sql;
+    }
+    EXPECT_EQ(countNumbers(store), 3);
+}
+
+TEST_F(SqliteStoreTest, TheStatementCacheIsBounded) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    runToCompletion(store.write([](Connection& db) {
+        for (std::size_t i = 0; i < Connection::kMaxCachedStatements + 10; ++i) {
+            auto statement = db.prepare("SELECT " + std::to_string(i));
+            ASSERT_TRUE(statement.step());
+            EXPECT_EQ(statement.columnInt64(0), static_cast<std::int64_t>(i));
+        }
+        EXPECT_EQ(db.cachedStatements(), Connection::kMaxCachedStatements);
+    }));
+}
+
 TEST_F(SqliteStoreTest, ReadsAreReadOnly) {
     SqliteStore store(databasePath());
     createNumbersTable(store);
