@@ -80,6 +80,13 @@ struct JobOutcome {
     Millis retryAt = 0;                   // when not and attempts remain: the back-off's end
 };
 
+// One lease holder's report of how an attempt ended, for finishAttempts.
+struct AttemptReport {
+    std::string id{};
+    std::string holder{};
+    JobOutcome outcome{};
+};
+
 class JobStore {
   public:
     virtual ~JobStore() = default;
@@ -118,6 +125,11 @@ class JobStore {
                                                                                 std::string holder,
                                                                                 JobOutcome outcome,
                                                                                 Millis now) = 0;
+    // finishAttempt for each report, all in one write (one transaction): element i is what
+    // finishAttempt would return for reports[i], and a refused report changes nothing. For workers
+    // whose jobs end in bursts; one store call instead of one per job.
+    virtual boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> finishAttempts(
+        std::vector<AttemptReport> reports, Millis now) = 0;
     // Takes back every lease that expired before `now` (queued again with the attempt counted, dead,
     // or canceled); returns how many.
     virtual boost::asio::awaitable<int> recoverExpiredLeases(Millis now) = 0;

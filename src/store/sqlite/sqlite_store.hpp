@@ -187,6 +187,8 @@ class SqliteStore final : public Store {
     boost::asio::awaitable<std::optional<jobs::JobState>> finishAttempt(std::string id, std::string holder,
                                                                         JobOutcome outcome,
                                                                         Millis now) override;
+    boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> finishAttempts(
+        std::vector<AttemptReport> reports, Millis now) override;
     boost::asio::awaitable<int> recoverExpiredLeases(Millis now) override;
     void insertSigningKeyBlocking(SigningKeyRecord key) override;
     void deleteSigningKeysBlocking(std::vector<std::string> kids) override;
