@@ -1,5 +1,8 @@
-// JobService against a real SQLite store: what it tells the in-process workers after a submission.
+// JobService against a real SQLite store: what it tells the in-process workers after a submission,
+// and the ids it gives jobs.
 #include "jobs/job_service.hpp"
+
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -61,6 +64,31 @@ TEST_F(JobServiceTest, ABatchWakesTheWorkersOnce) {
     batch.push_back(noop());
     runToCompletion(service_.submitBatch(alice_, std::move(batch)));
     EXPECT_EQ(wakeUps_, 1);
+}
+
+// Ids sort by submit time (so new rows land together in the store's indexes) and stay unguessable.
+TEST_F(JobServiceTest, JobIdsSortBySubmitTimeAndCarry128RandomBits) {
+    auto time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'000));
+    JobService service(store_, registry_, JobsSettings{}, [&time] { return time; });
+    std::vector<std::string> ids;
+    std::set<std::string> seen;
+    for (int i = 0; i < 50; ++i) {
+        if (i % 10 == 0) time += std::chrono::milliseconds(1);
+        auto submitted = runToCompletion(service.submit(alice_, noop()));
+        const std::string& id = submitted.job.id;
+        ASSERT_EQ(id.size(), 30u) << id;  // 48 time bits and 128 random bits in 6-bit characters
+        EXPECT_EQ(id.find_first_not_of("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"),
+                  std::string::npos)
+            << id;
+        EXPECT_TRUE(seen.insert(id).second) << "repeated id " << id;
+        ids.push_back(id);
+    }
+    for (std::size_t i = 10; i < ids.size(); ++i)
+        EXPECT_LT(ids[i - 10], ids[i]) << "a later millisecond sorts later";
+    EXPECT_EQ(ids[0].substr(0, 8), ids[9].substr(0, 8)) << "one millisecond, one time prefix";
+    auto found = runToCompletion(store_.findJob(ids.back()));
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->created, 1'700'000'000'005);
 }
 
 }  // namespace
