@@ -31,7 +31,7 @@ TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
     jobs::JobService jobService(store, tasks, jobs::JobsSettings{});
-    addJobRoutes(router, tasks, jobService);
+    addJobRoutes(router, config, tasks, jobService);
 
     std::set<std::pair<http::Verb, std::string>> served;
     for (const http::Route& route : router.routes()) {

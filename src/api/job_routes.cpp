@@ -14,6 +14,7 @@
 #include "api/query.hpp"
 #include "api/responses.hpp"
 #include "http/problem.hpp"
+#include "http/trusted_proxies.hpp"
 #include "obs/audit.hpp"
 
 namespace rampart::api {
@@ -166,7 +167,9 @@ auto guarded(Body body) {
 
 }  // namespace
 
-void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs::JobService& service) {
+void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRegistry& registry,
+                  jobs::JobService& service) {
+    auto proxies = std::make_shared<http::TrustedProxies>(config.trustedProxies);
     json::array tasks;
     for (const jobs::TaskType* type : registry.all()) {
         tasks.push_back(json::object{{"name", type->name},
@@ -209,7 +212,8 @@ void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs
                 .pattern = "/api/v1/jobs/batch",
                 .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
                     JsonBody body(ex);
-                    auto items = body.optionalObjectArray("jobs", 1000);
+                    auto items =
+                        body.optionalObjectArray("jobs", static_cast<std::size_t>(service.maxBatch()));
                     body.finish();
                     if (!items)
                         throw http::ApiError::badRequest("the body needs \"jobs\": an array of submissions");
@@ -225,7 +229,7 @@ void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs
                     for (const auto& job : stored) out.push_back(jobJson(job));
                     reply(ex, Status::created, json::object{{"items", std::move(out)}});
                 }),
-                .summary = "Submit up to 1,000 jobs in one transaction: all or none",
+                .summary = "Submit up to jobs.max_batch (default 1,000) jobs in one transaction: all or none",
                 .tag = "jobs",
                 .jsonBody = true,
                 .maxBodyBytes = kMaxBatchBody});
@@ -280,6 +284,64 @@ void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs
                 }),
                 .summary = "Cancel a job: at once unless running, then when its handler sees the request",
                 .tag = "jobs"});
+
+    router.add(
+        {.method = Verb::get,
+         .pattern = "/api/v1/jobs/{id}/events",
+         .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+             auto events = co_await service.events(caller(ex), std::string(ex.pathParam("id")));
+             json::array items;
+             for (const auto& event : events) {
+                 items.push_back(json::object{
+                     {"time", timeText(event.time)},
+                     {"from", event.from ? json::value(jobs::stateName(*event.from)) : json::value(nullptr)},
+                     {"to", jobs::stateName(event.to)},
+                     {"detail", event.detail}});
+             }
+             reply(ex, Status::ok, json::object{{"items", std::move(items)}});
+         }),
+         .summary = "A job's history: every state change, oldest first",
+         .tag = "jobs"});
+
+    router.add({.method = Verb::get,
+                .pattern = "/api/v1/queues",
+                .handler = guarded([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto queues = co_await service.queues();
+                    json::array items;
+                    for (const auto& queue : queues) {
+                        json::object counts;
+                        for (jobs::JobState state : jobs::kAllStates) counts[jobs::stateName(state)] = 0;
+                        std::int64_t total = 0;
+                        for (const auto& [state, count] : queue.counts) {
+                            counts[jobs::stateName(state)] = count;
+                            total += count;
+                        }
+                        items.push_back(json::object{{"name", queue.name},
+                                                     {"configured", queue.configured},
+                                                     {"paused", queue.paused},
+                                                     {"counts", std::move(counts)},
+                                                     {"total", total}});
+                    }
+                    reply(ex, Status::ok, json::object{{"items", std::move(items)}});
+                }),
+                .summary = "Every queue: paused or not, and how many jobs it holds in each state",
+                .tag = "queues"});
+
+    for (const bool pause : {true, false}) {
+        router.add(
+            {.method = Verb::post,
+             .pattern = pause ? "/api/v1/queues/{name}/pause" : "/api/v1/queues/{name}/resume",
+             .handler = guarded([&service, proxies, pause](Exchange& ex) -> boost::asio::awaitable<void> {
+                 const std::string name(ex.pathParam("name"));
+                 jobs::AuditContext context{.requestId = ex.requestId,
+                                            .client = proxies->clientAddress(ex).to_string()};
+                 co_await service.setQueuePaused(caller(ex), name, pause, std::move(context));
+                 reply(ex, Status::ok, json::object{{"name", name}, {"paused", pause}});
+             }),
+             .summary = pause ? "Pause a queue: its jobs wait (running ones go on) until it is resumed"
+                              : "Resume a paused queue",
+             .tag = "queues"});
+    }
 }
 
 }  // namespace rampart::api

@@ -9,6 +9,7 @@
 
 namespace rampart::api {
 
-void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs::JobService& service);
+void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRegistry& registry,
+                  jobs::JobService& service);
 
 }  // namespace rampart::api

@@ -77,6 +77,22 @@ const std::vector<Policy>& table() {
          .roles = kAdminUser,
          .scope = "jobs:write"},
 
+        {.method = Verb::get,
+         .pattern = "/api/v1/jobs/{id}/events",
+         .roles = kAdminUserAuditor,
+         .scope = "jobs:read"},
+
+        // Queues: counts for admins and auditors; pausing and resuming for admins.
+        {.method = Verb::get, .pattern = "/api/v1/queues", .roles = kAdminAuditor, .scope = "jobs:read"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/queues/{name}/pause",
+         .roles = kAdmin,
+         .scope = "jobs:write"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/queues/{name}/resume",
+         .roles = kAdmin,
+         .scope = "jobs:write"},
+
         // The audit log: read-only, for admins and auditors.
         {.method = Verb::get, .pattern = "/api/v1/audit", .roles = kAdminAuditor, .scope = "audit:read"},
     };

@@ -62,6 +62,9 @@ int runCli(int argc, char** argv) {
     serveCommand->add_option("--data-dir", dataDir, "data directory (overrides RAMPART_DATA_DIR)");
     serveCommand->add_option("--threads", threads, "I/O threads (default: one per core)");
     serveCommand->add_option("--port-file", portFile, "write the bound port to this file once listening");
+    bool noWorkers = false;
+    serveCommand->add_flag("--no-workers", noWorkers,
+                           "run no jobs in this process (an API node; same as jobs.run_workers = false)");
     serveCommand
         ->fallthrough();  // `rampart serve --config FILE` works as well as `rampart --config FILE serve`
 
@@ -89,6 +92,7 @@ int runCli(int argc, char** argv) {
     if (!listen.empty()) sources.overrides["listen"] = listen;
     if (!dataDir.empty()) sources.overrides["data_dir"] = dataDir;
     if (threads) sources.overrides["threads"] = std::to_string(threads);
+    if (noWorkers) sources.overrides["jobs.run_workers"] = "false";
     if (!portFile.empty()) serveOptions.portFile = portFile;
 
     Config config;

@@ -22,6 +22,7 @@
 #include "identity/jwt.hpp"
 #include "identity/oidc.hpp"
 #include "identity/principal.hpp"
+#include "jobs/task_registry.hpp"
 
 extern char** environ;
 
@@ -36,6 +37,8 @@ constexpr std::uint64_t kMaxSize = std::numeric_limits<std::size_t>::max();
 constexpr std::uint64_t kMaxTimeoutMs = 24ULL * 60 * 60 * 1000;
 constexpr std::uint64_t kMaxSeconds = 10ULL * 365 * 24 * 60 * 60;
 constexpr std::uint64_t kMaxThreads = 1024;
+constexpr std::uint64_t kMaxConcurrency = 1024;
+constexpr std::uint64_t kMaxRetentionHours = 10ULL * 365 * 24;
 // libsodium's own upper bounds for Argon2id on 64-bit systems (crypto_pwhash_OPSLIMIT_MAX and
 // crypto_pwhash_MEMLIMIT_MAX / 1024), so a loaded value never makes hashing fail at run time.
 constexpr std::uint64_t kMaxArgon2Ops = 0xFFFF'FFFFULL;
@@ -277,6 +280,25 @@ std::vector<std::string> parseList(const RawValue& value, bool (*valid)(std::str
     return items;
 }
 
+// "example.com", ".example.com" (every name under it) or an IP address in its usual form.
+constexpr std::string_view kDomainRule =
+    "each entry must be a host name (example.com), .example.com for every name under it, or an IP address";
+
+bool isDomainRule(std::string_view text) {
+    if (text.starts_with('.')) text.remove_prefix(1);
+    return !text.empty() && text != "*" && isAllowedHost(text);
+}
+
+std::vector<std::string> parseQueueNames(const RawValue& value) {
+    std::vector<std::string> names =
+        parseList(value, jobs::isValidName, "each queue name must be 1-64 characters of [a-z0-9._-]");
+    if (names.empty()) value.fail("must name at least one queue");
+    std::set<std::string_view> seen;
+    for (const std::string& name : names)
+        if (!seen.insert(name).second) value.fail(fmt::format("names queue '{}' twice", name));
+    return names;
+}
+
 using Apply = void (*)(Config&, const RawValue&);
 
 struct Setting {
@@ -383,10 +405,37 @@ constexpr Setting kSettings[] = {
      [](Config& c, const RawValue& v) { c.auth.lockoutBase = v.seconds(1, kMaxSeconds); }},
     {"auth.lockout_max_s", false,
      [](Config& c, const RawValue& v) { c.auth.lockoutMax = v.seconds(1, kMaxSeconds); }},
+    {"jobs.run_workers", false, [](Config& c, const RawValue& v) { c.jobs.runWorkers = v.boolean(); }},
+    {"jobs.worker_concurrency", false,
+     [](Config& c, const RawValue& v) {
+         c.jobs.workerConcurrency = static_cast<unsigned>(v.number(1, kMaxConcurrency));
+     }},
+    // Below 2 s a heartbeat (every third of the lease) could not keep up with a busy store.
+    {"jobs.lease_seconds", false, [](Config& c, const RawValue& v) { c.jobs.lease = v.seconds(2, 3'600); }},
+    {"jobs.retention_hours", false,
+     [](Config& c, const RawValue& v) {
+         c.jobs.retention = std::chrono::hours(static_cast<std::int64_t>(v.number(0, kMaxRetentionHours)));
+     }},
+    {"jobs.max_batch", false, [](Config& c, const RawValue& v) { c.jobs.maxBatch = v.number(1, 10'000); }},
+    {"jobs.queues", false,
+     [](Config& c, const RawValue& v) {
+         c.jobs.queues.clear();
+         for (std::string& name : parseQueueNames(v))
+             c.jobs.queues.push_back(QueueConfig{.name = std::move(name)});
+     }},
+    {"egress.allow_domains", false,
+     [](Config& c, const RawValue& v) { c.egress.allowDomains = parseList(v, isDomainRule, kDomainRule); }},
+    {"egress.block_domains", false,
+     [](Config& c, const RawValue& v) { c.egress.blockDomains = parseList(v, isDomainRule, kDomainRule); }},
+    {"egress.max_response_bytes", false,
+     [](Config& c, const RawValue& v) { c.egress.maxResponseBytes = v.number(1, kMaxSize); }},
+    {"egress.timeout_ms", false, [](Config& c, const RawValue& v) { c.egress.timeout = v.milliseconds(1); }},
+    {"egress.max_redirects", false,
+     [](Config& c, const RawValue& v) { c.egress.maxRedirects = static_cast<unsigned>(v.number(0, 10)); }},
 };
 
 // The tables of the TOML file; every other dotted name is a typo.
-constexpr std::string_view kSections[] = {"tls", "hsts", "limits", "cors", "auth"};
+constexpr std::string_view kSections[] = {"tls", "hsts", "limits", "cors", "auth", "jobs", "egress"};
 
 // Names users and scripts already rely on (DESIGN.md) that differ from the generic rule.
 constexpr std::pair<std::string_view, std::string_view> kEnvironmentAliases[] = {
@@ -664,6 +713,44 @@ void validateOidcIssuers(const Config& config, const std::vector<std::string>& o
     }
 }
 
+// [jobs.queue.NAME]: one table per queue, file only. The queue must be named in jobs.queues; that check
+// waits for finish(), since the environment may still set the list.
+struct QueueTable {
+    std::optional<unsigned> concurrency{};
+    std::optional<std::vector<std::string>> submitRoles{};
+    std::optional<bool> externalWorkers{};
+    std::string origin{};
+};
+
+QueueTable parseQueueTable(const std::string& queue, const toml::node& node,
+                           const std::filesystem::path& file) {
+    const toml::table* table = node.as_table();
+    if (table == nullptr)
+        throw ConfigError(fmt::format("'jobs.queue.{}' in {} must be a table ([jobs.queue.{}])", queue,
+                                      fileOrigin(file, node), queue));
+    QueueTable result{.origin = fileOrigin(file, node)};
+    for (auto&& [key, valueNode] : *table) {
+        const std::string setting = fmt::format("jobs.queue.{}.{}", queue, key.str());
+        const RawValue value(setting, false, valueNode, fileOrigin(file, valueNode));
+        if (key.str() == "concurrency") {
+            result.concurrency = static_cast<unsigned>(value.number(0, kMaxConcurrency));
+        } else if (key.str() == "submit_roles") {
+            std::vector<std::string> roles = value.list();
+            for (const std::string& role : roles)
+                if (!identity::parseRole(role))
+                    value.fail("each entry must be one of admin, user, auditor, worker" + value.got(role));
+            result.submitRoles = std::move(roles);
+        } else if (key.str() == "external_workers") {
+            result.externalWorkers = value.boolean();
+        } else {
+            throw ConfigError(fmt::format(
+                "unknown setting '{}' in {}; a queue has concurrency, submit_roles and external_workers",
+                setting, fileOrigin(file, valueNode)));
+        }
+    }
+    return result;
+}
+
 class Loader {
   public:
     Config load(const ConfigSources& sources) {
@@ -694,6 +781,10 @@ class Loader {
                     throw ConfigError(fmt::format("'{}' in {} must be a table ([{}])", name, origin, name));
                 }
                 for (auto&& [subKey, subNode] : *section) {
+                    if (name == "jobs" && subKey.str() == "queue") {
+                        applyQueueTables(file, subNode);
+                        continue;
+                    }
                     applyFileValue(fmt::format("{}.{}", name, subKey.str()), subNode,
                                    fileOrigin(file, subNode));
                 }
@@ -720,6 +811,35 @@ class Loader {
                     parseOidcIssuer(*element.as_table(), config_.oidcIssuers.size(), file));
                 oidcOrigins_.push_back(fileOrigin(file, element));
             }
+        }
+    }
+
+    void applyQueueTables(const std::filesystem::path& file, const toml::node& node) {
+        const toml::table* queues = node.as_table();
+        if (queues == nullptr)
+            throw ConfigError(
+                fmt::format("'jobs.queue' in {} must hold one table per queue ([jobs.queue.NAME])",
+                            fileOrigin(file, node)));
+        for (auto&& [queue, table] : *queues) {
+            const std::string name(queue.str());
+            queueTables_.insert_or_assign(name, parseQueueTable(name, table, file));
+        }
+    }
+
+    // Each [jobs.queue.NAME] onto the queue jobs.queues names.
+    void applyQueueTablesToQueues() {
+        for (auto& [name, table] : queueTables_) {
+            auto queue = std::find_if(config_.jobs.queues.begin(), config_.jobs.queues.end(),
+                                      [&](const QueueConfig& q) { return q.name == name; });
+            if (queue == config_.jobs.queues.end()) {
+                throw ConfigError(
+                    fmt::format("[jobs.queue.{}] (from {}) configures a queue that jobs.queues does not "
+                                "name; add it there",
+                                name, table.origin));
+            }
+            if (table.concurrency) queue->concurrency = table.concurrency;
+            if (table.submitRoles) queue->submitRoles = *table.submitRoles;
+            if (table.externalWorkers) queue->externalWorkers = *table.externalWorkers;
         }
     }
 
@@ -805,12 +925,14 @@ class Loader {
             config_.secretKey = SecretString(readSecretFile(config_.secretKeyFile, "secret key file"));
         }
         validateOidcIssuers(config_, oidcOrigins_);
+        applyQueueTablesToQueues();
     }
 
     Config config_;
     std::set<std::string_view> explicitlySet_;
     bool secretKeyFromEnvironment_ = false;
     std::vector<std::string> oidcOrigins_;  // where each [[oidc.issuers]] table starts, for errors
+    std::map<std::string, QueueTable> queueTables_;
 };
 
 }  // namespace

@@ -81,6 +81,34 @@ struct OidcIssuerConfig {
     std::vector<std::string> algorithms;         // allowlist of EdDSA, ES256, RS256; empty allows all three
 };
 
+// One queue ([jobs] queues names them; [jobs.queue.NAME] in the TOML file refines one).
+struct QueueConfig {
+    std::string name;  // [a-z0-9._-], 1-64 characters
+    std::optional<unsigned>
+        concurrency{};  // in-process jobs at once; 0: external workers only; unset: default
+    std::vector<std::string> submitRoles = {"admin", "user"};  // roles that may submit to it
+    bool externalWorkers = true;  // callers with the worker role may lease its jobs
+};
+
+// The job engine ([jobs]).
+struct JobsConfig {
+    bool runWorkers = true;             // in-process workers in this process (serve --no-workers: false)
+    unsigned workerConcurrency = 4;     // in-process jobs at once per queue, unless the queue says
+    std::chrono::seconds lease{30};     // in-process lease; heartbeats renew it; 2..3600
+    std::chrono::hours retention{336};  // finished jobs are deleted this long after they end; 0 keeps them
+    std::size_t maxBatch = 1000;        // jobs per POST /api/v1/jobs/batch; 1..10000
+    std::vector<QueueConfig> queues = {QueueConfig{.name = "default"}};
+};
+
+// Where tasks may connect ([egress]); the guard's address rules always apply on top.
+struct EgressConfig {
+    std::vector<std::string> allowDomains;  // non-empty: only these hosts ("example.com", ".example.com")
+    std::vector<std::string> blockDomains;  // always refused
+    std::size_t maxResponseBytes = 1024 * 1024;
+    std::chrono::milliseconds timeout{10'000};
+    unsigned maxRedirects = 5;  // 0..10
+};
+
 struct Config {
     Mode mode = Mode::development;                          // RAMPART_ENV
     std::string listen = "127.0.0.1:8080";                  // RAMPART_LISTEN, host:port
@@ -110,6 +138,8 @@ struct Config {
     CorsConfig cors;
     AuthConfig auth;
     std::vector<OidcIssuerConfig> oidcIssuers;  // [[oidc.issuers]], file only
+    JobsConfig jobs;
+    EgressConfig egress;
 
     [[nodiscard]] bool production() const { return mode == Mode::production; }
 };

@@ -225,6 +225,17 @@ const std::vector<SettingSample>& allSettings() {
         {"auth.login_max_failures", "10", "10"},
         {"auth.lockout_base_s", "30", "30"},
         {"auth.lockout_max_s", "600", "600"},
+        {"jobs.run_workers", "false", "false"},
+        {"jobs.worker_concurrency", "16", "16"},
+        {"jobs.lease_seconds", "10", "10"},
+        {"jobs.retention_hours", "48", "48"},
+        {"jobs.max_batch", "500", "500"},
+        {"jobs.queues", "default,reports", R"(["default", "reports"])"},
+        {"egress.allow_domains", ".example.com", R"([".example.com"])"},
+        {"egress.block_domains", "evil.example.com", R"(["evil.example.com"])"},
+        {"egress.max_response_bytes", "65536", "65536"},
+        {"egress.timeout_ms", "5000", "5000"},
+        {"egress.max_redirects", "0", "0"},
     };
     return samples;
 }
@@ -683,6 +694,78 @@ TEST(ConfigurationDoc, ProductionExampleLoads) {
     for (const Finding& finding : runDeployChecks(config)) {
         EXPECT_NE(finding.severity, Severity::critical) << formatFinding(finding);
     }
+}
+
+TEST(LoadConfig, JobsAndEgressDefaults) {
+    const Config config = loadConfig(ConfigSources{});
+    EXPECT_TRUE(config.jobs.runWorkers);
+    EXPECT_EQ(config.jobs.workerConcurrency, 4u);
+    EXPECT_EQ(config.jobs.lease, std::chrono::seconds(30));
+    EXPECT_EQ(config.jobs.retention, std::chrono::hours(336));
+    EXPECT_EQ(config.jobs.maxBatch, 1000u);
+    ASSERT_EQ(config.jobs.queues.size(), 1u);
+    EXPECT_EQ(config.jobs.queues[0].name, "default");
+    EXPECT_FALSE(config.jobs.queues[0].concurrency.has_value());
+    EXPECT_THAT(config.jobs.queues[0].submitRoles, ElementsAre("admin", "user"));
+    EXPECT_TRUE(config.jobs.queues[0].externalWorkers);
+    EXPECT_TRUE(config.egress.allowDomains.empty());
+    EXPECT_EQ(config.egress.maxRedirects, 5u);
+}
+
+TEST(LoadConfig, QueueTablesRefineTheQueuesTheListNames) {
+    TempDir dir;
+    const Config config = loadConfig(fromFile(dir, R"(
+[jobs]
+queues = ["default", "reports", "gpu"]
+[jobs.queue.reports]
+concurrency = 2
+submit_roles = ["admin"]
+[jobs.queue.gpu]
+concurrency = 0
+external_workers = true
+)"));
+    ASSERT_EQ(config.jobs.queues.size(), 3u);
+    EXPECT_EQ(config.jobs.queues[1].name, "reports");
+    EXPECT_EQ(config.jobs.queues[1].concurrency, 2u);
+    EXPECT_THAT(config.jobs.queues[1].submitRoles, ElementsAre("admin"));
+    EXPECT_EQ(config.jobs.queues[2].concurrency, 0u) << "0: only external workers run its jobs";
+    EXPECT_FALSE(config.jobs.queues[0].concurrency.has_value());
+
+    // The environment may replace the list; a table for a queue it drops is then an error.
+    ConfigSources narrowed = fromFile(dir, R"([jobs]
+queues = ["default", "reports"]
+[jobs.queue.reports]
+concurrency = 1
+)");
+    narrowed.environment = {{"RAMPART_JOBS__QUEUES", "default"}};
+    EXPECT_THAT(loadError(narrowed), AllOf(HasSubstr("[jobs.queue.reports]"), HasSubstr("jobs.queues")));
+}
+
+TEST(LoadConfig, JobAndEgressValuesAreChecked) {
+    TempDir dir;
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_JOBS__LEASE_SECONDS", "1"}})),
+                HasSubstr("jobs.lease_seconds"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_JOBS__WORKER_CONCURRENCY", "0"}})),
+                HasSubstr("jobs.worker_concurrency"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_JOBS__MAX_BATCH", "10001"}})),
+                HasSubstr("jobs.max_batch"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_JOBS__QUEUES", "default,Reports"}})),
+                HasSubstr("[a-z0-9._-]"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_JOBS__QUEUES", "a,b,a"}})), HasSubstr("twice"));
+    EXPECT_THAT(loadError(fromOverrides({{"jobs.queues", ","}})), HasSubstr("at least one queue"));
+    EXPECT_THAT(loadError(fromFile(dir, R"([jobs.queue.default]
+submit_roles = ["root"]
+)")),
+                AllOf(HasSubstr("jobs.queue.default.submit_roles"), HasSubstr("root")));
+    EXPECT_THAT(loadError(fromFile(dir, "[jobs.queue.default]\nthreads = 3\n")),
+                HasSubstr("unknown setting 'jobs.queue.default.threads'"));
+    EXPECT_THAT(loadError(fromFile(dir, "[jobs]\nqueue = 3\n")), HasSubstr("jobs.queue"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_EGRESS__ALLOW_DOMAINS", "*"}})),
+                HasSubstr("egress.allow_domains"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_EGRESS__BLOCK_DOMAINS", "http://x.example"}})),
+                HasSubstr("egress.block_domains"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_EGRESS__MAX_REDIRECTS", "11"}})),
+                HasSubstr("egress.max_redirects"));
 }
 
 // [[oidc.issuers]]: every key read, each rule enforced with an error that names the setting.

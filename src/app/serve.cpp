@@ -79,6 +79,61 @@ void auditServerStart(store::Store& store, const Config& config, const std::vect
     runBlocking(store.appendAudit(std::move(event)));
 }
 
+jobs::JobsSettings jobsSettings(const Config& config) {
+    jobs::JobsSettings settings{.queues = {}, .maxBatch = static_cast<int>(config.jobs.maxBatch)};
+    for (const QueueConfig& queue : config.jobs.queues) {
+        jobs::QueueSettings entry{
+            .name = queue.name, .submitRoles = {}, .externalWorkers = queue.externalWorkers};
+        for (const std::string& role : queue.submitRoles)
+            if (auto parsed = identity::parseRole(role)) entry.submitRoles.push_back(*parsed);
+        settings.queues.push_back(std::move(entry));
+    }
+    return settings;
+}
+
+egress::EgressPolicy egressPolicy(const Config& config) {
+    return egress::EgressPolicy{.allowDomains = config.egress.allowDomains,
+                                .blockDomains = config.egress.blockDomains,
+                                .maxResponseBytes = config.egress.maxResponseBytes,
+                                .timeout = config.egress.timeout,
+                                .maxRedirects = static_cast<int>(config.egress.maxRedirects)};
+}
+
+// One pool (one thread) per queue that runs jobs in this process, each with its own concurrency.
+std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config, store::Store& store,
+                                                           const jobs::TaskRegistry& tasks,
+                                                           egress::EgressClient& egress) {
+    std::vector<std::unique_ptr<jobs::WorkerPool>> pools;
+    if (!config.jobs.runWorkers) return pools;
+    for (const QueueConfig& queue : config.jobs.queues) {
+        const unsigned concurrency = queue.concurrency.value_or(config.jobs.workerConcurrency);
+        if (concurrency == 0) continue;  // left to external workers
+        jobs::WorkerSettings settings;
+        settings.queues = {queue.name};
+        settings.concurrency = static_cast<int>(concurrency);
+        settings.lease = config.jobs.lease;
+        pools.push_back(std::make_unique<jobs::WorkerPool>(store, tasks, std::move(settings), &egress));
+    }
+    return pools;
+}
+
+// Deletes finished jobs older than the retention, a thousand per write so no sweep holds the writer long.
+void deleteExpiredJobs(store::Store& store, std::chrono::hours retention) {
+    if (retention.count() == 0) return;
+    const auto cutoff = std::chrono::system_clock::now() - retention;
+    const store::Millis before =
+        std::chrono::duration_cast<std::chrono::milliseconds>(cutoff.time_since_epoch()).count();
+    constexpr int kPerWrite = 1000;
+    int total = 0;
+    for (int round = 0; round < 1000; ++round) {
+        const int deleted = runBlocking(store.deleteFinishedJobs(before, kPerWrite));
+        total += deleted;
+        if (deleted < kPerWrite) break;
+    }
+    if (total > 0)
+        spdlog::info("retention: deleted {} finished job(s) older than {} h", total, retention.count());
+}
+
 }  // namespace
 
 bool schemaReady(store::Store& store, const Config& config) {
@@ -148,13 +203,15 @@ int serve(Config config, const ServeOptions& options) {
     api::addIdentityRoutes(router, config, auth, *store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
-    jobs::JobService jobService(*store, tasks, jobs::JobsSettings{});
-    api::addJobRoutes(router, tasks, jobService);
+    jobs::JobService jobService(*store, tasks, jobsSettings(config));
+    api::addJobRoutes(router, config, tasks, jobService);
     // Tasks reach the network only through the egress guard.
-    egress::EgressClient egressClient(egress::EgressPolicy{}, std::make_shared<egress::SystemResolver>());
-    jobs::WorkerPool workers(*store, tasks, jobs::WorkerSettings{}, &egressClient);
-    jobService.onSubmitted([&workers] { workers.notify(); });
-    workers.start();
+    egress::EgressClient egressClient(egressPolicy(config), std::make_shared<egress::SystemResolver>());
+    auto workers = workerPools(config, *store, tasks, egressClient);
+    jobService.onSubmitted([&workers] {
+        for (auto& pool : workers) pool->notify();
+    });
+    for (auto& pool : workers) pool->start();
     http::PipelineDeps deps;
     deps.authenticator = &auth;
     deps.store = store.get();
@@ -193,15 +250,32 @@ int serve(Config config, const ServeOptions& options) {
         });
     };
     scheduleKeyReload();
+    // Finished jobs past jobs.retention_hours: a sweep a minute after start, then every ten minutes.
+    boost::asio::steady_timer retentionSweep(signals);
+    std::function<void(std::chrono::minutes)> scheduleRetention = [&](std::chrono::minutes delay) {
+        retentionSweep.expires_after(delay);
+        retentionSweep.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) return;
+            try {
+                deleteExpiredJobs(*store, config.jobs.retention);
+            } catch (const std::exception& error) {
+                spdlog::error("retention: deleting finished jobs failed: {}", error.what());
+            }
+            scheduleRetention(std::chrono::minutes(10));
+        });
+    };
+    scheduleRetention(std::chrono::minutes(1));
     stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
         spdlog::info("signal {}: shutting down gracefully", signal);
         reloadSignal.cancel();
         keyReload.cancel();
+        retentionSweep.cancel();
     });
     signals.run();
 
     server.shutdown();
-    workers.stop();  // running jobs are not reported: their leases run out and they run again
+    for (auto& pool : workers)
+        pool->stop();  // running jobs are not reported: their leases run out, they run again
     store->close();
     if (accessLog) accessLog->flush();
     spdlog::info("stopped");

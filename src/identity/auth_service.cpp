@@ -84,6 +84,7 @@ bool validEmail(std::string_view email) {
 
 // The scopes a role may hand to one of its API tokens: never more than the role itself can do.
 bool roleAllowsScope(Role role, std::string_view scope) {
+    if (isQueueScope(scope)) return role != Role::auditor;  // auditors submit and lease nothing
     switch (role) {
         case Role::admin:
             return true;
@@ -787,6 +788,15 @@ boost::asio::awaitable<CreatedApiToken> AuthService::createApiToken(
             throw AuthError(Kind::invalid, "invalid_scope",
                             "a scope is unknown or not allowed for this account", "/scopes");
         }
+    }
+    // A credential confined to some queues cannot make a token that reaches the others.
+    if (principal.restrictsQueues() &&
+        std::none_of(scopes.begin(), scopes.end(),
+                     [](const std::string& scope) { return isQueueScope(scope); })) {
+        throw AuthError(
+            Kind::invalid, "invalid_scope",
+            "this credential is limited to some queues; the new token must name them (queue:NAME)",
+            "/scopes");
     }
     const auto lifetime =
         expiresIn.value_or(std::min<std::chrono::seconds>(std::chrono::days{90}, settings_.apiTokenMaxTtl));

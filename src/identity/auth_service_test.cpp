@@ -363,6 +363,34 @@ TEST_F(AuthServiceTest, ATokenCannotCarryScopesBeyondItsRoleOrItsCreator) {
         "/expires_in");
 }
 
+TEST_F(AuthServiceTest, ATokenNarrowedToQueuesOnlyMakesTokensForThoseQueues) {
+    createUser("alice");
+    auto principal = principalOf(login("alice").tokens->accessToken);
+    auto narrow = runToCompletion(auth_->createApiToken(
+        principal, "reports", {"jobs:write", "tokens", "queue:reports"}, std::nullopt, context()));
+    auto narrowPrincipal = principalOf(narrow.token.reveal());
+    EXPECT_TRUE(narrowPrincipal.mayUseQueue("reports"));
+    EXPECT_FALSE(narrowPrincipal.mayUseQueue("default"));
+    for (std::vector<std::string> scopes :
+         {std::vector<std::string>{"jobs:write"},  // would reach every queue
+          {"jobs:write", "queue:default"}}) {
+        auto error = errorOf([&] {
+            runToCompletion(auth_->createApiToken(narrowPrincipal, "wider", scopes, std::nullopt, context()));
+        });
+        ASSERT_TRUE(error);
+        EXPECT_EQ(error->slug(), "invalid_scope");
+    }
+    EXPECT_NO_THROW(runToCompletion(auth_->createApiToken(
+        narrowPrincipal, "same", {"jobs:write", "queue:reports"}, std::nullopt, context())));
+    // Auditors submit and lease nothing, so a queue scope means nothing for them and is refused.
+    createUser("carol", Role::auditor);
+    auto auditor = principalOf(login("carol").tokens->accessToken);
+    EXPECT_TRUE(errorOf([&] {
+        runToCompletion(
+            auth_->createApiToken(auditor, "q", {"jobs:read", "queue:default"}, std::nullopt, context()));
+    }));
+}
+
 TEST_F(AuthServiceTest, TotpEnrolmentConfirmationLoginReplayAndDisable) {
     auto user = createUser("alice");
     auto principal = principalOf(login("alice").tokens->accessToken);

@@ -45,8 +45,21 @@ inline constexpr std::string_view kKnownScopes[] = {
     "tokens",    "users:read", "users:write",    "audit:read",
 };
 
+// "queue:<name>" narrows a token to the queues it names (for submitting, and for leasing by workers); a
+// token with no queue scope reaches every queue its role may use.
+inline constexpr std::string_view kQueueScopePrefix = "queue:";
+
+[[nodiscard]] constexpr bool isQueueScope(std::string_view scope) {
+    if (!scope.starts_with(kQueueScopePrefix)) return false;
+    const std::string_view name = scope.substr(kQueueScopePrefix.size());
+    return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    });
+}
+
 [[nodiscard]] constexpr bool isKnownScope(std::string_view scope) {
-    return std::find(std::begin(kKnownScopes), std::end(kKnownScopes), scope) != std::end(kKnownScopes);
+    return std::find(std::begin(kKnownScopes), std::end(kKnownScopes), scope) != std::end(kKnownScopes) ||
+           isQueueScope(scope);
 }
 
 enum class CredentialKind {
@@ -71,6 +84,20 @@ struct Principal {
         for (const auto& held : scopes)
             if (held == kAllScopes || held == scope) return true;
         return false;
+    }
+
+    // True when the credential names the queues it may use (see kQueueScopePrefix).
+    [[nodiscard]] bool restrictsQueues() const {
+        return std::any_of(scopes.begin(), scopes.end(),
+                           [](const std::string& held) { return held.starts_with(kQueueScopePrefix); });
+    }
+
+    [[nodiscard]] bool mayUseQueue(std::string_view queue) const {
+        if (!restrictsQueues()) return true;
+        return std::any_of(scopes.begin(), scopes.end(), [&](const std::string& held) {
+            return held.size() == kQueueScopePrefix.size() + queue.size() &&
+                   held.starts_with(kQueueScopePrefix) && held.ends_with(queue);
+        });
     }
 };
 

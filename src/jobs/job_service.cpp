@@ -92,6 +92,22 @@ bool JobService::mayCancel(const identity::Principal& caller, const store::JobRe
     return job.ownerId == caller.userId || caller.role == Role::admin;
 }
 
+const QueueSettings* JobsSettings::queue(std::string_view name) const {
+    for (const QueueSettings& queue : queues)
+        if (queue.name == name) return &queue;
+    return nullptr;
+}
+
+bool maySubmitTo(const QueueSettings& queue, const identity::Principal& caller) {
+    return std::find(queue.submitRoles.begin(), queue.submitRoles.end(), caller.role) !=
+               queue.submitRoles.end() &&
+           caller.mayUseQueue(queue.name);
+}
+
+bool mayLeaseFrom(const QueueSettings& queue, const identity::Principal& caller) {
+    return caller.role == identity::Role::worker && queue.externalWorkers && caller.mayUseQueue(queue.name);
+}
+
 store::JobRecord JobService::prepare(const identity::Principal& caller, Submission submission,
                                      std::string_view prefix, store::Millis now) const {
     const std::string at(prefix);
@@ -108,9 +124,15 @@ store::JobRecord JobService::prepare(const identity::Principal& caller, Submissi
                        std::move(errors));
     }
     const std::string queue = submission.queue.value_or(type->defaultQueue);
-    if (std::find(settings_.queues.begin(), settings_.queues.end(), queue) == settings_.queues.end()) {
-        throw JobError(Kind::unprocessable, "unknown-queue", "jobs may not be submitted to that queue",
-                       {{at + "/queue", "is not a queue jobs may be submitted to"}});
+    const QueueSettings* queueSettings = settings_.queue(queue);
+    if (queueSettings == nullptr) {
+        throw JobError(Kind::unprocessable, "unknown-queue", "there is no such queue",
+                       {{at + "/queue", "is not a configured queue"}});
+    }
+    if (!maySubmitTo(*queueSettings, caller)) {
+        throw JobError(Kind::forbidden, "queue-not-allowed",
+                       "your role or token may not submit to the queue " + queue,
+                       {{at + "/queue", "is not a queue you may submit to"}});
     }
     if (submission.priority < -kMaxPriority || submission.priority > kMaxPriority) {
         throw JobError(Kind::invalid, "invalid-field", "priority must be between -100 and 100",
@@ -153,10 +175,9 @@ boost::asio::awaitable<Submitted> JobService::submit(identity::Principal caller,
         throw JobError(Kind::conflict, "idempotency-key-reused",
                        "this idempotency key was used for a different request", std::move(errors));
     }
-    // A replay stored nothing new; a new job wakes the workers now rather than at their next poll.
-    if (stored.outcome == store::SubmitOutcome::created && onSubmitted_) onSubmitted_();
-    co_return Submitted{.job = std::move(stored.job),
-                        .created = stored.outcome == store::SubmitOutcome::created};
+    const bool created = stored.outcome == store::SubmitOutcome::created;
+    if (created && onSubmitted_) onSubmitted_();
+    co_return Submitted{.job = std::move(stored.job), .created = created};
 }
 
 boost::asio::awaitable<std::vector<store::JobRecord>> JobService::submitBatch(
@@ -164,7 +185,9 @@ boost::asio::awaitable<std::vector<store::JobRecord>> JobService::submitBatch(
     if (submissions.empty() || static_cast<int>(submissions.size()) > settings_.maxBatch) {
         std::vector<JobError::FieldError> errors;
         errors.push_back({"/jobs", "must hold 1 to " + std::to_string(settings_.maxBatch) + " jobs"});
-        throw JobError(Kind::invalid, "invalid-field", "a batch holds 1 to 1000 jobs", std::move(errors));
+        throw JobError(Kind::invalid, "invalid-field",
+                       "a batch holds 1 to " + std::to_string(settings_.maxBatch) + " jobs",
+                       std::move(errors));
     }
     const store::Millis time = now();
     std::vector<store::JobRecord> jobs;
@@ -211,6 +234,48 @@ boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal 
     auto canceled = co_await store_.cancelJob(std::move(id), now());
     if (!canceled) throw JobError(Kind::notFound, "not-found", "no such job");
     co_return std::move(*canceled);
+}
+
+boost::asio::awaitable<std::vector<store::JobEventRecord>> JobService::events(identity::Principal caller,
+                                                                              std::string id) {
+    auto job = co_await store_.findJob(id);
+    if (!job || !maySee(caller, *job)) throw JobError(Kind::notFound, "not-found", "no such job");
+    co_return co_await store_.jobEvents(std::move(id));
+}
+
+boost::asio::awaitable<std::vector<QueueOverview>> JobService::queues() {
+    auto stats = co_await store_.queueStats();
+    std::vector<QueueOverview> overview;
+    for (const QueueSettings& queue : settings_.queues) overview.push_back(QueueOverview{.name = queue.name});
+    for (auto& entry : stats) {
+        auto known = std::find_if(overview.begin(), overview.end(),
+                                  [&](const QueueOverview& q) { return q.name == entry.name; });
+        if (known == overview.end()) {
+            // Jobs left in a queue that the configuration no longer names: shown, so they are not forgotten.
+            overview.push_back(QueueOverview{.name = entry.name, .configured = false});
+            known = std::prev(overview.end());
+        }
+        known->paused = entry.paused;
+        known->counts = std::move(entry.counts);
+    }
+    co_return overview;
+}
+
+boost::asio::awaitable<void> JobService::setQueuePaused(identity::Principal caller, std::string queue,
+                                                        bool paused, AuditContext context) {
+    if (settings_.queue(queue) == nullptr) throw JobError(Kind::notFound, "not-found", "no such queue");
+    co_await store_.setQueuePaused(queue, paused, now());
+    obs::AuditEvent event{.time = clock_(),
+                          .action = paused ? "queue.pause" : "queue.resume",
+                          .actor = caller.userId,
+                          .client = std::move(context.client),
+                          .requestId = std::move(context.requestId),
+                          .target = "queue:" + queue,
+                          .outcome = "success",
+                          .details = {}};
+    co_await store_.appendAudit(std::move(event));
+    // Jobs that waited in the queue may be claimed now.
+    if (!paused && onSubmitted_) onSubmitted_();
 }
 
 }  // namespace rampart::jobs

@@ -57,15 +57,44 @@ struct Submission {
     std::optional<std::string> idempotencyKey;
 };
 
+// A queue for admins and auditors: the configured ones, and any other the store still holds jobs of.
+struct QueueOverview {
+    std::string name;
+    bool configured = true;
+    bool paused = false;
+    std::vector<std::pair<JobState, std::int64_t>> counts{};  // states with jobs only
+};
+
+// Who asked, for the audit log.
+struct AuditContext {
+    std::string requestId;
+    std::string client;
+};
+
 struct Submitted {
     store::JobRecord job;
     bool created = true;  // false: an idempotent replay returned the earlier job
 };
 
-struct JobsSettings {
-    std::vector<std::string> queues = {"default"};  // the queues jobs may be submitted to
-    int maxBatch = 1000;
+// A queue and who may use it.
+struct QueueSettings {
+    std::string name;
+    std::vector<identity::Role> submitRoles = {identity::Role::admin, identity::Role::user};
+    bool externalWorkers = true;  // callers with the worker role may lease its jobs
 };
+
+struct JobsSettings {
+    std::vector<QueueSettings> queues = {QueueSettings{.name = "default"}};  // the queues that exist
+    int maxBatch = 1000;
+
+    [[nodiscard]] const QueueSettings* queue(std::string_view name) const;
+};
+
+// Whether the caller may submit to, or (as an external worker) lease from, a queue that exists: its role
+// must be among the queue's submitRoles (workers: the queue takes external workers), and a credential
+// that names queues (queue:NAME scopes) must name this one.
+[[nodiscard]] bool maySubmitTo(const QueueSettings& queue, const identity::Principal& caller);
+[[nodiscard]] bool mayLeaseFrom(const QueueSettings& queue, const identity::Principal& caller);
 
 class JobService {
   public:
@@ -86,6 +115,18 @@ class JobService {
     // Cancels if the caller owns the job or is an admin; JobError notFound otherwise, conflict when it
     // had finished already.
     boost::asio::awaitable<store::JobRecord> cancel(identity::Principal caller, std::string id);
+
+    // The job's history, oldest first, if the caller may see the job; JobError notFound otherwise.
+    boost::asio::awaitable<std::vector<store::JobEventRecord>> events(identity::Principal caller,
+                                                                      std::string id);
+
+    // Every queue with its counts by state (the route's policy admits admins and auditors only).
+    boost::asio::awaitable<std::vector<QueueOverview>> queues();
+    // Pauses or resumes a configured queue (JobError notFound for any other), audited.
+    boost::asio::awaitable<void> setQueuePaused(identity::Principal caller, std::string queue, bool paused,
+                                                AuditContext context);
+
+    [[nodiscard]] int maxBatch() const { return settings_.maxBatch; }
 
     // Called after every stored submission (the in-process workers' wake-up). Set before serving.
     void onSubmitted(std::function<void()> callback) { onSubmitted_ = std::move(callback); }

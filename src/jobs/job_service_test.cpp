@@ -1,5 +1,6 @@
-// JobService against a real SQLite store: what it tells the in-process workers after a submission,
-// and the ids it gives jobs.
+// The jobs service's rules that are not a store's: who may submit to which queue (roles and queue:NAME
+// scopes), who sees a job's history, the queue overview and pause switch for admins, the workers'
+// wake-up after a submission, and the ids jobs get.
 #include "jobs/job_service.hpp"
 
 #include <set>
@@ -14,67 +15,191 @@
 namespace rampart::jobs {
 namespace {
 
+using identity::Principal;
+using identity::Role;
 using testing::runToCompletion;
+
+Principal principal(std::string id, Role role, std::vector<std::string> scopes = {"*"}) {
+    return Principal{.userId = id,
+                     .username = id,
+                     .role = role,
+                     .credential = identity::CredentialKind::apiToken,
+                     .scopes = std::move(scopes),
+                     .credentialId = "",
+                     .totpEnabled = false};
+}
+
+JobsSettings twoQueues() {
+    return JobsSettings{.queues = {QueueSettings{.name = "default"},
+                                   QueueSettings{.name = "reports", .submitRoles = {Role::admin}},
+                                   QueueSettings{.name = "gpu", .externalWorkers = false}},
+                        .maxBatch = 10};
+}
+
+TEST(QueuePermissions, RolesAndQueueScopesDecide) {
+    const auto settings = twoQueues();
+    const QueueSettings& defaults = *settings.queue("default");
+    const QueueSettings& reports = *settings.queue("reports");
+    const QueueSettings& gpu = *settings.queue("gpu");
+    EXPECT_EQ(settings.queue("nope"), nullptr);
+
+    EXPECT_TRUE(maySubmitTo(defaults, principal("u", Role::user)));
+    EXPECT_FALSE(maySubmitTo(reports, principal("u", Role::user))) << "admins only";
+    EXPECT_TRUE(maySubmitTo(reports, principal("a", Role::admin)));
+    EXPECT_FALSE(maySubmitTo(defaults, principal("c", Role::auditor)));
+    EXPECT_FALSE(maySubmitTo(defaults, principal("w", Role::worker)));
+
+    // A token narrowed to some queues reaches only those, whatever the role allows.
+    const auto narrowed = principal("a", Role::admin, {"jobs:write", "queue:reports"});
+    EXPECT_TRUE(maySubmitTo(reports, narrowed));
+    EXPECT_FALSE(maySubmitTo(defaults, narrowed));
+    EXPECT_FALSE(narrowed.mayUseQueue("report")) << "the whole name, not a prefix";
+    EXPECT_FALSE(narrowed.mayUseQueue("sreports")) << "nor a suffix";
+
+    EXPECT_TRUE(mayLeaseFrom(defaults, principal("w", Role::worker)));
+    EXPECT_FALSE(mayLeaseFrom(gpu, principal("w", Role::worker))) << "in-process only";
+    EXPECT_FALSE(mayLeaseFrom(defaults, principal("a", Role::admin))) << "only workers lease";
+    EXPECT_FALSE(mayLeaseFrom(defaults, principal("w", Role::worker, {"worker", "queue:reports"})));
+    EXPECT_TRUE(mayLeaseFrom(reports, principal("w", Role::worker, {"worker", "queue:reports"})));
+}
+
+TEST(QueuePermissions, QueueScopesAreKnownScopesOnlyWithAValidName) {
+    EXPECT_TRUE(identity::isKnownScope("queue:reports"));
+    EXPECT_TRUE(identity::isKnownScope("queue:a.b-c_1"));
+    EXPECT_FALSE(identity::isKnownScope("queue:"));
+    EXPECT_FALSE(identity::isKnownScope("queue:Reports"));
+    EXPECT_FALSE(identity::isKnownScope("queue:*"));
+    EXPECT_FALSE(identity::isKnownScope("queue:" + std::string(65, 'a')));
+    EXPECT_FALSE(identity::isKnownScope("queues:reports"));
+}
 
 class JobServiceTest : public ::testing::Test {
   protected:
     JobServiceTest() : store_(dir_.path() / "rampart.db") {
         store_.migrate();
-        store::UserRecord owner;
-        owner.id = "u1";
-        owner.username = "alice";
-        owner.role = "user";
-        runToCompletion(store_.createUser(owner));
+        for (const char* id : {"alice", "bob", "root"}) {
+            store::UserRecord user;
+            user.id = id;
+            user.username = id;
+            user.role = "user";
+            runToCompletion(store_.createUser(user));
+        }
         addBuiltinTasks(registry_);
-        service_.onSubmitted([this] { ++wakeUps_; });
     }
     ~JobServiceTest() override { store_.close(); }
 
-    static Submission noop(std::optional<std::string> key = std::nullopt) {
+    Submission noop(std::optional<std::string> queue = std::nullopt) {
         Submission submission;
         submission.task = "noop";
         submission.args = boost::json::object{};
-        submission.idempotencyKey = std::move(key);
+        submission.queue = std::move(queue);
         return submission;
     }
 
-    testing::TempDirectory dir_;
+    JobError::Kind refusal(Principal caller, Submission submission) {
+        try {
+            runToCompletion(service_.submit(std::move(caller), std::move(submission)));
+        } catch (const JobError& error) {
+            return error.kind();
+        }
+        ADD_FAILURE() << "the submission was accepted";
+        return JobError::Kind::invalid;
+    }
+
+    rampart::testing::TempDirectory dir_;
     store::SqliteStore store_;
     TaskRegistry registry_;
-    JobService service_{store_, registry_, JobsSettings{}};
-    identity::Principal alice_{.userId = "u1", .role = identity::Role::user};
-    int wakeUps_ = 0;
+    JobService service_{store_, registry_, twoQueues()};
 };
 
-// Without the wake-up a single submit would wait for the workers' next poll (200 ms by default).
-TEST_F(JobServiceTest, ASingleSubmitWakesTheWorkersButAReplayDoesNot) {
-    runToCompletion(service_.submit(alice_, noop()));
-    EXPECT_EQ(wakeUps_, 1);
-    auto first = runToCompletion(service_.submit(alice_, noop("key-1")));
-    EXPECT_TRUE(first.created);
-    EXPECT_EQ(wakeUps_, 2);
-    auto replay = runToCompletion(service_.submit(alice_, noop("key-1")));
-    EXPECT_FALSE(replay.created);
-    EXPECT_EQ(wakeUps_, 2);
+TEST_F(JobServiceTest, SubmissionsGoOnlyToQueuesTheCallerMayUse) {
+    const auto alice = principal("alice", Role::user);
+    EXPECT_EQ(refusal(alice, noop("reports")), JobError::Kind::forbidden);
+    EXPECT_EQ(refusal(alice, noop("nope")), JobError::Kind::unprocessable);
+    EXPECT_EQ(refusal(principal("root", Role::admin, {"jobs:write", "queue:reports"}), noop()),
+              JobError::Kind::forbidden)
+        << "the token names only reports; the task's default queue is not in it";
+    EXPECT_EQ(runToCompletion(service_.submit(principal("root", Role::admin), noop("reports"))).job.queue,
+              "reports");
+    EXPECT_EQ(runToCompletion(service_.submit(alice, noop())).job.queue, "default");
 }
 
-TEST_F(JobServiceTest, ABatchWakesTheWorkersOnce) {
+TEST_F(JobServiceTest, AJobsHistoryIsVisibleToThoseWhoSeeTheJob) {
+    const auto alice = principal("alice", Role::user);
+    const auto job = runToCompletion(service_.submit(alice, noop())).job;
+    auto events = runToCompletion(service_.events(alice, job.id));
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].to, JobState::queued);
+    EXPECT_EQ(runToCompletion(service_.events(principal("x", Role::auditor), job.id)).size(), 1u);
+    EXPECT_THROW(runToCompletion(service_.events(principal("bob", Role::user), job.id)), JobError);
+    EXPECT_THROW(runToCompletion(service_.events(alice, "no-such-job")), JobError);
+}
+
+TEST_F(JobServiceTest, QueuesAreListedWithCountsAndPausedOnlyWhenConfigured) {
+    const auto admin = principal("root", Role::admin);
+    runToCompletion(service_.submit(admin, noop("reports")));
+    runToCompletion(service_.setQueuePaused(admin, "gpu", true, AuditContext{}));
+    EXPECT_THROW(runToCompletion(service_.setQueuePaused(admin, "nope", true, AuditContext{})), JobError);
+
+    // A queue the configuration no longer names still shows, so its jobs are not forgotten.
+    store::JobRecord stray;
+    stray.id = "stray";
+    stray.task = "noop";
+    stray.args = "{}";
+    stray.queue = "retired";
+    stray.ownerId = "alice";
+    stray.timeoutMs = 1000;
+    runToCompletion(store_.submitJob(stray, 1));
+
+    auto queues = runToCompletion(service_.queues());
+    ASSERT_EQ(queues.size(), 4u);
+    EXPECT_EQ(queues[0].name, "default");
+    EXPECT_TRUE(queues[0].counts.empty());
+    EXPECT_EQ(queues[1].name, "reports");
+    ASSERT_EQ(queues[1].counts.size(), 1u);
+    EXPECT_EQ(queues[1].counts[0], std::make_pair(JobState::queued, std::int64_t{1}));
+    EXPECT_EQ(queues[2].name, "gpu");
+    EXPECT_TRUE(queues[2].paused);
+    EXPECT_EQ(queues[3].name, "retired");
+    EXPECT_FALSE(queues[3].configured);
+
+    // Pausing is audited with who did it.
+    auto audit = runToCompletion(store_.listAudit(store::AuditQuery{.action = "queue.pause"}));
+    ASSERT_EQ(audit.size(), 1u);
+    EXPECT_EQ(audit[0].event.actor, "root");
+    EXPECT_EQ(audit[0].event.target, "queue:gpu");
+}
+
+// Without the wake-up a single submit would wait for the workers' next poll (200 ms by default).
+TEST_F(JobServiceTest, ASubmitWakesTheWorkersButAReplayDoesNot) {
+    int wakeUps = 0;
+    service_.onSubmitted([&wakeUps] { ++wakeUps; });
+    const auto alice = principal("alice", Role::user);
+    runToCompletion(service_.submit(alice, noop()));
+    EXPECT_EQ(wakeUps, 1);
+    auto keyed = noop();
+    keyed.idempotencyKey = "key-1";
+    EXPECT_TRUE(runToCompletion(service_.submit(alice, keyed)).created);
+    EXPECT_EQ(wakeUps, 2);
+    EXPECT_FALSE(runToCompletion(service_.submit(alice, keyed)).created);
+    EXPECT_EQ(wakeUps, 2) << "a replay stored nothing";
     std::vector<Submission> batch;
     batch.push_back(noop());
     batch.push_back(noop());
-    runToCompletion(service_.submitBatch(alice_, std::move(batch)));
-    EXPECT_EQ(wakeUps_, 1);
+    runToCompletion(service_.submitBatch(alice, std::move(batch)));
+    EXPECT_EQ(wakeUps, 3) << "once per batch";
 }
 
 // Ids sort by submit time (so new rows land together in the store's indexes) and stay unguessable.
 TEST_F(JobServiceTest, JobIdsSortBySubmitTimeAndCarry128RandomBits) {
     auto time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'000));
-    JobService service(store_, registry_, JobsSettings{}, [&time] { return time; });
+    JobService service(store_, registry_, twoQueues(), [&time] { return time; });
+    const auto alice = principal("alice", Role::user);
     std::vector<std::string> ids;
     std::set<std::string> seen;
     for (int i = 0; i < 50; ++i) {
         if (i % 10 == 0) time += std::chrono::milliseconds(1);
-        auto submitted = runToCompletion(service.submit(alice_, noop()));
+        auto submitted = runToCompletion(service.submit(alice, noop()));
         const std::string& id = submitted.job.id;
         ASSERT_EQ(id.size(), 30u) << id;  // 48 time bits and 128 random bits in 6-bit characters
         EXPECT_EQ(id.find_first_not_of("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"),

@@ -22,6 +22,10 @@ enum class JobState {
     canceled,   // terminal
 };
 
+inline constexpr JobState kAllStates[] = {JobState::scheduled, JobState::queued,    JobState::running,
+                                          JobState::failed,    JobState::succeeded, JobState::dead,
+                                          JobState::canceled};
+
 [[nodiscard]] std::string_view stateName(JobState state);
 [[nodiscard]] std::optional<JobState> parseState(std::string_view name);  // exact, lower case
 [[nodiscard]] bool isTerminal(JobState state);

@@ -10,13 +10,14 @@
 #include <valijson/validator.hpp>
 
 namespace rampart::jobs {
-namespace {
 
-bool validName(std::string_view name) {
+bool isValidName(std::string_view name) {
     return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     });
 }
+
+namespace {
 
 // Unknown fields are refused unless a schema says otherwise, at every level of nesting.
 void closeObjects(boost::json::value& schema) {
@@ -66,7 +67,7 @@ TaskRegistry::TaskRegistry() = default;
 TaskRegistry::~TaskRegistry() = default;
 
 void TaskRegistry::add(TaskType type) {
-    if (!validName(type.name))
+    if (!isValidName(type.name))
         throw std::invalid_argument("task name must be 1-64 characters of [a-z0-9._-]");
     if (types_.contains(type.name)) throw std::invalid_argument("task type registered twice: " + type.name);
     if (!type.handler) throw std::invalid_argument("task type without a handler: " + type.name);

@@ -69,6 +69,9 @@ struct ArgumentError {
     std::string detail;
 };
 
+// The rule for task type and queue names: 1-64 characters of [a-z0-9._-].
+[[nodiscard]] bool isValidName(std::string_view name);
+
 class TaskRegistry {
   public:
     TaskRegistry();

@@ -87,6 +87,21 @@ struct AttemptReport {
     JobOutcome outcome{};
 };
 
+// One row of a job's history: a state change (from is unset for the first), or a cancel request.
+struct JobEventRecord {
+    Millis time = 0;
+    std::optional<jobs::JobState> from{};
+    jobs::JobState to = jobs::JobState::queued;
+    std::string detail{};
+};
+
+// A queue as the store sees it: whether it is paused, and how many jobs it holds in each state.
+struct QueueStats {
+    std::string name{};
+    bool paused = false;
+    std::vector<std::pair<jobs::JobState, std::int64_t>> counts{};  // only states with jobs
+};
+
 class JobStore {
   public:
     virtual ~JobStore() = default;
@@ -133,6 +148,19 @@ class JobStore {
     // Takes back every lease that expired before `now` (queued again with the attempt counted, dead,
     // or canceled); returns how many.
     virtual boost::asio::awaitable<int> recoverExpiredLeases(Millis now) = 0;
+
+    // The job's history, oldest first (empty when there is no such job).
+    virtual boost::asio::awaitable<std::vector<JobEventRecord>> jobEvents(std::string id) = 0;
+
+    // A paused queue keeps its jobs and takes submissions, but claimJobs leases none of its jobs until
+    // it is resumed. Jobs already running go on.
+    virtual boost::asio::awaitable<void> setQueuePaused(std::string queue, bool paused, Millis now) = 0;
+    // Every queue that holds jobs or was ever paused, by name, with its counts by state.
+    virtual boost::asio::awaitable<std::vector<QueueStats>> queueStats() = 0;
+
+    // Deletes up to `limit` jobs that ended (succeeded, dead, canceled) before `finishedBefore`, with
+    // their history; returns how many.
+    virtual boost::asio::awaitable<int> deleteFinishedJobs(Millis finishedBefore, int limit) = 0;
 };
 
 }  // namespace rampart::store

@@ -2,6 +2,7 @@
 // joins kBackends when it exists; every backend must pass every test here.
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -961,6 +962,99 @@ TEST_P(JobConformance, ListsFilterByOwnerAndStateAndPageNewestFirst) {
     JobQuery bad;
     bad.limit = 0;
     EXPECT_THROW(runToCompletion(store_->listJobs(bad)), std::invalid_argument);
+}
+
+TEST_P(JobConformance, TheHistoryRecordsEveryStateChangeInOrder) {
+    submit(jobRecord("j1"));
+    ASSERT_EQ(claim(1, "w1").size(), 1u);
+    EXPECT_EQ(finish("j1", "w1", false, kM0 + 1), jobs::JobState::failed);
+    ASSERT_EQ(claim(1, "w1", kM0 + 6000).size(), 1u);
+    runToCompletion(store_->cancelJob("j1", kM0 + 6001));
+    EXPECT_EQ(finish("j1", "w1", false, kM0 + 6002), jobs::JobState::canceled);
+
+    auto events = runToCompletion(store_->jobEvents("j1"));
+    using S = jobs::JobState;
+    const std::vector<std::pair<std::optional<S>, S>> expected = {
+        {std::nullopt, S::queued}, {S::queued, S::running}, {S::running, S::failed},
+        {S::failed, S::queued},    {S::queued, S::running}, {S::running, S::running} /* cancel requested */,
+        {S::running, S::canceled}};
+    ASSERT_EQ(events.size(), expected.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        SCOPED_TRACE(i);
+        EXPECT_EQ(events[i].from, expected[i].first);
+        EXPECT_EQ(events[i].to, expected[i].second);
+        if (i > 0) {
+            EXPECT_GE(events[i].time, events[i - 1].time);
+        }
+    }
+    EXPECT_EQ(events[5].detail, "cancel requested");
+    EXPECT_TRUE(runToCompletion(store_->jobEvents("nope")).empty());
+}
+
+TEST_P(JobConformance, APausedQueueKeepsItsJobsUntilResumed) {
+    submit(jobRecord("a1"));
+    auto other = jobRecord("b1");
+    other.queue = "bulk";
+    submit(other);
+    runToCompletion(store_->setQueuePaused("default", true, kM0));
+    auto claimed = claim(10, "w1", kM0 + 1, {"default", "bulk"});
+    ASSERT_EQ(claimed.size(), 1u) << "only the other queue's job";
+    EXPECT_EQ(claimed[0].id, "b1");
+    EXPECT_EQ(stateOf("a1"), jobs::JobState::queued);
+    runToCompletion(store_->setQueuePaused("default", true, kM0 + 2)) /* twice is harmless */;
+    runToCompletion(store_->setQueuePaused("default", false, kM0 + 3));
+    claimed = claim(10, "w1", kM0 + 4, {"default", "bulk"});
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(claimed[0].id, "a1");
+}
+
+TEST_P(JobConformance, QueueStatsCountJobsByStateAndShowPausedQueues) {
+    submit(jobRecord("a1"));
+    submit(jobRecord("a2"));
+    submit(jobRecord("a3", "u1", kM0 + 60'000));
+    auto bulk = jobRecord("b1");
+    bulk.queue = "bulk";
+    submit(bulk);
+    ASSERT_EQ(claim(1, "w1", kM0, {"bulk"}).size(), 1u);
+    runToCompletion(store_->setQueuePaused("idle", true, kM0));
+
+    auto stats = runToCompletion(store_->queueStats());
+    ASSERT_EQ(stats.size(), 3u);
+    EXPECT_EQ(stats[0].name, "bulk");
+    EXPECT_FALSE(stats[0].paused);
+    EXPECT_EQ(stats[0].counts,
+              (std::vector<std::pair<jobs::JobState, std::int64_t>>{{jobs::JobState::running, 1}}));
+    EXPECT_EQ(stats[1].name, "default");
+    std::map<jobs::JobState, std::int64_t> counts(stats[1].counts.begin(), stats[1].counts.end());
+    EXPECT_EQ(counts[jobs::JobState::queued], 2);
+    EXPECT_EQ(counts[jobs::JobState::scheduled], 1);
+    EXPECT_EQ(stats[2].name, "idle");
+    EXPECT_TRUE(stats[2].paused);
+    EXPECT_TRUE(stats[2].counts.empty());
+}
+
+TEST_P(JobConformance, RetentionDeletesOnlyJobsThatEndedLongEnoughAgo) {
+    for (const char* id : {"old-ok", "old-dead", "new-ok", "running", "waiting"}) submit(jobRecord(id));
+    auto oneAttempt = jobRecord("old-canceled");
+    submit(oneAttempt);
+    runToCompletion(store_->cancelJob("old-canceled", kM0 + 1));
+    auto claimed = claim(4, "w1", kM0);
+    ASSERT_EQ(claimed.size(), 4u);
+    EXPECT_EQ(finish("old-ok", "w1", true, kM0 + 1), jobs::JobState::succeeded);
+    EXPECT_EQ(finish("old-dead", "w1", false, kM0 + 1), jobs::JobState::failed);
+    ASSERT_EQ(claim(2, "w1", kM0 + 6000).size(), 2u) << "the retry, and the job still waiting";
+    EXPECT_EQ(finish("old-dead", "w1", false, kM0 + 6001), jobs::JobState::dead);
+    EXPECT_EQ(finish("new-ok", "w1", true, kM0 + 20'000), jobs::JobState::succeeded);
+
+    EXPECT_EQ(runToCompletion(store_->deleteFinishedJobs(kM0 + 10'000, 1)), 1) << "the limit holds";
+    EXPECT_EQ(runToCompletion(store_->deleteFinishedJobs(kM0 + 10'000, 100)), 2);
+    EXPECT_EQ(runToCompletion(store_->deleteFinishedJobs(kM0 + 10'000, 100)), 0);
+    for (const char* gone : {"old-ok", "old-dead", "old-canceled"}) {
+        EXPECT_FALSE(runToCompletion(store_->findJob(gone)).has_value()) << gone;
+        EXPECT_TRUE(runToCompletion(store_->jobEvents(gone)).empty()) << "its history went with it";
+    }
+    for (const char* kept : {"new-ok", "running", "waiting"})
+        EXPECT_TRUE(runToCompletion(store_->findJob(kept)).has_value()) << kept;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, JobConformance, ::testing::ValuesIn(kBackends),

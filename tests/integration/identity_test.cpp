@@ -394,6 +394,72 @@ TEST_F(IdentityTest, SubmittedJobsRunInProcessAndAFetchToAnInternalAddressFails)
     EXPECT_EQ(str(waitFor(str(sleeping, "id"), "canceled"), "state"), "canceled");
 }
 
+TEST_F(IdentityTest, QueuesArePausedResumedCountedAndGuardedByRoleAndTokenScope) {
+    server_.stop();
+    writeFile(dir_ / "queues.toml", R"([jobs]
+queues = ["default", "reports"]
+[jobs.queue.reports]
+submit_roles = ["admin"]
+)");
+    server_.start({"--config", (dir_ / "queues.toml").string()},
+                  Environment{{"RAMPART_ADMIN_PASSWORD_FILE", (dir_ / "admin-password").string()},
+                              {"RAMPART_SECRET_KEY", std::string(kSecretKey)},
+                              {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "2"},
+                              {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19456"}});
+    auto admin = adminToken();
+    createUser(admin, "alice");
+    auto alice = login("alice", kUserPassword).first;
+
+    // Who may submit where: the queue's roles, then the token's queue scopes.
+    EXPECT_EQ(call("POST", "/api/v1/jobs", alice, R"({"task": "noop", "queue": "reports"})").status, 403);
+    EXPECT_EQ(call("POST", "/api/v1/jobs", alice, R"({"task": "noop", "queue": "nope"})").status, 422);
+    auto token =
+        parse(call("POST", "/api/v1/tokens", admin,
+                   R"({"name": "reports-only", "scopes": ["jobs:write", "jobs:read", "queue:reports"]})"));
+    const std::string narrow = str(token, "token");
+    remember(narrow);
+    EXPECT_EQ(call("POST", "/api/v1/jobs", narrow, R"({"task": "noop"})").status, 403)
+        << "default is not named";
+    EXPECT_EQ(call("POST", "/api/v1/jobs", narrow, R"({"task": "noop", "queue": "reports"})").status, 201);
+
+    // Pausing: only admins; a paused queue takes jobs but starts none until resumed.
+    EXPECT_EQ(call("POST", "/api/v1/queues/default/pause", alice).status, 403);
+    EXPECT_EQ(call("GET", "/api/v1/queues", alice).status, 403);
+    EXPECT_EQ(call("POST", "/api/v1/queues/nope/pause", admin).status, 404);
+    EXPECT_EQ(call("POST", "/api/v1/queues/default/pause", admin).status, 200);
+    const std::string id = str(parse(call("POST", "/api/v1/jobs", alice, R"({"task": "noop"})")), "id");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(str(parse(call("GET", "/api/v1/jobs/" + id, alice)), "state"), "queued");
+    auto queues = parse(call("GET", "/api/v1/queues", admin)).at("items").as_array();
+    ASSERT_EQ(queues.size(), 2u);
+    EXPECT_EQ(queues[0].at("name"), "default");
+    EXPECT_EQ(queues[0].at("paused"), true);
+    EXPECT_EQ(queues[0].at("counts").at("queued"), 1);
+    EXPECT_EQ(queues[1].at("name"), "reports");
+
+    EXPECT_EQ(call("POST", "/api/v1/queues/default/resume", admin).status, 200);
+    std::string state;
+    for (int i = 0; i < 250 && state != "succeeded"; ++i) {
+        state = str(parse(call("GET", "/api/v1/jobs/" + id, alice)), "state");
+        if (state != "succeeded") std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(state, "succeeded");
+
+    // The job's history, for its owner only.
+    auto events = parse(call("GET", "/api/v1/jobs/" + id + "/events", alice)).at("items").as_array();
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(events[0].at("to"), "queued");
+    EXPECT_EQ(events[1].at("to"), "running");
+    EXPECT_EQ(events[2].at("to"), "succeeded");
+    createUser(admin, "bob");
+    auto bob = login("bob", kUserPassword).first;
+    EXPECT_EQ(call("GET", "/api/v1/jobs/" + id + "/events", bob).status, 404);
+
+    auto audit = parse(call("GET", "/api/v1/audit?action=queue.pause", admin)).at("items").as_array();
+    ASSERT_EQ(audit.size(), 1u);
+    EXPECT_EQ(audit[0].at("target"), "queue:default");
+}
+
 TEST_F(IdentityTest, RoleEscalationThroughBodyFieldsIsRefusedWith400) {
     auto admin = adminToken();
     auto aliceId = createUser(admin, "alice");

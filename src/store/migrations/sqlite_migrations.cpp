@@ -175,6 +175,15 @@ constexpr std::array kMigrations{
             'scheduled>canceled', 'queued>canceled', 'failed>canceled')
         BEGIN SELECT RAISE(ABORT, 'illegal job state transition'); END;
     )sql"},
+    // Paused queues (a row per queue ever paused or resumed), and an index for the per-queue counts.
+    Migration{5, "queues", R"sql(
+        CREATE TABLE queues (
+            name TEXT PRIMARY KEY,
+            paused INTEGER NOT NULL CHECK (paused IN (0, 1)),
+            updated INTEGER NOT NULL
+        );
+        CREATE INDEX jobs_queue_state ON jobs (queue, state);
+    )sql"},
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 // where the event takes it, and writes that, with a history row, inside one writer job (one
 // savepoint), so no other writer can interleave. Plain functions returning write()/read()'s
 // awaitable, like the rest of the store (see sqlite_identity.cpp for why).
+#include <algorithm>
 #include <stdexcept>
 #include <string_view>
 
@@ -278,7 +279,8 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
         for (std::size_t i = 0; i < queues.size(); ++i)
             placeholders += (i ? ", ?" : "?") + std::to_string(i + 2);
         auto pick = db.prepare(jobSelect("WHERE state = 'queued' AND queue IN (" + placeholders +
-                                         ") ORDER BY priority DESC, run_at, rowid LIMIT ?1"));
+                                         ") AND queue NOT IN (SELECT name FROM queues WHERE paused = 1) "
+                                         "ORDER BY priority DESC, run_at, rowid LIMIT ?1"));
         pick.bindInt64(1, max);
         for (std::size_t i = 0; i < queues.size(); ++i) pick.bindText(static_cast<int>(i) + 2, queues[i]);
         std::vector<JobRecord> picked;
@@ -364,6 +366,65 @@ boost::asio::awaitable<int> SqliteStore::recoverExpiredLeases(Millis now) {
             if (next) moveJob(db, job, *next, now, "lease expired");
         }
         return static_cast<int>(lost.size());
+    });
+}
+
+boost::asio::awaitable<std::vector<JobEventRecord>> SqliteStore::jobEvents(std::string id) {
+    return read([id = std::move(id)](Connection& db) {
+        auto select_ = db.prepare(
+            "SELECT time, from_state, to_state, detail FROM job_events WHERE job_id = ?1 ORDER BY id");
+        select_.bindText(1, id);
+        std::vector<JobEventRecord> events;
+        while (select_.step()) {
+            const auto from = optionalText(select_, 1);
+            events.push_back(JobEventRecord{.time = select_.columnInt64(0),
+                                            .from = from ? std::optional(stateOf(*from)) : std::nullopt,
+                                            .to = stateOf(select_.columnText(2)),
+                                            .detail = select_.columnText(3)});
+        }
+        return events;
+    });
+}
+
+boost::asio::awaitable<void> SqliteStore::setQueuePaused(std::string queue, bool paused, Millis now) {
+    return write([queue = std::move(queue), paused, now](Connection& db) {
+        auto upsert = db.prepare(
+            "INSERT INTO queues (name, paused, updated) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated = excluded.updated");
+        upsert.bindText(1, queue).bindInt64(2, paused ? 1 : 0).bindInt64(3, now).step();
+    });
+}
+
+boost::asio::awaitable<std::vector<QueueStats>> SqliteStore::queueStats() {
+    return read([](Connection& db) {
+        std::vector<QueueStats> queues;
+        auto statsFor = [&](const std::string& name) -> QueueStats& {
+            for (QueueStats& queue : queues)
+                if (queue.name == name) return queue;
+            return queues.emplace_back(QueueStats{.name = name});
+        };
+        auto counts =
+            db.prepare("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue");
+        while (counts.step())
+            statsFor(counts.columnText(0))
+                .counts.emplace_back(stateOf(counts.columnText(1)), counts.columnInt64(2));
+        auto paused = db.prepare("SELECT name, paused FROM queues");
+        while (paused.step()) statsFor(paused.columnText(0)).paused = paused.columnInt64(1) != 0;
+        std::sort(queues.begin(), queues.end(),
+                  [](const QueueStats& a, const QueueStats& b) { return a.name < b.name; });
+        return queues;
+    });
+}
+
+boost::asio::awaitable<int> SqliteStore::deleteFinishedJobs(Millis finishedBefore, int limit) {
+    return write([finishedBefore, limit](Connection& db) {
+        if (limit < 1) return 0;
+        // Only jobs that ended; their history goes with them (ON DELETE CASCADE).
+        auto remove = db.prepare(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished IS NOT NULL AND finished < ?1 "
+            "AND state IN ('succeeded', 'dead', 'canceled') ORDER BY finished LIMIT ?2)");
+        remove.bindInt64(1, finishedBefore).bindInt64(2, limit).step();
+        return static_cast<int>(db.changes());
     });
 }
 

@@ -190,6 +190,10 @@ class SqliteStore final : public Store {
     boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> finishAttempts(
         std::vector<AttemptReport> reports, Millis now) override;
     boost::asio::awaitable<int> recoverExpiredLeases(Millis now) override;
+    boost::asio::awaitable<std::vector<JobEventRecord>> jobEvents(std::string id) override;
+    boost::asio::awaitable<void> setQueuePaused(std::string queue, bool paused, Millis now) override;
+    boost::asio::awaitable<std::vector<QueueStats>> queueStats() override;
+    boost::asio::awaitable<int> deleteFinishedJobs(Millis finishedBefore, int limit) override;
     void insertSigningKeyBlocking(SigningKeyRecord key) override;
     void deleteSigningKeysBlocking(std::vector<std::string> kids) override;
 
