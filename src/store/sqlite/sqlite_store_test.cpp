@@ -295,6 +295,53 @@ TEST_F(SqliteStoreTest, ThrowingWriteRollsBackOnlyItsOwnChanges) {
     EXPECT_EQ(countNumbers(store, "n = 3"), 0);
 }
 
+// The sub-journal that ROLLBACK TO replays stays in memory up to 16 MiB, then spills to a file: both
+// must give back exactly the pages the failed request changed, and keep its batch-mates' changes.
+TEST_F(SqliteStoreTest, ThrowingWritesOfManyPagesRollBackOnlyTheirOwnChanges) {
+    SqliteStore store(databasePath());
+    runToCompletion(store.write([](Connection& db) {
+        db.execute("CREATE TABLE blobs (n INTEGER NOT NULL, body TEXT NOT NULL)");
+        db.execute("CREATE INDEX blobs_n ON blobs (n)");
+    }));
+    const auto insertRows = [](Connection& db, int from, int count) {
+        const std::string body(1000, 'x');
+        for (int n = from; n < from + count; ++n) {
+            auto insert = db.prepare("INSERT INTO blobs (n, body) VALUES (?1, ?2)");
+            insert.bindInt64(1, n).bindText(2, body);
+            insert.step();
+        }
+    };
+    runToCompletion(store.write([&](Connection& db) { insertRows(db, 0, 3000); }));
+    for (const int rows : {2'000, 20'000}) {  // about 2 MiB and 20 MiB of changed pages
+        boost::asio::io_context io;
+        auto failing = boost::asio::co_spawn(io, store.write([&](Connection& db) {
+            db.execute("UPDATE blobs SET body = 'changed' WHERE n < 1000");
+            db.execute("DELETE FROM blobs WHERE n >= 2000 AND n < 3000");
+            insertRows(db, 100'000, rows);
+            throw std::runtime_error("changed its mind");
+        }),
+                                             boost::asio::use_future);
+        auto kept = boost::asio::co_spawn(
+            io, store.write([&](Connection& db) { insertRows(db, 50'000, 10); }), boost::asio::use_future);
+        io.run();
+        EXPECT_THROW(failing.get(), std::runtime_error);
+        EXPECT_NO_THROW(kept.get());
+        const auto count = [&store](std::string sql) {
+            return runToCompletion(store.read([sql](Connection& db) {
+                auto query = db.prepare(sql);
+                query.step();
+                return query.columnInt64(0);
+            }));
+        };
+        EXPECT_EQ(count("SELECT count(*) FROM blobs WHERE n >= 100000"), 0) << rows;
+        EXPECT_EQ(count("SELECT count(*) FROM blobs WHERE n < 3000 AND length(body) = 1000"), 3000) << rows;
+        EXPECT_EQ(count("SELECT count(*) FROM blobs WHERE n >= 50000 AND n < 50010"), 10) << rows;
+        runToCompletion(
+            store.write([](Connection& db) { db.execute("DELETE FROM blobs WHERE n >= 50000"); }));
+        EXPECT_EQ(count("SELECT count(*) FROM pragma_integrity_check WHERE integrity_check <> 'ok'"), 0);
+    }
+}
+
 TEST_F(SqliteStoreTest, FailedCommitFailsEveryRequestOfTheBatch) {
     SqliteStore store(databasePath());
     // A deferred foreign key is only checked at COMMIT: the one way a request can make the whole
