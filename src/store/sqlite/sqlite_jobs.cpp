@@ -296,7 +296,14 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
                 .bindInt64(4, now)
                 .step();
             recordEvent(db, job.id, now, job.state, JobState::running, "claimed");
-            if (auto reloaded = loadJob(db, job.id)) claimed.push_back(std::move(*reloaded));
+            // The row as the UPDATE left it, without reading it back: nothing else changes it here.
+            JobRecord leased = job;
+            leased.state = JobState::running;
+            leased.attempts += 1;
+            leased.leaseHolder = holder;
+            leased.leaseExpires = now + leaseMs;
+            leased.updated = now;
+            claimed.push_back(std::move(leased));
         }
         return claimed;
     });
