@@ -6,7 +6,7 @@ PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libssl-dev openssl libsqlite3-dev libsodium-dev libzxcvbn-dev prometheus-cpp-dev libvalijson-dev \
 	libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev \
-	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light wrk
+	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light wrk sqlite3 jq
 
 BUILD_DIR ?= build
 FUZZ_DIR ?= build-fuzz
@@ -69,6 +69,7 @@ fuzz: deps
 
 bench: deps build
 	bash bench/http.sh
+	bash bench/jobs.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(FUZZ_DIR)

@@ -3,11 +3,15 @@
 #include "jobs/job_service.hpp"
 
 #include <algorithm>
+#include <array>
+
+#include <sodium.h>
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "identity/api_token.hpp"
+#include "identity/sodium_init.hpp"
 #include "obs/audit.hpp"
 
 namespace rampart::jobs {
@@ -22,6 +26,35 @@ constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(24);
 
 store::Millis millisOf(std::chrono::system_clock::time_point time) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
+// A job id: the submit time (48 bits of Unix milliseconds) then 128 random bits, in base64 with the
+// URL-safe alphabet in ASCII order, so ids sort by time. New rows then land at the end of the jobs
+// table's id index and of its history's job index instead of on a random page each, which keeps the
+// pages a commit writes few and shared. The random part keeps ids as unguessable as randomToken(16)'s.
+std::string newJobId(store::Millis now) {
+    static constexpr char kSortedBase64[] =
+        "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+    std::array<unsigned char, 22> bytes{};
+    const auto time = static_cast<std::uint64_t>(now);
+    for (int i = 0; i < 6; ++i) bytes[i] = static_cast<unsigned char>(time >> (8 * (5 - i)));
+    identity::ensureSodiumInitialised();
+    randombytes_buf(bytes.data() + 6, 16);
+    std::string id;
+    id.reserve(30);
+    std::uint32_t buffer = 0;
+    int bits = 0;
+    for (unsigned char byte : bytes) {
+        buffer = (buffer << 8) | byte;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            id += kSortedBase64[(buffer >> bits) & 0x3f];
+        }
+    }
+    if (bits > 0) id += kSortedBase64[(buffer << (6 - bits)) & 0x3f];
+    sodium_memzero(bytes.data(), bytes.size());
+    return id;
 }
 
 // What an idempotency key stands for: the whole request but the key, canonically serialized, hashed.
@@ -116,7 +149,7 @@ store::JobRecord JobService::prepare(const identity::Principal& caller, Submissi
                        {{at + "/timeout_seconds", "must be between 1 and 86400"}});
     }
     store::JobRecord job;
-    job.id = identity::randomToken(16);
+    job.id = newJobId(now);
     job.task = type->name;
     job.args = boost::json::serialize(submission.args);
     job.queue = queue;

@@ -1,6 +1,9 @@
 // The jobs service's rules that are not a store's: who may submit to which queue (roles and queue:NAME
-// scopes), who sees a job's history, and the queue overview and pause switch for admins.
+// scopes), who sees a job's history, the queue overview and pause switch for admins, the workers'
+// wake-up after a submission, and the ids jobs get.
 #include "jobs/job_service.hpp"
+
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -165,6 +168,52 @@ TEST_F(JobServiceTest, QueuesAreListedWithCountsAndPausedOnlyWhenConfigured) {
     ASSERT_EQ(audit.size(), 1u);
     EXPECT_EQ(audit[0].event.actor, "root");
     EXPECT_EQ(audit[0].event.target, "queue:gpu");
+}
+
+// Without the wake-up a single submit would wait for the workers' next poll (200 ms by default).
+TEST_F(JobServiceTest, ASubmitWakesTheWorkersButAReplayDoesNot) {
+    int wakeUps = 0;
+    service_.onSubmitted([&wakeUps] { ++wakeUps; });
+    const auto alice = principal("alice", Role::user);
+    runToCompletion(service_.submit(alice, noop()));
+    EXPECT_EQ(wakeUps, 1);
+    auto keyed = noop();
+    keyed.idempotencyKey = "key-1";
+    EXPECT_TRUE(runToCompletion(service_.submit(alice, keyed)).created);
+    EXPECT_EQ(wakeUps, 2);
+    EXPECT_FALSE(runToCompletion(service_.submit(alice, keyed)).created);
+    EXPECT_EQ(wakeUps, 2) << "a replay stored nothing";
+    std::vector<Submission> batch;
+    batch.push_back(noop());
+    batch.push_back(noop());
+    runToCompletion(service_.submitBatch(alice, std::move(batch)));
+    EXPECT_EQ(wakeUps, 3) << "once per batch";
+}
+
+// Ids sort by submit time (so new rows land together in the store's indexes) and stay unguessable.
+TEST_F(JobServiceTest, JobIdsSortBySubmitTimeAndCarry128RandomBits) {
+    auto time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'000));
+    JobService service(store_, registry_, twoQueues(), [&time] { return time; });
+    const auto alice = principal("alice", Role::user);
+    std::vector<std::string> ids;
+    std::set<std::string> seen;
+    for (int i = 0; i < 50; ++i) {
+        if (i % 10 == 0) time += std::chrono::milliseconds(1);
+        auto submitted = runToCompletion(service.submit(alice, noop()));
+        const std::string& id = submitted.job.id;
+        ASSERT_EQ(id.size(), 30u) << id;  // 48 time bits and 128 random bits in 6-bit characters
+        EXPECT_EQ(id.find_first_not_of("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"),
+                  std::string::npos)
+            << id;
+        EXPECT_TRUE(seen.insert(id).second) << "repeated id " << id;
+        ids.push_back(id);
+    }
+    for (std::size_t i = 10; i < ids.size(); ++i)
+        EXPECT_LT(ids[i - 10], ids[i]) << "a later millisecond sorts later";
+    EXPECT_EQ(ids[0].substr(0, 8), ids[9].substr(0, 8)) << "one millisecond, one time prefix";
+    auto found = runToCompletion(store_.findJob(ids.back()));
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->created, 1'700'000'000'005);
 }
 
 }  // namespace

@@ -159,6 +159,22 @@ asio::awaitable<void> WorkerPool::keepLease(std::shared_ptr<Running> running) {
     }
 }
 
+// Reports ended attempts in batches: what ends while one write is on its way goes in the next.
+asio::awaitable<void> WorkerPool::reportLoop() {
+    while (!reports_.empty()) {
+        std::vector<store::AttemptReport> batch;
+        batch.swap(reports_);
+        const std::size_t count = batch.size();
+        try {
+            co_await store_.finishAttempts(std::move(batch), now());
+        } catch (const std::exception& failure) {
+            // The leases run out and the jobs are taken back and run again.
+            spdlog::warn("workers: reporting {} finished job(s) failed: {}", count, failure.what());
+        }
+    }
+    reporting_ = false;
+}
+
 asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     auto running = std::make_shared<Running>(io_);
     running->id = job.id;
@@ -224,12 +240,18 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
             outcome.error = error;
             outcome.retryAt = nextRetryAt(registry_, job.task, job.attempts, now());
         }
-        try {
-            co_await store_.finishAttempt(job.id, settings_.holder, std::move(outcome), now());
-        } catch (const std::exception& failure) {
-            spdlog::warn("workers: reporting job {} failed: {}", job.id, failure.what());
+        store::AttemptReport report;
+        report.id = job.id;
+        report.holder = settings_.holder;
+        report.outcome = std::move(outcome);
+        reports_.push_back(std::move(report));
+        if (!reporting_) {
+            reporting_ = true;
+            asio::co_spawn(io_, reportLoop(), asio::detached);
         }
     }
+    // The slot is free once the handler has returned: the next claim can share a commit with this
+    // report instead of waiting for it.
     --running_;
     notified_ = true;
     wake_.cancel();

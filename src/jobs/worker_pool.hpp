@@ -1,6 +1,6 @@
 // The in-process workers: one thread that claims jobs in batches (priority, then run_at) under a
 // lease, runs each job's handler with a cancel token, a progress reporter and the egress client, keeps
-// its lease alive with heartbeats, enforces the timeout, and reports the outcome (retrying with
+// its lease alive with heartbeats, enforces the timeout, and reports outcomes in batches (retrying with
 // back-off and jitter until the attempts run out). Expired leases are taken back at start and then
 // periodically, so a job whose worker died runs again.
 #pragma once
@@ -58,6 +58,7 @@ class WorkerPool {
     boost::asio::awaitable<void> recoverLoop();
     boost::asio::awaitable<void> runJob(store::JobRecord job);
     boost::asio::awaitable<void> keepLease(std::shared_ptr<Running> running);
+    boost::asio::awaitable<void> reportLoop();
     [[nodiscard]] store::Millis now() const;
 
     store::Store& store_;
@@ -70,9 +71,11 @@ class WorkerPool {
     boost::asio::steady_timer wake_;
     std::thread thread_;
     std::atomic<bool> stopping_{false};
-    int running_ = 0;  // these three are touched only on io_'s one thread
+    int running_ = 0;  // these are touched only on io_'s one thread
     bool notified_ = false;
     std::vector<std::shared_ptr<Running>> active_;
+    std::vector<store::AttemptReport> reports_;  // ended attempts not yet handed to the store
+    bool reporting_ = false;                     // reportLoop is running
 };
 
 }  // namespace rampart::jobs

@@ -83,6 +83,13 @@ struct JobOutcome {
     bool retry = true;
 };
 
+// One lease holder's report of how an attempt ended, for finishAttempts.
+struct AttemptReport {
+    std::string id{};
+    std::string holder{};
+    JobOutcome outcome{};
+};
+
 // One row of a job's history: a state change (from is unset for the first), or a cancel request.
 struct JobEventRecord {
     Millis time = 0;
@@ -139,6 +146,11 @@ class JobStore {
     // Every holder that ever leased the job, oldest claim first (empty for an unknown job). For the
     // worker API's answer to a refused report: a lost lease (it held the job once) or no such job.
     virtual boost::asio::awaitable<std::vector<std::string>> leaseHolders(std::string id) = 0;
+    // finishAttempt for each report, all in one write (one transaction): element i is what
+    // finishAttempt would return for reports[i], and a refused report changes nothing. For workers
+    // whose jobs end in bursts; one store call instead of one per job.
+    virtual boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> finishAttempts(
+        std::vector<AttemptReport> reports, Millis now) = 0;
     // Takes back every lease that expired before `now` (queued again with the attempt counted, dead,
     // or canceled); returns how many.
     virtual boost::asio::awaitable<int> recoverExpiredLeases(Millis now) = 0;

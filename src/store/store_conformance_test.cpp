@@ -875,6 +875,40 @@ TEST_P(JobConformance, SuccessStoresTheResult) {
     EXPECT_FALSE(done->leaseHolder);
 }
 
+TEST_P(JobConformance, FinishAttemptsReportsEachJobAsFinishAttemptWould) {
+    for (const char* id : {"ok", "fails", "foreign", "canceled"}) submit(jobRecord(id));
+    submit(jobRecord("not-claimed"));
+    ASSERT_EQ(claim(4, "w1").size(), 4u);
+    runToCompletion(store_->cancelJob("canceled", kM0));
+    std::vector<AttemptReport> reports;
+    reports.push_back({.id = "ok", .holder = "w1", .outcome = {.succeeded = true, .result = "{\"n\":1}"}});
+    reports.push_back({.id = "fails",
+                       .holder = "w1",
+                       .outcome = {.succeeded = false, .error = "boom", .retryAt = kM0 + 5000}});
+    reports.push_back({.id = "foreign", .holder = "intruder", .outcome = {.succeeded = true}});
+    reports.push_back(
+        {.id = "canceled", .holder = "w1", .outcome = {.succeeded = false, .error = "canceled"}});
+    reports.push_back({.id = "not-claimed", .holder = "w1", .outcome = {.succeeded = true}});
+    reports.push_back({.id = "missing", .holder = "w1", .outcome = {.succeeded = true}});
+    reports.push_back({.id = "ok", .holder = "w1", .outcome = {.succeeded = true}});  // reported twice
+    auto states = runToCompletion(store_->finishAttempts(std::move(reports), kM0 + 1));
+    const std::vector<std::optional<jobs::JobState>> expected = {jobs::JobState::succeeded,
+                                                                 jobs::JobState::failed,
+                                                                 std::nullopt,
+                                                                 jobs::JobState::canceled,
+                                                                 std::nullopt,
+                                                                 std::nullopt,
+                                                                 std::nullopt};
+    EXPECT_EQ(states, expected);
+    auto ok = runToCompletion(store_->findJob("ok"));
+    EXPECT_EQ(ok->result, "{\"n\":1}");
+    EXPECT_EQ(ok->finished, kM0 + 1);
+    EXPECT_EQ(runToCompletion(store_->findJob("fails"))->error, "boom");
+    EXPECT_EQ(stateOf("foreign"), jobs::JobState::running) << "a refused report changes nothing";
+    EXPECT_EQ(stateOf("not-claimed"), jobs::JobState::queued);
+    EXPECT_TRUE(runToCompletion(store_->finishAttempts({}, kM0 + 2)).empty());
+}
+
 TEST_P(JobConformance, CancelEndsWaitingJobsAtOnceAndAsksRunningOnes) {
     submit(jobRecord("waiting"));
     EXPECT_EQ(runToCompletion(store_->cancelJob("waiting", kM0))->state, jobs::JobState::canceled);

@@ -3,6 +3,7 @@
 #include "store/sqlite/connection.hpp"
 
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 
@@ -31,6 +32,27 @@ bool onlyWhitespace(std::string_view text) {
     return text.find_first_not_of(" \t\r\n;") == std::string_view::npos;
 }
 
+// Before the first connection: SQLite reads its global settings only until it initialises.
+// The writer runs each request in a savepoint, and each statement that fires a trigger or checks a
+// foreign key (every job insert and state change) in a statement savepoint of its own; each keeps the
+// original of every page it changes in the sub-journal. SQLite keeps that journal in memory, in chunks
+// of the spill size, until it outgrows the spill size, then in a temporary file: with the default
+// 64 KiB a batch of jobs went to the file, one write() per page, a third of the writer's time. It only
+// serves ROLLBACK TO inside the open transaction, never crash recovery (the WAL does), so memory is
+// enough. (temp_store=MEMORY is no substitute: its 1 KiB chunks are walked from the first at the end
+// of every statement, quadratic in a batch.)
+constexpr int kStatementJournalSpillBytes = 16 * 1024 * 1024;
+
+void configureSqliteOnce() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        if (sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kStatementJournalSpillBytes) != SQLITE_OK) {
+            spdlog::warn(
+                "sqlite was initialised before the store configured it; sub-journals spill at 64 KiB");
+        }
+    });
+}
+
 // A string_view or span may hold a null pointer when empty; SQLite would bind that as NULL.
 constexpr char kEmptyText[] = "";
 
@@ -54,18 +76,29 @@ Statement::Statement(sqlite3* db, std::string_view sql) {
     }
 }
 
-Statement::Statement(Statement&& other) noexcept : stmt_(std::exchange(other.stmt_, nullptr)) {}
+Statement::Statement(Statement&& other) noexcept
+    : stmt_(std::exchange(other.stmt_, nullptr)), cache_(std::exchange(other.cache_, nullptr)) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
     if (this != &other) {
-        sqlite3_finalize(stmt_);
+        release();
         stmt_ = std::exchange(other.stmt_, nullptr);
+        cache_ = std::exchange(other.cache_, nullptr);
     }
     return *this;
 }
 
 Statement::~Statement() {
-    sqlite3_finalize(stmt_);
+    release();
+}
+
+void Statement::release() noexcept {
+    if (stmt_ == nullptr) return;
+    if (cache_ != nullptr) {
+        cache_->giveBack(std::exchange(stmt_, nullptr));
+    } else {
+        sqlite3_finalize(std::exchange(stmt_, nullptr));
+    }
 }
 
 void Statement::check(int rc, std::string_view operation) const {
@@ -143,6 +176,7 @@ std::vector<std::uint8_t> Statement::columnBlob(int index) const {
 // --- Connection ---
 
 Connection::Connection(const std::filesystem::path& path, Mode mode) {
+    configureSqliteOnce();
     // NOMUTEX: a connection is only ever used by the one store thread that owns it.
     const int flags =
         SQLITE_OPEN_NOMUTEX |
@@ -184,11 +218,37 @@ Connection::Connection(const std::filesystem::path& path, Mode mode) {
 }
 
 Connection::~Connection() {
+    for (auto* cache : {&idle_, &transactionControl_}) {
+        for (auto& [sql, stmt] : *cache) sqlite3_finalize(stmt);
+        cache->clear();
+    }
     sqlite3_close_v2(db_);
 }
 
+// Parsing and planning cost more than running most of the store's statements, so the text's last
+// statement is reused. The authorizer ran when it was first prepared; the schema is re-checked by
+// SQLite itself at each step (prepare_v2 statements re-prepare, and re-authorize, after a change).
 Statement Connection::prepare(std::string_view sql) {
-    return Statement(db_, sql);
+    if (auto found = idle_.find(sql); found != idle_.end()) {
+        sqlite3_stmt* stmt = found->second;
+        idle_.erase(found);
+        return Statement(stmt, this);
+    }
+    Statement fresh(db_, sql);
+    fresh.cache_ = this;
+    return fresh;
+}
+
+void Connection::giveBack(sqlite3_stmt* stmt) noexcept {
+    // sqlite3_reset repeats the last step's error, which step() has already reported.
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    try {
+        if (idle_.size() < kMaxCachedStatements && idle_.try_emplace(sqlite3_sql(stmt), stmt).second) return;
+    } catch (...) {
+        // Out of memory for the key: finalize instead of keeping it.
+    }
+    sqlite3_finalize(stmt);
 }
 
 void Connection::execute(std::string_view sql) {
@@ -232,9 +292,25 @@ int Connection::authorize(void* self, int action, const char*, const char*, cons
 }
 
 void Connection::executeTransactionControl(std::string_view sql) {
+    // Allowed while preparing and while stepping: a step may re-prepare after a schema change.
     transactionControlAllowed_ = true;
     try {
-        execute(sql);
+        auto found = transactionControl_.find(sql);
+        if (found == transactionControl_.end()) {
+            Statement fresh(db_, sql);
+            found = transactionControl_.emplace(std::string(sql), std::exchange(fresh.stmt_, nullptr)).first;
+        }
+        sqlite3_stmt* stmt = found->second;
+        const int rc = sqlite3_step(stmt);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+            try {
+                throwSqliteError(db_, rc, "execute");  // reads the error before the reset
+            } catch (...) {
+                sqlite3_reset(stmt);
+                throw;
+            }
+        }
+        sqlite3_reset(stmt);
     } catch (...) {
         transactionControlAllowed_ = false;
         throw;

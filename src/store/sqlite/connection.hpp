@@ -1,12 +1,15 @@
 // A thin RAII layer over one SQLite connection and its prepared statements. Values only ever reach
-// SQL through bind*(); errors surface as SqliteError, whose message never holds SQL or paths.
+// SQL through bind*(); errors surface as SqliteError, whose message never holds SQL or paths. Each
+// connection keeps the statements it prepared, reset, for the next prepare of the same text.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "store/store.hpp"
@@ -32,7 +35,10 @@ class SqliteError : public StoreUnavailable {
     int code_;
 };
 
-// One prepared statement. Parameter indexes start at 1 and column indexes at 0, as in SQLite.
+class Connection;
+
+// One prepared statement. Parameter indexes start at 1 and column indexes at 0, as in SQLite. One made
+// by Connection::prepare goes back to its connection's cache, reset and unbound, when destroyed.
 class Statement {
   public:
     Statement(sqlite3* db, std::string_view sql);
@@ -60,9 +66,13 @@ class Statement {
     [[nodiscard]] std::vector<std::uint8_t> columnBlob(int index) const;
 
   private:
+    friend class Connection;
+    Statement(sqlite3_stmt* stmt, Connection* cache) : stmt_(stmt), cache_(cache) {}
     void check(int rc, std::string_view operation) const;
+    void release() noexcept;
 
     sqlite3_stmt* stmt_ = nullptr;
+    Connection* cache_ = nullptr;  // where it goes back to when done; null: finalized instead
 };
 
 // One connection, used by one thread at a time. Transactions belong to the store (the writer wraps
@@ -79,6 +89,8 @@ class Connection {
     Connection& operator=(const Connection&) = delete;
     ~Connection();
 
+    // A statement for `sql`: a cached one when an idle one with the same text is kept, else a new one
+    // (authorized like any other) that is kept once its Statement is destroyed.
     [[nodiscard]] Statement prepare(std::string_view sql);
     // Runs fixed SQL (one or more statements, no parameters) to completion, discarding rows. For DDL
     // and migrations; never build the text from values.
@@ -88,16 +100,33 @@ class Connection {
     [[nodiscard]] std::int64_t changes() const;
     [[nodiscard]] std::int64_t lastInsertRowId() const;
     [[nodiscard]] bool inTransaction() const;
+    // How many idle prepared statements the cache holds (for tests).
+    [[nodiscard]] std::size_t cachedStatements() const { return idle_.size(); }
+
+    // Bounds the cache: SQL built from optional filters has many texts, the hot paths a few dozen.
+    static constexpr std::size_t kMaxCachedStatements = 64;
 
   private:
     friend class rampart::store::SqliteStore;
+    friend class Statement;
+
+    struct TextHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+    };
+    using StatementCache = std::unordered_map<std::string, sqlite3_stmt*, TextHash, std::equal_to<>>;
 
     static int authorize(void* self, int action, const char*, const char*, const char*, const char*);
-    // Runs BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE on behalf of the store, past the authorizer.
+    // Runs BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE on behalf of the store, past the authorizer. These
+    // are cached apart from prepare()'s statements, so prepare() can never hand one out.
     void executeTransactionControl(std::string_view sql);
+    // Takes back a statement prepare() handed out: reset, unbound, kept unless the cache is full.
+    void giveBack(sqlite3_stmt* stmt) noexcept;
 
     sqlite3* db_ = nullptr;
     bool transactionControlAllowed_ = false;
+    StatementCache idle_;
+    StatementCache transactionControl_;
 };
 
 }  // namespace rampart::store::sqlite

@@ -156,6 +156,32 @@ std::optional<JobRecord> leasedJob(Connection& db, const std::string& id, const 
     return job;
 }
 
+// Ends the holder's attempt (finishAttempt's body); nullopt, changing nothing, without a live lease.
+std::optional<JobState> finishLeased(Connection& db, const std::string& id, const std::string& holder,
+                                     const JobOutcome& outcome, Millis now) {
+    auto job = leasedJob(db, id, holder, now);
+    if (!job) return std::nullopt;
+    const auto event = outcome.succeeded ? JobEvent::succeed
+                       : outcome.retry   ? JobEvent::fail
+                                         : JobEvent::failPermanently;
+    auto next = jobs::nextState(job->state, event, factsOf(*job));
+    if (!next) return std::nullopt;
+    auto record = db.prepare(
+        "UPDATE jobs SET result = ?2, error = ?3, run_at = ?4, progress = "
+        "CASE WHEN ?5 THEN 100 ELSE progress END WHERE id = ?1");
+    record.bindText(1, id);
+    bindOptional(record, 2, outcome.result);
+    bindOptional(record, 3, outcome.error);
+    record.bindInt64(4, *next == JobState::failed ? outcome.retryAt : job->runAt);
+    record.bindInt64(5, outcome.succeeded ? 1 : 0);
+    record.step();
+    moveJob(db, *job, *next, now,
+            outcome.succeeded ? "succeeded"
+            : outcome.retry   ? "attempt failed"
+                              : "failed, no retry");
+    return next;
+}
+
 }  // namespace
 
 boost::asio::awaitable<SubmitResult> SqliteStore::submitJob(JobRecord job, Millis now) {
@@ -278,7 +304,14 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
                 .bindInt64(4, now)
                 .step();
             recordEvent(db, job.id, now, job.state, JobState::running, "claimed", holder);
-            if (auto reloaded = loadJob(db, job.id)) claimed.push_back(std::move(*reloaded));
+            // The row as the UPDATE left it, without reading it back: nothing else changes it here.
+            JobRecord leased = job;
+            leased.state = JobState::running;
+            leased.attempts += 1;
+            leased.leaseHolder = holder;
+            leased.leaseExpires = now + leaseMs;
+            leased.updated = now;
+            claimed.push_back(std::move(leased));
         }
         return claimed;
     });
@@ -323,28 +356,17 @@ boost::asio::awaitable<bool> SqliteStore::reportProgress(std::string id, std::st
 boost::asio::awaitable<std::optional<JobState>> SqliteStore::finishAttempt(std::string id, std::string holder,
                                                                            JobOutcome outcome, Millis now) {
     return write([id = std::move(id), holder = std::move(holder), outcome = std::move(outcome),
-                  now](Connection& db) -> std::optional<JobState> {
-        auto job = leasedJob(db, id, holder, now);
-        if (!job) return std::nullopt;
-        const auto event = outcome.succeeded ? JobEvent::succeed
-                           : outcome.retry   ? JobEvent::fail
-                                             : JobEvent::failPermanently;
-        auto next = jobs::nextState(job->state, event, factsOf(*job));
-        if (!next) return std::nullopt;
-        auto record = db.prepare(
-            "UPDATE jobs SET result = ?2, error = ?3, run_at = ?4, progress = "
-            "CASE WHEN ?5 THEN 100 ELSE progress END WHERE id = ?1");
-        record.bindText(1, id);
-        bindOptional(record, 2, outcome.result);
-        bindOptional(record, 3, outcome.error);
-        record.bindInt64(4, *next == JobState::failed ? outcome.retryAt : job->runAt);
-        record.bindInt64(5, outcome.succeeded ? 1 : 0);
-        record.step();
-        moveJob(db, *job, *next, now,
-                outcome.succeeded ? "succeeded"
-                : outcome.retry   ? "attempt failed"
-                                  : "failed, no retry");
-        return next;
+                  now](Connection& db) { return finishLeased(db, id, holder, outcome, now); });
+}
+
+boost::asio::awaitable<std::vector<std::optional<JobState>>> SqliteStore::finishAttempts(
+    std::vector<AttemptReport> reports, Millis now) {
+    return write([reports = std::move(reports), now](Connection& db) {
+        std::vector<std::optional<JobState>> states;
+        states.reserve(reports.size());
+        for (const AttemptReport& report : reports)
+            states.push_back(finishLeased(db, report.id, report.holder, report.outcome, now));
+        return states;
     });
 }
 

@@ -295,6 +295,53 @@ TEST_F(SqliteStoreTest, ThrowingWriteRollsBackOnlyItsOwnChanges) {
     EXPECT_EQ(countNumbers(store, "n = 3"), 0);
 }
 
+// The sub-journal that ROLLBACK TO replays stays in memory up to 16 MiB, then spills to a file: both
+// must give back exactly the pages the failed request changed, and keep its batch-mates' changes.
+TEST_F(SqliteStoreTest, ThrowingWritesOfManyPagesRollBackOnlyTheirOwnChanges) {
+    SqliteStore store(databasePath());
+    runToCompletion(store.write([](Connection& db) {
+        db.execute("CREATE TABLE blobs (n INTEGER NOT NULL, body TEXT NOT NULL)");
+        db.execute("CREATE INDEX blobs_n ON blobs (n)");
+    }));
+    const auto insertRows = [](Connection& db, int from, int count) {
+        const std::string body(1000, 'x');
+        for (int n = from; n < from + count; ++n) {
+            auto insert = db.prepare("INSERT INTO blobs (n, body) VALUES (?1, ?2)");
+            insert.bindInt64(1, n).bindText(2, body);
+            insert.step();
+        }
+    };
+    runToCompletion(store.write([&](Connection& db) { insertRows(db, 0, 3000); }));
+    for (const int rows : {2'000, 20'000}) {  // about 2 MiB and 20 MiB of changed pages
+        boost::asio::io_context io;
+        auto failing = boost::asio::co_spawn(io, store.write([&](Connection& db) {
+            db.execute("UPDATE blobs SET body = 'changed' WHERE n < 1000");
+            db.execute("DELETE FROM blobs WHERE n >= 2000 AND n < 3000");
+            insertRows(db, 100'000, rows);
+            throw std::runtime_error("changed its mind");
+        }),
+                                             boost::asio::use_future);
+        auto kept = boost::asio::co_spawn(
+            io, store.write([&](Connection& db) { insertRows(db, 50'000, 10); }), boost::asio::use_future);
+        io.run();
+        EXPECT_THROW(failing.get(), std::runtime_error);
+        EXPECT_NO_THROW(kept.get());
+        const auto count = [&store](std::string sql) {
+            return runToCompletion(store.read([sql](Connection& db) {
+                auto query = db.prepare(sql);
+                query.step();
+                return query.columnInt64(0);
+            }));
+        };
+        EXPECT_EQ(count("SELECT count(*) FROM blobs WHERE n >= 100000"), 0) << rows;
+        EXPECT_EQ(count("SELECT count(*) FROM blobs WHERE n < 3000 AND length(body) = 1000"), 3000) << rows;
+        EXPECT_EQ(count("SELECT count(*) FROM blobs WHERE n >= 50000 AND n < 50010"), 10) << rows;
+        runToCompletion(
+            store.write([](Connection& db) { db.execute("DELETE FROM blobs WHERE n >= 50000"); }));
+        EXPECT_EQ(count("SELECT count(*) FROM pragma_integrity_check WHERE integrity_check <> 'ok'"), 0);
+    }
+}
+
 TEST_F(SqliteStoreTest, FailedCommitFailsEveryRequestOfTheBatch) {
     SqliteStore store(databasePath());
     // A deferred foreign key is only checked at COMMIT: the one way a request can make the whole
@@ -410,6 +457,54 @@ TEST_F(SqliteStoreTest, ErrorMessagesHoldNeitherSqlNorPaths) {
     } catch (const StoreUnavailable& error) {
         EXPECT_THAT(error.what(), Not(HasSubstr(dir_.path().string())));
     }
+}
+
+TEST_F(SqliteStoreTest, PreparedStatementsAreReusedResetAndUnbound) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    runToCompletion(store.write([](Connection& db) {
+        const std::size_t before = db.cachedStatements();
+        for (int n = 1; n <= 3; ++n) insertNumber(db, n);
+        EXPECT_EQ(db.cachedStatements(), before + 1);  // one text, one kept statement
+        {
+            // A cached statement comes back with no bindings and no pending row.
+            auto select = db.prepare("SELECT n FROM numbers WHERE n >= ?1 ORDER BY n");
+            select.bindInt64(1, 2);
+            ASSERT_TRUE(select.step());
+            EXPECT_EQ(select.columnInt64(0), 2);
+        }
+        auto again = db.prepare("SELECT n FROM numbers WHERE n >= ?1 ORDER BY n");
+        EXPECT_FALSE(again.step());  // ?1 is NULL now: no row compares
+        {
+            // The same text twice at once: the second is prepared anew, and both work.
+            auto other = db.prepare("SELECT n FROM numbers WHERE n >= ?1 ORDER BY n");
+            other.bindInt64(1, 3);
+            ASSERT_TRUE(other.step());
+            EXPECT_EQ(other.columnInt64(0), 3);
+        }
+    }));
+    EXPECT_EQ(countNumbers(store), 3);
+    // The writer's own BEGIN/SAVEPOINT/COMMIT statements are cached apart: prepare() still refuses them.
+    for (const auto* sql : {"COMMIT", "SAVEPOINT request", "RELEASE request", "BEGIN IMMEDIATE"}) {
+        EXPECT_THROW(
+            runToCompletion(store.write([sql](Connection& db) { auto statement = db.prepare(sql); })),
+            SqliteError)
+            << sql;
+    }
+    EXPECT_EQ(countNumbers(store), 3);
+}
+
+TEST_F(SqliteStoreTest, TheStatementCacheIsBounded) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    runToCompletion(store.write([](Connection& db) {
+        for (std::size_t i = 0; i < Connection::kMaxCachedStatements + 10; ++i) {
+            auto statement = db.prepare("SELECT " + std::to_string(i));
+            ASSERT_TRUE(statement.step());
+            EXPECT_EQ(statement.columnInt64(0), static_cast<std::int64_t>(i));
+        }
+        EXPECT_EQ(db.cachedStatements(), Connection::kMaxCachedStatements);
+    }));
 }
 
 TEST_F(SqliteStoreTest, ReadsAreReadOnly) {

@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# Job benchmarks against a real Rampart (release build, development mode, fresh data directory each):
+#   submit   - 32 wrk connections POSTing single noop jobs (POST /api/v1/jobs): 201s per second, next
+#              to GET /healthz on the same server in the same run (the reference ratio);
+#   e2e      - 100,000 noop jobs in batches of 1,000 (POST /api/v1/jobs/batch, several curl clients),
+#              timed from the first request to the last job's finish time in the store;
+#   latency  - noop jobs submitted at a steady rate (one wrk connection on a fixed schedule); per job from
+#              the store, in ms: the `running` event's time and the finish time, each minus created.
+# Completion is read from the SQLite file with the sqlite3 CLI, read-only (WAL lets it read beside the
+# writer). Prints each run on stderr, a summary on stdout, and Markdown rows for docs/benchmarks.md.
+#
+# Usage: bench/jobs.sh [submit] [e2e] [latency]     (default: all three; `make bench` runs it too)
+# Knobs: ROUNDS=3 (runs of each benchmark; medians), DURATION=10 (seconds per wrk run), CONNECTIONS=32,
+#        THREADS=2, TOTAL_JOBS=100000, BATCH=1000, BATCH_CLIENTS=4, RATE=100 (jobs/s), LATENCY_SECONDS=20,
+#        WORKER_CONCURRENCY (unset: the server's default; else RAMPART_JOBS__WORKER_CONCURRENCY),
+#        RAMPART_BIN=build/rampart, PERF_DIR (set: `perf record $PERF_ARGS` on the server during each
+#        measured run, files kept there), PERF_ARGS="-g", MACHINE (text for the table's machine column).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+TOTAL_JOBS=${TOTAL_JOBS:-100000}
+BATCH=${BATCH:-1000}
+BATCH_CLIENTS=${BATCH_CLIENTS:-4}
+RATE=${RATE:-100}
+LATENCY_SECONDS=${LATENCY_SECONDS:-20}
+WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-}
+RAMPART_BIN=${RAMPART_BIN:-build/rampart}
+PERF_DIR=${PERF_DIR:-}
+PERF_ARGS=${PERF_ARGS:--g}
+
+log() { echo "bench: $*" >&2; }
+die() { echo "bench: error: $*" >&2; exit 1; }
+
+benchmarks=("$@")
+[ ${#benchmarks[@]} -gt 0 ] || benchmarks=(submit e2e latency)
+for b in "${benchmarks[@]}"; do
+    case "$b" in submit | e2e | latency) ;; *) die "unknown benchmark '$b' (submit, e2e, latency)" ;; esac
+done
+[ $((TOTAL_JOBS % BATCH)) -eq 0 ] || die "TOTAL_JOBS must be a multiple of BATCH"
+[ "$BATCH" -le 1000 ] || die "the batch route takes at most 1000 jobs"
+
+# ---- prerequisites: Debian packages only -------------------------------------------------------
+missing=""
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
+command -v jq >/dev/null 2>&1 || missing="$missing jq"
+if [ -n "$PERF_DIR" ] && ! command -v perf >/dev/null 2>&1; then missing="$missing linux-perf"; fi
+if [ -n "$missing" ]; then
+    die "missing Debian packages; install with: apt-get install -y --no-install-recommends$missing"
+fi
+[ -x "$RAMPART_BIN" ] || die "$RAMPART_BIN not found; build it first (make build, or make bench)"
+[ -z "$PERF_DIR" ] || mkdir -p "$PERF_DIR"
+
+# ---- clean-up: each process by its own PID -----------------------------------------------------
+work=$(mktemp -d /tmp/rampart-bench-jobs-XXXXXX)
+pid=""
+perf_pid=""
+
+stop_pid() {
+    local target=$1 signal=${2:-TERM}
+    [ -n "$target" ] || return 0
+    kill -"$signal" "$target" 2>/dev/null || return 0
+    for _ in $(seq 150); do
+        kill -0 "$target" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$target" 2>/dev/null || true
+    wait "$target" 2>/dev/null || true
+}
+
+cleanup() {
+    stop_pid "$perf_pid" INT
+    stop_pid "$pid"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+password="bench Walrus 58 juggles quietly"
+printf '%s\n' "$password" >"$work/admin-password"
+secret_key=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
+
+# ---- one fresh server per benchmark run --------------------------------------------------------
+# Sets pid, base, db and token (an access token; each run logs in again, they live 10 minutes).
+start_server() {
+    local name=$1 dir="$work/$1"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    local extra=()
+    [ -z "$WORKER_CONCURRENCY" ] || extra+=(RAMPART_JOBS__WORKER_CONCURRENCY="$WORKER_CONCURRENCY")
+    env -i PATH="$PATH" HOME="${HOME:-$work}" RAMPART_ENV=development RAMPART_DATA_DIR="$dir/data" \
+        RAMPART_SECRET_KEY="$secret_key" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
+        RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=false "${extra[@]}" \
+        "$RAMPART_BIN" serve --listen 127.0.0.1:0 --port-file "$dir/port" \
+        >"$dir/stdout.log" 2>"$dir/stderr.log" &
+    pid=$!
+    for _ in $(seq 150); do
+        [ -s "$dir/port" ] && break
+        kill -0 "$pid" 2>/dev/null || { cat "$dir/stderr.log" >&2; die "rampart exited during start-up"; }
+        sleep 0.1
+    done
+    [ -s "$dir/port" ] || { cat "$dir/stderr.log" >&2; die "rampart wrote no port file in 15 s"; }
+    base="http://127.0.0.1:$(tr -d '[:space:]' <"$dir/port")"
+    db="$dir/data/rampart.db"
+    [ -f "$db" ] || die "no database at $db"
+    token=$(curl -fsS --max-time 10 -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
+        -d "$(jq -cn --arg p "$password" '{username: "admin", password: $p}')" | jq -r .access_token)
+    [ -n "$token" ] && [ "$token" != null ] || die "login failed"
+    log "$name: rampart (pid $pid) on $base"
+}
+
+stop_server() {
+    stop_pid "$pid"
+    pid=""
+}
+
+# perf on the server while a run lasts (PERF_DIR only).
+perf_start() {
+    [ -n "$PERF_DIR" ] || return 0
+    # shellcheck disable=SC2086
+    perf record $PERF_ARGS -o "$PERF_DIR/$1.data" -p "$pid" >"$PERF_DIR/$1.log" 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+}
+perf_stop() {
+    [ -n "$perf_pid" ] || return 0
+    stop_pid "$perf_pid" INT
+    perf_pid=""
+}
+
+sql() { sqlite3 -readonly -cmd '.timeout 10000' "$db" "$1"; }
+now_ms() { date +%s%3N; }
+
+# Waits until no job is left unfinished (at most $1 seconds); fails when jobs are still open.
+wait_finished() {
+    local limit=$1 open=""
+    for _ in $(seq $((limit * 5))); do
+        open=$(sql "SELECT count(*) FROM jobs WHERE finished IS NULL")
+        [ "$open" = 0 ] && return 0
+        sleep 0.2
+    done
+    die "$open job(s) still unfinished after ${limit} s"
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+# ---- submit: wrk, single jobs ------------------------------------------------------------------
+# Counts 201s in the response hook (per wrk thread, summed in done()); anything else is reported.
+cat >"$work/submit.lua" <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) created = 0; others = 0; other_status = 0 end
+function response(status, headers, body)
+    if status == 201 then created = created + 1
+    else others = others + 1; other_status = status end
+end
+function done(summary, latency, requests)
+    local c, o, s = 0, 0, 0
+    for _, t in ipairs(threads) do
+        c = c + t:get("created"); o = o + t:get("others")
+        if t:get("other_status") ~= 0 then s = t:get("other_status") end
+    end
+    io.write(string.format("JOBS %d %d %d %.6f %.3f\n", c, o, s, summary.duration / 1e6,
+        latency:percentile(99) / 1000))
+end
+LUA
+
+run_submit() {
+    local round=$1 out created others status seconds p99 rps hz
+    start_server "submit-$round"
+    printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer %s"\n' \
+        "'{\"task\":\"noop\",\"args\":{}}'" "$token" >"$work/submit-headers.lua"
+    cat "$work/submit-headers.lua" "$work/submit.lua" >"$work/submit-run.lua"
+
+    log "submit $round: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s GET /healthz (reference)"
+    hz=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$base/healthz" | awk '/^Requests\/sec:/ { print $2 }')
+    log "submit $round: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s POST /api/v1/jobs"
+    perf_start "submit-$round"
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/submit-run.lua" "$base/api/v1/jobs")
+    perf_stop
+    printf '%s\n' "$out" | sed "s/^/  submit $round| /" >&2
+    read -r created others status seconds p99 < <(printf '%s\n' "$out" | awk '$1 == "JOBS" { print $2, $3, $4, $5, $6 }')
+    [ -n "$created" ] || die "no figures from wrk's script"
+    [ "$others" = 0 ] || log "warning: $others answer(s) were not 201 (last: $status); only 201s count"
+    rps=$(awk -v c="$created" -v s="$seconds" 'BEGIN { printf "%.0f", c / s }')
+    # The stored jobs run meanwhile; let them finish so the next run starts idle and we know they all did.
+    wait_finished 600
+    local stored
+    stored=$(sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'")
+    log "submit $round: $created created (201) in ${seconds} s = $rps jobs/s, p99 $p99 ms; /healthz $hz req/s; $stored succeeded in the store"
+    [ "$stored" -ge "$created" ] || die "the store has fewer succeeded jobs ($stored) than 201s ($created)"
+    stop_server
+    echo "$rps $hz $p99" >>"$work/submit.results"
+}
+
+# ---- e2e: batches of 1,000 ---------------------------------------------------------------------
+run_e2e() {
+    local round=$1 batches=$((TOTAL_JOBS / BATCH)) t0 t1 codes ok last first e2e_ms
+    start_server "e2e-$round"
+    jq -cn --argjson n "$BATCH" '{jobs: [range($n) | {task: "noop", args: {}}]}' >"$work/batch.json"
+    : >"$work/batch.curlrc"
+    for _ in $(seq "$batches"); do printf 'url = "%s/api/v1/jobs/batch"\noutput = "/dev/null"\n' "$base" >>"$work/batch.curlrc"; done
+    log "e2e $round: $batches batches of $BATCH noop jobs, $BATCH_CLIENTS at a time"
+    perf_start "e2e-$round"
+    t0=$(now_ms)
+    codes=$(curl -sS --no-progress-meter --parallel --parallel-max "$BATCH_CLIENTS" -X POST --data-binary @"$work/batch.json" \
+        -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
+        -w '%{http_code}\n' -K "$work/batch.curlrc")
+    t1=$(now_ms)
+    ok=$(printf '%s\n' "$codes" | grep -c '^201$' || true)
+    [ "$ok" = "$batches" ] || die "only $ok of $batches batches got 201: $(printf '%s\n' "$codes" | sort | uniq -c | tr '\n' ' ')"
+    wait_finished 600
+    perf_stop
+    read -r first last < <(sql "SELECT min(created), max(finished) FROM jobs WHERE task = 'noop'" | tr '|' ' ')
+    local succeeded
+    succeeded=$(sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'")
+    [ "$succeeded" = "$TOTAL_JOBS" ] || die "$succeeded of $TOTAL_JOBS jobs succeeded: $(sql "SELECT state, count(*) FROM jobs GROUP BY state" | tr '\n' ' ')"
+    e2e_ms=$((last - t0))
+    local submit_rate e2e_rate
+    submit_rate=$(awk -v n="$TOTAL_JOBS" -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f", n * 1000 / ms }')
+    e2e_rate=$(awk -v n="$TOTAL_JOBS" -v ms="$e2e_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')
+    log "e2e $round: all $batches batches acknowledged in $((t1 - t0)) ms ($submit_rate jobs/s); all $TOTAL_JOBS succeeded $e2e_ms ms after the first request = $e2e_rate jobs/s (first created at +$((first - t0)) ms)"
+    stop_server
+    echo "$e2e_rate $submit_rate $e2e_ms" >>"$work/e2e.results"
+}
+
+# ---- latency: steady rate, submit to start -----------------------------------------------------
+# One wrk connection whose delay() holds a fixed schedule (curl --rate waits a whole interval after
+# each transfer, so it falls short of the rate): a request every 1000/RATE ms, late ones sent at once.
+cat >"$work/rate.lua" <<'LUA'
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } rampart_timespec;
+int clock_gettime(int clock, rampart_timespec *ts);
+]]
+local ts = ffi.new("rampart_timespec")
+local function now_ms()
+    ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local next_at = nil
+function delay()
+    local t = now_ms()
+    if next_at == nil then next_at = t end
+    local wait = next_at - t
+    next_at = next_at + interval_ms
+    if wait < 0 then return 0 end
+    return math.floor(wait)
+end
+LUA
+
+run_latency() {
+    local round=$1 out created others status seconds stats
+    start_server "latency-$round"
+    {
+        printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer %s"\n' \
+            "'{\"task\":\"noop\",\"args\":{}}'" "$token"
+        printf 'interval_ms = %s\n' "$(awk -v r="$RATE" 'BEGIN { printf "%.6f", 1000 / r }')"
+        cat "$work/rate.lua" "$work/submit.lua"
+    } >"$work/latency-run.lua"
+    log "latency $round: noop jobs at $RATE/s for ${LATENCY_SECONDS} s, one connection (wrk -t1 -c1, scheduled delay())"
+    perf_start "latency-$round"
+    out=$(wrk -t1 -c1 -d"${LATENCY_SECONDS}s" --latency -s "$work/latency-run.lua" "$base/api/v1/jobs")
+    perf_stop
+    printf '%s\n' "$out" | sed "s/^/  latency $round| /" >&2
+    read -r created others status seconds submit_p99 < <(printf '%s\n' "$out" | awk '$1 == "JOBS" { print $2, $3, $4, $5, $6 }')
+    [ -n "$created" ] || die "no figures from wrk's script"
+    [ "$others" = 0 ] || die "$others submit(s) were not answered 201 (last: $status)"
+    wait_finished 120
+    # Per job: the `running` event's time (the worker's clock when it asked the store for the job)
+    # and the finish time (after the handler ran and its report was made), each minus created.
+    sql "SELECT e.time - j.created, j.finished - j.created FROM jobs j JOIN job_events e ON e.job_id = j.id
+         AND e.id = (SELECT min(id) FROM job_events WHERE job_id = j.id AND to_state = 'running')" \
+        >"$work/latency.delays"
+    local rate_held submit_p50
+    rate_held=$(sql "SELECT printf('%.1f', (count(*) - 1) * 1000.0 / (max(created) - min(created))) FROM jobs")
+    submit_p50=$(printf '%s\n' "$out" | awk '$1 == "50%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.2f", v }')
+    percentiles() { sort -n | awk '{ v[NR] = $1; s += $1 } END { printf "%d %d %d %d %.2f\n", v[int((NR + 1) * 0.5)], v[int(NR * 0.99 + 0.5)], v[NR], NR, s / NR }'; }
+    local p50 p99 max n mean f50 f99 fmax fn fmean
+    read -r p50 p99 max n mean < <(cut -d'|' -f1 "$work/latency.delays" | percentiles)
+    read -r f50 f99 fmax fn fmean < <(cut -d'|' -f2 "$work/latency.delays" | percentiles)
+    [ "$n" = "$created" ] || log "warning: $created jobs acknowledged but $n found with a running event"
+    log "latency $round: $n jobs at $rate_held/s held; submit->claim p50 $p50 ms, p99 $p99 ms, max $max ms, mean $mean ms; submit->finished p50 $f50 ms, p99 $f99 ms, max $fmax ms; submit round trip (201) p50 $submit_p50 ms, p99 $(printf '%.2f' "$submit_p99") ms"
+    log "latency $round: submit->claim histogram (ms: jobs) $(cut -d'|' -f1 "$work/latency.delays" | sort -n | uniq -c | awk '{ printf "%s:%s ", $2, $1 }' | cut -c1-300)"
+    stop_server
+    echo "$p50 $p99 $max $mean $submit_p50 $submit_p99 $rate_held $f50 $f99" >>"$work/latency.results"
+}
+
+# ---- run ---------------------------------------------------------------------------------------
+machine=${MACHINE:-"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr -s ' '), $(nproc) cores"}
+concurrency_note="worker concurrency ${WORKER_CONCURRENCY:-default}"
+log "load before: $(cut -d' ' -f1-3 /proc/loadavg); $concurrency_note; $ROUNDS round(s)"
+for b in "${benchmarks[@]}"; do
+    : >"$work/$b.results"
+    for round in $(seq "$ROUNDS"); do "run_$b" "$round"; done
+done
+log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+column() { cut -d' ' -f"$2" "$work/$1.results" | median; }
+rounds_of() { cut -d' ' -f"$2" "$work/$1.results" | tr '\n' '/' | sed 's#/$##'; }
+today=$(date -u +%Y-%m-%d)
+for b in "${benchmarks[@]}"; do
+    case "$b" in
+    submit)
+        rps=$(column submit 1)
+        hz=$(column submit 2)
+        ratio=$(awk -v r="$rps" -v h="$hz" 'BEGIN { printf "%.3f", (h > 0 ? r / h : 0) }')
+        echo "submit:  $rps jobs/s acknowledged (201), p99 $(column submit 3) ms; /healthz $hz req/s; ratio $ratio (medians of $ROUNDS; rounds $(rounds_of submit 1)); goal >= 5000: $([ "${rps%.*}" -ge 5000 ] && echo met || echo missed)"
+        echo "| $today | $machine | submit | $rps jobs/s | /healthz $hz req/s, ratio $ratio | p99 $(column submit 3) ms | $concurrency_note; rounds $(rounds_of submit 1) |"
+        ;;
+    e2e)
+        rate=$(column e2e 1)
+        echo "e2e:     $rate jobs/s ($TOTAL_JOBS noop jobs submitted in batches of $BATCH and run; submits alone $(column e2e 2) jobs/s; medians of $ROUNDS; rounds $(rounds_of e2e 1)); goal >= 25000: $([ "${rate%.*}" -ge 25000 ] && echo met || echo missed)"
+        echo "| $today | $machine | e2e | $rate jobs/s | submits alone $(column e2e 2) jobs/s | $(column e2e 3) ms for $TOTAL_JOBS | $concurrency_note; rounds $(rounds_of e2e 1) |"
+        ;;
+    latency)
+        p99=$(column latency 2)
+        echo "latency: submit->claim p50 $(column latency 1) ms, p99 $p99 ms, max $(column latency 3) ms; submit->finished p50 $(column latency 8) ms, p99 $(column latency 9) ms; at $(column latency 7) jobs/s; submit round trip p50 $(column latency 5) ms, p99 $(column latency 6) ms (medians of $ROUNDS; p99 rounds $(rounds_of latency 2)); goal p99 <= 5 ms: $([ "${p99%.*}" -le 5 ] && echo met || echo missed)"
+        echo "| $today | $machine | latency | claim p50 $(column latency 1) ms, p99 $p99 ms | finished p50 $(column latency 8) ms, p99 $(column latency 9) ms | submit round trip p50 $(column latency 5) ms, p99 $(column latency 6) ms | $concurrency_note; $(column latency 7) jobs/s held; claim p99 rounds $(rounds_of latency 2) |"
+        ;;
+    esac
+done
