@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`. Both install what is missing first.
-# Every dependency is a Debian 12 package (see docs/dependencies.md for the reason for each).
+# Every dependency is a Debian 12 package (the table in ../shared/DESIGN.md; the last line: test and bench tools).
 
 PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
