@@ -830,7 +830,7 @@ class Loader {
     void applyQueueTablesToQueues() {
         for (auto& [name, table] : queueTables_) {
             auto queue = std::find_if(config_.jobs.queues.begin(), config_.jobs.queues.end(),
-                                      [&](const QueueConfig& q) { return q.name == name; });
+                                      [&name = name](const QueueConfig& q) { return q.name == name; });
             if (queue == config_.jobs.queues.end()) {
                 throw ConfigError(
                     fmt::format("[jobs.queue.{}] (from {}) configures a queue that jobs.queues does not "
