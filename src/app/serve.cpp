@@ -83,6 +83,23 @@ void auditServerStart(store::Store& store, const Config& config, const std::vect
 
 constexpr std::chrono::seconds kLeaseRecoveryInterval{5};
 
+// Runs `task` on `timer`'s context after `first`, then every `interval`, until the timer is canceled. A
+// task that throws is logged (as "<what> failed") and runs again at its next time.
+void repeat(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration first,
+            std::chrono::steady_clock::duration interval, std::string_view what, std::function<void()> task) {
+    timer.expires_after(first);
+    timer.async_wait(
+        [&timer, interval, what, task = std::move(task)](const boost::system::error_code& ec) mutable {
+            if (ec) return;
+            try {
+                task();
+            } catch (const std::exception& error) {
+                spdlog::error("{} failed: {}", what, error.what());
+            }
+            repeat(timer, interval, interval, what, std::move(task));
+        });
+}
+
 jobs::JobsSettings jobsSettings(const Config& config) {
     jobs::JobsSettings settings{.queues = {}, .maxBatch = static_cast<int>(config.jobs.maxBatch)};
     for (const QueueConfig& queue : config.jobs.queues) {
@@ -244,54 +261,25 @@ int serve(Config config, const ServeOptions& options) {
     waitReload();
     // Keys rotated by `rampart admin keys rotate` (or another node) are picked up within a minute.
     boost::asio::steady_timer keyReload(signals);
-    std::function<void()> scheduleKeyReload = [&] {
-        keyReload.expires_after(std::chrono::minutes(1));
-        keyReload.async_wait([&](const boost::system::error_code& ec) {
-            if (ec) return;
-            try {
-                auth.loadKeys();
-            } catch (const std::exception& error) {
-                spdlog::error("reloading signing keys failed: {}", error.what());
-            }
-            scheduleKeyReload();
-        });
-    };
-    scheduleKeyReload();
+    repeat(keyReload, std::chrono::minutes(1), std::chrono::minutes(1), "reloading signing keys",
+           [&] { auth.loadKeys(); });
     // Finished jobs past jobs.retention_hours: a sweep a minute after start, then every ten minutes.
     boost::asio::steady_timer retentionSweep(signals);
-    std::function<void(std::chrono::minutes)> scheduleRetention = [&](std::chrono::minutes delay) {
-        retentionSweep.expires_after(delay);
-        retentionSweep.async_wait([&](const boost::system::error_code& ec) {
-            if (ec) return;
-            try {
-                deleteExpiredJobs(*store, config.jobs.retention);
-            } catch (const std::exception& error) {
-                spdlog::error("retention: deleting finished jobs failed: {}", error.what());
-            }
-            scheduleRetention(std::chrono::minutes(10));
-        });
-    };
-    scheduleRetention(std::chrono::minutes(1));
+    repeat(retentionSweep, std::chrono::minutes(1), std::chrono::minutes(10), "deleting finished jobs",
+           [&] { deleteExpiredJobs(*store, config.jobs.retention); });
     // With no in-process workers (an API node, or external workers only), this process still takes back
     // the expired leases of workers that died, so no job stays `running` (the pools do it otherwise).
     boost::asio::steady_timer leaseRecovery(signals);
-    std::function<void()> scheduleLeaseRecovery = [&] {
-        leaseRecovery.expires_after(kLeaseRecoveryInterval);
-        leaseRecovery.async_wait([&](const boost::system::error_code& ec) {
-            if (ec) return;
-            try {
-                const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count();
-                if (const int recovered = runBlocking(store->recoverExpiredLeases(now)); recovered > 0)
-                    spdlog::info("took back {} job(s) whose lease expired", recovered);
-            } catch (const std::exception& error) {
-                spdlog::warn("taking back expired leases failed: {}", error.what());
-            }
-            scheduleLeaseRecovery();
-        });
-    };
-    if (workers.empty()) scheduleLeaseRecovery();
+    if (workers.empty()) {
+        repeat(leaseRecovery, kLeaseRecoveryInterval, kLeaseRecoveryInterval, "taking back expired leases",
+               [&] {
+                   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
+                   if (const int recovered = runBlocking(store->recoverExpiredLeases(now)); recovered > 0)
+                       spdlog::info("took back {} job(s) whose lease expired", recovered);
+               });
+    }
     stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
         spdlog::info("signal {}: shutting down gracefully", signal);
         reloadSignal.cancel();
