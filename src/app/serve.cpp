@@ -280,12 +280,18 @@ int serve(Config config, const ServeOptions& options) {
                        spdlog::info("took back {} job(s) whose lease expired", recovered);
                });
     }
+    // Queue gauges on /metrics, from the store: at start, then every 15 seconds.
+    obs::QueueMetrics queueMetrics(metrics);
+    boost::asio::steady_timer queueGauges(signals);
+    repeat(queueGauges, std::chrono::seconds(0), std::chrono::seconds(15), "refreshing the queue metrics",
+           [&] { jobs::publishQueueMetrics(runBlocking(jobService.queues()), queueMetrics); });
     stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
         spdlog::info("signal {}: shutting down gracefully", signal);
         reloadSignal.cancel();
         keyReload.cancel();
         retentionSweep.cancel();
         leaseRecovery.cancel();
+        queueGauges.cancel();
     });
     signals.run();
 

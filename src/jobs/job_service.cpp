@@ -92,6 +92,18 @@ bool JobService::mayCancel(const identity::Principal& caller, const store::JobRe
     return job.ownerId == caller.userId || caller.role == Role::admin;
 }
 
+void publishQueueMetrics(const std::vector<QueueOverview>& queues, obs::QueueMetrics& metrics) {
+    for (const QueueOverview& queue : queues) {
+        for (JobState state : kAllStates) {
+            std::int64_t count = 0;
+            for (const auto& [counted, n] : queue.counts)
+                if (counted == state) count = n;
+            metrics.setJobs(queue.name, std::string(stateName(state)), static_cast<double>(count));
+        }
+        metrics.setPaused(queue.name, queue.paused);
+    }
+}
+
 const QueueSettings* JobsSettings::queue(std::string_view name) const {
     for (const QueueSettings& queue : queues)
         if (queue.name == name) return &queue;

@@ -16,6 +16,7 @@
 #include "identity/jwt.hpp"
 #include "identity/principal.hpp"
 #include "jobs/task_registry.hpp"
+#include "obs/metrics.hpp"
 #include "store/store.hpp"
 
 namespace rampart::jobs {
@@ -95,6 +96,9 @@ struct JobsSettings {
 // that names queues (queue:NAME scopes) must name this one.
 [[nodiscard]] bool maySubmitTo(const QueueSettings& queue, const identity::Principal& caller);
 [[nodiscard]] bool mayLeaseFrom(const QueueSettings& queue, const identity::Principal& caller);
+
+// Sets the queue gauges from an overview: every state of every queue (0 when it holds none of them).
+void publishQueueMetrics(const std::vector<QueueOverview>& queues, obs::QueueMetrics& metrics);
 
 class JobService {
   public:

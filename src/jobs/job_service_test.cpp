@@ -216,5 +216,21 @@ TEST_F(JobServiceTest, JobIdsSortBySubmitTimeAndCarry128RandomBits) {
     EXPECT_EQ(found->created, 1'700'000'000'005);
 }
 
+TEST_F(JobServiceTest, QueueGaugesShowEveryStateOfEveryQueue) {
+    const auto admin = principal("root", Role::admin);
+    runToCompletion(service_.submit(admin, noop()));
+    runToCompletion(service_.submit(admin, noop()));
+    runToCompletion(service_.setQueuePaused(admin, "reports", true, AuditContext{}));
+    obs::Metrics metrics;
+    obs::QueueMetrics gauges(metrics);
+    publishQueueMetrics(runToCompletion(service_.queues()), gauges);
+    const std::string text = metrics.render();
+    EXPECT_NE(text.find(R"(rampart_jobs{queue="default",state="queued"} 2)"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"(rampart_jobs{queue="default",state="running"} 0)"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"(rampart_jobs{queue="gpu",state="succeeded"} 0)"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"(rampart_queue_paused{queue="reports"} 1)"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"(rampart_queue_paused{queue="default"} 0)"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace rampart::jobs

@@ -98,4 +98,22 @@ void HttpMetrics::requestFinished(std::string_view method, std::string_view rout
     histogram->second->Observe(seconds);
 }
 
+QueueMetrics::QueueMetrics(Metrics& metrics)
+    : jobs_(prometheus::BuildGauge()
+                .Name("rampart_jobs")
+                .Help("Jobs in the store by queue and state")
+                .Register(metrics.registry())),
+      paused_(prometheus::BuildGauge()
+                  .Name("rampart_queue_paused")
+                  .Help("1 while a queue is paused")
+                  .Register(metrics.registry())) {}
+
+void QueueMetrics::setJobs(const std::string& queue, const std::string& state, double count) {
+    jobs_.Add({{"queue", queue}, {"state", state}}).Set(count);
+}
+
+void QueueMetrics::setPaused(const std::string& queue, bool paused) {
+    paused_.Add({{"queue", queue}}).Set(paused ? 1 : 0);
+}
+
 }  // namespace rampart::obs

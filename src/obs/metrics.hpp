@@ -46,4 +46,18 @@ class HttpMetrics {
     prometheus::Counter& rejectedConnections_;
 };
 
+// Queue gauges, refreshed from the store every few seconds: jobs by queue and state, and whether each
+// queue is paused. Every node of a cluster reports the same (shared) figures.
+class QueueMetrics {
+  public:
+    explicit QueueMetrics(Metrics& metrics);
+
+    void setJobs(const std::string& queue, const std::string& state, double count);
+    void setPaused(const std::string& queue, bool paused);
+
+  private:
+    prometheus::Family<prometheus::Gauge>& jobs_;
+    prometheus::Family<prometheus::Gauge>& paused_;
+};
+
 }  // namespace rampart::obs

@@ -379,6 +379,14 @@ queues = ["default", "reports"]
 submit_roles = ["admin"]
 )");
     server_.start({"--config", (dir_ / "queues.toml").string()}, apiServerEnvironment(dir_));
+    // The queue gauges on /metrics (loopback only), published at start and every 15 s.
+    std::string metrics;
+    for (int i = 0; i < 100 && metrics.find("rampart_queue_paused") == std::string::npos; ++i) {
+        if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        metrics = call("GET", "/metrics").body;
+    }
+    EXPECT_NE(metrics.find(R"(rampart_queue_paused{queue="reports"} 0)"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find(R"(rampart_jobs{queue="default",state="queued"} 0)"), std::string::npos);
     auto admin = adminToken();
     createUser(admin, "alice");
     auto alice = login("alice", kUserPassword).first;
