@@ -133,6 +133,7 @@ std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config,
         settings.queues = {queue.name};
         settings.concurrency = static_cast<int>(concurrency);
         settings.lease = config.jobs.lease;
+        settings.recoverLeases = pools.empty();  // the first pool does it for the whole store
         pools.push_back(std::make_unique<jobs::WorkerPool>(store, tasks, std::move(settings), &egress));
     }
     return pools;
@@ -141,9 +142,7 @@ std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config,
 // Deletes finished jobs older than the retention, a thousand per write so no sweep holds the writer long.
 void deleteExpiredJobs(store::Store& store, std::chrono::hours retention) {
     if (retention.count() == 0) return;
-    const auto cutoff = std::chrono::system_clock::now() - retention;
-    const store::Millis before =
-        std::chrono::duration_cast<std::chrono::milliseconds>(cutoff.time_since_epoch()).count();
+    const store::Millis before = store::toMillis(std::chrono::system_clock::now() - retention);
     constexpr int kPerWrite = 1000;
     int total = 0;
     for (int round = 0; round < 1000; ++round) {
@@ -273,9 +272,7 @@ int serve(Config config, const ServeOptions& options) {
     if (workers.empty()) {
         repeat(leaseRecovery, kLeaseRecoveryInterval, kLeaseRecoveryInterval, "taking back expired leases",
                [&] {
-                   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count();
+                   const store::Millis now = store::toMillis(std::chrono::system_clock::now());
                    if (const int recovered = runBlocking(store->recoverExpiredLeases(now)); recovered > 0)
                        spdlog::info("took back {} job(s) whose lease expired", recovered);
                });

@@ -24,10 +24,6 @@ constexpr int kMaxPriority = 100;
 constexpr int kMaxAttempts = 100;
 constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(24);
 
-store::Millis millisOf(std::chrono::system_clock::time_point time) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-}
-
 // A job id: the submit time (48 bits of Unix milliseconds) then 128 random bits, in base64 with the
 // URL-safe alphabet in ASCII order, so ids sort by time. New rows then land at the end of the jobs
 // table's id index and of its history's job index instead of on a random page each, which keeps the
@@ -65,8 +61,8 @@ std::string requestHash(const Submission& submission) {
     canonical["queue"] =
         submission.queue ? boost::json::value(*submission.queue) : boost::json::value(nullptr);
     canonical["priority"] = submission.priority;
-    canonical["run_at"] =
-        submission.runAt ? boost::json::value(millisOf(*submission.runAt)) : boost::json::value(nullptr);
+    canonical["run_at"] = submission.runAt ? boost::json::value(store::toMillis(*submission.runAt))
+                                           : boost::json::value(nullptr);
     canonical["max_attempts"] =
         submission.maxAttempts ? boost::json::value(*submission.maxAttempts) : boost::json::value(nullptr);
     canonical["timeout_ms"] =
@@ -81,7 +77,7 @@ JobService::JobService(store::Store& store, const TaskRegistry& registry, JobsSe
     : store_(store), registry_(registry), settings_(std::move(settings)), clock_(std::move(clock)) {}
 
 store::Millis JobService::now() const {
-    return millisOf(clock_());
+    return store::toMillis(clock_());
 }
 
 bool JobService::maySee(const identity::Principal& caller, const store::JobRecord& job) {
@@ -167,7 +163,7 @@ store::JobRecord JobService::prepare(const identity::Principal& caller, Submissi
     job.queue = queue;
     job.priority = submission.priority;
     job.maxAttempts = maxAttempts;
-    job.runAt = submission.runAt ? millisOf(*submission.runAt) : now;
+    job.runAt = submission.runAt ? store::toMillis(*submission.runAt) : now;
     job.timeoutMs = timeout.count();
     job.ownerId = caller.userId;
     if (submission.idempotencyKey) {

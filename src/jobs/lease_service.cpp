@@ -17,10 +17,6 @@ namespace {
 
 using Kind = JobError::Kind;
 
-store::Millis millisOf(std::chrono::system_clock::time_point time) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-}
-
 [[noreturn]] void invalid(std::string pointer, std::string detail) {
     std::vector<JobError::FieldError> errors;
     errors.push_back({std::move(pointer), detail});
@@ -56,7 +52,7 @@ LeaseService::LeaseService(store::Store& store, const TaskRegistry& registry, Jo
     : store_(store), registry_(registry), settings_(std::move(settings)), clock_(std::move(clock)) {}
 
 store::Millis LeaseService::now() const {
-    return millisOf(clock_());
+    return store::toMillis(clock_());
 }
 
 std::string LeaseService::holderFor(const identity::Principal& caller, std::string_view leaseId) {

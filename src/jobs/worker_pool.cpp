@@ -54,12 +54,12 @@ WorkerPool::~WorkerPool() {
 }
 
 store::Millis WorkerPool::now() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_().time_since_epoch()).count();
+    return store::toMillis(clock_());
 }
 
 void WorkerPool::start() {
     asio::co_spawn(io_, dispatch(), asio::detached);
-    asio::co_spawn(io_, recoverLoop(), asio::detached);
+    if (settings_.recoverLeases) asio::co_spawn(io_, recoverLoop(), asio::detached);
     thread_ = std::thread([this] { io_.run(); });
 }
 

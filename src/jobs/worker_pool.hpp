@@ -32,6 +32,7 @@ struct WorkerSettings {
     std::chrono::milliseconds pollInterval{200};         // idle wait between claims, unless notified
     std::chrono::milliseconds recoveryInterval{10'000};  // expired leases taken back this often (<= lease)
     std::string holder;                                  // lease holder name; empty: generated
+    bool recoverLeases = true;  // take back expired leases (store-wide: one pool per process is enough)
 };
 
 class WorkerPool {
@@ -42,7 +43,7 @@ class WorkerPool {
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
 
-    // Starts the worker thread. Takes back expired leases first.
+    // Starts the worker thread. Takes back expired leases first (when settings.recoverLeases).
     void start();
     // New work may be there (a submit): claim now instead of at the next poll. Thread-safe, cheap.
     void notify();

@@ -3,6 +3,7 @@
 // processes and workers on one database; the tables' triggers refuse any other edge besides.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,6 +16,10 @@
 namespace rampart::store {
 
 using Millis = std::int64_t;  // Unix time in milliseconds
+
+[[nodiscard]] inline Millis toMillis(std::chrono::system_clock::time_point time) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
 
 struct JobRecord {
     std::string id{};

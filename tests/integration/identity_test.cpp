@@ -441,6 +441,34 @@ submit_roles = ["admin"]
     EXPECT_EQ(audit[0].at("target"), "queue:default");
 }
 
+// The [egress] lists reach the running server's guard: a host off the allowlist and one on the blocklist
+// are refused before any name is resolved, and the jobs say why.
+TEST_F(IdentityTest, TheConfiguredEgressListsRefuseFetches) {
+    server_.stop();
+    Environment env = apiServerEnvironment(dir_);
+    env["RAMPART_EGRESS__ALLOW_DOMAINS"] = ".allowed.example";
+    env["RAMPART_EGRESS__BLOCK_DOMAINS"] = "bad.allowed.example";
+    server_.start({}, env);
+    auto admin = adminToken();
+    auto fetch = [&](std::string_view url) {
+        const std::string body = json::serialize(
+            json::object{{"task", "http.fetch"}, {"args", {{"url", url}}}, {"max_attempts", 1}});
+        const std::string id = str(parse(call("POST", "/api/v1/jobs", admin, body)), "id");
+        json::object job;
+        for (int i = 0; i < 500 && str(job, "state") != "dead"; ++i) {
+            if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            job = parse(call("GET", "/api/v1/jobs/" + id, admin));
+        }
+        return job;
+    };
+    auto offList = fetch("https://example.com/");
+    EXPECT_EQ(str(offList, "state"), "dead");
+    EXPECT_NE(str(offList, "error").find("not on the allowlist"), std::string::npos) << str(offList, "error");
+    auto blocked = fetch("https://bad.allowed.example/");
+    EXPECT_EQ(str(blocked, "state"), "dead");
+    EXPECT_NE(str(blocked, "error").find("on the blocklist"), std::string::npos) << str(blocked, "error");
+}
+
 TEST_F(IdentityTest, RoleEscalationThroughBodyFieldsIsRefusedWith400) {
     auto admin = adminToken();
     auto aliceId = createUser(admin, "alice");
