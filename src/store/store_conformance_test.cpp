@@ -18,7 +18,9 @@
 #include <boost/asio/use_future.hpp>
 #include "testing/run_to_completion.hpp"
 
+#include "store/postgres/postgres_store.hpp"
 #include "store/store.hpp"
+#include "testing/postgres_server.hpp"
 #include "testing/race.hpp"
 #include "testing/temp_directory.hpp"
 
@@ -31,12 +33,23 @@ struct Backend {
     std::function<std::unique_ptr<Store>(const std::filesystem::path& scratch)> open;
 };
 
-const Backend kBackends[] = {
-    {"Sqlite",
-     [](const std::filesystem::path& scratch) {
-         return openStore(SecretString("sqlite://" + (scratch / "conformance.db").string()));
-     }},
-};
+std::vector<Backend> backends() {
+    std::vector<Backend> all{
+        {"Sqlite",
+         [](const std::filesystem::path& scratch) {
+             return openStore(SecretString("sqlite://" + (scratch / "conformance.db").string()));
+         }},
+    };
+    // TEMPORARY while PostgresStore is being built: on only when asked for.
+    if (std::getenv("RAMPART_TEST_POSTGRES_STORE") != nullptr) {
+        all.push_back({"Postgres", [](const std::filesystem::path&) -> std::unique_ptr<Store> {
+                           return std::make_unique<PostgresStore>(
+                               SecretString(rampart::testing::freshDatabaseUrl()));
+                       }});
+    }
+    return all;
+}
+const std::vector<Backend> kBackends = backends();
 
 using namespace std::chrono_literals;
 

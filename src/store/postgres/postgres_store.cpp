@@ -1,0 +1,112 @@
+// PostgresStore: the store's thread and pool, close, migrations and ping. Identity, audit and jobs
+// live in pg_identity.cpp, pg_audit.cpp and pg_jobs.cpp.
+#include "store/postgres/postgres_store.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "store/migrations/postgres_migrations.hpp"
+
+namespace rampart::store {
+namespace {
+
+using namespace std::chrono_literals;
+
+// pg_advisory_lock key that serialises `rampart migrate` and start-up migrations across nodes.
+constexpr std::int64_t kMigrationLock = 0x52414d5041525401;  // "RAMPART" 01
+
+int latestKnownVersion() {
+    const auto migrations = postgres::postgresMigrations();
+    return migrations.empty() ? 0 : migrations.back().version;
+}
+
+int recordedVersion(pg::BlockingConnection& db) {
+    const auto exists = db.exec("SELECT to_regclass('schema_migrations') IS NOT NULL");
+    if (!exists.boolean(0, 0)) return 0;
+    return static_cast<int>(db.exec("SELECT coalesce(max(version), 0) FROM schema_migrations").int64(0, 0));
+}
+
+}  // namespace
+
+PostgresStore::PostgresStore(SecretString conninfo, Options options)
+    : conninfo_(std::move(conninfo)),
+      work_(boost::asio::make_work_guard(io_)),
+      pool_(io_.get_executor(), conninfo_, options),
+      thread_([this] { io_.run(); }) {}
+
+PostgresStore::~PostgresStore() {
+    close();
+}
+
+bool PostgresStore::enter() {
+    inFlight_.fetch_add(1, std::memory_order_acq_rel);
+    if (closed_.load(std::memory_order_acquire)) {
+        leave();
+        return false;
+    }
+    return true;
+}
+
+void PostgresStore::close() {
+    if (closed_.exchange(true)) return;
+    // Calls already handed to the loop finish (or fail) first; a bounded wait, as at shutdown the
+    // database may be the thing that hangs.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (inFlight_.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(1ms);
+    }
+    boost::asio::post(io_, [this] { pool_.drain(); });
+    work_.reset();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+}
+
+int PostgresStore::migrate() {
+    return blocking([](pg::BlockingConnection& db) {
+        db.exec("SELECT pg_advisory_lock($1)", pg::Params(kMigrationLock));
+        // On an error the session ends with the connection: its transaction rolls back, the lock goes.
+        int applied = 0;
+        db.execScript(std::string(postgres::kMigrationsTable));
+        const int latest = latestKnownVersion();
+        for (const auto& migration : postgres::postgresMigrations()) {
+            const int current = recordedVersion(db);
+            if (current > latest) throw StoreUnavailable("database schema is newer than this binary");
+            if (migration.version <= current) continue;
+            db.execScript("BEGIN");
+            db.execScript(std::string(migration.sql));
+            db.exec(
+                "INSERT INTO schema_migrations (version, name, applied) "
+                "VALUES ($1, $2, (extract(epoch FROM now()) * 1000)::bigint)",
+                pg::Params(migration.version, migration.name));
+            db.execScript("COMMIT");
+            spdlog::info("applied database migration {} ({})", migration.version, migration.name);
+            ++applied;
+        }
+        db.exec("SELECT pg_advisory_unlock($1)", pg::Params(kMigrationLock));
+        return applied;
+    });
+}
+
+int PostgresStore::schemaVersion() {
+    return blocking([](pg::BlockingConnection& db) { return recordedVersion(db); });
+}
+
+int PostgresStore::latestSchemaVersion() const {
+    return latestKnownVersion();
+}
+
+boost::asio::awaitable<bool> PostgresStore::ping() {
+    bool answered = false;
+    try {
+        answered = co_await withConnection([](pg::Connection& connection) -> boost::asio::awaitable<bool> {
+            const auto result = co_await connection.query("SELECT 1");
+            co_return result.rows() == 1;
+        });
+    } catch (const StoreUnavailable&) {
+        answered = false;
+    }
+    co_return answered;
+}
+
+}  // namespace rampart::store
