@@ -159,7 +159,9 @@ boost::asio::awaitable<pg::detail::WorkResult<Fn>> PostgresStore::withConnection
 template <class Fn>
 boost::asio::awaitable<pg::detail::WorkResult<Fn>> PostgresStore::inTransaction(Fn fn) {
     if (!enter()) throw StoreUnavailable("database store is closed");
-    co_return co_await boost::asio::co_spawn(io_, runPooled(std::move(fn), true), boost::asio::use_awaitable);
+    // A named local, not a temporary inside the co_await (docs/development.md: g++ 12 coroutines).
+    auto work = runPooled(std::move(fn), true);
+    co_return co_await boost::asio::co_spawn(io_, std::move(work), boost::asio::use_awaitable);
 }
 
 template <class Fn>
