@@ -152,8 +152,8 @@ class PostgresStore final : public Store {
 template <class Fn>
 boost::asio::awaitable<pg::detail::WorkResult<Fn>> PostgresStore::withConnection(Fn fn) {
     if (!enter()) throw StoreUnavailable("database store is closed");
-    co_return co_await boost::asio::co_spawn(io_, runPooled(std::move(fn), false),
-                                             boost::asio::use_awaitable);
+    auto work = runPooled(std::move(fn), false);
+    co_return co_await boost::asio::co_spawn(io_, std::move(work), boost::asio::use_awaitable);
 }
 
 template <class Fn>
