@@ -2,7 +2,10 @@
 // out empty databases, restarts on its data and port, and leaves no process behind.
 #include "testing/postgres_server.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -140,6 +143,21 @@ TEST(PostgresServer, StopThenStartKeepsTheDataAndThePort) {
     EXPECT_EQ(server.pid(), -1);
     EXPECT_NE(connectionError(url), "");
     server.stop();  // idempotent
+
+    {
+        // Someone else took the port meanwhile: a restart keeps its port, so it fails and says why.
+        const int squatter = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.sin_port = htons(port);
+        ASSERT_EQ(::bind(squatter, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+        ASSERT_EQ(::listen(squatter, 1), 0);
+        EXPECT_THAT([&] { server.start(); },
+                    ::testing::ThrowsMessage<std::runtime_error>(::testing::HasSubstr("which is taken")));
+        EXPECT_EQ(server.pid(), -1);
+        ::close(squatter);
+    }
 
     started = Clock::now();
     server.start();
