@@ -68,6 +68,10 @@ int runCli(int argc, char** argv) {
     serveCommand
         ->fallthrough();  // `rampart serve --config FILE` works as well as `rampart --config FILE serve`
 
+    auto* workerCommand = app.add_subcommand(
+        "worker", "Run jobs without serving the API (a worker node of a cluster on PostgreSQL)");
+    workerCommand->fallthrough();
+
     auto* migrateCommand = app.add_subcommand("migrate", "Apply pending database migrations");
     bool deploy = false;
     auto* checkCommand = app.add_subcommand("check", "Audit the configuration");
@@ -106,6 +110,7 @@ int runCli(int argc, char** argv) {
 
     try {
         if (*serveCommand) return serve(std::move(config), serveOptions);
+        if (*workerCommand) return work(std::move(config));
         if (*migrateCommand) {
             auto store = store::openStore(config.databaseUrl);
             int applied = store->migrate();

@@ -5,10 +5,12 @@
 // periodically, so a job whose worker died runs again.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -51,6 +53,9 @@ class WorkerPool {
     void stop();
 
     [[nodiscard]] const std::string& holder() const { return settings_.holder; }
+    [[nodiscard]] bool serves(std::string_view queue) const {
+        return std::find(settings_.queues.begin(), settings_.queues.end(), queue) != settings_.queues.end();
+    }
 
   private:
     struct Running;
