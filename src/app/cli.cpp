@@ -12,6 +12,7 @@
 #include "app/config.hpp"
 #include "app/deploy_check.hpp"
 #include "app/serve.hpp"
+#include "store/postgres/postgres_store.hpp"
 #include "store/store.hpp"
 
 namespace rampart {
@@ -73,6 +74,10 @@ int runCli(int argc, char** argv) {
     workerCommand->fallthrough();
 
     auto* migrateCommand = app.add_subcommand("migrate", "Apply pending database migrations");
+    std::string grantTo;
+    migrateCommand->add_option("--grant-to", grantTo,
+                               "PostgreSQL, run as the schema's owner: then give this role exactly the "
+                               "privileges `rampart serve` needs (docs/deployment-postgresql.md)");
     bool deploy = false;
     auto* checkCommand = app.add_subcommand("check", "Audit the configuration");
     checkCommand->add_flag("--deploy", deploy, "security self-audit for a production deployment");
@@ -116,6 +121,15 @@ int runCli(int argc, char** argv) {
             int applied = store->migrate();
             std::cout << "applied " << applied << " migration(s); schema version " << store->schemaVersion()
                       << '\n';
+            if (!grantTo.empty()) {
+                auto* postgres = dynamic_cast<store::PostgresStore*>(store.get());
+                if (postgres == nullptr) {
+                    std::cerr << "rampart migrate: --grant-to is for PostgreSQL databases only\n";
+                    return 2;
+                }
+                postgres->grantDataPrivileges(grantTo);
+                std::cout << "granted data privileges to " << grantTo << '\n';
+            }
             return 0;
         }
         if (*checkCommand) {
