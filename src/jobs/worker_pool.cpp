@@ -3,6 +3,8 @@
 // rules of docs/development.md apply: awaits go into locals, never into conditions or catch blocks.)
 #include "jobs/worker_pool.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
@@ -21,6 +23,17 @@ namespace rampart::jobs {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
+
+namespace {
+
+// "worker:<host>:<pid>:<random>": never shown through the API, only kept in the job's history.
+std::string defaultHolder() {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    return fmt::format("worker:{}:{}:{}", host, ::getpid(), identity::randomToken(16));
+}
+
+}  // namespace
 
 struct WorkerPool::Running {
     explicit Running(asio::io_context& io) : timer(io) {}
@@ -42,7 +55,8 @@ WorkerPool::WorkerPool(store::Store& store, const TaskRegistry& registry, Worker
       egress_(egress),
       clock_(std::move(clock)),
       wake_(io_) {
-    if (settings_.holder.empty()) settings_.holder = "worker-" + identity::randomToken(16);
+    // Host and process in the name, so that a job's history (job_events.holder) says which node ran it.
+    if (settings_.holder.empty()) settings_.holder = defaultHolder();
     if (settings_.concurrency < 1) settings_.concurrency = 1;
     // Expired leases are looked for at least once per lease: a dead worker's job is back within about
     // two leases, not a whole recovery interval after its lease (which a short lease would make long).
