@@ -15,6 +15,10 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <array>
 #include <atomic>
@@ -25,6 +29,7 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -314,6 +319,57 @@ struct ChildSetup {
     failInChild("execve");
 }
 
+// Test certificates for PostgresServerOptions::tls, made in memory: a P-256 CA and a server certificate
+// signed by it. (testing/self_signed.hpp makes self-signed ones, but reports through GoogleTest, which
+// this library does not link.)
+using Key = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+using Certificate = std::unique_ptr<X509, decltype(&X509_free)>;
+using Extensions = std::initializer_list<std::pair<int, const char*>>;
+
+Key newKey() {
+    Key key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), EVP_PKEY_free);
+    if (!key) throw std::runtime_error("cannot make a test TLS key");
+    return key;
+}
+
+// A certificate for `key` named `commonName`, signed by `issuerKey` in the name of `issuer` (null: the
+// certificate itself, so self-signed), valid from an hour ago for a week.
+Certificate newCertificate(EVP_PKEY* key, const char* commonName, X509* issuer, EVP_PKEY* issuerKey,
+                           Extensions extensions) {
+    Certificate certificate(X509_new(), X509_free);
+    X509* cert = certificate.get();
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), static_cast<long>(std::random_device{}() >> 1 | 1U));
+    X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 7 * 24 * 3600);
+    X509_set_pubkey(cert, key);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>(commonName), -1, -1, 0);
+    X509_set_issuer_name(cert, X509_get_subject_name(issuer != nullptr ? issuer : cert));
+    X509V3_CTX context;
+    X509V3_set_ctx_nodb(&context);
+    X509V3_set_ctx(&context, issuer != nullptr ? issuer : cert, cert, nullptr, nullptr, 0);
+    for (const auto& [nid, value] : extensions) {
+        X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value);
+        if (extension == nullptr)
+            throw std::runtime_error(std::string("bad test certificate extension ") + value);
+        X509_add_ext(cert, extension, -1);
+        X509_EXTENSION_free(extension);
+    }
+    if (X509_sign(cert, issuerKey, EVP_sha256()) <= 0)
+        throw std::runtime_error("cannot sign a test certificate");
+    return certificate;
+}
+
+template <class Write>
+std::string pemOf(Write write) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+    if (!bio || write(bio.get()) != 1) throw std::runtime_error("cannot write a test certificate as PEM");
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(size));
+}
+
 Connection connect(const std::string& url) {
     Connection connection(PQconnectdb(url.c_str()));
     if (!connection) throw std::runtime_error("PQconnectdb: out of memory");
@@ -375,6 +431,7 @@ void PostgresServer::initialize() {
             throw systemError("chown " + directory_.path().string());
     }
 
+    if (options_.tls) writeCertificates();
     const auto passwordFile = directory_.write("superuser-password", password_ + "\n");
     if (account_.switchUser && ::chown(passwordFile.c_str(), account_.uid, account_.gid) != 0)
         throw systemError("chown " + passwordFile.string());
@@ -397,11 +454,36 @@ void PostgresServer::initialize() {
     std::ofstream configuration(dataDirectory() / "postgresql.conf", std::ios::app);
     configuration << "\n# rampart::testing::PostgresServer (src/testing/postgres_server.cpp)\ninclude '"
                   << kSettingsFile << "'\n";
-    // Password logins over TCP only, as in production: no trust, and no logins over the Unix socket.
+    // Password logins over TCP only, as in production: no trust, and no logins over the Unix socket. With
+    // TLS, hostssl alone: a plain connection finds no line and is refused.
     std::ofstream access(dataDirectory() / "pg_hba.conf", std::ios::trunc);
-    access << "host all all 127.0.0.1/32 scram-sha-256\n";
+    access << (options_.tls ? "hostssl" : "host") << " all all 127.0.0.1/32 scram-sha-256\n";
     if (!configuration.flush() || !access.flush())
         throw std::runtime_error("cannot write the configuration in " + dataDirectory().string());
+}
+
+void PostgresServer::writeCertificates() const {
+    const auto caKey = newKey();
+    const auto ca = newCertificate(
+        caKey.get(), "Rampart test CA", nullptr, caKey.get(),
+        {{NID_basic_constraints, "critical,CA:TRUE"}, {NID_key_usage, "critical,keyCertSign,cRLSign"}});
+    const auto serverKey = newKey();
+    const auto server = newCertificate(serverKey.get(), "localhost", ca.get(), caKey.get(),
+                                       {{NID_basic_constraints, "critical,CA:FALSE"},
+                                        {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1"},
+                                        {NID_ext_key_usage, "serverAuth"}});
+    directory_.write("ca.crt", pemOf([&](BIO* bio) { return PEM_write_bio_X509(bio, ca.get()); }), 0644);
+    const auto certificate = directory_.write(
+        "server.crt", pemOf([&](BIO* bio) { return PEM_write_bio_X509(bio, server.get()); }), 0644);
+    const auto key = directory_.write("server.key", pemOf([&](BIO* bio) {
+                                          return PEM_write_bio_PrivateKey(bio, serverKey.get(), nullptr,
+                                                                          nullptr, 0, nullptr, nullptr);
+                                      }));
+    // PostgreSQL refuses a key file that is not its user's (or root's with group access) or that others
+    // may read; write() made it 0600.
+    for (const auto& path : {certificate, key})
+        if (account_.switchUser && ::chown(path.c_str(), account_.uid, account_.gid) != 0)
+            throw systemError("chown " + path.string());
 }
 
 void PostgresServer::writeSettings() const {
@@ -415,6 +497,9 @@ void PostgresServer::writeSettings() const {
     // memory for the WAL writer), which crash tests must not see; with fsync off it costs nothing
     // measurable (pgbench, 4 clients: the same tps either way).
     if (!options_.durable) settings += "fsync = off\nfull_page_writes = off\n";
+    if (options_.tls)
+        settings += "ssl = on\nssl_cert_file = " + quoteSetting((directory_.path() / "server.crt").string()) +
+                    "\nssl_key_file = " + quoteSetting((directory_.path() / "server.key").string()) + "\n";
     const auto path = dataDirectory() / kSettingsFile;
     std::ofstream(path, std::ios::trunc) << settings;
     if (fileSize(path) != settings.size()) throw std::runtime_error("cannot write " + path.string());

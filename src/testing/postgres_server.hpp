@@ -1,5 +1,5 @@
 // A real PostgreSQL server for tests: initdb into a temporary directory, postgres on a free 127.0.0.1 port
-// with password (SCRAM) authentication only; stopped, and its directory removed, when the object goes away.
+// with password (SCRAM) authentication only (over TLS only, if asked); stopped and removed with the object.
 #pragma once
 
 #include <sys/types.h>
@@ -19,6 +19,9 @@ struct PostgresServerOptions {
     // test's data does not outlive the test. true (benchmarks): PostgreSQL's defaults.
     // synchronous_commit stays on either way, so that kill() keeps every committed transaction.
     bool durable = false;
+    // true: ssl = on with a server certificate for localhost and 127.0.0.1 signed by a test CA (caPath()),
+    // and pg_hba.conf takes only hostssl logins, so a connection that works is known to be encrypted.
+    bool tls = false;
 };
 
 // The rows of the last statement's result, as text; NULL reads as "".
@@ -58,6 +61,8 @@ class PostgresServer {
     // The postgres process's stderr, appended to across restarts.
     [[nodiscard]] std::filesystem::path logPath() const { return directory_.path() / "postgres.log"; }
     [[nodiscard]] const std::string& superuserPassword() const { return password_; }
+    // The test CA that signed the server's certificate (PEM), for sslrootcert; with tls only.
+    [[nodiscard]] std::filesystem::path caPath() const { return directory_.path() / "ca.crt"; }
 
     // postgresql://USER:PASSWORD@127.0.0.1:PORT/DATABASE, each part percent-encoded.
     [[nodiscard]] std::string url(std::string_view user, std::string_view password,
@@ -84,6 +89,7 @@ class PostgresServer {
     enum class Launch { kReady, kPortTaken };
 
     void initialize();
+    void writeCertificates() const;
     void writeSettings() const;
     // Forks and execs `arguments` (an absolute program path first) as account_, with stdout and stderr
     // appended to `output`.
