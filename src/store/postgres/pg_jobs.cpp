@@ -1,7 +1,6 @@
 // PostgresStore's job calls over migrations 4-6, with SqliteStore's behaviour for many processes on one
 // database: a state change locks the job's row (FOR UPDATE), asks jobs::nextState and writes its answer
 // with the history row in one transaction; claims skip rows other claimers hold (SKIP LOCKED).
-#include <algorithm>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -292,9 +291,8 @@ asio::awaitable<std::vector<std::optional<JobState>>> finishReports(pg::Connecti
 std::string insertJobSql() {
     std::string sql =
         "WITH inserted AS ("
-        " INSERT INTO jobs (id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms, "
-        "owner_id,"
-        " idempotency_key, request_hash, created, updated)"
+        " INSERT INTO jobs (id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms,"
+        " owner_id, idempotency_key, request_hash, created, updated)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
         " ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
         " RETURNING *),"
@@ -676,9 +674,9 @@ boost::asio::awaitable<std::vector<QueueStats>> PostgresStore::queueStats() {
     return withConnection([](pg::Connection& db) -> asio::awaitable<std::vector<QueueStats>> {
         std::vector<pg::Statement> statements;
         statements.push_back(pg::Statement{
-            .sql = "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue"});
+            .sql = "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY state"});
         statements.push_back(pg::Statement{.sql = "SELECT name, paused FROM queues"});
-        // One snapshot for both: a pipeline outside BEGIN is one transaction.
+        // One round trip for both.
         const auto results = co_await db.pipeline(std::move(statements));
         std::map<std::string, QueueStats> byName;
         auto statsFor = [&byName](const std::string& name) -> QueueStats& {
