@@ -68,6 +68,43 @@ class PgJobsTest : public ::testing::Test {
     PostgresStore store_{SecretString(url_)};
 };
 
+// A batch travels as array literals: whatever the texts hold comes back as it was given, and an unset
+// key stays NULL (not the text "NULL").
+TEST_F(PgJobsTest, ABatchKeepsEveryTextAsGiven) {
+    const std::vector<std::string> texts{R"({"quote":"\"","slash":"\\"})",
+                                         "a,b",
+                                         "{x,y}",
+                                         "NULL",
+                                         "",
+                                         " ",
+                                         "line\nbreak",
+                                         "caf\u00e9 \u2603",
+                                         R"(\")"};
+    std::vector<JobRecord> batch;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        auto job = jobRecord("t" + std::to_string(i));
+        job.args = texts[i];
+        job.task = texts[i];
+        job.idempotencyKey = texts[i];
+        job.requestHash = texts[i];
+        batch.push_back(std::move(job));
+    }
+    batch.push_back(jobRecord("unkeyed"));
+    submitAll(std::move(batch));
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        const auto job = runToCompletion(store_.findJob("t" + std::to_string(i)));
+        ASSERT_TRUE(job) << i;
+        EXPECT_EQ(job->args, texts[i]);
+        EXPECT_EQ(job->task, texts[i]);
+        EXPECT_EQ(job->idempotencyKey, texts[i]);
+        EXPECT_EQ(job->requestHash, texts[i]);
+    }
+    const auto unkeyed = runToCompletion(store_.findJob("unkeyed"));
+    ASSERT_TRUE(unkeyed);
+    EXPECT_FALSE(unkeyed->idempotencyKey);
+    EXPECT_FALSE(unkeyed->requestHash);
+}
+
 // Claims batches of `max` until a claim comes back empty; the ids it got.
 asio::awaitable<std::vector<std::string>> claimUntilEmpty(Store& store, std::string holder, int max) {
     std::vector<std::string> claimed;
