@@ -316,6 +316,8 @@ constexpr Setting kSettings[] = {
      [](Config& c, const RawValue& v) {
          c.databaseUrl = parseUrl(v, {"sqlite://", "postgres://", "postgresql://"});
      }},
+    {"database_pool_size", false,
+     [](Config& c, const RawValue& v) { c.databasePoolSize = static_cast<unsigned>(v.number(1, 500)); }},
     {"redis_url", true,
      [](Config& c, const RawValue& v) {
          c.redisUrl = parseUrl(v, {"redis://", "rediss://"});
@@ -847,6 +849,7 @@ class Loader {
         const Setting* setting = findSetting(name);
         if (setting == nullptr) failUnknownSetting(name, origin);
         apply(*setting, RawValue(setting->name, setting->secret, node, origin));
+        if (setting->secret) config_.secretsInFile.emplace_back(setting->name);
     }
 
     void applyEnvironment(const std::map<std::string, std::string>& environment) {

@@ -115,7 +115,11 @@ struct Config {
     std::filesystem::path dataDir = "./var";                // RAMPART_DATA_DIR
     SecretString databaseUrl{"sqlite://./var/rampart.db"};  // RAMPART_DATABASE_URL (may hold a password)
     std::optional<SecretString> redisUrl;                   // RAMPART_REDIS_URL
-    SecretString secretKey;                                 // RAMPART_SECRET_KEY or _FILE; empty = missing
+    unsigned databasePoolSize = 16;  // RAMPART_DATABASE_POOL_SIZE: PostgreSQL connections per process
+    // Secret settings (database_url, redis_url) whose value came from the TOML file: the deploy check
+    // flags a password written there.
+    std::vector<std::string> secretsInFile;
+    SecretString secretKey;  // RAMPART_SECRET_KEY or _FILE; empty = missing
     // Where secretKey was read from (for the deploy check's permission test); empty when it came
     // from RAMPART_SECRET_KEY.
     std::filesystem::path secretKeyFile;                                 // RAMPART_SECRET_KEY_FILE

@@ -183,6 +183,7 @@ const std::vector<SettingSample>& allSettings() {
         {"listen", "0.0.0.0:80", R"("0.0.0.0:80")"},
         {"data_dir", "/srv/rampart", R"("/srv/rampart")"},
         {"database_url", "postgres://db/rampart", R"("postgres://db/rampart")"},
+        {"database_pool_size", "32", "32"},
         {"redis_url", "redis://localhost", R"("redis://localhost")"},
         {"secret_key_file", "/run/secrets/key", R"("/run/secrets/key")"},
         {"allowed_hosts", "a.example.com", R"(["a.example.com"])"},
@@ -739,6 +740,21 @@ concurrency = 1
 )");
     narrowed.environment = {{"RAMPART_JOBS__QUEUES", "default"}};
     EXPECT_THAT(loadError(narrowed), AllOf(HasSubstr("[jobs.queue.reports]"), HasSubstr("jobs.queues")));
+}
+
+TEST(LoadConfig, DatabasePoolSizeIsBoundedAndSecretsFromTheFileAreNoted) {
+    TempDir dir;
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_DATABASE_POOL_SIZE", "0"}})),
+                HasSubstr("database_pool_size"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_DATABASE_POOL_SIZE", "501"}})),
+                HasSubstr("database_pool_size"));
+    EXPECT_EQ(loadConfig(fromEnvironment({})).databasePoolSize, 16U);
+
+    const Config fromTheFile = loadConfig(fromFile(dir, "database_url = \"postgresql://u:pw@db/r\"\n"));
+    EXPECT_THAT(fromTheFile.secretsInFile, ElementsAre("database_url"));
+    const Config fromTheEnvironment =
+        loadConfig(fromEnvironment({{"RAMPART_DATABASE_URL", "postgresql://u:pw@db/r"}}));
+    EXPECT_TRUE(fromTheEnvironment.secretsInFile.empty());
 }
 
 TEST(LoadConfig, JobAndEgressValuesAreChecked) {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace rampart::store {
@@ -24,7 +25,7 @@ std::string schemeOf(std::string_view url) {
 }  // namespace
 
 // Error messages never quote the URL: a PostgreSQL URL may carry a password.
-std::unique_ptr<Store> openStore(const SecretString& databaseUrl) {
+std::unique_ptr<Store> openStore(const SecretString& databaseUrl, StoreOptions options) {
     const std::string_view url = databaseUrl.reveal();
     const std::string scheme = schemeOf(url);
     if (scheme == "sqlite") {
@@ -38,7 +39,7 @@ std::unique_ptr<Store> openStore(const SecretString& databaseUrl) {
         return std::make_unique<SqliteStore>(std::filesystem::path(path));
     }
     if (scheme == "postgresql" || scheme == "postgres") {
-        throw std::invalid_argument("PostgreSQL support is not built yet");
+        return std::make_unique<PostgresStore>(databaseUrl, PostgresStore::Options{.size = options.poolSize});
     }
     throw std::invalid_argument("unsupported database URL scheme");
 }

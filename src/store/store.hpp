@@ -1,9 +1,10 @@
-// The Store interface: everything Rampart keeps durably goes through it. SQLite today, PostgreSQL
-// later, with no caller changed. Async methods never block the calling (I/O) thread.
+// The Store interface: everything Rampart keeps durably goes through it, on SQLite or PostgreSQL with
+// no caller changed. Async methods never block the calling (I/O) thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -76,13 +77,24 @@ class Store : public IdentityStore, public JobStore {
     // the head). Blocking: for `rampart audit verify`. Throws StoreUnavailable.
     virtual AuditVerification verifyAudit() = 0;
 
+    // Calls wake(queue) soon after any process commits new queued jobs to `queue` (an empty name: any
+    // queue, e.g. after a reconnect, when notices may have been missed). Returns false when this backend
+    // cannot tell (workers then rely on polling alone). wake runs on the store's thread: keep it cheap
+    // and thread-safe. Call at most once.
+    virtual bool watchQueuedJobs(std::function<void(const std::string& queue)> wake) { return false; }
+
     // Finishes queued work and closes connections. Idempotent.
     virtual void close() = 0;
 };
 
+struct StoreOptions {
+    unsigned poolSize = 16;  // PostgreSQL connections (database_pool_size)
+};
+
 // Opens the store named by a database URL: sqlite://PATH (relative or absolute; parent directory
-// created) today. Throws StoreUnavailable (message without the URL) when it cannot be opened, and
-// std::invalid_argument for an unknown scheme.
-std::unique_ptr<Store> openStore(const SecretString& databaseUrl);
+// created), or postgres:// / postgresql:// (libpq's URI syntax; connections open on first use). Throws
+// StoreUnavailable (message without the URL) when it cannot be opened, and std::invalid_argument for an
+// unknown scheme.
+std::unique_ptr<Store> openStore(const SecretString& databaseUrl, StoreOptions options = {});
 
 }  // namespace rampart::store

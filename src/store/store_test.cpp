@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
 
 namespace rampart::store {
@@ -29,10 +30,16 @@ TEST(OpenStore, SchemeIsCaseInsensitive) {
     EXPECT_NE(openStore(SecretString("SQLite://" + (dir.path() / "db").string())), nullptr);
 }
 
-TEST(OpenStore, PostgresqlIsNotBuiltYet) {
-    for (const auto* url : {"postgresql://app:hunter2@db/rampart", "postgres://app:hunter2@db/rampart"}) {
-        EXPECT_THAT([&] { openStore(SecretString(url)); },
-                    ThrowsMessage<std::invalid_argument>("PostgreSQL support is not built yet"));
+TEST(OpenStore, PostgresqlOpensLazilyAndItsErrorsNeverQuoteThePassword) {
+    for (const auto* url :
+         {"postgresql://app:hunter2@127.0.0.1:1/rampart", "postgres://app:hunter2@127.0.0.1:1/r"}) {
+        auto store = openStore(SecretString(url));
+        ASSERT_NE(store, nullptr) << "nothing connects until the first call";
+        EXPECT_FALSE(rampart::testing::runToCompletion(store->ping()));
+        EXPECT_THAT([&] { rampart::testing::runToCompletion(store->findJob("x")); },
+                    ThrowsMessage<StoreUnavailable>(Not(HasSubstr("hunter2"))));
+        EXPECT_THAT([&] { store->migrate(); }, ThrowsMessage<StoreUnavailable>(Not(HasSubstr("hunter2"))));
+        store->close();
     }
 }
 

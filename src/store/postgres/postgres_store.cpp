@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "store/migrations/postgres_migrations.hpp"
 
@@ -15,6 +17,11 @@ using namespace std::chrono_literals;
 
 // pg_advisory_lock key that serialises `rampart migrate` and start-up migrations across nodes.
 constexpr std::int64_t kMigrationLock = 0x52414d5041525401;  // "RAMPART" 01
+
+// The channel the job calls pg_notify() on, with the queue's name as payload.
+constexpr std::string_view kJobsChannel = "rampart_jobs";
+// How often the listener looks at close(); also bounds how long close() waits for it.
+constexpr auto kListenerTick = 250ms;
 
 int latestKnownVersion() {
     const auto migrations = postgres::postgresMigrations();
@@ -60,6 +67,62 @@ void PostgresStore::close() {
     work_.reset();
     io_.stop();
     if (thread_.joinable()) thread_.join();
+}
+
+bool PostgresStore::watchQueuedJobs(std::function<void(const std::string& queue)> wake) {
+    if (!enter()) return false;  // counted until the listener ends, so close() waits for it
+    boost::asio::co_spawn(io_, listenForQueuedJobs(std::move(wake)), boost::asio::detached);
+    return true;
+}
+
+boost::asio::awaitable<void> PostgresStore::pause(std::chrono::milliseconds duration) {
+    boost::asio::steady_timer timer(io_);
+    for (auto left = duration; left > 0ms && !closed_.load(); left -= kListenerTick) {
+        timer.expires_after(std::min<std::chrono::milliseconds>(left, kListenerTick));
+        co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+}
+
+boost::asio::awaitable<void> PostgresStore::listenForQueuedJobs(
+    std::function<void(const std::string&)> wake) {
+    struct Leave {
+        PostgresStore* store;
+        ~Leave() { store->leave(); }
+    } counted{this};
+    std::chrono::milliseconds backoff = 0ms;
+    bool warned = false;
+    while (!closed_.load()) {
+        std::unique_ptr<pg::Connection> connection;
+        std::string failure;
+        try {
+            connection = co_await pg::Connection::open(io_.get_executor(), conninfo_, 5s);
+            co_await connection->query("LISTEN " + std::string(kJobsChannel));
+        } catch (const StoreUnavailable& error) {
+            failure = error.what();
+            connection.reset();
+        }
+        if (!connection) {
+            if (!warned)
+                spdlog::warn("job wake-ups: cannot listen ({}); workers poll until it comes back", failure);
+            warned = true;
+            backoff =
+                std::clamp(backoff * 2, std::chrono::milliseconds(250), std::chrono::milliseconds(5000));
+            co_await pause(backoff);
+            continue;
+        }
+        if (warned) spdlog::info("job wake-ups: listening again");
+        warned = false;
+        backoff = 0ms;
+        wake("");  // whatever was queued while nobody listened
+        while (!closed_.load() && connection->healthy()) {
+            try {
+                co_await connection->waitReadable(kListenerTick);
+            } catch (const StoreUnavailable&) {
+                break;  // healthy() is false now: reconnect
+            }
+            for (const auto& notification : connection->takeNotifications()) wake(notification.payload);
+        }
+    }
 }
 
 int PostgresStore::migrate() {

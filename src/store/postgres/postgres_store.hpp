@@ -48,6 +48,9 @@ class PostgresStore final : public Store {
     int schemaVersion() override;
     [[nodiscard]] int latestSchemaVersion() const override;
     boost::asio::awaitable<bool> ping() override;
+    // LISTENs on the rampart_jobs channel over a connection of its own (not from the pool), and
+    // reconnects with back-off when it drops, waking every queue afterwards for what it missed.
+    bool watchQueuedJobs(std::function<void(const std::string& queue)> wake) override;
     void close() override;
 
     // Audit (pg_audit.cpp).
@@ -133,6 +136,10 @@ class PostgresStore final : public Store {
     // can wait for them; false (nothing counted) once the store is closed.
     bool enter();
     void leave() { inFlight_.fetch_sub(1, std::memory_order_acq_rel); }
+
+    boost::asio::awaitable<void> listenForQueuedJobs(std::function<void(const std::string& queue)> wake);
+    // Sleeps up to `duration` on the store's loop, in short steps that notice close().
+    boost::asio::awaitable<void> pause(std::chrono::milliseconds duration);
 
     template <class Fn>
     boost::asio::awaitable<pg::detail::WorkResult<Fn>> runPooled(Fn fn, bool transaction);
