@@ -12,6 +12,7 @@
 #include "app/config.hpp"
 #include "app/deploy_check.hpp"
 #include "app/serve.hpp"
+#include "store/postgres/postgres_store.hpp"
 #include "store/store.hpp"
 
 namespace rampart {
@@ -68,7 +69,15 @@ int runCli(int argc, char** argv) {
     serveCommand
         ->fallthrough();  // `rampart serve --config FILE` works as well as `rampart --config FILE serve`
 
+    auto* workerCommand = app.add_subcommand(
+        "worker", "Run jobs without serving the API (a worker node of a cluster on PostgreSQL)");
+    workerCommand->fallthrough();
+
     auto* migrateCommand = app.add_subcommand("migrate", "Apply pending database migrations");
+    std::string grantTo;
+    migrateCommand->add_option("--grant-to", grantTo,
+                               "PostgreSQL, run as the schema's owner: then give this role exactly the "
+                               "privileges `rampart serve` needs (docs/deployment-postgresql.md)");
     bool deploy = false;
     auto* checkCommand = app.add_subcommand("check", "Audit the configuration");
     checkCommand->add_flag("--deploy", deploy, "security self-audit for a production deployment");
@@ -106,11 +115,21 @@ int runCli(int argc, char** argv) {
 
     try {
         if (*serveCommand) return serve(std::move(config), serveOptions);
+        if (*workerCommand) return work(std::move(config));
         if (*migrateCommand) {
             auto store = store::openStore(config.databaseUrl);
             int applied = store->migrate();
             std::cout << "applied " << applied << " migration(s); schema version " << store->schemaVersion()
                       << '\n';
+            if (!grantTo.empty()) {
+                auto* postgres = dynamic_cast<store::PostgresStore*>(store.get());
+                if (postgres == nullptr) {
+                    std::cerr << "rampart migrate: --grant-to is for PostgreSQL databases only\n";
+                    return 2;
+                }
+                postgres->grantDataPrivileges(grantTo);
+                std::cout << "granted data privileges to " << grantTo << '\n';
+            }
             return 0;
         }
         if (*checkCommand) {

@@ -314,16 +314,32 @@ void checkBackends(const Config& config, Findings& findings) {
     const std::string& database = config.databaseUrl.reveal();
     if (database.starts_with("postgres://") || database.starts_with("postgresql://")) {
         const UrlFacts facts = urlFacts(database);
-        const bool verified = facts.sslmode == "verify-full" || facts.sslmode == "verify-ca";
+        // verify-ca checks the chain but not the host name: any certificate from that CA passes.
+        const bool verified = facts.sslmode == "verify-full";
+        const bool encrypted = facts.sslmode == "require" || facts.sslmode == "verify-ca";
         if (anyRemoteHost(facts) && !verified) {
-            findings.add("database.tls", facts.sslmode == "require" ? Severity::warning : Severity::critical,
-                         facts.sslmode == "require"
-                             ? "The PostgreSQL connection is encrypted but the server's certificate is not "
-                               "verified, so it can be intercepted."
+            findings.add("database.tls", encrypted ? Severity::warning : Severity::critical,
+                         encrypted
+                             ? "The PostgreSQL connection is encrypted but the server's host name is not "
+                               "verified against its certificate, so it can be intercepted."
                              : "The PostgreSQL connection to another host may be unencrypted, exposing the "
                                "database password and data.",
                          "Add sslmode=verify-full (with sslrootcert if needed) to RAMPART_DATABASE_URL.");
         }
+    }
+    // A password in the TOML file travels with it: into backups, configuration management and every
+    // account that may read the file.
+    for (const std::string& setting : config.secretsInFile) {
+        const bool database = setting == "database_url";
+        const std::string& url = database ? config.databaseUrl.reveal()
+                                          : (config.redisUrl ? config.redisUrl->reveal() : std::string());
+        if (!urlFacts(url).hasPassword) continue;
+        findings.add(database ? "database.password_in_file" : "redis.password_in_file", Severity::critical,
+                     fmt::format("The configuration file holds a password ({}).", setting),
+                     database
+                         ? "Pass the URL in RAMPART_DATABASE_URL instead, or leave the password out of "
+                           "it and use a PostgreSQL password file (passfile=... in the URL, or PGPASSFILE)."
+                         : "Pass the URL in RAMPART_REDIS_URL instead.");
     }
     if (config.redisUrl) {
         const std::string& redis = config.redisUrl->reveal();

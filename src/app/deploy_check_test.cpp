@@ -269,12 +269,36 @@ TEST(DeployCheck, DatabaseWithoutVerifiedTls) {
     expectFinding(config, "database.tls", Severity::critical);
     config.databaseUrl = SecretString("postgresql://rampart:pw@db.internal/rampart?sslmode=require");
     expectFinding(config, "database.tls", Severity::warning);
+    config.databaseUrl = SecretString("postgresql://rampart:pw@db.internal/rampart?sslmode=verify-ca");
+    expectFinding(config, "database.tls", Severity::warning);
     config.databaseUrl = SecretString("postgresql://rampart:pw@db.internal/rampart?sslmode=verify-full");
     expectNoFinding(config, "database.tls");
     config.databaseUrl = SecretString("postgresql://rampart:pw@localhost/rampart");
     expectNoFinding(config, "database.tls");
     config.databaseUrl = SecretString("postgresql:///rampart?host=/var/run/postgresql");
     expectNoFinding(config, "database.tls");
+}
+
+TEST(DeployCheck, APasswordWrittenInTheConfigurationFile) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.databaseUrl =
+        SecretString("postgresql://rampart:s3cret-pw@db.internal/rampart?sslmode=verify-full");
+    expectNoFinding(config, "database.password_in_file");  // from the environment
+    config.secretsInFile = {"database_url"};
+    expectFinding(config, "database.password_in_file", Severity::critical);
+    for (const auto& finding : runDeployChecks(config)) {
+        EXPECT_EQ(finding.problem.find("s3cret-pw"), std::string::npos) << finding.id;
+        EXPECT_EQ(finding.fix.find("s3cret-pw"), std::string::npos) << finding.id;
+    }
+    // Without a password in it (a passfile, or peer authentication), the URL may live in the file.
+    config.databaseUrl =
+        SecretString("postgresql://rampart@db.internal/rampart?sslmode=verify-full&passfile=/run/pgpass");
+    expectNoFinding(config, "database.password_in_file");
+
+    config.redisUrl = SecretString("rediss://rampart:pw@cache.internal:6380");
+    config.secretsInFile = {"redis_url"};
+    expectFinding(config, "redis.password_in_file", Severity::critical);
 }
 
 TEST(DeployCheck, RedisPlaintextOrWithoutPassword) {

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -65,10 +66,11 @@ boost::json::object deployCheckSummary(const std::vector<Finding>& findings) {
 }
 
 // Blocking, before anything listens: a server that cannot write its audit log does not start.
-void auditServerStart(store::Store& store, const Config& config, const std::vector<Finding>& findings) {
+void auditServerStart(store::Store& store, const Config& config, const std::vector<Finding>& findings,
+                      std::string action = "server.start") {
     obs::AuditEvent event{
         .time = std::chrono::system_clock::now(),
-        .action = "server.start",
+        .action = std::move(action),
         .actor = "system",
         .client = "",
         .requestId = "",
@@ -120,10 +122,17 @@ egress::EgressPolicy egressPolicy(const Config& config) {
                                 .maxRedirects = static_cast<int>(config.egress.maxRedirects)};
 }
 
+// Idle workers wait this long between claims when nothing wakes them. With the store's own wake-ups
+// (PostgreSQL's NOTIFY, from any node) the wait is only the fallback for a missed one, and for jobs that
+// become due by time (run_at, retry back-off) or come back from a dead worker's lease.
+constexpr std::chrono::milliseconds kPollWithoutWakeups{200};
+constexpr std::chrono::milliseconds kPollWithWakeups{1000};
+
 // One pool (one thread) per queue that runs jobs in this process, each with its own concurrency.
 std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config, store::Store& store,
                                                            const jobs::TaskRegistry& tasks,
-                                                           egress::EgressClient& egress) {
+                                                           egress::EgressClient& egress,
+                                                           std::chrono::milliseconds pollInterval) {
     std::vector<std::unique_ptr<jobs::WorkerPool>> pools;
     if (!config.jobs.runWorkers) return pools;
     for (const QueueConfig& queue : config.jobs.queues) {
@@ -133,6 +142,7 @@ std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config,
         settings.queues = {queue.name};
         settings.concurrency = static_cast<int>(concurrency);
         settings.lease = config.jobs.lease;
+        settings.pollInterval = pollInterval;
         settings.recoverLeases = pools.empty();  // the first pool does it for the whole store
         pools.push_back(std::make_unique<jobs::WorkerPool>(store, tasks, std::move(settings), &egress));
     }
@@ -154,6 +164,53 @@ void deleteExpiredJobs(store::Store& store, std::chrono::hours retention) {
         spdlog::info("retention: deleted {} finished job(s) older than {} h", total, retention.count());
 }
 
+// Wakes this process's pools when the store says jobs were queued (by any node). The pools are
+// registered once built; a wake-up before that is dropped (the pools claim at start anyway).
+class QueuedJobWakeups {
+  public:
+    // False when the store cannot tell (the pools then poll more often).
+    bool watch(store::Store& store) {
+        return store.watchQueuedJobs([this](const std::string& queue) {
+            if (!ready_.load(std::memory_order_acquire)) return;
+            for (auto& pool : *pools_)
+                if (queue.empty() || pool->serves(queue)) pool->notify();
+        });
+    }
+    void start(std::vector<std::unique_ptr<jobs::WorkerPool>>& pools) {
+        pools_ = &pools;
+        ready_.store(true, std::memory_order_release);
+    }
+    void stop() { ready_.store(false, std::memory_order_release); }
+
+  private:
+    std::vector<std::unique_ptr<jobs::WorkerPool>>* pools_ = nullptr;
+    std::atomic<bool> ready_{false};
+};
+
+// The checks both `serve` and `worker` make before they touch the database; false: refuse to start.
+bool preflight(Config& config, std::vector<Finding>& findings) {
+    ensureDevelopmentSecretKey(config);
+    findings = runDeployChecks(config);
+    for (const auto& finding : findings) {
+        if (finding.severity == Severity::critical)
+            spdlog::error("deploy check: {}", formatFinding(finding));
+        else if (finding.severity == Severity::warning)
+            spdlog::warn("deploy check: {}", formatFinding(finding));
+    }
+    if (config.production() && hasCritical(findings)) {
+        std::cerr
+            << "rampart: refusing to start in production while critical deploy-check findings remain:\n";
+        for (const auto& finding : findings)
+            if (finding.severity == Severity::critical) std::cerr << "  " << formatFinding(finding) << '\n';
+        return false;
+    }
+    if (config.production() && ::geteuid() == 0) {
+        std::cerr << "rampart: refusing to run as root in production; run as an unprivileged user\n";
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 bool schemaReady(store::Store& store, const Config& config) {
@@ -167,27 +224,10 @@ bool schemaReady(store::Store& store, const Config& config) {
 }
 
 int serve(Config config, const ServeOptions& options) {
-    ensureDevelopmentSecretKey(config);
-    auto findings = runDeployChecks(config);
-    for (const auto& finding : findings) {
-        if (finding.severity == Severity::critical)
-            spdlog::error("deploy check: {}", formatFinding(finding));
-        else if (finding.severity == Severity::warning)
-            spdlog::warn("deploy check: {}", formatFinding(finding));
-    }
-    if (config.production() && hasCritical(findings)) {
-        std::cerr
-            << "rampart: refusing to start in production while critical deploy-check findings remain:\n";
-        for (const auto& finding : findings)
-            if (finding.severity == Severity::critical) std::cerr << "  " << formatFinding(finding) << '\n';
-        return 2;
-    }
-    if (config.production() && ::geteuid() == 0) {
-        std::cerr << "rampart: refusing to run as root in production; run as an unprivileged user\n";
-        return 2;
-    }
+    std::vector<Finding> findings;
+    if (!preflight(config, findings)) return 2;
 
-    auto store = store::openStore(config.databaseUrl);
+    auto store = store::openStore(config.databaseUrl, {.poolSize = config.databasePoolSize});
     if (!schemaReady(*store, config)) return 2;
     auditServerStart(*store, config, findings);
 
@@ -230,11 +270,15 @@ int serve(Config config, const ServeOptions& options) {
     api::addWorkerRoutes(router, leaseService);
     // Tasks reach the network only through the egress guard.
     egress::EgressClient egressClient(egressPolicy(config), std::make_shared<egress::SystemResolver>());
-    auto workers = workerPools(config, *store, tasks, egressClient);
+    QueuedJobWakeups wakeups;
+    const bool woken = config.jobs.runWorkers && wakeups.watch(*store);
+    auto workers =
+        workerPools(config, *store, tasks, egressClient, woken ? kPollWithWakeups : kPollWithoutWakeups);
     jobService.onSubmitted([&workers] {
         for (auto& pool : workers) pool->notify();
     });
     for (auto& pool : workers) pool->start();
+    wakeups.start(workers);
     http::PipelineDeps deps;
     deps.authenticator = &auth;
     deps.store = store.get();
@@ -293,10 +337,55 @@ int serve(Config config, const ServeOptions& options) {
     signals.run();
 
     server.shutdown();
+    wakeups.stop();
     for (auto& pool : workers)
         pool->stop();  // running jobs are not reported: their leases run out, they run again
     store->close();
     if (accessLog) accessLog->flush();
+    spdlog::info("stopped");
+    return 0;
+}
+
+int work(Config config) {
+    std::vector<Finding> findings;
+    if (!preflight(config, findings)) return 2;
+    config.jobs.runWorkers = true;
+    auto store = store::openStore(config.databaseUrl, {.poolSize = config.databasePoolSize});
+    if (!schemaReady(*store, config)) return 2;
+
+    jobs::TaskRegistry tasks;
+    jobs::addBuiltinTasks(tasks);
+    egress::EgressClient egressClient(egressPolicy(config), std::make_shared<egress::SystemResolver>());
+    QueuedJobWakeups wakeups;
+    const bool woken = wakeups.watch(*store);
+    auto workers =
+        workerPools(config, *store, tasks, egressClient, woken ? kPollWithWakeups : kPollWithoutWakeups);
+    if (workers.empty()) {
+        std::cerr << "rampart worker: nothing to run: every queue in jobs.queues has concurrency 0 (external "
+                     "workers only)\n";
+        store->close();
+        return 2;
+    }
+    auditServerStart(*store, config, findings, "worker.start");
+    for (auto& pool : workers) pool->start();
+    wakeups.start(workers);
+    std::vector<std::string> queues;
+    for (const QueueConfig& queue : config.jobs.queues)
+        if (queue.concurrency.value_or(config.jobs.workerConcurrency) > 0) queues.push_back(queue.name);
+    spdlog::info("rampart {} worker running queues {} ({} mode, {})", RAMPART_VERSION,
+                 fmt::join(queues, ", "), config.production() ? "production" : "development",
+                 woken ? "woken by the database" : "polling");
+
+    boost::asio::io_context signals;
+    boost::asio::signal_set stopSignals(signals, SIGTERM, SIGINT);
+    stopSignals.async_wait([](const boost::system::error_code&, int signal) {
+        spdlog::info("signal {}: shutting down gracefully", signal);
+    });
+    signals.run();
+
+    wakeups.stop();
+    for (auto& pool : workers) pool->stop();  // running jobs are not reported: they run again elsewhere
+    store->close();
     spdlog::info("stopped");
     return 0;
 }

@@ -1,4 +1,5 @@
-// `rampart serve`: wires configuration, store, metrics, pipeline and server, then runs until a signal.
+// `rampart serve` and `rampart worker`: wire configuration, store, workers (and for serve the metrics,
+// pipeline and server), then run until a signal.
 #pragma once
 
 #include <filesystem>
@@ -19,5 +20,10 @@ bool schemaReady(store::Store& store, const Config& config);
 
 // Returns the process exit code: 0 after a graceful shutdown, 2 when production refuses to start.
 int serve(Config config, const ServeOptions& options);
+
+// `rampart worker`: a worker node. Runs the in-process workers of every queue with a concurrency above 0
+// (woken by PostgreSQL's NOTIFY from any node), takes back expired leases, and serves no HTTP. Same
+// exit codes as serve; 2 also when no queue would run here.
+int work(Config config);
 
 }  // namespace rampart

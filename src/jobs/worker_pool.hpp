@@ -5,10 +5,13 @@
 // periodically, so a job whose worker died runs again.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -51,6 +54,9 @@ class WorkerPool {
     void stop();
 
     [[nodiscard]] const std::string& holder() const { return settings_.holder; }
+    [[nodiscard]] bool serves(std::string_view queue) const {
+        return std::find(settings_.queues.begin(), settings_.queues.end(), queue) != settings_.queues.end();
+    }
 
   private:
     struct Running;
@@ -61,6 +67,11 @@ class WorkerPool {
     boost::asio::awaitable<void> keepLease(std::shared_ptr<Running> running);
     boost::asio::awaitable<void> reportLoop();
     [[nodiscard]] store::Millis now() const;
+    // Store failures come in bursts (a database restart fails every claim, heartbeat and report at
+    // once): the first is logged, then at most one line per kStoreWarningInterval saying how many
+    // were left out.
+    void warnStoreFailure(std::string_view what, const std::exception& error);
+    static constexpr std::chrono::seconds kStoreWarningInterval{10};
 
     store::Store& store_;
     const TaskRegistry& registry_;
@@ -77,6 +88,8 @@ class WorkerPool {
     std::vector<std::shared_ptr<Running>> active_;
     std::vector<store::AttemptReport> reports_;  // ended attempts not yet handed to the store
     bool reporting_ = false;                     // reportLoop is running
+    std::chrono::steady_clock::time_point nextStoreWarning_{};
+    int unloggedStoreWarnings_ = 0;
 };
 
 }  // namespace rampart::jobs

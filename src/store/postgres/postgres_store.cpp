@@ -130,6 +130,11 @@ int PostgresStore::migrate() {
         db.exec("SELECT pg_advisory_lock($1)", pg::Params(kMigrationLock));
         // On an error the session ends with the connection: its transaction rolls back, the lock goes.
         int applied = 0;
+        // A current schema needs no DDL: the app role, which may not create tables, can start too.
+        if (recordedVersion(db) == latestKnownVersion()) {
+            db.exec("SELECT pg_advisory_unlock($1)", pg::Params(kMigrationLock));
+            return applied;
+        }
         db.execScript(std::string(postgres::kMigrationsTable));
         const int latest = latestKnownVersion();
         for (const auto& migration : postgres::postgresMigrations()) {
@@ -148,6 +153,15 @@ int PostgresStore::migrate() {
         }
         db.exec("SELECT pg_advisory_unlock($1)", pg::Params(kMigrationLock));
         return applied;
+    });
+}
+
+void PostgresStore::grantDataPrivileges(std::string_view role) {
+    const std::string sql = postgres::grantDataPrivileges(role);  // validates the name first
+    blocking([&sql](pg::BlockingConnection& db) {
+        db.execScript("BEGIN");
+        db.execScript(sql);
+        db.execScript("COMMIT");
     });
 }
 

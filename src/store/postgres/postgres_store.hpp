@@ -46,6 +46,10 @@ class PostgresStore final : public Store {
     // Applies pending migrations under an advisory lock, so nodes starting together migrate once.
     int migrate() override;
     int schemaVersion() override;
+    // Gives `role` exactly the privileges the server needs (postgres::grantDataPrivileges), in one
+    // transaction; run by the schema's owner after migrate(). Throws std::invalid_argument for a role
+    // name outside [a-z_][a-z0-9_]*.
+    void grantDataPrivileges(std::string_view role);
     [[nodiscard]] int latestSchemaVersion() const override;
     boost::asio::awaitable<bool> ping() override;
     // LISTENs on the rampart_jobs channel over a connection of its own (not from the pool), and
