@@ -131,6 +131,18 @@ boost::asio::awaitable<void> PostgresStore::listenForQueuedJobs(
 }
 
 int PostgresStore::migrate() {
+    try {
+        return applyMigrations();
+    } catch (const pg::QueryError& error) {
+        // The app role may use a current schema but not create one: a development server started as
+        // that role on an unmigrated database should say what to do, not only what PostgreSQL refused.
+        if (error.sqlstate() != "42501") throw;
+        throw StoreUnavailable("the database schema is not current and this role may not change it (" +
+                               std::string(error.what()) + "); run `rampart migrate` as the schema's owner");
+    }
+}
+
+int PostgresStore::applyMigrations() {
     return blocking([](pg::BlockingConnection& db) {
         db.exec("SELECT pg_advisory_lock($1)", pg::Params(kMigrationLock));
         // On an error the session ends with the connection: its transaction rolls back, the lock goes.

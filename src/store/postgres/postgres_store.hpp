@@ -48,7 +48,9 @@ class PostgresStore final : public Store {
     PostgresStore& operator=(const PostgresStore&) = delete;
     ~PostgresStore() override;
 
-    // Applies pending migrations under an advisory lock, so nodes starting together migrate once.
+    // Applies pending migrations under an advisory lock, so nodes starting together migrate once. A role
+    // that may not create tables (the app role) gets a StoreUnavailable saying to run `rampart migrate`
+    // as the owner.
     int migrate() override;
     int schemaVersion() override;
     // Gives `role` exactly the privileges the server needs (postgres::grantDataPrivileges), in one
@@ -146,6 +148,8 @@ class PostgresStore final : public Store {
     bool enter();
     void leave() { inFlight_.fetch_sub(1, std::memory_order_acq_rel); }
 
+    // migrate()'s work; migrate() rewords a missing privilege.
+    int applyMigrations();
     boost::asio::awaitable<void> listenForQueuedJobs(std::function<void(const std::string& queue)> wake);
     // Sleeps up to `duration` on the store's loop, in short steps that notice close().
     boost::asio::awaitable<void> pause(std::chrono::milliseconds duration);
