@@ -7,13 +7,17 @@
 #   latency  - noop jobs submitted at a steady rate (one wrk connection on a fixed schedule); per job from
 #              the store, in ms: the `running` event's time and the finish time, each minus created.
 # Completion is read from the SQLite file with the sqlite3 CLI, read-only (WAL lets it read beside the
-# writer). Prints each run on stderr, a summary on stdout, and Markdown rows for docs/benchmarks.md.
+# writer), or with psql. Prints each run on stderr, a summary on stdout, and Markdown rows for
+# docs/benchmarks.md.
+# STORE=postgres runs the same against PostgreSQL: a durable server (fsync, synchronous_commit on: the
+# defaults) started here from Debian's postgresql (as the postgres user when run as root), on a free
+# port in the work directory, with a fresh database for each run.
 #
 # Usage: bench/jobs.sh [submit] [e2e] [latency]     (default: all three; `make bench` runs it too)
 # Knobs: ROUNDS=3 (runs of each benchmark; medians), DURATION=10 (seconds per wrk run), CONNECTIONS=32,
 #        THREADS=2, TOTAL_JOBS=100000, BATCH=1000, BATCH_CLIENTS=4, RATE=100 (jobs/s), LATENCY_SECONDS=20,
 #        WORKER_CONCURRENCY (unset: the server's default; else RAMPART_JOBS__WORKER_CONCURRENCY),
-#        RAMPART_BIN=build/rampart, PERF_DIR (set: `perf record $PERF_ARGS` on the server during each
+#        STORE=sqlite|postgres, RAMPART_BIN=build/rampart, PERF_DIR (set: `perf record $PERF_ARGS` on the server during each
 #        measured run, files kept there), PERF_ARGS="-g", MACHINE (text for the table's machine column).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +33,7 @@ RATE=${RATE:-100}
 LATENCY_SECONDS=${LATENCY_SECONDS:-20}
 WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-}
 RAMPART_BIN=${RAMPART_BIN:-build/rampart}
+STORE=${STORE:-sqlite}
 PERF_DIR=${PERF_DIR:-}
 PERF_ARGS=${PERF_ARGS:--g}
 
@@ -42,6 +47,7 @@ for b in "${benchmarks[@]}"; do
 done
 [ $((TOTAL_JOBS % BATCH)) -eq 0 ] || die "TOTAL_JOBS must be a multiple of BATCH"
 [ "$BATCH" -le 1000 ] || die "the batch route takes at most 1000 jobs"
+case "$STORE" in sqlite | postgres) ;; *) die "STORE is sqlite or postgres" ;; esac
 
 # ---- prerequisites: Debian packages only -------------------------------------------------------
 missing=""
@@ -49,6 +55,11 @@ command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
 command -v jq >/dev/null 2>&1 || missing="$missing jq"
+if [ "$STORE" = postgres ]; then
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || missing="$missing postgresql"
+    command -v psql >/dev/null 2>&1 || missing="$missing postgresql-client"
+fi
 if [ -n "$PERF_DIR" ] && ! command -v perf >/dev/null 2>&1; then missing="$missing linux-perf"; fi
 if [ -n "$missing" ]; then
     die "missing Debian packages; install with: apt-get install -y --no-install-recommends$missing"
@@ -73,9 +84,11 @@ stop_pid() {
     wait "$target" 2>/dev/null || true
 }
 
+pg_pid=""
 cleanup() {
     stop_pid "$perf_pid" INT
     stop_pid "$pid"
+    stop_pid "$pg_pid" INT
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -86,6 +99,25 @@ password="bench Walrus 58 juggles quietly"
 printf '%s\n' "$password" >"$work/admin-password"
 secret_key=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
 
+# ---- PostgreSQL (STORE=postgres): one durable server for the whole run -------------------------
+pg_run() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [ "$STORE" = postgres ]; then
+    mkdir -p "$work/pg"
+    [ "$(id -u)" != 0 ] || chown postgres "$work" "$work/pg"
+    pg_run "$pg_bin/initdb" -D "$work/pg/data" -U postgres -A trust -E UTF8 --locale=C >"$work/pg/initdb.log" 2>&1 ||
+        { cat "$work/pg/initdb.log" >&2; die "initdb failed"; }
+    pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    pg_run "$pg_bin/postgres" -D "$work/pg/data" -p "$pg_port" -k "$work/pg" -c listen_addresses=127.0.0.1 \
+        -c max_connections=200 -c shared_buffers=256MB >"$work/pg/postgres.log" 2>&1 &
+    pg_pid=$!
+    for _ in $(seq 100); do
+        psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c 'SELECT 1' postgres >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c 'SELECT 1' postgres >/dev/null || die "postgres did not start"
+    log "postgres (pid $pg_pid) on 127.0.0.1:$pg_port, durable (fsync and synchronous_commit on)"
+fi
+
 # ---- one fresh server per benchmark run --------------------------------------------------------
 # Sets pid, base, db and token (an access token; each run logs in again, they live 10 minutes).
 start_server() {
@@ -94,6 +126,11 @@ start_server() {
     mkdir -p "$dir"
     local extra=()
     [ -z "$WORKER_CONCURRENCY" ] || extra+=(RAMPART_JOBS__WORKER_CONCURRENCY="$WORKER_CONCURRENCY")
+    if [ "$STORE" = postgres ]; then
+        pg_db="bench_${name//-/_}"
+        psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $pg_db" postgres
+        extra+=(RAMPART_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/$pg_db")
+    fi
     env -i PATH="$PATH" HOME="${HOME:-$work}" RAMPART_ENV=development RAMPART_DATA_DIR="$dir/data" \
         RAMPART_SECRET_KEY="$secret_key" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
         RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=false "${extra[@]}" \
@@ -107,8 +144,7 @@ start_server() {
     done
     [ -s "$dir/port" ] || { cat "$dir/stderr.log" >&2; die "rampart wrote no port file in 15 s"; }
     base="http://127.0.0.1:$(tr -d '[:space:]' <"$dir/port")"
-    db="$dir/data/rampart.db"
-    [ -f "$db" ] || die "no database at $db"
+XX
     token=$(curl -fsS --max-time 10 -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
         -d "$(jq -cn --arg p "$password" '{username: "admin", password: $p}')" | jq -r .access_token)
     [ -n "$token" ] && [ "$token" != null ] || die "login failed"
@@ -134,7 +170,13 @@ perf_stop() {
     perf_pid=""
 }
 
-sql() { sqlite3 -readonly -cmd '.timeout 10000' "$db" "$1"; }
+sql() {
+    if [ "$STORE" = postgres ]; then
+        psql -X -q -At -h 127.0.0.1 -p "$pg_port" -U postgres -d "$pg_db" -c "$1"
+    else
+        sqlite3 -readonly -cmd '.timeout 10000' "$db" "$1"
+    fi
+}
 now_ms() { date +%s%3N; }
 
 # Waits until no job is left unfinished (at most $1 seconds); fails when jobs are still open.
@@ -279,7 +321,7 @@ run_latency() {
          AND e.id = (SELECT min(id) FROM job_events WHERE job_id = j.id AND to_state = 'running')" \
         >"$work/latency.delays"
     local rate_held submit_p50
-    rate_held=$(sql "SELECT printf('%.1f', (count(*) - 1) * 1000.0 / (max(created) - min(created))) FROM jobs")
+    rate_held=$(sql "SELECT round((count(*) - 1) * 1000.0 / (max(created) - min(created)), 1) FROM jobs")
     submit_p50=$(printf '%s\n' "$out" | awk '$1 == "50%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.2f", v }')
     percentiles() { sort -n | awk '{ v[NR] = $1; s += $1 } END { printf "%d %d %d %d %.2f\n", v[int((NR + 1) * 0.5)], v[int(NR * 0.99 + 0.5)], v[NR], NR, s / NR }'; }
     local p50 p99 max n mean f50 f99 fmax fn fmean
@@ -294,7 +336,7 @@ run_latency() {
 
 # ---- run ---------------------------------------------------------------------------------------
 machine=${MACHINE:-"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr -s ' '), $(nproc) cores"}
-concurrency_note="worker concurrency ${WORKER_CONCURRENCY:-default}"
+concurrency_note="$STORE; worker concurrency ${WORKER_CONCURRENCY:-default}"
 log "load before: $(cut -d' ' -f1-3 /proc/loadavg); $concurrency_note; $ROUNDS round(s)"
 for b in "${benchmarks[@]}"; do
     : >"$work/$b.results"

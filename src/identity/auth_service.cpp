@@ -340,6 +340,22 @@ void AuthService::loadKeys() {
     publish(std::move(ring));
 }
 
+bool AuthService::reloadKeysForUnknownKid() {
+    const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::int64_t last = lastUnknownKidReload_.load();
+    const std::int64_t interval =
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(kUnknownKidReloadInterval).count();
+    if (last != 0 && now - last < interval) return false;
+    if (!lastUnknownKidReload_.compare_exchange_strong(last, now)) return false;  // another request does it
+    try {
+        loadKeys();
+    } catch (const std::exception& error) {
+        spdlog::warn("reloading signing keys for an unknown kid failed: {}", error.what());
+        return false;
+    }
+    return true;
+}
+
 SigningKey AuthService::storeNewKey(std::chrono::system_clock::time_point time) {
     auto key = generateSigningKey(time, keyPolicy());
     auto sealed = sealSigningKey(key, serverSecret_);
@@ -460,8 +476,12 @@ boost::asio::awaitable<AuthOutcome> AuthService::authenticate(PresentedCredentia
 }
 
 boost::asio::awaitable<AuthOutcome> AuthService::authenticateJwt(std::string_view token) {
-    const auto keys = verificationKeys();
+    auto keys = verificationKeys();
     auto result = accessVerifier_.verify(token, *keys);
+    if (!result.ok && result.error == VerifyError::kKidUnknown && reloadKeysForUnknownKid()) {
+        keys = verificationKeys();
+        result = accessVerifier_.verify(token, *keys);
+    }
     if (!result.ok) co_return refused(verifyErrorName(result.error));
     const auto* family = result.claims.raw.if_contains("family_id");
     if (!family || !family->is_string() || family->get_string().empty() || !result.claims.issuedAt) {
@@ -698,8 +718,12 @@ boost::asio::awaitable<TokenPair> AuthService::issuePair(const store::UserRecord
 }
 
 boost::asio::awaitable<TokenPair> AuthService::refresh(std::string refreshToken, RequestContext context) {
-    const auto keys = verificationKeys();
+    auto keys = verificationKeys();
     auto verified = refreshVerifier_.verify(refreshToken, *keys);
+    if (!verified.ok && verified.error == VerifyError::kKidUnknown && reloadKeysForUnknownKid()) {
+        keys = verificationKeys();
+        verified = refreshVerifier_.verify(refreshToken, *keys);
+    }
     const auto* family = verified.ok ? verified.claims.raw.if_contains("family_id") : nullptr;
     if (!family || !family->is_string() || family->get_string().empty() || verified.claims.tokenId.empty()) {
         throw unauthorized();

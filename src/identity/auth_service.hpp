@@ -232,6 +232,11 @@ class AuthService : public Authenticator {
     [[nodiscard]] KeyPolicy keyPolicy() const;
     // Generates a signing key and stores it sealed (blocking).
     SigningKey storeNewKey(std::chrono::system_clock::time_point time);
+    // A token names a kid this process has not loaded: another node may have rotated the keys. Reloads
+    // them (blocking) at most once per kUnknownKidReloadInterval, so forged kids cannot make every
+    // request read the store; true when it reloaded.
+    bool reloadKeysForUnknownKid();
+    static constexpr std::chrono::seconds kUnknownKidReloadInterval{5};
 
     store::Store& store_;
     SecretString serverSecret_;
@@ -244,6 +249,7 @@ class AuthService : public Authenticator {
     JwtVerifier refreshVerifier_;
 
     mutable std::mutex ringMutex_;
+    std::atomic<std::int64_t> lastUnknownKidReload_{0};  // steady_clock ticks; 0: never
     std::shared_ptr<const KeyRing> ring_;
     std::shared_ptr<const KeySet> keys_;
     std::unique_ptr<Throttle> throttle_;

@@ -589,6 +589,35 @@ TEST_F(AuthServiceTest, RotatedKeysSignNewTokensWhileOldTokensStillVerify) {
     EXPECT_EQ(auth_->verificationKeys()->size(), 2u);
 }
 
+TEST_F(AuthServiceTest, AKeyRotatedByAnotherNodeIsPickedUpOnItsFirstToken) {
+    createUser("alice");
+    // Another node on the same database, with the same secret: it loaded the keys before the rotation.
+    AuthService otherNode(store_, secret_, testSettings(), clock());
+    otherNode.loadKeys();
+    const auto kid = auth_->rotateKeys();
+    auto tokens = *login("alice").tokens;
+    EXPECT_EQ(otherNode.verificationKeys()->size(), 1u) << "it has not reloaded yet";
+    const auto outcome = runToCompletion(otherNode.authenticate(
+        PresentedCredential{.scheme = PresentedCredential::Scheme::bearer, .value = tokens.accessToken},
+        boost::asio::ip::make_address("192.0.2.10")));
+    EXPECT_TRUE(outcome.principal) << outcome.failure;
+    EXPECT_EQ(otherNode.verificationKeys()->size(), 2u);
+    const auto refreshed = runToCompletion(otherNode.refresh(tokens.refreshToken, context()));
+    EXPECT_FALSE(refreshed.accessToken.empty());
+
+    // A forged kid reloads at most once per interval, and is refused either way.
+    const std::string header = base64UrlEncode(std::string(R"({"alg":"EdDSA","kid":"forged","typ":"JWT"})"));
+    const std::string forged = header + tokens.accessToken.substr(tokens.accessToken.find('.'));
+    for (int i = 0; i < 3; ++i) {
+        const auto refused = runToCompletion(otherNode.authenticate(
+            PresentedCredential{.scheme = PresentedCredential::Scheme::bearer, .value = forged},
+            boost::asio::ip::make_address("192.0.2.10")));
+        EXPECT_FALSE(refused.principal);
+        EXPECT_EQ(refused.failure, "kid_unknown");
+    }
+    (void)kid;
+}
+
 TEST_F(AuthServiceTest, KeysSealedUnderAnotherSecretRefuseToLoad) {
     AuthService other(store_, SecretString("a different secret key entirely!!"), testSettings(), clock());
     EXPECT_THROW(other.loadKeys(), std::runtime_error);

@@ -94,6 +94,22 @@ void WorkerPool::stop() {
     thread_.join();
 }
 
+void WorkerPool::warnStoreFailure(std::string_view what, const std::exception& error) {
+    const auto time = std::chrono::steady_clock::now();
+    if (time < nextStoreWarning_) {
+        ++unloggedStoreWarnings_;
+        return;
+    }
+    if (unloggedStoreWarnings_ > 0) {
+        spdlog::warn("workers: {} failed: {} ({} more store failures since the last line)", what,
+                     error.what(), unloggedStoreWarnings_);
+    } else {
+        spdlog::warn("workers: {} failed: {}", what, error.what());
+    }
+    nextStoreWarning_ = time + kStoreWarningInterval;
+    unloggedStoreWarnings_ = 0;
+}
+
 asio::awaitable<void> WorkerPool::recoverLoop() {
     boost::system::error_code ec;
     while (!stopping_) {
@@ -101,7 +117,7 @@ asio::awaitable<void> WorkerPool::recoverLoop() {
             const int recovered = co_await store_.recoverExpiredLeases(now());
             if (recovered > 0) spdlog::info("workers: took back {} job(s) whose lease expired", recovered);
         } catch (const std::exception& error) {
-            spdlog::warn("workers: recovering expired leases failed: {}", error.what());
+            warnStoreFailure("recovering expired leases", error);
         }
         // Short steps, so that stop() never waits a whole interval for this loop to end.
         asio::steady_timer timer(io_);
@@ -124,7 +140,7 @@ asio::awaitable<void> WorkerPool::dispatch() {
                 claimed = co_await store_.claimJobs(settings_.queues, free, settings_.holder,
                                                     settings_.lease.count(), now());
             } catch (const std::exception& error) {
-                spdlog::warn("workers: claiming jobs failed: {}", error.what());
+                warnStoreFailure("claiming jobs", error);
             }
         }
         // Claimed while stop() was called: leave them leased; they are taken back when the lease ends.
@@ -164,7 +180,7 @@ asio::awaitable<void> WorkerPool::keepLease(std::shared_ptr<Running> running) {
             held = beat.has_value();
             cancelRequested = beat.value_or(false);
         } catch (const std::exception& error) {
-            spdlog::warn("workers: heartbeat for job {} failed: {}", running->id, error.what());
+            warnStoreFailure("a heartbeat", error);
         }
         // A lost lease means another worker may run the job now: stop; our report will be refused.
         if (cancelRequested) running->cancelRequested = true;
@@ -183,7 +199,7 @@ asio::awaitable<void> WorkerPool::reportLoop() {
             co_await store_.finishAttempts(std::move(batch), now());
         } catch (const std::exception& failure) {
             // The leases run out and the jobs are taken back and run again.
-            spdlog::warn("workers: reporting {} finished job(s) failed: {}", count, failure.what());
+            warnStoreFailure(fmt::format("reporting {} finished job(s)", count), failure);
         }
     }
     reporting_ = false;

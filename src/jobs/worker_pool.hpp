@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -66,6 +67,11 @@ class WorkerPool {
     boost::asio::awaitable<void> keepLease(std::shared_ptr<Running> running);
     boost::asio::awaitable<void> reportLoop();
     [[nodiscard]] store::Millis now() const;
+    // Store failures come in bursts (a database restart fails every claim, heartbeat and report at
+    // once): the first is logged, then at most one line per kStoreWarningInterval saying how many
+    // were left out.
+    void warnStoreFailure(std::string_view what, const std::exception& error);
+    static constexpr std::chrono::seconds kStoreWarningInterval{10};
 
     store::Store& store_;
     const TaskRegistry& registry_;
@@ -82,6 +88,8 @@ class WorkerPool {
     std::vector<std::shared_ptr<Running>> active_;
     std::vector<store::AttemptReport> reports_;  // ended attempts not yet handed to the store
     bool reporting_ = false;                     // reportLoop is running
+    std::chrono::steady_clock::time_point nextStoreWarning_{};
+    int unloggedStoreWarnings_ = 0;
 };
 
 }  // namespace rampart::jobs

@@ -81,6 +81,8 @@ constexpr std::array kMigrations{
     // the same names clash on both backends and pages sort in the same (byte) order. The store looks
     // users up by lower(username) = lower($1) and pages by lower(username), which the indexes serve;
     // the columns keep the names as given. citext would need an extension (postgresql-contrib).
+    // seq stands for SQLite's rowid in api_tokens and signing_keys, as in jobs: the tie-break between
+    // rows created in the same second (the later token is listed first; the later key signs).
     Migration{3, "identity", R"sql(
         CREATE TABLE users (
             id TEXT PRIMARY KEY,
@@ -102,6 +104,7 @@ constexpr std::array kMigrations{
         CREATE UNIQUE INDEX users_email ON users (lower(email));
         CREATE TABLE api_tokens (
             id TEXT PRIMARY KEY,
+            seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
             user_id TEXT NOT NULL REFERENCES users (id),
             name TEXT NOT NULL,
             token_hash TEXT NOT NULL UNIQUE,
@@ -139,6 +142,7 @@ constexpr std::array kMigrations{
         CREATE INDEX sessions_user ON sessions (user_id);
         CREATE TABLE signing_keys (
             kid TEXT PRIMARY KEY,
+            seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
             alg TEXT NOT NULL,
             public_key TEXT NOT NULL,
             encrypted_private_key TEXT NOT NULL,

@@ -3,6 +3,7 @@
 #include "store/postgres/postgres_store.hpp"
 
 #include <algorithm>
+#include <future>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/detached.hpp>
@@ -63,7 +64,13 @@ void PostgresStore::close() {
     while (inFlight_.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(1ms);
     }
-    boost::asio::post(io_, [this] { pool_.drain(); });
+    // The pool lives on the loop's thread: drain it there, and wait, before the loop stops.
+    std::promise<void> drained;
+    boost::asio::post(io_, [this, &drained] {
+        pool_.drain();
+        drained.set_value();
+    });
+    drained.get_future().wait_for(5s);
     work_.reset();
     io_.stop();
     if (thread_.joinable()) thread_.join();

@@ -1,22 +1,16 @@
 // The SQLite audit log: chained appends, filtered pages by id cursor, and the chain walk.
 #include "store/sqlite/sqlite_audit.hpp"
 
-#include <algorithm>
-#include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
-#include <boost/json/parse.hpp>
+
+#include "store/audit_log.hpp"
 
 namespace rampart::store::sqlite {
 namespace {
 
 constexpr obs::AuditHash kZeroHash{};
-
-bool sameBytes(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end());
-}
 
 // Columns 0..8 of a row selected as kAuditColumns, as the strings the chain covers.
 constexpr std::string_view kAuditColumns =
@@ -33,33 +27,6 @@ obs::AuditFields fieldsOf(const Statement& row) {
         .outcome = row.columnText(7),
         .details = row.columnText(8),
     };
-}
-
-obs::AuditEvent eventOf(obs::AuditFields fields, std::int64_t id) {
-    obs::AuditEvent event;
-    if (auto time = obs::parseAuditTime(fields.time)) {
-        event.time = *time;
-    } else {
-        spdlog::warn("audit row {} has an unreadable time; `rampart audit verify` checks the log", id);
-    }
-    boost::system::error_code ec;
-    auto details = boost::json::parse(fields.details, ec);
-    if (!ec && details.is_object()) {
-        event.details = std::move(details.get_object());
-    } else {
-        spdlog::warn("audit row {} has unreadable details; `rampart audit verify` checks the log", id);
-    }
-    event.action = std::move(fields.action);
-    event.actor = std::move(fields.actor);
-    event.client = std::move(fields.client);
-    event.requestId = std::move(fields.requestId);
-    event.target = std::move(fields.target);
-    event.outcome = std::move(fields.outcome);
-    return event;
-}
-
-AuditVerification tampered(std::int64_t rows, std::int64_t id, std::string problem) {
-    return AuditVerification{.ok = false, .rows = rows, .firstBadId = id, .problem = std::move(problem)};
 }
 
 }  // namespace
@@ -92,13 +59,6 @@ void appendAuditRow(Connection& db, const obs::AuditEvent& event) {
     if (db.changes() != 1) throw StoreUnavailable("audit log head is missing");
 }
 
-void checkAuditQuery(const AuditQuery& query) {
-    if (query.limit < 1 || query.limit > AuditQuery::kMaxAuditPage) {
-        throw std::invalid_argument(fmt::format("audit limit must be 1..{}", AuditQuery::kMaxAuditPage));
-    }
-    if (query.afterId < 0) throw std::invalid_argument("audit cursor must not be negative");
-}
-
 std::vector<obs::AuditRecord> listAuditRows(Connection& db, const AuditQuery& query) {
     // Only fixed fragments go into the text; every value is bound.
     std::string sql = fmt::format("SELECT {} FROM audit_log WHERE id > ?1", kAuditColumns);
@@ -119,7 +79,7 @@ std::vector<obs::AuditRecord> listAuditRows(Connection& db, const AuditQuery& qu
     std::vector<obs::AuditRecord> records;
     while (select.step()) {
         const std::int64_t id = select.columnInt64(0);
-        records.push_back(obs::AuditRecord{.id = id, .event = eventOf(fieldsOf(select), id)});
+        records.push_back(obs::AuditRecord{.id = id, .event = auditEventOf(fieldsOf(select), id)});
     }
     return records;
 }
@@ -131,9 +91,7 @@ AuditVerification verifyAuditChain(Connection& db) {
         "UNION ALL SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, rows, hash, 1 FROM audit_head "
         "ORDER BY is_head, id",
         kAuditColumns));
-    std::int64_t rows = 0;
-    std::int64_t previousId = 0;
-    std::vector<std::uint8_t> previousHash(kZeroHash.begin(), kZeroHash.end());
+    AuditChainWalk walk;
     int heads = 0;
     std::int64_t headId = 0, headRows = 0;
     std::vector<std::uint8_t> headHash;
@@ -146,31 +104,11 @@ AuditVerification verifyAuditChain(Connection& db) {
             headHash = select.columnBlob(10);
             continue;
         }
-        if (id != previousId + 1) {
-            return tampered(rows, id, fmt::format("rows {}..{} are missing", previousId + 1, id - 1));
+        if (auto broken = walk.next(id, fieldsOf(select), select.columnBlob(9), select.columnBlob(10))) {
+            return std::move(*broken);
         }
-        const auto storedPrevious = select.columnBlob(9);
-        const auto storedHash = select.columnBlob(10);
-        if (!sameBytes(storedPrevious, previousHash)) {
-            return tampered(rows, id, "its previous-hash link does not match the row before it");
-        }
-        const obs::AuditHash computed =
-            obs::auditRowHash(storedPrevious, obs::canonicalAuditContent(fieldsOf(select)));
-        if (!sameBytes(storedHash, computed)) {
-            return tampered(rows, id, "its content does not match its hash (the row was changed)");
-        }
-        ++rows;
-        previousId = id;
-        previousHash = storedHash;
     }
-    if (heads != 1) return tampered(rows, previousId + 1, "the log's head record is missing or duplicated");
-    if (headId != previousId || headRows != rows || !sameBytes(headHash, previousHash)) {
-        return tampered(rows, previousId + 1,
-                        fmt::format("the log ends at row {} but its head records row {} ({} rows): the "
-                                    "newest rows were removed",
-                                    previousId, headId, headRows));
-    }
-    return AuditVerification{.ok = true, .rows = rows, .firstBadId = std::nullopt, .problem = {}};
+    return walk.finish(heads, headId, headRows, headHash);
 }
 
 }  // namespace rampart::store::sqlite

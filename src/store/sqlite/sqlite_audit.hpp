@@ -14,11 +14,8 @@ namespace rampart::store::sqlite {
 // is read and the new one written without anyone else writing in between.
 void appendAuditRow(Connection& db, const obs::AuditEvent& event);
 
-// Expects a query already checked by checkAuditQuery.
+// Expects a query already checked by checkAuditQuery (store/audit_log.hpp).
 std::vector<obs::AuditRecord> listAuditRows(Connection& db, const AuditQuery& query);
-
-// Throws std::invalid_argument for a limit or cursor out of range.
-void checkAuditQuery(const AuditQuery& query);
 
 // Needs a consistent snapshot for the whole walk (a reader connection gives one per statement).
 AuditVerification verifyAuditChain(Connection& db);

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "store/identity_columns.hpp"
 #include "store/sqlite/row_helpers.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -20,14 +21,6 @@ using sqlite::SqliteError;
 using sqlite::Statement;
 
 constexpr int kMaxUserPage = 500;
-
-std::int64_t unixOf(Seconds time) {
-    return time.time_since_epoch().count();
-}
-
-Seconds secondsOf(std::int64_t unix) {
-    return Seconds{std::chrono::seconds{unix}};
-}
 
 void bindOptional(Statement& statement, int index, const std::optional<Seconds>& value) {
     bindOptional(statement, index, value ? std::optional(unixOf(*value)) : std::nullopt);
@@ -81,30 +74,6 @@ bool taken(Connection& db, std::string_view column, std::string_view value, std:
 }
 
 // --- API tokens ---
-
-// Scopes are kept as one space-separated column, so a scope can hold no space.
-std::string joinScopes(const std::vector<std::string>& scopes) {
-    std::string joined;
-    for (const auto& scope : scopes) {
-        if (scope.empty() || scope.find(' ') != std::string::npos) {
-            throw std::invalid_argument("a token scope must be non-empty and hold no space");
-        }
-        if (!joined.empty()) joined += ' ';
-        joined += scope;
-    }
-    return joined;
-}
-
-std::vector<std::string> splitScopes(std::string_view joined) {
-    std::vector<std::string> scopes;
-    while (!joined.empty()) {
-        const auto space = joined.find(' ');
-        if (space != 0) scopes.emplace_back(joined.substr(0, space));
-        if (space == std::string_view::npos) break;
-        joined.remove_prefix(space + 1);
-    }
-    return scopes;
-}
 
 constexpr std::string_view kTokenColumns =
     "id, user_id, name, token_hash, display_prefix, scopes, created, expires, last_used, revoked";

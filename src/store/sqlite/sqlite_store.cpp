@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/audit_log.hpp"
 #include "store/migrations/sqlite_migrations.hpp"
 #include "store/sqlite/sqlite_audit.hpp"
 
@@ -326,7 +327,7 @@ boost::asio::awaitable<void> SqliteStore::appendAudit(obs::AuditEvent event) {
 boost::asio::awaitable<std::vector<obs::AuditRecord>> SqliteStore::listAudit(AuditQuery query) {
     // Checked on the reader thread so that a bad query fails when awaited, like every other error.
     return read([query = std::move(query)](Connection& db) {
-        sqlite::checkAuditQuery(query);
+        checkAuditQuery(query);
         return sqlite::listAuditRows(db, query);
     });
 }

@@ -1,0 +1,43 @@
+// What every store's audit SQL shares: the query check, turning a stored row back into an event, and
+// the walk that re-checks the hash chain row by row, so that SQLite and PostgreSQL agree exactly.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "obs/audit.hpp"
+#include "store/store.hpp"
+
+namespace rampart::store {
+
+// Throws std::invalid_argument for a limit or cursor out of range.
+void checkAuditQuery(const AuditQuery& query);
+
+// The event a stored row holds. A time or details the row cannot give back are left empty with a
+// warning (naming only the id): listing goes on, and `rampart audit verify` says what is wrong.
+obs::AuditEvent auditEventOf(obs::AuditFields fields, std::int64_t id);
+
+// Recomputes the chain from what each row stores. Feed every row in ascending id order, then the
+// head; the first failure ends the walk.
+class AuditChainWalk {
+  public:
+    // Checks one row against the one before it; the verdict when it breaks the chain.
+    std::optional<AuditVerification> next(std::int64_t id, const obs::AuditFields& fields,
+                                          std::span<const std::uint8_t> storedPrevious,
+                                          std::span<const std::uint8_t> storedHash);
+    // After the last row: the head must be the only one and record the last row, its hash and the
+    // row count, or the newest rows were removed.
+    [[nodiscard]] AuditVerification finish(int heads, std::int64_t headId, std::int64_t headRows,
+                                           std::span<const std::uint8_t> headHash) const;
+
+    [[nodiscard]] std::int64_t lastId() const { return previousId_; }
+
+  private:
+    std::int64_t rows_ = 0;
+    std::int64_t previousId_ = 0;
+    std::vector<std::uint8_t> previousHash_ = std::vector<std::uint8_t>(obs::AuditHash{}.size(), 0);
+};
+
+}  // namespace rampart::store
