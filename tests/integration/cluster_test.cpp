@@ -158,7 +158,11 @@ TEST_F(ClusterTest, AKilledWorkersJobsRunAgainOnTheOtherWorkerAndEveryJobSucceed
     const std::string token = login(apiA.port());
 
     // Kills worker 1 once half the jobs have succeeded, at a moment it holds running jobs (a worker that
-    // happens to be idle would prove nothing).
+    // happens to hold nothing would prove nothing). A SIGKILL does not stop what the worker has already
+    // sent: a report on its way still commits, and with noop jobs everything the worker holds may be in
+    // it. So the worker is frozen first (SIGSTOP), its last statements are given time to land, and it is
+    // killed only if it still holds jobs then (otherwise it goes on, and the watcher tries again).
+    constexpr auto kSettle = 200ms;
     std::atomic<std::int64_t> killedAtMs{0};
     std::atomic<std::int64_t> succeededAtKill{0};
     std::atomic<std::int64_t> heldAtKill{0};
@@ -177,12 +181,20 @@ TEST_F(ClusterTest, AKilledWorkersJobsRunAgainOnTheOtherWorkerAndEveryJobSucceed
                 const auto succeeded = std::stoll(row.at(0));
                 const auto held = std::stoll(row.at(1));
                 if (succeeded >= kJobs / 2 && held > 0) {
+                    worker1.signal(SIGSTOP);
+                    std::this_thread::sleep_for(kSettle);
+                    const auto frozen = sql(query).at(0);
+                    if (std::stoll(frozen.at(1)) == 0) {
+                        worker1.signal(SIGCONT);
+                        continue;
+                    }
                     killedAtMs = nowMillis();
                     worker1.signal(SIGKILL);
-                    succeededAtKill = succeeded;
-                    heldAtKill = held;
+                    succeededAtKill = std::stoll(frozen.at(0));
+                    heldAtKill = std::stoll(frozen.at(1));
                     return;
                 }
+                if (succeeded == kJobs) return;  // too late: the test says so
                 std::this_thread::sleep_for(20ms);
             }
         } catch (const std::exception& error) {
@@ -213,10 +225,10 @@ TEST_F(ClusterTest, AKilledWorkersJobsRunAgainOnTheOtherWorkerAndEveryJobSucceed
     const auto killStatus = worker1.waitExit(10s);
     ASSERT_TRUE(killStatus);
     EXPECT_EQ(*killStatus, 128 + SIGKILL);
-    // Running on it: its busy slots, and jobs whose handlers had returned but whose reports (written in
-    // batches) were still on their way.
+    // Held: its busy slots, and jobs whose handlers had returned but whose reports (written in batches)
+    // had not been sent.
     std::cout << "[          ] killed worker 1 (pid " << killedPid << ") with " << succeededAtKill
-              << " jobs succeeded and " << heldAtKill << " running on it\n";
+              << " jobs succeeded and " << heldAtKill << " held by it\n";
 
     const bool allDone = waitUntil(
         [&] { return scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == kJobs; }, 120s, 250ms);
