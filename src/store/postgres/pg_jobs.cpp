@@ -18,8 +18,6 @@ using jobs::JobState;
 
 constexpr int kMaxJobPage = 500;
 constexpr std::size_t kMaxProgressMessage = 200;
-// Idle workers of every process LISTEN here; the payload is the queue that got claimable jobs.
-constexpr std::string_view kWakeChannel = "rampart_jobs";
 
 // seq last: it is the listing cursor (PostgreSQL has no rowid).
 constexpr std::string_view kJobColumns =
@@ -386,7 +384,7 @@ boost::asio::awaitable<SubmitResult> PostgresStore::submitJob(JobRecord job, Mil
             // Wakes idle workers when this commits; not when the key was used already or the job waits.
             statements.push_back(pg::Statement{
                 .sql = "SELECT pg_notify($2::text, queue) FROM jobs WHERE id = $1 AND state = 'queued'",
-                .params = pg::Params(job.id, kWakeChannel)});
+                .params = pg::Params(job.id, pg::kJobsChannel)});
             auto results = co_await db.pipeline(std::move(statements));
             if (auto stored = firstJob(results[0])) {
                 co_return SubmitResult{.outcome = SubmitOutcome::created, .job = std::move(*stored)};
@@ -442,7 +440,7 @@ boost::asio::awaitable<std::vector<JobRecord>> PostgresStore::submitJobs(std::ve
             statements.push_back(pg::Statement{.sql = std::string(kInsertJobs), .params = std::move(params)});
             if (!wakeQueues.empty()) {
                 const std::vector<std::string> wake(wakeQueues.begin(), wakeQueues.end());
-                pg::Params notifyParams(kWakeChannel);
+                pg::Params notifyParams(pg::kJobsChannel);
                 notifyParams.addArray(wake);
                 statements.push_back(
                     pg::Statement{.sql = "SELECT pg_notify($1::text, queue) FROM unnest($2::text[]) AS queue",

@@ -19,8 +19,6 @@ using namespace std::chrono_literals;
 // pg_advisory_lock key that serialises `rampart migrate` and start-up migrations across nodes.
 constexpr std::int64_t kMigrationLock = 0x52414d5041525401;  // "RAMPART" 01
 
-// The channel the job calls pg_notify() on, with the queue's name as payload.
-constexpr std::string_view kJobsChannel = "rampart_jobs";
 // How often the listener looks at close(); also bounds how long close() waits for it.
 constexpr auto kListenerTick = 250ms;
 
@@ -103,7 +101,7 @@ boost::asio::awaitable<void> PostgresStore::listenForQueuedJobs(
         std::string failure;
         try {
             connection = co_await pg::Connection::open(io_.get_executor(), conninfo_, 5s);
-            co_await connection->query("LISTEN " + std::string(kJobsChannel));
+            co_await connection->query("LISTEN " + std::string(pg::kJobsChannel));
         } catch (const StoreUnavailable& error) {
             failure = error.what();
             connection.reset();

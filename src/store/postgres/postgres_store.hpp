@@ -25,6 +25,11 @@
 
 namespace rampart::store {
 
+namespace pg {
+// The NOTIFY channel of job wake-ups; the payload is the queue's name.
+inline constexpr std::string_view kJobsChannel = "rampart_jobs";
+}  // namespace pg
+
 namespace pg::detail {
 // What fn(Connection&) produces: fn returns boost::asio::awaitable<R>.
 template <class Fn>
