@@ -144,7 +144,8 @@ start_server() {
     done
     [ -s "$dir/port" ] || { cat "$dir/stderr.log" >&2; die "rampart wrote no port file in 15 s"; }
     base="http://127.0.0.1:$(tr -d '[:space:]' <"$dir/port")"
-XX
+    db="$dir/data/rampart.db"
+    [ "$STORE" = postgres ] || [ -f "$db" ] || die "no database at $db"
     token=$(curl -fsS --max-time 10 -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
         -d "$(jq -cn --arg p "$password" '{username: "admin", password: $p}')" | jq -r .access_token)
     [ -n "$token" ] && [ "$token" != null ] || die "login failed"

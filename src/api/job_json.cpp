@@ -44,7 +44,10 @@ json::object jobJson(const store::JobRecord& job) {
             {"attempts", job.attempts},
             {"max_attempts", job.maxAttempts},
             {"run_at", timeText(job.runAt)},
-            {"timeout_seconds", static_cast<double>(job.timeoutMs) / 1000.0},
+            // Whole seconds as an integer: Boost.JSON writes the double 10.0 as 1E1.
+            {"timeout_seconds", job.timeoutMs % 1000 == 0
+                                    ? json::value(job.timeoutMs / 1000)
+                                    : json::value(static_cast<double>(job.timeoutMs) / 1000.0)},
             {"owner", job.ownerId},
             {"idempotency_key", job.idempotencyKey ? json::value(*job.idempotencyKey) : json::value(nullptr)},
             {"progress", job.progress},

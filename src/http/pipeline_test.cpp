@@ -6,6 +6,7 @@
 
 #include "http/problem.hpp"
 #include "obs/metrics.hpp"
+#include "store/store.hpp"
 #include "testing/pipeline_driver.hpp"
 
 namespace rampart::http {
@@ -49,6 +50,13 @@ class PipelineTest : public ::testing::Test {
                          co_return;
                      },
                      .summary = "fails"});
+        router_.add({.method = Verb::get,
+                     .pattern = "/database-down",
+                     .handler = [](Exchange&) -> boost::asio::awaitable<void> {
+                         throw store::StoreUnavailable("connection to 10.0.0.9:5432 refused");
+                         co_return;
+                     },
+                     .summary = "finds the database unreachable"});
     }
 
     Response send(Verb method, std::string target,
@@ -171,6 +179,14 @@ TEST_F(PipelineTest, UnexpectedExceptionsLeakNothing) {
     EXPECT_EQ(r.body().find("SELECT"), std::string::npos);
     EXPECT_EQ(r.body().find("/srv"), std::string::npos);
     EXPECT_EQ(r.body().find(".cpp"), std::string::npos);
+    expectSecurityHeaders(r);
+}
+
+TEST_F(PipelineTest, AnUnreachableDatabaseIsA503ThatSaysToTryAgain) {
+    auto r = send(Verb::get, "/database-down");
+    EXPECT_EQ(r.result(), Status::service_unavailable);
+    EXPECT_EQ(r["Retry-After"], "1");
+    EXPECT_EQ(r.body().find("10.0.0.9"), std::string::npos) << "the store's message stays in the log";
     expectSecurityHeaders(r);
 }
 

@@ -1,12 +1,42 @@
 // Maps failures to responses in one place; unexpected exceptions are logged with the request id and
-// answered with a generic 500 that leaks nothing.
+// answered with a generic 500 that leaks nothing; a database that cannot be reached is a 503.
 #include "http/middleware/error_mapping.hpp"
+
+#include <atomic>
+#include <chrono>
 
 #include <spdlog/spdlog.h>
 
 #include "http/problem.hpp"
+#include "store/store.hpp"
 
 namespace rampart::http {
+namespace {
+
+constexpr std::chrono::seconds kStoreFailureLogInterval{10};
+
+// During a database outage every request fails the same way: one line per interval says so, with how
+// many failures the quiet time left out, instead of one line per request.
+void logStoreFailure(const std::string& requestId, const char* what) {
+    static std::atomic<std::int64_t> nextLineAt{0};  // steady clock, ms
+    static std::atomic<int> leftOut{0};
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+    std::int64_t next = nextLineAt.load();
+    const std::int64_t later =
+        now + std::chrono::duration_cast<std::chrono::milliseconds>(kStoreFailureLogInterval).count();
+    if (now < next || !nextLineAt.compare_exchange_strong(next, later)) {
+        ++leftOut;
+        return;
+    }
+    spdlog::warn(
+        "request {}: the database is unavailable ({}); answered 503 ({} more such answers left out "
+        "of the log before this one)",
+        requestId, what, leftOut.exchange(0));
+}
+
+}  // namespace
 
 boost::asio::awaitable<void> ErrorMappingStage::handle(Exchange& ex, Next next) {
     std::exception_ptr failure;
@@ -20,6 +50,14 @@ boost::asio::awaitable<void> ErrorMappingStage::handle(Exchange& ex, Next next) 
         std::rethrow_exception(failure);
     } catch (const ApiError& error) {
         writeProblem(ex, error);
+    } catch (const store::StoreUnavailable& error) {
+        // The database is down or unreachable (a restart, a failover, a full pool): the request may
+        // succeed if repeated shortly, which is what 503 and Retry-After tell the client. The store's
+        // message stays in the log.
+        logStoreFailure(ex.requestId, error.what());
+        auto problem = ApiError::serviceUnavailable("The database is not reachable; try again shortly.");
+        problem.withHeader("Retry-After", "1");
+        writeProblem(ex, problem);
     } catch (const std::exception& error) {
         spdlog::error("request {} failed: {}", ex.requestId, error.what());
         auto problem = ApiError::internal();

@@ -371,6 +371,16 @@ std::string claimJobsSql() {
 }  // namespace
 
 boost::asio::awaitable<SubmitResult> PostgresStore::submitJob(JobRecord job, Millis now) {
+    auto work = storeJob(std::move(job), now);
+    SubmitResult result = co_await std::move(work);
+    // Idle workers wake once it is committed; not when the key was used already or the job waits.
+    if (result.outcome == SubmitOutcome::created && result.job.state == JobState::queued) {
+        announceQueuedJobs({result.job.queue});
+    }
+    co_return result;
+}
+
+boost::asio::awaitable<SubmitResult> PostgresStore::storeJob(JobRecord job, Millis now) {
     return inTransaction([job = std::move(job), now](pg::Connection& db) -> asio::awaitable<SubmitResult> {
         const JobState state = initialState(job, now);
         // A second round only when retention deleted the key's job between the two statements.
@@ -381,10 +391,6 @@ boost::asio::awaitable<SubmitResult> PostgresStore::submitJob(JobRecord job, Mil
                 .params = pg::Params(job.id, job.task, job.args, job.queue, job.priority,
                                      jobs::stateName(state), job.maxAttempts, job.runAt, job.timeoutMs,
                                      job.ownerId, job.idempotencyKey, job.requestHash, now)});
-            // Wakes idle workers when this commits; not when the key was used already or the job waits.
-            statements.push_back(pg::Statement{
-                .sql = "SELECT pg_notify($2::text, queue) FROM jobs WHERE id = $1 AND state = 'queued'",
-                .params = pg::Params(job.id, pg::kJobsChannel)});
             auto results = co_await db.pipeline(std::move(statements));
             if (auto stored = firstJob(results[0])) {
                 co_return SubmitResult{.outcome = SubmitOutcome::created, .job = std::move(*stored)};
@@ -404,13 +410,23 @@ boost::asio::awaitable<SubmitResult> PostgresStore::submitJob(JobRecord job, Mil
 
 boost::asio::awaitable<std::vector<JobRecord>> PostgresStore::submitJobs(std::vector<JobRecord> batch,
                                                                          Millis now) {
+    auto work = storeJobs(std::move(batch), now);
+    std::vector<JobRecord> stored = co_await std::move(work);
+    std::set<std::string> queues;
+    for (const JobRecord& job : stored)
+        if (job.state == JobState::queued) queues.insert(job.queue);
+    if (!queues.empty()) announceQueuedJobs(std::vector<std::string>(queues.begin(), queues.end()));
+    co_return stored;
+}
+
+boost::asio::awaitable<std::vector<JobRecord>> PostgresStore::storeJobs(std::vector<JobRecord> batch,
+                                                                        Millis now) {
     return inTransaction(
         [batch = std::move(batch), now](pg::Connection& db) -> asio::awaitable<std::vector<JobRecord>> {
             std::vector<JobRecord> stored;
             if (batch.empty()) co_return stored;
             std::vector<std::optional<std::string>> ids, tasks, args, queues, states, owners, keys, hashes;
             std::vector<std::optional<std::int64_t>> priorities, maxAttempts, runAt, timeouts;
-            std::set<std::string> wakeQueues;
             stored.reserve(batch.size());
             for (JobRecord job : batch) {
                 job.state = initialState(job, now);
@@ -428,7 +444,6 @@ boost::asio::awaitable<std::vector<JobRecord>> PostgresStore::submitJobs(std::ve
                 owners.emplace_back(job.ownerId);
                 keys.push_back(job.idempotencyKey);
                 hashes.push_back(job.requestHash);
-                if (job.state == JobState::queued) wakeQueues.insert(job.queue);
                 stored.push_back(std::move(job));
             }
             pg::Params params;
@@ -438,17 +453,9 @@ boost::asio::awaitable<std::vector<JobRecord>> PostgresStore::submitJobs(std::ve
             params.add(textArray(keys)).add(textArray(hashes)).add(now);
             std::vector<pg::Statement> statements;
             statements.push_back(pg::Statement{.sql = std::string(kInsertJobs), .params = std::move(params)});
-            if (!wakeQueues.empty()) {
-                const std::vector<std::string> wake(wakeQueues.begin(), wakeQueues.end());
-                pg::Params notifyParams(pg::kJobsChannel);
-                notifyParams.addArray(wake);
-                statements.push_back(
-                    pg::Statement{.sql = "SELECT pg_notify($1::text, queue) FROM unnest($2::text[]) AS queue",
-                                  .params = std::move(notifyParams)});
-            }
             auto results = co_await db.pipeline(std::move(statements));
             // A row left out is an idempotency key in use (before or earlier in this batch): throwing
-            // rolls the whole batch back, and its notifications with it.
+            // rolls the whole batch back.
             if (results[0].affected() != static_cast<std::int64_t>(batch.size())) {
                 throw Conflict("an idempotency key of the batch is already used");
             }

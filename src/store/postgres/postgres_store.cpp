@@ -80,6 +80,42 @@ bool PostgresStore::watchQueuedJobs(std::function<void(const std::string& queue)
     return true;
 }
 
+void PostgresStore::announceQueuedJobs(std::vector<std::string> queues) {
+    boost::asio::post(io_, [this, queues = std::move(queues)] {
+        pendingWakeups_.insert(queues.begin(), queues.end());
+        if (sendingWakeups_ || !enter()) return;
+        sendingWakeups_ = true;
+        boost::asio::co_spawn(io_, sendWakeups(), boost::asio::detached);
+    });
+}
+
+boost::asio::awaitable<void> PostgresStore::sendWakeups() {
+    struct Leave {
+        PostgresStore* store;
+        ~Leave() { store->leave(); }
+    } counted{this};
+    while (!pendingWakeups_.empty() && !closed_.load()) {
+        std::vector<std::string> queues(pendingWakeups_.begin(), pendingWakeups_.end());
+        pendingWakeups_.clear();
+        std::vector<pg::Statement> statements;
+        statements.push_back({"BEGIN"});
+        statements.push_back({"SET LOCAL synchronous_commit = off"});
+        pg::Params params(pg::kJobsChannel);
+        params.addArray(queues);
+        statements.push_back(
+            {"SELECT pg_notify($1::text, queue) FROM unnest($2::text[]) AS queue", std::move(params)});
+        statements.push_back({"COMMIT"});
+        try {
+            auto connection = co_await pool_.acquire();
+            co_await connection->pipeline(std::move(statements));
+        } catch (const StoreUnavailable& error) {
+            spdlog::debug("job wake-ups: could not notify ({}); workers will poll", error.what());
+        }
+    }
+    pendingWakeups_.clear();
+    sendingWakeups_ = false;
+}
+
 boost::asio::awaitable<void> PostgresStore::pause(std::chrono::milliseconds duration) {
     boost::asio::steady_timer timer(io_);
     for (auto left = duration; left > 0ms && !closed_.load(); left -= kListenerTick) {

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -151,6 +153,16 @@ class PostgresStore final : public Store {
     // migrate()'s work; migrate() rewords a missing privilege.
     int applyMigrations();
     boost::asio::awaitable<void> listenForQueuedJobs(std::function<void(const std::string& queue)> wake);
+    // The transactions of submitJob and submitJobs (pg_jobs.cpp), which announce what they queued after.
+    boost::asio::awaitable<SubmitResult> storeJob(JobRecord job, Millis now);
+    boost::asio::awaitable<std::vector<JobRecord>> storeJobs(std::vector<JobRecord> batch, Millis now);
+    // Tells every node's workers (NOTIFY rampart_jobs) that jobs were committed to these queues. Not
+    // inside the submit's transaction: PostgreSQL serialises the commits of notifying transactions,
+    // durable flush included, which held single submits to a few hundred a second. Instead one
+    // notifying transaction at a time, with synchronous_commit off (a wake-up is a hint: workers poll
+    // too), carries every queue announced while the previous one was on its way.
+    void announceQueuedJobs(std::vector<std::string> queues);
+    boost::asio::awaitable<void> sendWakeups();
     // Sleeps up to `duration` on the store's loop, in short steps that notice close().
     boost::asio::awaitable<void> pause(std::chrono::milliseconds duration);
 
@@ -167,6 +179,9 @@ class PostgresStore final : public Store {
     std::thread thread_;
     std::atomic<bool> closed_{false};
     std::atomic<int> inFlight_{0};
+    // Touched only on the loop's thread.
+    std::set<std::string> pendingWakeups_;
+    bool sendingWakeups_ = false;
 };
 
 template <class Fn>

@@ -1,0 +1,480 @@
+// A cluster on PostgreSQL through the real binary: two API nodes and two worker nodes on one database, one
+// worker SIGKILLed mid-run; and one server that rides out its database being stopped or killed under load.
+#include <signal.h>
+
+#include <atomic>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include "api_client.hpp"
+#include "testing/postgres_server.hpp"
+
+namespace rampart::testing {
+namespace {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kDatabase = "rampart_cluster";
+// Short leases, so that a dead worker's jobs come back within seconds.
+constexpr std::string_view kLeaseSeconds = "2";
+// Generous: the machine is shared and slow at times; each wait ends as soon as its outcome is there.
+constexpr auto kStartTimeout = 30s;
+constexpr auto kBatchTimeout = 60s;
+
+std::int64_t nowMillis() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+double secondsSince(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Polls until `done` holds or `deadline` passes; whether it held.
+bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline,
+               std::chrono::milliseconds interval = 100ms) {
+    const auto end = Clock::now() + deadline;
+    for (;;) {
+        if (done()) return true;
+        if (Clock::now() >= end) return false;
+        std::this_thread::sleep_for(interval);
+    }
+}
+
+json::object noop() {
+    // Attempts to spare: a job whose worker or database went away runs again rather than dying.
+    return {{"task", "noop"}, {"args", json::object{}}, {"max_attempts", 5}};
+}
+
+// One PostgreSQL server with one migrated database, and the environment every node of it gets.
+class PostgresNodesTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        postgres_.createDatabase(kDatabase);
+        ASSERT_NO_FATAL_FAILURE(migrate());
+    }
+
+    [[nodiscard]] std::string databaseUrl() const { return postgres_.superuserUrl(kDatabase); }
+
+    // Every node shares the database and the secret key (so a token from one node works on another);
+    // each keeps its own data directory (ServerProcess makes one; workers get `dataDir`).
+    [[nodiscard]] Environment nodeEnvironment() const {
+        Environment env = apiServerEnvironment(dir_);
+        env["RAMPART_DATABASE_URL"] = databaseUrl();
+        env["RAMPART_JOBS__LEASE_SECONDS"] = std::string(kLeaseSeconds);
+        return env;
+    }
+
+    // `rampart migrate`, once, as a deployment runs it before starting any node.
+    void migrate() {
+        Environment env = nodeEnvironment();
+        env["RAMPART_DATA_DIR"] = (dir_ / "migrate").string();
+        auto child = startProcess({RAMPART_BINARY, "migrate"}, env, dir_.path());
+        const auto status = child.waitExit(60s);
+        ASSERT_EQ(status, 0) << readFile(child.stdoutPath()) << readFile(child.stderrPath());
+    }
+
+    // A `rampart worker` node. It serves no HTTP, so it is ready once it says it runs.
+    ChildProcess startWorker(Environment env, const TempDir& dir) const {
+        env["RAMPART_DATA_DIR"] = (dir / "data").string();
+        auto worker = startProcess({RAMPART_BINARY, "worker"}, env, dir.path());
+        const auto output = [&] { return readFile(worker.stdoutPath()) + readFile(worker.stderrPath()); };
+        waitUntil([&] { return output().find("worker running") != std::string::npos || !worker.running(); },
+                  kStartTimeout, 20ms);
+        if (output().find("worker running") == std::string::npos)
+            throw HarnessError("rampart worker did not start:\n" + output());
+        return worker;
+    }
+
+    static std::string login(std::uint16_t port) {
+        auto r = request(port, "POST", "/api/v1/auth/login", {{"Content-Type", "application/json"}},
+                         json::serialize(json::object{{"username", "admin"}, {"password", kAdminPassword}}));
+        if (r.status != 200) throw HarnessError("login failed: " + std::to_string(r.status) + " " + r.body);
+        return str(parse(r), "access_token");
+    }
+
+    static Response call(std::uint16_t port, const std::string& token, std::string_view method,
+                         std::string_view target, std::string_view body = {},
+                         std::chrono::milliseconds timeout = 10s) {
+        Headers headers{{"Authorization", "Bearer " + token}};
+        if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+        return request(port, method, target, headers, body, RequestOptions{.timeout = timeout});
+    }
+
+    // The rows of `sql`, run as the superuser on the cluster's database.
+    [[nodiscard]] PostgresRows sql(std::string_view statement) const {
+        return postgres_.exec(statement, kDatabase);
+    }
+    [[nodiscard]] std::int64_t scalar(std::string_view statement) const {
+        return std::stoll(sql(statement).at(0).at(0));
+    }
+
+    // "state=count, ..." of every job: what a failed wait shows.
+    [[nodiscard]] std::string stateCounts() const {
+        std::string text;
+        for (const auto& row : sql("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state"))
+            text += (text.empty() ? "" : ", ") + row.at(0) + "=" + row.at(1);
+        return text.empty() ? "no jobs" : text;
+    }
+
+    PostgresServer postgres_;  // first: it outlives every node
+    TempDir dir_;
+};
+
+// ---- Two API nodes, two worker nodes, one worker SIGKILLed -----------------------------------------
+
+class ClusterTest : public PostgresNodesTest {};
+
+TEST_F(ClusterTest, AKilledWorkersJobsRunAgainOnTheOtherWorkerAndEveryJobSucceedsOnce) {
+    constexpr int kBatches = 20;
+    constexpr int kBatchSize = 1000;
+    constexpr int kJobs = kBatches * kBatchSize;
+    // A re-claim must come after the kill; the claim's time is the other worker's clock, read just
+    // before its claim, on this same machine: only the kill time's own rounding needs room.
+    constexpr std::int64_t kClockToleranceMs = 50;
+
+    Environment env = nodeEnvironment();
+    // Enough to keep the store busy, not so many that the two cores only switch between threads.
+    env["RAMPART_JOBS__WORKER_CONCURRENCY"] = "32";
+    ServerProcess apiA;
+    ServerProcess apiB;
+    apiA.start({"--no-workers"}, env, kStartTimeout);
+    // B after A: A creates the admin and the signing keys, which B then finds in the database.
+    apiB.start({"--no-workers"}, env, kStartTimeout);
+    TempDir workerDir1;
+    TempDir workerDir2;
+    ChildProcess worker1 = startWorker(env, workerDir1);
+    ChildProcess worker2 = startWorker(env, workerDir2);
+    const std::string killedPid = std::to_string(worker1.pid());
+    const std::string token = login(apiA.port());
+
+    // Kills worker 1 once half the jobs have succeeded, at a moment it holds running jobs (a worker that
+    // happens to hold nothing would prove nothing). A SIGKILL does not stop what the worker has already
+    // sent: a report on its way still commits, and with noop jobs everything the worker holds may be in
+    // it. So the worker is frozen first (SIGSTOP), its last statements are given time to land, and it is
+    // killed only if it still holds jobs then (otherwise it goes on, and the watcher tries again).
+    constexpr auto kSettle = 200ms;
+    std::atomic<std::int64_t> killedAtMs{0};
+    std::atomic<std::int64_t> succeededAtKill{0};
+    std::atomic<std::int64_t> heldAtKill{0};
+    std::string watcherError;
+    const auto started = Clock::now();
+    const std::int64_t startedMs = nowMillis();
+    std::jthread watcher([&](std::stop_token stop) {
+        const std::string query =
+            "SELECT count(*) FILTER (WHERE state = 'succeeded'), count(*) FILTER (WHERE state = 'running' "
+            "AND lease_holder LIKE 'worker:%:" +
+            killedPid + ":%') FROM jobs";
+        const auto end = Clock::now() + 180s;
+        try {
+            while (!stop.stop_requested() && Clock::now() < end) {
+                const auto row = sql(query).at(0);
+                const auto succeeded = std::stoll(row.at(0));
+                const auto held = std::stoll(row.at(1));
+                if (succeeded >= kJobs / 2 && held > 0) {
+                    worker1.signal(SIGSTOP);
+                    std::this_thread::sleep_for(kSettle);
+                    const auto frozen = sql(query).at(0);
+                    if (std::stoll(frozen.at(1)) == 0) {
+                        worker1.signal(SIGCONT);
+                        continue;
+                    }
+                    killedAtMs = nowMillis();
+                    worker1.signal(SIGKILL);
+                    succeededAtKill = std::stoll(frozen.at(0));
+                    heldAtKill = std::stoll(frozen.at(1));
+                    return;
+                }
+                if (succeeded == kJobs) return;  // too late: the test says so
+                std::this_thread::sleep_for(20ms);
+            }
+        } catch (const std::exception& error) {
+            watcherError = error.what();
+        }
+    });
+
+    // 20 batches, alternately on A and B: a token A issued works on B (the signing keys are shared).
+    json::array jobs;
+    for (int i = 0; i < kBatchSize; ++i) jobs.emplace_back(noop());
+    const std::string batch = json::serialize(json::object{{"jobs", jobs}});
+    for (int n = 0; n < kBatches; ++n) {
+        const auto port = n % 2 == 0 ? apiA.port() : apiB.port();
+        auto r = call(port, token, "POST", "/api/v1/jobs/batch", batch, kBatchTimeout);
+        ASSERT_EQ(r.status, 201) << "batch " << n << " on node " << (n % 2 == 0 ? "A" : "B") << ": "
+                                 << r.error << r.body;
+        ASSERT_EQ(parse(r).at("items").as_array().size(), static_cast<std::size_t>(kBatchSize));
+    }
+    const double submitSeconds = secondsSince(started);
+    std::cout << "[          ] submitted " << kJobs << " jobs in " << kBatches
+              << " batches over 2 API nodes in " << submitSeconds << " s ("
+              << static_cast<int>(kJobs / submitSeconds) << " jobs/s)\n";
+
+    watcher.join();
+    ASSERT_TRUE(watcherError.empty()) << watcherError;
+    ASSERT_NE(killedAtMs.load(), 0) << "worker 1 never held running jobs once half had succeeded ("
+                                    << stateCounts() << ")";
+    const auto killStatus = worker1.waitExit(10s);
+    ASSERT_TRUE(killStatus);
+    EXPECT_EQ(*killStatus, 128 + SIGKILL);
+    // Held: its busy slots, and jobs whose handlers had returned but whose reports (written in batches)
+    // had not been sent.
+    std::cout << "[          ] killed worker 1 (pid " << killedPid << ") with " << succeededAtKill
+              << " jobs succeeded and " << heldAtKill << " held by it\n";
+
+    const bool allDone = waitUntil(
+        [&] { return scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == kJobs; }, 120s, 250ms);
+    ASSERT_TRUE(allDone) << "not every job succeeded within 120 s of the kill: " << stateCounts();
+    EXPECT_TRUE(worker2.running()) << "the surviving worker died";
+    EXPECT_TRUE(apiA.running() && apiB.running()) << "an API node died";
+
+    EXPECT_EQ(scalar("SELECT count(*) FROM jobs"), kJobs);
+    EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'"), kJobs);
+    // Every attempt began with exactly one claim, and every claim names its holder.
+    EXPECT_EQ(scalar("SELECT count(*) FROM jobs j WHERE attempts <> (SELECT count(*) FROM job_events e "
+                     "WHERE e.job_id = j.id AND e.to_state = 'running')"),
+              0);
+    EXPECT_EQ(scalar("SELECT count(*) FROM job_events WHERE to_state = 'running' AND (holder IS NULL OR "
+                     "holder NOT LIKE 'worker:%')"),
+              0);
+
+    // Each job that ran more than once was first claimed by the killed worker, and claimed again only
+    // after the kill, by the other one: no job ran on two live workers at once.
+    const auto claims =
+        sql("SELECT e.job_id, e.holder, e.time FROM job_events e JOIN jobs j ON j.id = e.job_id "
+            "WHERE j.attempts > 1 AND e.to_state = 'running' ORDER BY e.job_id, e.id");
+    const std::string killedMark = ":" + killedPid + ":";
+    std::map<std::string, std::vector<std::pair<std::string, std::int64_t>>> claimsByJob;
+    for (const auto& row : claims) claimsByJob[row.at(0)].emplace_back(row.at(1), std::stoll(row.at(2)));
+    std::int64_t lastReclaimMs = 0;
+    for (const auto& [id, jobClaims] : claimsByJob) {
+        ASSERT_GE(jobClaims.size(), 2u) << id;
+        EXPECT_NE(jobClaims.front().first.find(killedMark), std::string::npos)
+            << id << " ran twice, but the killed worker did not claim it first: " << jobClaims.front().first;
+        for (std::size_t i = 1; i < jobClaims.size(); ++i) {
+            const auto& [holder, time] = jobClaims[i];
+            EXPECT_EQ(holder.find(killedMark), std::string::npos)
+                << id << ": claimed again by the dead worker";
+            EXPECT_GE(time, killedAtMs - kClockToleranceMs)
+                << id << " was claimed again " << killedAtMs - time << " ms before the kill, while "
+                << jobClaims.front().first << " was alive";
+            lastReclaimMs = std::max(lastReclaimMs, time);
+        }
+    }
+    ASSERT_GE(claimsByJob.size(), 1u)
+        << "no job ran again: the kill found worker 1 holding nothing, so it proved nothing";
+
+    // How the cluster did: the jobs the dead worker held, and how long they took to come back.
+    const auto back = sql("SELECT count(*), coalesce(min(time), 0), coalesce(max(time), 0) FROM job_events "
+                          "WHERE from_state = 'running' AND to_state = 'queued'")
+                          .at(0);
+    const auto finishedRerun =
+        scalar("SELECT coalesce(max(finished), 0) FROM jobs WHERE attempts > 1") - killedAtMs;
+    const auto span = sql("SELECT min(created), max(finished) FROM jobs").at(0);
+    const std::int64_t firstCreatedMs = std::stoll(span.at(0));
+    const std::int64_t lastFinishedMs = std::stoll(span.at(1));
+    std::cout << "[          ] " << claimsByJob.size() << " jobs ran again; " << back.at(0)
+              << " taken back from the dead worker's leases " << std::stoll(back.at(1)) - killedAtMs << "-"
+              << std::stoll(back.at(2)) - killedAtMs << " ms after the kill, claimed again by "
+              << lastReclaimMs - killedAtMs << " ms, all succeeded by " << finishedRerun << " ms\n";
+    std::cout << "[          ] killed at " << (killedAtMs - startedMs) / 1000.0 << " s; all " << kJobs
+              << " succeeded at " << (lastFinishedMs - startedMs) / 1000.0 << " s; two workers ran "
+              << succeededAtKill * 1000 / std::max<std::int64_t>(killedAtMs - firstCreatedMs, 1)
+              << " jobs/s before the kill, "
+              << std::int64_t{kJobs} * 1000 / std::max<std::int64_t>(lastFinishedMs - firstCreatedMs, 1)
+              << " jobs/s from the first submit to the last finish\n";
+    for (const auto& row : sql("SELECT split_part(holder, ':', 3), count(*) FROM job_events "
+                               "WHERE to_state = 'running' GROUP BY 1 ORDER BY 1"))
+        std::cout << "[          ] worker pid " << row.at(0) << (row.at(0) == killedPid ? " (killed)" : "")
+                  << ": " << row.at(1) << " claims\n";
+}
+
+// ---- One server while its database stops or crashes ------------------------------------------------
+
+enum class Outage { kStop, kKill };
+
+// Where the test stands when a request starts and when it ends. A request that spans a change may get
+// either answer; within one phase, exactly one is right.
+enum class Phase { kBefore, kGoingDown, kDown, kComingUp, kUp };
+
+std::string_view phaseName(Phase phase) {
+    switch (phase) {
+        case Phase::kBefore:
+            return "before";
+        case Phase::kGoingDown:
+            return "going down";
+        case Phase::kDown:
+            return "down";
+        case Phase::kComingUp:
+            return "coming up";
+        case Phase::kUp:
+            return "up again";
+    }
+    return "?";
+}
+
+struct Submit {
+    Phase started;
+    Phase ended;
+    Clock::time_point answered;
+    int status;  // 0: no response (see error)
+    std::string error;
+    std::string id;  // on 201
+};
+
+class PostgresOutageTest : public PostgresNodesTest {
+  protected:
+    // What the server logged is the first thing to read when the test fails.
+    void TearDown() override {
+        if (!HasFailure()) return;
+        const std::string log = server_.stderrText();
+        constexpr std::size_t kShown = 4000;
+        std::cout << "[          ] the end of the server's stderr:\n"
+                  << (log.size() > kShown ? log.substr(log.size() - kShown) : log) << '\n';
+    }
+
+    void runThroughOutage(Outage outage) {
+        constexpr auto kBefore = 2s;
+        constexpr auto kDown = 3s;
+        constexpr int kSubmitsAfter = 50;  // 201s after the database is back, before the client stops
+
+        ServerProcess& server = server_;
+        server.start({}, nodeEnvironment(), kStartTimeout);  // with its in-process workers
+        const std::string token = login(server.port());
+        const std::string body = json::serialize(noop());
+        const auto readyz = [&] { return request(server.port(), "GET", "/readyz").status; };
+
+        std::atomic<Phase> phase{Phase::kBefore};
+        std::mutex mutex;
+        std::vector<Submit> submits;
+        std::atomic<int> createdUp{0};
+        std::jthread client([&](std::stop_token stop) {
+            while (!stop.stop_requested()) {
+                const Phase started = phase.load();
+                auto r = call(server.port(), token, "POST", "/api/v1/jobs", body, 30s);
+                Submit submit{.started = started,
+                              .ended = phase.load(),
+                              .answered = Clock::now(),
+                              .status = r.status,
+                              .error = r.error,
+                              .id = {}};
+                if (r.status == 201) submit.id = str(parse(r), "id");
+                if (r.status == 201 && submit.started == Phase::kUp) ++createdUp;
+                {
+                    const std::lock_guard lock(mutex);
+                    submits.push_back(std::move(submit));
+                }
+                // Outage answers are instant: a pause keeps the loop from taking a whole core.
+                std::this_thread::sleep_for(5ms);
+            }
+        });
+
+        std::this_thread::sleep_for(kBefore);
+        phase = Phase::kGoingDown;
+        const auto downAt = Clock::now();
+        if (outage == Outage::kStop)
+            postgres_.stop();
+        else
+            postgres_.kill();
+        phase = Phase::kDown;
+        std::vector<int> readyDown{readyz()};
+        std::this_thread::sleep_for(kDown);
+        readyDown.push_back(readyz());
+        phase = Phase::kComingUp;
+        const auto upAt = Clock::now();
+        postgres_.start();
+        const double restartSeconds = secondsSince(upAt);
+        const bool ready = waitUntil([&] { return readyz() == 200; }, 60s);
+        const double readySeconds = secondsSince(upAt);
+        phase = Phase::kUp;
+        const bool submitting = waitUntil([&] { return createdUp >= kSubmitsAfter; }, 60s);
+        client.request_stop();
+        client.join();
+        ASSERT_TRUE(ready) << "/readyz did not answer 200 within 60 s of the database's restart";
+        ASSERT_TRUE(submitting) << "submits did not succeed again after the database came back";
+        EXPECT_TRUE(server.running()) << "the server died with its database";
+
+        for (const int status : readyDown) EXPECT_EQ(status, 503) << "/readyz while the database is down";
+        std::map<std::pair<std::string, int>, int> tally;  // (phase, or "spanning"; status) -> submits
+        std::vector<std::string> acknowledged;
+        // Wrong answers are collected, not asserted one by one: an outage may see hundreds of submits.
+        std::vector<std::string> wrong;
+        for (const auto& submit : submits) {
+            const bool within = submit.started == submit.ended;
+            int expected = 0;  // 0: 201 or 503
+            if (within && submit.started == Phase::kDown) expected = 503;
+            if (within && (submit.started == Phase::kBefore || submit.started == Phase::kUp)) expected = 201;
+            const bool right =
+                expected != 0 ? submit.status == expected : submit.status == 201 || submit.status == 503;
+            if (!right)
+                wrong.push_back(std::to_string(submit.status) +
+                                (submit.error.empty() ? "" : " (" + submit.error + ")") + " for a submit " +
+                                std::string(phaseName(submit.started)) + " > " +
+                                std::string(phaseName(submit.ended)));
+            const auto during = submit.started == submit.ended ? std::string(phaseName(submit.started))
+                                                               : std::string("spanning");
+            ++tally[{during, submit.status}];
+            if (submit.status == 201) acknowledged.push_back(submit.id);
+        }
+        double firstCreatedSeconds = -1;
+        for (const auto& submit : submits) {
+            if (submit.status == 201 && submit.answered > upAt) {
+                firstCreatedSeconds = std::chrono::duration<double>(submit.answered - upAt).count();
+                break;
+            }
+        }
+        std::cout << "[          ] " << (outage == Outage::kStop ? "stopped" : "killed") << " PostgreSQL for "
+                  << std::chrono::duration<double>(upAt - downAt).count() << " s; restarted in "
+                  << restartSeconds << " s; /readyz 200 again " << readySeconds
+                  << " s after the restart began; the first 201 after " << firstCreatedSeconds << " s\n";
+        std::cout << "[          ] submits:";
+        for (const auto& [key, count] : tally)
+            std::cout << ' ' << key.first << ' ' << key.second << " x" << count << ';';
+        std::cout << '\n';
+        std::string shown;
+        for (std::size_t i = 0; i < std::min<std::size_t>(wrong.size(), 10); ++i) shown += "\n  " + wrong[i];
+        EXPECT_TRUE(wrong.empty()) << wrong.size() << " of " << submits.size()
+                                   << " submits got a wrong answer (the server must stay up: 201 while the "
+                                      "database is up, 503 while it is down), e.g.:"
+                                   << shown;
+        ASSERT_GT((tally[{"before", 201}]), 0) << "nothing was submitted before the outage";
+        ASSERT_GT((tally[{"down", 503}]), 0) << "nothing was submitted during the outage";
+
+        // Every acknowledged job is there and runs to the end, whenever it was acknowledged.
+        std::set<std::string> missing(acknowledged.begin(), acknowledged.end());
+        ASSERT_EQ(missing.size(), acknowledged.size()) << "ids are unique";
+        const bool allDone = waitUntil(
+            [&] {
+                for (const auto& row : sql("SELECT id FROM jobs WHERE state = 'succeeded'"))
+                    missing.erase(row.at(0));
+                return missing.empty();
+            },
+            90s, 250ms);
+        EXPECT_TRUE(allDone) << missing.size() << " acknowledged jobs did not succeed (" << stateCounts()
+                             << "), e.g. " << *missing.begin();
+        EXPECT_TRUE(server.running());
+        std::cout << "[          ] " << acknowledged.size() - missing.size() << " of " << acknowledged.size()
+                  << " acknowledged jobs succeeded\n";
+    }
+
+    ServerProcess server_;
+};
+
+TEST_F(PostgresOutageTest, SubmitsAnswer503WhileTheDatabaseIsStoppedAndEveryAcknowledgedJobRuns) {
+    runThroughOutage(Outage::kStop);
+}
+
+TEST_F(PostgresOutageTest, SubmitsAnswer503WhileTheDatabaseIsKilledAndEveryAcknowledgedJobRuns) {
+    runThroughOutage(Outage::kKill);
+}
+
+}  // namespace
+}  // namespace rampart::testing
