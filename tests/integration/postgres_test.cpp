@@ -41,6 +41,7 @@ class PostgresLeastPrivilegeTest : public ::testing::Test {
         database_.createRole("rampart_app", kAppPassword);
         database_.createDatabase(kDatabase, "rampart_owner");
         database_.exec(
+            "ALTER ROLE rampart_app NOINHERIT; "
             "REVOKE ALL ON DATABASE rampart FROM PUBLIC; "
             "GRANT CONNECT ON DATABASE rampart TO rampart_owner, rampart_app");
         secrets_ = {std::string(kOwnerPassword), std::string(kAppPassword), std::string(kAdminPassword),
