@@ -4,6 +4,7 @@
 // pending (data that arrived while the connection sat idle) is not reported again.
 #include "store/postgres/pg_connection.hpp"
 
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -257,7 +258,18 @@ void Connection::poll() {
     if (PQstatus(connection_) != CONNECTION_OK) broken_ = true;
 }
 
+// Bytes OpenSSL already decrypted but libpq has not read: the socket shows nothing, yet there is
+// input. libpq 15 drains them itself; older releases may not (async clients hung on that), so a read
+// wait counts them as readable, as libpq's own blocking waits do.
+namespace {
+bool tlsBytesPending(PGconn* connection) {
+    auto* ssl = static_cast<SSL*>(PQsslStruct(connection, "OpenSSL"));
+    return ssl != nullptr && SSL_pending(ssl) > 0;
+}
+}  // namespace
+
 asio::awaitable<void> Connection::waitFor(Wait what) {
+    if (what == Wait::wait_read && tlsBytesPending(connection_)) co_return;
     if (readyNow(PQsocket(connection_), what)) co_return;
     auto [error] = co_await socket_.async_wait(what, kAsTuple);
     if (error) fail(error.message());
