@@ -380,8 +380,10 @@ boost::asio::awaitable<SubmitResult> PostgresStore::submitJob(JobRecord job, Mil
     co_return result;
 }
 
+// No BEGIN/COMMIT: the job and its first history row are one statement, atomic on its own, so a submit
+// is one round trip (and one commit); reading an earlier job of the same key needs no transaction.
 boost::asio::awaitable<SubmitResult> PostgresStore::storeJob(JobRecord job, Millis now) {
-    return inTransaction([job = std::move(job), now](pg::Connection& db) -> asio::awaitable<SubmitResult> {
+    return withConnection([job = std::move(job), now](pg::Connection& db) -> asio::awaitable<SubmitResult> {
         const JobState state = initialState(job, now);
         // A second round only when retention deleted the key's job between the two statements.
         for (int round = 0; round < 2; ++round) {
