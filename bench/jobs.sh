@@ -115,6 +115,8 @@ if [ "$STORE" = postgres ]; then
         sleep 0.1
     done
     psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c 'SELECT 1' postgres >/dev/null || die "postgres did not start"
+    # $! is runuser's PID when root, and runuser does not pass signals on: stop the postmaster itself.
+    pg_pid=$(head -1 "$work/pg/data/postmaster.pid")
     log "postgres (pid $pg_pid) on 127.0.0.1:$pg_port, durable (fsync and synchronous_commit on)"
 fi
 
