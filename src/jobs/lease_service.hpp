@@ -67,7 +67,7 @@ class LeaseService {
     static constexpr std::chrono::seconds kMaxLease{3600};
     static constexpr std::chrono::seconds kDefaultLease{30};
     static constexpr std::size_t kMaxLeaseId = 64;
-    static constexpr std::size_t kMaxProgressMessage = 200;
+    static constexpr std::size_t kMaxProgressMessage = store::kMaxProgressMessage;
     static constexpr std::size_t kMaxError = 2000;
     // Expired leases are taken back before a lease call at most this often (the in-process workers do
     // it too, when they run), so a job whose external worker died runs again.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -69,8 +70,13 @@ struct JobQuery {
     std::optional<Millis> createdSince{};  // inclusive
     std::optional<Millis> createdUntil{};  // exclusive
     std::int64_t before = 0;
-    int limit = 100;  // 1..500
+    int limit = 100;  // 1..kMaxLimit
+
+    static constexpr int kMaxLimit = 500;
 };
+
+// The longest progress message reportProgress takes, in bytes.
+inline constexpr std::size_t kMaxProgressMessage = 200;
 
 struct JobPage {
     std::vector<JobRecord> jobs;
@@ -123,7 +129,7 @@ class JobStore {
                                                                       Millis now) = 0;
 
     virtual boost::asio::awaitable<std::optional<JobRecord>> findJob(std::string id) = 0;
-    // Throws std::invalid_argument for a limit outside 1..500.
+    // Throws std::invalid_argument for a limit outside 1..JobQuery::kMaxLimit.
     virtual boost::asio::awaitable<JobPage> listJobs(JobQuery query) = 0;
 
     // Applies a cancel: waiting jobs end at once; a running job gets cancelRequested. Returns the job
@@ -139,7 +145,7 @@ class JobStore {
     // beat); nullopt when `holder` does not hold a live lease on the job (any more).
     virtual boost::asio::awaitable<std::optional<bool>> heartbeatJob(std::string id, std::string holder,
                                                                      Millis leaseMs, Millis now) = 0;
-    // Records progress (0..100, message at most 200 bytes); false like heartbeatJob.
+    // Records progress (0..100, message at most kMaxProgressMessage bytes); false like heartbeatJob.
     virtual boost::asio::awaitable<bool> reportProgress(std::string id, std::string holder, int percent,
                                                         std::string message, Millis now) = 0;
     // Ends the holder's attempt with the state jobs::nextState gives; nullopt when `holder` holds no

@@ -3,6 +3,7 @@
 // check that nothing handled as a secret reached the server's output.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,14 +40,36 @@ inline std::string str(const boost::json::object& object, std::string_view key) 
     return value && value->is_string() ? std::string(value->get_string()) : std::string();
 }
 
-// Fails the test for every secret (of 8 characters or more) found in the server's stdout or stderr.
-inline void expectNoSecretsIn(const ServerProcess& server, const std::vector<std::string>& secrets) {
-    const std::string output = server.stdoutText() + server.stderrText();
+// One request to 127.0.0.1:port, with the bearer token unless empty and a JSON body unless empty.
+inline Response apiCall(std::uint16_t port, std::string_view method, std::string_view target,
+                        const std::string& bearer, std::string_view body = {}, Headers headers = {},
+                        const RequestOptions& options = {}) {
+    if (!bearer.empty()) headers.emplace_back("Authorization", "Bearer " + bearer);
+    if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+    return request(port, method, target, headers, body, options);
+}
+
+// The first admin's access token (password kAdminPassword); throws HarnessError when login fails.
+inline std::string adminAccessToken(std::uint16_t port) {
+    const auto r = apiCall(
+        port, "POST", "/api/v1/auth/login", {},
+        boost::json::serialize(boost::json::object{{"username", "admin"}, {"password", kAdminPassword}}));
+    if (r.status != 200) throw HarnessError("login failed: " + std::to_string(r.status) + " " + r.body);
+    return str(parse(r), "access_token");
+}
+
+// Fails the test for every secret (of 8 characters or more) found in `output`.
+inline void expectNoSecretsInText(const std::string& output, const std::vector<std::string>& secrets) {
     for (const auto& secret : secrets) {
         if (secret.size() < 8) continue;
         EXPECT_EQ(output.find(secret), std::string::npos)
             << "a secret reached the logs: " << secret.substr(0, 6);
     }
+}
+
+// The same for what a server printed on stdout and stderr.
+inline void expectNoSecretsIn(const ServerProcess& server, const std::vector<std::string>& secrets) {
+    expectNoSecretsInText(server.stdoutText() + server.stderrText(), secrets);
 }
 
 }  // namespace rampart::testing

@@ -95,19 +95,12 @@ class PostgresNodesTest : public ::testing::Test {
         return worker;
     }
 
-    static std::string login(std::uint16_t port) {
-        auto r = request(port, "POST", "/api/v1/auth/login", {{"Content-Type", "application/json"}},
-                         json::serialize(json::object{{"username", "admin"}, {"password", kAdminPassword}}));
-        if (r.status != 200) throw HarnessError("login failed: " + std::to_string(r.status) + " " + r.body);
-        return str(parse(r), "access_token");
-    }
+    static std::string login(std::uint16_t port) { return adminAccessToken(port); }
 
     static Response call(std::uint16_t port, const std::string& token, std::string_view method,
                          std::string_view target, std::string_view body = {},
                          std::chrono::milliseconds timeout = 10s) {
-        Headers headers{{"Authorization", "Bearer " + token}};
-        if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
-        return request(port, method, target, headers, body, RequestOptions{.timeout = timeout});
+        return apiCall(port, method, target, token, body, {}, RequestOptions{.timeout = timeout});
     }
 
     // The rows of `sql`, run as the superuser on the cluster's database.

@@ -73,10 +73,7 @@ class CrashTest : public ::testing::Test {
         env["RAMPART_JOBS__LEASE_SECONDS"] = "2";
         server_.start({}, env);
         port_ = server_.port();
-        auto r = request(port_, "POST", "/api/v1/auth/login", {{"Content-Type", "application/json"}},
-                         json::serialize(json::object{{"username", "admin"}, {"password", kAdminPassword}}));
-        ASSERT_EQ(r.status, 200) << r.body;
-        token_ = str(parse(r), "access_token");
+        token_ = adminAccessToken(port_);
     }
 
     // SIGKILL: no shutdown code runs, as in a power cut of the process.
@@ -88,9 +85,7 @@ class CrashTest : public ::testing::Test {
     }
 
     Response call(std::string_view method, std::string_view target, std::string_view body = {}) const {
-        Headers headers{{"Authorization", "Bearer " + token_}};
-        if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
-        return request(port_, method, target, headers, body);
+        return apiCall(port_, method, target, token_, body);
     }
 
     // Submits one job; its id when acknowledged with 201, empty otherwise (a refused connection

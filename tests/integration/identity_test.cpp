@@ -46,9 +46,7 @@ class IdentityTest : public ::testing::Test {
 
     Response call(std::string_view method, std::string_view target, const std::string& bearer = {},
                   std::string_view body = {}, Headers headers = {}) {
-        if (!bearer.empty()) headers.emplace_back("Authorization", "Bearer " + bearer);
-        if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
-        return request(server_.port(), method, target, headers, body);
+        return apiCall(server_.port(), method, target, bearer, body, std::move(headers));
     }
 
     Response loginResponse(std::string_view username, std::string_view password,

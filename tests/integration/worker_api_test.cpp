@@ -53,10 +53,7 @@ external_workers = false
 
     Response call(std::string_view method, std::string_view target, const std::string& bearer,
                   std::string_view body = {}) {
-        Headers headers;
-        if (!bearer.empty()) headers.emplace_back("Authorization", "Bearer " + bearer);
-        if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
-        return request(server_.port(), method, target, headers, body);
+        return apiCall(server_.port(), method, target, bearer, body);
     }
     Response post(std::string_view target, const std::string& bearer, const json::object& body) {
         return call("POST", target, bearer, json::serialize(body));

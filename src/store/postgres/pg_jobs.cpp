@@ -16,9 +16,6 @@ namespace asio = boost::asio;
 using jobs::JobEvent;
 using jobs::JobState;
 
-constexpr int kMaxJobPage = 500;
-constexpr std::size_t kMaxProgressMessage = 200;
-
 // seq last: it is the listing cursor (PostgreSQL has no rowid).
 constexpr std::string_view kJobColumns =
     "id, task, args, queue, priority, state, attempts, max_attempts, run_at, timeout_ms, owner_id, "
@@ -475,7 +472,7 @@ boost::asio::awaitable<std::optional<JobRecord>> PostgresStore::findJob(std::str
 
 boost::asio::awaitable<JobPage> PostgresStore::listJobs(JobQuery query) {
     return withConnection([query = std::move(query)](pg::Connection& db) -> asio::awaitable<JobPage> {
-        if (query.limit < 1 || query.limit > kMaxJobPage)
+        if (query.limit < 1 || query.limit > JobQuery::kMaxLimit)
             throw std::invalid_argument("job page limit must be 1..500");
         // Only fixed fragments go into the text; every value is a parameter, numbered as it is added.
         std::string where = "WHERE true";

@@ -90,10 +90,7 @@ void PostgresStore::announceQueuedJobs(std::vector<std::string> queues) {
 }
 
 boost::asio::awaitable<void> PostgresStore::sendWakeups() {
-    struct Leave {
-        PostgresStore* store;
-        ~Leave() { store->leave(); }
-    } counted{this};
+    const Entered counted{this};
     while (!pendingWakeups_.empty() && !closed_.load()) {
         std::vector<std::string> queues(pendingWakeups_.begin(), pendingWakeups_.end());
         pendingWakeups_.clear();
@@ -126,10 +123,7 @@ boost::asio::awaitable<void> PostgresStore::pause(std::chrono::milliseconds dura
 
 boost::asio::awaitable<void> PostgresStore::listenForQueuedJobs(
     std::function<void(const std::string&)> wake) {
-    struct Leave {
-        PostgresStore* store;
-        ~Leave() { store->leave(); }
-    } counted{this};
+    const Entered counted{this};
     std::chrono::milliseconds backoff = 0ms;
     bool warned = false;
     while (!closed_.load()) {

@@ -149,6 +149,14 @@ class PostgresStore final : public Store {
     // can wait for them; false (nothing counted) once the store is closed.
     bool enter();
     void leave() { inFlight_.fetch_sub(1, std::memory_order_acq_rel); }
+    // Ends what enter() counted when the coroutine holding it ends.
+    struct Entered {
+        explicit Entered(PostgresStore* counted) : store(counted) {}
+        PostgresStore* store;
+        Entered(const Entered&) = delete;
+        Entered& operator=(const Entered&) = delete;
+        ~Entered() { store->leave(); }
+    };
 
     // migrate()'s work; migrate() rewords a missing privilege.
     int applyMigrations();
@@ -201,10 +209,7 @@ boost::asio::awaitable<pg::detail::WorkResult<Fn>> PostgresStore::inTransaction(
 
 template <class Fn>
 boost::asio::awaitable<pg::detail::WorkResult<Fn>> PostgresStore::runPooled(Fn fn, bool transaction) {
-    struct Leave {
-        PostgresStore* store;
-        ~Leave() { store->leave(); }
-    } counted{this};
+    const Entered counted{this};
     auto connection = co_await pool_.acquire();
     if (transaction) co_return co_await runTransaction(*connection, fn);
     co_return co_await fn(*connection);

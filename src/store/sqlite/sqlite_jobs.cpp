@@ -21,9 +21,6 @@ using sqlite::optionalInt;
 using sqlite::optionalText;
 using sqlite::Statement;
 
-constexpr int kMaxJobPage = 500;
-constexpr std::size_t kMaxProgressMessage = 200;
-
 // rowid last: it is the listing cursor.
 constexpr std::string_view kJobColumns =
     "id, task, args, queue, priority, state, attempts, max_attempts, run_at, timeout_ms, owner_id, "
@@ -219,7 +216,7 @@ boost::asio::awaitable<std::optional<JobRecord>> SqliteStore::findJob(std::strin
 
 boost::asio::awaitable<JobPage> SqliteStore::listJobs(JobQuery query) {
     return read([query = std::move(query)](Connection& db) {
-        if (query.limit < 1 || query.limit > kMaxJobPage)
+        if (query.limit < 1 || query.limit > JobQuery::kMaxLimit)
             throw std::invalid_argument("job page limit must be 1..500");
         // Only fixed fragments go into the text; every value is bound.
         std::string where = "WHERE 1 = 1";
