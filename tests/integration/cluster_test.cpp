@@ -471,3 +471,23 @@ TEST_F(PostgresOutageTest, SubmitsAnswer503WhileTheDatabaseIsKilledAndEveryAckno
 
 }  // namespace
 }  // namespace rampart::testing
+
+namespace rampart::testing {
+namespace {
+
+// A worker node whose configuration leaves every queue to external workers would sit idle: it refuses
+// to start and says why.
+TEST(WorkerNodeTest, RefusesToStartWithNothingToRun) {
+    TempDir dir;
+    writeFile(dir / "rampart.toml", "[jobs.queue.default]\nconcurrency = 0\n");
+    Environment env = apiServerEnvironment(dir);
+    env["RAMPART_DATA_DIR"] = (dir / "data").string();
+    auto worker = startProcess({RAMPART_BINARY, "--config", (dir / "rampart.toml").string(), "worker"}, env,
+                               dir.path());
+    EXPECT_EQ(worker.waitExit(30s), 2);
+    EXPECT_NE(readFile(worker.stderrPath()).find("nothing to run"), std::string::npos)
+        << readFile(worker.stderrPath());
+}
+
+}  // namespace
+}  // namespace rampart::testing
