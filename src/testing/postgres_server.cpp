@@ -2,44 +2,26 @@
 // (so its PID is ours to signal), readiness by PQping, SQL through libpq.
 #include "testing/postgres_server.hpp"
 
-#include "testing/child_process.hpp"
-#include "testing/test_certificates.hpp"
-
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <grp.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/shm.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
-#include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <fstream>
-#include <functional>
-#include <future>
-#include <initializer_list>
 #include <memory>
-#include <mutex>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+
+#include "testing/child_process.hpp"
+#include "testing/test_certificates.hpp"
 
 namespace rampart::testing {
 namespace {
