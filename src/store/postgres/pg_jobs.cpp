@@ -478,24 +478,29 @@ boost::asio::awaitable<void> PostgresStore::storeGroups() {
 }
 
 // Stores a group in one statement. One job can fail it for all (its owner deleted meanwhile, say): then
-// each half again, so that only that job fails, at a few statements' cost. When the database is down,
-// every part fails at once.
+// each half again, so that only that job fails, at a few statements' cost. When the database is down or
+// busy, the whole group fails at once.
 boost::asio::awaitable<void> PostgresStore::storeGroup(
     std::span<const std::shared_ptr<PendingSubmit>> group) {
     std::vector<JobRecord> jobs;
     jobs.reserve(group.size());
     for (const auto& pending : group) jobs.push_back(pending->job);
     std::exception_ptr failure;
+    bool refused = false;  // the statement ran and the database refused a row of it
     try {
         auto work = insertJobs(std::move(jobs));
         co_await std::move(work);
         for (const auto& pending : group) pending->stored = true;
+    } catch (const pg::QueryError& error) {
+        failure = std::current_exception();
+        refused = error.sqlstate().starts_with("23");  // integrity constraint violation
     } catch (...) {
         failure = std::current_exception();
     }
     if (!failure) co_return;
-    if (group.size() == 1) {
-        group.front()->error = failure;
+    if (group.size() == 1 || !refused) {
+        // Unreachable or busy database: every job of the group fails alike, without trying again.
+        for (const auto& pending : group) pending->error = failure;
         co_return;
     }
     const std::size_t half = group.size() / 2;
