@@ -347,9 +347,28 @@ int serve(Config config, const ServeOptions& options) {
            [&] { jobs::publishQueueMetrics(runBlocking(jobService.queues()), queueMetrics); });
     // The scheduler's rounds: lease, then due ticks (jobs/scheduler.hpp), twice a second.
     boost::asio::steady_timer schedulerRounds(signals);
+    auto& scheduleTicks = prometheus::BuildCounter()
+                              .Name("rampart_schedule_ticks_total")
+                              .Help(
+                                  "Schedule ticks this node's scheduler handled, by outcome: fired (a job), "
+                                  "skipped (recorded without a job), missed (dropped by the misfire policy), "
+                                  "duplicate (recorded by another scheduler first)")
+                              .Register(metrics.registry());
+    auto& schedulerLeader = prometheus::BuildGauge()
+                                .Name("rampart_scheduler_leader")
+                                .Help("1 while this node's scheduler holds the leader lease")
+                                .Register(metrics.registry())
+                                .Add({});
     if (scheduler) {
         repeat(schedulerRounds, std::chrono::seconds(0), scheduler->settings().poll, "running the scheduler",
-               [&] { runBlocking(scheduler->runOnce()); });
+               [&] {
+                   const jobs::SchedulerRound round = runBlocking(scheduler->runOnce());
+                   schedulerLeader.Set(round.leader ? 1 : 0);
+                   scheduleTicks.Add({{"outcome", "fired"}}).Increment(round.fired);
+                   scheduleTicks.Add({{"outcome", "skipped"}}).Increment(round.skipped);
+                   scheduleTicks.Add({{"outcome", "missed"}}).Increment(round.missed);
+                   scheduleTicks.Add({{"outcome", "duplicate"}}).Increment(round.duplicates);
+               });
     }
     stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
         spdlog::info("signal {}: shutting down gracefully", signal);

@@ -97,6 +97,12 @@ TEST_F(ScheduleApiTest, AnEverySecondScheduleSubmitsJobsUntilDeleted) {
     const auto job = parse(call("GET", "/api/v1/jobs/" + str(shown, "last_job_id"), admin_));
     EXPECT_EQ(str(job, "task"), "noop");
 
+    // /metrics counts the ticks this node fired, and shows it leads.
+    const auto metrics = call("GET", "/metrics", {});
+    EXPECT_NE(metrics.body.find("rampart_schedule_ticks_total{outcome=\"fired\"}"), std::string::npos);
+    EXPECT_NE(metrics.body.find("rampart_scheduler_leader 1"), std::string::npos)
+        << metrics.body.substr(0, 2000);
+
     EXPECT_EQ(call("DELETE", "/api/v1/schedules/" + id, admin_).status, 204);
     EXPECT_EQ(call("GET", "/api/v1/schedules/" + id, admin_).status, 404);
     std::this_thread::sleep_for(1500ms);  // a round already under way may still finish its tick
