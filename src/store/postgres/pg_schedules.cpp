@@ -1,4 +1,4 @@
-// PostgresStore's schedule calls over migration 7, for many processes on one database: a tick locks its
+// PostgresStore's schedule calls over migration 8, for many processes on one database: a tick locks its
 // schedule's row (FOR UPDATE) and the leader lease's row (FOR SHARE, so a takeover waits for ticks in
 // flight), and its INSERT ... ON CONFLICT DO NOTHING on UNIQUE (schedule_id, fire_time) is what keeps a
 // second scheduler from inserting a second job: with no tick row there is no job.

@@ -1,4 +1,4 @@
-// SqliteStore's schedule calls over migration 7. Every write is one writer job (one savepoint of a
+// SqliteStore's schedule calls over migration 8. Every write is one writer job (one savepoint of a
 // group-committed transaction, BEGIN IMMEDIATE across processes), so a tick, its job and the schedule's
 // progress land together or not at all, and the tick's UNIQUE (schedule_id, fire_time) refuses a second
 // scheduler's copy even from another process on the same file.
