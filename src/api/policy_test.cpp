@@ -57,6 +57,7 @@ const std::vector<RouteName>& everyRoute() {
         {Verb::get, "/api/v1/schedules"},
         {Verb::post, "/api/v1/schedules"},
         {Verb::get, "/api/v1/schedules/{id}"},
+        {Verb::get, "/api/v1/schedules/{id}/ticks"},
         {Verb::patch, "/api/v1/schedules/{id}"},
         {Verb::delete_, "/api/v1/schedules/{id}"},
         {Verb::post, "/api/v1/worker/lease"},

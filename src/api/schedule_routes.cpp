@@ -142,6 +142,26 @@ void addScheduleRoutes(http::Router& router, const Config& config, jobs::Schedul
                 .summary = "One schedule, with its next five fire times",
                 .tag = "schedules"});
 
+    router.add({.method = Verb::get,
+                .pattern = "/api/v1/schedules/{id}/ticks",
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto params = queryParams(ex, {"limit"});
+                    const int limit = limitParam(params, 20, store::kTicksKept);
+                    auto ticks = co_await service.ticks(caller(ex), std::string(ex.pathParam("id")), limit);
+                    json::array items;
+                    for (const auto& tick : ticks) {
+                        items.push_back(json::object{
+                            {"fire_time", timeText(tick.fireTime)},
+                            {"job_id", tick.jobId ? json::value(*tick.jobId) : json::value(nullptr)},
+                            {"skipped", !tick.jobId.has_value()},
+                            {"skip_reason", tick.skipReason},
+                            {"recorded", timeText(tick.recorded)}});
+                    }
+                    reply(ex, Status::ok, json::object{{"items", std::move(items)}});
+                }),
+                .summary = "A schedule's newest ticks: the job each made, or why it made none",
+                .tag = "schedules"});
+
     router.add({.method = Verb::patch,
                 .pattern = "/api/v1/schedules/{id}",
                 .handler = withJobErrors([&service, contextOf](Exchange& ex) -> boost::asio::awaitable<void> {

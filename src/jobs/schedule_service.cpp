@@ -240,6 +240,13 @@ boost::asio::awaitable<void> ScheduleService::remove(identity::Principal caller,
     co_await audit(caller, "schedule.delete", schedule, std::move(context));
 }
 
+boost::asio::awaitable<std::vector<store::TickRecord>> ScheduleService::ticks(identity::Principal caller,
+                                                                              std::string id, int limit) {
+    authorize(caller);
+    const store::ScheduleRecord schedule = co_await visible(caller, std::move(id));
+    co_return co_await store_.scheduleTicks(schedule.id, limit);
+}
+
 std::vector<TimePoint> ScheduleService::nextFireTimes(const store::ScheduleRecord& schedule,
                                                       int count) const {
     if (!schedule.enabled) return {};

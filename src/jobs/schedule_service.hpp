@@ -66,6 +66,10 @@ class ScheduleService {
     boost::asio::awaitable<store::ScheduleRecord> update(identity::Principal caller, std::string id,
                                                          ScheduleDraft draft, AuditContext context);
     boost::asio::awaitable<void> remove(identity::Principal caller, std::string id, AuditContext context);
+    // The schedule's newest ticks (at most limit, newest first; store::kTicksKept are kept), if the caller
+    // may see the schedule: when each fired, and the job it made or why it made none.
+    boost::asio::awaitable<std::vector<store::TickRecord>> ticks(identity::Principal caller, std::string id,
+                                                                 int limit);
 
     // The next `count` fire times after now (empty for a disabled schedule).
     [[nodiscard]] std::vector<TimePoint> nextFireTimes(const store::ScheduleRecord& schedule,

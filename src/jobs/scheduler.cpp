@@ -218,7 +218,7 @@ boost::asio::awaitable<void> Scheduler::handle(const store::ScheduleRecord& sche
                 lastJobId = job->id;
             } else {
                 ++round.skipped;
-                spdlog::info("scheduler: schedule {} skipped its tick: {}", schedule.id, *skipReason);
+                spdlog::debug("scheduler: schedule {} skipped its tick: {}", schedule.id, *skipReason);
             }
         } else if (outcome == store::TickOutcome::duplicate) {
             ++round.duplicates;

@@ -97,6 +97,17 @@ TEST_F(ScheduleApiTest, AnEverySecondScheduleSubmitsJobsUntilDeleted) {
     const auto job = parse(call("GET", "/api/v1/jobs/" + str(shown, "last_job_id"), admin_));
     EXPECT_EQ(str(job, "task"), "noop");
 
+    // The ticks: newest first, each with its job.
+    const auto ticks = call("GET", "/api/v1/schedules/" + id + "/ticks?limit=2", admin_);
+    ASSERT_EQ(ticks.status, 200) << ticks.body;
+    const auto tickItems = parse(ticks).at("items").as_array();
+    ASSERT_EQ(tickItems.size(), 2u);
+    EXPECT_EQ(str(tickItems[0].as_object(), "job_id"), str(shown, "last_job_id"));
+    EXPECT_FALSE(tickItems[0].as_object().at("skipped").as_bool());
+    EXPECT_GT(str(tickItems[0].as_object(), "fire_time"), str(tickItems[1].as_object(), "fire_time"));
+    EXPECT_EQ(ticks.body.find("holder"), std::string::npos) << "which process fired is not shown";
+    EXPECT_EQ(call("GET", "/api/v1/schedules/" + id + "/ticks?limit=1000", admin_).status, 400);
+
     // /metrics counts the ticks this node fired, and shows it leads.
     const auto metrics = call("GET", "/metrics", {});
     EXPECT_NE(metrics.body.find("rampart_schedule_ticks_total{outcome=\"fired\"}"), std::string::npos);
@@ -146,6 +157,7 @@ TEST_F(ScheduleApiTest, AnotherUsersScheduleDoesNotExistForAUser) {
     EXPECT_EQ(call("GET", "/api/v1/schedules/" + id, bob_).status, 404);
     EXPECT_EQ(call("PATCH", "/api/v1/schedules/" + id, bob_, R"({"enabled": false})").status, 404);
     EXPECT_EQ(call("DELETE", "/api/v1/schedules/" + id, bob_).status, 404);
+    EXPECT_EQ(call("GET", "/api/v1/schedules/" + id + "/ticks", bob_).status, 404);
     EXPECT_EQ(call("GET", "/api/v1/schedules/no-such-id", bob_).status, 404) << "the same answer as for none";
     // Bob's listing holds only his own, whatever owner he asks for.
     const std::string aliceId = str(parse(created), "owner");
