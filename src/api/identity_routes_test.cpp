@@ -8,6 +8,7 @@
 
 #include "api/job_routes.hpp"
 #include "api/policy.hpp"
+#include "api/schedule_routes.hpp"
 #include "api/system_routes.hpp"
 #include "api/worker_routes.hpp"
 #include "jobs/builtin_tasks.hpp"
@@ -36,6 +37,8 @@ TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
     addJobRoutes(router, config, tasks, jobService);
     jobs::LeaseService leaseService(store, tasks, jobs::JobsSettings{});
     addWorkerRoutes(router, leaseService);
+    jobs::ScheduleService scheduleService(store, jobService, jobs::ScheduleSettings{});
+    addScheduleRoutes(router, config, scheduleService);
 
     std::set<std::pair<http::Verb, std::string>> served;
     for (const http::Route& route : router.routes()) {

@@ -94,6 +94,32 @@ const std::vector<Policy>& table() {
          .roles = kAdmin,
          .scope = "jobs:write"},
 
+        // Schedules: reading for users, admins and auditors; changing for users and admins. Whether users may
+        // at all (schedules.allow_users) and which schedules: jobs::ScheduleService.
+        {.method = Verb::get,
+         .pattern = "/api/v1/schedules",
+         .roles = kAdminUserAuditor,
+         .scope = "schedules:read"},
+        {.method = Verb::get,
+         .pattern = "/api/v1/schedules/{id}",
+         .roles = kAdminUserAuditor,
+         .scope = "schedules:read"},
+        {.method = Verb::get,
+         .pattern = "/api/v1/schedules/{id}/ticks",
+         .roles = kAdminUserAuditor,
+         .scope = "schedules:read"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/schedules",
+         .roles = kAdminUser,
+         .scope = "schedules:write"},
+        {.method = Verb::patch,
+         .pattern = "/api/v1/schedules/{id}",
+         .roles = kAdminUser,
+         .scope = "schedules:write"},
+        {.method = Verb::delete_,
+         .pattern = "/api/v1/schedules/{id}",
+         .roles = kAdminUser,
+         .scope = "schedules:write"},
         // The worker API: external workers lease jobs and report on them. Workers only: an admin who
         // wants to run jobs creates a worker account. Which queues and which jobs: jobs::LeaseService.
         {.method = Verb::post, .pattern = "/api/v1/worker/lease", .roles = kWorker, .scope = "worker"},

@@ -54,6 +54,12 @@ const std::vector<RouteName>& everyRoute() {
         {Verb::get, "/api/v1/queues"},
         {Verb::post, "/api/v1/queues/{name}/pause"},
         {Verb::post, "/api/v1/queues/{name}/resume"},
+        {Verb::get, "/api/v1/schedules"},
+        {Verb::post, "/api/v1/schedules"},
+        {Verb::get, "/api/v1/schedules/{id}"},
+        {Verb::get, "/api/v1/schedules/{id}/ticks"},
+        {Verb::patch, "/api/v1/schedules/{id}"},
+        {Verb::delete_, "/api/v1/schedules/{id}"},
         {Verb::post, "/api/v1/worker/lease"},
         {Verb::post, "/api/v1/worker/jobs/{id}/heartbeat"},
         {Verb::post, "/api/v1/worker/jobs/{id}/progress"},
@@ -143,8 +149,16 @@ TEST(Policy, WhoMayCallWhat) {
             EXPECT_TRUE(policy.allows(Role::worker));
             for (Role role : {Role::admin, Role::user, Role::auditor}) EXPECT_FALSE(policy.allows(role));
             EXPECT_EQ(policy.scope, "worker");
-        } else if (policy.pattern.starts_with("/api/v1/jobs")) {
+        } else if (policy.pattern.starts_with("/api/v1/jobs") ||
+                   policy.pattern.starts_with("/api/v1/schedules")) {
             EXPECT_FALSE(policy.allows(Role::worker));
+        }
+        // Schedules: auditors read, never change.
+        if (policy.pattern.starts_with("/api/v1/schedules")) {
+            EXPECT_TRUE(policy.allows(Role::admin));
+            EXPECT_TRUE(policy.allows(Role::user));
+            EXPECT_EQ(policy.allows(Role::auditor), policy.method == Verb::get);
+            EXPECT_EQ(policy.scope, policy.method == Verb::get ? "schedules:read" : "schedules:write");
         }
     }
 }

@@ -435,6 +435,19 @@ constexpr Setting kSettings[] = {
          for (std::string& name : parseQueueNames(v))
              c.jobs.queues.push_back(QueueConfig{.name = std::move(name)});
      }},
+    {"schedules.allow_users", false,
+     [](Config& c, const RawValue& v) { c.schedules.allowUsers = v.boolean(); }},
+    {"schedules.max_per_user", false,
+     [](Config& c, const RawValue& v) {
+         c.schedules.maxPerUser = static_cast<unsigned>(v.number(1, 100'000));
+     }},
+    {"schedules.max_total", false,
+     [](Config& c, const RawValue& v) {
+         c.schedules.maxTotal = static_cast<unsigned>(v.number(1, 1'000'000));
+     }},
+    {"scheduler.enabled", false, [](Config& c, const RawValue& v) { c.scheduler.enabled = v.boolean(); }},
+    {"scheduler.misfire_grace_seconds", false,
+     [](Config& c, const RawValue& v) { c.scheduler.misfireGrace = v.seconds(1, 3'600); }},
     {"egress.allow_domains", false,
      [](Config& c, const RawValue& v) { c.egress.allowDomains = parseList(v, isDomainRule, kDomainRule); }},
     {"egress.block_domains", false,
@@ -447,7 +460,8 @@ constexpr Setting kSettings[] = {
 };
 
 // The tables of the TOML file; every other dotted name is a typo.
-constexpr std::string_view kSections[] = {"tls", "hsts", "limits", "cors", "auth", "jobs", "egress"};
+constexpr std::string_view kSections[] = {"tls",  "hsts",   "limits",    "cors",     "auth",
+                                          "jobs", "egress", "schedules", "scheduler"};
 
 // Names users and scripts already rely on (DESIGN.md) that differ from the generic rule.
 constexpr std::pair<std::string_view, std::string_view> kEnvironmentAliases[] = {

@@ -100,6 +100,20 @@ struct JobsConfig {
     std::vector<QueueConfig> queues = {QueueConfig{.name = "default"}};
 };
 
+// Periodic jobs ([schedules]): who may define them and how many there may be.
+struct SchedulesConfig {
+    bool allowUsers = false;    // users manage their own schedules (admins always manage all)
+    unsigned maxPerUser = 100;  // schedules one owner may have; 1..100000
+    unsigned maxTotal = 10000;  // schedules in the database; 1..1000000
+};
+
+// This node's scheduler ([scheduler]). `rampart serve` (also with --no-workers) runs it unless disabled;
+// `rampart worker` never does. Any number may run: one holds the leader lease and fires the ticks.
+struct SchedulerConfig {
+    bool enabled = true;
+    std::chrono::seconds misfireGrace{5};  // a tick later than this is missed (misfire policy); 1..3600
+};
+
 // Where tasks may connect ([egress]); the guard's address rules always apply on top.
 struct EgressConfig {
     std::vector<std::string> allowDomains;  // non-empty: only these hosts ("example.com", ".example.com")
@@ -145,6 +159,8 @@ struct Config {
     std::vector<OidcIssuerConfig> oidcIssuers;  // [[oidc.issuers]], file only
     JobsConfig jobs;
     EgressConfig egress;
+    SchedulesConfig schedules;
+    SchedulerConfig scheduler;
 
     [[nodiscard]] bool production() const { return mode == Mode::production; }
 };

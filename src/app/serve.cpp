@@ -19,6 +19,7 @@
 
 #include "api/identity_routes.hpp"
 #include "api/job_routes.hpp"
+#include "api/schedule_routes.hpp"
 #include "api/system_routes.hpp"
 #include "api/worker_routes.hpp"
 #include "app/admin_cli.hpp"
@@ -32,6 +33,8 @@
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/lease_service.hpp"
+#include "jobs/schedule_service.hpp"
+#include "jobs/scheduler.hpp"
 #include "jobs/worker_pool.hpp"
 #include "obs/access_log.hpp"
 #include "obs/audit.hpp"
@@ -296,6 +299,22 @@ int serve(Config config, const ServeOptions& options) {
     });
     for (auto& pool : workers) pool->start();
     wakeups.start(workers);
+    // Schedules: the API on every node; the scheduler on every node that runs it (one leads at a time).
+    jobs::ScheduleService scheduleService(
+        *store, jobService,
+        jobs::ScheduleSettings{.allowUsers = config.schedules.allowUsers,
+                               .maxPerOwner = static_cast<int>(config.schedules.maxPerUser),
+                               .maxTotal = static_cast<int>(config.schedules.maxTotal)});
+    api::addScheduleRoutes(router, config, scheduleService);
+    std::unique_ptr<jobs::Scheduler> scheduler;
+    if (config.scheduler.enabled) {
+        jobs::SchedulerSettings schedulerSettings{.holder = jobs::schedulerHolderId(),
+                                                  .misfireGrace = config.scheduler.misfireGrace};
+        scheduler = std::make_unique<jobs::Scheduler>(*store, jobService, std::move(schedulerSettings));
+        scheduler->onSubmitted([&workers] {
+            for (auto& pool : workers) pool->notify();
+        });
+    }
     http::PipelineDeps deps;
     deps.authenticator = &auth;
     deps.store = store.get();
@@ -343,6 +362,31 @@ int serve(Config config, const ServeOptions& options) {
     boost::asio::steady_timer queueGauges(signals);
     repeat(queueGauges, std::chrono::seconds(0), std::chrono::seconds(15), "refreshing the queue metrics",
            [&] { jobs::publishQueueMetrics(runBlocking(jobService.queues()), queueMetrics); });
+    // The scheduler's rounds: lease, then due ticks (jobs/scheduler.hpp), twice a second.
+    boost::asio::steady_timer schedulerRounds(signals);
+    auto& scheduleTicks = prometheus::BuildCounter()
+                              .Name("rampart_schedule_ticks_total")
+                              .Help(
+                                  "Schedule ticks this node's scheduler handled, by outcome: fired (a job), "
+                                  "skipped (recorded without a job), missed (dropped by the misfire policy), "
+                                  "duplicate (recorded by another scheduler first)")
+                              .Register(metrics.registry());
+    auto& schedulerLeader = prometheus::BuildGauge()
+                                .Name("rampart_scheduler_leader")
+                                .Help("1 while this node's scheduler holds the leader lease")
+                                .Register(metrics.registry())
+                                .Add({});
+    if (scheduler) {
+        repeat(schedulerRounds, std::chrono::seconds(0), scheduler->settings().poll, "running the scheduler",
+               [&] {
+                   const jobs::SchedulerRound round = runBlocking(scheduler->runOnce());
+                   schedulerLeader.Set(round.leader ? 1 : 0);
+                   scheduleTicks.Add({{"outcome", "fired"}}).Increment(round.fired);
+                   scheduleTicks.Add({{"outcome", "skipped"}}).Increment(round.skipped);
+                   scheduleTicks.Add({{"outcome", "missed"}}).Increment(round.missed);
+                   scheduleTicks.Add({{"outcome", "duplicate"}}).Increment(round.duplicates);
+               });
+    }
     stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
         spdlog::info("signal {}: shutting down gracefully", signal);
         reloadSignal.cancel();
@@ -350,9 +394,12 @@ int serve(Config config, const ServeOptions& options) {
         retentionSweep.cancel();
         leaseRecovery.cancel();
         queueGauges.cancel();
+        schedulerRounds.cancel();
     });
     signals.run();
 
+    // Another node's scheduler takes over at once instead of after the lease runs out.
+    if (scheduler) runBlocking(scheduler->resign());
     server.shutdown();
     wakeups.stop();
     for (auto& pool : workers)

@@ -138,9 +138,14 @@ class JobService {
     [[nodiscard]] static bool maySee(const identity::Principal& caller, const store::JobRecord& job);
     [[nodiscard]] static bool mayCancel(const identity::Principal& caller, const store::JobRecord& job);
 
+    // A submission checked completely (task, arguments against its schema, queue and the caller's right to
+    // it, priority, attempts, timeout) and made a job record of the caller's, not stored. Throws JobError
+    // with pointers prefixed by pointerPrefix. The scheduler prepares each tick's job with this, as its
+    // schedule's owner, so scheduled jobs pass the checks every submit passes.
+    [[nodiscard]] store::JobRecord prepare(const identity::Principal& caller, Submission submission,
+                                           std::string_view pointerPrefix, store::Millis now) const;
+
   private:
-    store::JobRecord prepare(const identity::Principal& caller, Submission submission,
-                             std::string_view pointerPrefix, store::Millis now) const;
     [[nodiscard]] store::Millis now() const;
 
     store::Store& store_;

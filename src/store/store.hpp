@@ -17,6 +17,7 @@
 #include "obs/audit.hpp"
 #include "store/identity_store.hpp"
 #include "store/job_store.hpp"
+#include "store/schedule_store.hpp"
 
 namespace rampart::store {
 
@@ -50,7 +51,7 @@ struct AuditVerification {
     std::string problem;  // says what failed; never quotes row contents
 };
 
-class Store : public IdentityStore, public JobStore {
+class Store : public IdentityStore, public JobStore, public ScheduleStore {
   public:
     ~Store() override = default;
 

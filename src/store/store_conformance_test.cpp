@@ -1469,6 +1469,374 @@ TEST_P(JobConformance, RetentionDeletesOnlyJobsThatEndedLongEnoughAgo) {
         EXPECT_TRUE(runToCompletion(store_->findJob(kept)).has_value()) << kept;
 }
 
+// --- schedules ---
+
+ScheduleRecord scheduleRecord(std::string id, std::string owner = "u1", Millis nextDue = kM0) {
+    return ScheduleRecord{.id = std::move(id),
+                          .name = "nightly report",
+                          .task = "noop",
+                          .args = "{\"n\":1}",
+                          .queue = "default",
+                          .priority = 5,
+                          .cron = "0 3 * * *",
+                          .timeZone = "Europe/London",
+                          .ownerId = std::move(owner),
+                          .misfirePolicy = "catch_up",
+                          .catchUpMax = 3,
+                          .skipIfRunning = true,
+                          .anchor = kM0 - 60'000,
+                          .nextDue = nextDue,
+                          .created = kM0 - 60'000,
+                          .updated = kM0 - 60'000};
+}
+
+class ScheduleConformance : public JobConformance {
+  protected:
+    void SetUp() override {
+        JobConformance::SetUp();
+        ASSERT_TRUE(runToCompletion(store_->acquireLease(kSchedulerLease, "s1", 60'000, kM0)));
+    }
+    void create(ScheduleRecord schedule) {
+        ASSERT_EQ(runToCompletion(store_->createSchedule(std::move(schedule), 100, 1000)),
+                  CreateScheduleOutcome::created);
+    }
+    ScheduleRecord find(const std::string& id) { return *runToCompletion(store_->findSchedule(id)); }
+    TickWrite tick(const std::string& id, Millis fireTime, std::optional<std::string> jobId = std::nullopt,
+                   std::string holder = "s1") {
+        TickWrite write{.scheduleId = id, .revision = find(id).revision, .holder = std::move(holder)};
+        write.fireTime = fireTime;
+        if (jobId) write.job = jobRecord(*jobId, "u1", fireTime);
+        write.skipReason = "previous job still running";
+        write.nextDue = fireTime + 60'000;
+        return write;
+    }
+    TickOutcome record(TickWrite write, Millis now = kM0) {
+        return runToCompletion(store_->recordTick(std::move(write), now));
+    }
+    int jobCount() {
+        JobQuery all;
+        all.limit = 500;
+        return static_cast<int>(runToCompletion(store_->listJobs(all)).jobs.size());
+    }
+};
+
+TEST_P(ScheduleConformance, ASchedulesFieldsRoundTrip) {
+    create(scheduleRecord("s-a"));
+    const auto stored = find("s-a");
+    EXPECT_EQ(stored.name, "nightly report");
+    EXPECT_EQ(stored.task, "noop");
+    EXPECT_EQ(stored.args, "{\"n\":1}");
+    EXPECT_EQ(stored.queue, "default");
+    EXPECT_EQ(stored.priority, 5);
+    EXPECT_EQ(stored.cron, std::optional<std::string>("0 3 * * *"));
+    EXPECT_FALSE(stored.everySeconds);
+    EXPECT_EQ(stored.timeZone, "Europe/London");
+    EXPECT_TRUE(stored.enabled);
+    EXPECT_EQ(stored.ownerId, "u1");
+    EXPECT_EQ(stored.misfirePolicy, "catch_up");
+    EXPECT_EQ(stored.catchUpMax, 3);
+    EXPECT_TRUE(stored.skipIfRunning);
+    EXPECT_EQ(stored.anchor, kM0 - 60'000);
+    EXPECT_EQ(stored.nextDue, std::optional<Millis>(kM0));
+    EXPECT_FALSE(stored.lastTick);
+    EXPECT_FALSE(stored.lastJobId);
+    EXPECT_EQ(stored.revision, 1);
+    EXPECT_EQ(stored.created, kM0 - 60'000);
+
+    auto interval = scheduleRecord("s-b");
+    interval.cron.reset();
+    interval.everySeconds = 90;
+    interval.enabled = false;
+    interval.skipIfRunning = false;
+    interval.nextDue.reset();
+    create(interval);
+    const auto second = find("s-b");
+    EXPECT_EQ(second.everySeconds, std::optional<std::int64_t>(90));
+    EXPECT_FALSE(second.cron);
+    EXPECT_FALSE(second.enabled);
+    EXPECT_FALSE(second.skipIfRunning);
+    EXPECT_FALSE(second.nextDue);
+    EXPECT_FALSE(runToCompletion(store_->findSchedule("missing")));
+
+    // Both a cron and an interval, or neither: the schema refuses it.
+    auto both = scheduleRecord("s-c");
+    both.everySeconds = 60;
+    EXPECT_ANY_THROW(runToCompletion(store_->createSchedule(both, 100, 1000)));
+    // An unknown owner: refused by the foreign key.
+    EXPECT_ANY_THROW(runToCompletion(store_->createSchedule(scheduleRecord("s-d", "nobody"), 100, 1000)));
+}
+
+TEST_P(ScheduleConformance, UpdatesNeedTheCurrentRevisionAndKeepTheSchedulersProgress) {
+    create(scheduleRecord("s-a"));
+    ASSERT_EQ(record(tick("s-a", kM0, "j1")), TickOutcome::recorded);
+    auto changed = find("s-a");
+    changed.cron = "*/5 * * * *";
+    changed.enabled = false;
+    changed.nextDue = kM0 + 300'000;
+    changed.updated = kM0 + 1;
+    changed.ownerId = "u2";  // not a definition column: ignored
+    auto updated = runToCompletion(store_->updateSchedule(changed));
+    ASSERT_TRUE(updated);
+    EXPECT_EQ(updated->revision, 2);
+    EXPECT_EQ(updated->cron, std::optional<std::string>("*/5 * * * *"));
+    EXPECT_FALSE(updated->enabled);
+    EXPECT_EQ(updated->ownerId, "u1");
+    EXPECT_EQ(updated->lastTick, std::optional<Millis>(kM0));
+    EXPECT_EQ(updated->lastJobId, std::optional<std::string>("j1"));
+    EXPECT_EQ(updated->updated, kM0 + 1);
+    // A second update from the same read (revision 1) is refused: someone changed it meanwhile.
+    EXPECT_FALSE(runToCompletion(store_->updateSchedule(changed)));
+    changed.id = "missing";
+    EXPECT_FALSE(runToCompletion(store_->updateSchedule(changed)));
+}
+
+TEST_P(ScheduleConformance, DeletingTakesTheTicksButLeavesTheJobs) {
+    create(scheduleRecord("s-a"));
+    ASSERT_EQ(record(tick("s-a", kM0, "j1")), TickOutcome::recorded);
+    EXPECT_TRUE(runToCompletion(store_->deleteSchedule("s-a")));
+    EXPECT_FALSE(runToCompletion(store_->deleteSchedule("s-a")));
+    EXPECT_FALSE(runToCompletion(store_->findSchedule("s-a")));
+    EXPECT_TRUE(runToCompletion(store_->scheduleTicks("s-a", 10)).empty());
+    EXPECT_TRUE(runToCompletion(store_->findJob("j1")));
+}
+
+TEST_P(ScheduleConformance, ListsPageByIdAndFilterByOwner) {
+    for (int i = 0; i < 5; ++i) create(scheduleRecord("s" + std::to_string(i), i % 2 ? "u2" : "u1"));
+    ScheduleQuery query;
+    query.limit = 2;
+    std::vector<std::string> seen;
+    for (int page = 0; page < 5; ++page) {
+        auto result = runToCompletion(store_->listSchedules(query));
+        for (const auto& schedule : result.schedules) seen.push_back(schedule.id);
+        if (result.nextCursor.empty()) break;
+        query.afterId = result.nextCursor;
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"s0", "s1", "s2", "s3", "s4"}));
+    ScheduleQuery mine;
+    mine.ownerId = "u2";
+    auto owned = runToCompletion(store_->listSchedules(mine));
+    ASSERT_EQ(owned.schedules.size(), 2u);
+    EXPECT_EQ(owned.schedules[0].id, "s1");
+    EXPECT_EQ(owned.schedules[1].id, "s3");
+    EXPECT_TRUE(owned.nextCursor.empty());
+    ScheduleQuery bad;
+    bad.limit = 0;
+    EXPECT_THROW(runToCompletion(store_->listSchedules(bad)), std::invalid_argument);
+    bad.limit = ScheduleQuery::kMaxLimit + 1;
+    EXPECT_THROW(runToCompletion(store_->listSchedules(bad)), std::invalid_argument);
+}
+
+TEST_P(ScheduleConformance, CreationStopsAtThePerOwnerAndTotalLimits) {
+    EXPECT_EQ(runToCompletion(store_->createSchedule(scheduleRecord("a1", "u1"), 2, 3)),
+              CreateScheduleOutcome::created);
+    EXPECT_EQ(runToCompletion(store_->createSchedule(scheduleRecord("a2", "u1"), 2, 3)),
+              CreateScheduleOutcome::created);
+    EXPECT_EQ(runToCompletion(store_->createSchedule(scheduleRecord("a3", "u1"), 2, 3)),
+              CreateScheduleOutcome::ownerLimit);
+    EXPECT_EQ(runToCompletion(store_->createSchedule(scheduleRecord("b1", "u2"), 2, 3)),
+              CreateScheduleOutcome::created);
+    EXPECT_EQ(runToCompletion(store_->createSchedule(scheduleRecord("b2", "u2"), 2, 3)),
+              CreateScheduleOutcome::totalLimit);
+    EXPECT_FALSE(runToCompletion(store_->findSchedule("a3")));
+    EXPECT_FALSE(runToCompletion(store_->findSchedule("b2")));
+}
+
+TEST_P(ScheduleConformance, ConcurrentCreationsStayWithinTheLimit) {
+    const auto seed = rampart::testing::raceSeed();
+    SCOPED_TRACE("RAMPART_RACE_SEED=" + std::to_string(seed));
+    rampart::testing::Race race(seed);
+    std::vector<std::future<CreateScheduleOutcome>> outcomes(12);
+    for (int i = 0; i < 12; ++i) {
+        race.add<CreateScheduleOutcome>(outcomes[i], [this, i] {
+            return store_->createSchedule(scheduleRecord("r" + std::to_string(i)), 5, 1000);
+        });
+    }
+    race.run();
+    int created = 0;
+    for (auto& outcome : outcomes) created += outcome.get() == CreateScheduleOutcome::created ? 1 : 0;
+    EXPECT_EQ(created, 5);
+    ScheduleQuery all;
+    EXPECT_EQ(runToCompletion(store_->listSchedules(all)).schedules.size(), 5u);
+}
+
+TEST_P(ScheduleConformance, DueSchedulesAreEnabledOnesWhoseTimeHasComeSoonestFirst) {
+    create(scheduleRecord("late", "u1", kM0 - 10));
+    create(scheduleRecord("later", "u1", kM0));
+    create(scheduleRecord("future", "u1", kM0 + 1));
+    auto off = scheduleRecord("off", "u1", kM0 - 20);
+    off.enabled = false;
+    create(off);
+    auto never = scheduleRecord("never", "u1");
+    never.nextDue.reset();
+    create(never);
+    auto due = runToCompletion(store_->dueSchedules(kM0, 10));
+    ASSERT_EQ(due.size(), 2u);
+    EXPECT_EQ(due[0].id, "late");
+    EXPECT_EQ(due[1].id, "later");
+    EXPECT_EQ(runToCompletion(store_->dueSchedules(kM0, 1)).size(), 1u);
+}
+
+TEST_P(ScheduleConformance, ATickRecordsItsJobAndTheSchedulesProgressTogether) {
+    create(scheduleRecord("s-a"));
+    ASSERT_EQ(record(tick("s-a", kM0, "j1")), TickOutcome::recorded);
+    const auto job = runToCompletion(store_->findJob("j1"));
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->state, jobs::JobState::queued);
+    const auto schedule = find("s-a");
+    EXPECT_EQ(schedule.lastTick, std::optional<Millis>(kM0));
+    EXPECT_EQ(schedule.lastJobId, std::optional<std::string>("j1"));
+    EXPECT_EQ(schedule.nextDue, std::optional<Millis>(kM0 + 60'000));
+    const auto ticks = runToCompletion(store_->scheduleTicks("s-a", 10));
+    ASSERT_EQ(ticks.size(), 1u);
+    EXPECT_EQ(ticks[0].fireTime, kM0);
+    EXPECT_EQ(ticks[0].jobId, std::optional<std::string>("j1"));
+    EXPECT_EQ(ticks[0].holder, "s1");
+    EXPECT_EQ(ticks[0].recorded, kM0);
+    EXPECT_TRUE(ticks[0].skipReason.empty());
+}
+
+TEST_P(ScheduleConformance, ATickIsRecordedOnceAndItsCopiesInsertNoJob) {
+    create(scheduleRecord("s-a"));
+    const auto first = tick("s-a", kM0, "j1");
+    ASSERT_EQ(record(first), TickOutcome::recorded);
+    // The same tick again (another scheduler that read the schedule before), with another job id.
+    auto copy = first;
+    copy.job->id = "j1-copy";
+    EXPECT_EQ(record(copy), TickOutcome::duplicate);
+    // An older tick than the newest recorded: refused too.
+    EXPECT_EQ(record(tick("s-a", kM0 - 60'000, "j0")), TickOutcome::duplicate);
+    EXPECT_FALSE(runToCompletion(store_->findJob("j1-copy")));
+    EXPECT_FALSE(runToCompletion(store_->findJob("j0")));
+    EXPECT_EQ(jobCount(), 1);
+    EXPECT_EQ(runToCompletion(store_->scheduleTicks("s-a", 10)).size(), 1u);
+    EXPECT_EQ(find("s-a").lastJobId, std::optional<std::string>("j1"));
+}
+
+TEST_P(ScheduleConformance, ATickFromAStaleReadOrWithoutTheLeaseWritesNothing) {
+    create(scheduleRecord("s-a"));
+    auto stale = tick("s-a", kM0, "j1");
+    auto changed = find("s-a");
+    changed.priority = 9;
+    ASSERT_TRUE(runToCompletion(store_->updateSchedule(changed)));
+    EXPECT_EQ(record(stale), TickOutcome::stale);
+    EXPECT_EQ(record(tick("s-a", kM0, "j2", "s2")), TickOutcome::notLeader);
+    // The lease expired: its holder may not record either.
+    EXPECT_EQ(record(tick("s-a", kM0, "j3"), kM0 + 60'000), TickOutcome::notLeader);
+    auto gone = tick("s-a", kM0, "j4");
+    ASSERT_TRUE(runToCompletion(store_->deleteSchedule("s-a")));
+    EXPECT_EQ(record(gone), TickOutcome::stale);
+    EXPECT_EQ(jobCount(), 0);
+}
+
+TEST_P(ScheduleConformance, ASkippedTickIsRecordedWithoutAJobAndAdvancingOnlyMovesNextDue) {
+    create(scheduleRecord("s-a"));
+    ASSERT_EQ(record(tick("s-a", kM0, "j1")), TickOutcome::recorded);
+    ASSERT_EQ(record(tick("s-a", kM0 + 60'000)), TickOutcome::recorded);  // no job: skipped
+    auto schedule = find("s-a");
+    EXPECT_EQ(schedule.lastTick, std::optional<Millis>(kM0 + 60'000));
+    EXPECT_EQ(schedule.lastJobId, std::optional<std::string>("j1"));  // still the last job
+    auto ticks = runToCompletion(store_->scheduleTicks("s-a", 10));
+    ASSERT_EQ(ticks.size(), 2u);
+    EXPECT_FALSE(ticks[0].jobId);
+    EXPECT_EQ(ticks[0].skipReason, "previous job still running");
+    // Missed ticks skipped by the misfire policy: no tick row, only the next due time moves.
+    TickWrite advance{.scheduleId = "s-a", .revision = schedule.revision, .holder = "s1"};
+    advance.nextDue = kM0 + 600'000;
+    ASSERT_EQ(record(advance), TickOutcome::recorded);
+    schedule = find("s-a");
+    EXPECT_EQ(schedule.nextDue, std::optional<Millis>(kM0 + 600'000));
+    EXPECT_EQ(schedule.lastTick, std::optional<Millis>(kM0 + 60'000));
+    EXPECT_EQ(runToCompletion(store_->scheduleTicks("s-a", 10)).size(), 2u);
+    EXPECT_EQ(jobCount(), 1);
+}
+
+TEST_P(ScheduleConformance, OnlyTheNewestTicksAreKept) {
+    create(scheduleRecord("s-a"));
+    for (int i = 0; i < kTicksKept + 5; ++i)
+        ASSERT_EQ(record(tick("s-a", kM0 + i * 1000)), TickOutcome::recorded);
+    const auto ticks = runToCompletion(store_->scheduleTicks("s-a", 1000));
+    ASSERT_EQ(static_cast<int>(ticks.size()), kTicksKept);
+    EXPECT_EQ(ticks.front().fireTime, kM0 + (kTicksKept + 4) * 1000);
+    EXPECT_EQ(ticks.back().fireTime, kM0 + 5 * 1000);
+    // A pruned tick still cannot fire again: it is older than the newest.
+    EXPECT_EQ(record(tick("s-a", kM0, "again")), TickOutcome::duplicate);
+}
+
+TEST_P(ScheduleConformance, RacingCopiesOfEachTickInsertExactlyOneJob) {
+    const auto seed = rampart::testing::raceSeed();
+    SCOPED_TRACE("RAMPART_RACE_SEED=" + std::to_string(seed));
+    constexpr int kTicks = 10;
+    constexpr int kCopies = 4;
+    create(scheduleRecord("s-a"));
+    const std::int64_t revision = find("s-a").revision;
+    rampart::testing::Race race(seed);
+    std::vector<std::future<TickOutcome>> outcomes(kTicks * kCopies);
+    for (int t = 0; t < kTicks; ++t) {
+        for (int c = 0; c < kCopies; ++c) {
+            TickWrite write{.scheduleId = "s-a", .revision = revision, .holder = "s1"};
+            write.fireTime = kM0 + t * 1000;
+            write.job = jobRecord("t" + std::to_string(t) + "c" + std::to_string(c), "u1", kM0);
+            write.nextDue = kM0 + (t + 1) * 1000;
+            race.add<TickOutcome>(outcomes[t * kCopies + c],
+                                  [this, write] { return store_->recordTick(write, kM0); });
+        }
+    }
+    race.run();
+    int recorded = 0;
+    for (auto& outcome : outcomes) {
+        const auto value = outcome.get();
+        EXPECT_NE(value, TickOutcome::stale);
+        recorded += value == TickOutcome::recorded ? 1 : 0;
+    }
+    // Ticks race out of order: a tick that arrives after a later one is refused (never fired twice).
+    const auto ticks = runToCompletion(store_->scheduleTicks("s-a", 100));
+    EXPECT_EQ(static_cast<int>(ticks.size()), recorded);
+    EXPECT_EQ(jobCount(), recorded) << "one job per recorded tick, none for a refused copy";
+    std::set<Millis> fireTimes;
+    for (const auto& tick : ticks) {
+        EXPECT_TRUE(fireTimes.insert(tick.fireTime).second) << "tick " << tick.fireTime << " recorded twice";
+        ASSERT_TRUE(tick.jobId);
+        EXPECT_TRUE(runToCompletion(store_->findJob(*tick.jobId)));
+    }
+    EXPECT_GE(recorded, 1);
+}
+
+TEST_P(ScheduleConformance, TheLeaseHasOneHolderUntilItExpiresOrIsReleased) {
+    // s1 holds it (SetUp) until kM0 + 60 s.
+    EXPECT_FALSE(runToCompletion(store_->acquireLease(kSchedulerLease, "s2", 60'000, kM0 + 1)));
+    EXPECT_TRUE(
+        runToCompletion(store_->acquireLease(kSchedulerLease, "s1", 60'000, kM0 + 30'000)));  // renewed
+    EXPECT_FALSE(runToCompletion(store_->acquireLease(kSchedulerLease, "s2", 60'000, kM0 + 60'000)));
+    EXPECT_TRUE(
+        runToCompletion(store_->acquireLease(kSchedulerLease, "s2", 60'000, kM0 + 90'000)));  // expired
+    EXPECT_FALSE(runToCompletion(store_->acquireLease(kSchedulerLease, "s1", 60'000, kM0 + 90'001)));
+    runToCompletion(store_->releaseLease(kSchedulerLease, "s1"));  // not the holder: nothing happens
+    EXPECT_FALSE(runToCompletion(store_->acquireLease(kSchedulerLease, "s1", 60'000, kM0 + 90'002)));
+    runToCompletion(store_->releaseLease(kSchedulerLease, "s2"));
+    EXPECT_TRUE(runToCompletion(store_->acquireLease(kSchedulerLease, "s1", 60'000, kM0 + 90'003)));
+    // Other leases are independent.
+    EXPECT_TRUE(runToCompletion(store_->acquireLease("other", "s2", 60'000, kM0 + 90'003)));
+}
+
+TEST_P(ScheduleConformance, RacingTakersOfAFreeLeaseLeaveOneHolder) {
+    const auto seed = rampart::testing::raceSeed();
+    SCOPED_TRACE("RAMPART_RACE_SEED=" + std::to_string(seed));
+    rampart::testing::Race race(seed);
+    std::vector<std::future<bool>> taken(8);
+    for (int i = 0; i < 8; ++i) {
+        race.add<bool>(taken[i], [this, i] {
+            return store_->acquireLease("contested", "p" + std::to_string(i), 60'000, kM0);
+        });
+    }
+    race.run();
+    int holders = 0;
+    for (auto& result : taken) holders += result.get() ? 1 : 0;
+    EXPECT_EQ(holders, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ScheduleConformance, ::testing::ValuesIn(kBackends),
+                         [](const auto& info) { return info.param.name; });
+
 INSTANTIATE_TEST_SUITE_P(Backends, JobConformance, ::testing::ValuesIn(kBackends),
                          [](const auto& info) { return info.param.name; });
 

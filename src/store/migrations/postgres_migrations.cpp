@@ -251,17 +251,61 @@ constexpr std::array kMigrations{
     Migration{7, "drop_jobs_queue_state", R"sql(
         DROP INDEX jobs_queue_state;
     )sql"},
+    // Periodic jobs (sqlite_migrations.cpp says why these tables look as they do).
+    Migration{8, "schedules", R"sql(
+        CREATE TABLE schedules (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            task TEXT NOT NULL,
+            args TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            cron TEXT,
+            every_seconds BIGINT CHECK (every_seconds > 0),
+            time_zone TEXT NOT NULL,
+            enabled BOOLEAN NOT NULL,
+            owner_id TEXT NOT NULL REFERENCES users (id),
+            misfire_policy TEXT NOT NULL CHECK (misfire_policy IN ('skip', 'run_once', 'catch_up')),
+            catch_up_max INTEGER NOT NULL CHECK (catch_up_max >= 0),
+            skip_if_running BOOLEAN NOT NULL,
+            anchor BIGINT NOT NULL,
+            next_due BIGINT,
+            last_tick BIGINT,
+            last_job_id TEXT,
+            revision BIGINT NOT NULL,
+            created BIGINT NOT NULL,
+            updated BIGINT NOT NULL,
+            CHECK ((cron IS NULL) <> (every_seconds IS NULL))
+        );
+        CREATE INDEX schedules_due ON schedules (next_due) WHERE enabled AND next_due IS NOT NULL;
+        CREATE INDEX schedules_owner ON schedules (owner_id, id);
+        CREATE TABLE schedule_ticks (
+            schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+            fire_time BIGINT NOT NULL,
+            job_id TEXT,
+            skip_reason TEXT NOT NULL DEFAULT '',
+            holder TEXT NOT NULL,
+            recorded BIGINT NOT NULL,
+            UNIQUE (schedule_id, fire_time)
+        );
+        CREATE TABLE leader_leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires BIGINT NOT NULL
+        );
+    )sql"},
 };
 
 // The tables the server reads and writes freely. A migration that adds a table adds it here or to
 // one of the narrower grants below (postgres_migrations_test.cpp checks that every table is named).
 constexpr std::string_view kDataTables =
     "instance_settings, users, api_tokens, refresh_families, refresh_tokens, sessions, signing_keys, "
-    "jobs, job_events, queues";
+    "jobs, job_events, queues, schedules, schedule_ticks, leader_leases";
 
 constexpr std::string_view kAllTables =
     "instance_settings, users, api_tokens, refresh_families, refresh_tokens, sessions, signing_keys, "
-    "jobs, job_events, queues, audit_log, audit_head, schema_migrations";
+    "jobs, job_events, queues, schedules, schedule_ticks, leader_leases, audit_log, audit_head, "
+    "schema_migrations";
 
 bool isSimpleRoleName(std::string_view role) {
     // 63 bytes is PostgreSQL's identifier limit: a longer name would be cut short silently, and the

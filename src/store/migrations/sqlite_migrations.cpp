@@ -196,6 +196,51 @@ constexpr std::array kMigrations{
     Migration{7, "drop_jobs_queue_state", R"sql(
         DROP INDEX jobs_queue_state;
     )sql"},
+    // Periodic jobs. A tick is a (schedule, fire time) row, unique, inserted in the transaction that
+    // inserts its job: a second scheduler firing the same tick inserts nothing. leader_leases holds one
+    // row per lease (the scheduler's), taken by a conditional upsert. Times are Unix milliseconds.
+    Migration{8, "schedules", R"sql(
+        CREATE TABLE schedules (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            task TEXT NOT NULL,
+            args TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            cron TEXT,
+            every_seconds INTEGER CHECK (every_seconds > 0),
+            time_zone TEXT NOT NULL,
+            enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+            owner_id TEXT NOT NULL REFERENCES users (id),
+            misfire_policy TEXT NOT NULL CHECK (misfire_policy IN ('skip', 'run_once', 'catch_up')),
+            catch_up_max INTEGER NOT NULL CHECK (catch_up_max >= 0),
+            skip_if_running INTEGER NOT NULL CHECK (skip_if_running IN (0, 1)),
+            anchor INTEGER NOT NULL,
+            next_due INTEGER,
+            last_tick INTEGER,
+            last_job_id TEXT,
+            revision INTEGER NOT NULL,
+            created INTEGER NOT NULL,
+            updated INTEGER NOT NULL,
+            CHECK ((cron IS NULL) <> (every_seconds IS NULL))
+        );
+        CREATE INDEX schedules_due ON schedules (next_due) WHERE enabled = 1 AND next_due IS NOT NULL;
+        CREATE INDEX schedules_owner ON schedules (owner_id, id);
+        CREATE TABLE schedule_ticks (
+            schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+            fire_time INTEGER NOT NULL,
+            job_id TEXT,
+            skip_reason TEXT NOT NULL DEFAULT '',
+            holder TEXT NOT NULL,
+            recorded INTEGER NOT NULL,
+            UNIQUE (schedule_id, fire_time)
+        );
+        CREATE TABLE leader_leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires INTEGER NOT NULL
+        );
+    )sql"},
 };
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "store/identity_store.hpp"
+#include "store/postgres/pg_job_rows.hpp"
 #include "store/postgres/postgres_store.hpp"
 
 namespace rampart::store {
@@ -411,6 +412,18 @@ std::string claimJobsSql() {
 }
 
 }  // namespace
+
+namespace postgres {
+
+pg::Statement insertNewJob(const JobRecord& job, Millis now) {
+    return pg::Statement{
+        .sql = insertJobSql(),
+        .params = pg::Params(job.id, job.task, job.args, job.queue, job.priority,
+                             jobs::stateName(initialState(job, now)), job.maxAttempts, job.runAt,
+                             job.timeoutMs, job.ownerId, job.idempotencyKey, job.requestHash, now)};
+}
+
+}  // namespace postgres
 
 boost::asio::awaitable<SubmitResult> PostgresStore::submitJob(JobRecord job, Millis now) {
     // A job with an idempotency key may exist already: its own statement says which. One without joins

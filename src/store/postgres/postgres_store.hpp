@@ -129,6 +129,20 @@ class PostgresStore final : public Store {
     boost::asio::awaitable<std::vector<QueueStats>> queueStats() override;
     boost::asio::awaitable<int> deleteFinishedJobs(Millis finishedBefore, int limit) override;
 
+    // Schedules (pg_schedules.cpp).
+    boost::asio::awaitable<CreateScheduleOutcome> createSchedule(ScheduleRecord schedule, int maxPerOwner,
+                                                                 int maxTotal) override;
+    boost::asio::awaitable<std::optional<ScheduleRecord>> findSchedule(std::string id) override;
+    boost::asio::awaitable<SchedulePage> listSchedules(ScheduleQuery query) override;
+    boost::asio::awaitable<std::optional<ScheduleRecord>> updateSchedule(ScheduleRecord schedule) override;
+    boost::asio::awaitable<bool> deleteSchedule(std::string id) override;
+    boost::asio::awaitable<std::vector<ScheduleRecord>> dueSchedules(Millis now, int limit) override;
+    boost::asio::awaitable<TickOutcome> recordTick(TickWrite write, Millis now) override;
+    boost::asio::awaitable<std::vector<TickRecord>> scheduleTicks(std::string scheduleId, int limit) override;
+    boost::asio::awaitable<bool> acquireLease(std::string name, std::string holder, Millis ttlMs,
+                                              Millis now) override;
+    boost::asio::awaitable<void> releaseLease(std::string name, std::string holder) override;
+
     // Runs fn(pg::Connection&), a coroutine, on the store's event loop with a pooled connection, and
     // resumes on the caller's executor with its result or exception. fn must leave the connection
     // outside any transaction (inTransaction does that); a connection left inside one is dropped.

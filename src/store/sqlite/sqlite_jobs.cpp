@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "store/identity_store.hpp"
+#include "store/sqlite/job_rows.hpp"
 #include "store/sqlite/row_helpers.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -180,6 +181,14 @@ std::optional<JobState> finishLeased(Connection& db, const std::string& id, cons
 }
 
 }  // namespace
+
+namespace sqlite {
+
+JobRecord insertNewJob(Connection& db, JobRecord job, Millis now) {
+    return insertJob(db, std::move(job), now);
+}
+
+}  // namespace sqlite
 
 boost::asio::awaitable<SubmitResult> SqliteStore::submitJob(JobRecord job, Millis now) {
     return write([job = std::move(job), now](Connection& db) -> SubmitResult {

@@ -195,6 +195,20 @@ class SqliteStore final : public Store {
     boost::asio::awaitable<void> setQueuePaused(std::string queue, bool paused, Millis now) override;
     boost::asio::awaitable<std::vector<QueueStats>> queueStats() override;
     boost::asio::awaitable<int> deleteFinishedJobs(Millis finishedBefore, int limit) override;
+
+    // Schedules (sqlite_schedules.cpp).
+    boost::asio::awaitable<CreateScheduleOutcome> createSchedule(ScheduleRecord schedule, int maxPerOwner,
+                                                                 int maxTotal) override;
+    boost::asio::awaitable<std::optional<ScheduleRecord>> findSchedule(std::string id) override;
+    boost::asio::awaitable<SchedulePage> listSchedules(ScheduleQuery query) override;
+    boost::asio::awaitable<std::optional<ScheduleRecord>> updateSchedule(ScheduleRecord schedule) override;
+    boost::asio::awaitable<bool> deleteSchedule(std::string id) override;
+    boost::asio::awaitable<std::vector<ScheduleRecord>> dueSchedules(Millis now, int limit) override;
+    boost::asio::awaitable<TickOutcome> recordTick(TickWrite write, Millis now) override;
+    boost::asio::awaitable<std::vector<TickRecord>> scheduleTicks(std::string scheduleId, int limit) override;
+    boost::asio::awaitable<bool> acquireLease(std::string name, std::string holder, Millis ttlMs,
+                                              Millis now) override;
+    boost::asio::awaitable<void> releaseLease(std::string name, std::string holder) override;
     void insertSigningKeyBlocking(SigningKeyRecord key) override;
     void deleteSigningKeysBlocking(std::vector<std::string> kids) override;
 

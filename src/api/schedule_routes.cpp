@@ -1,0 +1,191 @@
+// Schedule routes: strict bodies (unknown fields refused, so no owner or progress can be set), each answer
+// with the schedule's next five fire times, in UTC and in the schedule's time zone.
+#include "api/schedule_routes.hpp"
+
+#include <memory>
+
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+
+#include "api/job_json.hpp"
+#include "api/json_body.hpp"
+#include "api/query.hpp"
+#include "api/responses.hpp"
+#include "http/problem.hpp"
+#include "http/trusted_proxies.hpp"
+
+namespace rampart::api {
+namespace {
+
+namespace json = boost::json;
+using http::Exchange;
+using http::Status;
+using http::Verb;
+
+constexpr std::size_t kMaxScheduleBody = 256 * 1024;
+constexpr int kNextFireTimes = 5;
+
+json::value optionalTime(const std::optional<store::Millis>& millis) {
+    return millis ? json::value(timeText(*millis)) : json::value(nullptr);
+}
+
+json::object scheduleJson(const jobs::ScheduleService& service, const store::ScheduleRecord& schedule) {
+    boost::system::error_code ec;
+    json::value args = json::parse(schedule.args, ec);
+    if (ec) args = nullptr;
+    json::array next;
+    json::array nextLocal;
+    const auto times = service.nextFireTimes(schedule, kNextFireTimes);
+    const auto zone = jobs::loadTimeZone(schedule.timeZone);
+    for (const auto& time : times) {
+        next.emplace_back(jobs::utcText(time));
+        if (zone) nextLocal.emplace_back(jobs::localText(time, *zone));
+    }
+    return {
+        {"id", schedule.id},
+        {"name", schedule.name},
+        {"task", schedule.task},
+        {"args", std::move(args)},
+        {"queue", schedule.queue},
+        {"priority", schedule.priority},
+        {"cron", schedule.cron ? json::value(*schedule.cron) : json::value(nullptr)},
+        {"every_seconds", schedule.everySeconds ? json::value(*schedule.everySeconds) : json::value(nullptr)},
+        {"time_zone", schedule.timeZone},
+        {"enabled", schedule.enabled},
+        {"owner", schedule.ownerId},
+        {"misfire_policy", schedule.misfirePolicy},
+        {"catch_up_max",
+         schedule.misfirePolicy == "catch_up" ? json::value(schedule.catchUpMax) : json::value(nullptr)},
+        {"skip_if_running", schedule.skipIfRunning},
+        {"last_tick", optionalTime(schedule.lastTick)},
+        {"last_job_id", schedule.lastJobId ? json::value(*schedule.lastJobId) : json::value(nullptr)},
+        {"next_fire_times", std::move(next)},
+        {"next_fire_times_local", std::move(nextLocal)},
+        {"created", timeText(schedule.created)},
+        {"updated", timeText(schedule.updated)}};
+}
+
+jobs::ScheduleDraft readDraft(JsonBody& body) {
+    jobs::ScheduleDraft draft;
+    draft.name = body.optionalString("name", jobs::kMaxScheduleName);
+    draft.task = body.optionalString("task", 64);
+    draft.args = body.optionalJson("args");
+    draft.queue = body.optionalString("queue", 64);
+    if (auto priority = body.optionalInt("priority", -100, 100)) draft.priority = static_cast<int>(*priority);
+    // Longer than the parser takes, so that its answer (with the position) is the one the client sees.
+    draft.cron = body.optionalString("cron", 1024);
+    draft.everySeconds = body.optionalInt("every_seconds", 1, jobs::ScheduleTiming::kMaxIntervalSeconds);
+    draft.timeZone = body.optionalString("time_zone", 64);
+    draft.enabled = body.optionalBool("enabled");
+    draft.misfirePolicy = body.optionalString("misfire_policy", 16);
+    if (auto max = body.optionalInt("catch_up_max", 1, jobs::kMaxCatchUp))
+        draft.catchUpMax = static_cast<int>(*max);
+    draft.skipIfRunning = body.optionalBool("skip_if_running");
+    body.finish({"id", "owner", "owner_id", "created", "updated", "revision", "anchor", "next_due",
+                 "last_tick", "last_job_id", "next_fire_times", "next_fire_times_local"});
+    return draft;
+}
+
+}  // namespace
+
+void addScheduleRoutes(http::Router& router, const Config& config, jobs::ScheduleService& service) {
+    auto proxies = std::make_shared<http::TrustedProxies>(config.trustedProxies);
+    auto contextOf = [proxies](const Exchange& ex) {
+        return jobs::AuditContext{.requestId = ex.requestId,
+                                  .client = proxies->clientAddress(ex).to_string()};
+    };
+
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/schedules",
+         .handler = withJobErrors([&service, contextOf](Exchange& ex) -> boost::asio::awaitable<void> {
+             JsonBody body(ex);
+             auto draft = readDraft(body);
+             auto context = contextOf(ex);
+             auto schedule = co_await service.create(caller(ex), std::move(draft), std::move(context));
+             reply(ex, Status::created, scheduleJson(service, schedule));
+             ex.response.set(http::beast_http::field::location, "/api/v1/schedules/" + schedule.id);
+         }),
+         .summary = "Create a schedule: a task submitted by cron expression or interval, in a time zone",
+         .tag = "schedules",
+         .jsonBody = true,
+         .maxBodyBytes = kMaxScheduleBody});
+
+    router.add({.method = Verb::get,
+                .pattern = "/api/v1/schedules",
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto params = queryParams(ex, {"owner", "cursor", "limit"});
+                    store::ScheduleQuery query;
+                    query.limit = limitParam(params, 100, store::ScheduleQuery::kMaxLimit);
+                    if (auto found = params.find("owner"); found != params.end())
+                        query.ownerId = found->second;
+                    if (auto found = params.find("cursor"); found != params.end())
+                        query.afterId = found->second;
+                    auto page = co_await service.list(caller(ex), std::move(query));
+                    json::array items;
+                    for (const auto& schedule : page.schedules)
+                        items.push_back(scheduleJson(service, schedule));
+                    json::object body{{"items", std::move(items)}};
+                    body["next_cursor"] =
+                        page.nextCursor.empty() ? json::value(nullptr) : json::value(page.nextCursor);
+                    reply(ex, Status::ok, body);
+                }),
+                .summary = "Schedules by id: your own (admins and auditors: all), paged",
+                .tag = "schedules"});
+
+    router.add({.method = Verb::get,
+                .pattern = "/api/v1/schedules/{id}",
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto schedule = co_await service.get(caller(ex), std::string(ex.pathParam("id")));
+                    reply(ex, Status::ok, scheduleJson(service, schedule));
+                }),
+                .summary = "One schedule, with its next five fire times",
+                .tag = "schedules"});
+
+    router.add({.method = Verb::get,
+                .pattern = "/api/v1/schedules/{id}/ticks",
+                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto params = queryParams(ex, {"limit"});
+                    const int limit = limitParam(params, 20, store::kTicksKept);
+                    auto ticks = co_await service.ticks(caller(ex), std::string(ex.pathParam("id")), limit);
+                    json::array items;
+                    for (const auto& tick : ticks) {
+                        items.push_back(json::object{
+                            {"fire_time", timeText(tick.fireTime)},
+                            {"job_id", tick.jobId ? json::value(*tick.jobId) : json::value(nullptr)},
+                            {"skipped", !tick.jobId.has_value()},
+                            {"skip_reason", tick.skipReason},
+                            {"recorded", timeText(tick.recorded)}});
+                    }
+                    reply(ex, Status::ok, json::object{{"items", std::move(items)}});
+                }),
+                .summary = "A schedule's newest ticks: the job each made, or why it made none",
+                .tag = "schedules"});
+
+    router.add({.method = Verb::patch,
+                .pattern = "/api/v1/schedules/{id}",
+                .handler = withJobErrors([&service, contextOf](Exchange& ex) -> boost::asio::awaitable<void> {
+                    JsonBody body(ex);
+                    auto draft = readDraft(body);
+                    auto context = contextOf(ex);
+                    auto schedule = co_await service.update(caller(ex), std::string(ex.pathParam("id")),
+                                                            std::move(draft), std::move(context));
+                    reply(ex, Status::ok, scheduleJson(service, schedule));
+                }),
+                .summary = "Change a schedule's fields (a new timing counts from now)",
+                .tag = "schedules",
+                .jsonBody = true,
+                .maxBodyBytes = kMaxScheduleBody});
+
+    router.add({.method = Verb::delete_,
+                .pattern = "/api/v1/schedules/{id}",
+                .handler = withJobErrors([&service, contextOf](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto context = contextOf(ex);
+                    co_await service.remove(caller(ex), std::string(ex.pathParam("id")), std::move(context));
+                    ex.response.result(Status::no_content);
+                }),
+                .summary = "Delete a schedule (the jobs it submitted stay)",
+                .tag = "schedules"});
+}
+
+}  // namespace rampart::api
