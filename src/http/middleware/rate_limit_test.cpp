@@ -47,6 +47,7 @@ class RateLimitTest : public testing::AuthPipelineTest {
                          co_await limitScope(ex, kLoginScope, key);
                          ex.response.result(Status::ok);
                      },
+                     .jsonBody = true,
                      .rateLimitScope = std::string(kLoginScope)});
         config_.rateLimits.anon = ratelimit::parseRate("1000/hour");
         config_.rateLimits.user = ratelimit::parseRate("1000/hour");
@@ -87,7 +88,8 @@ class RateLimitTest : public testing::AuthPipelineTest {
     }
 
     Response login(std::string username, std::string peer) {
-        return call(Verb::post, "/api/v1/auth/login", {}, std::move(peer), std::move(username));
+        return call(Verb::post, "/api/v1/auth/login", {{"Content-Type", "application/json"}}, std::move(peer),
+                    std::move(username));
     }
 
     static std::string field(const Response& response, std::string_view name) {
@@ -113,7 +115,8 @@ TEST_F(RateLimitTest, HeadersFollowTheDraftOnEveryLimitedResponse) {
 
 TEST_F(RateLimitTest, RefusedIs429ProblemWithRetryAfter) {
     config_.rateLimits.user = ratelimit::parseRate("3/minute");
-    for (int i = 0; i < 3; ++i) ASSERT_EQ(call(Verb::get, "/api/v1/me", bearer("user-token")).result(), Status::ok);
+    for (int i = 0; i < 3; ++i)
+        ASSERT_EQ(call(Verb::get, "/api/v1/me", bearer("user-token")).result(), Status::ok);
     now_ += 4'500'000'000;  // 4.5 s into the 20 s interval
     auto refused = call(Verb::get, "/api/v1/me", bearer("user-token"));
     EXPECT_EQ(refused.result(), Status::too_many_requests);
@@ -133,7 +136,8 @@ TEST_F(RateLimitTest, RefusedIs429ProblemWithRetryAfter) {
 TEST_F(RateLimitTest, UsersAreCountedApartFromEachOtherAndFromTheirAddress) {
     config_.rateLimits.user = ratelimit::parseRate("2/minute");
     config_.rateLimits.anon = ratelimit::parseRate("2/minute");
-    for (int i = 0; i < 2; ++i) ASSERT_EQ(call(Verb::get, "/api/v1/me", bearer("user-token")).result(), Status::ok);
+    for (int i = 0; i < 2; ++i)
+        ASSERT_EQ(call(Verb::get, "/api/v1/me", bearer("user-token")).result(), Status::ok);
     EXPECT_EQ(call(Verb::get, "/api/v1/me", bearer("user-token")).result(), Status::too_many_requests);
     // The same user with another credential (a session, an API token) is the same user.
     EXPECT_EQ(call(Verb::get, "/api/v1/me", bearer("rmp_jobs_only")).result(), Status::too_many_requests);
@@ -165,7 +169,8 @@ TEST_F(RateLimitTest, TrustedProxyForwardedForIsTheKey) {
     // 10.0.0.5 is the trusted proxy: the client it reports is counted, not the proxy.
     EXPECT_EQ(anonymous("10.0.0.5", {{"X-Forwarded-For", "198.51.100.1"}}).result(), Status::ok);
     EXPECT_EQ(anonymous("10.0.0.5", {{"X-Forwarded-For", "198.51.100.2"}}).result(), Status::ok);
-    EXPECT_EQ(anonymous("10.0.0.5", {{"X-Forwarded-For", "198.51.100.1"}}).result(), Status::too_many_requests);
+    EXPECT_EQ(anonymous("10.0.0.5", {{"X-Forwarded-For", "198.51.100.1"}}).result(),
+              Status::too_many_requests);
     // A client that prepends its own guess still ends up as the address the proxy saw.
     EXPECT_EQ(anonymous("10.0.0.5", {{"X-Forwarded-For", "203.0.113.9, 198.51.100.2"}}).result(),
               Status::too_many_requests);
@@ -229,7 +234,8 @@ TEST_F(RateLimitTest, LoginScopeCountsTheAddressAcrossUsernames) {
 
 TEST_F(RateLimitTest, JobsSubmitScopeIsPerUserAndOnlyOnItsRoutes) {
     config_.rateLimits.jobsSubmit = ratelimit::parseRate("2/minute");
-    for (int i = 0; i < 2; ++i) ASSERT_EQ(call(Verb::post, "/api/v1/jobs", bearer("user-token")).result(), Status::ok);
+    for (int i = 0; i < 2; ++i)
+        ASSERT_EQ(call(Verb::post, "/api/v1/jobs", bearer("user-token")).result(), Status::ok);
     auto refused = call(Verb::post, "/api/v1/jobs", bearer("user-token"));
     EXPECT_EQ(refused.result(), Status::too_many_requests);
     EXPECT_EQ(field(refused, "RateLimit-Policy"), "\"user\";q=1000;w=3600, \"jobs.submit\";q=2;w=60");
@@ -292,8 +298,10 @@ TEST_F(RateLimitTest, DecisionsAreCountedPerPolicy) {
     config_.rateLimits.anon = ratelimit::parseRate("2/minute");
     for (int i = 0; i < 5; ++i) anonymous("192.0.2.10");
     const std::string text = metrics_.render();
-    EXPECT_THAT(text, HasSubstr("rampart_rate_limit_decisions_total{decision=\"allowed\",policy=\"anon\"} 2"));
-    EXPECT_THAT(text, HasSubstr("rampart_rate_limit_decisions_total{decision=\"limited\",policy=\"anon\"} 3"));
+    EXPECT_THAT(text,
+                HasSubstr("rampart_rate_limit_decisions_total{decision=\"allowed\",policy=\"anon\"} 2"));
+    EXPECT_THAT(text,
+                HasSubstr("rampart_rate_limit_decisions_total{decision=\"limited\",policy=\"anon\"} 3"));
 }
 
 // A backend that cannot decide, as the Redis limiter with fail_closed is while Redis is down.
