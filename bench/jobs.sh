@@ -17,7 +17,9 @@
 # Knobs: ROUNDS=3 (runs of each benchmark; medians), DURATION=10 (seconds per wrk run), CONNECTIONS=32,
 #        THREADS=2, TOTAL_JOBS=100000, BATCH=1000, BATCH_CLIENTS=4, RATE=100 (jobs/s), LATENCY_SECONDS=20,
 #        WORKER_CONCURRENCY (unset: the server's default; else RAMPART_JOBS__WORKER_CONCURRENCY),
-#        STORE=sqlite|postgres, RAMPART_BIN=build/rampart, PERF_DIR (set: `perf record $PERF_ARGS` on the server during each
+#        STORE=sqlite|postgres, PG_STATS (set, with STORE=postgres: pg_stat_statements on, and after each
+#        run the statements that took the server's time, top 12, on stderr), PG_SETUP_SQL (SQL run on each
+#        fresh database once the server has migrated it: to try a schema change), RAMPART_BIN=build/rampart, PERF_DIR (set: `perf record $PERF_ARGS` on the server during each
 #        measured run, files kept there), PERF_ARGS="-g", MACHINE (text for the table's machine column).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,8 @@ WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-}
 RAMPART_BIN=${RAMPART_BIN:-build/rampart}
 STORE=${STORE:-sqlite}
 PERF_DIR=${PERF_DIR:-}
+PG_STATS=${PG_STATS:-}
+PG_SETUP_SQL=${PG_SETUP_SQL:-}
 PERF_ARGS=${PERF_ARGS:--g}
 
 log() { echo "bench: $*" >&2; }
@@ -108,7 +112,9 @@ if [ "$STORE" = postgres ]; then
         { cat "$work/pg/initdb.log" >&2; die "initdb failed"; }
     pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     pg_run "$pg_bin/postgres" -D "$work/pg/data" -p "$pg_port" -k "$work/pg" -c listen_addresses=127.0.0.1 \
-        -c max_connections=200 -c shared_buffers=256MB >"$work/pg/postgres.log" 2>&1 &
+        -c max_connections=200 -c shared_buffers=256MB \
+        ${PG_STATS:+-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all} \
+        >"$work/pg/postgres.log" 2>&1 &
     pg_pid=$!
     for _ in $(seq 100); do
         psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c 'SELECT 1' postgres >/dev/null 2>&1 && break
@@ -131,6 +137,8 @@ start_server() {
     if [ "$STORE" = postgres ]; then
         pg_db="bench_${name//-/_}"
         psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $pg_db" postgres
+        [ -z "$PG_STATS" ] || psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d "$pg_db" \
+            -c "CREATE EXTENSION pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
         extra+=(RAMPART_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/$pg_db")
     fi
     env -i PATH="$PATH" HOME="${HOME:-$work}" RAMPART_ENV=development RAMPART_DATA_DIR="$dir/data" \
@@ -151,10 +159,22 @@ start_server() {
     token=$(curl -fsS --max-time 10 -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
         -d "$(jq -cn --arg p "$password" '{username: "admin", password: $p}')" | jq -r .access_token)
     [ -n "$token" ] && [ "$token" != null ] || die "login failed"
+    if [ "$STORE" = postgres ] && [ -n "$PG_SETUP_SQL" ]; then
+        psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres -d "$pg_db" -c "$PG_SETUP_SQL" >&2 ||
+            die "PG_SETUP_SQL failed"
+    fi
     log "$name: rampart (pid $pid) on $base"
 }
 
 stop_server() {
+    if [ "$STORE" = postgres ] && [ -n "$PG_STATS" ]; then
+        log "statements by total time in $pg_db (ms; calls; rows; shared blocks hit/read/dirtied):"
+        psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d "$pg_db" -c "SELECT round(total_exec_time) AS ms,
+            calls, rows, shared_blks_hit AS hit, shared_blks_read AS read, shared_blks_dirtied AS dirtied,
+            left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query FROM pg_stat_statements
+            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            ORDER BY total_exec_time DESC LIMIT 12" >&2
+    fi
     stop_pid "$pid"
     pid=""
 }
@@ -182,13 +202,14 @@ sql() {
 }
 now_ms() { date +%s%3N; }
 
-# Waits until no job is left unfinished (at most $1 seconds); fails when jobs are still open.
+# Waits until no job is left unfinished (at most $1 seconds); fails when jobs are still open. Once a second:
+# the count reads the whole table, and the runs are timed from the store's own timestamps, not from here.
 wait_finished() {
     local limit=$1 open=""
-    for _ in $(seq $((limit * 5))); do
+    for _ in $(seq "$limit"); do
         open=$(sql "SELECT count(*) FROM jobs WHERE finished IS NULL")
         [ "$open" = 0 ] && return 0
-        sleep 0.2
+        sleep 1
     done
     die "$open job(s) still unfinished after ${limit} s"
 }

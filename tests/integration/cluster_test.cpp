@@ -1,5 +1,6 @@
 // A cluster on PostgreSQL through the real binary: two API nodes and two worker nodes on one database, one
-// worker SIGKILLed mid-run; and one server that rides out its database being stopped or killed under load.
+// worker SIGKILLed mid-run (proved from the jobs' history, and again by a count the handlers keep
+// themselves); and one server that rides out its database being stopped or killed under load.
 #include <signal.h>
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <boost/asio.hpp>
 #include <boost/json.hpp>
 
 #include "api_client.hpp"
@@ -19,6 +21,7 @@
 namespace rampart::testing {
 namespace {
 
+namespace asio = boost::asio;
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 
@@ -289,6 +292,155 @@ TEST_F(ClusterTest, AKilledWorkersJobsRunAgainOnTheOtherWorkerAndEveryJobSucceed
                                "WHERE to_state = 'running' GROUP BY 1 ORDER BY 1"))
         std::cout << "[          ] worker pid " << row.at(0) << (row.at(0) == killedPid ? " (killed)" : "")
                   << ": " << row.at(1) << " claims\n";
+}
+
+// ---- The handlers' own count: no job runs on two workers at once --------------------------------------
+
+// What the handlers report: an HTTP server in the test process that `http.fetch` jobs call while they
+// run. A request for /run/<n> counts job n as running until its response is written (or the caller's
+// connection is gone), so two handlers of one job running at the same time show as a count of 2.
+class RunCounter {
+  public:
+    explicit RunCounter(std::chrono::milliseconds hold) : hold_(hold) {
+        acceptor_.open(asio::ip::tcp::v4());
+        acceptor_.set_option(asio::socket_base::reuse_address(true));
+        acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
+        acceptor_.listen(asio::socket_base::max_listen_connections);
+        accepting_ = std::jthread([this](std::stop_token stop) { accept(stop); });
+    }
+    ~RunCounter() {
+        accepting_.request_stop();
+        boost::system::error_code ignored;
+        // Wakes the blocked accept with a connection of its own.
+        asio::ip::tcp::socket poke(io_);
+        poke.connect({asio::ip::make_address("127.0.0.1"), port()}, ignored);
+        accepting_.join();
+        std::lock_guard lock(mutex_);
+        connections_.clear();  // joins every connection's thread
+    }
+
+    [[nodiscard]] std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+    struct Counts {
+        int mostAtOnce = 0;            // the highest count any one job reached
+        std::map<int, int> runs;       // job number -> requests
+        std::vector<int> overlapping;  // jobs that reached a count of 2
+    };
+    [[nodiscard]] Counts counts() const {
+        std::lock_guard lock(mutex_);
+        return counts_;
+    }
+
+  private:
+    void accept(const std::stop_token& stop) {
+        while (!stop.stop_requested()) {
+            asio::ip::tcp::socket socket(io_);
+            boost::system::error_code error;
+            acceptor_.accept(socket, error);
+            if (error || stop.stop_requested()) continue;
+            std::lock_guard lock(mutex_);
+            connections_.emplace_back([this, socket = std::move(socket)]() mutable { serve(socket); });
+        }
+    }
+
+    void serve(asio::ip::tcp::socket& socket) {
+        boost::system::error_code error;
+        std::string request;
+        asio::read_until(socket, asio::dynamic_buffer(request), "\r\n\r\n", error);
+        if (error) return;
+        const auto path = request.substr(0, request.find(' ', 4));  // "GET /run/<n>"
+        const auto slash = path.rfind('/');
+        if (!path.starts_with("GET /run/") || slash == std::string::npos) return;
+        const int job = std::stoi(path.substr(slash + 1));
+        {
+            std::lock_guard lock(mutex_);
+            const int now = ++active_[job];
+            ++counts_.runs[job];
+            counts_.mostAtOnce = std::max(counts_.mostAtOnce, now);
+            if (now > 1) counts_.overlapping.push_back(job);
+        }
+        std::this_thread::sleep_for(hold_);
+        static constexpr std::string_view kResponse =
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        asio::write(socket, asio::buffer(kResponse), error);
+        std::lock_guard lock(mutex_);
+        --active_[job];
+    }
+
+    std::chrono::milliseconds hold_;
+    asio::io_context io_;
+    asio::ip::tcp::acceptor acceptor_{io_};
+    mutable std::mutex mutex_;
+    std::map<int, int> active_;
+    Counts counts_;
+    std::vector<std::jthread> connections_;
+    std::jthread accepting_;  // last: stopped first
+};
+
+// Two workers run `http.fetch` jobs whose handlers report to a RunCounter; one worker is SIGKILLed while
+// its handlers are mid-request. The handlers' own count never sees one job running twice at once, and
+// the jobs the dead worker held run again (after their leases end) and succeed.
+TEST_F(ClusterTest, TheHandlersOwnCountNeverSeesOneJobRunningOnTwoWorkersAtOnce) {
+    constexpr int kJobs = 256;
+    // Each handler stays in its request this long: half the 2 s lease, so that a lease taken back
+    // early (or a claim that ignored a live lease) would very likely meet the handler still running.
+    RunCounter counter(1000ms);
+    Environment env = nodeEnvironment();
+    env["RAMPART_JOBS__WORKER_CONCURRENCY"] = "16";
+    // Tasks may reach the counter on loopback only because the operator lists it.
+    env["RAMPART_EGRESS__ALLOW_DOMAINS"] = "127.0.0.1";
+    ServerProcess api;
+    api.start({"--no-workers"}, env, kStartTimeout);
+    TempDir workerDir1;
+    TempDir workerDir2;
+    ChildProcess worker1 = startWorker(env, workerDir1);
+    ChildProcess worker2 = startWorker(env, workerDir2);
+    const std::string token = login(api.port());
+
+    json::array jobs;
+    for (int n = 0; n < kJobs; ++n) {
+        const std::string url =
+            "http://127.0.0.1:" + std::to_string(counter.port()) + "/run/" + std::to_string(n);
+        jobs.emplace_back(
+            json::object{{"task", "http.fetch"}, {"args", json::object{{"url", url}}}, {"max_attempts", 5}});
+    }
+    for (std::size_t from = 0; from < jobs.size(); from += 128) {
+        json::array part(jobs.begin() + static_cast<std::ptrdiff_t>(from),
+                         jobs.begin() + static_cast<std::ptrdiff_t>(from + 128));
+        auto r = call(api.port(), token, "POST", "/api/v1/jobs/batch",
+                      json::serialize(json::object{{"jobs", std::move(part)}}), kBatchTimeout);
+        ASSERT_EQ(r.status, 201) << r.error << r.body;
+    }
+
+    // SIGKILL worker 1 while it holds running jobs, a quarter of the way through.
+    const std::string killedPid = std::to_string(worker1.pid());
+    const std::string held =
+        "SELECT count(*) FROM jobs WHERE state = 'running' AND lease_holder LIKE 'worker:%:" + killedPid +
+        ":%'";
+    const bool busy = waitUntil(
+        [&] { return static_cast<int>(counter.counts().runs.size()) >= kJobs / 4 && scalar(held) > 0; }, 60s,
+        5ms);
+    ASSERT_TRUE(busy) << "worker 1 never held running jobs: " << stateCounts();
+    worker1.signal(SIGKILL);
+    const auto heldAtKill = scalar(held);
+    ASSERT_EQ(worker1.waitExit(10s), 128 + SIGKILL);
+
+    const bool allDone = waitUntil(
+        [&] { return scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == kJobs; }, 120s, 250ms);
+    // The count first: a double run must show as such, even if it also keeps jobs from ending.
+    const auto counts = counter.counts();
+    EXPECT_EQ(counts.mostAtOnce, 1) << counts.overlapping.size()
+                                    << " jobs ran on two workers at once, the first being job "
+                                    << (counts.overlapping.empty() ? -1 : counts.overlapping.front());
+    ASSERT_TRUE(allDone) << "not every job succeeded within 120 s of the kill: " << stateCounts();
+    EXPECT_EQ(counts.runs.size(), static_cast<std::size_t>(kJobs)) << "every job's handler ran";
+    int ranAgain = 0;
+    for (const auto& [job, runs] : counts.runs) ranAgain += runs > 1 ? 1 : 0;
+    // The dead worker's handlers were mid-request: those jobs ran again, and no others did.
+    EXPECT_GE(ranAgain, 1) << "no job ran again, so the kill proved nothing";
+    EXPECT_LE(ranAgain, heldAtKill) << "more jobs ran again than the dead worker held";
+    std::cout << "[          ] killed worker 1 holding " << heldAtKill << " running jobs; " << ranAgain
+              << " jobs ran again; the most handlers of one job at once: " << counts.mostAtOnce << "\n";
 }
 
 // ---- One server while its database stops or crashes ------------------------------------------------

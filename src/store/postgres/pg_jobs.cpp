@@ -625,7 +625,15 @@ boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> PostgresStore
 }
 
 boost::asio::awaitable<int> PostgresStore::recoverExpiredLeases(Millis now) {
-    return inTransaction([now](pg::Connection& db) -> asio::awaitable<int> {
+    auto work = takeBackExpiredLeases(now);
+    LeasesTakenBack taken = co_await std::move(work);
+    // The jobs queued again wake idle workers on every node now, not at their next poll.
+    if (!taken.requeued.empty()) announceQueuedJobs(std::move(taken.requeued));
+    co_return taken.count;
+}
+
+boost::asio::awaitable<PostgresStore::LeasesTakenBack> PostgresStore::takeBackExpiredLeases(Millis now) {
+    return inTransaction([now](pg::Connection& db) -> asio::awaitable<LeasesTakenBack> {
         // No SKIP LOCKED: every expired lease is taken back, so this waits for a report in flight (and
         // then sees the job it left). Id order, as finishAttempts locks, so that neither deadlocks.
         const auto expired = co_await db.query(
@@ -633,15 +641,21 @@ boost::asio::awaitable<int> PostgresStore::recoverExpiredLeases(Millis now) {
             pg::Params(now));
         const auto lost = jobsOf(expired);
         MoveRows moves;
+        std::set<std::string> requeued;
         for (const JobRecord& job : lost) {
-            if (auto next = jobs::nextState(job.state, JobEvent::leaseExpired, factsOf(job)))
+            if (auto next = jobs::nextState(job.state, JobEvent::leaseExpired, factsOf(job))) {
                 moves.add(job, *next, now, "lease expired");
+                if (*next == JobState::queued) requeued.insert(job.queue);
+            }
         }
         if (!moves.empty()) {
             auto writes = moves.statements(now);
             co_await db.pipeline(std::move(writes));
         }
-        co_return static_cast<int>(lost.size());
+        LeasesTakenBack taken;
+        taken.count = static_cast<int>(lost.size());
+        taken.requeued.assign(requeued.begin(), requeued.end());
+        co_return taken;
     });
 }
 

@@ -3,11 +3,13 @@
 // and the state trigger against the machine's table. Plus a throughput print, run on demand.
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -115,6 +117,39 @@ asio::awaitable<std::vector<std::string>> claimUntilEmpty(Store& store, std::str
         for (const auto& job : batch) claimed.push_back(job.id);
     }
     co_return claimed;
+}
+
+// A job queued again when its worker's lease ran out wakes idle workers on every node at once (NOTIFY),
+// as a submit does, instead of waiting for their next poll.
+TEST_F(PgJobsTest, AJobQueuedAgainFromAnExpiredLeaseWakesTheWorkers) {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::map<std::string, int> wakes;
+    ASSERT_TRUE(store_.watchQueuedJobs([&](const std::string& queue) {
+        const std::lock_guard lock(mutex);
+        ++wakes[queue];
+        changed.notify_all();
+    }));
+    const auto wokenMoreThan = [&](const std::string& queue, int seen) {
+        std::unique_lock lock(mutex);
+        return changed.wait_for(lock, 10s, [&] { return wakes[queue] > seen; });
+    };
+    ASSERT_TRUE(wokenMoreThan("", 0)) << "listening";
+    submitAll({jobRecord("j1", kM0, "reports")});
+    ASSERT_TRUE(wokenMoreThan("reports", 0)) << "the submit";
+    const auto claimed = runToCompletion(store_.claimJobs({"reports"}, 1, "w1", kLeaseMs, kM0));
+    ASSERT_EQ(claimed.size(), 1u);
+    std::this_thread::sleep_for(200ms);  // any late wake-up of the submit arrives before the count
+    const int before = [&] {
+        const std::lock_guard lock(mutex);
+        return wakes["reports"];
+    }();
+
+    EXPECT_EQ(runToCompletion(store_.recoverExpiredLeases(kM0 + kLeaseMs)), 1);
+    EXPECT_TRUE(wokenMoreThan("reports", before)) << "the job queued again woke nobody";
+    const auto again = runToCompletion(store_.claimJobs({"reports"}, 1, "w2", kLeaseMs, kM0 + kLeaseMs));
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].attempts, 2);
 }
 
 TEST_F(PgJobsTest, TwoStoresOnOneDatabaseLeaseEveryJobExactlyOnce) {

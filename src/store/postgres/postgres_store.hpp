@@ -164,6 +164,13 @@ class PostgresStore final : public Store {
     // The transactions of submitJob and submitJobs (pg_jobs.cpp), which announce what they queued after.
     boost::asio::awaitable<SubmitResult> storeJob(JobRecord job, Millis now);
     boost::asio::awaitable<std::vector<JobRecord>> storeJobs(std::vector<JobRecord> batch, Millis now);
+    // recoverExpiredLeases' transaction: how many leases it took back, and the queues of the jobs it
+    // queued again (announced after, as a submit's are).
+    struct LeasesTakenBack {
+        int count = 0;
+        std::vector<std::string> requeued;
+    };
+    boost::asio::awaitable<LeasesTakenBack> takeBackExpiredLeases(Millis now);
     // Tells every node's workers (NOTIFY rampart_jobs) that jobs were committed to these queues. Not
     // inside the submit's transaction: PostgreSQL serialises the commits of notifying transactions,
     // durable flush included, which held single submits to a few hundred a second. Instead one
