@@ -149,8 +149,9 @@ void RateLimitStage::apply(Exchange& ex, RateLimitContext& context, const BoundP
 
 namespace {
 [[noreturn]] void unavailable(const Exchange& ex, const char* why) {
-    spdlog::warn("request {}: rate limiter unavailable ({}); answered 503 (rate_limits.fail_closed)",
-                 ex.requestId, why);
+    // The limiter warns about an outage itself, at most every few seconds; per request it is debug.
+    spdlog::debug("request {}: rate limiter unavailable ({}); answered 503 (rate_limits.fail_closed)",
+                  ex.requestId, why);
     throw ApiError::serviceUnavailable("The rate limiter is not reachable; try again shortly.")
         .withHeader("Retry-After", "1");
 }
