@@ -69,10 +69,7 @@ void RateLimitContext::record(const BoundPolicy& policy, const Decision& decisio
 RateLimitStage::RateLimitStage(const RateLimitsConfig& config,
                                std::shared_ptr<ratelimit::RateLimiter> limiter,
                                obs::RateLimitMetrics* metrics, std::shared_ptr<const TrustedProxies> proxies)
-    : limiter_(std::move(limiter)),
-      metrics_(metrics),
-      proxies_(std::move(proxies)),
-      failClosed_(config.failClosed) {
+    : limiter_(std::move(limiter)), metrics_(metrics), proxies_(std::move(proxies)) {
     auto make = [](std::string_view name, const std::optional<ratelimit::Rate>& rate) {
         return rate ? std::optional<ratelimit::Policy>(ratelimit::Policy{std::string(name), *rate})
                     : std::nullopt;

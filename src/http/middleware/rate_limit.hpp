@@ -94,7 +94,6 @@ class RateLimitStage : public Middleware {
     std::shared_ptr<ratelimit::RateLimiter> limiter_;
     obs::RateLimitMetrics* metrics_;
     std::shared_ptr<const TrustedProxies> proxies_;
-    bool failClosed_;
     std::vector<std::unique_ptr<BoundPolicy>> owned_;
     const BoundPolicy* anon_ = nullptr;
     const BoundPolicy* user_ = nullptr;
