@@ -1,10 +1,19 @@
-// PostgresStore's job calls over migrations 4-6, with SqliteStore's behaviour for many processes on one
+// PostgresStore's job calls over migrations 4-7, with SqliteStore's behaviour for many processes on one
 // database: a state change locks the job's row (FOR UPDATE), asks jobs::nextState and writes its answer
 // with the history row in one transaction; claims skip rows other claimers hold (SKIP LOCKED).
+#include <algorithm>
+#include <exception>
 #include <map>
+#include <memory>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string_view>
+#include <vector>
+
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "store/identity_store.hpp"
 #include "store/postgres/postgres_store.hpp"
@@ -300,24 +309,60 @@ std::string insertJobSql() {
     return sql;
 }
 
-// submitJobs' one statement for the whole batch: the jobs from parallel arrays, and their history.
+// One statement for many new jobs (a batch, or single submits stored together): the jobs from parallel
+// arrays, each with its own created time, and their history.
 constexpr std::string_view kInsertJobs =
     "WITH inserted AS ("
     " INSERT INTO jobs (id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms, owner_id,"
     " idempotency_key, request_hash, created, updated)"
     " SELECT b.id, b.task, b.args, b.queue, b.priority, b.state, b.max_attempts, b.run_at, b.timeout_ms,"
-    " b.owner_id, b.idempotency_key, b.request_hash, $13::bigint, $13::bigint"
+    " b.owner_id, b.idempotency_key, b.request_hash, b.created, b.created"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[],"
-    " $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[])"
+    " $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::bigint[])"
     " AS b (id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms, owner_id,"
-    " idempotency_key, request_hash)"
+    " idempotency_key, request_hash, created)"
     " ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-    " RETURNING id, state)"
+    " RETURNING id, state, created)"
     " INSERT INTO job_events (job_id, time, to_state, detail)"
-    " SELECT id, $13::bigint, state, 'submitted' FROM inserted";
+    " SELECT id, created, state, 'submitted' FROM inserted";
+
+// kInsertJobs' parameters for jobs whose state, attempts and times are set already.
+pg::Params insertJobsParams(const std::vector<JobRecord>& jobs) {
+    std::vector<std::optional<std::string>> ids, tasks, args, queues, states, owners, keys, hashes;
+    std::vector<std::optional<std::int64_t>> priorities, maxAttempts, runAt, timeouts, created;
+    for (const JobRecord& job : jobs) {
+        ids.emplace_back(job.id);
+        tasks.emplace_back(job.task);
+        args.emplace_back(job.args);
+        queues.emplace_back(job.queue);
+        priorities.emplace_back(job.priority);
+        states.emplace_back(jobs::stateName(job.state));
+        maxAttempts.emplace_back(job.maxAttempts);
+        runAt.emplace_back(job.runAt);
+        timeouts.emplace_back(job.timeoutMs);
+        owners.emplace_back(job.ownerId);
+        keys.push_back(job.idempotencyKey);
+        hashes.push_back(job.requestHash);
+        created.emplace_back(job.created);
+    }
+    pg::Params params;
+    params.add(textArray(ids)).add(textArray(tasks)).add(textArray(args)).add(textArray(queues));
+    params.add(bigintArray(priorities)).add(textArray(states)).add(bigintArray(maxAttempts));
+    params.add(bigintArray(runAt)).add(bigintArray(timeouts)).add(textArray(owners));
+    params.add(textArray(keys)).add(textArray(hashes)).add(bigintArray(created));
+    return params;
+}
 
 JobState initialState(const JobRecord& job, Millis now) {
     return job.runAt > now ? JobState::scheduled : JobState::queued;
+}
+
+// A new job as it is stored at `now`.
+JobRecord newJob(JobRecord job, Millis now) {
+    job.state = initialState(job, now);
+    job.attempts = 0;
+    job.created = job.updated = now;
+    return job;
 }
 
 // Due scheduled and failed jobs become queued (jobs::nextState's `due` edge, which has no condition),
@@ -368,13 +413,110 @@ std::string claimJobsSql() {
 }  // namespace
 
 boost::asio::awaitable<SubmitResult> PostgresStore::submitJob(JobRecord job, Millis now) {
-    auto work = storeJob(std::move(job), now);
+    // A job with an idempotency key may exist already: its own statement says which. One without joins
+    // the single submits on their way to the database, stored with them in one statement.
+    const bool keyed = job.idempotencyKey.has_value();
+    auto work = keyed ? storeJob(std::move(job), now) : storeWithOthers(newJob(std::move(job), now));
     SubmitResult result = co_await std::move(work);
     // Idle workers wake once it is committed; not when the key was used already or the job waits.
     if (result.outcome == SubmitOutcome::created && result.job.state == JobState::queued) {
         announceQueuedJobs({result.job.queue});
     }
     co_return result;
+}
+
+// A single submit waiting on the loop for the statement that stores its group.
+struct PostgresStore::PendingSubmit {
+    PendingSubmit(asio::io_context& io, JobRecord record)
+        : job(std::move(record)), done(io, asio::steady_timer::time_point::max()) {}
+    JobRecord job;
+    asio::steady_timer done;  // cancelled once stored or failed
+    bool stored = false;
+    std::exception_ptr error;
+};
+
+boost::asio::awaitable<SubmitResult> PostgresStore::storeWithOthers(JobRecord job) {
+    if (!enter()) throw StoreUnavailable("database store is closed");
+    auto work = joinGroup(std::move(job));
+    co_return co_await asio::co_spawn(io_, std::move(work), asio::use_awaitable);
+}
+
+// On the loop: queues the job and waits for a group statement to take it. Up to kSubmitGroups
+// statements are on their way at once; each takes every submit that arrived meanwhile (at most
+// kMaxGroup). A lone submit finds a statement free and goes at once, so waiting costs nothing at a
+// low rate; under load, one commit carries many submits instead of each paying for its own.
+boost::asio::awaitable<SubmitResult> PostgresStore::joinGroup(JobRecord job) {
+    const Entered counted{this};
+    auto pending = std::make_shared<PendingSubmit>(io_, std::move(job));
+    pendingSubmits_.push_back(pending);
+    if (submitGroups_ < kSubmitGroups) {
+        ++submitGroups_;
+        asio::co_spawn(io_, storeGroups(), asio::detached);
+    }
+    if (!pending->stored && !pending->error) {
+        boost::system::error_code cancelled;
+        co_await pending->done.async_wait(asio::redirect_error(asio::use_awaitable, cancelled));
+    }
+    if (pending->error) std::rethrow_exception(pending->error);
+    co_return SubmitResult{.outcome = SubmitOutcome::created, .job = std::move(pending->job)};
+}
+
+// Stores groups of waiting submits until none waits. Needs no count of its own in close(): it runs
+// only while counted submits wait for it.
+boost::asio::awaitable<void> PostgresStore::storeGroups() {
+    while (!pendingSubmits_.empty()) {
+        const std::size_t take = std::min(pendingSubmits_.size(), kMaxGroup);
+        std::vector<std::shared_ptr<PendingSubmit>> group(
+            pendingSubmits_.begin(), pendingSubmits_.begin() + static_cast<std::ptrdiff_t>(take));
+        pendingSubmits_.erase(pendingSubmits_.begin(),
+                              pendingSubmits_.begin() + static_cast<std::ptrdiff_t>(take));
+        auto work = storeGroup(group);
+        co_await std::move(work);
+        for (const auto& pending : group) pending->done.cancel();
+    }
+    --submitGroups_;
+}
+
+// Stores a group in one statement. One job can fail it for all (its owner deleted meanwhile, say): then
+// each half again, so that only that job fails, at a few statements' cost. When the database is down or
+// busy, the whole group fails at once.
+boost::asio::awaitable<void> PostgresStore::storeGroup(
+    std::span<const std::shared_ptr<PendingSubmit>> group) {
+    std::vector<JobRecord> jobs;
+    jobs.reserve(group.size());
+    for (const auto& pending : group) jobs.push_back(pending->job);
+    std::exception_ptr failure;
+    bool refused = false;  // the statement ran and the database refused a row of it
+    try {
+        auto work = insertJobs(std::move(jobs));
+        co_await std::move(work);
+        for (const auto& pending : group) pending->stored = true;
+    } catch (const pg::QueryError& error) {
+        failure = std::current_exception();
+        refused = error.sqlstate().starts_with("23");  // integrity constraint violation
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (!failure) co_return;
+    if (group.size() == 1 || !refused) {
+        // Unreachable or busy database: every job of the group fails alike, without trying again.
+        for (const auto& pending : group) pending->error = failure;
+        co_return;
+    }
+    const std::size_t half = group.size() / 2;
+    auto first = storeGroup(group.first(half));
+    co_await std::move(first);
+    auto second = storeGroup(group.subspan(half));
+    co_await std::move(second);
+}
+
+boost::asio::awaitable<void> PostgresStore::insertJobs(std::vector<JobRecord> jobs) {
+    return withConnection([jobs = std::move(jobs)](pg::Connection& db) -> asio::awaitable<void> {
+        std::vector<pg::Statement> statements;
+        statements.push_back(
+            pg::Statement{.sql = std::string(kInsertJobs), .params = insertJobsParams(jobs)});
+        co_await db.pipeline(std::move(statements));
+    });
 }
 
 // No BEGIN/COMMIT: the job and its first history row are one statement, atomic on its own, so a submit
@@ -424,38 +566,15 @@ boost::asio::awaitable<std::vector<JobRecord>> PostgresStore::storeJobs(std::vec
         [batch = std::move(batch), now](pg::Connection& db) -> asio::awaitable<std::vector<JobRecord>> {
             std::vector<JobRecord> stored;
             if (batch.empty()) co_return stored;
-            std::vector<std::optional<std::string>> ids, tasks, args, queues, states, owners, keys, hashes;
-            std::vector<std::optional<std::int64_t>> priorities, maxAttempts, runAt, timeouts;
             stored.reserve(batch.size());
-            for (JobRecord job : batch) {
-                job.state = initialState(job, now);
-                job.attempts = 0;
-                job.created = job.updated = now;
-                ids.emplace_back(job.id);
-                tasks.emplace_back(job.task);
-                args.emplace_back(job.args);
-                queues.emplace_back(job.queue);
-                priorities.emplace_back(job.priority);
-                states.emplace_back(jobs::stateName(job.state));
-                maxAttempts.emplace_back(job.maxAttempts);
-                runAt.emplace_back(job.runAt);
-                timeouts.emplace_back(job.timeoutMs);
-                owners.emplace_back(job.ownerId);
-                keys.push_back(job.idempotencyKey);
-                hashes.push_back(job.requestHash);
-                stored.push_back(std::move(job));
-            }
-            pg::Params params;
-            params.add(textArray(ids)).add(textArray(tasks)).add(textArray(args)).add(textArray(queues));
-            params.add(bigintArray(priorities)).add(textArray(states)).add(bigintArray(maxAttempts));
-            params.add(bigintArray(runAt)).add(bigintArray(timeouts)).add(textArray(owners));
-            params.add(textArray(keys)).add(textArray(hashes)).add(now);
+            for (const JobRecord& job : batch) stored.push_back(newJob(job, now));
             std::vector<pg::Statement> statements;
-            statements.push_back(pg::Statement{.sql = std::string(kInsertJobs), .params = std::move(params)});
+            statements.push_back(
+                pg::Statement{.sql = std::string(kInsertJobs), .params = insertJobsParams(stored)});
             auto results = co_await db.pipeline(std::move(statements));
             // A row left out is an idempotency key in use (before or earlier in this batch): throwing
             // rolls the whole batch back.
-            if (results[0].affected() != static_cast<std::int64_t>(batch.size())) {
+            if (results[0].affected() != static_cast<std::int64_t>(stored.size())) {
                 throw Conflict("an idempotency key of the batch is already used");
             }
             co_return stored;

@@ -18,6 +18,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include "jobs/job_state.hpp"
 #include "store/migrations/postgres_migrations.hpp"
@@ -150,6 +152,51 @@ TEST_F(PgJobsTest, AJobQueuedAgainFromAnExpiredLeaseWakesTheWorkers) {
     const auto again = runToCompletion(store_.claimJobs({"reports"}, 1, "w2", kLeaseMs, kM0 + kLeaseMs));
     ASSERT_EQ(again.size(), 1u);
     EXPECT_EQ(again[0].attempts, 2);
+}
+
+// Single submits that arrive together are stored together, each as given, with its own created time and
+// history row; one that the database refuses (its owner does not exist) fails alone.
+TEST_F(PgJobsTest, ConcurrentSingleSubmitsAreStoredTogetherAndARefusedOneFailsAlone) {
+    constexpr int kSubmits = 300;
+    constexpr int kRefused = 150;
+    asio::thread_pool callers(4);
+    std::vector<std::future<SubmitResult>> results;
+    for (int i = 0; i < kSubmits; ++i) {
+        JobRecord job = jobRecord("s" + std::to_string(i));
+        if (i == kRefused) job.ownerId = "nobody";
+        results.push_back(
+            asio::co_spawn(callers, store_.submitJob(std::move(job), kM0 + i), asio::use_future));
+    }
+    for (int i = 0; i < kSubmits; ++i) {
+        if (i == kRefused) {
+            EXPECT_THROW(results[i].get(), StoreUnavailable) << "the job of an unknown owner";
+            continue;
+        }
+        const SubmitResult result = results[i].get();
+        EXPECT_EQ(result.outcome, SubmitOutcome::created);
+        EXPECT_EQ(result.job.id, "s" + std::to_string(i));
+        EXPECT_EQ(result.job.created, kM0 + i);
+        EXPECT_EQ(result.job.state, JobState::queued);
+    }
+    callers.join();
+
+    pg::BlockingConnection db{SecretString(url_)};
+    EXPECT_EQ(db.exec("SELECT count(*) FROM jobs").int64(0, 0), kSubmits - 1);
+    EXPECT_EQ(db.exec("SELECT count(*) FROM jobs WHERE created <> " + std::to_string(kM0) +
+                      " + substr(id, 2)::bigint OR updated <> created")
+                  .int64(0, 0),
+              0)
+        << "each job keeps its own submit time";
+    EXPECT_EQ(db.exec("SELECT count(*) FROM jobs j JOIN job_events e ON e.job_id = j.id AND e.to_state = "
+                      "'queued' AND e.detail = 'submitted' AND e.time = j.created")
+                  .int64(0, 0),
+              kSubmits - 1)
+        << "each with its history row";
+    // Rows inserted by one statement share its transaction id.
+    const auto transactions = db.exec("SELECT count(DISTINCT xmin::text) FROM jobs").int64(0, 0);
+    EXPECT_LT(transactions, kSubmits / 2) << "the submits were stored one by one";
+    std::printf("%d concurrent single submits stored in %lld transactions\n", kSubmits - 1,
+                static_cast<long long>(transactions));
 }
 
 TEST_F(PgJobsTest, TwoStoresOnOneDatabaseLeaseEveryJobExactlyOnce) {

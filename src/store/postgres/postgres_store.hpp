@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -164,6 +165,16 @@ class PostgresStore final : public Store {
     // The transactions of submitJob and submitJobs (pg_jobs.cpp), which announce what they queued after.
     boost::asio::awaitable<SubmitResult> storeJob(JobRecord job, Millis now);
     boost::asio::awaitable<std::vector<JobRecord>> storeJobs(std::vector<JobRecord> batch, Millis now);
+    // Single submits without an idempotency key, stored in groups (pg_jobs.cpp). The job comes ready
+    // to store (state, attempts and times set).
+    struct PendingSubmit;
+    static constexpr int kSubmitGroups = 2;         // group statements on their way at once
+    static constexpr std::size_t kMaxGroup = 1000;  // jobs in one
+    boost::asio::awaitable<SubmitResult> storeWithOthers(JobRecord job);
+    boost::asio::awaitable<SubmitResult> joinGroup(JobRecord job);
+    boost::asio::awaitable<void> storeGroups();
+    boost::asio::awaitable<void> storeGroup(std::span<const std::shared_ptr<PendingSubmit>> group);
+    boost::asio::awaitable<void> insertJobs(std::vector<JobRecord> jobs);
     // recoverExpiredLeases' transaction: how many leases it took back, and the queues of the jobs it
     // queued again (announced after, as a submit's are).
     struct LeasesTakenBack {
@@ -197,6 +208,8 @@ class PostgresStore final : public Store {
     // Touched only on the loop's thread.
     std::set<std::string> pendingWakeups_;
     bool sendingWakeups_ = false;
+    std::vector<std::shared_ptr<PendingSubmit>> pendingSubmits_;
+    int submitGroups_ = 0;
 };
 
 template <class Fn>
