@@ -3,7 +3,7 @@
 
 PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
-	libssl-dev openssl libsqlite3-dev libpq-dev postgresql libsodium-dev libzxcvbn-dev prometheus-cpp-dev libvalijson-dev \
+	libssl-dev openssl libsqlite3-dev libpq-dev postgresql redis-server libsodium-dev libzxcvbn-dev prometheus-cpp-dev libvalijson-dev \
 	libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev \
 	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light wrk sqlite3 jq

@@ -20,7 +20,8 @@ void json(http::Exchange& ex, std::string body) {
 
 }  // namespace
 
-void addSystemRoutes(http::Router& router, const Config& config, store::Store& store, obs::Metrics& metrics) {
+void addSystemRoutes(http::Router& router, const Config& config, store::Store& store, obs::Metrics& metrics,
+                     redis::Client* redis) {
     router.add({.method = http::Verb::get,
                 .pattern = "/healthz",
                 .handler = [](http::Exchange& ex) -> boost::asio::awaitable<void> {
@@ -33,17 +34,25 @@ void addSystemRoutes(http::Router& router, const Config& config, store::Store& s
 
     router.add({.method = http::Verb::get,
                 .pattern = "/readyz",
-                .handler = [&store](http::Exchange& ex) -> boost::asio::awaitable<void> {
-                    bool ready = false;
+                .handler = [&store, redis](http::Exchange& ex) -> boost::asio::awaitable<void> {
+                    bool storeReady = false;
                     try {
-                        ready = co_await store.ping();
+                        storeReady = co_await store.ping();
                     } catch (const std::exception&) {
-                        ready = false;
+                        storeReady = false;
                     }
-                    if (!ready) throw http::ApiError::serviceUnavailable("The database is not reachable.");
-                    json(ex, R"({"status":"ready","checks":{"store":"ok"}})");
+                    bool redisReady = true;
+                    if (redis != nullptr) redisReady = co_await redis->ping();  // never throws
+                    if (!storeReady && !redisReady)
+                        throw http::ApiError::serviceUnavailable(
+                            "Not ready: the database (store) and redis are down.");
+                    if (!storeReady)
+                        throw http::ApiError::serviceUnavailable("The database is not reachable.");
+                    if (!redisReady) throw http::ApiError::serviceUnavailable("Not ready: redis is down.");
+                    json(ex, redis != nullptr ? R"({"status":"ready","checks":{"store":"ok","redis":"ok"}})"
+                                              : R"({"status":"ready","checks":{"store":"ok"}})");
                 },
-                .summary = "Readiness: the database answers",
+                .summary = "Readiness: the database answers (and Redis, when redis_url is set)",
                 .rateLimited = false});
 
     auto proxies = std::make_shared<http::TrustedProxies>(config.trustedProxies);

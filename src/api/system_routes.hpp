@@ -4,10 +4,14 @@
 #include "app/config.hpp"
 #include "http/router.hpp"
 #include "obs/metrics.hpp"
+#include "redis/client.hpp"
 #include "store/store.hpp"
 
 namespace rampart::api {
 
-void addSystemRoutes(http::Router& router, const Config& config, store::Store& store, obs::Metrics& metrics);
+// `redis` (null when redis_url is unset) is part of readiness: /readyz answers 503 while it does not answer
+// PING.
+void addSystemRoutes(http::Router& router, const Config& config, store::Store& store, obs::Metrics& metrics,
+                     redis::Client* redis = nullptr);
 
 }  // namespace rampart::api

@@ -1,10 +1,12 @@
 // The operational routes: /metrics is refused to remote clients (also through a trusted proxy) and
-// /readyz reports an unreachable database as 503.
+// /readyz reports an unreachable database, and an unreachable Redis when one is configured, as 503.
 #include "api/system_routes.hpp"
 
 #include <gtest/gtest.h>
 
 #include "http/pipeline.hpp"
+#include "redis/client_host.hpp"
+#include "testing/child_process.hpp"
 #include "testing/pipeline_driver.hpp"
 #include "testing/temp_directory.hpp"
 
@@ -64,6 +66,41 @@ TEST_F(SystemRoutesTest, ReadinessFollowsTheStore) {
     EXPECT_EQ(notReady[http::beast_http::field::content_type], "application/problem+json");
     EXPECT_EQ(get("/healthz", "127.0.0.1").result(), http::Status::ok)
         << "liveness does not depend on the store";
+}
+
+// With redis_url set, readiness needs Redis too; here nothing listens on its port.
+TEST(SystemRoutesRedis, ReadinessNamesRedisWhenItDoesNotAnswer) {
+    rampart::testing::TempDirectory dir;
+    Config config;
+    auto store = store::openStore(SecretString("sqlite://" + (dir.path() / "t.db").string()));
+    const auto url =
+        redis::parseRedisUrl("redis://:pw@127.0.0.1:" + std::to_string(rampart::testing::probeFreePort()));
+    redis::ClientHost redis(url, redis::ClientOptions{});
+    obs::Metrics metrics;
+    obs::HttpMetrics httpMetrics{metrics};
+    http::Router router;
+    addSystemRoutes(router, config, *store, metrics, &redis.client());
+    const auto pipeline = http::buildPipeline(config, router, httpMetrics, nullptr);
+    const auto get = [&](const std::string& target) {
+        http::Exchange ex;
+        ex.request.method(http::Verb::get);
+        ex.request.target(target);
+        ex.request.version(11);
+        ex.request.set("Host", "localhost");
+        ex.peer = boost::asio::ip::make_address("127.0.0.1");
+        rampart::testing::runThroughPipeline(*pipeline, ex);
+        return std::move(ex.response);
+    };
+    const auto redisDown = get("/readyz");
+    EXPECT_EQ(redisDown.result(), http::Status::service_unavailable);
+    EXPECT_NE(redisDown.body().find("redis is down"), std::string::npos) << redisDown.body();
+    EXPECT_EQ(redisDown.body().find(":pw@"), std::string::npos) << redisDown.body();
+    EXPECT_EQ(get("/healthz").result(), http::Status::ok) << "liveness does not depend on Redis";
+    store->close();
+    const auto bothDown = get("/readyz");
+    EXPECT_EQ(bothDown.result(), http::Status::service_unavailable);
+    EXPECT_NE(bothDown.body().find("store"), std::string::npos) << bothDown.body();
+    EXPECT_NE(bothDown.body().find("redis"), std::string::npos) << bothDown.body();
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "identity/oidc.hpp"
 #include "identity/principal.hpp"
 #include "jobs/task_registry.hpp"
+#include "redis/redis_url.hpp"
 
 extern char** environ;
 
@@ -375,7 +376,16 @@ constexpr Setting kSettings[] = {
     {"redis_url", true,
      [](Config& c, const RawValue& v) {
          c.redisUrl = parseUrl(v, {"redis://", "rediss://"});
+         // The whole URL is checked now, not when the first request needs Redis; the message never
+         // quotes it (it may hold a password).
+         try {
+             redis::parseRedisUrl(c.redisUrl->reveal());
+         } catch (const redis::InvalidRedisUrl& error) {
+             c.redisUrl.reset();
+             v.fail(error.what());
+         }
      }},
+    {"redis_ca_file", false, [](Config& c, const RawValue& v) { c.redisCaFile = v.nonEmptyText(); }},
     {"secret_key_file", false, [](Config& c, const RawValue& v) { c.secretKeyFile = v.nonEmptyText(); }},
     {"allowed_hosts", false,
      [](Config& c, const RawValue& v) {

@@ -139,7 +139,8 @@ struct Config {
     std::filesystem::path dataDir = "./var";                // RAMPART_DATA_DIR
     SecretString databaseUrl{"sqlite://./var/rampart.db"};  // RAMPART_DATABASE_URL (may hold a password)
     std::optional<SecretString> redisUrl;                   // RAMPART_REDIS_URL
-    unsigned databasePoolSize = 16;  // RAMPART_DATABASE_POOL_SIZE: PostgreSQL connections per process
+    std::filesystem::path redisCaFile;  // RAMPART_REDIS_CA_FILE: CAs for rediss://; empty = the system's
+    unsigned databasePoolSize = 16;     // RAMPART_DATABASE_POOL_SIZE: PostgreSQL connections per process
     // Secret settings (database_url, redis_url) whose value came from the TOML file: the deploy check
     // flags a password written there.
     std::vector<std::string> secretsInFile;

@@ -185,6 +185,7 @@ const std::vector<SettingSample>& allSettings() {
         {"database_url", "postgres://db/rampart", R"("postgres://db/rampart")"},
         {"database_pool_size", "32", "32"},
         {"redis_url", "redis://localhost", R"("redis://localhost")"},
+        {"redis_ca_file", "/etc/ssl/redis-ca.pem", R"("/etc/ssl/redis-ca.pem")"},
         {"secret_key_file", "/run/secrets/key", R"("/run/secrets/key")"},
         {"allowed_hosts", "a.example.com", R"(["a.example.com"])"},
         {"threads", "8", "8"},
@@ -587,6 +588,14 @@ TEST(LoadConfig, BadSecretValuesAreNeverEchoed) {
     const std::string redis = loadError(fromFile(dir, "redis_url = \"http://:redispass77@cache\"\n"));
     EXPECT_THAT(redis, HasSubstr("redis_url"));
     EXPECT_THAT(redis, Not(HasSubstr("redispass77")));
+
+    // A redis:// URL that is wrong past its scheme: refused at load time, still without the password.
+    for (const char* url : {"redis://u:redispass77@cache:99999", "redis://u:redispass77@cache/x",
+                            "redis://u:redispass77@cache?tls=1", "rediss://redispass77@cache"}) {
+        const std::string refused = loadError(fromEnvironment({{"RAMPART_REDIS_URL", url}}));
+        EXPECT_THAT(refused, HasSubstr("redis_url"));
+        EXPECT_THAT(refused, Not(HasSubstr("redispass77")));
+    }
 
     const std::string override = loadError(fromOverrides({{"database_url", "oracle://sys:overridepw@x"}}));
     EXPECT_THAT(override, HasSubstr("database_url"));

@@ -13,6 +13,8 @@
 #include <fmt/ranges.h>
 #include <boost/asio/ip/address.hpp>
 
+#include "redis/redis_url.hpp"
+
 namespace rampart {
 namespace {
 
@@ -342,20 +344,25 @@ void checkBackends(const Config& config, Findings& findings) {
                          : "Pass the URL in RAMPART_REDIS_URL instead.");
     }
     if (config.redisUrl) {
-        const std::string& redis = config.redisUrl->reveal();
-        const UrlFacts facts = urlFacts(redis);
-        if (redis.starts_with("redis://") && anyRemoteHost(facts)) {
+        // Configuration loading has already parsed the URL; a URL that does not parse is reported there.
+        std::optional<redis::RedisUrl> url;
+        try {
+            url = redis::parseRedisUrl(config.redisUrl->reveal());
+        } catch (const redis::InvalidRedisUrl&) {
+        }
+        if (url && !url->tls && !url->isLoopback()) {
             findings.add(
                 "redis.plaintext", Severity::critical,
                 "Redis on another host is reached over plain redis://, so its password and data travel "
                 "unencrypted.",
                 "Use a rediss:// URL in RAMPART_REDIS_URL (Redis with TLS).");
         }
-        if (!facts.hasPassword) {
+        if (url && url->password.empty()) {
             findings.add(
-                "redis.no_auth", Severity::warning,
-                "The Redis URL has no password, so anyone who can reach Redis can change rate-limit state.",
-                "Enable Redis ACLs and put the user and password in RAMPART_REDIS_URL.");
+                "redis.no_auth", Severity::critical,
+                "The Redis URL has no password, so anyone who can reach Redis can change rate-limit "
+                "state and lift every limit.",
+                "Enable Redis ACLs (or requirepass) and put the user and password in RAMPART_REDIS_URL.");
         }
     }
 }

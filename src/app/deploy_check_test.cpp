@@ -309,10 +309,50 @@ TEST(DeployCheck, RedisPlaintextOrWithoutPassword) {
     expectNoFinding(config, "redis.no_auth");
     config.redisUrl = SecretString("rediss://cache.internal:6380");
     expectNoFinding(config, "redis.plaintext");
-    expectFinding(config, "redis.no_auth", Severity::warning);
+    expectFinding(config, "redis.no_auth", Severity::critical);
     config.redisUrl = SecretString("redis://rampart:pw@127.0.0.1:6379");
     expectNoFinding(config, "redis.plaintext");
     expectNoFinding(config, "redis.no_auth");
+    config.redisUrl = SecretString("rediss://rampart:pw@cache.internal:6380/1");
+    expectNoFinding(config, "redis.plaintext");
+    expectNoFinding(config, "redis.no_auth");
+}
+
+TEST(DeployCheck, RedisPlaintextIsOnlyForLoopback) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    // Addresses that are not this host, however they are written.
+    for (const char* url :
+         {"redis://:pw@10.0.0.7", "redis://:pw@[2001:db8::7]:6379", "redis://:pw@[::ffff:10.0.0.7]",
+          "redis://:pw@localhost.evil.example", "redis://:pw@0.0.0.0", "redis://u:pw@redis/2"}) {
+        SCOPED_TRACE(url);
+        config.redisUrl = SecretString(url);
+        expectFinding(config, "redis.plaintext", Severity::critical);
+    }
+    for (const char* url : {"redis://:pw@localhost", "redis://:pw@[::1]:6379", "redis://:pw@127.0.0.2"}) {
+        SCOPED_TRACE(url);
+        config.redisUrl = SecretString(url);
+        expectNoFinding(config, "redis.plaintext");
+    }
+}
+
+TEST(DeployCheck, RedisWithoutPasswordIsCriticalEvenOnLoopback) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    // An empty password, a bare "@", or no user information at all: no AUTH is sent.
+    for (const char* url :
+         {"redis://127.0.0.1:6379", "redis://@localhost", "redis://:@localhost", "rediss://[::1]"}) {
+        SCOPED_TRACE(url);
+        config.redisUrl = SecretString(url);
+        expectFinding(config, "redis.no_auth", Severity::critical);
+    }
+    // The finding never shows the URL, and a password-bearing URL has no such finding.
+    config.redisUrl = SecretString("redis://:Secr3tPw@localhost");
+    expectNoFinding(config, "redis.no_auth");
+    for (const auto& finding : runDeployChecks(config)) {
+        EXPECT_EQ(finding.problem.find("Secr3tPw"), std::string::npos) << finding.id;
+        EXPECT_EQ(finding.fix.find("Secr3tPw"), std::string::npos) << finding.id;
+    }
 }
 
 TEST(DeployCheck, DevelopmentReportsTheSameFindingsAsWarnings) {

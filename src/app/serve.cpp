@@ -36,6 +36,7 @@
 #include "obs/access_log.hpp"
 #include "obs/audit.hpp"
 #include "obs/metrics.hpp"
+#include "redis/client_host.hpp"
 #include "store/store.hpp"
 
 namespace rampart {
@@ -211,6 +212,12 @@ bool preflight(Config& config, std::vector<Finding>& findings) {
     return true;
 }
 
+redis::ClientOptions redisClientOptions(const Config& config) {
+    redis::ClientOptions options;
+    options.caFile = config.redisCaFile;
+    return options;
+}
+
 }  // namespace
 
 bool schemaReady(store::Store& store, const Config& config) {
@@ -258,8 +265,18 @@ int serve(Config config, const ServeOptions& options) {
         }
     }
 
+    // The one Redis client of this process (rate limits shared by a cluster; /readyz), when redis_url is
+    // set. It connects on first use, so the server starts while Redis is down and /readyz reports it.
+    std::unique_ptr<redis::ClientHost> redisHost;
+    if (config.redisUrl) {
+        const redis::RedisUrl redisUrl = redis::parseRedisUrl(config.redisUrl->reveal());
+        redisHost = std::make_unique<redis::ClientHost>(redisUrl, redisClientOptions(config));
+        spdlog::info("redis: {}", redisUrl.redacted());
+    }
+    redis::Client* redisClient = redisHost ? &redisHost->client() : nullptr;
+
     http::Router router;
-    api::addSystemRoutes(router, config, *store, metrics);
+    api::addSystemRoutes(router, config, *store, metrics, redisClient);
     api::addIdentityRoutes(router, config, auth, *store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
@@ -342,6 +359,7 @@ int serve(Config config, const ServeOptions& options) {
     wakeups.stop();
     for (auto& pool : workers)
         pool->stop();  // running jobs are not reported: their leases run out, they run again
+    redisHost.reset();
     store->close();
     if (accessLog) accessLog->flush();
     spdlog::info("stopped");

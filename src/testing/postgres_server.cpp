@@ -2,41 +2,26 @@
 // (so its PID is ours to signal), readiness by PQping, SQL through libpq.
 #include "testing/postgres_server.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <grp.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/shm.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
-#include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <fstream>
-#include <functional>
-#include <future>
-#include <initializer_list>
 #include <memory>
-#include <mutex>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+
+#include "testing/child_process.hpp"
+#include "testing/test_certificates.hpp"
 
 namespace rampart::testing {
 namespace {
@@ -49,26 +34,7 @@ constexpr auto kStopTimeout = 10s;
 constexpr auto kPollInterval = 10ms;
 // Attempts at a free port: another process may bind the one we probed before postgres does.
 constexpr int kStartAttempts = 5;
-constexpr int kLogTailLines = 40;
 constexpr const char* kSettingsFile = "rampart_test.conf";
-
-std::runtime_error systemError(const std::string& what) {
-    return std::runtime_error(what + ": " + std::system_category().message(errno));
-}
-
-class FileDescriptor {
-  public:
-    explicit FileDescriptor(int fd) : fd_(fd) {}
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-    ~FileDescriptor() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    [[nodiscard]] int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
 
 struct ConnectionDeleter {
     void operator()(PGconn* connection) const { PQfinish(connection); }
@@ -78,33 +44,6 @@ struct ResultDeleter {
 };
 using Connection = std::unique_ptr<PGconn, ConnectionDeleter>;
 using Result = std::unique_ptr<PGresult, ResultDeleter>;
-
-// Lower-case letters and digits: fine in a URL and in an unquoted SQL identifier.
-std::string randomToken(std::size_t length) {
-    static constexpr std::string_view kAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-    std::random_device random;
-    std::uniform_int_distribution<std::size_t> pick(0, kAlphabet.size() - 1);
-    std::string token(length, ' ');
-    for (auto& c : token) c = kAlphabet[pick(random)];
-    return token;
-}
-
-std::string percentEncode(std::string_view text) {
-    static constexpr std::string_view kHex = "0123456789ABCDEF";
-    std::string encoded;
-    for (const unsigned char c : text) {
-        const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                                c == '-' || c == '.' || c == '_' || c == '~';
-        if (unreserved) {
-            encoded += static_cast<char>(c);
-        } else {
-            encoded += '%';
-            encoded += kHex[c >> 4];
-            encoded += kHex[c & 0xF];
-        }
-    }
-    return encoded;
-}
 
 std::string quoteIdentifier(std::string_view name) {
     std::string quoted = "\"";
@@ -148,226 +87,6 @@ std::filesystem::path findBinDirectory() {
         throw std::runtime_error(
             "no PostgreSQL server: no /usr/lib/postgresql/*/bin/initdb (`make deps` installs it)");
     return best;
-}
-
-std::uint16_t freePort() {
-    FileDescriptor socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (socket.get() < 0) throw systemError("socket");
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    if (::bind(socket.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
-        throw systemError("bind");
-    socklen_t length = sizeof address;
-    if (::getsockname(socket.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0)
-        throw systemError("getsockname");
-    return ntohs(address.sin_port);
-}
-
-std::vector<std::string> readLines(const std::filesystem::path& path) {
-    std::ifstream file(path);
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(file, line);) lines.push_back(std::move(line));
-    return lines;
-}
-
-// The last lines of `path` written after byte `offset`, for error messages.
-std::string logTail(const std::filesystem::path& path, std::uintmax_t offset) {
-    std::ifstream file(path, std::ios::binary);
-    file.seekg(static_cast<std::streamoff>(offset));
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(file, line);) lines.push_back(std::move(line));
-    std::string tail;
-    const std::size_t first = lines.size() > kLogTailLines ? lines.size() - kLogTailLines : 0;
-    for (std::size_t i = first; i < lines.size(); ++i) tail += "    " + lines[i] + "\n";
-    return tail.empty() ? "    (" + path.string() + " is empty)\n" : tail;
-}
-
-std::uintmax_t fileSize(const std::filesystem::path& path) {
-    std::error_code missing;
-    const auto size = std::filesystem::file_size(path, missing);
-    return missing ? 0 : size;
-}
-
-std::string describeExit(int status) {
-    if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-    return "status " + std::to_string(status);
-}
-
-// True once `pid` has exited and been reaped; `wait` blocks until then.
-bool reap(pid_t pid, bool wait, int* status = nullptr) {
-    int ignored = 0;
-    for (;;) {
-        const pid_t reaped = ::waitpid(pid, status != nullptr ? status : &ignored, wait ? 0 : WNOHANG);
-        if (reaped == pid) return true;
-        if (reaped == 0) return false;
-        if (errno == EINTR) continue;
-        return errno == ECHILD;  // someone else reaped it: gone all the same
-    }
-}
-
-// PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not when the process does: a server
-// forked from a short-lived thread (a Race helper, an io_context pool thread, the first user of the shared
-// server) would be SIGKILLed as soon as that thread ended. So every fork happens on this one thread, which
-// lives as long as the process. It is leaked on purpose: it must outlive the shared server's destructor,
-// which runs among the static destructors at exit.
-class Launcher {
-  public:
-    static Launcher& instance() {
-        static auto* launcher = new Launcher;
-        return *launcher;
-    }
-
-    pid_t run(std::function<pid_t()> fork) {
-        std::packaged_task<pid_t()> task(std::move(fork));
-        auto pid = task.get_future();
-        {
-            std::lock_guard lock(mutex_);
-            tasks_.push_back(std::move(task));
-        }
-        wake_.notify_one();
-        return pid.get();
-    }
-
-  private:
-    Launcher() {
-        // The thread blocks every signal, so that none meant for the process lands on it; children
-        // unblock them all before exec.
-        sigset_t all;
-        sigset_t previous;
-        ::sigfillset(&all);
-        ::pthread_sigmask(SIG_SETMASK, &all, &previous);
-        std::thread([this] { loop(); }).detach();
-        ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    }
-
-    [[noreturn]] void loop() {
-        for (;;) {
-            std::unique_lock lock(mutex_);
-            wake_.wait(lock, [this] { return !tasks_.empty(); });
-            auto task = std::move(tasks_.front());
-            tasks_.pop_front();
-            lock.unlock();
-            task();
-        }
-    }
-
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::deque<std::packaged_task<pid_t()>> tasks_;
-};
-
-// What the child needs, prepared before fork: between fork and exec in a multi-threaded process only
-// async-signal-safe calls are allowed (no malloc, hence no getpwnam or initgroups there).
-struct ChildSetup {
-    char* const* argv;
-    char* const* envp;
-    const char* workingDirectory;
-    int input;
-    int output;
-    pid_t parent;
-    bool switchUser;
-    uid_t uid;
-    gid_t gid;
-    const gid_t* groups;
-    std::size_t groupCount;
-};
-
-// write() and _exit() are async-signal-safe; the message lands in the log that the parent reports.
-[[noreturn]] void failInChild(const char* what) {
-    const int error = errno;
-    char digits[16];
-    int length = 0;
-    for (int value = error; length == 0 || value > 0; value /= 10)
-        digits[length++] = static_cast<char>('0' + value % 10);
-    constexpr char kPrefix[] = "postgres_server.cpp: child setup failed: ";
-    [[maybe_unused]] auto written = ::write(STDERR_FILENO, kPrefix, sizeof kPrefix - 1);
-    written = ::write(STDERR_FILENO, what, std::char_traits<char>::length(what));
-    written = ::write(STDERR_FILENO, " errno ", 7);
-    while (length > 0) written = ::write(STDERR_FILENO, &digits[--length], 1);
-    written = ::write(STDERR_FILENO, "\n", 1);
-    ::_exit(127);
-}
-
-[[noreturn]] void runChild(const ChildSetup& setup) {
-    if (::dup2(setup.input, STDIN_FILENO) < 0 || ::dup2(setup.output, STDOUT_FILENO) < 0 ||
-        ::dup2(setup.output, STDERR_FILENO) < 0)
-        ::_exit(127);
-    // Descriptors the test process opened without O_CLOEXEC (listening sockets of a server under test, say)
-    // must not live on in postgres. ENOSYS on kernels before 5.9 leaves them open, which is harmless.
-    ::close_range(3, ~0U, 0);
-    if (setup.switchUser) {
-        // EPERM: a user namespace that denies setgroups (rootless containers). The groups stay root's
-        // then; PostgreSQL only checks that the user is not root.
-        if (::setgroups(setup.groupCount, setup.groups) != 0 && errno != EPERM) failInChild("setgroups");
-        if (::setgid(setup.gid) != 0) failInChild("setgid");
-        if (::setuid(setup.uid) != 0) failInChild("setuid");
-    }
-    // After setuid, which clears it. If the test process dies (a crash, a SIGKILL from a CI timeout), the
-    // kernel kills the server too; its backends notice the postmaster's death and exit on their own.
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) failInChild("prctl");
-    if (::getppid() != setup.parent) ::_exit(127);  // the test process died before prctl
-    // Signals ignored or blocked by the test process would stay so across exec.
-    for (int number = 1; number < NSIG; ++number) ::signal(number, SIG_DFL);
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (::chdir(setup.workingDirectory) != 0) failInChild("chdir");
-    ::execve(setup.argv[0], setup.argv, setup.envp);
-    failInChild("execve");
-}
-
-// Test certificates for PostgresServerOptions::tls, made in memory: a P-256 CA and a server certificate
-// signed by it. (testing/self_signed.hpp makes self-signed ones, but reports through GoogleTest, which
-// this library does not link.)
-using Key = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-using Certificate = std::unique_ptr<X509, decltype(&X509_free)>;
-using Extensions = std::initializer_list<std::pair<int, const char*>>;
-
-Key newKey() {
-    Key key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), EVP_PKEY_free);
-    if (!key) throw std::runtime_error("cannot make a test TLS key");
-    return key;
-}
-
-// A certificate for `key` named `commonName`, signed by `issuerKey` in the name of `issuer` (null: the
-// certificate itself, so self-signed), valid from an hour ago for a week.
-Certificate newCertificate(EVP_PKEY* key, const char* commonName, X509* issuer, EVP_PKEY* issuerKey,
-                           Extensions extensions) {
-    Certificate certificate(X509_new(), X509_free);
-    X509* cert = certificate.get();
-    X509_set_version(cert, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), static_cast<long>(std::random_device{}() >> 1 | 1U));
-    X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 7 * 24 * 3600);
-    X509_set_pubkey(cert, key);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>(commonName), -1, -1, 0);
-    X509_set_issuer_name(cert, X509_get_subject_name(issuer != nullptr ? issuer : cert));
-    X509V3_CTX context;
-    X509V3_set_ctx_nodb(&context);
-    X509V3_set_ctx(&context, issuer != nullptr ? issuer : cert, cert, nullptr, nullptr, 0);
-    for (const auto& [nid, value] : extensions) {
-        X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value);
-        if (extension == nullptr)
-            throw std::runtime_error(std::string("bad test certificate extension ") + value);
-        X509_add_ext(cert, extension, -1);
-        X509_EXTENSION_free(extension);
-    }
-    if (X509_sign(cert, issuerKey, EVP_sha256()) <= 0)
-        throw std::runtime_error("cannot sign a test certificate");
-    return certificate;
-}
-
-template <class Write>
-std::string pemOf(Write write) {
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-    if (!bio || write(bio.get()) != 1) throw std::runtime_error("cannot write a test certificate as PEM");
-    char* data = nullptr;
-    const long size = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(size));
 }
 
 Connection connect(const std::string& url) {
@@ -463,22 +182,10 @@ void PostgresServer::initialize() {
 }
 
 void PostgresServer::writeCertificates() const {
-    const auto caKey = newKey();
-    const auto ca = newCertificate(
-        caKey.get(), "Rampart test CA", nullptr, caKey.get(),
-        {{NID_basic_constraints, "critical,CA:TRUE"}, {NID_key_usage, "critical,keyCertSign,cRLSign"}});
-    const auto serverKey = newKey();
-    const auto server = newCertificate(serverKey.get(), "localhost", ca.get(), caKey.get(),
-                                       {{NID_basic_constraints, "critical,CA:FALSE"},
-                                        {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1"},
-                                        {NID_ext_key_usage, "serverAuth"}});
-    directory_.write("ca.crt", pemOf([&](BIO* bio) { return PEM_write_bio_X509(bio, ca.get()); }), 0644);
-    const auto certificate = directory_.write(
-        "server.crt", pemOf([&](BIO* bio) { return PEM_write_bio_X509(bio, server.get()); }), 0644);
-    const auto key = directory_.write("server.key", pemOf([&](BIO* bio) {
-                                          return PEM_write_bio_PrivateKey(bio, serverKey.get(), nullptr,
-                                                                          nullptr, 0, nullptr, nullptr);
-                                      }));
+    const auto certificates = makeTestCertificates();
+    directory_.write("ca.crt", certificates.caPem, 0644);
+    const auto certificate = directory_.write("server.crt", certificates.certificatePem, 0644);
+    const auto key = directory_.write("server.key", certificates.keyPem);
     // PostgreSQL refuses a key file that is not its user's (or root's with group access) or that others
     // may read; write() made it 0600.
     for (const auto& path : {certificate, key})
@@ -510,36 +217,10 @@ void PostgresServer::writeSettings() const {
 
 pid_t PostgresServer::spawn(const std::vector<std::string>& arguments,
                             const std::filesystem::path& output) const {
-    std::vector<char*> argv;
-    for (const auto& argument : arguments) argv.push_back(const_cast<char*>(argument.c_str()));
-    argv.push_back(nullptr);
     // A fixed environment: the server must not depend on the developer's shell (PGDATA, LANG, LC_ALL...).
-    std::string path = "PATH=" + binDirectory_.string() + ":/usr/bin:/bin";
-    std::string locale = "LC_ALL=C";
-    std::array<char*, 3> envp{path.data(), locale.data(), nullptr};
-
-    FileDescriptor input(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    FileDescriptor log(::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-    if (input.get() < 0 || log.get() < 0) throw systemError("open " + output.string());
-    const std::string workingDirectory = directory_.path().string();
-    const ChildSetup setup{argv.data(),
-                           envp.data(),
-                           workingDirectory.c_str(),
-                           input.get(),
-                           log.get(),
-                           ::getpid(),
-                           account_.switchUser,
-                           account_.uid,
-                           account_.gid,
-                           account_.groups.data(),
-                           account_.groups.size()};
-    const pid_t child = Launcher::instance().run([&setup]() -> pid_t {
-        const pid_t pid = ::fork();
-        if (pid == 0) runChild(setup);
-        return pid;
-    });
-    if (child < 0) throw systemError("fork");
-    return child;
+    const std::vector<std::string> environment{"PATH=" + binDirectory_.string() + ":/usr/bin:/bin",
+                                               "LC_ALL=C"};
+    return spawnChild(arguments, environment, directory_.path(), output, account_);
 }
 
 void PostgresServer::start() {
@@ -549,7 +230,7 @@ void PostgresServer::start() {
     const bool choosePort = port_ == 0;
     for (int attempt = 1;; ++attempt) {
         if (choosePort) {
-            port_ = freePort();
+            port_ = probeFreePort();
             writeSettings();
         }
         if (launch() == Launch::kReady) return;

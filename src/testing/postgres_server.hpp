@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "testing/child_process.hpp"
 #include "testing/temp_directory.hpp"
 
 namespace rampart::testing {
@@ -79,12 +80,7 @@ class PostgresServer {
   private:
     // The Unix account initdb and postgres run as: the postgres user when the tests run as root
     // (PostgreSQL refuses to run as root), otherwise the current user (switchUser false).
-    struct Account {
-        bool switchUser = false;
-        uid_t uid = 0;
-        gid_t gid = 0;
-        std::vector<gid_t> groups;  // supplementary groups, looked up before fork
-    };
+    using Account = ChildAccount;
 
     enum class Launch { kReady, kPortTaken };
 

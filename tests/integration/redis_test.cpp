@@ -1,0 +1,68 @@
+// The binary with RAMPART_REDIS_URL pointing at a real Redis (src/testing/redis_server.hpp): /readyz
+// follows Redis down and back up, and the server's log never holds Redis's password.
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "api_client.hpp"
+#include "testing/redis_server.hpp"
+
+namespace rampart::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool waitFor(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    for (const auto deadline = Clock::now() + limit; Clock::now() < deadline;) {
+        if (done()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return false;
+}
+
+TEST(RedisReadiness, ReadyzFollowsRedisDownAndBackUp) {
+    RedisServer redis;
+    ServerProcess server;
+    server.start({}, {{"RAMPART_REDIS_URL", redis.url()}, {"RAMPART_LOG_LEVEL", "debug"}});
+
+    const auto ready = request(server.port(), "GET", "/readyz");
+    EXPECT_EQ(ready.status, 200) << ready.body;
+    EXPECT_NE(ready.body.find(R"("redis":"ok")"), std::string::npos) << ready.body;
+
+    redis.kill();
+    const auto down = request(server.port(), "GET", "/readyz");
+    EXPECT_EQ(down.status, 503) << down.body;
+    EXPECT_NE(down.body.find("redis is down"), std::string::npos) << down.body;
+    EXPECT_EQ(request(server.port(), "GET", "/healthz").status, 200) << "liveness does not depend on Redis";
+
+    redis.start();
+    // The client retries after its back-off (5 s at most).
+    EXPECT_TRUE(waitFor([&] { return request(server.port(), "GET", "/readyz").status == 200; }, 20s))
+        << "/readyz did not recover after Redis came back";
+
+    server.stop();
+    const std::string log = server.stdoutText() + server.stderrText();
+    EXPECT_NE(log.find("rampart:***@127.0.0.1"), std::string::npos) << "the redacted URL is logged";
+    expectNoSecretsIn(server, {redis.userPassword(), redis.defaultPassword()});
+}
+
+TEST(RedisReadiness, AWrongPasswordIsNotReadyAndNeverLogged) {
+    RedisServer redis;
+    const std::string wrongPassword = "WrongRedisPassword-0123456789";
+    ServerProcess server;
+    server.start({}, {{"RAMPART_REDIS_URL",
+                       "redis://rampart:" + wrongPassword + "@127.0.0.1:" + std::to_string(redis.port())},
+                      {"RAMPART_LOG_LEVEL", "debug"}});
+    const auto refused = request(server.port(), "GET", "/readyz");
+    EXPECT_EQ(refused.status, 503) << refused.body;
+    EXPECT_EQ(refused.body.find(wrongPassword), std::string::npos);
+    server.stop();
+    const std::string log = server.stdoutText() + server.stderrText();
+    EXPECT_NE(log.find("WRONGPASS"), std::string::npos) << "the refusal is logged";
+    expectNoSecretsIn(server, {wrongPassword, redis.userPassword(), redis.defaultPassword()});
+}
+
+}  // namespace
+}  // namespace rampart::testing
