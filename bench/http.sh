@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # HTTP benchmark: wrk against Rampart's /healthz and against stock nginx serving the same bytes,
 # on this machine, one run each; prints req/s, p99 and the ratio, last line a Markdown table row.
+# Then the rate limiter's cost: a limited anonymous route (/.well-known/jwks.json) on a Rampart with
+# rate limits on (quota high enough that nothing is refused) against one with them off; prints
+# that ratio too (SKIP_LIMITER=1 leaves it out).
 #
 # Usage: bench/http.sh            (from `make bench`, which builds build/rampart first)
 # Knobs: DURATION=10 (seconds per run), ROUNDS=3 (alternating runs; medians), THREADS=2, CONNECTIONS=50, RAMPART_BIN=build/rampart,
@@ -32,6 +35,7 @@ fi
 work=$(mktemp -d /tmp/rampart-bench-XXXXXX)
 rampart_pid=""
 nginx_pid=""
+unlimited_pid=""
 
 stop_pid() {
     local pid=$1
@@ -47,6 +51,7 @@ stop_pid() {
 
 cleanup() {
     stop_pid "$rampart_pid"
+    stop_pid "$unlimited_pid"
     stop_pid "$nginx_pid"
     rm -rf "$work"
 }
@@ -55,22 +60,32 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- Rampart ---------------------------------------------------------------------------------
-mkdir -p "$work/rampart/data"
-env -i PATH="$PATH" HOME="${HOME:-$work}" \
-    RAMPART_ENV=development RAMPART_DATA_DIR="$work/rampart/data" \
-    RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=${RAMPART_ACCESS_LOG:-false} \
-    "$RAMPART_BIN" serve --listen 127.0.0.1:0 --port-file "$work/rampart/port" \
-    >"$work/rampart/stdout.log" 2>"$work/rampart/stderr.log" &
-rampart_pid=$!
+# start_rampart NAME [VAR=value ...]: starts build/rampart in $work/NAME with these extra variables;
+# sets started_pid and started_port.
+start_rampart() {
+    local name=$1
+    shift
+    mkdir -p "$work/$name/data"
+    env -i PATH="$PATH" HOME="${HOME:-$work}" \
+        RAMPART_ENV=development RAMPART_DATA_DIR="$work/$name/data" \
+        RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=${RAMPART_ACCESS_LOG:-false} "$@" \
+        "$RAMPART_BIN" serve --listen 127.0.0.1:0 --port-file "$work/$name/port" \
+        >"$work/$name/stdout.log" 2>"$work/$name/stderr.log" &
+    started_pid=$!
+    for _ in $(seq 150); do
+        [ -s "$work/$name/port" ] && break
+        kill -0 "$started_pid" 2>/dev/null || { cat "$work/$name/stderr.log" >&2; die "$name exited during start-up"; }
+        sleep 0.1
+    done
+    [ -s "$work/$name/port" ] || { cat "$work/$name/stderr.log" >&2; die "$name wrote no port file in 15 s"; }
+    started_port=$(tr -d '[:space:]' <"$work/$name/port")
+    log "$name (pid $started_pid) on port $started_port"
+}
 
-for _ in $(seq 150); do
-    [ -s "$work/rampart/port" ] && break
-    kill -0 "$rampart_pid" 2>/dev/null || { cat "$work/rampart/stderr.log" >&2; die "rampart exited during start-up"; }
-    sleep 0.1
-done
-[ -s "$work/rampart/port" ] || { cat "$work/rampart/stderr.log" >&2; die "rampart wrote no port file in 15 s"; }
-rampart_port=$(tr -d '[:space:]' <"$work/rampart/port")
-log "rampart (pid $rampart_pid) on port $rampart_port"
+# Rate limits on, with an anonymous quota no benchmark reaches (/healthz is never limited anyway).
+start_rampart rampart RAMPART_RATE_LIMITS__ANON=1000000000/hour
+rampart_pid=$started_pid
+rampart_port=$started_port
 
 body=$(curl -fsS --max-time 5 -H 'Host: 127.0.0.1' "http://127.0.0.1:$rampart_port/healthz") ||
     die "GET /healthz on rampart failed"
@@ -137,10 +152,10 @@ nginx_check=$(curl -fsS --max-time 5 -H 'Host: 127.0.0.1' "http://127.0.0.1:$ngi
 # ---- measurement -----------------------------------------------------------------------------
 # Prints "<requests/s> <p99 in ms>" for one wrk run; fails if any response was not 2xx/3xx.
 measure() {
-    local name=$1 port=$2 out
-    log "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency against $name"
+    local name=$1 port=$2 path=${3:-/healthz} out
+    log "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency against $name $path"
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H 'Host: 127.0.0.1' \
-        "http://127.0.0.1:$port/healthz")
+        "http://127.0.0.1:$port$path")
     printf '%s\n' "$out" | sed "s/^/  $name| /" >&2
     if printf '%s\n' "$out" | grep -q 'Non-2xx or 3xx responses'; then
         die "$name answered with errors during the run; the figures would be meaningless"
@@ -185,3 +200,31 @@ echo "rampart: ${rampart_rps} req/s, p99 ${rampart_p99} ms (medians of $ROUNDS r
 echo "nginx:   ${nginx_rps} req/s, p99 ${nginx_p99} ms"
 echo "ratio rampart/nginx: ${ratio}"
 echo "| $(date -u +%Y-%m-%d) | ${machine} | ${rampart_rps} | ${nginx_rps} | ${ratio} | ${rampart_p99} ms | ${nginx_p99} ms |"
+
+# ---- the rate limiter's cost -----------------------------------------------------------------
+[ "${SKIP_LIMITER:-0}" = 1 ] && exit 0
+start_rampart unlimited RAMPART_RATE_LIMITS__ENABLED=false
+unlimited_pid=$started_pid
+unlimited_port=$started_port
+limited_path=/.well-known/jwks.json
+headers=$(curl -fsS --max-time 5 -D - -o /dev/null -H 'Host: 127.0.0.1' "http://127.0.0.1:$rampart_port$limited_path") ||
+    die "GET $limited_path on rampart failed"
+printf '%s' "$headers" | grep -qi '^RateLimit:' || die "$limited_path carries no RateLimit header: is it limited?"
+: >"$work/limited.results"
+: >"$work/unlimited.results"
+for round in $(seq "$ROUNDS"); do
+    log "limiter round $round of $ROUNDS"
+    measure limiter-on "$rampart_port" "$limited_path" >>"$work/limited.results"
+    measure limiter-off "$unlimited_port" "$limited_path" >>"$work/unlimited.results"
+done
+on_rps=$(cut -d' ' -f1 "$work/limited.results" | median)
+on_p99=$(cut -d' ' -f2 "$work/limited.results" | median)
+off_rps=$(cut -d' ' -f1 "$work/unlimited.results" | median)
+off_p99=$(cut -d' ' -f2 "$work/unlimited.results" | median)
+log "limiter on req/s per round:  $(cut -d' ' -f1 "$work/limited.results" | tr '\n' ' ')"
+log "limiter off req/s per round: $(cut -d' ' -f1 "$work/unlimited.results" | tr '\n' ' ')"
+limiter_ratio=$(awk -v a="$on_rps" -v b="$off_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+echo "limiter on:  ${on_rps} req/s, p99 ${on_p99} ms ($limited_path, medians of $ROUNDS rounds)"
+echo "limiter off: ${off_rps} req/s, p99 ${off_p99} ms"
+echo "ratio limiter on/off: ${limiter_ratio} (goal: >= 0.9)"
+echo "| $(date -u +%Y-%m-%d) | ${machine} | ${on_rps} | ${off_rps} | ${limiter_ratio} | ${on_p99} ms | ${off_p99} ms |"

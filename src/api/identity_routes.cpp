@@ -16,6 +16,7 @@
 #include "api/query.hpp"
 #include "api/responses.hpp"
 #include "http/middleware/authentication.hpp"
+#include "http/middleware/rate_limit.hpp"
 #include "http/problem.hpp"
 #include "http/trusted_proxies.hpp"
 #include "identity/api_token.hpp"
@@ -154,6 +155,13 @@ void addIdentityRoutes(http::Router& router, const Config& config, identity::Aut
              request.totp = body.optionalString("totp", kMaxCode);
              request.session = body.optionalBool("session").value_or(false);
              body.finish();
+             // The login scope once more, keyed by the account this time, before any password is
+             // hashed: guessing one account's password from many addresses is limited too. Case is
+             // folded as the lockout counters fold it, so "Admin" and "admin" share one budget.
+             std::string accountKey = "n:";
+             for (char c : request.username)
+                 accountKey += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+             co_await http::limitScope(ex, http::kLoginScope, accountKey);
              auto result = co_await auth.login(std::move(request), context(ex));
              if (result.session) {
                  ex.response.set(http::beast_http::field::set_cookie,
@@ -169,7 +177,8 @@ void addIdentityRoutes(http::Router& router, const Config& config, identity::Aut
          .summary = "Log in: a token pair, or a session cookie and CSRF token with \"session\": true",
          .tag = "auth",
          .jsonBody = true,
-         .maxBodyBytes = 8 * 1024});
+         .maxBodyBytes = 8 * 1024,
+         .rateLimitScope = std::string(http::kLoginScope)});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/auth/refresh",

@@ -13,6 +13,7 @@
 #include "api/json_body.hpp"
 #include "api/query.hpp"
 #include "api/responses.hpp"
+#include "http/middleware/rate_limit.hpp"
 #include "http/problem.hpp"
 #include "http/trusted_proxies.hpp"
 
@@ -131,7 +132,8 @@ void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRe
                 .summary = "Submit a job; 201 once it is durable (200 for an idempotent replay)",
                 .tag = "jobs",
                 .jsonBody = true,
-                .maxBodyBytes = kMaxJobBody});
+                .maxBodyBytes = kMaxJobBody,
+                .rateLimitScope = std::string(http::kJobsSubmitScope)});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/jobs/batch",
@@ -157,7 +159,8 @@ void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRe
                 .summary = "Submit up to jobs.max_batch (default 1,000) jobs in one transaction: all or none",
                 .tag = "jobs",
                 .jsonBody = true,
-                .maxBodyBytes = kMaxBatchBody});
+                .maxBodyBytes = kMaxBatchBody,
+                .rateLimitScope = std::string(http::kJobsSubmitScope)});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/jobs",

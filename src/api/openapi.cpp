@@ -43,6 +43,23 @@ boost::json::object buildOpenApi(const http::Router& router) {
                   json::object{
                       {"application/problem+json",
                        json::object{{"schema", json::object{{"$ref", "#/components/schemas/Problem"}}}}}}}}}};
+        if (route.rateLimited) {
+            // The rate-limit stage answers every limited route with the draft's fields, and 429 when a
+            // limit is used up (docs/api.md#rate-limits).
+            json::object string{{"schema", json::object{{"type", "string"}}}};
+            json::object integer{{"schema", json::object{{"type", "integer"}}}};
+            json::object tooMany{
+                {"description", route.rateLimitScope.empty()
+                                    ? std::string("A rate limit is used up")
+                                    : "A rate limit (this route's: " + route.rateLimitScope + ") is used up"},
+                {"headers",
+                 json::object{{"Retry-After", integer}, {"RateLimit", string}, {"RateLimit-Policy", string}}},
+                {"content",
+                 json::object{
+                     {"application/problem+json",
+                      json::object{{"schema", json::object{{"$ref", "#/components/schemas/Problem"}}}}}}}};
+            operation["responses"].as_object()["429"] = std::move(tooMany);
+        }
         auto& pathItem = paths[route.pattern];
         if (!pathItem.is_object()) pathItem.emplace_object();
         pathItem.as_object()[method] = std::move(operation);

@@ -37,6 +37,12 @@ TEST(OpenApi, DescribesEveryRouteOfTheServer) {
         EXPECT_FALSE(operation.at("summary").as_string().empty()) << route.pattern << " has no summary";
     }
     const auto& cancel = paths.at("/api/v1/jobs/{id}/cancel").at("post").as_object();
+    // Limited routes document the 429 and its headers; probes are not limited.
+    const auto& limited = cancel.at("responses").as_object();
+    ASSERT_TRUE(limited.contains("429"));
+    EXPECT_TRUE(limited.at("429").at("headers").as_object().contains("Retry-After"));
+    EXPECT_TRUE(limited.at("429").at("headers").as_object().contains("RateLimit"));
+    EXPECT_FALSE(paths.at("/healthz").at("get").at("responses").as_object().contains("429"));
     EXPECT_EQ(cancel.at("parameters").as_array().at(0).at("name").as_string(), "id");
     EXPECT_TRUE(cancel.contains("requestBody"));
     store->close();

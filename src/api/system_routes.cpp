@@ -28,7 +28,9 @@ void addSystemRoutes(http::Router& router, const Config& config, store::Store& s
                     json(ex, R"({"status":"ok"})");
                     co_return;
                 },
-                .summary = "Liveness: the process is up and serving"});
+                .summary = "Liveness: the process is up and serving",
+                // Probes and scrapes come often from one address; limiting them would fail a healthy node.
+                .rateLimited = false});
 
     router.add({.method = http::Verb::get,
                 .pattern = "/readyz",
@@ -50,7 +52,8 @@ void addSystemRoutes(http::Router& router, const Config& config, store::Store& s
                     json(ex, redis != nullptr ? R"({"status":"ready","checks":{"store":"ok","redis":"ok"}})"
                                               : R"({"status":"ready","checks":{"store":"ok"}})");
                 },
-                .summary = "Readiness: the database answers (and Redis, when redis_url is set)"});
+                .summary = "Readiness: the database answers (and Redis, when redis_url is set)",
+                .rateLimited = false});
 
     auto proxies = std::make_shared<http::TrustedProxies>(config.trustedProxies);
     router.add({.method = http::Verb::get,
@@ -64,7 +67,8 @@ void addSystemRoutes(http::Router& router, const Config& config, store::Store& s
                     ex.response.body() = metrics.render();
                     co_return;
                 },
-                .summary = "Prometheus metrics (loopback clients only unless metrics_public)"});
+                .summary = "Prometheus metrics (loopback clients only unless metrics_public)",
+                .rateLimited = false});
 
     // The document describes the table as it is once start-up registered every route; built on first
     // use so it includes routes added after this one.

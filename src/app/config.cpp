@@ -171,6 +171,28 @@ class RawValue {
         return items;
     }
 
+    // A TOML table of strings ({ name = "value" }), or comma-separated name=value text.
+    [[nodiscard]] std::vector<std::pair<std::string, std::string>> entries() const {
+        std::vector<std::pair<std::string, std::string>> result;
+        if (node_ != nullptr) {
+            const toml::table* table = node_->as_table();
+            if (table == nullptr)
+                fail(fmt::format("must be a table of strings, not {}", tomlTypeName(*node_)));
+            for (auto&& [key, value] : *table) {
+                if (!value.is_string()) fail(fmt::format("the value of '{}' must be a string", key.str()));
+                result.emplace_back(std::string(key.str()), value.as_string()->get());
+            }
+            return result;
+        }
+        for (const std::string& item : list()) {
+            const auto equals = item.find('=');
+            if (equals == std::string::npos) fail("each entry must be name=value" + got(item));
+            result.emplace_back(std::string(trim(std::string_view(item).substr(0, equals))),
+                                std::string(trim(std::string_view(item).substr(equals + 1))));
+        }
+        return result;
+    }
+
     [[nodiscard]] std::chrono::milliseconds milliseconds(std::uint64_t min) const {
         return std::chrono::milliseconds(static_cast<std::int64_t>(number(min, kMaxTimeoutMs)));
     }
@@ -298,6 +320,38 @@ std::vector<std::string> parseQueueNames(const RawValue& value) {
     for (const std::string& name : names)
         if (!seen.insert(name).second) value.fail(fmt::format("names queue '{}' twice", name));
     return names;
+}
+
+std::optional<ratelimit::Rate> parseRateSetting(const RawValue& value, bool mayBeOff) {
+    const std::string text = value.text();
+    try {
+        if (mayBeOff) return ratelimit::parseOptionalRate(text);
+        return ratelimit::parseRate(text);
+    } catch (const ratelimit::RateError& error) {
+        value.fail(error.what());
+    }
+}
+
+// An API token id as `rampart admin token create` and GET /api/v1/tokens show it.
+bool isTokenId(std::string_view text) {
+    return !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    });
+}
+
+std::map<std::string, ratelimit::Rate> parseTokenRates(const RawValue& value) {
+    std::map<std::string, ratelimit::Rate> rates;
+    for (auto& [token, text] : value.entries()) {
+        if (!isTokenId(token))
+            value.fail(
+                fmt::format("each key must be an API token id (letters, digits, - and _), got '{}'", token));
+        try {
+            rates.insert_or_assign(token, ratelimit::parseRate(text));
+        } catch (const ratelimit::RateError& error) {
+            value.fail(fmt::format("token {}: {}", token, error.what()));
+        }
+    }
+    return rates;
 }
 
 using Apply = void (*)(Config&, const RawValue&);
@@ -457,11 +511,28 @@ constexpr Setting kSettings[] = {
     {"egress.timeout_ms", false, [](Config& c, const RawValue& v) { c.egress.timeout = v.milliseconds(1); }},
     {"egress.max_redirects", false,
      [](Config& c, const RawValue& v) { c.egress.maxRedirects = static_cast<unsigned>(v.number(0, 10)); }},
+    {"rate_limits.enabled", false, [](Config& c, const RawValue& v) { c.rateLimits.enabled = v.boolean(); }},
+    {"rate_limits.anon", false,
+     [](Config& c, const RawValue& v) { c.rateLimits.anon = parseRateSetting(v, true); }},
+    {"rate_limits.user", false,
+     [](Config& c, const RawValue& v) { c.rateLimits.user = parseRateSetting(v, true); }},
+    {"rate_limits.global", false,
+     [](Config& c, const RawValue& v) { c.rateLimits.global = parseRateSetting(v, true); }},
+    {"rate_limits.scopes.login", false,
+     [](Config& c, const RawValue& v) { c.rateLimits.login = parseRateSetting(v, true); }},
+    {"rate_limits.scopes.jobs.submit", false,
+     [](Config& c, const RawValue& v) { c.rateLimits.jobsSubmit = parseRateSetting(v, true); }},
+    {"rate_limits.tokens", false,
+     [](Config& c, const RawValue& v) { c.rateLimits.tokens = parseTokenRates(v); }},
+    {"rate_limits.fail_closed", false,
+     [](Config& c, const RawValue& v) { c.rateLimits.failClosed = v.boolean(); }},
+    {"rate_limits.max_keys", false,
+     [](Config& c, const RawValue& v) { c.rateLimits.maxKeys = v.number(1'000, 100'000'000); }},
 };
 
 // The tables of the TOML file; every other dotted name is a typo.
-constexpr std::string_view kSections[] = {"tls",  "hsts",   "limits",    "cors",     "auth",
-                                          "jobs", "egress", "schedules", "scheduler"};
+constexpr std::string_view kSections[] = {"tls",  "hsts",   "limits",    "cors",      "auth",
+                                          "jobs", "egress", "schedules", "scheduler", "rate_limits"};
 
 // Names users and scripts already rely on (DESIGN.md) that differ from the generic rule.
 constexpr std::pair<std::string_view, std::string_view> kEnvironmentAliases[] = {
@@ -811,8 +882,7 @@ class Loader {
                         applyQueueTables(file, subNode);
                         continue;
                     }
-                    applyFileValue(fmt::format("{}.{}", name, subKey.str()), subNode,
-                                   fileOrigin(file, subNode));
+                    applyFileNode(file, fmt::format("{}.{}", name, subKey.str()), subNode);
                 }
             } else {
                 applyFileValue(name, node, origin);
@@ -867,6 +937,18 @@ class Loader {
             if (table.submitRoles) queue->submitRoles = *table.submitRoles;
             if (table.externalWorkers) queue->externalWorkers = *table.externalWorkers;
         }
+    }
+
+    // A value, or a table of values whose names continue the dotted name ([rate_limits.scopes] login =
+    // ... is rate_limits.scopes.login), unless the table itself is the value of a setting.
+    void applyFileNode(const std::filesystem::path& file, const std::string& name, const toml::node& node) {
+        const toml::table* table = node.as_table();
+        if (table != nullptr && findSetting(name) == nullptr) {
+            for (auto&& [key, child] : *table)
+                applyFileNode(file, fmt::format("{}.{}", name, key.str()), child);
+            return;
+        }
+        applyFileValue(name, node, fileOrigin(file, node));
     }
 
     void applyFileValue(const std::string& name, const toml::node& node, const std::string& origin) {

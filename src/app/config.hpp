@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "app/secret_string.hpp"
+#include "ratelimit/rate.hpp"
 
 namespace rampart {
 
@@ -123,6 +124,29 @@ struct EgressConfig {
     unsigned maxRedirects = 5;  // 0..10
 };
 
+// Rate limits ([rate_limits]), in Django REST Framework's terms. An unset (off) limit is not applied.
+// Semantics (GCRA) in src/ratelimit/rate_limiter.hpp and docs/configuration.md.
+struct RateLimitsConfig {
+    bool enabled = true;
+    // Anonymous callers, keyed by client address (IPv6: its /64).
+    std::optional<ratelimit::Rate> anon = ratelimit::Rate{.requests = 100, .window = std::chrono::hours(1)};
+    // Authenticated callers, keyed by user id.
+    std::optional<ratelimit::Rate> user = ratelimit::Rate{.requests = 1000, .window = std::chrono::hours(1)};
+    // Every limited request of every caller together; off by default.
+    std::optional<ratelimit::Rate> global;
+    // Login attempts, keyed by client address and, separately, by username.
+    std::optional<ratelimit::Rate> login = ratelimit::Rate{.requests = 5, .window = std::chrono::minutes(1)};
+    // Job submissions (single and batch), keyed like the caller.
+    std::optional<ratelimit::Rate> jobsSubmit =
+        ratelimit::Rate{.requests = 100, .window = std::chrono::minutes(1)};
+    // API token id -> the rate that replaces `user` for requests made with that token (service accounts).
+    std::map<std::string, ratelimit::Rate> tokens;
+    // Redis unreachable: answer 503 instead of falling back to the in-memory limiter.
+    bool failClosed = false;
+    // The most keys the in-memory limiter holds at once.
+    std::size_t maxKeys = 100'000;
+};
+
 struct Config {
     Mode mode = Mode::development;                          // RAMPART_ENV
     std::string listen = "127.0.0.1:8080";                  // RAMPART_LISTEN, host:port
@@ -161,6 +185,7 @@ struct Config {
     EgressConfig egress;
     SchedulesConfig schedules;
     SchedulerConfig scheduler;
+    RateLimitsConfig rateLimits;
 
     [[nodiscard]] bool production() const { return mode == Mode::production; }
 };

@@ -243,6 +243,16 @@ const std::vector<SettingSample>& allSettings() {
         {"egress.max_response_bytes", "65536", "65536"},
         {"egress.timeout_ms", "5000", "5000"},
         {"egress.max_redirects", "0", "0"},
+        {"rate_limits.enabled", "false", "false"},
+        {"rate_limits.anon", "50/hour", R"("50/hour")"},
+        {"rate_limits.user", "5000/day", R"("5000/day")"},
+        {"rate_limits.global", "10000/minute", R"("10000/minute")"},
+        {"rate_limits.scopes.login", "10/5m", R"("10/5m")"},
+        {"rate_limits.scopes.jobs.submit", "off", R"("off")"},
+        {"rate_limits.tokens", "AbCdEfGhIjKlMnOpQrStUv=100000/hour",
+         R"({ AbCdEfGhIjKlMnOpQrStUv = "100000/hour" })"},
+        {"rate_limits.fail_closed", "true", "true"},
+        {"rate_limits.max_keys", "500000", "500000"},
     };
     return samples;
 }
@@ -901,6 +911,75 @@ TEST(LoadConfig, OidcIssuersHaveNoEnvironmentOrOverrideForm) {
         loadConfig(fromEnvironment({{"RAMPART_OIDC__ISSUERS", "https://idp.example"}})).oidcIssuers.empty());
     EXPECT_THAT(loadError(fromOverrides({{"oidc.issuers", "https://idp.example"}})),
                 HasSubstr("unknown setting 'oidc.issuers'"));
+}
+
+TEST(LoadConfig, RateLimitDefaultsAreDrfs) {
+    const Config config = loadConfig(ConfigSources{});
+    EXPECT_TRUE(config.rateLimits.enabled);
+    EXPECT_EQ(config.rateLimits.anon, ratelimit::parseRate("100/hour"));
+    EXPECT_EQ(config.rateLimits.user, ratelimit::parseRate("1000/hour"));
+    EXPECT_EQ(config.rateLimits.login, ratelimit::parseRate("5/minute"));
+    EXPECT_EQ(config.rateLimits.jobsSubmit, ratelimit::parseRate("100/minute"));
+    EXPECT_FALSE(config.rateLimits.global.has_value());
+    EXPECT_TRUE(config.rateLimits.tokens.empty());
+    EXPECT_FALSE(config.rateLimits.failClosed);
+    EXPECT_EQ(config.rateLimits.maxKeys, 100'000u);
+}
+
+TEST(LoadConfig, RateLimitsFromFileAndEnvironmentAgree) {
+    TempDir dir;
+    const Config viaFile = loadConfig(fromFile(dir,
+                                               "[rate_limits]\n"
+                                               "anon = \"20/minute\"\n"
+                                               "global = \"off\"\n"
+                                               "[rate_limits.scopes]\n"
+                                               "login = \"3/minute\"\n"
+                                               "\"jobs.submit\" = \"10/second\"\n"
+                                               "[rate_limits.tokens]\n"
+                                               "tok_A-1 = \"5000/hour\"\n"
+                                               "tok_B-2 = \"1/second\"\n"));
+    const Config viaEnvironment = loadConfig(fromEnvironment({
+        {"RAMPART_RATE_LIMITS__ANON", "20/minute"},
+        {"RAMPART_RATE_LIMITS__GLOBAL", "off"},
+        {"RAMPART_RATE_LIMITS__SCOPES__LOGIN", "3/minute"},
+        {"RAMPART_RATE_LIMITS__SCOPES__JOBS__SUBMIT", "10/second"},
+        {"RAMPART_RATE_LIMITS__TOKENS", "tok_A-1=5000/hour, tok_B-2=1/second"},
+    }));
+    for (const Config* config : {&viaFile, &viaEnvironment}) {
+        EXPECT_EQ(config->rateLimits.anon, ratelimit::parseRate("20/minute"));
+        EXPECT_FALSE(config->rateLimits.global.has_value());
+        EXPECT_EQ(config->rateLimits.login, ratelimit::parseRate("3/minute"));
+        EXPECT_EQ(config->rateLimits.jobsSubmit, ratelimit::parseRate("10/second"));
+        ASSERT_EQ(config->rateLimits.tokens.size(), 2u);
+        EXPECT_EQ(config->rateLimits.tokens.at("tok_A-1"), ratelimit::parseRate("5000/hour"));
+        EXPECT_EQ(config->rateLimits.tokens.at("tok_B-2"), ratelimit::parseRate("1/second"));
+    }
+}
+
+TEST(LoadConfig, BadRateLimitsAreRefusedAtStartWithTheSettingNamed) {
+    TempDir dir;
+    const std::vector<std::pair<std::map<std::string, std::string>, std::string>> cases = {
+        {{{"RAMPART_RATE_LIMITS__ANON", "100"}}, "rate_limits.anon"},
+        {{{"RAMPART_RATE_LIMITS__USER", "lots/hour"}}, "rate_limits.user"},
+        {{{"RAMPART_RATE_LIMITS__USER", "0/hour"}}, "at least 1"},
+        {{{"RAMPART_RATE_LIMITS__GLOBAL", "100/fortnight"}}, "rate_limits.global"},
+        {{{"RAMPART_RATE_LIMITS__SCOPES__LOGIN", "5/minute "}}, "rate_limits.scopes.login"},
+        {{{"RAMPART_RATE_LIMITS__SCOPES__JOBS__SUBMIT", "9999999/second"}}, "1,000,000"},
+        {{{"RAMPART_RATE_LIMITS__TOKENS", "tok=100"}}, "rate_limits.tokens"},
+        {{{"RAMPART_RATE_LIMITS__TOKENS", "bad id!=100/hour"}}, "API token id"},
+        {{{"RAMPART_RATE_LIMITS__TOKENS", "justtext"}}, "name=value"},
+        {{{"RAMPART_RATE_LIMITS__MAX_KEYS", "10"}}, "rate_limits.max_keys"},
+        {{{"RAMPART_RATE_LIMITS__FAIL_CLOSED", "maybe"}}, "rate_limits.fail_closed"},
+    };
+    for (const auto& [environment, expected] : cases) {
+        SCOPED_TRACE(environment.begin()->second);
+        EXPECT_THAT(loadError(fromEnvironment(environment)), HasSubstr(expected));
+    }
+    EXPECT_THAT(loadError(fromFile(dir, "[rate_limits]\nanon = 100\n")), HasSubstr("must be a string"));
+    EXPECT_THAT(loadError(fromFile(dir, "[rate_limits.scopes]\nsignup = \"1/minute\"\n")),
+                HasSubstr("unknown setting 'rate_limits.scopes.signup'"));
+    EXPECT_THAT(loadError(fromFile(dir, "[rate_limits.tokens]\nabc = 5\n")), HasSubstr("must be a string"));
+    EXPECT_THAT(loadError(fromFile(dir, "[rate_limits]\ntokens = \"abc\"\n")), HasSubstr("table"));
 }
 
 TEST(ConfigurationDoc, NamesEveryOidcIssuerKey) {

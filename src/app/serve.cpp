@@ -318,6 +318,8 @@ int serve(Config config, const ServeOptions& options) {
     http::PipelineDeps deps;
     deps.authenticator = &auth;
     deps.store = store.get();
+    obs::RateLimitMetrics rateLimitMetrics(metrics);
+    deps.rateLimitMetrics = &rateLimitMetrics;
     auto pipeline = http::buildPipeline(config, router, httpMetrics, accessLog.get(), std::move(deps));
 
     http::Server server(config, *pipeline, httpMetrics);

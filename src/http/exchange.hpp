@@ -25,6 +25,7 @@ using Verb = beast_http::verb;
 
 struct Route;
 class ApiError;
+struct RateLimitContext;
 
 struct Exchange {
     Request request;
@@ -55,6 +56,9 @@ struct Exchange {
     // Set by the authentication stage when the request carried a good credential; routes whose
     // policy is public may still see it empty.
     std::optional<identity::Principal> principal;
+    // Set by the rate-limit stage while the rest of the pipeline runs, so a handler can spend a scope
+    // under its own key (the login route: the username) through limitScope(); null otherwise.
+    RateLimitContext* rateLimit = nullptr;
     bool closeConnection = false;  // answer, then close (after errors that leave the stream unusable)
 
     [[nodiscard]] std::string_view pathParam(std::string_view name) const {

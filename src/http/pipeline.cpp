@@ -10,10 +10,12 @@
 #include "http/middleware/host_allowlist.hpp"
 #include "http/middleware/https_redirect.hpp"
 #include "http/middleware/metrics.hpp"
+#include "http/middleware/rate_limit.hpp"
 #include "http/middleware/request_id.hpp"
 #include "http/middleware/security_headers.hpp"
 #include "http/middleware/transport_limits.hpp"
 #include "http/trusted_proxies.hpp"
+#include "ratelimit/memory_limiter.hpp"
 
 namespace rampart::http {
 namespace {
@@ -73,6 +75,16 @@ std::unique_ptr<Pipeline> buildPipeline(const Config& config, const Router& rout
     // Who is calling: the Authorization header, else the session cookie. A refused header is 401
     // here; a refused cookie continues as anonymous (and is cleared) so the login route stays reachable.
     stages.push_back(std::make_unique<AuthenticationStage>(authenticator, config.secureCookies, proxies));
+    // Rate limits follow authentication, because an authenticated caller is counted by user id (an
+    // address is shared by many users behind one NAT, and one user may use many addresses), and come
+    // before everything that costs work on the caller's behalf (CSRF, authorization, the handler).
+    if (config.rateLimits.enabled) {
+        if (!deps.rateLimiter)
+            deps.rateLimiter = std::make_shared<ratelimit::MemoryLimiter>(
+                ratelimit::MemoryLimiterOptions{.maxKeys = config.rateLimits.maxKeys});
+        stages.push_back(std::make_unique<RateLimitStage>(config.rateLimits, std::move(deps.rateLimiter),
+                                                          deps.rateLimitMetrics, proxies));
+    }
     // CSRF needs to know the request came with a session cookie, so it follows authentication; it
     // precedes authorization so a forged request is refused before any policy is consulted.
     stages.push_back(

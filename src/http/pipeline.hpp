@@ -16,7 +16,12 @@
 namespace rampart::obs {
 class HttpMetrics;
 class AccessLog;
+class RateLimitMetrics;
 }  // namespace rampart::obs
+
+namespace rampart::ratelimit {
+class RateLimiter;
+}
 
 namespace rampart::store {
 class Store;
@@ -56,6 +61,11 @@ struct PipelineDeps {
     // Each route's policy. Empty: api::policyFor, the server's one table. Tests of the stages before
     // authorization substitute their own.
     PolicyLookup policies;
+    // Decides rate limits when config.rateLimits.enabled. Null: an in-memory limiter of the pipeline's
+    // own (limits are never skipped for want of a backend).
+    std::shared_ptr<ratelimit::RateLimiter> rateLimiter;
+    // Counts rate-limit decisions per policy. Null: not counted (unit tests only).
+    obs::RateLimitMetrics* rateLimitMetrics = nullptr;
 };
 
 // The pipeline in its one order; pipeline.cpp says why each stage stands where it does.

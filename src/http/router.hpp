@@ -24,6 +24,11 @@ struct Route {
     std::string tag = "system";    // OpenAPI grouping
     bool jsonBody = false;         // expects an application/json body (else 415)
     std::size_t maxBodyBytes = 0;  // 0: the configured default
+    // Rate limits (src/http/middleware/rate_limit.hpp): whether the caller's limit applies at all
+    // (probes and the metrics scrape are exempt), and the named scope the route spends besides it
+    // ("login", "jobs.submit"; empty for none).
+    bool rateLimited = true;
+    std::string rateLimitScope{};
 };
 
 class Router {

@@ -116,4 +116,34 @@ void QueueMetrics::setPaused(const std::string& queue, bool paused) {
     paused_.Add({{"queue", queue}}).Set(paused ? 1 : 0);
 }
 
+namespace {
+prometheus::Family<prometheus::Counter>& backendFailures(Metrics& metrics) {
+    return prometheus::BuildCounter()
+        .Name("rampart_rate_limit_backend_failures_total")
+        .Help(
+            "Rate-limit decisions Redis could not take, by outcome: fallback (the in-memory limiter decided) "
+            "or refused (503, fail_closed)")
+        .Register(metrics.registry());
+}
+}  // namespace
+
+RateLimitMetrics::RateLimitMetrics(Metrics& metrics)
+    : decisions_(prometheus::BuildCounter()
+                     .Name("rampart_rate_limit_decisions_total")
+                     .Help("Rate-limit decisions by policy and decision (allowed, limited)")
+                     .Register(metrics.registry())),
+      failures_(backendFailures(metrics)),
+      fallbacks_(failures_.Add({{"outcome", "fallback"}})),
+      refusals_(failures_.Add({{"outcome", "refused"}})),
+      fallbackActive_(prometheus::BuildGauge()
+                          .Name("rampart_rate_limit_fallback_active")
+                          .Help("1 while rate limits are decided in memory because Redis is unreachable")
+                          .Register(metrics.registry())
+                          .Add({})) {}
+
+prometheus::Counter& RateLimitMetrics::decisions(const std::string& policy, std::string_view decision) {
+    std::lock_guard lock(familyMutex);
+    return decisions_.Add({{"policy", policy}, {"decision", std::string(decision)}});
+}
+
 }  // namespace rampart::obs

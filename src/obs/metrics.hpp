@@ -60,4 +60,26 @@ class QueueMetrics {
     prometheus::Family<prometheus::Gauge>& paused_;
 };
 
+// Rate-limit decisions per policy, and the state of the Redis backend's fallback to memory.
+class RateLimitMetrics {
+  public:
+    explicit RateLimitMetrics(Metrics& metrics);
+
+    // rampart_rate_limit_decisions_total{policy, decision="allowed|limited"}; look up once, then
+    // increment without locks.
+    prometheus::Counter& decisions(const std::string& policy, std::string_view decision);
+    // The Redis backend could not decide, and the in-memory limiter did (fallback) or the request was
+    // refused with 503 (fail_closed).
+    void backendFailed(bool fellBack) { (fellBack ? fallbacks_ : refusals_).Increment(); }
+    // 1 while decisions are taken by the in-memory fallback instead of Redis.
+    void setFallbackActive(bool active) { fallbackActive_.Set(active ? 1 : 0); }
+
+  private:
+    prometheus::Family<prometheus::Counter>& decisions_;
+    prometheus::Family<prometheus::Counter>& failures_;
+    prometheus::Counter& fallbacks_;
+    prometheus::Counter& refusals_;
+    prometheus::Gauge& fallbackActive_;
+};
+
 }  // namespace rampart::obs

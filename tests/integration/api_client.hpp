@@ -28,6 +28,16 @@ inline Environment apiServerEnvironment(const TempDir& dir) {
             {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19456"}};
 }
 
+// For tests that hammer the server (load, clusters, many logins): rate limits raised far above what
+// they send, so they test what they are about. The defaults stay on for every other test.
+inline Environment withHighRateLimits(Environment env) {
+    env["RAMPART_RATE_LIMITS__ANON"] = "1000000/hour";
+    env["RAMPART_RATE_LIMITS__USER"] = "1000000/hour";
+    env["RAMPART_RATE_LIMITS__SCOPES__LOGIN"] = "100000/hour";
+    env["RAMPART_RATE_LIMITS__SCOPES__JOBS__SUBMIT"] = "1000000/hour";
+    return env;
+}
+
 // The body as a JSON object; empty when it is not one.
 inline boost::json::object parse(const Response& r) {
     boost::system::error_code ec;

@@ -71,7 +71,8 @@ class PostgresNodesTest : public ::testing::Test {
     // Every node shares the database and the secret key (so a token from one node works on another);
     // each keeps its own data directory (ServerProcess makes one; workers get `dataDir`).
     [[nodiscard]] Environment nodeEnvironment() const {
-        Environment env = apiServerEnvironment(dir_);
+        // Thousands of leases and submits through a few callers.
+        Environment env = withHighRateLimits(apiServerEnvironment(dir_));
         env["RAMPART_DATABASE_URL"] = databaseUrl();
         env["RAMPART_JOBS__LEASE_SECONDS"] = std::string(kLeaseSeconds);
         return env;

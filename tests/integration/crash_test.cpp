@@ -69,7 +69,8 @@ class CrashTest : public ::testing::Test {
     // (Re)starts the server on the same data directory, with short leases so that a dead worker's
     // jobs come back quickly, and logs in as the admin.
     void start() {
-        Environment env = apiServerEnvironment(dir_);
+        // Bursts of submits from a few clients for seconds on end.
+        Environment env = withHighRateLimits(apiServerEnvironment(dir_));
         env["RAMPART_JOBS__LEASE_SECONDS"] = "2";
         server_.start({}, env);
         port_ = server_.port();
