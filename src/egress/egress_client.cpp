@@ -29,6 +29,7 @@
 
 #include "egress/address_policy.hpp"
 #include "egress/url.hpp"
+#include "http/tls.hpp"
 
 namespace rampart::egress {
 namespace {
@@ -326,21 +327,6 @@ asio::awaitable<FetchResult> fetchOnStrand(FetchPlan plan) {
     }
 }
 
-std::shared_ptr<asio::ssl::context> makeTlsContext(const std::filesystem::path& caFile) {
-    auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-    SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
-    boost::system::error_code ec;
-    if (caFile.empty()) {
-        context->set_default_verify_paths(ec);
-        if (ec) throw std::runtime_error("egress: cannot load the system CA store");
-    } else {
-        context->load_verify_file(caFile.string(), ec);
-        if (ec) throw std::runtime_error("egress: cannot load the CA file " + caFile.string());
-    }
-    context->set_verify_mode(asio::ssl::verify_peer);
-    return context;
-}
-
 }  // namespace
 
 asio::awaitable<std::vector<ip::address>> SystemResolver::resolve(std::string host) {
@@ -359,7 +345,9 @@ asio::awaitable<std::vector<ip::address>> SystemResolver::resolve(std::string ho
 
 EgressClient::EgressClient(EgressPolicy policy, std::shared_ptr<Resolver> resolver,
                            EgressClientOptions options)
-    : policy_(std::move(policy)), resolver_(std::move(resolver)), tls_(makeTlsContext(options.caFile)) {
+    : policy_(std::move(policy)),
+      resolver_(std::move(resolver)),
+      tls_(rampart::http::makeClientTlsContext(options.caFile, "egress")) {
     for (auto& entry : policy_.allowDomains) entry = normalizedDomain(entry);
     for (auto& entry : policy_.blockDomains) entry = normalizedDomain(entry);
     if (!resolver_) throw std::invalid_argument("egress: a resolver is required");

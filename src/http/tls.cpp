@@ -35,4 +35,21 @@ std::shared_ptr<boost::asio::ssl::context> makeServerTlsContext(const TlsConfig&
     return context;
 }
 
+std::shared_ptr<boost::asio::ssl::context> makeClientTlsContext(const std::filesystem::path& caFile,
+                                                                std::string_view user) {
+    namespace ssl = boost::asio::ssl;
+    auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+    boost::system::error_code ec;
+    if (caFile.empty()) {
+        context->set_default_verify_paths(ec);
+        if (ec) throw TlsError(std::string(user) + ": cannot load the system CA store");
+    } else {
+        context->load_verify_file(caFile.string(), ec);
+        if (ec) throw TlsError(std::string(user) + ": cannot load the CA file " + caFile.string());
+    }
+    context->set_verify_mode(ssl::verify_peer);
+    return context;
+}
+
 }  // namespace rampart::http

@@ -26,6 +26,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 
+#include "http/tls.hpp"
 #include "identity/base64url.hpp"
 #include "identity/jwks.hpp"
 #include "identity/strict_json.hpp"
@@ -75,21 +76,6 @@ std::string usernamePrefixFor(std::string_view issuer) {
 bool isAcceptableUsername(std::string_view value) {
     return !value.empty() && value.size() <= kMaxExternalUsernameSize &&
            std::all_of(value.begin(), value.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-}
-
-std::shared_ptr<asio::ssl::context> makeClientTlsContext(const std::filesystem::path& caFile) {
-    auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-    SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
-    boost::system::error_code ec;
-    if (caFile.empty()) {
-        context->set_default_verify_paths(ec);
-        if (ec) throw OidcError("oidc: cannot load the system CA store");
-    } else {
-        context->load_verify_file(caFile.string(), ec);
-        if (ec) throw OidcError("oidc: cannot load the CA file " + caFile.string());
-    }
-    context->set_verify_mode(asio::ssl::verify_peer);
-    return context;
 }
 
 struct Fetched {
@@ -411,7 +397,7 @@ OidcRegistry::OidcRegistry(const std::vector<OidcIssuerConfig>& issuers, OidcOpt
     std::shared_ptr<asio::ssl::context> tls;
     const bool anyUrl = std::any_of(issuers.begin(), issuers.end(),
                                     [](const OidcIssuerConfig& issuer) { return !issuer.jwksUrl.empty(); });
-    if (anyUrl) tls = makeClientTlsContext(options.caFile);
+    if (anyUrl) tls = rampart::http::makeClientTlsContext(options.caFile, "oidc");
     std::set<std::string> prefixes;
     for (const OidcIssuerConfig& issuer : issuers) {
         if (byIssuer_.contains(issuer.issuer))

@@ -29,6 +29,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "http/tls.hpp"
+
 namespace rampart::redis {
 namespace {
 
@@ -106,21 +108,6 @@ asio::awaitable<void> readSome(Connection& connection, ReadState& state) {
     state.data.resize(had + got);
 }
 
-std::shared_ptr<asio::ssl::context> makeTlsContext(const std::filesystem::path& caFile) {
-    auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-    SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
-    boost::system::error_code ec;
-    if (caFile.empty()) {
-        context->set_default_verify_paths(ec);
-        if (ec) throw std::runtime_error("redis: cannot load the system CA store");
-    } else {
-        context->load_verify_file(caFile.string(), ec);
-        if (ec) throw std::runtime_error("redis: cannot load the CA file " + caFile.string());
-    }
-    context->set_verify_mode(asio::ssl::verify_peer);
-    return context;
-}
-
 std::string describe(const boost::system::error_code& error, std::chrono::milliseconds timeout) {
     if (error == beast::error::timeout) return fmt::format("no answer within {} ms", timeout.count());
     return error.message();
@@ -154,7 +141,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
           redacted_(url_.redacted()),
           options_(std::move(options)),
           backoff_(options_.firstBackoff) {
-        if (url_.tls) tls_ = makeTlsContext(options_.caFile);
+        if (url_.tls) tls_ = http::makeClientTlsContext(options_.caFile, "redis");
     }
 
     const Strand& strand() const { return strand_; }
