@@ -147,6 +147,10 @@ TEST(PostgresServer, StopThenStartKeepsTheDataAndThePort) {
     {
         // Someone else took the port meanwhile: a restart keeps its port, so it fails and says why.
         const int squatter = ::socket(AF_INET, SOCK_STREAM, 0);
+        // The stopped server's side of a closed connection may linger in TIME_WAIT on the port; that
+        // must not keep the squatter out (a listener on it would: that is what PostgreSQL meets).
+        const int reuse = 1;
+        ASSERT_EQ(::setsockopt(squatter, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse), 0);
         sockaddr_in address{};
         address.sin_family = AF_INET;
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
