@@ -39,6 +39,8 @@
 #include "obs/access_log.hpp"
 #include "obs/audit.hpp"
 #include "obs/metrics.hpp"
+#include "ratelimit/fallback_limiter.hpp"
+#include "ratelimit/redis_limiter.hpp"
 #include "redis/client_host.hpp"
 #include "store/store.hpp"
 
@@ -320,6 +322,16 @@ int serve(Config config, const ServeOptions& options) {
     deps.store = store.get();
     obs::RateLimitMetrics rateLimitMetrics(metrics);
     deps.rateLimitMetrics = &rateLimitMetrics;
+    // With Redis, every node decides through it, so a limit holds across the cluster; while Redis cannot be
+    // reached each node decides in its own memory (or answers 503 with rate_limits.fail_closed).
+    if (redisClient != nullptr && config.rateLimits.enabled) {
+        ratelimit::MemoryLimiterOptions fallbackOptions;
+        fallbackOptions.maxKeys = config.rateLimits.maxKeys;
+        deps.rateLimiter = std::make_shared<ratelimit::FallbackLimiter>(
+            std::make_shared<ratelimit::RedisLimiter>(*redisClient),
+            std::make_shared<ratelimit::MemoryLimiter>(std::move(fallbackOptions)),
+            config.rateLimits.failClosed, &rateLimitMetrics);
+    }
     auto pipeline = http::buildPipeline(config, router, httpMetrics, accessLog.get(), std::move(deps));
 
     http::Server server(config, *pipeline, httpMetrics);
