@@ -216,24 +216,31 @@ limited_path=/.well-known/jwks.json
 headers=$(curl -fsS --max-time 5 -D - -o /dev/null -H 'Host: 127.0.0.1' "http://127.0.0.1:$rampart_port$limited_path") ||
     die "GET $limited_path on rampart failed"
 printf '%s' "$headers" | grep -qi '^RateLimit:' || die "$limited_path carries no RateLimit header: is it limited?"
-: >"$work/limited.results"
-: >"$work/unlimited.results"
-for round in $(seq "$ROUNDS"); do
-    log "limiter round $round of $ROUNDS"
-    measure limiter-on "$rampart_port" "$limited_path" >>"$work/limited.results"
-    measure limiter-off "$unlimited_port" "$limited_path" >>"$work/unlimited.results"
-done
-on_rps=$(cut -d' ' -f1 "$work/limited.results" | median)
-on_p99=$(cut -d' ' -f2 "$work/limited.results" | median)
-off_rps=$(cut -d' ' -f1 "$work/unlimited.results" | median)
-off_p99=$(cut -d' ' -f2 "$work/unlimited.results" | median)
-log "limiter on req/s per round:  $(cut -d' ' -f1 "$work/limited.results" | tr '\n' ' ')"
-log "limiter off req/s per round: $(cut -d' ' -f1 "$work/unlimited.results" | tr '\n' ' ')"
-limiter_ratio=$(awk -v a="$on_rps" -v b="$off_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-echo "limiter on:  ${on_rps} req/s, p99 ${on_p99} ms ($limited_path, medians of $ROUNDS rounds)"
-echo "limiter off: ${off_rps} req/s, p99 ${off_p99} ms"
-echo "ratio limiter on/off: ${limiter_ratio} (goal: >= 0.9)"
-echo "| $(date -u +%Y-%m-%d) | ${machine} | ${on_rps} | ${off_rps} | ${limiter_ratio} | ${on_p99} ms | ${off_p99} ms |"
+# compare_with_off NAME PORT LABEL [GOAL]: ROUNDS alternating runs of $limited_path on PORT and on the
+# server with rate limits off; prints medians, the ratio and a Markdown row whose first column is LABEL.
+compare_with_off() {
+    local name=$1 port=$2 label=$3 goal=${4:-}
+    : >"$work/$name.results"
+    : >"$work/$name-off.results"
+    for round in $(seq "$ROUNDS"); do
+        log "$name round $round of $ROUNDS"
+        measure "$name" "$port" "$limited_path" >>"$work/$name.results"
+        measure limiter-off "$unlimited_port" "$limited_path" >>"$work/$name-off.results"
+    done
+    local on_rps on_p99 off_rps off_p99 ratio
+    on_rps=$(cut -d' ' -f1 "$work/$name.results" | median)
+    on_p99=$(cut -d' ' -f2 "$work/$name.results" | median)
+    off_rps=$(cut -d' ' -f1 "$work/$name-off.results" | median)
+    off_p99=$(cut -d' ' -f2 "$work/$name-off.results" | median)
+    log "$name req/s per round:    $(cut -d' ' -f1 "$work/$name.results" | tr '\n' ' ')"
+    log "limiter off req/s per round: $(cut -d' ' -f1 "$work/$name-off.results" | tr '\n' ' ')"
+    ratio=$(awk -v a="$on_rps" -v b="$off_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    echo "$name: ${on_rps} req/s, p99 ${on_p99} ms ($limited_path, medians of $ROUNDS rounds)"
+    echo "limiter off: ${off_rps} req/s, p99 ${off_p99} ms"
+    echo "ratio $name/off: ${ratio}${goal:+ (goal: $goal)}"
+    echo "| $(date -u +%Y-%m-%d) | ${machine} | ${label}${on_rps} | ${off_rps} | ${ratio} | ${on_p99} ms | ${off_p99} ms |"
+}
+compare_with_off limiter-on "$rampart_port" "" ">= 0.9"
 
 # ---- the same through Redis (REDIS=1) ----------------------------------------------------------
 [ "${REDIS:-0}" = 1 ] || exit 0
@@ -261,23 +268,6 @@ start_rampart redis RAMPART_RATE_LIMITS__ANON=1000000000/hour \
     RAMPART_REDIS_URL="redis://:$redis_password@127.0.0.1:$redis_port"
 redis_rampart_pid=$started_pid
 redis_rampart_port=$started_port
-: >"$work/redis.results"
-: >"$work/unlimited2.results"
-for round in $(seq "$ROUNDS"); do
-    log "redis limiter round $round of $ROUNDS"
-    measure limiter-redis "$redis_rampart_port" "$limited_path" >>"$work/redis.results"
-    measure limiter-off "$unlimited_port" "$limited_path" >>"$work/unlimited2.results"
-done
+compare_with_off limiter-redis "$redis_rampart_port" "through Redis: "
 grep -q 'rampart_rate_limit_fallback_active 0' <(curl -fsS --max-time 5 -H 'Host: 127.0.0.1' \
     "http://127.0.0.1:$redis_rampart_port/metrics") || die "the Redis-backed server fell back to memory"
-redis_rps=$(cut -d' ' -f1 "$work/redis.results" | median)
-redis_p99=$(cut -d' ' -f2 "$work/redis.results" | median)
-off2_rps=$(cut -d' ' -f1 "$work/unlimited2.results" | median)
-off2_p99=$(cut -d' ' -f2 "$work/unlimited2.results" | median)
-log "limiter through redis req/s per round: $(cut -d' ' -f1 "$work/redis.results" | tr '\n' ' ')"
-log "limiter off req/s per round:           $(cut -d' ' -f1 "$work/unlimited2.results" | tr '\n' ' ')"
-redis_ratio=$(awk -v a="$redis_rps" -v b="$off2_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-echo "limiter through redis: ${redis_rps} req/s, p99 ${redis_p99} ms ($limited_path, medians of $ROUNDS rounds)"
-echo "limiter off:           ${off2_rps} req/s, p99 ${off2_p99} ms"
-echo "ratio redis/off: ${redis_ratio}"
-echo "| $(date -u +%Y-%m-%d) | ${machine} | ${redis_rps} (redis) | ${off2_rps} | ${redis_ratio} | ${redis_p99} ms | ${off2_p99} ms |"
