@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -425,10 +426,28 @@ int serve(Config config, const ServeOptions& options) {
     return 0;
 }
 
-int work(Config config) {
+int work(Config config, const std::vector<std::string>& onlyQueues) {
     std::vector<Finding> findings;
     if (!preflight(config, findings)) return 2;
     config.jobs.runWorkers = true;
+    // `--queues`: this node runs some queues only (e.g. a machine for the heavy ones), each a configured one.
+    if (!onlyQueues.empty()) {
+        for (const std::string& name : onlyQueues) {
+            const bool known = std::ranges::any_of(
+                config.jobs.queues, [&](const QueueConfig& queue) { return queue.name == name; });
+            if (!known) {
+                std::vector<std::string> names;
+                for (const QueueConfig& queue : config.jobs.queues) names.push_back(queue.name);
+                std::cerr << "rampart worker: --queues names \"" << name
+                          << "\", which is not one of jobs.queues ("
+                          << fmt::format("{}", fmt::join(names, ", ")) << ")\n";
+                return 2;
+            }
+        }
+        std::erase_if(config.jobs.queues, [&](const QueueConfig& queue) {
+            return std::ranges::find(onlyQueues, queue.name) == onlyQueues.end();
+        });
+    }
     auto store = store::openStore(config.databaseUrl, {.poolSize = config.databasePoolSize});
     if (!schemaReady(*store, config)) return 2;
 
