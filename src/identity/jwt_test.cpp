@@ -375,6 +375,14 @@ TEST_F(JwtTest, RefusesRegisteredClaimsOfTheWrongType) {
     EXPECT_EQ(withClaim("exp", -1), VerifyError::kInvalidClaim);
     EXPECT_EQ(withClaim("exp", 1e300), VerifyError::kInvalidClaim);
     EXPECT_EQ(withClaim("exp", std::uint64_t{18'000'000'000'000'000'000u}), VerifyError::kInvalidClaim);
+    // Dates beyond what system_clock's nanoseconds hold (April 2262) are refused rather than overflowing
+    // when compared with the clock (fuzz/regressions/jwt_fuzz/exp-beyond-system-clock); 2200 is the limit.
+    EXPECT_EQ(withClaim("exp", 17672292009.0), VerifyError::kInvalidClaim);
+    EXPECT_EQ(withClaim("exp", std::int64_t{10'000'000'000}), VerifyError::kInvalidClaim);
+    EXPECT_EQ(withClaim("exp", std::int64_t{253402300799}), VerifyError::kInvalidClaim);  // 9999-12-31
+    EXPECT_EQ(withClaim("nbf", std::int64_t{10'000'000'000}), VerifyError::kInvalidClaim);
+    EXPECT_EQ(withClaim("iat", std::int64_t{10'000'000'000}), VerifyError::kInvalidClaim);
+    EXPECT_EQ(withClaim("exp", std::int64_t{7258118400}), VerifyError::kNone);  // 2200-01-01
     EXPECT_EQ(withClaim("nbf", true), VerifyError::kInvalidClaim);
     EXPECT_EQ(withClaim("iat", nullptr), VerifyError::kInvalidClaim);
     EXPECT_EQ(withClaim("sub", 42), VerifyError::kInvalidClaim);

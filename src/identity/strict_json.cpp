@@ -1,6 +1,7 @@
 // A Boost.JSON SAX handler that builds the value like boost::json::parser does and refuses duplicate keys.
 #include "identity/strict_json.hpp"
 
+#include <cmath>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -73,7 +74,14 @@ class DuplicateRefusingHandler {
         stack.push_uint64(u);
         return true;
     }
-    bool on_double(double d, json::string_view, json::error_code&) {
+    bool on_double(double d, json::string_view, json::error_code& ec) {
+        // Boost.JSON 1.81 reads 1e400 as Infinity and 0e400 as NaN, which it then writes out as the
+        // non-JSON words Infinity and NaN, and which pass every range check (NaN < 0 and NaN > 3600 are
+        // both false). A number no double can hold is refused.
+        if (!std::isfinite(d)) {
+            ec = json::error::syntax;
+            return false;
+        }
         stack.push_double(d);
         return true;
     }

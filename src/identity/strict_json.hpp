@@ -16,7 +16,8 @@ struct StrictJsonLimits {
 };
 
 // The JSON object in `text`, or nullopt when it is not one: invalid JSON or UTF-8, a different type at the
-// top, a duplicate key in any object, too large or too deep. Never throws on bad input.
+// top, a duplicate key in any object, a number beyond a double's range (1e400, or 0e400 which Boost.JSON
+// reads as NaN), too large or too deep. Never throws on bad input.
 [[nodiscard]] std::optional<boost::json::object> parseStrictJsonObject(std::string_view text,
                                                                        const StrictJsonLimits& limits = {});
 

@@ -241,6 +241,12 @@ TEST_F(IdentityTest, JobSubmissionsAreValidatedAndAcknowledgedWith201) {
     EXPECT_EQ(bad.status, 422);
     EXPECT_NE(bad.body.find("/args/seconds"), std::string::npos) << bad.body;
     EXPECT_EQ(call("POST", "/api/v1/jobs", alice, R"({"task": "rm -rf", "args": {}})").status, 422);
+    // Numbers no double holds: Boost.JSON reads 0e400 as NaN (which passes "minimum 0, maximum 3600")
+    // and 1e400 as Infinity, and would store them as the non-JSON words NaN and Infinity.
+    for (const char* seconds : {"0e400", "1e400", "-1e400"}) {
+        const std::string body = std::string(R"({"task": "sleep", "args": {"seconds": )") + seconds + "}}";
+        EXPECT_EQ(call("POST", "/api/v1/jobs", alice, body).status, 400) << seconds;
+    }
     EXPECT_EQ(call("POST", "/api/v1/jobs", alice, R"({"task": "noop", "queue": "secret"})").status, 422);
     auto forbidden = call("POST", "/api/v1/jobs", alice, R"({"task": "noop", "owner": "someone-else"})");
     EXPECT_EQ(forbidden.status, 400);
