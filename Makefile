@@ -75,7 +75,7 @@ fuzz: deps
 # ASan are unreliable); -O1 with line tables only keeps the build cheap and the stacks readable.
 # UBSan's `function` check is off: even without coverage, clang 14 fails on our coroutine code with
 # "Cannot represent a difference across sections" (vptr works without coverage, so it stays on).
-# Every sanitizer writes its reports to $(SAN_REPORTS)/<tool>.<pid> (log_path), whichever process
+# Every sanitizer writes its reports to <build dir>/sanitizer-reports/report.<pid> (log_path), whichever process
 # found them: a report in a server the integration tests started fails the run even when the test
 # itself passed. Suppressions (sanitizers/*.supp) are for third-party code only, one reason a line.
 ASAN_DIR ?= build-asan
@@ -86,10 +86,10 @@ SAN_COMMON_FLAGS = -O1 -gline-tables-only -fno-omit-frame-pointer
 ASAN_FLAGS = $(SAN_COMMON_FLAGS) -fsanitize=address,undefined -fno-sanitize=function -fno-sanitize-recover=all
 TSAN_FLAGS = $(SAN_COMMON_FLAGS) -fsanitize=thread
 SAN_TARGETS = rampart rampart_unit_tests rampart_integration_tests
-ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:log_path=$(call SAN_REPORTS,$(ASAN_DIR))/asan \
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:log_path=$(call SAN_REPORTS,$(ASAN_DIR))/report \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/sanitizers/lsan.supp:print_suppressions=0 \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(call SAN_REPORTS,$(ASAN_DIR))/ubsan
-TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/sanitizers/tsan.supp:log_path=$(call SAN_REPORTS,$(TSAN_DIR))/tsan
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(call SAN_REPORTS,$(ASAN_DIR))/report
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/sanitizers/tsan.supp:log_path=$(call SAN_REPORTS,$(TSAN_DIR))/report
 # ThreadSanitizer runs the tests whose code shares memory between threads, and nothing else (it is
 # 5-15x slower and the single-threaded parsers gain nothing from it): the worker pool and the lease
 # service (job claiming), the scheduler (leader lease, ticks racing on both stores), the rate
@@ -97,6 +97,8 @@ TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(C
 # connection shared by coroutines on several threads), both stores' conformance suites (SQLite's
 # connection pool, PostgreSQL's) and the job service on top of them; in the integration suite, the
 # HTTP server itself (plain and TLS, its worker threads, keep-alive, shutdown) and the worker API.
+# `make sanitize SANITIZE_FILTER='JwtTest.*'` runs only the matching tests (of both suites) by hand.
+SANITIZE_FILTER ?= *
 TSAN_UNIT_FILTER = WorkerPoolTest.*:LeaseServiceTest.*:SchedulerTest.*:SchedulerPostgresTest.*:MemoryLimiter.*:FallbackLimiterTest.*:RedisLimiterTest.*:RateLimitTest.*:RedisClient.*:RedisClientTls.*:Backends/*:SqliteStoreTest.*:PostgresStoreTest.*:PgConnectionTest.*:JobServiceTest.*
 TSAN_INTEGRATION_FILTER = ServerTest.*:TlsServerTest.*:WorkerApiTest.*:WorkerNodeTest.*
 
@@ -115,8 +117,8 @@ sanitize: deps
 	@CXX=$(SAN_CXX) cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DRAMPART_TESTS=ON \
 	  "-DCMAKE_CXX_FLAGS=$(ASAN_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
 	cmake --build $(ASAN_DIR) -j $(JOBS) --target $(SAN_TARGETS)
-	$(call san_run,$(ASAN_DIR),$(ASAN_ENV),./$(ASAN_DIR)/rampart_unit_tests --gtest_brief=1)
-	$(call san_run,$(ASAN_DIR),$(ASAN_ENV),./$(ASAN_DIR)/rampart_integration_tests --gtest_brief=1)
+	$(call san_run,$(ASAN_DIR),$(ASAN_ENV),./$(ASAN_DIR)/rampart_unit_tests --gtest_brief=1 '--gtest_filter=$(SANITIZE_FILTER)')
+	$(call san_run,$(ASAN_DIR),$(ASAN_ENV),./$(ASAN_DIR)/rampart_integration_tests --gtest_brief=1 '--gtest_filter=$(SANITIZE_FILTER)')
 
 tsan: deps
 	@CXX=$(SAN_CXX) cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DRAMPART_TESTS=ON \
