@@ -22,6 +22,7 @@ run: deps build
 test: deps build check-format
 	cd $(BUILD_DIR) && ctest --output-on-failure
 	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory sanitize
 
 # Installs only what is missing; without root, prints the exact line to run instead.
 deps:
