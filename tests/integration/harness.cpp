@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <array>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -279,6 +280,10 @@ std::string readFile(const std::filesystem::path& path) {
 
 // ---- Child processes ----------------------------------------------------------------------------
 
+// The sanitizer runtimes' settings, passed on to every child (they mean nothing to other programs).
+constexpr std::array<const char*, 4> kSanitizerVariables = {"ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS",
+                                                            "TSAN_OPTIONS"};
+
 ChildProcess startProcess(const std::vector<std::string>& argv, const Environment& env,
                           const std::filesystem::path& dir) {
     if (argv.empty()) throw HarnessError("startProcess: empty argv");
@@ -287,6 +292,11 @@ ChildProcess startProcess(const std::vector<std::string>& argv, const Environmen
     const char* home = std::getenv("HOME");
     childEnv["PATH"] = path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
     childEnv["HOME"] = home ? home : dir.string();
+    // Under `make sanitize` / `make tsan` the rampart children must report where the test run looks
+    // (log_path) and stop at the first report, exactly like the test process.
+    for (const char* name : kSanitizerVariables) {
+        if (const char* value = std::getenv(name)) childEnv[name] = value;
+    }
     for (const auto& [name, value] : env) childEnv[name] = value;
 
     // Everything the child needs is built before fork: after it, only async-signal-safe calls.

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -140,6 +141,26 @@ TEST(HarnessProcess, GivesACleanEnvironmentAndCapturesOutput) {
     EXPECT_EQ(out.find("RAMPART_HARNESS_MUST_NOT_LEAK"), std::string::npos) << out;
     EXPECT_NE(out.find(std::filesystem::canonical(dir.path()).string() + "\n"), std::string::npos) << out;
     EXPECT_EQ(readFile(child.stderrPath()), "oops\n");
+}
+
+// `make sanitize` and `make tsan` rely on this: a report in a rampart child lands in the run's report
+// directory and fails the run, instead of sitting unread in the child's stderr.
+TEST(HarnessProcess, PassesTheSanitizerSettingsOnToTheChild) {
+    TempDir dir;
+    const char* previous = std::getenv("UBSAN_OPTIONS");
+    const std::optional<std::string> saved = previous ? std::optional<std::string>(previous) : std::nullopt;
+    ::setenv("UBSAN_OPTIONS", "halt_on_error=1:log_path=/nonexistent/harness-selftest", 1);
+    auto child = startProcess({"sh", "-c", "env"}, {}, dir.path());
+    if (saved) {
+        ::setenv("UBSAN_OPTIONS", saved->c_str(), 1);
+    } else {
+        ::unsetenv("UBSAN_OPTIONS");
+    }
+    EXPECT_EQ(child.waitExit(5s), 0);
+    const auto out = readFile(child.stdoutPath());
+    EXPECT_NE(out.find("UBSAN_OPTIONS=halt_on_error=1:log_path=/nonexistent/harness-selftest\n"),
+              std::string::npos)
+        << out;
 }
 
 TEST(HarnessProcess, StopSendsSigtermAndReportsTheSignal) {
