@@ -159,6 +159,7 @@ runSqlmap() {
     TOOL=sqlmap
     local start name before after
     start=$(date +%s)
+    SQLMAP_REJECTED=0
     before=$(metric 'method="(GET|POST)",route="/api/v1/(jobs|auth/login)",status="(2..|400|401|404|409|422)"')
     sqlmapTarget() { # name, then sqlmap arguments
         local name=$1 out=$WORK/sqlmap/$1
@@ -168,9 +169,16 @@ runSqlmap() {
             --output-dir "$out" \
             "$@" >"$out/stdout.txt" 2>&1
         local rc=$?
-        if grep -q "identified the following injection point" "$out/stdout.txt" ||
+        # results-*.csv lists every candidate: "Target URL,Place,Parameter,Technique(s),Note(s)". A row
+        # sqlmap itself rejected says "false positive or unexploitable" (a filter that matches nothing
+        # for both the true and the false condition looks boolean-injectable until it checks).
+        local confirmed rejected
+        confirmed=$(tail -n +2 "$out"/results-*.csv 2>/dev/null | grep -vc 'false positive or unexploitable')
+        rejected=$(tail -n +2 "$out"/results-*.csv 2>/dev/null | grep -c 'false positive or unexploitable')
+        SQLMAP_REJECTED=$((SQLMAP_REJECTED + rejected))
+        if [ "$confirmed" -gt 0 ] || grep -q "identified the following injection point" "$out/stdout.txt" ||
             grep -rqs "Parameter:" "$out"/*/log; then
-            fail "$name: injection found: $(grep -m1 -E 'Parameter:|Title:' "$out/stdout.txt")"
+            fail "$name: injection found: $(tail -n +2 "$out"/results-*.csv 2>/dev/null | grep -v 'false positive' | cut -d, -f2- | head -1) $(grep -m1 -E 'Parameter:' "$out/stdout.txt")"
         elif ! grep -qE "all tested parameters do not appear to be injectable|do not appear to be injectable" "$out/stdout.txt"; then
             fail "$name: no verdict (exit $rc): $(grep -E 'CRITICAL|ERROR' "$out/stdout.txt" | tail -1)"
         fi
@@ -186,7 +194,7 @@ runSqlmap() {
     local handled=$((after - before)) limited
     limited=$(metric 'route="/api/v1/(jobs|auth/login)",status="429"')
     [ "$handled" -ge 300 ] || fail "only $handled requests reached the handlers (429s: $limited): the verdict would mean nothing"
-    SUMMARY+=("sqlmap: 3 targets, no injection point; $handled requests answered by the handlers, $limited rate-limited; $(elapsed "$start") s")
+    SUMMARY+=("sqlmap: 3 targets, no injection point ($SQLMAP_REJECTED candidates rejected by sqlmap itself as false positives); $handled requests answered by the handlers, $limited rate-limited; $(elapsed "$start") s")
 }
 
 # A normal client in parallel: GET /healthz every half second until the file $1.stop exists; one line per
@@ -235,7 +243,7 @@ runSlowhttp() {
         closed=$(tail -1 "$csv" | cut -d, -f2)
         sed -i 's/\x1b\[[0-9;]*m//g' "$WORK/$mode.txt"  # its colours
         last=$(grep -oE 'service available: +[A-Z]+' "$WORK/$mode.txt" | tail -1 | awk '{print $3}')
-        exitStatus=$(grep -oE 'Exit status: .*' "$WORK/$mode.txt" | cut -d' ' -f3-)
+        exitStatus=$(sed -n 's/.*Exit status: *//p' "$WORK/$mode.txt" | head -1 | tr -s ' \r\n\t' ' ' | sed 's/ *$//')
         [ "$available" -eq 0 ] || fail "$mode: slowhttptest saw the service unavailable in $available of its samples"
         [ "$last" = YES ] || fail "$mode: slowhttptest's verdict: service available: ${last:-missing}"
         [ "${closed:-0}" -gt 0 ] || fail "$mode: the server closed none of the slow connections in ${length} s"
