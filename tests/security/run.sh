@@ -110,7 +110,15 @@ for i in $(seq 10); do
 done
 status=$(submitJob '{"task": "sleep", "args": {"seconds": 1}, "queue": "default", "priority": 5}')
 [ "$status" = 201 ] || { echo "FAIL setup: submitting a sleep job answered $status"; exit 1; }
-log "seeded: users admin and alice, alice's API token, 11 jobs"
+# The listing sqlmap attacks must match rows (state=succeeded&task=echo): a filter that matches nothing
+# answers the same to a true and a false injected condition, and boolean-based injection goes unseen.
+for _ in $(seq 100); do
+    done_=$("${CURL[@]}" -H "$AUTH" "$BASE/api/v1/jobs?state=succeeded&task=echo&limit=10" | jq '.items | length')
+    [ "${done_:-0}" -ge 10 ] && break
+    sleep 0.1
+done
+[ "${done_:-0}" -ge 10 ] || { echo "FAIL setup: the seeded echo jobs did not succeed within 10 s"; exit 1; }
+log "seeded: users admin and alice, alice's API token, 11 jobs (10 succeeded)"
 
 metric() { # prometheus-text-regex -> sum of the matching samples of rampart_http_requests_total
     "${CURL[@]}" "$BASE/metrics" | grep -E "^rampart_http_requests_total\{$1" | awk '{s += $NF} END {printf "%d\n", s}'
@@ -183,7 +191,7 @@ runSqlmap() {
             fail "$name: no verdict (exit $rc): $(grep -E 'CRITICAL|ERROR' "$out/stdout.txt" | tail -1)"
         fi
     }
-    sqlmapTarget jobs-list -u "$BASE/api/v1/jobs?state=queued&queue=default&task=echo&owner=alice&cursor=&limit=10" \
+    sqlmapTarget jobs-list -u "$BASE/api/v1/jobs?state=succeeded&queue=default&task=echo&owner=alice&limit=10" \
         -H "$AUTH" -p "state,queue,task,owner,limit"
     sqlmapTarget jobs-submit -u "$BASE/api/v1/jobs" -H "$AUTH" -H 'Content-Type: application/json' \
         --data '{"task": "echo", "args": {"note": "hello"}, "queue": "default", "priority": 1, "idempotency_key": "sqlmap-1"}'
