@@ -3,7 +3,9 @@
 # on this machine, one run each; prints req/s, p99 and the ratio, last line a Markdown table row.
 # Then the rate limiter's cost: a limited anonymous route (/.well-known/jwks.json) on a Rampart with
 # rate limits on (quota high enough that nothing is refused) against one with them off; prints
-# that ratio too (SKIP_LIMITER=1 leaves it out).
+# that ratio too (SKIP_LIMITER=1 leaves it out). Then, with REDIS=1, the same route on a Rampart whose
+# limits are shared through a local redis-server (password, loopback, no persistence) started here:
+# every decision is then one script call to Redis.
 #
 # Usage: bench/http.sh            (from `make bench`, which builds build/rampart first)
 # Knobs: DURATION=10 (seconds per run), ROUNDS=3 (alternating runs; medians), THREADS=2, CONNECTIONS=50, RAMPART_BIN=build/rampart,
@@ -36,6 +38,8 @@ work=$(mktemp -d /tmp/rampart-bench-XXXXXX)
 rampart_pid=""
 nginx_pid=""
 unlimited_pid=""
+redis_rampart_pid=""
+redis_pid=""
 
 stop_pid() {
     local pid=$1
@@ -53,6 +57,8 @@ cleanup() {
     stop_pid "$rampart_pid"
     stop_pid "$unlimited_pid"
     stop_pid "$nginx_pid"
+    stop_pid "$redis_rampart_pid"
+    stop_pid "$redis_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -210,21 +216,58 @@ limited_path=/.well-known/jwks.json
 headers=$(curl -fsS --max-time 5 -D - -o /dev/null -H 'Host: 127.0.0.1' "http://127.0.0.1:$rampart_port$limited_path") ||
     die "GET $limited_path on rampart failed"
 printf '%s' "$headers" | grep -qi '^RateLimit:' || die "$limited_path carries no RateLimit header: is it limited?"
-: >"$work/limited.results"
-: >"$work/unlimited.results"
-for round in $(seq "$ROUNDS"); do
-    log "limiter round $round of $ROUNDS"
-    measure limiter-on "$rampart_port" "$limited_path" >>"$work/limited.results"
-    measure limiter-off "$unlimited_port" "$limited_path" >>"$work/unlimited.results"
+# compare_with_off NAME PORT LABEL [GOAL]: ROUNDS alternating runs of $limited_path on PORT and on the
+# server with rate limits off; prints medians, the ratio and a Markdown row whose first column is LABEL.
+compare_with_off() {
+    local name=$1 port=$2 label=$3 goal=${4:-}
+    : >"$work/$name.results"
+    : >"$work/$name-off.results"
+    for round in $(seq "$ROUNDS"); do
+        log "$name round $round of $ROUNDS"
+        measure "$name" "$port" "$limited_path" >>"$work/$name.results"
+        measure limiter-off "$unlimited_port" "$limited_path" >>"$work/$name-off.results"
+    done
+    local on_rps on_p99 off_rps off_p99 ratio
+    on_rps=$(cut -d' ' -f1 "$work/$name.results" | median)
+    on_p99=$(cut -d' ' -f2 "$work/$name.results" | median)
+    off_rps=$(cut -d' ' -f1 "$work/$name-off.results" | median)
+    off_p99=$(cut -d' ' -f2 "$work/$name-off.results" | median)
+    log "$name req/s per round:    $(cut -d' ' -f1 "$work/$name.results" | tr '\n' ' ')"
+    log "limiter off req/s per round: $(cut -d' ' -f1 "$work/$name-off.results" | tr '\n' ' ')"
+    ratio=$(awk -v a="$on_rps" -v b="$off_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    echo "$name: ${on_rps} req/s, p99 ${on_p99} ms ($limited_path, medians of $ROUNDS rounds)"
+    echo "limiter off: ${off_rps} req/s, p99 ${off_p99} ms"
+    echo "ratio $name/off: ${ratio}${goal:+ (goal: $goal)}"
+    echo "| $(date -u +%Y-%m-%d) | ${machine} | ${label}${on_rps} | ${off_rps} | ${ratio} | ${on_p99} ms | ${off_p99} ms |"
+}
+compare_with_off limiter-on "$rampart_port" "" ">= 0.9"
+
+# ---- the same through Redis (REDIS=1) ----------------------------------------------------------
+[ "${REDIS:-0}" = 1 ] || exit 0
+command -v redis-server >/dev/null 2>&1 || die "REDIS=1 needs Debian's redis-server"
+mkdir -p "$work/redis"
+redis_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+redis_port=""
+for _ in $(seq 10); do
+    candidate=$((20000 + RANDOM % 40000))
+    port_in_use "$candidate" && continue
+    redis_port=$candidate
+    break
 done
-on_rps=$(cut -d' ' -f1 "$work/limited.results" | median)
-on_p99=$(cut -d' ' -f2 "$work/limited.results" | median)
-off_rps=$(cut -d' ' -f1 "$work/unlimited.results" | median)
-off_p99=$(cut -d' ' -f2 "$work/unlimited.results" | median)
-log "limiter on req/s per round:  $(cut -d' ' -f1 "$work/limited.results" | tr '\n' ' ')"
-log "limiter off req/s per round: $(cut -d' ' -f1 "$work/unlimited.results" | tr '\n' ' ')"
-limiter_ratio=$(awk -v a="$on_rps" -v b="$off_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-echo "limiter on:  ${on_rps} req/s, p99 ${on_p99} ms ($limited_path, medians of $ROUNDS rounds)"
-echo "limiter off: ${off_rps} req/s, p99 ${off_p99} ms"
-echo "ratio limiter on/off: ${limiter_ratio} (goal: >= 0.9)"
-echo "| $(date -u +%Y-%m-%d) | ${machine} | ${on_rps} | ${off_rps} | ${limiter_ratio} | ${on_p99} ms | ${off_p99} ms |"
+[ -n "$redis_port" ] || die "no free port for redis-server"
+printf 'port %s\nbind 127.0.0.1\ndir %s\nsave ""\nappendonly no\nrequirepass %s\n' \
+    "$redis_port" "$work/redis" "$redis_password" >"$work/redis/redis.conf"
+redis-server "$work/redis/redis.conf" >"$work/redis/redis.log" 2>&1 &
+redis_pid=$!
+for _ in $(seq 50); do
+    port_in_use "$redis_port" && break
+    sleep 0.1
+done
+port_in_use "$redis_port" || { cat "$work/redis/redis.log" >&2; die "redis-server did not start"; }
+start_rampart redis RAMPART_RATE_LIMITS__ANON=1000000000/hour \
+    RAMPART_REDIS_URL="redis://:$redis_password@127.0.0.1:$redis_port"
+redis_rampart_pid=$started_pid
+redis_rampart_port=$started_port
+compare_with_off limiter-redis "$redis_rampart_port" "through Redis: "
+grep -q 'rampart_rate_limit_fallback_active 0' <(curl -fsS --max-time 5 -H 'Host: 127.0.0.1' \
+    "http://127.0.0.1:$redis_rampart_port/metrics") || die "the Redis-backed server fell back to memory"

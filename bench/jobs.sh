@@ -6,6 +6,8 @@
 #              timed from the first request to the last job's finish time in the store;
 #   latency  - noop jobs submitted at a steady rate (one wrk connection on a fixed schedule); per job from
 #              the store, in ms: the `running` event's time and the finish time, each minus created.
+# The server keeps its rate limiter on, with the user and jobs.submit limits raised out of reach (as a
+# service account's token override would be): the figures measure the job path, not the default quotas.
 # Completion is read from the SQLite file with the sqlite3 CLI, read-only (WAL lets it read beside the
 # writer), or with psql. Prints each run on stderr, a summary on stdout, and Markdown rows for
 # docs/benchmarks.md.
@@ -143,7 +145,9 @@ start_server() {
     fi
     env -i PATH="$PATH" HOME="${HOME:-$work}" RAMPART_ENV=development RAMPART_DATA_DIR="$dir/data" \
         RAMPART_SECRET_KEY="$secret_key" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
-        RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=false "${extra[@]}" \
+        RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=false \
+        RAMPART_RATE_LIMITS__USER=1000000000/hour RAMPART_RATE_LIMITS__SCOPES__JOBS__SUBMIT=1000000000/hour \
+        "${extra[@]}" \
         "$RAMPART_BIN" serve --listen 127.0.0.1:0 --port-file "$dir/port" \
         >"$dir/stdout.log" 2>"$dir/stderr.log" &
     pid=$!
@@ -371,23 +375,25 @@ log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 column() { cut -d' ' -f"$2" "$work/$1.results" | median; }
 rounds_of() { cut -d' ' -f"$2" "$work/$1.results" | tr '\n' '/' | sed 's#/$##'; }
 today=$(date -u +%Y-%m-%d)
+# The goals of the issues: the embedded store's, and PostgreSQL's (issue 5).
+if [ "$STORE" = postgres ]; then goal_submit=3000 goal_e2e=10000 goal_p99=10; else goal_submit=5000 goal_e2e=25000 goal_p99=5; fi
 for b in "${benchmarks[@]}"; do
     case "$b" in
     submit)
         rps=$(column submit 1)
         hz=$(column submit 2)
         ratio=$(awk -v r="$rps" -v h="$hz" 'BEGIN { printf "%.3f", (h > 0 ? r / h : 0) }')
-        echo "submit:  $rps jobs/s acknowledged (201), p99 $(column submit 3) ms; /healthz $hz req/s; ratio $ratio (medians of $ROUNDS; rounds $(rounds_of submit 1)); goal >= 5000: $([ "${rps%.*}" -ge 5000 ] && echo met || echo missed)"
+        echo "submit:  $rps jobs/s acknowledged (201), p99 $(column submit 3) ms; /healthz $hz req/s; ratio $ratio (medians of $ROUNDS; rounds $(rounds_of submit 1)); goal >= $goal_submit: $([ "${rps%.*}" -ge "$goal_submit" ] && echo met || echo missed)"
         echo "| $today | $machine | submit | $rps jobs/s | /healthz $hz req/s, ratio $ratio | p99 $(column submit 3) ms | $concurrency_note; rounds $(rounds_of submit 1) |"
         ;;
     e2e)
         rate=$(column e2e 1)
-        echo "e2e:     $rate jobs/s ($TOTAL_JOBS noop jobs submitted in batches of $BATCH and run; submits alone $(column e2e 2) jobs/s; medians of $ROUNDS; rounds $(rounds_of e2e 1)); goal >= 25000: $([ "${rate%.*}" -ge 25000 ] && echo met || echo missed)"
+        echo "e2e:     $rate jobs/s ($TOTAL_JOBS noop jobs submitted in batches of $BATCH and run; submits alone $(column e2e 2) jobs/s; medians of $ROUNDS; rounds $(rounds_of e2e 1)); goal >= $goal_e2e: $([ "${rate%.*}" -ge "$goal_e2e" ] && echo met || echo missed)"
         echo "| $today | $machine | e2e | $rate jobs/s | submits alone $(column e2e 2) jobs/s | $(column e2e 3) ms for $TOTAL_JOBS | $concurrency_note; rounds $(rounds_of e2e 1) |"
         ;;
     latency)
         p99=$(column latency 2)
-        echo "latency: submit->claim p50 $(column latency 1) ms, p99 $p99 ms, max $(column latency 3) ms; submit->finished p50 $(column latency 8) ms, p99 $(column latency 9) ms; at $(column latency 7) jobs/s; submit round trip p50 $(column latency 5) ms, p99 $(column latency 6) ms (medians of $ROUNDS; p99 rounds $(rounds_of latency 2)); goal p99 <= 5 ms: $([ "${p99%.*}" -le 5 ] && echo met || echo missed)"
+        echo "latency: submit->claim p50 $(column latency 1) ms, p99 $p99 ms, max $(column latency 3) ms; submit->finished p50 $(column latency 8) ms, p99 $(column latency 9) ms; at $(column latency 7) jobs/s; submit round trip p50 $(column latency 5) ms, p99 $(column latency 6) ms (medians of $ROUNDS; p99 rounds $(rounds_of latency 2)); goal p99 <= $goal_p99 ms: $([ "${p99%.*}" -le "$goal_p99" ] && echo met || echo missed)"
         echo "| $today | $machine | latency | claim p50 $(column latency 1) ms, p99 $p99 ms | finished p50 $(column latency 8) ms, p99 $(column latency 9) ms | submit round trip p50 $(column latency 5) ms, p99 $(column latency 6) ms | $concurrency_note; $(column latency 7) jobs/s held; claim p99 rounds $(rounds_of latency 2) |"
         ;;
     esac

@@ -32,28 +32,44 @@ void addSystemRoutes(http::Router& router, const Config& config, store::Store& s
                 // Probes and scrapes come often from one address; limiting them would fail a healthy node.
                 .rateLimited = false});
 
-    router.add({.method = http::Verb::get,
-                .pattern = "/readyz",
-                .handler = [&store, redis](http::Exchange& ex) -> boost::asio::awaitable<void> {
-                    bool storeReady = false;
-                    try {
-                        storeReady = co_await store.ping();
-                    } catch (const std::exception&) {
-                        storeReady = false;
-                    }
-                    bool redisReady = true;
-                    if (redis != nullptr) redisReady = co_await redis->ping();  // never throws
-                    if (!storeReady && !redisReady)
-                        throw http::ApiError::serviceUnavailable(
-                            "Not ready: the database (store) and redis are down.");
-                    if (!storeReady)
-                        throw http::ApiError::serviceUnavailable("The database is not reachable.");
-                    if (!redisReady) throw http::ApiError::serviceUnavailable("Not ready: redis is down.");
-                    json(ex, redis != nullptr ? R"({"status":"ready","checks":{"store":"ok","redis":"ok"}})"
-                                              : R"({"status":"ready","checks":{"store":"ok"}})");
-                },
-                .summary = "Readiness: the database answers (and Redis, when redis_url is set)",
-                .rateLimited = false});
+    router.add(
+        {.method = http::Verb::get,
+         .pattern = "/readyz",
+         // Redis only carries the rate limits: while it is down a node still serves (each deciding
+         // limits in its own memory), so it stays ready unless rate_limits.fail_closed makes it
+         // refuse limited requests. Taking every node out of the load balancer at once would turn
+         // a Redis outage into a full one.
+         .handler = [&store, redis,
+                     redisRequired = config.rateLimits.enabled && config.rateLimits.failClosed](
+                        http::Exchange& ex) -> boost::asio::awaitable<void> {
+             bool storeReady = false;
+             try {
+                 storeReady = co_await store.ping();
+             } catch (const std::exception&) {
+                 storeReady = false;
+             }
+             bool redisReady = true;
+             if (redis != nullptr) redisReady = co_await redis->ping();  // never throws
+             if (!storeReady && !redisReady && redisRequired)
+                 throw http::ApiError::serviceUnavailable(
+                     "Not ready: the database (store) and redis are down.");
+             if (!storeReady) throw http::ApiError::serviceUnavailable("The database is not reachable.");
+             if (!redisReady && redisRequired)
+                 throw http::ApiError::serviceUnavailable(
+                     "Not ready: redis is down and rate_limits.fail_closed is set.");
+             if (redis == nullptr) {
+                 json(ex, R"({"status":"ready","checks":{"store":"ok"}})");
+             } else if (redisReady) {
+                 json(ex, R"({"status":"ready","checks":{"store":"ok","redis":"ok"}})");
+             } else {
+                 json(ex,
+                      R"({"status":"ready","checks":{"store":"ok","redis":"unreachable"},)"
+                      R"("note":"rate limits are decided by each process on its own until redis answers"})");
+             }
+         },
+         .summary = "Readiness: the database answers (and Redis, when redis_url and rate_limits.fail_closed "
+                    "are set)",
+         .rateLimited = false});
 
     auto proxies = std::make_shared<http::TrustedProxies>(config.trustedProxies);
     router.add({.method = http::Verb::get,

@@ -68,10 +68,15 @@ TEST_F(SystemRoutesTest, ReadinessFollowsTheStore) {
         << "liveness does not depend on the store";
 }
 
-// With redis_url set, readiness needs Redis too; here nothing listens on its port.
-TEST(SystemRoutesRedis, ReadinessNamesRedisWhenItDoesNotAnswer) {
+// With redis_url set, readiness reports Redis too; here nothing listens on its port. Only with
+// rate_limits.fail_closed does a Redis outage make the node not ready: otherwise it limits in memory.
+class SystemRoutesRedis : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SystemRoutesRedis, ReadinessNamesRedisWhenItDoesNotAnswer) {
+    const bool failClosed = GetParam();
     rampart::testing::TempDirectory dir;
     Config config;
+    config.rateLimits.failClosed = failClosed;
     auto store = store::openStore(SecretString("sqlite://" + (dir.path() / "t.db").string()));
     const auto url =
         redis::parseRedisUrl("redis://:pw@127.0.0.1:" + std::to_string(rampart::testing::probeFreePort()));
@@ -92,16 +97,24 @@ TEST(SystemRoutesRedis, ReadinessNamesRedisWhenItDoesNotAnswer) {
         return std::move(ex.response);
     };
     const auto redisDown = get("/readyz");
-    EXPECT_EQ(redisDown.result(), http::Status::service_unavailable);
-    EXPECT_NE(redisDown.body().find("redis is down"), std::string::npos) << redisDown.body();
+    if (failClosed) {
+        EXPECT_EQ(redisDown.result(), http::Status::service_unavailable);
+        EXPECT_NE(redisDown.body().find("redis is down"), std::string::npos) << redisDown.body();
+    } else {
+        EXPECT_EQ(redisDown.result(), http::Status::ok);
+        EXPECT_NE(redisDown.body().find(R"("redis":"unreachable")"), std::string::npos) << redisDown.body();
+    }
     EXPECT_EQ(redisDown.body().find(":pw@"), std::string::npos) << redisDown.body();
     EXPECT_EQ(get("/healthz").result(), http::Status::ok) << "liveness does not depend on Redis";
     store->close();
     const auto bothDown = get("/readyz");
     EXPECT_EQ(bothDown.result(), http::Status::service_unavailable);
-    EXPECT_NE(bothDown.body().find("store"), std::string::npos) << bothDown.body();
-    EXPECT_NE(bothDown.body().find("redis"), std::string::npos) << bothDown.body();
+    EXPECT_NE(bothDown.body().find(failClosed ? "store" : "database"), std::string::npos) << bothDown.body();
+    if (failClosed) EXPECT_NE(bothDown.body().find("redis"), std::string::npos) << bothDown.body();
 }
+
+INSTANTIATE_TEST_SUITE_P(FailClosed, SystemRoutesRedis, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "FailClosed" : "FallBackToMemory"; });
 
 }  // namespace
 }  // namespace rampart::api

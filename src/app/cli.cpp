@@ -71,6 +71,11 @@ int runCli(int argc, char** argv) {
 
     auto* workerCommand = app.add_subcommand(
         "worker", "Run jobs without serving the API (a worker node of a cluster on PostgreSQL)");
+    std::vector<std::string> workerQueues;
+    workerCommand
+        ->add_option("--queues", workerQueues,
+                     "run only these queues, comma-separated (each one of jobs.queues; default: all of them)")
+        ->delimiter(',');
     workerCommand->fallthrough();
 
     auto* migrateCommand = app.add_subcommand("migrate", "Apply pending database migrations");
@@ -115,7 +120,7 @@ int runCli(int argc, char** argv) {
 
     try {
         if (*serveCommand) return serve(std::move(config), serveOptions);
-        if (*workerCommand) return work(std::move(config));
+        if (*workerCommand) return work(std::move(config), workerQueues);
         if (*migrateCommand) {
             auto store = store::openStore(config.databaseUrl);
             int applied = store->migrate();

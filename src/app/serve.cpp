@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -39,6 +40,8 @@
 #include "obs/access_log.hpp"
 #include "obs/audit.hpp"
 #include "obs/metrics.hpp"
+#include "ratelimit/fallback_limiter.hpp"
+#include "ratelimit/redis_limiter.hpp"
 #include "redis/client_host.hpp"
 #include "store/store.hpp"
 
@@ -320,6 +323,16 @@ int serve(Config config, const ServeOptions& options) {
     deps.store = store.get();
     obs::RateLimitMetrics rateLimitMetrics(metrics);
     deps.rateLimitMetrics = &rateLimitMetrics;
+    // With Redis, every node decides through it, so a limit holds across the cluster; while Redis cannot be
+    // reached each node decides in its own memory (or answers 503 with rate_limits.fail_closed).
+    if (redisClient != nullptr && config.rateLimits.enabled) {
+        ratelimit::MemoryLimiterOptions fallbackOptions;
+        fallbackOptions.maxKeys = config.rateLimits.maxKeys;
+        deps.rateLimiter = std::make_shared<ratelimit::FallbackLimiter>(
+            std::make_shared<ratelimit::RedisLimiter>(*redisClient),
+            std::make_shared<ratelimit::MemoryLimiter>(std::move(fallbackOptions)),
+            config.rateLimits.failClosed, &rateLimitMetrics);
+    }
     auto pipeline = http::buildPipeline(config, router, httpMetrics, accessLog.get(), std::move(deps));
 
     http::Server server(config, *pipeline, httpMetrics);
@@ -413,10 +426,28 @@ int serve(Config config, const ServeOptions& options) {
     return 0;
 }
 
-int work(Config config) {
+int work(Config config, const std::vector<std::string>& onlyQueues) {
     std::vector<Finding> findings;
     if (!preflight(config, findings)) return 2;
     config.jobs.runWorkers = true;
+    // `--queues`: this node runs some queues only (e.g. a machine for the heavy ones), each a configured one.
+    if (!onlyQueues.empty()) {
+        for (const std::string& name : onlyQueues) {
+            const bool known = std::ranges::any_of(
+                config.jobs.queues, [&](const QueueConfig& queue) { return queue.name == name; });
+            if (!known) {
+                std::vector<std::string> names;
+                for (const QueueConfig& queue : config.jobs.queues) names.push_back(queue.name);
+                std::cerr << "rampart worker: --queues names \"" << name
+                          << "\", which is not one of jobs.queues ("
+                          << fmt::format("{}", fmt::join(names, ", ")) << ")\n";
+                return 2;
+            }
+        }
+        std::erase_if(config.jobs.queues, [&](const QueueConfig& queue) {
+            return std::ranges::find(onlyQueues, queue.name) == onlyQueues.end();
+        });
+    }
     auto store = store::openStore(config.databaseUrl, {.poolSize = config.databasePoolSize});
     if (!schemaReady(*store, config)) return 2;
 

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "app/config.hpp"
 #include "store/store.hpp"
@@ -23,7 +25,8 @@ int serve(Config config, const ServeOptions& options);
 
 // `rampart worker`: a worker node. Runs the in-process workers of every queue with a concurrency above 0
 // (woken by PostgreSQL's NOTIFY from any node), takes back expired leases, and serves no HTTP. Same
-// exit codes as serve; 2 also when no queue would run here.
-int work(Config config);
+// exit codes as serve; 2 also when no queue would run here. With `onlyQueues` (`--queues`), only those
+// queues run; 2 when one of them is not in jobs.queues.
+int work(Config config, const std::vector<std::string>& onlyQueues = {});
 
 }  // namespace rampart

@@ -56,6 +56,9 @@ struct Exchange {
     // Set by the authentication stage when the request carried a good credential; routes whose
     // policy is public may still see it empty.
     std::optional<identity::Principal> principal;
+    // Set by the authentication stage, instead of answering 401 itself, when the Authorization header was
+    // refused and the rate-limit stage follows: it spends the client address's budget, then answers 401.
+    bool credentialRefused = false;
     // Set by the rate-limit stage while the rest of the pipeline runs, so a handler can spend a scope
     // under its own key (the login route: the username) through limitScope(); null otherwise.
     RateLimitContext* rateLimit = nullptr;

@@ -74,10 +74,13 @@ std::unique_ptr<Pipeline> buildPipeline(const Config& config, const Router& rout
     stages.push_back(std::make_unique<CorsStage>(config.cors, router));
     // Who is calling: the Authorization header, else the session cookie. A refused header is 401
     // here; a refused cookie continues as anonymous (and is cleared) so the login route stays reachable.
-    stages.push_back(std::make_unique<AuthenticationStage>(authenticator, config.secureCookies, proxies));
+    // With rate limits on, a refused header is answered by the rate-limit stage, after it has counted it.
+    stages.push_back(std::make_unique<AuthenticationStage>(authenticator, config.secureCookies, proxies,
+                                                           config.rateLimits.enabled));
     // Rate limits follow authentication, because an authenticated caller is counted by user id (an
     // address is shared by many users behind one NAT, and one user may use many addresses), and come
-    // before everything that costs work on the caller's behalf (CSRF, authorization, the handler).
+    // before everything that costs work on the caller's behalf (CSRF, authorization, the handler). A
+    // refused credential is counted here against the address, then answered 401.
     if (config.rateLimits.enabled) {
         if (!deps.rateLimiter)
             deps.rateLimiter = std::make_shared<ratelimit::MemoryLimiter>(

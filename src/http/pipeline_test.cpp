@@ -12,6 +12,13 @@
 namespace rampart::http {
 namespace {
 
+// A store failure that is not transient, as PostgreSQL's refusal of a statement is (pg::QueryError).
+class RefusedStatement : public store::StoreUnavailable {
+  public:
+    using StoreUnavailable::StoreUnavailable;
+    [[nodiscard]] bool transient() const noexcept override { return false; }
+};
+
 class PipelineTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -57,6 +64,14 @@ class PipelineTest : public ::testing::Test {
                          co_return;
                      },
                      .summary = "finds the database unreachable"});
+        router_.add({.method = Verb::get,
+                     .pattern = "/database-refuses",
+                     .handler = [](Exchange&) -> boost::asio::awaitable<void> {
+                         throw RefusedStatement(
+                             "database error 42P01: relation \"secret_table\" does not exist");
+                         co_return;
+                     },
+                     .summary = "sends the database a statement it refuses"});
     }
 
     Response send(Verb method, std::string target,
@@ -187,6 +202,16 @@ TEST_F(PipelineTest, AnUnreachableDatabaseIsA503ThatSaysToTryAgain) {
     EXPECT_EQ(r.result(), Status::service_unavailable);
     EXPECT_EQ(r["Retry-After"], "1");
     EXPECT_EQ(r.body().find("10.0.0.9"), std::string::npos) << "the store's message stays in the log";
+    expectSecurityHeaders(r);
+}
+
+// A statement the database refuses (our bug, a missing privilege) is no outage: 500, no Retry-After, and
+// nothing of the message reaches the client.
+TEST_F(PipelineTest, ARefusedStatementIs500NotAnOutage) {
+    auto r = send(Verb::get, "/database-refuses");
+    EXPECT_EQ(r.result(), Status::internal_server_error);
+    EXPECT_EQ(r["Retry-After"], "");
+    EXPECT_EQ(r.body().find("secret_table"), std::string::npos) << r.body();
     expectSecurityHeaders(r);
 }
 

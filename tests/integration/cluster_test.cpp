@@ -88,9 +88,11 @@ class PostgresNodesTest : public ::testing::Test {
     }
 
     // A `rampart worker` node. It serves no HTTP, so it is ready once it says it runs.
-    ChildProcess startWorker(Environment env, const TempDir& dir) const {
+    ChildProcess startWorker(Environment env, const TempDir& dir, std::vector<std::string> args = {}) const {
         env["RAMPART_DATA_DIR"] = (dir / "data").string();
-        auto worker = startProcess({RAMPART_BINARY, "worker"}, env, dir.path());
+        std::vector<std::string> argv = {RAMPART_BINARY, "worker"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto worker = startProcess(argv, env, dir.path());
         const auto output = [&] { return readFile(worker.stdoutPath()) + readFile(worker.stderrPath()); };
         waitUntil([&] { return output().find("worker running") != std::string::npos || !worker.running(); },
                   kStartTimeout, 20ms);
@@ -126,6 +128,49 @@ class PostgresNodesTest : public ::testing::Test {
     PostgresServer postgres_;  // first: it outlives every node
     TempDir dir_;
 };
+
+// ---- A worker node for some queues only ------------------------------------------------------------
+
+// `rampart worker --queues reports` runs the reports queue's jobs and leaves the others queued; a queue
+// name that is not configured stops it before it runs anything.
+TEST_F(PostgresNodesTest, AWorkerNodeWithQueuesRunsOnlyThose) {
+    Environment env = nodeEnvironment();
+    env["RAMPART_JOBS__QUEUES"] = "default,reports";
+    ServerProcess api;
+    api.start({"--no-workers"}, env, kStartTimeout);
+    const std::string token = login(api.port());
+    for (const std::string queue : {"default", "reports"})
+        for (int i = 0; i < 5; ++i) {
+            const auto created = call(api.port(), token, "POST", "/api/v1/jobs",
+                                      R"({"task":"noop","args":{},"queue":")" + queue + R"("})");
+            ASSERT_EQ(created.status, 201) << created.body;
+        }
+
+    TempDir unknownDir;
+    Environment unknownEnv = env;
+    unknownEnv["RAMPART_DATA_DIR"] = (unknownDir / "data").string();
+    auto unknown =
+        startProcess({RAMPART_BINARY, "worker", "--queues", "reports,nope"}, unknownEnv, unknownDir.path());
+    EXPECT_EQ(unknown.waitExit(30s), 2);
+    EXPECT_NE(readFile(unknown.stderrPath()).find(R"(--queues names "nope")"), std::string::npos)
+        << readFile(unknown.stderrPath());
+
+    TempDir workerDir;
+    ChildProcess worker = startWorker(env, workerDir, {"--queues", "reports"});
+    EXPECT_TRUE(waitUntil(
+        [&] {
+            return scalar("SELECT count(*) FROM jobs WHERE queue = 'reports' AND state = 'succeeded'") == 5;
+        },
+        30s, 50ms))
+        << stateCounts();
+    // Long enough for a worker of the default queue to have claimed something, had it run one.
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE queue = 'default' AND state = 'queued'"), 5)
+        << stateCounts();
+    EXPECT_NE(
+        (readFile(worker.stdoutPath()) + readFile(worker.stderrPath())).find("worker running queues reports"),
+        std::string::npos);
+}
 
 // ---- Two API nodes, two worker nodes, one worker SIGKILLed -----------------------------------------
 

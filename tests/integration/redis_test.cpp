@@ -1,5 +1,6 @@
-// The binary with RAMPART_REDIS_URL pointing at a real Redis (src/testing/redis_server.hpp): /readyz
-// follows Redis down and back up, and the server's log never holds Redis's password.
+// The binary with RAMPART_REDIS_URL pointing at a real Redis (src/testing/redis_server.hpp): with
+// rate_limits.fail_closed /readyz follows Redis down and back up; without it a node stays ready (it limits
+// in memory meanwhile) and says Redis is unreachable; the server's log never holds Redis's password.
 #include <chrono>
 #include <functional>
 #include <thread>
@@ -22,10 +23,12 @@ bool waitFor(const std::function<bool()>& done, std::chrono::milliseconds limit)
     return false;
 }
 
-TEST(RedisReadiness, ReadyzFollowsRedisDownAndBackUp) {
+TEST(RedisReadiness, FailClosedReadyzFollowsRedisDownAndBackUp) {
     RedisServer redis;
     ServerProcess server;
-    server.start({}, {{"RAMPART_REDIS_URL", redis.url()}, {"RAMPART_LOG_LEVEL", "debug"}});
+    server.start({}, {{"RAMPART_REDIS_URL", redis.url()},
+                      {"RAMPART_RATE_LIMITS__FAIL_CLOSED", "true"},
+                      {"RAMPART_LOG_LEVEL", "debug"}});
 
     const auto ready = request(server.port(), "GET", "/readyz");
     EXPECT_EQ(ready.status, 200) << ready.body;
@@ -48,12 +51,31 @@ TEST(RedisReadiness, ReadyzFollowsRedisDownAndBackUp) {
     expectNoSecretsIn(server, {redis.userPassword(), redis.defaultPassword()});
 }
 
+// The default (fall back to memory): Redis down does not take the node out of a load balancer.
+TEST(RedisReadiness, WithTheFallbackANodeStaysReadyAndSaysRedisIsUnreachable) {
+    RedisServer redis;
+    ServerProcess server;
+    server.start({}, {{"RAMPART_REDIS_URL", redis.url()}});
+    redis.kill();
+    const auto degraded = request(server.port(), "GET", "/readyz");
+    EXPECT_EQ(degraded.status, 200) << degraded.body;
+    EXPECT_NE(degraded.body.find(R"("redis":"unreachable")"), std::string::npos) << degraded.body;
+    redis.start();
+    EXPECT_TRUE(waitFor(
+        [&] {
+            return request(server.port(), "GET", "/readyz").body.find(R"("redis":"ok")") != std::string::npos;
+        },
+        20s))
+        << "/readyz did not report Redis again after it came back";
+}
+
 TEST(RedisReadiness, AWrongPasswordIsNotReadyAndNeverLogged) {
     RedisServer redis;
     const std::string wrongPassword = "WrongRedisPassword-0123456789";
     ServerProcess server;
     server.start({}, {{"RAMPART_REDIS_URL",
                        "redis://rampart:" + wrongPassword + "@127.0.0.1:" + std::to_string(redis.port())},
+                      {"RAMPART_RATE_LIMITS__FAIL_CLOSED", "true"},
                       {"RAMPART_LOG_LEVEL", "debug"}});
     const auto refused = request(server.port(), "GET", "/readyz");
     EXPECT_EQ(refused.status, 503) << refused.body;

@@ -3,6 +3,7 @@
 // differently are how authentication gets bypassed.
 #include "http/middleware/authentication.hpp"
 
+#include <optional>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -55,16 +56,18 @@ std::string_view trimBlanks(std::string_view s) {
 }
 
 // The credential of the Authorization header: "Bearer <token68>" or "Token <token68>", the scheme in
-// any case, exactly one space. Throws 401 for anything else.
-identity::PresentedCredential parseAuthorization(std::string_view header) {
+// any case, exactly one space. Nothing for anything else.
+std::optional<identity::PresentedCredential> parseAuthorization(std::string_view header) {
     const auto space = header.find(' ');
-    if (space == std::string_view::npos) throw ApiError::unauthorized();
+    if (space == std::string_view::npos) return std::nullopt;
     const std::string_view scheme = header.substr(0, space);
     const std::string_view value = header.substr(space + 1);
-    if (!isToken68(value)) throw ApiError::unauthorized();
-    if (beast::iequals(scheme, "Bearer")) return {identity::PresentedCredential::Scheme::bearer, value};
-    if (beast::iequals(scheme, "Token")) return {identity::PresentedCredential::Scheme::token, value};
-    throw ApiError::unauthorized();
+    if (!isToken68(value)) return std::nullopt;
+    if (beast::iequals(scheme, "Bearer"))
+        return identity::PresentedCredential{identity::PresentedCredential::Scheme::bearer, value};
+    if (beast::iequals(scheme, "Token"))
+        return identity::PresentedCredential{identity::PresentedCredential::Scheme::token, value};
+    return std::nullopt;
 }
 
 bool setsCookie(const Response& response, std::string_view name) {
@@ -132,24 +135,32 @@ SessionCookie findSessionCookie(const Request& request, bool secure) {
 }
 
 AuthenticationStage::AuthenticationStage(identity::Authenticator& authenticator, bool secureCookies,
-                                         std::shared_ptr<const TrustedProxies> proxies)
+                                         std::shared_ptr<const TrustedProxies> proxies, bool deferRefusal)
     : authenticator_(authenticator),
       secureCookies_(secureCookies),
       clearCookie_(sessionClearCookie(secureCookies)),
-      proxies_(std::move(proxies)) {}
+      proxies_(std::move(proxies)),
+      deferRefusal_(deferRefusal) {}
 
 boost::asio::awaitable<void> AuthenticationStage::handle(Exchange& ex, Next next) {
     const auto client = proxies_ ? proxies_->clientAddress(ex) : ex.peer;
     const std::size_t authorizations = ex.request.count(beast_http::field::authorization);
     if (authorizations > 0) {
         // The header wins over the cookie, and a bad header is an error even where no login is needed:
-        // a client that sends a credential expects it to count.
-        if (authorizations > 1) throw ApiError::unauthorized();
-        const auto credential = parseAuthorization(ex.request[beast_http::field::authorization]);
-        auto outcome = co_await authenticator_.authenticate(credential, client);
+        // a client that sends a credential expects it to count. Every refusal is counted against the
+        // client address first when rate limits are on (see deferRefusal), so guessing tokens costs.
+        std::optional<identity::PresentedCredential> credential;
+        if (authorizations == 1)
+            credential = parseAuthorization(ex.request[beast_http::field::authorization]);
+        identity::AuthOutcome outcome;
+        if (credential) outcome = co_await authenticator_.authenticate(*credential, client);
         if (!outcome.principal) {
-            spdlog::info("request {}: credential refused ({})", ex.requestId, outcome.failure);
-            throw ApiError::unauthorized();
+            if (credential)
+                spdlog::info("request {}: credential refused ({})", ex.requestId, outcome.failure);
+            if (!deferRefusal_) throw ApiError::unauthorized();
+            ex.credentialRefused = true;
+            co_await next(ex);
+            co_return;
         }
         ex.userId = outcome.principal->userId;
         ex.principal = std::move(outcome.principal);

@@ -42,9 +42,12 @@ struct SessionCookie {
 class AuthenticationStage : public Middleware {
   public:
     // With `proxies`, the client address handed to the authenticator (for throttling and audit) is
-    // the one a trusted proxy reports; without, the TCP peer.
+    // the one a trusted proxy reports; without, the TCP peer. With `deferRefusal` (rate limits on), a
+    // refused Authorization header sets ex.credentialRefused and the request goes on as anonymous to the
+    // rate-limit stage, which answers the 401 once the attempt has been counted; without, this stage
+    // answers 401 itself.
     AuthenticationStage(identity::Authenticator& authenticator, bool secureCookies,
-                        std::shared_ptr<const TrustedProxies> proxies = nullptr);
+                        std::shared_ptr<const TrustedProxies> proxies = nullptr, bool deferRefusal = false);
     boost::asio::awaitable<void> handle(Exchange& ex, Next next) override;
 
   private:
@@ -52,6 +55,7 @@ class AuthenticationStage : public Middleware {
     bool secureCookies_;
     std::string clearCookie_;
     std::shared_ptr<const TrustedProxies> proxies_;
+    bool deferRefusal_;
 };
 
 }  // namespace rampart::http

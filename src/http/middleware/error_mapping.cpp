@@ -51,13 +51,21 @@ boost::asio::awaitable<void> ErrorMappingStage::handle(Exchange& ex, Next next) 
     } catch (const ApiError& error) {
         writeProblem(ex, error);
     } catch (const store::StoreUnavailable& error) {
-        // The database is down or unreachable (a restart, a failover, a full pool): the request may
-        // succeed if repeated shortly, which is what 503 and Retry-After tell the client. The store's
-        // message stays in the log.
-        logStoreFailure(ex.requestId, error.what());
-        auto problem = ApiError::serviceUnavailable("The database is not reachable; try again shortly.");
-        problem.withHeader("Retry-After", "1");
-        writeProblem(ex, problem);
+        if (!error.transient()) {
+            // The database refused the statement itself: our bug or a missing privilege, not an outage.
+            // Saying 503 would send clients to retry, and hide the bug among outage lines.
+            spdlog::error("request {} failed: the database refused a statement: {}", ex.requestId,
+                          error.what());
+            writeProblem(ex, ApiError::internal());
+        } else {
+            // The database is down or unreachable (a restart, a failover, a full pool): the request may
+            // succeed if repeated shortly, which is what 503 and Retry-After tell the client. The store's
+            // message stays in the log.
+            logStoreFailure(ex.requestId, error.what());
+            auto problem = ApiError::serviceUnavailable("The database is not reachable; try again shortly.");
+            problem.withHeader("Retry-After", "1");
+            writeProblem(ex, problem);
+        }
     } catch (const std::exception& error) {
         spdlog::error("request {} failed: {}", ex.requestId, error.what());
         auto problem = ApiError::internal();

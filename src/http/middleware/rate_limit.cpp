@@ -189,6 +189,23 @@ boost::asio::awaitable<void> RateLimitStage::spend(Exchange& ex, RateLimitContex
 }
 
 boost::asio::awaitable<void> RateLimitStage::handle(Exchange& ex, Next next) {
+    if (ex.credentialRefused) {
+        // A refused Authorization header (see AuthenticationStage) spends the client address's anonymous
+        // budget on every route, limited or not, before its 401: a 401 tells a guesser whether a token is
+        // good, so without this, guessing tokens would cost nothing.
+        ApiError refused = ApiError::unauthorized();
+        if (anon_ != nullptr) {
+            RateLimitContext context;
+            context.stage = this;
+            LimitKey address;
+            appendAddressKey(address, proxies_ ? proxies_->clientAddress(ex) : ex.peer);
+            if (!tryCheck(ex, context, *anon_, address.view()))
+                co_await awaitCheck(ex, context, *anon_, address.view());
+            refused.withHeader("RateLimit-Policy", policyHeader(context));
+            refused.withHeader("RateLimit", stateHeader(context));
+        }
+        throw refused;
+    }
     if (ex.route == nullptr || !ex.route->rateLimited) {
         co_await next(ex);
         co_return;

@@ -304,6 +304,40 @@ TEST_F(RateLimitTest, DecisionsAreCountedPerPolicy) {
                 HasSubstr("rampart_rate_limit_decisions_total{decision=\"limited\",policy=\"anon\"} 3"));
 }
 
+// Guessing tokens: a refused Authorization header is counted against the address before its 401, on
+// every route (a 401 from a probe answers "is this token good?" as well as any other route does), in
+// every form (unknown token, malformed header, two headers), and a good token is not affected.
+TEST_F(RateLimitTest, RefusedCredentialsSpendTheAddressBudgetBeforeThe401) {
+    config_.rateLimits.anon = ratelimit::parseRate("3/hour");
+    const std::vector<std::pair<Verb, std::string>> targets = {
+        {Verb::get, "/healthz"}, {Verb::get, "/api/v1/me"}, {Verb::get, "/openapi.json"}};
+    EXPECT_EQ(call(Verb::get, "/healthz", bearer("guess-1")).result(), Status::unauthorized);
+    EXPECT_EQ(call(Verb::get, "/api/v1/me", {{"Authorization", "Basic Z3Vlc3M="}}).result(),
+              Status::unauthorized);
+    auto third =
+        call(Verb::get, "/openapi.json", {{"Authorization", "Bearer a"}, {"Authorization", "Bearer b"}});
+    EXPECT_EQ(third.result(), Status::unauthorized);
+    EXPECT_EQ(field(third, "RateLimit"), "\"anon\";r=0;t=3600");
+    for (const auto& [method, target] : targets) {
+        auto refused = call(method, target, bearer("guess-n"));
+        EXPECT_EQ(refused.result(), Status::too_many_requests) << target;
+        EXPECT_NE(field(refused, "Retry-After"), "") << target;
+    }
+    // Another address has its own budget; a good token is counted under its user, not the address.
+    EXPECT_EQ(call(Verb::get, "/healthz", bearer("guess-2"), "192.0.2.11").result(), Status::unauthorized);
+    EXPECT_EQ(call(Verb::get, "/api/v1/me", bearer("user-token")).result(), Status::ok);
+    EXPECT_EQ(call(Verb::get, "/healthz").result(), Status::ok) << "probes without a credential stay free";
+    EXPECT_THAT(metrics_.render(),
+                HasSubstr("rampart_rate_limit_decisions_total{decision=\"limited\",policy=\"anon\"} 3"));
+}
+
+TEST_F(RateLimitTest, WithoutRateLimitsARefusedCredentialIsStillA401) {
+    config_.rateLimits.enabled = false;
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(call(Verb::get, "/healthz", bearer("guess")).result(), Status::unauthorized);
+    EXPECT_EQ(call(Verb::get, "/api/v1/me", bearer("user-token")).result(), Status::ok);
+}
+
 // A backend that cannot decide, as the Redis limiter with fail_closed is while Redis is down.
 class UnavailableLimiter : public ratelimit::RateLimiter {
   public:

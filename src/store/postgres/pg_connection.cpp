@@ -66,6 +66,14 @@ QueryError queryErrorOf(const PGresult* result) {
     return QueryError(std::move(sqlstate), message);
 }
 
+bool QueryError::transient() const noexcept {
+    const std::string_view state = sqlstate_;
+    if (state == "55P03") return true;
+    const std::string_view category = state.substr(0, 2);
+    return category == "08" || category == "40" || category == "53" || category == "57" || category == "58" ||
+           category == "XX";
+}
+
 // --- Params ---
 
 Params& Params::add(std::string_view value) {

@@ -36,6 +36,12 @@ class QueryError : public StoreUnavailable {
     [[nodiscard]] bool uniqueViolation() const { return sqlstate_ == "23505"; }
     // Worth running the transaction again: serialization failure or deadlock.
     [[nodiscard]] bool retryable() const { return sqlstate_ == "40001" || sqlstate_ == "40P01"; }
+    // Connection exceptions (08), transaction rollbacks (40), insufficient resources (53), a lock not
+    // available (55P03), operator intervention such as a shutdown (57), system errors (58) and internal
+    // errors (XX, also what a result without a SQLSTATE is given: the connection broke). Everything else
+    // (syntax, undefined table, privilege, constraint, data, our triggers' own exceptions) is the
+    // statement's own fault: a retry would fail the same way.
+    [[nodiscard]] bool transient() const noexcept override;
 
   private:
     std::string sqlstate_;

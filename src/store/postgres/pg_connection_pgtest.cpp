@@ -123,6 +123,36 @@ TEST_F(PgConnectionTest, ErrorsNeverQuoteParameterValues) {
     runToCompletion(work(url_));
 }
 
+// What the HTTP layer answers depends on it: a refused statement is a 500 (our bug), an outage a 503.
+TEST_F(PgConnectionTest, RefusedStatementsAreNotTransientButAnAdminShutdownIs) {
+    auto work = [](std::string url) -> asio::awaitable<void> {
+        auto db = co_await connect(url);
+        std::vector<std::pair<std::string, bool>> seen;
+        for (const char* sql : {"SELECT * FROM no_such_table", "SELEC 1", "SELECT 1/0"}) {
+            try {
+                co_await db->query(sql);
+            } catch (const QueryError& error) {
+                seen.emplace_back(error.sqlstate(), error.transient());
+            }
+        }
+        const std::vector<std::pair<std::string, bool>> expected = {
+            {"42P01", false}, {"42601", false}, {"22012", false}};
+        EXPECT_EQ(seen, expected);
+        // Another session ends this one as a shutdown would (57P01, admin_shutdown).
+        auto other = co_await connect(url);
+        auto pid = co_await db->query("SELECT pg_backend_pid()");
+        co_await other->query("SELECT pg_terminate_backend($1::int)", Params(pid.text(0, 0)));
+        bool transient = false;
+        try {
+            co_await db->query("SELECT 1");
+        } catch (const StoreUnavailable& error) {
+            transient = error.transient();
+        }
+        EXPECT_TRUE(transient);
+    };
+    runToCompletion(work(url_));
+}
+
 TEST_F(PgConnectionTest, AWrongPasswordFailsWithoutTheUrlInTheMessage) {
     // The test server trusts loopback users by name only where it is configured to; a role with a
     // password and a wrong one must be refused either way, and the message must not carry it.
