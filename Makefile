@@ -7,22 +7,33 @@ PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev \
 	libcctz-dev tzdata \
 	libgtest-dev libgmock-dev libbenchmark-dev \
-	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light wrk sqlite3 jq
+	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light wrk sqlite3 jq \
+	testssl.sh sqlmap slowhttptest
 
 BUILD_DIR ?= build
 FUZZ_DIR ?= build-fuzz
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
-.PHONY: run test deps build check-format format fuzz bench clean sanitize tsan
+.PHONY: run test deps build check-format format fuzz security sanitize tsan bench clean
 
 run: deps build
 	./$(BUILD_DIR)/rampart serve  # creates ./var (mode 0700) itself
 
 test: deps build check-format
 	cd $(BUILD_DIR) && ctest --output-on-failure
+	$(MAKE) --no-print-directory security
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory sanitize
+
+# The end-to-end security run (tests/security/run.sh): the release binary with TLS and a seeded database,
+# attacked by testssl.sh, sqlmap and slowhttptest, plus hardening checks, wrk load and 10,000 idle
+# connections. About 7 minutes on two cores; LOAD_SECONDS and IDLE_CONNECTIONS make it shorter.
+LOAD_SECONDS ?= 30
+IDLE_CONNECTIONS ?= 10000
+security: deps build
+	LOAD_SECONDS=$(LOAD_SECONDS) IDLE_CONNECTIONS=$(IDLE_CONNECTIONS) RAMPART_BIN=$(BUILD_DIR)/rampart \
+	  PROBE_BIN=$(BUILD_DIR)/rampart_security_probe bash tests/security/run.sh
 
 # Installs only what is missing; without root, prints the exact line to run instead.
 deps:

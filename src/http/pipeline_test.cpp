@@ -221,10 +221,10 @@ TEST_F(PipelineTest, HostAllowlist) {
     EXPECT_EQ(send(Verb::get, "/api/v1/things/1", {{"Host", "tenant.example.com"}}).result(), Status::ok);
     EXPECT_EQ(send(Verb::get, "/api/v1/things/1", {{"Host", "a.b.tenant.example.com"}}).result(), Status::ok);
     EXPECT_EQ(send(Verb::get, "/api/v1/things/1", {{"Host", "127.0.0.1:8080"}}).result(), Status::ok);
-    for (std::string host :
-         {"evil.com", "api.example.com.evil.com", "eviltenant.example.com", "example.com",
-          "api.example.com:80:80", "api.example.com:http", "api.example.com@evil.com", "api.example.com/x",
-          "[::1]", "", "api.example.com:", "api.example.com:123456"}) {
+    for (std::string host : {"evil.com", "api.example.com.evil.com", "eviltenant.example.com", "example.com",
+                             "api.example.com:80:80", "api.example.com:http", "api.example.com@evil.com",
+                             "api.example.com/x", "[::1]", "", "api.example.com:", "api.example.com:123456",
+                             "api.example.com:65536", "api.example.com:99999"}) {
         auto r = send(Verb::get, "/api/v1/things/1", {{"Host", host}});
         EXPECT_EQ(r.result(), Status::bad_request) << "Host: " << host;
         expectSecurityHeaders(r);

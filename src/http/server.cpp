@@ -63,6 +63,19 @@ bool clientWentAway(const boost::system::error_code& ec) {
            ec == asio::ssl::error::stream_truncated || ec == asio::error::bad_descriptor;
 }
 
+// At most one Transfer-Encoding field, and then exactly "chunked" (any case, blanks around allowed).
+// Beast reads a body as chunked when chunked is the last coding and ignores the codings before it.
+template <class Request>
+bool onlyChunkedTransferEncoding(const Request& request) {
+    auto [first, last] = request.equal_range(beast::http::field::transfer_encoding);
+    if (first == last) return true;
+    if (std::next(first) != last) return false;
+    std::string_view value = first->value();
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    return beast::iequals(value, "chunked");
+}
+
 beast::tcp_stream& lowest(beast::tcp_stream& stream) {
     return stream;
 }
@@ -237,6 +250,11 @@ asio::awaitable<void> Server::serveConnection(Stream& stream, Worker& worker, Se
         } else if (headerError) {
             ex.transportError =
                 std::make_shared<ApiError>(ApiError::badRequest("The request could not be parsed."));
+        } else if (!onlyChunkedTransferEncoding(parser.get())) {
+            // A transfer coding we do not implement (gzip, a repeated chunked, ...) would leave the body's
+            // framing to guesswork, which is how requests get smuggled past a proxy: refuse it.
+            ex.transportError = std::make_shared<ApiError>(
+                ApiError::badRequest("Transfer-Encoding must be exactly \"chunked\" when present."));
         } else {
             std::size_t bodyLimit = pipeline_.router().bodyLimit(parser.get(), limits.maxBodyBytes);
             parser.body_limit(bodyLimit);

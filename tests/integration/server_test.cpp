@@ -133,6 +133,11 @@ TEST_F(ServerTest, RequestSmugglingShapesAreRefused) {
              "chunked\r\n\r\n0\r\n\r\n",
              "POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: "
              "6\r\n\r\nhello!",
+             // Codings other than chunked, and chunked twice, leave the framing to guesswork.
+             "POST /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+             "POST /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+             "chunked\r\n\r\n0\r\n\r\n",
+             "POST /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: identity\r\n\r\n",
              "GET /healthz HTTP/1.1\r\nHost: local\rhost\r\n\r\n",
              "GET /healthz HTTP/1.1\r\nHost : localhost\r\n\r\n",
              "GET /api/v1/%2e%2e/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
@@ -140,7 +145,7 @@ TEST_F(ServerTest, RequestSmugglingShapesAreRefused) {
              "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Bad: \x01\r\n\r\n",
          }) {
         auto answer = sendRaw(server_.port(), raw);
-        EXPECT_EQ(answer.rfind("HTTP/1.1 4", 0), 0u) << "for: " << raw << "\ngot: " << answer;
+        EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << "for: " << raw << "\ngot: " << answer;
         EXPECT_EQ(request(server_.port(), "GET", "/healthz").status, 200);
     }
 }

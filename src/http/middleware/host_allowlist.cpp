@@ -46,8 +46,12 @@ std::optional<std::string> HostAllowlistStage::hostName(std::string_view value) 
     }
     if (!port.empty() || value.back() == ':') {
         if (port.empty() || port.size() > 5) return std::nullopt;
-        for (char c : port)
+        int number = 0;
+        for (char c : port) {
             if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+            number = number * 10 + (c - '0');
+        }
+        if (number > 65535) return std::nullopt;  // "localhost:99999" names no port at all
     }
     std::string out(host);
     std::transform(out.begin(), out.end(), out.begin(),
