@@ -255,7 +255,7 @@ runSlowhttp() {
         [ "$available" -eq 0 ] || fail "$mode: slowhttptest saw the service unavailable in $available of its samples"
         [ "$last" = YES ] || fail "$mode: slowhttptest's verdict: service available: ${last:-missing}"
         [ "${closed:-0}" -gt 0 ] || fail "$mode: the server closed none of the slow connections in ${length} s"
-        SUMMARY+=("slowhttptest $flag ($mode): 1000 connections for ${length} s, server closed ${closed:-0}, service available throughout, its exit status "$exitStatus"; $POLL_SUMMARY")
+        SUMMARY+=("slowhttptest $flag ($mode): 1000 connections for ${length} s, server closed ${closed:-0}, service available throughout, its exit status \"$exitStatus\"; $POLL_SUMMARY")
     done
     SUMMARY+=("slowhttptest: $(elapsed "$start") s in all")
 }
