@@ -25,6 +25,7 @@ test: deps build check-format
 	$(MAKE) --no-print-directory security
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory sanitize
+	$(MAKE) --no-print-directory tsan
 
 # The end-to-end security run (tests/security/run.sh): the release binary with TLS and a seeded database,
 # attacked by testssl.sh, sqlmap and slowhttptest, plus hardening checks, wrk load and 10,000 idle
