@@ -57,6 +57,13 @@ void appendAddressKey(LimitKey& key, const boost::asio::ip::address& raw) {
     key.append("a6:").append(std::string_view(reinterpret_cast<const char*>(bytes.data()), 8));
 }
 
+namespace {
+// The client's address as the trusted proxies report it (the TCP peer without them), as a key.
+void appendClientKey(LimitKey& key, const Exchange& ex, const TrustedProxies* proxies) {
+    appendAddressKey(key, proxies ? proxies->clientAddress(ex) : ex.peer);
+}
+}  // namespace
+
 void RateLimitContext::record(const BoundPolicy& policy, const Decision& decision) {
     for (std::size_t i = 0; i < count; ++i) {
         if (entries[i].policy->policy.name != policy.policy.name) continue;
@@ -198,7 +205,7 @@ boost::asio::awaitable<void> RateLimitStage::handle(Exchange& ex, Next next) {
             RateLimitContext context;
             context.stage = this;
             LimitKey address;
-            appendAddressKey(address, proxies_ ? proxies_->clientAddress(ex) : ex.peer);
+            appendClientKey(address, ex, proxies_.get());
             if (!tryCheck(ex, context, *anon_, address.view()))
                 co_await awaitCheck(ex, context, *anon_, address.view());
             refused.withHeader("RateLimit-Policy", policyHeader(context));
@@ -229,7 +236,7 @@ boost::asio::awaitable<void> RateLimitStage::handle(Exchange& ex, Next next) {
         if (caller.view().empty()) appendUserKey(caller, *ex.principal);
     } else {
         own = anon_;
-        appendAddressKey(caller, proxies_ ? proxies_->clientAddress(ex) : ex.peer);
+        appendClientKey(caller, ex, proxies_.get());
     }
     if (own != nullptr && !tryCheck(ex, context, *own, caller.view()))
         co_await awaitCheck(ex, context, *own, caller.view());
@@ -239,7 +246,7 @@ boost::asio::awaitable<void> RateLimitStage::handle(Exchange& ex, Next next) {
         if (ex.principal) {
             appendUserKey(scoped, *ex.principal);
         } else {
-            appendAddressKey(scoped, proxies_ ? proxies_->clientAddress(ex) : ex.peer);
+            appendClientKey(scoped, ex, proxies_.get());
         }
         const BoundPolicy* policy = scopePolicy(ex.route->rateLimitScope);
         if (policy != nullptr && !tryCheck(ex, context, *policy, scoped.view()))
