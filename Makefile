@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`. Both install what is missing first.
-# Every dependency is a Debian 12 package (the table in ../shared/DESIGN.md; the last line: test and bench tools).
+# Every dependency is a Debian 12 package (docs/development.md; the last line: test and bench tools).
 
 PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
@@ -15,17 +15,29 @@ FUZZ_DIR ?= build-fuzz
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
-.PHONY: run test deps build check-format format fuzz security sanitize tsan bench clean
+.PHONY: run test deps build layers check-format format fuzz security sanitize tsan bench clean
 
 run: deps build
 	./$(BUILD_DIR)/rampart serve  # creates ./var (mode 0700) itself
 
-test: deps build check-format
-	cd $(BUILD_DIR) && ctest --output-on-failure
-	$(MAKE) --no-print-directory security
-	$(MAKE) --no-print-directory fuzz
-	$(MAKE) --no-print-directory sanitize
-	$(MAKE) --no-print-directory tsan
+# Each stage prints how long it took ("stage NAME: N s"), so a run that nears CI's 90 minutes shows where.
+STAGE = @start=$$(date +%s); $(1) || exit $$?; echo "stage $(2): $$(( $$(date +%s) - start )) s"
+test: deps
+	$(call STAGE,$(MAKE) --no-print-directory build,build)
+	$(call STAGE,$(MAKE) --no-print-directory layers check-format,layers and format)
+	$(call STAGE,cd $(BUILD_DIR) && ctest --output-on-failure,ctest)
+	$(call STAGE,$(MAKE) --no-print-directory security,security)
+	$(call STAGE,$(MAKE) --no-print-directory fuzz,fuzz)
+	$(call STAGE,$(MAKE) --no-print-directory sanitize,sanitize)
+	$(call STAGE,$(MAKE) --no-print-directory tsan,tsan)
+
+# The layers of src/ (docs/architecture.md): every include goes down (tools/layers.sh), and the binary holds
+# no test support code (src/testing/ is linked by test targets only).
+layers: build
+	@bash tools/layers.sh
+	@if nm -C $(BUILD_DIR)/rampart | grep -q 'rampart::testing::'; then \
+	  echo "layers: FAILED: the rampart binary contains test support code (rampart::testing)"; exit 1; \
+	else echo "layers: the rampart binary contains no test support code"; fi
 
 # The end-to-end security run (tests/security/run.sh): the release binary with TLS and a seeded database,
 # attacked by testssl.sh, sqlmap and slowhttptest, plus hardening checks, wrk load and 10,000 idle
@@ -53,7 +65,7 @@ deps:
 	fi
 
 build:
-	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DRAMPART_WERROR=ON >/dev/null
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp' 2>/dev/null || find src tests fuzz bench -name '*.[ch]pp')
@@ -74,7 +86,7 @@ format:
 # difference across sections"). FUZZ_SECONDS is per target: 30 s x 7 targets in CI.
 FUZZ_FLAGS = -timeout=10 -rss_limit_mb=2048 -detect_leaks=1
 fuzz: deps
-	@CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DRAMPART_FUZZ=ON \
+	@CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DRAMPART_FUZZ=ON -DRAMPART_WERROR=ON \
 	  -DRAMPART_TESTS=OFF "-DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-sanitize=function,vptr -gline-tables-only" \
 	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
 	cmake --build $(FUZZ_DIR) -j $(JOBS)
@@ -96,7 +108,7 @@ fuzz: deps
 	  grep -E "stat::number_of_executed_units|Done" $$log | tail -2; \
 	done
 
-# ---- Sanitizers (issue 8) -----------------------------------------------------------------------
+# ---- Sanitizers (docs/development.md, Sanitizers) ---------------------------------------------------
 # `make sanitize`: the whole unit and integration suites (and the rampart binary they start) built
 # with clang under AddressSanitizer + UndefinedBehaviorSanitizer (leaks included). `make tsan`: the
 # concurrency tests under ThreadSanitizer. clang 14 rather than g++ 12 (g++ 12's coroutines under
@@ -142,14 +154,14 @@ define san_run
 endef
 
 sanitize: deps
-	@CXX=$(SAN_CXX) cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DRAMPART_TESTS=ON \
+	@CXX=$(SAN_CXX) cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DRAMPART_TESTS=ON -DRAMPART_WERROR=ON \
 	  "-DCMAKE_CXX_FLAGS=$(ASAN_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
 	cmake --build $(ASAN_DIR) -j $(JOBS) --target $(SAN_TARGETS)
 	$(call san_run,$(ASAN_DIR),$(ASAN_ENV),./$(ASAN_DIR)/rampart_unit_tests --gtest_brief=1 '--gtest_filter=$(SANITIZE_FILTER)')
 	$(call san_run,$(ASAN_DIR),$(ASAN_ENV),./$(ASAN_DIR)/rampart_integration_tests --gtest_brief=1 '--gtest_filter=$(SANITIZE_FILTER)')
 
 tsan: deps
-	@CXX=$(SAN_CXX) cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DRAMPART_TESTS=ON \
+	@CXX=$(SAN_CXX) cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DRAMPART_TESTS=ON -DRAMPART_WERROR=ON \
 	  "-DCMAKE_CXX_FLAGS=$(TSAN_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread" >/dev/null
 	cmake --build $(TSAN_DIR) -j $(JOBS) --target $(SAN_TARGETS)
 	$(call san_run,$(TSAN_DIR),$(TSAN_ENV),./$(TSAN_DIR)/rampart_unit_tests --gtest_brief=1 '--gtest_filter=$(TSAN_UNIT_FILTER)')

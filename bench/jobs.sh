@@ -375,7 +375,7 @@ log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 column() { cut -d' ' -f"$2" "$work/$1.results" | median; }
 rounds_of() { cut -d' ' -f"$2" "$work/$1.results" | tr '\n' '/' | sed 's#/$##'; }
 today=$(date -u +%Y-%m-%d)
-# The goals of the issues: the embedded store's, and PostgreSQL's (issue 5).
+# The goals in docs/benchmarks.md: the embedded store's, and PostgreSQL's.
 if [ "$STORE" = postgres ]; then goal_submit=3000 goal_e2e=10000 goal_p99=10; else goal_submit=5000 goal_e2e=25000 goal_p99=5; fi
 for b in "${benchmarks[@]}"; do
     case "$b" in

@@ -1,4 +1,4 @@
-// libFuzzer target for JSON request bodies (api::JsonBody over identity::parseStrictJsonObject): the bytes
+// libFuzzer target for JSON request bodies (api::JsonBody over parseStrictJsonObject): the bytes
 // any client may POST. Invariants: nothing but ApiError escapes; a body that is accepted is one JSON object
 // within the depth limit, with no duplicate key (both counted by an independent SAX pass, not by the
 // parser under test), equal to what stock Boost.JSON reads from it, and without NaN or Infinity; every
@@ -16,8 +16,8 @@
 #include <boost/json/parse.hpp>
 
 #include "api/json_body.hpp"
+#include "core/strict_json.hpp"
 #include "http/problem.hpp"
-#include "identity/strict_json.hpp"
 
 namespace {
 
@@ -189,7 +189,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (countKeys(stock) != counter.handler().keys) std::abort();
 
     // The parser under test builds the same object as stock Boost.JSON.
-    const auto strict = rampart::identity::parseStrictJsonObject(
+    const auto strict = rampart::parseStrictJsonObject(
         text, {.maxSize = std::max<std::size_t>(text.size(), 1), .maxDepth = kMaxDepth});
     if (!strict || *strict != stock.get_object() || !allFinite(stock)) std::abort();
 

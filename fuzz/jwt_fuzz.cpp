@@ -21,7 +21,7 @@
 #include <openssl/pem.h>
 #include <boost/json/parse.hpp>
 
-#include "identity/base64url.hpp"
+#include "core/base64url.hpp"
 #include "identity/jwt.hpp"
 
 namespace {

@@ -11,6 +11,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "api/policy.hpp"
+#include "app/config.hpp"
 #include "http/pipeline.hpp"
 #include "http/problem.hpp"
 #include "obs/metrics.hpp"
@@ -45,10 +46,11 @@ struct Fixture {
         // Authorization and Cookie header on the way (and refuses them: there is no authenticator).
         http::PipelineDeps deps;
         deps.policies = [](http::Verb, std::string_view) {
-            static const api::Policy open{.publicRoute = true};
+            static const http::Policy open{.publicRoute = true};
             return &open;
         };
-        pipeline = http::buildPipeline(config, router, httpMetrics, nullptr, std::move(deps));
+        pipeline =
+            http::buildPipeline(pipelineSettings(config), router, httpMetrics, nullptr, std::move(deps));
     }
 };
 

@@ -125,10 +125,10 @@ void throwAsApiError(const AuthError& error) {
     throw http::ApiError::internal();
 }
 
-void addIdentityRoutes(http::Router& router, const Config& config, identity::AuthService& auth,
+void addIdentityRoutes(http::Router& router, const RouteSettings& settings, identity::AuthService& auth,
                        store::Store& store) {
-    auto proxies = std::make_shared<http::TrustedProxies>(config.trustedProxies);
-    const bool secureCookies = config.secureCookies;
+    auto proxies = std::make_shared<http::TrustedProxies>(settings.trustedProxies);
+    const bool secureCookies = settings.secureCookies;
     auto context = [proxies](const Exchange& ex) {
         return identity::RequestContext{.requestId = ex.requestId, .client = proxies->clientAddress(ex)};
     };

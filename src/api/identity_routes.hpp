@@ -2,14 +2,14 @@
 // user administration, the audit log, and the public keys that verify our tokens.
 #pragma once
 
-#include "app/config.hpp"
+#include "api/route_settings.hpp"
 #include "http/router.hpp"
 #include "identity/auth_service.hpp"
 #include "store/store.hpp"
 
 namespace rampart::api {
 
-void addIdentityRoutes(http::Router& router, const Config& config, identity::AuthService& auth,
+void addIdentityRoutes(http::Router& router, const RouteSettings& settings, identity::AuthService& auth,
                        store::Store& store);
 
 // An AuthError as the client sees it (status, slug, the field at fault); what the routes throw.

@@ -11,6 +11,7 @@
 #include "api/schedule_routes.hpp"
 #include "api/system_routes.hpp"
 #include "api/worker_routes.hpp"
+#include "app/config.hpp"
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/lease_service.hpp"
@@ -29,16 +30,16 @@ TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
                                identity::AuthSettings{});
     obs::Metrics metrics;
     http::Router router;
-    addSystemRoutes(router, config, store, metrics);
-    addIdentityRoutes(router, config, auth, store);
+    addSystemRoutes(router, routeSettings(config), store, metrics);
+    addIdentityRoutes(router, routeSettings(config), auth, store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
     jobs::JobService jobService(store, tasks, jobs::JobsSettings{});
-    addJobRoutes(router, config, tasks, jobService);
+    addJobRoutes(router, routeSettings(config), tasks, jobService);
     jobs::LeaseService leaseService(store, tasks, jobs::JobsSettings{});
     addWorkerRoutes(router, leaseService);
     jobs::ScheduleService scheduleService(store, jobService, jobs::ScheduleSettings{});
-    addScheduleRoutes(router, config, scheduleService);
+    addScheduleRoutes(router, routeSettings(config), scheduleService);
 
     std::set<std::pair<http::Verb, std::string>> served;
     for (const http::Route& route : router.routes()) {

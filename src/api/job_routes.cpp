@@ -93,9 +93,9 @@ jobs::Submission readSubmission(JsonBody& body, const std::string& at) {
 
 }  // namespace
 
-void addJobRoutes(http::Router& router, const Config& config, const jobs::TaskRegistry& registry,
+void addJobRoutes(http::Router& router, const RouteSettings& settings, const jobs::TaskRegistry& registry,
                   jobs::JobService& service) {
-    auto proxies = std::make_shared<http::TrustedProxies>(config.trustedProxies);
+    auto proxies = std::make_shared<http::TrustedProxies>(settings.trustedProxies);
     json::array tasks;
     for (const jobs::TaskType* type : registry.all()) {
         tasks.push_back(json::object{{"name", type->name},

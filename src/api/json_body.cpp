@@ -5,8 +5,8 @@
 
 #include <boost/json/array.hpp>
 
+#include "core/strict_json.hpp"
 #include "http/problem.hpp"
-#include "identity/strict_json.hpp"
 
 namespace rampart::api {
 namespace {
@@ -35,8 +35,8 @@ std::string pointer(std::string_view name) {
 JsonBody::JsonBody(const http::Exchange& ex) {
     // The body limit has been enforced by the transport; depth and duplicate keys are checked here.
     const auto& body = ex.request.body();
-    auto parsed = identity::parseStrictJsonObject(
-        body, identity::StrictJsonLimits{.maxSize = std::max<std::size_t>(body.size(), 1), .maxDepth = 16});
+    auto parsed = parseStrictJsonObject(
+        body, StrictJsonLimits{.maxSize = std::max<std::size_t>(body.size(), 1), .maxDepth = 16});
     if (!parsed) throw http::ApiError::badRequest("the body must be one JSON object (no duplicate keys)");
     object_ = std::move(*parsed);
 }

@@ -12,7 +12,7 @@
 
 #include <boost/json/object.hpp>
 
-#include "app/secret_string.hpp"
+#include "core/secret_string.hpp"
 #include "http/exchange.hpp"
 
 namespace rampart::api {

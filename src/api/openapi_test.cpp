@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "api/system_routes.hpp"
+#include "app/config.hpp"
 #include "testing/temp_directory.hpp"
 
 namespace rampart::api {
@@ -15,8 +16,8 @@ TEST(OpenApi, DescribesEveryRouteOfTheServer) {
     Config config;
     obs::Metrics metrics;
     http::Router router;
-    addSystemRoutes(router, config, *store, metrics);
-    // A parameterised route, as the versioned API will have.
+    addSystemRoutes(router, routeSettings(config), *store, metrics);
+    // A parameterised route, like the v1 API's /api/v1/jobs/{id}/cancel.
     router.add({.method = http::Verb::post,
                 .pattern = "/api/v1/jobs/{id}/cancel",
                 .handler = [](http::Exchange&) -> boost::asio::awaitable<void> { co_return; },

@@ -148,10 +148,6 @@ const std::vector<Policy>& table() {
 
 }  // namespace
 
-bool Policy::allows(identity::Role role) const {
-    return std::find(roles.begin(), roles.end(), role) != roles.end();
-}
-
 const Policy* policyFor(http::Verb method, std::string_view pattern) {
     for (const Policy& policy : table())
         if (policy.method == method && policy.pattern == pattern) return &policy;

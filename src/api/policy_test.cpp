@@ -1,5 +1,5 @@
 // The policy table against the API's route list: every route has a policy, and the table says what
-// DESIGN.md says about who may call what.
+// docs/security.md and docs/api.md say about who may call what.
 #include "api/policy.hpp"
 
 #include <set>

@@ -88,8 +88,8 @@ jobs::ScheduleDraft readDraft(JsonBody& body) {
 
 }  // namespace
 
-void addScheduleRoutes(http::Router& router, const Config& config, jobs::ScheduleService& service) {
-    auto proxies = std::make_shared<http::TrustedProxies>(config.trustedProxies);
+void addScheduleRoutes(http::Router& router, const RouteSettings& settings, jobs::ScheduleService& service) {
+    auto proxies = std::make_shared<http::TrustedProxies>(settings.trustedProxies);
     auto contextOf = [proxies](const Exchange& ex) {
         return jobs::AuditContext{.requestId = ex.requestId,
                                   .client = proxies->clientAddress(ex).to_string()};

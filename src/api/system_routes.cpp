@@ -20,8 +20,8 @@ void json(http::Exchange& ex, std::string body) {
 
 }  // namespace
 
-void addSystemRoutes(http::Router& router, const Config& config, store::Store& store, obs::Metrics& metrics,
-                     redis::Client* redis) {
+void addSystemRoutes(http::Router& router, const RouteSettings& settings, store::Store& store,
+                     obs::Metrics& metrics, redis::Client* redis) {
     router.add({.method = http::Verb::get,
                 .pattern = "/healthz",
                 .handler = [](http::Exchange& ex) -> boost::asio::awaitable<void> {
@@ -39,8 +39,7 @@ void addSystemRoutes(http::Router& router, const Config& config, store::Store& s
          // limits in its own memory), so it stays ready unless rate_limits.fail_closed makes it
          // refuse limited requests. Taking every node out of the load balancer at once would turn
          // a Redis outage into a full one.
-         .handler = [&store, redis,
-                     redisRequired = config.rateLimits.enabled && config.rateLimits.failClosed](
+         .handler = [&store, redis, redisRequired = settings.redisRequired](
                         http::Exchange& ex) -> boost::asio::awaitable<void> {
              bool storeReady = false;
              try {
@@ -71,11 +70,11 @@ void addSystemRoutes(http::Router& router, const Config& config, store::Store& s
                     "are set)",
          .rateLimited = false});
 
-    auto proxies = std::make_shared<http::TrustedProxies>(config.trustedProxies);
+    auto proxies = std::make_shared<http::TrustedProxies>(settings.trustedProxies);
     router.add({.method = http::Verb::get,
                 .pattern = "/metrics",
-                .handler = [&metrics, proxies,
-                            open = config.metricsPublic](http::Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = [&metrics, proxies, open = settings.metricsPublic](
+                               http::Exchange& ex) -> boost::asio::awaitable<void> {
                     if (!open && !proxies->clientAddress(ex).is_loopback()) throw http::ApiError::notFound();
                     ex.response.result(http::Status::ok);
                     ex.response.set(http::beast_http::field::content_type,

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "api/policy.hpp"
+#include "app/config.hpp"
 #include "http/pipeline.hpp"
 #include "redis/client_host.hpp"
 #include "testing/child_process.hpp"
@@ -18,8 +20,11 @@ class SystemRoutesTest : public ::testing::Test {
     void SetUp() override {
         config_.trustedProxies = {"10.0.0.1"};
         store_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "t.db").string()));
-        addSystemRoutes(router_, config_, *store_, metrics_);
-        pipeline_ = http::buildPipeline(config_, router_, httpMetrics_, nullptr);
+        addSystemRoutes(router_, routeSettings(config_), *store_, metrics_);
+        http::PipelineDeps deps;
+        deps.policies = policyFor;
+        pipeline_ =
+            http::buildPipeline(pipelineSettings(config_), router_, httpMetrics_, nullptr, std::move(deps));
     }
     void TearDown() override { store_->close(); }
 
@@ -84,8 +89,11 @@ TEST_P(SystemRoutesRedis, ReadinessNamesRedisWhenItDoesNotAnswer) {
     obs::Metrics metrics;
     obs::HttpMetrics httpMetrics{metrics};
     http::Router router;
-    addSystemRoutes(router, config, *store, metrics, &redis.client());
-    const auto pipeline = http::buildPipeline(config, router, httpMetrics, nullptr);
+    addSystemRoutes(router, routeSettings(config), *store, metrics, &redis.client());
+    http::PipelineDeps deps;
+    deps.policies = policyFor;
+    const auto pipeline =
+        http::buildPipeline(pipelineSettings(config), router, httpMetrics, nullptr, std::move(deps));
     const auto get = [&](const std::string& target) {
         http::Exchange ex;
         ex.request.method(http::Verb::get);
@@ -110,7 +118,9 @@ TEST_P(SystemRoutesRedis, ReadinessNamesRedisWhenItDoesNotAnswer) {
     const auto bothDown = get("/readyz");
     EXPECT_EQ(bothDown.result(), http::Status::service_unavailable);
     EXPECT_NE(bothDown.body().find(failClosed ? "store" : "database"), std::string::npos) << bothDown.body();
-    if (failClosed) EXPECT_NE(bothDown.body().find("redis"), std::string::npos) << bothDown.body();
+    if (failClosed) {
+        EXPECT_NE(bothDown.body().find("redis"), std::string::npos) << bothDown.body();
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(FailClosed, SystemRoutesRedis, ::testing::Bool(),

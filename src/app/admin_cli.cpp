@@ -6,8 +6,8 @@
 #include <iostream>
 #include <iterator>
 
-#include "app/run_blocking.hpp"
 #include "app/serve.hpp"
+#include "core/run_blocking.hpp"
 #include "identity/api_token.hpp"
 #include "store/store.hpp"
 

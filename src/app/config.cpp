@@ -534,7 +534,7 @@ constexpr Setting kSettings[] = {
 constexpr std::string_view kSections[] = {"tls",  "hsts",   "limits",    "cors",      "auth",
                                           "jobs", "egress", "schedules", "scheduler", "rate_limits"};
 
-// Names users and scripts already rely on (DESIGN.md) that differ from the generic rule.
+// Names users and scripts already rely on (docs/configuration.md) that differ from the generic rule.
 constexpr std::pair<std::string_view, std::string_view> kEnvironmentAliases[] = {
     {"RAMPART_TLS_CERT", "tls.cert"},
     {"RAMPART_TLS_KEY", "tls.key"},
@@ -719,9 +719,9 @@ std::string oidcSetting(std::size_t index, std::string_view key) {
     return fmt::format("oidc.issuers[{}].{}", index, key);
 }
 
-OidcIssuerConfig parseOidcIssuer(const toml::table& table, std::size_t index,
-                                 const std::filesystem::path& file) {
-    OidcIssuerConfig issuer;
+identity::OidcIssuer parseOidcIssuer(const toml::table& table, std::size_t index,
+                                     const std::filesystem::path& file) {
+    identity::OidcIssuer issuer;
     for (auto&& [key, node] : table) {
         const std::string name(key.str());
         const std::string setting = oidcSetting(index, name);
@@ -780,7 +780,7 @@ OidcIssuerConfig parseOidcIssuer(const toml::table& table, std::size_t index,
 void validateOidcIssuers(const Config& config, const std::vector<std::string>& origins) {
     std::set<std::string_view> seen;
     for (std::size_t i = 0; i < config.oidcIssuers.size(); ++i) {
-        const OidcIssuerConfig& issuer = config.oidcIssuers[i];
+        const identity::OidcIssuer& issuer = config.oidcIssuers[i];
         auto fail = [&](std::string_view key, std::string_view why) {
             throw ConfigError(
                 fmt::format("invalid setting {} (from {}): {}", oidcSetting(i, key), origins[i], why));
@@ -1080,6 +1080,36 @@ ListenAddress parseListenAddress(std::string_view text) {
     const auto number = parseUnsigned(port);
     if (!number || *number > 65535) throw ConfigError("the port must be a number from 0 to 65535");
     return ListenAddress{std::string(host), static_cast<std::uint16_t>(*number)};
+}
+
+http::ServerSettings serverSettings(const Config& config) {
+    const ListenAddress listen = parseListenAddress(config.listen);
+    return http::ServerSettings{.listenHost = listen.host,
+                                .listenPort = listen.port,
+                                .threads = config.threads,
+                                .tls = config.tls,
+                                .limits = config.limits};
+}
+
+http::PipelineSettings pipelineSettings(const Config& config) {
+    return http::PipelineSettings{.secretKey = config.secretKey,
+                                  .allowedHosts = config.allowedHosts,
+                                  .trustedProxies = config.trustedProxies,
+                                  // Details of internal errors are for developers, never in production.
+                                  .verboseErrors = config.verboseErrors && !config.production(),
+                                  .requireTls = config.requireTls,
+                                  .secureCookies = config.secureCookies,
+                                  .requireAdminTotp = config.auth.requireAdminTotp,
+                                  .cors = config.cors,
+                                  .hsts = config.hsts,
+                                  .rateLimits = config.rateLimits};
+}
+
+api::RouteSettings routeSettings(const Config& config) {
+    return api::RouteSettings{.trustedProxies = config.trustedProxies,
+                              .secureCookies = config.secureCookies,
+                              .metricsPublic = config.metricsPublic,
+                              .redisRequired = config.rateLimits.enabled && config.rateLimits.failClosed};
 }
 
 std::map<std::string, std::string> rampartEnvironment() {

@@ -12,43 +12,16 @@
 #include <string_view>
 #include <vector>
 
-#include "app/secret_string.hpp"
-#include "ratelimit/rate.hpp"
+#include "api/route_settings.hpp"
+#include "core/secret_string.hpp"
+#include "http/settings.hpp"
+#include "identity/oidc_issuer.hpp"
+#include "net/tls_files.hpp"
+#include "ratelimit/rate_limit_settings.hpp"
 
 namespace rampart {
 
 enum class Mode { development, production };
-
-struct LimitsConfig {
-    std::size_t maxHeaderBytes = 16 * 1024;           // request line + headers
-    std::size_t maxBodyBytes = 1024 * 1024;           // default per-route body limit
-    std::chrono::milliseconds headerTimeout{10'000};  // whole header must arrive within this
-    std::chrono::milliseconds bodyTimeout{30'000};    // whole body must arrive within this
-    std::chrono::milliseconds idleTimeout{60'000};    // keep-alive connection with no request
-    std::chrono::milliseconds writeTimeout{30'000};
-    std::chrono::milliseconds shutdownGrace{10'000};  // in-flight requests get this long on SIGTERM
-    std::size_t maxConnections = 10'000;
-};
-
-struct CorsConfig {
-    std::vector<std::string> allowedOrigins;  // exact "scheme://host[:port]"; "*" is refused in production
-    std::vector<std::string> allowedHeaders = {"Authorization", "Content-Type", "X-CSRF-Token",
-                                               "X-Request-ID", "Idempotency-Key"};
-    bool allowCredentials = false;
-    std::chrono::seconds maxAge{600};
-};
-
-struct TlsConfig {
-    std::filesystem::path certFile;  // RAMPART_TLS_CERT
-    std::filesystem::path keyFile;   // RAMPART_TLS_KEY
-    [[nodiscard]] bool enabled() const { return !certFile.empty() && !keyFile.empty(); }
-};
-
-struct HstsConfig {
-    std::chrono::seconds maxAge{31'536'000};  // one year
-    bool includeSubdomains = true;
-    bool preload = false;
-};
 
 // Credentials, passwords and login throttling. Bounds are checked at load: a TTL outside its range, a
 // minimum password length below 12 or Argon2 costs below OWASP's floor are configuration errors.
@@ -66,20 +39,6 @@ struct AuthConfig {
     unsigned loginMaxFailures = 5;                    // failures before the lockout starts; 1..100
     std::chrono::seconds lockoutBase{60};             // first lockout; doubles with each further failure
     std::chrono::seconds lockoutMax{3'600};           // the back-off stops growing here
-};
-
-// One external OpenID Connect identity provider whose JWTs Rampart accepts ([[oidc.issuers]] in the TOML
-// file; there is no environment form). Validated by loadConfig; src/identity/oidc.hpp uses it.
-struct OidcIssuerConfig {
-    std::string issuer;              // exact "iss" value; https:// unless in development
-    std::string audience;            // "aud" must contain it
-    std::filesystem::path jwksFile;  // exactly one of jwksFile and jwksUrl is set
-    std::string jwksUrl;             // https://; http:// only to a loopback host in development
-    std::string usernameClaim = "sub";
-    std::string roleClaim;                       // empty: no role claim, every user gets defaultRole
-    std::map<std::string, std::string> roleMap;  // claim value -> role name (admin, user, auditor, worker)
-    std::optional<std::string> defaultRole;      // unset: a token whose claim maps to no role is refused
-    std::vector<std::string> algorithms;         // allowlist of EdDSA, ES256, RS256; empty allows all three
 };
 
 // One queue ([jobs] queues names them; [jobs.queue.NAME] in the TOML file refines one).
@@ -124,29 +83,6 @@ struct EgressConfig {
     unsigned maxRedirects = 5;  // 0..10
 };
 
-// Rate limits ([rate_limits]), in Django REST Framework's terms. An unset (off) limit is not applied.
-// Semantics (GCRA) in src/ratelimit/rate_limiter.hpp and docs/configuration.md.
-struct RateLimitsConfig {
-    bool enabled = true;
-    // Anonymous callers, keyed by client address (IPv6: its /64).
-    std::optional<ratelimit::Rate> anon = ratelimit::Rate{.requests = 100, .window = std::chrono::hours(1)};
-    // Authenticated callers, keyed by user id.
-    std::optional<ratelimit::Rate> user = ratelimit::Rate{.requests = 1000, .window = std::chrono::hours(1)};
-    // Every limited request of every caller together; off by default.
-    std::optional<ratelimit::Rate> global;
-    // Login attempts, keyed by client address and, separately, by username.
-    std::optional<ratelimit::Rate> login = ratelimit::Rate{.requests = 5, .window = std::chrono::minutes(1)};
-    // Job submissions (single and batch), keyed like the caller.
-    std::optional<ratelimit::Rate> jobsSubmit =
-        ratelimit::Rate{.requests = 100, .window = std::chrono::minutes(1)};
-    // API token id -> the rate that replaces `user` for requests made with that token (service accounts).
-    std::map<std::string, ratelimit::Rate> tokens;
-    // Redis unreachable: answer 503 instead of falling back to the in-memory limiter.
-    bool failClosed = false;
-    // The most keys the in-memory limiter holds at once.
-    std::size_t maxKeys = 100'000;
-};
-
 struct Config {
     Mode mode = Mode::development;                          // RAMPART_ENV
     std::string listen = "127.0.0.1:8080";                  // RAMPART_LISTEN, host:port
@@ -163,7 +99,7 @@ struct Config {
     // from RAMPART_SECRET_KEY.
     std::filesystem::path secretKeyFile;                                 // RAMPART_SECRET_KEY_FILE
     std::vector<std::string> allowedHosts = {"localhost", "127.0.0.1"};  // RAMPART_ALLOWED_HOSTS
-    TlsConfig tls;
+    net::TlsFiles tls;
     std::filesystem::path adminPasswordFile;  // RAMPART_ADMIN_PASSWORD_FILE
     unsigned threads = 0;                     // I/O threads; 0 = one per core
     std::string logLevel = "info";
@@ -176,19 +112,24 @@ struct Config {
     bool metricsPublic = false;               // /metrics to any client (default: loopback only)
     bool accessLog = true;                    // JSON lines on stdout
 
-    HstsConfig hsts;
-    LimitsConfig limits;
-    CorsConfig cors;
+    http::HstsSettings hsts;
+    http::ServerLimits limits;
+    http::CorsSettings cors;
     AuthConfig auth;
-    std::vector<OidcIssuerConfig> oidcIssuers;  // [[oidc.issuers]], file only
+    std::vector<identity::OidcIssuer> oidcIssuers;  // [[oidc.issuers]], file only
     JobsConfig jobs;
     EgressConfig egress;
     SchedulesConfig schedules;
     SchedulerConfig scheduler;
-    RateLimitsConfig rateLimits;
+    ratelimit::RateLimitSettings rateLimits;
 
     [[nodiscard]] bool production() const { return mode == Mode::production; }
 };
+
+// Each component's own settings, taken from the whole configuration.
+http::ServerSettings serverSettings(const Config& config);
+http::PipelineSettings pipelineSettings(const Config& config);
+api::RouteSettings routeSettings(const Config& config);
 
 // A configuration error at start-up: bad value, unreadable file. The message names the setting,
 // never its value when the setting is a secret.

@@ -833,7 +833,7 @@ default_role = "auditor"
 )",
                                                                kOidcIssuer, jwks)));
     ASSERT_EQ(config.oidcIssuers.size(), 2u);
-    const OidcIssuerConfig& first = config.oidcIssuers[0];
+    const identity::OidcIssuer& first = config.oidcIssuers[0];
     EXPECT_EQ(first.issuer, "https://idp.example");
     EXPECT_EQ(first.audience, "rampart-api");
     EXPECT_EQ(first.jwksUrl, "https://idp.example/.well-known/jwks.json");
@@ -844,7 +844,7 @@ default_role = "auditor"
               (std::map<std::string, std::string>{{"rampart-admins", "admin"}, {"auditors", "auditor"}}));
     EXPECT_EQ(first.defaultRole, "user");
     EXPECT_THAT(first.algorithms, ElementsAre("RS256", "ES256"));
-    const OidcIssuerConfig& second = config.oidcIssuers[1];
+    const identity::OidcIssuer& second = config.oidcIssuers[1];
     EXPECT_EQ(second.jwksFile, jwks);
     EXPECT_EQ(second.usernameClaim, "sub");  // the default
     EXPECT_TRUE(second.roleClaim.empty());

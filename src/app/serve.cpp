@@ -20,12 +20,13 @@
 
 #include "api/identity_routes.hpp"
 #include "api/job_routes.hpp"
+#include "api/policy.hpp"
 #include "api/schedule_routes.hpp"
 #include "api/system_routes.hpp"
 #include "api/worker_routes.hpp"
 #include "app/admin_cli.hpp"
 #include "app/deploy_check.hpp"
-#include "app/run_blocking.hpp"
+#include "core/run_blocking.hpp"
 #include "egress/egress_client.hpp"
 #include "http/pipeline.hpp"
 #include "http/server.hpp"
@@ -282,13 +283,14 @@ int serve(Config config, const ServeOptions& options) {
     redis::Client* redisClient = redisHost ? &redisHost->client() : nullptr;
 
     http::Router router;
-    api::addSystemRoutes(router, config, *store, metrics, redisClient);
-    api::addIdentityRoutes(router, config, auth, *store);
+    const api::RouteSettings routes = routeSettings(config);
+    api::addSystemRoutes(router, routes, *store, metrics, redisClient);
+    api::addIdentityRoutes(router, routes, auth, *store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
     const jobs::JobsSettings settings = jobsSettings(config);
     jobs::JobService jobService(*store, tasks, settings);
-    api::addJobRoutes(router, config, tasks, jobService);
+    api::addJobRoutes(router, routes, tasks, jobService);
     jobs::LeaseService leaseService(*store, tasks, settings);
     api::addWorkerRoutes(router, leaseService);
     // Tasks reach the network only through the egress guard.
@@ -308,7 +310,7 @@ int serve(Config config, const ServeOptions& options) {
         jobs::ScheduleSettings{.allowUsers = config.schedules.allowUsers,
                                .maxPerOwner = static_cast<int>(config.schedules.maxPerUser),
                                .maxTotal = static_cast<int>(config.schedules.maxTotal)});
-    api::addScheduleRoutes(router, config, scheduleService);
+    api::addScheduleRoutes(router, routes, scheduleService);
     std::unique_ptr<jobs::Scheduler> scheduler;
     if (config.scheduler.enabled) {
         jobs::SchedulerSettings schedulerSettings{.holder = jobs::schedulerHolderId(),
@@ -321,6 +323,7 @@ int serve(Config config, const ServeOptions& options) {
     http::PipelineDeps deps;
     deps.authenticator = &auth;
     deps.store = store.get();
+    deps.policies = api::policyFor;
     obs::RateLimitMetrics rateLimitMetrics(metrics);
     deps.rateLimitMetrics = &rateLimitMetrics;
     // With Redis, every node decides through it, so a limit holds across the cluster; while Redis cannot be
@@ -333,9 +336,10 @@ int serve(Config config, const ServeOptions& options) {
             std::make_shared<ratelimit::MemoryLimiter>(std::move(fallbackOptions)),
             config.rateLimits.failClosed, &rateLimitMetrics);
     }
-    auto pipeline = http::buildPipeline(config, router, httpMetrics, accessLog.get(), std::move(deps));
+    auto pipeline =
+        http::buildPipeline(pipelineSettings(config), router, httpMetrics, accessLog.get(), std::move(deps));
 
-    http::Server server(config, *pipeline, httpMetrics);
+    http::Server server(serverSettings(config), *pipeline, httpMetrics);
     server.start();
     spdlog::info("rampart {} listening on {}://{}:{} ({} mode)", RAMPART_VERSION,
                  config.tls.enabled() ? "https" : "http", config.listen.substr(0, config.listen.rfind(':')),

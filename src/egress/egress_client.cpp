@@ -4,7 +4,6 @@
 #include "egress/egress_client.hpp"
 
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <array>
@@ -29,7 +28,7 @@
 
 #include "egress/address_policy.hpp"
 #include "egress/url.hpp"
-#include "http/tls.hpp"
+#include "net/tls.hpp"
 
 namespace rampart::egress {
 namespace {
@@ -173,16 +172,8 @@ asio::awaitable<Hop> sendTo(const Url& url, std::vector<tcp::endpoint> endpoints
             stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
         } else {
             beast::ssl_stream<beast::tcp_stream> stream(executor, tls);
-            SSL* ssl = stream.native_handle();
-            if (url.address) {
-                // No SNI for an address (RFC 6066); the certificate must name the address itself.
-                if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url.host.c_str()) != 1) {
-                    hop.failed = failure("cannot set the expected certificate address");
-                    co_return hop;
-                }
-            } else if (SSL_set_tlsext_host_name(ssl, url.host.c_str()) != 1 ||
-                       SSL_set1_host(ssl, url.host.c_str()) != 1) {
-                hop.failed = failure("cannot set the expected certificate host name");
+            if (!net::expectPeerName(stream.native_handle(), url.host)) {
+                hop.failed = failure("cannot set the expected certificate name");
                 co_return hop;
             }
             beast::get_lowest_layer(stream).expires_at(deadline);
@@ -347,7 +338,7 @@ EgressClient::EgressClient(EgressPolicy policy, std::shared_ptr<Resolver> resolv
                            EgressClientOptions options)
     : policy_(std::move(policy)),
       resolver_(std::move(resolver)),
-      tls_(rampart::http::makeClientTlsContext(options.caFile, "egress")) {
+      tls_(net::makeClientTlsContext(options.caFile, "egress")) {
     for (auto& entry : policy_.allowDomains) entry = normalizedDomain(entry);
     for (auto& entry : policy_.blockDomains) entry = normalizedDomain(entry);
     if (!resolver_) throw std::invalid_argument("egress: a resolver is required");

@@ -43,14 +43,14 @@ boost::asio::awaitable<void> Pipeline::runFrom(Exchange& ex, std::size_t index) 
     return dispatch(router_, ex);
 }
 
-std::unique_ptr<Pipeline> buildPipeline(const Config& config, const Router& router, obs::HttpMetrics& metrics,
-                                        obs::AccessLog* accessLog, PipelineDeps deps) {
+std::unique_ptr<Pipeline> buildPipeline(const PipelineSettings& settings, const Router& router,
+                                        obs::HttpMetrics& metrics, obs::AccessLog* accessLog,
+                                        PipelineDeps deps) {
     static RefusingAuthenticator refusing;
     identity::Authenticator& authenticator = deps.authenticator ? *deps.authenticator : refusing;
-    if (!deps.csrfKey && !config.secretKey.empty())
-        deps.csrfKey = std::make_shared<const identity::CsrfKey>(config.secretKey);
-    if (!deps.policies) deps.policies = api::policyFor;
-    auto proxies = std::make_shared<TrustedProxies>(config.trustedProxies);
+    if (!deps.csrfKey && !settings.secretKey.empty())
+        deps.csrfKey = std::make_shared<const identity::CsrfKey>(settings.secretKey);
+    auto proxies = std::make_shared<TrustedProxies>(settings.trustedProxies);
     std::vector<std::unique_ptr<Middleware>> stages;
     // Metrics first, so even rejected requests are counted and timed.
     stages.push_back(std::make_unique<MetricsStage>(metrics));
@@ -59,42 +59,42 @@ std::unique_ptr<Pipeline> buildPipeline(const Config& config, const Router& rout
     // A request id before anything can fail, so every error names its instance.
     stages.push_back(std::make_unique<RequestIdStage>());
     // Security headers wrap everything below, so error responses carry them too.
-    stages.push_back(std::make_unique<SecurityHeadersStage>(config, proxies));
+    stages.push_back(std::make_unique<SecurityHeadersStage>(settings.hsts, proxies));
     // The one place where errors become problem+json responses; nothing below builds an error body.
-    stages.push_back(std::make_unique<ErrorMappingStage>(config.verboseErrors && !config.production()));
+    stages.push_back(std::make_unique<ErrorMappingStage>(settings.verboseErrors));
     // A request the transport could not read whole (too large, malformed) is refused before any
     // stage reads its headers.
     stages.push_back(std::make_unique<TransportLimitsStage>());
     // Host before anything that uses it (redirect URLs, CORS), so a forged Host goes no further.
-    stages.push_back(std::make_unique<HostAllowlistStage>(config.allowedHosts));
+    stages.push_back(std::make_unique<HostAllowlistStage>(settings.allowedHosts));
     // Plain HTTP is sent to HTTPS before it reaches anything that could set a cookie or read a token.
-    if (config.requireTls) stages.push_back(std::make_unique<HttpsRedirectStage>(proxies));
+    if (settings.requireTls) stages.push_back(std::make_unique<HttpsRedirectStage>(proxies));
     // CORS answers preflights itself and marks allowed origins; authentication (later) comes after it,
     // because browsers send preflights without credentials.
-    stages.push_back(std::make_unique<CorsStage>(config.cors, router));
+    stages.push_back(std::make_unique<CorsStage>(settings.cors, router));
     // Who is calling: the Authorization header, else the session cookie. A refused header is 401
     // here; a refused cookie continues as anonymous (and is cleared) so the login route stays reachable.
     // With rate limits on, a refused header is answered by the rate-limit stage, after it has counted it.
-    stages.push_back(std::make_unique<AuthenticationStage>(authenticator, config.secureCookies, proxies,
-                                                           config.rateLimits.enabled));
+    stages.push_back(std::make_unique<AuthenticationStage>(authenticator, settings.secureCookies, proxies,
+                                                           settings.rateLimits.enabled));
     // Rate limits follow authentication, because an authenticated caller is counted by user id (an
     // address is shared by many users behind one NAT, and one user may use many addresses), and come
     // before everything that costs work on the caller's behalf (CSRF, authorization, the handler). A
     // refused credential is counted here against the address, then answered 401.
-    if (config.rateLimits.enabled) {
+    if (settings.rateLimits.enabled) {
         if (!deps.rateLimiter)
             deps.rateLimiter = std::make_shared<ratelimit::MemoryLimiter>(
-                ratelimit::MemoryLimiterOptions{.maxKeys = config.rateLimits.maxKeys});
-        stages.push_back(std::make_unique<RateLimitStage>(config.rateLimits, std::move(deps.rateLimiter),
+                ratelimit::MemoryLimiterOptions{.maxKeys = settings.rateLimits.maxKeys});
+        stages.push_back(std::make_unique<RateLimitStage>(settings.rateLimits, std::move(deps.rateLimiter),
                                                           deps.rateLimitMetrics, proxies));
     }
     // CSRF needs to know the request came with a session cookie, so it follows authentication; it
     // precedes authorization so a forged request is refused before any policy is consulted.
-    stages.push_back(
-        std::make_unique<CsrfStage>(deps.csrfKey, config.cors.allowedOrigins, config.secureCookies, proxies));
+    stages.push_back(std::make_unique<CsrfStage>(deps.csrfKey, settings.cors.allowedOrigins,
+                                                 settings.secureCookies, proxies));
     // Authorization last before the router: the route's policy against the principal. Deny by default.
-    stages.push_back(std::make_unique<AuthorizationStage>(std::move(deps.policies),
-                                                          config.auth.requireAdminTotp, deps.store, proxies));
+    stages.push_back(std::make_unique<AuthorizationStage>(std::move(deps.policies), settings.requireAdminTotp,
+                                                          deps.store, proxies));
     // Then the router: 404, 405 with Allow, 415, or the handler.
     return std::make_unique<Pipeline>(std::move(stages), router);
 }

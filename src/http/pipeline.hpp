@@ -6,10 +6,10 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "app/config.hpp"
 #include "http/middleware.hpp"
 #include "http/middleware/authorization.hpp"
 #include "http/router.hpp"
+#include "http/settings.hpp"
 #include "identity/csrf.hpp"
 #include "identity/principal.hpp"
 
@@ -47,7 +47,7 @@ class Pipeline {
     const Router& router_;
 };
 
-// What the security stages need besides the configuration. Every member may be left empty, and
+// What the security stages need besides their settings. Every member may be left empty, and
 // empty always means refusing, never allowing.
 struct PipelineDeps {
     // Checks credentials. Null: every credential is refused (401), so only public routes answer.
@@ -55,13 +55,13 @@ struct PipelineDeps {
     // Receives a "permission.denied" audit event for every authorization refusal. Null: not audited
     // (unit tests only).
     store::Store* store = nullptr;
-    // Checks CSRF tokens. Null: derived from config.secretKey; when that is empty too, every
+    // Checks CSRF tokens. Null: derived from settings.secretKey; when that is empty too, every
     // state-changing request made with a session cookie is refused.
     std::shared_ptr<const identity::CsrfKey> csrfKey;
-    // Each route's policy. Empty: api::policyFor, the server's one table. Tests of the stages before
-    // authorization substitute their own.
+    // Each route's policy: api::policyFor, the server's one table. Empty: no route has one, so every
+    // route answers 403. Tests of the stages before authorization substitute their own.
     PolicyLookup policies;
-    // Decides rate limits when config.rateLimits.enabled. Null: an in-memory limiter of the pipeline's
+    // Decides rate limits when settings.rateLimits.enabled. Null: an in-memory limiter of the pipeline's
     // own (limits are never skipped for want of a backend).
     std::shared_ptr<ratelimit::RateLimiter> rateLimiter;
     // Counts rate-limit decisions per policy. Null: not counted (unit tests only).
@@ -69,7 +69,8 @@ struct PipelineDeps {
 };
 
 // The pipeline in its one order; pipeline.cpp says why each stage stands where it does.
-std::unique_ptr<Pipeline> buildPipeline(const Config& config, const Router& router, obs::HttpMetrics& metrics,
-                                        obs::AccessLog* accessLog, PipelineDeps deps = {});
+std::unique_ptr<Pipeline> buildPipeline(const PipelineSettings& settings, const Router& router,
+                                        obs::HttpMetrics& metrics, obs::AccessLog* accessLog,
+                                        PipelineDeps deps = {});
 
 }  // namespace rampart::http

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
 
+#include "app/config.hpp"
 #include "http/problem.hpp"
 #include "obs/metrics.hpp"
 #include "store/store.hpp"
@@ -83,10 +84,11 @@ class PipelineTest : public ::testing::Test {
             // here; the real policy table is attacked in middleware/authorization_test.cpp.
             PipelineDeps deps;
             deps.policies = [](Verb, std::string_view) {
-                static const api::Policy open{.publicRoute = true};
+                static const Policy open{.publicRoute = true};
                 return &open;
             };
-            pipeline_ = buildPipeline(config_, router_, httpMetrics_, nullptr, std::move(deps));
+            pipeline_ =
+                buildPipeline(pipelineSettings(config_), router_, httpMetrics_, nullptr, std::move(deps));
         }
         Exchange ex;
         ex.request.method(method);

@@ -1,5 +1,6 @@
 // The route table: method + path template ("/api/v1/jobs/{id}") -> handler, with what the transport,
-// the OpenAPI document and (later) the authorization policy need to know about each route.
+// the rate-limit stage and the OpenAPI document need to know about each route; who may call it is the
+// policy table's (api/policy.cpp), keyed by method and pattern.
 #pragma once
 
 #include <cstddef>

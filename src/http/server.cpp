@@ -21,7 +21,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "http/problem.hpp"
-#include "http/tls.hpp"
+#include "net/tls.hpp"
 
 namespace rampart::http {
 
@@ -48,12 +48,18 @@ namespace {
 
 // The configuration validated the syntax; names other than localhost are refused here because a
 // listener bound to whatever a name resolves to at start-up is a surprise waiting to happen.
-tcp::endpoint listenEndpoint(const std::string& listen) {
-    auto parsed = parseListenAddress(listen);
+tcp::endpoint listenEndpoint(const ServerSettings& settings) {
     boost::system::error_code ec;
-    auto address = asio::ip::make_address(parsed.host == "localhost" ? "127.0.0.1" : parsed.host, ec);
+    const std::string& host = settings.listenHost;
+    auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
     if (ec) throw std::runtime_error("listen address must be a numeric IP address or localhost");
-    return {address, parsed.port};
+    return {address, settings.listenPort};
+}
+
+std::string listenText(const ServerSettings& settings) {
+    const bool v6 = settings.listenHost.find(':') != std::string::npos;
+    return (v6 ? "[" + settings.listenHost + "]" : settings.listenHost) + ":" +
+           std::to_string(settings.listenPort);
 }
 
 bool clientWentAway(const boost::system::error_code& ec) {
@@ -121,17 +127,18 @@ void serializeHead(const Response& response, std::string_view fixedHeaders, std:
 
 }  // namespace
 
-Server::Server(const Config& config, const Pipeline& pipeline, obs::HttpMetrics& metrics)
-    : config_(config), pipeline_(pipeline), metrics_(metrics) {}
+Server::Server(ServerSettings settings, const Pipeline& pipeline, obs::HttpMetrics& metrics)
+    : settings_(std::move(settings)), pipeline_(pipeline), metrics_(metrics) {}
 
 Server::~Server() {
     shutdown();
 }
 
 void Server::start() {
-    if (config_.tls.enabled()) tls_.store(makeServerTlsContext(config_.tls));
-    auto endpoint = listenEndpoint(config_.listen);
-    unsigned threads = config_.threads ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
+    if (settings_.tls.enabled()) tls_.store(net::makeServerTlsContext(settings_.tls));
+    auto endpoint = listenEndpoint(settings_);
+    unsigned threads =
+        settings_.threads ? settings_.threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
     // One listening socket, without SO_REUSEPORT: a second server started on the same port fails with
     // "address in use" instead of silently taking half of the connections.
@@ -140,7 +147,7 @@ void Server::start() {
     acceptor_->set_option(tcp::acceptor::reuse_address(true));
     boost::system::error_code ec;
     acceptor_->bind(endpoint, ec);
-    if (ec) throw std::runtime_error("cannot listen on " + config_.listen + ": " + ec.message());
+    if (ec) throw std::runtime_error("cannot listen on " + listenText(settings_) + ": " + ec.message());
     acceptor_->listen(asio::socket_base::max_listen_connections);
     port_ = acceptor_->local_endpoint().port();
     asio::co_spawn(workers_[0]->context, acceptLoop(), asio::detached);
@@ -162,7 +169,7 @@ asio::awaitable<void> Server::acceptLoop() {
             co_await pause.async_wait(kAsTuple);
             continue;
         }
-        if (open_.load() >= config_.limits.maxConnections || stopping_.load()) {
+        if (open_.load() >= settings_.limits.maxConnections || stopping_.load()) {
             metrics_.connectionRejected();
             continue;  // the socket closes as it goes out of scope
         }
@@ -185,7 +192,7 @@ asio::awaitable<void> Server::runSession(tcp::socket socket, Worker& worker) {
             boost::system::error_code ignored;
             stream.next_layer().socket().close(ignored);
         };
-        stream.next_layer().expires_after(config_.limits.headerTimeout);
+        stream.next_layer().expires_after(settings_.limits.headerTimeout);
         auto [handshakeError] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAsTuple);
         if (!handshakeError) {
             co_await serveConnection(stream, worker, state);
@@ -211,7 +218,7 @@ asio::awaitable<void> Server::runSession(tcp::socket socket, Worker& worker) {
 template <class Stream>
 asio::awaitable<void> Server::serveConnection(Stream& stream, Worker& worker, SessionState& state) {
     namespace http = beast::http;
-    const auto& limits = config_.limits;
+    const auto& limits = settings_.limits;
     const bool tls = tls_.load() != nullptr;
     boost::system::error_code peerError;
     auto peer = lowest(stream).socket().remote_endpoint(peerError).address();
@@ -334,7 +341,7 @@ void Server::shutdown() {
         while (open_.load() > 0 && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
     };
-    waitForConnections(config_.limits.shutdownGrace);
+    waitForConnections(settings_.limits.shutdownGrace);
     if (open_.load() > 0) {
         spdlog::warn("shutdown: closing {} connection(s) still busy after the grace period", open_.load());
         closeSessions(true);
@@ -346,12 +353,12 @@ void Server::shutdown() {
 }
 
 bool Server::reloadTls() {
-    if (!config_.tls.enabled()) return false;
+    if (!settings_.tls.enabled()) return false;
     try {
-        tls_.store(makeServerTlsContext(config_.tls));
+        tls_.store(net::makeServerTlsContext(settings_.tls));
         spdlog::info("TLS certificate reloaded");
         return true;
-    } catch (const TlsError& error) {
+    } catch (const net::TlsError& error) {
         spdlog::error("TLS reload failed, keeping the current certificate: {}", error.what());
         return false;
     }

@@ -11,15 +11,15 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 
-#include "app/config.hpp"
 #include "http/pipeline.hpp"
+#include "http/settings.hpp"
 #include "obs/metrics.hpp"
 
 namespace rampart::http {
 
 class Server {
   public:
-    Server(const Config& config, const Pipeline& pipeline, obs::HttpMetrics& metrics);
+    Server(ServerSettings settings, const Pipeline& pipeline, obs::HttpMetrics& metrics);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
@@ -47,7 +47,7 @@ class Server {
     boost::asio::awaitable<void> acceptLoop();
     boost::asio::awaitable<void> runSession(boost::asio::ip::tcp::socket socket, Worker& worker);
 
-    const Config& config_;
+    const ServerSettings settings_;
     const Pipeline& pipeline_;
     obs::HttpMetrics& metrics_;
     std::vector<std::unique_ptr<Worker>> workers_;

@@ -6,7 +6,8 @@
 
 #include <sodium.h>
 
-#include "identity/sodium_init.hpp"
+#include "core/sha256.hpp"
+#include "core/sodium_init.hpp"
 
 namespace rampart::identity {
 namespace {
@@ -47,17 +48,11 @@ NewApiToken generateApiToken() {
 }
 
 ApiTokenHash hashApiToken(std::string_view token) {
-    ensureSodiumInitialised();
-    ApiTokenHash hash{};
-    crypto_hash_sha256(hash.data(), reinterpret_cast<const unsigned char*>(token.data()), token.size());
-    return hash;
+    return sha256(token);
 }
 
 std::string hashHex(const ApiTokenHash& hash) {
-    std::string hex(hash.size() * 2 + 1, '\0');
-    sodium_bin2hex(hex.data(), hex.size(), hash.data(), hash.size());
-    hex.pop_back();
-    return hex;
+    return hexLower(hash);
 }
 
 std::string apiTokenDisplayPrefix(std::string_view token) {

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "app/secret_string.hpp"
-#include "identity/base64url.hpp"
+#include "core/base64url.hpp"
+#include "core/secret_string.hpp"
 
 namespace rampart::identity {
 

@@ -14,7 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/json/array.hpp>
 
-#include "app/run_blocking.hpp"
+#include "core/run_blocking.hpp"
 #include "identity/api_token.hpp"
 #include "identity/oidc.hpp"
 #include "identity/sealed.hpp"

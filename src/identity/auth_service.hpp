@@ -19,7 +19,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/json/object.hpp>
 
-#include "app/secret_string.hpp"
+#include "core/secret_string.hpp"
 #include "identity/csrf.hpp"
 #include "identity/jwt.hpp"
 #include "identity/key_ring.hpp"

@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/base64url.hpp"
 #include "identity/api_token.hpp"
-#include "identity/base64url.hpp"
 #include "identity/jwt_test_support.hpp"
 #include "identity/totp.hpp"
 #include "store/sqlite/sqlite_store.hpp"

@@ -14,7 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
-#include "identity/strict_json.hpp"
+#include "core/strict_json.hpp"
 
 namespace rampart::identity {
 namespace {

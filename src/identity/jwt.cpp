@@ -19,7 +19,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "identity/strict_json.hpp"
+#include "core/strict_json.hpp"
 
 namespace rampart::identity {
 namespace {

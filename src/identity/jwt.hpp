@@ -17,7 +17,7 @@
 #include <openssl/types.h>
 #include <boost/json/object.hpp>
 
-#include "identity/base64url.hpp"
+#include "core/base64url.hpp"
 
 namespace rampart::identity {
 
@@ -162,7 +162,7 @@ struct VerifyOptions {
     // "access" or "refresh" for our own tokens; nullopt for an external provider's tokens that have none.
     std::optional<std::string> tokenUse;
     // Header "typ", compared case-insensitively, when set (RFC 9068 providers send "at+jwt").
-    std::optional<std::string> type;
+    std::optional<std::string> type{};
     std::chrono::seconds leeway{30};  // clock skew tolerated on exp, nbf and iat
 };
 

@@ -10,7 +10,7 @@
 
 #include <boost/json/object.hpp>
 
-#include "app/secret_string.hpp"
+#include "core/secret_string.hpp"
 #include "identity/jwt.hpp"
 
 namespace rampart::identity {
@@ -91,7 +91,7 @@ struct AccessTokenParams {
     std::chrono::seconds lifetime{std::chrono::minutes{10}};  // 5 to 15 minutes, else refused
     // The refresh family the token was issued with ("family_id" claim), so that revoking the family
     // (logout, reuse) ends its access tokens too; empty for none.
-    std::string familyId;
+    std::string familyId{};
 };
 
 struct RefreshTokenParams {

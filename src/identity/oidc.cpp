@@ -5,7 +5,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <fstream>
@@ -26,10 +25,10 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 
-#include "http/tls.hpp"
-#include "identity/base64url.hpp"
+#include "core/base64url.hpp"
+#include "core/strict_json.hpp"
 #include "identity/jwks.hpp"
-#include "identity/strict_json.hpp"
+#include "net/tls.hpp"
 
 namespace rampart::identity {
 namespace {
@@ -47,12 +46,6 @@ bool isLoopbackHost(const std::string& host) {
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(host, ec);
     return !ec && address.is_loopback();
-}
-
-bool isIpAddress(const std::string& host) {
-    boost::system::error_code ec;
-    (void)asio::ip::make_address(host, ec);
-    return !ec;
 }
 
 std::string hostHeader(const JwksUrl& url) {
@@ -127,16 +120,8 @@ asio::awaitable<Fetched> fetchJwks(const JwksUrl& url, asio::ssl::context* tls,
             co_return fetched;
         }
         beast::ssl_stream<beast::tcp_stream> stream(executor, *tls);
-        SSL* ssl = stream.native_handle();
-        if (isIpAddress(url.host)) {
-            // No SNI for an address (RFC 6066); the certificate must name the address itself.
-            if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url.host.c_str()) != 1)
-                co_return Fetched{false, {}, "cannot set the expected address"};
-        } else {
-            if (SSL_set_tlsext_host_name(ssl, url.host.c_str()) != 1 ||
-                SSL_set1_host(ssl, url.host.c_str()) != 1)
-                co_return Fetched{false, {}, "cannot set the expected host name"};
-        }
+        if (!net::expectPeerName(stream.native_handle(), url.host))
+            co_return Fetched{false, {}, "cannot set the expected certificate name"};
         beast::get_lowest_layer(stream).expires_at(deadline);
         co_await beast::get_lowest_layer(stream).async_connect(endpoints, asio::use_awaitable);
         co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
@@ -228,7 +213,7 @@ std::optional<std::string> peekIssuer(std::string_view token) {
     return std::string(iss->get_string());
 }
 
-OidcProvider::OidcProvider(OidcIssuerConfig config, const OidcOptions& options,
+OidcProvider::OidcProvider(OidcIssuer config, const OidcOptions& options,
                            std::shared_ptr<asio::ssl::context> tls)
     : config_(std::move(config)),
       usernamePrefix_(usernamePrefixFor(config_.issuer)),
@@ -393,13 +378,13 @@ OidcResult OidcProvider::identify(const VerifyResult& result) const {
     return {std::move(identity), {}};
 }
 
-OidcRegistry::OidcRegistry(const std::vector<OidcIssuerConfig>& issuers, OidcOptions options) {
+OidcRegistry::OidcRegistry(const std::vector<OidcIssuer>& issuers, OidcOptions options) {
     std::shared_ptr<asio::ssl::context> tls;
     const bool anyUrl = std::any_of(issuers.begin(), issuers.end(),
-                                    [](const OidcIssuerConfig& issuer) { return !issuer.jwksUrl.empty(); });
-    if (anyUrl) tls = rampart::http::makeClientTlsContext(options.caFile, "oidc");
+                                    [](const OidcIssuer& issuer) { return !issuer.jwksUrl.empty(); });
+    if (anyUrl) tls = net::makeClientTlsContext(options.caFile, "oidc");
     std::set<std::string> prefixes;
-    for (const OidcIssuerConfig& issuer : issuers) {
+    for (const OidcIssuer& issuer : issuers) {
         if (byIssuer_.contains(issuer.issuer))
             throw OidcError(fmt::format("oidc: issuer {} is configured twice", issuer.issuer));
         auto provider = std::make_unique<OidcProvider>(issuer, options, tls);

@@ -21,8 +21,8 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/json/object.hpp>
 
-#include "app/config.hpp"
 #include "identity/jwt.hpp"
+#include "identity/oidc_issuer.hpp"
 #include "identity/principal.hpp"
 
 namespace rampart::identity {
@@ -59,7 +59,7 @@ struct ExternalIdentity {
 struct OidcOptions {
     Clock clock = systemClock();  // token times and the refresh rate limit; tests move it by hand
     std::shared_ptr<VerificationCache> cache;  // shared with other verifiers, or null for none
-    std::filesystem::path caFile;              // trust only this PEM bundle (tests); empty: the system store
+    std::filesystem::path caFile{};            // trust only this PEM bundle (tests); empty: the system store
     bool development = false;                  // allows http:// JWKS URLs to loopback hosts
     std::chrono::seconds refreshInterval{60};  // at most one JWKS fetch per provider per interval
     std::chrono::milliseconds fetchTimeout{5000};  // connect to last byte
@@ -86,10 +86,10 @@ class OidcProvider {
   public:
     // Reads a jwks_file now (throws OidcError when it fails parseJwks or keeps no allowed key); a jwks_url
     // provider starts with no keys until refresh() or the first unknown kid. `tls` is needed for https URLs.
-    OidcProvider(OidcIssuerConfig config, const OidcOptions& options,
+    OidcProvider(OidcIssuer config, const OidcOptions& options,
                  std::shared_ptr<boost::asio::ssl::context> tls);
 
-    [[nodiscard]] const OidcIssuerConfig& config() const { return config_; }
+    [[nodiscard]] const OidcIssuer& config() const { return config_; }
     [[nodiscard]] const std::string& usernamePrefix() const { return usernamePrefix_; }
     [[nodiscard]] std::shared_ptr<const KeySet> keys() const;
     [[nodiscard]] bool fetchesFromUrl() const { return url_.has_value(); }
@@ -111,7 +111,7 @@ class OidcProvider {
     [[nodiscard]] OidcResult identify(const VerifyResult& result) const;
     [[nodiscard]] KeySet allowedKeys(KeySet keys, std::vector<std::string>* dropped) const;
 
-    OidcIssuerConfig config_;
+    OidcIssuer config_;
     std::optional<JwksUrl> url_;
     std::vector<Algorithm> algorithms_;  // the allowlist; empty allows every algorithm
     std::optional<Role> defaultRole_;
@@ -135,7 +135,7 @@ class OidcRegistry {
   public:
     // Throws OidcError for a file that fails to load, an unusable URL, or two issuers with one username
     // prefix.
-    explicit OidcRegistry(const std::vector<OidcIssuerConfig>& issuers, OidcOptions options = {});
+    explicit OidcRegistry(const std::vector<OidcIssuer>& issuers, OidcOptions options = {});
 
     // The first fetch of every URL provider. A failure is logged and the provider starts with no keys; the
     // next unknown kid retries, at the usual rate.

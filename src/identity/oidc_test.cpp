@@ -128,8 +128,8 @@ class JwksServer {
 
 class OidcTest : public ::testing::Test {
   protected:
-    OidcIssuerConfig fileConfig(const std::string& jwks) const {
-        OidcIssuerConfig config;
+    OidcIssuer fileConfig(const std::string& jwks) const {
+        OidcIssuer config;
         config.issuer = kIssuer;
         config.audience = kAudience;
         config.jwksFile = dir_.write("jwks.json", jwks);
@@ -203,7 +203,7 @@ TEST_F(OidcTest, AcceptsEachAlgorithmAndMapsUsernameAndRole) {
 }
 
 TEST_F(OidcTest, RoleClaimAsStringDefaultRoleAndRefusals) {
-    OidcIssuerConfig config = fileConfig(jwksDocument({&edKey_}));
+    OidcIssuer config = fileConfig(jwksDocument({&edKey_}));
     OidcRegistry withDefault({config}, options());
     json::object payload = claims();
 
@@ -311,7 +311,7 @@ TEST_F(OidcTest, UnknownIssuerIsNotOursToJudge) {
 }
 
 TEST_F(OidcTest, AlgorithmAllowlistDropsOtherKeys) {
-    OidcIssuerConfig config = fileConfig(jwksDocument({&edKey_, &rsaKey_}));
+    OidcIssuer config = fileConfig(jwksDocument({&edKey_, &rsaKey_}));
     config.algorithms = {"EdDSA"};
     OidcRegistry registry({config}, options());
     EXPECT_EQ(registry.find(kIssuer)->keys()->size(), 1u);
@@ -326,14 +326,14 @@ TEST_F(OidcTest, AlgorithmAllowlistDropsOtherKeys) {
 TEST_F(OidcTest, BadJwksFileOrConfigurationIsAStartupError) {
     EXPECT_THROW(OidcRegistry({fileConfig(R"({"keys": [)")}, options()), OidcError);
     EXPECT_THROW(OidcRegistry({fileConfig(R"({"keys": []})")}, options()), OidcError);
-    OidcIssuerConfig missing = fileConfig(jwksDocument({&edKey_}));
+    OidcIssuer missing = fileConfig(jwksDocument({&edKey_}));
     missing.jwksFile = dir_.path() / "absent.json";
     EXPECT_THROW(OidcRegistry({missing}, options()), OidcError);
 
-    const OidcIssuerConfig good = fileConfig(jwksDocument({&edKey_}));
+    const OidcIssuer good = fileConfig(jwksDocument({&edKey_}));
     EXPECT_THROW(OidcRegistry({good, good}, options()), OidcError);  // one issuer twice
 
-    OidcIssuerConfig plainHttp = good;
+    OidcIssuer plainHttp = good;
     plainHttp.jwksFile.clear();
     plainHttp.jwksUrl = "http://127.0.0.1:1/jwks.json";
     EXPECT_THROW(OidcRegistry({plainHttp}, options()), OidcError);  // production by default
@@ -370,8 +370,8 @@ class OidcUrlTest : public OidcTest {
         caFile_ = dir_.write("ca.pem", certificate_.certPem);
     }
 
-    OidcIssuerConfig urlConfig(std::string_view host = "localhost") const {
-        OidcIssuerConfig config = fileConfig("unused");
+    OidcIssuer urlConfig(std::string_view host = "localhost") const {
+        OidcIssuer config = fileConfig("unused");
         config.jwksFile.clear();
         config.jwksUrl = fmt::format("https://{}:{}/.well-known/jwks.json", host, server_.port());
         return config;
@@ -492,7 +492,7 @@ TEST_F(OidcUrlTest, UntrustedOrMisnamedCertificateIsRefused) {
 
     JwksServer misnamed(other);
     misnamed.serve(http::status::ok, jwksDocument({&edKey_}));
-    OidcIssuerConfig config = urlConfig();
+    OidcIssuer config = urlConfig();
     config.jwksUrl = fmt::format("https://localhost:{}/jwks.json", misnamed.port());
     OidcRegistry registry({config}, otherCa);
     runToCompletion(registry.start());

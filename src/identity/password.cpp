@@ -13,8 +13,8 @@
 #include <sodium.h>
 #include <zxcvbn.h>
 
-#include "app/secret_string.hpp"
-#include "identity/sodium_init.hpp"
+#include "core/secret_string.hpp"
+#include "core/sodium_init.hpp"
 
 namespace rampart::identity {
 namespace {

@@ -77,7 +77,7 @@ struct Principal {
     std::vector<std::string> scopes;  // {"*"} for login credentials
     // What revoking this credential names: the access token's refresh family, the API token's id, the
     // session's id hash. Empty for external tokens.
-    std::string credentialId;
+    std::string credentialId{};
     bool totpEnabled = false;
 
     [[nodiscard]] bool hasScope(std::string_view scope) const {

@@ -9,9 +9,9 @@
 #include <openssl/kdf.h>
 #include <sodium.h>
 
+#include "core/base64url.hpp"
+#include "core/sodium_init.hpp"
 #include "crypto/openssl_handles.hpp"
-#include "identity/base64url.hpp"
-#include "identity/sodium_init.hpp"
 
 namespace rampart::identity {
 namespace {

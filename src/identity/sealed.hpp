@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "app/secret_string.hpp"
+#include "core/secret_string.hpp"
 
 namespace rampart::identity {
 

@@ -10,7 +10,7 @@
 #include <openssl/hmac.h>
 #include <sodium.h>
 
-#include "identity/sodium_init.hpp"
+#include "core/sodium_init.hpp"
 
 namespace rampart::identity {
 namespace {

@@ -10,8 +10,9 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "identity/api_token.hpp"
-#include "identity/sodium_init.hpp"
+#include "core/canonical_json.hpp"
+#include "core/sha256.hpp"
+#include "core/sodium_init.hpp"
 #include "obs/audit.hpp"
 
 namespace rampart::jobs {
@@ -34,7 +35,7 @@ std::string newJobId(store::Millis now) {
     std::array<unsigned char, 22> bytes{};
     const auto time = static_cast<std::uint64_t>(now);
     for (int i = 0; i < 6; ++i) bytes[i] = static_cast<unsigned char>(time >> (8 * (5 - i)));
-    identity::ensureSodiumInitialised();
+    ensureSodiumInitialised();
     randombytes_buf(bytes.data() + 6, 16);
     std::string id;
     id.reserve(30);
@@ -67,7 +68,7 @@ std::string requestHash(const Submission& submission) {
         submission.maxAttempts ? boost::json::value(*submission.maxAttempts) : boost::json::value(nullptr);
     canonical["timeout_ms"] =
         submission.timeout ? boost::json::value(submission.timeout->count()) : boost::json::value(nullptr);
-    return identity::hashHex(identity::hashApiToken(obs::canonicalJson(canonical)));
+    return hexLower(sha256(canonicalJson(canonical)));
 }
 
 }  // namespace

@@ -16,7 +16,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
-#include "jobs/job_state.hpp"
+#include "core/job_state.hpp"
 
 namespace rampart::egress {
 class EgressClient;
@@ -52,14 +52,14 @@ class TaskFailed : public std::runtime_error {
 using TaskHandler = std::function<boost::asio::awaitable<boost::json::value>(TaskContext&)>;
 
 struct TaskType {
-    std::string name;         // [a-z0-9._-], 1-64 characters
-    std::string description;  // one line, for GET /api/v1/tasks
+    std::string name;           // [a-z0-9._-], 1-64 characters
+    std::string description{};  // one line, for GET /api/v1/tasks
     boost::json::object
         argsSchema;  // JSON Schema (draft 7); objects refuse unknown fields unless it says otherwise
     std::string defaultQueue = "default";
     std::chrono::milliseconds timeout{std::chrono::minutes{5}};
     int maxAttempts = 3;
-    RetryPolicy retry;
+    RetryPolicy retry{};
     TaskHandler handler;
 };
 

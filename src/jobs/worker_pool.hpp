@@ -34,7 +34,7 @@ struct WorkerSettings {
     std::chrono::milliseconds lease{30'000};             // extended every lease / 3 while a job runs
     std::chrono::milliseconds pollInterval{200};         // idle wait between claims, unless notified
     std::chrono::milliseconds recoveryInterval{10'000};  // expired leases taken back this often (<= lease)
-    std::string holder;                                  // lease holder name; empty: generated
+    std::string holder{};                                // lease holder name; empty: generated
     bool recoverLeases = true;  // take back expired leases (store-wide: one pool per process is enough)
 };
 

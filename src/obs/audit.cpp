@@ -1,5 +1,6 @@
 // Canonical serialization of audit events and the SHA-256 link of the audit hash chain.
 #include "obs/audit.hpp"
+#include "core/canonical_json.hpp"
 #include "crypto/openssl_handles.hpp"
 
 #include <openssl/evp.h>
@@ -18,37 +19,6 @@ namespace rampart::obs {
 namespace {
 
 using crypto::MdCtxFree;
-
-void appendCanonical(std::string& out, const boost::json::value& value) {
-    if (value.is_object()) {
-        const auto& object = value.get_object();
-        std::vector<const boost::json::key_value_pair*> members;
-        members.reserve(object.size());
-        for (const auto& member : object) members.push_back(&member);
-        // Sorting by bytes, not by locale, so every platform and language agrees on the order.
-        std::sort(members.begin(), members.end(),
-                  [](const auto* a, const auto* b) { return a->key() < b->key(); });
-        out += '{';
-        for (std::size_t i = 0; i < members.size(); ++i) {
-            if (i > 0) out += ',';
-            out += boost::json::serialize(boost::json::value(members[i]->key()));
-            out += ':';
-            appendCanonical(out, members[i]->value());
-        }
-        out += '}';
-    } else if (value.is_array()) {
-        out += '[';
-        bool first = true;
-        for (const auto& element : value.get_array()) {
-            if (!first) out += ',';
-            first = false;
-            appendCanonical(out, element);
-        }
-        out += ']';
-    } else {
-        out += boost::json::serialize(value);
-    }
-}
 
 void appendField(std::string& out, std::string_view name, std::string_view value) {
     out += '"';
@@ -102,12 +72,6 @@ std::optional<std::chrono::system_clock::time_point> parseAuditTime(std::string_
     const auto micros = sys_days{date} + hours{*hourValue} + minutes{*minuteValue} + seconds{*secondValue} +
                         microseconds{*microValue};
     return time_point_cast<system_clock::duration>(micros);
-}
-
-std::string canonicalJson(const boost::json::value& value) {
-    std::string out;
-    appendCanonical(out, value);
-    return out;
 }
 
 AuditFields auditFields(const AuditEvent& event) {

@@ -55,9 +55,6 @@ std::string formatAuditTime(std::chrono::system_clock::time_point time);
 // The inverse of formatAuditTime; nullopt for anything else.
 std::optional<std::chrono::system_clock::time_point> parseAuditTime(std::string_view text);
 
-// JSON with every object's keys sorted (by bytes), at any depth, and no whitespace.
-std::string canonicalJson(const boost::json::value& value);
-
 AuditFields auditFields(const AuditEvent& event);
 
 // The bytes a row's hash covers: a JSON object with the fields in a fixed order, details canonical.

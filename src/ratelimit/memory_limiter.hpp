@@ -25,7 +25,7 @@ struct MemoryLimiterOptions {
     // absent key, so it is dropped first; when every key is still live, the one closest to idle goes
     // (it holds the least state: a client it belonged to gains at most what it would soon regain).
     std::size_t maxKeys = 100'000;
-    NanoClock clock;  // empty: steadyNanoClock()
+    NanoClock clock{};  // empty: steadyNanoClock()
 };
 
 class MemoryLimiter : public RateLimiter {

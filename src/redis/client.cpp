@@ -29,7 +29,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-#include "http/tls.hpp"
+#include "net/tls.hpp"
 
 namespace rampart::redis {
 namespace {
@@ -141,7 +141,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
           redacted_(url_.redacted()),
           options_(std::move(options)),
           backoff_(options_.firstBackoff) {
-        if (url_.tls) tls_ = http::makeClientTlsContext(options_.caFile, "redis");
+        if (url_.tls) tls_ = net::makeClientTlsContext(options_.caFile, "redis");
     }
 
     const Strand& strand() const { return strand_; }
@@ -209,16 +209,8 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
             co_await lowest.async_connect(endpoints, asio::use_awaitable);
             lowest.socket().set_option(tcp::no_delay(true));
             if (connection->secure) {
-                SSL* ssl = connection->secure->native_handle();
-                bool named = false;
-                if (url.hostIsAddress) {
-                    // No SNI for an address (RFC 6066); the certificate must name the address itself.
-                    named = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url.host.c_str()) == 1;
-                } else {
-                    named = SSL_set_tlsext_host_name(ssl, url.host.c_str()) == 1 &&
-                            SSL_set1_host(ssl, url.host.c_str()) == 1;
-                }
-                if (!named) throw ProtocolError("cannot set the expected certificate name");
+                if (!net::expectPeerName(connection->secure->native_handle(), url.host))
+                    throw ProtocolError("cannot set the expected certificate name");
                 co_await connection->secure->async_handshake(asio::ssl::stream_base::client,
                                                              asio::use_awaitable);
             }

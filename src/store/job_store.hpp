@@ -12,7 +12,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "jobs/job_state.hpp"
+#include "core/job_state.hpp"
 
 namespace rampart::store {
 

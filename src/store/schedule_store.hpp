@@ -58,12 +58,12 @@ enum class CreateScheduleOutcome { created, ownerLimit, totalLimit };
 // One step of the scheduler for one schedule, written in one transaction.
 struct TickWrite {
     std::string scheduleId{};
-    std::int64_t revision = 0;       // as the scheduler read it: a schedule changed since refuses the write
-    std::string holder{};            // the scheduler; it must hold the leader lease `kSchedulerLease`
-    std::optional<Millis> fireTime;  // the tick to record; unset: only move nextDue (missed ticks skipped)
-    std::optional<JobRecord> job;    // the tick's job; unset with a fireTime: the tick was skipped
-    std::string skipReason{};        // why, for a skipped tick
-    std::optional<Millis> nextDue;   // the schedule's next fire time after this step (unset: never)
+    std::int64_t revision = 0;         // as the scheduler read it: a schedule changed since refuses the write
+    std::string holder{};              // the scheduler; it must hold the leader lease `kSchedulerLease`
+    std::optional<Millis> fireTime{};  // the tick to record; unset: only move nextDue (missed ticks skipped)
+    std::optional<JobRecord> job{};    // the tick's job; unset with a fireTime: the tick was skipped
+    std::string skipReason{};          // why, for a skipped tick
+    std::optional<Millis> nextDue{};   // the schedule's next fire time after this step (unset: never)
 };
 
 enum class TickOutcome {

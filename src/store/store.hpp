@@ -13,7 +13,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "app/secret_string.hpp"
+#include "core/secret_string.hpp"
 #include "obs/audit.hpp"
 #include "store/identity_store.hpp"
 #include "store/job_store.hpp"

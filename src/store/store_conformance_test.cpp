@@ -1325,7 +1325,9 @@ TEST_P(JobConformance, RoundsOfRacingClaimsCancelsReportsAndRecoveryLeaveEveryJo
         for (int h = 0; h < 3; ++h)
             for (const auto& job : claims[h].get()) holderOf[job.id] = "w" + std::to_string(h);
         for (auto& cancel : cancels)
-            if (cancel.valid()) EXPECT_TRUE(cancel.get());
+            if (cancel.valid()) {
+                EXPECT_TRUE(cancel.get());
+            }
     }
 
     // Round 2: half of the running jobs get a cancel, both reports from their holder and one from an

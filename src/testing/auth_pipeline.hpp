@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "api/policy.hpp"
+#include "app/config.hpp"
 #include "http/pipeline.hpp"
 #include "obs/metrics.hpp"
 #include "testing/pipeline_driver.hpp"
@@ -111,7 +112,9 @@ class AuthPipelineTest : public ::testing::Test {
             http::PipelineDeps deps;
             deps.authenticator = &authenticator_;
             deps.store = store_;
-            pipeline_ = http::buildPipeline(config_, router_, httpMetrics_, nullptr, std::move(deps));
+            deps.policies = api::policyFor;
+            pipeline_ = http::buildPipeline(pipelineSettings(config_), router_, httpMetrics_, nullptr,
+                                            std::move(deps));
         }
         http::Exchange ex;
         ex.request.method(method);

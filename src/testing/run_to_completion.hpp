@@ -1,7 +1,7 @@
 // Runs one awaitable to completion on a fresh io_context driven by the calling thread (for tests).
 #pragma once
 
-#include "app/run_blocking.hpp"
+#include "core/run_blocking.hpp"
 
 namespace rampart::testing {
 

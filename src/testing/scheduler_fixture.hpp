@@ -113,7 +113,9 @@ inline void raceTwoSchedulers(const std::function<std::unique_ptr<store::Store>(
         int leaders = 0;
         if (aRuns) leaders += roundA.get().leader ? 1 : 0;
         if (bRuns) leaders += roundB.get().leader ? 1 : 0;
-        if (!sameHolder) EXPECT_LE(leaders, 1) << "round " << round;
+        if (!sameHolder) {
+            EXPECT_LE(leaders, 1) << "round " << round;
+        }
         leaderRounds += leaders > 0 ? 1 : 0;
     }
     EXPECT_GE(leaderRounds, 35);

@@ -1,4 +1,4 @@
-// Crash and race tests of the job engine through the real binary (DESIGN.md, "Job flow and states"):
+// Crash and race tests of the job engine through the real binary (docs/architecture.md, "The job lifecycle"):
 // the server is SIGKILLed during a burst of submits, while jobs run, and while jobs flow at full speed,
 // then restarted on the same data directory; every acknowledged job must be there, run again after its
 // lease, and end. Concurrent clients cancel jobs while workers complete them; each job ends once.

@@ -11,7 +11,7 @@
 #include <boost/json.hpp>
 
 #include "api_client.hpp"
-#include "identity/base64url.hpp"
+#include "core/base64url.hpp"
 #include "identity/jwks.hpp"
 #include "identity/jwt.hpp"
 #include "identity/totp.hpp"
@@ -107,13 +107,11 @@ TEST_F(IdentityTest, ForgedAndTamperedTokensAreAllRefusedAlike) {
     const auto firstDot = access.find('.');
     const auto lastDot = access.rfind('.');
     const std::string header = access.substr(0, firstDot);
-    auto claims = json::parse(*identity::base64UrlDecode(access.substr(firstDot + 1, lastDot - firstDot - 1)))
-                      .as_object();
-    auto headerObject = json::parse(*identity::base64UrlDecode(header)).as_object();
+    auto claims =
+        json::parse(*base64UrlDecode(access.substr(firstDot + 1, lastDot - firstDot - 1))).as_object();
+    auto headerObject = json::parse(*base64UrlDecode(header)).as_object();
     const std::string kid(headerObject.at("kid").as_string());
-    auto encode = [](const json::object& object) {
-        return identity::base64UrlEncode(json::serialize(object));
-    };
+    auto encode = [](const json::object& object) { return base64UrlEncode(json::serialize(object)); };
 
     auto jwks = parse(call("GET", "/.well-known/jwks.json"));
     const std::string publicX(jwks.at("keys").as_array().at(0).as_object().at("x").as_string());
@@ -133,12 +131,12 @@ TEST_F(IdentityTest, ForgedAndTamperedTokensAreAllRefusedAlike) {
             encode({{"alg", "HS256"}, {"typ", "JWT"}, {"kid", kid}}) + "." + encode(claims);
         unsigned char mac[32];
         unsigned int macSize = 0;
-        auto keyBytes = *identity::base64UrlDecode(publicX);
+        auto keyBytes = *base64UrlDecode(publicX);
         HMAC(EVP_sha256(), keyBytes.data(), static_cast<int>(keyBytes.size()),
              reinterpret_cast<const unsigned char*>(signingInput.data()), signingInput.size(), mac, &macSize);
-        forgeries.emplace_back("HS256 with the public key", signingInput + "." +
-                                                                identity::base64UrlEncode(std::string_view(
-                                                                    reinterpret_cast<char*>(mac), macSize)));
+        forgeries.emplace_back(
+            "HS256 with the public key",
+            signingInput + "." + base64UrlEncode(std::string_view(reinterpret_cast<char*>(mac), macSize)));
     }
     // A token that brings its own key, or names one we do not have.
     auto foreign = identity::adoptEvpKey(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));

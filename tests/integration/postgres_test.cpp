@@ -11,7 +11,7 @@
 #include <boost/json.hpp>
 
 #include "api_client.hpp"
-#include "app/secret_string.hpp"
+#include "core/secret_string.hpp"
 #include "store/postgres/pg_connection.hpp"
 #include "testing/postgres_server.hpp"
 

@@ -155,8 +155,9 @@ TEST_F(AuthenticationTest, DuplicatedOrMalformedSessionCookieIsNeverUsed) {
 
 TEST_F(AuthenticationTest, WithoutAnAuthenticatorEveryCredentialIsRefused) {
     PipelineDeps deps;  // no authenticator
+    deps.policies = api::policyFor;
     addPolicyRoutes();
-    auto pipeline = buildPipeline(config_, router_, httpMetrics_, nullptr, std::move(deps));
+    auto pipeline = buildPipeline(pipelineSettings(config_), router_, httpMetrics_, nullptr, std::move(deps));
     auto run = [&](std::string target, Headers headers) {
         Exchange ex;
         ex.request.method(Verb::get);

@@ -57,7 +57,7 @@ boost::asio::awaitable<void> AuthorizationStage::handle(Exchange& ex, Next next)
         co_await next(ex);
         co_return;
     }
-    const api::Policy* policy = policies_ ? policies_(ex.route->method, ex.route->pattern) : nullptr;
+    const Policy* policy = policies_ ? policies_(ex.route->method, ex.route->pattern) : nullptr;
     std::optional<ApiError> refusal;
     std::string_view reason;
     if (policy == nullptr) {

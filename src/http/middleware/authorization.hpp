@@ -1,13 +1,13 @@
-// Authorization: the route's policy (api/policy.hpp) decides whether the principal may call it.
-// Deny by default: a route without a policy answers 403 to everyone, admins included.
+// Authorization: the route's policy (http/policy.hpp; the table is api/policy.hpp) decides whether the
+// principal may call it. Deny by default: a route without a policy answers 403 to everyone, admins included.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string_view>
 
-#include "api/policy.hpp"
 #include "http/middleware.hpp"
+#include "http/policy.hpp"
 
 namespace rampart::store {
 class Store;
@@ -17,8 +17,9 @@ namespace rampart::http {
 
 class TrustedProxies;
 
-// How the stage finds a route's policy: api::policyFor in the server; tests may pass their own.
-using PolicyLookup = std::function<const api::Policy*(Verb, std::string_view)>;
+// How the stage finds a route's policy: api::policyFor in the server; tests may pass their own. An empty
+// lookup finds none, so every route answers 403.
+using PolicyLookup = std::function<const Policy*(Verb, std::string_view)>;
 
 class AuthorizationStage : public Middleware {
   public:

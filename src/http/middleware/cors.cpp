@@ -20,7 +20,7 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
-CorsStage::CorsStage(const CorsConfig& config, const Router& router)
+CorsStage::CorsStage(const CorsSettings& config, const Router& router)
     : maxAge_(std::to_string(config.maxAge.count())), credentials_(config.allowCredentials), router_(router) {
     for (const auto& origin : config.allowedOrigins)
         if (origin != "*") origins_.push_back(boost::algorithm::to_lower_copy(origin));

@@ -5,15 +5,15 @@
 #include <string>
 #include <vector>
 
-#include "app/config.hpp"
 #include "http/middleware.hpp"
 #include "http/router.hpp"
+#include "http/settings.hpp"
 
 namespace rampart::http {
 
 class CorsStage : public Middleware {
   public:
-    CorsStage(const CorsConfig& config, const Router& router);
+    CorsStage(const CorsSettings& config, const Router& router);
     boost::asio::awaitable<void> handle(Exchange& ex, Next next) override;
 
     [[nodiscard]] bool originAllowed(std::string_view origin) const;

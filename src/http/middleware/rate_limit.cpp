@@ -73,7 +73,7 @@ void RateLimitContext::record(const BoundPolicy& policy, const Decision& decisio
     if (count < entries.size()) entries[count++] = {&policy, decision};
 }
 
-RateLimitStage::RateLimitStage(const RateLimitsConfig& config,
+RateLimitStage::RateLimitStage(const ratelimit::RateLimitSettings& config,
                                std::shared_ptr<ratelimit::RateLimiter> limiter,
                                obs::RateLimitMetrics* metrics, std::shared_ptr<const TrustedProxies> proxies)
     : limiter_(std::move(limiter)), metrics_(metrics), proxies_(std::move(proxies)) {

@@ -14,8 +14,8 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "app/config.hpp"
 #include "http/middleware.hpp"
+#include "ratelimit/rate_limit_settings.hpp"
 #include "ratelimit/rate_limiter.hpp"
 
 namespace prometheus {
@@ -63,8 +63,9 @@ void appendAddressKey(ratelimit::LimitKey& key, const boost::asio::ip::address& 
 class RateLimitStage : public Middleware {
   public:
     // `metrics` may be null (tests). `proxies` decides the client address of anonymous callers.
-    RateLimitStage(const RateLimitsConfig& config, std::shared_ptr<ratelimit::RateLimiter> limiter,
-                   obs::RateLimitMetrics* metrics, std::shared_ptr<const TrustedProxies> proxies);
+    RateLimitStage(const ratelimit::RateLimitSettings& config,
+                   std::shared_ptr<ratelimit::RateLimiter> limiter, obs::RateLimitMetrics* metrics,
+                   std::shared_ptr<const TrustedProxies> proxies);
     boost::asio::awaitable<void> handle(Exchange& ex, Next next) override;
 
     // Spends one request of scope `scope` keyed by `key` (a route handler's own key, such as the

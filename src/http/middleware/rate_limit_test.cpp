@@ -64,7 +64,8 @@ class RateLimitTest : public testing::AuthPipelineTest {
                                    : std::make_shared<ratelimit::MemoryLimiter>(
                                          ratelimit::MemoryLimiterOptions{.clock = [this] { return now_; }});
         deps.rateLimitMetrics = &rateLimitMetrics_;
-        pipeline_ = buildPipeline(config_, router_, httpMetrics_, nullptr, std::move(deps));
+        deps.policies = api::policyFor;
+        pipeline_ = buildPipeline(pipelineSettings(config_), router_, httpMetrics_, nullptr, std::move(deps));
     }
 
     Response call(Verb method, std::string target, Headers headers = {}, std::string peer = "192.0.2.10",

@@ -5,7 +5,7 @@
 
 namespace rampart::http {
 
-SecurityHeadersStage::SecurityHeadersStage(const Config& config,
+SecurityHeadersStage::SecurityHeadersStage(const HstsSettings& hstsSettings,
                                            std::shared_ptr<const TrustedProxies> proxies)
     : proxies_(std::move(proxies)) {
     // The API serves JSON only: nothing may load, frame or embed it.
@@ -27,9 +27,9 @@ SecurityHeadersStage::SecurityHeadersStage(const Config& config,
         plain_ += name + ": " + value + "\r\n";
     }
     // HSTS means something only over TLS (RFC 6797 8.1: ignored on plain HTTP).
-    std::string hsts = "max-age=" + std::to_string(config.hsts.maxAge.count());
-    if (config.hsts.includeSubdomains) hsts += "; includeSubDomains";
-    if (config.hsts.preload) hsts += "; preload";
+    std::string hsts = "max-age=" + std::to_string(hstsSettings.maxAge.count());
+    if (hstsSettings.includeSubdomains) hsts += "; includeSubDomains";
+    if (hstsSettings.preload) hsts += "; preload";
     names_.emplace_back("Strict-Transport-Security");
     secure_ = plain_ + "Strict-Transport-Security: " + hsts + "\r\n";
 }

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "app/config.hpp"
 #include "http/middleware.hpp"
+#include "http/settings.hpp"
 
 namespace rampart::http {
 
@@ -14,7 +14,7 @@ class TrustedProxies;
 
 class SecurityHeadersStage : public Middleware {
   public:
-    SecurityHeadersStage(const Config& config, std::shared_ptr<const TrustedProxies> proxies);
+    SecurityHeadersStage(const HstsSettings& hstsSettings, std::shared_ptr<const TrustedProxies> proxies);
     boost::asio::awaitable<void> handle(Exchange& ex, Next next) override;
 
   private:

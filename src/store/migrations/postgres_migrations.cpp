@@ -152,7 +152,7 @@ constexpr std::array kMigrations{
         );
     )sql"},
     // Jobs and their history; see sqlite_migrations.cpp. The same 11 edges as SQLite's trigger
-    // (postgres_migrations_test.cpp holds both lists to jobs/job_state.cpp's table).
+    // (postgres_migrations_test.cpp holds both lists to core/job_state.cpp's table).
     // seq stands for SQLite's rowid, which PostgreSQL has not: insertion order, the job listing's
     // cursor and the claim order's last tie-break. Gaps in it are harmless.
     // jobs_claim returns one queue's claimable jobs in claim order, so "WHERE state = 'queued' AND

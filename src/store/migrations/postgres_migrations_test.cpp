@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "jobs/job_state.hpp"
+#include "core/job_state.hpp"
 #include "store/migrations/sqlite_migrations.hpp"
 
 namespace rampart::store::postgres {
@@ -171,9 +171,15 @@ TEST(PostgresMigrations, GrantsNameEveryTableAndNoMoreThanData) {
         const std::set<std::string> on = matches((*it)[2].str(), name);
         for (std::string_view never : {"TRUNCATE", "REFERENCES", "TRIGGER", "ALL"})
             EXPECT_EQ(privileges.find(never), std::string::npos) << privileges;
-        if (on.contains("audit_log")) EXPECT_EQ(privileges, "SELECT, INSERT");
-        if (on.contains("audit_head")) EXPECT_EQ(privileges, "SELECT, UPDATE");
-        if (on.contains("schema_migrations")) EXPECT_EQ(privileges, "SELECT");
+        if (on.contains("audit_log")) {
+            EXPECT_EQ(privileges, "SELECT, INSERT");
+        }
+        if (on.contains("audit_head")) {
+            EXPECT_EQ(privileges, "SELECT, UPDATE");
+        }
+        if (on.contains("schema_migrations")) {
+            EXPECT_EQ(privileges, "SELECT");
+        }
         granted.merge(std::set(on));
     }
     for (auto it = std::sregex_iterator(sql.begin(), sql.end(), revoke); it != std::sregex_iterator(); ++it)

@@ -119,7 +119,7 @@ constexpr std::array kMigrations{
             expires INTEGER NOT NULL
         );
     )sql"},
-    // Jobs and their history. The state triggers are the store's copy of jobs/job_state.cpp's
+    // Jobs and their history. The state triggers are the store's copy of core/job_state.cpp's
     // transition table (sqlite_jobs_schema_test.cpp checks every pair against it): no caller can move a
     // job along an edge the machine does not have. Times are Unix milliseconds.
     Migration{4, "jobs", R"sql(

@@ -19,7 +19,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
-#include "app/secret_string.hpp"
+#include "core/secret_string.hpp"
 #include "store/store.hpp"
 
 namespace rampart::store::pg {

@@ -21,7 +21,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include "jobs/job_state.hpp"
+#include "core/job_state.hpp"
 #include "store/migrations/postgres_migrations.hpp"
 #include "store/postgres/pg_connection.hpp"
 #include "store/postgres/postgres_store.hpp"
@@ -344,7 +344,7 @@ TEST_F(PgJobsTest, SubmitsThatQueueJobsNotifyEachQueueOnceOnCommit) {
     runToCompletion(work(store_, url_));
 }
 
-// Migration 4's state trigger against jobs/job_state.cpp's table, as sqlite_jobs_schema_test.cpp
+// Migration 4's state trigger against core/job_state.cpp's table, as sqlite_jobs_schema_test.cpp
 // checks SQLite's: for every (from, to) pair, the UPDATE is accepted exactly when the machine allows
 // the transition, and a refusal carries the schema's SQLSTATE.
 class PgJobsSchemaTest : public PgJobsTest {
@@ -380,7 +380,9 @@ class PgJobsSchemaTest : public PgJobsTest {
             return id;
         }
         EXPECT_TRUE(move(id, JobState::running));
-        if (state != JobState::running) EXPECT_TRUE(move(id, state));
+        if (state != JobState::running) {
+            EXPECT_TRUE(move(id, state));
+        }
         return id;
     }
 

@@ -14,7 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "app/secret_string.hpp"
+#include "core/secret_string.hpp"
 #include "store/postgres/pg_connection.hpp"
 
 namespace rampart::store::pg {

@@ -1,8 +1,8 @@
-// Migration 4's state triggers against jobs/job_state.cpp's table: for every (from, to) pair of
+// Migration 4's state triggers against core/job_state.cpp's table: for every (from, to) pair of
 // states, the store accepts the UPDATE exactly when the machine allows the transition.
 #include <gtest/gtest.h>
 
-#include "jobs/job_state.hpp"
+#include "core/job_state.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
@@ -76,7 +76,9 @@ class SqliteJobsSchemaTest : public ::testing::Test {
             return id;
         }
         EXPECT_TRUE(move(id, JobState::running));
-        if (state != JobState::running) EXPECT_TRUE(move(id, state));
+        if (state != JobState::running) {
+            EXPECT_TRUE(move(id, state));
+        }
         return id;
     }
 

@@ -1,11 +1,11 @@
-// libsodium's sodium_init, run once per process for the identity code.
-#include "identity/sodium_init.hpp"
+// libsodium's sodium_init, run once per process.
+#include "core/sodium_init.hpp"
 
 #include <stdexcept>
 
 #include <sodium.h>
 
-namespace rampart::identity {
+namespace rampart {
 
 void ensureSodiumInitialised() {
     // A function-local static gives the once-only, thread-safe start without a lock on later calls.
@@ -13,4 +13,4 @@ void ensureSodiumInitialised() {
     if (!initialised) throw std::runtime_error("cannot initialise libsodium");
 }
 
-}  // namespace rampart::identity
+}  // namespace rampart

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace rampart::identity {
+namespace rampart {
 
 // Decoding is strict: no '=', nothing outside the alphabet, no impossible length, and unused trailing
 // bits must be zero, so every byte string has exactly one encoding.
@@ -17,4 +17,4 @@ namespace rampart::identity {
     return base64UrlEncode(std::string_view(static_cast<const char*>(data), size));
 }
 
-}  // namespace rampart::identity
+}  // namespace rampart

@@ -1,4 +1,4 @@
-#include "app/secret_string.hpp"
+#include "core/secret_string.hpp"
 
 #include <sstream>
 

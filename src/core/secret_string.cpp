@@ -1,5 +1,5 @@
 // SecretString: wiping and constant-time comparison through libsodium.
-#include "app/secret_string.hpp"
+#include "core/secret_string.hpp"
 
 #include <sodium.h>
 

@@ -1,10 +1,10 @@
 // Base64url (RFC 4648 section 5) without padding: the encoding of every token and JOSE value here.
-#include "identity/base64url.hpp"
+#include "core/base64url.hpp"
 
 #include <array>
 #include <cstdint>
 
-namespace rampart::identity {
+namespace rampart {
 namespace {
 
 constexpr std::string_view kBase64UrlAlphabet =
@@ -69,4 +69,4 @@ std::optional<std::string> base64UrlDecode(std::string_view text) {
     return out;
 }
 
-}  // namespace rampart::identity
+}  // namespace rampart

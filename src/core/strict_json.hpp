@@ -8,7 +8,7 @@
 
 #include <boost/json/object.hpp>
 
-namespace rampart::identity {
+namespace rampart {
 
 struct StrictJsonLimits {
     std::size_t maxSize = 8 * 1024;  // bytes of input
@@ -21,4 +21,4 @@ struct StrictJsonLimits {
 [[nodiscard]] std::optional<boost::json::object> parseStrictJsonObject(std::string_view text,
                                                                        const StrictJsonLimits& limits = {});
 
-}  // namespace rampart::identity
+}  // namespace rampart

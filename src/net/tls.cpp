@@ -1,11 +1,14 @@
 // TLS settings follow Mozilla's "intermediate" profile: TLS 1.2 with ECDHE + AEAD suites, and TLS 1.3.
-#include "http/tls.hpp"
+#include "net/tls.hpp"
 
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
-namespace rampart::http {
+#include <boost/asio/ip/address.hpp>
 
-std::shared_ptr<boost::asio::ssl::context> makeServerTlsContext(const TlsConfig& tls) {
+namespace rampart::net {
+
+std::shared_ptr<boost::asio::ssl::context> makeServerTlsContext(const TlsFiles& tls) {
     namespace ssl = boost::asio::ssl;
     auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
     SSL_CTX* native = context->native_handle();
@@ -52,4 +55,11 @@ std::shared_ptr<boost::asio::ssl::context> makeClientTlsContext(const std::files
     return context;
 }
 
-}  // namespace rampart::http
+bool expectPeerName(SSL* ssl, const std::string& host) {
+    boost::system::error_code notAnAddress;
+    boost::asio::ip::make_address(host, notAnAddress);
+    if (!notAnAddress) return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) == 1;
+    return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1 && SSL_set1_host(ssl, host.c_str()) == 1;
+}
+
+}  // namespace rampart::net

@@ -1,4 +1,4 @@
-// The job state machine of DESIGN.md ("Job flow and states") in one place: the states, the events that
+// The job state machine (docs/architecture.md, "The job lifecycle") in one place: the states, the events that
 // move a job, the transitions they allow, and the retry back-off. The store enforces the same table
 // (allowedTransitions) so that no caller, however buggy, can move a job along an edge that is not here.
 #pragma once

@@ -1,5 +1,5 @@
 // A Boost.JSON SAX handler that builds the value like boost::json::parser does and refuses duplicate keys.
-#include "identity/strict_json.hpp"
+#include "core/strict_json.hpp"
 
 #include <cmath>
 #include <string>
@@ -9,7 +9,7 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value_stack.hpp>
 
-namespace rampart::identity {
+namespace rampart {
 namespace {
 
 namespace json = boost::json;
@@ -122,4 +122,4 @@ std::optional<json::object> parseStrictJsonObject(std::string_view text, const S
     }
 }
 
-}  // namespace rampart::identity
+}  // namespace rampart

@@ -1,6 +1,6 @@
-// The job state machine: each edge of DESIGN.md's diagram, each refusal, the table the store enforces
-// against what nextState can actually produce, and the back-off's bounds.
-#include "jobs/job_state.hpp"
+// The job state machine: each edge of the diagram in docs/architecture.md, each refusal, the table the store
+// enforces against what nextState can actually produce, and the back-off's bounds.
+#include "core/job_state.hpp"
 
 #include <set>
 

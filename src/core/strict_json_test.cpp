@@ -1,11 +1,11 @@
 // Strict JSON parsing: duplicate keys, limits and numbers no double can hold are all refused.
-#include "identity/strict_json.hpp"
+#include "core/strict_json.hpp"
 
 #include <string>
 
 #include <gtest/gtest.h>
 
-namespace rampart::identity {
+namespace rampart {
 namespace {
 
 TEST(StrictJson, ReadsOneObject) {
@@ -42,4 +42,4 @@ TEST(StrictJson, RefusesNumbersNoDoubleCanHold) {
 }
 
 }  // namespace
-}  // namespace rampart::identity
+}  // namespace rampart

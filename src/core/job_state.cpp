@@ -1,5 +1,5 @@
 // The transition table and back-off. nextState is the only place that says what an event does.
-#include "jobs/job_state.hpp"
+#include "core/job_state.hpp"
 
 #include <algorithm>
 #include <array>
