@@ -15,6 +15,7 @@
 
 #include "core/secret_string.hpp"
 #include "obs/audit.hpp"
+#include "store/audit_sink.hpp"
 #include "store/identity_store.hpp"
 #include "store/job_store.hpp"
 #include "store/schedule_store.hpp"
@@ -55,7 +56,7 @@ struct AuditVerification {
     std::string problem;  // says what failed; never quotes row contents
 };
 
-class Store : public IdentityStore, public JobStore, public ScheduleStore {
+class Store : public IdentityStore, public JobStore, public ScheduleStore, public AuditSink {
   public:
     ~Store() override = default;
 
@@ -71,9 +72,6 @@ class Store : public IdentityStore, public JobStore, public ScheduleStore {
     // on the caller's executor; for /readyz.
     virtual boost::asio::awaitable<bool> ping() = 0;
 
-    // Appends one event to the audit log in one transaction: the row's hash chains it to the row
-    // before, and the log's head (last id, hash, row count) moves with it. Throws StoreUnavailable.
-    virtual boost::asio::awaitable<void> appendAudit(obs::AuditEvent event) = 0;
     // One page of audit records matching the query. Throws std::invalid_argument for a limit outside
     // 1..AuditQuery::kMaxAuditPage or a negative afterId, StoreUnavailable when the database fails.
     virtual boost::asio::awaitable<std::vector<obs::AuditRecord>> listAudit(AuditQuery query) = 0;
