@@ -12,13 +12,14 @@
 #include <charconv>
 #include <map>
 
+#include "api/error_mapping.hpp"
 #include "api/json_body.hpp"
 #include "api/query.hpp"
 #include "api/responses.hpp"
+#include "core/rfc3339.hpp"
 #include "http/middleware/authentication.hpp"
 #include "http/middleware/rate_limit.hpp"
 #include "http/problem.hpp"
-#include "http/trusted_proxies.hpp"
 #include "identity/api_token.hpp"
 #include "identity/jwks.hpp"
 #include "identity/password.hpp"
@@ -36,12 +37,8 @@ constexpr std::size_t kMaxName = 150;
 constexpr std::size_t kMaxCode = 16;
 constexpr std::size_t kMaxRefreshToken = identity::kMaxTokenSize;
 
-std::string timeText(store::Seconds time) {
-    return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", time);
-}
-
 json::value optionalTime(const std::optional<store::Seconds>& time) {
-    return time ? json::value(timeText(*time)) : json::value(nullptr);
+    return time ? json::value(timeText(*time, TimePrecision::seconds)) : json::value(nullptr);
 }
 
 void noContent(Exchange& ex) {
@@ -56,7 +53,7 @@ json::object userJson(const store::UserRecord& user) {
             {"role", user.role},
             {"active", user.active},
             {"totp_enabled", user.totpEnabled},
-            {"created", timeText(user.created)},
+            {"created", timeText(user.created, TimePrecision::seconds)},
             {"last_login", optionalTime(user.lastLogin)},
             {"locked_until", optionalTime(user.lockedUntil)}};
 }
@@ -67,7 +64,7 @@ json::object tokenJson(const store::ApiTokenRecord& token) {
             {"name", token.name},
             {"prefix", std::string(identity::kApiTokenPrefix) + token.displayPrefix},
             {"scopes", std::move(scopes)},
-            {"created", timeText(token.created)},
+            {"created", timeText(token.created, TimePrecision::seconds)},
             {"last_used", optionalTime(token.lastUsed)},
             {"expires", optionalTime(token.expires)}};
 }
@@ -82,55 +79,17 @@ json::object pairJson(const identity::TokenPair& pair) {
 std::optional<identity::Role> roleField(const std::optional<std::string>& text) {
     if (!text) return std::nullopt;
     auto role = identity::parseRole(*text);
-    if (!role) {
-        json::array errors;
-        errors.emplace_back(
-            json::object{{"pointer", "/role"}, {"detail", "must be admin, user, auditor or worker"}});
-        throw http::ApiError::badRequest("the request body has an invalid field")
-            .withErrors(std::move(errors));
-    }
+    if (!role) throw http::ApiError::invalidField("/role", "must be admin, user, auditor or worker");
     return role;
 }
 
 }  // namespace
 
-void throwAsApiError(const AuthError& error) {
-    using Kind = AuthError::Kind;
-    // Problem types use hyphens ("invalid-credentials", "password-too-short") like every other one.
-    std::string slug = error.slug();
-    std::replace_if(
-        slug.begin(), slug.end(), [](char c) { return c == '_' || c == '.'; }, '-');
-    json::array errors;
-    if (!error.field().empty())
-        errors.emplace_back(json::object{{"pointer", error.field()}, {"detail", error.what()}});
-    switch (error.kind()) {
-        case Kind::invalid:
-            throw http::ApiError(Status::bad_request, slug, "Bad Request", error.what())
-                .withErrors(std::move(errors));
-        case Kind::unauthorized:
-        case Kind::totpRequired:
-            throw http::ApiError(Status::unauthorized, slug, "Unauthorized", error.what())
-                .withHeader("WWW-Authenticate", R"(Bearer realm="rampart")");
-        case Kind::forbidden:
-            throw http::ApiError(Status::forbidden, slug, "Forbidden", error.what());
-        case Kind::notFound:
-            throw http::ApiError::notFound();
-        case Kind::conflict:
-            throw http::ApiError(Status::conflict, slug, "Conflict", error.what());
-        case Kind::throttled:
-            throw http::ApiError(Status::too_many_requests, slug, "Too Many Requests", error.what())
-                .withHeader("Retry-After",
-                            std::to_string(std::max<std::int64_t>(1, error.retryAfter.count())));
-    }
-    throw http::ApiError::internal();
-}
-
 void addIdentityRoutes(http::Router& router, const RouteSettings& settings, identity::AuthService& auth,
                        store::Store& store) {
-    auto proxies = std::make_shared<http::TrustedProxies>(settings.trustedProxies);
     const bool secureCookies = settings.secureCookies;
-    auto context = [proxies](const Exchange& ex) {
-        return identity::RequestContext{.requestId = ex.requestId, .client = proxies->clientAddress(ex)};
+    auto context = [](const Exchange& ex) {
+        return identity::RequestContext{.requestId = ex.requestId, .client = ex.client};
     };
     // Every handler body runs inside this, so service refusals become problem+json answers.
     auto guarded = [](auto body) {
@@ -138,7 +97,7 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
             try {
                 co_await body(ex);
             } catch (const AuthError& error) {
-                throwAsApiError(error);
+                throw apiErrorFor(error);
             }
         };
     };
@@ -296,12 +255,7 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
                     auto scopes = body.optionalStringArray("scopes", 32, 64);
                     auto expiresIn = body.optionalInt("expires_in", 1, std::int64_t{10} * 365 * 86400);
                     body.finish({"id", "user_id", "owner", "created", "last_used", "token", "prefix"});
-                    if (!scopes) {
-                        json::array errors;
-                        errors.emplace_back(json::object{{"pointer", "/scopes"}, {"detail", "is required"}});
-                        throw http::ApiError::badRequest("the request body has an invalid field")
-                            .withErrors(std::move(errors));
-                    }
+                    if (!scopes) throw http::ApiError::invalidField("/scopes", "is required");
                     std::optional<std::chrono::seconds> lifetime;
                     if (expiresIn) lifetime = std::chrono::seconds(*expiresIn);
                     auto created = co_await auth.createApiToken(caller(ex), std::move(name),

@@ -12,7 +12,4 @@ namespace rampart::api {
 void addIdentityRoutes(http::Router& router, const RouteSettings& settings, identity::AuthService& auth,
                        store::Store& store);
 
-// An AuthError as the client sees it (status, slug, the field at fault); what the routes throw.
-[[noreturn]] void throwAsApiError(const identity::AuthError& error);
-
 }  // namespace rampart::api

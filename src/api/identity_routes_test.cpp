@@ -35,11 +35,11 @@ TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
     jobs::JobService jobService(store, tasks, jobs::JobsSettings{});
-    addJobRoutes(router, routeSettings(config), tasks, jobService);
+    addJobRoutes(router, tasks, jobService);
     jobs::LeaseService leaseService(store, tasks, jobs::JobsSettings{});
     addWorkerRoutes(router, leaseService);
     jobs::ScheduleService scheduleService(store, jobService, jobs::ScheduleSettings{});
-    addScheduleRoutes(router, routeSettings(config), scheduleService);
+    addScheduleRoutes(router, scheduleService);
 
     std::set<std::pair<http::Verb, std::string>> served;
     for (const http::Route& route : router.routes()) {

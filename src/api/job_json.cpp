@@ -6,6 +6,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 
+#include "core/rfc3339.hpp"
 #include "http/problem.hpp"
 #include "obs/audit.hpp"
 
@@ -17,7 +18,7 @@ using http::Status;
 using jobs::JobError;
 
 json::value optionalTime(const std::optional<store::Millis>& millis) {
-    return millis ? json::value(timeText(*millis)) : json::value(nullptr);
+    return millis ? json::value(timeText(store::fromMillis(*millis))) : json::value(nullptr);
 }
 
 // Stored JSON text back to a value; the store only ever holds what we serialized.
@@ -30,10 +31,6 @@ json::value storedJson(const std::optional<std::string>& text) {
 
 }  // namespace
 
-std::string timeText(store::Millis millis) {
-    return obs::formatAuditTime(std::chrono::system_clock::time_point(std::chrono::milliseconds(millis)));
-}
-
 json::object jobJson(const store::JobRecord& job) {
     return {{"id", job.id},
             {"task", job.task},
@@ -43,7 +40,7 @@ json::object jobJson(const store::JobRecord& job) {
             {"state", jobs::stateName(job.state)},
             {"attempts", job.attempts},
             {"max_attempts", job.maxAttempts},
-            {"run_at", timeText(job.runAt)},
+            {"run_at", timeText(store::fromMillis(job.runAt))},
             // Whole seconds as an integer: Boost.JSON writes the double 10.0 as 1E1.
             {"timeout_seconds", job.timeoutMs % 1000 == 0
                                     ? json::value(job.timeoutMs / 1000)
@@ -55,33 +52,9 @@ json::object jobJson(const store::JobRecord& job) {
             {"result", storedJson(job.result)},
             {"error", job.error ? json::value(*job.error) : json::value(nullptr)},
             {"cancel_requested", job.cancelRequested},
-            {"created", timeText(job.created)},
-            {"updated", timeText(job.updated)},
+            {"created", timeText(store::fromMillis(job.created))},
+            {"updated", timeText(store::fromMillis(job.updated))},
             {"finished", optionalTime(job.finished)}};
-}
-
-void throwAsApiError(const JobError& error) {
-    json::array errors;
-    for (const auto& field : error.errors())
-        errors.emplace_back(json::object{{"pointer", field.pointer}, {"detail", field.detail}});
-    switch (error.kind()) {
-        case JobError::Kind::invalid:
-            throw http::ApiError(Status::bad_request, error.slug(), "Bad Request", error.what())
-                .withErrors(std::move(errors));
-        case JobError::Kind::unprocessable:
-            throw http::ApiError(Status::unprocessable_entity, error.slug(), "Unprocessable Content",
-                                 error.what())
-                .withErrors(std::move(errors));
-        case JobError::Kind::notFound:
-            throw http::ApiError::notFound();
-        case JobError::Kind::conflict:
-            throw http::ApiError(Status::conflict, error.slug(), "Conflict", error.what())
-                .withErrors(std::move(errors));
-        case JobError::Kind::forbidden:
-            throw http::ApiError(Status::forbidden, error.slug(), "Forbidden", error.what())
-                .withErrors(std::move(errors));
-    }
-    throw http::ApiError::internal();
 }
 
 }  // namespace rampart::api

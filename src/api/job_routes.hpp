@@ -2,14 +2,12 @@
 // route policies decide who may call; jobs::JobService decides which jobs a caller may see or touch.
 #pragma once
 
-#include "api/route_settings.hpp"
 #include "http/router.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/task_registry.hpp"
 
 namespace rampart::api {
 
-void addJobRoutes(http::Router& router, const RouteSettings& settings, const jobs::TaskRegistry& registry,
-                  jobs::JobService& service);
+void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs::JobService& service);
 
 }  // namespace rampart::api

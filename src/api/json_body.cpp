@@ -25,9 +25,7 @@ std::string pointer(std::string_view name) {
 }
 
 [[noreturn]] void fieldError(const std::string& at, std::string detail) {
-    boost::json::array errors;
-    errors.emplace_back(boost::json::object{{"pointer", at}, {"detail", detail}});
-    throw http::ApiError::badRequest("the request body has an invalid field").withErrors(std::move(errors));
+    throw http::ApiError::invalidField(at, detail);
 }
 
 }  // namespace
@@ -144,19 +142,14 @@ std::optional<std::vector<std::string>> JsonBody::optionalStringArray(std::strin
 }
 
 void JsonBody::finish(std::initializer_list<std::string_view> forbidden) {
-    boost::json::array errors;
+    auto refused = http::ApiError::badRequest("the request body has fields that are not accepted here");
     for (const auto& [key, value] : object_) {
         if (read_.contains(std::string_view(key))) continue;
         const bool isForbidden =
             std::find(forbidden.begin(), forbidden.end(), std::string_view(key)) != forbidden.end();
-        errors.emplace_back(
-            boost::json::object{{"pointer", at_ + pointer(key)},
-                                {"detail", isForbidden ? "may not be set" : "is not a known field"}});
+        refused.withFieldError(at_ + pointer(key), isForbidden ? "may not be set" : "is not a known field");
     }
-    if (!errors.empty()) {
-        throw http::ApiError::badRequest("the request body has fields that are not accepted here")
-            .withErrors(std::move(errors));
-    }
+    if (!refused.errors().empty()) throw refused;
 }
 
 }  // namespace rampart::api

@@ -3,6 +3,9 @@
 #include "api/policy.hpp"
 
 #include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
 
 namespace rampart::api {
 namespace {
@@ -152,6 +155,16 @@ const Policy* policyFor(http::Verb method, std::string_view pattern) {
     for (const Policy& policy : table())
         if (policy.method == method && policy.pattern == pattern) return &policy;
     return nullptr;
+}
+
+void requireEveryRouteHasAPolicy(const http::Router& router) {
+    for (const http::Route& route : router.routes()) {
+        if (policyFor(route.method, route.pattern) == nullptr) {
+            throw std::logic_error(fmt::format("the route {} {} has no authorization policy (api/policy.cpp)",
+                                               std::string_view(http::beast_http::to_string(route.method)),
+                                               route.pattern));
+        }
+    }
 }
 
 std::span<const Policy> policies() {

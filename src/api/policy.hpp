@@ -9,6 +9,7 @@
 
 #include "http/exchange.hpp"
 #include "http/policy.hpp"
+#include "http/router.hpp"
 
 namespace rampart::api {
 
@@ -16,6 +17,10 @@ using http::Policy;
 
 // The policy of one route, or null when the route has none.
 [[nodiscard]] const Policy* policyFor(http::Verb method, std::string_view pattern);
+
+// Throws std::logic_error naming the first route of `router` that has no policy: the server refuses to
+// start with one (the authorization stage would answer it 403 to everyone, admins included).
+void requireEveryRouteHasAPolicy(const http::Router& router);
 
 // Every entry, for tests, the OpenAPI document and reviews.
 [[nodiscard]] std::span<const Policy> policies();

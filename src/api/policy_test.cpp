@@ -163,5 +163,25 @@ TEST(Policy, WhoMayCallWhat) {
     }
 }
 
+TEST(PolicyTable, AServerWithARouteWithoutAPolicyDoesNotStart) {
+    http::Router router;
+    for (const auto& route : everyRoute()) {
+        router.add({.method = route.method,
+                    .pattern = route.pattern,
+                    .handler = [](http::Exchange&) -> boost::asio::awaitable<void> { co_return; }});
+    }
+    EXPECT_NO_THROW(requireEveryRouteHasAPolicy(router));
+    router.add({.method = Verb::delete_,
+                .pattern = "/api/v1/forgotten/{id}",
+                .handler = [](http::Exchange&) -> boost::asio::awaitable<void> { co_return; }});
+    try {
+        requireEveryRouteHasAPolicy(router);
+        ADD_FAILURE() << "a route without a policy was accepted";
+    } catch (const std::logic_error& error) {
+        EXPECT_NE(std::string(error.what()).find("DELETE /api/v1/forgotten/{id}"), std::string::npos)
+            << error.what();
+    }
+}
+
 }  // namespace
 }  // namespace rampart::api

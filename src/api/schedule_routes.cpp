@@ -11,8 +11,8 @@
 #include "api/json_body.hpp"
 #include "api/query.hpp"
 #include "api/responses.hpp"
+#include "core/rfc3339.hpp"
 #include "http/problem.hpp"
-#include "http/trusted_proxies.hpp"
 
 namespace rampart::api {
 namespace {
@@ -26,7 +26,7 @@ constexpr std::size_t kMaxScheduleBody = 256 * 1024;
 constexpr int kNextFireTimes = 5;
 
 json::value optionalTime(const std::optional<store::Millis>& millis) {
-    return millis ? json::value(timeText(*millis)) : json::value(nullptr);
+    return millis ? json::value(timeText(store::fromMillis(*millis))) : json::value(nullptr);
 }
 
 json::object scheduleJson(const jobs::ScheduleService& service, const store::ScheduleRecord& schedule) {
@@ -61,8 +61,8 @@ json::object scheduleJson(const jobs::ScheduleService& service, const store::Sch
         {"last_job_id", schedule.lastJobId ? json::value(*schedule.lastJobId) : json::value(nullptr)},
         {"next_fire_times", std::move(next)},
         {"next_fire_times_local", std::move(nextLocal)},
-        {"created", timeText(schedule.created)},
-        {"updated", timeText(schedule.updated)}};
+        {"created", timeText(store::fromMillis(schedule.created))},
+        {"updated", timeText(store::fromMillis(schedule.updated))}};
 }
 
 jobs::ScheduleDraft readDraft(JsonBody& body) {
@@ -86,26 +86,71 @@ jobs::ScheduleDraft readDraft(JsonBody& body) {
     return draft;
 }
 
+boost::asio::awaitable<void> createSchedule(jobs::ScheduleService& service, Exchange& ex) {
+    JsonBody body(ex);
+    auto draft = readDraft(body);
+    auto context = auditContext(ex);
+    auto schedule = co_await service.create(caller(ex), std::move(draft), std::move(context));
+    reply(ex, Status::created, scheduleJson(service, schedule));
+    ex.response.set(http::beast_http::field::location, "/api/v1/schedules/" + schedule.id);
+}
+
+boost::asio::awaitable<void> listSchedules(jobs::ScheduleService& service, Exchange& ex) {
+    auto params = queryParams(ex, {"owner", "cursor", "limit"});
+    store::ScheduleQuery query;
+    query.limit = limitParam(params, 100, store::ScheduleQuery::kMaxLimit);
+    if (auto found = params.find("owner"); found != params.end()) query.ownerId = found->second;
+    if (auto found = params.find("cursor"); found != params.end()) query.afterId = found->second;
+    auto page = co_await service.list(caller(ex), std::move(query));
+    json::array items;
+    for (const auto& schedule : page.schedules) items.push_back(scheduleJson(service, schedule));
+    json::object body{{"items", std::move(items)}};
+    body["next_cursor"] = page.nextCursor.empty() ? json::value(nullptr) : json::value(page.nextCursor);
+    reply(ex, Status::ok, body);
+}
+
+boost::asio::awaitable<void> getSchedule(jobs::ScheduleService& service, Exchange& ex) {
+    auto schedule = co_await service.get(caller(ex), std::string(ex.pathParam("id")));
+    reply(ex, Status::ok, scheduleJson(service, schedule));
+}
+
+boost::asio::awaitable<void> listScheduleTicks(jobs::ScheduleService& service, Exchange& ex) {
+    auto params = queryParams(ex, {"limit"});
+    const int limit = limitParam(params, 20, store::kTicksKept);
+    auto ticks = co_await service.ticks(caller(ex), std::string(ex.pathParam("id")), limit);
+    json::array items;
+    for (const auto& tick : ticks) {
+        items.push_back(json::object{{"fire_time", timeText(store::fromMillis(tick.fireTime))},
+                                     {"job_id", tick.jobId ? json::value(*tick.jobId) : json::value(nullptr)},
+                                     {"skipped", !tick.jobId.has_value()},
+                                     {"skip_reason", tick.skipReason},
+                                     {"recorded", timeText(store::fromMillis(tick.recorded))}});
+    }
+    reply(ex, Status::ok, json::object{{"items", std::move(items)}});
+}
+
+boost::asio::awaitable<void> updateSchedule(jobs::ScheduleService& service, Exchange& ex) {
+    JsonBody body(ex);
+    auto draft = readDraft(body);
+    auto context = auditContext(ex);
+    auto schedule = co_await service.update(caller(ex), std::string(ex.pathParam("id")), std::move(draft),
+                                            std::move(context));
+    reply(ex, Status::ok, scheduleJson(service, schedule));
+}
+
+boost::asio::awaitable<void> deleteSchedule(jobs::ScheduleService& service, Exchange& ex) {
+    auto context = auditContext(ex);
+    co_await service.remove(caller(ex), std::string(ex.pathParam("id")), std::move(context));
+    ex.response.result(Status::no_content);
+}
+
 }  // namespace
 
-void addScheduleRoutes(http::Router& router, const RouteSettings& settings, jobs::ScheduleService& service) {
-    auto proxies = std::make_shared<http::TrustedProxies>(settings.trustedProxies);
-    auto contextOf = [proxies](const Exchange& ex) {
-        return jobs::AuditContext{.requestId = ex.requestId,
-                                  .client = proxies->clientAddress(ex).to_string()};
-    };
-
+void addScheduleRoutes(http::Router& router, jobs::ScheduleService& service) {
     router.add(
         {.method = Verb::post,
          .pattern = "/api/v1/schedules",
-         .handler = withJobErrors([&service, contextOf](Exchange& ex) -> boost::asio::awaitable<void> {
-             JsonBody body(ex);
-             auto draft = readDraft(body);
-             auto context = contextOf(ex);
-             auto schedule = co_await service.create(caller(ex), std::move(draft), std::move(context));
-             reply(ex, Status::created, scheduleJson(service, schedule));
-             ex.response.set(http::beast_http::field::location, "/api/v1/schedules/" + schedule.id);
-         }),
+         .handler = handler<createSchedule>(service),
          .summary = "Create a schedule: a task submitted by cron expression or interval, in a time zone",
          .tag = "schedules",
          .jsonBody = true,
@@ -113,65 +158,25 @@ void addScheduleRoutes(http::Router& router, const RouteSettings& settings, jobs
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/schedules",
-                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
-                    auto params = queryParams(ex, {"owner", "cursor", "limit"});
-                    store::ScheduleQuery query;
-                    query.limit = limitParam(params, 100, store::ScheduleQuery::kMaxLimit);
-                    if (auto found = params.find("owner"); found != params.end())
-                        query.ownerId = found->second;
-                    if (auto found = params.find("cursor"); found != params.end())
-                        query.afterId = found->second;
-                    auto page = co_await service.list(caller(ex), std::move(query));
-                    json::array items;
-                    for (const auto& schedule : page.schedules)
-                        items.push_back(scheduleJson(service, schedule));
-                    json::object body{{"items", std::move(items)}};
-                    body["next_cursor"] =
-                        page.nextCursor.empty() ? json::value(nullptr) : json::value(page.nextCursor);
-                    reply(ex, Status::ok, body);
-                }),
+                .handler = handler<listSchedules>(service),
                 .summary = "Schedules by id: your own (admins and auditors: all), paged",
                 .tag = "schedules"});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/schedules/{id}",
-                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
-                    auto schedule = co_await service.get(caller(ex), std::string(ex.pathParam("id")));
-                    reply(ex, Status::ok, scheduleJson(service, schedule));
-                }),
+                .handler = handler<getSchedule>(service),
                 .summary = "One schedule, with its next five fire times",
                 .tag = "schedules"});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/schedules/{id}/ticks",
-                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
-                    auto params = queryParams(ex, {"limit"});
-                    const int limit = limitParam(params, 20, store::kTicksKept);
-                    auto ticks = co_await service.ticks(caller(ex), std::string(ex.pathParam("id")), limit);
-                    json::array items;
-                    for (const auto& tick : ticks) {
-                        items.push_back(json::object{
-                            {"fire_time", timeText(tick.fireTime)},
-                            {"job_id", tick.jobId ? json::value(*tick.jobId) : json::value(nullptr)},
-                            {"skipped", !tick.jobId.has_value()},
-                            {"skip_reason", tick.skipReason},
-                            {"recorded", timeText(tick.recorded)}});
-                    }
-                    reply(ex, Status::ok, json::object{{"items", std::move(items)}});
-                }),
+                .handler = handler<listScheduleTicks>(service),
                 .summary = "A schedule's newest ticks: the job each made, or why it made none",
                 .tag = "schedules"});
 
     router.add({.method = Verb::patch,
                 .pattern = "/api/v1/schedules/{id}",
-                .handler = withJobErrors([&service, contextOf](Exchange& ex) -> boost::asio::awaitable<void> {
-                    JsonBody body(ex);
-                    auto draft = readDraft(body);
-                    auto context = contextOf(ex);
-                    auto schedule = co_await service.update(caller(ex), std::string(ex.pathParam("id")),
-                                                            std::move(draft), std::move(context));
-                    reply(ex, Status::ok, scheduleJson(service, schedule));
-                }),
+                .handler = handler<updateSchedule>(service),
                 .summary = "Change a schedule's fields (a new timing counts from now)",
                 .tag = "schedules",
                 .jsonBody = true,
@@ -179,11 +184,7 @@ void addScheduleRoutes(http::Router& router, const RouteSettings& settings, jobs
 
     router.add({.method = Verb::delete_,
                 .pattern = "/api/v1/schedules/{id}",
-                .handler = withJobErrors([&service, contextOf](Exchange& ex) -> boost::asio::awaitable<void> {
-                    auto context = contextOf(ex);
-                    co_await service.remove(caller(ex), std::string(ex.pathParam("id")), std::move(context));
-                    ex.response.result(Status::no_content);
-                }),
+                .handler = handler<deleteSchedule>(service),
                 .summary = "Delete a schedule (the jobs it submitted stay)",
                 .tag = "schedules"});
 }

@@ -2,12 +2,11 @@
 // which roles may call; jobs::ScheduleService decides which schedules a caller may see or change.
 #pragma once
 
-#include "api/route_settings.hpp"
 #include "http/router.hpp"
 #include "jobs/schedule_service.hpp"
 
 namespace rampart::api {
 
-void addScheduleRoutes(http::Router& router, const RouteSettings& settings, jobs::ScheduleService& service);
+void addScheduleRoutes(http::Router& router, jobs::ScheduleService& service);
 
 }  // namespace rampart::api

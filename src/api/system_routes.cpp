@@ -6,7 +6,6 @@
 
 #include "api/openapi.hpp"
 #include "http/problem.hpp"
-#include "http/trusted_proxies.hpp"
 
 namespace rampart::api {
 
@@ -70,12 +69,11 @@ void addSystemRoutes(http::Router& router, const RouteSettings& settings, store:
                     "are set)",
          .rateLimited = false});
 
-    auto proxies = std::make_shared<http::TrustedProxies>(settings.trustedProxies);
     router.add({.method = http::Verb::get,
                 .pattern = "/metrics",
-                .handler = [&metrics, proxies, open = settings.metricsPublic](
+                .handler = [&metrics, open = settings.metricsPublic](
                                http::Exchange& ex) -> boost::asio::awaitable<void> {
-                    if (!open && !proxies->clientAddress(ex).is_loopback()) throw http::ApiError::notFound();
+                    if (!open && !ex.client.is_loopback()) throw http::ApiError::notFound();
                     ex.response.result(http::Status::ok);
                     ex.response.set(http::beast_http::field::content_type,
                                     "text/plain; version=0.0.4; charset=utf-8");

@@ -8,6 +8,7 @@
 #include "api/job_json.hpp"
 #include "api/json_body.hpp"
 #include "api/responses.hpp"
+#include "core/rfc3339.hpp"
 #include "http/problem.hpp"
 
 namespace rampart::api {
@@ -22,10 +23,8 @@ constexpr std::size_t kMaxSmallBody = 16 * 1024;
 constexpr std::size_t kMaxCompleteBody = 1024 * 1024;  // bounds the result
 constexpr std::size_t kMaxQueueName = 64;
 
-[[noreturn]] void missing(std::string pointer) {
-    json::array errors;
-    errors.emplace_back(json::object{{"pointer", std::move(pointer)}, {"detail", "is required"}});
-    throw http::ApiError::badRequest("the request body has an invalid field").withErrors(std::move(errors));
+[[noreturn]] void missing(std::string_view pointer) {
+    throw http::ApiError::invalidField(pointer, "is required");
 }
 
 std::string jobId(const Exchange& ex) {
@@ -34,8 +33,76 @@ std::string jobId(const Exchange& ex) {
 
 json::object reportedJson(const std::string& id, const jobs::Reported& reported) {
     json::object body{{"id", id}, {"state", jobs::stateName(reported.state)}};
-    if (reported.retryAt) body["retry_at"] = timeText(*reported.retryAt);
+    if (reported.retryAt) body["retry_at"] = timeText(store::fromMillis(*reported.retryAt));
     return body;
+}
+
+boost::asio::awaitable<void> leaseJobs(jobs::LeaseService& service, Exchange& ex) {
+    JsonBody body(ex);
+    jobs::LeaseRequest request;
+    auto queues = body.optionalStringArray("queues", jobs::LeaseService::kMaxQueues, kMaxQueueName);
+    if (!queues) missing("/queues");
+    request.queues = std::move(*queues);
+    request.max = static_cast<int>(body.optionalInt("max", 1, 100).value_or(1));
+    request.duration = std::chrono::seconds(
+        body.optionalInt("lease_seconds", 5, 3600).value_or(jobs::LeaseService::kDefaultLease.count()));
+    body.finish({"lease_id", "holder", "owner"});
+    auto lease = co_await service.lease(caller(ex), std::move(request));
+    json::array jobs;
+    const std::string expires = timeText(store::fromMillis(lease.expires));
+    for (const auto& job : lease.jobs) {
+        auto item = jobJson(job);
+        item["lease_id"] = lease.leaseId;
+        item["lease_expires"] = expires;
+        jobs.push_back(std::move(item));
+    }
+    reply(ex, Status::ok, json::object{{"jobs", std::move(jobs)}});
+}
+
+boost::asio::awaitable<void> heartbeat(jobs::LeaseService& service, Exchange& ex) {
+    JsonBody body(ex);
+    auto leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId);
+    std::optional<std::chrono::seconds> duration;
+    if (auto seconds = body.optionalInt("lease_seconds", 5, 3600)) duration = std::chrono::seconds(*seconds);
+    body.finish();
+    auto beat = co_await service.heartbeat(caller(ex), jobId(ex), std::move(leaseId), duration);
+    reply(ex, Status::ok,
+          json::object{{"lease_expires", timeText(store::fromMillis(beat.expires))},
+                       {"cancel_requested", beat.cancelRequested}});
+}
+
+boost::asio::awaitable<void> reportProgress(jobs::LeaseService& service, Exchange& ex) {
+    JsonBody body(ex);
+    auto leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId);
+    auto percent = body.optionalInt("percent", 0, 100);
+    if (!percent) missing("/percent");
+    auto message = body.optionalString("message", jobs::LeaseService::kMaxProgressMessage).value_or("");
+    body.finish();
+    co_await service.progress(caller(ex), jobId(ex), std::move(leaseId), static_cast<int>(*percent),
+                              std::move(message));
+    ex.response.result(Status::no_content);
+    ex.response.body().clear();
+}
+
+boost::asio::awaitable<void> completeJob(jobs::LeaseService& service, Exchange& ex) {
+    JsonBody body(ex);
+    auto leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId);
+    auto result = body.optionalJson("result");
+    body.finish();
+    const std::string id = jobId(ex);
+    auto reported = co_await service.complete(caller(ex), id, std::move(leaseId), std::move(result));
+    reply(ex, Status::ok, reportedJson(id, reported));
+}
+
+boost::asio::awaitable<void> failJob(jobs::LeaseService& service, Exchange& ex) {
+    JsonBody body(ex);
+    auto leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId);
+    auto error = body.requiredString("error", jobs::LeaseService::kMaxError);
+    const bool retry = body.optionalBool("retry").value_or(true);
+    body.finish();
+    const std::string id = jobId(ex);
+    auto reported = co_await service.fail(caller(ex), id, std::move(leaseId), std::move(error), retry);
+    reply(ex, Status::ok, reportedJson(id, reported));
 }
 
 }  // namespace
@@ -43,29 +110,7 @@ json::object reportedJson(const std::string& id, const jobs::Reported& reported)
 void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/worker/lease",
-                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
-                    JsonBody body(ex);
-                    jobs::LeaseRequest request;
-                    auto queues =
-                        body.optionalStringArray("queues", jobs::LeaseService::kMaxQueues, kMaxQueueName);
-                    if (!queues) missing("/queues");
-                    request.queues = std::move(*queues);
-                    request.max = static_cast<int>(body.optionalInt("max", 1, 100).value_or(1));
-                    request.duration =
-                        std::chrono::seconds(body.optionalInt("lease_seconds", 5, 3600)
-                                                 .value_or(jobs::LeaseService::kDefaultLease.count()));
-                    body.finish({"lease_id", "holder", "owner"});
-                    auto lease = co_await service.lease(caller(ex), std::move(request));
-                    json::array jobs;
-                    const std::string expires = timeText(lease.expires);
-                    for (const auto& job : lease.jobs) {
-                        auto item = jobJson(job);
-                        item["lease_id"] = lease.leaseId;
-                        item["lease_expires"] = expires;
-                        jobs.push_back(std::move(item));
-                    }
-                    reply(ex, Status::ok, json::object{{"jobs", std::move(jobs)}});
-                }),
+                .handler = handler<leaseJobs>(service),
                 .summary = "Lease up to `max` queued jobs of permitted queues (workers)",
                 .tag = "worker",
                 .jsonBody = true,
@@ -73,19 +118,7 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/worker/jobs/{id}/heartbeat",
-                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
-                    JsonBody body(ex);
-                    auto leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId);
-                    std::optional<std::chrono::seconds> duration;
-                    if (auto seconds = body.optionalInt("lease_seconds", 5, 3600))
-                        duration = std::chrono::seconds(*seconds);
-                    body.finish();
-                    auto beat =
-                        co_await service.heartbeat(caller(ex), jobId(ex), std::move(leaseId), duration);
-                    reply(ex, Status::ok,
-                          json::object{{"lease_expires", timeText(beat.expires)},
-                                       {"cancel_requested", beat.cancelRequested}});
-                }),
+                .handler = handler<heartbeat>(service),
                 .summary = "Extend a lease; says whether the job's cancel was requested (the lease holder)",
                 .tag = "worker",
                 .jsonBody = true,
@@ -93,19 +126,7 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/worker/jobs/{id}/progress",
-                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
-                    JsonBody body(ex);
-                    auto leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId);
-                    auto percent = body.optionalInt("percent", 0, 100);
-                    if (!percent) missing("/percent");
-                    auto message =
-                        body.optionalString("message", jobs::LeaseService::kMaxProgressMessage).value_or("");
-                    body.finish();
-                    co_await service.progress(caller(ex), jobId(ex), std::move(leaseId),
-                                              static_cast<int>(*percent), std::move(message));
-                    ex.response.result(Status::no_content);
-                    ex.response.body().clear();
-                }),
+                .handler = handler<reportProgress>(service),
                 .summary = "Record a job's progress, 0-100 and a short message (the lease holder)",
                 .tag = "worker",
                 .jsonBody = true,
@@ -113,16 +134,7 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/worker/jobs/{id}/complete",
-                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
-                    JsonBody body(ex);
-                    auto leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId);
-                    auto result = body.optionalJson("result");
-                    body.finish();
-                    const std::string id = jobId(ex);
-                    auto reported =
-                        co_await service.complete(caller(ex), id, std::move(leaseId), std::move(result));
-                    reply(ex, Status::ok, reportedJson(id, reported));
-                }),
+                .handler = handler<completeJob>(service),
                 .summary = "Succeed a job with its result (the lease holder)",
                 .tag = "worker",
                 .jsonBody = true,
@@ -130,17 +142,7 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/worker/jobs/{id}/fail",
-                .handler = withJobErrors([&service](Exchange& ex) -> boost::asio::awaitable<void> {
-                    JsonBody body(ex);
-                    auto leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId);
-                    auto error = body.requiredString("error", jobs::LeaseService::kMaxError);
-                    const bool retry = body.optionalBool("retry").value_or(true);
-                    body.finish();
-                    const std::string id = jobId(ex);
-                    auto reported =
-                        co_await service.fail(caller(ex), id, std::move(leaseId), std::move(error), retry);
-                    reply(ex, Status::ok, reportedJson(id, reported));
-                }),
+                .handler = handler<failJob>(service),
                 .summary = "Fail a job's attempt: retried after its back-off, or dead (the lease holder)",
                 .tag = "worker",
                 .jsonBody = true,

@@ -1106,8 +1106,7 @@ http::PipelineSettings pipelineSettings(const Config& config) {
 }
 
 api::RouteSettings routeSettings(const Config& config) {
-    return api::RouteSettings{.trustedProxies = config.trustedProxies,
-                              .secureCookies = config.secureCookies,
+    return api::RouteSettings{.secureCookies = config.secureCookies,
                               .metricsPublic = config.metricsPublic,
                               .redisRequired = config.rateLimits.enabled && config.rateLimits.failClosed};
 }

@@ -18,6 +18,7 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/json/array.hpp>
 
+#include "api/error_mapping.hpp"
 #include "api/identity_routes.hpp"
 #include "api/job_routes.hpp"
 #include "api/policy.hpp"
@@ -290,7 +291,7 @@ int serve(Config config, const ServeOptions& options) {
     jobs::addBuiltinTasks(tasks);
     const jobs::JobsSettings settings = jobsSettings(config);
     jobs::JobService jobService(*store, tasks, settings);
-    api::addJobRoutes(router, routes, tasks, jobService);
+    api::addJobRoutes(router, tasks, jobService);
     jobs::LeaseService leaseService(*store, tasks, settings);
     api::addWorkerRoutes(router, leaseService);
     // Tasks reach the network only through the egress guard.
@@ -310,7 +311,7 @@ int serve(Config config, const ServeOptions& options) {
         jobs::ScheduleSettings{.allowUsers = config.schedules.allowUsers,
                                .maxPerOwner = static_cast<int>(config.schedules.maxPerUser),
                                .maxTotal = static_cast<int>(config.schedules.maxTotal)});
-    api::addScheduleRoutes(router, routes, scheduleService);
+    api::addScheduleRoutes(router, scheduleService);
     std::unique_ptr<jobs::Scheduler> scheduler;
     if (config.scheduler.enabled) {
         jobs::SchedulerSettings schedulerSettings{.holder = jobs::schedulerHolderId(),
@@ -322,8 +323,10 @@ int serve(Config config, const ServeOptions& options) {
     }
     http::PipelineDeps deps;
     deps.authenticator = &auth;
-    deps.store = store.get();
+    deps.audit = store.get();
+    api::requireEveryRouteHasAPolicy(router);
     deps.policies = api::policyFor;
+    deps.translateError = api::translateDomainError;
     obs::RateLimitMetrics rateLimitMetrics(metrics);
     deps.rateLimitMetrics = &rateLimitMetrics;
     // With Redis, every node decides through it, so a limit holds across the cluster; while Redis cannot be

@@ -34,6 +34,10 @@ struct Exchange {
     std::string requestId;
     boost::asio::ip::address peer;  // the TCP peer (a proxy, when there is one)
     bool tls = false;               // arrived over TLS on our own listener
+    // Set by the client address stage, first in the pipeline: the client (the peer, or what a trusted
+    // proxy says) and whether the request used TLS, here or at a trusted proxy in front of us.
+    boost::asio::ip::address client;
+    bool secure = false;
     std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 
     // Set by the router's lookup, which the transport does once the header is read (the route decides

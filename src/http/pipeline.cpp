@@ -4,6 +4,7 @@
 #include "http/middleware/access_log.hpp"
 #include "http/middleware/authentication.hpp"
 #include "http/middleware/authorization.hpp"
+#include "http/middleware/client_address.hpp"
 #include "http/middleware/cors.hpp"
 #include "http/middleware/csrf.hpp"
 #include "http/middleware/error_mapping.hpp"
@@ -50,32 +51,35 @@ std::unique_ptr<Pipeline> buildPipeline(const PipelineSettings& settings, const 
     identity::Authenticator& authenticator = deps.authenticator ? *deps.authenticator : refusing;
     if (!deps.csrfKey && !settings.secretKey.empty())
         deps.csrfKey = std::make_shared<const identity::CsrfKey>(settings.secretKey);
-    auto proxies = std::make_shared<TrustedProxies>(settings.trustedProxies);
     std::vector<std::unique_ptr<Middleware>> stages;
-    // Metrics first, so even rejected requests are counted and timed.
+    // Who the client is, decided once from the trusted proxies' headers before any stage asks (the
+    // access log, the limits, the audit, HSTS and cookies all depend on it). It cannot fail.
+    stages.push_back(std::make_unique<ClientAddressStage>(TrustedProxies(settings.trustedProxies)));
+    // Metrics next, so even rejected requests are counted and timed.
     stages.push_back(std::make_unique<MetricsStage>(metrics));
     // The access log sees the final status of every request, rejected ones included.
-    if (accessLog) stages.push_back(std::make_unique<AccessLogStage>(*accessLog, proxies));
+    if (accessLog) stages.push_back(std::make_unique<AccessLogStage>(*accessLog));
     // A request id before anything can fail, so every error names its instance.
     stages.push_back(std::make_unique<RequestIdStage>());
     // Security headers wrap everything below, so error responses carry them too.
-    stages.push_back(std::make_unique<SecurityHeadersStage>(settings.hsts, proxies));
+    stages.push_back(std::make_unique<SecurityHeadersStage>(settings.hsts));
     // The one place where errors become problem+json responses; nothing below builds an error body.
-    stages.push_back(std::make_unique<ErrorMappingStage>(settings.verboseErrors));
+    stages.push_back(
+        std::make_unique<ErrorMappingStage>(settings.verboseErrors, std::move(deps.translateError)));
     // A request the transport could not read whole (too large, malformed) is refused before any
     // stage reads its headers.
     stages.push_back(std::make_unique<TransportLimitsStage>());
     // Host before anything that uses it (redirect URLs, CORS), so a forged Host goes no further.
     stages.push_back(std::make_unique<HostAllowlistStage>(settings.allowedHosts));
     // Plain HTTP is sent to HTTPS before it reaches anything that could set a cookie or read a token.
-    if (settings.requireTls) stages.push_back(std::make_unique<HttpsRedirectStage>(proxies));
+    if (settings.requireTls) stages.push_back(std::make_unique<HttpsRedirectStage>());
     // CORS answers preflights itself and marks allowed origins; authentication (later) comes after it,
     // because browsers send preflights without credentials.
     stages.push_back(std::make_unique<CorsStage>(settings.cors, router));
     // Who is calling: the Authorization header, else the session cookie. A refused header is 401
     // here; a refused cookie continues as anonymous (and is cleared) so the login route stays reachable.
     // With rate limits on, a refused header is answered by the rate-limit stage, after it has counted it.
-    stages.push_back(std::make_unique<AuthenticationStage>(authenticator, settings.secureCookies, proxies,
+    stages.push_back(std::make_unique<AuthenticationStage>(authenticator, settings.secureCookies,
                                                            settings.rateLimits.enabled));
     // Rate limits follow authentication, because an authenticated caller is counted by user id (an
     // address is shared by many users behind one NAT, and one user may use many addresses), and come
@@ -86,15 +90,15 @@ std::unique_ptr<Pipeline> buildPipeline(const PipelineSettings& settings, const 
             deps.rateLimiter = std::make_shared<ratelimit::MemoryLimiter>(
                 ratelimit::MemoryLimiterOptions{.maxKeys = settings.rateLimits.maxKeys});
         stages.push_back(std::make_unique<RateLimitStage>(settings.rateLimits, std::move(deps.rateLimiter),
-                                                          deps.rateLimitMetrics, proxies));
+                                                          deps.rateLimitMetrics));
     }
     // CSRF needs to know the request came with a session cookie, so it follows authentication; it
     // precedes authorization so a forged request is refused before any policy is consulted.
-    stages.push_back(std::make_unique<CsrfStage>(deps.csrfKey, settings.cors.allowedOrigins,
-                                                 settings.secureCookies, proxies));
+    stages.push_back(
+        std::make_unique<CsrfStage>(deps.csrfKey, settings.cors.allowedOrigins, settings.secureCookies));
     // Authorization last before the router: the route's policy against the principal. Deny by default.
     stages.push_back(std::make_unique<AuthorizationStage>(std::move(deps.policies), settings.requireAdminTotp,
-                                                          deps.store, proxies));
+                                                          deps.audit));
     // Then the router: 404, 405 with Allow, 415, or the handler.
     return std::make_unique<Pipeline>(std::move(stages), router);
 }

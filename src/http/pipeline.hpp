@@ -8,6 +8,7 @@
 
 #include "http/middleware.hpp"
 #include "http/middleware/authorization.hpp"
+#include "http/middleware/error_mapping.hpp"
 #include "http/router.hpp"
 #include "http/settings.hpp"
 #include "identity/csrf.hpp"
@@ -24,7 +25,7 @@ class RateLimiter;
 }
 
 namespace rampart::store {
-class Store;
+class AuditSink;
 }
 
 namespace rampart::http {
@@ -54,7 +55,7 @@ struct PipelineDeps {
     identity::Authenticator* authenticator = nullptr;
     // Receives a "permission.denied" audit event for every authorization refusal. Null: not audited
     // (unit tests only).
-    store::Store* store = nullptr;
+    store::AuditSink* audit = nullptr;
     // Checks CSRF tokens. Null: derived from settings.secretKey; when that is empty too, every
     // state-changing request made with a session cookie is refused.
     std::shared_ptr<const identity::CsrfKey> csrfKey;
@@ -64,6 +65,9 @@ struct PipelineDeps {
     // Decides rate limits when settings.rateLimits.enabled. Null: an in-memory limiter of the pipeline's
     // own (limits are never skipped for want of a backend).
     std::shared_ptr<ratelimit::RateLimiter> rateLimiter;
+    // Turns the domain errors handlers throw into their answers: api::translateDomainError. Empty: they are
+    // 500s.
+    ErrorTranslator translateError;
     // Counts rate-limit decisions per policy. Null: not counted (unit tests only).
     obs::RateLimitMetrics* rateLimitMetrics = nullptr;
 };

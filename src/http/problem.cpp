@@ -8,6 +8,13 @@ namespace rampart::http {
 ApiError ApiError::badRequest(std::string detail) {
     return {Status::bad_request, "bad-request", "Bad request", std::move(detail)};
 }
+ApiError ApiError::invalidField(std::string_view pointer, std::string_view detail) {
+    return badRequest("the request body has an invalid field").withFieldError(pointer, detail);
+}
+ApiError& ApiError::withFieldError(std::string_view pointer, std::string_view detail) {
+    errors_.emplace_back(boost::json::object{{"pointer", pointer}, {"detail", detail}});
+    return *this;
+}
 ApiError ApiError::notFound() {
     return {Status::not_found, "not-found", "Not found", "No resource exists at this path."};
 }

@@ -3,6 +3,7 @@
 
 #include <exception>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,8 @@ class ApiError : public std::exception {
         : status_(status), slug_(std::move(slug)), title_(std::move(title)), detail_(std::move(detail)) {}
 
     static ApiError badRequest(std::string detail);
+    // 400 "the request body has an invalid field", naming the field and what is wrong with it.
+    static ApiError invalidField(std::string_view pointer, std::string_view detail);
     static ApiError notFound();
     static ApiError methodNotAllowed(std::string allow);
     static ApiError notAcceptable(std::string detail);
@@ -45,11 +48,9 @@ class ApiError : public std::exception {
         headers_.emplace_back(std::move(name), std::move(value));
         return *this;
     }
-    // Per-field errors: {"pointer": "/args/url", "detail": "..."}.
-    ApiError& withErrors(boost::json::array errors) {
-        errors_ = std::move(errors);
-        return *this;
-    }
+    // One more per-field error in "errors": {"pointer": "/args/url", "detail": "..."}. The pointer is
+    // a JSON Pointer (RFC 6901) into the request body.
+    ApiError& withFieldError(std::string_view pointer, std::string_view detail);
 
     [[nodiscard]] const char* what() const noexcept override { return title_.c_str(); }
     [[nodiscard]] Status status() const { return status_; }

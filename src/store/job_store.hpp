@@ -21,6 +21,9 @@ using Millis = std::int64_t;  // Unix time in milliseconds
 [[nodiscard]] inline Millis toMillis(std::chrono::system_clock::time_point time) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
 }
+[[nodiscard]] inline std::chrono::system_clock::time_point fromMillis(Millis millis) {
+    return std::chrono::system_clock::time_point(std::chrono::milliseconds(millis));
+}
 
 struct JobRecord {
     std::string id{};

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "api/error_mapping.hpp"
 #include "api/policy.hpp"
 #include "app/config.hpp"
 #include "http/pipeline.hpp"
@@ -111,8 +112,9 @@ class AuthPipelineTest : public ::testing::Test {
             if (router_.routes().empty()) addPolicyRoutes();
             http::PipelineDeps deps;
             deps.authenticator = &authenticator_;
-            deps.store = store_;
+            deps.audit = store_;
             deps.policies = api::policyFor;
+            deps.translateError = api::translateDomainError;
             pipeline_ = http::buildPipeline(pipelineSettings(config_), router_, httpMetrics_, nullptr,
                                             std::move(deps));
         }

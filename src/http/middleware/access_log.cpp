@@ -2,7 +2,6 @@
 #include "http/middleware/access_log.hpp"
 
 #include "http/middleware/metrics.hpp"
-#include "http/trusted_proxies.hpp"
 
 namespace rampart::http {
 
@@ -16,7 +15,7 @@ boost::asio::awaitable<void> AccessLogStage::handle(Exchange& ex, Next next) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - ex.start).count();
     record.bytes = ex.response.body().size();
     record.requestId = ex.requestId;
-    record.client = proxies_->clientAddress(ex).to_string();
+    record.client = ex.client.to_string();
     record.userId = ex.userId;
     log_.write(record);
 }

@@ -10,7 +10,6 @@
 #include <boost/beast/core/string.hpp>
 
 #include "http/problem.hpp"
-#include "http/trusted_proxies.hpp"
 
 namespace rampart::http {
 namespace beast = boost::beast;
@@ -135,15 +134,14 @@ SessionCookie findSessionCookie(const Request& request, bool secure) {
 }
 
 AuthenticationStage::AuthenticationStage(identity::Authenticator& authenticator, bool secureCookies,
-                                         std::shared_ptr<const TrustedProxies> proxies, bool deferRefusal)
+                                         bool deferRefusal)
     : authenticator_(authenticator),
       secureCookies_(secureCookies),
       clearCookie_(sessionClearCookie(secureCookies)),
-      proxies_(std::move(proxies)),
       deferRefusal_(deferRefusal) {}
 
 boost::asio::awaitable<void> AuthenticationStage::handle(Exchange& ex, Next next) {
-    const auto client = proxies_ ? proxies_->clientAddress(ex) : ex.peer;
+    const auto& client = ex.client;
     const std::size_t authorizations = ex.request.count(beast_http::field::authorization);
     if (authorizations > 0) {
         // The header wins over the cookie, and a bad header is an error even where no login is needed:

@@ -13,8 +13,6 @@
 
 namespace rampart::http {
 
-class TrustedProxies;
-
 // "__Host-rampart_session" when cookies are Secure (the prefix makes browsers refuse the cookie
 // unless it is Secure, host-only and Path=/, so a sibling subdomain cannot plant one), else
 // "rampart_session" (plain-HTTP development, where browsers refuse the prefix).
@@ -41,20 +39,19 @@ struct SessionCookie {
 
 class AuthenticationStage : public Middleware {
   public:
-    // With `proxies`, the client address handed to the authenticator (for throttling and audit) is
-    // the one a trusted proxy reports; without, the TCP peer. With `deferRefusal` (rate limits on), a
+    // The client address handed to the authenticator (for throttling and audit) is ex.client. With
+    // `deferRefusal` (rate limits on), a
     // refused Authorization header sets ex.credentialRefused and the request goes on as anonymous to the
     // rate-limit stage, which answers the 401 once the attempt has been counted; without, this stage
     // answers 401 itself.
     AuthenticationStage(identity::Authenticator& authenticator, bool secureCookies,
-                        std::shared_ptr<const TrustedProxies> proxies = nullptr, bool deferRefusal = false);
+                        bool deferRefusal = false);
     boost::asio::awaitable<void> handle(Exchange& ex, Next next) override;
 
   private:
     identity::Authenticator& authenticator_;
     bool secureCookies_;
     std::string clearCookie_;
-    std::shared_ptr<const TrustedProxies> proxies_;
     bool deferRefusal_;
 };
 

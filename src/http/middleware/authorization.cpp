@@ -11,8 +11,7 @@
 
 #include "http/problem.hpp"
 #include "http/router.hpp"
-#include "http/trusted_proxies.hpp"
-#include "store/store.hpp"
+#include "store/audit_sink.hpp"
 
 namespace rampart::http {
 namespace {
@@ -23,20 +22,16 @@ bool interactive(identity::CredentialKind kind) {
 
 }  // namespace
 
-AuthorizationStage::AuthorizationStage(PolicyLookup policies, bool requireAdminTotp, store::Store* store,
-                                       std::shared_ptr<const TrustedProxies> proxies)
-    : policies_(std::move(policies)),
-      requireAdminTotp_(requireAdminTotp),
-      store_(store),
-      proxies_(std::move(proxies)) {}
+AuthorizationStage::AuthorizationStage(PolicyLookup policies, bool requireAdminTotp, store::AuditSink* audit)
+    : policies_(std::move(policies)), requireAdminTotp_(requireAdminTotp), audit_(audit) {}
 
 boost::asio::awaitable<void> AuthorizationStage::auditDenial(const Exchange& ex, std::string_view reason) {
-    if (store_ == nullptr) co_return;
+    if (audit_ == nullptr) co_return;
     obs::AuditEvent event;
     event.time = std::chrono::system_clock::now();
     event.action = "permission.denied";
     event.actor = ex.principal ? ex.principal->userId : std::string("anonymous");
-    event.client = (proxies_ ? proxies_->clientAddress(ex) : ex.peer).to_string();
+    event.client = ex.client.to_string();
     event.requestId = ex.requestId;
     event.target = fmt::format("{} {}", beast_http::to_string(ex.route->method), ex.route->pattern);
     event.outcome = "denied";
@@ -44,7 +39,7 @@ boost::asio::awaitable<void> AuthorizationStage::auditDenial(const Exchange& ex,
     event.details["reason"] = reason;
     if (ex.principal) event.details["role"] = identity::roleName(ex.principal->role);
     try {
-        co_await store_->appendAudit(std::move(event));
+        co_await audit_->appendAudit(std::move(event));
     } catch (const std::exception& error) {
         // The request is refused either way; a failing audit log must not turn 403 into 500.
         spdlog::error("request {}: could not audit a permission denial: {}", ex.requestId, error.what());

@@ -10,12 +10,10 @@
 #include "http/policy.hpp"
 
 namespace rampart::store {
-class Store;
+class AuditSink;
 }
 
 namespace rampart::http {
-
-class TrustedProxies;
 
 // How the stage finds a route's policy: api::policyFor in the server; tests may pass their own. An empty
 // lookup finds none, so every route answers 403.
@@ -23,9 +21,8 @@ using PolicyLookup = std::function<const Policy*(Verb, std::string_view)>;
 
 class AuthorizationStage : public Middleware {
   public:
-    // `store` receives a "permission.denied" audit event for every 403; null only in unit tests.
-    AuthorizationStage(PolicyLookup policies, bool requireAdminTotp, store::Store* store,
-                       std::shared_ptr<const TrustedProxies> proxies = nullptr);
+    // `audit` receives a "permission.denied" audit event for every 403; null only in unit tests.
+    AuthorizationStage(PolicyLookup policies, bool requireAdminTotp, store::AuditSink* audit);
     boost::asio::awaitable<void> handle(Exchange& ex, Next next) override;
 
   private:
@@ -33,8 +30,7 @@ class AuthorizationStage : public Middleware {
 
     PolicyLookup policies_;
     bool requireAdminTotp_;
-    store::Store* store_;
-    std::shared_ptr<const TrustedProxies> proxies_;
+    store::AuditSink* audit_;
 };
 
 }  // namespace rampart::http

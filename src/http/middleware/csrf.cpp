@@ -11,7 +11,6 @@
 
 #include "http/middleware/authentication.hpp"
 #include "http/problem.hpp"
-#include "http/trusted_proxies.hpp"
 
 namespace rampart::http {
 namespace {
@@ -32,9 +31,8 @@ std::string normalizeOrigin(std::string_view origin) {
 }  // namespace
 
 CsrfStage::CsrfStage(std::shared_ptr<const identity::CsrfKey> key,
-                     const std::vector<std::string>& allowedOrigins, bool secureCookies,
-                     std::shared_ptr<const TrustedProxies> proxies)
-    : key_(std::move(key)), secureCookies_(secureCookies), proxies_(std::move(proxies)) {
+                     const std::vector<std::string>& allowedOrigins, bool secureCookies)
+    : key_(std::move(key)), secureCookies_(secureCookies) {
     for (const auto& origin : allowedOrigins)
         if (origin != "*") origins_.push_back(normalizeOrigin(origin));
 }
@@ -57,7 +55,7 @@ std::optional<std::string> CsrfStage::originOf(std::string_view url) {
 bool CsrfStage::originAccepted(const Exchange& ex, std::string_view origin) const {
     const std::string presented = normalizeOrigin(origin);
     if (std::find(origins_.begin(), origins_.end(), presented) != origins_.end()) return true;
-    const bool secure = ex.tls || (proxies_ && proxies_->secure(ex));
+    const bool secure = ex.secure;
     const std::string_view host = ex.request[beast_http::field::host];
     if (host.empty()) return false;
     return presented == normalizeOrigin(std::string(secure ? "https://" : "http://") + std::string(host));

@@ -15,13 +15,11 @@
 
 namespace rampart::http {
 
-class TrustedProxies;
-
 class CsrfStage : public Middleware {
   public:
     // Without a key (no secret key configured), every session request that changes state is refused.
     CsrfStage(std::shared_ptr<const identity::CsrfKey> key, const std::vector<std::string>& allowedOrigins,
-              bool secureCookies, std::shared_ptr<const TrustedProxies> proxies);
+              bool secureCookies);
     boost::asio::awaitable<void> handle(Exchange& ex, Next next) override;
 
     // "scheme://host[:port]" of an absolute http(s) URL (the Referer), lower-case; nullopt for
@@ -36,7 +34,6 @@ class CsrfStage : public Middleware {
     std::shared_ptr<const identity::CsrfKey> key_;
     std::vector<std::string> origins_;  // lower-case, default ports removed
     bool secureCookies_;
-    std::shared_ptr<const TrustedProxies> proxies_;
 };
 
 }  // namespace rampart::http

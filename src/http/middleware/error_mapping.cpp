@@ -46,6 +46,12 @@ boost::asio::awaitable<void> ErrorMappingStage::handle(Exchange& ex, Next next) 
     } catch (...) {
         failure = std::current_exception();
     }
+    if (translate_) {
+        if (std::optional<ApiError> translated = translate_(failure)) {
+            writeProblem(ex, *translated);
+            co_return;
+        }
+    }
     try {
         std::rethrow_exception(failure);
     } catch (const ApiError& error) {

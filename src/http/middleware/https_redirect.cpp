@@ -4,12 +4,11 @@
 #include "http/middleware/https_redirect.hpp"
 
 #include "http/middleware/host_allowlist.hpp"
-#include "http/trusted_proxies.hpp"
 
 namespace rampart::http {
 
 boost::asio::awaitable<void> HttpsRedirectStage::handle(Exchange& ex, Next next) {
-    if (proxies_->secure(ex)) {
+    if (ex.secure) {
         co_await next(ex);
         co_return;
     }

@@ -11,7 +11,6 @@
 
 #include "http/problem.hpp"
 #include "http/router.hpp"
-#include "http/trusted_proxies.hpp"
 #include "obs/metrics.hpp"
 
 namespace rampart::http {
@@ -59,8 +58,8 @@ void appendAddressKey(LimitKey& key, const boost::asio::ip::address& raw) {
 
 namespace {
 // The client's address as the trusted proxies report it (the TCP peer without them), as a key.
-void appendClientKey(LimitKey& key, const Exchange& ex, const TrustedProxies* proxies) {
-    appendAddressKey(key, proxies ? proxies->clientAddress(ex) : ex.peer);
+void appendClientKey(LimitKey& key, const Exchange& ex) {
+    appendAddressKey(key, ex.client);
 }
 }  // namespace
 
@@ -75,8 +74,8 @@ void RateLimitContext::record(const BoundPolicy& policy, const Decision& decisio
 
 RateLimitStage::RateLimitStage(const ratelimit::RateLimitSettings& config,
                                std::shared_ptr<ratelimit::RateLimiter> limiter,
-                               obs::RateLimitMetrics* metrics, std::shared_ptr<const TrustedProxies> proxies)
-    : limiter_(std::move(limiter)), metrics_(metrics), proxies_(std::move(proxies)) {
+                               obs::RateLimitMetrics* metrics)
+    : limiter_(std::move(limiter)), metrics_(metrics) {
     auto make = [](std::string_view name, const std::optional<ratelimit::Rate>& rate) {
         return rate ? std::optional<ratelimit::Policy>(ratelimit::Policy{std::string(name), *rate})
                     : std::nullopt;
@@ -205,7 +204,7 @@ boost::asio::awaitable<void> RateLimitStage::handle(Exchange& ex, Next next) {
             RateLimitContext context;
             context.stage = this;
             LimitKey address;
-            appendClientKey(address, ex, proxies_.get());
+            appendClientKey(address, ex);
             if (!tryCheck(ex, context, *anon_, address.view()))
                 co_await awaitCheck(ex, context, *anon_, address.view());
             refused.withHeader("RateLimit-Policy", policyHeader(context));
@@ -236,7 +235,7 @@ boost::asio::awaitable<void> RateLimitStage::handle(Exchange& ex, Next next) {
         if (caller.view().empty()) appendUserKey(caller, *ex.principal);
     } else {
         own = anon_;
-        appendClientKey(caller, ex, proxies_.get());
+        appendClientKey(caller, ex);
     }
     if (own != nullptr && !tryCheck(ex, context, *own, caller.view()))
         co_await awaitCheck(ex, context, *own, caller.view());
@@ -246,7 +245,7 @@ boost::asio::awaitable<void> RateLimitStage::handle(Exchange& ex, Next next) {
         if (ex.principal) {
             appendUserKey(scoped, *ex.principal);
         } else {
-            appendClientKey(scoped, ex, proxies_.get());
+            appendClientKey(scoped, ex);
         }
         const BoundPolicy* policy = scopePolicy(ex.route->rateLimitScope);
         if (policy != nullptr && !tryCheck(ex, context, *policy, scoped.view()))

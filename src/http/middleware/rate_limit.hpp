@@ -28,8 +28,6 @@ class RateLimitMetrics;
 
 namespace rampart::http {
 
-class TrustedProxies;
-
 // The scope names routes use (Route::rateLimitScope, limitScope).
 inline constexpr std::string_view kLoginScope = "login";
 inline constexpr std::string_view kJobsSubmitScope = "jobs.submit";
@@ -62,10 +60,9 @@ void appendAddressKey(ratelimit::LimitKey& key, const boost::asio::ip::address& 
 
 class RateLimitStage : public Middleware {
   public:
-    // `metrics` may be null (tests). `proxies` decides the client address of anonymous callers.
+    // `metrics` may be null (tests). Anonymous callers are keyed by ex.client.
     RateLimitStage(const ratelimit::RateLimitSettings& config,
-                   std::shared_ptr<ratelimit::RateLimiter> limiter, obs::RateLimitMetrics* metrics,
-                   std::shared_ptr<const TrustedProxies> proxies);
+                   std::shared_ptr<ratelimit::RateLimiter> limiter, obs::RateLimitMetrics* metrics);
     boost::asio::awaitable<void> handle(Exchange& ex, Next next) override;
 
     // Spends one request of scope `scope` keyed by `key` (a route handler's own key, such as the
@@ -94,7 +91,6 @@ class RateLimitStage : public Middleware {
 
     std::shared_ptr<ratelimit::RateLimiter> limiter_;
     obs::RateLimitMetrics* metrics_;
-    std::shared_ptr<const TrustedProxies> proxies_;
     std::vector<std::unique_ptr<BoundPolicy>> owned_;
     const BoundPolicy* anon_ = nullptr;
     const BoundPolicy* user_ = nullptr;

@@ -1,13 +1,9 @@
 // The response headers every answer carries; built once at start-up, copied onto each response.
 #include "http/middleware/security_headers.hpp"
 
-#include "http/trusted_proxies.hpp"
-
 namespace rampart::http {
 
-SecurityHeadersStage::SecurityHeadersStage(const HstsSettings& hstsSettings,
-                                           std::shared_ptr<const TrustedProxies> proxies)
-    : proxies_(std::move(proxies)) {
+SecurityHeadersStage::SecurityHeadersStage(const HstsSettings& hstsSettings) {
     // The API serves JSON only: nothing may load, frame or embed it.
     const std::pair<std::string, std::string> always[] = {
         {"Content-Security-Policy",
@@ -40,7 +36,7 @@ boost::asio::awaitable<void> SecurityHeadersStage::handle(Exchange& ex, Next nex
     // an allocation); a handler's own copy of one of these would be a conflicting duplicate.
     for (const auto& name : names_) ex.response.erase(name);
     ex.response.erase(beast_http::field::server);
-    ex.fixedHeaders = proxies_->secure(ex) ? secure_ : plain_;
+    ex.fixedHeaders = ex.secure ? secure_ : plain_;
 }
 
 }  // namespace rampart::http

@@ -1,7 +1,6 @@
 // Security headers on every response, errors included (CSP, nosniff, framing, referrer, HSTS on TLS).
 #pragma once
 
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,18 +9,15 @@
 
 namespace rampart::http {
 
-class TrustedProxies;
-
 class SecurityHeadersStage : public Middleware {
   public:
-    SecurityHeadersStage(const HstsSettings& hstsSettings, std::shared_ptr<const TrustedProxies> proxies);
+    explicit SecurityHeadersStage(const HstsSettings& hstsSettings);
     boost::asio::awaitable<void> handle(Exchange& ex, Next next) override;
 
   private:
     std::vector<std::string> names_;  // handlers may not set these: the fixed block wins
     std::string plain_;               // the block for plain HTTP
     std::string secure_;              // the same plus HSTS
-    std::shared_ptr<const TrustedProxies> proxies_;
 };
 
 }  // namespace rampart::http
