@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "http/problem.hpp"
-#include "identity/auth_service.hpp"
+#include "identity/auth_error.hpp"
 #include "jobs/job_service.hpp"
 
 namespace rampart::api {

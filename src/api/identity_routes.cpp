@@ -85,7 +85,8 @@ std::optional<identity::Role> roleField(const std::optional<std::string>& text) 
 
 }  // namespace
 
-void addIdentityRoutes(http::Router& router, const RouteSettings& settings, identity::AuthService& auth,
+void addIdentityRoutes(http::Router& router, const RouteSettings& settings, identity::LoginService& logins,
+                       identity::AccountService& accounts, const identity::KeyManager& keys,
                        store::Store& store) {
     const bool secureCookies = settings.secureCookies;
     auto context = [](const Exchange& ex) {
@@ -105,7 +106,7 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
     router.add(
         {.method = Verb::post,
          .pattern = "/api/v1/auth/login",
-         .handler = guarded([&auth, context, secureCookies](Exchange& ex) -> boost::asio::awaitable<void> {
+         .handler = guarded([&logins, context, secureCookies](Exchange& ex) -> boost::asio::awaitable<void> {
              JsonBody body(ex);
              identity::LoginRequest request;
              request.username = body.requiredString("username", kMaxName);
@@ -121,7 +122,7 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
              for (char c : request.username)
                  accountKey += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
              co_await http::limitScope(ex, http::kLoginScope, accountKey);
-             auto result = co_await auth.login(std::move(request), context(ex));
+             auto result = co_await logins.login(std::move(request), context(ex));
              if (result.session) {
                  ex.response.set(http::beast_http::field::set_cookie,
                                  http::sessionSetCookie(result.session->cookieValue.reveal(),
@@ -141,11 +142,11 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/auth/refresh",
-                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = guarded([&logins, context](Exchange& ex) -> boost::asio::awaitable<void> {
                     JsonBody body(ex);
                     auto token = body.requiredString("refresh_token", kMaxRefreshToken);
                     body.finish();
-                    reply(ex, Status::ok, pairJson(co_await auth.refresh(std::move(token), context(ex))));
+                    reply(ex, Status::ok, pairJson(co_await logins.refresh(std::move(token), context(ex))));
                 }),
                 .summary = "Rotate a refresh token: a new pair; the old refresh token is dead",
                 .tag = "auth",
@@ -155,9 +156,9 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
     router.add(
         {.method = Verb::post,
          .pattern = "/api/v1/auth/logout",
-         .handler = guarded([&auth, context, secureCookies](Exchange& ex) -> boost::asio::awaitable<void> {
+         .handler = guarded([&logins, context, secureCookies](Exchange& ex) -> boost::asio::awaitable<void> {
              const auto& principal = caller(ex);
-             co_await auth.logout(principal, context(ex));
+             co_await logins.logout(principal, context(ex));
              if (principal.credential == identity::CredentialKind::session) {
                  ex.response.set(http::beast_http::field::set_cookie,
                                  http::sessionClearCookie(secureCookies));
@@ -169,8 +170,8 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::get,
                 .pattern = "/.well-known/jwks.json",
-                .handler = [&auth](Exchange& ex) -> boost::asio::awaitable<void> {
-                    reply(ex, Status::ok, identity::toJwks(*auth.verificationKeys()));
+                .handler = [&keys](Exchange& ex) -> boost::asio::awaitable<void> {
+                    reply(ex, Status::ok, identity::toJwks(*keys.verificationKeys()));
                     co_return;
                 },
                 .summary = "The public keys that verify Rampart's access tokens",
@@ -178,9 +179,9 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/me",
-                .handler = guarded([&auth](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = guarded([&accounts](Exchange& ex) -> boost::asio::awaitable<void> {
                     const auto& principal = caller(ex);
-                    auto user = co_await auth.findUser(principal.userId);
+                    auto user = co_await accounts.findUser(principal.userId);
                     if (!user) throw http::ApiError::notFound();
                     auto body = userJson(*user);
                     json::array scopes(principal.scopes.begin(), principal.scopes.end());
@@ -196,8 +197,8 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
     router.add(
         {.method = Verb::post,
          .pattern = "/api/v1/me/totp",
-         .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
-             auto enrolment = co_await auth.enrolTotp(caller(ex), context(ex));
+         .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
+             auto enrolment = co_await accounts.enrolTotp(caller(ex), context(ex));
              reply(ex, Status::created,
                    json::object{{"secret", enrolment.secretBase32}, {"otpauth_uri", enrolment.uri.reveal()}});
          }),
@@ -206,11 +207,11 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/me/totp/confirm",
-                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
                     JsonBody body(ex);
                     auto code = body.requiredString("code", kMaxCode);
                     body.finish();
-                    co_await auth.confirmTotp(caller(ex), std::move(code), context(ex));
+                    co_await accounts.confirmTotp(caller(ex), std::move(code), context(ex));
                     noContent(ex);
                 }),
                 .summary = "Confirm TOTP enrolment with a code: logins need a code from now on",
@@ -220,12 +221,13 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/me/totp/disable",
-                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
                     JsonBody body(ex);
                     auto password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
                     auto code = body.requiredString("code", kMaxCode);
                     body.finish();
-                    co_await auth.disableTotp(caller(ex), std::move(password), std::move(code), context(ex));
+                    co_await accounts.disableTotp(caller(ex), std::move(password), std::move(code),
+                                                  context(ex));
                     noContent(ex);
                 }),
                 .summary = "Turn TOTP off, with the password and a current code",
@@ -235,10 +237,10 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/tokens",
-                .handler = guarded([&auth](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = guarded([&accounts](Exchange& ex) -> boost::asio::awaitable<void> {
                     auto params = queryParams(ex, {"user_id"});
                     auto owner = params.contains("user_id") ? params.find("user_id")->second : std::string();
-                    auto tokens = co_await auth.listApiTokens(caller(ex), std::move(owner));
+                    auto tokens = co_await accounts.listApiTokens(caller(ex), std::move(owner));
                     json::array items;
                     for (const auto& token : tokens) items.push_back(tokenJson(token));
                     reply(ex, Status::ok, json::object{{"items", std::move(items)}});
@@ -249,7 +251,7 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/tokens",
-                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
                     JsonBody body(ex);
                     auto name = body.requiredString("name", 100);
                     auto scopes = body.optionalStringArray("scopes", 32, 64);
@@ -258,8 +260,8 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
                     if (!scopes) throw http::ApiError::invalidField("/scopes", "is required");
                     std::optional<std::chrono::seconds> lifetime;
                     if (expiresIn) lifetime = std::chrono::seconds(*expiresIn);
-                    auto created = co_await auth.createApiToken(caller(ex), std::move(name),
-                                                                std::move(*scopes), lifetime, context(ex));
+                    auto created = co_await accounts.createApiToken(
+                        caller(ex), std::move(name), std::move(*scopes), lifetime, context(ex));
                     auto out = tokenJson(created.record);
                     out["token"] = created.token.reveal();
                     reply(ex, Status::created, out);
@@ -271,8 +273,9 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::delete_,
                 .pattern = "/api/v1/tokens/{id}",
-                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
-                    co_await auth.revokeApiToken(caller(ex), std::string(ex.pathParam("id")), context(ex));
+                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                    co_await accounts.revokeApiToken(caller(ex), std::string(ex.pathParam("id")),
+                                                     context(ex));
                     noContent(ex);
                 }),
                 .summary = "Revoke one of the caller's API tokens (admins: anyone's)",
@@ -280,11 +283,11 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/users",
-                .handler = guarded([&auth](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = guarded([&accounts](Exchange& ex) -> boost::asio::awaitable<void> {
                     auto params = queryParams(ex, {"after", "limit"});
                     const int limit = limitParam(params, 100, 500);
                     auto after = params.contains("after") ? params.find("after")->second : std::string();
-                    auto users = co_await auth.listUsers(std::move(after), limit);
+                    auto users = co_await accounts.listUsers(std::move(after), limit);
                     json::array items;
                     for (const auto& user : users) items.push_back(userJson(user));
                     json::object body{{"items", std::move(items)}};
@@ -298,7 +301,7 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/users",
-                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
                     JsonBody body(ex);
                     identity::NewUser user;
                     user.username = body.requiredString("username", kMaxName);
@@ -308,7 +311,8 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
                     body.finish({"id", "active", "created", "last_login", "password_hash", "totp_enabled",
                                  "failed_logins", "locked_until"});
                     const auto& principal = caller(ex);
-                    auto created = co_await auth.createUser(std::move(user), principal.userId, context(ex));
+                    auto created =
+                        co_await accounts.createUser(std::move(user), principal.userId, context(ex));
                     reply(ex, Status::created, userJson(created));
                 }),
                 .summary = "Create a user (the password must pass the policy)",
@@ -318,8 +322,8 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/users/{id}",
-                .handler = guarded([&auth](Exchange& ex) -> boost::asio::awaitable<void> {
-                    auto user = co_await auth.findUser(std::string(ex.pathParam("id")));
+                .handler = guarded([&accounts](Exchange& ex) -> boost::asio::awaitable<void> {
+                    auto user = co_await accounts.findUser(std::string(ex.pathParam("id")));
                     if (!user) throw http::ApiError::notFound();
                     reply(ex, Status::ok, userJson(*user));
                 }),
@@ -329,7 +333,7 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
     router.add(
         {.method = Verb::patch,
          .pattern = "/api/v1/users/{id}",
-         .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
+         .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
              JsonBody body(ex);
              identity::UserChanges changes;
              changes.email = body.nullableString("email", 254);
@@ -341,8 +345,8 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
              body.finish({"id", "username", "created", "last_login", "password_hash", "totp_enabled",
                           "failed_logins", "locked_until"});
              const auto& principal = caller(ex);
-             auto user = co_await auth.updateUser(std::string(ex.pathParam("id")), std::move(changes),
-                                                  principal.userId, context(ex));
+             auto user = co_await accounts.updateUser(std::string(ex.pathParam("id")), std::move(changes),
+                                                      principal.userId, context(ex));
              reply(ex, Status::ok, userJson(user));
          }),
          .summary = "Change a user's email, role, password or active flag (disabling revokes everything)",
@@ -352,9 +356,9 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/users/{id}/revoke-credentials",
-                .handler = guarded([&auth, context](Exchange& ex) -> boost::asio::awaitable<void> {
-                    co_await auth.revokeAllCredentials(std::string(ex.pathParam("id")), caller(ex).userId,
-                                                       context(ex));
+                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
+                    co_await accounts.revokeAllCredentials(std::string(ex.pathParam("id")), caller(ex).userId,
+                                                           context(ex));
                     noContent(ex);
                 }),
                 .summary = "Revoke every token, session and refresh family of a user at once",

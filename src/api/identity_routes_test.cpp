@@ -12,6 +12,7 @@
 #include "api/system_routes.hpp"
 #include "api/worker_routes.hpp"
 #include "app/config.hpp"
+#include "identity/identity_services.hpp"
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/lease_service.hpp"
@@ -26,12 +27,13 @@ TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
     testing::TempDirectory dir;
     store::SqliteStore store(dir.path() / "rampart.db");
     Config config;
-    identity::AuthService auth(store, SecretString("a test secret key that is long enough"),
-                               identity::AuthSettings{});
+    identity::IdentityServices identityServices(
+        store, store, SecretString("a test secret key that is long enough"), identity::AuthSettings{});
     obs::Metrics metrics;
     http::Router router;
     addSystemRoutes(router, routeSettings(config), store, metrics);
-    addIdentityRoutes(router, routeSettings(config), auth, store);
+    addIdentityRoutes(router, routeSettings(config), identityServices.logins, identityServices.accounts,
+                      identityServices.keys, store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
     jobs::JobService jobService(store, tasks, jobs::JobsSettings{});

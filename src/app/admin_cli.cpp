@@ -8,7 +8,11 @@
 
 #include "app/serve.hpp"
 #include "core/run_blocking.hpp"
+#include "identity/account_service.hpp"
 #include "identity/api_token.hpp"
+#include "identity/audit_trail.hpp"
+#include "identity/credential_cache.hpp"
+#include "identity/key_manager.hpp"
 #include "store/store.hpp"
 
 namespace rampart {
@@ -38,10 +42,11 @@ std::optional<identity::Role> parseRoleArgument(const std::string& text) {
     return role;
 }
 
-int run(identity::AuthService& auth, store::Store& store, const AdminCommand& command) {
+int run(identity::KeyManager& keys, identity::AccountService& accounts, const identity::AuditTrail& audit,
+        store::Store& store, const AdminCommand& command) {
     if (*command.keysRotate) {
-        auto kid = auth.rotateKeys();
-        runBlocking(auth.audit("keys.rotated", kActor, kCliContext, "key:" + kid, "success"));
+        auto kid = keys.rotateKeys();
+        runBlocking(audit.audit("keys.rotated", kActor, kCliContext, "key:" + kid, "success"));
         std::cout
             << "new signing key " << kid
             << "; running servers sign with it after their next key reload (at most a minute); old keys "
@@ -56,7 +61,7 @@ int run(identity::AuthService& auth, store::Store& store, const AdminCommand& co
                                .email = command.email.empty() ? std::nullopt : std::optional(command.email),
                                .role = *role,
                                .password = password};
-        auto created = runBlocking(auth.createUser(std::move(user), std::string(kActor), kCliContext));
+        auto created = runBlocking(accounts.createUser(std::move(user), std::string(kActor), kCliContext));
         std::cout << "created user " << created.username << " (" << created.role << ", id " << created.id
                   << ")\n";
         if (generated) std::cout << "password (shown once): " << password.reveal() << '\n';
@@ -82,12 +87,12 @@ int run(identity::AuthService& auth, store::Store& store, const AdminCommand& co
         changes.password = std::move(password);
     }
     if (*command.userRevokeAll) {
-        runBlocking(auth.revokeAllCredentials(user->id, std::string(kActor), kCliContext));
+        runBlocking(accounts.revokeAllCredentials(user->id, std::string(kActor), kCliContext));
         std::cout << "revoked every token, session and refresh family of " << user->username << '\n';
         return 0;
     }
     auto updated =
-        runBlocking(auth.updateUser(user->id, std::move(changes), std::string(kActor), kCliContext));
+        runBlocking(accounts.updateUser(user->id, std::move(changes), std::string(kActor), kCliContext));
     std::cout << "user " << updated.username << ": role " << updated.role << ", "
               << (updated.active ? "active" : "disabled (every credential revoked)") << '\n';
     if (printOnce) std::cout << "password (shown once): " << printOnce->reveal() << '\n';
@@ -157,11 +162,15 @@ int runAdmin(const Config& config, const AdminCommand& command) {
     }
     auto store = store::openStore(config.databaseUrl);
     if (!schemaReady(*store, config)) return 2;
-    identity::AuthService auth(*store, config.secretKey, authSettings(config));
+    const identity::AuthSettings settings = authSettings(config);
+    identity::CredentialCache cache(*store);
+    identity::KeyManager keys(*store, config.secretKey, settings);
+    identity::AccountService accounts(*store, *store, cache, config.secretKey, settings);
+    const identity::AuditTrail audit(*store, identity::systemClock());
     int code = 1;
     try {
-        auth.loadKeys();
-        code = run(auth, *store, command);
+        keys.loadKeys();
+        code = run(keys, accounts, audit, *store, command);
     } catch (const identity::AuthError& error) {
         std::cerr << "rampart admin: " << error.what() << '\n';
         code = 1;

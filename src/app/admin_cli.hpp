@@ -8,7 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/config.hpp"
-#include "identity/auth_service.hpp"
+#include "identity/auth_settings.hpp"
 
 namespace rampart {
 

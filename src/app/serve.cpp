@@ -31,7 +31,7 @@
 #include "egress/egress_client.hpp"
 #include "http/pipeline.hpp"
 #include "http/server.hpp"
-#include "identity/auth_service.hpp"
+#include "identity/identity_services.hpp"
 #include "identity/oidc.hpp"
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
@@ -260,10 +260,10 @@ int serve(Config config, const ServeOptions& options) {
                                   .development = !config.production()});
         runBlocking(oidc->start());
     }
-    identity::AuthService auth(*store, config.secretKey, authSettings(config), identity::systemClock(),
-                               oidc.get());
-    auth.loadKeys();
-    if (auto password = auth.bootstrapAdmin(config.adminPasswordFile)) {
+    identity::IdentityServices identityServices(*store, *store, config.secretKey, authSettings(config),
+                                                identity::systemClock(), oidc.get());
+    identityServices.keys.loadKeys();
+    if (auto password = identityServices.accounts.bootstrapAdmin(config.adminPasswordFile)) {
         if (password->empty()) {
             spdlog::info("created the first admin account, \"admin\", with the password from the file");
         } else {
@@ -286,7 +286,8 @@ int serve(Config config, const ServeOptions& options) {
     http::Router router;
     const api::RouteSettings routes = routeSettings(config);
     api::addSystemRoutes(router, routes, *store, metrics, redisClient);
-    api::addIdentityRoutes(router, routes, auth, *store);
+    api::addIdentityRoutes(router, routes, identityServices.logins, identityServices.accounts,
+                           identityServices.keys, *store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
     const jobs::JobsSettings settings = jobsSettings(config);
@@ -322,7 +323,7 @@ int serve(Config config, const ServeOptions& options) {
         });
     }
     http::PipelineDeps deps;
-    deps.authenticator = &auth;
+    deps.authenticator = &identityServices.authenticator;
     deps.audit = store.get();
     api::requireEveryRouteHasAPolicy(router);
     deps.policies = api::policyFor;
@@ -363,7 +364,7 @@ int serve(Config config, const ServeOptions& options) {
     // Keys rotated by `rampart admin keys rotate` (or another node) are picked up within a minute.
     boost::asio::steady_timer keyReload(signals);
     repeat(keyReload, std::chrono::minutes(1), std::chrono::minutes(1), "reloading signing keys",
-           [&] { auth.loadKeys(); });
+           [&] { identityServices.keys.loadKeys(); });
     // Finished jobs past jobs.retention_hours: a sweep a minute after start, then every ten minutes.
     boost::asio::steady_timer retentionSweep(signals);
     repeat(retentionSweep, std::chrono::minutes(1), std::chrono::minutes(10), "deleting finished jobs",

@@ -119,7 +119,7 @@ struct AuthOutcome {
     std::string failure;
 };
 
-// Implemented by AuthService; the HTTP stage depends only on this.
+// Implemented by RequestAuthenticator; the HTTP stage depends only on this.
 class Authenticator {
   public:
     virtual ~Authenticator() = default;

@@ -1,7 +1,8 @@
 // What the store keeps for identity: users, personal API tokens, refresh-token families, browser
 // sessions and the signing keys. Records are plain values; every rule about them (who may, when, how
-// long) lives in identity::AuthService, except the few that must be atomic (replay, reuse), which are
-// single store calls so that two concurrent requests, or two processes, cannot both win.
+// long) lives in the identity services (login_service, account_service), except the few that must be atomic
+// (replay, reuse), which are single store calls so that two concurrent requests, or two processes, cannot
+// both win.
 #pragma once
 
 #include <chrono>

@@ -1,0 +1,107 @@
+// Accounts and what an account holds besides its login: users and their roles (create, change, disable,
+// revoke every credential), personal API tokens, TOTP enrolment, and the first admin. One service
+// because each of these is an administrative change to an account, audited and followed by clearing
+// the shared CredentialCache; logging in is LoginService's and checking a credential
+// RequestAuthenticator's. It speaks in records and errors, never HTTP.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "core/secret_string.hpp"
+#include "identity/audit_trail.hpp"
+#include "identity/auth_error.hpp"
+#include "identity/auth_settings.hpp"
+#include "identity/credential_cache.hpp"
+#include "identity/jwt.hpp"
+#include "identity/principal.hpp"
+#include "store/audit_sink.hpp"
+#include "store/identity_store.hpp"
+
+namespace rampart::identity {
+
+struct CreatedApiToken {
+    store::ApiTokenRecord record;
+    SecretString token;  // shown once
+};
+
+struct TotpEnrolment {
+    std::string secretBase32;
+    SecretString uri;
+};
+
+struct NewUser {
+    std::string username;
+    std::optional<std::string> email;
+    Role role = Role::user;
+    SecretString password;
+};
+
+// Changes an admin may make to a user; unset fields stay.
+struct UserChanges {
+    std::optional<std::optional<std::string>> email;
+    std::optional<Role> role;
+    std::optional<bool> active;
+    std::optional<SecretString> password;
+};
+
+class AccountService {
+  public:
+    AccountService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
+                   SecretString serverSecret, AuthSettings settings, Clock clock = systemClock());
+
+    // --- personal API tokens ---
+    boost::asio::awaitable<CreatedApiToken> createApiToken(Principal principal, std::string name,
+                                                           std::vector<std::string> scopes,
+                                                           std::optional<std::chrono::seconds> expiresIn,
+                                                           RequestContext context);
+    // The live tokens of `owner` (the caller's own when empty). Another user's: admins and auditors only;
+    // anyone else gets AuthError notFound, as if the user had none to show.
+    boost::asio::awaitable<std::vector<store::ApiTokenRecord>> listApiTokens(Principal principal,
+                                                                             std::string owner);
+    // Revokes the caller's token, or, for an admin, anyone's. Throws AuthError notFound for a token the
+    // caller may not revoke or that is not live: the two look the same.
+    boost::asio::awaitable<void> revokeApiToken(Principal principal, std::string tokenId,
+                                                RequestContext context);
+
+    // --- TOTP enrolment ---
+    boost::asio::awaitable<TotpEnrolment> enrolTotp(Principal principal, RequestContext context);
+    boost::asio::awaitable<void> confirmTotp(Principal principal, std::string code, RequestContext context);
+    boost::asio::awaitable<void> disableTotp(Principal principal, SecretString password, std::string code,
+                                             RequestContext context);
+
+    // --- users ---
+    boost::asio::awaitable<std::optional<store::UserRecord>> findUser(std::string id);
+    boost::asio::awaitable<std::vector<store::UserRecord>> listUsers(std::string afterUsername, int limit);
+    // Checks the username, email and password policy; throws AuthError invalid / conflict.
+    boost::asio::awaitable<store::UserRecord> createUser(NewUser user, std::string actor,
+                                                         RequestContext context);
+    // Disabling revokes every credential at once. Throws AuthError notFound / invalid / conflict.
+    boost::asio::awaitable<store::UserRecord> updateUser(std::string id, UserChanges changes,
+                                                         std::string actor, RequestContext context);
+    boost::asio::awaitable<void> revokeAllCredentials(std::string id, std::string actor,
+                                                      RequestContext context);
+
+    // --- blocking, for start-up ---
+    // Creates the first admin when the database has no user: the password from `passwordFile` when
+    // given, else a random one, which is returned so the caller prints it once. Nullopt when users
+    // exist already.
+    std::optional<SecretString> bootstrapAdmin(const std::filesystem::path& passwordFile);
+
+  private:
+    [[nodiscard]] store::Seconds now() const;
+
+    store::IdentityStore& store_;
+    AuditTrail audit_;
+    CredentialCache& cache_;
+    SecretString serverSecret_;
+    AuthSettings settings_;
+    Clock clock_;
+};
+
+}  // namespace rampart::identity

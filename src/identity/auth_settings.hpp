@@ -1,0 +1,36 @@
+// What the identity services are configured with, and where a call comes from. Every service of
+// src/identity/ (KeyManager, RequestAuthenticator, LoginService, AccountService) takes the same
+// AuthSettings, so app/ builds it once from the configuration.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "identity/password.hpp"
+
+namespace rampart::identity {
+
+struct AuthSettings {
+    std::string issuer = "rampart";
+    std::string audience = "rampart-api";
+    std::chrono::seconds accessTokenTtl{600};
+    std::chrono::seconds refreshTokenTtl{std::chrono::days{14}};
+    std::chrono::seconds sessionTtl{std::chrono::hours{8}};
+    std::chrono::seconds apiTokenMaxTtl{std::chrono::days{365}};
+    PasswordHashing hashing;
+    PasswordPolicy passwordPolicy;
+    int loginMaxFailures = 5;  // failures before lockouts start
+    std::chrono::seconds lockoutBase{60};
+    std::chrono::seconds lockoutMax{3600};
+    bool requireAdminTotp = false;
+};
+
+// Where a call comes from, for throttling and the audit log.
+struct RequestContext {
+    std::string requestId;
+    boost::asio::ip::address client;
+};
+
+}  // namespace rampart::identity

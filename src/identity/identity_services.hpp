@@ -1,0 +1,38 @@
+// The identity services of one process, built together because they share one CredentialCache and one
+// KeyManager: app/ and tests construct this once and hand each caller the service it uses
+// (the authenticator to the pipeline, logins and accounts to the routes, keys to the key reload).
+// It only wires; it has no behaviour of its own.
+#pragma once
+
+#include "core/secret_string.hpp"
+#include "identity/account_service.hpp"
+#include "identity/auth_settings.hpp"
+#include "identity/credential_cache.hpp"
+#include "identity/key_manager.hpp"
+#include "identity/login_service.hpp"
+#include "identity/request_authenticator.hpp"
+#include "store/audit_sink.hpp"
+#include "store/identity_store.hpp"
+
+namespace rampart::identity {
+
+class OidcRegistry;
+
+struct IdentityServices {
+    IdentityServices(store::IdentityStore& store, store::AuditSink& audit, const SecretString& serverSecret,
+                     const AuthSettings& settings, const Clock& clock = systemClock(),
+                     OidcRegistry* oidc = nullptr)
+        : cache(store),
+          keys(store, serverSecret, settings, clock),
+          authenticator(store, cache, keys, settings, clock, oidc),
+          logins(store, audit, cache, keys, serverSecret, settings, clock),
+          accounts(store, audit, cache, serverSecret, settings, clock) {}
+
+    CredentialCache cache;
+    KeyManager keys;
+    RequestAuthenticator authenticator;
+    LoginService logins;
+    AccountService accounts;
+};
+
+}  // namespace rampart::identity

@@ -1,0 +1,284 @@
+// Login, refresh and logout. Every refusal that a client sees is deliberately vague (one error for every
+// failed login, one 401 for every bad refresh token); the reason goes to the audit log instead.
+//
+// g++ 12 miscompiles some coroutine shapes, so the code here keeps to three rules: no co_await inside a
+// condition (if, &&, ?:) — await into a local first; no brace-initialized aggregate or brace list inside
+// a co_await expression — build it in a local; no lambda capturing an aggregate inside one either.
+#include "identity/login_service.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <functional>
+
+#include <boost/json/object.hpp>
+
+#include "identity/api_token.hpp"
+#include "identity/credential_rules.hpp"
+#include "identity/password.hpp"
+#include "identity/sealed.hpp"
+#include "identity/totp.hpp"
+
+namespace rampart::identity {
+namespace {
+
+using Kind = AuthError::Kind;
+using store::Seconds;
+
+// A client address may fail this many times more than one account before it is locked out too: many
+// people can share an address (NAT, a proxy), and one account's lockout already stops guessing there.
+constexpr int kAddressFailureFactor = 4;
+
+AuthError invalidCredentials() {
+    return {Kind::unauthorized, "invalid_credentials", "invalid username, password or code"};
+}
+
+AuthError unauthorized() {
+    return {Kind::unauthorized, "invalid_token", "the token is not valid"};
+}
+
+std::string lowerAscii(std::string_view text) {
+    std::string lower(text);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return lower;
+}
+
+}  // namespace
+
+LoginService::LoginService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
+                           KeyManager& keys, SecretString serverSecret, AuthSettings settings, Clock clock)
+    : store_(store),
+      audit_(audit, clock),
+      cache_(cache),
+      keys_(keys),
+      serverSecret_(std::move(serverSecret)),
+      settings_(std::move(settings)),
+      clock_(std::move(clock)),
+      csrf_(serverSecret_),
+      refreshVerifier_(
+          VerifyOptions{
+              .issuer = settings_.issuer, .audience = settings_.audience, .tokenUse = std::string("refresh")},
+          clock_),
+      throttle_(settings_) {
+    prepareDummyHash(settings_.hashing);
+}
+
+Seconds LoginService::now() const {
+    return toSeconds(clock_());
+}
+
+boost::asio::awaitable<void> LoginService::loginFailed(const std::optional<store::UserRecord>& user,
+                                                       const std::string& username,
+                                                       const RequestContext& context,
+                                                       std::string_view reason) {
+    const Seconds time = now();
+    const std::string addressKey = "ip:" + clientText(context.client);
+    const std::string nameKey = "user:" + lowerAscii(username);
+    auto addressLockout =
+        throttle_.fail(addressKey, time, settings_.loginMaxFailures * kAddressFailureFactor);
+    auto nameLockout = throttle_.fail(nameKey, time, settings_.loginMaxFailures);
+    if (user) {
+        std::function<std::chrono::seconds(int)> lockout = [this](int failures) {
+            return lockoutFor(failures, settings_);
+        };
+        auto updated = co_await store_.recordLoginFailure(user->id, time, std::move(lockout));
+        if (updated && updated->lockedUntil && *updated->lockedUntil > time) {
+            nameLockout = std::max(nameLockout, std::chrono::seconds(*updated->lockedUntil - time));
+        }
+    }
+    const std::string actor = user ? user->id : "anonymous";
+    boost::json::object failure{{"reason", reason}};
+    co_await audit_.audit("auth.login", actor, context, "user:" + username, "failure", std::move(failure));
+    if (addressLockout > std::chrono::seconds::zero() || nameLockout > std::chrono::seconds::zero()) {
+        boost::json::object lockouts{{"account_seconds", nameLockout.count()},
+                                     {"address_seconds", addressLockout.count()}};
+        co_await audit_.audit("auth.lockout", actor, context, "user:" + username, "locked",
+                              std::move(lockouts));
+    }
+}
+
+boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, RequestContext context) {
+    const Seconds time = now();
+    const std::string addressKey = "ip:" + clientText(context.client);
+    const std::string nameKey = "user:" + lowerAscii(request.username);
+
+    auto lockedUntil = throttle_.lockedUntil(addressKey, time);
+    if (auto nameLocked = throttle_.lockedUntil(nameKey, time)) {
+        lockedUntil = std::max(lockedUntil.value_or(Seconds{}), *nameLocked);
+    }
+    std::optional<store::UserRecord> user;
+    if (validUsername(request.username)) user = co_await store_.findUserByUsername(request.username);
+    if (user && user->lockedUntil && *user->lockedUntil > time) {
+        lockedUntil = std::max(lockedUntil.value_or(Seconds{}), *user->lockedUntil);
+    }
+    if (lockedUntil) {
+        const std::string actor = user ? user->id : "anonymous";
+        co_await audit_.audit("auth.login", actor, context, "user:" + request.username, "throttled");
+        AuthError error(Kind::throttled, "too_many_attempts", "too many failed logins; try again later");
+        error.retryAfter = *lockedUntil - time;
+        throw error;
+    }
+
+    // Unknown users and users without a password verify against a dummy hash, so that a wrong name
+    // costs the same time as a wrong password.
+    const std::string_view password = request.password.reveal();
+    const bool passwordOk = user && !user->passwordHash.empty()
+                                ? verifyPassword(password, user->passwordHash)
+                                : verifyAgainstDummy(password, settings_.hashing);
+    if (!passwordOk || !user || !user->active) {
+        co_await loginFailed(user, request.username, context,
+                             !user ? "unknown_user" : (!passwordOk ? "bad_password" : "inactive"));
+        throw invalidCredentials();
+    }
+
+    if (user->totpEnabled) {
+        if (!request.totp) {
+            throw AuthError(Kind::totpRequired, "totp_required", "this account needs a one-time code",
+                            "/totp");
+        }
+        auto secret = openSecret(user->totpSecretSealed, serverSecret_, kTotpSealContext, user->id);
+        std::optional<std::int64_t> step;
+        if (secret) step = verifyTotp(secret->reveal(), *request.totp, clock_(), user->totpLastStep);
+        bool accepted = false;
+        if (step) accepted = co_await store_.consumeTotpStep(user->id, *step);
+        if (!accepted) {
+            co_await loginFailed(user, request.username, context, secret ? "bad_totp" : "totp_unreadable");
+            throw invalidCredentials();
+        }
+    }
+
+    store::UserPatch patch;
+    patch.failedLogins = 0;
+    patch.lockedUntil = std::optional<Seconds>{};
+    patch.lastLogin = std::optional<Seconds>{time};
+    if (needsRehash(user->passwordHash, settings_.hashing)) {
+        if (auto rehashed = hashPassword(password, settings_.hashing))
+            patch.passwordHash = std::move(*rehashed);
+    }
+    co_await store_.updateUser(user->id, std::move(patch));
+    cache_.clear();
+    throttle_.reset(nameKey);
+    boost::json::object kind{{"kind", request.session ? "session" : "token"}};
+    co_await audit_.audit("auth.login", user->id, context, "user:" + user->username, "success",
+                          std::move(kind));
+
+    LoginResult result;
+    if (request.session) {
+        auto sessionId = randomToken(32);
+        // (Aggregates are built before co_await, never inside it: g++ 12 destroys such temporaries twice.)
+        store::SessionRecord session{.idHash = sha256Hex(sessionId),
+                                     .userId = user->id,
+                                     .created = time,
+                                     .expires = time + settings_.sessionTtl,
+                                     .revoked = std::nullopt};
+        co_await store_.createSession(std::move(session));
+        result.session = NewSession{.cookieValue = SecretString(sessionId),
+                                    .csrfToken = csrf_.tokenFor(sessionId),
+                                    .maxAge = settings_.sessionTtl};
+    } else {
+        result.tokens = co_await issuePair(*user, randomToken(16));
+    }
+    co_return result;
+}
+
+boost::asio::awaitable<TokenPair> LoginService::issuePair(const store::UserRecord& user,
+                                                          const std::string& familyId) {
+    const auto currentRing = keys_.ring();
+    auto refresh = issueRefreshToken(*currentRing,
+                                     RefreshTokenParams{.subject = user.id,
+                                                        .familyId = familyId,
+                                                        .issuer = settings_.issuer,
+                                                        .audience = settings_.audience,
+                                                        .lifetime = settings_.refreshTokenTtl},
+                                     clock_);
+    auto access = issueAccessToken(*currentRing,
+                                   AccessTokenParams{.subject = user.id,
+                                                     .issuer = settings_.issuer,
+                                                     .audience = settings_.audience,
+                                                     .scopes = {std::string(kAllScopes)},
+                                                     .lifetime = settings_.accessTokenTtl,
+                                                     .familyId = familyId},
+                                   clock_);
+    if (!refresh.ok || !access.ok) throw std::runtime_error("cannot sign tokens: no usable signing key");
+    store::RefreshTokenRecord first{.tokenId = refresh.tokenId,
+                                    .familyId = familyId,
+                                    .userId = user.id,
+                                    .issued = now(),
+                                    .expires = refresh.expires};
+    co_await store_.createRefreshFamily(std::move(first));
+    co_return TokenPair{.accessToken = std::move(access.token),
+                        .refreshToken = std::move(refresh.token),
+                        .expiresIn = settings_.accessTokenTtl};
+}
+
+boost::asio::awaitable<TokenPair> LoginService::refresh(std::string refreshToken, RequestContext context) {
+    auto verified = keys_.verify(refreshVerifier_, refreshToken);
+    const auto* family = verified.ok ? verified.claims.raw.if_contains("family_id") : nullptr;
+    if (!family || !family->is_string() || family->get_string().empty() || verified.claims.tokenId.empty()) {
+        throw unauthorized();
+    }
+    const std::string familyId(family->get_string());
+    const std::string userId = verified.claims.subject;
+    auto user = co_await store_.findUserById(userId);
+    if (!user || !user->active) throw unauthorized();
+
+    // Sign the successor first; it only becomes valid if the rotation below stores it.
+    const auto currentRing = keys_.ring();
+    auto next = issueRefreshToken(*currentRing,
+                                  RefreshTokenParams{.subject = userId,
+                                                     .familyId = familyId,
+                                                     .issuer = settings_.issuer,
+                                                     .audience = settings_.audience,
+                                                     .lifetime = settings_.refreshTokenTtl},
+                                  clock_);
+    if (!next.ok) throw std::runtime_error("cannot sign tokens: no usable signing key");
+    store::RefreshTokenRecord successor{.tokenId = next.tokenId,
+                                        .familyId = familyId,
+                                        .userId = userId,
+                                        .issued = now(),
+                                        .expires = next.expires};
+    auto rotated = co_await store_.rotateRefreshToken(verified.claims.tokenId, std::move(successor), now());
+    cache_.clear();
+    if (rotated.outcome == store::RefreshOutcome::reused) {
+        boost::json::object detail{{"detail", "a spent refresh token was presented; the family is revoked"}};
+        co_await audit_.audit("auth.refresh_reuse", userId, context, "family:" + familyId, "denied",
+                              std::move(detail));
+        throw unauthorized();
+    }
+    if (rotated.outcome != store::RefreshOutcome::rotated) throw unauthorized();
+
+    auto access = issueAccessToken(*currentRing,
+                                   AccessTokenParams{.subject = userId,
+                                                     .issuer = settings_.issuer,
+                                                     .audience = settings_.audience,
+                                                     .scopes = {std::string(kAllScopes)},
+                                                     .lifetime = settings_.accessTokenTtl,
+                                                     .familyId = familyId},
+                                   clock_);
+    if (!access.ok) throw std::runtime_error("cannot sign tokens: no usable signing key");
+    co_return TokenPair{.accessToken = std::move(access.token),
+                        .refreshToken = std::move(next.token),
+                        .expiresIn = settings_.accessTokenTtl};
+}
+
+boost::asio::awaitable<void> LoginService::logout(Principal principal, RequestContext context) {
+    switch (principal.credential) {
+        case CredentialKind::accessToken:
+            co_await store_.revokeRefreshFamily(principal.credentialId, now());
+            cache_.clear();
+            break;
+        case CredentialKind::session:
+            co_await store_.revokeSession(principal.credentialId, now());
+            cache_.clear();
+            break;
+        case CredentialKind::apiToken:
+            throw AuthError(Kind::invalid, "not_a_session",
+                            "logout ends sessions and refresh families; revoke an API token with "
+                            "DELETE /api/v1/tokens/{id}");
+        case CredentialKind::external:
+            break;  // the provider owns that session
+    }
+    co_await audit_.audit("auth.logout", principal.userId, context, "user:" + principal.username, "success");
+}
+
+}  // namespace rampart::identity

@@ -1,0 +1,50 @@
+// Turns the credential a request presents into a Principal: our own access JWT, a personal `rmp_` API
+// token, a session cookie, or a configured OIDC provider's token. Its own service because it is on the
+// path of every request and only reads (through the shared CredentialCache); issuing and revoking
+// credentials belong to LoginService and AccountService.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
+
+#include "identity/auth_settings.hpp"
+#include "identity/credential_cache.hpp"
+#include "identity/jwt.hpp"
+#include "identity/key_manager.hpp"
+#include "identity/principal.hpp"
+#include "store/identity_store.hpp"
+
+namespace rampart::identity {
+
+class OidcRegistry;
+
+class RequestAuthenticator : public Authenticator {
+  public:
+    RequestAuthenticator(store::IdentityStore& store, CredentialCache& cache, KeyManager& keys,
+                         const AuthSettings& settings, Clock clock = systemClock(),
+                         OidcRegistry* oidc = nullptr);
+
+    boost::asio::awaitable<AuthOutcome> authenticate(PresentedCredential credential,
+                                                     boost::asio::ip::address client) override;
+
+  private:
+    boost::asio::awaitable<AuthOutcome> authenticateJwt(std::string_view token);
+    boost::asio::awaitable<AuthOutcome> authenticateApiToken(std::string_view token);
+    boost::asio::awaitable<AuthOutcome> authenticateSession(std::string_view cookie);
+    // A configured OIDC provider's token: the local user of that name is created on first sight (no
+    // password: it can only come through its provider) and its role follows the provider's claims.
+    boost::asio::awaitable<AuthOutcome> authenticateExternal(std::string_view token);
+    [[nodiscard]] store::Seconds now() const;
+
+    store::IdentityStore& store_;
+    CredentialCache& cache_;
+    KeyManager& keys_;
+    Clock clock_;
+    OidcRegistry* oidc_;
+    JwtVerifier accessVerifier_;
+};
+
+}  // namespace rampart::identity
