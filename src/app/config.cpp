@@ -275,6 +275,25 @@ std::string parseListen(const RawValue& value) {
     return text;
 }
 
+// jobs.worker_metrics_listen: metrics describe the jobs, so a worker serves them to its own machine only
+// (a scraper there, or a proxy that decides who may see them); empty turns the listener off.
+std::string parseLoopbackListen(const RawValue& value) {
+    std::string text = value.text();
+    if (text.empty()) return text;
+    ListenAddress address;
+    try {
+        address = parseListenAddress(text);
+    } catch (const ConfigError& error) {
+        value.fail(error.what() + value.got(text));
+    }
+    boost::system::error_code ec;
+    const auto ip = boost::asio::ip::make_address(address.host, ec);
+    if (address.host != "localhost" && (ec || !ip.is_loopback()))
+        value.fail("must be a loopback address (127.0.0.1, [::1] or localhost), or empty for none" +
+                   value.got(text));
+    return text;
+}
+
 SecretString parseUrl(const RawValue& value, std::initializer_list<std::string_view> schemes) {
     std::string text = value.nonEmptyText();
     for (std::string_view scheme : schemes) {
@@ -483,6 +502,8 @@ constexpr Setting kSettings[] = {
          c.jobs.retention = std::chrono::hours(static_cast<std::int64_t>(v.number(0, kMaxRetentionHours)));
      }},
     {"jobs.max_batch", false, [](Config& c, const RawValue& v) { c.jobs.maxBatch = v.number(1, 10'000); }},
+    {"jobs.worker_metrics_listen", false,
+     [](Config& c, const RawValue& v) { c.jobs.workerMetricsListen = parseLoopbackListen(v); }},
     {"jobs.queues", false,
      [](Config& c, const RawValue& v) {
          c.jobs.queues.clear();
@@ -1088,6 +1109,17 @@ http::ServerSettings serverSettings(const Config& config) {
                                 .listenPort = listen.port,
                                 .threads = config.threads,
                                 .tls = config.tls,
+                                .limits = config.limits};
+}
+
+std::optional<http::ServerSettings> workerMetricsServerSettings(const Config& config) {
+    if (config.jobs.workerMetricsListen.empty()) return std::nullopt;
+    const ListenAddress listen = parseListenAddress(config.jobs.workerMetricsListen);
+    // One I/O thread is plenty for a scraper and probes, and leaves the cores to the jobs.
+    return http::ServerSettings{.listenHost = listen.host,
+                                .listenPort = listen.port,
+                                .threads = 1,
+                                .tls = {},
                                 .limits = config.limits};
 }
 

@@ -57,6 +57,8 @@ struct JobsConfig {
     std::chrono::seconds lease{30};     // in-process lease; heartbeats renew it; 2..3600
     std::chrono::hours retention{336};  // finished jobs are deleted this long after they end; 0 keeps them
     std::size_t maxBatch = 1000;        // jobs per POST /api/v1/jobs/batch; 1..10000
+    // `rampart worker` serves /healthz, /readyz and /metrics here: a loopback host:port; empty: not at all.
+    std::string workerMetricsListen = "127.0.0.1:9464";
     std::vector<QueueConfig> queues = {QueueConfig{.name = "default"}};
 };
 
@@ -130,6 +132,9 @@ struct Config {
 http::ServerSettings serverSettings(const Config& config);
 http::PipelineSettings pipelineSettings(const Config& config);
 api::RouteSettings routeSettings(const Config& config);
+// The listener of `rampart worker`'s /metrics (jobs.worker_metrics_listen): plain HTTP on loopback, with the
+// server's limits; nullopt when it is off.
+std::optional<http::ServerSettings> workerMetricsServerSettings(const Config& config);
 
 // A configuration error at start-up: bad value, unreadable file. The message names the setting,
 // never its value when the setting is a secret.

@@ -232,6 +232,7 @@ const std::vector<SettingSample>& allSettings() {
         {"jobs.lease_seconds", "10", "10"},
         {"jobs.retention_hours", "48", "48"},
         {"jobs.max_batch", "500", "500"},
+        {"jobs.worker_metrics_listen", "[::1]:9100", R"("[::1]:9100")"},
         {"jobs.queues", "default,reports", R"(["default", "reports"])"},
         {"schedules.allow_users", "true", "true"},
         {"schedules.max_per_user", "5", "5"},
@@ -719,6 +720,29 @@ TEST(ConfigurationDoc, ProductionExampleLoads) {
     for (const Finding& finding : runDeployChecks(config)) {
         EXPECT_NE(finding.severity, Severity::critical) << formatFinding(finding);
     }
+}
+
+// A worker's /metrics listener: loopback only (or none), so job metrics never leave the machine by default.
+TEST(LoadConfig, WorkerMetricsListenIsLoopbackOrNothing) {
+    EXPECT_EQ(loadConfig(ConfigSources{}).jobs.workerMetricsListen, "127.0.0.1:9464");
+    for (const std::string good : {"127.0.0.1:9100", "127.0.0.2:0", "[::1]:9100", "localhost:9100", ""}) {
+        SCOPED_TRACE(good);
+        EXPECT_EQ(loadError(fromEnvironment({{"RAMPART_JOBS__WORKER_METRICS_LISTEN", good}})), "");
+    }
+    for (const std::string bad : {"0.0.0.0:9100", "[::]:9100", "10.0.0.5:9100", "metrics.internal:9100",
+                                  "127.0.0.1", "[::ffff:10.0.0.5]:9100"}) {
+        SCOPED_TRACE(bad);
+        EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_JOBS__WORKER_METRICS_LISTEN", bad}})),
+                    HasSubstr("jobs.worker_metrics_listen"));
+    }
+    Config config = loadConfig(fromEnvironment({{"RAMPART_JOBS__WORKER_METRICS_LISTEN", "[::1]:9100"}}));
+    const auto listen = workerMetricsServerSettings(config);
+    ASSERT_TRUE(listen.has_value());
+    EXPECT_EQ(listen->listenHost, "::1");
+    EXPECT_EQ(listen->listenPort, 9100);
+    EXPECT_FALSE(listen->tls.enabled());
+    config.jobs.workerMetricsListen = "";
+    EXPECT_FALSE(workerMetricsServerSettings(config).has_value());
 }
 
 TEST(LoadConfig, JobsAndEgressDefaults) {

@@ -27,6 +27,7 @@
 #include "api/worker_routes.hpp"
 #include "app/admin_cli.hpp"
 #include "app/deploy_check.hpp"
+#include "app/housekeeping.hpp"
 #include "core/run_blocking.hpp"
 #include "egress/egress_client.hpp"
 #include "http/pipeline.hpp"
@@ -94,21 +95,11 @@ void auditServerStart(store::Store& store, const Config& config, const std::vect
 
 constexpr std::chrono::seconds kLeaseRecoveryInterval{5};
 
-// Runs `task` on `timer`'s context after `first`, then every `interval`, until the timer is canceled. A
-// task that throws is logged (as "<what> failed") and runs again at its next time.
-void repeat(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration first,
-            std::chrono::steady_clock::duration interval, std::string_view what, std::function<void()> task) {
-    timer.expires_after(first);
-    timer.async_wait(
-        [&timer, interval, what, task = std::move(task)](const boost::system::error_code& ec) mutable {
-            if (ec) return;
-            try {
-                task();
-            } catch (const std::exception& error) {
-                spdlog::error("{} failed: {}", what, error.what());
-            }
-            repeat(timer, interval, interval, what, std::move(task));
-        });
+// Takes back every expired lease in the store (idempotent: a job is taken back once, whoever asks).
+void recoverExpiredLeases(store::Store& store) {
+    const store::Millis now = store::toMillis(std::chrono::system_clock::now());
+    if (const int recovered = runBlocking(store.recoverExpiredLeases(now)); recovered > 0)
+        spdlog::info("took back {} job(s) whose lease expired", recovered);
 }
 
 jobs::JobsSettings jobsSettings(const Config& config) {
@@ -141,7 +132,8 @@ constexpr std::chrono::milliseconds kPollWithWakeups{1000};
 std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config, store::Store& store,
                                                            const jobs::TaskRegistry& tasks,
                                                            egress::EgressClient& egress,
-                                                           std::chrono::milliseconds pollInterval) {
+                                                           std::chrono::milliseconds pollInterval,
+                                                           obs::WorkerMetrics& metrics) {
     std::vector<std::unique_ptr<jobs::WorkerPool>> pools;
     if (!config.jobs.runWorkers) return pools;
     for (const QueueConfig& queue : config.jobs.queues) {
@@ -153,6 +145,7 @@ std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config,
         settings.lease = config.jobs.lease;
         settings.pollInterval = pollInterval;
         settings.recoverLeases = pools.empty();  // the first pool does it for the whole store
+        settings.metrics = &metrics;
         pools.push_back(std::make_unique<jobs::WorkerPool>(store, tasks, std::move(settings), &egress));
     }
     return pools;
@@ -219,6 +212,40 @@ bool preflight(Config& config, std::vector<Finding>& findings) {
     }
     return true;
 }
+
+// `rampart worker`'s /healthz, /readyz and /metrics: the server's own system routes and pipeline on a
+// loopback listener of one thread, answering whatever Host names the loopback (a scraper on this machine
+// uses an address; a page in a browser that rebinds a name of its own to 127.0.0.1 is refused).
+class WorkerMetricsEndpoint {
+  public:
+    WorkerMetricsEndpoint(const Config& config, http::ServerSettings listen, store::Store& store,
+                          obs::Metrics& metrics, obs::HttpMetrics& httpMetrics) {
+        api::addSystemRoutes(router_, routeSettings(config), store, metrics);
+        http::PipelineSettings settings = pipelineSettings(config);
+        settings.allowedHosts = {"localhost", "127.0.0.1", "::1", listen.listenHost};
+        settings.requireTls = false;          // plain HTTP on loopback, like a scraper expects
+        settings.rateLimits.enabled = false;  // its routes are never limited anyway
+        http::PipelineDeps deps;
+        deps.store = &store;
+        deps.policies = api::policyFor;
+        pipeline_ = http::buildPipeline(settings, router_, httpMetrics, nullptr, std::move(deps));
+        host_ = listen.listenHost;
+        server_ = std::make_unique<http::Server>(std::move(listen), *pipeline_, httpMetrics);
+        server_->start();
+    }
+
+    [[nodiscard]] std::string address() const {
+        const bool v6 = host_.find(':') != std::string::npos;
+        return (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(server_->port());
+    }
+    void shutdown() { server_->shutdown(); }
+
+  private:
+    http::Router router_;
+    std::unique_ptr<http::Pipeline> pipeline_;
+    std::string host_;
+    std::unique_ptr<http::Server> server_;
+};
 
 redis::ClientOptions redisClientOptions(const Config& config) {
     redis::ClientOptions options;
@@ -299,8 +326,9 @@ int serve(Config config, const ServeOptions& options) {
     egress::EgressClient egressClient(egressPolicy(config), std::make_shared<egress::SystemResolver>());
     QueuedJobWakeups wakeups;
     const bool woken = config.jobs.runWorkers && wakeups.watch(*store);
-    auto workers =
-        workerPools(config, *store, tasks, egressClient, woken ? kPollWithWakeups : kPollWithoutWakeups);
+    obs::WorkerMetrics workerMetrics(metrics);
+    auto workers = workerPools(config, *store, tasks, egressClient,
+                               woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics);
     jobService.onSubmitted([&workers] {
         for (auto& pool : workers) pool->notify();
     });
@@ -361,32 +389,7 @@ int serve(Config config, const ServeOptions& options) {
         });
     };
     waitReload();
-    // Keys rotated by `rampart admin keys rotate` (or another node) are picked up within a minute.
-    boost::asio::steady_timer keyReload(signals);
-    repeat(keyReload, std::chrono::minutes(1), std::chrono::minutes(1), "reloading signing keys",
-           [&] { identityServices.keys.loadKeys(); });
-    // Finished jobs past jobs.retention_hours: a sweep a minute after start, then every ten minutes.
-    boost::asio::steady_timer retentionSweep(signals);
-    repeat(retentionSweep, std::chrono::minutes(1), std::chrono::minutes(10), "deleting finished jobs",
-           [&] { deleteExpiredJobs(*store, config.jobs.retention); });
-    // With no in-process workers (an API node, or external workers only), this process still takes back
-    // the expired leases of workers that died, so no job stays `running` (the pools do it otherwise).
-    boost::asio::steady_timer leaseRecovery(signals);
-    if (workers.empty()) {
-        repeat(leaseRecovery, kLeaseRecoveryInterval, kLeaseRecoveryInterval, "taking back expired leases",
-               [&] {
-                   const store::Millis now = store::toMillis(std::chrono::system_clock::now());
-                   if (const int recovered = runBlocking(store->recoverExpiredLeases(now)); recovered > 0)
-                       spdlog::info("took back {} job(s) whose lease expired", recovered);
-               });
-    }
-    // Queue gauges on /metrics, from the store: at start, then every 15 seconds.
     obs::QueueMetrics queueMetrics(metrics);
-    boost::asio::steady_timer queueGauges(signals);
-    repeat(queueGauges, std::chrono::seconds(0), std::chrono::seconds(15), "refreshing the queue metrics",
-           [&] { jobs::publishQueueMetrics(runBlocking(jobService.queues()), queueMetrics); });
-    // The scheduler's rounds: lease, then due ticks (jobs/scheduler.hpp), twice a second.
-    boost::asio::steady_timer schedulerRounds(signals);
     auto& scheduleTicks = prometheus::BuildCounter()
                               .Name("rampart_schedule_ticks_total")
                               .Help(
@@ -399,30 +402,57 @@ int serve(Config config, const ServeOptions& options) {
                                 .Help("1 while this node's scheduler holds the leader lease")
                                 .Register(metrics.registry())
                                 .Add({});
-    if (scheduler) {
-        repeat(schedulerRounds, std::chrono::seconds(0), scheduler->settings().poll, "running the scheduler",
-               [&] {
-                   const jobs::SchedulerRound round = runBlocking(scheduler->runOnce());
-                   schedulerLeader.Set(round.leader ? 1 : 0);
-                   scheduleTicks.Add({{"outcome", "fired"}}).Increment(round.fired);
-                   scheduleTicks.Add({{"outcome", "skipped"}}).Increment(round.skipped);
-                   scheduleTicks.Add({{"outcome", "missed"}}).Increment(round.missed);
-                   scheduleTicks.Add({{"outcome", "duplicate"}}).Increment(round.duplicates);
-               });
-    }
+    using namespace std::chrono_literals;
+    // This node's periodic work. Cluster-wide tasks run on the one node that holds their lease
+    // (docs/deployment-cluster.md); the others are per node.
+    Housekeeping housekeeping(signals, metrics, *store, jobs::schedulerHolderId());
+    // Keys rotated by `rampart admin keys rotate` (or another node): every node signs and verifies with them.
+    housekeeping.add({.name = "key-reload", .first = 1min, .interval = 1min, .run = [&] {
+                          identityServices.keys.loadKeys();
+                      }});
+    // Finished jobs past jobs.retention_hours; one node's sweep deletes them for the cluster.
+    housekeeping.add({.name = "retention", .first = 1min, .interval = 10min, .clusterWide = true, .run = [&] {
+                          deleteExpiredJobs(*store, config.jobs.retention);
+                      }});
+    // With no in-process workers (the pools do it otherwise), so no dead worker's job stays `running`.
+    // On every such node: it is idempotent and cheap, and a job should not wait for one node's turn.
+    if (workers.empty())
+        housekeeping.add({.name = "lease-recovery",
+                          .first = kLeaseRecoveryInterval,
+                          .interval = kLeaseRecoveryInterval,
+                          .run = [&] { recoverExpiredLeases(*store); }});
+    // The cluster's queue figures on /metrics: one node queries the store and reports them; the others
+    // clear theirs, so a sum or max over the nodes counts each job once.
+    housekeeping.add(
+        {.name = "queue-gauges",
+         .first = 0s,
+         .interval = 15s,
+         .clusterWide = true,
+         .run = [&] { jobs::publishQueueMetrics(runBlocking(jobService.queues()), queueMetrics); },
+         .whileAnotherNodeRuns = [&] { queueMetrics.clear(); }});
+    // The scheduler's rounds on every node that runs it: it takes its own leader lease
+    // (jobs/scheduler.hpp), so its ticks make one job each.
+    if (scheduler)
+        housekeeping.add(
+            {.name = "scheduler", .first = 0s, .interval = scheduler->settings().poll, .run = [&] {
+                 const jobs::SchedulerRound round = runBlocking(scheduler->runOnce());
+                 schedulerLeader.Set(round.leader ? 1 : 0);
+                 scheduleTicks.Add({{"outcome", "fired"}}).Increment(round.fired);
+                 scheduleTicks.Add({{"outcome", "skipped"}}).Increment(round.skipped);
+                 scheduleTicks.Add({{"outcome", "missed"}}).Increment(round.missed);
+                 scheduleTicks.Add({{"outcome", "duplicate"}}).Increment(round.duplicates);
+             }});
+    housekeeping.start();
     stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
         spdlog::info("signal {}: shutting down gracefully", signal);
         reloadSignal.cancel();
-        keyReload.cancel();
-        retentionSweep.cancel();
-        leaseRecovery.cancel();
-        queueGauges.cancel();
-        schedulerRounds.cancel();
+        housekeeping.stop();
     });
     signals.run();
 
-    // Another node's scheduler takes over at once instead of after the lease runs out.
+    // Another node's scheduler and housekeeping take over at once instead of after the leases run out.
     if (scheduler) runBlocking(scheduler->resign());
+    housekeeping.releaseLeases();
     server.shutdown();
     wakeups.stop();
     for (auto& pool : workers)
@@ -464,13 +494,29 @@ int work(Config config, const std::vector<std::string>& onlyQueues) {
     egress::EgressClient egressClient(egressPolicy(config), std::make_shared<egress::SystemResolver>());
     QueuedJobWakeups wakeups;
     const bool woken = wakeups.watch(*store);
-    auto workers =
-        workerPools(config, *store, tasks, egressClient, woken ? kPollWithWakeups : kPollWithoutWakeups);
+    obs::Metrics metrics;
+    obs::WorkerMetrics workerMetrics(metrics);
+    auto workers = workerPools(config, *store, tasks, egressClient,
+                               woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics);
     if (workers.empty()) {
         std::cerr << "rampart worker: nothing to run: every queue in jobs.queues has concurrency 0 (external "
                      "workers only)\n";
         store->close();
         return 2;
+    }
+    // Listening before anything runs: a port in use stops the worker here, with nothing to undo.
+    obs::HttpMetrics httpMetrics(metrics);
+    std::unique_ptr<WorkerMetricsEndpoint> endpoint;
+    if (auto listen = workerMetricsServerSettings(config)) {
+        try {
+            endpoint = std::make_unique<WorkerMetricsEndpoint>(config, *listen, *store, metrics, httpMetrics);
+        } catch (const std::exception& error) {
+            std::cerr << "rampart worker: cannot serve /metrics on " << config.jobs.workerMetricsListen
+                      << " (jobs.worker_metrics_listen; set another port, or \"\" for none): " << error.what()
+                      << '\n';
+            store->close();
+            return 2;
+        }
     }
     auditServerStart(*store, config, findings, "worker.start");
     for (auto& pool : workers) pool->start();
@@ -478,9 +524,10 @@ int work(Config config, const std::vector<std::string>& onlyQueues) {
     std::vector<std::string> queues;
     for (const QueueConfig& queue : config.jobs.queues)
         if (queue.concurrency.value_or(config.jobs.workerConcurrency) > 0) queues.push_back(queue.name);
-    spdlog::info("rampart {} worker running queues {} ({} mode, {})", RAMPART_VERSION,
-                 fmt::join(queues, ", "), config.production() ? "production" : "development",
-                 woken ? "woken by the database" : "polling");
+    spdlog::info(
+        "rampart {} worker running queues {} ({} mode, {}; {})", RAMPART_VERSION, fmt::join(queues, ", "),
+        config.production() ? "production" : "development", woken ? "woken by the database" : "polling",
+        endpoint ? fmt::format("metrics on http://{}/metrics", endpoint->address()) : "no metrics listener");
 
     boost::asio::io_context signals;
     boost::asio::signal_set stopSignals(signals, SIGTERM, SIGINT);
@@ -489,6 +536,7 @@ int work(Config config, const std::vector<std::string>& onlyQueues) {
     });
     signals.run();
 
+    if (endpoint) endpoint->shutdown();
     wakeups.stop();
     for (auto& pool : workers) pool->stop();  // running jobs are not reported: they run again elsewhere
     store->close();

@@ -24,9 +24,10 @@ bool schemaReady(store::Store& store, const Config& config);
 int serve(Config config, const ServeOptions& options);
 
 // `rampart worker`: a worker node. Runs the in-process workers of every queue with a concurrency above 0
-// (woken by PostgreSQL's NOTIFY from any node), takes back expired leases, and serves no HTTP. Same
-// exit codes as serve; 2 also when no queue would run here. With `onlyQueues` (`--queues`), only those
-// queues run; 2 when one of them is not in jobs.queues.
+// (woken by PostgreSQL's NOTIFY from any node), takes back expired leases, and serves /healthz, /readyz
+// and /metrics on jobs.worker_metrics_listen (loopback) unless that is empty. Same
+// exit codes as serve; 2 also when no queue would run here or that address cannot be bound. With `onlyQueues`
+// (`--queues`), only those queues run; 2 when one of them is not in jobs.queues.
 int work(Config config, const std::vector<std::string>& onlyQueues = {});
 
 }  // namespace rampart

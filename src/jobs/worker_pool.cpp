@@ -210,6 +210,7 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     running->id = job.id;
     running->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(job.timeoutMs);
     active_.push_back(running);
+    if (settings_.metrics) settings_.metrics->running(job.queue, 1);
     asio::co_spawn(io_, keepLease(running), asio::detached);
 
     const TaskType* type = registry_.find(job.task);
@@ -250,6 +251,7 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     running->done = true;
     running->timer.cancel();
     std::erase(active_, running);
+    if (settings_.metrics) settings_.metrics->running(job.queue, -1);
 
     // On shutdown nothing is reported: the lease runs out and the job is taken back and run again.
     if (!stopping_) {
@@ -261,6 +263,13 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
         } else if (running->timedOut) {
             ok = false;
             error = "timed out after " + std::to_string(job.timeoutMs / 1000) + " s";
+        }
+        if (settings_.metrics) {
+            const std::string_view ended = ok                         ? "succeeded"
+                                           : running->cancelRequested ? "canceled"
+                                           : running->timedOut        ? "timed_out"
+                                                                      : "failed";
+            settings_.metrics->attemptEnded(job.queue, ended);
         }
         store::JobOutcome outcome;
         outcome.succeeded = ok;

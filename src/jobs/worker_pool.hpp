@@ -20,6 +20,7 @@
 
 #include "identity/jwt.hpp"
 #include "jobs/task_registry.hpp"
+#include "obs/metrics.hpp"
 #include "store/store.hpp"
 
 namespace rampart::egress {
@@ -36,6 +37,7 @@ struct WorkerSettings {
     std::chrono::milliseconds recoveryInterval{10'000};  // expired leases taken back this often (<= lease)
     std::string holder{};                                // lease holder name; empty: generated
     bool recoverLeases = true;  // take back expired leases (store-wide: one pool per process is enough)
+    obs::WorkerMetrics* metrics = nullptr;  // attempts and running jobs; null: not counted
 };
 
 class WorkerPool {

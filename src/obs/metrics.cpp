@@ -1,6 +1,7 @@
 // Metric families of the HTTP server, with a per-thread cache so the hot path takes no registry lock.
 #include "obs/metrics.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <sstream>
@@ -109,11 +110,44 @@ QueueMetrics::QueueMetrics(Metrics& metrics)
                   .Register(metrics.registry())) {}
 
 void QueueMetrics::setJobs(const std::string& queue, const std::string& state, double count) {
-    jobs_.Add({{"queue", queue}, {"state", state}}).Set(count);
+    auto& gauge = jobs_.Add({{"queue", queue}, {"state", state}});
+    if (std::find(jobSeries_.begin(), jobSeries_.end(), &gauge) == jobSeries_.end())
+        jobSeries_.push_back(&gauge);
+    gauge.Set(count);
 }
 
 void QueueMetrics::setPaused(const std::string& queue, bool paused) {
-    paused_.Add({{"queue", queue}}).Set(paused ? 1 : 0);
+    auto& gauge = paused_.Add({{"queue", queue}});
+    if (std::find(pausedSeries_.begin(), pausedSeries_.end(), &gauge) == pausedSeries_.end())
+        pausedSeries_.push_back(&gauge);
+    gauge.Set(paused ? 1 : 0);
+}
+
+void QueueMetrics::clear() {
+    for (prometheus::Gauge* gauge : jobSeries_) jobs_.Remove(gauge);
+    for (prometheus::Gauge* gauge : pausedSeries_) paused_.Remove(gauge);
+    jobSeries_.clear();
+    pausedSeries_.clear();
+}
+
+WorkerMetrics::WorkerMetrics(Metrics& metrics)
+    : attempts_(
+          prometheus::BuildCounter()
+              .Name("rampart_worker_attempts_total")
+              .Help("Job attempts this process's workers ended, by queue and outcome: succeeded, failed, "
+                    "canceled, timed_out")
+              .Register(metrics.registry())),
+      running_(prometheus::BuildGauge()
+                   .Name("rampart_worker_jobs_running")
+                   .Help("Jobs this process's workers are running now, by queue")
+                   .Register(metrics.registry())) {}
+
+void WorkerMetrics::attemptEnded(const std::string& queue, std::string_view outcome) {
+    attempts_.Add({{"queue", queue}, {"outcome", std::string(outcome)}}).Increment();
+}
+
+void WorkerMetrics::running(const std::string& queue, double delta) {
+    running_.Add({{"queue", queue}}).Increment(delta);
 }
 
 namespace {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -47,17 +48,37 @@ class HttpMetrics {
 };
 
 // Queue gauges, refreshed from the store every few seconds: jobs by queue and state, and whether each
-// queue is paused. Every node of a cluster reports the same (shared) figures.
+// queue is paused. The figures are the cluster's (shared), so in a cluster only the node that holds the
+// housekeeping lease reports them; the others clear theirs.
 class QueueMetrics {
   public:
     explicit QueueMetrics(Metrics& metrics);
 
     void setJobs(const std::string& queue, const std::string& state, double count);
     void setPaused(const std::string& queue, bool paused);
+    // Removes every series, so a node that no longer reports the figures shows none rather than old ones.
+    void clear();
 
   private:
     prometheus::Family<prometheus::Gauge>& jobs_;
     prometheus::Family<prometheus::Gauge>& paused_;
+    std::vector<prometheus::Gauge*> jobSeries_;
+    std::vector<prometheus::Gauge*> pausedSeries_;
+};
+
+// What this process's in-process workers did: attempts ended, by queue and outcome, and jobs running
+// now. Thread-safe (each worker pool runs on its own thread).
+class WorkerMetrics {
+  public:
+    explicit WorkerMetrics(Metrics& metrics);
+
+    // outcome: succeeded, failed (an error; a retry may follow), canceled, timed_out
+    void attemptEnded(const std::string& queue, std::string_view outcome);
+    void running(const std::string& queue, double delta);
+
+  private:
+    prometheus::Family<prometheus::Counter>& attempts_;
+    prometheus::Family<prometheus::Gauge>& running_;
 };
 
 // Rate-limit decisions per policy, and the state of the Redis backend's fallback to memory.

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -87,9 +88,12 @@ class PostgresNodesTest : public ::testing::Test {
         ASSERT_EQ(status, 0) << readFile(child.stdoutPath()) << readFile(child.stderrPath());
     }
 
-    // A `rampart worker` node. It serves no HTTP, so it is ready once it says it runs.
+    // A `rampart worker` node. It is ready once it says it runs (its /metrics listens by then).
     ChildProcess startWorker(Environment env, const TempDir& dir, std::vector<std::string> args = {}) const {
         env["RAMPART_DATA_DIR"] = (dir / "data").string();
+        // Its own /metrics port: several workers run on this machine at once.
+        if (!env.contains("RAMPART_JOBS__WORKER_METRICS_LISTEN"))
+            env["RAMPART_JOBS__WORKER_METRICS_LISTEN"] = "127.0.0.1:" + std::to_string(freePort());
         std::vector<std::string> argv = {RAMPART_BINARY, "worker"};
         argv.insert(argv.end(), args.begin(), args.end());
         auto worker = startProcess(argv, env, dir.path());
@@ -170,6 +174,109 @@ TEST_F(PostgresNodesTest, AWorkerNodeWithQueuesRunsOnlyThose) {
     EXPECT_NE(
         (readFile(worker.stdoutPath()) + readFile(worker.stderrPath())).find("worker running queues reports"),
         std::string::npos);
+}
+
+// ---- Metrics of worker nodes, housekeeping once per cluster ----------------------------------------
+
+// The value of one series in a Prometheus text page ("name{labels}"), or nullopt when it is absent.
+std::optional<double> metric(const std::string& page, std::string_view series) {
+    const std::string prefix = std::string(series) + " ";
+    for (std::size_t at = 0; at < page.size();) {
+        const std::size_t end = std::min(page.find('\n', at), page.size());
+        const std::string_view line(page.data() + at, end - at);
+        if (line.starts_with(prefix)) return std::stod(std::string(line.substr(prefix.size())));
+        at = end + 1;
+    }
+    return std::nullopt;
+}
+
+// `rampart worker` serves /healthz and /metrics on jobs.worker_metrics_listen, with what its own workers
+// did; an address that is not loopback stops it at start.
+TEST_F(PostgresNodesTest, AWorkerNodeServesItsJobMetricsOnItsLoopbackAddress) {
+    const Environment env = nodeEnvironment();
+    ServerProcess api;
+    api.start({"--no-workers"}, env, kStartTimeout);
+    const std::string token = login(api.port());
+    for (int i = 0; i < 3; ++i) {
+        const auto created = call(api.port(), token, "POST", "/api/v1/jobs", json::serialize(noop()));
+        ASSERT_EQ(created.status, 201) << created.body;
+    }
+    TempDir workerDir;
+    Environment workerEnv = env;
+    const std::uint16_t metricsPort = freePort();
+    workerEnv["RAMPART_JOBS__WORKER_METRICS_LISTEN"] = "127.0.0.1:" + std::to_string(metricsPort);
+    ChildProcess worker = startWorker(workerEnv, workerDir);
+    EXPECT_TRUE(waitUntil([&] { return scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 3; },
+                          kBatchTimeout, 50ms))
+        << stateCounts();
+
+    EXPECT_EQ(request(metricsPort, "GET", "/healthz").status, 200);
+    std::string page;
+    // The attempt is counted as the handler returns; its report to the store may come first.
+    EXPECT_TRUE(waitUntil(
+        [&] {
+            const Response scraped = request(metricsPort, "GET", "/metrics");
+            page = scraped.body;
+            return scraped.status == 200 &&
+                   metric(page, R"(rampart_worker_attempts_total{outcome="succeeded",queue="default"})") ==
+                       3.0;
+        },
+        10s))
+        << page;
+    EXPECT_EQ(metric(page, R"(rampart_worker_jobs_running{queue="default"})"), 0.0) << page;
+    // The job API is the API nodes' business.
+    EXPECT_EQ(request(metricsPort, "GET", "/api/v1/jobs").status, 404);
+
+    TempDir publicDir;
+    Environment publicEnv = env;
+    publicEnv["RAMPART_DATA_DIR"] = (publicDir / "data").string();
+    publicEnv["RAMPART_JOBS__WORKER_METRICS_LISTEN"] = "0.0.0.0:" + std::to_string(freePort());
+    auto refused = startProcess({RAMPART_BINARY, "worker"}, publicEnv, publicDir.path());
+    EXPECT_EQ(refused.waitExit(30s), 2);
+    EXPECT_NE(readFile(refused.stderrPath()).find("must be a loopback address"), std::string::npos)
+        << readFile(refused.stderrPath());
+}
+
+// Two API nodes on one database: the queue gauges' task is cluster-wide, so at every turn one node (the
+// lease holder) queries the store and reports them, and the other skips its turn and shows none.
+TEST_F(PostgresNodesTest, OfTwoServeNodesOnlyTheLeaseHolderRunsTheClusterWideTask) {
+    const Environment env = nodeEnvironment();
+    ServerProcess first;
+    ServerProcess second;
+    first.start({"--no-workers"}, env, kStartTimeout);
+    second.start({"--no-workers"}, env, kStartTimeout);
+    const auto runs = [](const std::string& page, std::string_view outcome) {
+        return metric(page, R"(rampart_housekeeping_runs_total{outcome=")" + std::string(outcome) +
+                                R"(",task="queue-gauges"})")
+            .value_or(0);
+    };
+    std::string pageOne;
+    std::string pageTwo;
+    // Two turns of each node (the task runs at start, then every 15 s): the holder renews its lease.
+    const bool twoTurns = waitUntil(
+        [&] {
+            pageOne = request(first.port(), "GET", "/metrics").body;
+            pageTwo = request(second.port(), "GET", "/metrics").body;
+            return runs(pageOne, "success") + runs(pageOne, "skipped") >= 2 &&
+                   runs(pageTwo, "success") + runs(pageTwo, "skipped") >= 2;
+        },
+        60s, 250ms);
+    ASSERT_TRUE(twoTurns) << pageOne << "\n----\n" << pageTwo;
+    const bool firstHolds = runs(pageOne, "success") > 0;
+    const std::string& holder = firstHolds ? pageOne : pageTwo;
+    const std::string& other = firstHolds ? pageTwo : pageOne;
+    EXPECT_EQ(runs(other, "success"), 0) << other;
+    EXPECT_GE(runs(other, "skipped"), 2) << other;
+    EXPECT_EQ(runs(holder, "skipped"), 0) << holder;
+    EXPECT_EQ(runs(holder, "failure"), 0) << holder;
+    // The cluster's figures come from the holder only.
+    EXPECT_TRUE(metric(holder, R"(rampart_queue_paused{queue="default"})").has_value()) << holder;
+    EXPECT_FALSE(metric(other, R"(rampart_queue_paused{queue="default"})").has_value()) << other;
+    // Per-node tasks run on both.
+    EXPECT_TRUE(metric(other, R"(rampart_housekeeping_runs_total{outcome="success",task="lease-recovery"})")
+                    .has_value())
+        << other;
+    EXPECT_EQ(scalar("SELECT count(*) FROM leader_leases WHERE name = 'housekeeping:queue-gauges'"), 1);
 }
 
 // ---- Two API nodes, two worker nodes, one worker SIGKILLed -----------------------------------------
