@@ -34,11 +34,11 @@ TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
     addIdentityRoutes(router, routeSettings(config), auth, store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
-    jobs::JobService jobService(store, tasks, jobs::JobsSettings{});
+    jobs::JobService jobService(store, store, tasks, jobs::JobsSettings{});
     addJobRoutes(router, routeSettings(config), tasks, jobService);
     jobs::LeaseService leaseService(store, tasks, jobs::JobsSettings{});
     addWorkerRoutes(router, leaseService);
-    jobs::ScheduleService scheduleService(store, jobService, jobs::ScheduleSettings{});
+    jobs::ScheduleService scheduleService(store, store, store, jobService, jobs::ScheduleSettings{});
     addScheduleRoutes(router, routeSettings(config), scheduleService);
 
     std::set<std::pair<http::Verb, std::string>> served;

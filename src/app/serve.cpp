@@ -289,7 +289,7 @@ int serve(Config config, const ServeOptions& options) {
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
     const jobs::JobsSettings settings = jobsSettings(config);
-    jobs::JobService jobService(*store, tasks, settings);
+    jobs::JobService jobService(*store, *store, tasks, settings);
     api::addJobRoutes(router, routes, tasks, jobService);
     jobs::LeaseService leaseService(*store, tasks, settings);
     api::addWorkerRoutes(router, leaseService);
@@ -306,7 +306,7 @@ int serve(Config config, const ServeOptions& options) {
     wakeups.start(workers);
     // Schedules: the API on every node; the scheduler on every node that runs it (one leads at a time).
     jobs::ScheduleService scheduleService(
-        *store, jobService,
+        *store, *store, *store, jobService,
         jobs::ScheduleSettings{.allowUsers = config.schedules.allowUsers,
                                .maxPerOwner = static_cast<int>(config.schedules.maxPerUser),
                                .maxTotal = static_cast<int>(config.schedules.maxTotal)});
@@ -315,7 +315,8 @@ int serve(Config config, const ServeOptions& options) {
     if (config.scheduler.enabled) {
         jobs::SchedulerSettings schedulerSettings{.holder = jobs::schedulerHolderId(),
                                                   .misfireGrace = config.scheduler.misfireGrace};
-        scheduler = std::make_unique<jobs::Scheduler>(*store, jobService, std::move(schedulerSettings));
+        scheduler = std::make_unique<jobs::Scheduler>(*store, *store, *store, jobService,
+                                                      std::move(schedulerSettings));
         scheduler->onSubmitted([&workers] {
             for (auto& pool : workers) pool->notify();
         });
