@@ -12,7 +12,6 @@
 #include <charconv>
 #include <map>
 
-#include "api/error_mapping.hpp"
 #include "api/json_body.hpp"
 #include "api/query.hpp"
 #include "api/responses.hpp"
@@ -31,7 +30,6 @@ namespace json = boost::json;
 using http::Exchange;
 using http::Status;
 using http::Verb;
-using identity::AuthError;
 
 constexpr std::size_t kMaxName = 150;
 constexpr std::size_t kMaxCode = 16;
@@ -83,137 +81,292 @@ std::optional<identity::Role> roleField(const std::optional<std::string>& text) 
     return role;
 }
 
+// What the identity handlers work with: the services, the store (audit listing) and the cookie setting.
+struct IdentityApi {
+    identity::LoginService& logins;
+    identity::AccountService& accounts;
+    const identity::KeyManager& keys;
+    store::Store& store;
+    bool secureCookies;
+};
+
+identity::RequestContext requestContext(const Exchange& ex) {
+    return identity::RequestContext{.requestId = ex.requestId, .client = ex.client};
+}
+
+boost::asio::awaitable<void> login(IdentityApi& api, Exchange& ex) {
+    JsonBody body(ex);
+    identity::LoginRequest request;
+    request.username = body.requiredString("username", kMaxName);
+    // Longer passwords are refused by the service without hashing, like wrong ones.
+    request.password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
+    request.totp = body.optionalString("totp", kMaxCode);
+    request.session = body.optionalBool("session").value_or(false);
+    body.finish();
+    // The login scope once more, keyed by the account this time, before any password is
+    // hashed: guessing one account's password from many addresses is limited too. Case is
+    // folded as the lockout counters fold it, so "Admin" and "admin" share one budget.
+    std::string accountKey = "n:";
+    for (char c : request.username)
+        accountKey += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    co_await http::limitScope(ex, http::kLoginScope, accountKey);
+    auto result = co_await api.logins.login(std::move(request), requestContext(ex));
+    if (result.session) {
+        ex.response.set(http::beast_http::field::set_cookie,
+                        http::sessionSetCookie(result.session->cookieValue.reveal(), result.session->maxAge,
+                                               api.secureCookies));
+        reply(ex, Status::ok,
+              json::object{{"csrf_token", result.session->csrfToken},
+                           {"expires_in", result.session->maxAge.count()}});
+    } else {
+        reply(ex, Status::ok, pairJson(*result.tokens));
+    }
+}
+
+boost::asio::awaitable<void> refresh(IdentityApi& api, Exchange& ex) {
+    JsonBody body(ex);
+    auto token = body.requiredString("refresh_token", kMaxRefreshToken);
+    body.finish();
+    reply(ex, Status::ok, pairJson(co_await api.logins.refresh(std::move(token), requestContext(ex))));
+}
+
+boost::asio::awaitable<void> logout(IdentityApi& api, Exchange& ex) {
+    const auto& principal = caller(ex);
+    co_await api.logins.logout(principal, requestContext(ex));
+    if (principal.credential == identity::CredentialKind::session) {
+        ex.response.set(http::beast_http::field::set_cookie, http::sessionClearCookie(api.secureCookies));
+    }
+    noContent(ex);
+}
+
+boost::asio::awaitable<void> publicKeys(IdentityApi& api, Exchange& ex) {
+    reply(ex, Status::ok, identity::toJwks(*api.keys.verificationKeys()));
+    co_return;
+}
+
+boost::asio::awaitable<void> getMe(IdentityApi& api, Exchange& ex) {
+    const auto& principal = caller(ex);
+    auto user = co_await api.accounts.findUser(principal.userId);
+    if (!user) throw http::ApiError::notFound();
+    auto body = userJson(*user);
+    json::array scopes(principal.scopes.begin(), principal.scopes.end());
+    body["scopes"] = std::move(scopes);
+    static constexpr std::string_view kKinds[] = {"access_token", "api_token", "session", "external"};
+    body["credential"] = kKinds[static_cast<int>(principal.credential)];
+    reply(ex, Status::ok, body);
+}
+
+boost::asio::awaitable<void> enrolTotp(IdentityApi& api, Exchange& ex) {
+    auto enrolment = co_await api.accounts.enrolTotp(caller(ex), requestContext(ex));
+    reply(ex, Status::created,
+          json::object{{"secret", enrolment.secretBase32}, {"otpauth_uri", enrolment.uri.reveal()}});
+}
+
+boost::asio::awaitable<void> confirmTotp(IdentityApi& api, Exchange& ex) {
+    JsonBody body(ex);
+    auto code = body.requiredString("code", kMaxCode);
+    body.finish();
+    co_await api.accounts.confirmTotp(caller(ex), std::move(code), requestContext(ex));
+    noContent(ex);
+}
+
+boost::asio::awaitable<void> disableTotp(IdentityApi& api, Exchange& ex) {
+    JsonBody body(ex);
+    auto password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
+    auto code = body.requiredString("code", kMaxCode);
+    body.finish();
+    co_await api.accounts.disableTotp(caller(ex), std::move(password), std::move(code), requestContext(ex));
+    noContent(ex);
+}
+
+boost::asio::awaitable<void> listTokens(IdentityApi& api, Exchange& ex) {
+    auto params = queryParams(ex, {"user_id"});
+    auto owner = params.contains("user_id") ? params.find("user_id")->second : std::string();
+    auto tokens = co_await api.accounts.listApiTokens(caller(ex), std::move(owner));
+    json::array items;
+    for (const auto& token : tokens) items.push_back(tokenJson(token));
+    reply(ex, Status::ok, json::object{{"items", std::move(items)}});
+}
+
+boost::asio::awaitable<void> createToken(IdentityApi& api, Exchange& ex) {
+    JsonBody body(ex);
+    auto name = body.requiredString("name", 100);
+    auto scopes = body.optionalStringArray("scopes", 32, 64);
+    auto expiresIn = body.optionalInt("expires_in", 1, std::int64_t{10} * 365 * 86400);
+    body.finish({"id", "user_id", "owner", "created", "last_used", "token", "prefix"});
+    if (!scopes) throw http::ApiError::invalidField("/scopes", "is required");
+    std::optional<std::chrono::seconds> lifetime;
+    if (expiresIn) lifetime = std::chrono::seconds(*expiresIn);
+    auto created = co_await api.accounts.createApiToken(caller(ex), std::move(name), std::move(*scopes),
+                                                        lifetime, requestContext(ex));
+    auto out = tokenJson(created.record);
+    out["token"] = created.token.reveal();
+    reply(ex, Status::created, out);
+}
+
+boost::asio::awaitable<void> deleteToken(IdentityApi& api, Exchange& ex) {
+    co_await api.accounts.revokeApiToken(caller(ex), std::string(ex.pathParam("id")), requestContext(ex));
+    noContent(ex);
+}
+
+boost::asio::awaitable<void> listUsers(IdentityApi& api, Exchange& ex) {
+    auto params = queryParams(ex, {"after", "limit"});
+    const int limit = limitParam(params, 100, 500);
+    auto after = params.contains("after") ? params.find("after")->second : std::string();
+    auto users = co_await api.accounts.listUsers(std::move(after), limit);
+    json::array items;
+    for (const auto& user : users) items.push_back(userJson(user));
+    json::object body{{"items", std::move(items)}};
+    body["next_cursor"] =
+        static_cast<int>(users.size()) == limit ? json::value(users.back().username) : json::value(nullptr);
+    reply(ex, Status::ok, body);
+}
+
+boost::asio::awaitable<void> createUser(IdentityApi& api, Exchange& ex) {
+    JsonBody body(ex);
+    identity::NewUser user;
+    user.username = body.requiredString("username", kMaxName);
+    if (auto email = body.nullableString("email", 254)) user.email = *email;
+    user.role = roleField(body.optionalString("role", 16)).value_or(identity::Role::user);
+    user.password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
+    body.finish({"id", "active", "created", "last_login", "password_hash", "totp_enabled", "failed_logins",
+                 "locked_until"});
+    const auto& principal = caller(ex);
+    auto created = co_await api.accounts.createUser(std::move(user), principal.userId, requestContext(ex));
+    reply(ex, Status::created, userJson(created));
+}
+
+boost::asio::awaitable<void> getUser(IdentityApi& api, Exchange& ex) {
+    auto user = co_await api.accounts.findUser(std::string(ex.pathParam("id")));
+    if (!user) throw http::ApiError::notFound();
+    reply(ex, Status::ok, userJson(*user));
+}
+
+boost::asio::awaitable<void> updateUser(IdentityApi& api, Exchange& ex) {
+    JsonBody body(ex);
+    identity::UserChanges changes;
+    changes.email = body.nullableString("email", 254);
+    changes.role = roleField(body.optionalString("role", 16));
+    changes.active = body.optionalBool("active");
+    if (auto password = body.optionalString("password", identity::kMaxPasswordBytes + 1)) {
+        changes.password = SecretString(std::move(*password));
+    }
+    body.finish({"id", "username", "created", "last_login", "password_hash", "totp_enabled", "failed_logins",
+                 "locked_until"});
+    const auto& principal = caller(ex);
+    auto user = co_await api.accounts.updateUser(std::string(ex.pathParam("id")), std::move(changes),
+                                                 principal.userId, requestContext(ex));
+    reply(ex, Status::ok, userJson(user));
+}
+
+boost::asio::awaitable<void> revokeUserCredentials(IdentityApi& api, Exchange& ex) {
+    co_await api.accounts.revokeAllCredentials(std::string(ex.pathParam("id")), caller(ex).userId,
+                                               requestContext(ex));
+    noContent(ex);
+}
+
+boost::asio::awaitable<void> listAudit(IdentityApi& api, Exchange& ex) {
+    auto params = queryParams(ex, {"action", "actor", "outcome", "since", "until", "after", "limit"});
+    store::AuditQuery query;
+    query.limit = limitParam(params, 100, store::AuditQuery::kMaxAuditPage);
+    if (auto found = params.find("action"); found != params.end()) query.action = found->second;
+    if (auto found = params.find("actor"); found != params.end()) query.actor = found->second;
+    if (auto found = params.find("outcome"); found != params.end()) query.outcome = found->second;
+    for (auto [name, target] : {std::pair{"since", &query.since}, std::pair{"until", &query.until}}) {
+        auto found = params.find(name);
+        if (found == params.end()) continue;
+        auto time = obs::parseAuditTime(found->second);
+        if (!time) {
+            throw http::ApiError::badRequest(std::string(name) +
+                                             " must be a time like 2026-01-31T12:00:00.000000Z");
+        }
+        *target = *time;
+    }
+    if (auto found = params.find("after"); found != params.end()) {
+        std::int64_t after = 0;
+        const auto& text = found->second;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), after);
+        if (ec != std::errc() || end != text.data() + text.size() || after < 0) {
+            throw http::ApiError::badRequest("after must be a non-negative integer");
+        }
+        query.afterId = after;
+    }
+    const int limit = query.limit;
+    auto records = co_await api.store.listAudit(std::move(query));
+    json::array items;
+    for (const auto& record : records) {
+        items.push_back(json::object{{"id", record.id},
+                                     {"time", obs::formatAuditTime(record.event.time)},
+                                     {"action", record.event.action},
+                                     {"actor", record.event.actor},
+                                     {"client", record.event.client},
+                                     {"request_id", record.event.requestId},
+                                     {"target", record.event.target},
+                                     {"outcome", record.event.outcome},
+                                     {"details", record.event.details}});
+    }
+    json::object body{{"items", std::move(items)}};
+    body["next_cursor"] = static_cast<int>(records.size()) == limit
+                              ? json::value(std::to_string(records.back().id))
+                              : json::value(nullptr);
+    reply(ex, Status::ok, body);
+}
+
 }  // namespace
 
 void addIdentityRoutes(http::Router& router, const RouteSettings& settings, identity::LoginService& logins,
                        identity::AccountService& accounts, const identity::KeyManager& keys,
                        store::Store& store) {
-    const bool secureCookies = settings.secureCookies;
-    auto context = [](const Exchange& ex) {
-        return identity::RequestContext{.requestId = ex.requestId, .client = ex.client};
-    };
-    // Every handler body runs inside this, so service refusals become problem+json answers.
-    auto guarded = [](auto body) {
-        return [body](Exchange& ex) -> boost::asio::awaitable<void> {
-            try {
-                co_await body(ex);
-            } catch (const AuthError& error) {
-                throw apiErrorFor(error);
-            }
-        };
-    };
+    auto api = std::make_shared<IdentityApi>(IdentityApi{.logins = logins,
+                                                         .accounts = accounts,
+                                                         .keys = keys,
+                                                         .store = store,
+                                                         .secureCookies = settings.secureCookies});
 
-    router.add(
-        {.method = Verb::post,
-         .pattern = "/api/v1/auth/login",
-         .handler = guarded([&logins, context, secureCookies](Exchange& ex) -> boost::asio::awaitable<void> {
-             JsonBody body(ex);
-             identity::LoginRequest request;
-             request.username = body.requiredString("username", kMaxName);
-             // Longer passwords are refused by the service without hashing, like wrong ones.
-             request.password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
-             request.totp = body.optionalString("totp", kMaxCode);
-             request.session = body.optionalBool("session").value_or(false);
-             body.finish();
-             // The login scope once more, keyed by the account this time, before any password is
-             // hashed: guessing one account's password from many addresses is limited too. Case is
-             // folded as the lockout counters fold it, so "Admin" and "admin" share one budget.
-             std::string accountKey = "n:";
-             for (char c : request.username)
-                 accountKey += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-             co_await http::limitScope(ex, http::kLoginScope, accountKey);
-             auto result = co_await logins.login(std::move(request), context(ex));
-             if (result.session) {
-                 ex.response.set(http::beast_http::field::set_cookie,
-                                 http::sessionSetCookie(result.session->cookieValue.reveal(),
-                                                        result.session->maxAge, secureCookies));
-                 reply(ex, Status::ok,
-                       json::object{{"csrf_token", result.session->csrfToken},
-                                    {"expires_in", result.session->maxAge.count()}});
-             } else {
-                 reply(ex, Status::ok, pairJson(*result.tokens));
-             }
-         }),
-         .summary = "Log in: a token pair, or a session cookie and CSRF token with \"session\": true",
-         .tag = "auth",
-         .jsonBody = true,
-         .maxBodyBytes = 8 * 1024,
-         .rateLimitScope = std::string(http::kLoginScope)});
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/auth/login",
+                .handler = handler<login>(api),
+                .summary = "Log in: a token pair, or a session cookie and CSRF token with \"session\": true",
+                .tag = "auth",
+                .jsonBody = true,
+                .maxBodyBytes = 8 * 1024,
+                .rateLimitScope = std::string(http::kLoginScope)});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/auth/refresh",
-                .handler = guarded([&logins, context](Exchange& ex) -> boost::asio::awaitable<void> {
-                    JsonBody body(ex);
-                    auto token = body.requiredString("refresh_token", kMaxRefreshToken);
-                    body.finish();
-                    reply(ex, Status::ok, pairJson(co_await logins.refresh(std::move(token), context(ex))));
-                }),
+                .handler = handler<refresh>(api),
                 .summary = "Rotate a refresh token: a new pair; the old refresh token is dead",
                 .tag = "auth",
                 .jsonBody = true,
                 .maxBodyBytes = 16 * 1024});
 
-    router.add(
-        {.method = Verb::post,
-         .pattern = "/api/v1/auth/logout",
-         .handler = guarded([&logins, context, secureCookies](Exchange& ex) -> boost::asio::awaitable<void> {
-             const auto& principal = caller(ex);
-             co_await logins.logout(principal, context(ex));
-             if (principal.credential == identity::CredentialKind::session) {
-                 ex.response.set(http::beast_http::field::set_cookie,
-                                 http::sessionClearCookie(secureCookies));
-             }
-             noContent(ex);
-         }),
-         .summary = "End the session, or the refresh family of the access token",
-         .tag = "auth"});
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/auth/logout",
+                .handler = handler<logout>(api),
+                .summary = "End the session, or the refresh family of the access token",
+                .tag = "auth"});
 
     router.add({.method = Verb::get,
                 .pattern = "/.well-known/jwks.json",
-                .handler = [&keys](Exchange& ex) -> boost::asio::awaitable<void> {
-                    reply(ex, Status::ok, identity::toJwks(*keys.verificationKeys()));
-                    co_return;
-                },
+                .handler = handler<publicKeys>(api),
                 .summary = "The public keys that verify Rampart's access tokens",
                 .tag = "auth"});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/me",
-                .handler = guarded([&accounts](Exchange& ex) -> boost::asio::awaitable<void> {
-                    const auto& principal = caller(ex);
-                    auto user = co_await accounts.findUser(principal.userId);
-                    if (!user) throw http::ApiError::notFound();
-                    auto body = userJson(*user);
-                    json::array scopes(principal.scopes.begin(), principal.scopes.end());
-                    body["scopes"] = std::move(scopes);
-                    static constexpr std::string_view kKinds[] = {"access_token", "api_token", "session",
-                                                                  "external"};
-                    body["credential"] = kKinds[static_cast<int>(principal.credential)];
-                    reply(ex, Status::ok, body);
-                }),
+                .handler = handler<getMe>(api),
                 .summary = "Who am I: the account, its role and the credential's scopes",
                 .tag = "me"});
 
-    router.add(
-        {.method = Verb::post,
-         .pattern = "/api/v1/me/totp",
-         .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
-             auto enrolment = co_await accounts.enrolTotp(caller(ex), context(ex));
-             reply(ex, Status::created,
-                   json::object{{"secret", enrolment.secretBase32}, {"otpauth_uri", enrolment.uri.reveal()}});
-         }),
-         .summary = "Start TOTP enrolment: the secret and an otpauth:// URI, shown once",
-         .tag = "me"});
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/me/totp",
+                .handler = handler<enrolTotp>(api),
+                .summary = "Start TOTP enrolment: the secret and an otpauth:// URI, shown once",
+                .tag = "me"});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/me/totp/confirm",
-                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
-                    JsonBody body(ex);
-                    auto code = body.requiredString("code", kMaxCode);
-                    body.finish();
-                    co_await accounts.confirmTotp(caller(ex), std::move(code), context(ex));
-                    noContent(ex);
-                }),
+                .handler = handler<confirmTotp>(api),
                 .summary = "Confirm TOTP enrolment with a code: logins need a code from now on",
                 .tag = "me",
                 .jsonBody = true,
@@ -221,15 +374,7 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/me/totp/disable",
-                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
-                    JsonBody body(ex);
-                    auto password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
-                    auto code = body.requiredString("code", kMaxCode);
-                    body.finish();
-                    co_await accounts.disableTotp(caller(ex), std::move(password), std::move(code),
-                                                  context(ex));
-                    noContent(ex);
-                }),
+                .handler = handler<disableTotp>(api),
                 .summary = "Turn TOTP off, with the password and a current code",
                 .tag = "me",
                 .jsonBody = true,
@@ -237,35 +382,14 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/tokens",
-                .handler = guarded([&accounts](Exchange& ex) -> boost::asio::awaitable<void> {
-                    auto params = queryParams(ex, {"user_id"});
-                    auto owner = params.contains("user_id") ? params.find("user_id")->second : std::string();
-                    auto tokens = co_await accounts.listApiTokens(caller(ex), std::move(owner));
-                    json::array items;
-                    for (const auto& token : tokens) items.push_back(tokenJson(token));
-                    reply(ex, Status::ok, json::object{{"items", std::move(items)}});
-                }),
+                .handler = handler<listTokens>(api),
                 .summary = "Personal API tokens (never the tokens themselves): the caller's, or with user_id "
                            "another user's (admins, auditors)",
                 .tag = "tokens"});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/tokens",
-                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
-                    JsonBody body(ex);
-                    auto name = body.requiredString("name", 100);
-                    auto scopes = body.optionalStringArray("scopes", 32, 64);
-                    auto expiresIn = body.optionalInt("expires_in", 1, std::int64_t{10} * 365 * 86400);
-                    body.finish({"id", "user_id", "owner", "created", "last_used", "token", "prefix"});
-                    if (!scopes) throw http::ApiError::invalidField("/scopes", "is required");
-                    std::optional<std::chrono::seconds> lifetime;
-                    if (expiresIn) lifetime = std::chrono::seconds(*expiresIn);
-                    auto created = co_await accounts.createApiToken(
-                        caller(ex), std::move(name), std::move(*scopes), lifetime, context(ex));
-                    auto out = tokenJson(created.record);
-                    out["token"] = created.token.reveal();
-                    reply(ex, Status::created, out);
-                }),
+                .handler = handler<createToken>(api),
                 .summary = "Create a personal API token; the token is in this answer only",
                 .tag = "tokens",
                 .jsonBody = true,
@@ -273,48 +397,19 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::delete_,
                 .pattern = "/api/v1/tokens/{id}",
-                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
-                    co_await accounts.revokeApiToken(caller(ex), std::string(ex.pathParam("id")),
-                                                     context(ex));
-                    noContent(ex);
-                }),
+                .handler = handler<deleteToken>(api),
                 .summary = "Revoke one of the caller's API tokens (admins: anyone's)",
                 .tag = "tokens"});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/users",
-                .handler = guarded([&accounts](Exchange& ex) -> boost::asio::awaitable<void> {
-                    auto params = queryParams(ex, {"after", "limit"});
-                    const int limit = limitParam(params, 100, 500);
-                    auto after = params.contains("after") ? params.find("after")->second : std::string();
-                    auto users = co_await accounts.listUsers(std::move(after), limit);
-                    json::array items;
-                    for (const auto& user : users) items.push_back(userJson(user));
-                    json::object body{{"items", std::move(items)}};
-                    body["next_cursor"] = static_cast<int>(users.size()) == limit
-                                              ? json::value(users.back().username)
-                                              : json::value(nullptr);
-                    reply(ex, Status::ok, body);
-                }),
+                .handler = handler<listUsers>(api),
                 .summary = "List users, by username, with cursor pagination (after, limit)",
                 .tag = "users"});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/users",
-                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
-                    JsonBody body(ex);
-                    identity::NewUser user;
-                    user.username = body.requiredString("username", kMaxName);
-                    if (auto email = body.nullableString("email", 254)) user.email = *email;
-                    user.role = roleField(body.optionalString("role", 16)).value_or(identity::Role::user);
-                    user.password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
-                    body.finish({"id", "active", "created", "last_login", "password_hash", "totp_enabled",
-                                 "failed_logins", "locked_until"});
-                    const auto& principal = caller(ex);
-                    auto created =
-                        co_await accounts.createUser(std::move(user), principal.userId, context(ex));
-                    reply(ex, Status::created, userJson(created));
-                }),
+                .handler = handler<createUser>(api),
                 .summary = "Create a user (the password must pass the policy)",
                 .tag = "users",
                 .jsonBody = true,
@@ -322,33 +417,14 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/users/{id}",
-                .handler = guarded([&accounts](Exchange& ex) -> boost::asio::awaitable<void> {
-                    auto user = co_await accounts.findUser(std::string(ex.pathParam("id")));
-                    if (!user) throw http::ApiError::notFound();
-                    reply(ex, Status::ok, userJson(*user));
-                }),
+                .handler = handler<getUser>(api),
                 .summary = "One user",
                 .tag = "users"});
 
     router.add(
         {.method = Verb::patch,
          .pattern = "/api/v1/users/{id}",
-         .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
-             JsonBody body(ex);
-             identity::UserChanges changes;
-             changes.email = body.nullableString("email", 254);
-             changes.role = roleField(body.optionalString("role", 16));
-             changes.active = body.optionalBool("active");
-             if (auto password = body.optionalString("password", identity::kMaxPasswordBytes + 1)) {
-                 changes.password = SecretString(std::move(*password));
-             }
-             body.finish({"id", "username", "created", "last_login", "password_hash", "totp_enabled",
-                          "failed_logins", "locked_until"});
-             const auto& principal = caller(ex);
-             auto user = co_await accounts.updateUser(std::string(ex.pathParam("id")), std::move(changes),
-                                                      principal.userId, context(ex));
-             reply(ex, Status::ok, userJson(user));
-         }),
+         .handler = handler<updateUser>(api),
          .summary = "Change a user's email, role, password or active flag (disabling revokes everything)",
          .tag = "users",
          .jsonBody = true,
@@ -356,65 +432,14 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/users/{id}/revoke-credentials",
-                .handler = guarded([&accounts, context](Exchange& ex) -> boost::asio::awaitable<void> {
-                    co_await accounts.revokeAllCredentials(std::string(ex.pathParam("id")), caller(ex).userId,
-                                                           context(ex));
-                    noContent(ex);
-                }),
+                .handler = handler<revokeUserCredentials>(api),
                 .summary = "Revoke every token, session and refresh family of a user at once",
                 .tag = "users"});
 
     router.add(
         {.method = Verb::get,
          .pattern = "/api/v1/audit",
-         .handler = [&store](Exchange& ex) -> boost::asio::awaitable<void> {
-             auto params =
-                 queryParams(ex, {"action", "actor", "outcome", "since", "until", "after", "limit"});
-             store::AuditQuery query;
-             query.limit = limitParam(params, 100, store::AuditQuery::kMaxAuditPage);
-             if (auto found = params.find("action"); found != params.end()) query.action = found->second;
-             if (auto found = params.find("actor"); found != params.end()) query.actor = found->second;
-             if (auto found = params.find("outcome"); found != params.end()) query.outcome = found->second;
-             for (auto [name, target] :
-                  {std::pair{"since", &query.since}, std::pair{"until", &query.until}}) {
-                 auto found = params.find(name);
-                 if (found == params.end()) continue;
-                 auto time = obs::parseAuditTime(found->second);
-                 if (!time) {
-                     throw http::ApiError::badRequest(std::string(name) +
-                                                      " must be a time like 2026-01-31T12:00:00.000000Z");
-                 }
-                 *target = *time;
-             }
-             if (auto found = params.find("after"); found != params.end()) {
-                 std::int64_t after = 0;
-                 const auto& text = found->second;
-                 auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), after);
-                 if (ec != std::errc() || end != text.data() + text.size() || after < 0) {
-                     throw http::ApiError::badRequest("after must be a non-negative integer");
-                 }
-                 query.afterId = after;
-             }
-             const int limit = query.limit;
-             auto records = co_await store.listAudit(std::move(query));
-             json::array items;
-             for (const auto& record : records) {
-                 items.push_back(json::object{{"id", record.id},
-                                              {"time", obs::formatAuditTime(record.event.time)},
-                                              {"action", record.event.action},
-                                              {"actor", record.event.actor},
-                                              {"client", record.event.client},
-                                              {"request_id", record.event.requestId},
-                                              {"target", record.event.target},
-                                              {"outcome", record.event.outcome},
-                                              {"details", record.event.details}});
-             }
-             json::object body{{"items", std::move(items)}};
-             body["next_cursor"] = static_cast<int>(records.size()) == limit
-                                       ? json::value(std::to_string(records.back().id))
-                                       : json::value(nullptr);
-             reply(ex, Status::ok, body);
-         },
+         .handler = handler<listAudit>(api),
          .summary = "Audit events, filtered (action, actor, outcome, since, until) and paged (after, limit)",
          .tag = "audit"});
 }

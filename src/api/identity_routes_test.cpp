@@ -36,11 +36,11 @@ TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
                       identityServices.keys, store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
-    jobs::JobService jobService(store, tasks, jobs::JobsSettings{});
+    jobs::JobService jobService(store, store, tasks, jobs::JobsSettings{});
     addJobRoutes(router, tasks, jobService);
     jobs::LeaseService leaseService(store, tasks, jobs::JobsSettings{});
     addWorkerRoutes(router, leaseService);
-    jobs::ScheduleService scheduleService(store, jobService, jobs::ScheduleSettings{});
+    jobs::ScheduleService scheduleService(store, store, store, jobService, jobs::ScheduleSettings{});
     addScheduleRoutes(router, scheduleService);
 
     std::set<std::pair<http::Verb, std::string>> served;

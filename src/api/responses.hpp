@@ -2,6 +2,8 @@
 // authorization stage has already let through, and stand in the route table as a named function.
 #pragma once
 
+#include <memory>
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -23,6 +25,11 @@ inline void reply(http::Exchange& ex, http::Status status, const boost::json::va
 template <auto Function, class Service>
 http::Handler handler(Service& service) {
     return [&service](http::Exchange& ex) { return Function(service, ex); };
+}
+// The same for what the route table owns itself (a bundle of services made for the handlers).
+template <auto Function, class Service>
+http::Handler handler(std::shared_ptr<Service> service) {
+    return [service = std::move(service)](http::Exchange& ex) { return Function(*service, ex); };
 }
 
 // For routes whose policy is not public: the authorization stage lets no request through without one.

@@ -226,7 +226,7 @@ class WorkerMetricsEndpoint {
         settings.requireTls = false;          // plain HTTP on loopback, like a scraper expects
         settings.rateLimits.enabled = false;  // its routes are never limited anyway
         http::PipelineDeps deps;
-        deps.store = &store;
+        deps.audit = &store;
         deps.policies = api::policyFor;
         pipeline_ = http::buildPipeline(settings, router_, httpMetrics, nullptr, std::move(deps));
         host_ = listen.listenHost;
@@ -251,6 +251,38 @@ redis::ClientOptions redisClientOptions(const Config& config) {
     redis::ClientOptions options;
     options.caFile = config.redisCaFile;
     return options;
+}
+
+// External identity providers, when configured: their keys are fetched once before serving.
+std::unique_ptr<identity::OidcRegistry> startOidc(const Config& config) {
+    if (config.oidcIssuers.empty()) return nullptr;
+    auto oidc = std::make_unique<identity::OidcRegistry>(
+        config.oidcIssuers, identity::OidcOptions{.cache = std::make_shared<identity::VerificationCache>(),
+                                                  .development = !config.production()});
+    runBlocking(oidc->start());
+    return oidc;
+}
+
+// The first start creates the admin account; a generated password is shown once.
+void bootstrapAdmin(identity::AccountService& accounts, const Config& config) {
+    auto password = accounts.bootstrapAdmin(config.adminPasswordFile);
+    if (!password) return;
+    if (password->empty()) {
+        spdlog::info("created the first admin account, \"admin\", with the password from the file");
+    } else {
+        // Once, on the console, past the logger (stdout stays JSON lines for the access log).
+        std::cerr << "created the first admin account, \"admin\"; admin password (shown once): "
+                  << password->reveal() << std::endl;
+    }
+}
+
+// The one Redis client of this process (rate limits shared by a cluster; /readyz), when redis_url is
+// set. It connects on first use, so the server starts while Redis is down and /readyz reports it.
+std::unique_ptr<redis::ClientHost> redisFor(const Config& config) {
+    if (!config.redisUrl) return nullptr;
+    const redis::RedisUrl redisUrl = redis::parseRedisUrl(config.redisUrl->reveal());
+    spdlog::info("redis: {}", redisUrl.redacted());
+    return std::make_unique<redis::ClientHost>(redisUrl, redisClientOptions(config));
 }
 
 }  // namespace
@@ -278,36 +310,12 @@ int serve(Config config, const ServeOptions& options) {
     std::unique_ptr<obs::AccessLog> accessLog;
     if (config.accessLog) accessLog = std::make_unique<obs::AccessLog>();
 
-    // External identity providers: their keys are fetched once before serving.
-    std::unique_ptr<identity::OidcRegistry> oidc;
-    if (!config.oidcIssuers.empty()) {
-        oidc = std::make_unique<identity::OidcRegistry>(
-            config.oidcIssuers,
-            identity::OidcOptions{.cache = std::make_shared<identity::VerificationCache>(),
-                                  .development = !config.production()});
-        runBlocking(oidc->start());
-    }
+    std::unique_ptr<identity::OidcRegistry> oidc = startOidc(config);
     identity::IdentityServices identityServices(*store, *store, config.secretKey, authSettings(config),
                                                 identity::systemClock(), oidc.get());
     identityServices.keys.loadKeys();
-    if (auto password = identityServices.accounts.bootstrapAdmin(config.adminPasswordFile)) {
-        if (password->empty()) {
-            spdlog::info("created the first admin account, \"admin\", with the password from the file");
-        } else {
-            // Once, on the console, past the logger (stdout stays JSON lines for the access log).
-            std::cerr << "created the first admin account, \"admin\"; admin password (shown once): "
-                      << password->reveal() << std::endl;
-        }
-    }
-
-    // The one Redis client of this process (rate limits shared by a cluster; /readyz), when redis_url is
-    // set. It connects on first use, so the server starts while Redis is down and /readyz reports it.
-    std::unique_ptr<redis::ClientHost> redisHost;
-    if (config.redisUrl) {
-        const redis::RedisUrl redisUrl = redis::parseRedisUrl(config.redisUrl->reveal());
-        redisHost = std::make_unique<redis::ClientHost>(redisUrl, redisClientOptions(config));
-        spdlog::info("redis: {}", redisUrl.redacted());
-    }
+    bootstrapAdmin(identityServices.accounts, config);
+    std::unique_ptr<redis::ClientHost> redisHost = redisFor(config);
     redis::Client* redisClient = redisHost ? &redisHost->client() : nullptr;
 
     http::Router router;
@@ -318,7 +326,7 @@ int serve(Config config, const ServeOptions& options) {
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
     const jobs::JobsSettings settings = jobsSettings(config);
-    jobs::JobService jobService(*store, tasks, settings);
+    jobs::JobService jobService(*store, *store, tasks, settings);
     api::addJobRoutes(router, tasks, jobService);
     jobs::LeaseService leaseService(*store, tasks, settings);
     api::addWorkerRoutes(router, leaseService);
@@ -336,7 +344,7 @@ int serve(Config config, const ServeOptions& options) {
     wakeups.start(workers);
     // Schedules: the API on every node; the scheduler on every node that runs it (one leads at a time).
     jobs::ScheduleService scheduleService(
-        *store, jobService,
+        *store, *store, *store, jobService,
         jobs::ScheduleSettings{.allowUsers = config.schedules.allowUsers,
                                .maxPerOwner = static_cast<int>(config.schedules.maxPerUser),
                                .maxTotal = static_cast<int>(config.schedules.maxTotal)});
@@ -345,7 +353,8 @@ int serve(Config config, const ServeOptions& options) {
     if (config.scheduler.enabled) {
         jobs::SchedulerSettings schedulerSettings{.holder = jobs::schedulerHolderId(),
                                                   .misfireGrace = config.scheduler.misfireGrace};
-        scheduler = std::make_unique<jobs::Scheduler>(*store, jobService, std::move(schedulerSettings));
+        scheduler = std::make_unique<jobs::Scheduler>(*store, *store, *store, jobService,
+                                                      std::move(schedulerSettings));
         scheduler->onSubmitted([&workers] {
             for (auto& pool : workers) pool->notify();
         });

@@ -181,6 +181,18 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     co_return result;
 }
 
+IssuedToken LoginService::issueAccess(const KeyRing& ring, const std::string& userId,
+                                      const std::string& familyId) const {
+    return issueAccessToken(ring,
+                            AccessTokenParams{.subject = userId,
+                                              .issuer = settings_.issuer,
+                                              .audience = settings_.audience,
+                                              .scopes = {std::string(kAllScopes)},
+                                              .lifetime = settings_.accessTokenTtl,
+                                              .familyId = familyId},
+                            clock_);
+}
+
 boost::asio::awaitable<TokenPair> LoginService::issuePair(const store::UserRecord& user,
                                                           const std::string& familyId) {
     const auto currentRing = keys_.ring();
@@ -191,14 +203,7 @@ boost::asio::awaitable<TokenPair> LoginService::issuePair(const store::UserRecor
                                                         .audience = settings_.audience,
                                                         .lifetime = settings_.refreshTokenTtl},
                                      clock_);
-    auto access = issueAccessToken(*currentRing,
-                                   AccessTokenParams{.subject = user.id,
-                                                     .issuer = settings_.issuer,
-                                                     .audience = settings_.audience,
-                                                     .scopes = {std::string(kAllScopes)},
-                                                     .lifetime = settings_.accessTokenTtl,
-                                                     .familyId = familyId},
-                                   clock_);
+    auto access = issueAccess(*currentRing, user.id, familyId);
     if (!refresh.ok || !access.ok) throw std::runtime_error("cannot sign tokens: no usable signing key");
     store::RefreshTokenRecord first{.tokenId = refresh.tokenId,
                                     .familyId = familyId,
@@ -247,14 +252,7 @@ boost::asio::awaitable<TokenPair> LoginService::refresh(std::string refreshToken
     }
     if (rotated.outcome != store::RefreshOutcome::rotated) throw unauthorized();
 
-    auto access = issueAccessToken(*currentRing,
-                                   AccessTokenParams{.subject = userId,
-                                                     .issuer = settings_.issuer,
-                                                     .audience = settings_.audience,
-                                                     .scopes = {std::string(kAllScopes)},
-                                                     .lifetime = settings_.accessTokenTtl,
-                                                     .familyId = familyId},
-                                   clock_);
+    auto access = issueAccess(*currentRing, userId, familyId);
     if (!access.ok) throw std::runtime_error("cannot sign tokens: no usable signing key");
     co_return TokenPair{.accessToken = std::move(access.token),
                         .refreshToken = std::move(next.token),

@@ -71,6 +71,9 @@ class LoginService {
   private:
     // A new refresh family with its first token, and an access token of that family.
     boost::asio::awaitable<TokenPair> issuePair(const store::UserRecord& user, const std::string& familyId);
+    // An access token for `userId` in refresh family `familyId`: every scope, the configured lifetime.
+    [[nodiscard]] IssuedToken issueAccess(const KeyRing& ring, const std::string& userId,
+                                          const std::string& familyId) const;
     boost::asio::awaitable<void> loginFailed(const std::optional<store::UserRecord>& user,
                                              const std::string& username, const RequestContext& context,
                                              std::string_view reason);

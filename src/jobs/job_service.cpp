@@ -14,6 +14,7 @@
 #include "core/sha256.hpp"
 #include "core/sodium_init.hpp"
 #include "obs/audit.hpp"
+#include "store/store_errors.hpp"
 
 namespace rampart::jobs {
 namespace {
@@ -73,9 +74,13 @@ std::string requestHash(const Submission& submission) {
 
 }  // namespace
 
-JobService::JobService(store::Store& store, const TaskRegistry& registry, JobsSettings settings,
-                       identity::Clock clock)
-    : store_(store), registry_(registry), settings_(std::move(settings)), clock_(std::move(clock)) {}
+JobService::JobService(store::JobStore& store, store::AuditSink& audit, const TaskRegistry& registry,
+                       JobsSettings settings, identity::Clock clock)
+    : store_(store),
+      audit_(audit),
+      registry_(registry),
+      settings_(std::move(settings)),
+      clock_(std::move(clock)) {}
 
 store::Millis JobService::now() const {
     return store::toMillis(clock_());
@@ -286,7 +291,7 @@ boost::asio::awaitable<void> JobService::setQueuePaused(identity::Principal call
                           .target = "queue:" + queue,
                           .outcome = "success",
                           .details = {}};
-    co_await store_.appendAudit(std::move(event));
+    co_await audit_.appendAudit(std::move(event));
     // Jobs that waited in the queue may be claimed now.
     if (!paused && onSubmitted_) onSubmitted_();
 }

@@ -17,7 +17,8 @@
 #include "identity/principal.hpp"
 #include "jobs/task_registry.hpp"
 #include "obs/metrics.hpp"
-#include "store/store.hpp"
+#include "store/audit_sink.hpp"
+#include "store/job_store.hpp"
 
 namespace rampart::jobs {
 
@@ -102,8 +103,8 @@ void publishQueueMetrics(const std::vector<QueueOverview>& queues, obs::QueueMet
 
 class JobService {
   public:
-    JobService(store::Store& store, const TaskRegistry& registry, JobsSettings settings,
-               identity::Clock clock = identity::systemClock());
+    JobService(store::JobStore& store, store::AuditSink& audit, const TaskRegistry& registry,
+               JobsSettings settings, identity::Clock clock = identity::systemClock());
 
     // Throws JobError: unknown task or queue, arguments that do not fit the schema (unprocessable, each
     // field named), an idempotency key reused for another request (conflict).
@@ -148,7 +149,8 @@ class JobService {
   private:
     [[nodiscard]] store::Millis now() const;
 
-    store::Store& store_;
+    store::JobStore& store_;
+    store::AuditSink& audit_;
     const TaskRegistry& registry_;
     JobsSettings settings_;
     identity::Clock clock_;

@@ -109,7 +109,7 @@ class JobServiceTest : public ::testing::Test {
     rampart::testing::TempDirectory dir_;
     store::SqliteStore store_;
     TaskRegistry registry_;
-    JobService service_{store_, registry_, twoQueues()};
+    JobService service_{store_, store_, registry_, twoQueues()};
 };
 
 TEST_F(JobServiceTest, SubmissionsGoOnlyToQueuesTheCallerMayUse) {
@@ -193,7 +193,7 @@ TEST_F(JobServiceTest, ASubmitWakesTheWorkersButAReplayDoesNot) {
 // Ids sort by submit time (so new rows land together in the store's indexes) and stay unguessable.
 TEST_F(JobServiceTest, JobIdsSortBySubmitTimeAndCarry128RandomBits) {
     auto time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'000));
-    JobService service(store_, registry_, twoQueues(), [&time] { return time; });
+    JobService service(store_, store_, registry_, twoQueues(), [&time] { return time; });
     const auto alice = principal("alice", Role::user);
     std::vector<std::string> ids;
     std::set<std::string> seen;

@@ -47,7 +47,7 @@ bool mayLease(const JobsSettings& settings, const identity::Principal& caller, s
     return configured != nullptr && mayLeaseFrom(*configured, caller);
 }
 
-LeaseService::LeaseService(store::Store& store, const TaskRegistry& registry, JobsSettings settings,
+LeaseService::LeaseService(store::JobStore& store, const TaskRegistry& registry, JobsSettings settings,
                            identity::Clock clock)
     : store_(store), registry_(registry), settings_(std::move(settings)), clock_(std::move(clock)) {}
 

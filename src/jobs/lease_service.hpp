@@ -26,7 +26,7 @@
 #include "identity/principal.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/task_registry.hpp"
-#include "store/store.hpp"
+#include "store/job_store.hpp"
 
 namespace rampart::jobs {
 
@@ -73,7 +73,7 @@ class LeaseService {
     // it too, when they run), so a job whose external worker died runs again.
     static constexpr std::chrono::milliseconds kRecoveryInterval{1000};
 
-    LeaseService(store::Store& store, const TaskRegistry& registry, JobsSettings settings,
+    LeaseService(store::JobStore& store, const TaskRegistry& registry, JobsSettings settings,
                  identity::Clock clock = identity::systemClock());
 
     // Leases up to request.max queued jobs of request.queues (highest priority, then earliest run_at),
@@ -104,7 +104,7 @@ class LeaseService {
     boost::asio::awaitable<void> refuse(identity::Principal caller, std::string jobId);
     [[nodiscard]] store::Millis now() const;
 
-    store::Store& store_;
+    store::JobStore& store_;
     const TaskRegistry& registry_;
     JobsSettings settings_;
     identity::Clock clock_;

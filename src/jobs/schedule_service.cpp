@@ -31,9 +31,15 @@ bool seesAll(const identity::Principal& caller) {
 
 }  // namespace
 
-ScheduleService::ScheduleService(store::Store& store, const JobService& jobs, ScheduleSettings settings,
+ScheduleService::ScheduleService(store::ScheduleStore& store, store::IdentityStore& users,
+                                 store::AuditSink& audit, const JobService& jobs, ScheduleSettings settings,
                                  identity::Clock clock)
-    : store_(store), jobs_(jobs), settings_(settings), clock_(std::move(clock)) {}
+    : store_(store),
+      users_(users),
+      audit_(audit),
+      jobs_(jobs),
+      settings_(settings),
+      clock_(std::move(clock)) {}
 
 store::Millis ScheduleService::now() const {
     return store::toMillis(clock_());
@@ -207,7 +213,7 @@ boost::asio::awaitable<store::ScheduleRecord> ScheduleService::update(identity::
     // Validated with the owner's rights: the owner's jobs are what the schedule submits.
     identity::Principal owner = caller;
     if (schedule.ownerId != caller.userId) {
-        auto user = co_await store_.findUserById(schedule.ownerId);
+        auto user = co_await users_.findUserById(schedule.ownerId);
         if (!user) throw JobError(Kind::notFound, "not-found", "no such schedule");
         owner = identity::Principal{.userId = user->id,
                                     .username = user->username,
@@ -276,7 +282,7 @@ boost::asio::awaitable<void> ScheduleService::audit(const identity::Principal& c
                           .target = "schedule:" + schedule.id,
                           .outcome = "success",
                           .details = std::move(details)};
-    co_await store_.appendAudit(std::move(event));
+    co_await audit_.appendAudit(std::move(event));
 }
 
 }  // namespace rampart::jobs

@@ -17,7 +17,9 @@
 #include "identity/principal.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/schedule_timing.hpp"
-#include "store/store.hpp"
+#include "store/audit_sink.hpp"
+#include "store/identity_store.hpp"
+#include "store/schedule_store.hpp"
 
 namespace rampart::jobs {
 
@@ -49,7 +51,9 @@ struct ScheduleDraft {
 
 class ScheduleService {
   public:
-    ScheduleService(store::Store& store, const JobService& jobs, ScheduleSettings settings,
+    // users: only to read a schedule's owner (findUserById), whose rights an update is checked with.
+    ScheduleService(store::ScheduleStore& store, store::IdentityStore& users, store::AuditSink& audit,
+                    const JobService& jobs, ScheduleSettings settings,
                     identity::Clock clock = identity::systemClock());
 
     // Throws JobError: invalid (400; a bad cron expression names its position), unprocessable (422:
@@ -85,7 +89,9 @@ class ScheduleService {
                                        const store::ScheduleRecord& schedule, AuditContext context);
     [[nodiscard]] store::Millis now() const;
 
-    store::Store& store_;
+    store::ScheduleStore& store_;
+    store::IdentityStore& users_;
+    store::AuditSink& audit_;
     const JobService& jobs_;
     ScheduleSettings settings_;
     identity::Clock clock_;

@@ -80,9 +80,14 @@ std::string schedulerHolderId() {
     return std::string(host.data()) + ":" + std::to_string(::getpid()) + ":" + identity::randomToken(16);
 }
 
-Scheduler::Scheduler(store::Store& store, const JobService& jobs, SchedulerSettings settings,
-                     identity::Clock clock)
-    : store_(store), jobs_(jobs), settings_(std::move(settings)), clock_(std::move(clock)) {}
+Scheduler::Scheduler(store::ScheduleStore& store, store::JobStore& jobStore, store::IdentityStore& users,
+                     const JobService& jobs, SchedulerSettings settings, identity::Clock clock)
+    : store_(store),
+      jobStore_(jobStore),
+      users_(users),
+      jobs_(jobs),
+      settings_(std::move(settings)),
+      clock_(std::move(clock)) {}
 
 boost::asio::awaitable<SchedulerRound> Scheduler::runOnce() {
     SchedulerRound round;
@@ -173,7 +178,7 @@ boost::asio::awaitable<void> Scheduler::handle(const store::ScheduleRecord& sche
                                   : nextAfterNow;
         std::optional<std::string> skipReason;
         if (schedule.skipIfRunning && lastJobId) {
-            const auto last = co_await store_.findJob(*lastJobId);
+            const auto last = co_await jobStore_.findJob(*lastJobId);
             if (last && waiting(last->state)) {
                 skipReason =
                     "the previous job " + last->id + " is still " + std::string(stateName(last->state));
@@ -182,7 +187,7 @@ boost::asio::awaitable<void> Scheduler::handle(const store::ScheduleRecord& sche
         const store::Millis writeTime = store::toMillis(clock_());
         std::optional<store::JobRecord> job;
         if (!skipReason) {
-            const auto owner = co_await store_.findUserById(schedule.ownerId);
+            const auto owner = co_await users_.findUserById(schedule.ownerId);
             if (!owner || !owner->active) {
                 skipReason = "the schedule's owner is disabled";
             } else {

@@ -16,7 +16,9 @@
 #include "identity/jwt.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/schedule_timing.hpp"
-#include "store/store.hpp"
+#include "store/identity_store.hpp"
+#include "store/job_store.hpp"
+#include "store/schedule_store.hpp"
 
 namespace rampart::jobs {
 
@@ -43,7 +45,9 @@ struct SchedulerRound {
 
 class Scheduler {
   public:
-    Scheduler(store::Store& store, const JobService& jobs, SchedulerSettings settings,
+    // jobStore: only to read a schedule's previous job (skip_if_running); users: only to read its owner.
+    Scheduler(store::ScheduleStore& store, store::JobStore& jobStore, store::IdentityStore& users,
+              const JobService& jobs, SchedulerSettings settings,
               identity::Clock clock = identity::systemClock());
 
     // One round: take or renew the lease; if held, handle every due schedule (up to batch). Never throws
@@ -61,7 +65,9 @@ class Scheduler {
     boost::asio::awaitable<void> handle(const store::ScheduleRecord& schedule, store::Millis now,
                                         SchedulerRound& round);
 
-    store::Store& store_;
+    store::ScheduleStore& store_;
+    store::JobStore& jobStore_;
+    store::IdentityStore& users_;
     const JobService& jobs_;
     SchedulerSettings settings_;
     identity::Clock clock_;

@@ -25,15 +25,15 @@ class SchedulerTest : public ::testing::Test {
         store_->migrate();
         rampart::testing::createUser(*store_, "alice");
         addBuiltinTasks(tasks_);
-        jobs_ = std::make_unique<JobService>(*store_, tasks_, JobsSettings{}, clock_.clock());
-        schedules_ = std::make_unique<ScheduleService>(*store_, *jobs_, ScheduleSettings{.allowUsers = true},
-                                                       clock_.clock());
+        jobs_ = std::make_unique<JobService>(*store_, *store_, tasks_, JobsSettings{}, clock_.clock());
+        schedules_ = std::make_unique<ScheduleService>(*store_, *store_, *store_, *jobs_,
+                                                       ScheduleSettings{.allowUsers = true}, clock_.clock());
     }
     void TearDown() override { store_->close(); }
 
     std::unique_ptr<Scheduler> scheduler(std::string holder) {
         SchedulerSettings settings{.holder = std::move(holder)};
-        return std::make_unique<Scheduler>(*store_, *jobs_, settings, clock_.clock());
+        return std::make_unique<Scheduler>(*store_, *store_, *store_, *jobs_, settings, clock_.clock());
     }
     // An every-minute schedule of alice's, created 10 s into the first minute.
     store::ScheduleRecord everyMinute(std::optional<std::string> policy = std::nullopt,
@@ -260,9 +260,9 @@ TEST_F(SchedulerTest, AnOwnerDemotedBelowTheQueueGetsNoJob) {
     JobsSettings settings{
         .queues = {QueueSettings{.name = "default"},
                    QueueSettings{.name = "reports", .submitRoles = {identity::Role::admin}}}};
-    jobs_ = std::make_unique<JobService>(*store_, tasks_, settings, clock_.clock());
-    schedules_ = std::make_unique<ScheduleService>(*store_, *jobs_, ScheduleSettings{.allowUsers = true},
-                                                   clock_.clock());
+    jobs_ = std::make_unique<JobService>(*store_, *store_, tasks_, settings, clock_.clock());
+    schedules_ = std::make_unique<ScheduleService>(*store_, *store_, *store_, *jobs_,
+                                                   ScheduleSettings{.allowUsers = true}, clock_.clock());
     clock_.set(kSchedulerT0 + 10 * kSecond);
     auto draft = rampart::testing::cronDraft("* * * * *");
     draft.queue = "reports";

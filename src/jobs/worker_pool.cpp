@@ -47,7 +47,7 @@ struct WorkerPool::Running {
     int lastProgress = -1;
 };
 
-WorkerPool::WorkerPool(store::Store& store, const TaskRegistry& registry, WorkerSettings settings,
+WorkerPool::WorkerPool(store::JobStore& store, const TaskRegistry& registry, WorkerSettings settings,
                        egress::EgressClient* egress, identity::Clock clock)
     : store_(store),
       registry_(registry),

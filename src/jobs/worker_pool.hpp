@@ -21,7 +21,7 @@
 #include "identity/jwt.hpp"
 #include "jobs/task_registry.hpp"
 #include "obs/metrics.hpp"
-#include "store/store.hpp"
+#include "store/job_store.hpp"
 
 namespace rampart::egress {
 class EgressClient;
@@ -42,7 +42,7 @@ struct WorkerSettings {
 
 class WorkerPool {
   public:
-    WorkerPool(store::Store& store, const TaskRegistry& registry, WorkerSettings settings,
+    WorkerPool(store::JobStore& store, const TaskRegistry& registry, WorkerSettings settings,
                egress::EgressClient* egress, identity::Clock clock = identity::systemClock());
     ~WorkerPool();
     WorkerPool(const WorkerPool&) = delete;
@@ -75,7 +75,7 @@ class WorkerPool {
     void warnStoreFailure(std::string_view what, const std::exception& error);
     static constexpr std::chrono::seconds kStoreWarningInterval{10};
 
-    store::Store& store_;
+    store::JobStore& store_;
     const TaskRegistry& registry_;
     WorkerSettings settings_;
     egress::EgressClient* egress_;

@@ -1,16 +1,38 @@
-// What every store's audit SQL shares: the query check, turning a stored row back into an event, and
-// the walk that re-checks the hash chain row by row, so that SQLite and PostgreSQL agree exactly.
+// What every store's audit SQL shares: the columns and how a row becomes the fields the chain covers
+// (read through each backend's `Row`, see job_columns.hpp), the query check, turning a stored row back
+// into an event, and the walk that re-checks the hash chain row by row, so that SQLite and PostgreSQL agree
+// exactly.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "obs/audit.hpp"
 #include "store/store.hpp"
 
 namespace rampart::store {
+
+// Columns 0..8 of an audit row as both stores select it: the id, then the strings the chain covers.
+inline constexpr std::string_view kAuditColumns =
+    "id, time, action, actor, client, request_id, target, outcome, details";
+
+// The fields a row selected as kAuditColumns holds.
+template <class Row>
+obs::AuditFields auditFieldsOfRow(const Row& row) {
+    return obs::AuditFields{
+        .time = row.text(1),
+        .action = row.text(2),
+        .actor = row.text(3),
+        .client = row.text(4),
+        .requestId = row.text(5),
+        .target = row.text(6),
+        .outcome = row.text(7),
+        .details = row.text(8),
+    };
+}
 
 // Throws std::invalid_argument for a limit or cursor out of range.
 void checkAuditQuery(const AuditQuery& query);

@@ -15,18 +15,14 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "store/store_errors.hpp"
+
 namespace rampart::store {
 
 using Seconds = std::chrono::sys_seconds;  // identity times are whole Unix seconds
 
 // Record members carry {} so that callers may name only some of them in designated initializers
 // (-Wmissing-field-initializers).
-
-// A unique column already holds the value (a username or email taken). Callers map it to 409.
-class Conflict : public std::runtime_error {
-  public:
-    using std::runtime_error::runtime_error;
-};
 
 struct UserRecord {
     std::string id{};  // random, base64url (identity::randomToken(16)); never reused

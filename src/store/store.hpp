@@ -19,19 +19,9 @@
 #include "store/identity_store.hpp"
 #include "store/job_store.hpp"
 #include "store/schedule_store.hpp"
+#include "store/store_errors.hpp"
 
 namespace rampart::store {
-
-// The database could not be reached or answered with an error. Its message is safe to log: it never
-// holds SQL, file paths or credentials. Callers map it to 503 when transient(), else to 500.
-class StoreUnavailable : public std::runtime_error {
-  public:
-    using std::runtime_error::runtime_error;
-    // True when the same request may succeed if repeated shortly (the database is down, restarting,
-    // overloaded, or a transaction lost a race); false when the database refused the statement itself
-    // (a bug in our SQL, a missing table or privilege), which no retry will cure.
-    [[nodiscard]] virtual bool transient() const noexcept { return true; }
-};
 
 // Which audit records to list: every filter given must match. Results are ordered by id, ascending;
 // pass the last id seen as afterId for the next page.

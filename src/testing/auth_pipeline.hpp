@@ -16,6 +16,7 @@
 #include "app/config.hpp"
 #include "http/pipeline.hpp"
 #include "obs/metrics.hpp"
+#include "store/store.hpp"
 #include "testing/pipeline_driver.hpp"
 
 namespace rampart::testing {

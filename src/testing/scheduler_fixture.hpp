@@ -79,10 +79,10 @@ inline void raceTwoSchedulers(const std::function<std::unique_ptr<store::Store>(
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
     ManualClock clock;
-    jobs::JobService jobsA(*storeA, tasks, jobs::JobsSettings{}, clock.clock());
-    jobs::JobService jobsB(*storeB, tasks, jobs::JobsSettings{}, clock.clock());
-    jobs::ScheduleService schedules(*storeA, jobsA, jobs::ScheduleSettings{.allowUsers = true},
-                                    clock.clock());
+    jobs::JobService jobsA(*storeA, *storeA, tasks, jobs::JobsSettings{}, clock.clock());
+    jobs::JobService jobsB(*storeB, *storeB, tasks, jobs::JobsSettings{}, clock.clock());
+    jobs::ScheduleService schedules(*storeA, *storeA, *storeA, jobsA,
+                                    jobs::ScheduleSettings{.allowUsers = true}, clock.clock());
     const auto alice = userPrincipal("alice");
     std::vector<std::string> ids;
     ids.push_back(runToCompletion(schedules.create(alice, cronDraft("* * * * * *"), {})).id);
@@ -96,8 +96,8 @@ inline void raceTwoSchedulers(const std::function<std::unique_ptr<store::Store>(
     using namespace std::chrono_literals;
     jobs::SchedulerSettings settingsA{.holder = "a", .lease = 3s};
     jobs::SchedulerSettings settingsB{.holder = sameHolder ? "a" : "b", .lease = 3s};
-    jobs::Scheduler a(*storeA, jobsA, settingsA, clock.clock());
-    jobs::Scheduler b(*storeB, jobsB, settingsB, clock.clock());
+    jobs::Scheduler a(*storeA, *storeA, *storeA, jobsA, settingsA, clock.clock());
+    jobs::Scheduler b(*storeB, *storeB, *storeB, jobsB, settingsB, clock.clock());
     int leaderRounds = 0;
     for (int round = 1; round <= 40; ++round) {
         clock.set(kSchedulerT0 + round * 1000 + 100);

@@ -17,21 +17,8 @@ namespace asio = boost::asio;
 // Rows the verifier reads per round trip: bounded memory however long the log is.
 constexpr std::int64_t kVerifyPage = 1000;
 
-// Columns 0..8 of a row selected as kAuditColumns, as the strings the chain covers.
-constexpr std::string_view kAuditColumns =
-    "id, time, action, actor, client, request_id, target, outcome, details";
-
 obs::AuditFields fieldsOf(const pg::Result& result, int row) {
-    return obs::AuditFields{
-        .time = result.string(row, 1),
-        .action = result.string(row, 2),
-        .actor = result.string(row, 3),
-        .client = result.string(row, 4),
-        .requestId = result.string(row, 5),
-        .target = result.string(row, 6),
-        .outcome = result.string(row, 7),
-        .details = result.string(row, 8),
-    };
+    return auditFieldsOfRow(pg::Row(result, row));
 }
 
 const std::string kVerifyRows = fmt::format(

@@ -111,6 +111,26 @@ class Result {
     std::shared_ptr<PGresult> result_;
 };
 
+// One row of a Result, as the mappings both stores share read it (store/job_columns.hpp,
+// store/schedule_columns.hpp).
+class Row {
+  public:
+    Row(const Result& rows, int row) : rows_(rows), row_(row) {}
+    [[nodiscard]] std::string text(int column) const { return rows_.string(row_, column); }
+    [[nodiscard]] std::int64_t int64(int column) const { return rows_.int64(row_, column); }
+    [[nodiscard]] std::optional<std::string> optionalText(int column) const {
+        return rows_.optionalString(row_, column);
+    }
+    [[nodiscard]] std::optional<std::int64_t> optionalInt64(int column) const {
+        return rows_.optionalInt64(row_, column);
+    }
+    [[nodiscard]] bool flag(int column) const { return rows_.boolean(row_, column); }
+
+  private:
+    const Result& rows_;
+    int row_;
+};
+
 // A NOTIFY received on a connection that LISTENs.
 struct Notification {
     std::string channel;

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "store/identity_columns.hpp"
+#include "store/identity_rules.hpp"
 #include "store/postgres/postgres_store.hpp"
 
 namespace rampart::store {
@@ -24,34 +25,10 @@ std::optional<std::int64_t> optionalUnix(const std::optional<Seconds>& time) {
     return time ? std::optional(unixOf(*time)) : std::nullopt;
 }
 
-std::optional<Seconds> optionalTime(const pg::Result& result, int row, int column) {
-    const auto unix = result.optionalInt64(row, column);
-    return unix ? std::optional(secondsOf(*unix)) : std::nullopt;
-}
-
 // --- users ---
 
-constexpr std::string_view kUserColumns =
-    "id, username, email, role, active, password_hash, totp_secret, totp_enabled, totp_last_step, "
-    "created, last_login, failed_logins, locked_until, credentials_revoked_at";
-
 UserRecord userOf(const pg::Result& result, int row) {
-    return UserRecord{
-        .id = result.string(row, 0),
-        .username = result.string(row, 1),
-        .email = result.optionalString(row, 2),
-        .role = result.string(row, 3),
-        .active = result.boolean(row, 4),
-        .passwordHash = result.string(row, 5),
-        .totpSecretSealed = result.string(row, 6),
-        .totpEnabled = result.boolean(row, 7),
-        .totpLastStep = result.optionalInt64(row, 8),
-        .created = secondsOf(result.int64(row, 9)),
-        .lastLogin = optionalTime(result, row, 10),
-        .failedLogins = static_cast<int>(result.int64(row, 11)),
-        .lockedUntil = optionalTime(result, row, 12),
-        .credentialsRevokedAt = optionalTime(result, row, 13),
-    };
+    return userOfRow(pg::Row(result, row));
 }
 
 std::optional<UserRecord> firstUser(const pg::Result& result) {
@@ -76,22 +53,8 @@ const std::string kCountFailure = fmt::format(
 
 // --- API tokens ---
 
-constexpr std::string_view kTokenColumns =
-    "id, user_id, name, token_hash, display_prefix, scopes, created, expires, last_used, revoked";
-
 ApiTokenRecord tokenOf(const pg::Result& result, int row) {
-    return ApiTokenRecord{
-        .id = result.string(row, 0),
-        .userId = result.string(row, 1),
-        .name = result.string(row, 2),
-        .tokenHash = result.string(row, 3),
-        .displayPrefix = result.string(row, 4),
-        .scopes = splitScopes(result.text(row, 5)),
-        .created = secondsOf(result.int64(row, 6)),
-        .expires = optionalTime(result, row, 7),
-        .lastUsed = optionalTime(result, row, 8),
-        .revoked = optionalTime(result, row, 9),
-    };
+    return tokenOfRow(pg::Row(result, row));
 }
 
 std::optional<ApiTokenRecord> firstToken(const pg::Result& result) {
@@ -346,20 +309,12 @@ asio::awaitable<IdentityStore::RotateResult> PostgresStore::rotateRefreshToken(s
         if (found.empty()) co_return result;
         result.familyId = found.string(0, 0);
         result.userId = found.string(0, 1);
-        const bool expired = found.int64(0, 2) <= unixOf(now);
-        const bool spent = found.boolean(0, 3);
-        const bool familyRevoked = found.boolean(0, 4);
-        if (expired) co_return result;  // unknown: an expired token proves nothing, spent or not
-        if (familyRevoked) {
-            result.outcome = RefreshOutcome::revoked;
-            co_return result;
-        }
-        if (spent) {
-            // A spent token came back: someone holds a copy. Kill the family for both holders.
+        result.outcome = refreshOutcomeOf(found.int64(0, 2), found.boolean(0, 3), found.boolean(0, 4), now);
+        if (result.outcome == RefreshOutcome::reused) {
+            // Someone holds a copy: the family dies for both holders.
             co_await db.query(std::string(kRevokeFamily), pg::Params(unixOf(now), result.familyId));
-            result.outcome = RefreshOutcome::reused;
-            co_return result;
         }
+        if (result.outcome != RefreshOutcome::rotated) co_return result;
         RefreshTokenRecord stored = next;  // a copy: a retried transaction starts from `next` again
         stored.familyId = result.familyId;
         stored.userId = result.userId;
@@ -370,7 +325,6 @@ asio::awaitable<IdentityStore::RotateResult> PostgresStore::rotateRefreshToken(s
         });
         statements.push_back(insertRefreshToken(stored));
         co_await db.pipeline(std::move(statements));
-        result.outcome = RefreshOutcome::rotated;
         co_return result;
     });
 }
@@ -406,18 +360,10 @@ asio::awaitable<std::optional<SessionRecord>> PostgresStore::findSession(std::st
     return withConnection(
         [idHash = std::move(idHash)](pg::Connection& db) -> asio::awaitable<std::optional<SessionRecord>> {
             const auto found = co_await db.query(
-                "SELECT id_hash, user_id, created, expires, revoked FROM sessions WHERE id_hash = $1",
+                "SELECT " + std::string(kSessionColumns) + " FROM sessions WHERE id_hash = $1",
                 pg::Params(idHash));
             std::optional<SessionRecord> session;
-            if (!found.empty()) {
-                session = SessionRecord{
-                    .idHash = found.string(0, 0),
-                    .userId = found.string(0, 1),
-                    .created = secondsOf(found.int64(0, 2)),
-                    .expires = secondsOf(found.int64(0, 3)),
-                    .revoked = optionalTime(found, 0, 4),
-                };
-            }
+            if (!found.empty()) session = sessionOfRow(pg::Row(found, 0));
             co_return session;
         });
 }

@@ -15,7 +15,8 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "store/identity_store.hpp"
+#include "store/job_columns.hpp"
+#include "store/job_rules.hpp"
 #include "store/postgres/pg_job_rows.hpp"
 #include "store/postgres/postgres_store.hpp"
 
@@ -26,54 +27,31 @@ namespace asio = boost::asio;
 using jobs::JobEvent;
 using jobs::JobState;
 
-// seq last: it is the listing cursor (PostgreSQL has no rowid).
-constexpr std::string_view kJobColumns =
-    "id, task, args, queue, priority, state, attempts, max_attempts, run_at, timeout_ms, owner_id, "
-    "idempotency_key, request_hash, progress, progress_message, result, error, cancel_requested, "
-    "lease_holder, lease_expires, created, updated, finished, seq";
-constexpr int kSeqColumn = 23;
+// A job's columns with seq last (kJobCursorColumn): it is the listing cursor (PostgreSQL has no rowid).
+std::string jobColumnsAndSeq() {
+    std::string columns(kJobColumns);
+    columns += ", seq";
+    return columns;
+}
 
 std::string jobSelect(std::string_view where) {
     std::string sql = "SELECT ";
-    sql += kJobColumns;
+    sql += jobColumnsAndSeq();
     sql += " FROM jobs ";
     sql += where;
     return sql;
 }
 
-JobState stateOf(std::string_view text) {
-    auto state = jobs::parseState(text);
-    // The CHECK constraint admits only known names; anything else means the schema was changed by hand.
-    if (!state) throw StoreUnavailable("a job has an unknown state");
-    return *state;
+// A detail as an SQL literal, for the statements that write history rows themselves (no quote in any).
+std::string quoted(std::string_view detail) {
+    std::string literal = "'";
+    literal += detail;
+    literal += '\'';
+    return literal;
 }
 
 JobRecord jobOf(const pg::Result& rows, int row) {
-    return JobRecord{
-        .id = rows.string(row, 0),
-        .task = rows.string(row, 1),
-        .args = rows.string(row, 2),
-        .queue = rows.string(row, 3),
-        .priority = static_cast<int>(rows.int64(row, 4)),
-        .state = stateOf(rows.text(row, 5)),
-        .attempts = static_cast<int>(rows.int64(row, 6)),
-        .maxAttempts = static_cast<int>(rows.int64(row, 7)),
-        .runAt = rows.int64(row, 8),
-        .timeoutMs = rows.int64(row, 9),
-        .ownerId = rows.string(row, 10),
-        .idempotencyKey = rows.optionalString(row, 11),
-        .requestHash = rows.optionalString(row, 12),
-        .progress = static_cast<int>(rows.int64(row, 13)),
-        .progressMessage = rows.string(row, 14),
-        .result = rows.optionalString(row, 15),
-        .error = rows.optionalString(row, 16),
-        .cancelRequested = rows.boolean(row, 17),
-        .leaseHolder = rows.optionalString(row, 18),
-        .leaseExpires = rows.optionalInt64(row, 19),
-        .created = rows.int64(row, 20),
-        .updated = rows.int64(row, 21),
-        .finished = rows.optionalInt64(row, 22),
-    };
+    return jobOfRow(pg::Row(rows, row));
 }
 
 std::vector<JobRecord> jobsOf(const pg::Result& rows) {
@@ -127,15 +105,6 @@ std::string booleanArray(const std::vector<bool>& values) {
     }
     literal += '}';
     return literal;
-}
-
-jobs::JobFacts factsOf(const JobRecord& job) {
-    return jobs::JobFacts{
-        .attempts = job.attempts, .maxAttempts = job.maxAttempts, .cancelRequested = job.cancelRequested};
-}
-
-std::optional<Millis> finishedAt(JobState state, Millis now) {
-    return jobs::isTerminal(state) ? std::optional<Millis>(now) : std::nullopt;
 }
 
 // History rows, written by one statement per transaction step.
@@ -205,13 +174,10 @@ class FinishRows {
         states_.emplace_back(jobs::stateName(to));
         results_.push_back(outcome.result);
         errors_.push_back(outcome.error);
-        runAt_.push_back(to == JobState::failed ? outcome.retryAt : job.runAt);
+        runAt_.push_back(runAtAfter(job, to, outcome));
         succeeded_.push_back(outcome.succeeded);
         finished_.push_back(finishedAt(to, now));
-        events_.add(job.id, job.state, to,
-                    outcome.succeeded ? "succeeded"
-                    : outcome.retry   ? "attempt failed"
-                                      : "failed, no retry");
+        events_.add(job.id, job.state, to, attemptEndOf(outcome).detail);
     }
     [[nodiscard]] bool empty() const { return ids_.empty(); }
 
@@ -239,12 +205,6 @@ class FinishRows {
     EventRows events_;
 };
 
-// Whether `holder` holds a live lease on the job.
-bool leasedTo(const JobRecord& job, const std::string& holder, Millis now) {
-    return job.state == JobState::running && job.leaseHolder == holder && job.leaseExpires &&
-           *job.leaseExpires > now;
-}
-
 // finishAttempts' body: locks the reported jobs in id order (so that two such calls cannot deadlock),
 // applies each report in turn to the row as the reports before it left it, and writes every change
 // in one round trip. A refused report (nullopt) changes nothing.
@@ -266,16 +226,13 @@ asio::awaitable<std::vector<std::optional<JobState>>> finishReports(pg::Connecti
     states.reserve(reports.size());
     for (const auto& report : reports) {
         const auto found = jobsById.find(report.id);
-        if (found == jobsById.end() || !leasedTo(found->second, report.holder, now)) {
+        if (found == jobsById.end() || !holdsLiveLease(found->second, report.holder, now)) {
             states.emplace_back(std::nullopt);
             continue;
         }
         JobRecord& job = found->second;
         const JobOutcome& outcome = report.outcome;
-        const auto event = outcome.succeeded ? JobEvent::succeed
-                           : outcome.retry   ? JobEvent::fail
-                                             : JobEvent::failPermanently;
-        const auto next = jobs::nextState(job.state, event, factsOf(job));
+        const auto next = jobs::nextState(job.state, attemptEndOf(outcome).event, factsOf(job));
         states.push_back(next);
         if (!next) continue;
         rows.add(job, *next, outcome, now);
@@ -294,40 +251,42 @@ asio::awaitable<std::vector<std::optional<JobState>>> finishReports(pg::Connecti
 // Inserts the job unless its owner used its idempotency key already (then nothing, and no row comes
 // back), with its first history row; the conflict waits for a concurrent insert of that key to end.
 std::string insertJobSql() {
-    std::string sql =
-        "WITH inserted AS ("
-        " INSERT INTO jobs (id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms,"
-        " owner_id, idempotency_key, request_hash, created, updated)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
+    std::string sql = "WITH inserted AS (INSERT INTO jobs (";
+    sql += kNewJobColumns;
+    sql +=
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
         " ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
         " RETURNING *),"
         " history AS ("
         " INSERT INTO job_events (job_id, time, to_state, detail)"
-        " SELECT id, created, state, 'submitted' FROM inserted)"
-        " SELECT ";
-    sql += kJobColumns;
+        " SELECT id, created, state, " +
+        quoted(kSubmittedDetail) + " FROM inserted) SELECT ";
+    sql += jobColumnsAndSeq();
     sql += " FROM inserted";
     return sql;
 }
 
 // One statement for many new jobs (a batch, or single submits stored together): the jobs from parallel
 // arrays, each with its own created time, and their history.
-constexpr std::string_view kInsertJobs =
-    "WITH inserted AS ("
-    " INSERT INTO jobs (id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms, owner_id,"
-    " idempotency_key, request_hash, created, updated)"
-    " SELECT b.id, b.task, b.args, b.queue, b.priority, b.state, b.max_attempts, b.run_at, b.timeout_ms,"
-    " b.owner_id, b.idempotency_key, b.request_hash, b.created, b.created"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[],"
-    " $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::bigint[])"
-    " AS b (id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms, owner_id,"
-    " idempotency_key, request_hash, created)"
-    " ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-    " RETURNING id, state, created)"
-    " INSERT INTO job_events (job_id, time, to_state, detail)"
-    " SELECT id, created, state, 'submitted' FROM inserted";
+std::string insertJobsSql() {
+    std::string sql = "WITH inserted AS (INSERT INTO jobs (";
+    sql += kNewJobColumns;
+    sql +=
+        ") SELECT b.id, b.task, b.args, b.queue, b.priority, b.state, b.max_attempts, b.run_at, b.timeout_ms,"
+        " b.owner_id, b.idempotency_key, b.request_hash, b.created, b.created"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[],"
+        " $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::bigint[])"
+        " AS b (id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms, owner_id,"
+        " idempotency_key, request_hash, created)"
+        " ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+        " RETURNING id, state, created)"
+        " INSERT INTO job_events (job_id, time, to_state, detail)"
+        " SELECT id, created, state, " +
+        quoted(kSubmittedDetail) + " FROM inserted";
+    return sql;
+}
 
-// kInsertJobs' parameters for jobs whose state, attempts and times are set already.
+// insertJobsSql's parameters for jobs whose state, attempts and times are set already.
 pg::Params insertJobsParams(const std::vector<JobRecord>& jobs) {
     std::vector<std::optional<std::string>> ids, tasks, args, queues, states, owners, keys, hashes;
     std::vector<std::optional<std::int64_t>> priorities, maxAttempts, runAt, timeouts, created;
@@ -354,30 +313,20 @@ pg::Params insertJobsParams(const std::vector<JobRecord>& jobs) {
     return params;
 }
 
-JobState initialState(const JobRecord& job, Millis now) {
-    return job.runAt > now ? JobState::scheduled : JobState::queued;
-}
-
-// A new job as it is stored at `now`.
-JobRecord newJob(JobRecord job, Millis now) {
-    job.state = initialState(job, now);
-    job.attempts = 0;
-    job.created = job.updated = now;
-    return job;
-}
-
 // Due scheduled and failed jobs become queued (jobs::nextState's `due` edge, which has no condition),
 // each with its history row. Rows another transaction holds are left for the next claim, so that
 // claimers never wait for each other here either.
-constexpr std::string_view kPromoteDueJobs =
-    "WITH due AS ("
-    " SELECT id, state FROM jobs WHERE state IN ('scheduled', 'failed') AND run_at <= $1::bigint"
-    " FOR UPDATE SKIP LOCKED),"
-    " moved AS ("
-    " UPDATE jobs SET state = 'queued', updated = $1::bigint FROM due WHERE jobs.id = due.id"
-    " RETURNING jobs.id, due.state AS from_state)"
-    " INSERT INTO job_events (job_id, time, from_state, to_state, detail)"
-    " SELECT id, $1::bigint, from_state, 'queued', 'due' FROM moved";
+std::string promoteDueJobsSql() {
+    return "WITH due AS ("
+           " SELECT id, state FROM jobs WHERE state IN ('scheduled', 'failed') AND run_at <= $1::bigint"
+           " FOR UPDATE SKIP LOCKED),"
+           " moved AS ("
+           " UPDATE jobs SET state = 'queued', updated = $1::bigint FROM due WHERE jobs.id = due.id"
+           " RETURNING jobs.id, due.state AS from_state)"
+           " INSERT INTO job_events (job_id, time, from_state, to_state, detail)"
+           " SELECT id, $1::bigint, from_state, 'queued', " +
+           quoted(kDueDetail) + " FROM moved";
+}
 
 // Leases the best claimable jobs that no other transaction holds. `attempts < max_attempts` is
 // jobs::nextState's condition for the `claim` edge out of queued.
@@ -404,9 +353,9 @@ std::string claimJobsSql() {
         " FROM picked WHERE jobs.id = picked.id RETURNING jobs.*),"
         " history AS ("
         " INSERT INTO job_events (job_id, time, from_state, to_state, detail, holder)"
-        " SELECT id, $5::bigint, 'queued', 'running', 'claimed', $3::text FROM leased)"
-        " SELECT ";
-    sql += kJobColumns;
+        " SELECT id, $5::bigint, 'queued', 'running', " +
+        quoted(kClaimedDetail) + ", $3::text FROM leased) SELECT ";
+    sql += jobColumnsAndSeq();
     sql += " FROM leased ORDER BY priority DESC, run_at, seq";
     return sql;
 }
@@ -429,7 +378,7 @@ boost::asio::awaitable<SubmitResult> PostgresStore::submitJob(JobRecord job, Mil
     // A job with an idempotency key may exist already: its own statement says which. One without joins
     // the single submits on their way to the database, stored with them in one statement.
     const bool keyed = job.idempotencyKey.has_value();
-    auto work = keyed ? storeJob(std::move(job), now) : storeWithOthers(newJob(std::move(job), now));
+    auto work = keyed ? storeJob(std::move(job), now) : storeWithOthers(newJobAt(std::move(job), now));
     SubmitResult result = co_await std::move(work);
     // Idle workers wake once it is committed; not when the key was used already or the job waits.
     if (result.outcome == SubmitOutcome::created && result.job.state == JobState::queued) {
@@ -526,8 +475,7 @@ boost::asio::awaitable<void> PostgresStore::storeGroup(
 boost::asio::awaitable<void> PostgresStore::insertJobs(std::vector<JobRecord> jobs) {
     return withConnection([jobs = std::move(jobs)](pg::Connection& db) -> asio::awaitable<void> {
         std::vector<pg::Statement> statements;
-        statements.push_back(
-            pg::Statement{.sql = std::string(kInsertJobs), .params = insertJobsParams(jobs)});
+        statements.push_back(pg::Statement{.sql = insertJobsSql(), .params = insertJobsParams(jobs)});
         co_await db.pipeline(std::move(statements));
     });
 }
@@ -552,11 +500,7 @@ boost::asio::awaitable<SubmitResult> PostgresStore::storeJob(JobRecord job, Mill
             // The key is taken by a committed job: ON CONFLICT waited for its transaction to end.
             auto earlierRows = co_await db.query(jobSelect("WHERE owner_id = $1 AND idempotency_key = $2"),
                                                  pg::Params(job.ownerId, job.idempotencyKey));
-            if (auto earlier = firstJob(earlierRows)) {
-                const bool same = earlier->requestHash == job.requestHash;
-                co_return SubmitResult{.outcome = same ? SubmitOutcome::existing : SubmitOutcome::conflict,
-                                       .job = std::move(*earlier)};
-            }
+            if (auto earlier = firstJob(earlierRows)) co_return earlierSubmit(std::move(*earlier), job);
         }
         throw StoreUnavailable("an idempotency key's job kept vanishing");
     });
@@ -580,15 +524,14 @@ boost::asio::awaitable<std::vector<JobRecord>> PostgresStore::storeJobs(std::vec
             std::vector<JobRecord> stored;
             if (batch.empty()) co_return stored;
             stored.reserve(batch.size());
-            for (const JobRecord& job : batch) stored.push_back(newJob(job, now));
+            for (const JobRecord& job : batch) stored.push_back(newJobAt(job, now));
             std::vector<pg::Statement> statements;
-            statements.push_back(
-                pg::Statement{.sql = std::string(kInsertJobs), .params = insertJobsParams(stored)});
+            statements.push_back(pg::Statement{.sql = insertJobsSql(), .params = insertJobsParams(stored)});
             auto results = co_await db.pipeline(std::move(statements));
             // A row left out is an idempotency key in use (before or earlier in this batch): throwing
             // rolls the whole batch back.
             if (results[0].affected() != static_cast<std::int64_t>(stored.size())) {
-                throw Conflict("an idempotency key of the batch is already used");
+                refuseBatchWithUsedKey();
             }
             co_return stored;
         });
@@ -604,8 +547,7 @@ boost::asio::awaitable<std::optional<JobRecord>> PostgresStore::findJob(std::str
 
 boost::asio::awaitable<JobPage> PostgresStore::listJobs(JobQuery query) {
     return withConnection([query = std::move(query)](pg::Connection& db) -> asio::awaitable<JobPage> {
-        if (query.limit < 1 || query.limit > JobQuery::kMaxLimit)
-            throw std::invalid_argument("job page limit must be 1..500");
+        checkJobPageLimit(query);
         // Only fixed fragments go into the text; every value is a parameter, numbered as it is added.
         std::string where = "WHERE true";
         pg::Params params;
@@ -642,7 +584,7 @@ boost::asio::awaitable<JobPage> PostgresStore::listJobs(JobQuery query) {
         params.add(query.limit);
         const auto rows = co_await db.query(jobSelect(where), std::move(params));
         JobPage page{.jobs = jobsOf(rows)};
-        if (rows.rows() == query.limit) page.nextCursor = rows.int64(rows.rows() - 1, kSeqColumn);
+        if (rows.rows() == query.limit) page.nextCursor = rows.int64(rows.rows() - 1, kJobCursorColumn);
         co_return page;
     });
 }
@@ -662,11 +604,11 @@ boost::asio::awaitable<std::optional<JobRecord>> PostgresStore::cancelJob(std::s
                     .sql = "UPDATE jobs SET cancel_requested = true, updated = $2 WHERE id = $1",
                     .params = pg::Params(id, now)});
                 EventRows event;
-                event.add(id, job->state, JobState::running, "cancel requested");
+                event.add(id, job->state, JobState::running, kCancelRequestedDetail);
                 statements.push_back(event.insert(now));
             } else {
                 MoveRows move;
-                move.add(*job, *next, now, "canceled");
+                move.add(*job, *next, now, kCanceledDetail);
                 statements = move.statements(now);
             }
             statements.push_back(pg::Statement{.sql = jobSelect("WHERE id = $1"), .params = pg::Params(id)});
@@ -686,7 +628,7 @@ boost::asio::awaitable<std::vector<JobRecord>> PostgresStore::claimJobs(std::vec
         pg::Params claimParams;
         claimParams.addArray(queues).add(max).add(holder).add(now + leaseMs).add(now);
         std::vector<pg::Statement> statements;
-        statements.push_back(pg::Statement{.sql = std::string(kPromoteDueJobs), .params = pg::Params(now)});
+        statements.push_back(pg::Statement{.sql = promoteDueJobsSql(), .params = pg::Params(now)});
         statements.push_back(pg::Statement{.sql = claimJobsSql(), .params = std::move(claimParams)});
         auto results = co_await db.pipeline(std::move(statements));
         co_return jobsOf(results[1]);
@@ -711,9 +653,7 @@ boost::asio::awaitable<bool> PostgresStore::reportProgress(std::string id, std::
                                                            std::string message, Millis now) {
     return withConnection([id = std::move(id), holder = std::move(holder), percent,
                            message = std::move(message), now](pg::Connection& db) -> asio::awaitable<bool> {
-        if (percent < 0 || percent > 100 || message.size() > kMaxProgressMessage) {
-            throw std::invalid_argument("progress must be 0..100 with a message of at most 200 bytes");
-        }
+        checkProgress(percent, message);
         const auto rows = co_await db.query(
             "UPDATE jobs SET progress = $3, progress_message = $4, updated = $5 WHERE id = $1 "
             "AND state = 'running' AND lease_holder = $2 AND lease_expires > $5",
@@ -776,7 +716,7 @@ boost::asio::awaitable<PostgresStore::LeasesTakenBack> PostgresStore::takeBackEx
         std::set<std::string> requeued;
         for (const JobRecord& job : lost) {
             if (auto next = jobs::nextState(job.state, JobEvent::leaseExpired, factsOf(job))) {
-                moves.add(job, *next, now, "lease expired");
+                moves.add(job, *next, now, kLeaseExpiredDetail);
                 if (*next == JobState::queued) requeued.insert(job.queue);
             }
         }
@@ -795,17 +735,11 @@ boost::asio::awaitable<std::vector<JobEventRecord>> PostgresStore::jobEvents(std
     return withConnection(
         [id = std::move(id)](pg::Connection& db) -> asio::awaitable<std::vector<JobEventRecord>> {
             const auto rows = co_await db.query(
-                "SELECT time, from_state, to_state, detail FROM job_events WHERE job_id = $1 ORDER BY id",
+                "SELECT " + std::string(kJobEventColumns) + " FROM job_events WHERE job_id = $1 ORDER BY id",
                 pg::Params(id));
             std::vector<JobEventRecord> events;
             events.reserve(rows.rows());
-            for (int row = 0; row < rows.rows(); ++row) {
-                events.push_back(JobEventRecord{
-                    .time = rows.int64(row, 0),
-                    .from = rows.isNull(row, 1) ? std::nullopt : std::optional(stateOf(rows.text(row, 1))),
-                    .to = stateOf(rows.text(row, 2)),
-                    .detail = rows.string(row, 3)});
-            }
+            for (int row = 0; row < rows.rows(); ++row) events.push_back(jobEventOfRow(pg::Row(rows, row)));
             co_return events;
         });
 }
@@ -837,7 +771,7 @@ boost::asio::awaitable<std::vector<QueueStats>> PostgresStore::queueStats() {
         const auto& counts = results[0];
         for (int row = 0; row < counts.rows(); ++row)
             statsFor(counts.string(row, 0))
-                .counts.emplace_back(stateOf(counts.text(row, 1)), counts.int64(row, 2));
+                .counts.emplace_back(jobStateOf(counts.text(row, 1)), counts.int64(row, 2));
         const auto& paused = results[1];
         for (int row = 0; row < paused.rows(); ++row)
             statsFor(paused.string(row, 0)).paused = paused.boolean(row, 1);

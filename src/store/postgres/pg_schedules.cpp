@@ -7,16 +7,13 @@
 
 #include "store/postgres/pg_job_rows.hpp"
 #include "store/postgres/postgres_store.hpp"
+#include "store/schedule_columns.hpp"
+#include "store/schedule_rules.hpp"
 
 namespace rampart::store {
 namespace {
 
 namespace asio = boost::asio;
-
-constexpr std::string_view kScheduleColumns =
-    "id, name, task, args, queue, priority, cron, every_seconds, time_zone, enabled, owner_id, "
-    "misfire_policy, catch_up_max, skip_if_running, anchor, next_due, last_tick, last_job_id, revision, "
-    "created, updated";
 
 std::string scheduleSelect(std::string_view where) {
     std::string sql = "SELECT ";
@@ -27,29 +24,7 @@ std::string scheduleSelect(std::string_view where) {
 }
 
 ScheduleRecord scheduleOf(const pg::Result& rows, int row) {
-    return ScheduleRecord{
-        .id = rows.string(row, 0),
-        .name = rows.string(row, 1),
-        .task = rows.string(row, 2),
-        .args = rows.string(row, 3),
-        .queue = rows.string(row, 4),
-        .priority = static_cast<int>(rows.int64(row, 5)),
-        .cron = rows.optionalString(row, 6),
-        .everySeconds = rows.optionalInt64(row, 7),
-        .timeZone = rows.string(row, 8),
-        .enabled = rows.boolean(row, 9),
-        .ownerId = rows.string(row, 10),
-        .misfirePolicy = rows.string(row, 11),
-        .catchUpMax = static_cast<int>(rows.int64(row, 12)),
-        .skipIfRunning = rows.boolean(row, 13),
-        .anchor = rows.int64(row, 14),
-        .nextDue = rows.optionalInt64(row, 15),
-        .lastTick = rows.optionalInt64(row, 16),
-        .lastJobId = rows.optionalString(row, 17),
-        .revision = rows.int64(row, 18),
-        .created = rows.int64(row, 19),
-        .updated = rows.int64(row, 20),
-    };
+    return scheduleOfRow(pg::Row(rows, row));
 }
 
 std::vector<ScheduleRecord> schedulesOf(const pg::Result& rows) {
@@ -64,7 +39,7 @@ std::optional<ScheduleRecord> firstSchedule(const pg::Result& rows) {
     return scheduleOf(rows, 0);
 }
 
-// The definition columns as $2..$16 (not id, owner, progress, revision or created).
+// The id, then the definition (kScheduleDefinitionColumns) as $2..$16.
 pg::Params definitionParams(const ScheduleRecord& s) {
     pg::Params params;
     params.add(s.id).add(s.name).add(s.task).add(s.args).add(s.queue).add(s.priority).add(s.cron);
@@ -80,13 +55,11 @@ asio::awaitable<TickOutcome> applyTick(pg::Connection& db, const TickWrite& tick
     if (lease.empty()) co_return TickOutcome::notLeader;
     const auto rows =
         co_await db.query(scheduleSelect("WHERE id = $1 FOR UPDATE"), pg::Params(tick.scheduleId));
-    const auto schedule = firstSchedule(rows);
-    if (!schedule || schedule->revision != tick.revision) co_return TickOutcome::stale;
+    if (auto refused = refusedTick(firstSchedule(rows), tick)) co_return *refused;
     std::optional<std::string> jobId;
     if (tick.fireTime) {
-        if (schedule->lastTick && *schedule->lastTick >= *tick.fireTime) co_return TickOutcome::duplicate;
-        if (tick.job) jobId = tick.job->id;
-        const std::string reason = tick.job ? std::string() : tick.skipReason;
+        jobId = tickJobId(tick);
+        const std::string reason = tickSkipReason(tick);
         const auto inserted = co_await db.query(
             "INSERT INTO schedule_ticks (schedule_id, fire_time, job_id, skip_reason, holder, recorded) "
             "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (schedule_id, fire_time) DO NOTHING "
@@ -125,10 +98,9 @@ boost::asio::awaitable<CreateScheduleOutcome> PostgresStore::createSchedule(Sche
         pg::Params params = definitionParams(schedule);
         params.add(schedule.ownerId).add(schedule.created);
         co_await db.query(
-            "INSERT INTO schedules (id, name, task, args, queue, priority, cron, every_seconds, time_zone, "
-            "enabled, misfire_policy, catch_up_max, skip_if_running, anchor, next_due, updated, owner_id, "
-            "revision, created) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18)",
+            "INSERT INTO schedules (id, " + std::string(kScheduleDefinitionColumns) +
+                ", owner_id, revision, created) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18)",
             std::move(params));
         co_return CreateScheduleOutcome::created;
     });
@@ -144,19 +116,14 @@ boost::asio::awaitable<std::optional<ScheduleRecord>> PostgresStore::findSchedul
 
 boost::asio::awaitable<SchedulePage> PostgresStore::listSchedules(ScheduleQuery query) {
     return withConnection([query = std::move(query)](pg::Connection& db) -> asio::awaitable<SchedulePage> {
-        if (query.limit < 1 || query.limit > ScheduleQuery::kMaxLimit)
-            throw std::invalid_argument("schedule page limit must be 1..500");
+        checkSchedulePageLimit(query);
         // COLLATE "C": the same byte order as SQLite's, whatever the database's collation.
         std::string where =
             "WHERE id COLLATE \"C\" > $1 AND ($2::text IS NULL OR owner_id = $2) "
             "ORDER BY id COLLATE \"C\" LIMIT $3";
         const auto rows =
             co_await db.query(scheduleSelect(where), pg::Params(query.afterId, query.ownerId, query.limit));
-        SchedulePage page;
-        page.schedules = schedulesOf(rows);
-        if (static_cast<int>(page.schedules.size()) == query.limit)
-            page.nextCursor = page.schedules.back().id;
-        co_return page;
+        co_return schedulePage(schedulesOf(rows), query);
     });
 }
 
@@ -165,13 +132,11 @@ boost::asio::awaitable<std::optional<ScheduleRecord>> PostgresStore::updateSched
                               pg::Connection& db) -> asio::awaitable<std::optional<ScheduleRecord>> {
         pg::Params params = definitionParams(schedule);
         params.add(schedule.revision);
-        const auto rows = co_await db.query(
-            "UPDATE schedules SET name = $2, task = $3, args = $4, queue = $5, priority = $6, cron = $7, "
-            "every_seconds = $8, time_zone = $9, enabled = $10, misfire_policy = $11, catch_up_max = $12, "
-            "skip_if_running = $13, anchor = $14, next_due = $15, updated = $16, revision = revision + 1 "
-            "WHERE id = $1 AND revision = $17 RETURNING " +
-                std::string(kScheduleColumns),
-            std::move(params));
+        const auto rows =
+            co_await db.query("UPDATE schedules SET " + scheduleDefinitionAssignments('$') +
+                                  ", revision = revision + 1 WHERE id = $1 AND revision = $17 RETURNING " +
+                                  std::string(kScheduleColumns),
+                              std::move(params));
         co_return firstSchedule(rows);
     });
 }
@@ -210,18 +175,11 @@ boost::asio::awaitable<std::vector<TickRecord>> PostgresStore::scheduleTicks(std
     return withConnection([scheduleId = std::move(scheduleId),
                            limit](pg::Connection& db) -> asio::awaitable<std::vector<TickRecord>> {
         const auto rows = co_await db.query(
-            "SELECT schedule_id, fire_time, job_id, skip_reason, holder, recorded FROM schedule_ticks "
-            "WHERE schedule_id = $1 ORDER BY fire_time DESC LIMIT $2",
+            "SELECT " + std::string(kTickColumns) +
+                " FROM schedule_ticks WHERE schedule_id = $1 ORDER BY fire_time DESC LIMIT $2",
             pg::Params(scheduleId, limit));
         std::vector<TickRecord> ticks;
-        for (int row = 0; row < rows.rows(); ++row) {
-            ticks.push_back(TickRecord{.scheduleId = rows.string(row, 0),
-                                       .fireTime = rows.int64(row, 1),
-                                       .jobId = rows.optionalString(row, 2),
-                                       .skipReason = rows.string(row, 3),
-                                       .holder = rows.string(row, 4),
-                                       .recorded = rows.int64(row, 5)});
-        }
+        for (int row = 0; row < rows.rows(); ++row) ticks.push_back(tickOfRow(pg::Row(rows, row)));
         co_return ticks;
     });
 }

@@ -6,27 +6,15 @@
 #include <fmt/format.h>
 
 #include "store/audit_log.hpp"
+#include "store/sqlite/row_helpers.hpp"
 
 namespace rampart::store::sqlite {
 namespace {
 
 constexpr obs::AuditHash kZeroHash{};
 
-// Columns 0..8 of a row selected as kAuditColumns, as the strings the chain covers.
-constexpr std::string_view kAuditColumns =
-    "id, time, action, actor, client, request_id, target, outcome, details";
-
 obs::AuditFields fieldsOf(const Statement& row) {
-    return obs::AuditFields{
-        .time = row.columnText(1),
-        .action = row.columnText(2),
-        .actor = row.columnText(3),
-        .client = row.columnText(4),
-        .requestId = row.columnText(5),
-        .target = row.columnText(6),
-        .outcome = row.columnText(7),
-        .details = row.columnText(8),
-    };
+    return auditFieldsOfRow(Columns(row));
 }
 
 }  // namespace

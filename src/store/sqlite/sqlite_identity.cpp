@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "store/identity_columns.hpp"
+#include "store/identity_rules.hpp"
 #include "store/sqlite/row_helpers.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -16,7 +17,6 @@ namespace {
 
 using sqlite::bindOptional;
 using sqlite::Connection;
-using sqlite::optionalInt;
 using sqlite::SqliteError;
 using sqlite::Statement;
 
@@ -26,34 +26,10 @@ void bindOptional(Statement& statement, int index, const std::optional<Seconds>&
     bindOptional(statement, index, value ? std::optional(unixOf(*value)) : std::nullopt);
 }
 
-std::optional<Seconds> optionalTime(const Statement& row, int index) {
-    if (row.columnIsNull(index)) return std::nullopt;
-    return secondsOf(row.columnInt64(index));
-}
-
 // --- users ---
 
-constexpr std::string_view kUserColumns =
-    "id, username, email, role, active, password_hash, totp_secret, totp_enabled, totp_last_step, "
-    "created, last_login, failed_logins, locked_until, credentials_revoked_at";
-
 UserRecord userOf(const Statement& row) {
-    return UserRecord{
-        .id = row.columnText(0),
-        .username = row.columnText(1),
-        .email = row.columnIsNull(2) ? std::nullopt : std::optional(row.columnText(2)),
-        .role = row.columnText(3),
-        .active = row.columnInt64(4) != 0,
-        .passwordHash = row.columnText(5),
-        .totpSecretSealed = row.columnText(6),
-        .totpEnabled = row.columnInt64(7) != 0,
-        .totpLastStep = optionalInt(row, 8),
-        .created = secondsOf(row.columnInt64(9)),
-        .lastLogin = optionalTime(row, 10),
-        .failedLogins = static_cast<int>(row.columnInt64(11)),
-        .lockedUntil = optionalTime(row, 12),
-        .credentialsRevokedAt = optionalTime(row, 13),
-    };
+    return userOfRow(sqlite::Columns(row));
 }
 
 std::optional<UserRecord> selectUser(Connection& db, std::string_view where, std::string_view value) {
@@ -75,22 +51,8 @@ bool taken(Connection& db, std::string_view column, std::string_view value, std:
 
 // --- API tokens ---
 
-constexpr std::string_view kTokenColumns =
-    "id, user_id, name, token_hash, display_prefix, scopes, created, expires, last_used, revoked";
-
 ApiTokenRecord tokenOf(const Statement& row) {
-    return ApiTokenRecord{
-        .id = row.columnText(0),
-        .userId = row.columnText(1),
-        .name = row.columnText(2),
-        .tokenHash = row.columnText(3),
-        .displayPrefix = row.columnText(4),
-        .scopes = splitScopes(row.columnText(5)),
-        .created = secondsOf(row.columnInt64(6)),
-        .expires = optionalTime(row, 7),
-        .lastUsed = optionalTime(row, 8),
-        .revoked = optionalTime(row, 9),
-    };
+    return tokenOfRow(sqlite::Columns(row));
 }
 
 // --- refresh tokens ---
@@ -375,26 +337,15 @@ boost::asio::awaitable<IdentityStore::RotateResult> SqliteStore::rotateRefreshTo
         if (!select.step()) return result;
         result.familyId = select.columnText(0);
         result.userId = select.columnText(1);
-        const bool expired = select.columnInt64(2) <= unixOf(now);
-        const bool spent = !select.columnIsNull(3);
-        const bool familyRevoked = !select.columnIsNull(4);
-        if (expired) return result;  // unknown: an expired token proves nothing, spent or not
-        if (familyRevoked) {
-            result.outcome = RefreshOutcome::revoked;
-            return result;
-        }
-        if (spent) {
-            // A spent token came back: someone holds a copy. Kill the family for both holders.
-            revokeFamily(db, result.familyId, now);
-            result.outcome = RefreshOutcome::reused;
-            return result;
-        }
+        result.outcome =
+            refreshOutcomeOf(select.columnInt64(2), !select.columnIsNull(3), !select.columnIsNull(4), now);
+        if (result.outcome == RefreshOutcome::reused) revokeFamily(db, result.familyId, now);
+        if (result.outcome != RefreshOutcome::rotated) return result;
         updateWithTimeAndId(db, "UPDATE refresh_tokens SET spent = ?1 WHERE token_id = ?2", now,
                             presentedTokenId);
         next.familyId = result.familyId;
         next.userId = result.userId;
         insertRefreshToken(db, next);
-        result.outcome = RefreshOutcome::rotated;
         return result;
     });
 }
@@ -430,16 +381,10 @@ boost::asio::awaitable<void> SqliteStore::createSession(SessionRecord session) {
 boost::asio::awaitable<std::optional<SessionRecord>> SqliteStore::findSession(std::string idHash) {
     return read([idHash = std::move(idHash)](Connection& db) -> std::optional<SessionRecord> {
         auto select =
-            db.prepare("SELECT id_hash, user_id, created, expires, revoked FROM sessions WHERE id_hash = ?1");
+            db.prepare("SELECT " + std::string(kSessionColumns) + " FROM sessions WHERE id_hash = ?1");
         select.bindText(1, idHash);
         if (!select.step()) return std::nullopt;
-        return SessionRecord{
-            .idHash = select.columnText(0),
-            .userId = select.columnText(1),
-            .created = secondsOf(select.columnInt64(2)),
-            .expires = secondsOf(select.columnInt64(3)),
-            .revoked = optionalTime(select, 4),
-        };
+        return sessionOfRow(sqlite::Columns(select));
     });
 }
 

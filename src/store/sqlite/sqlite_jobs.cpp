@@ -6,7 +6,8 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "store/identity_store.hpp"
+#include "store/job_columns.hpp"
+#include "store/job_rules.hpp"
 #include "store/sqlite/job_rows.hpp"
 #include "store/sqlite/row_helpers.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -17,59 +18,21 @@ namespace {
 using jobs::JobEvent;
 using jobs::JobState;
 using sqlite::bindOptional;
+using sqlite::Columns;
 using sqlite::Connection;
-using sqlite::optionalInt;
-using sqlite::optionalText;
 using sqlite::Statement;
 
-// rowid last: it is the listing cursor.
-constexpr std::string_view kJobColumns =
-    "id, task, args, queue, priority, state, attempts, max_attempts, run_at, timeout_ms, owner_id, "
-    "idempotency_key, request_hash, progress, progress_message, result, error, cancel_requested, "
-    "lease_holder, lease_expires, created, updated, finished, rowid";
-constexpr int kRowidColumn = 23;
-
+// rowid last (kJobCursorColumn): it is the listing cursor.
 std::string jobSelect(std::string_view where) {
     std::string sql = "SELECT ";
     sql += kJobColumns;
-    sql += " FROM jobs ";
+    sql += ", rowid FROM jobs ";
     sql += where;
     return sql;
 }
 
-JobState stateOf(const std::string& text) {
-    auto state = jobs::parseState(text);
-    // The CHECK constraint admits only known names; anything else means the file was edited by hand.
-    if (!state) throw StoreUnavailable("a job has an unknown state");
-    return *state;
-}
-
 JobRecord jobOf(const Statement& row) {
-    return JobRecord{
-        .id = row.columnText(0),
-        .task = row.columnText(1),
-        .args = row.columnText(2),
-        .queue = row.columnText(3),
-        .priority = static_cast<int>(row.columnInt64(4)),
-        .state = stateOf(row.columnText(5)),
-        .attempts = static_cast<int>(row.columnInt64(6)),
-        .maxAttempts = static_cast<int>(row.columnInt64(7)),
-        .runAt = row.columnInt64(8),
-        .timeoutMs = row.columnInt64(9),
-        .ownerId = row.columnText(10),
-        .idempotencyKey = optionalText(row, 11),
-        .requestHash = optionalText(row, 12),
-        .progress = static_cast<int>(row.columnInt64(13)),
-        .progressMessage = row.columnText(14),
-        .result = optionalText(row, 15),
-        .error = optionalText(row, 16),
-        .cancelRequested = row.columnInt64(17) != 0,
-        .leaseHolder = optionalText(row, 18),
-        .leaseExpires = optionalInt(row, 19),
-        .created = row.columnInt64(20),
-        .updated = row.columnInt64(21),
-        .finished = optionalInt(row, 22),
-    };
+    return jobOfRow(Columns(row));
 }
 
 std::optional<JobRecord> loadJob(Connection& db, const std::string& id) {
@@ -93,14 +56,9 @@ void recordEvent(Connection& db, const std::string& id, Millis now, std::optiona
 }
 
 JobRecord insertJob(Connection& db, JobRecord job, Millis now) {
-    job.state = job.runAt > now ? JobState::scheduled : JobState::queued;
-    job.attempts = 0;
-    job.created = job.updated = now;
-    auto insert = db.prepare(
-        "INSERT INTO jobs (id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms, "
-        "owner_id, "
-        "idempotency_key, request_hash, created, updated) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)");
+    job = newJobAt(std::move(job), now);
+    auto insert = db.prepare("INSERT INTO jobs (" + std::string(kNewJobColumns) +
+                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)");
     insert.bindText(1, job.id)
         .bindText(2, job.task)
         .bindText(3, job.args)
@@ -115,7 +73,7 @@ JobRecord insertJob(Connection& db, JobRecord job, Millis now) {
     bindOptional(insert, 12, job.requestHash);
     insert.bindInt64(13, now);
     insert.step();
-    recordEvent(db, job.id, now, std::nullopt, job.state, "submitted");
+    recordEvent(db, job.id, now, std::nullopt, job.state, kSubmittedDetail);
     return job;
 }
 
@@ -126,11 +84,6 @@ std::optional<JobRecord> findByKey(Connection& db, const std::string& owner, con
     return jobOf(query);
 }
 
-jobs::JobFacts factsOf(const JobRecord& job) {
-    return jobs::JobFacts{
-        .attempts = job.attempts, .maxAttempts = job.maxAttempts, .cancelRequested = job.cancelRequested};
-}
-
 // Writes the new state (and the finish time when it is terminal) with its history row.
 void moveJob(Connection& db, const JobRecord& job, JobState to, Millis now, std::string_view detail) {
     auto update = db.prepare(
@@ -138,7 +91,7 @@ void moveJob(Connection& db, const JobRecord& job, JobState to, Millis now, std:
         "THEN lease_holder END, lease_expires = CASE WHEN ?2 = 'running' THEN lease_expires END WHERE id = "
         "?1");
     update.bindText(1, job.id).bindText(2, jobs::stateName(to)).bindInt64(3, now);
-    bindOptional(update, 4, jobs::isTerminal(to) ? std::optional<std::int64_t>(now) : std::nullopt);
+    bindOptional(update, 4, finishedAt(to, now));
     update.step();
     recordEvent(db, job.id, now, job.state, to, detail);
 }
@@ -147,10 +100,7 @@ void moveJob(Connection& db, const JobRecord& job, JobState to, Millis now, std:
 std::optional<JobRecord> leasedJob(Connection& db, const std::string& id, const std::string& holder,
                                    Millis now) {
     auto job = loadJob(db, id);
-    if (!job || job->state != JobState::running || job->leaseHolder != holder || !job->leaseExpires ||
-        *job->leaseExpires <= now) {
-        return std::nullopt;
-    }
+    if (!job || !holdsLiveLease(*job, holder, now)) return std::nullopt;
     return job;
 }
 
@@ -159,10 +109,8 @@ std::optional<JobState> finishLeased(Connection& db, const std::string& id, cons
                                      const JobOutcome& outcome, Millis now) {
     auto job = leasedJob(db, id, holder, now);
     if (!job) return std::nullopt;
-    const auto event = outcome.succeeded ? JobEvent::succeed
-                       : outcome.retry   ? JobEvent::fail
-                                         : JobEvent::failPermanently;
-    auto next = jobs::nextState(job->state, event, factsOf(*job));
+    const AttemptEnd end = attemptEndOf(outcome);
+    auto next = jobs::nextState(job->state, end.event, factsOf(*job));
     if (!next) return std::nullopt;
     auto record = db.prepare(
         "UPDATE jobs SET result = ?2, error = ?3, run_at = ?4, progress = "
@@ -170,13 +118,10 @@ std::optional<JobState> finishLeased(Connection& db, const std::string& id, cons
     record.bindText(1, id);
     bindOptional(record, 2, outcome.result);
     bindOptional(record, 3, outcome.error);
-    record.bindInt64(4, *next == JobState::failed ? outcome.retryAt : job->runAt);
+    record.bindInt64(4, runAtAfter(*job, *next, outcome));
     record.bindInt64(5, outcome.succeeded ? 1 : 0);
     record.step();
-    moveJob(db, *job, *next, now,
-            outcome.succeeded ? "succeeded"
-            : outcome.retry   ? "attempt failed"
-                              : "failed, no retry");
+    moveJob(db, *job, *next, now, end.detail);
     return next;
 }
 
@@ -194,9 +139,7 @@ boost::asio::awaitable<SubmitResult> SqliteStore::submitJob(JobRecord job, Milli
     return write([job = std::move(job), now](Connection& db) -> SubmitResult {
         if (job.idempotencyKey) {
             if (auto earlier = findByKey(db, job.ownerId, *job.idempotencyKey)) {
-                const bool same = earlier->requestHash == job.requestHash;
-                return SubmitResult{.outcome = same ? SubmitOutcome::existing : SubmitOutcome::conflict,
-                                    .job = std::move(*earlier)};
+                return earlierSubmit(std::move(*earlier), job);
             }
         }
         return SubmitResult{.outcome = SubmitOutcome::created, .job = insertJob(db, job, now)};
@@ -211,7 +154,7 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::submitJobs(std::vect
         for (const JobRecord& job : jobs) {
             // Throwing rolls back this request's savepoint: the batch is all or none.
             if (job.idempotencyKey && findByKey(db, job.ownerId, *job.idempotencyKey)) {
-                throw Conflict("an idempotency key of the batch is already used");
+                refuseBatchWithUsedKey();
             }
             stored.push_back(insertJob(db, job, now));
         }
@@ -225,8 +168,7 @@ boost::asio::awaitable<std::optional<JobRecord>> SqliteStore::findJob(std::strin
 
 boost::asio::awaitable<JobPage> SqliteStore::listJobs(JobQuery query) {
     return read([query = std::move(query)](Connection& db) {
-        if (query.limit < 1 || query.limit > JobQuery::kMaxLimit)
-            throw std::invalid_argument("job page limit must be 1..500");
+        checkJobPageLimit(query);
         // Only fixed fragments go into the text; every value is bound.
         std::string where = "WHERE 1 = 1";
         if (query.before > 0) where += " AND rowid < ?1";
@@ -250,7 +192,7 @@ boost::asio::awaitable<JobPage> SqliteStore::listJobs(JobQuery query) {
         std::int64_t lastRowid = 0;
         while (select_.step()) {
             page.jobs.push_back(jobOf(select_));
-            lastRowid = select_.columnInt64(kRowidColumn);
+            lastRowid = select_.columnInt64(kJobCursorColumn);
         }
         if (static_cast<int>(page.jobs.size()) == query.limit) page.nextCursor = lastRowid;
         return page;
@@ -266,9 +208,9 @@ boost::asio::awaitable<std::optional<JobRecord>> SqliteStore::cancelJob(std::str
         if (*next == JobState::running) {
             auto request = db.prepare("UPDATE jobs SET cancel_requested = 1, updated = ?2 WHERE id = ?1");
             request.bindText(1, id).bindInt64(2, now).step();
-            recordEvent(db, id, now, job->state, JobState::running, "cancel requested");
+            recordEvent(db, id, now, job->state, JobState::running, kCancelRequestedDetail);
         } else {
-            moveJob(db, *job, *next, now, "canceled");
+            moveJob(db, *job, *next, now, kCanceledDetail);
         }
         return loadJob(db, id);
     });
@@ -287,7 +229,7 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
             due.bindInt64(1, now);
             std::vector<JobRecord> ready;
             while (due.step()) ready.push_back(jobOf(due));
-            for (const JobRecord& job : ready) moveJob(db, job, JobState::queued, now, "due");
+            for (const JobRecord& job : ready) moveJob(db, job, JobState::queued, now, kDueDetail);
         }
         std::string placeholders;
         for (std::size_t i = 0; i < queues.size(); ++i)
@@ -309,7 +251,7 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
                 .bindInt64(3, now + leaseMs)
                 .bindInt64(4, now)
                 .step();
-            recordEvent(db, job.id, now, job.state, JobState::running, "claimed", holder);
+            recordEvent(db, job.id, now, job.state, JobState::running, kClaimedDetail, holder);
             // The row as the UPDATE left it, without reading it back: nothing else changes it here.
             JobRecord leased = job;
             leased.state = JobState::running;
@@ -343,9 +285,7 @@ boost::asio::awaitable<bool> SqliteStore::reportProgress(std::string id, std::st
                                                          std::string message, Millis now) {
     return write([id = std::move(id), holder = std::move(holder), percent, message = std::move(message),
                   now](Connection& db) {
-        if (percent < 0 || percent > 100 || message.size() > kMaxProgressMessage) {
-            throw std::invalid_argument("progress must be 0..100 with a message of at most 200 bytes");
-        }
+        checkProgress(percent, message);
         auto update = db.prepare(
             "UPDATE jobs SET progress = ?3, progress_message = ?4, updated = ?5 WHERE id = ?1 "
             "AND state = 'running' AND lease_holder = ?2 AND lease_expires > ?5");
@@ -395,7 +335,7 @@ boost::asio::awaitable<int> SqliteStore::recoverExpiredLeases(Millis now) {
         while (expired.step()) lost.push_back(jobOf(expired));
         for (const JobRecord& job : lost) {
             auto next = jobs::nextState(job.state, JobEvent::leaseExpired, factsOf(job));
-            if (next) moveJob(db, job, *next, now, "lease expired");
+            if (next) moveJob(db, job, *next, now, kLeaseExpiredDetail);
         }
         return static_cast<int>(lost.size());
     });
@@ -403,17 +343,11 @@ boost::asio::awaitable<int> SqliteStore::recoverExpiredLeases(Millis now) {
 
 boost::asio::awaitable<std::vector<JobEventRecord>> SqliteStore::jobEvents(std::string id) {
     return read([id = std::move(id)](Connection& db) {
-        auto select_ = db.prepare(
-            "SELECT time, from_state, to_state, detail FROM job_events WHERE job_id = ?1 ORDER BY id");
+        auto select_ = db.prepare("SELECT " + std::string(kJobEventColumns) +
+                                  " FROM job_events WHERE job_id = ?1 ORDER BY id");
         select_.bindText(1, id);
         std::vector<JobEventRecord> events;
-        while (select_.step()) {
-            const auto from = optionalText(select_, 1);
-            events.push_back(JobEventRecord{.time = select_.columnInt64(0),
-                                            .from = from ? std::optional(stateOf(*from)) : std::nullopt,
-                                            .to = stateOf(select_.columnText(2)),
-                                            .detail = select_.columnText(3)});
-        }
+        while (select_.step()) events.push_back(jobEventOfRow(Columns(select_)));
         return events;
     });
 }
@@ -439,7 +373,7 @@ boost::asio::awaitable<std::vector<QueueStats>> SqliteStore::queueStats() {
             db.prepare("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue");
         while (counts.step())
             statsFor(counts.columnText(0))
-                .counts.emplace_back(stateOf(counts.columnText(1)), counts.columnInt64(2));
+                .counts.emplace_back(jobStateOf(counts.columnText(1)), counts.columnInt64(2));
         auto paused = db.prepare("SELECT name, paused FROM queues");
         while (paused.step()) statsFor(paused.columnText(0)).paused = paused.columnInt64(1) != 0;
         std::sort(queues.begin(), queues.end(),

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "store/schedule_columns.hpp"
+#include "store/schedule_rules.hpp"
 #include "store/sqlite/job_rows.hpp"
 #include "store/sqlite/row_helpers.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -13,15 +15,9 @@ namespace rampart::store {
 namespace {
 
 using sqlite::bindOptional;
+using sqlite::Columns;
 using sqlite::Connection;
-using sqlite::optionalInt;
-using sqlite::optionalText;
 using sqlite::Statement;
-
-constexpr std::string_view kScheduleColumns =
-    "id, name, task, args, queue, priority, cron, every_seconds, time_zone, enabled, owner_id, "
-    "misfire_policy, catch_up_max, skip_if_running, anchor, next_due, last_tick, last_job_id, revision, "
-    "created, updated";
 
 std::string scheduleSelect(std::string_view where) {
     std::string sql = "SELECT ";
@@ -32,29 +28,7 @@ std::string scheduleSelect(std::string_view where) {
 }
 
 ScheduleRecord scheduleOf(const Statement& row) {
-    return ScheduleRecord{
-        .id = row.columnText(0),
-        .name = row.columnText(1),
-        .task = row.columnText(2),
-        .args = row.columnText(3),
-        .queue = row.columnText(4),
-        .priority = static_cast<int>(row.columnInt64(5)),
-        .cron = optionalText(row, 6),
-        .everySeconds = optionalInt(row, 7),
-        .timeZone = row.columnText(8),
-        .enabled = row.columnInt64(9) != 0,
-        .ownerId = row.columnText(10),
-        .misfirePolicy = row.columnText(11),
-        .catchUpMax = static_cast<int>(row.columnInt64(12)),
-        .skipIfRunning = row.columnInt64(13) != 0,
-        .anchor = row.columnInt64(14),
-        .nextDue = optionalInt(row, 15),
-        .lastTick = optionalInt(row, 16),
-        .lastJobId = optionalText(row, 17),
-        .revision = row.columnInt64(18),
-        .created = row.columnInt64(19),
-        .updated = row.columnInt64(20),
-    };
+    return scheduleOfRow(Columns(row));
 }
 
 std::optional<ScheduleRecord> loadSchedule(Connection& db, const std::string& id) {
@@ -71,7 +45,7 @@ std::int64_t count(Connection& db, std::string_view sql, const std::string* owne
     return query.columnInt64(0);
 }
 
-// Binds the definition columns, ?2..?16 (not id, owner, progress, revision or created).
+// Binds the definition (kScheduleDefinitionColumns), ?2..?16.
 void bindDefinition(Statement& statement, const ScheduleRecord& s) {
     statement.bindText(2, s.name).bindText(3, s.task).bindText(4, s.args).bindText(5, s.queue);
     statement.bindInt64(6, s.priority);
@@ -99,9 +73,8 @@ boost::asio::awaitable<CreateScheduleOutcome> SqliteStore::createSchedule(Schedu
         if (count(db, "SELECT count(*) FROM schedules", nullptr) >= maxTotal)
             return CreateScheduleOutcome::totalLimit;
         auto insert = db.prepare(
-            "INSERT INTO schedules (id, name, task, args, queue, priority, cron, every_seconds, time_zone, "
-            "enabled, misfire_policy, catch_up_max, skip_if_running, anchor, next_due, updated, owner_id, "
-            "revision, created) "
+            "INSERT INTO schedules (id, " + std::string(kScheduleDefinitionColumns) +
+            ", owner_id, revision, created) "
             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 1, ?18)");
         insert.bindText(1, schedule.id);
         bindDefinition(insert, schedule);
@@ -117,8 +90,7 @@ boost::asio::awaitable<std::optional<ScheduleRecord>> SqliteStore::findSchedule(
 
 boost::asio::awaitable<SchedulePage> SqliteStore::listSchedules(ScheduleQuery query) {
     return read([query = std::move(query)](Connection& db) {
-        if (query.limit < 1 || query.limit > ScheduleQuery::kMaxLimit)
-            throw std::invalid_argument("schedule page limit must be 1..500");
+        checkSchedulePageLimit(query);
         std::string where = "WHERE id > ?1";
         if (query.ownerId) where += " AND owner_id = ?2";
         where += " ORDER BY id LIMIT ?3";
@@ -126,21 +98,16 @@ boost::asio::awaitable<SchedulePage> SqliteStore::listSchedules(ScheduleQuery qu
         select_.bindText(1, query.afterId);
         if (query.ownerId) select_.bindText(2, *query.ownerId);
         select_.bindInt64(3, query.limit);
-        SchedulePage page;
-        while (select_.step()) page.schedules.push_back(scheduleOf(select_));
-        if (static_cast<int>(page.schedules.size()) == query.limit)
-            page.nextCursor = page.schedules.back().id;
-        return page;
+        std::vector<ScheduleRecord> schedules;
+        while (select_.step()) schedules.push_back(scheduleOf(select_));
+        return schedulePage(std::move(schedules), query);
     });
 }
 
 boost::asio::awaitable<std::optional<ScheduleRecord>> SqliteStore::updateSchedule(ScheduleRecord schedule) {
     return write([schedule = std::move(schedule)](Connection& db) -> std::optional<ScheduleRecord> {
-        auto update = db.prepare(
-            "UPDATE schedules SET name = ?2, task = ?3, args = ?4, queue = ?5, priority = ?6, cron = ?7, "
-            "every_seconds = ?8, time_zone = ?9, enabled = ?10, misfire_policy = ?11, catch_up_max = ?12, "
-            "skip_if_running = ?13, anchor = ?14, next_due = ?15, updated = ?16, revision = revision + 1 "
-            "WHERE id = ?1 AND revision = ?17");
+        auto update = db.prepare("UPDATE schedules SET " + scheduleDefinitionAssignments('?') +
+                                 ", revision = revision + 1 WHERE id = ?1 AND revision = ?17");
         update.bindText(1, schedule.id);
         bindDefinition(update, schedule);
         update.bindInt64(17, schedule.revision);
@@ -174,18 +141,16 @@ boost::asio::awaitable<std::vector<ScheduleRecord>> SqliteStore::dueSchedules(Mi
 boost::asio::awaitable<TickOutcome> SqliteStore::recordTick(TickWrite tick, Millis now) {
     return write([tick = std::move(tick), now](Connection& db) mutable {
         if (!holdsLease(db, tick.holder, now)) return TickOutcome::notLeader;
-        auto schedule = loadSchedule(db, tick.scheduleId);
-        if (!schedule || schedule->revision != tick.revision) return TickOutcome::stale;
+        if (auto refused = refusedTick(loadSchedule(db, tick.scheduleId), tick)) return *refused;
         std::optional<std::string> jobId;
         if (tick.fireTime) {
-            if (schedule->lastTick && *schedule->lastTick >= *tick.fireTime) return TickOutcome::duplicate;
-            if (tick.job) jobId = tick.job->id;
+            jobId = tickJobId(tick);
             auto insert = db.prepare(
                 "INSERT INTO schedule_ticks (schedule_id, fire_time, job_id, skip_reason, holder, recorded) "
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (schedule_id, fire_time) DO NOTHING");
             insert.bindText(1, tick.scheduleId).bindInt64(2, *tick.fireTime);
             bindOptional(insert, 3, jobId);
-            insert.bindText(4, tick.job ? std::string() : tick.skipReason).bindText(5, tick.holder);
+            insert.bindText(4, tickSkipReason(tick)).bindText(5, tick.holder);
             insert.bindInt64(6, now);
             insert.step();
             if (db.changes() == 0) return TickOutcome::duplicate;  // nothing written
@@ -212,19 +177,12 @@ boost::asio::awaitable<TickOutcome> SqliteStore::recordTick(TickWrite tick, Mill
 boost::asio::awaitable<std::vector<TickRecord>> SqliteStore::scheduleTicks(std::string scheduleId,
                                                                            int limit) {
     return read([scheduleId = std::move(scheduleId), limit](Connection& db) {
-        auto select_ = db.prepare(
-            "SELECT schedule_id, fire_time, job_id, skip_reason, holder, recorded FROM schedule_ticks "
-            "WHERE schedule_id = ?1 ORDER BY fire_time DESC LIMIT ?2");
+        auto select_ =
+            db.prepare("SELECT " + std::string(kTickColumns) +
+                       " FROM schedule_ticks WHERE schedule_id = ?1 ORDER BY fire_time DESC LIMIT ?2");
         select_.bindText(1, scheduleId).bindInt64(2, limit);
         std::vector<TickRecord> ticks;
-        while (select_.step()) {
-            ticks.push_back(TickRecord{.scheduleId = select_.columnText(0),
-                                       .fireTime = select_.columnInt64(1),
-                                       .jobId = optionalText(select_, 2),
-                                       .skipReason = select_.columnText(3),
-                                       .holder = select_.columnText(4),
-                                       .recorded = select_.columnInt64(5)});
-        }
+        while (select_.step()) ticks.push_back(tickOfRow(Columns(select_)));
         return ticks;
     });
 }
