@@ -58,6 +58,9 @@ WorkerPool::WorkerPool(store::JobStore& store, const TaskRegistry& registry, Wor
     // Host and process in the name, so that a job's history (job_events.holder) says which node ran it.
     if (settings_.holder.empty()) settings_.holder = defaultHolder();
     if (settings_.concurrency < 1) settings_.concurrency = 1;
+    if (settings_.metrics)
+        for (const std::string& queue : settings_.queues)
+            series_.emplace_back(queue, settings_.metrics->series(queue));
     // Expired leases are looked for at least once per lease: a dead worker's job is back within about
     // two leases, not a whole recovery interval after its lease (which a short lease would make long).
     settings_.recoveryInterval = std::min(settings_.recoveryInterval, settings_.lease);
@@ -205,12 +208,19 @@ asio::awaitable<void> WorkerPool::reportLoop() {
     reporting_ = false;
 }
 
+const obs::WorkerMetrics::QueueSeries* WorkerPool::seriesOf(const std::string& queue) const {
+    for (const auto& [name, series] : series_)
+        if (name == queue) return &series;
+    return nullptr;
+}
+
 asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     auto running = std::make_shared<Running>(io_);
     running->id = job.id;
     running->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(job.timeoutMs);
     active_.push_back(running);
-    if (settings_.metrics) settings_.metrics->running(job.queue, 1);
+    const obs::WorkerMetrics::QueueSeries* series = seriesOf(job.queue);
+    if (series) series->running->Increment();
     asio::co_spawn(io_, keepLease(running), asio::detached);
 
     const TaskType* type = registry_.find(job.task);
@@ -251,7 +261,7 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     running->done = true;
     running->timer.cancel();
     std::erase(active_, running);
-    if (settings_.metrics) settings_.metrics->running(job.queue, -1);
+    if (series) series->running->Decrement();
 
     // On shutdown nothing is reported: the lease runs out and the job is taken back and run again.
     if (!stopping_) {
@@ -264,12 +274,12 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
             ok = false;
             error = "timed out after " + std::to_string(job.timeoutMs / 1000) + " s";
         }
-        if (settings_.metrics) {
-            const std::string_view ended = ok                         ? "succeeded"
-                                           : running->cancelRequested ? "canceled"
-                                           : running->timedOut        ? "timed_out"
-                                                                      : "failed";
-            settings_.metrics->attemptEnded(job.queue, ended);
+        if (series) {
+            (ok                         ? series->succeeded
+             : running->cancelRequested ? series->canceled
+             : running->timedOut        ? series->timedOut
+                                        : series->failed)
+                ->Increment();
         }
         store::JobOutcome outcome;
         outcome.succeeded = ok;

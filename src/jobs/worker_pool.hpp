@@ -88,6 +88,9 @@ class WorkerPool {
     int running_ = 0;  // these are touched only on io_'s one thread
     bool notified_ = false;
     std::vector<std::shared_ptr<Running>> active_;
+    // Each queue's metric series (settings_.metrics), looked up at construction.
+    std::vector<std::pair<std::string, obs::WorkerMetrics::QueueSeries>> series_;
+    [[nodiscard]] const obs::WorkerMetrics::QueueSeries* seriesOf(const std::string& queue) const;
     std::vector<store::AttemptReport> reports_;  // ended attempts not yet handed to the store
     bool reporting_ = false;                     // reportLoop is running
     std::chrono::steady_clock::time_point nextStoreWarning_{};

@@ -142,12 +142,15 @@ WorkerMetrics::WorkerMetrics(Metrics& metrics)
                    .Help("Jobs this process's workers are running now, by queue")
                    .Register(metrics.registry())) {}
 
-void WorkerMetrics::attemptEnded(const std::string& queue, std::string_view outcome) {
-    attempts_.Add({{"queue", queue}, {"outcome", std::string(outcome)}}).Increment();
-}
-
-void WorkerMetrics::running(const std::string& queue, double delta) {
-    running_.Add({{"queue", queue}}).Increment(delta);
+WorkerMetrics::QueueSeries WorkerMetrics::series(const std::string& queue) {
+    auto attempts = [&](const char* outcome) {
+        return &attempts_.Add({{"queue", queue}, {"outcome", outcome}});
+    };
+    return QueueSeries{.succeeded = attempts("succeeded"),
+                       .failed = attempts("failed"),
+                       .canceled = attempts("canceled"),
+                       .timedOut = attempts("timed_out"),
+                       .running = &running_.Add({{"queue", queue}})};
 }
 
 namespace {

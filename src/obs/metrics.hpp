@@ -72,9 +72,17 @@ class WorkerMetrics {
   public:
     explicit WorkerMetrics(Metrics& metrics);
 
-    // outcome: succeeded, failed (an error; a retry may follow), canceled, timed_out
-    void attemptEnded(const std::string& queue, std::string_view outcome);
-    void running(const std::string& queue, double delta);
+    // The series of one queue, looked up once: finding a labelled series takes the family's lock and
+    // builds a label map, too much for every job. outcome: succeeded, failed (an error; a retry may
+    // follow), canceled, timed_out.
+    struct QueueSeries {
+        prometheus::Counter* succeeded;
+        prometheus::Counter* failed;
+        prometheus::Counter* canceled;
+        prometheus::Counter* timedOut;
+        prometheus::Gauge* running;
+    };
+    QueueSeries series(const std::string& queue);
 
   private:
     prometheus::Family<prometheus::Counter>& attempts_;
