@@ -28,6 +28,7 @@ namespace {
 
 namespace json = boost::json;
 using namespace rampart::identity;
+using rampart::base64UrlEncode;
 using std::chrono::system_clock;
 
 constexpr std::string_view kIssuer = "https://rampart.example";
