@@ -25,7 +25,6 @@ class AuthenticationTest : public rampart::testing::AuthPipelineTest {
         body.erase("instance");
         return boost::json::serialize(body);
     }
-    static constexpr std::string_view kCookie = "Cookie";
 };
 
 TEST_F(AuthenticationTest, BadCredentialsAreOneAndTheSame401) {
