@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <stdexcept>
 
+// Without this valijson prints and aborts the process when it cannot go on (a schema it cannot read, a
+// value its adapter cannot cast); with it, it throws, and the caller answers or refuses instead.
+#define VALIJSON_USE_EXCEPTIONS 1
 #include <valijson/adapters/boost_json_adapter.hpp>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>
