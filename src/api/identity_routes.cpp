@@ -3,7 +3,6 @@
 // here is the object-level part: a caller only ever sees their own tokens.
 #include "api/identity_routes.hpp"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>

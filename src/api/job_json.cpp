@@ -1,4 +1,4 @@
-// The job document and the JobError mapping, in one place for every route that shows jobs.
+// The job document, in one place for every route that shows jobs.
 #include "api/job_json.hpp"
 
 #include <chrono>
@@ -7,20 +7,11 @@
 #include <boost/json/parse.hpp>
 
 #include "core/rfc3339.hpp"
-#include "http/problem.hpp"
-#include "obs/audit.hpp"
 
 namespace rampart::api {
 namespace {
 
 namespace json = boost::json;
-using http::Status;
-using jobs::JobError;
-
-json::value optionalTime(const std::optional<store::Millis>& millis) {
-    return millis ? json::value(timeText(store::fromMillis(*millis))) : json::value(nullptr);
-}
-
 // Stored JSON text back to a value; the store only ever holds what we serialized.
 json::value storedJson(const std::optional<std::string>& text) {
     if (!text) return nullptr;
@@ -30,6 +21,10 @@ json::value storedJson(const std::optional<std::string>& text) {
 }
 
 }  // namespace
+
+json::value optionalTime(const std::optional<store::Millis>& millis) {
+    return millis ? json::value(timeText(store::fromMillis(*millis))) : json::value(nullptr);
+}
 
 json::object jobJson(const store::JobRecord& job) {
     return {{"id", job.id},

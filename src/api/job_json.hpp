@@ -1,7 +1,10 @@
 // What the jobs API and the worker API share: a job as clients see it.
 #pragma once
 
+#include <optional>
+
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include "jobs/job_service.hpp"
 #include "store/job_store.hpp"
@@ -10,5 +13,8 @@ namespace rampart::api {
 
 // A job as GET /api/v1/jobs/{id} shows it. The lease holder is never shown.
 [[nodiscard]] boost::json::object jobJson(const store::JobRecord& job);
+
+// An optional time as RFC 3339 text, or null (finished, last_tick...).
+[[nodiscard]] boost::json::value optionalTime(const std::optional<store::Millis>& millis);
 
 }  // namespace rampart::api

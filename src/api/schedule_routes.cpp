@@ -25,10 +25,6 @@ using http::Verb;
 constexpr std::size_t kMaxScheduleBody = 256 * 1024;
 constexpr int kNextFireTimes = 5;
 
-json::value optionalTime(const std::optional<store::Millis>& millis) {
-    return millis ? json::value(timeText(store::fromMillis(*millis))) : json::value(nullptr);
-}
-
 json::object scheduleJson(const jobs::ScheduleService& service, const store::ScheduleRecord& schedule) {
     boost::system::error_code ec;
     json::value args = json::parse(schedule.args, ec);

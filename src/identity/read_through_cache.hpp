@@ -1,10 +1,13 @@
 // A read-through cache for the look-ups that authenticating a request makes: a value found in the
 // store is kept for a short time, a miss is never kept (an unknown or revoked credential always goes
-// back to the store). Thread-safe; the load runs outside the lock.
+// back to the store). Thread-safe; the load runs outside the lock, and a value loaded while erase() or
+// clear() ran (a revocation racing the load) is returned but not kept, so it cannot outlive the revocation.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -29,18 +32,21 @@ class ReadThroughCache {
     boost::asio::awaitable<std::optional<Value>> get(Key key) {
         const auto now = std::chrono::steady_clock::now();
         if (auto hit = find(key, now)) co_return hit;
+        const std::uint64_t generation = generation_.load();
         std::optional<Value> loaded = co_await load_(key);
-        if (loaded) put(key, *loaded, now);
+        if (loaded) put(key, *loaded, now, generation);
         co_return loaded;
     }
 
     void erase(const Key& key) {
         std::lock_guard lock(mutex_);
+        ++generation_;
         entries_.erase(key);
     }
 
     void clear() {
         std::lock_guard lock(mutex_);
+        ++generation_;
         entries_.clear();
     }
 
@@ -54,8 +60,10 @@ class ReadThroughCache {
         return found->second.first;
     }
 
-    void put(const Key& key, Value value, TimePoint now) {
+    // Keeps `value` unless an erase() or clear() came after the load began (`generation`).
+    void put(const Key& key, Value value, TimePoint now, std::uint64_t generation) {
         std::lock_guard lock(mutex_);
+        if (generation_.load() != generation) return;
         if (entries_.size() >= capacity_) entries_.clear();
         entries_.insert_or_assign(key, std::pair{std::move(value), now + ttl_});
     }
@@ -64,6 +72,7 @@ class ReadThroughCache {
     std::chrono::steady_clock::duration ttl_;
     std::size_t capacity_;
     mutable std::mutex mutex_;
+    std::atomic<std::uint64_t> generation_{0};  // bumped by every erase() and clear()
     std::unordered_map<Key, std::pair<Value, TimePoint>> entries_;
 };
 

@@ -55,6 +55,44 @@ TEST(ReadThroughCache, EraseAndClearSendTheNextReadToTheStore) {
     EXPECT_EQ(store.loads, 5);
 }
 
+// A revocation that lands while a look-up is on its way to the store: the value the look-up found (from
+// before the revocation) is answered once but never kept, so the next read goes to the store again.
+TEST(ReadThroughCache, AValueLoadedWhileARevocationRanIsNotKept) {
+    int loads = 0;
+    ReadThroughCache<std::string, int>* self = nullptr;
+    bool revokeDuringLoad = true;
+    ReadThroughCache<std::string, int> cache(
+        [&](std::string key) -> boost::asio::awaitable<std::optional<int>> {
+            ++loads;
+            if (revokeDuringLoad) self->clear();  // the revocation, between the store's answer and the put
+            co_return static_cast<int>(key.size());
+        },
+        10s, 10);
+    self = &cache;
+    EXPECT_EQ(runToCompletion(cache.get("abc")), 3);
+    revokeDuringLoad = false;
+    EXPECT_EQ(runToCompletion(cache.get("abc")), 3);
+    EXPECT_EQ(loads, 2) << "the value loaded during the clear() was kept";
+    EXPECT_EQ(runToCompletion(cache.get("abc")), 3);
+    EXPECT_EQ(loads, 2) << "a load with no revocation in between is kept as before";
+    // The same for erase() of the one key.
+    cache.clear();
+    revokeDuringLoad = false;
+    ReadThroughCache<std::string, int> single(
+        [&](std::string key) -> boost::asio::awaitable<std::optional<int>> {
+            ++loads;
+            if (revokeDuringLoad) self->erase(key);
+            co_return 1;
+        },
+        10s, 10);
+    self = &single;
+    revokeDuringLoad = true;
+    runToCompletion(single.get("k"));
+    revokeDuringLoad = false;
+    runToCompletion(single.get("k"));
+    EXPECT_EQ(loads, 4) << "the value loaded during the erase() was kept";
+}
+
 TEST(ReadThroughCache, AFullCacheIsEmptiedNotGrown) {
     CountingLoad store;
     ReadThroughCache<std::string, int> cache(store.load(), 10s, 2);
