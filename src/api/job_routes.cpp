@@ -32,10 +32,11 @@ constexpr std::size_t kMaxBatchBody = 16 * 1024 * 1024;
 // One submission from a JSON object (a request body, or one element of a batch at `at`).
 jobs::Submission readSubmission(JsonBody& body, const std::string& at) {
     jobs::Submission submission;
-    submission.task = body.requiredString("task", 64);
+    submission.task = body.requiredString("task", jobs::kMaxTaskName);
     submission.args = body.optionalJson("args").value_or(json::object{});
     submission.queue = body.optionalString("queue", 64);
-    submission.priority = static_cast<int>(body.optionalInt("priority", -100, 100).value_or(0));
+    if (auto priority = body.optionalInt("priority", -100, 100))
+        submission.priority = static_cast<int>(*priority);
     if (auto runAt = body.optionalString("run_at", 40)) {
         submission.runAt = parseTimeText(*runAt);
         if (!submission.runAt)
@@ -168,12 +169,16 @@ boost::asio::awaitable<void> resumeQueue(jobs::JobService& service, Exchange& ex
 void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs::JobService& service) {
     json::array tasks;
     for (const jobs::TaskType* type : registry.all()) {
-        tasks.push_back(json::object{{"name", type->name},
-                                     {"description", type->description},
-                                     {"args_schema", type->argsSchema},
-                                     {"default_queue", type->defaultQueue},
-                                     {"timeout_seconds", static_cast<double>(type->timeout.count()) / 1000.0},
-                                     {"max_attempts", type->maxAttempts}});
+        json::object item{{"name", type->name},
+                          {"description", type->description},
+                          {"args_schema", type->argsSchema},
+                          {"default_queue", type->defaultQueue},
+                          {"priority", type->priority},
+                          {"runs_on", type->external ? "external" : "in-process"},
+                          {"timeout_seconds", static_cast<double>(type->timeout.count()) / 1000.0},
+                          {"max_attempts", type->maxAttempts}};
+        if (type->resultSchema) item["result_schema"] = *type->resultSchema;
+        tasks.push_back(std::move(item));
     }
     auto taskList = std::make_shared<const std::string>(json::serialize(json::object{{"items", tasks}}));
     router.add({.method = Verb::get,

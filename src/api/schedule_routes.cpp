@@ -64,7 +64,7 @@ json::object scheduleJson(const jobs::ScheduleService& service, const store::Sch
 jobs::ScheduleDraft readDraft(JsonBody& body) {
     jobs::ScheduleDraft draft;
     draft.name = body.optionalString("name", jobs::kMaxScheduleName);
-    draft.task = body.optionalString("task", 64);
+    draft.task = body.optionalString("task", jobs::kMaxTaskName);
     draft.args = body.optionalJson("args");
     draft.queue = body.optionalString("queue", 64);
     if (auto priority = body.optionalInt("priority", -100, 100)) draft.priority = static_cast<int>(*priority);

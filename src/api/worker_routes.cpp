@@ -46,6 +46,8 @@ boost::asio::awaitable<void> leaseJobs(jobs::LeaseService& service, Exchange& ex
     request.max = static_cast<int>(body.optionalInt("max", 1, 100).value_or(1));
     request.duration = std::chrono::seconds(
         body.optionalInt("lease_seconds", 5, 3600).value_or(jobs::LeaseService::kDefaultLease.count()));
+    if (auto tasks = body.optionalStringArray("tasks", jobs::LeaseService::kMaxTasks, jobs::kMaxTaskName))
+        request.tasks = std::move(*tasks);
     body.finish({"lease_id", "holder", "owner"});
     auto lease = co_await service.lease(caller(ex), std::move(request));
     json::array jobs;

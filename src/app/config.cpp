@@ -12,16 +12,21 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <toml++/toml.h>
 #include <boost/asio/ip/address.hpp>
 
+#include "core/strict_json.hpp"
 #include "identity/jwt.hpp"
 #include "identity/oidc.hpp"
 #include "identity/principal.hpp"
+#include "jobs/builtin_tasks.hpp"
 #include "jobs/task_registry.hpp"
 #include "redis/redis_url.hpp"
 
@@ -869,6 +874,108 @@ QueueTable parseQueueTable(const std::string& queue, const toml::node& node,
     return result;
 }
 
+// [tasks.NAME]: one table per declared task type, file only. Schemas are JSON Schema, written inline (a
+// TOML table, or a string of JSON) or in a JSON file named relative to the configuration file.
+constexpr std::size_t kMaxSchemaFileBytes = 1024 * 1024;
+constexpr const char* kTaskKeys[] = {
+    "description", "args_schema",     "args_schema_file", "result_schema",      "result_schema_file", "queue",
+    "priority",    "timeout_seconds", "max_attempts",     "retry_base_seconds", "retry_max_seconds"};
+
+boost::json::object schemaFromText(const RawValue& value, std::string_view text) {
+    auto parsed =
+        parseStrictJsonObject(text, StrictJsonLimits{.maxSize = kMaxSchemaFileBytes, .maxDepth = 32});
+    if (!parsed) value.fail("must be a JSON object (a JSON Schema), with no duplicate keys");
+    return std::move(*parsed);
+}
+
+boost::json::object inlineSchema(const RawValue& value, const toml::node& node) {
+    if (node.is_string()) return schemaFromText(value, node.as_string()->get());
+    const toml::table* table = node.as_table();
+    if (table == nullptr) value.fail("must be a table (the schema inline) or a string of JSON");
+    std::ostringstream json;
+    json << toml::json_formatter{*table};
+    return schemaFromText(value, json.str());
+}
+
+boost::json::object schemaFile(const RawValue& value, const std::filesystem::path& configFile) {
+    std::filesystem::path path = value.nonEmptyText();
+    if (path.is_relative()) path = configFile.parent_path() / path;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) value.fail(fmt::format("cannot read {}", path.string()));
+    std::string text(kMaxSchemaFileBytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxSchemaFileBytes) value.fail(fmt::format("{} is larger than 1 MiB", path.string()));
+    return schemaFromText(value, text);
+}
+
+DeclaredTaskConfig parseTaskTable(const std::string& name, const toml::node& node,
+                                  const std::filesystem::path& file) {
+    const toml::table* table = node.as_table();
+    if (table == nullptr)
+        throw ConfigError(
+            fmt::format("'tasks.{}' in {} must be a table ([tasks.{}])", name, fileOrigin(file, node), name));
+    if (!jobs::isValidTaskName(name))
+        throw ConfigError(
+            fmt::format("[tasks.{}] in {}: a task type's name is 1-128 letters, digits, '.', '_' "
+                        "and '-'",
+                        name, fileOrigin(file, node)));
+    DeclaredTaskConfig task{.name = name, .origin = fileOrigin(file, node)};
+    bool hasArgs = false;
+    for (auto&& [key, valueNode] : *table) {
+        const std::string field(key.str());
+        const std::string setting = fmt::format("tasks.{}.{}", name, field);
+        const RawValue value(setting, false, valueNode, fileOrigin(file, valueNode));
+        if (std::find(std::begin(kTaskKeys), std::end(kTaskKeys), field) == std::end(kTaskKeys)) {
+            throw ConfigError(fmt::format("unknown setting '{}' in {}; a task type has {}", setting,
+                                          fileOrigin(file, valueNode),
+                                          fmt::join(std::begin(kTaskKeys), std::end(kTaskKeys), ", ")));
+        }
+        if ((field == "args_schema" || field == "args_schema_file") && hasArgs)
+            value.fail("give args_schema or args_schema_file, not both");
+        if ((field == "result_schema" || field == "result_schema_file") && task.resultSchema)
+            value.fail("give result_schema or result_schema_file, not both");
+        if (field == "description") {
+            task.description = value.text();
+            if (task.description.size() > 500) value.fail("must be at most 500 characters");
+        } else if (field == "args_schema") {
+            task.argsSchema = inlineSchema(value, valueNode);
+            hasArgs = true;
+        } else if (field == "args_schema_file") {
+            task.argsSchema = schemaFile(value, file);
+            hasArgs = true;
+        } else if (field == "result_schema") {
+            task.resultSchema = inlineSchema(value, valueNode);
+        } else if (field == "result_schema_file") {
+            task.resultSchema = schemaFile(value, file);
+        } else if (field == "queue") {
+            task.queue = value.nonEmptyText();
+        } else if (field == "priority") {
+            const auto* number = valueNode.as_integer();
+            if (number == nullptr || number->get() < -100 || number->get() > 100)
+                value.fail("must be a whole number from -100 to 100");
+            task.priority = static_cast<int>(number->get());
+        } else if (field == "timeout_seconds") {
+            task.timeout = value.seconds(1, 86400);
+        } else if (field == "max_attempts") {
+            task.maxAttempts = static_cast<int>(value.number(1, 100));
+        } else if (field == "retry_base_seconds") {
+            task.retryBase = value.seconds(1, 86400);
+        } else if (field == "retry_max_seconds") {
+            task.retryMax = value.seconds(1, 7 * 86400);
+        }
+    }
+    if (!hasArgs)
+        throw ConfigError(
+            fmt::format("[tasks.{}] in {} needs args_schema or args_schema_file (the JSON Schema "
+                        "of its arguments)",
+                        name, task.origin));
+    if (task.retryBase && task.retryMax && *task.retryMax < *task.retryBase)
+        throw ConfigError(fmt::format(
+            "[tasks.{}] in {}: retry_max_seconds must not be below retry_base_seconds", name, task.origin));
+    return task;
+}
+
 class Loader {
   public:
     Config load(const ConfigSources& sources) {
@@ -893,6 +1000,8 @@ class Loader {
             if (name == "secret_key") failSecretInFile(origin);
             if (name == "oidc") {
                 applyOidc(file, node, origin);
+            } else if (name == "tasks") {
+                applyTaskTables(file, node, origin);
             } else if (isSection(name)) {
                 const toml::table* section = node.as_table();
                 if (section == nullptr) {
@@ -929,6 +1038,16 @@ class Loader {
                 oidcOrigins_.push_back(fileOrigin(file, element));
             }
         }
+    }
+
+    void applyTaskTables(const std::filesystem::path& file, const toml::node& node,
+                         const std::string& origin) {
+        const toml::table* tasks = node.as_table();
+        if (tasks == nullptr)
+            throw ConfigError(
+                fmt::format("'tasks' in {} must hold one table per task type ([tasks.NAME])", origin));
+        for (auto&& [name, table] : *tasks)
+            config_.tasks.push_back(parseTaskTable(std::string(name.str()), table, file));
     }
 
     void applyQueueTables(const std::filesystem::path& file, const toml::node& node) {
@@ -1025,6 +1144,23 @@ class Loader {
     }
 
     void finish() {
+        // Declared task types: their schemas compile and no name is a built-in's.
+        if (!config_.tasks.empty()) {
+            jobs::TaskRegistry registry;
+            jobs::addBuiltinTasks(registry);
+            addDeclaredTasks(registry, config_.tasks);
+        }
+        // A declared task type's queue must be one the server has (the environment may set the list).
+        for (const DeclaredTaskConfig& task : config_.tasks) {
+            if (!task.queue) continue;
+            const bool known =
+                std::any_of(config_.jobs.queues.begin(), config_.jobs.queues.end(),
+                            [&](const QueueConfig& queue) { return queue.name == *task.queue; });
+            if (!known)
+                throw ConfigError(
+                    fmt::format("invalid setting tasks.{}.queue (from {}): '{}' is not one of jobs.queues",
+                                task.name, task.origin, *task.queue));
+        }
         // Production is safe without any setting; development works over plain HTTP on localhost.
         const bool production = config_.production();
         if (!explicitlySet_.contains("require_tls")) config_.requireTls = production;
@@ -1101,6 +1237,40 @@ ListenAddress parseListenAddress(std::string_view text) {
     const auto number = parseUnsigned(port);
     if (!number || *number > 65535) throw ConfigError("the port must be a number from 0 to 65535");
     return ListenAddress{std::string(host), static_cast<std::uint16_t>(*number)};
+}
+
+namespace {
+
+jobs::TaskType declaredTaskType(const DeclaredTaskConfig& task) {
+    jobs::TaskType type{.name = task.name,
+                        .description = task.description,
+                        .argsSchema = task.argsSchema,
+                        .defaultQueue = task.queue.value_or("default"),
+                        .priority = task.priority,
+                        .external = true,
+                        .resultSchema = task.resultSchema};
+    if (task.timeout) type.timeout = *task.timeout;
+    if (task.maxAttempts) type.maxAttempts = *task.maxAttempts;
+    if (task.retryBase) type.retry.base = *task.retryBase;
+    if (task.retryMax) type.retry.cap = *task.retryMax;
+    return type;
+}
+
+}  // namespace
+
+void addDeclaredTasks(jobs::TaskRegistry& registry, const std::vector<DeclaredTaskConfig>& tasks) {
+    for (const DeclaredTaskConfig& task : tasks) {
+        if (registry.find(task.name) != nullptr)
+            throw ConfigError(
+                fmt::format("[tasks.{}] in {}: '{}' is a built-in task type (or declared twice); "
+                            "give it another name",
+                            task.name, task.origin, task.name));
+        try {
+            registry.add(declaredTaskType(task));
+        } catch (const std::invalid_argument& error) {
+            throw ConfigError(fmt::format("[tasks.{}] in {}: {}", task.name, task.origin, error.what()));
+        }
+    }
 }
 
 http::ServerSettings serverSettings(const Config& config) {

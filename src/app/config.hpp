@@ -12,12 +12,18 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "api/route_settings.hpp"
 #include "core/secret_string.hpp"
 #include "http/settings.hpp"
 #include "identity/oidc_issuer.hpp"
 #include "net/tls_files.hpp"
 #include "ratelimit/rate_limit_settings.hpp"
+
+namespace rampart::jobs {
+class TaskRegistry;
+}
 
 namespace rampart {
 
@@ -60,6 +66,24 @@ struct JobsConfig {
     // `rampart worker` serves /healthz, /readyz and /metrics here: a loopback host:port; empty: not at all.
     std::string workerMetricsListen = "127.0.0.1:9464";
     std::vector<QueueConfig> queues = {QueueConfig{.name = "default"}};
+};
+
+// A task type declared in the configuration ([tasks.NAME], file only): no handler in the server, run
+// by external workers (the Python SDK, or any HTTP client of the worker API). Its settings mean what
+// they mean for the built-in types; unset ones take the built-ins' defaults. Checked at start-up and
+// by `rampart check` (declaredTaskTypes in app/tasks.hpp compiles the schemas).
+struct DeclaredTaskConfig {
+    std::string name;  // 1-128 letters, digits and [._-]
+    std::string description{};
+    boost::json::object argsSchema{};                   // args_schema (inline) or args_schema_file
+    std::optional<boost::json::object> resultSchema{};  // result_schema or result_schema_file
+    std::optional<std::string> queue{};                 // must be one of jobs.queues; unset: "default"
+    int priority = 0;                                   // -100..100
+    std::optional<std::chrono::seconds> timeout{};      // timeout_seconds, 1..86400
+    std::optional<int> maxAttempts{};                   // 1..100
+    std::optional<std::chrono::seconds> retryBase{};    // retry_base_seconds
+    std::optional<std::chrono::seconds> retryMax{};     // retry_max_seconds
+    std::string origin{};                               // "FILE line N" of the table, for errors
 };
 
 // Periodic jobs ([schedules]): who may define them and how many there may be.
@@ -119,6 +143,7 @@ struct Config {
     http::CorsSettings cors;
     AuthConfig auth;
     std::vector<identity::OidcIssuer> oidcIssuers;  // [[oidc.issuers]], file only
+    std::vector<DeclaredTaskConfig> tasks;          // [tasks.NAME], file only
     JobsConfig jobs;
     EgressConfig egress;
     SchedulesConfig schedules;
@@ -127,6 +152,11 @@ struct Config {
 
     [[nodiscard]] bool production() const { return mode == Mode::production; }
 };
+
+// Registers the declared task types after the built-ins; throws ConfigError naming the table (file
+// and line) when one clashes with a built-in name or its schema does not compile. loadConfig has
+// checked this once already, so `rampart check` and every start-up refuse a bad declaration.
+void addDeclaredTasks(jobs::TaskRegistry& registry, const std::vector<DeclaredTaskConfig>& tasks);
 
 // Each component's own settings, taken from the whole configuration.
 http::ServerSettings serverSettings(const Config& config);

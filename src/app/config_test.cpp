@@ -16,6 +16,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "jobs/task_registry.hpp"
 #include "testing/temp_directory.hpp"
 
 namespace rampart {
@@ -722,6 +723,26 @@ TEST(ConfigurationDoc, ProductionExampleLoads) {
     }
 }
 
+// The declared task type of docs/configuration.md loads as written, with its schema file beside it.
+TEST(ConfigurationDoc, DeclaredTaskExampleLoads) {
+    const auto doc = configurationDoc();
+    ASSERT_FALSE(doc.empty()) << "docs/configuration.md not found";
+    const std::string text = readAll(doc);
+    const auto section = text.find("### Task types declared in the configuration");
+    ASSERT_NE(section, std::string::npos);
+    const auto begin = text.find("```\n", section);
+    ASSERT_NE(begin, std::string::npos);
+    const auto end = text.find("```", begin + 4);
+    TempDir dir;
+    std::filesystem::create_directories(dir.path() / "schemas");
+    dir.write("schemas/report-result.json", R"({"type": "object"})");
+    const Config config = loadConfig(fromFile(dir, text.substr(begin + 4, end - begin - 4)));
+    ASSERT_EQ(config.tasks.size(), 1u);
+    EXPECT_EQ(config.tasks[0].name, "reports.generate");
+    EXPECT_EQ(config.tasks[0].queue, "reports");
+    EXPECT_TRUE(config.tasks[0].resultSchema);
+}
+
 // A worker's /metrics listener: loopback only (or none), so job metrics never leave the machine by default.
 TEST(LoadConfig, WorkerMetricsListenIsLoopbackOrNothing) {
     EXPECT_EQ(loadConfig(ConfigSources{}).jobs.workerMetricsListen, "127.0.0.1:9464");
@@ -1015,6 +1036,96 @@ TEST(ConfigurationDoc, NamesEveryOidcIssuerKey) {
                             "role_map", "default_role", "algorithms"}) {
         EXPECT_THAT(text, HasSubstr(fmt::format("`{}`", key))) << key;
     }
+}
+
+// [tasks.NAME]: task types declared for external workers, checked when the configuration loads.
+TEST(DeclaredTasks, InlineAndFileSchemasWithEveryDefault) {
+    TempDir dir;
+    std::filesystem::create_directories(dir.path() / "schemas");
+    dir.write("schemas/result.json", R"({"type": "object", "required": ["url"],
+                                          "properties": {"url": {"type": "string"}}})");
+    const Config config = loadConfig(fromFile(dir, R"(
+[jobs]
+queues = ["default", "reports"]
+[tasks."reports.generate"]
+description = "Monthly report"
+queue = "reports"
+priority = -5
+timeout_seconds = 600
+max_attempts = 7
+retry_base_seconds = 2
+retry_max_seconds = 60
+args_schema = { type = "object", required = ["month"], properties = { month = { type = "string" } } }
+result_schema_file = "schemas/result.json"
+[tasks.Scrape-Page]
+args_schema = '{"type": "object"}'
+)"));
+    ASSERT_EQ(config.tasks.size(), 2u);
+    auto named = [&](std::string_view name) -> const DeclaredTaskConfig& {
+        for (const auto& task : config.tasks)
+            if (task.name == name) return task;
+        ADD_FAILURE() << "no task " << name;
+        return config.tasks[0];
+    };
+    const DeclaredTaskConfig& report = named("reports.generate");
+    EXPECT_EQ(report.name, "reports.generate");
+    EXPECT_EQ(report.description, "Monthly report");
+    EXPECT_EQ(report.queue, "reports");
+    EXPECT_EQ(report.priority, -5);
+    EXPECT_EQ(report.timeout, std::chrono::seconds(600));
+    EXPECT_EQ(report.maxAttempts, 7);
+    EXPECT_EQ(report.retryBase, std::chrono::seconds(2));
+    EXPECT_EQ(report.retryMax, std::chrono::seconds(60));
+    EXPECT_EQ(report.argsSchema.at("required").as_array().at(0).as_string(), "month");
+    ASSERT_TRUE(report.resultSchema);
+    EXPECT_TRUE(report.resultSchema->at("properties").as_object().contains("url"));
+    EXPECT_FALSE(named("Scrape-Page").queue);
+
+    jobs::TaskRegistry registry;
+    addDeclaredTasks(registry, config.tasks);
+    const jobs::TaskType* type = registry.find("reports.generate");
+    ASSERT_NE(type, nullptr);
+    EXPECT_TRUE(type->external);
+    EXPECT_EQ(type->defaultQueue, "reports");
+    EXPECT_EQ(type->timeout, std::chrono::minutes(10));
+    EXPECT_EQ(type->retry.base, std::chrono::seconds(2));
+    EXPECT_TRUE(registry.validate(*type, boost::json::object{{"month", "2026-11"}}).empty());
+    EXPECT_FALSE(registry.validate(*type, boost::json::object{{"month", 11}}).empty());
+    EXPECT_TRUE(registry.validateResult(*type, boost::json::object{{"url", "s3://r"}}).empty());
+    const auto refused = registry.validateResult(*type, boost::json::object{{"url", 1}});
+    ASSERT_FALSE(refused.empty());
+    EXPECT_EQ(refused.front().pointer, "/url");
+    EXPECT_EQ(registry.find("Scrape-Page")->defaultQueue, "default");
+}
+
+TEST(DeclaredTasks, EveryMistakeNamesTheFileTheTableAndTheField) {
+    TempDir dir;
+    const std::string file = (dir.path() / "rampart.toml").string();
+    auto error = [&](std::string_view toml) { return loadError(fromFile(dir, toml)); };
+    // A schema that does not compile: the server would never start with it.
+    std::string message = error("[tasks.bad]\nargs_schema = { type = 12 }\n");
+    EXPECT_NE(message.find("[tasks.bad]"), std::string::npos) << message;
+    EXPECT_NE(message.find(file), std::string::npos) << message;
+    message = error("[tasks.bad]\nargs_schema = '{\"type\": \"object\", \"type\": \"string\"}'\n");
+    EXPECT_NE(message.find("tasks.bad.args_schema"), std::string::npos) << message;
+    EXPECT_NE(message.find("duplicate"), std::string::npos) << message;
+    message = error("[tasks.echo]\nargs_schema = { type = \"object\" }\n");
+    EXPECT_NE(message.find("built-in"), std::string::npos) << message;
+    message = error("[tasks.t]\nqueue = \"nope\"\nargs_schema = { type = \"object\" }\n");
+    EXPECT_NE(message.find("tasks.t.queue"), std::string::npos) << message;
+    EXPECT_NE(message.find("jobs.queues"), std::string::npos) << message;
+    message = error("[tasks.t]\nargs_schema = { type = \"object\" }\nhandler = \"os.system\"\n");
+    EXPECT_NE(message.find("unknown setting 'tasks.t.handler'"), std::string::npos) << message;
+    message = error("[tasks.t]\ndescription = \"no schema\"\n");
+    EXPECT_NE(message.find("needs args_schema"), std::string::npos) << message;
+    message = error("[tasks.t]\nargs_schema_file = \"missing.json\"\n");
+    EXPECT_NE(message.find("cannot read"), std::string::npos) << message;
+    message = error("[tasks.t]\npriority = 101\nargs_schema = { type = \"object\" }\n");
+    EXPECT_NE(message.find("tasks.t.priority"), std::string::npos) << message;
+    message = error("[tasks.\"has space\"]\nargs_schema = { type = \"object\" }\n");
+    EXPECT_NE(message.find("1-128 letters"), std::string::npos) << message;
+    message = error("[tasks.t]\nargs_schema = { type = \"object\" }\nargs_schema_file = \"x.json\"\n");
+    EXPECT_NE(message.find("not both"), std::string::npos) << message;
 }
 
 }  // namespace

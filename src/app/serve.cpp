@@ -325,6 +325,7 @@ int serve(Config config, const ServeOptions& options) {
                            identityServices.keys, *store);
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
+    addDeclaredTasks(tasks, config.tasks);
     const jobs::JobsSettings settings = jobsSettings(config);
     jobs::JobService jobService(*store, *store, tasks, settings);
     api::addJobRoutes(router, tasks, jobService);
@@ -500,6 +501,7 @@ int work(Config config, const std::vector<std::string>& onlyQueues) {
 
     jobs::TaskRegistry tasks;
     jobs::addBuiltinTasks(tasks);
+    addDeclaredTasks(tasks, config.tasks);
     egress::EgressClient egressClient(egressPolicy(config), std::make_shared<egress::SystemResolver>());
     QueuedJobWakeups wakeups;
     const bool woken = wakeups.watch(*store);

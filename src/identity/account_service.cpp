@@ -47,6 +47,7 @@ bool validEmail(std::string_view email) {
 // The scopes a role may hand to one of its API tokens: never more than the role itself can do.
 bool roleAllowsScope(Role role, std::string_view scope) {
     if (isQueueScope(scope)) return role != Role::auditor;  // auditors submit and lease nothing
+    if (isTaskScope(scope)) return role == Role::worker || role == Role::admin;  // only workers lease
     switch (role) {
         case Role::admin:
             return true;
@@ -105,6 +106,15 @@ boost::asio::awaitable<CreatedApiToken> AccountService::createApiToken(
         throw AuthError(
             Kind::invalid, "invalid_scope",
             "this credential is limited to some queues; the new token must name them (queue:NAME)",
+            "/scopes");
+    }
+    // Likewise for task types (task:NAME).
+    if (principal.restrictsTasks() &&
+        std::none_of(scopes.begin(), scopes.end(),
+                     [](const std::string& scope) { return isTaskScope(scope); })) {
+        throw AuthError(
+            Kind::invalid, "invalid_scope",
+            "this credential is limited to some task types; the new token must name them (task:NAME)",
             "/scopes");
     }
     const auto lifetime =

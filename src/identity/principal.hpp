@@ -57,9 +57,22 @@ inline constexpr std::string_view kQueueScopePrefix = "queue:";
     });
 }
 
+// "task:<name>" narrows a worker's token to the task types it names (what it leases); a token with no
+// task scope leases every type of its queues.
+inline constexpr std::string_view kTaskScopePrefix = "task:";
+
+[[nodiscard]] constexpr bool isTaskScope(std::string_view scope) {
+    if (!scope.starts_with(kTaskScopePrefix)) return false;
+    const std::string_view name = scope.substr(kTaskScopePrefix.size());
+    return !name.empty() && name.size() <= 128 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+               c == '_' || c == '-';
+    });
+}
+
 [[nodiscard]] constexpr bool isKnownScope(std::string_view scope) {
     return std::find(std::begin(kKnownScopes), std::end(kKnownScopes), scope) != std::end(kKnownScopes) ||
-           isQueueScope(scope);
+           isQueueScope(scope) || isTaskScope(scope);
 }
 
 enum class CredentialKind {
@@ -90,6 +103,20 @@ struct Principal {
     [[nodiscard]] bool restrictsQueues() const {
         return std::any_of(scopes.begin(), scopes.end(),
                            [](const std::string& held) { return held.starts_with(kQueueScopePrefix); });
+    }
+
+    // True when the credential names the task types it may lease (see kTaskScopePrefix).
+    [[nodiscard]] bool restrictsTasks() const {
+        return std::any_of(scopes.begin(), scopes.end(),
+                           [](const std::string& held) { return held.starts_with(kTaskScopePrefix); });
+    }
+
+    [[nodiscard]] bool mayRunTask(std::string_view task) const {
+        if (!restrictsTasks()) return true;
+        return std::any_of(scopes.begin(), scopes.end(), [&](const std::string& held) {
+            return held.size() == kTaskScopePrefix.size() + task.size() &&
+                   held.starts_with(kTaskScopePrefix) && held.ends_with(task);
+        });
     }
 
     [[nodiscard]] bool mayUseQueue(std::string_view queue) const {

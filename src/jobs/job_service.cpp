@@ -56,13 +56,13 @@ std::string newJobId(store::Millis now) {
 }
 
 // What an idempotency key stands for: the whole request but the key, canonically serialized, hashed.
-std::string requestHash(const Submission& submission) {
+std::string requestHash(const Submission& submission, int priority) {
     boost::json::object canonical;
     canonical["task"] = submission.task;
     canonical["args"] = submission.args;
     canonical["queue"] =
         submission.queue ? boost::json::value(*submission.queue) : boost::json::value(nullptr);
-    canonical["priority"] = submission.priority;
+    canonical["priority"] = priority;  // as the job has it, the task type's default included
     canonical["run_at"] = submission.runAt ? boost::json::value(store::toMillis(*submission.runAt))
                                            : boost::json::value(nullptr);
     canonical["max_attempts"] =
@@ -148,7 +148,8 @@ store::JobRecord JobService::prepare(const identity::Principal& caller, Submissi
                        "your role or token may not submit to the queue " + queue,
                        {{at + "/queue", "is not a queue you may submit to"}});
     }
-    if (submission.priority < -kMaxPriority || submission.priority > kMaxPriority) {
+    const int priority = submission.priority.value_or(type->priority);
+    if (priority < -kMaxPriority || priority > kMaxPriority) {
         throw JobError(Kind::invalid, "invalid-field", "priority must be between -100 and 100",
                        {{at + "/priority", "must be between -100 and 100"}});
     }
@@ -167,13 +168,13 @@ store::JobRecord JobService::prepare(const identity::Principal& caller, Submissi
     job.task = type->name;
     job.args = boost::json::serialize(submission.args);
     job.queue = queue;
-    job.priority = submission.priority;
+    job.priority = priority;
     job.maxAttempts = maxAttempts;
     job.runAt = submission.runAt ? store::toMillis(*submission.runAt) : now;
     job.timeoutMs = timeout.count();
     job.ownerId = caller.userId;
     if (submission.idempotencyKey) {
-        job.requestHash = requestHash(submission);
+        job.requestHash = requestHash(submission, priority);
         job.idempotencyKey = std::move(submission.idempotencyKey);
     }
     return job;

@@ -52,7 +52,7 @@ struct Submission {
     std::string task;
     boost::json::value args;
     std::optional<std::string> queue;
-    int priority = 0;
+    std::optional<int> priority;  // unset: the task type's (0 for the built-ins)
     std::optional<std::chrono::system_clock::time_point> runAt;
     std::optional<int> maxAttempts;
     std::optional<std::chrono::milliseconds> timeout;

@@ -49,7 +49,10 @@ bool mayLease(const JobsSettings& settings, const identity::Principal& caller, s
 
 LeaseService::LeaseService(store::JobStore& store, const TaskRegistry& registry, JobsSettings settings,
                            identity::Clock clock)
-    : store_(store), registry_(registry), settings_(std::move(settings)), clock_(std::move(clock)) {}
+    : store_(store), registry_(registry), settings_(std::move(settings)), clock_(std::move(clock)) {
+    for (const TaskType* type : registry_.all())
+        resultSchemas_ = resultSchemas_ || type->resultSchema.has_value();
+}
 
 store::Millis LeaseService::now() const {
     return store::toMillis(clock_());
@@ -85,6 +88,29 @@ boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, Le
                        "you may not lease jobs from some of these queues", std::move(refused));
     }
 
+    // Task types: those named (each one the caller may run) or, with none named, those its task:NAME
+    // scopes allow (none: any). Unknown and forbidden names get one answer, like queues.
+    if (request.tasks.size() > kMaxTasks) invalid("/tasks", "must hold at most 64 task type names");
+    std::vector<std::string> tasks;
+    for (std::size_t i = 0; i < request.tasks.size(); ++i) {
+        const std::string& task = request.tasks[i];
+        if (registry_.find(task) == nullptr || !caller.mayRunTask(task)) {
+            refused.push_back({"/tasks/" + std::to_string(i), "is not a task type you may lease"});
+        } else if (std::find(tasks.begin(), tasks.end(), task) == tasks.end()) {
+            tasks.push_back(task);
+        }
+    }
+    if (!refused.empty()) {
+        throw JobError(Kind::forbidden, "task-not-allowed",
+                       "you may not lease jobs of some of these task types", std::move(refused));
+    }
+    if (tasks.empty() && caller.restrictsTasks()) {
+        for (const TaskType* type : registry_.all())
+            if (caller.mayRunTask(type->name)) tasks.push_back(type->name);
+        if (tasks.empty())
+            co_return Lease{.leaseId = identity::randomToken(16), .expires = now(), .jobs = {}};
+    }
+
     const store::Millis time = now();
     // Expired leases first, so that a job whose worker died is leased again even with no in-process
     // workers running; at most once a second, whatever the number of workers polling.
@@ -97,8 +123,8 @@ boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, Le
     lease.leaseId = identity::randomToken(16);
     const store::Millis duration = std::chrono::milliseconds(request.duration).count();
     lease.expires = time + duration;
-    lease.jobs = co_await store_.claimJobs(std::move(queues), request.max, holderFor(caller, lease.leaseId),
-                                           duration, time);
+    lease.jobs = co_await store_.claimJobs(std::move(queues), std::move(tasks), request.max,
+                                           holderFor(caller, lease.leaseId), duration, time);
     co_return lease;
 }
 
@@ -144,6 +170,22 @@ boost::asio::awaitable<Reported> LeaseService::complete(identity::Principal call
                                                         std::string leaseId,
                                                         std::optional<boost::json::value> result) {
     checkLeaseId(leaseId);
+    // A declared type's result schema: a result that does not fit is refused and the job stays leased
+    // (the worker may fail it instead). Only the job's current holder learns the pointers.
+    std::optional<store::JobRecord> job;
+    if (resultSchemas_) job = co_await store_.findJob(jobId);
+    if (job && job->leaseHolder == holderFor(caller, leaseId)) {
+        if (const TaskType* type = registry_.find(job->task)) {
+            auto errors = registry_.validateResult(*type, result.value_or(boost::json::value(nullptr)));
+            if (!errors.empty()) {
+                std::vector<JobError::FieldError> fields;
+                for (auto& error : errors)
+                    fields.push_back({"/result" + error.pointer, std::move(error.detail)});
+                throw JobError(Kind::invalid, "invalid-result",
+                               "the result does not fit the task type's result_schema", std::move(fields));
+            }
+        }
+    }
     store::JobOutcome outcome;
     outcome.succeeded = true;
     if (result) outcome.result = boost::json::serialize(*result);

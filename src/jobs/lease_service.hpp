@@ -41,6 +41,9 @@ struct LeaseRequest {
     std::vector<std::string> queues;    // 1..32 names
     int max = 1;                        // 1..100 jobs
     std::chrono::seconds duration{30};  // 5..3600 s
+    // The task types the worker can run (0..64 names); empty: any. A credential with task:NAME scopes
+    // leases only those types, whatever the request says.
+    std::vector<std::string> tasks{};
 };
 
 struct Lease {
@@ -63,6 +66,7 @@ class LeaseService {
   public:
     static constexpr int kMaxQueues = 32;
     static constexpr int kMaxJobs = 100;
+    static constexpr std::size_t kMaxTasks = 64;
     static constexpr std::chrono::seconds kMinLease{5};
     static constexpr std::chrono::seconds kMaxLease{3600};
     static constexpr std::chrono::seconds kDefaultLease{30};
@@ -106,6 +110,7 @@ class LeaseService {
 
     store::JobStore& store_;
     const TaskRegistry& registry_;
+    bool resultSchemas_ = false;  // some registered type checks its results
     JobsSettings settings_;
     identity::Clock clock_;
     std::atomic<store::Millis> lastRecovery_{0};

@@ -32,9 +32,11 @@ std::vector<ArgumentError> check(const TaskRegistry& registry, std::string_view 
 TEST(TaskRegistry, RefusesBadNamesDuplicatesAndMissingHandlers) {
     TaskRegistry registry;
     EXPECT_THROW(registry.add(simple("", "{}")), std::invalid_argument);
-    EXPECT_THROW(registry.add(simple("Upper", "{}")), std::invalid_argument);
     EXPECT_THROW(registry.add(simple("has space", "{}")), std::invalid_argument);
-    EXPECT_THROW(registry.add(simple(std::string(65, 'a'), "{}")), std::invalid_argument);
+    EXPECT_THROW(registry.add(simple("slash/name", "{}")), std::invalid_argument);
+    EXPECT_THROW(registry.add(simple(std::string(129, 'a'), "{}")), std::invalid_argument);
+    registry.add(simple("Upper.Case", "{}"));  // declared types are named like "Reports.Generate" too
+    registry.add(simple(std::string(128, 'a'), "{}"));
     registry.add(simple("ok.name-1_x", "{}"));
     EXPECT_THROW(registry.add(simple("ok.name-1_x", "{}")), std::invalid_argument);
     TaskType noHandler = simple("nohandler", "{}");
@@ -44,6 +46,42 @@ TEST(TaskRegistry, RefusesBadNamesDuplicatesAndMissingHandlers) {
     zero.maxAttempts = 0;
     EXPECT_THROW(registry.add(std::move(zero)), std::invalid_argument);
     EXPECT_EQ(registry.find("missing"), nullptr);
+}
+
+TEST(TaskRegistry, ExternalTypesHaveNoHandlerAndMayCheckTheirResults) {
+    TaskRegistry registry;
+    TaskType external = simple("reports.generate", R"({"type": "object"})");
+    external.handler = nullptr;
+    external.external = true;
+    external.resultSchema = json::parse(R"({"type": "object", "required": ["url"],
+                                           "properties": {"url": {"type": "string"}}})")
+                                .as_object();
+    registry.add(external);
+    const TaskType& type = *registry.find("reports.generate");
+    EXPECT_TRUE(registry.validateResult(type, json::parse(R"({"url": "s3://x", "pages": 3})")).empty())
+        << "a result schema is taken as written: no additionalProperties added";
+    const auto refused = registry.validateResult(type, json::parse(R"({"url": 3})"));
+    ASSERT_FALSE(refused.empty());
+    EXPECT_EQ(refused.front().pointer, "/url");
+    EXPECT_FALSE(registry.validateResult(type, json::value(nullptr)).empty()) << "no result is not an object";
+    // Without a result schema any JSON result fits.
+    TaskType plain = simple("plain", "{}");
+    plain.handler = nullptr;
+    plain.external = true;
+    registry.add(plain);
+    EXPECT_TRUE(registry.validateResult(*registry.find("plain"), json::parse("[1, 2]")).empty());
+    // An external type with a handler, or an in-process one with a result schema, is a programming error.
+    TaskType both = simple("both", "{}");
+    both.external = true;
+    EXPECT_THROW(registry.add(both), std::invalid_argument);
+    TaskType inProcessResult = simple("in.process", "{}");
+    inProcessResult.resultSchema = json::object{};
+    EXPECT_THROW(registry.add(inProcessResult), std::invalid_argument);
+    TaskType badResult = simple("bad.result", "{}");
+    badResult.handler = nullptr;
+    badResult.external = true;
+    badResult.resultSchema = json::parse(R"({"type": 12})").as_object();
+    EXPECT_THROW(registry.add(badResult), std::invalid_argument);
 }
 
 TEST(TaskRegistry, ArgumentsAreCheckedWithThePathOfEachBadField) {

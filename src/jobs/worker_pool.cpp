@@ -58,6 +58,13 @@ WorkerPool::WorkerPool(store::JobStore& store, const TaskRegistry& registry, Wor
     // Host and process in the name, so that a job's history (job_events.holder) says which node ran it.
     if (settings_.holder.empty()) settings_.holder = defaultHolder();
     if (settings_.concurrency < 1) settings_.concurrency = 1;
+    // Jobs of external task types (declared in the configuration) wait for external workers: with any
+    // registered, this pool claims only the types it has handlers for.
+    const auto types = registry_.all();
+    if (std::any_of(types.begin(), types.end(), [](const TaskType* type) { return type->external; })) {
+        for (const TaskType* type : types)
+            if (!type->external) inProcessTasks_.push_back(type->name);
+    }
     if (settings_.metrics)
         for (const std::string& queue : settings_.queues)
             series_.emplace_back(queue, settings_.metrics->series(queue));
@@ -140,7 +147,7 @@ asio::awaitable<void> WorkerPool::dispatch() {
         std::vector<store::JobRecord> claimed;
         if (free > 0) {
             try {
-                claimed = co_await store_.claimJobs(settings_.queues, free, settings_.holder,
+                claimed = co_await store_.claimJobs(settings_.queues, inProcessTasks_, free, settings_.holder,
                                                     settings_.lease.count(), now());
             } catch (const std::exception& error) {
                 warnStoreFailure("claiming jobs", error);
@@ -229,7 +236,7 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     bool ok = false;
     boost::system::error_code parseError;
     json::value args = json::parse(job.args, parseError);
-    if (!type) {
+    if (!type || type->external) {
         error = "the task type is not registered on this worker";
     } else if (parseError || !args.is_object()) {
         error = "the stored arguments are not a JSON object";

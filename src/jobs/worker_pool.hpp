@@ -90,6 +90,8 @@ class WorkerPool {
     std::vector<std::shared_ptr<Running>> active_;
     // Each queue's metric series (settings_.metrics), looked up at construction.
     std::vector<std::pair<std::string, obs::WorkerMetrics::QueueSeries>> series_;
+    // The task types this pool may claim; empty: every type (no external type is registered).
+    std::vector<std::string> inProcessTasks_;
     [[nodiscard]] const obs::WorkerMetrics::QueueSeries* seriesOf(const std::string& queue) const;
     std::vector<store::AttemptReport> reports_;  // ended attempts not yet handed to the store
     bool reporting_ = false;                     // reportLoop is running

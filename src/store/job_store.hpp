@@ -140,10 +140,17 @@ class JobStore {
     virtual boost::asio::awaitable<std::optional<JobRecord>> cancelJob(std::string id, Millis now) = 0;
 
     // Moves due scheduled and failed jobs to queued, then leases up to `max` queued jobs of `queues`
-    // (highest priority, then earliest runAt) to `holder` until now + leaseMs, counting an attempt.
-    virtual boost::asio::awaitable<std::vector<JobRecord>> claimJobs(std::vector<std::string> queues, int max,
+    // whose task type is one of `tasks` (empty: any) (highest priority, then earliest runAt) to
+    // `holder` until now + leaseMs, counting an attempt.
+    virtual boost::asio::awaitable<std::vector<JobRecord>> claimJobs(std::vector<std::string> queues,
+                                                                     std::vector<std::string> tasks, int max,
                                                                      std::string holder, Millis leaseMs,
                                                                      Millis now) = 0;
+    // The same for jobs of any task type.
+    boost::asio::awaitable<std::vector<JobRecord>> claimJobs(std::vector<std::string> queues, int max,
+                                                             std::string holder, Millis leaseMs, Millis now) {
+        return claimJobs(std::move(queues), {}, max, std::move(holder), leaseMs, now);
+    }
     // Extends the lease and says whether a cancel was requested (the worker's one store call per
     // beat); nullopt when `holder` does not hold a live lease on the job (any more).
     virtual boost::asio::awaitable<std::optional<bool>> heartbeatJob(std::string id, std::string holder,

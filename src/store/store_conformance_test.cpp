@@ -829,6 +829,28 @@ TEST_P(JobConformance, ABatchIsAllOrNone) {
     EXPECT_EQ(runToCompletion(store_->submitJobs({jobRecord("b1"), jobRecord("b3")}, kM0)).size(), 2u);
 }
 
+TEST_P(JobConformance, AClaimForSomeTaskTypesLeavesTheOthersQueued) {
+    auto report = jobRecord("report");
+    report.task = "reports.generate";
+    report.priority = 50;  // the best job of the queue, yet not this claimer's
+    submit(report);
+    submit(jobRecord("noop1"));
+    auto scrape = jobRecord("scrape");
+    scrape.task = "Scrape-Page";
+    submit(scrape);
+    auto inProcess =
+        runToCompletion(store_->claimJobs({"default"}, {"noop", "echo"}, 10, "pool", 30'000, kM0));
+    ASSERT_EQ(inProcess.size(), 1u);
+    EXPECT_EQ(inProcess[0].id, "noop1");
+    auto external = runToCompletion(
+        store_->claimJobs({"default"}, {"Scrape-Page", "reports.generate"}, 10, "ext", 30'000, kM0));
+    ASSERT_EQ(external.size(), 2u);
+    EXPECT_EQ(external[0].id, "report");
+    EXPECT_EQ(external[1].id, "scrape");
+    EXPECT_TRUE(
+        runToCompletion(store_->claimJobs({"default"}, {"no.such.task"}, 10, "x", 30'000, kM0)).empty());
+}
+
 TEST_P(JobConformance, ClaimsTakeHighestPriorityFirstAndOnlyDueJobs) {
     auto low = jobRecord("low");
     auto high = jobRecord("high");

@@ -344,6 +344,7 @@ std::string claimJobsSql() {
         " CROSS JOIN LATERAL ("
         " SELECT id, priority, run_at, seq FROM jobs"
         " WHERE state = 'queued' AND queue = q.name AND attempts < max_attempts"
+        " AND (cardinality($6::text[]) = 0 OR task = ANY($6::text[]))"
         " ORDER BY priority DESC, run_at, seq LIMIT $2::bigint"
         " FOR UPDATE SKIP LOCKED) AS c"
         " ORDER BY c.priority DESC, c.run_at, c.seq LIMIT $2::bigint),"
@@ -618,15 +619,17 @@ boost::asio::awaitable<std::optional<JobRecord>> PostgresStore::cancelJob(std::s
 }
 
 boost::asio::awaitable<std::vector<JobRecord>> PostgresStore::claimJobs(std::vector<std::string> queues,
+                                                                        std::vector<std::string> tasks,
                                                                         int max, std::string holder,
                                                                         Millis leaseMs, Millis now) {
     // One round trip, no BEGIN: a pipeline outside a transaction block is one transaction of its own,
     // and nothing here waits for a lock (SKIP LOCKED), so it cannot deadlock and need not be rerun.
-    return withConnection([queues = std::move(queues), max, holder = std::move(holder), leaseMs,
+    return withConnection([queues = std::move(queues), tasks = std::move(tasks), max,
+                           holder = std::move(holder), leaseMs,
                            now](pg::Connection& db) -> asio::awaitable<std::vector<JobRecord>> {
         if (queues.empty() || max < 1) co_return std::vector<JobRecord>{};
         pg::Params claimParams;
-        claimParams.addArray(queues).add(max).add(holder).add(now + leaseMs).add(now);
+        claimParams.addArray(queues).add(max).add(holder).add(now + leaseMs).add(now).addArray(tasks);
         std::vector<pg::Statement> statements;
         statements.push_back(pg::Statement{.sql = promoteDueJobsSql(), .params = pg::Params(now)});
         statements.push_back(pg::Statement{.sql = claimJobsSql(), .params = std::move(claimParams)});

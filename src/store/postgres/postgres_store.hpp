@@ -110,7 +110,9 @@ class PostgresStore final : public Store {
     boost::asio::awaitable<std::optional<JobRecord>> findJob(std::string id) override;
     boost::asio::awaitable<JobPage> listJobs(JobQuery query) override;
     boost::asio::awaitable<std::optional<JobRecord>> cancelJob(std::string id, Millis now) override;
-    boost::asio::awaitable<std::vector<JobRecord>> claimJobs(std::vector<std::string> queues, int max,
+    using JobStore::claimJobs;
+    boost::asio::awaitable<std::vector<JobRecord>> claimJobs(std::vector<std::string> queues,
+                                                             std::vector<std::string> tasks, int max,
                                                              std::string holder, Millis leaseMs,
                                                              Millis now) override;
     boost::asio::awaitable<std::optional<bool>> heartbeatJob(std::string id, std::string holder,

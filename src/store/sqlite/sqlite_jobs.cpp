@@ -217,10 +217,11 @@ boost::asio::awaitable<std::optional<JobRecord>> SqliteStore::cancelJob(std::str
 }
 
 boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vector<std::string> queues,
-                                                                      int max, std::string holder,
-                                                                      Millis leaseMs, Millis now) {
-    return write([queues = std::move(queues), max, holder = std::move(holder), leaseMs,
-                  now](Connection& db) -> std::vector<JobRecord> {
+                                                                      std::vector<std::string> tasks, int max,
+                                                                      std::string holder, Millis leaseMs,
+                                                                      Millis now) {
+    return write([queues = std::move(queues), tasks = std::move(tasks), max, holder = std::move(holder),
+                  leaseMs, now](Connection& db) -> std::vector<JobRecord> {
         std::vector<JobRecord> claimed;
         if (queues.empty() || max < 1) return claimed;
         // Due jobs first become claimable, each with its history row.
@@ -234,11 +235,18 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
         std::string placeholders;
         for (std::size_t i = 0; i < queues.size(); ++i)
             placeholders += (i ? ", ?" : "?") + std::to_string(i + 2);
-        auto pick = db.prepare(jobSelect("WHERE state = 'queued' AND queue IN (" + placeholders +
-                                         ") AND queue NOT IN (SELECT name FROM queues WHERE paused = 1) "
-                                         "ORDER BY priority DESC, run_at, rowid LIMIT ?1"));
+        std::string taskFilter;
+        for (std::size_t i = 0; i < tasks.size(); ++i)
+            taskFilter += (i ? ", ?" : " AND task IN (?") + std::to_string(queues.size() + i + 2);
+        if (!tasks.empty()) taskFilter += ")";
+        auto pick =
+            db.prepare(jobSelect("WHERE state = 'queued' AND queue IN (" + placeholders + ")" + taskFilter +
+                                 " AND queue NOT IN (SELECT name FROM queues WHERE paused = 1) "
+                                 "ORDER BY priority DESC, run_at, rowid LIMIT ?1"));
         pick.bindInt64(1, max);
         for (std::size_t i = 0; i < queues.size(); ++i) pick.bindText(static_cast<int>(i) + 2, queues[i]);
+        for (std::size_t i = 0; i < tasks.size(); ++i)
+            pick.bindText(static_cast<int>(queues.size() + i) + 2, tasks[i]);
         std::vector<JobRecord> picked;
         while (pick.step()) picked.push_back(jobOf(pick));
         for (const JobRecord& job : picked) {
