@@ -23,7 +23,7 @@ USER_PASSWORD = "correct horse battery staple 42"
 SECRET_KEY = "python-sdk-tests-secret-key-0123456789-abcdefghijkl"
 
 #: Queues whose jobs only external workers run (in-process concurrency 0), one per test that needs one.
-EXTERNAL_QUEUES = ["ext", "ext-progress", "ext-cancel", "ext-kill", "ext-term", "ext-docs", "ext-cli"]
+EXTERNAL_QUEUES = ["ext", "ext-progress", "ext-cancel", "ext-kill", "ext-term", "reports"]
 
 
 def server_binary() -> str:
