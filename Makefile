@@ -8,14 +8,15 @@ PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libcctz-dev tzdata \
 	libgtest-dev libgmock-dev libbenchmark-dev \
 	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light wrk sqlite3 jq \
-	testssl.sh sqlmap slowhttptest
+	testssl.sh sqlmap slowhttptest \
+	python3 python3-requests python3-pytest python3-setuptools python3-pip python3-venv
 
 BUILD_DIR ?= build
 FUZZ_DIR ?= build-fuzz
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
-.PHONY: run test deps build layers check-format format fuzz security sanitize tsan bench clean
+.PHONY: run test deps build layers check-format format fuzz security sanitize tsan bench clean python-sdk
 
 run: deps build
 	./$(BUILD_DIR)/rampart serve  # creates ./var (mode 0700) itself
@@ -26,6 +27,7 @@ test: deps
 	$(call STAGE,$(MAKE) --no-print-directory build,build)
 	$(call STAGE,$(MAKE) --no-print-directory layers check-format,layers and format)
 	$(call STAGE,cd $(BUILD_DIR) && ctest --output-on-failure,ctest)
+	$(call STAGE,$(MAKE) --no-print-directory python-sdk,python sdk)
 	$(call STAGE,$(MAKE) --no-print-directory security,security)
 	$(call STAGE,$(MAKE) --no-print-directory fuzz,fuzz)
 	$(call STAGE,$(MAKE) --no-print-directory sanitize,sanitize)
@@ -38,6 +40,16 @@ layers: build
 	@if nm -C $(BUILD_DIR)/rampart | grep -q 'rampart::testing::'; then \
 	  echo "layers: FAILED: the rampart binary contains test support code (rampart::testing)"; exit 1; \
 	else echo "layers: the rampart binary contains no test support code"; fi
+
+# The Python SDK (clients/python, docs/python.md): its tests against this build's binary, then the offline
+# install a user does (no package index: Debian's setuptools builds it, PIP_NO_INDEX keeps pip off the network).
+# /usr/bin/python3 is Debian's, which sees python3-requests and python3-pytest whatever python3 is first on PATH.
+PYTHON ?= /usr/bin/python3
+python-sdk: deps build
+	cd clients/python && RAMPART_BINARY=$(abspath $(BUILD_DIR))/rampart $(PYTHON) -m pytest -q -p no:cacheprovider tests
+	rm -rf $(BUILD_DIR)/sdkvenv && $(PYTHON) -m venv --system-site-packages $(BUILD_DIR)/sdkvenv
+	PIP_NO_INDEX=1 $(BUILD_DIR)/sdkvenv/bin/pip install -q --no-build-isolation ./clients/python
+	$(BUILD_DIR)/sdkvenv/bin/python -c 'import rampart; print("python sdk: installed rampart-client", rampart.__version__)'
 
 # The end-to-end security run (tests/security/run.sh): the release binary with TLS and a seeded database,
 # attacked by testssl.sh, sqlmap and slowhttptest, plus hardening checks, wrk load and 10,000 idle
