@@ -27,6 +27,9 @@ http::ApiError apiErrorFor(const jobs::JobError& error) {
             return withFields(http::ApiError(Status::conflict, error.slug(), "Conflict", error.what()));
         case Kind::forbidden:
             return withFields(http::ApiError(Status::forbidden, error.slug(), "Forbidden", error.what()));
+        case Kind::throttled:
+            return http::ApiError(Status::too_many_requests, error.slug(), "Too Many Requests", error.what())
+                .withHeader("Retry-After", "1");
     }
     return http::ApiError::internal();
 }

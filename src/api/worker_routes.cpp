@@ -48,6 +48,8 @@ boost::asio::awaitable<void> leaseJobs(jobs::LeaseService& service, Exchange& ex
         body.optionalInt("lease_seconds", 5, 3600).value_or(jobs::LeaseService::kDefaultLease.count()));
     if (auto tasks = body.optionalStringArray("tasks", jobs::LeaseService::kMaxTasks, jobs::kMaxTaskName))
         request.tasks = std::move(*tasks);
+    request.wait = std::chrono::seconds(
+        body.optionalInt("wait_seconds", 0, jobs::LeaseService::kMaxWait.count()).value_or(0));
     body.finish({"lease_id", "holder", "owner"});
     auto lease = co_await service.lease(caller(ex), std::move(request));
     json::array jobs;
@@ -113,7 +115,8 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/worker/lease",
                 .handler = handler<leaseJobs>(service),
-                .summary = "Lease up to `max` queued jobs of permitted queues (workers)",
+                .summary = "Lease up to `max` queued jobs of permitted queues, waiting up to `wait_seconds` "
+                           "for one (workers)",
                 .tag = "worker",
                 .jsonBody = true,
                 .maxBodyBytes = kMaxSmallBody});

@@ -63,6 +63,9 @@ struct JobsConfig {
     std::chrono::seconds lease{30};     // in-process lease; heartbeats renew it; 2..3600
     std::chrono::hours retention{336};  // finished jobs are deleted this long after they end; 0 keeps them
     std::size_t maxBatch = 1000;        // jobs per POST /api/v1/jobs/batch; 1..10000
+    // Lease calls waiting for a job (wait_seconds), on this node and per worker account.
+    std::size_t maxWaitingLeases = 2000;
+    std::size_t maxWaitingLeasesPerAccount = 500;
     // `rampart worker` serves /healthz, /readyz and /metrics here: a loopback host:port; empty: not at all.
     std::string workerMetricsListen = "127.0.0.1:9464";
     std::vector<QueueConfig> queues = {QueueConfig{.name = "default"}};

@@ -166,13 +166,16 @@ void deleteExpiredJobs(store::Store& store, std::chrono::hours retention) {
         spdlog::info("retention: deleted {} finished job(s) older than {} h", total, retention.count());
 }
 
-// Wakes this process's pools when the store says jobs were queued (by any node). The pools are
-// registered once built; a wake-up before that is dropped (the pools claim at start anyway).
+// Wakes this process's pools, and its waiting lease calls (when there are any), when the store says
+// jobs were queued (by any node). The pools are registered once built; a wake-up before that is
+// dropped (the pools claim at start anyway).
 class QueuedJobWakeups {
   public:
+    explicit QueuedJobWakeups(jobs::LeaseWaiters* waiters = nullptr) : waiters_(waiters) {}
     // False when the store cannot tell (the pools then poll more often).
     bool watch(store::Store& store) {
         return store.watchQueuedJobs([this](const std::string& queue) {
+            if (waiters_ != nullptr) waiters_->wake(queue, "");
             if (!ready_.load(std::memory_order_acquire)) return;
             for (auto& pool : *pools_)
                 if (queue.empty() || pool->serves(queue)) pool->notify();
@@ -185,6 +188,7 @@ class QueuedJobWakeups {
     void stop() { ready_.store(false, std::memory_order_release); }
 
   private:
+    jobs::LeaseWaiters* waiters_;
     std::vector<std::unique_ptr<jobs::WorkerPool>>* pools_ = nullptr;
     std::atomic<bool> ready_{false};
 };
@@ -329,17 +333,24 @@ int serve(Config config, const ServeOptions& options) {
     const jobs::JobsSettings settings = jobsSettings(config);
     jobs::JobService jobService(*store, *store, tasks, settings);
     api::addJobRoutes(router, tasks, jobService);
+    // External workers' lease calls that wait for a job (wait_seconds) are woken by the wake-ups below.
+    jobs::LeaseWaiters leaseWaiters(jobs::LeaseWaitSettings{
+        .maxTotal = config.jobs.maxWaitingLeases, .maxPerAccount = config.jobs.maxWaitingLeasesPerAccount});
     jobs::LeaseService leaseService(*store, tasks, settings);
+    leaseService.waitWith(&leaseWaiters);
     api::addWorkerRoutes(router, leaseService);
     // Tasks reach the network only through the egress guard.
     egress::EgressClient egressClient(egressPolicy(config), std::make_shared<egress::SystemResolver>());
-    QueuedJobWakeups wakeups;
-    const bool woken = config.jobs.runWorkers && wakeups.watch(*store);
+    // A store that tells of every node's new jobs (PostgreSQL's NOTIFY) wakes the waiting lease calls
+    // itself, this node's submits included; otherwise this node's submits do.
+    QueuedJobWakeups wakeups(&leaseWaiters);
+    const bool woken = wakeups.watch(*store);
     obs::WorkerMetrics workerMetrics(metrics);
     auto workers = workerPools(config, *store, tasks, egressClient,
                                woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics);
-    jobService.onSubmitted([&workers] {
+    jobService.onSubmitted([&workers, &leaseWaiters, woken](std::string_view queue, std::string_view task) {
         for (auto& pool : workers) pool->notify();
+        if (!woken) leaseWaiters.wake(queue, task);
     });
     for (auto& pool : workers) pool->start();
     wakeups.start(workers);
@@ -356,8 +367,9 @@ int serve(Config config, const ServeOptions& options) {
                                                   .misfireGrace = config.scheduler.misfireGrace};
         scheduler = std::make_unique<jobs::Scheduler>(*store, *store, *store, jobService,
                                                       std::move(schedulerSettings));
-        scheduler->onSubmitted([&workers] {
+        scheduler->onSubmitted([&workers, &leaseWaiters] {
             for (auto& pool : workers) pool->notify();
+            leaseWaiters.wake("", "");  // the queues it filled are not known here: one per kind of waiter
         });
     }
     http::PipelineDeps deps;
@@ -460,6 +472,8 @@ int serve(Config config, const ServeOptions& options) {
     });
     signals.run();
 
+    // Waiting lease calls answer now (with no job), not at the end of their wait or the grace period.
+    leaseWaiters.shutdown();
     // Another node's scheduler and housekeeping take over at once instead of after the leases run out.
     if (scheduler) runBlocking(scheduler->resign());
     housekeeping.releaseLeases();

@@ -191,7 +191,7 @@ boost::asio::awaitable<Submitted> JobService::submit(identity::Principal caller,
                        "this idempotency key was used for a different request", std::move(errors));
     }
     const bool created = stored.outcome == store::SubmitOutcome::created;
-    if (created && onSubmitted_) onSubmitted_();
+    if (created && onSubmitted_ && stored.job.runAt <= time) onSubmitted_(stored.job.queue, stored.job.task);
     co_return Submitted{.job = std::move(stored.job), .created = created};
 }
 
@@ -221,7 +221,17 @@ boost::asio::awaitable<std::vector<store::JobRecord>> JobService::submitBatch(
         throw JobError(Kind::conflict, "idempotency-key-reused",
                        "an idempotency key of the batch was used before; nothing was stored");
     }
-    if (onSubmitted_) onSubmitted_();
+    if (onSubmitted_) {
+        // One wake-up per queue and task type of the jobs ready now (a batch is mostly of one kind).
+        std::vector<std::pair<std::string_view, std::string_view>> woken;
+        for (const auto& job : stored) {
+            if (job.runAt > time) continue;
+            std::pair<std::string_view, std::string_view> kind{job.queue, job.task};
+            if (std::find(woken.begin(), woken.end(), kind) != woken.end()) continue;
+            woken.push_back(kind);
+            onSubmitted_(job.queue, job.task);
+        }
+    }
     co_return stored;
 }
 
@@ -294,7 +304,7 @@ boost::asio::awaitable<void> JobService::setQueuePaused(identity::Principal call
                           .details = {}};
     co_await audit_.appendAudit(std::move(event));
     // Jobs that waited in the queue may be claimed now.
-    if (!paused && onSubmitted_) onSubmitted_();
+    if (!paused && onSubmitted_) onSubmitted_(queue, "");
 }
 
 }  // namespace rampart::jobs

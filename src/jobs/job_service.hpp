@@ -26,7 +26,8 @@ namespace rampart::jobs {
 // request body ("/args/url") with what is wrong.
 class JobError : public std::runtime_error {
   public:
-    enum class Kind { invalid, unprocessable, notFound, conflict, forbidden };
+    // throttled: too many requests of a kind at once (429, try again in a second).
+    enum class Kind { invalid, unprocessable, notFound, conflict, forbidden, throttled };
     struct FieldError {
         std::string pointer;
         std::string detail;
@@ -133,8 +134,11 @@ class JobService {
 
     [[nodiscard]] int maxBatch() const { return settings_.maxBatch; }
 
-    // Called after every stored submission (the in-process workers' wake-up). Set before serving.
-    void onSubmitted(std::function<void()> callback) { onSubmitted_ = std::move(callback); }
+    // Called after every stored submission of jobs ready now (the workers' wake-up): once for each queue
+    // and task type a submission or batch filled, and with an empty task when a resumed queue's jobs may
+    // be claimed again. Set before serving.
+    using Wakeup = std::function<void(std::string_view queue, std::string_view task)>;
+    void onSubmitted(Wakeup callback) { onSubmitted_ = std::move(callback); }
 
     [[nodiscard]] static bool maySee(const identity::Principal& caller, const store::JobRecord& job);
     [[nodiscard]] static bool mayCancel(const identity::Principal& caller, const store::JobRecord& job);
@@ -154,7 +158,7 @@ class JobService {
     const TaskRegistry& registry_;
     JobsSettings settings_;
     identity::Clock clock_;
-    std::function<void()> onSubmitted_;
+    Wakeup onSubmitted_;
 };
 
 }  // namespace rampart::jobs

@@ -170,13 +170,19 @@ TEST_F(JobServiceTest, QueuesAreListedWithCountsAndPausedOnlyWhenConfigured) {
     EXPECT_EQ(audit[0].event.target, "queue:gpu");
 }
 
-// Without the wake-up a single submit would wait for the workers' next poll (200 ms by default).
+// Without the wake-up a single submit would wait for the workers' next poll (200 ms by default), and a
+// waiting lease call for the next recheck.
 TEST_F(JobServiceTest, ASubmitWakesTheWorkersButAReplayDoesNot) {
     int wakeUps = 0;
-    service_.onSubmitted([&wakeUps] { ++wakeUps; });
+    std::vector<std::string> kinds;
+    service_.onSubmitted([&](std::string_view queue, std::string_view task) {
+        ++wakeUps;
+        kinds.push_back(std::string(queue) + "/" + std::string(task));
+    });
     const auto alice = principal("alice", Role::user);
     runToCompletion(service_.submit(alice, noop()));
     EXPECT_EQ(wakeUps, 1);
+    EXPECT_EQ(kinds.back(), "default/noop") << "the wake-up says which queue and task type";
     auto keyed = noop();
     keyed.idempotencyKey = "key-1";
     EXPECT_TRUE(runToCompletion(service_.submit(alice, keyed)).created);
@@ -188,6 +194,24 @@ TEST_F(JobServiceTest, ASubmitWakesTheWorkersButAReplayDoesNot) {
     batch.push_back(noop());
     runToCompletion(service_.submitBatch(alice, std::move(batch)));
     EXPECT_EQ(wakeUps, 3) << "once per batch";
+    // A batch of two kinds: one wake-up each. A job due later wakes nobody (nothing is ready).
+    std::vector<Submission> mixed;
+    mixed.push_back(noop());
+    mixed.push_back(noop());
+    mixed.back().task = "echo";
+    mixed.back().args = boost::json::object{{"message", "hi"}};
+    mixed.push_back(noop());
+    mixed.back().runAt = std::chrono::system_clock::now() + std::chrono::hours(1);
+    mixed.back().task = "sleep";
+    mixed.back().args = boost::json::object{{"seconds", 1}};
+    runToCompletion(service_.submitBatch(alice, std::move(mixed)));
+    EXPECT_EQ(wakeUps, 5);
+    EXPECT_EQ(kinds[3], "default/noop");
+    EXPECT_EQ(kinds[4], "default/echo");
+    auto later = noop();
+    later.runAt = std::chrono::system_clock::now() + std::chrono::hours(1);
+    runToCompletion(service_.submit(alice, later));
+    EXPECT_EQ(wakeUps, 5) << "a job due in an hour is not ready";
 }
 
 // Ids sort by submit time (so new rows land together in the store's indexes) and stay unguessable.

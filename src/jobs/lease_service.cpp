@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <set>
 
+#include <boost/asio/this_coro.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "identity/api_token.hpp"
@@ -71,6 +72,8 @@ boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, Le
         invalid("/queues", "must hold 1 to 32 queue names");
     if (request.max < 1 || request.max > kMaxJobs) invalid("/max", "must be between 1 and 100");
     checkDuration(request.duration);
+    if (request.wait < std::chrono::seconds(0) || request.wait > kMaxWait)
+        invalid("/wait_seconds", "must be between 0 and 30");
     std::vector<JobError::FieldError> refused;
     std::vector<std::string> queues;
     std::set<std::string, std::less<>> seen;
@@ -111,6 +114,38 @@ boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, Le
             co_return Lease{.leaseId = identity::randomToken(16), .expires = now(), .jobs = {}};
     }
 
+    if (request.wait == std::chrono::seconds(0) || waiters_ == nullptr) {
+        co_return co_await claim(caller, std::move(queues), std::move(tasks), request.max, request.duration);
+    }
+
+    // Long-poll: register, claim, and only then wait, so a wake that comes during the claim is not lost.
+    // A wake is a hint that one job is ready; a woken call that finds it taken waits again.
+    const auto deadline = std::chrono::steady_clock::now() + request.wait;
+    const auto executor = co_await boost::asio::this_coro::executor;
+    for (;;) {
+        auto ticket = waiters_->enter(caller.userId, queues, tasks, executor);
+        if (!ticket) {
+            throw JobError(Kind::throttled, "too-many-waiting-leases",
+                           "too many lease calls are waiting already; try again shortly");
+        }
+        Lease lease = co_await claim(caller, queues, tasks, request.max, request.duration);
+        if (!lease.jobs.empty()) {
+            // There may be more than this call took (a batch is one hint), or a hint for another job
+            // came in while it claimed: pass it on to the next waiter.
+            if (static_cast<int>(lease.jobs.size()) == request.max || ticket->woken())
+                waiters_->wake(lease.jobs.back().queue, "");
+            co_return lease;
+        }
+        if (ticket->shuttingDown() || std::chrono::steady_clock::now() >= deadline) co_return lease;
+        const bool woken = co_await ticket->wait(deadline);
+        if (!woken || ticket->shuttingDown()) co_return lease;
+    }
+}
+
+boost::asio::awaitable<Lease> LeaseService::claim(const identity::Principal& caller,
+                                                  std::vector<std::string> queues,
+                                                  std::vector<std::string> tasks, int max,
+                                                  std::chrono::seconds duration) {
     const store::Millis time = now();
     // Expired leases first, so that a job whose worker died is leased again even with no in-process
     // workers running; at most once a second, whatever the number of workers polling.
@@ -121,10 +156,10 @@ boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, Le
 
     Lease lease;
     lease.leaseId = identity::randomToken(16);
-    const store::Millis duration = std::chrono::milliseconds(request.duration).count();
-    lease.expires = time + duration;
-    lease.jobs = co_await store_.claimJobs(std::move(queues), std::move(tasks), request.max,
-                                           holderFor(caller, lease.leaseId), duration, time);
+    const store::Millis millis = std::chrono::milliseconds(duration).count();
+    lease.expires = time + millis;
+    lease.jobs = co_await store_.claimJobs(std::move(queues), std::move(tasks), max,
+                                           holderFor(caller, lease.leaseId), millis, time);
     co_return lease;
 }
 

@@ -25,6 +25,7 @@
 #include "identity/jwt.hpp"
 #include "identity/principal.hpp"
 #include "jobs/job_service.hpp"
+#include "jobs/lease_waiters.hpp"
 #include "jobs/task_registry.hpp"
 #include "store/job_store.hpp"
 
@@ -44,6 +45,8 @@ struct LeaseRequest {
     // The task types the worker can run (0..64 names); empty: any. A credential with task:NAME scopes
     // leases only those types, whatever the request says.
     std::vector<std::string> tasks{};
+    // With no job ready, wait up to this long (0..30 s) for one (long-poll; LeaseWaiters).
+    std::chrono::seconds wait{0};
 };
 
 struct Lease {
@@ -70,6 +73,7 @@ class LeaseService {
     static constexpr std::chrono::seconds kMinLease{5};
     static constexpr std::chrono::seconds kMaxLease{3600};
     static constexpr std::chrono::seconds kDefaultLease{30};
+    static constexpr std::chrono::seconds kMaxWait{30};
     static constexpr std::size_t kMaxLeaseId = 64;
     static constexpr std::size_t kMaxProgressMessage = store::kMaxProgressMessage;
     static constexpr std::size_t kMaxError = 2000;
@@ -80,10 +84,16 @@ class LeaseService {
     LeaseService(store::JobStore& store, const TaskRegistry& registry, JobsSettings settings,
                  identity::Clock clock = identity::systemClock());
 
+    // Long-poll leases wait with these (set before serving; without, a lease never waits).
+    void waitWith(LeaseWaiters* waiters) { waiters_ = waiters; }
+
     // Leases up to request.max queued jobs of request.queues (highest priority, then earliest run_at),
-    // each counting an attempt. Throws JobError: invalid for counts or durations out of range,
-    // forbidden ("queue-not-allowed", each refused queue named by its pointer "/queues/<i>") when the
-    // caller may not lease from one of the queues; then nothing is leased.
+    // each counting an attempt. With none ready and request.wait > 0, waits for one (up to request.wait,
+    // or until the server stops) and then leases at once; the answer may still hold none. Throws
+    // JobError: invalid for counts or durations out of range, forbidden ("queue-not-allowed", each
+    // refused queue named by its pointer "/queues/<i>") when the caller may not lease from one of the
+    // queues; then nothing is leased; throttled ("too-many-waiting-leases") when the caller's account, or
+    // the node, has as many lease calls waiting as it allows.
     boost::asio::awaitable<Lease> lease(identity::Principal caller, LeaseRequest request);
 
     // Each throws JobError notFound or conflict "lease-lost" by the rules above, and invalid for values
@@ -106,6 +116,10 @@ class LeaseService {
 
   private:
     boost::asio::awaitable<void> refuse(identity::Principal caller, std::string jobId);
+    // One claim: expired leases taken back first (at most once per kRecoveryInterval), then the jobs.
+    boost::asio::awaitable<Lease> claim(const identity::Principal& caller, std::vector<std::string> queues,
+                                        std::vector<std::string> tasks, int max,
+                                        std::chrono::seconds duration);
     [[nodiscard]] store::Millis now() const;
 
     store::JobStore& store_;
@@ -114,6 +128,7 @@ class LeaseService {
     JobsSettings settings_;
     identity::Clock clock_;
     std::atomic<store::Millis> lastRecovery_{0};
+    LeaseWaiters* waiters_ = nullptr;
 };
 
 }  // namespace rampart::jobs

@@ -5,6 +5,7 @@
 #include "jobs/lease_service.hpp"
 
 #include <functional>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
@@ -388,6 +389,156 @@ TEST(MayLease, NeedsTheWorkerRoleTheWorkerScopeAndAConfiguredQueueForExternalWor
         auto other = worker("w");
         other.role = role;
         EXPECT_FALSE(mayLease(settings, other, "default")) << identity::roleName(role);
+    }
+}
+
+// Long-poll leases (wait_seconds): each waiting call runs on a thread of its own, as requests do on the
+// server's I/O threads, and the test plays the wake-ups a submit or a NOTIFY sends.
+class WaitingLeaseTest : public LeaseServiceTest {
+  protected:
+    WaitingLeaseTest() { service_->waitWith(&waiters_); }
+    ~WaitingLeaseTest() override {
+        waiters_.shutdown();
+        joinAll();
+    }
+
+    // Starts lease(who, wait) on a thread; the answer (or the JobError's slug) lands in *into.
+    void leaseInBackground(const Principal& who, std::chrono::seconds wait, int max, Lease* into,
+                           std::string* error = nullptr) {
+        calls_.emplace_back([this, who, wait, max, into, error] {
+            try {
+                LeaseRequest request{.queues = {"default"}, .max = max, .wait = wait};
+                *into = runToCompletion(service_->lease(who, std::move(request)));
+            } catch (const JobError& refused) {
+                if (error != nullptr) *error = refused.slug();
+            }
+        });
+    }
+    // Until `count` calls wait (a call registers before it claims, so this is not proof it claimed).
+    void awaitWaiting(std::size_t count) {
+        for (int i = 0; i < 2000 && waiters_.waiting() != count; ++i) std::this_thread::sleep_for(5ms);
+        ASSERT_EQ(waiters_.waiting(), count);
+    }
+    // Every call started must end before the test's locals it writes to do.
+    void joinAll() {
+        for (auto& call : calls_)
+            if (call.joinable()) call.join();
+        calls_.clear();
+    }
+
+    LeaseWaiters waiters_{LeaseWaitSettings{.maxTotal = 3, .maxPerAccount = 2, .recheck = 0ms}};
+    std::vector<std::thread> calls_;
+};
+
+TEST_F(WaitingLeaseTest, AWaitingCallLeasesAJobSubmittedWhileItWaits) {
+    Lease answer;
+    leaseInBackground(w1_, 30s, 1, &answer);
+    awaitWaiting(1);
+    std::this_thread::sleep_for(50ms);  // let it finish its first (empty) claim and wait
+    const auto id = submit();
+    waiters_.wake("default", "external.flaky");
+    joinAll();
+    ASSERT_EQ(answer.jobs.size(), 1u) << "the wake-up, not the 30 s deadline, ended the wait";
+    EXPECT_EQ(answer.jobs[0].id, id);
+    EXPECT_EQ(answer.jobs[0].state, JobState::running);
+}
+
+TEST_F(WaitingLeaseTest, AJobReadyAtOnceIsLeasedWithoutWaiting) {
+    const auto id = submit();
+    Lease answer;
+    leaseInBackground(w1_, 30s, 5, &answer);
+    joinAll();
+    ASSERT_EQ(answer.jobs.size(), 1u);
+    EXPECT_EQ(answer.jobs[0].id, id);
+    EXPECT_EQ(waiters_.waiting(), 0u);
+}
+
+TEST_F(WaitingLeaseTest, WithNothingReadyTheWaitEndsEmpty) {
+    LeaseRequest request{.queues = {"default"}, .max = 1, .wait = 1s};
+    auto answer = runToCompletion(service_->lease(w1_, std::move(request)));
+    EXPECT_TRUE(answer.jobs.empty());
+    EXPECT_EQ(waiters_.waiting(), 0u) << "the call left the waiting list";
+}
+
+TEST_F(WaitingLeaseTest, AHintForAJobAnotherCallTookSendsTheWokenCallBackToWaiting) {
+    Lease answer;
+    leaseInBackground(w1_, 30s, 1, &answer);
+    awaitWaiting(1);
+    const auto id = submit();
+    lease(w2_, 1);  // a polling worker takes it first
+    waiters_.wake("default", "");
+    awaitWaiting(1);  // woken, found nothing, waits again
+    const auto second = submit();
+    waiters_.wake("default", "");
+    joinAll();
+    ASSERT_EQ(answer.jobs.size(), 1u);
+    EXPECT_EQ(answer.jobs[0].id, second);
+    EXPECT_NE(answer.jobs[0].id, id);
+}
+
+TEST_F(WaitingLeaseTest, AFullBatchPassesTheWakeUpToTheNextWaiter) {
+    Lease first;
+    Lease second;
+    leaseInBackground(w1_, 30s, 1, &first);
+    leaseInBackground(w2_, 30s, 1, &second);
+    awaitWaiting(2);
+    std::this_thread::sleep_for(50ms);
+    submit();
+    submit();
+    waiters_.wake("default", "");  // one hint for a batch of two
+    joinAll();
+    EXPECT_EQ(first.jobs.size(), 1u);
+    EXPECT_EQ(second.jobs.size(), 1u) << "the first woken call filled its max and woke the next";
+}
+
+TEST_F(WaitingLeaseTest, WaitingCallsAreBoundedPerAccountAndInTotalWith429) {
+    Lease a;
+    Lease b;
+    Lease c;
+    Lease d;
+    std::string third;
+    std::string fourth;
+    leaseInBackground(w1_, 30s, 1, &a);
+    leaseInBackground(w1_, 30s, 1, &b);
+    awaitWaiting(2);
+    leaseInBackground(w1_, 30s, 1, &c, &third);  // w1's third: over its bound of 2
+    calls_.back().join();
+    EXPECT_EQ(third, "too-many-waiting-leases");
+    leaseInBackground(w2_, 30s, 1, &c);  // another account still may, up to the total of 3
+    awaitWaiting(3);
+    leaseInBackground(w2_, 30s, 1, &d, &fourth);
+    calls_.back().join();
+    EXPECT_EQ(fourth, "too-many-waiting-leases");
+    // Without wait_seconds a lease never waits, so the bound does not apply.
+    EXPECT_TRUE(lease(w1_, 1).jobs.empty());
+    waiters_.shutdown();
+    joinAll();
+}
+
+TEST_F(WaitingLeaseTest, ShutdownAnswersEveryWaitingCallAtOnceWithNoJob) {
+    Lease a;
+    Lease b;
+    const auto start = std::chrono::steady_clock::now();
+    leaseInBackground(w1_, 30s, 1, &a);
+    leaseInBackground(w2_, 30s, 1, &b);
+    awaitWaiting(2);
+    waiters_.shutdown();
+    joinAll();
+    EXPECT_TRUE(a.jobs.empty());
+    EXPECT_TRUE(b.jobs.empty());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 20s) << "not held until the 30 s deadline";
+    // A call that comes after the shutdown does not wait either.
+    LeaseRequest late{.queues = {"default"}, .max = 1, .wait = 30s};
+    EXPECT_TRUE(runToCompletion(service_->lease(w1_, std::move(late))).jobs.empty());
+}
+
+TEST_F(WaitingLeaseTest, WaitSecondsOutOfRangeIsInvalid) {
+    for (auto wait : {-1s, 31s}) {
+        LeaseRequest request{.queues = {"default"}, .max = 1, .wait = wait};
+        auto error = errorOf([&] { runToCompletion(service_->lease(w1_, std::move(request))); });
+        EXPECT_EQ(error.kind(), Kind::invalid);
+        ASSERT_EQ(error.errors().size(), 1u);
+        EXPECT_EQ(error.errors()[0].pointer, "/wait_seconds");
     }
 }
 

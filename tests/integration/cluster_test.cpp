@@ -279,6 +279,43 @@ TEST_F(PostgresNodesTest, OfTwoServeNodesOnlyTheLeaseHolderRunsTheClusterWideTas
     EXPECT_EQ(scalar("SELECT count(*) FROM leader_leases WHERE name = 'housekeeping:queue-gauges'"), 1);
 }
 
+// A worker's lease call waiting on one node gets a job submitted on another, long before its wait ends.
+// (The NOTIFY wakes it within milliseconds; the once-a-second recheck would find it too, so this proves
+// the cross-node path ends the wait, and bench/python_worker.sh's submit-to-start figures show which.)
+TEST_F(PostgresNodesTest, AWaitingLeaseOnOneNodeIsWokenByASubmitOnAnother) {
+    const Environment env = nodeEnvironment();
+    ServerProcess submitNode;
+    ServerProcess leaseNode;
+    submitNode.start({"--no-workers"}, env, kStartTimeout);
+    leaseNode.start({"--no-workers"}, env, kStartTimeout);
+    const std::string admin = login(submitNode.port());
+    auto created = call(submitNode.port(), admin, "POST", "/api/v1/users",
+                        json::serialize(json::object{
+                            {"username", "robot"}, {"password", kUserPassword}, {"role", "worker"}}));
+    ASSERT_EQ(created.status, 201) << created.body;
+    auto loggedIn = call(leaseNode.port(), {}, "POST", "/api/v1/auth/login",
+                         json::serialize(json::object{{"username", "robot"}, {"password", kUserPassword}}));
+    ASSERT_EQ(loggedIn.status, 200) << loggedIn.body;
+    const std::string robot = str(parse(loggedIn), "access_token");
+
+    Response waited;
+    const auto start = Clock::now();
+    std::thread waiting([&] {
+        waited = call(leaseNode.port(), robot, "POST", "/api/v1/worker/lease",
+                      R"({"queues": ["default"], "wait_seconds": 25})", 30s);
+    });
+    std::this_thread::sleep_for(500ms);
+    auto submitted =
+        call(submitNode.port(), admin, "POST", "/api/v1/jobs", R"({"task": "noop", "args": {}})");
+    ASSERT_EQ(submitted.status, 201) << submitted.body;
+    waiting.join();
+    ASSERT_EQ(waited.status, 200) << waited.body;
+    const auto jobs = parse(waited).at("jobs").as_array();
+    ASSERT_EQ(jobs.size(), 1u) << waited.body;
+    EXPECT_EQ(str(jobs[0].as_object(), "id"), str(parse(submitted), "id"));
+    EXPECT_LT(Clock::now() - start, 20s) << "the other node's submit woke the call; its deadline did not";
+}
+
 // ---- Two API nodes, two worker nodes, one worker SIGKILLed -----------------------------------------
 
 class ClusterTest : public PostgresNodesTest {};

@@ -2,6 +2,9 @@
 // owner sees, and completes it; failures retry or end the job; a cancel reaches the worker through its
 // heartbeat; nobody but workers may lease; another worker cannot report on the job (404); bodies are
 // strict. The in-process workers are off (jobs.run_workers), so the jobs wait for these workers.
+#include <csignal>
+#include <thread>
+
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
@@ -325,6 +328,59 @@ TEST_F(WorkerApiTest, BodiesAreStrict) {
     EXPECT_EQ(report(robot_, id, "fail", {{"lease_id", leaseId}, {"error", std::string(2001, 'e')}}).status,
               400);
     EXPECT_EQ(str(jobAsOwner(id), "state"), "running") << "no refused report changed the job";
+}
+
+// Long-poll leasing: a lease call with wait_seconds is answered when a job comes, not at its deadline;
+// a call still waiting when the server stops is answered at once; and workers count under `worker`.
+TEST_F(WorkerApiTest, ALongPollLeaseGetsAJobSubmittedWhileItWaits) {
+    Response waited;
+    const auto start = std::chrono::steady_clock::now();
+    std::thread call([&] {
+        waited = post("/api/v1/worker/lease", robot_,
+                      {{"queues", json::array{"default"}}, {"max", 5}, {"wait_seconds", 25}});
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto id = submit();
+    call.join();
+    ASSERT_EQ(waited.status, 200) << waited.body;
+    const auto jobs = parse(waited).at("jobs").as_array();
+    ASSERT_EQ(jobs.size(), 1u) << waited.body;
+    EXPECT_EQ(str(jobs[0].as_object(), "id"), id);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20))
+        << "the submit woke the call; the 25 s deadline did not end it";
+    // A worker account is counted under its own policy, not a person's.
+    const std::string policy = waited.header("RateLimit-Policy").value_or("");
+    EXPECT_NE(policy.find("\"worker\""), std::string::npos) << policy;
+
+    // Nothing comes: the call ends at its deadline, with no job and a 200.
+    auto empty =
+        post("/api/v1/worker/lease", robot_, {{"queues", json::array{"default"}}, {"wait_seconds", 1}});
+    ASSERT_EQ(empty.status, 200) << empty.body;
+    EXPECT_TRUE(parse(empty).at("jobs").as_array().empty());
+
+    for (int bad : {-1, 31}) {
+        auto refused =
+            post("/api/v1/worker/lease", robot_, {{"queues", json::array{"default"}}, {"wait_seconds", bad}});
+        EXPECT_EQ(refused.status, 400) << refused.body;
+        EXPECT_EQ(pointers(refused), std::vector<std::string>{"/wait_seconds"});
+    }
+}
+
+TEST_F(WorkerApiTest, WaitingLeaseCallsAreAnsweredAtOnceWhenTheServerStops) {
+    Response waited;
+    std::thread call([&] {
+        waited =
+            post("/api/v1/worker/lease", robot_, {{"queues", json::array{"default"}}, {"wait_seconds", 30}});
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto start = std::chrono::steady_clock::now();
+    server_.signal(SIGTERM);
+    call.join();
+    EXPECT_EQ(waited.status, 200) << waited.body;
+    EXPECT_TRUE(parse(waited).at("jobs").as_array().empty()) << waited.body;
+    EXPECT_EQ(server_.stop(std::chrono::seconds(20)), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8))
+        << "neither the 30 s wait nor the 10 s shutdown grace held the stop";
 }
 
 }  // namespace

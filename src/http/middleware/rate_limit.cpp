@@ -82,6 +82,7 @@ RateLimitStage::RateLimitStage(const ratelimit::RateLimitSettings& config,
     };
     anon_ = bind(make("anon", config.anon));
     user_ = bind(make("user", config.user));
+    worker_ = bind(make("worker", config.worker));
     global_ = bind(make("global", config.global));
     if (auto* login = bind(make(kLoginScope, config.login))) scopes_.emplace(std::string(kLoginScope), login);
     if (auto* submit = bind(make(kJobsSubmitScope, config.jobsSubmit)))
@@ -219,12 +220,13 @@ boost::asio::awaitable<void> RateLimitStage::handle(Exchange& ex, Next next) {
     RateLimitContext context;
     context.stage = this;
 
-    // Who is counted: the user (or the service token with its own override), else the client address
-    // as the trusted proxies report it, never as the client claims it.
+    // Who is counted: the user under `user`, or `worker` for the worker role (or the service token with
+    // its own override), else the client address as the trusted proxies report it, never as the client
+    // claims it.
     LimitKey caller;
     const BoundPolicy* own = nullptr;
     if (ex.principal) {
-        own = user_;
+        own = ex.principal->role == identity::Role::worker ? worker_ : user_;
         if (ex.principal->credential == identity::CredentialKind::apiToken && !tokens_.empty()) {
             auto it = tokens_.find(ex.principal->credentialId);
             if (it != tokens_.end()) {

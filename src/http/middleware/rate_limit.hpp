@@ -1,8 +1,8 @@
-// Rate limiting: every limited route spends one request of the caller's policy (the user's, a service
-// token's override, or the anonymous client address's), of the route's named scope, and of the global
-// limit; a refusal is 429 with Retry-After, and every limited response carries RateLimit-Policy and
-// RateLimit (draft-ietf-httpapi-ratelimit-headers-10, structured-field lists:
-// `RateLimit-Policy: "user";q=1000;w=3600` and `RateLimit: "user";r=998;t=4`).
+// Rate limiting: every limited route spends one request of the caller's policy (the user's, a worker
+// account's, a service token's override, or the anonymous client address's), of the route's named scope, and
+// of the global limit; a refusal is 429 with Retry-After, and every limited response carries RateLimit-Policy
+// and RateLimit (draft-ietf-httpapi-ratelimit-headers-10, structured-field lists: `RateLimit-Policy:
+// "user";q=1000;w=3600` and `RateLimit: "user";r=998;t=4`).
 #pragma once
 
 #include <array>
@@ -94,6 +94,7 @@ class RateLimitStage : public Middleware {
     std::vector<std::unique_ptr<BoundPolicy>> owned_;
     const BoundPolicy* anon_ = nullptr;
     const BoundPolicy* user_ = nullptr;
+    const BoundPolicy* worker_ = nullptr;  // replaces user_ for callers with the worker role
     const BoundPolicy* global_ = nullptr;
     std::map<std::string, const BoundPolicy*, std::less<>> scopes_;
     std::unordered_map<std::string, const BoundPolicy*> tokens_;  // API token id -> its override

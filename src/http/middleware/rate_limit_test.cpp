@@ -210,6 +210,30 @@ TEST_F(RateLimitTest, ApiTokenOverrideReplacesTheUserLimitForThatTokenOnly) {
     EXPECT_EQ(field(other, "RateLimit-Policy"), "\"user\";q=1;w=60");
 }
 
+TEST_F(RateLimitTest, WorkerAccountsAreCountedUnderTheWorkerPolicyNotTheUserOne) {
+    config_.rateLimits.user = ratelimit::parseRate("1/minute");
+    config_.rateLimits.worker = ratelimit::parseRate("3/second");
+    // A worker spends its own policy: the user limit (used up here by a person) does not throttle it.
+    ASSERT_EQ(call(Verb::get, "/api/v1/me", bearer("user-token")).result(), Status::ok);
+    EXPECT_EQ(call(Verb::get, "/api/v1/me", bearer("user-token")).result(), Status::too_many_requests);
+    for (int i = 0; i < 3; ++i) {
+        auto allowed = call(Verb::get, "/api/v1/me", bearer("worker-token"));
+        ASSERT_EQ(allowed.result(), Status::ok) << i;
+        EXPECT_EQ(field(allowed, "RateLimit-Policy"), "\"worker\";q=3;w=1");
+    }
+    // ... and it is a limit: the fourth request within the second is refused, under its own name.
+    auto refused = call(Verb::get, "/api/v1/me", bearer("worker-token"));
+    EXPECT_EQ(refused.result(), Status::too_many_requests);
+    EXPECT_EQ(field(refused, "RateLimit-Policy"), "\"worker\";q=3;w=1");
+    now_ += 1'000'000'000;
+    EXPECT_EQ(call(Verb::get, "/api/v1/me", bearer("worker-token")).result(), Status::ok);
+    // Off: a worker account has no limit of its own (the user limit does not come back either).
+    config_.rateLimits.worker = std::nullopt;
+    pipeline_.reset();
+    for (int i = 0; i < 10; ++i)
+        ASSERT_EQ(call(Verb::get, "/api/v1/me", bearer("worker-token")).result(), Status::ok);
+}
+
 TEST_F(RateLimitTest, LoginScopeCountsTheUsernameAcrossAddresses) {
     config_.rateLimits.login = ratelimit::parseRate("3/minute");
     EXPECT_EQ(login("alice", "192.0.2.1").result(), Status::ok);
