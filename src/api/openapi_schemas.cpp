@@ -38,7 +38,8 @@ constexpr std::string_view kSchemas = R"json({
     }
   },
   "Time": {"type": "string", "format": "date-time", "description": "RFC 3339, UTC"},
-  "NullableTime": {"type": ["string", "null"], "format": "date-time", "description": "RFC 3339, UTC; null when it has not happened"},
+  "NullableTime": {"anyOf": [{"$ref": "#/components/schemas/Time"}, {"type": "null"}],
+                   "description": "RFC 3339, UTC; null when it has not happened"},
   "Health": {"type": "object", "additionalProperties": false, "required": ["status"],
              "properties": {"status": {"type": "string", "enum": ["ok"]}}},
   "Readiness": {
