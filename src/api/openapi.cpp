@@ -191,7 +191,6 @@ json::object operationFor(const http::Route& route, const json::object& headers)
         if (!own.contains("headers")) own["headers"] = json::object{};
         own["headers"].as_object()["Retry-After"] = ref("headers", "Retry-After");
     }
-    if (responses.size() == 1) throw std::logic_error("the route " + route.pattern + " describes no answer");
     operation["responses"] = std::move(responses);
     return operation;
 }
