@@ -1,6 +1,9 @@
 # The README's two commands: `make run` and `make test`. Both install what is missing first.
-# Every dependency is a Debian 12 package (docs/development.md; the last line: test and bench tools).
+# Every dependency is a Debian 12 package (docs/development.md; the last lines: test, bench and lint tools).
 
+# Debian's nodejs comes without npm (the npm package); NodeSource's bundles it and conflicts with Debian's
+# npm, so npm is asked for only when no npm command is there. make openapi-lint uses them.
+NPM_PACKAGE := $(if $(shell command -v npm 2>/dev/null),,npm)
 PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
 	libssl-dev openssl libsqlite3-dev libpq-dev postgresql redis-server libsodium-dev libzxcvbn-dev prometheus-cpp-dev libvalijson-dev \
@@ -9,14 +12,15 @@ PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libgtest-dev libgmock-dev libbenchmark-dev \
 	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light wrk sqlite3 jq \
 	testssl.sh sqlmap slowhttptest \
-	python3 python3-requests python3-pytest python3-setuptools python3-pip python3-venv
+	python3 python3-requests python3-pytest python3-setuptools python3-pip python3-venv \
+	nodejs $(NPM_PACKAGE)
 
 BUILD_DIR ?= build
 FUZZ_DIR ?= build-fuzz
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
-.PHONY: run test deps build layers check-format format fuzz security sanitize tsan bench clean python-sdk
+.PHONY: run test deps build layers check-format format fuzz security sanitize tsan bench clean python-sdk openapi-lint
 
 run: deps build
 	./$(BUILD_DIR)/rampart serve  # creates ./var (mode 0700) itself
@@ -28,6 +32,7 @@ test: deps
 	$(call STAGE,$(MAKE) --no-print-directory layers check-format,layers and format)
 	$(call STAGE,cd $(BUILD_DIR) && ctest --output-on-failure,ctest)
 	$(call STAGE,$(MAKE) --no-print-directory python-sdk,python sdk)
+	$(call STAGE,$(MAKE) --no-print-directory openapi-lint,openapi lint)
 	$(call STAGE,$(MAKE) --no-print-directory security,security)
 	$(call STAGE,$(MAKE) --no-print-directory fuzz,fuzz)
 	$(call STAGE,$(MAKE) --no-print-directory sanitize,sanitize)
@@ -50,6 +55,21 @@ python-sdk: deps build
 	rm -rf $(BUILD_DIR)/sdkvenv && $(PYTHON) -m venv --system-site-packages $(BUILD_DIR)/sdkvenv
 	PIP_NO_INDEX=1 $(BUILD_DIR)/sdkvenv/bin/pip install -q --no-build-isolation ./clients/python
 	$(BUILD_DIR)/sdkvenv/bin/python -c 'import rampart; print("python sdk: installed rampart-client", rampart.__version__)'
+
+# The OpenAPI document the binary serves (GET /openapi.json, fetched by tools/openapi/fetch.sh) must pass
+# Redocly's recommended rules (redocly.yaml). The CLI is pinned by tools/openapi/package-lock.json and
+# installed from the npm registry with `npm ci` into $(BUILD_DIR)/openapi-tools (git-ignored), again only
+# when the lock file changes. @redocly/cli 2.x wants Node.js 20.19 or newer.
+OPENAPI_TOOLS = $(BUILD_DIR)/openapi-tools
+REDOCLY = $(OPENAPI_TOOLS)/node_modules/.bin/redocly
+$(REDOCLY): tools/openapi/package.json tools/openapi/package-lock.json
+	rm -rf $(OPENAPI_TOOLS) && mkdir -p $(OPENAPI_TOOLS)
+	cp tools/openapi/package.json tools/openapi/package-lock.json $(OPENAPI_TOOLS)/
+	cd $(OPENAPI_TOOLS) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+openapi-lint: deps build $(REDOCLY)
+	bash tools/openapi/fetch.sh $(BUILD_DIR)/rampart $(BUILD_DIR)/openapi.json
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config redocly.yaml $(BUILD_DIR)/openapi.json
 
 # The end-to-end security run (tests/security/run.sh): the release binary with TLS and a seeded database,
 # attacked by testssl.sh, sqlmap and slowhttptest, plus hardening checks, wrk load and 10,000 idle

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "api/json_body.hpp"
+#include "api/openapi.hpp"
 #include "api/query.hpp"
 #include "api/responses.hpp"
 #include "core/rfc3339.hpp"
@@ -322,14 +323,31 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
                                                          .store = store,
                                                          .secureCookies = settings.secureCookies});
 
-    router.add({.method = Verb::post,
-                .pattern = "/api/v1/auth/login",
-                .handler = handler<login>(api),
-                .summary = "Log in: a token pair, or a session cookie and CSRF token with \"session\": true",
-                .tag = "auth",
-                .jsonBody = true,
-                .maxBodyBytes = 8 * 1024,
-                .rateLimitScope = std::string(http::kLoginScope)});
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/auth/login",
+         .handler = handler<login>(api),
+         .summary = "Log in: a token pair, or a session cookie and CSRF token with \"session\": true",
+         .tag = "auth",
+         .jsonBody = true,
+         .maxBodyBytes = 8 * 1024,
+         .rateLimitScope = std::string(http::kLoginScope),
+         .operationId = "login",
+         .requestSchema = "LoginRequest",
+         .answers = {
+             http::RouteAnswer{
+                 .status = 200,
+                 .description = "A token pair; with \"session\": true, a CSRF token and the session cookie",
+                 .schema = "LoginAnswer",
+                 .headers = {"Set-Cookie"}},
+             problemAnswer(
+                 401,
+                 "Wrong username, password or code, or a disabled account (invalid-credentials, all "
+                 "alike); or the account needs a TOTP code (totp-required)"),
+             problemAnswer(
+                 429,
+                 "The login rate limit is used up (rate-limited), or the account or address is locked "
+                 "out (too-many-attempts)")}});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/auth/refresh",
@@ -337,88 +355,153 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
                 .summary = "Rotate a refresh token: a new pair; the old refresh token is dead",
                 .tag = "auth",
                 .jsonBody = true,
-                .maxBodyBytes = 16 * 1024});
+                .maxBodyBytes = 16 * 1024,
+                .operationId = "refreshTokens",
+                .requestSchema = "RefreshRequest",
+                .answers = {
+                    answer(200, "A new pair; the presented refresh token is dead from now on", "TokenPair"),
+                    problemAnswer(401, "Not a live refresh token (a reused one revokes its whole family)")}});
 
-    router.add({.method = Verb::post,
-                .pattern = "/api/v1/auth/logout",
-                .handler = handler<logout>(api),
-                .summary = "End the session, or the refresh family of the access token",
-                .tag = "auth"});
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/auth/logout",
+         .handler = handler<logout>(api),
+         .summary = "End the session, or the refresh family of the access token",
+         .tag = "auth",
+         .operationId = "logout",
+         .answers = {
+             http::RouteAnswer{.status = 204,
+                               .description = "Logged out (a session's cookie is cleared)",
+                               .headers = {"Set-Cookie"}},
+             problemAnswer(400, "An API token cannot log out: revoke it with DELETE /api/v1/tokens/{id}")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/.well-known/jwks.json",
                 .handler = handler<publicKeys>(api),
                 .summary = "The public keys that verify Rampart's access tokens",
-                .tag = "auth"});
+                .tag = "auth",
+                .operationId = "getJwks",
+                .answers = {answer(200, "The verification keys (JWK Set)", "Jwks")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/me",
                 .handler = handler<getMe>(api),
                 .summary = "Who am I: the account, its role and the credential's scopes",
-                .tag = "me"});
+                .tag = "me",
+                .operationId = "getMe",
+                .answers = {answer(200, "The caller", "Me")}});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/me/totp",
                 .handler = handler<enrolTotp>(api),
                 .summary = "Start TOTP enrolment: the secret and an otpauth:// URI, shown once",
-                .tag = "me"});
-
-    router.add({.method = Verb::post,
-                .pattern = "/api/v1/me/totp/confirm",
-                .handler = handler<confirmTotp>(api),
-                .summary = "Confirm TOTP enrolment with a code: logins need a code from now on",
                 .tag = "me",
-                .jsonBody = true,
-                .maxBodyBytes = 4 * 1024});
+                .operationId = "enrolTotp",
+                .answers = {answer(201, "The secret and URI, shown once", "TotpEnrolment"),
+                            problemAnswer(409, "TOTP is on already")}});
 
-    router.add({.method = Verb::post,
-                .pattern = "/api/v1/me/totp/disable",
-                .handler = handler<disableTotp>(api),
-                .summary = "Turn TOTP off, with the password and a current code",
-                .tag = "me",
-                .jsonBody = true,
-                .maxBodyBytes = 8 * 1024});
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/me/totp/confirm",
+         .handler = handler<confirmTotp>(api),
+         .summary = "Confirm TOTP enrolment with a code: logins need a code from now on",
+         .tag = "me",
+         .jsonBody = true,
+         .maxBodyBytes = 4 * 1024,
+         .operationId = "confirmTotp",
+         .requestSchema = "TotpConfirmRequest",
+         .answers = {
+             answer(204, "TOTP is on: logins need a code from now on"),
+             problemAnswer(400,
+                           "A malformed body, a wrong or reused code (totp-invalid-code), or no enrolment "
+                           "(totp-not-enrolled)"),
+             problemAnswer(409, "TOTP is on already")}});
 
-    router.add({.method = Verb::get,
-                .pattern = "/api/v1/tokens",
-                .handler = handler<listTokens>(api),
-                .summary = "Personal API tokens (never the tokens themselves): the caller's, or with user_id "
-                           "another user's (admins, auditors)",
-                .tag = "tokens"});
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/me/totp/disable",
+         .handler = handler<disableTotp>(api),
+         .summary = "Turn TOTP off, with the password and a current code",
+         .tag = "me",
+         .jsonBody = true,
+         .maxBodyBytes = 8 * 1024,
+         .operationId = "disableTotp",
+         .requestSchema = "TotpDisableRequest",
+         .answers = {
+             answer(204, "TOTP is off"),
+             problemAnswer(403,
+                           "The password or code is wrong, or the credential may not manage second factors"),
+             problemAnswer(409, "TOTP is off already")}});
 
-    router.add({.method = Verb::post,
-                .pattern = "/api/v1/tokens",
-                .handler = handler<createToken>(api),
-                .summary = "Create a personal API token; the token is in this answer only",
-                .tag = "tokens",
-                .jsonBody = true,
-                .maxBodyBytes = 8 * 1024});
+    router.add(
+        {.method = Verb::get,
+         .pattern = "/api/v1/tokens",
+         .handler = handler<listTokens>(api),
+         .summary = "Personal API tokens (never the tokens themselves): the caller's, or with user_id "
+                    "another user's (admins, auditors)",
+         .tag = "tokens",
+         .operationId = "listApiTokens",
+         .query = {queryString("user_id",
+                               "Another user's tokens (admins and auditors; anyone else gets 404)")},
+         .answers = {
+             answer(200, "The live tokens, newest first", "ApiTokenList"),
+             problemAnswer(404, "user_id names another user and the caller is neither admin nor auditor")}});
+
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/tokens",
+         .handler = handler<createToken>(api),
+         .summary = "Create a personal API token; the token is in this answer only",
+         .tag = "tokens",
+         .jsonBody = true,
+         .maxBodyBytes = 8 * 1024,
+         .operationId = "createApiToken",
+         .requestSchema = "ApiTokenRequest",
+         .answers = {answer(201, "The token, shown in this answer only", "ApiTokenCreated"),
+                     problemAnswer(400,
+                                   "A malformed body, or a scope the caller's role or credential cannot give "
+                                   "(invalid-scope), or a lifetime over auth.api_token_max_ttl_s")}});
 
     router.add({.method = Verb::delete_,
                 .pattern = "/api/v1/tokens/{id}",
                 .handler = handler<deleteToken>(api),
                 .summary = "Revoke one of the caller's API tokens (admins: anyone's)",
-                .tag = "tokens"});
+                .tag = "tokens",
+                .operationId = "revokeApiToken",
+                .answers = {answer(204, "Revoked")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/users",
                 .handler = handler<listUsers>(api),
                 .summary = "List users, by username, with cursor pagination (after, limit)",
-                .tag = "users"});
-
-    router.add({.method = Verb::post,
-                .pattern = "/api/v1/users",
-                .handler = handler<createUser>(api),
-                .summary = "Create a user (the password must pass the policy)",
                 .tag = "users",
-                .jsonBody = true,
-                .maxBodyBytes = 8 * 1024});
+                .operationId = "listUsers",
+                .query = {queryString("after", "The next_cursor of the previous page"),
+                          queryInteger("limit", "Page size", 1, 500, 100)},
+                .answers = {answer(200, "Users by username", "UserList")}});
+
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/users",
+         .handler = handler<createUser>(api),
+         .summary = "Create a user (the password must pass the policy)",
+         .tag = "users",
+         .jsonBody = true,
+         .maxBodyBytes = 8 * 1024,
+         .operationId = "createUser",
+         .requestSchema = "UserCreateRequest",
+         .answers = {answer(201, "The new user", "User"),
+                     problemAnswer(
+                         400, "A malformed body, or a password the policy refuses (password-too-short, ...)"),
+                     problemAnswer(409, "The username or email is taken")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/users/{id}",
                 .handler = handler<getUser>(api),
                 .summary = "One user",
-                .tag = "users"});
+                .tag = "users",
+                .operationId = "getUser",
+                .answers = {answer(200, "The user", "User")}});
 
     router.add(
         {.method = Verb::patch,
@@ -427,20 +510,39 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
          .summary = "Change a user's email, role, password or active flag (disabling revokes everything)",
          .tag = "users",
          .jsonBody = true,
-         .maxBodyBytes = 8 * 1024});
+         .maxBodyBytes = 8 * 1024,
+         .operationId = "updateUser",
+         .requestSchema = "UserChangeRequest",
+         .answers = {answer(200, "The user as changed", "User"),
+                     problemAnswer(
+                         400,
+                         "A malformed body, a password the policy refuses, or an admin disabling or demoting "
+                         "themselves (self-lockout)"),
+                     problemAnswer(409, "The email is taken")}});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/users/{id}/revoke-credentials",
                 .handler = handler<revokeUserCredentials>(api),
                 .summary = "Revoke every token, session and refresh family of a user at once",
-                .tag = "users"});
+                .tag = "users",
+                .operationId = "revokeUserCredentials",
+                .answers = {answer(204, "Every credential of the user is revoked")}});
 
     router.add(
         {.method = Verb::get,
          .pattern = "/api/v1/audit",
          .handler = handler<listAudit>(api),
          .summary = "Audit events, filtered (action, actor, outcome, since, until) and paged (after, limit)",
-         .tag = "audit"});
+         .tag = "audit",
+         .operationId = "listAuditEvents",
+         .query = {queryString("action", "Only this action (auth.login, token.created, ...)"),
+                   queryString("actor", "Only events of this user id"),
+                   queryString("outcome", "Only this outcome (success, failure, ...)"),
+                   queryString("since", "From this time: RFC 3339 with six fractional digits"),
+                   queryString("until", "Up to this time: RFC 3339 with six fractional digits"),
+                   queryString("after", "The next_cursor of the previous page"),
+                   queryInteger("limit", "Page size", 1, 500, 100)},
+         .answers = {answer(200, "Audit events, oldest first", "AuditList")}});
 }
 
 }  // namespace rampart::api

@@ -11,6 +11,8 @@
 
 #include "api/job_json.hpp"
 #include "api/json_body.hpp"
+#include "api/openapi.hpp"
+#include "api/openapi_schemas.hpp"
 #include "api/query.hpp"
 #include "api/responses.hpp"
 #include "core/rfc3339.hpp"
@@ -164,6 +166,57 @@ boost::asio::awaitable<void> resumeQueue(jobs::JobService& service, Exchange& ex
     return setQueuePaused(service, ex, false);
 }
 
+// Whether a task type's argument schema means the same inside the OpenAPI document: references and
+// identifiers of its own would resolve against the document instead, and a draft-7 tuple `items` (an
+// array) means something else in the JSON Schema of OpenAPI 3.1.
+bool standsAlone(const json::value& schema) {
+    if (schema.is_array()) {
+        for (const auto& item : schema.get_array())
+            if (!standsAlone(item)) return false;
+        return true;
+    }
+    if (!schema.is_object()) return true;
+    for (const auto& [key, value] : schema.get_object()) {
+        if (key == "$ref" || key == "$id" || key == "$defs" || key == "definitions" || key == "$anchor" ||
+            key == "$dynamicRef" || key == "$recursiveRef" || key == "dependencies")
+            return false;
+        if (key == "items" && value.is_array()) return false;
+        if (key != "enum" && key != "const" && key != "default" && key != "examples" && !standsAlone(value))
+            return false;
+    }
+    return true;
+}
+
+// The OpenAPI components of the task types' arguments: TaskArgs_<name> each (its args_schema, as the
+// registry checks it), and TaskArgs, any of them (which one: the type the submission names).
+json::object taskArgsSchemas(const jobs::TaskRegistry& registry) {
+    json::object schemas;
+    json::array any;
+    for (const jobs::TaskType* type : registry.all()) {
+        const std::string name = "TaskArgs_" + type->name;
+        json::object schema;
+        if (standsAlone(type->argsSchema)) {
+            schema = type->argsSchema;
+            schema.erase("$schema");
+            if (!schema.contains("description"))
+                schema["description"] = "The args of the task type " + type->name;
+        } else {
+            schema["description"] =
+                "The args of the task type " + type->name +
+                ": its args_schema (GET /api/v1/tasks) refers to itself, so it is not copied here";
+        }
+        any.push_back(json::object{{"$ref", "#/components/schemas/" + name}});
+        schemas[name] = std::move(schema);
+    }
+    if (!any.empty()) {
+        schemas["TaskArgs"] = json::object{{"description",
+                                            "A job's arguments: they must fit the args_schema of the task "
+                                            "type the submission names (TaskArgs_<task>)"},
+                                           {"anyOf", std::move(any)}};
+    }
+    return schemas;
+}
+
 }  // namespace
 
 void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs::JobService& service) {
@@ -190,66 +243,127 @@ void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs
                     co_return;
                 },
                 .summary = "The task types that jobs may run, with their argument schemas",
-                .tag = "jobs"});
-
-    router.add({.method = Verb::post,
-                .pattern = "/api/v1/jobs",
-                .handler = handler<submitJob>(service),
-                .summary = "Submit a job; 201 once it is durable (200 for an idempotent replay)",
                 .tag = "jobs",
-                .jsonBody = true,
-                .maxBodyBytes = kMaxJobBody,
-                .rateLimitScope = std::string(http::kJobsSubmitScope)});
+                .operationId = "listTaskTypes",
+                .answers = {answer(200, "Every task type, by name", "TaskTypeList")},
+                .schemas = taskArgsSchemas(registry)});
 
-    router.add({.method = Verb::post,
-                .pattern = "/api/v1/jobs/batch",
-                .handler = handler<submitJobBatch>(service),
-                .summary = "Submit up to jobs.max_batch (default 1,000) jobs in one transaction: all or none",
-                .tag = "jobs",
-                .jsonBody = true,
-                .maxBodyBytes = kMaxBatchBody,
-                .rateLimitScope = std::string(http::kJobsSubmitScope)});
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/jobs",
+         .handler = handler<submitJob>(service),
+         .summary = "Submit a job; 201 once it is durable (200 for an idempotent replay)",
+         .tag = "jobs",
+         .jsonBody = true,
+         .maxBodyBytes = kMaxJobBody,
+         .rateLimitScope = std::string(http::kJobsSubmitScope),
+         .operationId = "submitJob",
+         .requestSchema = "JobSubmission",
+         .answers = {
+             http::RouteAnswer{.status = 201,
+                               .description = "The job, durably stored",
+                               .schema = "Job",
+                               .headers = {"Location"}},
+             answer(200, "An idempotent replay: the job the same idempotency_key and request made before",
+                    "Job"),
+             problemAnswer(
+                 403,
+                 "The caller's role or token may not submit to the queue (queue-not-allowed), or may "
+                 "not call this route"),
+             problemAnswer(409,
+                           "The idempotency_key was used with a different request (idempotency-key-reused)"),
+             problemAnswer(
+                 422,
+                 "An unknown task or queue (unknown-task, unknown-queue), or args that do not fit the "
+                 "task's schema (invalid-args: `errors` names each field, /args/url)")}});
 
-    router.add({.method = Verb::get,
-                .pattern = "/api/v1/jobs",
-                .handler = handler<listJobs>(service),
-                .summary = "Jobs, newest first: your own (admins and auditors: all), filtered and paged",
-                .tag = "jobs"});
+    json::object batchRequest = openApiSchemas().at("JobBatchRequest").as_object();
+    batchRequest["properties"].as_object()["jobs"].as_object()["maxItems"] = service.maxBatch();
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/jobs/batch",
+         .handler = handler<submitJobBatch>(service),
+         .summary = "Submit up to jobs.max_batch (default 1,000) jobs in one transaction: all or none",
+         .tag = "jobs",
+         .jsonBody = true,
+         .maxBodyBytes = kMaxBatchBody,
+         .rateLimitScope = std::string(http::kJobsSubmitScope),
+         .operationId = "submitJobBatch",
+         .requestSchema = "JobBatchRequest",
+         .answers = {answer(201, "Every job, durably stored, in the order submitted", "JobBatch"),
+                     problemAnswer(403, "A queue the caller may not submit to (queue-not-allowed)"),
+                     problemAnswer(409, "An idempotency_key was used with a different request"),
+                     problemAnswer(
+                         422,
+                         "An unknown task or queue, or args that do not fit (pointers name the element: "
+                         "/jobs/3/args/seconds); nothing is stored")},
+         .schemas = {{"JobBatchRequest", batchRequest}}});
+
+    router.add(
+        {.method = Verb::get,
+         .pattern = "/api/v1/jobs",
+         .handler = handler<listJobs>(service),
+         .summary = "Jobs, newest first: your own (admins and auditors: all), filtered and paged",
+         .tag = "jobs",
+         .operationId = "listJobs",
+         .query = {http::QueryParameter{.name = "state",
+                                        .description = "Only jobs in this state",
+                                        .schema = {{"$ref", "#/components/schemas/JobState"}}},
+                   queryString("queue", "Only jobs of this queue"),
+                   queryString("task", "Only jobs of this task type"),
+                   queryString("owner",
+                               "Only jobs of this user id (admins and auditors; users see their own only)"),
+                   queryString("cursor", "The next_cursor of the previous page"),
+                   queryInteger("limit", "Page size", 1, 500, 100)},
+         .answers = {answer(200, "Jobs, newest first", "JobList")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/jobs/{id}",
                 .handler = handler<getJob>(service),
                 .summary = "One job: state, progress, attempts, result or error",
-                .tag = "jobs"});
+                .tag = "jobs",
+                .operationId = "getJob",
+                .answers = {answer(200, "The job", "Job")}});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/jobs/{id}/cancel",
                 .handler = handler<cancelJob>(service),
                 .summary = "Cancel a job: at once unless running, then when its handler sees the request",
-                .tag = "jobs"});
+                .tag = "jobs",
+                .operationId = "cancelJob",
+                .answers = {answer(200, "The job: canceled, or running with cancel_requested", "Job"),
+                            problemAnswer(409, "The job has finished already (job-finished)")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/jobs/{id}/events",
                 .handler = handler<listJobEvents>(service),
                 .summary = "A job's history: every state change, oldest first",
-                .tag = "jobs"});
+                .tag = "jobs",
+                .operationId = "listJobEvents",
+                .answers = {answer(200, "Every state change, oldest first", "JobEventList")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/queues",
                 .handler = handler<listQueues>(service),
                 .summary = "Every queue: paused or not, and how many jobs it holds in each state",
-                .tag = "queues"});
+                .tag = "queues",
+                .operationId = "listQueues",
+                .answers = {answer(200, "Every queue", "QueueList")}});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/queues/{name}/pause",
                 .handler = handler<pauseQueue>(service),
                 .summary = "Pause a queue: its jobs wait (running ones go on) until it is resumed",
-                .tag = "queues"});
+                .tag = "queues",
+                .operationId = "pauseQueue",
+                .answers = {answer(200, "Paused", "QueuePaused")}});
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/queues/{name}/resume",
                 .handler = handler<resumeQueue>(service),
                 .summary = "Resume a paused queue",
-                .tag = "queues"});
+                .tag = "queues",
+                .operationId = "resumeQueue",
+                .answers = {answer(200, "Resumed", "QueuePaused")}});
 }
 
 }  // namespace rampart::api

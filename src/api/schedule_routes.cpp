@@ -9,6 +9,7 @@
 
 #include "api/job_json.hpp"
 #include "api/json_body.hpp"
+#include "api/openapi.hpp"
 #include "api/query.hpp"
 #include "api/responses.hpp"
 #include "core/rfc3339.hpp"
@@ -150,39 +151,77 @@ void addScheduleRoutes(http::Router& router, jobs::ScheduleService& service) {
          .summary = "Create a schedule: a task submitted by cron expression or interval, in a time zone",
          .tag = "schedules",
          .jsonBody = true,
-         .maxBodyBytes = kMaxScheduleBody});
+         .maxBodyBytes = kMaxScheduleBody,
+         .operationId = "createSchedule",
+         .requestSchema = "ScheduleCreateRequest",
+         .answers = {
+             http::RouteAnswer{.status = 201,
+                               .description = "The schedule, with its next five fire times",
+                               .schema = "Schedule",
+                               .headers = {"Location"}},
+             problemAnswer(400,
+                           "A malformed body, a bad cron expression (invalid-cron, with its position), an "
+                           "unknown time zone (unknown-time-zone) or timing fields that do not combine"),
+             problemAnswer(403,
+                           "Users may not manage schedules (schedules-not-allowed), or the owner may not "
+                           "submit to the queue (queue-not-allowed)"),
+             problemAnswer(409, "schedules.max_per_user or schedules.max_total is reached (schedule-limit)"),
+             problemAnswer(
+                 422,
+                 "An unknown task or queue, or args that do not fit the task's schema (invalid-args)")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/schedules",
                 .handler = handler<listSchedules>(service),
                 .summary = "Schedules by id: your own (admins and auditors: all), paged",
-                .tag = "schedules"});
+                .tag = "schedules",
+                .operationId = "listSchedules",
+                .query = {queryString("owner", "Only schedules of this user id (admins and auditors)"),
+                          queryString("cursor", "The next_cursor of the previous page"),
+                          queryInteger("limit", "Page size", 1, store::ScheduleQuery::kMaxLimit, 100)},
+                .answers = {answer(200, "Schedules by id", "ScheduleList")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/schedules/{id}",
                 .handler = handler<getSchedule>(service),
                 .summary = "One schedule, with its next five fire times",
-                .tag = "schedules"});
+                .tag = "schedules",
+                .operationId = "getSchedule",
+                .answers = {answer(200, "The schedule", "Schedule")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/schedules/{id}/ticks",
                 .handler = handler<listScheduleTicks>(service),
                 .summary = "A schedule's newest ticks: the job each made, or why it made none",
-                .tag = "schedules"});
-
-    router.add({.method = Verb::patch,
-                .pattern = "/api/v1/schedules/{id}",
-                .handler = handler<updateSchedule>(service),
-                .summary = "Change a schedule's fields (a new timing counts from now)",
                 .tag = "schedules",
-                .jsonBody = true,
-                .maxBodyBytes = kMaxScheduleBody});
+                .operationId = "listScheduleTicks",
+                .query = {queryInteger("limit", "How many", 1, store::kTicksKept, 20)},
+                .answers = {answer(200, "The newest ticks, newest first", "ScheduleTickList")}});
+
+    router.add(
+        {.method = Verb::patch,
+         .pattern = "/api/v1/schedules/{id}",
+         .handler = handler<updateSchedule>(service),
+         .summary = "Change a schedule's fields (a new timing counts from now)",
+         .tag = "schedules",
+         .jsonBody = true,
+         .maxBodyBytes = kMaxScheduleBody,
+         .operationId = "updateSchedule",
+         .requestSchema = "ScheduleChangeRequest",
+         .answers = {
+             answer(200, "The schedule as changed", "Schedule"),
+             problemAnswer(400, "A malformed body, a bad cron expression or time zone"),
+             problemAnswer(403, "Users may not manage schedules, or the owner may not submit to the queue"),
+             problemAnswer(409, "The schedule changed meanwhile (schedule-changed): read it again"),
+             problemAnswer(422, "An unknown task or queue, or args that do not fit the task's schema")}});
 
     router.add({.method = Verb::delete_,
                 .pattern = "/api/v1/schedules/{id}",
                 .handler = handler<deleteSchedule>(service),
                 .summary = "Delete a schedule (the jobs it submitted stay)",
-                .tag = "schedules"});
+                .tag = "schedules",
+                .operationId = "deleteSchedule",
+                .answers = {answer(204, "Deleted; the jobs it submitted stay")}});
 }
 
 }  // namespace rampart::api

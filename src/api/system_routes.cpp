@@ -29,7 +29,9 @@ void addSystemRoutes(http::Router& router, const RouteSettings& settings, store:
                 },
                 .summary = "Liveness: the process is up and serving",
                 // Probes and scrapes come often from one address; limiting them would fail a healthy node.
-                .rateLimited = false});
+                .rateLimited = false,
+                .operationId = "getHealth",
+                .answers = {answer(200, "Serving", "Health")}});
 
     router.add(
         {.method = http::Verb::get,
@@ -67,7 +69,10 @@ void addSystemRoutes(http::Router& router, const RouteSettings& settings, store:
          },
          .summary = "Readiness: the database answers (and Redis, when redis_url and rate_limits.fail_closed "
                     "are set)",
-         .rateLimited = false});
+         .rateLimited = false,
+         .operationId = "getReadiness",
+         .answers = {answer(200, "Ready to serve", "Readiness"),
+                     problemAnswer(503, "Not ready: the database (or a required Redis) does not answer")}});
 
     router.add({.method = http::Verb::get,
                 .pattern = "/metrics",
@@ -81,7 +86,13 @@ void addSystemRoutes(http::Router& router, const RouteSettings& settings, store:
                     co_return;
                 },
                 .summary = "Prometheus metrics (loopback clients only unless metrics_public)",
-                .rateLimited = false});
+                .rateLimited = false,
+                .operationId = "getMetrics",
+                .answers = {http::RouteAnswer{.status = 200,
+                                              .description = "The metrics",
+                                              .schema = "MetricsText",
+                                              .mediaType = "text/plain"},
+                            problemAnswer(404, "Not a loopback client, and metrics_public is off")}});
 
     // The document describes the table as it is once start-up registered every route; built on first
     // use so it includes routes added after this one.
@@ -89,12 +100,17 @@ void addSystemRoutes(http::Router& router, const RouteSettings& settings, store:
     auto once = std::make_shared<std::once_flag>();
     router.add({.method = http::Verb::get,
                 .pattern = "/openapi.json",
-                .handler = [&router, document, once](http::Exchange& ex) -> boost::asio::awaitable<void> {
-                    std::call_once(*once, [&] { *document = boost::json::serialize(buildOpenApi(router)); });
+                .handler = [&router, document, once, secureCookies = settings.secureCookies](
+                               http::Exchange& ex) -> boost::asio::awaitable<void> {
+                    std::call_once(*once, [&] {
+                        *document = boost::json::serialize(buildOpenApi(router, secureCookies));
+                    });
                     json(ex, *document);
                     co_return;
                 },
-                .summary = "The OpenAPI 3.1 description of this API"});
+                .summary = "The OpenAPI 3.1 description of this API",
+                .operationId = "getOpenApi",
+                .answers = {answer(200, "This document", "OpenApiDocument")}});
 }
 
 }  // namespace rampart::api

@@ -7,6 +7,7 @@
 
 #include "api/job_json.hpp"
 #include "api/json_body.hpp"
+#include "api/openapi.hpp"
 #include "api/responses.hpp"
 #include "core/rfc3339.hpp"
 #include "http/problem.hpp"
@@ -119,7 +120,15 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
                            "for one (workers)",
                 .tag = "worker",
                 .jsonBody = true,
-                .maxBodyBytes = kMaxSmallBody});
+                .maxBodyBytes = kMaxSmallBody,
+                .operationId = "leaseJobs",
+                .requestSchema = "LeaseRequest",
+                .answers = {
+                    answer(200, "The leased jobs, each now running (the list may be empty)", "LeaseAnswer"),
+                    problemAnswer(
+                        403,
+                        "A queue or task type the caller may not lease (queue-not-allowed, task-not-allowed: "
+                        "`errors` names each, /queues/1), or the caller is not a worker")}});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/worker/jobs/{id}/heartbeat",
@@ -127,7 +136,13 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
                 .summary = "Extend a lease; says whether the job's cancel was requested (the lease holder)",
                 .tag = "worker",
                 .jsonBody = true,
-                .maxBodyBytes = kMaxSmallBody});
+                .maxBodyBytes = kMaxSmallBody,
+                .operationId = "heartbeatJob",
+                .requestSchema = "HeartbeatRequest",
+                .answers = {answer(200, "The lease is extended", "HeartbeatAnswer"),
+                            problemAnswer(409,
+                                          "The caller leased this job once but does not hold it now under "
+                                          "this lease id (lease-lost): drop it")}});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/worker/jobs/{id}/progress",
@@ -135,15 +150,32 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
                 .summary = "Record a job's progress, 0-100 and a short message (the lease holder)",
                 .tag = "worker",
                 .jsonBody = true,
-                .maxBodyBytes = kMaxSmallBody});
+                .maxBodyBytes = kMaxSmallBody,
+                .operationId = "reportJobProgress",
+                .requestSchema = "ProgressRequest",
+                .answers = {answer(204, "Recorded"),
+                            problemAnswer(409,
+                                          "The caller leased this job once but does not hold it now under "
+                                          "this lease id (lease-lost): drop it")}});
 
-    router.add({.method = Verb::post,
-                .pattern = "/api/v1/worker/jobs/{id}/complete",
-                .handler = handler<completeJob>(service),
-                .summary = "Succeed a job with its result (the lease holder)",
-                .tag = "worker",
-                .jsonBody = true,
-                .maxBodyBytes = kMaxCompleteBody});
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/worker/jobs/{id}/complete",
+         .handler = handler<completeJob>(service),
+         .summary = "Succeed a job with its result (the lease holder)",
+         .tag = "worker",
+         .jsonBody = true,
+         .maxBodyBytes = kMaxCompleteBody,
+         .operationId = "completeJob",
+         .requestSchema = "CompleteRequest",
+         .answers = {
+             answer(200, "The job succeeded", "ReportAnswer"),
+             problemAnswer(400,
+                           "A malformed body, or a result that does not fit the task type's result_schema "
+                           "(invalid-result: `errors` names each field, /result/url); the job stays leased"),
+             problemAnswer(409,
+                           "The caller leased this job once but does not hold it now under this lease id "
+                           "(lease-lost): drop it")}});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/worker/jobs/{id}/fail",
@@ -151,7 +183,14 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
                 .summary = "Fail a job's attempt: retried after its back-off, or dead (the lease holder)",
                 .tag = "worker",
                 .jsonBody = true,
-                .maxBodyBytes = kMaxSmallBody});
+                .maxBodyBytes = kMaxSmallBody,
+                .operationId = "failJob",
+                .requestSchema = "FailRequest",
+                .answers = {answer(200, "The job failed (retried at retry_at), is dead, or is canceled",
+                                   "ReportAnswer"),
+                            problemAnswer(409,
+                                          "The caller leased this job once but does not hold it now under "
+                                          "this lease id (lease-lost): drop it")}});
 }
 
 }  // namespace rampart::api

@@ -10,12 +10,31 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
 
 #include "http/exchange.hpp"
 
 namespace rampart::http {
 
 using Handler = std::function<boost::asio::awaitable<void>(Exchange&)>;
+
+// What the OpenAPI document (api/openapi.cpp) says about one answer of a route: its status, what it
+// means, and its body by the name of a schema under #/components/schemas ("Job"; empty: no body).
+// "Problem" answers are application/problem+json. `headers` name entries of #/components/headers.
+struct RouteAnswer {
+    int status = 200;
+    std::string description{};
+    std::string schema{};
+    std::string mediaType = "application/json";
+    std::vector<std::string> headers{};
+};
+
+// A query parameter a route reads, for the OpenAPI document; the handler refuses any other (400).
+struct QueryParameter {
+    std::string name;
+    std::string description{};
+    boost::json::object schema{};  // JSON Schema of the value
+};
 
 struct Route {
     Verb method = Verb::get;
@@ -30,6 +49,15 @@ struct Route {
     // ("login", "jobs.submit"; empty for none).
     bool rateLimited = true;
     std::string rateLimitScope{};
+    // For the OpenAPI document: the JSON body's schema (a name under #/components/schemas), the query
+    // parameters, the answers the handler gives (the errors every route shares are added from the rest
+    // of the route and its policy), and schemas the route adds to the components (built at start-up,
+    // like the task types' arguments), which replace a shared one of the same name.
+    std::string operationId{};  // a name for generated clients ("submitJob"); else made from the path
+    std::string requestSchema{};
+    std::vector<QueryParameter> query{};
+    std::vector<RouteAnswer> answers{};
+    boost::json::object schemas{};
 };
 
 class Router {
