@@ -23,6 +23,9 @@ using http::Verb;
 constexpr std::size_t kMaxSmallBody = 16 * 1024;
 constexpr std::size_t kMaxCompleteBody = 1024 * 1024;  // bounds the result
 constexpr std::size_t kMaxQueueName = 64;
+// The 409 every report route answers (OpenAPI).
+constexpr std::string_view kLeaseLost =
+    "The caller leased this job once but does not hold it now under this lease id (lease-lost): drop it";
 
 [[noreturn]] void missing(std::string_view pointer) {
     throw http::ApiError::invalidField(pointer, "is required");
@@ -140,9 +143,7 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
                 .operationId = "heartbeatJob",
                 .requestSchema = "HeartbeatRequest",
                 .answers = {answer(200, "The lease is extended", "HeartbeatAnswer"),
-                            problemAnswer(409,
-                                          "The caller leased this job once but does not hold it now under "
-                                          "this lease id (lease-lost): drop it")}});
+                            problemAnswer(409, std::string(kLeaseLost))}});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/worker/jobs/{id}/progress",
@@ -153,10 +154,7 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
                 .maxBodyBytes = kMaxSmallBody,
                 .operationId = "reportJobProgress",
                 .requestSchema = "ProgressRequest",
-                .answers = {answer(204, "Recorded"),
-                            problemAnswer(409,
-                                          "The caller leased this job once but does not hold it now under "
-                                          "this lease id (lease-lost): drop it")}});
+                .answers = {answer(204, "Recorded"), problemAnswer(409, std::string(kLeaseLost))}});
 
     router.add(
         {.method = Verb::post,
@@ -173,9 +171,7 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
              problemAnswer(400,
                            "A malformed body, or a result that does not fit the task type's result_schema "
                            "(invalid-result: `errors` names each field, /result/url); the job stays leased"),
-             problemAnswer(409,
-                           "The caller leased this job once but does not hold it now under this lease id "
-                           "(lease-lost): drop it")}});
+             problemAnswer(409, std::string(kLeaseLost))}});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/worker/jobs/{id}/fail",
@@ -188,9 +184,7 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
                 .requestSchema = "FailRequest",
                 .answers = {answer(200, "The job failed (retried at retry_at), is dead, or is canceled",
                                    "ReportAnswer"),
-                            problemAnswer(409,
-                                          "The caller leased this job once but does not hold it now under "
-                                          "this lease id (lease-lost): drop it")}});
+                            problemAnswer(409, std::string(kLeaseLost))}});
 }
 
 }  // namespace rampart::api
