@@ -26,6 +26,11 @@ json::value optionalTime(const std::optional<store::Millis>& millis) {
     return millis ? json::value(timeText(store::fromMillis(*millis))) : json::value(nullptr);
 }
 
+json::value secondsJson(std::int64_t milliseconds) {
+    if (milliseconds % 1000 == 0) return json::value(milliseconds / 1000);
+    return json::value(static_cast<double>(milliseconds) / 1000.0);
+}
+
 json::object jobJson(const store::JobRecord& job) {
     return {{"id", job.id},
             {"task", job.task},
@@ -36,10 +41,7 @@ json::object jobJson(const store::JobRecord& job) {
             {"attempts", job.attempts},
             {"max_attempts", job.maxAttempts},
             {"run_at", timeText(store::fromMillis(job.runAt))},
-            // Whole seconds as an integer: Boost.JSON writes the double 10.0 as 1E1.
-            {"timeout_seconds", job.timeoutMs % 1000 == 0
-                                    ? json::value(job.timeoutMs / 1000)
-                                    : json::value(static_cast<double>(job.timeoutMs) / 1000.0)},
+            {"timeout_seconds", secondsJson(job.timeoutMs)},
             {"owner", job.ownerId},
             {"idempotency_key", job.idempotencyKey ? json::value(*job.idempotencyKey) : json::value(nullptr)},
             {"progress", job.progress},

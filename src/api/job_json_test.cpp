@@ -13,6 +13,9 @@ TEST(JobJson, TimeoutsInWholeSecondsAreIntegers) {
         << "not 1E1";
     job.timeoutMs = 1500;
     EXPECT_EQ(jobJson(job).at("timeout_seconds").as_double(), 1.5);
+    // The task list (GET /api/v1/tasks) writes its types' timeouts the same way.
+    EXPECT_EQ(boost::json::serialize(secondsJson(3'660'000)), "3660");
+    EXPECT_EQ(secondsJson(250).as_double(), 0.25);
 }
 
 }  // namespace

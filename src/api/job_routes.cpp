@@ -228,7 +228,7 @@ void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs
                           {"default_queue", type->defaultQueue},
                           {"priority", type->priority},
                           {"runs_on", type->external ? "external" : "in-process"},
-                          {"timeout_seconds", static_cast<double>(type->timeout.count()) / 1000.0},
+                          {"timeout_seconds", secondsJson(type->timeout.count())},
                           {"max_attempts", type->maxAttempts}};
         if (type->resultSchema) item["result_schema"] = *type->resultSchema;
         tasks.push_back(std::move(item));
