@@ -57,11 +57,11 @@ boost::asio::awaitable<void> leaseJobs(jobs::LeaseService& service, Exchange& ex
     body.finish({"lease_id", "holder", "owner"});
     auto lease = co_await service.lease(caller(ex), std::move(request));
     json::array jobs;
-    const std::string expires = timeText(store::fromMillis(lease.expires));
     for (const auto& job : lease.jobs) {
         auto item = jobJson(job);
         item["lease_id"] = lease.leaseId;
-        item["lease_expires"] = expires;
+        // Each job's own: a lease ends no later than kTimeoutGrace after the job's timeout.
+        item["lease_expires"] = timeText(store::fromMillis(job.leaseExpires.value_or(lease.expires)));
         jobs.push_back(std::move(item));
     }
     reply(ex, Status::ok, json::object{{"jobs", std::move(jobs)}});

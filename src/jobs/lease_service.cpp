@@ -188,7 +188,8 @@ boost::asio::awaitable<Heartbeat> LeaseService::heartbeat(identity::Principal ca
     const store::Millis millis = std::chrono::milliseconds(extension).count();
     auto beat = co_await store_.heartbeatJob(jobId, holderFor(caller, leaseId), millis, time);
     if (!beat) co_await refuse(std::move(caller), std::move(jobId));
-    co_return Heartbeat{.expires = time + millis, .cancelRequested = beat.value_or(false)};
+    co_return Heartbeat{.expires = beat ? beat->leaseExpires : time + millis,
+                        .cancelRequested = beat && beat->cancelRequested};
 }
 
 boost::asio::awaitable<void> LeaseService::progress(identity::Principal caller, std::string jobId,

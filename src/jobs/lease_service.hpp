@@ -51,7 +51,8 @@ struct LeaseRequest {
 
 struct Lease {
     std::string leaseId;  // what every report on these jobs must present
-    store::Millis expires = 0;
+    store::Millis expires =
+        0;  // the longest a job's lease lasts; each job's own (leaseExpires) may be shorter
     std::vector<store::JobRecord> jobs;  // running, leased to the caller; possibly none
 };
 

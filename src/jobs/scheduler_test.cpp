@@ -228,9 +228,10 @@ TEST_F(SchedulerTest, SkipIfRunningRecordsTheTickAsSkippedWhileThePreviousJobWai
     EXPECT_NE(ticks[0].skipReason.find("is still queued"), std::string::npos) << ticks[0].skipReason;
     // A skipped tick is not tried again later.
     EXPECT_EQ(round(*scheduler, kSchedulerT0 + 2 * kMinute + 900).skipped, 0);
-    // Running counts too; once the job has ended, the next tick fires.
+    // Running counts too; once the job has ended, the next tick fires. (Claimed shortly before the tick:
+    // a noop's lease lasts no longer than its 10 s timeout and store::kTimeoutGrace.)
     const auto claimed = runToCompletion(
-        store_->claimJobs({"default"}, 1, "worker", 5 * kMinute, kSchedulerT0 + 2 * kMinute + 1000));
+        store_->claimJobs({"default"}, 1, "worker", 5 * kMinute, kSchedulerT0 + 3 * kMinute - 5000));
     ASSERT_EQ(claimed.size(), 1u);
     EXPECT_EQ(round(*scheduler, kSchedulerT0 + 3 * kMinute + 100).skipped, 1);
     store::JobOutcome done{.succeeded = true, .result = "{}"};

@@ -188,7 +188,7 @@ asio::awaitable<void> WorkerPool::keepLease(std::shared_ptr<Running> running) {
             auto beat =
                 co_await store_.heartbeatJob(running->id, settings_.holder, settings_.lease.count(), now());
             held = beat.has_value();
-            cancelRequested = beat.value_or(false);
+            cancelRequested = beat && beat->cancelRequested;
         } catch (const std::exception& error) {
             warnStoreFailure("a heartbeat", error);
         }

@@ -3,6 +3,7 @@
 // and the history texts each change leaves, the idempotency-key rule. Only the SQL differs by backend.
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,12 @@ inline constexpr std::string_view kLeaseExpiredDetail = "lease expired";
 
 // The finish time of a job that moves to `state` at `now`: now when the state is terminal, else none.
 [[nodiscard]] std::optional<Millis> finishedAt(jobs::JobState state, Millis now);
+
+// When a lease taken or renewed at `now` for leaseMs ends, for an attempt that must end by `deadline`:
+// at most kTimeoutGrace after it.
+[[nodiscard]] constexpr Millis leaseEnd(Millis now, Millis leaseMs, Millis deadline) {
+    return std::min(now + leaseMs, deadline + kTimeoutGrace);
+}
 
 // Whether `holder` holds a live lease on the job: it runs, leased to holder, until after `now`.
 [[nodiscard]] bool holdsLiveLease(const JobRecord& job, std::string_view holder, Millis now);

@@ -52,6 +52,18 @@ struct JobRecord {
     std::optional<Millis> finished{};
 };
 
+// A lease never outlives its attempt's timeout (timeout_ms from the claim) by more than this: claims and
+// heartbeats cap it there. So a worker that hangs while it keeps beating still loses the job, which
+// runs again (or is dead when its attempts are used up); the in-process workers end a timed-out attempt
+// themselves first, and have this long to report it.
+inline constexpr Millis kTimeoutGrace = 5'000;
+
+// What a heartbeat left: the lease's new end, and whether the job's cancel was requested.
+struct LeaseRenewal {
+    bool cancelRequested = false;
+    Millis leaseExpires = 0;
+};
+
 enum class SubmitOutcome {
     created,   // stored now
     existing,  // the owner used this idempotency key before, for the same request: that job
@@ -151,10 +163,12 @@ class JobStore {
                                                              std::string holder, Millis leaseMs, Millis now) {
         return claimJobs(std::move(queues), {}, max, std::move(holder), leaseMs, now);
     }
-    // Extends the lease and says whether a cancel was requested (the worker's one store call per
-    // beat); nullopt when `holder` does not hold a live lease on the job (any more).
-    virtual boost::asio::awaitable<std::optional<bool>> heartbeatJob(std::string id, std::string holder,
-                                                                     Millis leaseMs, Millis now) = 0;
+    // Extends the lease to now + leaseMs (no further than kTimeoutGrace past the attempt's timeout) and
+    // says until when, and whether a cancel was requested (the worker's one store call per beat);
+    // nullopt when `holder` does not hold a live lease on the job (any more).
+    virtual boost::asio::awaitable<std::optional<LeaseRenewal>> heartbeatJob(std::string id,
+                                                                             std::string holder,
+                                                                             Millis leaseMs, Millis now) = 0;
     // Records progress (0..100, message at most kMaxProgressMessage bytes); false like heartbeatJob.
     virtual boost::asio::awaitable<bool> reportProgress(std::string id, std::string holder, int percent,
                                                         std::string message, Millis now) = 0;

@@ -740,7 +740,7 @@ JobRecord jobRecord(std::string id, std::string owner = "u1", Millis runAt = kM0
                      .queue = "default",
                      .maxAttempts = 2,
                      .runAt = runAt,
-                     .timeoutMs = 1000,
+                     .timeoutMs = 60'000,  // longer than the leases the tests take (see kTimeoutGrace)
                      .ownerId = std::move(owner)};
 }
 
@@ -873,6 +873,40 @@ TEST_P(JobConformance, ClaimsTakeHighestPriorityFirstAndOnlyDueJobs) {
     EXPECT_EQ(due[0].id, "later");
 }
 
+// A lease never outlives its attempt's timeout by more than kTimeoutGrace, however long it was asked
+// for and however often its holder beats: a worker that hangs while beating loses the job, which is
+// taken back once the lease has ended.
+TEST_P(JobConformance, ALeaseEndsAtTheAttemptsTimeoutPlusTheGraceWhateverTheHeartbeats) {
+    auto job = jobRecord("slow");
+    job.timeoutMs = 10'000;
+    submit(job);
+    auto leased = claim(1, "w1");  // asks for 30 s
+    ASSERT_EQ(leased.size(), 1u);
+    const Millis cap = kM0 + 10'000 + kTimeoutGrace;
+    EXPECT_EQ(leased[0].leaseExpires, cap);
+    EXPECT_EQ(runToCompletion(store_->findJob("slow"))->leaseExpires, cap);
+    // A beat within the cap cannot extend past it, and says so.
+    auto beat = runToCompletion(store_->heartbeatJob("slow", "w1", 30'000, kM0 + 9'000));
+    ASSERT_TRUE(beat);
+    EXPECT_EQ(beat->leaseExpires, cap);
+    // A short lease within the timeout is what was asked for.
+    beat = runToCompletion(store_->heartbeatJob("slow", "w1", 1'000, kM0 + 9'500));
+    ASSERT_TRUE(beat);
+    EXPECT_EQ(beat->leaseExpires, kM0 + 10'500);
+    beat = runToCompletion(store_->heartbeatJob("slow", "w1", 30'000, kM0 + 10'000));
+    ASSERT_TRUE(beat);
+    EXPECT_EQ(beat->leaseExpires, cap);
+    // Past it the lease has ended: beats and reports are refused and the job is taken back.
+    EXPECT_FALSE(runToCompletion(store_->heartbeatJob("slow", "w1", 30'000, cap)));
+    EXPECT_FALSE(runToCompletion(store_->reportProgress("slow", "w1", 50, "", cap)));
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(cap)), 1);
+    EXPECT_EQ(runToCompletion(store_->findJob("slow"))->state, jobs::JobState::queued) << "attempt 1 of 2";
+    // The next attempt gets a deadline of its own.
+    auto again = claim(1, "w2", cap + 1);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].leaseExpires, cap + 1 + 10'000 + kTimeoutGrace);
+}
+
 TEST_P(JobConformance, OnlyTheLeaseHolderReportsAndFailuresRetryThenDie) {
     submit(jobRecord("j1"));
     claim(1, "w1");
@@ -944,9 +978,9 @@ TEST_P(JobConformance, CancelEndsWaitingJobsAtOnceAndAsksRunningOnes) {
     auto asked = runToCompletion(store_->cancelJob("running", kM0));
     EXPECT_EQ(asked->state, jobs::JobState::running);
     EXPECT_TRUE(asked->cancelRequested);
-    EXPECT_EQ(runToCompletion(store_->heartbeatJob("running", "w1", 30'000, kM0 + 1)),
-              std::optional<bool>(true))
-        << "the holder learns of the cancel at its next beat";
+    auto beat = runToCompletion(store_->heartbeatJob("running", "w1", 30'000, kM0 + 1));
+    ASSERT_TRUE(beat);
+    EXPECT_TRUE(beat->cancelRequested) << "the holder learns of the cancel at its next beat";
     EXPECT_EQ(finish("running", "w1", false), jobs::JobState::canceled) << "no retry after a cancel";
     EXPECT_EQ(runToCompletion(store_->cancelJob("running", kM0))->state, jobs::JobState::canceled)
         << "canceling a finished job changes nothing";
@@ -1102,7 +1136,7 @@ TEST_P(JobConformance, ConcurrentCancelsAndReportsLeaveOneConsistentFinalState) 
     struct Contenders {
         std::future<MaybeJob> cancels[2];
         std::future<MaybeState> success, failure, intruderFinish;
-        std::future<std::optional<bool>> intruderBeat;
+        std::future<std::optional<LeaseRenewal>> intruderBeat;
         std::future<bool> intruderProgress;
     };
     std::vector<Contenders> contenders(kJobs);
@@ -1120,7 +1154,7 @@ TEST_P(JobConformance, ConcurrentCancelsAndReportsLeaveOneConsistentFinalState) 
         race.add<MaybeState>(c.intruderFinish, [this, id] {
             return store_->finishAttempt(id, "intruder", successOutcome(), kReportAt);
         });
-        race.add<std::optional<bool>>(
+        race.add<std::optional<LeaseRenewal>>(
             c.intruderBeat, [this, id] { return store_->heartbeatJob(id, "intruder", 30'000, kReportAt); });
         race.add<bool>(c.intruderProgress,
                        [this, id] { return store_->reportProgress(id, "intruder", 50, "mine", kReportAt); });
@@ -1259,8 +1293,9 @@ TEST_P(JobConformance, ConcurrentClaimsLeaseEveryJobToExactlyOneHolderOnce) {
         EXPECT_FALSE(runToCompletion(store_->heartbeatJob(id, other, 30'000, kM0 + 1)));
         EXPECT_FALSE(runToCompletion(store_->reportProgress(id, other, 10, "not mine", kM0 + 1)));
         EXPECT_FALSE(runToCompletion(store_->finishAttempt(id, other, successOutcome(), kM0 + 1)));
-        EXPECT_EQ(runToCompletion(store_->heartbeatJob(id, holder, 30'000, kM0 + 1)),
-                  std::optional<bool>(canceledAfterClaim.contains(id)));
+        auto beat = runToCompletion(store_->heartbeatJob(id, holder, 30'000, kM0 + 1));
+        ASSERT_TRUE(beat);
+        EXPECT_EQ(beat->cancelRequested, canceledAfterClaim.contains(id));
     }
     for (const auto& id : ids) expectOneLegalHistory(*store_, id);
     EXPECT_TRUE(claim(10, "late", kM0 + 2).empty()) << "nothing is left to lease";

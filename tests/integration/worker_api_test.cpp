@@ -146,7 +146,8 @@ TEST_F(WorkerApiTest, AWorkerLeasesBeatsReportsProgressAndCompletes) {
     auto beat = report(robot_, id, "heartbeat", {{"lease_id", leaseId}, {"lease_seconds", 120}});
     ASSERT_EQ(beat.status, 200) << beat.body;
     EXPECT_EQ(parse(beat).at("cancel_requested"), false);
-    EXPECT_GT(str(parse(beat), "lease_expires"), str(job, "lease_expires"));
+    // echo's timeout is 10 s: neither the 60 s lease nor the 120 s beat reaches more than 5 s past it.
+    EXPECT_EQ(str(parse(beat), "lease_expires"), str(job, "lease_expires"));
 
     auto progress =
         report(robot_, id, "progress", {{"lease_id", leaseId}, {"percent", 50}, {"message", "halfway"}});
@@ -328,6 +329,26 @@ TEST_F(WorkerApiTest, BodiesAreStrict) {
     EXPECT_EQ(report(robot_, id, "fail", {{"lease_id", leaseId}, {"error", std::string(2001, 'e')}}).status,
               400);
     EXPECT_EQ(str(jobAsOwner(id), "state"), "running") << "no refused report changed the job";
+}
+
+// timeout_seconds means for an external worker what it means in-process: the attempt ends with it. A
+// worker still busy (and beating) 5 s after the timeout has lost the job, which runs again.
+TEST_F(WorkerApiTest, AWorkerPastTheJobsTimeoutLosesItAndTheJobRunsAgain) {
+    auto r = post("/api/v1/jobs", alice_, {{"task", "echo"}, {"args", {{"n", 1}}}, {"timeout_seconds", 1}});
+    ASSERT_EQ(r.status, 201) << r.body;
+    const std::string id = str(parse(r), "id");
+    const std::string leaseId = leaseJob(robot_, id);
+    ASSERT_FALSE(leaseId.empty());
+    auto beat = report(robot_, id, "heartbeat", {{"lease_id", leaseId}, {"lease_seconds", 300}});
+    ASSERT_EQ(beat.status, 200) << "within the timeout (and its 5 s of grace) the lease holds";
+    std::this_thread::sleep_for(std::chrono::milliseconds(6500));
+    auto late = report(robot_, id, "heartbeat", {{"lease_id", leaseId}, {"lease_seconds", 300}});
+    EXPECT_EQ(late.status, 409) << late.body;
+    EXPECT_EQ(str(parse(late), "type"), "urn:rampart:problem:lease-lost");
+    EXPECT_EQ(report(robot_, id, "complete", {{"lease_id", leaseId}}).status, 409);
+    const std::string again = leaseJob(rival_, id);  // taken back, leased to the next worker
+    EXPECT_FALSE(again.empty());
+    EXPECT_EQ(jobAsOwner(id).at("attempts").as_int64(), 2);
 }
 
 // Long-poll leasing: a lease call with wait_seconds is answered when a job comes, not at its deadline;

@@ -241,6 +241,11 @@ constexpr std::array kMigrations{
             expires INTEGER NOT NULL
         );
     )sql"},
+    // When the running attempt's timeout_ms runs out (set by each claim): a lease never outlives it by
+    // more than kTimeoutGrace, however often its holder beats (store/job_rules.hpp).
+    Migration{9, "attempt_deadline", R"sql(
+        ALTER TABLE jobs ADD COLUMN attempt_deadline INTEGER;
+    )sql"},
 };
 
 }  // namespace

@@ -350,7 +350,9 @@ std::string claimJobsSql() {
         " ORDER BY c.priority DESC, c.run_at, c.seq LIMIT $2::bigint),"
         " leased AS ("
         " UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_holder = $3::text,"
-        " lease_expires = $4::bigint, updated = $5::bigint"
+        " lease_expires = LEAST($4::bigint, $5::bigint + jobs.timeout_ms + " +
+        std::to_string(kTimeoutGrace) +
+        "), attempt_deadline = $5::bigint + jobs.timeout_ms, updated = $5::bigint"
         " FROM picked WHERE jobs.id = picked.id RETURNING jobs.*),"
         " history AS ("
         " INSERT INTO job_events (job_id, time, from_state, to_state, detail, holder)"
@@ -638,17 +640,20 @@ boost::asio::awaitable<std::vector<JobRecord>> PostgresStore::claimJobs(std::vec
     });
 }
 
-boost::asio::awaitable<std::optional<bool>> PostgresStore::heartbeatJob(std::string id, std::string holder,
-                                                                        Millis leaseMs, Millis now) {
+boost::asio::awaitable<std::optional<LeaseRenewal>> PostgresStore::heartbeatJob(std::string id,
+                                                                                std::string holder,
+                                                                                Millis leaseMs, Millis now) {
     return withConnection([id = std::move(id), holder = std::move(holder), leaseMs,
-                           now](pg::Connection& db) -> asio::awaitable<std::optional<bool>> {
+                           now](pg::Connection& db) -> asio::awaitable<std::optional<LeaseRenewal>> {
         // One statement: it waits for a transaction that holds the row and then sees its outcome.
+        // leaseEnd in SQL (a job claimed before attempt_deadline existed has none).
         const auto rows = co_await db.query(
-            "UPDATE jobs SET lease_expires = $3, updated = $4 WHERE id = $1 AND state = 'running' "
-            "AND lease_holder = $2 AND lease_expires > $4 RETURNING cancel_requested",
-            pg::Params(id, holder, now + leaseMs, now));
+            "UPDATE jobs SET lease_expires = LEAST($3, COALESCE(attempt_deadline + $5, $3)), updated = $4 "
+            "WHERE id = $1 AND state = 'running' AND lease_holder = $2 AND lease_expires > $4 "
+            "RETURNING cancel_requested, lease_expires",
+            pg::Params(id, holder, now + leaseMs, now, kTimeoutGrace));
         if (rows.empty()) co_return std::nullopt;
-        co_return rows.boolean(0, 0);
+        co_return LeaseRenewal{.cancelRequested = rows.boolean(0, 0), .leaseExpires = rows.int64(0, 1)};
     });
 }
 

@@ -115,8 +115,8 @@ class PostgresStore final : public Store {
                                                              std::vector<std::string> tasks, int max,
                                                              std::string holder, Millis leaseMs,
                                                              Millis now) override;
-    boost::asio::awaitable<std::optional<bool>> heartbeatJob(std::string id, std::string holder,
-                                                             Millis leaseMs, Millis now) override;
+    boost::asio::awaitable<std::optional<LeaseRenewal>> heartbeatJob(std::string id, std::string holder,
+                                                                     Millis leaseMs, Millis now) override;
     boost::asio::awaitable<bool> reportProgress(std::string id, std::string holder, int percent,
                                                 std::string message, Millis now) override;
     boost::asio::awaitable<std::optional<jobs::JobState>> finishAttempt(std::string id, std::string holder,

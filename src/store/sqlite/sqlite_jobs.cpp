@@ -251,13 +251,16 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
         while (pick.step()) picked.push_back(jobOf(pick));
         for (const JobRecord& job : picked) {
             if (!jobs::nextState(job.state, JobEvent::claim, factsOf(job))) continue;
+            const Millis deadline = now + job.timeoutMs;
+            const Millis expires = leaseEnd(now, leaseMs, deadline);
             auto lease = db.prepare(
                 "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_holder = ?2, "
-                "lease_expires = ?3, updated = ?4 WHERE id = ?1");
+                "lease_expires = ?3, updated = ?4, attempt_deadline = ?5 WHERE id = ?1");
             lease.bindText(1, job.id)
                 .bindText(2, holder)
-                .bindInt64(3, now + leaseMs)
+                .bindInt64(3, expires)
                 .bindInt64(4, now)
+                .bindInt64(5, deadline)
                 .step();
             recordEvent(db, job.id, now, job.state, JobState::running, kClaimedDetail, holder);
             // The row as the UPDATE left it, without reading it back: nothing else changes it here.
@@ -265,7 +268,7 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
             leased.state = JobState::running;
             leased.attempts += 1;
             leased.leaseHolder = holder;
-            leased.leaseExpires = now + leaseMs;
+            leased.leaseExpires = expires;
             leased.updated = now;
             claimed.push_back(std::move(leased));
         }
@@ -273,19 +276,27 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
     });
 }
 
-boost::asio::awaitable<std::optional<bool>> SqliteStore::heartbeatJob(std::string id, std::string holder,
-                                                                      Millis leaseMs, Millis now) {
+boost::asio::awaitable<std::optional<LeaseRenewal>> SqliteStore::heartbeatJob(std::string id,
+                                                                              std::string holder,
+                                                                              Millis leaseMs, Millis now) {
     return write([id = std::move(id), holder = std::move(holder), leaseMs,
-                  now](Connection& db) -> std::optional<bool> {
+                  now](Connection& db) -> std::optional<LeaseRenewal> {
+        // leaseEnd in SQL (a job claimed before attempt_deadline existed has none).
         auto update = db.prepare(
-            "UPDATE jobs SET lease_expires = ?3, updated = ?4 WHERE id = ?1 AND state = 'running' "
-            "AND lease_holder = ?2 AND lease_expires > ?4 RETURNING cancel_requested");
-        update.bindText(1, id).bindText(2, holder).bindInt64(3, now + leaseMs).bindInt64(4, now);
+            "UPDATE jobs SET lease_expires = MIN(?3, COALESCE(attempt_deadline + ?5, ?3)), updated = ?4 "
+            "WHERE id = ?1 AND state = 'running' AND lease_holder = ?2 AND lease_expires > ?4 "
+            "RETURNING cancel_requested, lease_expires");
+        update.bindText(1, id)
+            .bindText(2, holder)
+            .bindInt64(3, now + leaseMs)
+            .bindInt64(4, now)
+            .bindInt64(5, kTimeoutGrace);
         if (!update.step()) return std::nullopt;
-        const bool cancelRequested = update.columnInt64(0) != 0;
+        const LeaseRenewal renewal{.cancelRequested = update.columnInt64(0) != 0,
+                                   .leaseExpires = update.columnInt64(1)};
         while (update.step()) {
         }
-        return cancelRequested;
+        return renewal;
     });
 }
 
