@@ -23,7 +23,19 @@ USER_PASSWORD = "correct horse battery staple 42"
 SECRET_KEY = "python-sdk-tests-secret-key-0123456789-abcdefghijkl"
 
 #: Queues whose jobs only external workers run (in-process concurrency 0), one per test that needs one.
-EXTERNAL_QUEUES = ["ext", "ext-progress", "ext-cancel", "ext-kill", "ext-term", "reports"]
+EXTERNAL_QUEUES = ["ext", "ext-progress", "ext-cancel", "ext-kill", "ext-term", "reports", "declared"]
+
+#: Task types of the suite's own ([tasks.NAME]): the server has no code for them, only workers run them.
+DECLARED_TASKS = """
+[tasks."report.monthly"]
+description = "A month's total, made by a Python worker"
+args_schema = { type = "object", required = ["month"], properties = { month = { type = "string", pattern = "^[0-9]{4}-[0-9]{2}$" } } }
+result_schema = { type = "object", required = ["month", "total"], properties = { month = { type = "string" }, total = { type = "integer" } } }
+queue = "declared"
+max_attempts = 2
+retry_base_seconds = 1
+retry_max_seconds = 2
+"""
 
 
 def server_binary() -> str:
@@ -134,7 +146,7 @@ USER_SCOPES = ["jobs:read", "jobs:write", "schedules:read", "schedules:write"]
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="rampart-sdk-") as tmp:
-        srv = start_server(Path(tmp), config_toml(HIGH_LIMITS))
+        srv = start_server(Path(tmp), config_toml(DECLARED_TASKS + HIGH_LIMITS))
         try:
             admin = srv.admin_token()
             srv.tokens["alice"] = make_token(srv.url, admin, "alice", "user", USER_SCOPES)

@@ -55,6 +55,56 @@ def test_submit_and_wait_with_sync_and_async_tasks(alice, worker_client, run_wor
     assert alice.wait(b.id, timeout=20).result == "async ok"
 
 
+def test_declared_task_type_runs_on_a_python_worker(alice, worker_client, run_worker, caplog):
+    caplog.set_level(logging.ERROR, logger="rampart.worker")
+    (declared,) = [t for t in alice.tasks() if t["name"] == "report.monthly"]
+    assert declared["runs_on"] == "external" and declared["default_queue"] == "declared"
+    assert declared["result_schema"]["required"] == ["month", "total"]
+    with pytest.raises(rampart.ValidationError) as caught:  # the declared args_schema, checked on submit
+        alice.submit("report.monthly", {"month": "March"})
+    assert caught.value.status == 422 and "/args/month" in caught.value.pointers
+
+    w = make_worker(worker_client, "declared")
+
+    @w.task("report.monthly")
+    def monthly(args, ctx):
+        if args["month"] < "2000-01":
+            return {"month": args["month"], "total": "n/a"}  # not what result_schema says
+        return {"month": args["month"], "total": int(args["month"][5:]) * 100}
+
+    run_worker(w)
+    job = alice.submit("report.monthly", {"month": "2026-03"})  # its queue and attempts: the declaration's
+    assert job.queue == "declared" and job.max_attempts == 2
+    assert alice.wait(job.id, timeout=20).result == {"month": "2026-03", "total": 300}
+
+    # A result the schema refuses fails the job for good (no retry would change the code), with pointers.
+    bad = alice.wait(alice.submit("report.monthly", {"month": "1999-12"}).id, timeout=20,
+                     raise_on_failure=False)
+    assert bad.state == "dead" and bad.attempts == 1 and bad.result is None
+    assert "result_schema" in bad.error and "/result/total" in bad.error
+    assert any("/result/total" in r.getMessage() for r in caplog.records)
+
+
+def test_wait_seconds_is_sent_as_a_whole_number(worker_client, monkeypatch):
+    sent = []
+
+    class Answer:
+        status_code, content = 200, b"{}"
+
+        def json(self):
+            return {"jobs": []}
+
+    monkeypatch.setattr(worker_client, "request", lambda method, path, **kw: sent.append(kw["json"]) or Answer())
+    worker_client.lease(["ext"], max=2, wait_seconds=5.0)
+    assert sent[-1] == {"queues": ["ext"], "max": 2, "wait_seconds": 5}
+    assert type(sent[-1]["wait_seconds"]) is int
+    w = rampart.Worker(worker_client, "ext", wait_seconds=20)
+    assert w.wait_seconds == 20
+    for bad in (2.5, 31, -1):
+        with pytest.raises(ValueError):
+            rampart.Worker(worker_client, "ext", wait_seconds=bad)
+
+
 def test_retry_fail_and_exceptions(alice, worker_client, run_worker):
     w = make_worker(worker_client, "ext")
     seen = []

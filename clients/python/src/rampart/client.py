@@ -54,6 +54,13 @@ def _rfc3339(value: _dt.datetime | str) -> str:
     return value.astimezone(_dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _whole_seconds(value: float) -> int:
+    """``wait_seconds`` as the API takes it: an integer 0 to 30 (a JSON ``2.0`` would be refused)."""
+    if isinstance(value, bool) or not float(value).is_integer() or not 0 <= value <= 30:
+        raise ValueError(f"wait_seconds must be a whole number of seconds from 0 to 30, not {value!r}")
+    return int(value)
+
+
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
@@ -368,16 +375,17 @@ class Client:
     # ---- the worker routes (role worker, scope worker) -------------------------------------------
 
     def lease(self, queues: list[str], max: int = 1, lease_seconds: int | None = None,
-              wait_seconds: float | None = None) -> list[dict[str, Any]]:
+              wait_seconds: int | None = None) -> list[dict[str, Any]]:
         """Leases up to ``max`` queued jobs (each a job dict plus ``lease_id`` and ``lease_expires``).
 
-        ``wait_seconds`` asks the server to hold the call until a job is ready (long-poll). Today's
-        server does not know this field and refuses it with 400, so it is sent only when given."""
+        ``wait_seconds`` (a whole number, 0 to 30) asks the server to hold the call until a job is
+        ready (long-poll). A server without long-poll leasing refuses the field with 400, so it is sent
+        only when given."""
         body: dict[str, Any] = {"queues": list(queues), "max": max}
         if lease_seconds is not None:
             body["lease_seconds"] = lease_seconds
         if wait_seconds is not None:
-            body["wait_seconds"] = wait_seconds
+            body["wait_seconds"] = _whole_seconds(wait_seconds)
         answer = self._json("POST", "/api/v1/worker/lease", json=body)
         return list(answer.get("jobs", []))
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .client import Client
-from .errors import APIError, LeaseLost, NotFound, RampartError, RateLimited
+from .client import Client, _whole_seconds
+from .errors import APIError, LeaseLost, NotFound, RampartError, RateLimited, ValidationError
 from .models import Job
 
 log = logging.getLogger("rampart.worker")
@@ -122,13 +122,14 @@ class Worker:
     ``concurrency`` jobs run at once, each in a thread of its own (``async def`` tasks in an event
     loop of their own in that thread). Leases ask for up to the free slots; while nothing is ready the
     worker polls with a back-off from ``poll_interval`` to ``max_poll_interval`` seconds. Heartbeats
-    go out every third of ``lease_seconds``. ``wait_seconds`` is for servers with long-poll leasing
-    (not today's, which refuses the field): when set, it is sent with each lease call.
+    go out every third of ``lease_seconds``. ``wait_seconds`` (a whole number, 0 to 30) is for servers
+    with long-poll leasing: when set, it is sent with each lease call, which the server then holds
+    until a job is ready or that many seconds pass.
     """
 
     def __init__(self, client: Client, queues: list[str] | str, concurrency: int = 8, *,
                  lease_seconds: int = 30, poll_interval: float = 0.25, max_poll_interval: float = 5.0,
-                 wait_seconds: float | None = None, grace_period: float = 30.0) -> None:
+                 wait_seconds: int | None = None, grace_period: float = 30.0) -> None:
         if isinstance(queues, str):
             queues = [q.strip() for q in queues.split(",") if q.strip()]
         if not queues:
@@ -141,7 +142,8 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
-        self.wait_seconds = wait_seconds
+        # Checked here, so a bad value stops the worker at start rather than failing every lease.
+        self.wait_seconds = None if wait_seconds is None else _whole_seconds(wait_seconds)
         self.grace_period = grace_period
         self.tasks: dict[str, TaskFunction] = {}
         self._running: dict[str, _Running] = {}
@@ -229,6 +231,9 @@ class Worker:
                 self._start(item)
             if leased:
                 idle = self.poll_interval
+            elif self.wait_seconds:
+                # The server held the call until nothing came: ask again soon, no back-off.
+                self._stopping.wait(self.poll_interval)
             else:
                 self._stopping.wait(idle)
                 idle = min(self.max_poll_interval, idle * 2)
@@ -289,12 +294,22 @@ class Worker:
             run.reported = True
         try:
             if kind == "complete":
-                self.client.complete(ctx.job.id, ctx.lease_id, body.get("result"))
-                log.info("job %s completed", ctx.job.id)
-            else:
-                error = _truncate(str(body.get("error") or "failed"))
-                answer = self.client.fail(ctx.job.id, ctx.lease_id, error, retry=body.get("retry", True))
-                log.info("job %s failed (%s): now %s", ctx.job.id, error, answer.get("state"))
+                try:
+                    self.client.complete(ctx.job.id, ctx.lease_id, body.get("result"))
+                    log.info("job %s completed", ctx.job.id)
+                    return
+                except ValidationError as exc:
+                    if exc.slug != "invalid-result":
+                        raise
+                    # The task type's result_schema refused it and the job is still ours. The same code
+                    # would return the same shape again: fail it for good, naming the fields at fault.
+                    body = {"error": "the result does not fit the task's result_schema: "
+                                     + "; ".join(f"{e.pointer}: {e.detail}" for e in exc.errors),
+                            "retry": False}
+                    log.error("job %s: %s", ctx.job.id, body["error"])
+            error = _truncate(str(body.get("error") or "failed"))
+            answer = self.client.fail(ctx.job.id, ctx.lease_id, error, retry=body.get("retry", True))
+            log.info("job %s failed (%s): now %s", ctx.job.id, error, answer.get("state"))
         except (LeaseLost, NotFound):
             log.warning("job %s: lease lost before its %s report; dropped", ctx.job.id, kind)
         except RampartError as exc:
