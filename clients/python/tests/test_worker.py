@@ -8,7 +8,7 @@ import time
 import pytest
 
 import rampart
-from conftest import eventually, worker_process
+from conftest import both_stores, eventually, worker_process
 
 
 @pytest.fixture()
@@ -36,6 +36,7 @@ def make_worker(client, queue, **kw):
     return rampart.Worker(client, queues=[queue], **kw)
 
 
+@both_stores
 def test_submit_and_wait_with_sync_and_async_tasks(alice, worker_client, run_worker):
     w = make_worker(worker_client, "ext", concurrency=3)
 
@@ -55,6 +56,7 @@ def test_submit_and_wait_with_sync_and_async_tasks(alice, worker_client, run_wor
     assert alice.wait(b.id, timeout=20).result == "async ok"
 
 
+@both_stores
 def test_declared_task_type_runs_on_a_python_worker(alice, worker_client, run_worker, caplog):
     caplog.set_level(logging.ERROR, logger="rampart.worker")
     (declared,) = [t for t in alice.tasks() if t["name"] == "report.monthly"]
@@ -150,6 +152,7 @@ def test_progress_seen_by_owner(alice, worker_client, run_worker):
     assert alice.wait(job.id, timeout=20).state == "succeeded"
 
 
+@both_stores
 def test_cancel_of_a_running_job_reaches_ctx_cancelled(alice, worker_client, run_worker):
     w = make_worker(worker_client, "ext-cancel", lease_seconds=6)  # heartbeats every 2 s
     started = threading.Event()
@@ -218,6 +221,7 @@ def test_lease_lost_drops_the_job(alice, worker_client, run_worker, caplog):
     assert alice.wait(nxt.id, timeout=20).result == "first"
 
 
+@both_stores
 def test_sigkill_mid_job_finishes_on_a_second_worker(alice, server, tmp_path):
     first = worker_process(server, "ext-kill", log_path=tmp_path / "first.log")
     second = None
