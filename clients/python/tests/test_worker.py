@@ -96,10 +96,13 @@ def test_wait_seconds_is_sent_as_a_whole_number(worker_client, monkeypatch):
         def json(self):
             return {"jobs": []}
 
-    monkeypatch.setattr(worker_client, "request", lambda method, path, **kw: sent.append(kw["json"]) or Answer())
-    worker_client.lease(["ext"], max=2, wait_seconds=5.0)
-    assert sent[-1] == {"queues": ["ext"], "max": 2, "wait_seconds": 5}
-    assert type(sent[-1]["wait_seconds"]) is int
+    monkeypatch.setattr(worker_client, "request", lambda method, path, **kw: sent.append(kw) or Answer())
+    worker_client.lease(["ext"], max=2, wait_seconds=25.0)
+    assert sent[-1]["json"] == {"queues": ["ext"], "max": 2, "wait_seconds": 25}
+    assert type(sent[-1]["json"]["wait_seconds"]) is int
+    assert sent[-1]["timeout"] >= 35  # the read outlasts the server's wait
+    worker_client.lease(["ext"])
+    assert "wait_seconds" not in sent[-1]["json"] and sent[-1]["timeout"] is None
     w = rampart.Worker(worker_client, "ext", wait_seconds=20)
     assert w.wait_seconds == 20
     for bad in (2.5, 31, -1):

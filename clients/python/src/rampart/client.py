@@ -133,10 +133,11 @@ class Client:
 
     def request(self, method: str, path: str, *, json: Any = _UNSET,
                 params: Mapping[str, Any] | None = None, safe_to_repeat: bool | None = None,
-                max_retries: int | None = None) -> requests.Response:
+                max_retries: int | None = None, timeout: float | None = None) -> requests.Response:
         """Sends one request (``path`` under the server's URL) and answers the 2xx response, or raises.
 
         ``safe_to_repeat`` says whether a broken connection may be retried; by default only GET is.
+        ``timeout`` replaces the client's own for this request.
         """
         if safe_to_repeat is None:
             safe_to_repeat = method.upper() in ("GET", "HEAD")
@@ -151,7 +152,7 @@ class Client:
             try:
                 response = self._session().request(
                     method, self.url + path, headers=headers, params=params or None,
-                    json=None if json is _UNSET else json, timeout=self.timeout, verify=self.verify)
+                    json=None if json is _UNSET else json, timeout=timeout or self.timeout, verify=self.verify)
             except requests.RequestException as exc:
                 # requests' exception texts name the URL, never the headers, but keep only the class.
                 if safe_to_repeat and attempt < retries:
@@ -379,14 +380,18 @@ class Client:
         """Leases up to ``max`` queued jobs (each a job dict plus ``lease_id`` and ``lease_expires``).
 
         ``wait_seconds`` (a whole number, 0 to 30) asks the server to hold the call until a job is
-        ready (long-poll). A server without long-poll leasing refuses the field with 400, so it is sent
-        only when given."""
+        ready (long-poll); the read timeout is then at least ``wait_seconds + 10``. A server without
+        long-poll leasing refuses the field with 400, so it is sent only when given."""
         body: dict[str, Any] = {"queues": list(queues), "max": max}
         if lease_seconds is not None:
             body["lease_seconds"] = lease_seconds
+        timeout = None
         if wait_seconds is not None:
             body["wait_seconds"] = _whole_seconds(wait_seconds)
-        answer = self._json("POST", "/api/v1/worker/lease", json=body)
+            # The read must outlast the server's wait: a call given up while waiting may still lease a
+            # job that this worker never hears of (it runs again only once its lease expires).
+            timeout = self.timeout if self.timeout > body["wait_seconds"] + 10 else body["wait_seconds"] + 10.0
+        answer = self._json("POST", "/api/v1/worker/lease", json=body, timeout=timeout)
         return list(answer.get("jobs", []))
 
     def heartbeat(self, job_id: str, lease_id: str, lease_seconds: int | None = None) -> dict[str, Any]:

@@ -214,6 +214,7 @@ class Worker:
                 free = self.concurrency - len(self._running)
             if self._stopping.is_set():
                 return
+            asked = time.monotonic()
             try:
                 leased = self.client.lease(self.queues, max=min(free, 100),
                                            lease_seconds=self.lease_seconds,
@@ -232,8 +233,11 @@ class Worker:
             if leased:
                 idle = self.poll_interval
             elif self.wait_seconds:
-                # The server held the call until nothing came: ask again soon, no back-off.
-                self._stopping.wait(self.poll_interval)
+                # A long-poll: when the server held the call, ask again at once. An empty answer that
+                # came early (a server stopping, or one that ignores the wait) gets a short pause, so
+                # this never spins.
+                if time.monotonic() - asked < self.wait_seconds / 2:
+                    self._stopping.wait(self.poll_interval)
             else:
                 self._stopping.wait(idle)
                 idle = min(self.max_poll_interval, idle * 2)
