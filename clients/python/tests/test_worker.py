@@ -178,6 +178,22 @@ def test_cancel_of_a_running_job_reaches_ctx_cancelled(alice, worker_client, run
     assert saw["reason"] == "cancel requested"
 
 
+def test_jobs_run_on_threads_kept_for_the_workers_life(alice, worker_client, run_worker):
+    w = make_worker(worker_client, "ext", concurrency=2)
+    threads = set()
+
+    @w.task("echo")
+    def echo(args, ctx):
+        threads.add(threading.current_thread().name)
+        return args
+
+    run_worker(w)
+    jobs = alice.submit_many([{"task": "echo", "args": {"i": i}, "queue": "ext"} for i in range(12)])
+    assert [alice.wait(j.id, timeout=20).result for j in jobs] == [{"i": i} for i in range(12)]
+    # Twelve jobs, two runner threads (each keeps its own connection to the server).
+    assert threads <= {"rampart-runner-0", "rampart-runner-1"}
+
+
 def test_lease_uses_max_up_to_free_slots(alice, worker_client, monkeypatch):
     jobs = [alice.submit("echo", {"i": i}, queue="ext") for i in range(5)]
     asked = []

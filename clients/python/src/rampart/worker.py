@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import json
 import logging
+import queue
 import signal
 import threading
 import time
@@ -119,8 +120,8 @@ class _Running:
 class Worker:
     """Runs the jobs of ``queues`` with the functions registered by :meth:`task`.
 
-    ``concurrency`` jobs run at once, each in a thread of its own (``async def`` tasks in an event
-    loop of their own in that thread). Leases ask for up to the free slots; while nothing is ready the
+    ``concurrency`` jobs run at once, each in one of ``concurrency`` threads that live as long as the
+    worker (``async def`` tasks in an event loop of their own in that thread). Leases ask for up to the free slots; while nothing is ready the
     worker polls with a back-off from ``poll_interval`` to ``max_poll_interval`` seconds. Heartbeats
     go out every third of ``lease_seconds``. ``wait_seconds`` (a whole number, 0 to 30) is for servers
     with long-poll leasing: when set, it is sent with each lease call, which the server then holds
@@ -151,6 +152,7 @@ class Worker:
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._stopped = threading.Event()
+        self._ready: queue.SimpleQueue[_Running | None] = queue.SimpleQueue()
 
     def __repr__(self) -> str:
         return (f"Worker(client={self.client!r}, queues={self.queues!r}, "
@@ -193,6 +195,13 @@ class Worker:
         self._stopped.clear()
         beats = threading.Thread(target=self._heartbeat_loop, name="rampart-heartbeat", daemon=True)
         beats.start()
+        # One thread per slot, kept for the worker's life: each keeps its own connection to the server
+        # (the client's sessions are per thread), where a thread per job opened a new one for every job.
+        self._ready = queue.SimpleQueue()
+        runners = [threading.Thread(target=self._runner, name=f"rampart-runner-{n}", daemon=True)
+                   for n in range(self.concurrency)]
+        for runner in runners:
+            runner.start()
         log.info("worker started: queues %s, concurrency %d, tasks %s", ",".join(self.queues),
                  self.concurrency, ", ".join(sorted(self.tasks)) or "(none)")
         try:
@@ -200,6 +209,8 @@ class Worker:
             self._drain()
         finally:
             self._stopped.set()
+            for _ in runners:
+                self._ready.put(None)
             beats.join(timeout=5)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -249,10 +260,13 @@ class Worker:
         run = _Running(ctx=ctx, next_beat=time.monotonic() + self.lease_seconds / 3)
         with self._lock:
             self._running[job.id] = run
-        thread = threading.Thread(target=self._execute, args=(run,), daemon=True,
-                                  name=f"rampart-job-{job.id}")
-        run.thread = thread
-        thread.start()
+        self._ready.put(run)  # a runner is free: jobs are leased only for free slots
+
+    def _runner(self) -> None:
+        while (run := self._ready.get()) is not None:
+            run.thread = threading.current_thread()
+            self._execute(run)
+        self.client.close()  # this thread's connection
 
     def _execute(self, run: _Running) -> None:
         ctx = run.ctx
