@@ -185,6 +185,7 @@ tsan: deps
 bench: deps build
 	bash bench/http.sh
 	bash bench/jobs.sh
+	bash bench/python_worker.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(ASAN_DIR) $(TSAN_DIR)
