@@ -49,6 +49,9 @@ layers: build
 # The Python SDK (clients/python, docs/python.md): its tests against this build's binary, then the offline
 # install a user does (no package index: Debian's setuptools builds it, PIP_NO_INDEX keeps pip off the network).
 # /usr/bin/python3 is Debian's, which sees python3-requests and python3-pytest whatever python3 is first on PATH.
+# Some tests run twice, the second time on a PostgreSQL they start (postgresql); tests/test_celery_port.py runs
+# examples/celery-port on Celery too, with a redis-server it starts (python3-celery, python3-redis).
+PACKAGES += python3-celery python3-redis
 PYTHON ?= /usr/bin/python3
 python-sdk: deps build
 	cd clients/python && RAMPART_BINARY=$(abspath $(BUILD_DIR))/rampart $(PYTHON) -m pytest -q -p no:cacheprovider tests
@@ -203,6 +206,7 @@ tsan: deps
 bench: deps build
 	bash bench/http.sh
 	bash bench/jobs.sh
+	bash bench/python_worker.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(ASAN_DIR) $(TSAN_DIR)

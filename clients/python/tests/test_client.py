@@ -5,9 +5,10 @@ import threading
 import pytest
 
 import rampart
-from conftest import HIGH_LIMITS, config_toml, make_token, start_server, USER_SCOPES
+from conftest import HIGH_LIMITS, both_stores, config_toml, make_token, start_server, USER_SCOPES
 
 
+@both_stores
 def test_submit_get_events_and_list(alice):
     job = alice.submit("echo", {"message": "hi"}, priority=3)
     assert job.state in ("queued", "running", "succeeded")
@@ -20,6 +21,15 @@ def test_submit_get_events_and_list(alice):
     assert job.id in ids and len(ids) <= 3
     pages = list(alice.list_pages(state="succeeded", page_size=1))
     assert len(pages) >= 1 and all(len(p.items) <= 1 for p in pages)
+
+
+def test_the_postgres_server_keeps_its_jobs_in_postgresql(postgres, postgres_server):
+    client = rampart.Client(postgres_server.url, token=postgres_server.tokens["alice"])
+    job = client.submit("noop", run_at="2099-01-01T00:00:00Z")
+    stored = postgres.psql(f"SELECT task, state FROM jobs WHERE id = '{job.id}'", "rampart_sdk_tests")
+    assert stored.strip() == "noop|scheduled"
+    assert not (postgres_server.directory / "data" / "rampart.db").exists()
+    client.cancel(job.id)
 
 
 def test_wait_raises_on_dead_and_canceled(alice):

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import rampart
-from conftest import eventually, worker_process
+from conftest import both_stores, eventually, worker_process
 
 
 @pytest.fixture()
@@ -36,6 +36,7 @@ def make_worker(client, queue, **kw):
     return rampart.Worker(client, queues=[queue], **kw)
 
 
+@both_stores
 def test_submit_and_wait_with_sync_and_async_tasks(alice, worker_client, run_worker):
     w = make_worker(worker_client, "ext", concurrency=3)
 
@@ -53,6 +54,60 @@ def test_submit_and_wait_with_sync_and_async_tasks(alice, worker_client, run_wor
     b = alice.submit("noop", queue="ext")
     assert alice.wait(a.id, timeout=20).result == {"got": {"n": 1}, "job": a.id, "attempt": 1}
     assert alice.wait(b.id, timeout=20).result == "async ok"
+
+
+@both_stores
+def test_declared_task_type_runs_on_a_python_worker(alice, worker_client, run_worker, caplog):
+    caplog.set_level(logging.ERROR, logger="rampart.worker")
+    (declared,) = [t for t in alice.tasks() if t["name"] == "report.monthly"]
+    assert declared["runs_on"] == "external" and declared["default_queue"] == "declared"
+    assert declared["result_schema"]["required"] == ["month", "total"]
+    with pytest.raises(rampart.ValidationError) as caught:  # the declared args_schema, checked on submit
+        alice.submit("report.monthly", {"month": "March"})
+    assert caught.value.status == 422 and "/args/month" in caught.value.pointers
+
+    w = make_worker(worker_client, "declared")
+
+    @w.task("report.monthly")
+    def monthly(args, ctx):
+        if args["month"] < "2000-01":
+            return {"month": args["month"], "total": "n/a"}  # not what result_schema says
+        return {"month": args["month"], "total": int(args["month"][5:]) * 100}
+
+    run_worker(w)
+    job = alice.submit("report.monthly", {"month": "2026-03"})  # its queue and attempts: the declaration's
+    assert job.queue == "declared" and job.max_attempts == 2
+    assert alice.wait(job.id, timeout=20).result == {"month": "2026-03", "total": 300}
+
+    # A result the schema refuses fails the job for good (no retry would change the code), with pointers.
+    bad = alice.wait(alice.submit("report.monthly", {"month": "1999-12"}).id, timeout=20,
+                     raise_on_failure=False)
+    assert bad.state == "dead" and bad.attempts == 1 and bad.result is None
+    assert "result_schema" in bad.error and "/result/total" in bad.error
+    assert any("/result/total" in r.getMessage() for r in caplog.records)
+
+
+def test_wait_seconds_is_sent_as_a_whole_number(worker_client, monkeypatch):
+    sent = []
+
+    class Answer:
+        status_code, content = 200, b"{}"
+
+        def json(self):
+            return {"jobs": []}
+
+    monkeypatch.setattr(worker_client, "request", lambda method, path, **kw: sent.append(kw) or Answer())
+    worker_client.lease(["ext"], max=2, wait_seconds=25.0)
+    assert sent[-1]["json"] == {"queues": ["ext"], "max": 2, "wait_seconds": 25}
+    assert type(sent[-1]["json"]["wait_seconds"]) is int
+    assert sent[-1]["timeout"] >= 35  # the read outlasts the server's wait
+    worker_client.lease(["ext"])
+    assert "wait_seconds" not in sent[-1]["json"] and sent[-1]["timeout"] is None
+    w = rampart.Worker(worker_client, "ext", wait_seconds=20)
+    assert w.wait_seconds == 20
+    for bad in (2.5, 31, -1):
+        with pytest.raises(ValueError):
+            rampart.Worker(worker_client, "ext", wait_seconds=bad)
 
 
 def test_retry_fail_and_exceptions(alice, worker_client, run_worker):
@@ -100,6 +155,7 @@ def test_progress_seen_by_owner(alice, worker_client, run_worker):
     assert alice.wait(job.id, timeout=20).state == "succeeded"
 
 
+@both_stores
 def test_cancel_of_a_running_job_reaches_ctx_cancelled(alice, worker_client, run_worker):
     w = make_worker(worker_client, "ext-cancel", lease_seconds=6)  # heartbeats every 2 s
     started = threading.Event()
@@ -120,6 +176,22 @@ def test_cancel_of_a_running_job_reaches_ctx_cancelled(alice, worker_client, run
     with pytest.raises(rampart.JobCanceled):
         alice.wait(job.id, timeout=20)
     assert saw["reason"] == "cancel requested"
+
+
+def test_jobs_run_on_threads_kept_for_the_workers_life(alice, worker_client, run_worker):
+    w = make_worker(worker_client, "ext", concurrency=2)
+    threads = set()
+
+    @w.task("echo")
+    def echo(args, ctx):
+        threads.add(threading.current_thread().name)
+        return args
+
+    run_worker(w)
+    jobs = alice.submit_many([{"task": "echo", "args": {"i": i}, "queue": "ext"} for i in range(12)])
+    assert [alice.wait(j.id, timeout=20).result for j in jobs] == [{"i": i} for i in range(12)]
+    # Twelve jobs, two runner threads (each keeps its own connection to the server).
+    assert threads <= {"rampart-runner-0", "rampart-runner-1"}
 
 
 def test_lease_uses_max_up_to_free_slots(alice, worker_client, monkeypatch):
@@ -168,6 +240,7 @@ def test_lease_lost_drops_the_job(alice, worker_client, run_worker, caplog):
     assert alice.wait(nxt.id, timeout=20).result == "first"
 
 
+@both_stores
 def test_sigkill_mid_job_finishes_on_a_second_worker(alice, server, tmp_path):
     first = worker_process(server, "ext-kill", log_path=tmp_path / "first.log")
     second = None

@@ -1,7 +1,7 @@
 """The worker the process tests run: ``python -m rampart worker worker_app:worker --queues Q``.
 
-Today's server has no declared task types, so it handles built-in task names on queues that only
-external workers serve."""
+It handles built-in task names on queues that only external workers serve (test_worker.py runs a
+declared task type, [tasks."report.monthly"] in conftest.py, with a Worker of its own)."""
 
 import rampart
 

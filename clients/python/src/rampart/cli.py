@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--queues", help="comma-separated queues (default: the worker's)")
     worker.add_argument("--grace-period", type=float,
                         help="seconds running jobs get to finish on SIGTERM/SIGINT")
+    worker.add_argument("--wait-seconds", type=int,
+                        help="long-poll leases: the server holds each lease call up to this (0-30)")
     worker.add_argument("--log-level", dest="sub_log_level",
                         choices=["debug", "info", "warning", "error"])
 
@@ -72,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             w.queues = [q.strip() for q in options.queues.split(",") if q.strip()]
         if options.grace_period is not None:
             w.grace_period = options.grace_period
+        if options.wait_seconds is not None:
+            if not 0 <= options.wait_seconds <= 30:
+                parser.error("--wait-seconds is 0 to 30")
+            w.wait_seconds = options.wait_seconds
         w.run()
         return 0
 

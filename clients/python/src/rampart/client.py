@@ -54,6 +54,13 @@ def _rfc3339(value: _dt.datetime | str) -> str:
     return value.astimezone(_dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _whole_seconds(value: float) -> int:
+    """``wait_seconds`` as the API takes it: an integer 0 to 30 (a JSON ``2.0`` would be refused)."""
+    if isinstance(value, bool) or not float(value).is_integer() or not 0 <= value <= 30:
+        raise ValueError(f"wait_seconds must be a whole number of seconds from 0 to 30, not {value!r}")
+    return int(value)
+
+
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
@@ -126,10 +133,11 @@ class Client:
 
     def request(self, method: str, path: str, *, json: Any = _UNSET,
                 params: Mapping[str, Any] | None = None, safe_to_repeat: bool | None = None,
-                max_retries: int | None = None) -> requests.Response:
+                max_retries: int | None = None, timeout: float | None = None) -> requests.Response:
         """Sends one request (``path`` under the server's URL) and answers the 2xx response, or raises.
 
         ``safe_to_repeat`` says whether a broken connection may be retried; by default only GET is.
+        ``timeout`` replaces the client's own for this request.
         """
         if safe_to_repeat is None:
             safe_to_repeat = method.upper() in ("GET", "HEAD")
@@ -144,7 +152,7 @@ class Client:
             try:
                 response = self._session().request(
                     method, self.url + path, headers=headers, params=params or None,
-                    json=None if json is _UNSET else json, timeout=self.timeout, verify=self.verify)
+                    json=None if json is _UNSET else json, timeout=timeout or self.timeout, verify=self.verify)
             except requests.RequestException as exc:
                 # requests' exception texts name the URL, never the headers, but keep only the class.
                 if safe_to_repeat and attempt < retries:
@@ -368,17 +376,22 @@ class Client:
     # ---- the worker routes (role worker, scope worker) -------------------------------------------
 
     def lease(self, queues: list[str], max: int = 1, lease_seconds: int | None = None,
-              wait_seconds: float | None = None) -> list[dict[str, Any]]:
+              wait_seconds: int | None = None) -> list[dict[str, Any]]:
         """Leases up to ``max`` queued jobs (each a job dict plus ``lease_id`` and ``lease_expires``).
 
-        ``wait_seconds`` asks the server to hold the call until a job is ready (long-poll). Today's
-        server does not know this field and refuses it with 400, so it is sent only when given."""
+        ``wait_seconds`` (a whole number, 0 to 30) asks the server to hold the call until a job is
+        ready (long-poll); the read timeout is then at least ``wait_seconds + 10``. A server without
+        long-poll leasing refuses the field with 400, so it is sent only when given."""
         body: dict[str, Any] = {"queues": list(queues), "max": max}
         if lease_seconds is not None:
             body["lease_seconds"] = lease_seconds
+        timeout = None
         if wait_seconds is not None:
-            body["wait_seconds"] = wait_seconds
-        answer = self._json("POST", "/api/v1/worker/lease", json=body)
+            body["wait_seconds"] = _whole_seconds(wait_seconds)
+            # The read must outlast the server's wait: a call given up while waiting may still lease a
+            # job that this worker never hears of (it runs again only once its lease expires).
+            timeout = self.timeout if self.timeout > body["wait_seconds"] + 10 else body["wait_seconds"] + 10.0
+        answer = self._json("POST", "/api/v1/worker/lease", json=body, timeout=timeout)
         return list(answer.get("jobs", []))
 
     def heartbeat(self, job_id: str, lease_id: str, lease_seconds: int | None = None) -> dict[str, Any]:

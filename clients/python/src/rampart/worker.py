@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import json
 import logging
+import queue
 import signal
 import threading
 import time
@@ -13,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .client import Client
-from .errors import APIError, LeaseLost, NotFound, RampartError, RateLimited
+from .client import Client, _whole_seconds
+from .errors import APIError, LeaseLost, NotFound, RampartError, RateLimited, ValidationError
 from .models import Job
 
 log = logging.getLogger("rampart.worker")
@@ -119,16 +120,17 @@ class _Running:
 class Worker:
     """Runs the jobs of ``queues`` with the functions registered by :meth:`task`.
 
-    ``concurrency`` jobs run at once, each in a thread of its own (``async def`` tasks in an event
-    loop of their own in that thread). Leases ask for up to the free slots; while nothing is ready the
+    ``concurrency`` jobs run at once, each in one of ``concurrency`` threads that live as long as the
+    worker (``async def`` tasks in an event loop of their own in that thread). Leases ask for up to the free slots; while nothing is ready the
     worker polls with a back-off from ``poll_interval`` to ``max_poll_interval`` seconds. Heartbeats
-    go out every third of ``lease_seconds``. ``wait_seconds`` is for servers with long-poll leasing
-    (not today's, which refuses the field): when set, it is sent with each lease call.
+    go out every third of ``lease_seconds``. ``wait_seconds`` (a whole number, 0 to 30) is for servers
+    with long-poll leasing: when set, it is sent with each lease call, which the server then holds
+    until a job is ready or that many seconds pass.
     """
 
     def __init__(self, client: Client, queues: list[str] | str, concurrency: int = 8, *,
                  lease_seconds: int = 30, poll_interval: float = 0.25, max_poll_interval: float = 5.0,
-                 wait_seconds: float | None = None, grace_period: float = 30.0) -> None:
+                 wait_seconds: int | None = None, grace_period: float = 30.0) -> None:
         if isinstance(queues, str):
             queues = [q.strip() for q in queues.split(",") if q.strip()]
         if not queues:
@@ -141,7 +143,8 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
-        self.wait_seconds = wait_seconds
+        # Checked here, so a bad value stops the worker at start rather than failing every lease.
+        self.wait_seconds = None if wait_seconds is None else _whole_seconds(wait_seconds)
         self.grace_period = grace_period
         self.tasks: dict[str, TaskFunction] = {}
         self._running: dict[str, _Running] = {}
@@ -149,6 +152,7 @@ class Worker:
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._stopped = threading.Event()
+        self._ready: queue.SimpleQueue[_Running | None] = queue.SimpleQueue()
 
     def __repr__(self) -> str:
         return (f"Worker(client={self.client!r}, queues={self.queues!r}, "
@@ -191,6 +195,13 @@ class Worker:
         self._stopped.clear()
         beats = threading.Thread(target=self._heartbeat_loop, name="rampart-heartbeat", daemon=True)
         beats.start()
+        # One thread per slot, kept for the worker's life: each keeps its own connection to the server
+        # (the client's sessions are per thread), where a thread per job opened a new one for every job.
+        self._ready = queue.SimpleQueue()
+        runners = [threading.Thread(target=self._runner, name=f"rampart-runner-{n}", daemon=True)
+                   for n in range(self.concurrency)]
+        for runner in runners:
+            runner.start()
         log.info("worker started: queues %s, concurrency %d, tasks %s", ",".join(self.queues),
                  self.concurrency, ", ".join(sorted(self.tasks)) or "(none)")
         try:
@@ -198,6 +209,8 @@ class Worker:
             self._drain()
         finally:
             self._stopped.set()
+            for _ in runners:
+                self._ready.put(None)
             beats.join(timeout=5)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -212,6 +225,7 @@ class Worker:
                 free = self.concurrency - len(self._running)
             if self._stopping.is_set():
                 return
+            asked = time.monotonic()
             try:
                 leased = self.client.lease(self.queues, max=min(free, 100),
                                            lease_seconds=self.lease_seconds,
@@ -229,6 +243,12 @@ class Worker:
                 self._start(item)
             if leased:
                 idle = self.poll_interval
+            elif self.wait_seconds:
+                # A long-poll: when the server held the call, ask again at once. An empty answer that
+                # came early (a server stopping, or one that ignores the wait) gets a short pause, so
+                # this never spins.
+                if time.monotonic() - asked < self.wait_seconds / 2:
+                    self._stopping.wait(self.poll_interval)
             else:
                 self._stopping.wait(idle)
                 idle = min(self.max_poll_interval, idle * 2)
@@ -240,10 +260,13 @@ class Worker:
         run = _Running(ctx=ctx, next_beat=time.monotonic() + self.lease_seconds / 3)
         with self._lock:
             self._running[job.id] = run
-        thread = threading.Thread(target=self._execute, args=(run,), daemon=True,
-                                  name=f"rampart-job-{job.id}")
-        run.thread = thread
-        thread.start()
+        self._ready.put(run)  # a runner is free: jobs are leased only for free slots
+
+    def _runner(self) -> None:
+        while (run := self._ready.get()) is not None:
+            run.thread = threading.current_thread()
+            self._execute(run)
+        self.client.close()  # this thread's connection
 
     def _execute(self, run: _Running) -> None:
         ctx = run.ctx
@@ -289,12 +312,22 @@ class Worker:
             run.reported = True
         try:
             if kind == "complete":
-                self.client.complete(ctx.job.id, ctx.lease_id, body.get("result"))
-                log.info("job %s completed", ctx.job.id)
-            else:
-                error = _truncate(str(body.get("error") or "failed"))
-                answer = self.client.fail(ctx.job.id, ctx.lease_id, error, retry=body.get("retry", True))
-                log.info("job %s failed (%s): now %s", ctx.job.id, error, answer.get("state"))
+                try:
+                    self.client.complete(ctx.job.id, ctx.lease_id, body.get("result"))
+                    log.info("job %s completed", ctx.job.id)
+                    return
+                except ValidationError as exc:
+                    if exc.slug != "invalid-result":
+                        raise
+                    # The task type's result_schema refused it and the job is still ours. The same code
+                    # would return the same shape again: fail it for good, naming the fields at fault.
+                    body = {"error": "the result does not fit the task's result_schema: "
+                                     + "; ".join(f"{e.pointer}: {e.detail}" for e in exc.errors),
+                            "retry": False}
+                    log.error("job %s: %s", ctx.job.id, body["error"])
+            error = _truncate(str(body.get("error") or "failed"))
+            answer = self.client.fail(ctx.job.id, ctx.lease_id, error, retry=body.get("retry", True))
+            log.info("job %s failed (%s): now %s", ctx.job.id, error, answer.get("state"))
         except (LeaseLost, NotFound):
             log.warning("job %s: lease lost before its %s report; dropped", ctx.job.id, kind)
         except RampartError as exc:

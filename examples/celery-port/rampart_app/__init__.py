@@ -1,0 +1,1 @@
+"""The same application ported to Rampart: ``python -m rampart worker rampart_app.tasks:worker``."""
