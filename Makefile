@@ -12,7 +12,7 @@ PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libgtest-dev libgmock-dev libbenchmark-dev \
 	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light wrk sqlite3 jq \
 	testssl.sh sqlmap slowhttptest \
-	python3 python3-requests python3-pytest python3-setuptools python3-pip python3-venv \
+	python3 python3-requests python3-pytest python3-setuptools python3-pip python3-venv python3-celery python3-redis \
 	nodejs $(NPM_PACKAGE)
 
 BUILD_DIR ?= build
@@ -51,7 +51,6 @@ layers: build
 # /usr/bin/python3 is Debian's, which sees python3-requests and python3-pytest whatever python3 is first on PATH.
 # Some tests run twice, the second time on a PostgreSQL they start (postgresql); tests/test_celery_port.py runs
 # examples/celery-port on Celery too, with a redis-server it starts (python3-celery, python3-redis).
-PACKAGES += python3-celery python3-redis
 PYTHON ?= /usr/bin/python3
 python-sdk: deps build
 	cd clients/python && RAMPART_BINARY=$(abspath $(BUILD_DIR))/rampart $(PYTHON) -m pytest -q -p no:cacheprovider tests

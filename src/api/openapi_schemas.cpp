@@ -431,6 +431,32 @@ constexpr std::string_view kSchemas = R"json({
     "properties": {"id": {"type": "string"},
                    "state": {"$ref": "#/components/schemas/JobState"},
                    "retry_at": {"$ref": "#/components/schemas/Time"}}
+  },
+  "ReportItem": {
+    "description": "One attempt's end: outcome succeeded (with its result) or failed (with error and retry)",
+    "type": "object", "additionalProperties": false, "required": ["id", "lease_id", "outcome"],
+    "properties": {"id": {"type": "string", "maxLength": 64},
+                   "lease_id": {"$ref": "#/components/schemas/LeaseId"},
+                   "outcome": {"type": "string", "enum": ["succeeded", "failed"]},
+                   "result": {"description": "With succeeded: any JSON (the task type's result_schema, when it has one)"},
+                   "error": {"type": "string", "maxLength": 2000, "description": "Required with failed"},
+                   "retry": {"type": "boolean", "default": true, "description": "With failed; false: dead now"}}
+  },
+  "ReportsRequest": {
+    "type": "object", "additionalProperties": false, "required": ["reports"],
+    "properties": {"reports": {"type": "array", "minItems": 1, "maxItems": 100,
+                               "items": {"$ref": "#/components/schemas/ReportItem"}}}
+  },
+  "RefusedReport": {
+    "type": "object", "additionalProperties": false, "required": ["id", "problem"],
+    "properties": {"id": {"type": "string"},
+                   "problem": {"$ref": "#/components/schemas/Problem"}}
+  },
+  "ReportsAnswer": {
+    "type": "object", "additionalProperties": false, "required": ["reports"],
+    "properties": {"reports": {"type": "array", "description": "One per report, in the request's order",
+                               "items": {"anyOf": [{"$ref": "#/components/schemas/ReportAnswer"},
+                                                   {"$ref": "#/components/schemas/RefusedReport"}]}}}
   }
 })json";
 

@@ -142,6 +142,7 @@ const std::vector<Policy>& table() {
          .pattern = "/api/v1/worker/jobs/{id}/fail",
          .roles = kWorker,
          .scope = "worker"},
+        {.method = Verb::post, .pattern = "/api/v1/worker/reports", .roles = kWorker, .scope = "worker"},
 
         // The audit log: read-only, for admins and auditors.
         {.method = Verb::get, .pattern = "/api/v1/audit", .roles = kAdminAuditor, .scope = "audit:read"},

@@ -65,6 +65,7 @@ const std::vector<RouteName>& everyRoute() {
         {Verb::post, "/api/v1/worker/jobs/{id}/progress"},
         {Verb::post, "/api/v1/worker/jobs/{id}/complete"},
         {Verb::post, "/api/v1/worker/jobs/{id}/fail"},
+        {Verb::post, "/api/v1/worker/reports"},
     };
     return routes;
 }

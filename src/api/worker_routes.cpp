@@ -5,6 +5,7 @@
 
 #include <boost/json/array.hpp>
 
+#include "api/error_mapping.hpp"
 #include "api/job_json.hpp"
 #include "api/json_body.hpp"
 #include "api/openapi.hpp"
@@ -21,7 +22,9 @@ using http::Status;
 using http::Verb;
 
 constexpr std::size_t kMaxSmallBody = 16 * 1024;
-constexpr std::size_t kMaxCompleteBody = 1024 * 1024;  // bounds the result
+constexpr std::size_t kMaxCompleteBody = 1024 * 1024;     // bounds the result
+constexpr std::size_t kMaxReportsBody = 4 * 1024 * 1024;  // bounds a batch's results together
+constexpr std::size_t kMaxJobId = 64;
 constexpr std::size_t kMaxQueueName = 64;
 // The 409 every report route answers (OpenAPI).
 constexpr std::string_view kLeaseLost =
@@ -94,23 +97,74 @@ boost::asio::awaitable<void> reportProgress(jobs::LeaseService& service, Exchang
 
 boost::asio::awaitable<void> completeJob(jobs::LeaseService& service, Exchange& ex) {
     JsonBody body(ex);
-    auto leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId);
-    auto result = body.optionalJson("result");
+    jobs::AttemptEnding ending{.jobId = jobId(ex),
+                               .leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId),
+                               .succeeded = true,
+                               .result = body.optionalJson("result")};
     body.finish();
-    const std::string id = jobId(ex);
-    auto reported = co_await service.complete(caller(ex), id, std::move(leaseId), std::move(result));
+    const std::string id = ending.jobId;
+    auto reported = co_await service.report(caller(ex), std::move(ending));
     reply(ex, Status::ok, reportedJson(id, reported));
 }
 
 boost::asio::awaitable<void> failJob(jobs::LeaseService& service, Exchange& ex) {
     JsonBody body(ex);
-    auto leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId);
-    auto error = body.requiredString("error", jobs::LeaseService::kMaxError);
-    const bool retry = body.optionalBool("retry").value_or(true);
+    jobs::AttemptEnding ending{.jobId = jobId(ex),
+                               .leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId),
+                               .succeeded = false,
+                               .error = body.requiredString("error", jobs::LeaseService::kMaxError),
+                               .retry = body.optionalBool("retry").value_or(true)};
     body.finish();
-    const std::string id = jobId(ex);
-    auto reported = co_await service.fail(caller(ex), id, std::move(leaseId), std::move(error), retry);
+    const std::string id = ending.jobId;
+    auto reported = co_await service.report(caller(ex), std::move(ending));
     reply(ex, Status::ok, reportedJson(id, reported));
+}
+
+// One item of POST /api/v1/worker/reports, read with the single routes' rules.
+jobs::AttemptEnding endingOf(boost::json::object item, std::size_t index) {
+    const std::string at = "/reports/" + std::to_string(index);
+    JsonBody body(std::move(item), at);
+    jobs::AttemptEnding ending;
+    ending.jobId = body.requiredString("id", kMaxJobId);
+    ending.leaseId = body.requiredString("lease_id", jobs::LeaseService::kMaxLeaseId);
+    const std::string outcome = body.requiredString("outcome", 16);
+    if (outcome == "succeeded") {
+        ending.result = body.optionalJson("result");
+    } else if (outcome == "failed") {
+        ending.succeeded = false;
+        ending.error = body.requiredString("error", jobs::LeaseService::kMaxError);
+        ending.retry = body.optionalBool("retry").value_or(true);
+    } else {
+        throw http::ApiError::invalidField(at + "/outcome", "must be \"succeeded\" or \"failed\"");
+    }
+    body.finish();
+    return ending;
+}
+
+// Many attempts' endings in one request and one store write: each is answered on its own, with where
+// it took the job or the problem the single route would have answered.
+boost::asio::awaitable<void> reportJobs(jobs::LeaseService& service, Exchange& ex) {
+    JsonBody body(ex);
+    auto items = body.optionalObjectArray("reports", jobs::LeaseService::kMaxReports);
+    if (!items) missing("/reports");
+    body.finish();
+    std::vector<jobs::AttemptEnding> endings;
+    endings.reserve(items->size());
+    for (std::size_t i = 0; i < items->size(); ++i) endings.push_back(endingOf(std::move((*items)[i]), i));
+    std::vector<std::string> ids;
+    for (const auto& ending : endings) ids.push_back(ending.jobId);
+    auto answers = co_await service.reportMany(caller(ex), std::move(endings));
+    json::array reports;
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+        if (answers[i].reported) {
+            reports.push_back(reportedJson(ids[i], *answers[i].reported));
+        } else {
+            reports.push_back(
+                json::object{{"id", ids[i]},
+                             {"problem", http::problemJson(apiErrorFor(*answers[i].refused), ex.requestId)}});
+        }
+    }
+    reply(ex, Status::ok, json::object{{"reports", std::move(reports)}});
 }
 
 }  // namespace
@@ -185,6 +239,22 @@ void addWorkerRoutes(http::Router& router, jobs::LeaseService& service) {
                 .answers = {answer(200, "The job failed (retried at retry_at), is dead, or is canceled",
                                    "ReportAnswer"),
                             problemAnswer(409, std::string(kLeaseLost))}});
+
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/worker/reports",
+                .handler = handler<reportJobs>(service),
+                .summary = "End many attempts at once, each a success with its result or a failure (the "
+                           "lease holder of each)",
+                .tag = "worker",
+                .jsonBody = true,
+                .maxBodyBytes = kMaxReportsBody,
+                .operationId = "reportJobs",
+                .requestSchema = "ReportsRequest",
+                .answers = {answer(200,
+                                   "Each report's outcome, in the request's order: where it took the job, or "
+                                   "the problem its single route would have answered (lease-lost, not-found, "
+                                   "invalid-result)",
+                                   "ReportsAnswer")}});
 }
 
 }  // namespace rampart::api

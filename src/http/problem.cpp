@@ -78,15 +78,19 @@ ApiError ApiError::internal() {
             "The server could not complete the request. Quote the instance when reporting it."};
 }
 
-void writeProblem(Exchange& ex, const ApiError& error) {
+boost::json::object problemJson(const ApiError& error, std::string_view requestId) {
     boost::json::object body;
     body["type"] = "urn:rampart:problem:" + error.slug();
     body["title"] = error.title();
     body["status"] = static_cast<unsigned>(error.status());
     if (!error.detail().empty()) body["detail"] = error.detail();
-    body["instance"] = "urn:rampart:request:" + ex.requestId;
+    body["instance"] = "urn:rampart:request:" + std::string(requestId);
     if (!error.errors().empty()) body["errors"] = error.errors();
+    return body;
+}
 
+void writeProblem(Exchange& ex, const ApiError& error) {
+    const boost::json::object body = problemJson(error, ex.requestId);
     Response response{error.status(), ex.request.version()};
     response.set(beast_http::field::content_type, "application/problem+json");
     for (const auto& [name, value] : error.headers()) response.set(name, value);

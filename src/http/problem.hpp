@@ -69,7 +69,9 @@ class ApiError : public std::exception {
     boost::json::array errors_;
 };
 
-// Replaces ex.response with the problem document for `error`; instance is the request id.
+// The problem document for `error`; instance is the request id.
+[[nodiscard]] boost::json::object problemJson(const ApiError& error, std::string_view requestId);
+// Replaces ex.response with the problem document for `error`.
 void writeProblem(Exchange& ex, const ApiError& error);
 
 }  // namespace rampart::http

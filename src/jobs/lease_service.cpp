@@ -202,55 +202,97 @@ boost::asio::awaitable<void> LeaseService::progress(identity::Principal caller, 
     if (!recorded) co_await refuse(std::move(caller), std::move(jobId));
 }
 
-boost::asio::awaitable<Reported> LeaseService::complete(identity::Principal caller, std::string jobId,
-                                                        std::string leaseId,
-                                                        std::optional<boost::json::value> result) {
-    checkLeaseId(leaseId);
-    // A declared type's result schema: a result that does not fit is refused and the job stays leased
-    // (the worker may fail it instead). Only the job's current holder learns the pointers.
-    std::optional<store::JobRecord> job;
-    if (resultSchemas_) job = co_await store_.findJob(jobId);
-    if (job && job->leaseHolder == holderFor(caller, leaseId)) {
-        if (const TaskType* type = registry_.find(job->task)) {
-            auto errors = registry_.validateResult(*type, result.value_or(boost::json::value(nullptr)));
-            if (!errors.empty()) {
-                std::vector<JobError::FieldError> fields;
-                for (auto& error : errors)
-                    fields.push_back({"/result" + error.pointer, std::move(error.detail)});
-                throw JobError(Kind::invalid, "invalid-result",
-                               "the result does not fit the task type's result_schema", std::move(fields));
+boost::asio::awaitable<store::AttemptReport> LeaseService::outcomeOf(const identity::Principal& caller,
+                                                                     const AttemptEnding& ending,
+                                                                     store::Millis time) {
+    checkLeaseId(ending.leaseId);
+    store::AttemptReport report{
+        .id = ending.jobId, .holder = holderFor(caller, ending.leaseId), .outcome = {}};
+    store::JobOutcome& outcome = report.outcome;
+    outcome.succeeded = ending.succeeded;
+    if (ending.succeeded) {
+        // A declared type's result schema: a result that does not fit is refused and the job stays
+        // leased (the worker may fail it instead). Only the job's current holder learns the pointers.
+        std::optional<store::JobRecord> job;
+        if (resultSchemas_) job = co_await store_.findJob(ending.jobId);
+        if (job && job->leaseHolder == report.holder) {
+            if (const TaskType* type = registry_.find(job->task)) {
+                auto errors =
+                    registry_.validateResult(*type, ending.result.value_or(boost::json::value(nullptr)));
+                if (!errors.empty()) {
+                    std::vector<JobError::FieldError> fields;
+                    for (auto& error : errors)
+                        fields.push_back({"/result" + error.pointer, std::move(error.detail)});
+                    throw JobError(Kind::invalid, "invalid-result",
+                                   "the result does not fit the task type's result_schema",
+                                   std::move(fields));
+                }
             }
         }
+        if (ending.result) outcome.result = boost::json::serialize(*ending.result);
+        co_return report;
     }
-    store::JobOutcome outcome;
-    outcome.succeeded = true;
-    if (result) outcome.result = boost::json::serialize(*result);
-    auto state = co_await store_.finishAttempt(jobId, holderFor(caller, leaseId), std::move(outcome), now());
-    if (!state) co_await refuse(std::move(caller), std::move(jobId));
-    co_return Reported{.state = state.value_or(JobState::succeeded)};
-}
-
-boost::asio::awaitable<Reported> LeaseService::fail(identity::Principal caller, std::string jobId,
-                                                    std::string leaseId, std::string error, bool retry) {
-    checkLeaseId(leaseId);
-    if (error.size() > kMaxError) invalid("/error", "must be at most 2000 bytes");
-    const store::Millis time = now();
-    store::JobOutcome outcome;
-    outcome.succeeded = false;
-    outcome.error = std::move(error);
-    outcome.retry = retry;
-    if (retry) {
-        // The back-off needs the task type and the attempt that failed; the store call below decides
-        // whether the caller holds the job, so this read tells nobody anything.
-        auto job = co_await store_.findJob(jobId);
+    if (ending.error.size() > kMaxError) invalid("/error", "must be at most 2000 bytes");
+    outcome.error = ending.error;
+    outcome.retry = ending.retry;
+    if (ending.retry) {
+        // The back-off needs the task type and the attempt that failed; the store call decides whether
+        // the caller holds the job, so this read tells nobody anything.
+        auto job = co_await store_.findJob(ending.jobId);
         if (job) outcome.retryAt = nextRetryAt(registry_, job->task, job->attempts, time);
     }
-    const store::Millis retryAt = outcome.retryAt;
-    auto state = co_await store_.finishAttempt(jobId, holderFor(caller, leaseId), std::move(outcome), time);
-    if (!state) co_await refuse(std::move(caller), std::move(jobId));
-    Reported reported{.state = state.value_or(JobState::dead)};
-    if (reported.state == JobState::failed) reported.retryAt = retryAt;
-    co_return reported;
+    co_return report;
+}
+
+Reported LeaseService::reportedOf(JobState state, store::Millis retryAt) {
+    Reported reported{.state = state};
+    if (state == JobState::failed) reported.retryAt = retryAt;
+    return reported;
+}
+
+boost::asio::awaitable<Reported> LeaseService::report(identity::Principal caller, AttemptEnding ending) {
+    const store::Millis time = now();
+    store::AttemptReport stored = co_await outcomeOf(caller, ending, time);
+    const store::Millis retryAt = stored.outcome.retryAt;
+    auto state = co_await store_.finishAttempt(std::move(stored.id), std::move(stored.holder),
+                                               std::move(stored.outcome), time);
+    if (!state) co_await refuse(std::move(caller), std::move(ending.jobId));
+    co_return reportedOf(state.value_or(JobState::dead), retryAt);
+}
+
+boost::asio::awaitable<std::vector<BatchReported>> LeaseService::reportMany(
+    identity::Principal caller, std::vector<AttemptEnding> endings) {
+    if (endings.empty() || endings.size() > kMaxReports) invalid("/reports", "must hold 1 to 100 reports");
+    const store::Millis time = now();
+    std::vector<BatchReported> answers(endings.size());
+    std::vector<store::AttemptReport> toStore;
+    std::vector<std::size_t> storedAt;  // toStore[k] is endings[storedAt[k]]
+    for (std::size_t i = 0; i < endings.size(); ++i) {
+        try {
+            auto stored = co_await outcomeOf(caller, endings[i], time);
+            toStore.push_back(std::move(stored));
+            storedAt.push_back(i);
+        } catch (const JobError& refused) {
+            answers[i].refused = refused;
+        }
+    }
+    if (toStore.empty()) co_return answers;
+    std::vector<store::Millis> retryAts;
+    for (const auto& stored : toStore) retryAts.push_back(stored.outcome.retryAt);
+    auto states = co_await store_.finishAttempts(std::move(toStore), time);
+    for (std::size_t k = 0; k < storedAt.size(); ++k) {
+        const std::size_t i = storedAt[k];
+        if (states.at(k)) {
+            answers[i].reported = reportedOf(*states[k], retryAts[k]);
+            continue;
+        }
+        try {
+            co_await refuse(caller, endings[i].jobId);
+        } catch (const JobError& refused) {
+            answers[i].refused = refused;
+        }
+    }
+    co_return answers;
 }
 
 }  // namespace rampart::jobs

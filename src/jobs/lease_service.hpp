@@ -66,6 +66,22 @@ struct Reported {
     std::optional<store::Millis> retryAt{};  // when it failed and will run again
 };
 
+// How an attempt ended, as its worker reports it: a success with its result, or a failure.
+struct AttemptEnding {
+    std::string jobId;
+    std::string leaseId;
+    bool succeeded = true;
+    std::optional<boost::json::value> result{};  // with a success; none stores no result
+    std::string error{};                         // with a failure
+    bool retry = true;                           // with a failure: after the back-off, attempts allowing
+};
+
+// One report of a batch: where it took the job, or the refusal the single route would have thrown.
+struct BatchReported {
+    std::optional<Reported> reported{};
+    std::optional<JobError> refused{};
+};
+
 class LeaseService {
   public:
     static constexpr int kMaxQueues = 32;
@@ -78,6 +94,7 @@ class LeaseService {
     static constexpr std::size_t kMaxLeaseId = 64;
     static constexpr std::size_t kMaxProgressMessage = store::kMaxProgressMessage;
     static constexpr std::size_t kMaxError = 2000;
+    static constexpr std::size_t kMaxReports = 100;
     // Expired leases are taken back before a lease call at most this often (the in-process workers do
     // it too, when they run), so a job whose external worker died runs again.
     static constexpr std::chrono::milliseconds kRecoveryInterval{1000};
@@ -104,19 +121,27 @@ class LeaseService {
                                                 std::optional<std::chrono::seconds> duration);
     boost::asio::awaitable<void> progress(identity::Principal caller, std::string jobId, std::string leaseId,
                                           int percent, std::string message);
-    // Succeeds the job with `result` (JSON; none stores no result).
-    boost::asio::awaitable<Reported> complete(identity::Principal caller, std::string jobId,
-                                              std::string leaseId, std::optional<boost::json::value> result);
-    // Fails the attempt: with `retry`, the job waits for its back-off (the task type's RetryPolicy, as
-    // the in-process workers do) while attempts remain, else it is dead; without, it is dead now. A job
-    // whose cancel was requested ends canceled either way.
-    boost::asio::awaitable<Reported> fail(identity::Principal caller, std::string jobId, std::string leaseId,
-                                          std::string error, bool retry);
+    // Ends an attempt. A success stores its result (JSON; none stores no result), which must fit the
+    // task type's result_schema (else JobError invalid "invalid-result", "/result/..." pointers, and
+    // the job stays leased). A failure with `retry` waits for its back-off (the task type's
+    // RetryPolicy, as the in-process workers do) while attempts remain, else the job is dead; without,
+    // it is dead now. A job whose cancel was requested ends canceled either way.
+    boost::asio::awaitable<Reported> report(identity::Principal caller, AttemptEnding ending);
+    // Up to kMaxReports endings in one store write (the worker API's batch route). Each is accepted or
+    // refused on its own, by the rules of report(); throws JobError invalid only for a batch of none or
+    // too many.
+    boost::asio::awaitable<std::vector<BatchReported>> reportMany(identity::Principal caller,
+                                                                  std::vector<AttemptEnding> endings);
 
     [[nodiscard]] static std::string holderFor(const identity::Principal& caller, std::string_view leaseId);
 
   private:
     boost::asio::awaitable<void> refuse(identity::Principal caller, std::string jobId);
+    // What `ending` stores, checked (JobError invalid: a malformed lease id or error, a result that
+    // does not fit; the result is checked only while the caller holds the job).
+    boost::asio::awaitable<store::AttemptReport> outcomeOf(const identity::Principal& caller,
+                                                           const AttemptEnding& ending, store::Millis time);
+    [[nodiscard]] static Reported reportedOf(JobState state, store::Millis retryAt);
     // One claim: expired leases taken back first (at most once per kRecoveryInterval), then the jobs.
     boost::asio::awaitable<Lease> claim(const identity::Principal& caller, std::vector<std::string> queues,
                                         std::vector<std::string> tasks, int max,

@@ -107,11 +107,14 @@ class LeaseServiceTest : public ::testing::Test {
     }
     Reported complete(const Principal& who, const std::string& id, const std::string& leaseId,
                       std::optional<json::value> result = std::nullopt) {
-        return runToCompletion(service_->complete(who, id, leaseId, std::move(result)));
+        AttemptEnding ending{.jobId = id, .leaseId = leaseId, .succeeded = true, .result = std::move(result)};
+        return runToCompletion(service_->report(who, std::move(ending)));
     }
     Reported fail(const Principal& who, const std::string& id, const std::string& leaseId,
                   bool retry = true) {
-        return runToCompletion(service_->fail(who, id, leaseId, "it broke", retry));
+        AttemptEnding ending{
+            .jobId = id, .leaseId = leaseId, .succeeded = false, .error = "it broke", .retry = retry};
+        return runToCompletion(service_->report(who, std::move(ending)));
     }
     store::JobRecord job(const std::string& id) { return *runToCompletion(store_.findJob(id)); }
 
@@ -233,13 +236,16 @@ TEST_F(LeaseServiceTest, MalformedLeaseIdsAndValuesOutOfRangeAreInvalid) {
     EXPECT_EQ(
         errorOf([&] { progress(w1_, id, leased.leaseId, 5, std::string(201, 'm')); }).errors().at(0).pointer,
         "/message");
-    EXPECT_EQ(errorOf([&] {
-                  runToCompletion(service_->fail(w1_, id, leased.leaseId, std::string(2001, 'e'), true));
-              })
-                  .errors()
-                  .at(0)
-                  .pointer,
-              "/error");
+    EXPECT_EQ(
+        errorOf([&] {
+            AttemptEnding ending{
+                .jobId = id, .leaseId = leased.leaseId, .succeeded = false, .error = std::string(2001, 'e')};
+            runToCompletion(service_->report(w1_, std::move(ending)));
+        })
+            .errors()
+            .at(0)
+            .pointer,
+        "/error");
     EXPECT_EQ(errorOf([&] { lease(w1_, 0); }).errors().at(0).pointer, "/max");
     EXPECT_EQ(errorOf([&] { lease(w1_, 101); }).errors().at(0).pointer, "/max");
     EXPECT_EQ(errorOf([&] { lease(w1_, 1, 4s); }).errors().at(0).pointer, "/lease_seconds");
@@ -390,6 +396,53 @@ TEST(MayLease, NeedsTheWorkerRoleTheWorkerScopeAndAConfiguredQueueForExternalWor
         other.role = role;
         EXPECT_FALSE(mayLease(settings, other, "default")) << identity::roleName(role);
     }
+}
+
+// A batch of reports: each is taken or refused on its own, by the single routes' rules.
+TEST_F(LeaseServiceTest, ABatchOfReportsIsAnsweredReportByReport) {
+    const auto done = submit();
+    const auto retried = submit();
+    const auto others = submit();
+    const auto lost = submit();
+    auto mine = lease(w1_, 2);
+    ASSERT_EQ(mine.jobs.size(), 2u);
+    auto theirs = lease(w2_, 1);
+    ASSERT_EQ(theirs.jobs.size(), 1u);
+    auto expired = lease(w1_, 1, 5s);
+    ASSERT_EQ(expired.jobs.size(), 1u);
+    ASSERT_EQ(expired.jobs[0].id, lost);
+    now_ += 6s;  // w1's second lease runs out; the first (30 s) holds
+
+    std::vector<AttemptEnding> endings;
+    endings.push_back({.jobId = done, .leaseId = mine.leaseId, .succeeded = true, .result = json::value(7)});
+    endings.push_back({.jobId = retried, .leaseId = mine.leaseId, .succeeded = false, .error = "flaky"});
+    endings.push_back({.jobId = others, .leaseId = mine.leaseId, .succeeded = true});  // w2's job
+    endings.push_back({.jobId = lost, .leaseId = expired.leaseId, .succeeded = true});
+    endings.push_back({.jobId = done, .leaseId = "not a lease id", .succeeded = true});
+    auto answers = runToCompletion(service_->reportMany(w1_, std::move(endings)));
+    ASSERT_EQ(answers.size(), 5u);
+    ASSERT_TRUE(answers[0].reported);
+    EXPECT_EQ(answers[0].reported->state, JobState::succeeded);
+    ASSERT_TRUE(answers[1].reported);
+    EXPECT_EQ(answers[1].reported->state, JobState::failed);
+    ASSERT_TRUE(answers[1].reported->retryAt);
+    EXPECT_LT(*answers[1].reported->retryAt, millis(now_ + 1s)) << "external.flaky's back-off (jittered)";
+    EXPECT_EQ(job(retried).runAt, *answers[1].reported->retryAt);
+    ASSERT_TRUE(answers[2].refused);
+    EXPECT_EQ(answers[2].refused->kind(), Kind::notFound) << "another worker's job does not exist for w1";
+    ASSERT_TRUE(answers[3].refused);
+    EXPECT_EQ(answers[3].refused->slug(), "lease-lost");
+    ASSERT_TRUE(answers[4].refused);
+    EXPECT_EQ(answers[4].refused->kind(), Kind::invalid);
+    EXPECT_EQ(job(done).state, JobState::succeeded);
+    EXPECT_EQ(job(done).result, "7");
+    EXPECT_EQ(job(retried).state, JobState::failed);
+    EXPECT_EQ(job(others).state, JobState::running) << "w2 still holds it";
+
+    EXPECT_EQ(errorOf([&] { runToCompletion(service_->reportMany(w1_, {})); }).kind(), Kind::invalid);
+    std::vector<AttemptEnding> tooMany(101, AttemptEnding{.jobId = done, .leaseId = mine.leaseId});
+    EXPECT_EQ(errorOf([&] { runToCompletion(service_->reportMany(w1_, std::move(tooMany))); }).kind(),
+              Kind::invalid);
 }
 
 // Long-poll leases (wait_seconds): each waiting call runs on a thread of its own, as requests do on the

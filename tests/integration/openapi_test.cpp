@@ -320,6 +320,28 @@ TEST_F(OpenApiConformanceTest, RealAnswersFitTheDocument) {
         parse(call(200, "POST", "/api/v1/worker/jobs/{id}/fail", "/api/v1/worker/jobs/" + third + "/fail",
                    robot, json::object{{"lease_id", thirdLease}, {"error", "no retry"}, {"retry", false}}));
     EXPECT_EQ(str(dead, "state"), "dead");
+    // Many reports at once: one taken, one refused in its place (the first job has ended: lease-lost).
+    call(201, "POST", "/api/v1/jobs", "/api/v1/jobs", user, json::object{{"task", "noop"}});
+    const auto [fourth, fourthLease] = leaseOne();
+    auto reported = parse(call(200, "POST", "/api/v1/worker/reports", "/api/v1/worker/reports", robot,
+                               json::object{{"reports", json::array{json::object{{"id", fourth},
+                                                                                 {"lease_id", fourthLease},
+                                                                                 {"outcome", "succeeded"},
+                                                                                 {"result", {{"n", 4}}}},
+                                                                    json::object{{"id", first},
+                                                                                 {"lease_id", firstLease},
+                                                                                 {"outcome", "failed"},
+                                                                                 {"error", "too late"}}}}}));
+    const auto& answered = reported.at("reports").as_array();
+    ASSERT_EQ(answered.size(), 2u);
+    EXPECT_EQ(str(answered[0].as_object(), "state"), "succeeded");
+    EXPECT_EQ(str(answered[1].as_object().at("problem").as_object(), "type"),
+              "urn:rampart:problem:lease-lost");
+    auto badOutcome = call(
+        400, "POST", "/api/v1/worker/reports", "/api/v1/worker/reports", robot,
+        json::object{{"reports", json::array{json::object{
+                                     {"id", fourth}, {"lease_id", fourthLease}, {"outcome", "maybe"}}}}});
+    EXPECT_TRUE(hasPointer(badOutcome, "/reports/0/outcome")) << badOutcome.body;
     call(200, "GET", "/api/v1/jobs/{id}", "/api/v1/jobs/" + first, user);  // with its result now
 
     // Schedules.
