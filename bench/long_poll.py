@@ -181,7 +181,7 @@ def percentile(sorted_values, p):
 
 def cmd_report(args):
     """Prints `name value` lines: count, p50, p90, p99, max, mean (ms), and the schedule's figures."""
-    submits, starts, problems = {}, {}, []
+    submits, starts, lease_began, problems = {}, {}, {}, []
     calls = empty = 0
     with open(args.submits) as f:
         for line in f:
@@ -197,6 +197,7 @@ def cmd_report(args):
                 if parts[1] in starts:
                     problems.append(f"job {parts[1]} started twice")
                 starts[parts[1]] = float(parts[2])
+                lease_began[parts[1]] = float(parts[3])
             elif parts[0] == "CALLS":
                 calls, empty = int(parts[1]), int(parts[2])
             else:
@@ -240,6 +241,25 @@ def cmd_report(args):
                 counts.append(f"{lo:g}-{hi:g}:{n}")
             lo = hi
         print("histogram " + " ".join(counts), file=sys.stderr)
+    if args.histogram and delays:
+        # Where the tail comes from: per second of the run, the p99 and the jobs over 10 ms (a slow start
+        # or spikes spread over the run); and for those jobs, whether their own submit was slow (the job
+        # is not visible before the submit's commit) and whether the worker was busy (its lease call
+        # began after the submit: the job waited for the previous job's complete).
+        first = began[0]
+        per_second = {}
+        for j, (b, _acked, _due) in submits.items():
+            if j in starts:
+                per_second.setdefault(int(b - first), []).append((starts[j] - b) * 1000)
+        print("per-second p99 (ms) / jobs over 10 ms: " + " ".join(
+            f"{sec}:{percentile(sorted(v), 99):.1f}/{sum(1 for d in v if d > 10)}"
+            for sec, v in sorted(per_second.items())), file=sys.stderr)
+        tail = [j for j in submits if j in starts and (starts[j] - submits[j][0]) * 1000 > 10]
+        if tail:
+            own = sorted((submits[j][1] - submits[j][0]) * 1000 for j in tail)
+            busy = sum(1 for j in tail if lease_began[j] > submits[j][0])
+            print(f"tail: {len(tail)} jobs over 10 ms; their own submit round trip p50 {percentile(own, 50):.1f} ms, "
+                  f"max {own[-1]:.1f} ms; the worker was busy when {busy} of them were submitted", file=sys.stderr)
     for p in problems:
         print(f"PROBLEM {p}")
     sys.exit(2 if problems else 0)

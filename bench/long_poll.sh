@@ -21,7 +21,8 @@
 #        IDLE_WORKERS=200, IDLE_SECONDS=30, IDLE_WAIT=30 (s), RAMPART_BIN=build/rampart,
 #        PYTHON=/usr/bin/python3 (needs requests: Debian's python3-requests),
 #        WORKER_RATE_LIMIT=1000000000/hour (RAMPART_RATE_LIMITS__WORKER), LOG_LEVEL=warn (the server's;
-#        KEEP_LOGS=DIR copies each server's logs there), MACHINE (text for the table's machine column).
+#        KEEP_LOGS=DIR copies there each server's logs and /metrics, and the per-job times of each latency
+#        run: DIR/latency-*.submits and .starts), MACHINE (text for the table's machine column).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -119,17 +120,25 @@ start_server() {
 }
 
 stop_server() {
+    # The server's own request durations (GET /metrics, loopback), kept with KEEP_LOGS for a closer look.
+    [ -z "$KEEP_LOGS" ] || "$PYTHON" -c 'import requests, sys; sys.stdout.write(requests.get(sys.argv[1] + "/metrics", timeout=10).text)' \
+        "$base" >"$dir/metrics" 2>&1 || true
     stop_pid "$pid"
     pid=""
     if [ -n "$KEEP_LOGS" ]; then
         mkdir -p "$KEEP_LOGS"
-        cp "$dir/stdout.log" "$KEEP_LOGS/$(basename "$dir").stdout.log"
-        cp "$dir/stderr.log" "$KEEP_LOGS/$(basename "$dir").stderr.log"
+        local f
+        for f in stdout.log stderr.log submits starts metrics; do
+            [ ! -f "$dir/$f" ] || cp "$dir/$f" "$KEEP_LOGS/$(basename "$dir").$f"
+        done
     fi
 }
 
 # The server's CPU time so far (utime + stime, clock ticks; fields 14 and 15 after the command name).
 server_ticks() { sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }'; }
+# The whole machine's busy and total clock ticks so far, summed over its cores (/proc/stat): to see how
+# much else ran during a measurement (other processes share the cores with the server and the clients).
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 
 # ---- latency: one worker, jobs at a steady rate ------------------------------------------------
 # $1: longpoll or poll. Appends `name value` lines to $work/$1.figures.
@@ -145,22 +154,29 @@ run_latency() {
     for _ in $(seq 100); do [ -e "$dir/worker-ready" ] && break; sleep 0.1; done
     [ -e "$dir/worker-ready" ] || die "the worker did not start"
     sleep 1 # its first lease call is waiting (or, polling, has come back empty and sleeps)
-    local t0 t1
+    local t0 t1 m0 m1
     t0=$(server_ticks)
+    m0=$(machine_ticks)
     "$PYTHON" "$helper" submit "$base" "$dir" --rate "$RATE" --duration "$DURATION" --threads "$SUBMIT_THREADS" \
         --out "$dir/submits" || rc=$?
     [ "$rc" = 0 ] || die "latency ($kind): submits failed (above); run rejected"
     wait "$worker_pid" || rc=$?
     worker_pid=""
     t1=$(server_ticks)
+    m1=$(machine_ticks)
     [ "$rc" = 0 ] || { grep -v '^START' "$dir/starts" >&2 || true; die "latency ($kind): the worker failed (status $rc); run rejected"; }
     "$PYTHON" "$helper" report --submits "$dir/submits" --starts "$dir/starts" --expect "$expect" --histogram \
         >"$work/$kind.figures" || rc=$?
     sed "s/^/  latency $kind| /" "$work/$kind.figures" >&2
     [ "$rc" = 0 ] || die "latency ($kind): $(grep -c '^PROBLEM' "$work/$kind.figures") problem(s) above; run rejected"
-    # Server CPU from the first submit to the last job's completion, per job.
-    awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$expect" \
-        'BEGIN { printf "server_cpu_ms_per_job %.3f\n", t * 1000 / hz / n }' >>"$work/$kind.figures"
+    # Server CPU from the first submit to the last job's completion, per job; the machine's busy share
+    # (all processes: server, benchmark clients and anything else) over the same time, % of all cores.
+    awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$expect" -v m0="$m0" -v m1="$m1" 'BEGIN {
+        split(m0, a, " "); split(m1, b, " ")
+        printf "server_cpu_ms_per_job %.3f\n", t * 1000 / hz / n
+        printf "server_cpu_pct %.1f\n", 100 * t / (b[2] - a[2]) * '"$(nproc)"'
+        printf "machine_busy_pct %.1f\n", 100 * (b[1] - a[1]) / (b[2] - a[2]) }' >>"$work/$kind.figures"
+    log "latency ($kind): server CPU $(fig "$kind" server_cpu_pct) % of a core; the machine's cores $(fig "$kind" machine_busy_pct) % busy (everything together)"
     stop_server
 }
 
@@ -205,10 +221,10 @@ for b in "${parts[@]}"; do
         ratio99=$(awk -v a="$(fig poll p99)" -v b="$p99" 'BEGIN { printf "%.0f", (b > 0 ? a / b : 0) }')
         verdict=$(awk -v p="$p99" 'BEGIN { print (p <= 10 ? "met" : "missed") }')
         for k in longpoll poll; do
-            echo "latency $k: submit->start p50 $(fig $k p50) ms, p90 $(fig $k p90) ms, p99 $(fig $k p99) ms, max $(fig $k max) ms, mean $(fig $k mean) ms over $(fig $k count) jobs; submits at $(fig $k rate_held)/s (p99 $(fig $k late_p99) ms behind schedule, max $(fig $k late_max) ms), submit round trip p50 $(fig $k submit_p50) ms, p99 $(fig $k submit_p99) ms; $(fig $k lease_calls) lease calls, $(fig $k empty_leases) empty; server CPU $(fig $k server_cpu_ms_per_job) ms per job"
+            echo "latency $k: submit->start p50 $(fig $k p50) ms, p90 $(fig $k p90) ms, p99 $(fig $k p99) ms, max $(fig $k max) ms, mean $(fig $k mean) ms over $(fig $k count) jobs; submits at $(fig $k rate_held)/s (p99 $(fig $k late_p99) ms behind schedule, max $(fig $k late_max) ms), submit round trip p50 $(fig $k submit_p50) ms, p99 $(fig $k submit_p99) ms; $(fig $k lease_calls) lease calls, $(fig $k empty_leases) empty; server CPU $(fig $k server_cpu_ms_per_job) ms per job; cores $(fig $k machine_busy_pct) % busy"
         done
         echo "latency: polling/long-poll p50 ${ratio50}x, p99 ${ratio99}x; goal p99 <= 10 ms at $RATE jobs/s: $verdict"
-        echo "| $today | $machine | long-poll latency | submit->start p50 $(fig longpoll p50) ms, p90 $(fig longpoll p90) ms, p99 $p99 ms, max $(fig longpoll max) ms | polling every ${POLL_INTERVAL} s: p50 $(fig poll p50) ms, p99 $(fig poll p99) ms, max $(fig poll max) ms | ratio p50 ${ratio50}x, p99 ${ratio99}x | $(fig longpoll count) jobs at $(fig longpoll rate_held)/s, wait_seconds $LEASE_WAIT, max 1; server CPU $(fig longpoll server_cpu_ms_per_job) vs $(fig poll server_cpu_ms_per_job) ms/job; load after $load_after |"
+        echo "| $today | $machine | long-poll latency | submit->start p50 $(fig longpoll p50) ms, p90 $(fig longpoll p90) ms, p99 $p99 ms, max $(fig longpoll max) ms | polling every ${POLL_INTERVAL} s: p50 $(fig poll p50) ms, p99 $(fig poll p99) ms, max $(fig poll max) ms | ratio p50 ${ratio50}x, p99 ${ratio99}x | $(fig longpoll count) jobs at $(fig longpoll rate_held)/s, wait_seconds $LEASE_WAIT, max 1; server CPU $(fig longpoll server_cpu_ms_per_job) vs $(fig poll server_cpu_ms_per_job) ms/job; cores $(fig longpoll machine_busy_pct) % busy; load after $load_after |"
         ;;
     idle)
         base_pct=$(awk '$1 == "cpu" { print $2 }' "$work/baseline.figures")
