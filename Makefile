@@ -206,6 +206,7 @@ bench: deps build
 	bash bench/http.sh
 	bash bench/jobs.sh
 	bash bench/python_worker.sh
+	bash bench/long_poll.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(ASAN_DIR) $(TSAN_DIR)
