@@ -20,7 +20,9 @@ struct RateLimitSettings {
     std::optional<Rate> user = Rate{.requests = 1000, .window = std::chrono::hours(1)};
     // Callers with the worker role, keyed by user id, instead of `user`: a worker fleet leases, beats
     // and reports far more often than a person, and must not be throttled by a person's budget.
-    std::optional<Rate> worker = Rate{.requests = 100, .window = std::chrono::seconds(1)};
+    // 1000/second: a fleet on one account making a few calls per job (lease, report, beats) stays
+    // below it; a stolen worker token is still bounded.
+    std::optional<Rate> worker = Rate{.requests = 1000, .window = std::chrono::seconds(1)};
     // Every limited request of every caller together; off by default.
     std::optional<Rate> global;
     // Login attempts, keyed by client address and, separately, by username.
