@@ -532,3 +532,43 @@ def test_sigterm_during_a_long_poll_stops_within_the_grace_period(alice, server,
             proc.wait()
     if alice.get(job.id).state == "queued":
         alice.cancel(job.id)
+
+
+def test_reports_are_sent_again_after_a_transport_error(alice, worker_client, run_worker, monkeypatch,
+                                                       caplog):
+    caplog.set_level(logging.WARNING, logger="rampart.worker")
+    calls = []
+    real = worker_client.report_many
+
+    def flaky(reports):
+        reports = list(reports)
+        calls.append(len(reports))
+        if len(calls) == 1:
+            raise rampart.TransportError("POST /api/v1/worker/reports: ConnectionError: could not reach it")
+        return real(reports)
+
+    monkeypatch.setattr(worker_client, "report_many", flaky)
+    w = make_worker(worker_client, "ext")
+    w.task("echo")(lambda args, ctx: args)
+    run_worker(w)
+    job = alice.submit("echo", {"n": 7}, queue="ext")
+    done = alice.wait(job.id, timeout=20)
+    assert done.result == {"n": 7} and done.attempts == 1
+    assert len(calls) >= 2 and any("trying again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_server_without_batched_reports_gets_single_reports(alice, worker_client, run_worker,
+                                                            monkeypatch, server):
+    def missing(reports):
+        raise rampart.errors.error_for(404, {"type": "urn:rampart:problem:not-found", "status": 404},
+                                       method="POST", path="/api/v1/worker/reports")
+
+    monkeypatch.setattr(worker_client, "report_many", missing)
+    w = make_worker(worker_client, "ext")
+    w.task("echo")(lambda args, ctx: args)
+    singles = served(server, "/api/v1/worker/jobs/{id}/complete")
+    run_worker(w)
+    jobs = alice.submit_many([{"task": "echo", "args": {"i": i}, "queue": "ext"} for i in range(5)])
+    assert [alice.wait(j.id, timeout=20).result for j in jobs] == [{"i": i} for i in range(5)]
+    assert served(server, "/api/v1/worker/jobs/{id}/complete") - singles == 5
+    assert w._reporter.batched is False
