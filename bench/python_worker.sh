@@ -17,8 +17,9 @@
 # Prints each step on stderr; on stdout both rates, the ratio and a Markdown row for docs/benchmarks.md.
 #
 # Usage: bench/python_worker.sh
-# Knobs: N=20000, CONCURRENCY=8, WAIT_SECONDS (unset; else passed to the SDK worker: long-poll leases,
-#        which a server without them refuses with 400), RAMPART_BIN=build/rampart, PYTHON=/usr/bin/python3
+# Knobs: N=20000, CONCURRENCY=8, WAIT_SECONDS and PREFETCH (unset: the SDK worker's defaults; else passed
+#        to it: 0 to 30 for the long-poll wait, 0 polls; jobs leased beyond its free threads),
+#        RAMPART_BIN=build/rampart, PYTHON=/usr/bin/python3
 #        (Debian's, which sees python3-celery), MACHINE (text for the table's machine column), KEEP_WORK (set:
 #        keep the work directory, with the logs and the store, and say where).
 set -euo pipefail
@@ -37,6 +38,8 @@ die() { echo "bench: error: $*" >&2; exit 1; }
 case "$N" in '' | *[!0-9]*) die "N is a whole number" ;; esac
 case "$CONCURRENCY" in '' | *[!0-9]*) die "CONCURRENCY is a whole number" ;; esac
 [ -z "$WAIT_SECONDS" ] || case "$WAIT_SECONDS" in *[!0-9]*) die "WAIT_SECONDS is a whole number, 0 to 30" ;; esac
+PREFETCH=${PREFETCH:-}
+[ -z "$PREFETCH" ] || case "$PREFETCH" in *[!0-9]*) die "PREFETCH is a whole number" ;; esac
 
 # ---- prerequisites: Debian packages only -------------------------------------------------------
 missing=""
@@ -88,9 +91,10 @@ import os
 
 import rampart
 
-wait = os.environ.get("WAIT_SECONDS")
-worker = rampart.Worker(rampart.Client(max_retries=0), queues=["bench"],
-                        wait_seconds=int(wait) if wait else None)
+# WAIT_SECONDS and PREFETCH, when set, replace the worker's defaults (0 waits not: it polls).
+options = {name.lower(): int(os.environ[name]) for name in ("WAIT_SECONDS", "PREFETCH")
+           if os.environ.get(name)}
+worker = rampart.Worker(rampart.Client(max_retries=0), queues=["bench"], **options)
 
 
 class _Lifecycle(logging.Filter):
@@ -244,7 +248,7 @@ app_token=$(personal_token bench-app user '["jobs:read", "jobs:write"]')
 worker_token=$(personal_token bench-worker worker '["worker"]')
 log "rampart (pid $server_pid) on $base"
 
-env RAMPART_URL="$base" RAMPART_TOKEN="$worker_token" WAIT_SECONDS="$WAIT_SECONDS" \
+env RAMPART_URL="$base" RAMPART_TOKEN="$worker_token" WAIT_SECONDS="$WAIT_SECONDS" PREFETCH="$PREFETCH" \
     PYTHONPATH="$repo/clients/python/src:$work" \
     "$PYTHON" -m rampart worker bench_worker:worker --concurrency "$CONCURRENCY" --log-level info \
     >"$work/rampart-worker.log" 2>&1 &
@@ -255,7 +259,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 grep -q "worker started" "$work/rampart-worker.log" || die "the SDK worker did not start in 10 s"
-log "rampart: SDK worker (pid $worker_pid), concurrency $CONCURRENCY${WAIT_SECONDS:+, wait_seconds $WAIT_SECONDS}; submitting $N jobs"
+log "rampart: SDK worker (pid $worker_pid), concurrency $CONCURRENCY${WAIT_SECONDS:+, wait_seconds $WAIT_SECONDS}${PREFETCH:+, prefetch $PREFETCH}; submitting $N jobs"
 read -r r_t0 r_t1 r_last r_ok < <(PYTHONPATH="$repo/clients/python/src" "$PYTHON" "$work/driver.py" rampart "$N" \
     "$base" "$app_token" "$db") || die "the rampart run failed"
 stop_pid "$worker_pid"
@@ -307,4 +311,4 @@ celery_version=$("$PYTHON" -c 'import celery; print(celery.__version__)')
 echo "rampart: $r_rate jobs/s ($N no-op jobs, one SDK worker process, concurrency $CONCURRENCY, $r_ms ms end to end)"
 echo "celery:  $c_rate tasks/s ($N no-op tasks, Celery $celery_version, redis broker and backend, one prefork worker, concurrency $CONCURRENCY, $c_ms ms end to end)"
 echo "ratio rampart/celery: $ratio"
-echo "| $(date -u +%Y-%m-%d) | $machine | $N | $CONCURRENCY | $r_rate jobs/s ($r_ms ms) | $c_rate tasks/s ($c_ms ms) | $ratio | ${WAIT_SECONDS:+wait_seconds $WAIT_SECONDS; }Celery $celery_version; load before $load_before |"
+echo "| $(date -u +%Y-%m-%d) | $machine | $N | $CONCURRENCY | $r_rate jobs/s ($r_ms ms) | $c_rate tasks/s ($c_ms ms) | $ratio | ${WAIT_SECONDS:+wait_seconds $WAIT_SECONDS; }${PREFETCH:+prefetch $PREFETCH; }Celery $celery_version; load before $load_before |"

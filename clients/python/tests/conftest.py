@@ -47,8 +47,7 @@ retry_max_seconds = 2
 
 
 def server_binary() -> str:
-    for candidate in (os.environ.get("RAMPART_BINARY"), "/tmp/rampart-sdk-bin",
-                      str(REPO_ROOT / "build" / "rampart")):
+    for candidate in (os.environ.get("RAMPART_BINARY"), str(REPO_ROOT / "build" / "rampart")):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     # A failure, not a skip: a suite that skips every test for want of a server proves nothing.

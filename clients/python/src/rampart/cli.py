@@ -46,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--grace-period", type=float,
                         help="seconds running jobs get to finish on SIGTERM/SIGINT")
     worker.add_argument("--wait-seconds", type=int,
-                        help="long-poll leases: the server holds each lease call up to this (0-30)")
+                        help="long-poll leases: the server holds each lease call up to this (0-30; "
+                             "default: the worker's, 10; 0 polls)")
+    worker.add_argument("--prefetch", type=int,
+                        help="jobs leased beyond the free threads, waiting in the worker's queue "
+                             "(default: the worker's, one per thread)")
     worker.add_argument("--log-level", dest="sub_log_level",
                         choices=["debug", "info", "warning", "error"])
 
@@ -78,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             if not 0 <= options.wait_seconds <= 30:
                 parser.error("--wait-seconds is 0 to 30")
             w.wait_seconds = options.wait_seconds
+        if options.prefetch is not None:
+            if options.prefetch < 0:
+                parser.error("--prefetch is 0 or more")
+            w.prefetch = options.prefetch
         w.run()
         return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json as _jsonlib
 import logging
 import os
 import threading
@@ -15,13 +16,18 @@ from urllib.parse import quote
 import requests
 
 from ._version import __version__
-from .errors import APIError, JobCanceled, JobFailed, TransportError, WaitTimeout, error_for
+from .errors import (APIError, JobCanceled, JobFailed, RampartError, TransportError, WaitTimeout,
+                     error_for)
 from .models import Job, JobEvent, Page, Schedule, ScheduleTick
 
 log = logging.getLogger("rampart")
 
 #: Jobs in one ``POST /api/v1/jobs/batch`` (the server's default ``jobs.max_batch``).
 BATCH_SIZE = 1000
+
+#: Reports in one ``POST /api/v1/worker/reports``, and the most bytes its body may have.
+REPORT_BATCH_SIZE = 100
+REPORT_BATCH_BYTES = 4 * 1024 * 1024
 
 _UNSET: Any = object()
 
@@ -133,11 +139,13 @@ class Client:
 
     def request(self, method: str, path: str, *, json: Any = _UNSET,
                 params: Mapping[str, Any] | None = None, safe_to_repeat: bool | None = None,
-                max_retries: int | None = None, timeout: float | None = None) -> requests.Response:
+                max_retries: int | None = None, timeout: float | None = None,
+                body: bytes | None = None) -> requests.Response:
         """Sends one request (``path`` under the server's URL) and answers the 2xx response, or raises.
 
         ``safe_to_repeat`` says whether a broken connection may be retried; by default only GET is.
-        ``timeout`` replaces the client's own for this request.
+        ``timeout`` replaces the client's own for this request. ``body`` is a JSON body already
+        encoded (in place of ``json``).
         """
         if safe_to_repeat is None:
             safe_to_repeat = method.upper() in ("GET", "HEAD")
@@ -145,6 +153,8 @@ class Client:
         headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         if self._token is not None:
             headers["Authorization"] = "Bearer " + self._token.reveal()
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         if params:
             params = {k: v for k, v in params.items() if v is not None}
         attempt = 0
@@ -152,7 +162,8 @@ class Client:
             try:
                 response = self._session().request(
                     method, self.url + path, headers=headers, params=params or None,
-                    json=None if json is _UNSET else json, timeout=timeout or self.timeout, verify=self.verify)
+                    json=None if json is _UNSET else json, data=body, timeout=timeout or self.timeout,
+                    verify=self.verify)
             except requests.RequestException as exc:
                 # requests' exception texts name the URL, never the headers, but keep only the class.
                 if safe_to_repeat and attempt < retries:
@@ -376,15 +387,20 @@ class Client:
     # ---- the worker routes (role worker, scope worker) -------------------------------------------
 
     def lease(self, queues: list[str], max: int = 1, lease_seconds: int | None = None,
-              wait_seconds: int | None = None) -> list[dict[str, Any]]:
+              wait_seconds: int | None = None, tasks: list[str] | None = None) -> list[dict[str, Any]]:
         """Leases up to ``max`` queued jobs (each a job dict plus ``lease_id`` and ``lease_expires``).
 
+        ``tasks`` (at most 64 names) leases only jobs of those task types; a name the server does not
+        know, or one the token may not lease, refuses the call with ``Forbidden``
+        (``task-not-allowed``, the names by their pointers ``/tasks/N``).
         ``wait_seconds`` (a whole number, 0 to 30) asks the server to hold the call until a job is
         ready (long-poll); the read timeout is then at least ``wait_seconds + 10``. A server without
         long-poll leasing refuses the field with 400, so it is sent only when given."""
         body: dict[str, Any] = {"queues": list(queues), "max": max}
         if lease_seconds is not None:
             body["lease_seconds"] = lease_seconds
+        if tasks is not None:
+            body["tasks"] = list(tasks)
         timeout = None
         if wait_seconds is not None:
             body["wait_seconds"] = _whole_seconds(wait_seconds)
@@ -418,5 +434,50 @@ class Client:
         return dict(self._json("POST", f"/api/v1/worker/jobs/{quote(job_id, safe='')}/fail",
                                json={"lease_id": lease_id, "error": error, "retry": retry}))
 
+    @staticmethod
+    def succeeded(job_id: str, lease_id: str, result: Any = None) -> dict[str, Any]:
+        """One item of :meth:`report_many`: the attempt succeeded with ``result``."""
+        return {"id": job_id, "lease_id": lease_id, "outcome": "succeeded", "result": result}
 
-__all__ = ["Client", "APIError", "BATCH_SIZE"]
+    @staticmethod
+    def failed(job_id: str, lease_id: str, error: str, retry: bool = True) -> dict[str, Any]:
+        """One item of :meth:`report_many`: the attempt failed (``retry=False``: the job is dead now)."""
+        return {"id": job_id, "lease_id": lease_id, "outcome": "failed", "error": error, "retry": retry}
+
+    def report_many(self, reports: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Ends many attempts, one ``POST /api/v1/worker/reports`` per 100 (fewer when their bodies
+        would pass 4 MiB together). Each item is made by :meth:`succeeded` or :meth:`failed`.
+
+        Answers one dict per item, in order: ``{"id", "state", "retry_at"?}`` where the report took
+        the job, or ``{"id", "problem": {...}}`` where it was refused on its own (``lease-lost``,
+        ``not-found``, ``invalid-result``...; :func:`rampart.errors.error_for` makes the exception the
+        single route would have raised). A request refused whole raises, as every call does; the
+        chunks before it stay reported. A report applies once per lease, so a chunk is resent after a
+        broken connection: an item the first try applied then answers ``lease-lost``."""
+        answers: list[dict[str, Any]] = []
+        chunk: list[bytes] = []
+        size = 0
+        overhead = len(b'{"reports":[]}')
+        for item in reports:
+            encoded = _jsonlib.dumps(item, separators=(",", ":"), ensure_ascii=False,
+                                  allow_nan=False).encode("utf-8")
+            if chunk and (len(chunk) == REPORT_BATCH_SIZE
+                          or overhead + size + len(chunk) + len(encoded) > REPORT_BATCH_BYTES):
+                answers.extend(self._report_chunk(chunk))
+                chunk, size = [], 0
+            chunk.append(encoded)
+            size += len(encoded)
+        if chunk:
+            answers.extend(self._report_chunk(chunk))
+        return answers
+
+    def _report_chunk(self, chunk: list[bytes]) -> list[dict[str, Any]]:
+        body = b'{"reports":[' + b",".join(chunk) + b"]}"
+        answer = self._json("POST", "/api/v1/worker/reports", body=body, safe_to_repeat=True)
+        items = list(answer.get("reports", []))
+        if len(items) != len(chunk):
+            raise RampartError(f"POST /api/v1/worker/reports: {len(items)} answers to {len(chunk)} reports")
+        return items
+
+
+__all__ = ["Client", "APIError", "BATCH_SIZE", "REPORT_BATCH_SIZE", "REPORT_BATCH_BYTES"]
