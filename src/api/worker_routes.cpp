@@ -159,9 +159,14 @@ boost::asio::awaitable<void> reportJobs(jobs::LeaseService& service, Exchange& e
         if (answers[i].reported) {
             reports.push_back(reportedJson(ids[i], *answers[i].reported));
         } else {
+            const jobs::JobError& refused = *answers[i].refused;
+            // The single routes' 404 speaks of a path; an entry's is about its job (the same title).
+            const http::ApiError problem =
+                refused.kind() == jobs::JobError::Kind::notFound
+                    ? http::ApiError(Status::not_found, "not-found", "Not found", "no such job")
+                    : apiErrorFor(refused);
             reports.push_back(
-                json::object{{"id", ids[i]},
-                             {"problem", http::problemJson(apiErrorFor(*answers[i].refused), ex.requestId)}});
+                json::object{{"id", ids[i]}, {"problem", http::problemJson(problem, ex.requestId)}});
         }
     }
     reply(ex, Status::ok, json::object{{"reports", std::move(reports)}});
