@@ -122,8 +122,13 @@ boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, Le
     // A wake is a hint that one job is ready; a woken call that finds it taken waits again.
     const auto deadline = std::chrono::steady_clock::now() + request.wait;
     const auto executor = co_await boost::asio::this_coro::executor;
-    for (;;) {
+    for (bool first = true;; first = false) {
         auto ticket = waiters_->enter(caller.userId, queues, tasks, executor);
+        if (!ticket && !first) {
+            // Woken, found nothing, and its place was taken meanwhile: answer what a wait that ended
+            // answers, not a 429 for a call that was let in.
+            co_return co_await claim(caller, queues, tasks, request.max, request.duration);
+        }
         if (!ticket) {
             throw JobError(Kind::throttled, "too-many-waiting-leases",
                            "too many lease calls are waiting already; try again shortly");
