@@ -41,17 +41,8 @@ unlimited_pid=""
 redis_rampart_pid=""
 redis_pid=""
 
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# stop_pid: bench/lib.sh
+source bench/lib.sh  # the scripts run from the repository root (cd above)
 
 cleanup() {
     stop_pid "$rampart_pid"

@@ -78,17 +78,8 @@ work=$(mktemp -d /tmp/rampart-bench-jobs-XXXXXX)
 pid=""
 perf_pid=""
 
-stop_pid() {
-    local target=$1 signal=${2:-TERM}
-    [ -n "$target" ] || return 0
-    kill -"$signal" "$target" 2>/dev/null || return 0
-    for _ in $(seq 150); do
-        kill -0 "$target" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$target" 2>/dev/null || true
-    wait "$target" 2>/dev/null || true
-}
+# stop_pid: bench/lib.sh
+source bench/lib.sh  # the scripts run from the repository root (cd above)
 
 pg_pid=""
 cleanup() {
