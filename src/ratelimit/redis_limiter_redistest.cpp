@@ -32,7 +32,7 @@ class RedisLimiterTest : public ::testing::Test {
     RedisServer server_;
     redis::ClientHost host_{redis::parseRedisUrl(server_.url()), fastOptions()};
     redis::Client& client_ = host_.client();
-    RedisLimiter limiter_{client_, "test:rl:"};
+    RedisLimiter limiter_{client_, "rampart:rl:test:"};  // under the documented ACL
 };
 
 TEST_F(RedisLimiterTest, BurstIsTheQuotaThenRefusedWithRetryAfter) {
@@ -84,11 +84,39 @@ TEST_F(RedisLimiterTest, ARateBeyondOnePerMicrosecondStillDecides) {
 TEST_F(RedisLimiterTest, IdleKeysExpire) {
     const Policy policy{"anon", Rate{10, std::chrono::seconds(1)}};
     ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "k")).allowed);
-    std::vector<std::string> pttl{"PTTL", "test:rl:anon:k"};
-    const auto ttl = runToCompletion(client_.command(std::move(pttl)));
+    redis::ClientHost inspector{redis::parseRedisUrl(server_.testUrl()), fastOptions()};
+    std::vector<std::string> pttl{"PTTL", "rampart:rl:test:anon:k"};
+    const auto ttl = runToCompletion(inspector.client().command(std::move(pttl)));
     ASSERT_EQ(ttl.type, redis::ReplyType::kInteger);
     EXPECT_GT(ttl.integer, 0);
     EXPECT_LE(ttl.integer, 100);  // one interval: 100 ms
+}
+
+// The limiter runs as the ACL user docs/deployment-cluster.md documents (RedisServer::kUserRules), and
+// that user can do nothing else: no other key, no administration, no reading what else Redis holds.
+TEST_F(RedisLimiterTest, TheDocumentedAclUserCanRunTheLimiterAndNothingElse) {
+    const Policy policy{"anon", Rate{10, std::chrono::seconds(1)}};
+    ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "k")).allowed);
+    const std::vector<std::vector<std::string>> refused{
+        {"FLUSHALL"},
+        {"CONFIG", "GET", "requirepass"},
+        {"KEYS", "*"},
+        {"GET", "session:1"},
+        {"SET", "x", "1"},
+        {"OBJECT", "FREQ", "x"},
+        {"ACL", "LIST"},
+        {"SCRIPT", "FLUSH"},
+        {"SCAN", "0"},
+        {"SUBSCRIBE", "events"},
+        {"MONITOR"},
+        {"SHUTDOWN"},
+        {"EVAL", "return redis.call('GET', KEYS[1])", "1", "session:1"}};
+    for (auto command : refused) {
+        const std::string name = command.front();
+        const auto reply = runToCompletion(client_.command(std::move(command)));
+        EXPECT_TRUE(reply.isError()) << name << " was allowed";
+        EXPECT_NE(reply.text.find("NOPERM"), std::string::npos) << name << ": " << reply.text;
+    }
 }
 
 // 200 decisions racing on four threads against a quota of 100: exactly 100 allowed.

@@ -86,14 +86,14 @@ void expectNoPassword(const std::string& text, const RedisServer& server) {
 TEST(RedisClient, RunsCommandsAsAnAclUser) {
     RedisServer server;
     ClientThread thread;
-    Client client(thread.executor(), server.url(), fastOptions());
+    Client client(thread.executor(), server.testUrl(), fastOptions());
     EXPECT_TRUE(run(client, {"SET", "greeting", std::string("he\0llo", 6)}).isString("OK"));
     const Reply value = run(client, {"GET", "greeting"});
     EXPECT_EQ(value.type, ReplyType::kBulkString);
     EXPECT_EQ(value.text, std::string("he\0llo", 6));
     EXPECT_TRUE(run(client, {"GET", "missing"}).isNull());
     EXPECT_EQ(run(client, {"INCRBY", "counter", "5"}).integer, 5);
-    EXPECT_EQ(run(client, {"ACL", "WHOAMI"}).text, RedisServer::kUser);
+    EXPECT_EQ(run(client, {"ACL", "WHOAMI"}).text, RedisServer::kTestUser);
     // A server error is a reply, not an exception.
     const Reply error = run(client, {"INCR", "greeting"});
     EXPECT_TRUE(error.isError());
@@ -106,7 +106,7 @@ TEST(RedisClient, AuthenticatesWithThePasswordAloneAndSelectsTheDatabase) {
     Client defaultUser(thread.executor(), server.defaultUserUrl(), fastOptions());
     EXPECT_EQ(run(defaultUser, {"ACL", "WHOAMI"}).text, "default");
     EXPECT_TRUE(run(defaultUser, {"SET", "k", "in-db-0"}).isString("OK"));
-    Client database3(thread.executor(), server.url(3), fastOptions());
+    Client database3(thread.executor(), server.testUrl(3), fastOptions());
     EXPECT_TRUE(run(database3, {"GET", "k"}).isNull());
     EXPECT_TRUE(run(database3, {"SET", "k", "in-db-3"}).isString("OK"));
     EXPECT_EQ(run(defaultUser, {"GET", "k"}).text, "in-db-0");
@@ -115,7 +115,7 @@ TEST(RedisClient, AuthenticatesWithThePasswordAloneAndSelectsTheDatabase) {
 TEST(RedisClient, PipelinesAThousandCommandsFromManyThreads) {
     RedisServer server;
     ClientThread thread;
-    Client client(thread.executor(), server.url(), fastOptions());
+    Client client(thread.executor(), server.testUrl(), fastOptions());
     constexpr int kThreads = 4;
     constexpr int kPerThread = 250;
     std::atomic<int> wrong{0};
@@ -168,7 +168,7 @@ TEST(RedisClient, WithoutAuthTheServerRefusesCommands) {
 TEST(RedisClient, EvalShaFallsBackToEvalAfterScriptFlush) {
     RedisServer server;
     ClientThread thread;
-    Client client(thread.executor(), server.url(), fastOptions());
+    Client client(thread.executor(), server.testUrl(), fastOptions());
     const Script script("return redis.call('INCRBY', KEYS[1], ARGV[1])");
     EXPECT_EQ(script.sha1.size(), 40U);
     const Reply loaded = run(client, {"SCRIPT", "LOAD", script.source});
@@ -188,7 +188,7 @@ TEST(RedisClient, EvalShaFallsBackToEvalAfterScriptFlush) {
 TEST(RedisClient, KilledServerMakesCallsUnavailableAndTheClientReconnectsByItself) {
     RedisServer server;
     ClientThread thread;
-    Client client(thread.executor(), server.url(), fastOptions());
+    Client client(thread.executor(), server.testUrl(), fastOptions());
     EXPECT_TRUE(run(client, {"SET", "k", "v"}).isString("OK"));
 
     // Commands in flight when the server dies.
@@ -218,7 +218,7 @@ TEST(RedisClient, ACommandTimesOutAgainstAStoppedServer) {
     ClientThread thread;
     ClientOptions options = fastOptions();
     options.commandTimeout = 300ms;
-    Client client(thread.executor(), server.url(), options);
+    Client client(thread.executor(), server.testUrl(), options);
     EXPECT_TRUE(runToCompletion(client.ping()));
     server.pause();
     const auto started = std::chrono::steady_clock::now();
@@ -232,7 +232,7 @@ TEST(RedisClient, ACommandTimesOutAgainstAStoppedServer) {
 TEST(RedisClient, CloseFailsLaterCalls) {
     RedisServer server;
     ClientThread thread;
-    Client client(thread.executor(), server.url(), fastOptions());
+    Client client(thread.executor(), server.testUrl(), fastOptions());
     EXPECT_TRUE(runToCompletion(client.ping()));
     client.close();
     EXPECT_NE(unavailableMessage(client, {"PING"}).find("closed"), std::string::npos);
@@ -258,10 +258,11 @@ TEST(RedisClientTls, WorksWithTheTestCa) {
     ClientThread thread;
     ClientOptions options = fastOptions();
     options.caFile = server.caPath();
-    Client byAddress(thread.executor(), server.url(), options);
+    Client byAddress(thread.executor(), server.testUrl(), options);
     EXPECT_TRUE(run(byAddress, {"SET", "k", "v"}).isString("OK"));
     Client byName(thread.executor(),
-                  "rediss://rampart:" + server.userPassword() + "@localhost:" + std::to_string(server.port()),
+                  "rediss://" + std::string(RedisServer::kTestUser) + ":" + server.userPassword() +
+                      "@localhost:" + std::to_string(server.port()),
                   options);
     EXPECT_EQ(run(byName, {"GET", "k"}).text, "v");
 }
@@ -272,13 +273,13 @@ TEST(RedisClientTls, RefusesAServerSignedByAnotherCa) {
     ClientThread thread;
     ClientOptions options = fastOptions();
     options.caFile = other.caPath();
-    Client client(thread.executor(), server.url(), options);
+    Client client(thread.executor(), server.testUrl(), options);
     const std::string message = unavailableMessage(client, {"PING"});
     EXPECT_NE(message.find("certificate was refused"), std::string::npos) << message;
     expectNoPassword(message, server);
 
     ClientOptions systemTrust = fastOptions();  // the system's CAs do not know the test CA either
-    Client withSystemTrust(thread.executor(), server.url(), systemTrust);
+    Client withSystemTrust(thread.executor(), server.testUrl(), systemTrust);
     EXPECT_NE(unavailableMessage(withSystemTrust, {"PING"}).find("certificate was refused"),
               std::string::npos);
 }
@@ -288,10 +289,11 @@ TEST(RedisClientTls, RefusesACertificateForAnotherName) {
     ClientThread thread;
     ClientOptions options = fastOptions();
     options.caFile = server.caPath();
-    Client byAddress(thread.executor(), server.url(), options);
+    Client byAddress(thread.executor(), server.testUrl(), options);
     EXPECT_NE(unavailableMessage(byAddress, {"PING"}).find("certificate was refused"), std::string::npos);
     Client byName(thread.executor(),
-                  "rediss://rampart:" + server.userPassword() + "@localhost:" + std::to_string(server.port()),
+                  "rediss://" + std::string(RedisServer::kTestUser) + ":" + server.userPassword() +
+                      "@localhost:" + std::to_string(server.port()),
                   options);
     EXPECT_NE(unavailableMessage(byName, {"PING"}).find("certificate was refused"), std::string::npos);
 }

@@ -77,7 +77,9 @@ void RedisServer::writeConfiguration() const {
         quoteSetting(dir.string()) + "\n" +
         "save \"\"\nappendonly no\n"
         "requirepass " +
-        defaultPassword_ + "\n" + "user " + std::string(kUser) + " on >" + userPassword_ + " ~* &* +@all\n";
+        defaultPassword_ + "\n" + "user " + std::string(kUser) + " on >" + userPassword_ + " " +
+        std::string(kUserRules) + "\n" + "user " + std::string(kTestUser) + " on >" + userPassword_ +
+        " ~* &* +@all\n";
     if (options_.tls) {
         settings += "port 0\ntls-port " + std::to_string(port_) + "\n" + "tls-cert-file " +
                     quoteSetting((dir / "server.crt").string()) + "\n" + "tls-key-file " +
@@ -163,8 +165,13 @@ void RedisServer::resume() {
     if (pid_ > 0) ::kill(pid_, SIGCONT);
 }
 
-std::string RedisServer::url(unsigned database) const {
-    std::string text = std::string(options_.tls ? "rediss://" : "redis://") + std::string(kUser) + ":" +
+std::string RedisServer::url() const {
+    return std::string(options_.tls ? "rediss://" : "redis://") + std::string(kUser) + ":" +
+           percentEncode(userPassword_) + "@" + std::string(kHost) + ":" + std::to_string(port_);
+}
+
+std::string RedisServer::testUrl(unsigned database) const {
+    std::string text = std::string(options_.tls ? "rediss://" : "redis://") + std::string(kTestUser) + ":" +
                        percentEncode(userPassword_) + "@" + std::string(kHost) + ":" + std::to_string(port_);
     if (database != 0) text += "/" + std::to_string(database);
     return text;

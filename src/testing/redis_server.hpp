@@ -1,5 +1,7 @@
 // A real Redis server for tests: Debian's redis-server on a free 127.0.0.1 port in a temporary directory,
-// with a password for the default user and an ACL user, no persistence, and TLS (a test CA) if asked; a
+// with a password for the default user, the `rampart` ACL user that docs/deployment-cluster.md gives
+// operators (so every test of the server's use of Redis runs under it) and a `tester` user allowed
+// everything (for tests of the Redis client itself), no persistence, and TLS (a test CA) if asked; a
 // child process of the test, stopped by its PID with the object.
 #pragma once
 
@@ -25,8 +27,13 @@ struct RedisServerOptions {
 // called from any thread.
 class RedisServer {
   public:
-    // An ACL user with every permission; the default user has a password of its own (requirepass).
+    // The ACL user the server connects as, with exactly the rules docs/deployment-cluster.md documents:
+    // the rate limiter's commands on its own key prefix, nothing else. The default user has a password
+    // of its own (requirepass); `tester` may run every command on every key.
     static constexpr std::string_view kUser = "rampart";
+    static constexpr std::string_view kUserRules =
+        "resetkeys ~rampart:rl:* resetchannels -@all +eval +evalsha +ping +time +get +set";
+    static constexpr std::string_view kTestUser = "tester";
     static constexpr std::string_view kHost = "127.0.0.1";
 
     // Starts the server; returns once it accepts connections. Throws std::runtime_error (with the end of
@@ -57,8 +64,10 @@ class RedisServer {
     // The server's stdout and stderr, appended to across restarts.
     [[nodiscard]] std::filesystem::path logPath() const { return directory_.path() / "redis.log"; }
 
-    // redis[s]://rampart:PASSWORD@127.0.0.1:PORT[/db] (the ACL user), percent-encoded.
-    [[nodiscard]] std::string url(unsigned database = 0) const;
+    // redis[s]://rampart:PASSWORD@127.0.0.1:PORT (the server's ACL user), percent-encoded.
+    [[nodiscard]] std::string url() const;
+    // redis[s]://tester:PASSWORD@127.0.0.1:PORT[/db] (the user allowed everything), percent-encoded.
+    [[nodiscard]] std::string testUrl(unsigned database = 0) const;
     // redis[s]://:PASSWORD@127.0.0.1:PORT (AUTH with the default user's password alone).
     [[nodiscard]] std::string defaultUserUrl() const;
 

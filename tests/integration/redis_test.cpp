@@ -1,8 +1,12 @@
 // The binary with RAMPART_REDIS_URL pointing at a real Redis (src/testing/redis_server.hpp): with
 // rate_limits.fail_closed /readyz follows Redis down and back up; without it a node stays ready (it limits
-// in memory meanwhile) and says Redis is unreachable; the server's log never holds Redis's password.
+// in memory meanwhile) and says Redis is unreachable; the server's log never holds Redis's password. Every
+// test here runs as the ACL user docs/deployment-cluster.md gives operators, and the first checks that
+// the document and the tests say the same.
 #include <chrono>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -21,6 +25,21 @@ bool waitFor(const std::function<bool()>& done, std::chrono::milliseconds limit)
         std::this_thread::sleep_for(50ms);
     }
     return false;
+}
+
+TEST(RedisAcl, TheDocumentedRedisSettingsAreTheOnesTheTestsRunUnder) {
+    std::ifstream file(std::string(RAMPART_SOURCE_DIR) + "/docs/deployment-cluster.md");
+    ASSERT_TRUE(file) << "docs/deployment-cluster.md";
+    std::stringstream text;
+    text << file.rdbuf();
+    const std::string doc = text.str();
+    const std::string userLine = "user rampart on >REPLACE-WITH-A-LONG-RANDOM-PASSWORD ";
+    const auto at = doc.find(userLine);
+    ASSERT_NE(at, std::string::npos) << "the documented ACL user line is gone";
+    const auto rules = doc.substr(at + userLine.size(), doc.find('\n', at) - at - userLine.size());
+    EXPECT_EQ(rules, RedisServer::kUserRules) << "the documented rules differ from the tested ones";
+    for (const char* line : {"\n  protected-mode yes\n", "\n  user default off\n", "\n  bind "})
+        EXPECT_NE(doc.find(line), std::string::npos) << line;
 }
 
 TEST(RedisReadiness, FailClosedReadyzFollowsRedisDownAndBackUp) {
