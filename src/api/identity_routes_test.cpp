@@ -23,7 +23,8 @@
 namespace rampart::api {
 namespace {
 
-TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
+// Every route the server serves (method and pattern), from the same registration serve makes.
+std::set<std::pair<http::Verb, std::string>> servedRoutes() {
     testing::TempDirectory dir;
     store::SqliteStore store(dir.path() / "rampart.db");
     Config config;
@@ -44,16 +45,32 @@ TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
     addScheduleRoutes(router, scheduleService);
 
     std::set<std::pair<http::Verb, std::string>> served;
-    for (const http::Route& route : router.routes()) {
-        served.emplace(route.method, route.pattern);
-        EXPECT_NE(policyFor(route.method, route.pattern), nullptr)
-            << http::beast_http::to_string(route.method) << ' ' << route.pattern << " has no policy";
+    for (const http::Route& route : router.routes()) served.emplace(route.method, route.pattern);
+    store.close();
+    return served;
+}
+
+TEST(IdentityRoutes, EveryRouteTheServerServesHasAPolicyAndEveryPolicyARoute) {
+    const auto served = servedRoutes();
+    for (const auto& [method, pattern] : served) {
+        EXPECT_NE(policyFor(method, pattern), nullptr)
+            << http::beast_http::to_string(method) << ' ' << pattern << " has no policy";
     }
     for (const Policy& policy : policies()) {
         EXPECT_TRUE(served.contains({policy.method, std::string(policy.pattern)}))
             << http::beast_http::to_string(policy.method) << ' ' << policy.pattern << " names no route";
     }
-    store.close();
+}
+
+// The API is versioned: every route is under /api/v1/ except the operational endpoints, whose
+// paths are fixed by the tools that call them (probes, Prometheus, OpenAPI tooling, JWKS clients).
+TEST(IdentityRoutes, EveryApiRouteIsUnderItsVersion) {
+    const std::set<std::string> operational = {"/healthz", "/readyz", "/metrics", "/openapi.json",
+                                               "/.well-known/jwks.json"};
+    for (const auto& [method, pattern] : servedRoutes()) {
+        EXPECT_TRUE(pattern.starts_with("/api/v1/") || operational.contains(pattern))
+            << http::beast_http::to_string(method) << ' ' << pattern << " is outside /api/v1/";
+    }
 }
 
 }  // namespace

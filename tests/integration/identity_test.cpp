@@ -306,6 +306,54 @@ TEST_F(IdentityTest, ABatchIsStoredWholeOrNotAtAll) {
     EXPECT_EQ(parse(call("GET", "/api/v1/jobs?limit=500", admin)).at("items").as_array().size(), before);
 }
 
+// SQL in every place a client writes text the store reads (listing filters, job arguments, the
+// login's username) stays data: no filter widens a listing, the text is stored byte for byte, a
+// username that would close a quoted string logs nobody in, and the tables are all still there.
+TEST_F(IdentityTest, SqlInFiltersArgumentsAndLoginsIsOnlyData) {
+    server_.stop();
+    start(
+        {{"RAMPART_RATE_LIMITS__SCOPES__LOGIN", "100/minute"}});  // every login below answers, none is a 429
+    auto admin = adminToken();
+    createUser(admin, "alice");
+    createUser(admin, "bob");
+    auto alice = login("alice", kUserPassword).first;
+    auto bob = login("bob", kUserPassword).first;
+    const std::string payload = "x'); DROP TABLE jobs; --";
+    auto submitted = call("POST", "/api/v1/jobs", alice,
+                          json::serialize(json::object{{"task", "echo"},
+                                                       {"args", json::object{{"message", payload}}},
+                                                       {"run_at", "2099-01-01T00:00:00Z"}}));
+    ASSERT_EQ(submitted.status, 201) << submitted.body;
+    const std::string id = str(parse(submitted), "id");
+
+    // Tautologies in each filter (percent-encoded as a client would send them) match nothing.
+    for (const char* filter :
+         {"queue=default%27%20OR%20%271%27%3D%271", "task=echo%27%20OR%201%3D1--",
+          "owner=x%27%20OR%20owner_id%20IS%20NOT%20NULL--", "task=echo%22%20OR%20%221%22%3D%221",
+          "queue=default%3B%20DELETE%20FROM%20jobs"}) {
+        auto r = call("GET", std::string("/api/v1/jobs?") + filter, admin);
+        ASSERT_EQ(r.status, 200) << filter << ": " << r.body;
+        EXPECT_EQ(parse(r).at("items").as_array().size(), 0u) << filter << " widened the listing";
+    }
+    EXPECT_EQ(call("GET", "/api/v1/jobs?state=queued%27%20OR%201%3D1--", admin).status, 400)
+        << "the state filter takes only a state's name";
+    EXPECT_EQ(parse(call("GET", "/api/v1/jobs?owner=x%27%20OR%201%3D1--", bob)).at("items").as_array().size(),
+              0u)
+        << "and a user's view is never widened";
+
+    // The argument came back byte for byte, and the jobs table is still there.
+    auto job = call("GET", "/api/v1/jobs/" + id, alice);
+    ASSERT_EQ(job.status, 200) << job.body;
+    EXPECT_EQ(parse(job).at("args").as_object().at("message").as_string(), payload);
+
+    // A username that would end a quoted string and comment out the password check.
+    for (const char* username : {"admin' --", "admin'/*", "' OR '1'='1", "admin\" -- "}) {
+        auto r = loginResponse(username, "not the password");
+        EXPECT_EQ(r.status, 401) << username << ": " << r.body;
+    }
+    EXPECT_EQ(call("GET", "/api/v1/jobs/" + id, admin).status, 200);
+}
+
 TEST_F(IdentityTest, OneUserNeverSeesOrCancelsAnothersJobs) {
     auto admin = adminToken();
     createUser(admin, "alice");
