@@ -20,7 +20,7 @@ FUZZ_DIR ?= build-fuzz
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
-.PHONY: run test deps build layers check-format format fuzz security sanitize tsan bench clean python-sdk openapi-lint
+.PHONY: run test deps build layers check-format security-table format fuzz security sanitize tsan bench clean python-sdk openapi-lint
 
 run: deps build
 	./$(BUILD_DIR)/rampart serve  # creates ./var (mode 0700) itself
@@ -29,7 +29,7 @@ run: deps build
 STAGE = @start=$$(date +%s); $(1) || exit $$?; echo "stage $(2): $$(( $$(date +%s) - start )) s"
 test: deps
 	$(call STAGE,$(MAKE) --no-print-directory build,build)
-	$(call STAGE,$(MAKE) --no-print-directory layers check-format,layers and format)
+	$(call STAGE,$(MAKE) --no-print-directory layers check-format security-table,layers and format)
 	$(call STAGE,cd $(BUILD_DIR) && ctest --output-on-failure,ctest)
 	$(call STAGE,$(MAKE) --no-print-directory python-sdk,python sdk)
 	$(call STAGE,$(MAKE) --no-print-directory openapi-lint,openapi lint)
@@ -101,6 +101,11 @@ deps:
 build:
 	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DRAMPART_WERROR=ON >/dev/null
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# docs/security.md's checklist table names the tests that prove each item: every name (or pattern) must
+# match a test the built suites list, and every enforced item must name one (tools/security_table.py).
+security-table: build
+	@$(PYTHON) tools/security_table.py docs/security.md $(BUILD_DIR)/rampart_unit_tests $(BUILD_DIR)/rampart_integration_tests
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp' 2>/dev/null || find src tests fuzz bench -name '*.[ch]pp')
 
