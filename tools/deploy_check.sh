@@ -6,7 +6,7 @@
 #   exposure score must not exceed MAX_EXPOSURE (0.0 best, 10.0 worst). verify needs the Exec lines'
 #   binary to exist, so it runs on a copy whose ExecStart and ExecStartPre name the built binary.
 # - deploy/nginx/rampart.conf: `nginx -t`, with a throw-away self-signed certificate in place of the
-#   Let's Encrypt paths. (tests/integration/reverse_proxy_test.cpp also runs it and attacks through it.)
+#   Let's Encrypt paths and Unix sockets in place of the ports. (tests/integration/reverse_proxy_test.cpp also runs it and attacks through it.)
 # Usage: tools/deploy_check.sh RAMPART_BINARY [MAX_EXPOSURE] [NGINX]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +36,14 @@ fi
 site=deploy/nginx/rampart.conf
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=api.example.com \
     -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+# nginx -t binds the listening sockets: Unix sockets in the temporary directory stand in for ports 80 and
+# 443 (no privilege needed, nothing to collide with), and the IPv6 lines go.
 sed -e "s#/etc/letsencrypt/live/api.example.com/fullchain.pem#$tmp/cert.pem#" \
-    -e "s#/etc/letsencrypt/live/api.example.com/privkey.pem#$tmp/key.pem#" "$site" > "$tmp/rampart.conf"
+    -e "s#/etc/letsencrypt/live/api.example.com/privkey.pem#$tmp/key.pem#" \
+    -e "s#^    listen 80;#    listen unix:$tmp/http.sock;#" -e "s#^    listen 443 ssl http2;#    listen unix:$tmp/https.sock ssl http2;#" \
+    -e "/^    listen \[::\]:\(80\|443 ssl http2\);/d" "$site" > "$tmp/rampart.conf"
+[ "$(grep -c '^    listen unix:' "$tmp/rampart.conf")" = 2 ] && ! grep -q '^ *listen [^u]' "$tmp/rampart.conf" \
+    || fail "$site: expected the listen lines 80, [::]:80, 443 ssl http2 and [::]:443 ssl http2"
 cat > "$tmp/nginx.conf" <<CONF
 pid $tmp/nginx.pid;
 error_log $tmp/error.log;
