@@ -80,17 +80,20 @@ boost::asio::ip::address TrustedProxies::clientAddress(const Exchange& ex) const
     const auto [first, last] = ex.request.equal_range("X-Forwarded-For");
     for (auto line = last; line != first;) {
         --line;
+        // Every element counts, the empty ones too (an empty line, "a,,b", or one before a leading
+        // comma): the walk stops there rather than skip into what a client wrote.
         std::string_view header = line->value();
-        do {
-            auto comma = header.rfind(',');
-            auto item = trim(comma == std::string_view::npos ? header : header.substr(comma + 1));
-            header = comma == std::string_view::npos ? std::string_view{} : header.substr(0, comma);
+        for (;;) {
+            const auto comma = header.rfind(',');
+            const auto item = trim(comma == std::string_view::npos ? header : header.substr(comma + 1));
             boost::system::error_code ec;
             auto address = boost::asio::ip::make_address(item, ec);
             if (ec) return peer;  // a malformed or empty hop: trust nothing further left
             address = normalize(address);
             if (!trusted(address)) return address;
-        } while (!header.empty());
+            if (comma == std::string_view::npos) break;
+            header = header.substr(0, comma);
+        }
     }
     return peer;
 }

@@ -90,6 +90,8 @@ TEST(TrustedProxies, AnEmptyOrMalformedForwardedForHopStopsTheWalk) {
     EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-For", " \t "}}), "10.0.0.1");
     EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-For", "10.0.0.2,"}}), "10.0.0.1");
     EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6,,10.0.0.2"}}), "10.0.0.1");
+    // An empty element before a leading comma is one too: the walk does not skip into the line before.
+    EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-For", ", 10.0.0.2"}}), "10.0.0.1");
     // A malformed hop in the last line, or in an earlier one reached through trusted hops.
     EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-For", "not-an-ip"}}), "10.0.0.1");
     EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6, 203.0.113.9:4711"}, {"X-Forwarded-For", "10.0.0.2"}}),
