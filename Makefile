@@ -10,7 +10,7 @@ PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev \
 	libcctz-dev tzdata \
 	libgtest-dev libgmock-dev libbenchmark-dev \
-	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light wrk sqlite3 jq \
+	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light systemd wrk sqlite3 jq \
 	testssl.sh sqlmap slowhttptest \
 	python3 python3-requests python3-pytest python3-setuptools python3-pip python3-venv python3-celery python3-redis \
 	nodejs $(NPM_PACKAGE)
@@ -20,7 +20,8 @@ FUZZ_DIR ?= build-fuzz
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
-.PHONY: run test deps build layers check-format security-table format fuzz security sanitize tsan bench clean python-sdk openapi-lint
+.PHONY: run test deps build layers check-format security-table format fuzz security sanitize tsan bench clean python-sdk \
+	openapi-lint deploy-check
 
 run: deps build
 	./$(BUILD_DIR)/rampart serve  # creates ./var (mode 0700) itself
@@ -33,6 +34,7 @@ test: deps
 	$(call STAGE,cd $(BUILD_DIR) && ctest --output-on-failure,ctest)
 	$(call STAGE,$(MAKE) --no-print-directory python-sdk,python sdk)
 	$(call STAGE,$(MAKE) --no-print-directory openapi-lint,openapi lint)
+	$(call STAGE,$(MAKE) --no-print-directory deploy-check,deploy check)
 	$(call STAGE,$(MAKE) --no-print-directory security,security)
 	$(call STAGE,$(MAKE) --no-print-directory fuzz,fuzz)
 	$(call STAGE,$(MAKE) --no-print-directory sanitize,sanitize)
@@ -72,6 +74,15 @@ $(REDOCLY): tools/openapi/package.json tools/openapi/package-lock.json
 openapi-lint: deps build $(REDOCLY)
 	bash tools/openapi/fetch.sh $(BUILD_DIR)/rampart $(BUILD_DIR)/openapi.json
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config redocly.yaml $(BUILD_DIR)/openapi.json
+
+# The deployment files (deploy/, docs/deployment.md), offline: `systemd-analyze verify` (no warning allowed)
+# and `systemd-analyze security --offline=true` on deploy/systemd/rampart.service, whose exposure score must
+# stay at or below DEPLOY_MAX_EXPOSURE (1.1 on Debian 12's systemd 252), and `nginx -t` on
+# deploy/nginx/rampart.conf with a self-signed certificate (tools/deploy_check.sh). The integration test
+# ReverseProxyTest runs that nginx file in front of the binary.
+DEPLOY_MAX_EXPOSURE ?= 1.5
+deploy-check: deps build
+	bash tools/deploy_check.sh $(BUILD_DIR)/rampart $(DEPLOY_MAX_EXPOSURE)
 
 # The end-to-end security run (tests/security/run.sh): the release binary with TLS and a seeded database,
 # attacked by testssl.sh, sqlmap and slowhttptest, plus hardening checks, wrk load and 10,000 idle

@@ -1,10 +1,12 @@
 // libFuzzer target for the trusted-proxy headers (http::TrustedProxies): X-Forwarded-For and
 // X-Forwarded-Proto as any client may send them. The first byte picks the TCP peer (a trusted proxy in
 // IPv4, IPv6 or IPv4-mapped form, or an outsider); the rest is "X-Forwarded-For value\nX-Forwarded-Proto
-// value". Invariants: an outsider's headers change nothing; the client address is the peer or one of the
-// header's hops, never a trusted proxy unless it is the peer; a client can only name an address when
-// every hop to its right is a trusted proxy (walked here independently, left to right); and only a
-// trusted peer can make the request count as TLS.
+// value", where \x1f separates field lines of one header (a client's line and the lines proxies
+// appended). Invariants: an outsider's headers change nothing; the client address is the peer or one of
+// the hops of all X-Forwarded-For lines joined by commas, never a trusted proxy unless it is the peer; a
+// client can only name an address when every hop to its right is a trusted proxy (walked here
+// independently, left to right); and only a trusted peer, with exactly one X-Forwarded-Proto line, can
+// make the request count as TLS.
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -69,8 +71,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     rampart::http::Exchange ex;
     ex.peer = peer;
     ex.tls = tls;
-    ex.request.set("X-Forwarded-For", forwardedFor);
-    ex.request.set("X-Forwarded-Proto", forwardedProto);
+    // Each \x1f starts another field line; RFC 9110 section 5.3 makes them one comma-joined list.
+    auto insertLines = [&](std::string_view name, const std::string& value) {
+        std::size_t lines = 0;
+        for (std::size_t start = 0;; ++lines) {
+            const auto separator = value.find('\x1f', start);
+            ex.request.insert(
+                name, std::string_view(value).substr(
+                          start, separator == std::string::npos ? std::string::npos : separator - start));
+            if (separator == std::string::npos) return lines + 1;
+            start = separator + 1;
+        }
+    };
+    insertLines("X-Forwarded-For", forwardedFor);
+    const std::size_t protoLines = insertLines("X-Forwarded-Proto", forwardedProto);
+    std::replace(forwardedFor.begin(), forwardedFor.end(), '\x1f', ',');
 
     const ip::address client = proxies.clientAddress(ex);
     const bool secure = proxies.secure(ex);
@@ -81,7 +96,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (client != unmapped(peer) || secure != tls) std::abort();  // kPeers have no scope id
         return 0;
     }
-    if (!tls && secure) {  // only "https", in any letter case, vouches for TLS
+    if (!tls && secure) {  // only one line of "https", in any letter case, vouches for TLS
+        if (protoLines != 1) std::abort();
         std::string proto(trimmed(forwardedProto));
         for (char& c : proto) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (proto != "https") std::abort();
@@ -90,7 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The hops as written, left to right; the client must be one of them with only trusted proxies to
     // its right, each a well-formed address.
     std::vector<std::string_view> hops;
-    std::string_view list = ex.request["X-Forwarded-For"];
+    std::string_view list = forwardedFor;
     for (std::size_t start = 0;;) {
         const auto comma = list.find(',', start);
         hops.push_back(trimmed(list.substr(start, comma == std::string_view::npos ? comma : comma - start)));

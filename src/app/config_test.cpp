@@ -726,6 +726,28 @@ TEST(ConfigurationDoc, ProductionExampleLoads) {
     }
 }
 
+// docs/deployment.md's configuration (behind nginx on the same machine) loads and passes the deploy check.
+TEST(ConfigurationDoc, DeploymentExampleBehindNginxLoads) {
+    const auto doc = configurationDoc();
+    ASSERT_FALSE(doc.empty()) << "docs/configuration.md not found";
+    const std::string text = readAll(doc.parent_path() / "deployment.md");
+    const std::string start = "```toml\n";
+    const auto begin = text.find(start);
+    ASSERT_NE(begin, std::string::npos) << "no TOML block in docs/deployment.md";
+    const auto end = text.find("```", begin + start.size());
+    TempDir dir;
+    ConfigSources sources = fromFile(dir, text.substr(begin + start.size(), end - begin - start.size()));
+    sources.environment = {{"RAMPART_SECRET_KEY", std::string(60, 'x') + "abcdefgh"}};
+    const Config config = loadConfig(sources);
+    EXPECT_TRUE(config.production());
+    EXPECT_EQ(config.listen, "127.0.0.1:8080") << "deploy/nginx/rampart.conf's upstream";
+    EXPECT_EQ(config.trustedProxies, std::vector<std::string>{"127.0.0.1"});
+    EXPECT_TRUE(config.tlsTerminatedByProxy);
+    for (const Finding& finding : runDeployChecks(config)) {
+        EXPECT_NE(finding.severity, Severity::critical) << formatFinding(finding);
+    }
+}
+
 // The declared task type of docs/configuration.md loads as written, with its schema file beside it.
 TEST(ConfigurationDoc, DeclaredTaskExampleLoads) {
     const auto doc = configurationDoc();

@@ -1,6 +1,7 @@
 // Trusted-proxy networks and the client address / scheme they may vouch for.
 #include "http/trusted_proxies.hpp"
 
+#include <iterator>
 #include <stdexcept>
 
 #include <boost/beast/core/string.hpp>
@@ -72,17 +73,27 @@ bool TrustedProxies::trusted(const boost::asio::ip::address& raw) const {
 boost::asio::ip::address TrustedProxies::clientAddress(const Exchange& ex) const {
     auto peer = normalize(ex.peer);
     if ((v4_.empty() && v6_.empty()) || !trusted(peer)) return peer;
-    // Walk X-Forwarded-For from the right: each hop appended the address it saw.
-    std::string_view header = ex.request["X-Forwarded-For"];
-    while (!header.empty()) {
-        auto comma = header.rfind(',');
-        auto item = trim(comma == std::string_view::npos ? header : header.substr(comma + 1));
-        header = comma == std::string_view::npos ? std::string_view{} : header.substr(0, comma);
-        boost::system::error_code ec;
-        auto address = boost::asio::ip::make_address(item, ec);
-        if (ec) return peer;  // a malformed hop: trust nothing further left
-        address = normalize(address);
-        if (!trusted(address)) return address;
+    // Walk X-Forwarded-For from the right: each hop appended the address it saw. Several field lines are
+    // one list, joined in the order they came (RFC 9110 section 5.3): a proxy that adds a line of its own
+    // (HAProxy's `option forwardfor`) leaves the client's own line first, so the walk starts at the last
+    // line. Beast keeps the lines of one name together and in order; nothing is copied.
+    const auto [first, last] = ex.request.equal_range("X-Forwarded-For");
+    for (auto line = last; line != first;) {
+        --line;
+        // Every element counts, the empty ones too (an empty line, "a,,b", or one before a leading
+        // comma): the walk stops there rather than skip into what a client wrote.
+        std::string_view header = line->value();
+        for (;;) {
+            const auto comma = header.rfind(',');
+            const auto item = trim(comma == std::string_view::npos ? header : header.substr(comma + 1));
+            boost::system::error_code ec;
+            auto address = boost::asio::ip::make_address(item, ec);
+            if (ec) return peer;  // a malformed or empty hop: trust nothing further left
+            address = normalize(address);
+            if (!trusted(address)) return address;
+            if (comma == std::string_view::npos) break;
+            header = header.substr(0, comma);
+        }
     }
     return peer;
 }
@@ -90,7 +101,11 @@ boost::asio::ip::address TrustedProxies::clientAddress(const Exchange& ex) const
 bool TrustedProxies::secure(const Exchange& ex) const {
     if (ex.tls) return true;
     if (!trusted(ex.peer)) return false;
-    return beast::iequals(trim(ex.request["X-Forwarded-Proto"]), "https");
+    // Exactly one X-Forwarded-Proto line holding exactly "https". Several lines, or a list in one, mean
+    // something other than our proxy wrote it (a client's line passed along beside the proxy's): not secure.
+    const auto [first, last] = ex.request.equal_range("X-Forwarded-Proto");
+    if (first == last || std::next(first) != last) return false;
+    return beast::iequals(trim(first->value()), "https");
 }
 
 }  // namespace rampart::http

@@ -52,6 +52,75 @@ TEST(TrustedProxies, ForwardedForCountsOnlyFromTrustedPeers) {
     EXPECT_EQ(proxies.clientAddress(fromPeer("10.0.0.1")).to_string(), "10.0.0.1");
 }
 
+// Several X-Forwarded-For lines are one list in the order they came (RFC 9110 section 5.3). HAProxy's
+// `option forwardfor` appends a line of its own, so a client's forged line comes first: reading only the
+// first line let the client pick its address (a fresh rate-limit key per request, 127.0.0.1 for /metrics).
+TEST(TrustedProxies, ForwardedForLinesAreOneListWalkedFromTheLastLine) {
+    TrustedProxies proxies({"10.0.0.0/8"});
+    auto client = [&](std::vector<std::pair<std::string, std::string>> headers) {
+        return proxies.clientAddress(fromPeer("10.0.0.1", std::move(headers))).to_string();
+    };
+    // The client's forged line first, the proxy's line (the address it saw) last.
+    EXPECT_EQ(client({{"X-Forwarded-For", "127.0.0.1"}, {"X-Forwarded-For", "203.0.113.9"}}), "203.0.113.9");
+    EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6, 7.7.7.7"}, {"X-Forwarded-For", "203.0.113.9"}}),
+              "203.0.113.9");
+    // Two trusted hops, each appending a line: the walk goes on through the trusted ones.
+    EXPECT_EQ(client({{"x-forwarded-for", "6.6.6.6"},
+                      {"X-Forwarded-For", "203.0.113.9"},
+                      {"X-FORWARDED-FOR", "10.0.0.2"}}),
+              "203.0.113.9");
+    // Only trusted hops in the last line: the walk continues in the line before it.
+    EXPECT_EQ(client({{"X-Forwarded-For", "203.0.113.9"}, {"X-Forwarded-For", "10.0.0.3, 10.0.0.2"}}),
+              "203.0.113.9");
+    // Lines of other names in between change nothing.
+    EXPECT_EQ(
+        client({{"X-Forwarded-For", "6.6.6.6"}, {"X-Other", "1.1.1.1"}, {"X-Forwarded-For", "203.0.113.9"}}),
+        "203.0.113.9");
+}
+
+TEST(TrustedProxies, AnEmptyOrMalformedForwardedForHopStopsTheWalk) {
+    TrustedProxies proxies({"10.0.0.0/8"});
+    auto client = [&](std::vector<std::pair<std::string, std::string>> headers) {
+        return proxies.clientAddress(fromPeer("10.0.0.1", std::move(headers))).to_string();
+    };
+    // A client's empty line before the proxy's: the proxy's address is found first.
+    EXPECT_EQ(client({{"X-Forwarded-For", ""}, {"X-Forwarded-For", "203.0.113.9"}}), "203.0.113.9");
+    // An empty line reached by the walk (a proxy that appended nothing): trust nothing left of it.
+    EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-For", ""}}), "10.0.0.1");
+    EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-For", " \t "}}), "10.0.0.1");
+    EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-For", "10.0.0.2,"}}), "10.0.0.1");
+    EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6,,10.0.0.2"}}), "10.0.0.1");
+    // An empty element before a leading comma is one too: the walk does not skip into the line before.
+    EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-For", ", 10.0.0.2"}}), "10.0.0.1");
+    // A malformed hop in the last line, or in an earlier one reached through trusted hops.
+    EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-For", "not-an-ip"}}), "10.0.0.1");
+    EXPECT_EQ(client({{"X-Forwarded-For", "6.6.6.6, 203.0.113.9:4711"}, {"X-Forwarded-For", "10.0.0.2"}}),
+              "10.0.0.1");
+    // A malformed hop left of the client's address is never reached.
+    EXPECT_EQ(client({{"X-Forwarded-For", "not-an-ip"}, {"X-Forwarded-For", "203.0.113.9"}}), "203.0.113.9");
+    // From an untrusted peer no line counts.
+    EXPECT_EQ(proxies
+                  .clientAddress(fromPeer("203.0.113.9",
+                                          {{"X-Forwarded-For", "1.2.3.4"}, {"X-Forwarded-For", "127.0.0.1"}}))
+                  .to_string(),
+              "203.0.113.9");
+}
+
+// Several X-Forwarded-Proto lines, or a list in one, did not all come from our proxy: not TLS.
+TEST(TrustedProxies, SeveralForwardedProtoLinesOrAListAreNotSecure) {
+    TrustedProxies proxies({"10.0.0.0/8"});
+    auto secure = [&](std::vector<std::pair<std::string, std::string>> headers) {
+        return proxies.secure(fromPeer("10.0.0.1", std::move(headers)));
+    };
+    EXPECT_TRUE(secure({{"X-Forwarded-Proto", " HTTPS "}}));
+    EXPECT_FALSE(secure({{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Proto", "https"}}));
+    EXPECT_FALSE(secure({{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Proto", "http"}}));
+    EXPECT_FALSE(secure({{"X-Forwarded-Proto", "http"}, {"X-Forwarded-Proto", "https"}}));
+    EXPECT_FALSE(secure({{"X-Forwarded-Proto", "https, http"}}));
+    EXPECT_FALSE(secure({{"X-Forwarded-Proto", "https,https"}}));
+    EXPECT_FALSE(secure({{"X-Forwarded-Proto", ""}}));
+}
+
 TEST(TrustedProxies, ForwardedProtoCountsOnlyFromTrustedPeers) {
     TrustedProxies proxies({"10.0.0.0/8"});
     EXPECT_TRUE(proxies.secure(fromPeer("10.0.0.1", {{"X-Forwarded-Proto", "https"}})));

@@ -129,6 +129,10 @@ tcp::endpoint loopback(std::uint16_t port) {
     return {asio::ip::address_v4::loopback(), port};
 }
 
+tcp::endpoint endpoint(std::string_view address, std::uint16_t port) {
+    return address.empty() ? loopback(port) : tcp::endpoint(asio::ip::make_address(address), port);
+}
+
 http::request<http::string_body> buildRequest(std::string_view method, std::string_view target,
                                               const Headers& headers, std::string_view body,
                                               const RequestOptions& options) {
@@ -187,11 +191,10 @@ asio::awaitable<Response> exchange(Stream& stream, http::request<http::string_bo
 
 // The request and everything else passed by reference outlive the coroutine (see runToEnd).
 asio::awaitable<Response> plainCall(asio::io_context& io, std::uint16_t port,
-                                    http::request<http::string_body>& req,
-                                    std::chrono::milliseconds timeout) {
+                                    http::request<http::string_body>& req, const RequestOptions& options) {
     beast::tcp_stream stream(io);
-    stream.expires_after(timeout);  // one deadline for connect, write and read together
-    auto [connectError] = co_await stream.async_connect(loopback(port), kNoThrow);
+    stream.expires_after(options.timeout);  // one deadline for connect, write and read together
+    auto [connectError] = co_await stream.async_connect(endpoint(options.address, port), kNoThrow);
     if (connectError) co_return failedResponse("connect: " + connectError.message());
     auto response = co_await exchange(stream, req);
     beast::error_code ignored;
@@ -209,7 +212,8 @@ asio::awaitable<Response> tlsCall(asio::io_context& io, std::uint16_t port,
     asio::ip::make_address(name, notAnAddress);
     if (!name.empty() && notAnAddress) SSL_set_tlsext_host_name(stream.native_handle(), name.c_str());
     if (!name.empty()) stream.set_verify_callback(ssl::host_name_verification(name));
-    auto [connectError] = co_await beast::get_lowest_layer(stream).async_connect(loopback(port), kNoThrow);
+    auto [connectError] =
+        co_await beast::get_lowest_layer(stream).async_connect(endpoint(options.address, port), kNoThrow);
     if (connectError) co_return failedResponse("connect: " + connectError.message());
     auto [handshakeError] = co_await stream.async_handshake(ssl::stream_base::client, kNoThrow);
     if (handshakeError) co_return failedResponse("handshake: " + handshakeError.message());
@@ -438,13 +442,13 @@ std::uint16_t freePort() {
     throw HarnessError("freePort: the kernel keeps offering ports already handed out");
 }
 
-bool waitForPort(std::uint16_t port, std::chrono::milliseconds timeout) {
+bool waitForPort(std::uint16_t port, std::chrono::milliseconds timeout, std::string_view address) {
     const auto deadline = Clock::now() + timeout;
     asio::io_context io;
     for (;;) {
         tcp::socket socket(io);
         boost::system::error_code error;
-        socket.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port), error);
+        socket.connect(endpoint(address, port), error);
         if (!error) return true;
         if (Clock::now() >= deadline) return false;
         std::this_thread::sleep_for(20ms);
@@ -533,8 +537,7 @@ std::vector<std::string> Response::headerValues(std::string_view name) const {
 Response request(std::uint16_t port, std::string_view method, std::string_view target, const Headers& headers,
                  std::string_view body, const RequestOptions& options) {
     auto req = buildRequest(method, target, headers, body, options);
-    return runToEnd<Response>(
-        [&](asio::io_context& io) { return plainCall(io, port, req, options.timeout); });
+    return runToEnd<Response>([&](asio::io_context& io) { return plainCall(io, port, req, options); });
 }
 
 Response requestTls(std::uint16_t port, std::string_view method, std::string_view target,
@@ -727,10 +730,10 @@ ssl::context makeClientTlsContext(const TestPki& pki) {
     return tls;
 }
 
-bool opensslHandshakes(std::uint16_t port, const std::string& protocolFlag,
-                       std::chrono::milliseconds timeout) {
+bool opensslHandshakes(std::uint16_t port, const std::string& protocolFlag, std::chrono::milliseconds timeout,
+                       const std::string& address) {
     std::vector<std::string> argv = {
-        "openssl",    "s_client",    "-connect", "127.0.0.1:" + std::to_string(port),
+        "openssl",    "s_client",    "-connect", address + ":" + std::to_string(port),
         protocolFlag, "-servername", "localhost"};
     // Debian's OpenSSL 3 refuses TLS 1.0/1.1 itself at the default level; lower it so only the
     // server can say no.

@@ -96,8 +96,8 @@ ChildProcess startProcess(const std::vector<std::string>& argv, const Environmen
 // A port that was free a moment ago on 127.0.0.1 (for programs that cannot bind port 0). Never the
 // same port twice in one run, so several calls give several ports.
 std::uint16_t freePort();
-// Waits until something accepts TCP connections on 127.0.0.1:port.
-bool waitForPort(std::uint16_t port, std::chrono::milliseconds timeout = 10s);
+// Waits until something accepts TCP connections on address:port (127.0.0.1 unless given).
+bool waitForPort(std::uint16_t port, std::chrono::milliseconds timeout = 10s, std::string_view address = {});
 
 // The rampart binary under test, run as
 // `rampart serve --listen 127.0.0.1:0 --port-file <dir>/port <args...>`.
@@ -158,6 +158,9 @@ struct RequestOptions {
     int version = 11;
     // TLS only: the SNI name and, if the context verifies peers, the name checked in the certificate.
     std::string tlsServerName = "localhost";
+    // The address to connect to; 127.0.0.1 when empty (another local address makes the connection come
+    // from a non-loopback address, as a remote client's would).
+    std::string address = {};
 };
 
 // One request on a fresh connection. Content-Length is computed unless `headers` sets
@@ -221,6 +224,6 @@ boost::asio::ssl::context makeClientTlsContext(const TestPki& pki);
 // ("-tls1", "-tls1_1", "-tls1_2", "-tls1_3"). For TLS 1.0/1.1 the client's own security level is
 // lowered to 0, so a failure means the server refused.
 bool opensslHandshakes(std::uint16_t port, const std::string& protocolFlag,
-                       std::chrono::milliseconds timeout = 10s);
+                       std::chrono::milliseconds timeout = 10s, const std::string& address = "127.0.0.1");
 
 }  // namespace rampart::testing
