@@ -11,7 +11,7 @@ PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libcctz-dev tzdata \
 	libgtest-dev libgmock-dev libbenchmark-dev \
 	clang libclang-rt-14-dev clang-format curl ca-certificates nginx-light systemd wrk sqlite3 jq \
-	testssl.sh sqlmap slowhttptest \
+	testssl.sh sqlmap slowhttptest prometheus \
 	python3 python3-requests python3-pytest python3-setuptools python3-pip python3-venv python3-celery python3-redis \
 	nodejs $(NPM_PACKAGE)
 
@@ -21,7 +21,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
 .PHONY: run test deps build layers check-format security-table format fuzz security sanitize tsan bench clean python-sdk \
-	openapi-lint deploy-check
+	openapi-lint deploy-check alerts-check
 
 run: deps build
 	./$(BUILD_DIR)/rampart serve  # creates ./var (mode 0700) itself
@@ -31,6 +31,7 @@ STAGE = @start=$$(date +%s); $(1) || exit $$?; echo "stage $(2): $$(( $$(date +%
 test: deps
 	$(call STAGE,$(MAKE) --no-print-directory build,build)
 	$(call STAGE,$(MAKE) --no-print-directory layers check-format security-table,layers and format)
+	$(call STAGE,$(MAKE) --no-print-directory alerts-check,alert rules)
 	$(call STAGE,cd $(BUILD_DIR) && ctest --output-on-failure,ctest)
 	$(call STAGE,$(MAKE) --no-print-directory python-sdk,python sdk)
 	$(call STAGE,$(MAKE) --no-print-directory openapi-lint,openapi lint)
@@ -92,6 +93,12 @@ IDLE_CONNECTIONS ?= 10000
 security: deps build
 	LOAD_SECONDS=$(LOAD_SECONDS) IDLE_CONNECTIONS=$(IDLE_CONNECTIONS) RAMPART_BIN=$(BUILD_DIR)/rampart \
 	  PROBE_BIN=$(BUILD_DIR)/rampart_security_probe bash tests/security/run.sh
+
+# The Prometheus alert rules (deploy/prometheus/alerts.yml, docs/operations.md): valid, and their unit tests
+# (alerts_test.yml: made-up series, the alerts that must and must not fire) pass. promtool is in prometheus.
+alerts-check: deps
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
 
 # Installs only what is missing; without root, prints the exact line to run instead.
 deps:

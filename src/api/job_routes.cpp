@@ -115,7 +115,8 @@ boost::asio::awaitable<void> getJob(jobs::JobService& service, Exchange& ex) {
 }
 
 boost::asio::awaitable<void> cancelJob(jobs::JobService& service, Exchange& ex) {
-    auto job = co_await service.cancel(caller(ex), std::string(ex.pathParam("id")));
+    auto context = auditContext(ex);
+    auto job = co_await service.cancel(caller(ex), std::string(ex.pathParam("id")), std::move(context));
     reply(ex, Status::ok, jobJson(job));
 }
 

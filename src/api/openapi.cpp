@@ -85,7 +85,12 @@ std::string accessText(const http::Policy& policy) {
         text += identity::roleName(policy.roles[i]);
     }
     text += ".";
-    if (!policy.scope.empty()) text += " An API token needs the scope `" + std::string(policy.scope) + "`.";
+    if (!policy.alsoScope.empty()) {
+        text += " An API token needs the scopes `" + std::string(policy.scope) + "` and `" +
+                std::string(policy.alsoScope) + "`.";
+    } else if (!policy.scope.empty()) {
+        text += " An API token needs the scope `" + std::string(policy.scope) + "`.";
+    }
     if (policy.interactiveOnly)
         text += " Access tokens and sessions only, never API tokens or external tokens.";
     return text;
@@ -97,6 +102,7 @@ json::array securityFor(const http::Policy& policy, http::Verb method) {
     if (policy.publicRoute) return requirements;
     json::array scopes;
     if (!policy.scope.empty()) scopes.emplace_back(policy.scope);
+    if (!policy.alsoScope.empty()) scopes.emplace_back(policy.alsoScope);
     requirements.push_back(json::object{{"accessToken", json::array{}}});
     if (!policy.interactiveOnly) requirements.push_back(json::object{{"apiToken", scopes}});
     const bool safe = method == http::Verb::get || method == http::Verb::head;

@@ -98,7 +98,8 @@ const std::vector<Policy>& table() {
          .scope = "jobs:write"},
 
         // Schedules: reading for users, admins and auditors; changing for users and admins. Whether users may
-        // at all (schedules.allow_users) and which schedules: jobs::ScheduleService.
+        // at all (schedules.allow_users) and which schedules: jobs::ScheduleService. Creating or changing one
+        // needs jobs:write too, since its ticks submit jobs; deleting one needs schedules:write only.
         {.method = Verb::get,
          .pattern = "/api/v1/schedules",
          .roles = kAdminUserAuditor,
@@ -114,11 +115,13 @@ const std::vector<Policy>& table() {
         {.method = Verb::post,
          .pattern = "/api/v1/schedules",
          .roles = kAdminUser,
-         .scope = "schedules:write"},
+         .scope = "schedules:write",
+         .alsoScope = "jobs:write"},
         {.method = Verb::patch,
          .pattern = "/api/v1/schedules/{id}",
          .roles = kAdminUser,
-         .scope = "schedules:write"},
+         .scope = "schedules:write",
+         .alsoScope = "jobs:write"},
         {.method = Verb::delete_,
          .pattern = "/api/v1/schedules/{id}",
          .roles = kAdminUser,

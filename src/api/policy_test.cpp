@@ -100,6 +100,8 @@ TEST(Policy, NoDuplicatesAndOnlyKnownScopes) {
         if (policy.publicRoute) continue;
         EXPECT_FALSE(policy.roles.empty()) << "an authenticated route nobody may call";
         EXPECT_TRUE(policy.scope.empty() || identity::isKnownScope(policy.scope));
+        EXPECT_TRUE(policy.alsoScope.empty() || identity::isKnownScope(policy.alsoScope));
+        EXPECT_TRUE(policy.alsoScope.empty() || !policy.scope.empty()) << "alsoScope is the second one";
     }
 }
 
@@ -160,6 +162,9 @@ TEST(Policy, WhoMayCallWhat) {
             EXPECT_TRUE(policy.allows(Role::user));
             EXPECT_EQ(policy.allows(Role::auditor), policy.method == Verb::get);
             EXPECT_EQ(policy.scope, policy.method == Verb::get ? "schedules:read" : "schedules:write");
+            // A schedule submits jobs: creating or changing one needs jobs:write as well.
+            const bool submits = policy.method == Verb::post || policy.method == Verb::patch;
+            EXPECT_EQ(policy.alsoScope, submits ? "jobs:write" : "");
         }
     }
 }

@@ -168,7 +168,9 @@ void addScheduleRoutes(http::Router& router, jobs::ScheduleService& service) {
              problemAnswer(409, "schedules.max_per_user or schedules.max_total is reached (schedule-limit)"),
              problemAnswer(
                  422,
-                 "An unknown task or queue, or args that do not fit the task's schema (invalid-args)")}});
+                 "An unknown task or queue, args that do not fit the task's schema (invalid-args), or a "
+                 "timing that fires more often than schedules.min_interval_seconds "
+                 "(interval-too-short)")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/schedules",
@@ -213,7 +215,9 @@ void addScheduleRoutes(http::Router& router, jobs::ScheduleService& service) {
              problemAnswer(400, "A malformed body, a bad cron expression or time zone"),
              problemAnswer(403, "Users may not manage schedules, or the owner may not submit to the queue"),
              problemAnswer(409, "The schedule changed meanwhile (schedule-changed): read it again"),
-             problemAnswer(422, "An unknown task or queue, or args that do not fit the task's schema")}});
+             problemAnswer(422,
+                           "An unknown task or queue, args that do not fit the task's schema, or a timing "
+                           "that fires more often than schedules.min_interval_seconds")}});
 
     router.add({.method = Verb::delete_,
                 .pattern = "/api/v1/schedules/{id}",

@@ -529,6 +529,14 @@ constexpr Setting kSettings[] = {
      [](Config& c, const RawValue& v) {
          c.schedules.maxTotal = static_cast<unsigned>(v.number(1, 1'000'000));
      }},
+    {"schedules.min_interval_seconds", false,
+     [](Config& c, const RawValue& v) {
+         c.schedules.minIntervalSeconds = static_cast<unsigned>(v.number(1, 86'400));
+     }},
+    {"schedules.max_jobs_per_owner_per_minute", false,
+     [](Config& c,
+        const RawValue&
+            v) { c.schedules.maxJobsPerOwnerPerMinute = static_cast<unsigned>(v.number(1, 1'000'000)); }},
     {"scheduler.enabled", false, [](Config& c, const RawValue& v) { c.scheduler.enabled = v.boolean(); }},
     {"scheduler.misfire_grace_seconds", false,
      [](Config& c, const RawValue& v) { c.scheduler.misfireGrace = v.seconds(1, 3'600); }},

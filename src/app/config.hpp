@@ -91,9 +91,12 @@ struct DeclaredTaskConfig {
 
 // Periodic jobs ([schedules]): who may define them and how many there may be.
 struct SchedulesConfig {
-    bool allowUsers = false;    // users manage their own schedules (admins always manage all)
-    unsigned maxPerUser = 100;  // schedules one owner may have; 1..100000
-    unsigned maxTotal = 10000;  // schedules in the database; 1..1000000
+    bool allowUsers = false;           // users manage their own schedules (admins always manage all)
+    unsigned maxPerUser = 100;         // schedules one owner may have; 1..100000
+    unsigned maxTotal = 10000;         // schedules in the database; 1..1000000
+    unsigned minIntervalSeconds = 10;  // an enabled schedule fires at most this often; 1..86400
+    // Jobs the scheduler submits for one owner's schedules in a sliding minute; 1..1000000
+    unsigned maxJobsPerOwnerPerMinute = 600;
 };
 
 // This node's scheduler ([scheduler]). `rampart serve` (also with --no-workers) runs it unless disabled;

@@ -238,6 +238,8 @@ const std::vector<SettingSample>& allSettings() {
         {"schedules.allow_users", "true", "true"},
         {"schedules.max_per_user", "5", "5"},
         {"schedules.max_total", "50", "50"},
+        {"schedules.min_interval_seconds", "1", "1"},
+        {"schedules.max_jobs_per_owner_per_minute", "20", "20"},
         {"scheduler.enabled", "false", "false"},
         {"scheduler.misfire_grace_seconds", "30", "30"},
         {"egress.allow_domains", ".example.com", R"([".example.com"])"},

@@ -359,12 +359,15 @@ int serve(Config config, const ServeOptions& options) {
         *store, *store, *store, jobService,
         jobs::ScheduleSettings{.allowUsers = config.schedules.allowUsers,
                                .maxPerOwner = static_cast<int>(config.schedules.maxPerUser),
-                               .maxTotal = static_cast<int>(config.schedules.maxTotal)});
+                               .maxTotal = static_cast<int>(config.schedules.maxTotal),
+                               .minIntervalSeconds = static_cast<int>(config.schedules.minIntervalSeconds)});
     api::addScheduleRoutes(router, scheduleService);
     std::unique_ptr<jobs::Scheduler> scheduler;
     if (config.scheduler.enabled) {
         jobs::SchedulerSettings schedulerSettings{.holder = jobs::schedulerHolderId(),
                                                   .misfireGrace = config.scheduler.misfireGrace};
+        schedulerSettings.maxJobsPerOwnerPerMinute =
+            static_cast<int>(config.schedules.maxJobsPerOwnerPerMinute);
         scheduler = std::make_unique<jobs::Scheduler>(*store, *store, *store, jobService,
                                                       std::move(schedulerSettings));
         scheduler->onSubmitted([&workers, &leaseWaiters] {
@@ -412,13 +415,15 @@ int serve(Config config, const ServeOptions& options) {
     };
     waitReload();
     obs::QueueMetrics queueMetrics(metrics);
-    auto& scheduleTicks = prometheus::BuildCounter()
-                              .Name("rampart_schedule_ticks_total")
-                              .Help(
-                                  "Schedule ticks this node's scheduler handled, by outcome: fired (a job), "
-                                  "skipped (recorded without a job), missed (dropped by the misfire policy), "
-                                  "duplicate (recorded by another scheduler first)")
-                              .Register(metrics.registry());
+    auto& scheduleTicks =
+        prometheus::BuildCounter()
+            .Name("rampart_schedule_ticks_total")
+            .Help(
+                "Schedule ticks this node's scheduler handled, by outcome: fired (a job), "
+                "skipped (recorded without a job), missed (dropped by the misfire policy), "
+                "duplicate (recorded by another scheduler first), over_budget (recorded without "
+                "a job: the owner's schedules.max_jobs_per_owner_per_minute was spent)")
+            .Register(metrics.registry());
     auto& schedulerLeader = prometheus::BuildGauge()
                                 .Name("rampart_scheduler_leader")
                                 .Help("1 while this node's scheduler holds the leader lease")
@@ -463,6 +468,7 @@ int serve(Config config, const ServeOptions& options) {
                  scheduleTicks.Add({{"outcome", "skipped"}}).Increment(round.skipped);
                  scheduleTicks.Add({{"outcome", "missed"}}).Increment(round.missed);
                  scheduleTicks.Add({{"outcome", "duplicate"}}).Increment(round.duplicates);
+                 scheduleTicks.Add({{"outcome", "over_budget"}}).Increment(round.overBudget);
              }});
     housekeeping.start();
     stopSignals.async_wait([&](const boost::system::error_code&, int signal) {

@@ -19,6 +19,9 @@ struct Policy {
     // The scope a credential must carry ("" for none). Login credentials carry "*"; personal API
     // tokens carry what they were created with.
     std::string_view scope{};
+    // A second scope the credential must carry as well ("" for none): creating or changing a schedule
+    // submits jobs later, so it needs jobs:write beside schedules:write.
+    std::string_view alsoScope{};
     // Only credentials a person obtained by logging in (access tokens, sessions): personal API tokens
     // and external tokens cannot manage second factors.
     bool interactiveOnly = false;

@@ -2,6 +2,7 @@
 // wall time field by field (month, day, hour, minute, second), skipping what cannot match.
 #include "jobs/cron.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdlib>
@@ -295,6 +296,29 @@ bool CronExpression::dayMatches(const cctz::civil_day& day) const {
     const bool dowMatch = daysOfWeek_.test(dow);
     if (dayOfMonthStar_ || dayOfWeekStar_) return domMatch && dowMatch;
     return domMatch || dowMatch;
+}
+
+std::chrono::seconds CronExpression::shortestGap() const {
+    // Every second of a day that fires (at most 86,400 to look at), and the wrap to the next day's first.
+    constexpr int kDay = 24 * 3600;
+    int first = -1;
+    int previous = -1;
+    int shortest = kDay;
+    for (int hour = 0; hour < 24; ++hour) {
+        if (!hours_.test(static_cast<std::size_t>(hour))) continue;
+        for (int minute = 0; minute < 60; ++minute) {
+            if (!minutes_.test(static_cast<std::size_t>(minute))) continue;
+            for (int second = 0; second < 60; ++second) {
+                if (!seconds_.test(static_cast<std::size_t>(second))) continue;
+                const int time = hour * 3600 + minute * 60 + second;
+                if (first < 0) first = time;
+                if (previous >= 0) shortest = std::min(shortest, time - previous);
+                previous = time;
+            }
+        }
+    }
+    if (first >= 0) shortest = std::min(shortest, first + kDay - previous);
+    return std::chrono::seconds(shortest);
 }
 
 bool CronExpression::matches(const cctz::civil_second& time) const {

@@ -60,6 +60,11 @@ class CronExpression {
 
     [[nodiscard]] bool hasSeconds() const { return hasSeconds_; }
 
+    // The shortest time between two consecutive fires, from the second, minute and hour fields, as if
+    // every day matched (so a lower bound when two consecutive days cannot both fire) and ignoring
+    // daylight-saving changes. What schedules.min_interval_seconds is checked against.
+    [[nodiscard]] std::chrono::seconds shortestGap() const;
+
   private:
     [[nodiscard]] bool dayMatches(const cctz::civil_day& day) const;
 

@@ -162,6 +162,24 @@ TEST(CronTest, SubSecondStartsDoNotRepeatOrSkipASecond) {
     EXPECT_EQ(utcText(*next), "2026-01-01T00:00:01Z");
 }
 
+// What schedules.min_interval_seconds is checked against: the shortest gap between two fires, across the
+// minute, hour and day boundaries too.
+TEST(CronTest, ShortestGapBetweenFires) {
+    const auto gap = [](std::string_view text) { return CronExpression::parse(text).shortestGap().count(); };
+    EXPECT_EQ(gap("* * * * * *"), 1);
+    EXPECT_EQ(gap("*/5 * * * * *"), 5);
+    EXPECT_EQ(gap("*/10 * * * * *"), 10);
+    EXPECT_EQ(gap("0,59 * * * * *"), 1) << "59 s, then 0 s of the next minute";
+    EXPECT_EQ(gap("0,30 0 * * * *"), 30);
+    EXPECT_EQ(gap("7 * * * * *"), 60);
+    EXPECT_EQ(gap("* * * * *"), 60) << "five fields: second 0";
+    EXPECT_EQ(gap("*/15 * * * *"), 15 * 60);
+    EXPECT_EQ(gap("0 0,23 * * *"), 3600) << "23:00, then 00:00 of the next day";
+    EXPECT_EQ(gap("30 2 * * *"), 24 * 3600);
+    EXPECT_EQ(gap("@hourly"), 3600);
+    EXPECT_EQ(gap("@weekly"), 24 * 3600) << "a lower bound: the day fields are not looked at";
+}
+
 TEST(CronTest, LocalTextShowsTheZonesOffset) {
     const auto zone = *loadTimeZone("America/New_York");
     EXPECT_EQ(localText(at("2026-03-08T07:00:00Z"), zone), "2026-03-08T03:00:00-04:00");

@@ -247,7 +247,8 @@ boost::asio::awaitable<store::JobPage> JobService::list(identity::Principal call
     co_return co_await store_.listJobs(std::move(query));
 }
 
-boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal caller, std::string id) {
+boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal caller, std::string id,
+                                                            AuditContext context) {
     auto job = co_await store_.findJob(id);
     if (!job || !mayCancel(caller, *job)) {
         // Auditors never get here (the route's policy); for a user, someone else's job does not exist.
@@ -262,6 +263,20 @@ boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal 
     if (isTerminal(canceled->state) && canceled->state != JobState::canceled) {
         throw JobError(Kind::conflict, "job-finished", "the job has finished already");
     }
+    // Not the arguments (they may hold what the task needs); the state says canceled, or still running
+    // with the cancel requested.
+    boost::json::object details{
+        {"queue", canceled->queue}, {"task", canceled->task}, {"state", stateName(canceled->state)}};
+    if (canceled->ownerId != caller.userId) details["owner"] = canceled->ownerId;
+    obs::AuditEvent event{.time = clock_(),
+                          .action = "job.cancel",
+                          .actor = caller.userId,
+                          .client = std::move(context.client),
+                          .requestId = std::move(context.requestId),
+                          .target = "job:" + canceled->id,
+                          .outcome = "success",
+                          .details = std::move(details)};
+    co_await audit_.appendAudit(std::move(event));
     co_return std::move(*canceled);
 }
 

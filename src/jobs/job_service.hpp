@@ -119,8 +119,9 @@ class JobService {
     // The caller's jobs; admins and auditors see everyone's (and may filter by owner).
     boost::asio::awaitable<store::JobPage> list(identity::Principal caller, store::JobQuery query);
     // Cancels if the caller owns the job or is an admin; JobError notFound otherwise, conflict when it
-    // had finished already.
-    boost::asio::awaitable<store::JobRecord> cancel(identity::Principal caller, std::string id);
+    // had finished already. Audited (job.cancel), with the job's owner when it is not the caller.
+    boost::asio::awaitable<store::JobRecord> cancel(identity::Principal caller, std::string id,
+                                                    AuditContext context);
 
     // The job's history, oldest first, if the caller may see the job; JobError notFound otherwise.
     boost::asio::awaitable<std::vector<store::JobEventRecord>> events(identity::Principal caller,

@@ -80,6 +80,19 @@ void ScheduleService::validate(const identity::Principal& owner, const store::Sc
         throw JobError(Kind::invalid, "invalid-cron",
                        std::string("the cron expression is invalid: ") + error.what(), std::move(errors));
     }
+    // Checked on enabled schedules only, so that one saved before the minimum was raised can be disabled.
+    if (schedule.enabled && timing->shortestGap() < std::chrono::seconds(settings_.minIntervalSeconds)) {
+        const std::string pointer = schedule.cron ? "/cron" : "/every_seconds";
+        const std::string least = std::to_string(settings_.minIntervalSeconds);
+        const std::string detail =
+            schedule.cron
+                ? "fires more often than every " + least + " seconds (schedules.min_interval_seconds)"
+                : "must be at least " + least + " (schedules.min_interval_seconds)";
+        std::vector<JobError::FieldError> errors;
+        errors.push_back({pointer, detail});
+        throw JobError(Kind::unprocessable, "interval-too-short", pointer.substr(1) + " " + detail,
+                       std::move(errors));
+    }
     if (schedule.misfirePolicy != "skip" && schedule.misfirePolicy != "run_once" &&
         schedule.misfirePolicy != "catch_up") {
         invalid("/misfire_policy", "must be skip, run_once or catch_up");
@@ -98,7 +111,6 @@ void ScheduleService::validate(const identity::Principal& owner, const store::Sc
     submission.queue = schedule.queue;
     submission.priority = schedule.priority;
     (void)jobs_.prepare(owner, std::move(submission), "", now);
-    (void)timing;
 }
 
 boost::asio::awaitable<store::ScheduleRecord> ScheduleService::create(identity::Principal caller,

@@ -1,6 +1,7 @@
 // The schedules service: creating, reading, changing and deleting periodic-job definitions, with every
 // field checked when it is saved (the task's argument schema, the queue and the owner's right to it, the
-// cron expression with the position of what is wrong, the time zone) and one authorization rule: admins
+// cron expression with the position of what is wrong, the time zone, how often it fires) and one
+// authorization rule: admins
 // manage all schedules, auditors read all, users manage their own when schedules.allow_users is on, and
 // to a user someone else's schedule does not exist. Changes are audited.
 #pragma once
@@ -27,6 +28,9 @@ struct ScheduleSettings {
     bool allowUsers = false;  // schedules.allow_users: users may manage their own schedules
     int maxPerOwner = 100;    // schedules.max_per_user
     int maxTotal = 10000;     // schedules.max_total
+    // schedules.min_interval_seconds: an enabled schedule may not fire more often (every_seconds, or the
+    // shortest gap of its cron expression), so that a schedule cannot outrun the jobs.submit rate limit.
+    int minIntervalSeconds = 10;
 };
 
 inline constexpr int kMaxCatchUp = 1000;

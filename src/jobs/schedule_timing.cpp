@@ -36,6 +36,11 @@ std::optional<TimePoint> ScheduleTiming::next(TimePoint after) const {
     return anchor_ + interval_ * (periods + 1);
 }
 
+std::chrono::seconds ScheduleTiming::shortestGap() const {
+    if (cron_) return cron_->shortestGap();
+    return std::chrono::duration_cast<std::chrono::seconds>(interval_);
+}
+
 std::vector<TimePoint> ScheduleTiming::upcoming(TimePoint after, int count) const {
     std::vector<TimePoint> times;
     for (int i = 0; i < count; ++i) {

@@ -28,6 +28,9 @@ class ScheduleTiming {
     // The next `count` fire times after `after` (fewer when the expression stops firing).
     [[nodiscard]] std::vector<TimePoint> upcoming(TimePoint after, int count) const;
 
+    // The shortest time between two fires: the interval, or the cron expression's shortestGap().
+    [[nodiscard]] std::chrono::seconds shortestGap() const;
+
     [[nodiscard]] const cctz::time_zone& zone() const { return zone_; }
 
   private:

@@ -25,6 +25,8 @@ using namespace std::chrono_literals;
 constexpr int kMaxEnumerated = 200'000;
 // On-time ticks fired per schedule and round, at most (an every-second schedule with a long grace).
 constexpr std::size_t kMaxOnTime = 120;
+// The window of the per-owner budget.
+constexpr store::Millis kBudgetWindow = 60'000;
 
 struct DueTicks {
     std::deque<TimePoint> missed;  // the newest `keep` missed ticks, oldest first
@@ -107,6 +109,10 @@ boost::asio::awaitable<SchedulerRound> Scheduler::runOnce() {
         round.leader = false;
         co_return round;
     }
+    // Owners whose last job left the window are forgotten, so the map holds only the last minute's.
+    std::erase_if(submittedBy_, [now](const auto& entry) {
+        return entry.second.empty() || entry.second.back() <= now - kBudgetWindow;
+    });
     for (const store::ScheduleRecord& schedule : due) {
         if (leaderLost_) break;
         std::string problem;
@@ -123,6 +129,18 @@ boost::asio::awaitable<SchedulerRound> Scheduler::runOnce() {
     }
     if (round.fired > 0 && onSubmitted_) onSubmitted_();
     co_return round;
+}
+
+bool Scheduler::withinBudget(const std::string& owner, store::Millis now) {
+    auto found = submittedBy_.find(owner);
+    if (found == submittedBy_.end()) return settings_.maxJobsPerOwnerPerMinute > 0;
+    auto& times = found->second;
+    while (!times.empty() && times.front() <= now - kBudgetWindow) times.pop_front();
+    return static_cast<std::int64_t>(times.size()) < settings_.maxJobsPerOwnerPerMinute;
+}
+
+void Scheduler::submitted(const std::string& owner, store::Millis now) {
+    submittedBy_[owner].push_back(now);
 }
 
 boost::asio::awaitable<void> Scheduler::resign() {
@@ -177,6 +195,7 @@ boost::asio::awaitable<void> Scheduler::handle(const store::ScheduleRecord& sche
             i + 1 < toFire.size() ? std::optional<store::Millis>(store::toMillis(toFire[i + 1]))
                                   : nextAfterNow;
         std::optional<std::string> skipReason;
+        bool overBudget = false;
         if (schedule.skipIfRunning && lastJobId) {
             const auto last = co_await jobStore_.findJob(*lastJobId);
             if (last && waiting(last->state)) {
@@ -190,6 +209,11 @@ boost::asio::awaitable<void> Scheduler::handle(const store::ScheduleRecord& sche
             const auto owner = co_await users_.findUserById(schedule.ownerId);
             if (!owner || !owner->active) {
                 skipReason = "the schedule's owner is disabled";
+            } else if (!withinBudget(schedule.ownerId, writeTime)) {
+                overBudget = true;
+                skipReason =
+                    "the owner's schedules submitted " + std::to_string(settings_.maxJobsPerOwnerPerMinute) +
+                    " jobs in the last minute, the most schedules.max_jobs_per_owner_per_minute allows";
             } else {
                 identity::Principal principal{
                     .userId = owner->id,
@@ -221,6 +245,11 @@ boost::asio::awaitable<void> Scheduler::handle(const store::ScheduleRecord& sche
             if (job) {
                 ++round.fired;
                 lastJobId = job->id;
+                submitted(schedule.ownerId, writeTime);
+            } else if (overBudget) {
+                ++round.overBudget;
+                spdlog::debug("scheduler: schedule {} is over its owner's budget: {}", schedule.id,
+                              *skipReason);
             } else {
                 ++round.skipped;
                 spdlog::debug("scheduler: schedule {} skipped its tick: {}", schedule.id, *skipReason);

@@ -3,13 +3,15 @@
 // transaction under UNIQUE (schedule, fire time), so however many schedulers run, and whichever of them
 // believes it leads, a tick makes one job at most. After downtime the misfire policy decides what the
 // missed ticks become; skip_if_running records a tick as skipped while the schedule's previous job waits
-// or runs.
+// or runs. Each owner's schedules together submit at most schedules.max_jobs_per_owner_per_minute jobs.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <string>
+#include <unordered_map>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -29,6 +31,9 @@ struct SchedulerSettings {
     // A tick at most this late fires as usual; a later one is missed and the misfire policy applies.
     std::chrono::milliseconds misfireGrace = std::chrono::seconds(5);
     int batch = 100;  // due schedules read per round
+    // schedules.max_jobs_per_owner_per_minute: jobs this scheduler submits for one owner's schedules in
+    // any 60 seconds; a tick beyond it is recorded as skipped, with why, and submits nothing.
+    int maxJobsPerOwnerPerMinute = 600;
 };
 
 // What one round did, for tests, logs and metrics.
@@ -38,6 +43,8 @@ struct SchedulerRound {
     int skipped = 0;  // ticks recorded without one (skip_if_running, an owner that may no longer submit, ...)
     int missed = 0;   // ticks the misfire policy dropped
     int duplicates = 0;  // ticks another scheduler had recorded already
+    int overBudget =
+        0;  // ticks recorded without a job because their owner's budget was spent (not in skipped)
 };
 
 // "host:pid:random": unique per process start, so a restarted process does not inherit its old lease.
@@ -64,6 +71,10 @@ class Scheduler {
   private:
     boost::asio::awaitable<void> handle(const store::ScheduleRecord& schedule, store::Millis now,
                                         SchedulerRound& round);
+    // Whether the owner's schedules may submit one more job at `now` (the last 60 s hold fewer than
+    // maxJobsPerOwnerPerMinute of theirs); submitted() counts one.
+    bool withinBudget(const std::string& owner, store::Millis now);
+    void submitted(const std::string& owner, store::Millis now);
 
     store::ScheduleStore& store_;
     store::JobStore& jobStore_;
@@ -73,6 +84,10 @@ class Scheduler {
     identity::Clock clock_;
     std::function<void()> onSubmitted_;
     bool leaderLost_ = false;
+    // The times of the jobs submitted in the last 60 s, by owner. In this process's memory: only the
+    // leader submits, so the budget holds cluster-wide except across a change of leader (the new one
+    // starts counting afresh: at most twice the budget in the minute of a failover).
+    std::unordered_map<std::string, std::deque<store::Millis>> submittedBy_;
 };
 
 }  // namespace rampart::jobs

@@ -26,8 +26,9 @@ class SchedulerTest : public ::testing::Test {
         rampart::testing::createUser(*store_, "alice");
         addBuiltinTasks(tasks_);
         jobs_ = std::make_unique<JobService>(*store_, *store_, tasks_, JobsSettings{}, clock_.clock());
-        schedules_ = std::make_unique<ScheduleService>(*store_, *store_, *store_, *jobs_,
-                                                       ScheduleSettings{.allowUsers = true}, clock_.clock());
+        schedules_ = std::make_unique<ScheduleService>(
+            *store_, *store_, *store_, *jobs_, ScheduleSettings{.allowUsers = true, .minIntervalSeconds = 1},
+            clock_.clock());
     }
     void TearDown() override { store_->close(); }
 
@@ -189,6 +190,56 @@ TEST_F(SchedulerTest, ALongDowntimeOfAnEverySecondScheduleCostsOnlyWhatThePolicy
     EXPECT_EQ(times.back(), kLater + 24 * kSecond);
 }
 
+// Issue 18, item 4: many every-second schedules of one owner submit no more jobs than the owner's budget
+// in any minute; the ticks beyond are recorded without a job, with why, and counted as over budget.
+// Another owner's schedules have a budget of their own, and the window slides.
+TEST_F(SchedulerTest, AnOwnersSchedulesSubmitNoMoreJobsThanTheBudgetInAnyMinute) {
+    rampart::testing::createUser(*store_, "bob");
+    clock_.set(kSchedulerT0);
+    std::vector<std::string> alices;
+    for (int i = 0; i < 10; ++i) {
+        alices.push_back(runToCompletion(schedules_->create(rampart::testing::userPrincipal("alice"),
+                                                            rampart::testing::cronDraft("* * * * * *"), {}))
+                             .id);
+    }
+    runToCompletion(schedules_->create(rampart::testing::userPrincipal("bob"),
+                                       rampart::testing::cronDraft("*/3 * * * * *"), {}));
+    SchedulerSettings settings{.holder = "s", .maxJobsPerOwnerPerMinute = 25};
+    Scheduler scheduler(*store_, *store_, *store_, *jobs_, settings, clock_.clock());
+
+    const auto jobsOf = [&](const std::string& owner) {
+        store::JobQuery query;
+        query.limit = 500;
+        query.ownerId = owner;
+        return runToCompletion(store_->listJobs(query)).jobs.size();
+    };
+    int fired = 0;
+    int overBudget = 0;
+    for (int second = 1; second <= 59; ++second) {
+        const auto r = round(scheduler, kSchedulerT0 + second * kSecond + 100);
+        fired += r.fired;
+        overBudget += r.overBudget;
+        EXPECT_EQ(r.skipped, 0) << "over-budget ticks are counted apart";
+    }
+    EXPECT_EQ(jobsOf("alice"), 25u) << "ten schedules a second for a minute, one budget";
+    EXPECT_EQ(jobsOf("bob"), 19u) << "bob's schedule (every 3 s) has his own budget";
+    EXPECT_EQ(fired, 25 + 19);
+    EXPECT_EQ(overBudget, 10 * 59 - 25);
+    // Every tick is recorded; those without a job say why.
+    for (const auto& id : alices) {
+        for (const auto& tick : runToCompletion(store_->scheduleTicks(id, 1000))) {
+            if (!tick.jobId) {
+                EXPECT_NE(tick.skipReason.find("max_jobs_per_owner_per_minute"), std::string::npos)
+                    << tick.skipReason;
+            }
+        }
+    }
+    // A minute after the first jobs, the window has moved on: the budget is there again.
+    const auto later = round(scheduler, kSchedulerT0 + 62 * kSecond + 100);
+    EXPECT_GT(later.fired, 1);
+    EXPECT_LE(jobsOf("alice"), 50u);
+}
+
 TEST_F(SchedulerTest, ARestartWithinTheLeaseNeitherRepeatsNorLosesATick) {
     const auto schedule = everyMinute();
     auto restarted = crashAndRestart(schedule);
@@ -262,8 +313,9 @@ TEST_F(SchedulerTest, AnOwnerDemotedBelowTheQueueGetsNoJob) {
         .queues = {QueueSettings{.name = "default"},
                    QueueSettings{.name = "reports", .submitRoles = {identity::Role::admin}}}};
     jobs_ = std::make_unique<JobService>(*store_, *store_, tasks_, settings, clock_.clock());
-    schedules_ = std::make_unique<ScheduleService>(*store_, *store_, *store_, *jobs_,
-                                                   ScheduleSettings{.allowUsers = true}, clock_.clock());
+    schedules_ = std::make_unique<ScheduleService>(
+        *store_, *store_, *store_, *jobs_, ScheduleSettings{.allowUsers = true, .minIntervalSeconds = 1},
+        clock_.clock());
     clock_.set(kSchedulerT0 + 10 * kSecond);
     auto draft = rampart::testing::cronDraft("* * * * *");
     draft.queue = "reports";

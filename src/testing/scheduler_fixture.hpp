@@ -82,7 +82,8 @@ inline void raceTwoSchedulers(const std::function<std::unique_ptr<store::Store>(
     jobs::JobService jobsA(*storeA, *storeA, tasks, jobs::JobsSettings{}, clock.clock());
     jobs::JobService jobsB(*storeB, *storeB, tasks, jobs::JobsSettings{}, clock.clock());
     jobs::ScheduleService schedules(*storeA, *storeA, *storeA, jobsA,
-                                    jobs::ScheduleSettings{.allowUsers = true}, clock.clock());
+                                    jobs::ScheduleSettings{.allowUsers = true, .minIntervalSeconds = 1},
+                                    clock.clock());
     const auto alice = userPrincipal("alice");
     std::vector<std::string> ids;
     ids.push_back(runToCompletion(schedules.create(alice, cronDraft("* * * * * *"), {})).id);

@@ -17,11 +17,12 @@ using namespace std::chrono_literals;
 
 class ScheduleApiTest : public ::testing::Test {
   protected:
-    void start(bool allowUsers) {
+    void start(bool allowUsers, const Environment& extra = {}) {
         secrets_ = {std::string(kAdminPassword), std::string(kUserPassword), std::string(kSecretKey)};
         Environment env = apiServerEnvironment(dir_);
         env["RAMPART_SCHEDULES__ALLOW_USERS"] = allowUsers ? "true" : "false";
         env["RAMPART_SCHEDULES__MAX_PER_USER"] = "3";
+        for (const auto& [name, value] : extra) env[name] = value;
         server_.start({}, env);
         admin_ = login("admin", kAdminPassword);
         createUser("alice", "user");
@@ -60,6 +61,13 @@ class ScheduleApiTest : public ::testing::Test {
         return {
             {"name", "report"}, {"task", "noop"}, {"cron", std::move(cron)}, {"time_zone", "Europe/London"}};
     }
+    // A personal API token of the caller's with these scopes.
+    std::string apiToken(const std::string& bearer, const json::array& scopes) {
+        auto r = post("/api/v1/tokens", bearer, {{"name", "scoped"}, {"scopes", scopes}});
+        EXPECT_EQ(r.status, 201) << r.body;
+        secrets_.push_back(str(parse(r), "token"));
+        return str(parse(r), "token");
+    }
     std::size_t jobCount(const std::string& bearer) {
         auto r = call("GET", "/api/v1/jobs?task=noop&limit=500", bearer);
         EXPECT_EQ(r.status, 200) << r.body;
@@ -73,7 +81,7 @@ class ScheduleApiTest : public ::testing::Test {
 };
 
 TEST_F(ScheduleApiTest, AnEverySecondScheduleSubmitsJobsUntilDeleted) {
-    start(false);
+    start(false, {{"RAMPART_SCHEDULES__MIN_INTERVAL_SECONDS", "1"}});
     auto created = post("/api/v1/schedules", admin_, schedule("* * * * * *"));
     ASSERT_EQ(created.status, 201) << created.body;
     const auto body = parse(created);
@@ -249,6 +257,115 @@ TEST_F(ScheduleApiTest, AUserHasAtMostTheConfiguredNumberOfSchedules) {
     EXPECT_EQ(fourth.status, 409) << fourth.body;
     EXPECT_NE(fourth.body.find("schedule-limit"), std::string::npos);
     EXPECT_EQ(post("/api/v1/schedules", bob_, schedule()).status, 201) << "the limit is per user";
+}
+
+// A schedule submits jobs on its owner's behalf: a token that may change schedules but not submit jobs
+// must not get jobs submitted through one (issue 18, item 4). Deleting needs schedules:write only.
+TEST_F(ScheduleApiTest, CreatingOrChangingAScheduleNeedsJobsWriteToo) {
+    start(true);
+    const std::string schedulesOnly = apiToken(alice_, json::array{"schedules:read", "schedules:write"});
+    const std::string both = apiToken(alice_, json::array{"schedules:read", "schedules:write", "jobs:write"});
+
+    auto refused = post("/api/v1/schedules", schedulesOnly, schedule());
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_TRUE(parse(call("GET", "/api/v1/schedules", alice_)).at("items").as_array().empty())
+        << "nothing stored";
+
+    auto created = post("/api/v1/schedules", both, schedule());
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string id = str(parse(created), "id");
+    const std::string path = "/api/v1/schedules/" + id;
+    EXPECT_EQ(call("PATCH", path, schedulesOnly, R"({"enabled": false})").status, 403);
+    EXPECT_EQ(call("PATCH", path, schedulesOnly, R"({"cron": "* * * * *"})").status, 403);
+    EXPECT_EQ(str(parse(call("GET", path, alice_)), "cron"), "0 3 * * *") << "unchanged";
+    EXPECT_EQ(call("PATCH", path, both, R"({"enabled": false})").status, 200);
+    EXPECT_EQ(call("GET", path, schedulesOnly).status, 200) << "reading needs schedules:read only";
+    EXPECT_EQ(call("DELETE", path, schedulesOnly).status, 204) << "deleting submits nothing";
+
+    // The refusals were audited as permission denials, for the scope.
+    auto audit = parse(call("GET", "/api/v1/audit?action=permission.denied", admin_)).at("items").as_array();
+    int scopeDenials = 0;
+    for (const auto& event : audit) {
+        if (event.at("details").at("reason") == "scope") ++scopeDenials;
+    }
+    EXPECT_EQ(scopeDenials, 3);
+}
+
+// schedules.min_interval_seconds (10 by default): an interval or a cron expression firing more often is
+// refused with 422 and a pointer to the field; a schedule can still be disabled whatever its timing.
+TEST_F(ScheduleApiTest, SchedulesFiringMoreOftenThanTheMinimumAreRefused) {
+    start(true);
+    const auto refusedAt = [&](const Response& r, std::string_view pointer) {
+        EXPECT_EQ(r.status, 422) << r.body;
+        EXPECT_NE(r.body.find("interval-too-short"), std::string::npos) << r.body;
+        const auto problem = parse(r);
+        ASSERT_TRUE(problem.contains("errors")) << r.body;
+        ASSERT_EQ(problem.at("errors").as_array().size(), 1u);
+        EXPECT_EQ(str(problem.at("errors").as_array()[0].as_object(), "pointer"), pointer);
+    };
+    auto fast = json::object{{"name", "fast"}, {"task", "noop"}, {"every_seconds", 9}};
+    refusedAt(post("/api/v1/schedules", alice_, fast), "/every_seconds");
+    refusedAt(post("/api/v1/schedules", alice_, schedule("*/5 * * * * *")), "/cron");
+    refusedAt(post("/api/v1/schedules", alice_, schedule("0,59 * * * * *")), "/cron");  // 59 then 0: 1 s
+    refusedAt(post("/api/v1/schedules", alice_, schedule("* * * * * *")), "/cron");
+    EXPECT_TRUE(parse(call("GET", "/api/v1/schedules", alice_)).at("items").as_array().empty());
+
+    fast["every_seconds"] = 10;
+    auto interval = post("/api/v1/schedules", alice_, fast);
+    ASSERT_EQ(interval.status, 201) << interval.body;
+    EXPECT_EQ(post("/api/v1/schedules", alice_, schedule("*/10 * * * * *")).status, 201);
+    EXPECT_EQ(post("/api/v1/schedules", alice_, schedule("* * * * *")).status, 201) << "every minute";
+
+    const std::string path = "/api/v1/schedules/" + str(parse(interval), "id");
+    refusedAt(call("PATCH", path, alice_, R"({"every_seconds": 1})"), "/every_seconds");
+    refusedAt(call("PATCH", path, alice_, R"({"cron": "*/2 * * * * *"})"), "/cron");
+    EXPECT_EQ(parse(call("GET", path, alice_)).at("every_seconds"), 10) << "unchanged";
+}
+
+// Each owner's schedules together submit at most schedules.max_jobs_per_owner_per_minute jobs: three
+// every-second schedules (the minimum lowered to 1 s) against a budget of 4 a minute make 4 jobs, and
+// the ticks beyond say why they made none.
+TEST_F(ScheduleApiTest, AnOwnersSchedulesSubmitNoMoreJobsThanTheBudget) {
+    start(true, {{"RAMPART_SCHEDULES__MIN_INTERVAL_SECONDS", "1"},
+                 {"RAMPART_SCHEDULES__MAX_JOBS_PER_OWNER_PER_MINUTE", "4"}});
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+        auto r = post("/api/v1/schedules", alice_,
+                      {{"name", "tick " + std::to_string(i)}, {"task", "noop"}, {"every_seconds", 1}});
+        ASSERT_EQ(r.status, 201) << r.body;
+        ids.push_back(str(parse(r), "id"));
+    }
+    // Three schedules a second: the budget is spent within two seconds; wait for ticks well beyond it.
+    std::size_t overBudget = 0;
+    for (int i = 0; i < 100 && overBudget < 6; ++i) {
+        std::this_thread::sleep_for(100ms);
+        overBudget = 0;
+        for (const auto& id : ids) {
+            auto ticks = parse(call("GET", "/api/v1/schedules/" + id + "/ticks?limit=50", alice_));
+            for (const auto& tick : ticks.at("items").as_array()) {
+                if (str(tick.as_object(), "skip_reason").find("max_jobs_per_owner_per_minute") !=
+                    std::string::npos)
+                    ++overBudget;
+            }
+        }
+    }
+    EXPECT_GE(overBudget, 6u) << "ticks beyond the budget are recorded, with why";
+    EXPECT_EQ(jobCount(alice_), 4u);
+    // Another owner's schedule fires meanwhile: the budget is per owner.
+    ASSERT_EQ(
+        post("/api/v1/schedules", bob_, {{"name", "bob's"}, {"task", "noop"}, {"every_seconds", 1}}).status,
+        201);
+    std::size_t bobsJobs = 0;
+    for (int i = 0; i < 50 && bobsJobs == 0; ++i) {
+        std::this_thread::sleep_for(100ms);
+        bobsJobs = jobCount(bob_);
+    }
+    EXPECT_GE(bobsJobs, 1u);
+    EXPECT_EQ(jobCount(alice_), 4u) << "still";
+    const auto metrics = call("GET", "/metrics", {});
+    EXPECT_NE(metrics.body.find("rampart_schedule_ticks_total{outcome=\"over_budget\"}"), std::string::npos);
+    EXPECT_EQ(metrics.body.find("rampart_schedule_ticks_total{outcome=\"over_budget\"} 0"),
+              std::string::npos);
 }
 
 }  // namespace

@@ -94,7 +94,10 @@ def rampart_results(site, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("celery-port-rampart")
     srv = start_server(tmp, config=EXAMPLE / "rampart.toml", env_extra={
         "RAMPART_RATE_LIMITS__USER": "1000000/hour", "RAMPART_RATE_LIMITS__SCOPES__JOBS__SUBMIT": "1000000/hour",
-        "RAMPART_ACCESS_LOG": "false"})
+        "RAMPART_ACCESS_LOG": "false",
+        # The schedule is switched to every second below, to see a tick without waiting (the default
+        # minimum interval is 10 s).
+        "RAMPART_SCHEDULES__MIN_INTERVAL_SECONDS": "1"})
     worker = None
     try:
         admin = srv.admin_token()

@@ -1,5 +1,5 @@
 // Checks, in order: a policy exists, the route is public, someone is authenticated, the role is
-// allowed, the credential kind is allowed, the credential carries the scope, an admin has TOTP.
+// allowed, the credential kind is allowed, the credential carries the scopes, an admin has TOTP.
 // Every refusal after authentication is audited, since probing for permissions is worth knowing about.
 #include "http/middleware/authorization.hpp"
 
@@ -71,7 +71,8 @@ boost::asio::awaitable<void> AuthorizationStage::handle(Exchange& ex, Next next)
             reason = "role";
         } else if (policy->interactiveOnly && !interactive(who.credential)) {
             reason = "interactive_only";
-        } else if (!policy->scope.empty() && !who.hasScope(policy->scope)) {
+        } else if ((!policy->scope.empty() && !who.hasScope(policy->scope)) ||
+                   (!policy->alsoScope.empty() && !who.hasScope(policy->alsoScope))) {
             reason = "scope";
         } else if (requireAdminTotp_ && who.role == identity::Role::admin && !who.totpEnabled &&
                    !policy->allowWithoutTotp) {
