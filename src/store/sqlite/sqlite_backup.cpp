@@ -57,8 +57,8 @@ void copyLiveDatabase(const std::filesystem::path& source, const std::filesystem
     Database to = open(destination, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, "create the copy");
 
     // One read transaction over every step. Without it each step takes a fresh snapshot, and SQLite
-    // restarts the copy whenever another connection has written since the last one: on a busy server
-    // it would never finish.
+    // starts the copy over whenever another connection has written since the last step: on a busy
+    // server a large database could be copied again and again.
     execute(from.get(), "BEGIN", "begin a read transaction");
     execute(from.get(), "SELECT count(*) FROM sqlite_schema", "read the database");
 
