@@ -6,6 +6,7 @@
 #include <iostream>
 #include <iterator>
 
+#include "app/backup.hpp"
 #include "app/serve.hpp"
 #include "core/run_blocking.hpp"
 #include "identity/account_service.hpp"
@@ -102,7 +103,8 @@ int run(identity::KeyManager& keys, identity::AccountService& accounts, const id
 }  // namespace
 
 void addAdminCommands(CLI::App& app, AdminCommand& command) {
-    command.admin = app.add_subcommand("admin", "Administer users and signing keys");
+    command.admin =
+        app.add_subcommand("admin", "Administer users and signing keys; back up and restore the store");
     command.admin->require_subcommand(1);
     auto* user = command.admin->add_subcommand("user", "Create, disable, enable, change or reset a user");
     user->require_subcommand(1);
@@ -134,6 +136,40 @@ void addAdminCommands(CLI::App& app, AdminCommand& command) {
     keys->require_subcommand(1);
     command.keysRotate =
         keys->add_subcommand("rotate", "Add a new signing key; old keys verify until they expire");
+
+    const std::string keyFileHelp = "backup key file: 32 bytes, or 64 hex digits (see backup-key)";
+    command.backup = command.admin->add_subcommand(
+        "backup", "Copy the SQLite store, while it serves, into one encrypted file (docs/operations.md)");
+    command.backup->add_option("file", command.backupFile, "the backup file to write")->required();
+    command.backup->add_option("--key-file", command.keyFile, keyFileHelp);
+    command.backup->add_flag("--no-encrypt", command.noEncrypt, "write the database unencrypted");
+    command.backup->add_flag("--force", command.force, "replace the file if it exists");
+    command.restore = command.admin->add_subcommand(
+        "restore", "Restore a backup file into an empty data directory (as DIR/rampart.db)");
+    command.restore->add_option("file", command.backupFile, "the backup file")
+        ->required()
+        ->check(CLI::ExistingFile);
+    command.restore->add_option("--data-dir", command.restoreDataDir, "an empty or new data directory")
+        ->required();
+    command.restore->add_option("--key-file", command.keyFile, keyFileHelp);
+    command.restore->add_flag("--no-encrypt", command.noEncrypt, "the backup was made with --no-encrypt");
+    command.backupKey =
+        command.admin->add_subcommand("backup-key", "Create a new random backup key file (0600)");
+    command.backupKey->add_option("file", command.keyFile, "the key file to create")->required();
+}
+
+int runAdminFileCommand(const Config& config, const AdminCommand& command) {
+    if (*command.backupKey) return createBackupKey(command.keyFile);
+    if (*command.backup) {
+        return backupDatabase(config, BackupOptions{.file = command.backupFile,
+                                                    .keyFile = command.keyFile,
+                                                    .noEncrypt = command.noEncrypt,
+                                                    .force = command.force});
+    }
+    return restoreDatabase(RestoreOptions{.file = command.backupFile,
+                                          .dataDir = command.restoreDataDir,
+                                          .keyFile = command.keyFile,
+                                          .noEncrypt = command.noEncrypt});
 }
 
 identity::AuthSettings authSettings(const Config& config) {

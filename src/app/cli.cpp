@@ -149,6 +149,7 @@ int runCli(int argc, char** argv) {
         }
         if (*auditVerifyCommand) return verifyAuditLog(config);
         if (*adminCommand.admin) {
+            if (adminCommand.worksOnFiles()) return runAdminFileCommand(config, adminCommand);
             ensureDevelopmentSecretKey(config);
             return runAdmin(config, adminCommand);
         }

@@ -24,20 +24,24 @@ std::string schemeOf(std::string_view url) {
 
 }  // namespace
 
-// Error messages never quote the URL: a PostgreSQL URL may carry a password.
-std::unique_ptr<Store> openStore(const SecretString& databaseUrl, StoreOptions options) {
+std::optional<std::filesystem::path> sqliteDatabasePath(const SecretString& databaseUrl) {
     const std::string_view url = databaseUrl.reveal();
     const std::string scheme = schemeOf(url);
-    if (scheme == "sqlite") {
-        // Everything after "sqlite://" is a file path: sqlite://./var/rampart.db is relative,
-        // sqlite:///srv/rampart.db absolute.
-        const std::string_view path = url.substr(scheme.size() + 3);
-        if (path.empty() || path == ":memory:") {
-            // Each store connection would get its own private in-memory database.
-            throw std::invalid_argument("sqlite database URL needs a file path");
-        }
-        return std::make_unique<SqliteStore>(std::filesystem::path(path));
+    if (scheme != "sqlite") return std::nullopt;
+    // Everything after "sqlite://" is a file path: sqlite://./var/rampart.db is relative,
+    // sqlite:///srv/rampart.db absolute.
+    const std::string_view path = url.substr(scheme.size() + 3);
+    if (path.empty() || path == ":memory:") {
+        // Each store connection would get its own private in-memory database.
+        throw std::invalid_argument("sqlite database URL needs a file path");
     }
+    return std::filesystem::path(path);
+}
+
+// Error messages never quote the URL: a PostgreSQL URL may carry a password.
+std::unique_ptr<Store> openStore(const SecretString& databaseUrl, StoreOptions options) {
+    if (auto path = sqliteDatabasePath(databaseUrl)) return std::make_unique<SqliteStore>(*path);
+    const std::string scheme = schemeOf(databaseUrl.reveal());
     if (scheme == "postgresql" || scheme == "postgres") {
         return std::make_unique<PostgresStore>(databaseUrl, PostgresStore::Options{.size = options.poolSize});
     }

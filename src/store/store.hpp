@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -89,5 +90,9 @@ struct StoreOptions {
 // StoreUnavailable (message without the URL) when it cannot be opened, and std::invalid_argument for an
 // unknown scheme.
 std::unique_ptr<Store> openStore(const SecretString& databaseUrl, StoreOptions options = {});
+
+// The database file of a sqlite:// URL; nullopt for any other scheme. Throws std::invalid_argument for
+// a sqlite URL without a file path.
+[[nodiscard]] std::optional<std::filesystem::path> sqliteDatabasePath(const SecretString& databaseUrl);
 
 }  // namespace rampart::store
