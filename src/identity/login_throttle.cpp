@@ -72,11 +72,6 @@ std::chrono::seconds LoginThrottle::fail(const std::string& key, Seconds now, in
     return lockout;
 }
 
-void LoginThrottle::reset(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    entries_.erase(key);
-}
-
 void LoginThrottle::prune(Seconds now) {
     std::erase_if(entries_, [&](const auto& item) {
         return item.second.lockedUntil <= now && item.second.lastFailure + settings_.lockoutMax < now;

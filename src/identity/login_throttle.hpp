@@ -53,7 +53,6 @@ class LoginThrottle {
     [[nodiscard]] std::optional<store::Seconds> lockedUntil(const std::string& key, store::Seconds now);
     // Counts a failure; returns the lockout it started (zero for none).
     std::chrono::seconds fail(const std::string& key, store::Seconds now, int threshold);
-    void reset(const std::string& key);
 
   private:
     struct Entry {
