@@ -315,8 +315,9 @@ int serve(Config config, const ServeOptions& options) {
     if (config.accessLog) accessLog = std::make_unique<obs::AccessLog>();
 
     std::unique_ptr<identity::OidcRegistry> oidc = startOidc(config);
+    obs::AuthMetrics authMetrics(metrics);
     identity::IdentityServices identityServices(*store, *store, config.secretKey, authSettings(config),
-                                                identity::systemClock(), oidc.get());
+                                                identity::systemClock(), oidc.get(), &authMetrics);
     identityServices.keys.loadKeys();
     bootstrapAdmin(identityServices.accounts, config);
     std::unique_ptr<redis::ClientHost> redisHost = redisFor(config);
@@ -441,6 +442,12 @@ int serve(Config config, const ServeOptions& options) {
     housekeeping.add({.name = "retention", .first = 1min, .interval = 10min, .clusterWide = true, .run = [&] {
                           deleteExpiredJobs(*store, config.jobs.retention);
                       }});
+    // Per-username failed-login counters (identity/login_service.hpp): forgotten after a quiet spell,
+    // capped at LoginService::kNameFailureCapacity rows; one node's sweep does it for the cluster.
+    housekeeping.add(
+        {.name = "login-failures", .first = 1min, .interval = 1min, .clusterWide = true, .run = [&] {
+             runBlocking(identityServices.logins.pruneNameFailures());
+         }});
     // With no in-process workers (the pools do it otherwise), so no dead worker's job stays `running`.
     // On every such node: it is idempotent and cheap, and a job should not wait for one node's turn.
     if (workers.empty())

@@ -72,7 +72,8 @@ AccountService::AccountService(store::IdentityStore& store, store::AuditSink& au
       cache_(cache),
       serverSecret_(std::move(serverSecret)),
       settings_(std::move(settings)),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      nameKey_(serverSecret_) {}
 
 Seconds AccountService::now() const {
     return toSeconds(clock_());
@@ -324,6 +325,7 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(std::string
         patch.failedLogins = 0;
         patch.lockedUntil = std::optional<Seconds>{};
     }
+    const bool unlocks = patch.lockedUntil.has_value();
     std::optional<store::UserRecord> updated;
     try {
         updated = co_await store_.updateUser(id, std::move(patch));
@@ -332,6 +334,8 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(std::string
         throw AuthError(Kind::conflict, "conflict", "the email is taken");
     }
     if (!updated) throw AuthError(Kind::notFound, "not_found", "no such user");
+    // A new password or a re-enabled account lifts the lockout: the name's counter is what locks.
+    if (unlocks) co_await store_.clearLoginNameFailures(nameKey_.of(updated->username));
     const std::string target = "user:" + id;
     if (changes.role && updated->role != oldRole) {
         boost::json::object roles{{"from", oldRole}, {"to", updated->role}};

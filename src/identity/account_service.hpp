@@ -19,6 +19,7 @@
 #include "identity/auth_settings.hpp"
 #include "identity/credential_cache.hpp"
 #include "identity/jwt.hpp"
+#include "identity/login_throttle.hpp"
 #include "identity/principal.hpp"
 #include "store/audit_sink.hpp"
 #include "store/identity_store.hpp"
@@ -102,6 +103,7 @@ class AccountService {
     SecretString serverSecret_;
     AuthSettings settings_;
     Clock clock_;
+    LoginNameKey nameKey_;  // to lift a name's lockout (LoginService counts it)
 };
 
 }  // namespace rampart::identity

@@ -11,6 +11,7 @@
 #include "identity/key_manager.hpp"
 #include "identity/login_service.hpp"
 #include "identity/request_authenticator.hpp"
+#include "obs/metrics.hpp"
 #include "store/audit_sink.hpp"
 #include "store/identity_store.hpp"
 
@@ -21,11 +22,11 @@ class OidcRegistry;
 struct IdentityServices {
     IdentityServices(store::IdentityStore& store, store::AuditSink& audit, const SecretString& serverSecret,
                      const AuthSettings& settings, const Clock& clock = systemClock(),
-                     OidcRegistry* oidc = nullptr)
+                     OidcRegistry* oidc = nullptr, obs::AuthMetrics* metrics = nullptr)
         : cache(store),
           keys(store, serverSecret, settings, clock),
-          authenticator(store, cache, keys, settings, clock, oidc),
-          logins(store, audit, cache, keys, serverSecret, settings, clock),
+          authenticator(store, cache, keys, settings, clock, oidc, metrics),
+          logins(store, audit, cache, keys, serverSecret, settings, clock, metrics),
           accounts(store, audit, cache, serverSecret, settings, clock) {}
 
     CredentialCache cache;

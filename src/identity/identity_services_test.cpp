@@ -8,9 +8,12 @@
 #include <gtest/gtest.h>
 
 #include "core/base64url.hpp"
+#include "core/sha256.hpp"
 #include "identity/api_token.hpp"
 #include "identity/jwt_test_support.hpp"
 #include "identity/totp.hpp"
+#include "obs/metrics.hpp"
+#include "store/sqlite/connection.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
@@ -190,6 +193,125 @@ TEST_F(IdentityServicesTest, OneAddressGuessingManyAccountsIsLockedOut) {
     // Another address is not affected.
     createUser("alice");
     EXPECT_TRUE(login("alice", kPassword, std::nullopt, false, "198.51.100.7").tokens);
+}
+
+// Rotating through the addresses of one IPv6 /64 does not escape the address lockout: the /64 is one
+// address to the throttle (as to the rate limiter), and IPv4-mapped IPv6 is its IPv4 address.
+TEST_F(IdentityServicesTest, FailuresFromOneIpv6Slash64LockTheWholeSlash64) {
+    // 12 failures (3 x kAddressFailureFactor) over fresh names, each from a different address of the /64.
+    for (int i = 0; i < 12; ++i) {
+        const std::string address = "2001:db8:1:2::" + std::to_string(i + 1);
+        errorOf(
+            [&] { login("v6name" + std::to_string(i), "wrong password!!", std::nullopt, false, address); });
+    }
+    auto locked = errorOf(
+        [&] { login("another-name", "wrong password!!", std::nullopt, false, "2001:db8:1:2:abcd::9"); });
+    ASSERT_TRUE(locked);
+    EXPECT_EQ(locked->kind(), Kind::throttled) << "a fresh address of the same /64 was not locked out";
+    // The next /64 is another client.
+    createUser("alice");
+    EXPECT_TRUE(login("alice", kPassword, std::nullopt, false, "2001:db8:1:3::1").tokens);
+
+    // IPv4-mapped IPv6 counts as the IPv4 address.
+    for (int i = 0; i < 12; ++i)
+        errorOf([&] {
+            login("v4name" + std::to_string(i), "wrong password!!", std::nullopt, false,
+                  "::ffff:198.51.100.20");
+        });
+    auto mapped =
+        errorOf([&] { login("yet-another", "wrong password!!", std::nullopt, false, "198.51.100.20"); });
+    ASSERT_TRUE(mapped);
+    EXPECT_EQ(mapped->kind(), Kind::throttled);
+}
+
+// An unknown name's lockout lives where a known name's does (the store), so a restarted process (or
+// another node) answers the same for both: the lockout does not tell which accounts exist.
+TEST_F(IdentityServicesTest, AnUnknownNameStaysLockedLikeAKnownOneAfterARestart) {
+    createUser("alice");
+    for (int i = 0; i < 3; ++i) {
+        errorOf([&] { login("alice", "wrong password!!", std::nullopt, false, "192.0.2.1"); });
+        errorOf([&] { login("Nobody", "wrong password!!", std::nullopt, false, "192.0.2.2"); });
+    }
+    // A fresh set of services on the same database: nothing of the old process's memory survives.
+    ids_ = std::make_unique<IdentityServices>(store_, store_, secret_, testSettings(), clock());
+    ids_->keys.loadKeys();
+    auto known = errorOf([&] { login("alice", kPassword, std::nullopt, false, "198.51.100.1"); });
+    auto unknown = errorOf([&] { login("nobody", kPassword, std::nullopt, false, "198.51.100.2"); });
+    ASSERT_TRUE(known);
+    ASSERT_TRUE(unknown);
+    EXPECT_EQ(known->kind(), Kind::throttled);
+    EXPECT_EQ(unknown->kind(), Kind::throttled) << "the unknown name's lockout did not survive the restart";
+    EXPECT_EQ(unknown->slug(), known->slug());
+    EXPECT_EQ(unknown->retryAfter, known->retryAfter);
+    EXPECT_EQ(std::string(unknown->what()), std::string(known->what()));
+    // The lockout ends alike too, and an administrator's new password lifts the known one.
+    now_ += 61s;
+    EXPECT_EQ(errorOf([&] { login("nobody", kPassword, std::nullopt, false, "198.51.100.2"); })->kind(),
+              Kind::unauthorized);
+    EXPECT_TRUE(login("alice", kPassword, std::nullopt, false, "198.51.100.1").tokens);
+}
+
+// The counter's row holds a keyed hash of the name: neither the name (which is sometimes a password
+// typed into the wrong field) nor its plain hash.
+TEST_F(IdentityServicesTest, TheNameFailureRowDoesNotHoldTheName) {
+    const std::string typed = "Tr0ub4dor&3-my-password";
+    errorOf([&] { login(typed, "wrong password!!"); });
+    errorOf([&] { login("plainname", "wrong password!!"); });
+    store::sqlite::Connection db(dir_.path() / "rampart.db", store::sqlite::Connection::Mode::readOnly);
+    auto rows = db.prepare("SELECT name_key, failures FROM login_name_failures ORDER BY name_key");
+    std::vector<std::string> keys;
+    while (rows.step()) keys.push_back(rows.columnText(0));
+    ASSERT_EQ(keys.size(), 2u);
+    for (const std::string& key : keys) {
+        EXPECT_EQ(key.size(), 64u);
+        for (const std::string& name : {typed, std::string("plainname")}) {
+            std::string lower = name;
+            std::transform(lower.begin(), lower.end(), lower.begin(),
+                           [](unsigned char c) { return std::tolower(c); });
+            EXPECT_EQ(key.find(name), std::string::npos);
+            EXPECT_EQ(key.find(lower), std::string::npos);
+            EXPECT_NE(key, hexLower(sha256(lower))) << "a plain hash can be searched with a dictionary";
+            EXPECT_NE(key, hexLower(sha256(name)));
+        }
+    }
+    // Keyed by the secret: another secret gives another key.
+    EXPECT_NE(LoginNameKey(secret_).of("plainname"),
+              LoginNameKey(SecretString("another secret key for the test")).of("plainname"));
+    EXPECT_EQ(LoginNameKey(secret_).of("PlainName"), LoginNameKey(secret_).of("plainname"));
+}
+
+// rampart_auth_failures_total{reason} and rampart_lockouts_total move with failed logins, lockouts and
+// refused credentials.
+TEST_F(IdentityServicesTest, FailedLoginsAndLockoutsAreCountedOnTheMetrics) {
+    obs::Metrics metrics;
+    obs::AuthMetrics authMetrics(metrics);
+    ids_ = std::make_unique<IdentityServices>(store_, store_, secret_, testSettings(), clock(), nullptr,
+                                              &authMetrics);
+    ids_->keys.loadKeys();
+    auto value = [&](const std::string& series) {
+        const std::string text = metrics.render();
+        const auto at = text.find("\n" + series + " ");
+        if (at == std::string::npos) return -1.0;
+        return std::stod(text.substr(at + series.size() + 2));
+    };
+    EXPECT_EQ(value("rampart_auth_failures_total{reason=\"bad_password\"}"), 0.0);
+    EXPECT_EQ(value("rampart_lockouts_total"), 0.0);
+    createUser("alice");
+    errorOf([&] { login("alice", "wrong password!!"); });
+    errorOf([&] { login("nobody", "wrong password!!"); });
+    EXPECT_EQ(value("rampart_auth_failures_total{reason=\"bad_password\"}"), 1.0);
+    EXPECT_EQ(value("rampart_auth_failures_total{reason=\"unknown_user\"}"), 1.0);
+    EXPECT_EQ(value("rampart_lockouts_total"), 0.0);
+    errorOf([&] { login("alice", "wrong password!!"); });
+    errorOf([&] { login("alice", "wrong password!!"); });  // the third: alice is locked out
+    EXPECT_EQ(value("rampart_lockouts_total"), 1.0);
+    errorOf([&] { login("alice"); });
+    EXPECT_EQ(value("rampart_auth_failures_total{reason=\"locked\"}"), 1.0);
+    EXPECT_FALSE(authenticate("not-a-jwt").principal);
+    EXPECT_EQ(value("rampart_auth_failures_total{reason=\"bad_token\"}"), 1.0);
+    const std::string text = metrics.render();
+    EXPECT_EQ(text.find("alice"), std::string::npos) << "a username reached the metrics";
+    EXPECT_EQ(text.find("192.0.2.10"), std::string::npos) << "an address reached the metrics";
 }
 
 TEST_F(IdentityServicesTest, AWeakerHashIsUpgradedAtTheNextLogin) {

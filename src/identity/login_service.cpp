@@ -36,17 +36,20 @@ AuthError unauthorized() {
     return {Kind::unauthorized, "invalid_token", "the token is not valid"};
 }
 
-std::string lowerAscii(std::string_view text) {
-    std::string lower(text);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return lower;
+// The metric of a failed login's audited reason.
+obs::AuthMetrics::Failure failureOf(std::string_view reason) {
+    using Failure = obs::AuthMetrics::Failure;
+    if (reason == "unknown_user") return Failure::unknownUser;
+    if (reason == "bad_password") return Failure::badPassword;
+    if (reason == "inactive") return Failure::inactiveUser;
+    return Failure::badTotp;  // bad_totp, totp_unreadable
 }
 
 }  // namespace
 
 LoginService::LoginService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
-                           KeyManager& keys, SecretString serverSecret, AuthSettings settings, Clock clock)
+                           KeyManager& keys, SecretString serverSecret, AuthSettings settings, Clock clock,
+                           obs::AuthMetrics* metrics)
     : store_(store),
       audit_(audit, clock),
       cache_(cache),
@@ -59,7 +62,9 @@ LoginService::LoginService(store::IdentityStore& store, store::AuditSink& audit,
           VerifyOptions{
               .issuer = settings_.issuer, .audience = settings_.audience, .tokenUse = std::string("refresh")},
           clock_),
-      throttle_(settings_) {
+      throttle_(settings_),
+      nameKey_(serverSecret_),
+      metrics_(metrics) {
     prepareDummyHash(settings_.hashing);
 }
 
@@ -72,24 +77,28 @@ boost::asio::awaitable<void> LoginService::loginFailed(const std::optional<store
                                                        const RequestContext& context,
                                                        std::string_view reason) {
     const Seconds time = now();
-    const std::string addressKey = "ip:" + clientText(context.client);
-    const std::string nameKey = "user:" + lowerAscii(username);
-    auto addressLockout =
-        throttle_.fail(addressKey, time, settings_.loginMaxFailures * kAddressFailureFactor);
-    auto nameLockout = throttle_.fail(nameKey, time, settings_.loginMaxFailures);
+    countFailure(failureOf(reason));
+    const auto addressLockout = throttle_.fail(addressThrottleKey(context.client), time,
+                                               settings_.loginMaxFailures * kAddressFailureFactor);
+    // The name's counter is in the store, known name or not, so that every node and every restart
+    // answers alike for both (an unknown name must lock exactly like a known one).
+    std::function<std::chrono::seconds(int)> lockout = [this](int failures) {
+        return lockoutFor(failures, settings_);
+    };
+    std::string nameKey = nameKey_.of(username);
+    const auto counted = co_await store_.recordLoginNameFailure(std::move(nameKey), time,
+                                                                settings_.lockoutMax, std::move(lockout));
+    const auto nameLockout = lockoutFor(counted.failures, settings_);
     if (user) {
-        std::function<std::chrono::seconds(int)> lockout = [this](int failures) {
-            return lockoutFor(failures, settings_);
-        };
-        auto updated = co_await store_.recordLoginFailure(user->id, time, std::move(lockout));
-        if (updated && updated->lockedUntil && *updated->lockedUntil > time) {
-            nameLockout = std::max(nameLockout, std::chrono::seconds(*updated->lockedUntil - time));
-        }
+        // The account's own columns mirror the name's lockout, for administrators (locked_until).
+        std::function<std::chrono::seconds(int)> mirror = [nameLockout](int) { return nameLockout; };
+        co_await store_.recordLoginFailure(user->id, time, std::move(mirror));
     }
     const std::string actor = user ? user->id : "anonymous";
     boost::json::object failure{{"reason", reason}};
     co_await audit_.audit("auth.login", actor, context, "user:" + username, "failure", std::move(failure));
     if (addressLockout > std::chrono::seconds::zero() || nameLockout > std::chrono::seconds::zero()) {
+        if (metrics_) metrics_->lockoutStarted();
         boost::json::object lockouts{{"account_seconds", nameLockout.count()},
                                      {"address_seconds", addressLockout.count()}};
         co_await audit_.audit("auth.lockout", actor, context, "user:" + username, "locked",
@@ -99,19 +108,19 @@ boost::asio::awaitable<void> LoginService::loginFailed(const std::optional<store
 
 boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, RequestContext context) {
     const Seconds time = now();
-    const std::string addressKey = "ip:" + clientText(context.client);
-    const std::string nameKey = "user:" + lowerAscii(request.username);
+    const std::string nameKey = nameKey_.of(request.username);
 
-    auto lockedUntil = throttle_.lockedUntil(addressKey, time);
-    if (auto nameLocked = throttle_.lockedUntil(nameKey, time)) {
-        lockedUntil = std::max(lockedUntil.value_or(Seconds{}), *nameLocked);
+    // The name's lockout comes from the store alone, the same row for a known name as for an unknown
+    // one (the user's locked_until only mirrors it), so the answer never tells them apart.
+    auto lockedUntil = throttle_.lockedUntil(addressThrottleKey(context.client), time);
+    const auto nameFailures = co_await store_.findLoginNameFailures(nameKey);
+    if (nameFailures && nameFailures->lockedUntil && *nameFailures->lockedUntil > time) {
+        lockedUntil = std::max(lockedUntil.value_or(Seconds{}), *nameFailures->lockedUntil);
     }
     std::optional<store::UserRecord> user;
     if (validUsername(request.username)) user = co_await store_.findUserByUsername(request.username);
-    if (user && user->lockedUntil && *user->lockedUntil > time) {
-        lockedUntil = std::max(lockedUntil.value_or(Seconds{}), *user->lockedUntil);
-    }
     if (lockedUntil) {
+        countFailure(obs::AuthMetrics::Failure::locked);
         const std::string actor = user ? user->id : "anonymous";
         co_await audit_.audit("auth.login", actor, context, "user:" + request.username, "throttled");
         AuthError error(Kind::throttled, "too_many_attempts", "too many failed logins; try again later");
@@ -157,7 +166,7 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     }
     co_await store_.updateUser(user->id, std::move(patch));
     cache_.clear();
-    throttle_.reset(nameKey);
+    if (nameFailures) co_await store_.clearLoginNameFailures(nameKey);
     boost::json::object kind{{"kind", request.session ? "session" : "token"}};
     co_await audit_.audit("auth.login", user->id, context, "user:" + user->username, "success",
                           std::move(kind));
@@ -179,6 +188,11 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
         result.tokens = co_await issuePair(*user, randomToken(16));
     }
     co_return result;
+}
+
+boost::asio::awaitable<std::int64_t> LoginService::pruneNameFailures() {
+    const Seconds time = now();
+    return store_.pruneLoginNameFailures(time - settings_.lockoutMax, time, kNameFailureCapacity);
 }
 
 IssuedToken LoginService::issueAccess(const KeyRing& ring, const std::string& userId,
@@ -220,12 +234,18 @@ boost::asio::awaitable<TokenPair> LoginService::refresh(std::string refreshToken
     auto verified = keys_.verify(refreshVerifier_, refreshToken);
     const auto* family = verified.ok ? verified.claims.raw.if_contains("family_id") : nullptr;
     if (!family || !family->is_string() || family->get_string().empty() || verified.claims.tokenId.empty()) {
+        countFailure(!verified.ok && verified.error == VerifyError::kExpired
+                         ? obs::AuthMetrics::Failure::expired
+                         : obs::AuthMetrics::Failure::badToken);
         throw unauthorized();
     }
     const std::string familyId(family->get_string());
     const std::string userId = verified.claims.subject;
     auto user = co_await store_.findUserById(userId);
-    if (!user || !user->active) throw unauthorized();
+    if (!user || !user->active) {
+        countFailure(obs::AuthMetrics::Failure::inactiveUser);
+        throw unauthorized();
+    }
 
     // Sign the successor first; it only becomes valid if the rotation below stores it.
     const auto currentRing = keys_.ring();
@@ -248,9 +268,14 @@ boost::asio::awaitable<TokenPair> LoginService::refresh(std::string refreshToken
         boost::json::object detail{{"detail", "a spent refresh token was presented; the family is revoked"}};
         co_await audit_.audit("auth.refresh_reuse", userId, context, "family:" + familyId, "denied",
                               std::move(detail));
+        countFailure(obs::AuthMetrics::Failure::revoked);
         throw unauthorized();
     }
-    if (rotated.outcome != store::RefreshOutcome::rotated) throw unauthorized();
+    if (rotated.outcome != store::RefreshOutcome::rotated) {
+        countFailure(rotated.outcome == store::RefreshOutcome::revoked ? obs::AuthMetrics::Failure::revoked
+                                                                       : obs::AuthMetrics::Failure::badToken);
+        throw unauthorized();
+    }
 
     auto access = issueAccess(*currentRing, userId, familyId);
     if (!access.ok) throw std::runtime_error("cannot sign tokens: no usable signing key");

@@ -22,6 +22,7 @@
 #include "identity/key_manager.hpp"
 #include "identity/login_throttle.hpp"
 #include "identity/principal.hpp"
+#include "obs/metrics.hpp"
 #include "store/audit_sink.hpp"
 #include "store/identity_store.hpp"
 
@@ -55,7 +56,7 @@ class LoginService {
   public:
     LoginService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
                  KeyManager& keys, SecretString serverSecret, AuthSettings settings,
-                 Clock clock = systemClock());
+                 Clock clock = systemClock(), obs::AuthMetrics* metrics = nullptr);
 
     // Throws AuthError: invalid_credentials (unauthorized), totp_required (totpRequired, the password
     // was right and a code is needed), too_many_attempts (throttled, with retryAfter).
@@ -68,6 +69,12 @@ class LoginService {
 
     [[nodiscard]] const CsrfKey& csrfKey() const { return csrf_; }
 
+    // The store's per-name failure counters are kept this many at most (the most recently failed).
+    static constexpr std::int64_t kNameFailureCapacity = 100'000;
+    // Housekeeping: forgets the names quiet for lockout_max_seconds whose lockout has ended, then any
+    // beyond kNameFailureCapacity, oldest first. Returns the rows deleted.
+    boost::asio::awaitable<std::int64_t> pruneNameFailures();
+
   private:
     // A new refresh family with its first token, and an access token of that family.
     boost::asio::awaitable<TokenPair> issuePair(const store::UserRecord& user, const std::string& familyId);
@@ -77,6 +84,9 @@ class LoginService {
     boost::asio::awaitable<void> loginFailed(const std::optional<store::UserRecord>& user,
                                              const std::string& username, const RequestContext& context,
                                              std::string_view reason);
+    void countFailure(obs::AuthMetrics::Failure failure) const {
+        if (metrics_) metrics_->failed(failure);
+    }
     [[nodiscard]] store::Seconds now() const;
 
     store::IdentityStore& store_;
@@ -88,7 +98,9 @@ class LoginService {
     Clock clock_;
     CsrfKey csrf_;
     JwtVerifier refreshVerifier_;
-    LoginThrottle throttle_;
+    LoginThrottle throttle_;  // per client address, this process
+    LoginNameKey nameKey_;    // per username, in the store
+    obs::AuthMetrics* metrics_;
 };
 
 }  // namespace rampart::identity

@@ -2,12 +2,46 @@
 #include "identity/login_throttle.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
+
+#include <sodium.h>
+
+#include "core/address_key.hpp"
+#include "core/sha256.hpp"
+#include "core/sodium_init.hpp"
 
 namespace rampart::identity {
 
 using store::Seconds;
+
+namespace {
+constexpr std::string_view kNameKeyContext = "rampart login name v1";
+}  // namespace
+
+LoginNameKey::LoginNameKey(const SecretString& serverSecret) {
+    ensureSodiumInitialised();
+    if (!deriveSubkey(serverSecret, kNameKeyContext, key_))
+        throw std::invalid_argument("login name keys need a secret key");
+}
+
+std::string LoginNameKey::of(std::string_view username) const {
+    std::string lower(username);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) {
+        return static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    });
+    std::array<std::uint8_t, crypto_generichash_BYTES> digest{};
+    crypto_generichash(digest.data(), digest.size(), reinterpret_cast<const unsigned char*>(lower.data()),
+                       lower.size(), key_.data.data(), key_.data.size());
+    secureZero(lower.data(), lower.size());
+    return hexLower(digest);
+}
+
+std::string addressThrottleKey(const boost::asio::ip::address& client) {
+    return "ip:" + std::string(AddressKey(client).view());
+}
 
 std::chrono::seconds lockoutFor(int failures, const AuthSettings& settings) {
     return lockoutFor(failures, settings.loginMaxFailures, settings);
@@ -36,11 +70,6 @@ std::chrono::seconds LoginThrottle::fail(const std::string& key, Seconds now, in
     const auto lockout = lockoutFor(entry.failures, threshold, settings_);
     if (lockout > std::chrono::seconds::zero()) entry.lockedUntil = now + lockout;
     return lockout;
-}
-
-void LoginThrottle::reset(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    entries_.erase(key);
 }
 
 void LoginThrottle::prune(Seconds now) {

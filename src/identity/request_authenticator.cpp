@@ -48,6 +48,16 @@ Principal principalFor(const store::UserRecord& user, CredentialKind kind, std::
     };
 }
 
+// The metric of a refusal: its reason (AuthOutcome::failure) folded into AuthMetrics' fixed set.
+obs::AuthMetrics::Failure failureOf(std::string_view reason) {
+    using Failure = obs::AuthMetrics::Failure;
+    if (reason == "expired") return Failure::expired;
+    if (reason == "revoked") return Failure::revoked;
+    if (reason == "user_inactive") return Failure::inactiveUser;
+    if (reason.starts_with("external_")) return Failure::external;
+    return Failure::badToken;
+}
+
 bool revokedSince(const store::UserRecord& user, Seconds issued) {
     return user.credentialsRevokedAt && issued < *user.credentialsRevokedAt;
 }
@@ -56,12 +66,13 @@ bool revokedSince(const store::UserRecord& user, Seconds issued) {
 
 RequestAuthenticator::RequestAuthenticator(store::IdentityStore& store, CredentialCache& cache,
                                            KeyManager& keys, const AuthSettings& settings, Clock clock,
-                                           OidcRegistry* oidc)
+                                           OidcRegistry* oidc, obs::AuthMetrics* metrics)
     : store_(store),
       cache_(cache),
       keys_(keys),
       clock_(std::move(clock)),
       oidc_(oidc),
+      metrics_(metrics),
       accessVerifier_(
           VerifyOptions{
               .issuer = settings.issuer, .audience = settings.audience, .tokenUse = std::string("access")},
@@ -73,6 +84,12 @@ Seconds RequestAuthenticator::now() const {
 
 boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticate(PresentedCredential credential,
                                                                        boost::asio::ip::address) {
+    AuthOutcome outcome = co_await authenticateAny(std::move(credential));
+    if (metrics_ && !outcome.principal) metrics_->failed(failureOf(outcome.failure));
+    co_return outcome;
+}
+
+boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateAny(PresentedCredential credential) {
     using Scheme = PresentedCredential::Scheme;
     if (credential.scheme == Scheme::sessionCookie) co_return co_await authenticateSession(credential.value);
     if (looksLikeApiToken(credential.value)) co_return co_await authenticateApiToken(credential.value);

@@ -15,6 +15,7 @@
 #include "identity/jwt.hpp"
 #include "identity/key_manager.hpp"
 #include "identity/principal.hpp"
+#include "obs/metrics.hpp"
 #include "store/identity_store.hpp"
 
 namespace rampart::identity {
@@ -25,12 +26,14 @@ class RequestAuthenticator : public Authenticator {
   public:
     RequestAuthenticator(store::IdentityStore& store, CredentialCache& cache, KeyManager& keys,
                          const AuthSettings& settings, Clock clock = systemClock(),
-                         OidcRegistry* oidc = nullptr);
+                         OidcRegistry* oidc = nullptr, obs::AuthMetrics* metrics = nullptr);
 
+    // Every refusal is counted on rampart_auth_failures_total (a reason of AuthMetrics::Failure).
     boost::asio::awaitable<AuthOutcome> authenticate(PresentedCredential credential,
                                                      boost::asio::ip::address client) override;
 
   private:
+    boost::asio::awaitable<AuthOutcome> authenticateAny(PresentedCredential credential);
     boost::asio::awaitable<AuthOutcome> authenticateJwt(std::string_view token);
     boost::asio::awaitable<AuthOutcome> authenticateApiToken(std::string_view token);
     boost::asio::awaitable<AuthOutcome> authenticateSession(std::string_view cookie);
@@ -44,6 +47,7 @@ class RequestAuthenticator : public Authenticator {
     KeyManager& keys_;
     Clock clock_;
     OidcRegistry* oidc_;
+    obs::AuthMetrics* metrics_;
     JwtVerifier accessVerifier_;
 };
 

@@ -20,9 +20,17 @@ constexpr unsigned char kVersion = 1;
 constexpr std::size_t kNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 constexpr std::size_t kTagSize = crypto_aead_xchacha20poly1305_ietf_ABYTES;
 
-using SealingKey = WipedBytes<crypto_aead_xchacha20poly1305_ietf_KEYBYTES>;
+using SealingKey = SubkeyBytes;
+static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == sizeof(SubkeyBytes::data),
+              "a sealing key is a subkey");
 
-bool deriveKey(const SecretString& serverSecret, std::string_view context, SealingKey& out) {
+const unsigned char* bytes(std::string_view text) {
+    return reinterpret_cast<const unsigned char*>(text.data());
+}
+
+}  // namespace
+
+bool deriveSubkey(const SecretString& serverSecret, std::string_view context, SubkeyBytes& out) {
     if (serverSecret.empty()) return false;
     const std::string& secret = serverSecret.reveal();
     std::unique_ptr<EVP_KDF, crypto::KdfFree> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
@@ -46,12 +54,6 @@ bool deriveKey(const SecretString& serverSecret, std::string_view context, Seali
     return true;
 }
 
-const unsigned char* bytes(std::string_view text) {
-    return reinterpret_cast<const unsigned char*>(text.data());
-}
-
-}  // namespace
-
 void secureZero(void* data, std::size_t size) {
     sodium_memzero(data, size);
 }
@@ -60,7 +62,7 @@ std::optional<std::string> sealSecret(std::string_view plaintext, const SecretSt
                                       std::string_view context, std::string_view associatedData) {
     ensureSodiumInitialised();
     SealingKey key;
-    if (!deriveKey(serverSecret, context, key)) return std::nullopt;
+    if (!deriveSubkey(serverSecret, context, key)) return std::nullopt;
     std::string blob(1 + kNonceSize + plaintext.size() + kTagSize, '\0');
     auto* out = reinterpret_cast<unsigned char*>(blob.data());
     out[0] = kVersion;
@@ -84,7 +86,7 @@ std::optional<SecretString> openSecret(std::string_view sealed, const SecretStri
     }
     ensureSodiumInitialised();
     SealingKey key;
-    if (!deriveKey(serverSecret, context, key)) return std::nullopt;
+    if (!deriveSubkey(serverSecret, context, key)) return std::nullopt;
     const auto* nonce = bytes(*blob) + 1;
     const auto* cipher = nonce + kNonceSize;
     const std::size_t cipherSize = blob->size() - 1 - kNonceSize;

@@ -27,6 +27,12 @@ struct WipedBytes {
     ~WipedBytes() { secureZero(data.data(), data.size()); }
 };
 
+using SubkeyBytes = WipedBytes<32>;
+
+// A key of its own for one use of the server secret: HKDF-SHA256 with `context` as the info, so keys
+// for different uses never coincide. False when the secret is empty or the derivation fails.
+[[nodiscard]] bool deriveSubkey(const SecretString& serverSecret, std::string_view context, SubkeyBytes& out);
+
 // base64url of version (1 byte) || nonce (24) || ciphertext and tag. Nullopt when the server secret is
 // empty or the key cannot be derived.
 [[nodiscard]] std::optional<std::string> sealSecret(std::string_view plaintext,

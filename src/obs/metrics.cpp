@@ -183,4 +183,44 @@ prometheus::Counter& RateLimitMetrics::decisions(const std::string& policy, std:
     return decisions_.Add({{"policy", policy}, {"decision", std::string(decision)}});
 }
 
+std::string_view AuthMetrics::reasonName(Failure failure) {
+    switch (failure) {
+        case Failure::badPassword:
+            return "bad_password";
+        case Failure::unknownUser:
+            return "unknown_user";
+        case Failure::inactiveUser:
+            return "inactive_user";
+        case Failure::badTotp:
+            return "bad_totp";
+        case Failure::locked:
+            return "locked";
+        case Failure::badToken:
+            return "bad_token";
+        case Failure::expired:
+            return "expired";
+        case Failure::revoked:
+            return "revoked";
+        case Failure::external:
+            return "external";
+    }
+    return "bad_token";
+}
+
+AuthMetrics::AuthMetrics(Metrics& metrics)
+    : lockouts_(prometheus::BuildCounter()
+                    .Name("rampart_lockouts_total")
+                    .Help("Lockouts started by failed logins (of a username or a client address)")
+                    .Register(metrics.registry())
+                    .Add({})) {
+    auto& family = prometheus::BuildCounter()
+                       .Name("rampart_auth_failures_total")
+                       .Help("Failed logins and refused credentials by reason")
+                       .Register(metrics.registry());
+    // Every series from the start, at zero, so that rate() sees the first failure.
+    for (std::size_t i = 0; i < kFailureKinds; ++i) {
+        failures_[i] = &family.Add({{"reason", std::string(reasonName(static_cast<Failure>(i)))}});
+    }
+}
+
 }  // namespace rampart::obs

@@ -1,6 +1,8 @@
 // Prometheus metrics (prometheus-cpp core): one registry, rendered in the text format on /metrics.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -109,6 +111,38 @@ class RateLimitMetrics {
     prometheus::Counter& fallbacks_;
     prometheus::Counter& refusals_;
     prometheus::Gauge& fallbackActive_;
+};
+
+// Failed authentications and the lockouts they started, for brute-force alerts
+// (deploy/prometheus/alerts.yml). Labels are a fixed set: never a username, a token or an address.
+class AuthMetrics {
+  public:
+    // rampart_auth_failures_total{reason}. Logins: bad_password, unknown_user, inactive_user, bad_totp,
+    // locked (refused during a lockout). Credentials on requests and refreshes: bad_token (malformed,
+    // badly signed, unknown), expired, revoked, inactive_user, external (an external provider's token).
+    enum class Failure {
+        badPassword,
+        unknownUser,
+        inactiveUser,
+        badTotp,
+        locked,
+        badToken,
+        expired,
+        revoked,
+        external
+    };
+    static constexpr std::size_t kFailureKinds = 9;
+    [[nodiscard]] static std::string_view reasonName(Failure failure);
+
+    explicit AuthMetrics(Metrics& metrics);
+
+    void failed(Failure failure) { failures_[static_cast<std::size_t>(failure)]->Increment(); }
+    // rampart_lockouts_total: a failed login started (or lengthened) a lockout of a name or an address.
+    void lockoutStarted() { lockouts_.Increment(); }
+
+  private:
+    std::array<prometheus::Counter*, kFailureKinds> failures_{};
+    prometheus::Counter& lockouts_;
 };
 
 }  // namespace rampart::obs

@@ -92,4 +92,16 @@ SessionRecord sessionOfRow(const Row& row) {
     };
 }
 
+// One attempted username's failed logins, in loginNameFailuresOfRow's order.
+inline constexpr std::string_view kLoginNameFailureColumns = "failures, last_failure, locked_until";
+
+template <class Row>
+LoginNameFailures loginNameFailuresOfRow(const Row& row) {
+    return LoginNameFailures{
+        .failures = static_cast<int>(row.int64(0)),
+        .lastFailure = secondsOf(row.int64(1)),
+        .lockedUntil = optionalSecondsOf(row.optionalInt64(2)),
+    };
+}
+
 }  // namespace rampart::store

@@ -96,6 +96,13 @@ struct SessionRecord {
     std::optional<Seconds> revoked{};
 };
 
+// The failed logins counted against one attempted username, known or not (see IdentityStore).
+struct LoginNameFailures {
+    int failures = 0;
+    Seconds lastFailure{};
+    std::optional<Seconds> lockedUntil{};
+};
+
 // A signing key as the store keeps it: identity::StoredSigningKey's fields (private key sealed).
 struct SigningKeyRecord {
     std::string kid{};
@@ -134,6 +141,25 @@ class IdentityStore {
     virtual boost::asio::awaitable<bool> consumeTotpStep(std::string userId, std::int64_t step) = 0;
     // Blocking, for start-up and the admin CLI.
     virtual std::int64_t countUsersBlocking() = 0;
+
+    // --- failed logins per attempted username ---
+    // Counted for every name tried, existing or not, so that an unknown name locks exactly like a known
+    // one on every node and after a restart. `nameKey` is a keyed hash of the name (the caller's), never
+    // the name itself.
+    // Atomically counts one failure: failures + 1, or 1 when the last failure is older than
+    // `forgetAfter` (or there is none); lastFailure = now; lockedUntil = now + lockout(failures) when
+    // that is > 0 s. Returns the row after the change.
+    virtual boost::asio::awaitable<LoginNameFailures> recordLoginNameFailure(
+        std::string nameKey, Seconds now, std::chrono::seconds forgetAfter,
+        std::function<std::chrono::seconds(int failures)> lockout) = 0;
+    virtual boost::asio::awaitable<std::optional<LoginNameFailures>> findLoginNameFailures(
+        std::string nameKey) = 0;
+    // After a successful login or an administrator's unlock.
+    virtual boost::asio::awaitable<void> clearLoginNameFailures(std::string nameKey) = 0;
+    // Bounds the table: deletes the rows last failed before `quietBefore` whose lock (if any) has ended
+    // by `now`, then, beyond the `keep` most recently failed rows, the oldest. Returns the rows deleted.
+    virtual boost::asio::awaitable<std::int64_t> pruneLoginNameFailures(Seconds quietBefore, Seconds now,
+                                                                        std::int64_t keep) = 0;
 
     // --- personal API tokens ---
     virtual boost::asio::awaitable<void> createApiToken(ApiTokenRecord token) = 0;

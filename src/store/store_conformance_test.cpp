@@ -466,6 +466,67 @@ TEST_P(StoreConformance, LoginFailuresCountAndLockOutOnceThePolicySaysSo) {
     EXPECT_EQ(runToCompletion(store_->findUserById("u1"))->failedLogins, 14);
 }
 
+// The per-username counters behind the lockout of known and unknown names alike (the key is the
+// caller's keyed hash; any text here).
+TEST_P(StoreConformance, LoginNameFailuresCountLockForgetAndStayBounded) {
+    store_->migrate();
+    const std::string key(64, 'a');
+    EXPECT_FALSE(runToCompletion(store_->findLoginNameFailures(key)));
+    auto first = runToCompletion(store_->recordLoginNameFailure(key, kS0, 600s, lockoutAfterThree));
+    EXPECT_EQ(first.failures, 1);
+    EXPECT_EQ(first.lastFailure, kS0);
+    EXPECT_FALSE(first.lockedUntil);
+    runToCompletion(store_->recordLoginNameFailure(key, kS0 + 1s, 600s, lockoutAfterThree));
+    auto third = runToCompletion(store_->recordLoginNameFailure(key, kS0 + 2s, 600s, lockoutAfterThree));
+    EXPECT_EQ(third.failures, 3);
+    EXPECT_EQ(third.lockedUntil, std::optional(kS0 + 2s + 60s));
+    auto stored = runToCompletion(store_->findLoginNameFailures(key));
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(stored->failures, 3);
+    EXPECT_EQ(stored->lastFailure, kS0 + 2s);
+    EXPECT_EQ(stored->lockedUntil, third.lockedUntil);
+
+    // After a quiet spell longer than forgetAfter the count starts again (the old lock has ended).
+    auto later =
+        runToCompletion(store_->recordLoginNameFailure(key, kS0 + 2s + 601s, 600s, lockoutAfterThree));
+    EXPECT_EQ(later.failures, 1);
+
+    // Concurrent failures are each counted.
+    const std::string other(64, 'b');
+    boost::asio::io_context io;
+    std::vector<std::future<LoginNameFailures>> failures;
+    for (int i = 0; i < 10; ++i) {
+        failures.push_back(
+            boost::asio::co_spawn(io, store_->recordLoginNameFailure(other, kS0, 600s, lockoutAfterThree),
+                                  boost::asio::use_future));
+    }
+    io.run();
+    std::set<int> counts;
+    for (auto& failure : failures) counts.insert(failure.get().failures);
+    EXPECT_EQ(counts.size(), 10u);
+    EXPECT_EQ(runToCompletion(store_->findLoginNameFailures(other))->failures, 10);
+    EXPECT_EQ(runToCompletion(store_->findLoginNameFailures(other))->lockedUntil, std::optional(kS0 + 480s));
+
+    runToCompletion(store_->clearLoginNameFailures(other));
+    EXPECT_FALSE(runToCompletion(store_->findLoginNameFailures(other)));
+
+    // Pruning: quiet rows whose lock has ended go; a locked row stays however quiet; then the cap keeps
+    // the most recently failed.
+    const std::string quiet(64, 'c');
+    const std::string locked(64, 'd');
+    runToCompletion(store_->recordLoginNameFailure(quiet, kS0, 600s, lockoutAfterThree));
+    for (int i = 0; i < 3; ++i)
+        runToCompletion(store_->recordLoginNameFailure(locked, kS0, 600s, [](int) { return 3600s; }));
+    EXPECT_EQ(runToCompletion(store_->pruneLoginNameFailures(kS0 + 1s, kS0 + 100s, 1000)), 1);
+    EXPECT_FALSE(runToCompletion(store_->findLoginNameFailures(quiet)));
+    EXPECT_TRUE(runToCompletion(store_->findLoginNameFailures(locked)));
+    EXPECT_TRUE(runToCompletion(store_->findLoginNameFailures(key)));
+    // Two rows left (key last failed at kS0 + 603s, locked at kS0): a cap of one keeps the newer.
+    EXPECT_EQ(runToCompletion(store_->pruneLoginNameFailures(kS0, kS0, 1)), 1);
+    EXPECT_TRUE(runToCompletion(store_->findLoginNameFailures(key)));
+    EXPECT_FALSE(runToCompletion(store_->findLoginNameFailures(locked)));
+}
+
 TEST_P(StoreConformance, TotpStepIsAcceptedOnceAndNeverBackwards) {
     store_->migrate();
     runToCompletion(store_->createUser(userRecord("u1", "alice")));

@@ -3,7 +3,9 @@
 // check that nothing handled as a secret reached the server's output.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +38,18 @@ inline Environment withHighRateLimits(Environment env) {
     env["RAMPART_RATE_LIMITS__SCOPES__LOGIN"] = "100000/hour";
     env["RAMPART_RATE_LIMITS__SCOPES__JOBS__SUBMIT"] = "1000000/hour";
     return env;
+}
+
+// The value of one series in a Prometheus text page ("name{labels}"), or nullopt when it is absent.
+inline std::optional<double> metric(const std::string& page, std::string_view series) {
+    const std::string prefix = std::string(series) + " ";
+    for (std::size_t at = 0; at < page.size();) {
+        const std::size_t end = std::min(page.find('\n', at), page.size());
+        const std::string_view line(page.data() + at, end - at);
+        if (line.starts_with(prefix)) return std::stod(std::string(line.substr(prefix.size())));
+        at = end + 1;
+    }
+    return std::nullopt;
 }
 
 // The body as a JSON object; empty when it is not one.

@@ -178,18 +178,6 @@ TEST_F(PostgresNodesTest, AWorkerNodeWithQueuesRunsOnlyThose) {
 
 // ---- Metrics of worker nodes, housekeeping once per cluster ----------------------------------------
 
-// The value of one series in a Prometheus text page ("name{labels}"), or nullopt when it is absent.
-std::optional<double> metric(const std::string& page, std::string_view series) {
-    const std::string prefix = std::string(series) + " ";
-    for (std::size_t at = 0; at < page.size();) {
-        const std::size_t end = std::min(page.find('\n', at), page.size());
-        const std::string_view line(page.data() + at, end - at);
-        if (line.starts_with(prefix)) return std::stod(std::string(line.substr(prefix.size())));
-        at = end + 1;
-    }
-    return std::nullopt;
-}
-
 // `rampart worker` serves /healthz and /metrics on jobs.worker_metrics_listen, with what its own workers
 // did; an address that is not loopback stops it at start.
 TEST_F(PostgresNodesTest, AWorkerNodeServesItsJobMetricsOnItsLoopbackAddress) {
@@ -277,6 +265,36 @@ TEST_F(PostgresNodesTest, OfTwoServeNodesOnlyTheLeaseHolderRunsTheClusterWideTas
                     .has_value())
         << other;
     EXPECT_EQ(scalar("SELECT count(*) FROM leader_leases WHERE name = 'housekeeping:queue-gauges'"), 1);
+}
+
+// Failed logins counted on one node lock the name on the other, for an unknown name exactly as for a
+// known one (the counters are in the shared database, not in one process's memory), and the shared rows
+// hold keyed hashes of the names, not the names.
+TEST_F(PostgresNodesTest, AnUnknownNameLockedOnOneNodeAnswersLikeAKnownOneOnTheOther) {
+    const Environment env = nodeEnvironment();
+    ServerProcess first;
+    ServerProcess second;
+    first.start({"--no-workers"}, env, kStartTimeout);
+    second.start({"--no-workers"}, env, kStartTimeout);
+    const auto loginOn = [](std::uint16_t port, std::string_view name, std::string_view password) {
+        return apiCall(port, "POST", "/api/v1/auth/login", {},
+                       json::serialize(json::object{{"username", name}, {"password", password}}));
+    };
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(loginOn(first.port(), "admin", "wrong password 123").status, 401);
+        EXPECT_EQ(loginOn(first.port(), "Nobody-Here", "wrong password 123").status, 401);
+    }
+    const auto known = loginOn(second.port(), "admin", kAdminPassword);
+    const auto unknown = loginOn(second.port(), "nobody-here", "wrong password 123");
+    EXPECT_EQ(known.status, 429) << known.body;
+    EXPECT_EQ(unknown.status, 429) << "the other node did not see the unknown name's lockout: "
+                                   << unknown.body;
+    EXPECT_EQ(str(parse(unknown), "detail"), str(parse(known), "detail"));
+    EXPECT_EQ(scalar("SELECT count(*) FROM login_name_failures"), 2);
+    EXPECT_EQ(
+        scalar("SELECT count(*) FROM login_name_failures WHERE name_key ILIKE '%nobody%' OR name_key ILIKE "
+               "'%admin%' OR length(name_key) <> 64"),
+        0);
 }
 
 // A worker's lease call waiting on one node gets a job submitted on another, long before its wait ends.

@@ -15,6 +15,7 @@
 #include "identity/jwks.hpp"
 #include "identity/jwt.hpp"
 #include "identity/totp.hpp"
+#include "store/sqlite/connection.hpp"
 
 namespace rampart::testing {
 namespace {
@@ -628,6 +629,67 @@ TEST_F(IdentityTest, RepeatedFailedLoginsLockTheAccountAndAreAudited) {
         EXPECT_EQ(str(parse(r), "detail"), "invalid username, password or code");
     }
     EXPECT_EQ(loginResponse("nobody-here", "wrong password 123").status, 429);
+}
+
+// What a refused login tells the client, without what differs per request (the request id).
+std::string refusalOf(const Response& r) {
+    auto body = parse(r);
+    body.erase("instance");
+    body.erase("request_id");
+    return std::to_string(r.status) + " " + json::serialize(body);
+}
+
+// The lockout of an unknown name is kept where a known name's is (the store), so a restarted server
+// answers both alike: before, the unknown name's counter lived in the process's memory only, and after a
+// restart it answered 401 where the known name answered 429, telling which accounts exist. The failures
+// and the lockouts are counted on /metrics, and the counter's row holds no name.
+TEST_F(IdentityTest, AnUnknownNameLockedBeforeARestartAnswersLikeAKnownOneAfterIt) {
+    server_.stop();
+    const Environment limits{{"RAMPART_RATE_LIMITS__SCOPES__LOGIN", "100/minute"}};
+    start(limits);
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(loginResponse("admin", "wrong password 123").status, 401);
+        EXPECT_EQ(loginResponse("Nobody-Here", "wrong password 123").status, 401);
+    }
+    const std::string metrics = call("GET", "/metrics").body;
+    EXPECT_EQ(metric(metrics, R"(rampart_auth_failures_total{reason="bad_password"})"), 5) << metrics;
+    EXPECT_EQ(metric(metrics, R"(rampart_auth_failures_total{reason="unknown_user"})"), 5) << metrics;
+    EXPECT_EQ(metric(metrics, "rampart_lockouts_total"), 2) << metrics;
+    EXPECT_EQ(metrics.find("Nobody-Here"), std::string::npos);
+
+    server_.stop();
+    start(limits);
+    const auto known = loginResponse("admin", kAdminPassword);
+    const auto unknown = loginResponse("nobody-here", "wrong password 123");
+    EXPECT_EQ(known.status, 429) << known.body;
+    EXPECT_EQ(unknown.status, 429) << "the unknown name's lockout did not survive the restart: "
+                                   << unknown.body;
+    EXPECT_EQ(refusalOf(unknown), refusalOf(known));
+    ASSERT_TRUE(known.header("Retry-After") && unknown.header("Retry-After"));
+    EXPECT_LE(std::abs(std::stoi(*known.header("Retry-After")) - std::stoi(*unknown.header("Retry-After"))),
+              2);
+    const std::string after = call("GET", "/metrics").body;
+    EXPECT_EQ(metric(after, R"(rampart_auth_failures_total{reason="locked"})"), 2) << after;
+
+    // The counter's rows (SQLite here) hold keyed hashes, never the name typed.
+    server_.stop();
+    {
+        store::sqlite::Connection db(server_.dataDir() / "rampart.db",
+                                     store::sqlite::Connection::Mode::readOnly);
+        auto rows =
+            db.prepare("SELECT name_key, failures, last_failure, locked_until FROM login_name_failures");
+        int count = 0;
+        while (rows.step()) {
+            ++count;
+            const std::string key = rows.columnText(0);
+            EXPECT_EQ(key.size(), 64u) << key;
+            EXPECT_EQ(key.find("obody"), std::string::npos) << key;
+            EXPECT_EQ(key.find("admin"), std::string::npos) << key;
+            EXPECT_EQ(rows.columnInt64(1), 5);
+        }
+        EXPECT_EQ(count, 2);
+    }
+    start(limits);
 }
 
 TEST_F(IdentityTest, SessionsNeedTheCsrfTokenAndAnAllowedOriginToChangeState) {

@@ -9,6 +9,7 @@
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 
+#include "core/address_key.hpp"
 #include "http/problem.hpp"
 #include "http/router.hpp"
 #include "obs/metrics.hpp"
@@ -41,26 +42,12 @@ void appendUserKey(LimitKey& key, const identity::Principal& principal) {
     key.append("u:").append(principal.userId);
 }
 
-}  // namespace
-
-void appendAddressKey(LimitKey& key, const boost::asio::ip::address& raw) {
-    auto address = raw;
-    if (address.is_v6() && address.to_v6().is_v4_mapped())
-        address = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6());
-    if (address.is_v4()) {
-        const auto bytes = address.to_v4().to_bytes();
-        key.append("a4:").append(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-        return;
-    }
-    const auto bytes = address.to_v6().to_bytes();
-    key.append("a6:").append(std::string_view(reinterpret_cast<const char*>(bytes.data()), 8));
-}
-
-namespace {
-// The client's address as the trusted proxies report it (the TCP peer without them), as a key.
+// The client's address as the trusted proxies report it (the TCP peer without them), as a key: IPv6 by
+// its /64 (core/address_key.hpp, the same key the login lockout counts under).
 void appendClientKey(LimitKey& key, const Exchange& ex) {
-    appendAddressKey(key, ex.client);
+    key.append(AddressKey(ex.client).view());
 }
+
 }  // namespace
 
 void RateLimitContext::record(const BoundPolicy& policy, const Decision& decision) {

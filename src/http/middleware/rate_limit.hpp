@@ -54,10 +54,6 @@ struct RateLimitContext {
     void record(const BoundPolicy& policy, const ratelimit::Decision& decision);
 };
 
-// The key of an anonymous client: its address, with IPv6 cut to the /64 a single host is usually
-// given (rotating through its own /64 must not give a client a fresh budget). Raw bytes after a tag.
-void appendAddressKey(ratelimit::LimitKey& key, const boost::asio::ip::address& address);
-
 class RateLimitStage : public Middleware {
   public:
     // `metrics` may be null (tests). Anonymous callers are keyed by ex.client.

@@ -299,17 +299,28 @@ constexpr std::array kMigrations{
     Migration{9, "attempt_deadline", R"sql(
         ALTER TABLE jobs ADD COLUMN attempt_deadline BIGINT;
     )sql"},
+    // Failed-login counters per attempted username; see sqlite_migrations.cpp.
+    Migration{10, "login_name_failures", R"sql(
+        CREATE TABLE login_name_failures (
+            name_key TEXT COLLATE "C" PRIMARY KEY,
+            failures BIGINT NOT NULL CHECK (failures > 0),
+            last_failure BIGINT NOT NULL,
+            locked_until BIGINT
+        );
+        CREATE INDEX login_name_failures_last ON login_name_failures (last_failure);
+    )sql"},
 };
 
 // The tables the server reads and writes freely. A migration that adds a table adds it here or to
 // one of the narrower grants below (postgres_migrations_test.cpp checks that every table is named).
 constexpr std::string_view kDataTables =
     "instance_settings, users, api_tokens, refresh_families, refresh_tokens, sessions, signing_keys, "
-    "jobs, job_events, queues, schedules, schedule_ticks, leader_leases";
+    "jobs, job_events, queues, schedules, schedule_ticks, leader_leases, login_name_failures";
 
 constexpr std::string_view kAllTables =
     "instance_settings, users, api_tokens, refresh_families, refresh_tokens, sessions, signing_keys, "
-    "jobs, job_events, queues, schedules, schedule_ticks, leader_leases, audit_log, audit_head, "
+    "jobs, job_events, queues, schedules, schedule_ticks, leader_leases, login_name_failures, audit_log, "
+    "audit_head, "
     "schema_migrations";
 
 bool isSimpleRoleName(std::string_view role) {

@@ -246,6 +246,19 @@ constexpr std::array kMigrations{
     Migration{9, "attempt_deadline", R"sql(
         ALTER TABLE jobs ADD COLUMN attempt_deadline INTEGER;
     )sql"},
+    // Failed-login counters per attempted username, known or not, so that an unknown name locks exactly
+    // like a known one on every node and across restarts. name_key is a keyed hash of the lower-cased
+    // name (identity::LoginNameKey), never the name: guessed passwords often land in the username field.
+    // Rows are forgotten after a quiet spell and capped (pruneLoginNameFailures). Times are Unix seconds.
+    Migration{10, "login_name_failures", R"sql(
+        CREATE TABLE login_name_failures (
+            name_key TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL CHECK (failures > 0),
+            last_failure INTEGER NOT NULL,
+            locked_until INTEGER
+        );
+        CREATE INDEX login_name_failures_last ON login_name_failures (last_failure);
+    )sql"},
 };
 
 }  // namespace

@@ -51,6 +51,15 @@ const std::string kInsertUser =
 const std::string kCountFailure = fmt::format(
     "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING {}", kUserColumns);
 
+// A failure starts the count again when the last one is older than the quiet spell ($3).
+const std::string kCountNameFailure = fmt::format(
+    "INSERT INTO login_name_failures (name_key, failures, last_failure) VALUES ($1, 1, $2) "
+    "ON CONFLICT (name_key) DO UPDATE SET failures = CASE WHEN login_name_failures.last_failure < $3 "
+    "THEN 1 ELSE login_name_failures.failures + 1 END, last_failure = $2 RETURNING {}",
+    kLoginNameFailureColumns);
+const std::string kSelectNameFailures =
+    fmt::format("SELECT {} FROM login_name_failures WHERE name_key = $1", kLoginNameFailureColumns);
+
 // --- API tokens ---
 
 ApiTokenRecord tokenOf(const pg::Result& result, int row) {
@@ -198,6 +207,57 @@ asio::awaitable<std::optional<UserRecord>> PostgresStore::recordLoginFailure(
             user->lockedUntil = until;
         }
         co_return user;
+    });
+}
+
+asio::awaitable<LoginNameFailures> PostgresStore::recordLoginNameFailure(
+    std::string nameKey, Seconds now, std::chrono::seconds forgetAfter,
+    std::function<std::chrono::seconds(int failures)> lockout) {
+    // The upsert locks the name's row until the commit: no other failure, from any process, is counted
+    // between it and the lockout.
+    return inTransaction([nameKey = std::move(nameKey), now, forgetAfter, lockout = std::move(lockout)](
+                             pg::Connection& db) -> asio::awaitable<LoginNameFailures> {
+        const auto counted =
+            co_await db.query(kCountNameFailure, pg::Params(nameKey, unixOf(now), unixOf(now - forgetAfter)));
+        if (counted.empty()) throw StoreUnavailable("login_name_failures: the upsert returned no row");
+        LoginNameFailures row = loginNameFailuresOfRow(pg::Row(counted, 0));
+        const std::chrono::seconds wait = lockout ? lockout(row.failures) : std::chrono::seconds{0};
+        if (wait > std::chrono::seconds{0}) {
+            row.lockedUntil = now + wait;
+            co_await db.query("UPDATE login_name_failures SET locked_until = $1 WHERE name_key = $2",
+                              pg::Params(unixOf(*row.lockedUntil), nameKey));
+        }
+        co_return row;
+    });
+}
+
+asio::awaitable<std::optional<LoginNameFailures>> PostgresStore::findLoginNameFailures(std::string nameKey) {
+    return withConnection([nameKey = std::move(nameKey)](
+                              pg::Connection& db) -> asio::awaitable<std::optional<LoginNameFailures>> {
+        const auto found = co_await db.query(kSelectNameFailures, pg::Params(nameKey));
+        if (found.empty()) co_return std::nullopt;
+        co_return loginNameFailuresOfRow(pg::Row(found, 0));
+    });
+}
+
+asio::awaitable<void> PostgresStore::clearLoginNameFailures(std::string nameKey) {
+    return withConnection([nameKey = std::move(nameKey)](pg::Connection& db) -> asio::awaitable<void> {
+        co_await db.query("DELETE FROM login_name_failures WHERE name_key = $1", pg::Params(nameKey));
+    });
+}
+
+asio::awaitable<std::int64_t> PostgresStore::pruneLoginNameFailures(Seconds quietBefore, Seconds now,
+                                                                    std::int64_t keep) {
+    return withConnection([quietBefore, now, keep](pg::Connection& db) -> asio::awaitable<std::int64_t> {
+        const auto quiet = co_await db.query(
+            "DELETE FROM login_name_failures WHERE last_failure < $1 "
+            "AND (locked_until IS NULL OR locked_until <= $2)",
+            pg::Params(unixOf(quietBefore), unixOf(now)));
+        const auto oldest = co_await db.query(
+            "DELETE FROM login_name_failures WHERE name_key IN (SELECT name_key FROM login_name_failures "
+            "ORDER BY last_failure DESC, name_key OFFSET $1)",
+            pg::Params(std::max<std::int64_t>(keep, 0)));
+        co_return quiet.affected() + oldest.affected();
     });
 }
 

@@ -81,6 +81,14 @@ class PostgresStore final : public Store {
     boost::asio::awaitable<std::optional<UserRecord>> recordLoginFailure(
         std::string userId, Seconds now, std::function<std::chrono::seconds(int failures)> lockout) override;
     boost::asio::awaitable<bool> consumeTotpStep(std::string userId, std::int64_t step) override;
+    boost::asio::awaitable<LoginNameFailures> recordLoginNameFailure(
+        std::string nameKey, Seconds now, std::chrono::seconds forgetAfter,
+        std::function<std::chrono::seconds(int failures)> lockout) override;
+    boost::asio::awaitable<std::optional<LoginNameFailures>> findLoginNameFailures(
+        std::string nameKey) override;
+    boost::asio::awaitable<void> clearLoginNameFailures(std::string nameKey) override;
+    boost::asio::awaitable<std::int64_t> pruneLoginNameFailures(Seconds quietBefore, Seconds now,
+                                                                std::int64_t keep) override;
     std::int64_t countUsersBlocking() override;
     boost::asio::awaitable<void> createApiToken(ApiTokenRecord token) override;
     boost::asio::awaitable<std::optional<ApiTokenRecord>> findApiTokenByHash(std::string tokenHash) override;

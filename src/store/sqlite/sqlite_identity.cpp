@@ -216,6 +216,67 @@ boost::asio::awaitable<std::optional<UserRecord>> SqliteStore::recordLoginFailur
     });
 }
 
+boost::asio::awaitable<LoginNameFailures> SqliteStore::recordLoginNameFailure(
+    std::string nameKey, Seconds now, std::chrono::seconds forgetAfter,
+    std::function<std::chrono::seconds(int failures)> lockout) {
+    // One write request: no other failure of the name is counted between the upsert and the lockout.
+    return write([nameKey = std::move(nameKey), now, forgetAfter, lockout](Connection& db) {
+        auto upsert = db.prepare(
+            "INSERT INTO login_name_failures (name_key, failures, last_failure) VALUES (?1, 1, ?2) "
+            "ON CONFLICT (name_key) DO UPDATE SET failures = CASE WHEN last_failure < ?3 THEN 1 "
+            "ELSE failures + 1 END, last_failure = ?2 RETURNING " +
+            std::string(kLoginNameFailureColumns));
+        upsert.bindText(1, nameKey).bindInt64(2, unixOf(now)).bindInt64(3, unixOf(now - forgetAfter));
+        if (!upsert.step()) throw StoreUnavailable("login_name_failures: the upsert returned no row");
+        LoginNameFailures row = loginNameFailuresOfRow(sqlite::Columns(upsert));
+        upsert.reset();
+        const std::chrono::seconds wait = lockout ? lockout(row.failures) : std::chrono::seconds{0};
+        if (wait > std::chrono::seconds{0}) {
+            row.lockedUntil = now + wait;
+            updateWithTimeAndId(db, "UPDATE login_name_failures SET locked_until = ?1 WHERE name_key = ?2",
+                                *row.lockedUntil, nameKey);
+        }
+        return row;
+    });
+}
+
+boost::asio::awaitable<std::optional<LoginNameFailures>> SqliteStore::findLoginNameFailures(
+    std::string nameKey) {
+    return read([nameKey = std::move(nameKey)](Connection& db) -> std::optional<LoginNameFailures> {
+        auto select = db.prepare("SELECT " + std::string(kLoginNameFailureColumns) +
+                                 " FROM login_name_failures WHERE name_key = ?1");
+        select.bindText(1, nameKey);
+        if (!select.step()) return std::nullopt;
+        return loginNameFailuresOfRow(sqlite::Columns(select));
+    });
+}
+
+boost::asio::awaitable<void> SqliteStore::clearLoginNameFailures(std::string nameKey) {
+    return write([nameKey = std::move(nameKey)](Connection& db) {
+        auto remove = db.prepare("DELETE FROM login_name_failures WHERE name_key = ?1");
+        remove.bindText(1, nameKey);
+        remove.step();
+    });
+}
+
+boost::asio::awaitable<std::int64_t> SqliteStore::pruneLoginNameFailures(Seconds quietBefore, Seconds now,
+                                                                         std::int64_t keep) {
+    return write([quietBefore, now, keep](Connection& db) -> std::int64_t {
+        auto quiet = db.prepare(
+            "DELETE FROM login_name_failures WHERE last_failure < ?1 "
+            "AND (locked_until IS NULL OR locked_until <= ?2)");
+        quiet.bindInt64(1, unixOf(quietBefore)).bindInt64(2, unixOf(now));
+        quiet.step();
+        std::int64_t deleted = db.changes();
+        auto oldest = db.prepare(
+            "DELETE FROM login_name_failures WHERE name_key IN (SELECT name_key FROM login_name_failures "
+            "ORDER BY last_failure DESC, name_key LIMIT -1 OFFSET ?1)");
+        oldest.bindInt64(1, std::max<std::int64_t>(keep, 0));
+        oldest.step();
+        return deleted + db.changes();
+    });
+}
+
 boost::asio::awaitable<bool> SqliteStore::consumeTotpStep(std::string userId, std::int64_t step) {
     // One conditional UPDATE: whichever request reaches it second finds the step already taken.
     return write([userId = std::move(userId), step](Connection& db) {
