@@ -24,7 +24,7 @@ struct IdentityServices {
                      OidcRegistry* oidc = nullptr)
         : cache(store),
           keys(store, serverSecret, settings, clock),
-          authenticator(store, cache, keys, settings, clock, oidc),
+          authenticator(store, audit, cache, keys, settings, clock, oidc),
           logins(store, audit, cache, keys, serverSecret, settings, clock),
           accounts(store, audit, cache, serverSecret, settings, clock) {}
 
