@@ -181,6 +181,38 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     co_return result;
 }
 
+boost::asio::awaitable<PasswordConfirmed> LoginService::confirmPassword(Principal principal,
+                                                                        SecretString password,
+                                                                        RequestContext context) {
+    const Seconds time = now();
+    auto user = co_await store_.findUserById(principal.userId);
+    const std::string username = user ? user->username : principal.username;
+    const std::string addressKey = "ip:" + clientText(context.client);
+    const std::string nameKey = "user:" + lowerAscii(username);
+    // The same locks as login: otherwise a stolen session would be a way around them to guess the password.
+    auto lockedUntil = throttle_.lockedUntil(addressKey, time);
+    if (auto nameLocked = throttle_.lockedUntil(nameKey, time)) {
+        lockedUntil = std::max(lockedUntil.value_or(Seconds{}), *nameLocked);
+    }
+    if (user && user->lockedUntil && *user->lockedUntil > time) {
+        lockedUntil = std::max(lockedUntil.value_or(Seconds{}), *user->lockedUntil);
+    }
+    if (lockedUntil) {
+        co_await audit_.audit("auth.reauth", principal.userId, context, "user:" + username, "throttled");
+        AuthError error(Kind::throttled, "too_many_attempts", "too many failed logins; try again later");
+        error.retryAfter = *lockedUntil - time;
+        throw error;
+    }
+    const bool hasPassword = user && !user->passwordHash.empty();
+    const bool passwordOk = hasPassword ? verifyPassword(password.reveal(), user->passwordHash)
+                                        : verifyAgainstDummy(password.reveal(), settings_.hashing);
+    if (!passwordOk || !hasPassword) {
+        co_await loginFailed(user, username, context, "reauth_bad_password");
+        throw AuthError(Kind::forbidden, "invalid_credentials", "the password is wrong", "/password");
+    }
+    co_return PasswordConfirmed(user->id);
+}
+
 IssuedToken LoginService::issueAccess(const KeyRing& ring, const std::string& userId,
                                       const std::string& familyId) const {
     return issueAccessToken(ring,

@@ -21,6 +21,7 @@
 #include "identity/jwt.hpp"
 #include "identity/key_manager.hpp"
 #include "identity/login_throttle.hpp"
+#include "identity/password_confirmed.hpp"
 #include "identity/principal.hpp"
 #include "store/audit_sink.hpp"
 #include "store/identity_store.hpp"
@@ -65,6 +66,15 @@ class LoginService {
     boost::asio::awaitable<TokenPair> refresh(std::string refreshToken, RequestContext context);
     // Ends the caller's session or refresh family (and with it the family's access tokens).
     boost::asio::awaitable<void> logout(Principal principal, RequestContext context);
+
+    // Asks a signed-in caller for their password again, before a change a stolen credential must not make
+    // (TOTP enrolment and disabling). Throttled like a login: a locked account or address is refused
+    // (too_many_attempts), and a wrong password counts as a failed login (audited as auth.login with reason
+    // "reauth_bad_password", toward the lockout) and throws AuthError forbidden "invalid_credentials" (a
+    // 403, not a 401: the request's own credential is good). An account without a password (an external
+    // provider's user) never passes.
+    boost::asio::awaitable<PasswordConfirmed> confirmPassword(Principal principal, SecretString password,
+                                                              RequestContext context);
 
     [[nodiscard]] const CsrfKey& csrfKey() const { return csrf_; }
 
