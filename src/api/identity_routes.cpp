@@ -157,7 +157,12 @@ boost::asio::awaitable<void> getMe(IdentityApi& api, Exchange& ex) {
 }
 
 boost::asio::awaitable<void> enrolTotp(IdentityApi& api, Exchange& ex) {
-    auto enrolment = co_await api.accounts.enrolTotp(caller(ex), requestContext(ex));
+    JsonBody body(ex);
+    auto password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
+    body.finish();
+    // A stolen session or token alone cannot add a second factor that would lock the owner out.
+    auto confirmed = co_await api.logins.confirmPassword(caller(ex), std::move(password), requestContext(ex));
+    auto enrolment = co_await api.accounts.enrolTotp(caller(ex), std::move(confirmed), requestContext(ex));
     reply(ex, Status::created,
           json::object{{"secret", enrolment.secretBase32}, {"otpauth_uri", enrolment.uri.reveal()}});
 }
@@ -175,7 +180,8 @@ boost::asio::awaitable<void> disableTotp(IdentityApi& api, Exchange& ex) {
     auto password = body.requiredSecret("password", identity::kMaxPasswordBytes + 1);
     auto code = body.requiredString("code", kMaxCode);
     body.finish();
-    co_await api.accounts.disableTotp(caller(ex), std::move(password), std::move(code), requestContext(ex));
+    auto confirmed = co_await api.logins.confirmPassword(caller(ex), std::move(password), requestContext(ex));
+    co_await api.accounts.disableTotp(caller(ex), std::move(confirmed), std::move(code), requestContext(ex));
     noContent(ex);
 }
 
@@ -254,8 +260,10 @@ boost::asio::awaitable<void> updateUser(IdentityApi& api, Exchange& ex) {
     body.finish({"id", "username", "created", "last_login", "password_hash", "totp_enabled", "failed_logins",
                  "locked_until"});
     const auto& principal = caller(ex);
+    // A new password ends every other credential of the user; the caller's own stays when it is theirs.
+    auto keep = identity::keptCredentialOf(principal);
     auto user = co_await api.accounts.updateUser(std::string(ex.pathParam("id")), std::move(changes),
-                                                 principal.userId, requestContext(ex));
+                                                 principal.userId, requestContext(ex), std::move(keep));
     reply(ex, Status::ok, userJson(user));
 }
 
@@ -391,14 +399,23 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
                 .operationId = "getMe",
                 .answers = {answer(200, "The caller", "Me")}});
 
-    router.add({.method = Verb::post,
-                .pattern = "/api/v1/me/totp",
-                .handler = handler<enrolTotp>(api),
-                .summary = "Start TOTP enrolment: the secret and an otpauth:// URI, shown once",
-                .tag = "me",
-                .operationId = "enrolTotp",
-                .answers = {answer(201, "The secret and URI, shown once", "TotpEnrolment"),
-                            problemAnswer(409, "TOTP is on already")}});
+    router.add(
+        {.method = Verb::post,
+         .pattern = "/api/v1/me/totp",
+         .handler = handler<enrolTotp>(api),
+         .summary = "Start TOTP enrolment, with the password: the secret and an otpauth:// URI, shown once",
+         .tag = "me",
+         .jsonBody = true,
+         .maxBodyBytes = 8 * 1024,
+         .operationId = "enrolTotp",
+         .requestSchema = "TotpEnrolRequest",
+         .answers = {answer(201, "The secret and URI, shown once", "TotpEnrolment"),
+                     problemAnswer(400, "A malformed body, or no password"),
+                     problemAnswer(403,
+                                   "The password is wrong (invalid-credentials; counts as a failed login), "
+                                   "or the credential may not manage second factors"),
+                     problemAnswer(409, "TOTP is on already"),
+                     problemAnswer(429, "The account or address is locked out (too-many-attempts)")}});
 
     router.add(
         {.method = Verb::post,
@@ -427,11 +444,13 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
          .maxBodyBytes = 8 * 1024,
          .operationId = "disableTotp",
          .requestSchema = "TotpDisableRequest",
-         .answers = {
-             answer(204, "TOTP is off"),
-             problemAnswer(403,
-                           "The password or code is wrong, or the credential may not manage second factors"),
-             problemAnswer(409, "TOTP is off already")}});
+         .answers = {answer(204, "TOTP is off"),
+                     problemAnswer(
+                         403,
+                         "The password (counts as a failed login) or code is wrong (invalid-credentials), or "
+                         "the credential may not manage second factors"),
+                     problemAnswer(409, "TOTP is off already"),
+                     problemAnswer(429, "The account or address is locked out (too-many-attempts)")}});
 
     router.add(
         {.method = Verb::get,
@@ -460,7 +479,10 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
          .answers = {answer(201, "The token, shown in this answer only", "ApiTokenCreated"),
                      problemAnswer(400,
                                    "A malformed body, or a scope the caller's role or credential cannot give "
-                                   "(invalid-scope), or a lifetime over auth.api_token_max_ttl_s")}});
+                                   "(invalid-scope), or a lifetime over auth.api_token_max_ttl_s"),
+                     problemAnswer(403,
+                                   "The caller lacks the tokens scope, or holds an external OIDC provider's "
+                                   "token, which cannot create API tokens (external-credential)")}});
 
     router.add({.method = Verb::delete_,
                 .pattern = "/api/v1/tokens/{id}",
@@ -507,7 +529,9 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
         {.method = Verb::patch,
          .pattern = "/api/v1/users/{id}",
          .handler = handler<updateUser>(api),
-         .summary = "Change a user's email, role, password or active flag (disabling revokes everything)",
+         .summary =
+             "Change a user's email, role, password or active flag (disabling revokes everything; a new "
+             "password revokes every session and token but the caller's own)",
          .tag = "users",
          .jsonBody = true,
          .maxBodyBytes = 8 * 1024,

@@ -100,6 +100,11 @@ constexpr std::string_view kSchemas = R"json({
     "properties": {"secret": {"type": "string", "description": "Base32, shown once"},
                    "otpauth_uri": {"type": "string", "description": "otpauth://totp/... for authenticator apps"}}
   },
+  "TotpEnrolRequest": {
+    "description": "The caller's current password: a stolen session or token alone cannot enrol a second factor",
+    "type": "object", "additionalProperties": false, "required": ["password"],
+    "properties": {"password": {"type": "string", "maxLength": 1025, "writeOnly": true}}
+  },
   "TotpConfirmRequest": {
     "type": "object", "additionalProperties": false, "required": ["code"],
     "properties": {"code": {"type": "string", "maxLength": 16}}
@@ -147,7 +152,8 @@ constexpr std::string_view kSchemas = R"json({
       "email": {"type": ["string", "null"], "maxLength": 254},
       "role": {"$ref": "#/components/schemas/Role"},
       "active": {"type": "boolean", "description": "false revokes every credential of the user"},
-      "password": {"type": "string", "maxLength": 1025, "writeOnly": true}
+      "password": {"type": "string", "maxLength": 1025, "writeOnly": true,
+                   "description": "revokes every session, refresh family and API token of the user, except the caller's own credential when the user is the caller"}
     }
   },
 

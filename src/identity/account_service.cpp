@@ -65,6 +65,26 @@ bool roleAllowsScope(Role role, std::string_view scope) {
 
 }  // namespace
 
+std::optional<store::KeptCredential> keptCredentialOf(const Principal& principal) {
+    using KeptKind = store::KeptCredential::Kind;
+    std::optional<store::KeptCredential> kept;
+    if (principal.credentialId.empty()) return kept;
+    switch (principal.credential) {
+        case CredentialKind::session:
+            kept = store::KeptCredential{.kind = KeptKind::session, .id = principal.credentialId};
+            break;
+        case CredentialKind::accessToken:
+            kept = store::KeptCredential{.kind = KeptKind::refreshFamily, .id = principal.credentialId};
+            break;
+        case CredentialKind::apiToken:
+            kept = store::KeptCredential{.kind = KeptKind::apiToken, .id = principal.credentialId};
+            break;
+        case CredentialKind::external:
+            break;
+    }
+    return kept;
+}
+
 AccountService::AccountService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
                                SecretString serverSecret, AuthSettings settings, Clock clock)
     : store_(store),
@@ -84,6 +104,13 @@ Seconds AccountService::now() const {
 boost::asio::awaitable<CreatedApiToken> AccountService::createApiToken(
     Principal principal, std::string name, std::vector<std::string> scopes,
     std::optional<std::chrono::seconds> expiresIn, RequestContext context) {
+    // Our token would live on after the provider's expired or was revoked there, and after the provider
+    // stopped mapping the account to this role: an external identity holds only what its provider vouches
+    // for right now.
+    if (principal.credential == CredentialKind::external) {
+        throw AuthError(Kind::forbidden, "external_credential",
+                        "a token from an external identity provider cannot create API tokens");
+    }
     if (name.empty() || name.size() > kMaxTokenNameBytes ||
         !std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
         throw AuthError(Kind::invalid, "invalid_field", "name must be 1 to 100 printable ASCII characters",
@@ -173,7 +200,11 @@ boost::asio::awaitable<void> AccountService::revokeApiToken(Principal principal,
 
 // --- TOTP ---
 
-boost::asio::awaitable<TotpEnrolment> AccountService::enrolTotp(Principal principal, RequestContext context) {
+boost::asio::awaitable<TotpEnrolment> AccountService::enrolTotp(Principal principal,
+                                                                PasswordConfirmed password,
+                                                                RequestContext context) {
+    if (password.userId().empty() || password.userId() != principal.userId)
+        throw AuthError(Kind::forbidden, "invalid_credentials", "wrong user");
     auto user = co_await store_.findUserById(principal.userId);
     if (!user) throw AuthError(Kind::notFound, "not_found", "no such user");
     if (user->totpEnabled) {
@@ -217,21 +248,22 @@ boost::asio::awaitable<void> AccountService::confirmTotp(Principal principal, st
     co_await audit_.audit("totp.enabled", user->id, context, "user:" + user->username, "success");
 }
 
-boost::asio::awaitable<void> AccountService::disableTotp(Principal principal, SecretString password,
+boost::asio::awaitable<void> AccountService::disableTotp(Principal principal, PasswordConfirmed password,
                                                          std::string code, RequestContext context) {
+    if (password.userId().empty() || password.userId() != principal.userId)
+        throw AuthError(Kind::forbidden, "invalid_credentials", "wrong user");
     auto user = co_await store_.findUserById(principal.userId);
     if (!user) throw AuthError(Kind::notFound, "not_found", "no such user");
     if (!user->totpEnabled) throw AuthError(Kind::conflict, "totp_disabled", "two-factor login is off");
-    const bool passwordOk =
-        !user->passwordHash.empty() && verifyPassword(password.reveal(), user->passwordHash);
     auto secret = openSecret(user->totpSecretSealed, serverSecret_, kTotpSealContext, user->id);
     std::optional<std::int64_t> step;
-    if (passwordOk && secret) step = verifyTotp(secret->reveal(), code, clock_(), user->totpLastStep);
+    if (secret) step = verifyTotp(secret->reveal(), code, clock_(), user->totpLastStep);
     bool accepted = false;
     if (step) accepted = co_await store_.consumeTotpStep(user->id, *step);
     if (!accepted) {
         co_await audit_.audit("totp.disable", user->id, context, "user:" + user->username, "failure");
-        throw AuthError(Kind::forbidden, "invalid_credentials", "the password or code is wrong");
+        throw AuthError(Kind::forbidden, "invalid_credentials", "the code is wrong or was used already",
+                        "/code");
     }
     store::UserPatch patch;
     patch.totpEnabled = false;
@@ -295,6 +327,12 @@ boost::asio::awaitable<store::UserRecord> AccountService::createUser(NewUser use
 boost::asio::awaitable<store::UserRecord> AccountService::updateUser(std::string id, UserChanges changes,
                                                                      std::string actor,
                                                                      RequestContext context) {
+    return updateUser(std::move(id), std::move(changes), std::move(actor), std::move(context), std::nullopt);
+}
+
+boost::asio::awaitable<store::UserRecord> AccountService::updateUser(
+    std::string id, UserChanges changes, std::string actor, RequestContext context,
+    std::optional<store::KeptCredential> keep) {
     auto user = co_await store_.findUserById(id);
     if (!user) throw AuthError(Kind::notFound, "not_found", "no such user");
     // An admin who locks themselves out leaves nobody to undo it.
@@ -302,6 +340,8 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(std::string
         ((changes.active && !*changes.active) || (changes.role && *changes.role != Role::admin))) {
         throw AuthError(Kind::invalid, "self_lockout", "you cannot disable or demote your own account");
     }
+    // Only one's own credential survives one's own password change.
+    if (actor != id) keep.reset();
     store::UserPatch patch;
     if (changes.email) {
         if (*changes.email && !validEmail(**changes.email)) {
@@ -309,14 +349,13 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(std::string
         }
         patch.email = *changes.email;
     }
+    std::optional<std::string> newPasswordHash;
     if (changes.password) {
         const auto& email = changes.email ? *changes.email : user->email;
         checkNewPassword(*changes.password, user->username, email.value_or(""), settings_.passwordPolicy);
         auto hash = hashPassword(changes.password->reveal(), settings_.hashing);
         if (!hash) throw std::runtime_error("password hashing failed");
-        patch.passwordHash = std::move(*hash);
-        patch.failedLogins = 0;
-        patch.lockedUntil = std::optional<Seconds>{};
+        newPasswordHash = std::move(*hash);
     }
     const std::string oldRole = user->role;
     if (changes.role) patch.role = std::string(roleName(*changes.role));
@@ -337,11 +376,25 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(std::string
     // A new password or a re-enabled account lifts the lockout: the name's counter is what locks.
     if (unlocks) co_await store_.clearLoginNameFailures(nameKey_.of(updated->username));
     const std::string target = "user:" + id;
+    if (newPasswordHash) {
+        // Whoever knew the old password (or held a credential it issued) is out, in the same transaction as
+        // the change: the point of a reset after a compromise.
+        updated = co_await store_.changePassword(id, std::move(*newPasswordHash), now(), keep);
+        cache_.clear();
+        if (!updated) throw AuthError(Kind::notFound, "not_found", "no such user");
+    }
     if (changes.role && updated->role != oldRole) {
         boost::json::object roles{{"from", oldRole}, {"to", updated->role}};
         co_await audit_.audit("user.role_changed", actor, context, target, "success", std::move(roles));
     }
-    if (changes.password) co_await audit_.audit("user.password_reset", actor, context, target, "success");
+    if (changes.password) {
+        static constexpr std::string_view kKeptNames[] = {"session", "refresh_family", "api_token"};
+        boost::json::object revoked{
+            {"credentials_revoked", true},
+            {"kept", keep ? boost::json::value(kKeptNames[static_cast<int>(keep->kind)])
+                          : boost::json::value(nullptr)}};
+        co_await audit_.audit("user.password_reset", actor, context, target, "success", std::move(revoked));
+    }
     if (changes.active && *changes.active && !user->active)
         co_await audit_.audit("user.enabled", actor, context, target, "success");
     if (changes.active && !*changes.active && user->active) {

@@ -20,6 +20,7 @@
 #include "identity/credential_cache.hpp"
 #include "identity/jwt.hpp"
 #include "identity/login_throttle.hpp"
+#include "identity/password_confirmed.hpp"
 #include "identity/principal.hpp"
 #include "store/audit_sink.hpp"
 #include "store/identity_store.hpp"
@@ -51,12 +52,18 @@ struct UserChanges {
     std::optional<SecretString> password;
 };
 
+// What a password change made with `principal` leaves alive: its session, its access token's refresh
+// family, or its API token; nothing for an external provider's token (not ours to keep or end).
+[[nodiscard]] std::optional<store::KeptCredential> keptCredentialOf(const Principal& principal);
+
 class AccountService {
   public:
     AccountService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
                    SecretString serverSecret, AuthSettings settings, Clock clock = systemClock());
 
     // --- personal API tokens ---
+    // Throws AuthError forbidden "external_credential" for a credential from an external OIDC provider: a
+    // token of ours would outlive the provider's token and its revocation there.
     boost::asio::awaitable<CreatedApiToken> createApiToken(Principal principal, std::string name,
                                                            std::vector<std::string> scopes,
                                                            std::optional<std::chrono::seconds> expiresIn,
@@ -71,10 +78,12 @@ class AccountService {
                                                 RequestContext context);
 
     // --- TOTP enrolment ---
-    boost::asio::awaitable<TotpEnrolment> enrolTotp(Principal principal, RequestContext context);
+    // Enrolling and disabling take the caller's password, confirmed just now (LoginService::confirmPassword).
+    boost::asio::awaitable<TotpEnrolment> enrolTotp(Principal principal, PasswordConfirmed password,
+                                                    RequestContext context);
     boost::asio::awaitable<void> confirmTotp(Principal principal, std::string code, RequestContext context);
-    boost::asio::awaitable<void> disableTotp(Principal principal, SecretString password, std::string code,
-                                             RequestContext context);
+    boost::asio::awaitable<void> disableTotp(Principal principal, PasswordConfirmed password,
+                                             std::string code, RequestContext context);
 
     // --- users ---
     boost::asio::awaitable<std::optional<store::UserRecord>> findUser(std::string id);
@@ -82,7 +91,14 @@ class AccountService {
     // Checks the username, email and password policy; throws AuthError invalid / conflict.
     boost::asio::awaitable<store::UserRecord> createUser(NewUser user, std::string actor,
                                                          RequestContext context);
-    // Disabling revokes every credential at once. Throws AuthError notFound / invalid / conflict.
+    // Disabling revokes every credential at once. A new password revokes every session, refresh family and
+    // API token of the user in the same transaction, except `keep` when the actor changes their own password
+    // (the credential the request came with; see keptCredentialOf). Throws AuthError notFound / invalid /
+    // conflict.
+    boost::asio::awaitable<store::UserRecord> updateUser(std::string id, UserChanges changes,
+                                                         std::string actor, RequestContext context,
+                                                         std::optional<store::KeptCredential> keep);
+    // The same, keeping nothing.
     boost::asio::awaitable<store::UserRecord> updateUser(std::string id, UserChanges changes,
                                                          std::string actor, RequestContext context);
     boost::asio::awaitable<void> revokeAllCredentials(std::string id, std::string actor,

@@ -25,7 +25,7 @@ struct IdentityServices {
                      OidcRegistry* oidc = nullptr, obs::AuthMetrics* metrics = nullptr)
         : cache(store),
           keys(store, serverSecret, settings, clock),
-          authenticator(store, cache, keys, settings, clock, oidc, metrics),
+          authenticator(store, audit, cache, keys, settings, clock, oidc, metrics),
           logins(store, audit, cache, keys, serverSecret, settings, clock, metrics),
           accounts(store, audit, cache, serverSecret, settings, clock) {}
 

@@ -76,6 +76,12 @@ class IdentityServicesTest : public ::testing::Test {
                                context(address)));
     }
 
+    // The caller's password, confirmed as the TOTP routes confirm it.
+    PasswordConfirmed confirmed(const Principal& principal, std::string_view password = kPassword) {
+        return runToCompletion(
+            ids_->logins.confirmPassword(principal, SecretString(std::string(password)), context()));
+    }
+
     // The kind of AuthError `fn` throws; fails the test when it throws nothing.
     template <class Fn>
     std::optional<AuthError> errorOf(Fn fn) {
@@ -525,7 +531,7 @@ TEST_F(IdentityServicesTest, ATokenNarrowedToQueuesOnlyMakesTokensForThoseQueues
 TEST_F(IdentityServicesTest, TotpEnrolmentConfirmationLoginReplayAndDisable) {
     auto user = createUser("alice");
     auto principal = principalOf(login("alice").tokens->accessToken);
-    auto enrolment = runToCompletion(ids_->accounts.enrolTotp(principal, context()));
+    auto enrolment = runToCompletion(ids_->accounts.enrolTotp(principal, confirmed(principal), context()));
     auto secret = *base32Decode(enrolment.secretBase32);
     EXPECT_NE(enrolment.uri.reveal().find("otpauth://totp/"), std::string::npos);
     // Until confirmed, login needs no code.
@@ -549,16 +555,47 @@ TEST_F(IdentityServicesTest, TotpEnrolmentConfirmationLoginReplayAndDisable) {
     EXPECT_EQ(errorOf([&] { login("alice", kPassword, next); })->kind(), Kind::unauthorized);
 
     now_ += 30s;
-    EXPECT_EQ(errorOf([&] {
-                  runToCompletion(ids_->accounts.disableTotp(principal,
-                                                             SecretString(std::string("wrong password!!")),
-                                                             totpCode(secret, step + 2), context()));
-              })->kind(),
-              Kind::forbidden);
+    EXPECT_EQ(errorOf([&] { confirmed(principal, "wrong password!!"); })->kind(), Kind::forbidden);
+    EXPECT_EQ(
+        errorOf([&] {
+            runToCompletion(ids_->accounts.disableTotp(principal, confirmed(principal), "000000", context()));
+        })->kind(),
+        Kind::forbidden);
     now_ += 30s;
-    runToCompletion(ids_->accounts.disableTotp(principal, SecretString(std::string(kPassword)),
-                                               totpCode(secret, step + 3), context()));
+    runToCompletion(
+        ids_->accounts.disableTotp(principal, confirmed(principal), totpCode(secret, step + 3), context()));
     EXPECT_TRUE(login("alice").tokens);
+}
+
+TEST_F(IdentityServicesTest, AWrongPasswordForTotpCountsAsAFailedLoginAndLocksTheAccount) {
+    createUser("alice");
+    auto principal = principalOf(login("alice").tokens->accessToken);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(errorOf([&] { confirmed(principal, "not alice's password"); })->slug(),
+                  "invalid_credentials");
+    }
+    const auto failures = auditOf("auth.login");
+    ASSERT_FALSE(failures.empty());
+    EXPECT_EQ(failures.back().event.details.at("reason"), "reauth_bad_password");
+    // The third failure locked the account: the right password is refused now, here and at login.
+    EXPECT_EQ(errorOf([&] { confirmed(principal); })->kind(), Kind::throttled);
+    EXPECT_EQ(errorOf([&] { login("alice"); })->kind(), Kind::throttled);
+}
+
+TEST_F(IdentityServicesTest, AnExternalProvidersCredentialCannotCreateApiTokens) {
+    auto user = createUser("alice");
+    Principal external{.userId = user.id,
+                       .username = user.username,
+                       .role = Role::user,
+                       .credential = CredentialKind::external,
+                       .scopes = {std::string(kAllScopes)}};
+    auto error = errorOf([&] {
+        runToCompletion(ids_->accounts.createApiToken(external, "t", {"jobs:read"}, std::nullopt, context()));
+    });
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->kind(), Kind::forbidden);
+    EXPECT_EQ(error->slug(), "external_credential");
+    EXPECT_TRUE(runToCompletion(store_.listApiTokens(user.id)).empty());
 }
 
 TEST_F(IdentityServicesTest, TotpStepsOutOfOrderAreRefused) {
@@ -567,15 +604,17 @@ TEST_F(IdentityServicesTest, TotpStepsOutOfOrderAreRefused) {
     EXPECT_EQ(
         errorOf([&] { runToCompletion(ids_->accounts.confirmTotp(principal, "123456", context())); })->slug(),
         "totp_not_enrolled");
-    EXPECT_EQ(errorOf([&] {
-                  runToCompletion(ids_->accounts.disableTotp(principal, SecretString(std::string(kPassword)),
-                                                             "123456", context()));
-              })->kind(),
-              Kind::conflict);
-    auto enrolment = runToCompletion(ids_->accounts.enrolTotp(principal, context()));
+    EXPECT_EQ(
+        errorOf([&] {
+            runToCompletion(ids_->accounts.disableTotp(principal, confirmed(principal), "123456", context()));
+        })->kind(),
+        Kind::conflict);
+    auto enrolment = runToCompletion(ids_->accounts.enrolTotp(principal, confirmed(principal), context()));
     const auto secret = *base32Decode(enrolment.secretBase32);
     runToCompletion(ids_->accounts.confirmTotp(principal, totpCode(secret, *totpStep(now_)), context()));
-    EXPECT_EQ(errorOf([&] { runToCompletion(ids_->accounts.enrolTotp(principal, context())); })->kind(),
+    EXPECT_EQ(errorOf([&] {
+                  runToCompletion(ids_->accounts.enrolTotp(principal, confirmed(principal), context()));
+              })->kind(),
               Kind::conflict)
         << "re-enrolling would replace a working second factor without the first";
     EXPECT_EQ(
@@ -604,7 +643,7 @@ TEST_F(IdentityServicesTest, LogoutWithAnApiTokenAndBadTokenNamesAreRefused) {
 TEST_F(IdentityServicesTest, TheTotpSecretIsSealedAtRest) {
     auto user = createUser("alice");
     auto principal = principalOf(login("alice").tokens->accessToken);
-    auto enrolment = runToCompletion(ids_->accounts.enrolTotp(principal, context()));
+    auto enrolment = runToCompletion(ids_->accounts.enrolTotp(principal, confirmed(principal), context()));
     auto stored = runToCompletion(store_.findUserById(user.id));
     EXPECT_EQ(stored->totpSecretSealed.find(enrolment.secretBase32), std::string::npos);
     EXPECT_NE(stored->totpSecretSealed, base64UrlEncode(*base32Decode(enrolment.secretBase32)));

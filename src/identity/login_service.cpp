@@ -40,7 +40,7 @@ AuthError unauthorized() {
 obs::AuthMetrics::Failure failureOf(std::string_view reason) {
     using Failure = obs::AuthMetrics::Failure;
     if (reason == "unknown_user") return Failure::unknownUser;
-    if (reason == "bad_password") return Failure::badPassword;
+    if (reason == "bad_password" || reason == "reauth_bad_password") return Failure::badPassword;
     if (reason == "inactive") return Failure::inactiveUser;
     return Failure::badTotp;  // bad_totp, totp_unreadable
 }
@@ -106,20 +106,29 @@ boost::asio::awaitable<void> LoginService::loginFailed(const std::optional<store
     }
 }
 
+// The name's lockout comes from the store alone, the same row for a known name as for an unknown one
+// (the user's locked_until only mirrors it), so the answer never tells them apart; the address's from
+// this process's throttle.
+boost::asio::awaitable<LoginService::Lock> LoginService::lockFor(const std::string& username,
+                                                                 boost::asio::ip::address client,
+                                                                 Seconds time) {
+    Lock lock{.until = throttle_.lockedUntil(addressThrottleKey(client), time)};
+    const auto nameFailures = co_await store_.findLoginNameFailures(nameKey_.of(username));
+    lock.nameFailed = nameFailures.has_value();
+    if (nameFailures && nameFailures->lockedUntil && *nameFailures->lockedUntil > time) {
+        lock.until = std::max(lock.until.value_or(Seconds{}), *nameFailures->lockedUntil);
+    }
+    co_return lock;
+}
+
 boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, RequestContext context) {
     const Seconds time = now();
     const std::string nameKey = nameKey_.of(request.username);
 
-    // The name's lockout comes from the store alone, the same row for a known name as for an unknown
-    // one (the user's locked_until only mirrors it), so the answer never tells them apart.
-    auto lockedUntil = throttle_.lockedUntil(addressThrottleKey(context.client), time);
-    const auto nameFailures = co_await store_.findLoginNameFailures(nameKey);
-    if (nameFailures && nameFailures->lockedUntil && *nameFailures->lockedUntil > time) {
-        lockedUntil = std::max(lockedUntil.value_or(Seconds{}), *nameFailures->lockedUntil);
-    }
+    const Lock lock = co_await lockFor(request.username, context.client, time);
     std::optional<store::UserRecord> user;
     if (validUsername(request.username)) user = co_await store_.findUserByUsername(request.username);
-    if (lockedUntil) {
+    if (const auto& lockedUntil = lock.until) {
         countFailure(obs::AuthMetrics::Failure::locked);
         const std::string actor = user ? user->id : "anonymous";
         co_await audit_.audit("auth.login", actor, context, "user:" + request.username, "throttled");
@@ -166,7 +175,7 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     }
     co_await store_.updateUser(user->id, std::move(patch));
     cache_.clear();
-    if (nameFailures) co_await store_.clearLoginNameFailures(nameKey);
+    if (lock.nameFailed) co_await store_.clearLoginNameFailures(nameKey);
     boost::json::object kind{{"kind", request.session ? "session" : "token"}};
     co_await audit_.audit("auth.login", user->id, context, "user:" + user->username, "success",
                           std::move(kind));
@@ -193,6 +202,31 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
 boost::asio::awaitable<std::int64_t> LoginService::pruneNameFailures() {
     const Seconds time = now();
     return store_.pruneLoginNameFailures(time - settings_.lockoutMax, time, kNameFailureCapacity);
+}
+
+boost::asio::awaitable<PasswordConfirmed> LoginService::confirmPassword(Principal principal,
+                                                                        SecretString password,
+                                                                        RequestContext context) {
+    const Seconds time = now();
+    auto user = co_await store_.findUserById(principal.userId);
+    const std::string username = user ? user->username : principal.username;
+    // The same locks as login: otherwise a stolen session would be a way around them to guess the password.
+    const Lock lock = co_await lockFor(username, context.client, time);
+    if (const auto& lockedUntil = lock.until) {
+        countFailure(obs::AuthMetrics::Failure::locked);
+        co_await audit_.audit("auth.reauth", principal.userId, context, "user:" + username, "throttled");
+        AuthError error(Kind::throttled, "too_many_attempts", "too many failed logins; try again later");
+        error.retryAfter = *lockedUntil - time;
+        throw error;
+    }
+    const bool hasPassword = user && !user->passwordHash.empty();
+    const bool passwordOk = hasPassword ? verifyPassword(password.reveal(), user->passwordHash)
+                                        : verifyAgainstDummy(password.reveal(), settings_.hashing);
+    if (!passwordOk || !hasPassword) {
+        co_await loginFailed(user, username, context, "reauth_bad_password");
+        throw AuthError(Kind::forbidden, "invalid_credentials", "the password is wrong", "/password");
+    }
+    co_return PasswordConfirmed(user->id);
 }
 
 IssuedToken LoginService::issueAccess(const KeyRing& ring, const std::string& userId,

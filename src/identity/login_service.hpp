@@ -21,6 +21,7 @@
 #include "identity/jwt.hpp"
 #include "identity/key_manager.hpp"
 #include "identity/login_throttle.hpp"
+#include "identity/password_confirmed.hpp"
 #include "identity/principal.hpp"
 #include "obs/metrics.hpp"
 #include "store/audit_sink.hpp"
@@ -67,6 +68,15 @@ class LoginService {
     // Ends the caller's session or refresh family (and with it the family's access tokens).
     boost::asio::awaitable<void> logout(Principal principal, RequestContext context);
 
+    // Asks a signed-in caller for their password again, before a change a stolen credential must not make
+    // (TOTP enrolment and disabling). Throttled like a login: a locked account or address is refused
+    // (too_many_attempts), and a wrong password counts as a failed login (audited as auth.login with reason
+    // "reauth_bad_password", toward the lockout) and throws AuthError forbidden "invalid_credentials" (a
+    // 403, not a 401: the request's own credential is good). An account without a password (an external
+    // provider's user) never passes.
+    boost::asio::awaitable<PasswordConfirmed> confirmPassword(Principal principal, SecretString password,
+                                                              RequestContext context);
+
     [[nodiscard]] const CsrfKey& csrfKey() const { return csrf_; }
 
     // The store's per-name failure counters are kept this many at most (the most recently failed).
@@ -76,6 +86,15 @@ class LoginService {
     boost::asio::awaitable<std::int64_t> pruneNameFailures();
 
   private:
+    // Whether `username` from `client` may try a password now: until is the end of the longer of the
+    // address's and the name's lockouts (none when neither is locked); nameFailed says the name has
+    // failures on record (a success then clears them).
+    struct Lock {
+        std::optional<store::Seconds> until;
+        bool nameFailed = false;
+    };
+    boost::asio::awaitable<Lock> lockFor(const std::string& username, boost::asio::ip::address client,
+                                         store::Seconds time);
     // A new refresh family with its first token, and an access token of that family.
     boost::asio::awaitable<TokenPair> issuePair(const store::UserRecord& user, const std::string& familyId);
     // An access token for `userId` in refresh family `familyId`: every scope, the configured lifetime.

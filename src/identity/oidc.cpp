@@ -374,6 +374,7 @@ OidcResult OidcProvider::identify(const VerifyResult& result) const {
     identity.subject = result.claims.subject;
     identity.username = usernamePrefix_ + std::string(username->get_string());
     identity.role = *role;
+    identity.issuedAt = result.claims.issuedAt;
     identity.claims = claims;
     return {std::move(identity), {}};
 }

@@ -53,6 +53,7 @@ struct ExternalIdentity {
     std::string subject;  // "sub"
     std::string username;
     Role role = Role::user;
+    std::optional<std::chrono::sys_seconds> issuedAt;  // "iat", when the token has one
     boost::json::object claims;  // everything the token carried, for the caller's audit record
 };
 

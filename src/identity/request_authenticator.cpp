@@ -64,10 +64,12 @@ bool revokedSince(const store::UserRecord& user, Seconds issued) {
 
 }  // namespace
 
-RequestAuthenticator::RequestAuthenticator(store::IdentityStore& store, CredentialCache& cache,
-                                           KeyManager& keys, const AuthSettings& settings, Clock clock,
-                                           OidcRegistry* oidc, obs::AuthMetrics* metrics)
+RequestAuthenticator::RequestAuthenticator(store::IdentityStore& store, store::AuditSink& audit,
+                                           CredentialCache& cache, KeyManager& keys,
+                                           const AuthSettings& settings, Clock clock, OidcRegistry* oidc,
+                                           obs::AuthMetrics* metrics)
     : store_(store),
+      audit_(audit, clock),
       cache_(cache),
       keys_(keys),
       clock_(std::move(clock)),
@@ -83,19 +85,21 @@ Seconds RequestAuthenticator::now() const {
 }
 
 boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticate(PresentedCredential credential,
-                                                                       boost::asio::ip::address) {
-    AuthOutcome outcome = co_await authenticateAny(std::move(credential));
+                                                                       boost::asio::ip::address client) {
+    AuthOutcome outcome = co_await authenticateAny(std::move(credential), client);
     if (metrics_ && !outcome.principal) metrics_->failed(failureOf(outcome.failure));
     co_return outcome;
 }
 
-boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateAny(PresentedCredential credential) {
+boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateAny(PresentedCredential credential,
+                                                                          boost::asio::ip::address client) {
     using Scheme = PresentedCredential::Scheme;
     if (credential.scheme == Scheme::sessionCookie) co_return co_await authenticateSession(credential.value);
     if (looksLikeApiToken(credential.value)) co_return co_await authenticateApiToken(credential.value);
     // "Token" is DRF's scheme for opaque tokens only.
     if (credential.scheme == Scheme::token) co_return refused("malformed");
-    if (oidc_ && oidc_->handles(credential.value)) co_return co_await authenticateExternal(credential.value);
+    if (oidc_ && oidc_->handles(credential.value))
+        co_return co_await authenticateExternal(credential.value, client);
     co_return co_await authenticateJwt(credential.value);
 }
 
@@ -152,11 +156,15 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateSession(st
                           .failure = {}};
 }
 
-boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateExternal(std::string_view token) {
+boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateExternal(
+    std::string_view token, boost::asio::ip::address client) {
     std::string failure;
     auto external = co_await oidc_->verify(token, &failure);
     if (!external) co_return refused("external_" + failure);
     const std::string role(roleName(external->role));
+    // The provider is the actor of what its tokens change here.
+    const std::string actor = "oidc:" + external->issuer;
+    const RequestContext context{.requestId = {}, .client = client};
     auto user = co_await store_.findUserByUsername(external->username);
     if (!user) {
         store::UserRecord record{.id = randomToken(16),
@@ -172,6 +180,10 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateExternal(s
         }
         if (created) {
             spdlog::info("created local user {} for an external identity", record.id);
+            boost::json::object details{
+                {"username", record.username}, {"role", role}, {"subject", external->subject}};
+            co_await audit_.audit("user.created", actor, context, "user:" + record.id, "success",
+                                  std::move(details));
             user = std::move(record);
         } else {
             user = co_await store_.findUserByUsername(external->username);
@@ -179,12 +191,24 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateExternal(s
         if (!user) co_return refused("external_user_conflict");
     }
     if (!user->active) co_return refused("user_inactive");
+    // Revoking a user's credentials here must stop the provider's tokens issued before it too. A token that
+    // does not say when it was issued cannot show it came after; one issued within the revocation's second
+    // might have come before it (iat has whole seconds), so it is refused too: signing in at the provider
+    // again a second later gives one that passes.
+    if (user->credentialsRevokedAt &&
+        (!external->issuedAt || *external->issuedAt <= *user->credentialsRevokedAt)) {
+        co_return refused("revoked");
+    }
     if (user->role != role) {
+        const std::string oldRole = user->role;
         store::UserPatch patch;
         patch.role = role;
         auto updated = co_await store_.updateUser(user->id, std::move(patch));
         cache_.clear();
         if (updated) user = std::move(updated);
+        boost::json::object roles{{"from", oldRole}, {"to", role}, {"subject", external->subject}};
+        co_await audit_.audit("user.role_changed", actor, context, "user:" + user->id, "success",
+                              std::move(roles));
     }
     co_return AuthOutcome{
         .principal = principalFor(*user, CredentialKind::external, {std::string(kAllScopes)}, std::string()),

@@ -103,6 +103,14 @@ struct LoginNameFailures {
     std::optional<Seconds> lockedUntil{};
 };
 
+// The one credential a password change leaves alive: the one the change was made with, when the user
+// changed their own password (a session, an access token's refresh family, or an API token).
+struct KeptCredential {
+    enum class Kind { session, refreshFamily, apiToken };
+    Kind kind = Kind::session;
+    std::string id{};  // the session's id hash, the family id, or the API token's id
+};
+
 // A signing key as the store keeps it: identity::StoredSigningKey's fields (private key sealed).
 struct SigningKeyRecord {
     std::string kid{};
@@ -206,6 +214,14 @@ class IdentityStore {
     // in one transaction; with `deactivate`, also sets active = false. Returns false for no such user.
     virtual boost::asio::awaitable<bool> revokeAllCredentials(std::string userId, Seconds now,
                                                               bool deactivate) = 0;
+
+    // Sets a new password hash (and clears failedLogins and lockedUntil) and revokes every API token,
+    // session and refresh family of the user except `keep`, in one transaction: no request sees the new
+    // password with an old credential still live. credentialsRevokedAt is left alone (it would end
+    // `keep` too); every credential Rampart issues is one of those rows, or an access token that dies
+    // with its family. Returns the user after the change; nullopt (and nothing changed) for no such user.
+    virtual boost::asio::awaitable<std::optional<UserRecord>> changePassword(
+        std::string userId, std::string passwordHash, Seconds now, std::optional<KeptCredential> keep) = 0;
 
     // --- signing keys (blocking: start-up and `rampart admin keys rotate`) ---
     // Oldest first; keys created in the same second in the order they were inserted (the newest signs).

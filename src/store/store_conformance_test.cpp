@@ -748,6 +748,63 @@ TEST_P(StoreConformance, RevokeAllCredentialsKillsEveryCredentialOfThatUserOnly)
     EXPECT_EQ(runToCompletion(store_->findSession("s-u1"))->revoked, std::optional(kS0 + 1s));
 }
 
+TEST_P(StoreConformance, ChangePasswordRevokesEveryCredentialButTheKeptOne) {
+    store_->migrate();
+    runToCompletion(store_->createUser(userRecord("u1", "alice")));
+    runToCompletion(store_->createUser(userRecord("u2", "bob")));
+    for (const std::string u : {"u1", "u2"}) {
+        for (const std::string n : {"a", "b"}) {
+            runToCompletion(store_->createApiToken(apiToken("t" + n + "-" + u, u, kS0)));
+            runToCompletion(store_->createSession(
+                {.idHash = "s" + n + "-" + u, .userId = u, .created = kS0, .expires = kS0 + 8h}));
+            runToCompletion(
+                store_->createRefreshFamily(refreshToken("r" + n + "-" + u, "f" + n + "-" + u, u)));
+        }
+    }
+    UserPatch failing;
+    failing.failedLogins = 3;
+    failing.lockedUntil = std::optional(kS0 + 1h);
+    runToCompletion(store_->updateUser("u1", failing));
+
+    EXPECT_FALSE(runToCompletion(store_->changePassword("nobody", "hash", kS0 + 1s, std::nullopt)));
+    const std::optional<KeptCredential> keepSession(KeptCredential{KeptCredential::Kind::session, "sa-u1"});
+    const auto alice = runToCompletion(store_->changePassword("u1", "new-hash", kS0 + 1s, keepSession));
+    ASSERT_TRUE(alice);
+    EXPECT_EQ(alice->passwordHash, "new-hash");
+    EXPECT_EQ(alice->failedLogins, 0);
+    EXPECT_FALSE(alice->lockedUntil);
+    EXPECT_FALSE(alice->credentialsRevokedAt) << "it would end the kept session too";
+    EXPECT_FALSE(runToCompletion(store_->findSession("sa-u1"))->revoked) << "the kept session lives";
+    EXPECT_EQ(runToCompletion(store_->findSession("sb-u1"))->revoked, std::optional(kS0 + 1s));
+    EXPECT_TRUE(runToCompletion(store_->listApiTokens("u1")).empty());
+    EXPECT_FALSE(runToCompletion(store_->refreshFamilyLive("fa-u1")));
+    EXPECT_FALSE(runToCompletion(store_->refreshFamilyLive("fb-u1")));
+    // Bob keeps everything.
+    EXPECT_EQ(runToCompletion(store_->listApiTokens("u2")).size(), 2u);
+    EXPECT_FALSE(runToCompletion(store_->findSession("sa-u2"))->revoked);
+    EXPECT_TRUE(runToCompletion(store_->refreshFamilyLive("fb-u2")));
+    EXPECT_EQ(runToCompletion(store_->findUserById("u2"))->passwordHash,
+              userRecord("u2", "bob").passwordHash);
+
+    // A kept family, a kept API token; with nothing kept everything goes.
+    const std::optional<KeptCredential> keepFamily(
+        KeptCredential{KeptCredential::Kind::refreshFamily, "fa-u2"});
+    runToCompletion(store_->changePassword("u2", "hash-2", kS0 + 2s, keepFamily));
+    EXPECT_TRUE(runToCompletion(store_->refreshFamilyLive("fa-u2")));
+    EXPECT_FALSE(runToCompletion(store_->refreshFamilyLive("fb-u2")));
+    EXPECT_TRUE(runToCompletion(store_->findSession("sa-u2"))->revoked);
+    EXPECT_TRUE(runToCompletion(store_->listApiTokens("u2")).empty());
+    runToCompletion(store_->createApiToken(apiToken("tc-u1", "u1", kS0 + 2s)));
+    runToCompletion(store_->createApiToken(apiToken("td-u1", "u1", kS0 + 2s)));
+    const std::optional<KeptCredential> keepToken(KeptCredential{KeptCredential::Kind::apiToken, "tc-u1"});
+    runToCompletion(store_->changePassword("u1", "hash-3", kS0 + 3s, keepToken));
+    EXPECT_FALSE(runToCompletion(store_->findApiTokenByHash("hash-tc-u1"))->revoked);
+    EXPECT_EQ(runToCompletion(store_->findApiTokenByHash("hash-td-u1"))->revoked, std::optional(kS0 + 3s));
+    EXPECT_TRUE(runToCompletion(store_->findSession("sa-u1"))->revoked) << "only the one named stays";
+    runToCompletion(store_->changePassword("u1", "hash-4", kS0 + 4s, std::nullopt));
+    EXPECT_EQ(runToCompletion(store_->findApiTokenByHash("hash-tc-u1"))->revoked, std::optional(kS0 + 4s));
+}
+
 TEST_P(StoreConformance, SigningKeysAreInsertedLoadedAndDeleted) {
     store_->migrate();
     EXPECT_TRUE(store_->loadSigningKeysBlocking().empty());

@@ -37,6 +37,11 @@ class ForwardingIdentityStore : public store::IdentityStore {
         return inner_.consumeTotpStep(std::move(userId), step);
     }
     std::int64_t countUsersBlocking() override { return inner_.countUsersBlocking(); }
+    Awaitable<std::optional<store::UserRecord>> changePassword(
+        std::string userId, std::string passwordHash, Seconds now,
+        std::optional<store::KeptCredential> keep) override {
+        return inner_.changePassword(std::move(userId), std::move(passwordHash), now, std::move(keep));
+    }
 
     Awaitable<store::LoginNameFailures> recordLoginNameFailure(
         std::string nameKey, Seconds now, std::chrono::seconds forgetAfter,

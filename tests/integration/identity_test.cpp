@@ -79,6 +79,42 @@ class IdentityTest : public ::testing::Test {
         return str(parse(r), "id");
     }
 
+    struct BrowserSession {
+        std::string cookie;  // "name=value"
+        std::string csrf;
+    };
+
+    BrowserSession sessionLogin(std::string_view username, std::string_view password) {
+        auto r = loginResponse(username, password, {{"session", true}});
+        EXPECT_EQ(r.status, 200) << r.body;
+        const std::string setCookie = r.header("Set-Cookie").value_or("");
+        BrowserSession session{setCookie.substr(0, setCookie.find(';')), str(parse(r), "csrf_token")};
+        remember(session.cookie.substr(session.cookie.find('=') + 1));
+        return session;
+    }
+
+    // A request as a browser with that session sends it: the cookie, the CSRF token and its own origin.
+    Response sessionCall(const BrowserSession& session, std::string_view method, std::string_view target,
+                         std::string_view body = {}) {
+        const std::string host = "127.0.0.1:" + std::to_string(server_.port());
+        Headers headers{{"Host", host},
+                        {"Cookie", session.cookie},
+                        {"X-CSRF-Token", session.csrf},
+                        {"Origin", "http://" + host}};
+        if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+        return request(server_.port(), method, target, headers, body);
+    }
+
+    // The rampart binary's admin command line on this server's database; its exit code and output.
+    std::pair<int, std::string> runCli(std::vector<std::string> args) {
+        Environment env = apiServerEnvironment(dir_);
+        env["RAMPART_DATA_DIR"] = server_.dataDir().string();
+        args.insert(args.begin(), RAMPART_BINARY);
+        auto child = startProcess(args, env, dir_.path());
+        auto status = child.waitExit(std::chrono::seconds(20));
+        return {status.value_or(-1), readFile(child.stdoutPath()) + readFile(child.stderrPath())};
+    }
+
     TempDir dir_;
     ServerProcess server_;
     std::vector<std::string> secrets_;
@@ -756,9 +792,122 @@ TEST_F(IdentityTest, ADisabledUsersCredentialsAllStopAtOnce) {
     EXPECT_EQ(audit.at("items").as_array().size(), 1u);
 }
 
+TEST_F(IdentityTest, APasswordChangeEndsEveryOtherCredentialButTheCallersOwn) {
+    server_.stop();
+    start(withHighRateLimits({}));  // seven logins, more than a minute's login budget
+    // Device A: a browser session, a token pair and an API token, all the admin's.
+    auto deviceA = sessionLogin("admin", kAdminPassword);
+    auto [accessA, refreshA] = login("admin", kAdminPassword);
+    auto created = call("POST", "/api/v1/tokens", accessA, R"({"name":"ci","scopes":["jobs:read"]})");
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string apiToken = str(parse(created), "token");
+    remember(apiToken);
+    const std::string adminId = str(parse(call("GET", "/api/v1/me", accessA)), "id");
+    ASSERT_EQ(sessionCall(deviceA, "GET", "/api/v1/me").status, 200);
+
+    // Device B (the owner, or whoever stole the password) changes the password.
+    auto deviceB = sessionLogin("admin", kAdminPassword);
+    const std::string newPassword = "purple kettles sing at midnight 77";
+    remember(newPassword);
+    auto changed = sessionCall(deviceB, "PATCH", "/api/v1/users/" + adminId,
+                               json::serialize(json::object{{"password", newPassword}}));
+    ASSERT_EQ(changed.status, 200) << changed.body;
+
+    // Everything else is refused at once (no wait for any cache)...
+    EXPECT_EQ(sessionCall(deviceA, "GET", "/api/v1/me").status, 401) << "device A's session";
+    EXPECT_EQ(call("GET", "/api/v1/me", accessA).status, 401) << "device A's access token";
+    EXPECT_EQ(
+        call("POST", "/api/v1/auth/refresh", {}, json::serialize(json::object{{"refresh_token", refreshA}}))
+            .status,
+        401)
+        << "device A's refresh token";
+    EXPECT_EQ(call("GET", "/api/v1/me", apiToken).status, 401) << "the API token";
+    EXPECT_EQ(loginResponse("admin", kAdminPassword).status, 401) << "the old password";
+    // ...but the session the change was made with.
+    EXPECT_EQ(sessionCall(deviceB, "GET", "/api/v1/me").status, 200);
+    auto fresh = login("admin", newPassword).first;
+    auto audit = parse(call("GET", "/api/v1/audit?action=user.password_reset", fresh));
+    ASSERT_EQ(audit.at("items").as_array().size(), 1u) << json::serialize(audit);
+    const auto& details = audit.at("items").as_array().at(0).as_object().at("details").as_object();
+    EXPECT_EQ(details.at("kept"), "session");
+    EXPECT_EQ(details.at("credentials_revoked"), true);
+
+    // An admin resetting another user's password keeps none of that user's credentials.
+    auto aliceId = createUser(fresh, "alice");
+    auto deviceAlice = sessionLogin("alice", kUserPassword);
+    auto [alice, aliceRefresh] = login("alice", kUserPassword);
+    auto reset = call("PATCH", "/api/v1/users/" + aliceId, fresh,
+                      json::serialize(json::object{{"password", "granite owls rarely forget 31"}}));
+    ASSERT_EQ(reset.status, 200) << reset.body;
+    EXPECT_EQ(sessionCall(deviceAlice, "GET", "/api/v1/me").status, 401);
+    EXPECT_EQ(call("GET", "/api/v1/me", alice).status, 401);
+    EXPECT_EQ(call("GET", "/api/v1/me", fresh).status, 200) << "the admin's own token is not alice's";
+}
+
+TEST_F(IdentityTest, TheAdminCliPasswordResetEndsEveryCredential) {
+    auto session = sessionLogin("admin", kAdminPassword);
+    auto [access, refresh] = login("admin", kAdminPassword);
+    auto created = call("POST", "/api/v1/tokens", access, R"({"name":"ci","scopes":["jobs:read"]})");
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string apiToken = str(parse(created), "token");
+    remember(apiToken);
+    const std::string newPassword = "seven lanterns over a quiet harbour 5";
+    remember(newPassword);
+    writeFile(dir_ / "new-password", newPassword + "\n");
+
+    auto [code, output] = runCli(
+        {"admin", "user", "reset-password", "admin", "--password-file", (dir_ / "new-password").string()});
+    ASSERT_EQ(code, 0) << output;
+    // Another process changed the store: the server's credential cache holds for at most a second.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    EXPECT_EQ(sessionCall(session, "GET", "/api/v1/me").status, 401);
+    EXPECT_EQ(call("GET", "/api/v1/me", access).status, 401);
+    EXPECT_EQ(call("GET", "/api/v1/me", apiToken).status, 401);
+    EXPECT_EQ(
+        call("POST", "/api/v1/auth/refresh", {}, json::serialize(json::object{{"refresh_token", refresh}}))
+            .status,
+        401);
+    EXPECT_EQ(loginResponse("admin", kAdminPassword).status, 401);
+    auto fresh = login("admin", newPassword).first;
+    auto audit = parse(call("GET", "/api/v1/audit?action=user.password_reset", fresh));
+    ASSERT_EQ(audit.at("items").as_array().size(), 1u);
+    EXPECT_EQ(audit.at("items").as_array().at(0).as_object().at("details").at("kept"), nullptr);
+}
+
+TEST_F(IdentityTest, AStolenSessionOrTokenCannotEnrolTotpWithoutThePassword) {
+    auto session = sessionLogin("admin", kAdminPassword);
+    auto access = adminToken();
+    // No password, a wrong one: refused, and the account gets no second factor.
+    EXPECT_EQ(call("POST", "/api/v1/me/totp", access).status, 415) << "no body at all";
+    EXPECT_EQ(call("POST", "/api/v1/me/totp", access, "{}").status, 400);
+    auto wrong = call("POST", "/api/v1/me/totp", access,
+                      json::serialize(json::object{{"password", "a guessed password 123"}}));
+    EXPECT_EQ(wrong.status, 403) << wrong.body;
+    EXPECT_EQ(parse(wrong).at("type"), "urn:rampart:problem:invalid-credentials");
+    EXPECT_FALSE(parse(wrong).contains("secret"));
+    auto viaSession = sessionCall(session, "POST", "/api/v1/me/totp",
+                                  json::serialize(json::object{{"password", "another guess 456"}}));
+    EXPECT_EQ(viaSession.status, 403) << viaSession.body;
+    EXPECT_EQ(parse(call("GET", "/api/v1/me", access)).at("totp_enabled"), false);
+    // Each wrong password counts as a failed login: the audit says so, and the lockout follows.
+    auto failures = parse(call("GET", "/api/v1/audit?action=auth.login&outcome=failure", access));
+    ASSERT_EQ(failures.at("items").as_array().size(), 2u) << json::serialize(failures);
+    EXPECT_EQ(failures.at("items").as_array().at(0).as_object().at("details").at("reason"),
+              "reauth_bad_password");
+    for (int i = 0; i < 3; ++i) {
+        call("POST", "/api/v1/me/totp", access,
+             json::serialize(json::object{{"password", "guess " + std::to_string(i) + " wrong"}}));
+    }
+    auto locked =
+        call("POST", "/api/v1/me/totp", access, json::serialize(json::object{{"password", kAdminPassword}}));
+    EXPECT_EQ(locked.status, 429) << locked.body;
+    EXPECT_EQ(parse(locked).at("type"), "urn:rampart:problem:too-many-attempts");
+}
+
 TEST_F(IdentityTest, TotpEnrolmentLoginAndReplay) {
     auto access = adminToken();
-    auto enrol = call("POST", "/api/v1/me/totp", access);
+    auto enrol =
+        call("POST", "/api/v1/me/totp", access, json::serialize(json::object{{"password", kAdminPassword}}));
     ASSERT_EQ(enrol.status, 201) << enrol.body;
     auto secretText = str(parse(enrol), "secret");
     remember(secretText);
@@ -790,7 +939,8 @@ TEST_F(IdentityTest, AdminsWithoutTotpCanOnlyEnrolWhenTotpIsRequired) {
     EXPECT_EQ(call("GET", "/api/v1/users", access).status, 403);
     EXPECT_EQ(parse(call("GET", "/api/v1/users", access)).at("type"), "urn:rampart:problem:totp-required");
     EXPECT_EQ(call("GET", "/api/v1/me", access).status, 200);
-    auto enrol = call("POST", "/api/v1/me/totp", access);
+    auto enrol =
+        call("POST", "/api/v1/me/totp", access, json::serialize(json::object{{"password", kAdminPassword}}));
     ASSERT_EQ(enrol.status, 201) << enrol.body;
     auto secretText = str(parse(enrol), "secret");
     remember(secretText);
@@ -820,11 +970,11 @@ TEST_F(IdentityTest, AuditLogIsReadableByAuditorsAndPaged) {
     EXPECT_EQ(call("POST", "/api/v1/users", carol, R"({"username":"x","password":"y"})").status, 403);
 }
 
-TEST(IdentityOidc, AConfiguredProvidersTokensMapToLocalUsersAndForgeriesAreRefused) {
-    TempDir dir;
-    auto key = identity::adoptEvpKey(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+// Starts `server` trusting one OIDC provider, https://idp.example (audience rampart-api), whose key `key` is
+// (kid idp-key-1): its "groups" claim "ops" maps to admin, anything else to user.
+void startWithOidcProvider(const TempDir& dir, ServerProcess& server, EVP_PKEY* key, Environment env) {
     identity::KeySet keys;
-    keys.add(*identity::VerificationKey::fromPublicKey("idp-key-1", identity::Algorithm::kEdDSA, key.get()));
+    keys.add(*identity::VerificationKey::fromPublicKey("idp-key-1", identity::Algorithm::kEdDSA, key));
     writeFile(dir / "jwks.json", json::serialize(identity::toJwks(keys)));
     writeFile(dir / "rampart.toml",
               "[[oidc.issuers]]\n"
@@ -836,9 +986,21 @@ TEST(IdentityOidc, AConfiguredProvidersTokensMapToLocalUsersAndForgeriesAreRefus
                   "role_claim = \"groups\"\n"
                   "role_map = { \"ops\" = \"admin\" }\n"
                   "default_role = \"user\"\n");
+    env["RAMPART_DATA_DIR"] = (dir / "data").string();
+    server.start({"--config", (dir / "rampart.toml").string()}, env);
+}
+
+std::int64_t unixNow() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+TEST(IdentityOidc, AConfiguredProvidersTokensMapToLocalUsersAndForgeriesAreRefused) {
+    TempDir dir;
+    auto key = identity::adoptEvpKey(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
     ServerProcess server;
-    server.start({"--config", (dir / "rampart.toml").string()},
-                 {{"RAMPART_DATA_DIR", (dir / "data").string()}});
+    startWithOidcProvider(dir, server, key.get(), {});
 
     const auto now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -882,6 +1044,99 @@ TEST(IdentityOidc, AConfiguredProvidersTokensMapToLocalUsersAndForgeriesAreRefus
     // A local account cannot be reached through a provider: local names never contain ':'.
     EXPECT_EQ(me(token({{"sub", "admin"}}, key.get())).status, 200);
     EXPECT_NE(str(parse(me(token({{"sub", "admin"}}, key.get()))), "username"), "admin");
+}
+
+// A server trusting the provider of startWithOidcProvider, its local admin, and tokens the provider signs.
+class IdentityOidcTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        startWithOidcProvider(dir_, server_, key_.get(), apiServerEnvironment(dir_));
+        auto login = call("POST", "/api/v1/auth/login", {},
+                          json::serialize(json::object{{"username", "admin"}, {"password", kAdminPassword}}));
+        ASSERT_EQ(login.status, 200) << login.body;
+        admin_ = str(parse(login), "access_token");
+    }
+
+    // A token of the provider for "alice", issued now unless `overrides` says otherwise; a null claim is
+    // left out.
+    std::string token(const json::object& overrides = {}) {
+        const auto now = unixNow();
+        json::object claims{{"iss", "https://idp.example"},
+                            {"aud", "rampart-api"},
+                            {"sub", "alice"},
+                            {"iat", now},
+                            {"exp", now + 300}};
+        for (const auto& [name, value] : overrides) {
+            if (value.is_null()) {
+                claims.erase(name);
+            } else {
+                claims[name] = value;
+            }
+        }
+        return *identity::signJwt(claims, "idp-key-1", identity::Algorithm::kEdDSA, key_.get());
+    }
+
+    Response call(std::string_view method, std::string_view target, const std::string& bearer,
+                  std::string_view body = {}) {
+        return apiCall(server_.port(), method, target, bearer, body);
+    }
+
+    TempDir dir_;
+    identity::EvpKeyPtr key_ = identity::adoptEvpKey(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+    ServerProcess server_;
+    std::string admin_;
+};
+
+TEST_F(IdentityOidcTest, AnExternalTokenCannotMintApiTokens) {
+    // Whatever its role: ours would outlive the provider's token and its revocation there.
+    for (const auto& groups : {json::array{}, json::array{"ops"}}) {
+        auto minted = call("POST", "/api/v1/tokens", token({{"groups", groups}}),
+                           R"({"name":"t","scopes":["jobs:read"]})");
+        EXPECT_EQ(minted.status, 403) << minted.body;
+        EXPECT_EQ(str(parse(minted), "type"), "urn:rampart:problem:external-credential");
+    }
+}
+
+TEST_F(IdentityOidcTest, RoleChangesFromTheProviderAreAuditedWithTheOldAndNewRole) {
+    const std::string aliceId = str(parse(call("GET", "/api/v1/me", token())), "id");
+    // The provider promotes alice (ops), then demotes her.
+    EXPECT_EQ(str(parse(call("GET", "/api/v1/me", token({{"groups", json::array{"ops"}}}))), "role"),
+              "admin");
+    EXPECT_EQ(str(parse(call("GET", "/api/v1/me", token())), "role"), "user");
+    auto changes = parse(call("GET", "/api/v1/audit?action=user.role_changed", admin_));
+    ASSERT_TRUE(changes.contains("items")) << json::serialize(changes);
+    const auto& items = changes.at("items").as_array();
+    ASSERT_EQ(items.size(), 2u) << json::serialize(changes);
+    const auto& up = items.at(0).as_object();
+    const auto& down = items.at(1).as_object();
+    EXPECT_EQ(str(up, "target"), "user:" + aliceId);
+    EXPECT_EQ(str(up, "actor"), "oidc:https://idp.example");
+    EXPECT_EQ(up.at("details").at("from"), "user");
+    EXPECT_EQ(up.at("details").at("to"), "admin");
+    EXPECT_EQ(down.at("details").at("from"), "admin");
+    EXPECT_EQ(down.at("details").at("to"), "user");
+    // The first sign-in is audited too.
+    auto created = parse(call("GET", "/api/v1/audit?action=user.created", admin_));
+    bool found = false;
+    for (const auto& item : created.at("items").as_array())
+        found = found || str(item.as_object(), "target") == "user:" + aliceId;
+    EXPECT_TRUE(found) << json::serialize(created);
+}
+
+TEST_F(IdentityOidcTest, RevokingCredentialsRefusesExternalTokensIssuedBeforeIt) {
+    auto before = token({{"iat", unixNow() - 10}});
+    auto noIat = token({{"iat", nullptr}});
+    auto me = parse(call("GET", "/api/v1/me", before));
+    const std::string aliceId = str(me, "id");
+    ASSERT_FALSE(aliceId.empty());
+    ASSERT_EQ(call("GET", "/api/v1/me", noIat).status, 200)
+        << "a token without iat is fine until a revocation";
+    ASSERT_EQ(call("POST", "/api/v1/users/" + aliceId + "/revoke-credentials", admin_).status, 204);
+    EXPECT_EQ(call("GET", "/api/v1/me", before).status, 401);
+    EXPECT_EQ(call("GET", "/api/v1/me", noIat).status, 401) << "no iat: it cannot show it came after";
+    // A token the provider issues afterwards (alice signed in there again) works.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    EXPECT_EQ(call("GET", "/api/v1/me", token()).status, 200);
 }
 
 TEST(IdentityBootstrap, TheFirstStartPrintsARandomAdminPasswordOnce) {

@@ -370,8 +370,12 @@ TEST_F(OpenApiConformanceTest, RealAnswersFitTheDocument) {
     call(204, "DELETE", "/api/v1/schedules/{id}", "/api/v1/schedules/" + str(every, "id"), admin);
     call(404, "GET", "/api/v1/schedules/{id}", "/api/v1/schedules/" + str(every, "id"), admin);
 
-    // TOTP enrolment (not confirmed: the code is wrong), and turning it off while it is off.
-    call(201, "POST", "/api/v1/me/totp", "/api/v1/me/totp", user);
+    // TOTP enrolment (not confirmed: the code is wrong), and turning it off while it is off. Enrolling takes
+    // the password.
+    call(400, "POST", "/api/v1/me/totp", "/api/v1/me/totp", user, json::object{});
+    call(403, "POST", "/api/v1/me/totp", "/api/v1/me/totp", user,
+         json::object{{"password", "not the password"}});
+    call(201, "POST", "/api/v1/me/totp", "/api/v1/me/totp", user, json::object{{"password", kUserPassword}});
     auto wrongCode = call(400, "POST", "/api/v1/me/totp/confirm", "/api/v1/me/totp/confirm", user,
                           json::object{{"code", "000000"}});
     EXPECT_TRUE(hasPointer(wrongCode, "/code")) << wrongCode.body;

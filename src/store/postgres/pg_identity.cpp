@@ -461,6 +461,44 @@ asio::awaitable<bool> PostgresStore::revokeAllCredentials(std::string userId, Se
     });
 }
 
+asio::awaitable<std::optional<UserRecord>> PostgresStore::changePassword(std::string userId,
+                                                                         std::string passwordHash,
+                                                                         Seconds now,
+                                                                         std::optional<KeptCredential> keep) {
+    // One pipeline is one implicit transaction: the new password never meets a credential that should have
+    // died with the old one. For an unknown user every statement matches nothing.
+    using Kind = KeptCredential::Kind;
+    const std::int64_t at = unixOf(now);
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{
+        .sql = fmt::format(
+            "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1 "
+            "RETURNING {}",
+            kUserColumns),
+        .params = pg::Params(userId, passwordHash),
+    });
+    const std::pair<std::string_view, Kind> tables[] = {{"api_tokens", Kind::apiToken},
+                                                        {"sessions", Kind::session},
+                                                        {"refresh_families", Kind::refreshFamily}};
+    for (const auto& [table, kind] : tables) {
+        const std::string_view idColumn = kind == Kind::session ? "id_hash" : "id";
+        std::optional<std::string> kept;
+        if (keep && keep->kind == kind) kept = keep->id;
+        statements.push_back(pg::Statement{
+            .sql = fmt::format("UPDATE {} SET revoked = $1 WHERE user_id = $2 AND revoked IS NULL "
+                               "AND {} IS DISTINCT FROM $3::text",
+                               table, idColumn),
+            .params = pg::Params(at, userId, kept),
+        });
+    }
+    return withConnection([statements = std::move(statements)](
+                              pg::Connection& db) -> asio::awaitable<std::optional<UserRecord>> {
+        auto pipelined = statements;
+        const auto results = co_await db.pipeline(std::move(pipelined));
+        co_return firstUser(results.front());
+    });
+}
+
 // --- signing keys ---
 
 std::vector<SigningKeyRecord> PostgresStore::loadSigningKeysBlocking() {

@@ -480,6 +480,39 @@ boost::asio::awaitable<bool> SqliteStore::revokeAllCredentials(std::string userI
     });
 }
 
+boost::asio::awaitable<std::optional<UserRecord>> SqliteStore::changePassword(
+    std::string userId, std::string passwordHash, Seconds now, std::optional<KeptCredential> keep) {
+    // One write request: the new password never meets a credential that should have died with the old one.
+    return write([userId = std::move(userId), passwordHash = std::move(passwordHash), now,
+                  keep = std::move(keep)](Connection& db) -> std::optional<UserRecord> {
+        {
+            auto user = db.prepare(
+                "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1");
+            user.bindText(1, userId).bindText(2, passwordHash);
+            user.step();
+            if (db.changes() == 0) return std::nullopt;
+        }
+        using Kind = KeptCredential::Kind;
+        // "IS NOT" is SQLite's null-safe inequality: with nothing kept (NULL) every row matches.
+        const std::pair<std::string_view, Kind> tables[] = {
+            {"UPDATE api_tokens SET revoked = ?1 WHERE user_id = ?2 AND revoked IS NULL AND id IS NOT ?3",
+             Kind::apiToken},
+            {"UPDATE sessions SET revoked = ?1 WHERE user_id = ?2 AND revoked IS NULL AND id_hash IS NOT ?3",
+             Kind::session},
+            {"UPDATE refresh_families SET revoked = ?1 WHERE user_id = ?2 AND revoked IS NULL AND id IS NOT "
+             "?3",
+             Kind::refreshFamily},
+        };
+        for (const auto& [sql, kind] : tables) {
+            auto update = db.prepare(sql);
+            update.bindInt64(1, unixOf(now)).bindText(2, userId);
+            bindOptional(update, 3, keep && keep->kind == kind ? std::optional(keep->id) : std::nullopt);
+            update.step();
+        }
+        return selectUser(db, "id = ?1", userId);
+    });
+}
+
 // --- signing keys ---
 
 std::vector<SigningKeyRecord> SqliteStore::loadSigningKeysBlocking() {

@@ -176,6 +176,9 @@ class SqliteStore final : public Store {
     boost::asio::awaitable<bool> revokeSession(std::string idHash, Seconds now) override;
     boost::asio::awaitable<bool> revokeAllCredentials(std::string userId, Seconds now,
                                                       bool deactivate) override;
+    boost::asio::awaitable<std::optional<UserRecord>> changePassword(
+        std::string userId, std::string passwordHash, Seconds now,
+        std::optional<KeptCredential> keep) override;
     std::vector<SigningKeyRecord> loadSigningKeysBlocking() override;
 
     // Jobs (sqlite_jobs.cpp).
