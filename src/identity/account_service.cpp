@@ -66,10 +66,12 @@ bool roleAllowsScope(Role role, std::string_view scope) {
 }  // namespace
 
 AccountService::AccountService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
-                               SecretString serverSecret, AuthSettings settings, Clock clock)
+                               PasswordHasher& hasher, SecretString serverSecret, AuthSettings settings,
+                               Clock clock)
     : store_(store),
       audit_(audit, clock),
       cache_(cache),
+      hasher_(hasher),
       serverSecret_(std::move(serverSecret)),
       settings_(std::move(settings)),
       clock_(std::move(clock)) {}
@@ -221,8 +223,9 @@ boost::asio::awaitable<void> AccountService::disableTotp(Principal principal, Se
     auto user = co_await store_.findUserById(principal.userId);
     if (!user) throw AuthError(Kind::notFound, "not_found", "no such user");
     if (!user->totpEnabled) throw AuthError(Kind::conflict, "totp_disabled", "two-factor login is off");
-    const bool passwordOk =
-        !user->passwordHash.empty() && verifyPassword(password.reveal(), user->passwordHash);
+    bool passwordOk = false;
+    if (!user->passwordHash.empty())
+        passwordOk = co_await hasher_.verify(password.reveal(), user->passwordHash);
     auto secret = openSecret(user->totpSecretSealed, serverSecret_, kTotpSealContext, user->id);
     std::optional<std::int64_t> step;
     if (passwordOk && secret) step = verifyTotp(secret->reveal(), code, clock_(), user->totpLastStep);
@@ -272,7 +275,7 @@ boost::asio::awaitable<store::UserRecord> AccountService::createUser(NewUser use
         throw AuthError(Kind::invalid, "invalid_field", "email is not a valid address", "/email");
     }
     checkNewPassword(user.password, user.username, user.email.value_or(""), settings_.passwordPolicy);
-    auto hash = hashPassword(user.password.reveal(), settings_.hashing);
+    auto hash = co_await hasher_.hash(user.password.reveal());
     if (!hash) throw std::runtime_error("password hashing failed");
     store::UserRecord record{.id = randomToken(16),
                              .username = user.username,
@@ -311,7 +314,7 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(std::string
     if (changes.password) {
         const auto& email = changes.email ? *changes.email : user->email;
         checkNewPassword(*changes.password, user->username, email.value_or(""), settings_.passwordPolicy);
-        auto hash = hashPassword(changes.password->reveal(), settings_.hashing);
+        auto hash = co_await hasher_.hash(changes.password->reveal());
         if (!hash) throw std::runtime_error("password hashing failed");
         patch.passwordHash = std::move(*hash);
         patch.failedLogins = 0;

@@ -19,6 +19,7 @@
 #include "identity/auth_settings.hpp"
 #include "identity/credential_cache.hpp"
 #include "identity/jwt.hpp"
+#include "identity/password_hasher.hpp"
 #include "identity/principal.hpp"
 #include "store/audit_sink.hpp"
 #include "store/identity_store.hpp"
@@ -52,8 +53,11 @@ struct UserChanges {
 
 class AccountService {
   public:
+    // Password hashes and checks run on `hasher`'s pool; when it is full, the calls that need one
+    // (creating a user, setting a password, disabling TOTP) throw AuthError unavailable.
     AccountService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
-                   SecretString serverSecret, AuthSettings settings, Clock clock = systemClock());
+                   PasswordHasher& hasher, SecretString serverSecret, AuthSettings settings,
+                   Clock clock = systemClock());
 
     // --- personal API tokens ---
     boost::asio::awaitable<CreatedApiToken> createApiToken(Principal principal, std::string name,
@@ -99,6 +103,7 @@ class AccountService {
     store::IdentityStore& store_;
     AuditTrail audit_;
     CredentialCache& cache_;
+    PasswordHasher& hasher_;
     SecretString serverSecret_;
     AuthSettings settings_;
     Clock clock_;

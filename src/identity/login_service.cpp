@@ -46,11 +46,13 @@ std::string lowerAscii(std::string_view text) {
 }  // namespace
 
 LoginService::LoginService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
-                           KeyManager& keys, SecretString serverSecret, AuthSettings settings, Clock clock)
+                           KeyManager& keys, PasswordHasher& hasher, SecretString serverSecret,
+                           AuthSettings settings, Clock clock)
     : store_(store),
       audit_(audit, clock),
       cache_(cache),
       keys_(keys),
+      hasher_(hasher),
       serverSecret_(std::move(serverSecret)),
       settings_(std::move(settings)),
       clock_(std::move(clock)),
@@ -59,9 +61,7 @@ LoginService::LoginService(store::IdentityStore& store, store::AuditSink& audit,
           VerifyOptions{
               .issuer = settings_.issuer, .audience = settings_.audience, .tokenUse = std::string("refresh")},
           clock_),
-      throttle_(settings_) {
-    prepareDummyHash(settings_.hashing);
-}
+      throttle_(settings_) {}
 
 Seconds LoginService::now() const {
     return toSeconds(clock_());
@@ -106,6 +106,9 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     if (auto nameLocked = throttle_.lockedUntil(nameKey, time)) {
         lockedUntil = std::max(lockedUntil.value_or(Seconds{}), *nameLocked);
     }
+    // A full hashing pool refuses the login before it costs a store read: a flood of logins is then
+    // cheap to answer, and the answer is the same whether the account exists or not.
+    hasher_.refuseIfBusy();
     std::optional<store::UserRecord> user;
     if (validUsername(request.username)) user = co_await store_.findUserByUsername(request.username);
     if (user && user->lockedUntil && *user->lockedUntil > time) {
@@ -120,11 +123,15 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     }
 
     // Unknown users and users without a password verify against a dummy hash, so that a wrong name
-    // costs the same time as a wrong password.
+    // costs the same time as a wrong password. Both run on the hashing pool, never on this (network)
+    // thread, and both are refused alike (503) when its queue is full.
     const std::string_view password = request.password.reveal();
-    const bool passwordOk = user && !user->passwordHash.empty()
-                                ? verifyPassword(password, user->passwordHash)
-                                : verifyAgainstDummy(password, settings_.hashing);
+    bool passwordOk = false;
+    if (user && !user->passwordHash.empty()) {
+        passwordOk = co_await hasher_.verify(password, user->passwordHash);
+    } else {
+        passwordOk = co_await hasher_.verifyAgainstDummy(password);
+    }
     if (!passwordOk || !user || !user->active) {
         co_await loginFailed(user, request.username, context,
                              !user ? "unknown_user" : (!passwordOk ? "bad_password" : "inactive"));
@@ -152,8 +159,13 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     patch.lockedUntil = std::optional<Seconds>{};
     patch.lastLogin = std::optional<Seconds>{time};
     if (needsRehash(user->passwordHash, settings_.hashing)) {
-        if (auto rehashed = hashPassword(password, settings_.hashing))
-            patch.passwordHash = std::move(*rehashed);
+        std::optional<std::string> rehashed;
+        try {
+            rehashed = co_await hasher_.hash(password);
+        } catch (const AuthError&) {
+            // The pool is full: the login stands, and the next one rehashes.
+        }
+        if (rehashed) patch.passwordHash = std::move(*rehashed);
     }
     co_await store_.updateUser(user->id, std::move(patch));
     cache_.clear();
@@ -217,7 +229,7 @@ boost::asio::awaitable<TokenPair> LoginService::issuePair(const store::UserRecor
 }
 
 boost::asio::awaitable<TokenPair> LoginService::refresh(std::string refreshToken, RequestContext context) {
-    auto verified = keys_.verify(refreshVerifier_, refreshToken);
+    auto verified = co_await keys_.verify(refreshVerifier_, refreshToken);
     const auto* family = verified.ok ? verified.claims.raw.if_contains("family_id") : nullptr;
     if (!family || !family->is_string() || family->get_string().empty() || verified.claims.tokenId.empty()) {
         throw unauthorized();
