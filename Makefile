@@ -188,7 +188,8 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:detect_s
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(call SAN_REPORTS,$(ASAN_DIR))/report
 TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/sanitizers/tsan.supp:log_path=$(call SAN_REPORTS,$(TSAN_DIR))/report
 # ThreadSanitizer runs the tests whose code shares memory between threads, and nothing else (it is
-# 5-15x slower and the single-threaded parsers gain nothing from it): the worker pool and the lease
+# 5-15x slower and the single-threaded parsers gain nothing from it): the bounded pools (password
+# hashes, key reloads, handed between a network thread and the pool's), the worker pool and the lease
 # service (job claiming), the scheduler (leader lease, ticks racing on both stores), the rate
 # limiters (sharded in-memory GCRA, the Redis limiter and its fallback), the Redis client (a
 # connection shared by coroutines on several threads), both stores' conformance suites (SQLite's
@@ -196,7 +197,7 @@ TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(C
 # HTTP server itself (plain and TLS, its worker threads, keep-alive, shutdown) and the worker API.
 # `make sanitize SANITIZE_FILTER='JwtTest.*'` runs only the matching tests (of both suites) by hand.
 SANITIZE_FILTER ?= *
-TSAN_UNIT_FILTER = WorkerPoolTest.*:LeaseServiceTest.*:WaitingLeaseTest.*:LeaseWaitersTest.*:LeaseWaitersRecheck.*:SchedulerTest.*:SchedulerPostgresTest.*:MemoryLimiter.*:FallbackLimiterTest.*:RedisLimiterTest.*:RateLimitTest.*:RedisClient.*:RedisClientTls.*:Backends/*:SqliteStoreTest.*:PostgresStoreTest.*:PgConnectionTest.*:JobServiceTest.*
+TSAN_UNIT_FILTER = BoundedPool.*:IdentityServicesTest.AFullHashingPool*:IdentityServicesTest.ManyRequestsWithForgedKids*:WorkerPoolTest.*:LeaseServiceTest.*:WaitingLeaseTest.*:LeaseWaitersTest.*:LeaseWaitersRecheck.*:SchedulerTest.*:SchedulerPostgresTest.*:MemoryLimiter.*:FallbackLimiterTest.*:RedisLimiterTest.*:RateLimitTest.*:RedisClient.*:RedisClientTls.*:Backends/*:SqliteStoreTest.*:PostgresStoreTest.*:PgConnectionTest.*:JobServiceTest.*
 TSAN_INTEGRATION_FILTER = ServerTest.*:TlsServerTest.*:WorkerApiTest.*:WorkerNodeTest.*
 
 # $(call san_run,DIR,ENV,COMMAND): runs COMMAND with the sanitizer options; fails on its status or

@@ -60,6 +60,10 @@ http::ApiError apiErrorFor(const identity::AuthError& error) {
             return http::ApiError(Status::too_many_requests, slug, "Too Many Requests", error.what())
                 .withHeader("Retry-After",
                             std::to_string(std::max<std::int64_t>(1, error.retryAfter.count())));
+        case Kind::unavailable:
+            return http::ApiError(Status::service_unavailable, slug, "Service Unavailable", error.what())
+                .withHeader("Retry-After",
+                            std::to_string(std::max<std::int64_t>(1, error.retryAfter.count())));
     }
     return http::ApiError::internal();
 }

@@ -1,4 +1,5 @@
-// Domain refusals as HTTP answers: a too-many-waiting-leases refusal is a 429 the client can retry.
+// Domain refusals as HTTP answers: a too-many-waiting-leases refusal is a 429 the client can retry, a
+// full password-hashing pool a 503 it can retry.
 #include "api/error_mapping.hpp"
 
 #include <gtest/gtest.h>
@@ -26,6 +27,16 @@ TEST(ErrorMapping, ANotFoundJobErrorSaysNothingOfTheJob) {
         apiErrorFor(jobs::JobError(jobs::JobError::Kind::notFound, "not-found", "no such job"));
     EXPECT_EQ(problem.status(), http::Status::not_found);
     EXPECT_EQ(problem.detail(), http::ApiError::notFound().detail()) << "the same 404 as an unknown path";
+}
+
+TEST(ErrorMapping, ABusyPasswordPoolIs503WithRetryAfter) {
+    identity::AuthError busy(identity::AuthError::Kind::unavailable, "password_hashing_busy",
+                             "the server is busy checking passwords; try again shortly");
+    busy.retryAfter = std::chrono::seconds(2);
+    const auto problem = apiErrorFor(busy);
+    EXPECT_EQ(problem.status(), http::Status::service_unavailable);
+    EXPECT_EQ(problem.slug(), "password-hashing-busy");
+    EXPECT_EQ(header(problem, "Retry-After"), "2");
 }
 
 }  // namespace

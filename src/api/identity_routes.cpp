@@ -355,7 +355,10 @@ void addIdentityRoutes(http::Router& router, const RouteSettings& settings, iden
              problemAnswer(
                  429,
                  "The login rate limit is used up (rate-limited), or the account or address is locked "
-                 "out (too-many-attempts)")}});
+                 "out (too-many-attempts)"),
+             problemAnswer(503,
+                           "The password-hashing pool is full (password-hashing-busy), for known and "
+                           "unknown usernames alike; try again after Retry-After seconds")}});
 
     router.add({.method = Verb::post,
                 .pattern = "/api/v1/auth/refresh",

@@ -183,6 +183,8 @@ identity::AuthSettings authSettings(const Config& config) {
     settings.hashing = identity::PasswordHashing{.opsLimit = config.auth.argon2OpsLimit,
                                                  .memLimitBytes = config.auth.argon2MemoryKib * 1024};
     settings.passwordPolicy.minLength = config.auth.passwordMinLength;
+    settings.passwordHashThreads = config.auth.passwordHashThreads;
+    settings.passwordHashQueue = config.auth.passwordHashQueue;
     settings.loginMaxFailures = static_cast<int>(config.auth.loginMaxFailures);
     settings.lockoutBase = config.auth.lockoutBase;
     settings.lockoutMax = config.auth.lockoutMax;
@@ -201,7 +203,8 @@ int runAdmin(const Config& config, const AdminCommand& command) {
     const identity::AuthSettings settings = authSettings(config);
     identity::CredentialCache cache(*store);
     identity::KeyManager keys(*store, config.secretKey, settings);
-    identity::AccountService accounts(*store, *store, cache, config.secretKey, settings);
+    identity::PasswordHasher passwords(settings);
+    identity::AccountService accounts(*store, *store, cache, passwords, config.secretKey, settings);
     const identity::AuditTrail audit(*store, identity::systemClock());
     int code = 1;
     try {

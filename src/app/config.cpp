@@ -44,6 +44,7 @@ constexpr std::uint64_t kMaxTimeoutMs = 24ULL * 60 * 60 * 1000;
 constexpr std::uint64_t kMaxSeconds = 10ULL * 365 * 24 * 60 * 60;
 constexpr std::uint64_t kMaxThreads = 1024;
 constexpr std::uint64_t kMaxConcurrency = 1024;
+constexpr std::uint64_t kMaxHashQueue = 65'536;
 constexpr std::uint64_t kMaxRetentionHours = 10ULL * 365 * 24;
 // libsodium's own upper bounds for Argon2id on 64-bit systems (crypto_pwhash_OPSLIMIT_MAX and
 // crypto_pwhash_MEMLIMIT_MAX / 1024), so a loaded value never makes hashing fail at run time.
@@ -489,6 +490,11 @@ constexpr Setting kSettings[] = {
     // 19 MiB with 2 passes is OWASP's floor for Argon2id.
     {"auth.argon2_memory_kib", false,
      [](Config& c, const RawValue& v) { c.auth.argon2MemoryKib = v.number(19'456, kMaxArgon2MemoryKib); }},
+    // Each running hash holds argon2_memory_kib: threads x 64 MiB by default (docs/configuration.md).
+    {"auth.password_hash_threads", false,
+     [](Config& c, const RawValue& v) { c.auth.passwordHashThreads = v.number(0, kMaxThreads); }},
+    {"auth.password_hash_queue", false,
+     [](Config& c, const RawValue& v) { c.auth.passwordHashQueue = v.number(0, kMaxHashQueue); }},
     {"auth.login_max_failures", false,
      [](Config& c, const RawValue& v) { c.auth.loginMaxFailures = static_cast<unsigned>(v.number(1, 100)); }},
     {"auth.lockout_base_s", false,
@@ -522,17 +528,14 @@ constexpr Setting kSettings[] = {
     {"schedules.allow_users", false,
      [](Config& c, const RawValue& v) { c.schedules.allowUsers = v.boolean(); }},
     {"schedules.max_per_user", false,
-     [](Config& c, const RawValue& v) {
-         c.schedules.maxPerUser = static_cast<unsigned>(v.number(1, 100'000));
-     }},
+     [](Config& c,
+        const RawValue& v) { c.schedules.maxPerUser = static_cast<unsigned>(v.number(1, 100'000)); }},
     {"schedules.max_total", false,
-     [](Config& c, const RawValue& v) {
-         c.schedules.maxTotal = static_cast<unsigned>(v.number(1, 1'000'000));
-     }},
+     [](Config& c,
+        const RawValue& v) { c.schedules.maxTotal = static_cast<unsigned>(v.number(1, 1'000'000)); }},
     {"schedules.min_interval_seconds", false,
-     [](Config& c, const RawValue& v) {
-         c.schedules.minIntervalSeconds = static_cast<unsigned>(v.number(1, 86'400));
-     }},
+     [](Config& c,
+        const RawValue& v) { c.schedules.minIntervalSeconds = static_cast<unsigned>(v.number(1, 86'400)); }},
     {"schedules.max_jobs_per_owner_per_minute", false,
      [](Config& c,
         const RawValue&

@@ -42,6 +42,8 @@ struct AuthConfig {
     std::size_t passwordMinLength = 12;               // 12..128
     std::uint64_t argon2OpsLimit = 3;                 // >= 2
     std::uint64_t argon2MemoryKib = 65'536;           // >= 19456 (19 MiB, OWASP's minimum for Argon2id)
+    std::size_t passwordHashThreads = 0;              // the hashing pool; 0: one per core
+    std::size_t passwordHashQueue = 0;                // hashes waiting for it; 0: four per thread
     unsigned loginMaxFailures = 5;                    // failures before the lockout starts; 1..100
     std::chrono::seconds lockoutBase{60};             // first lockout; doubles with each further failure
     std::chrono::seconds lockoutMax{3'600};           // the back-off stops growing here

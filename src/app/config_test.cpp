@@ -225,6 +225,8 @@ const std::vector<SettingSample>& allSettings() {
         {"auth.password_min_length", "16", "16"},
         {"auth.argon2_ops_limit", "4", "4"},
         {"auth.argon2_memory_kib", "19456", "19456"},
+        {"auth.password_hash_threads", "2", "2"},
+        {"auth.password_hash_queue", "16", "16"},
         {"auth.login_max_failures", "10", "10"},
         {"auth.lockout_base_s", "30", "30"},
         {"auth.lockout_max_s", "600", "600"},

@@ -491,6 +491,9 @@ int serve(Config config, const ServeOptions& options) {
     if (scheduler) runBlocking(scheduler->resign());
     housekeeping.releaseLeases();
     server.shutdown();
+    // The hashes and key reloads under way resume on the server's io_contexts: finish them while those
+    // still exist.
+    identityServices.shutdown();
     wakeups.stop();
     for (auto& pool : workers)
         pool->stop();  // running jobs are not reported: their leases run out, they run again

@@ -86,10 +86,12 @@ std::optional<store::KeptCredential> keptCredentialOf(const Principal& principal
 }
 
 AccountService::AccountService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
-                               SecretString serverSecret, AuthSettings settings, Clock clock)
+                               PasswordHasher& hasher, SecretString serverSecret, AuthSettings settings,
+                               Clock clock)
     : store_(store),
       audit_(audit, clock),
       cache_(cache),
+      hasher_(hasher),
       serverSecret_(std::move(serverSecret)),
       settings_(std::move(settings)),
       clock_(std::move(clock)),
@@ -305,7 +307,7 @@ boost::asio::awaitable<store::UserRecord> AccountService::createUser(NewUser use
         throw AuthError(Kind::invalid, "invalid_field", "email is not a valid address", "/email");
     }
     checkNewPassword(user.password, user.username, user.email.value_or(""), settings_.passwordPolicy);
-    auto hash = hashPassword(user.password.reveal(), settings_.hashing);
+    auto hash = co_await hasher_.hash(user.password.reveal());
     if (!hash) throw std::runtime_error("password hashing failed");
     store::UserRecord record{.id = randomToken(16),
                              .username = user.username,
@@ -353,7 +355,7 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(
     if (changes.password) {
         const auto& email = changes.email ? *changes.email : user->email;
         checkNewPassword(*changes.password, user->username, email.value_or(""), settings_.passwordPolicy);
-        auto hash = hashPassword(changes.password->reveal(), settings_.hashing);
+        auto hash = co_await hasher_.hash(changes.password->reveal());
         if (!hash) throw std::runtime_error("password hashing failed");
         newPasswordHash = std::move(*hash);
     }

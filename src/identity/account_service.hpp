@@ -21,6 +21,7 @@
 #include "identity/jwt.hpp"
 #include "identity/login_throttle.hpp"
 #include "identity/password_confirmed.hpp"
+#include "identity/password_hasher.hpp"
 #include "identity/principal.hpp"
 #include "store/audit_sink.hpp"
 #include "store/identity_store.hpp"
@@ -58,8 +59,11 @@ struct UserChanges {
 
 class AccountService {
   public:
+    // Password hashes and checks run on `hasher`'s pool; when it is full, the calls that need one
+    // (creating a user, setting a password, disabling TOTP) throw AuthError unavailable.
     AccountService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
-                   SecretString serverSecret, AuthSettings settings, Clock clock = systemClock());
+                   PasswordHasher& hasher, SecretString serverSecret, AuthSettings settings,
+                   Clock clock = systemClock());
 
     // --- personal API tokens ---
     // Throws AuthError forbidden "external_credential" for a credential from an external OIDC provider: a
@@ -116,6 +120,7 @@ class AccountService {
     store::IdentityStore& store_;
     AuditTrail audit_;
     CredentialCache& cache_;
+    PasswordHasher& hasher_;
     SecretString serverSecret_;
     AuthSettings settings_;
     Clock clock_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 #include <boost/asio/ip/address.hpp>
@@ -20,6 +21,10 @@ struct AuthSettings {
     std::chrono::seconds sessionTtl{std::chrono::hours{8}};
     std::chrono::seconds apiTokenMaxTtl{std::chrono::days{365}};
     PasswordHashing hashing;
+    // The password-hashing pool (PasswordHasher): threads (0: one per core) and the hashes that may wait
+    // for one (0: four per thread). Each running hash holds hashing.memLimitBytes.
+    std::size_t passwordHashThreads = 0;
+    std::size_t passwordHashQueue = 0;
     PasswordPolicy passwordPolicy;
     int loginMaxFailures = 5;  // failures before lockouts start
     std::chrono::seconds lockoutBase{60};

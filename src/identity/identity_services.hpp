@@ -10,6 +10,7 @@
 #include "identity/credential_cache.hpp"
 #include "identity/key_manager.hpp"
 #include "identity/login_service.hpp"
+#include "identity/password_hasher.hpp"
 #include "identity/request_authenticator.hpp"
 #include "obs/metrics.hpp"
 #include "store/audit_sink.hpp"
@@ -25,12 +26,21 @@ struct IdentityServices {
                      OidcRegistry* oidc = nullptr, obs::AuthMetrics* metrics = nullptr)
         : cache(store),
           keys(store, serverSecret, settings, clock),
+          passwords(settings),
           authenticator(store, audit, cache, keys, settings, clock, oidc, metrics),
-          logins(store, audit, cache, keys, serverSecret, settings, clock, metrics),
-          accounts(store, audit, cache, serverSecret, settings, clock) {}
+          logins(store, audit, cache, keys, passwords, serverSecret, settings, clock, metrics),
+          accounts(store, audit, cache, passwords, serverSecret, settings, clock) {}
+
+    // Finishes the password hashes and key reloads under way and stops their threads: after the
+    // server's connections are closed, before its io_contexts go (the work resumes on them).
+    void shutdown() {
+        passwords.shutdown();
+        keys.shutdown();
+    }
 
     CredentialCache cache;
     KeyManager keys;
+    PasswordHasher passwords;
     RequestAuthenticator authenticator;
     LoginService logins;
     AccountService accounts;

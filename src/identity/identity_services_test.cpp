@@ -3,7 +3,13 @@
 // rotation. Each refusal is tried, not assumed.
 #include "identity/identity_services.hpp"
 
+#include <future>
 #include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <gtest/gtest.h>
 
@@ -831,6 +837,120 @@ TEST(AuthLockout, GrowsFromTheThresholdAndIsCapped) {
     EXPECT_EQ(lockoutFor(6, settings), 120s);
     EXPECT_EQ(lockoutFor(9, settings), 960s);
     EXPECT_EQ(lockoutFor(100, settings), 3600s);
+}
+
+}  // namespace
+}  // namespace rampart::identity
+
+namespace rampart::identity {
+namespace {
+
+// Waits (boundedly) until `condition` holds; false if it never did.
+template <class Condition>
+bool eventually(Condition condition) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+TEST_F(IdentityServicesTest, AFullHashingPoolRefusesLoginsAtOnceWhileTheNetworkThreadServesOthers) {
+    createUser("alice");
+    AuthSettings settings = testSettings();
+    settings.passwordHashThreads = 1;
+    settings.passwordHashQueue = 1;
+    IdentityServices tight(store_, store_, secret_, settings, clock());
+    tight.keys.loadKeys();
+
+    // The "network thread": one io_context, as a server's worker has, run by a thread of its own.
+    boost::asio::io_context io;
+    auto keepRunning = boost::asio::make_work_guard(io);
+    std::thread network([&io] { io.run(); });
+    auto loginOn = [&](std::string name, std::string password) {
+        return boost::asio::co_spawn(io,
+                                     tight.logins.login(LoginRequest{.username = std::move(name),
+                                                                     .password = SecretString(password),
+                                                                     .totp = std::nullopt,
+                                                                     .session = false},
+                                                        context()),
+                                     boost::asio::use_future);
+    };
+
+    // The pool's one thread is held by a hash that ends when the test says so.
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::promise<void> started;
+    auto blocker = boost::asio::co_spawn(io, tight.passwords.pool().run([&started, released] {
+        started.set_value();
+        released.wait();
+        return 0;
+    }),
+                                         boost::asio::use_future);
+    started.get_future().wait();
+    // One login takes the one place in the queue.
+    auto queued = loginOn("alice", std::string(kPassword));
+    ASSERT_TRUE(eventually([&] { return tight.passwords.pool().queued() == 1; }));
+
+    // The next logins are refused at once, without hashing, and alike for a known and an unknown user.
+    const auto hashesBefore = argon2RunCount();
+    for (const std::string name : {"alice", "nobody-at-all"}) {
+        auto refused = loginOn(name, "some wrong password 123");
+        auto error = errorOf([&] { refused.get(); });
+        ASSERT_TRUE(error);
+        EXPECT_EQ(error->kind(), Kind::unavailable) << name;
+        EXPECT_EQ(error->slug(), "password_hashing_busy") << name;
+        EXPECT_GE(error->retryAfter, 1s) << name;
+    }
+    EXPECT_EQ(argon2RunCount(), hashesBefore) << "a refused login must cost no hash";
+
+    // While the queued login waits for the pool, the network thread still answers other work.
+    auto other = boost::asio::co_spawn(
+        io, []() -> boost::asio::awaitable<int> { co_return 42; }, boost::asio::use_future);
+    EXPECT_EQ(other.get(), 42);
+    EXPECT_EQ(queued.wait_for(0s), std::future_status::timeout) << "the queued login is still waiting";
+
+    // Once the pool is free the queued login goes through, and the pool takes logins again.
+    release.set_value();
+    EXPECT_EQ(blocker.get(), 0);
+    EXPECT_TRUE(queued.get().tokens);
+    EXPECT_TRUE(loginOn("alice", std::string(kPassword)).get().tokens);
+
+    keepRunning.reset();
+    network.join();
+}
+
+TEST_F(IdentityServicesTest, ManyRequestsWithForgedKidsAtOnceReloadTheKeysOnce) {
+    createUser("alice");
+    auto tokens = *login("alice").tokens;
+    const std::string payload = tokens.accessToken.substr(tokens.accessToken.find('.'));
+    const auto reloadsBefore = ids_->keys.unknownKidReloads();
+
+    // Fifty requests with fifty random kids, all in flight on one network thread at once.
+    boost::asio::io_context io;
+    std::vector<std::future<AuthOutcome>> outcomes;
+    std::vector<std::string> forged;
+    for (int i = 0; i < 50; ++i) {
+        const std::string header = base64UrlEncode(std::string(R"({"alg":"EdDSA","kid":"forged-)") +
+                                                   std::to_string(i) + R"(","typ":"JWT"})");
+        forged.push_back(header + payload);
+    }
+    for (const auto& token : forged) {
+        outcomes.push_back(boost::asio::co_spawn(
+            io,
+            ids_->authenticator.authenticate(
+                PresentedCredential{.scheme = PresentedCredential::Scheme::bearer, .value = token},
+                boost::asio::ip::make_address("192.0.2.10")),
+            boost::asio::use_future));
+    }
+    io.run();
+    for (auto& outcome : outcomes) {
+        auto refused = outcome.get();
+        EXPECT_FALSE(refused.principal);
+        EXPECT_EQ(refused.failure, "kid_unknown");
+    }
+    EXPECT_EQ(ids_->keys.unknownKidReloads() - reloadsBefore, 1u) << "one reload for them all";
 }
 
 }  // namespace

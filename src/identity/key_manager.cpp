@@ -18,7 +18,11 @@ KeyManager::KeyManager(store::IdentityStore& store, SecretString serverSecret, c
               .maxTokenLifetime = std::max(settings.refreshTokenTtl, settings.sessionTtl)},
       clock_(std::move(clock)),
       ring_(std::make_shared<const KeyRing>()),
-      keys_(std::make_shared<const KeySet>()) {}
+      keys_(std::make_shared<const KeySet>()),
+      reloads_(BoundedPool::Options{.threads = 1, .queueCapacity = 1, .refusal = [] {
+                                        return std::make_exception_ptr(
+                                            std::runtime_error("the signing keys are being reloaded"));
+                                    }}) {}
 
 std::shared_ptr<const KeyRing> KeyManager::ring() const {
     std::lock_guard lock(ringMutex_);
@@ -30,14 +34,17 @@ std::shared_ptr<const KeySet> KeyManager::verificationKeys() const {
     return keys_;
 }
 
-VerifyResult KeyManager::verify(const JwtVerifier& verifier, std::string_view token) {
-    auto keys = verificationKeys();
-    auto result = verifier.verify(token, *keys);
-    if (!result.ok && result.error == VerifyError::kKidUnknown && reloadKeysForUnknownKid()) {
-        keys = verificationKeys();
-        result = verifier.verify(token, *keys);
+boost::asio::awaitable<VerifyResult> KeyManager::verify(const JwtVerifier& verifier, std::string_view token) {
+    auto result = verifier.verify(token, *verificationKeys());
+    if (result.ok || result.error != VerifyError::kKidUnknown || !claimUnknownKidReload()) co_return result;
+    bool reloaded = false;
+    try {
+        reloaded = co_await reloads_.run([this] { return reloadKeysForUnknownKid(); });
+    } catch (const std::exception&) {
+        reloaded = false;  // shut down
     }
-    return result;
+    if (reloaded) result = verifier.verify(token, *verificationKeys());
+    co_return result;
 }
 
 void KeyManager::publish(KeyRing ring) {
@@ -91,13 +98,17 @@ void KeyManager::loadKeys() {
     publish(std::move(ring));
 }
 
-bool KeyManager::reloadKeysForUnknownKid() {
+bool KeyManager::claimUnknownKidReload() {
     const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
     std::int64_t last = lastUnknownKidReload_.load();
     const std::int64_t interval =
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(kUnknownKidReloadInterval).count();
     if (last != 0 && now - last < interval) return false;
-    if (!lastUnknownKidReload_.compare_exchange_strong(last, now)) return false;  // another request does it
+    return lastUnknownKidReload_.compare_exchange_strong(last, now);  // else another request does it
+}
+
+bool KeyManager::reloadKeysForUnknownKid() {
+    unknownKidReloads_.fetch_add(1);
     try {
         loadKeys();
     } catch (const std::exception& error) {

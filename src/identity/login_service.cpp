@@ -48,12 +48,13 @@ obs::AuthMetrics::Failure failureOf(std::string_view reason) {
 }  // namespace
 
 LoginService::LoginService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
-                           KeyManager& keys, SecretString serverSecret, AuthSettings settings, Clock clock,
-                           obs::AuthMetrics* metrics)
+                           KeyManager& keys, PasswordHasher& hasher, SecretString serverSecret,
+                           AuthSettings settings, Clock clock, obs::AuthMetrics* metrics)
     : store_(store),
       audit_(audit, clock),
       cache_(cache),
       keys_(keys),
+      hasher_(hasher),
       serverSecret_(std::move(serverSecret)),
       settings_(std::move(settings)),
       clock_(std::move(clock)),
@@ -64,9 +65,7 @@ LoginService::LoginService(store::IdentityStore& store, store::AuditSink& audit,
           clock_),
       throttle_(settings_),
       nameKey_(serverSecret_),
-      metrics_(metrics) {
-    prepareDummyHash(settings_.hashing);
-}
+      metrics_(metrics) {}
 
 Seconds LoginService::now() const {
     return toSeconds(clock_());
@@ -125,6 +124,9 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     const Seconds time = now();
     const std::string nameKey = nameKey_.of(request.username);
 
+    // A full hashing pool refuses the login before it costs a store read: a flood of logins is then
+    // cheap to answer, and the answer is the same whether the account exists or not.
+    hasher_.refuseIfBusy();
     const Lock lock = co_await lockFor(request.username, context.client, time);
     std::optional<store::UserRecord> user;
     if (validUsername(request.username)) user = co_await store_.findUserByUsername(request.username);
@@ -138,11 +140,15 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     }
 
     // Unknown users and users without a password verify against a dummy hash, so that a wrong name
-    // costs the same time as a wrong password.
+    // costs the same time as a wrong password. Both run on the hashing pool, never on this (network)
+    // thread, and both are refused alike (503) when its queue is full.
     const std::string_view password = request.password.reveal();
-    const bool passwordOk = user && !user->passwordHash.empty()
-                                ? verifyPassword(password, user->passwordHash)
-                                : verifyAgainstDummy(password, settings_.hashing);
+    bool passwordOk = false;
+    if (user && !user->passwordHash.empty()) {
+        passwordOk = co_await hasher_.verify(password, user->passwordHash);
+    } else {
+        passwordOk = co_await hasher_.verifyAgainstDummy(password);
+    }
     if (!passwordOk || !user || !user->active) {
         co_await loginFailed(user, request.username, context,
                              !user ? "unknown_user" : (!passwordOk ? "bad_password" : "inactive"));
@@ -170,8 +176,13 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     patch.lockedUntil = std::optional<Seconds>{};
     patch.lastLogin = std::optional<Seconds>{time};
     if (needsRehash(user->passwordHash, settings_.hashing)) {
-        if (auto rehashed = hashPassword(password, settings_.hashing))
-            patch.passwordHash = std::move(*rehashed);
+        std::optional<std::string> rehashed;
+        try {
+            rehashed = co_await hasher_.hash(password);
+        } catch (const AuthError&) {
+            // The pool is full: the login stands, and the next one rehashes.
+        }
+        if (rehashed) patch.passwordHash = std::move(*rehashed);
     }
     co_await store_.updateUser(user->id, std::move(patch));
     cache_.clear();
@@ -208,6 +219,7 @@ boost::asio::awaitable<PasswordConfirmed> LoginService::confirmPassword(Principa
                                                                         SecretString password,
                                                                         RequestContext context) {
     const Seconds time = now();
+    hasher_.refuseIfBusy();
     auto user = co_await store_.findUserById(principal.userId);
     const std::string username = user ? user->username : principal.username;
     // The same locks as login: otherwise a stolen session would be a way around them to guess the password.
@@ -220,8 +232,12 @@ boost::asio::awaitable<PasswordConfirmed> LoginService::confirmPassword(Principa
         throw error;
     }
     const bool hasPassword = user && !user->passwordHash.empty();
-    const bool passwordOk = hasPassword ? verifyPassword(password.reveal(), user->passwordHash)
-                                        : verifyAgainstDummy(password.reveal(), settings_.hashing);
+    bool passwordOk = false;
+    if (hasPassword) {
+        passwordOk = co_await hasher_.verify(password.reveal(), user->passwordHash);
+    } else {
+        passwordOk = co_await hasher_.verifyAgainstDummy(password.reveal());
+    }
     if (!passwordOk || !hasPassword) {
         co_await loginFailed(user, username, context, "reauth_bad_password");
         throw AuthError(Kind::forbidden, "invalid_credentials", "the password is wrong", "/password");
@@ -265,7 +281,7 @@ boost::asio::awaitable<TokenPair> LoginService::issuePair(const store::UserRecor
 }
 
 boost::asio::awaitable<TokenPair> LoginService::refresh(std::string refreshToken, RequestContext context) {
-    auto verified = keys_.verify(refreshVerifier_, refreshToken);
+    auto verified = co_await keys_.verify(refreshVerifier_, refreshToken);
     const auto* family = verified.ok ? verified.claims.raw.if_contains("family_id") : nullptr;
     if (!family || !family->is_string() || family->get_string().empty() || verified.claims.tokenId.empty()) {
         countFailure(!verified.ok && verified.error == VerifyError::kExpired

@@ -22,6 +22,7 @@
 #include "identity/key_manager.hpp"
 #include "identity/login_throttle.hpp"
 #include "identity/password_confirmed.hpp"
+#include "identity/password_hasher.hpp"
 #include "identity/principal.hpp"
 #include "obs/metrics.hpp"
 #include "store/audit_sink.hpp"
@@ -56,11 +57,12 @@ struct LoginResult {
 class LoginService {
   public:
     LoginService(store::IdentityStore& store, store::AuditSink& audit, CredentialCache& cache,
-                 KeyManager& keys, SecretString serverSecret, AuthSettings settings,
+                 KeyManager& keys, PasswordHasher& hasher, SecretString serverSecret, AuthSettings settings,
                  Clock clock = systemClock(), obs::AuthMetrics* metrics = nullptr);
 
     // Throws AuthError: invalid_credentials (unauthorized), totp_required (totpRequired, the password
-    // was right and a code is needed), too_many_attempts (throttled, with retryAfter).
+    // was right and a code is needed), too_many_attempts (throttled, with retryAfter),
+    // password_hashing_busy (unavailable, with retryAfter: the hashing pool is full, known user or not).
     boost::asio::awaitable<LoginResult> login(LoginRequest request, RequestContext context);
     // Rotates a refresh token. Throws AuthError unauthorized for anything but a live token; a spent
     // token revokes its whole family and is audited.
@@ -112,6 +114,7 @@ class LoginService {
     AuditTrail audit_;
     CredentialCache& cache_;
     KeyManager& keys_;
+    PasswordHasher& hasher_;
     SecretString serverSecret_;
     AuthSettings settings_;
     Clock clock_;

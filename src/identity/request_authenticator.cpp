@@ -104,7 +104,7 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateAny(Presen
 }
 
 boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateJwt(std::string_view token) {
-    auto result = keys_.verify(accessVerifier_, token);
+    auto result = co_await keys_.verify(accessVerifier_, token);
     if (!result.ok) co_return refused(verifyErrorName(result.error));
     const auto* family = result.claims.raw.if_contains("family_id");
     if (!family || !family->is_string() || family->get_string().empty() || !result.claims.issuedAt) {

@@ -4,6 +4,7 @@
 // for every password, token and secret it handled.
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -726,6 +727,62 @@ TEST_F(IdentityTest, AnUnknownNameLockedBeforeARestartAnswersLikeAKnownOneAfterI
         EXPECT_EQ(count, 2);
     }
     start(limits);
+}
+
+TEST_F(IdentityTest, ALoginFloodGets503WithRetryAfterWhileHealthzIsAnsweredDuringIt) {
+    // One network thread and a password pool of one thread and one queued hash, at the real Argon2id
+    // cost: each login for an unknown name costs a full dummy hash. Before the pool, each held the
+    // network thread for that long, so a flood of them stalled every connection (issue 18, item 3).
+    server_.stop();
+    start(withHighRateLimits({{"RAMPART_THREADS", "1"},
+                              {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "3"},
+                              {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "65536"},
+                              {"RAMPART_AUTH__PASSWORD_HASH_THREADS", "1"},
+                              {"RAMPART_AUTH__PASSWORD_HASH_QUEUE", "1"},
+                              {"RAMPART_AUTH__LOGIN_MAX_FAILURES", "100"}}));
+    constexpr int kFlood = 24;
+    RequestOptions patient;
+    patient.timeout = 60s;
+    std::vector<Response> answers(kFlood);
+    std::vector<int> answeredAs(kFlood);  // the order in which the answers came back, from 1
+    std::atomic<int> answered{0};
+    std::vector<std::thread> flood;
+    for (int i = 0; i < kFlood; ++i) {
+        flood.emplace_back([&, i] {
+            json::object body{{"username", "nobody-" + std::to_string(i)},
+                              {"password", "wrong password 123"}};
+            answers[i] = request(server_.port(), "POST", "/api/v1/auth/login",
+                                 {{"Content-Type", "application/json"}}, json::serialize(body), patient);
+            answeredAs[i] = answered.fetch_add(1) + 1;
+        });
+    }
+    // Once the flood has reached the server (its first answer is back), ask for /healthz.
+    while (answered.load() == 0) std::this_thread::sleep_for(1ms);
+    const auto healthz = request(server_.port(), "GET", "/healthz", {}, {}, patient);
+    const int answeredBeforeHealthz = answered.load();
+    for (auto& client : flood) client.join();
+
+    EXPECT_EQ(healthz.status, 200) << healthz.error;
+    // Counted, not timed: /healthz came back before the flood's hashes did. Before the pool, it waited
+    // on the one network thread for the hash of every login that had reached the server before it.
+    int hashedBeforeHealthz = 0;
+    for (int i = 0; i < kFlood; ++i)
+        if (answers[i].status == 401 && answeredAs[i] <= answeredBeforeHealthz) ++hashedBeforeHealthz;
+    EXPECT_LT(answeredBeforeHealthz, kFlood) << "/healthz waited for the whole flood";
+    EXPECT_LE(hashedBeforeHealthz, kFlood / 4) << "/healthz waited for the flood's hashes";
+    int busy = 0;
+    for (const auto& answer : answers) {
+        // The flood gets the same answer for every unknown name (401) or, past the pool's queue, a 503.
+        EXPECT_TRUE(answer.status == 401 || answer.status == 503) << answer.status << " " << answer.body;
+        if (answer.status != 503) continue;
+        ++busy;
+        EXPECT_EQ(answer.header("Retry-After").value_or(""), "1");
+        EXPECT_EQ(answer.header("Content-Type").value_or(""), "application/problem+json");
+        EXPECT_EQ(str(parse(answer), "detail"), "the server is busy checking passwords; try again shortly");
+    }
+    EXPECT_GT(busy, 0) << "a full pool answers 503, it does not queue without bound";
+    // Once the flood is over, a known user logs in as usual.
+    EXPECT_EQ(loginResponse("admin", kAdminPassword).status, 200);
 }
 
 TEST_F(IdentityTest, SessionsNeedTheCsrfTokenAndAnAllowedOriginToChangeState) {
