@@ -36,10 +36,15 @@ std::unique_ptr<Store> openStore(const SecretString& databaseUrl, StoreOptions o
             // Each store connection would get its own private in-memory database.
             throw std::invalid_argument("sqlite database URL needs a file path");
         }
-        return std::make_unique<SqliteStore>(std::filesystem::path(path));
+        auto store = std::make_unique<SqliteStore>(std::filesystem::path(path));
+        store->setAuditKey(std::move(options.auditKey));
+        return store;
     }
     if (scheme == "postgresql" || scheme == "postgres") {
-        return std::make_unique<PostgresStore>(databaseUrl, PostgresStore::Options{.size = options.poolSize});
+        auto store =
+            std::make_unique<PostgresStore>(databaseUrl, PostgresStore::Options{.size = options.poolSize});
+        store->setAuditKey(std::move(options.auditKey));
+        return store;
     }
     throw std::invalid_argument("unsupported database URL scheme");
 }
