@@ -18,6 +18,7 @@
 #include "jobs/lease_service.hpp"
 #include "obs/metrics.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "testing/audit_key.hpp"
 #include "testing/temp_directory.hpp"
 
 namespace rampart::api {
@@ -27,6 +28,7 @@ namespace {
 std::set<std::pair<http::Verb, std::string>> servedRoutes() {
     testing::TempDirectory dir;
     store::SqliteStore store(dir.path() / "rampart.db");
+    store.setAuditKey(rampart::testing::testAuditKey());
     Config config;
     identity::IdentityServices identityServices(
         store, store, SecretString("a test secret key that is long enough"), identity::AuthSettings{});

@@ -13,6 +13,7 @@
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/task_registry.hpp"
+#include "testing/audit_key.hpp"
 #include "testing/temp_directory.hpp"
 
 namespace rampart::api {
@@ -56,7 +57,8 @@ void collectReferences(const json::value& value, std::vector<std::string>& out) 
 class OpenApiTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        store_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "t.db").string()));
+        store_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "t.db").string()),
+                                  {.auditKey = rampart::testing::testAuditKey()});
         store_->migrate();
         jobs::addBuiltinTasks(tasks_);
         // A declared type whose schema refers to itself: it cannot be copied into the document as it is.

@@ -8,6 +8,7 @@
 #include "app/config.hpp"
 #include "http/pipeline.hpp"
 #include "redis/client_host.hpp"
+#include "testing/audit_key.hpp"
 #include "testing/child_process.hpp"
 #include "testing/pipeline_driver.hpp"
 #include "testing/temp_directory.hpp"
@@ -19,7 +20,8 @@ class SystemRoutesTest : public ::testing::Test {
   protected:
     void SetUp() override {
         config_.trustedProxies = {"10.0.0.1"};
-        store_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "t.db").string()));
+        store_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "t.db").string()),
+                                  {.auditKey = rampart::testing::testAuditKey()});
         addSystemRoutes(router_, routeSettings(config_), *store_, metrics_);
         http::PipelineDeps deps;
         deps.policies = policyFor;
@@ -82,7 +84,8 @@ TEST_P(SystemRoutesRedis, ReadinessNamesRedisWhenItDoesNotAnswer) {
     rampart::testing::TempDirectory dir;
     Config config;
     config.rateLimits.failClosed = failClosed;
-    auto store = store::openStore(SecretString("sqlite://" + (dir.path() / "t.db").string()));
+    auto store = store::openStore(SecretString("sqlite://" + (dir.path() / "t.db").string()),
+                                  {.auditKey = rampart::testing::testAuditKey()});
     const auto url =
         redis::parseRedisUrl("redis://:pw@127.0.0.1:" + std::to_string(rampart::testing::probeFreePort()));
     redis::ClientHost redis(url, redis::ClientOptions{});

@@ -198,7 +198,7 @@ int runAdmin(const Config& config, const AdminCommand& command) {
             << "rampart admin: no secret key configured (RAMPART_SECRET_KEY or RAMPART_SECRET_KEY_FILE)\n";
         return 2;
     }
-    auto store = store::openStore(config.databaseUrl);
+    auto store = store::openStore(config.databaseUrl, storeOptions(config));
     if (!schemaReady(*store, config)) return 2;
     const identity::AuthSettings settings = authSettings(config);
     identity::CredentialCache cache(*store);

@@ -1,5 +1,5 @@
-// The command line: global --config, then serve | migrate | check --deploy | audit verify | admin. Flags
-// override the environment, which overrides the file, which overrides the defaults.
+// The command line: global --config, then serve | migrate | check --deploy | audit verify|checkpoint | admin.
+// Flags override the environment, which overrides the file, which overrides the defaults.
 #include "app/cli.hpp"
 
 #include <iostream>
@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/admin_cli.hpp"
+#include "app/audit_checkpoints.hpp"
 #include "app/config.hpp"
 #include "app/deploy_check.hpp"
 #include "app/serve.hpp"
@@ -26,22 +27,51 @@ void setUpLogging(const Config& config) {
     spdlog::set_default_logger(logger);
 }
 
-// Exit codes: 0 intact, 1 tampered, 2 when the schema is not current (nothing to verify yet).
-int verifyAuditLog(const Config& config) {
-    auto store = store::openStore(config.databaseUrl);
+// The store for an audit command, or null (and a message) when there is no secret key or the schema is
+// not current.
+std::unique_ptr<store::Store> openAuditStore(Config& config) {
+    ensureDevelopmentSecretKey(config);
+    if (config.secretKey.empty()) {
+        std::cerr
+            << "rampart audit: the audit log's keys derive from the secret key: set RAMPART_SECRET_KEY or "
+               "RAMPART_SECRET_KEY_FILE\n";
+        return nullptr;
+    }
+    auto store = store::openStore(config.databaseUrl, storeOptions(config));
     if (store->schemaVersion() != store->latestSchemaVersion()) {
         std::cerr << "rampart: the database schema is not current; run `rampart migrate` first\n";
+        return nullptr;
+    }
+    return store;
+}
+
+// Exit codes: 0 intact, 1 tampered (or checkpoints missing), 2 when there is nothing to verify with.
+int verifyAuditLog(Config config, const std::string& checkpointDir) {
+    auto store = openAuditStore(config);
+    if (!store) return 2;
+    std::optional<std::filesystem::path> dir;
+    if (!checkpointDir.empty()) dir = checkpointDir;
+    const AuditCheckResult result = checkAuditLog(*store, config.secretKey, dir);
+    store->close();
+    std::cout << result.message << '\n';
+    return result.ok ? 0 : 1;
+}
+
+// Exit codes: 0 written, 1 not written (a broken chain, an unwritable directory), 2 nowhere to write.
+int checkpointAuditLog(Config config, const std::string& dirOption) {
+    const std::filesystem::path dir =
+        dirOption.empty() ? config.audit.checkpointDir : std::filesystem::path(dirOption);
+    if (dir.empty()) {
+        std::cerr << "rampart audit checkpoint: say where (--dir DIR, or audit.checkpoint_dir)\n";
         return 2;
     }
-    const auto result = store->verifyAudit();
+    auto store = openAuditStore(config);
+    if (!store) return 2;
+    const AuditCheckpoint checkpoint = writeAuditCheckpoint(*store, config.secretKey, dir);
     store->close();
-    if (result.ok) {
-        std::cout << "audit log intact: " << result.rows << " rows\n";
-        return 0;
-    }
-    std::cout << "audit log tampered at row " << result.firstBadId.value_or(0) << ": " << result.problem
-              << '\n';
-    return 1;
+    std::cout << "audit checkpoint at row " << checkpoint.seq << " appended to "
+              << (dir / kAuditCheckpointFile).string() << '\n';
+    return 0;
 }
 
 }  // namespace
@@ -89,8 +119,16 @@ int runCli(int argc, char** argv) {
 
     auto* auditCommand = app.add_subcommand("audit", "Work with the audit log");
     auditCommand->require_subcommand(1);
-    auto* auditVerifyCommand =
-        auditCommand->add_subcommand("verify", "Re-check the audit log's hash chain; exit 1 if tampered");
+    auto* auditVerifyCommand = auditCommand->add_subcommand(
+        "verify", "Re-check the audit log's keyed hash chain; exit 1 if tampered");
+    std::string verifyCheckpoints;
+    auditVerifyCommand->add_option("--checkpoints", verifyCheckpoints,
+                                   "also check the log against the signed checkpoints in this directory");
+    auto* auditCheckpointCommand = auditCommand->add_subcommand(
+        "checkpoint", "Verify the audit log, then append its signed head to a file outside the database");
+    std::string checkpointDir;
+    auditCheckpointCommand->add_option("--dir", checkpointDir,
+                                       "the checkpoint directory (default: audit.checkpoint_dir)");
 
     AdminCommand adminCommand;
     addAdminCommands(app, adminCommand);
@@ -147,7 +185,8 @@ int runCli(int argc, char** argv) {
             if (findings.empty()) std::cout << "no findings\n";
             return hasCritical(findings) ? 1 : 0;
         }
-        if (*auditVerifyCommand) return verifyAuditLog(config);
+        if (*auditVerifyCommand) return verifyAuditLog(std::move(config), verifyCheckpoints);
+        if (*auditCheckpointCommand) return checkpointAuditLog(std::move(config), checkpointDir);
         if (*adminCommand.admin) {
             if (adminCommand.worksOnFiles()) return runAdminFileCommand(config, adminCommand);
             ensureDevelopmentSecretKey(config);

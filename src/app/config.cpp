@@ -571,11 +571,15 @@ constexpr Setting kSettings[] = {
      [](Config& c, const RawValue& v) { c.rateLimits.failClosed = v.boolean(); }},
     {"rate_limits.max_keys", false,
      [](Config& c, const RawValue& v) { c.rateLimits.maxKeys = v.number(1'000, 100'000'000); }},
+    {"audit.checkpoint_dir", false,
+     [](Config& c, const RawValue& v) { c.audit.checkpointDir = v.nonEmptyText(); }},
+    {"audit.checkpoint_interval_seconds", false,
+     [](Config& c, const RawValue& v) { c.audit.checkpointInterval = v.seconds(60, 7 * 86'400); }},
 };
 
 // The tables of the TOML file; every other dotted name is a typo.
-constexpr std::string_view kSections[] = {"tls",  "hsts",   "limits",    "cors",      "auth",
-                                          "jobs", "egress", "schedules", "scheduler", "rate_limits"};
+constexpr std::string_view kSections[] = {"tls",    "hsts",      "limits",    "cors",        "auth", "jobs",
+                                          "egress", "schedules", "scheduler", "rate_limits", "audit"};
 
 // Names users and scripts already rely on (docs/configuration.md) that differ from the generic rule.
 constexpr std::pair<std::string_view, std::string_view> kEnvironmentAliases[] = {
@@ -1297,6 +1301,11 @@ http::ServerSettings serverSettings(const Config& config) {
                                 .threads = config.threads,
                                 .tls = config.tls,
                                 .limits = config.limits};
+}
+
+store::StoreOptions storeOptions(const Config& config) {
+    return store::StoreOptions{.poolSize = config.databasePoolSize,
+                               .auditKey = obs::AuditChainKey::derive(config.secretKey)};
 }
 
 std::optional<http::ServerSettings> workerMetricsServerSettings(const Config& config) {

@@ -20,6 +20,7 @@
 #include "identity/oidc_issuer.hpp"
 #include "net/tls_files.hpp"
 #include "ratelimit/rate_limit_settings.hpp"
+#include "store/store.hpp"
 
 namespace rampart::jobs {
 class TaskRegistry;
@@ -117,6 +118,12 @@ struct EgressConfig {
     unsigned maxRedirects = 5;  // 0..10
 };
 
+// [audit]: signed checkpoints of the audit log's head, outside the database (docs/security.md).
+struct AuditConfig {
+    std::filesystem::path checkpointDir;             // empty: no periodic checkpoint
+    std::chrono::seconds checkpointInterval{3'600};  // 60 s .. 7 days
+};
+
 struct Config {
     Mode mode = Mode::development;                          // RAMPART_ENV
     std::string listen = "127.0.0.1:8080";                  // RAMPART_LISTEN, host:port
@@ -157,6 +164,7 @@ struct Config {
     SchedulesConfig schedules;
     SchedulerConfig scheduler;
     ratelimit::RateLimitSettings rateLimits;
+    AuditConfig audit;
 
     [[nodiscard]] bool production() const { return mode == Mode::production; }
 };
@@ -173,6 +181,9 @@ api::RouteSettings routeSettings(const Config& config);
 // The listener of `rampart worker`'s /metrics (jobs.worker_metrics_listen): plain HTTP on loopback, with the
 // server's limits; nullopt when it is off.
 std::optional<http::ServerSettings> workerMetricsServerSettings(const Config& config);
+// The store's options: the pool size, and the audit chain's key derived from the secret key (which
+// must be set: ensureDevelopmentSecretKey first).
+store::StoreOptions storeOptions(const Config& config);
 
 // A configuration error at start-up: bad value, unreadable file. The message names the setting,
 // never its value when the setting is a secret.

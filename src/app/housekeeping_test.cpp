@@ -10,6 +10,7 @@
 
 #include "core/run_blocking.hpp"
 #include "store/store.hpp"
+#include "testing/audit_key.hpp"
 #include "testing/temp_directory.hpp"
 
 namespace rampart {
@@ -22,7 +23,8 @@ using ::testing::Not;
 class HousekeepingTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        store_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "rampart.db").string()));
+        store_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "rampart.db").string()),
+                                  {.auditKey = rampart::testing::testAuditKey()});
         store_->migrate();
     }
     void TearDown() override { store_->close(); }

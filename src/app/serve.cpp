@@ -26,6 +26,7 @@
 #include "api/system_routes.hpp"
 #include "api/worker_routes.hpp"
 #include "app/admin_cli.hpp"
+#include "app/audit_checkpoints.hpp"
 #include "app/deploy_check.hpp"
 #include "app/housekeeping.hpp"
 #include "core/run_blocking.hpp"
@@ -305,7 +306,7 @@ int serve(Config config, const ServeOptions& options) {
     std::vector<Finding> findings;
     if (!preflight(config, findings)) return 2;
 
-    auto store = store::openStore(config.databaseUrl, {.poolSize = config.databasePoolSize});
+    auto store = store::openStore(config.databaseUrl, storeOptions(config));
     if (!schemaReady(*store, config)) return 2;
     auditServerStart(*store, config, findings);
 
@@ -477,6 +478,15 @@ int serve(Config config, const ServeOptions& options) {
                  scheduleTicks.Add({{"outcome", "duplicate"}}).Increment(round.duplicates);
                  scheduleTicks.Add({{"outcome", "over_budget"}}).Increment(round.overBudget);
              }});
+    // The audit log's verified head, signed, appended outside the database (audit.checkpoint_dir); one
+    // node of a cluster writes it per interval, into its own directory.
+    if (!config.audit.checkpointDir.empty())
+        housekeeping.add(
+            {.name = "audit-checkpoint",
+             .first = 1min,
+             .interval = config.audit.checkpointInterval,
+             .clusterWide = true,
+             .run = [&] { writeAuditCheckpoint(*store, config.secretKey, config.audit.checkpointDir); }});
     housekeeping.start();
     stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
         spdlog::info("signal {}: shutting down gracefully", signal);
@@ -526,7 +536,7 @@ int work(Config config, const std::vector<std::string>& onlyQueues) {
             return std::ranges::find(onlyQueues, queue.name) == onlyQueues.end();
         });
     }
-    auto store = store::openStore(config.databaseUrl, {.poolSize = config.databasePoolSize});
+    auto store = store::openStore(config.databaseUrl, storeOptions(config));
     if (!schemaReady(*store, config)) return 2;
 
     jobs::TaskRegistry tasks;

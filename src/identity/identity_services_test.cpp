@@ -21,6 +21,7 @@
 #include "obs/metrics.hpp"
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "testing/audit_key.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
 
@@ -49,6 +50,7 @@ class IdentityServicesTest : public ::testing::Test {
         : store_(dir_.path() / "rampart.db"),
           secret_("a test secret key of enough length for hkdf"),
           ids_(std::make_unique<IdentityServices>(store_, store_, secret_, testSettings(), clock())) {
+        store_.setAuditKey(rampart::testing::testAuditKey());
         store_.migrate();
         ids_->keys.loadKeys();
     }

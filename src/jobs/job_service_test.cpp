@@ -9,6 +9,7 @@
 
 #include "jobs/builtin_tasks.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "testing/audit_key.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
 
@@ -76,6 +77,7 @@ TEST(QueuePermissions, QueueScopesAreKnownScopesOnlyWithAValidName) {
 class JobServiceTest : public ::testing::Test {
   protected:
     JobServiceTest() : store_(dir_.path() / "rampart.db") {
+        store_.setAuditKey(rampart::testing::testAuditKey());
         store_.migrate();
         for (const char* id : {"alice", "bob", "root"}) {
             store::UserRecord user;

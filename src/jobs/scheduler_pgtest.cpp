@@ -2,6 +2,7 @@
 // database: one job per tick, none lost, also when both believe they lead.
 #include <gtest/gtest.h>
 
+#include "testing/audit_key.hpp"
 #include "testing/postgres_server.hpp"
 #include "testing/scheduler_fixture.hpp"
 
@@ -10,12 +11,20 @@ namespace {
 
 TEST(SchedulerPostgresTest, TwoSchedulersOnOneDatabaseMakeOneJobPerTick) {
     const std::string url = rampart::testing::freshDatabaseUrl();
-    rampart::testing::raceTwoSchedulers([&url] { return store::openStore(SecretString(url)); }, false);
+    rampart::testing::raceTwoSchedulers(
+        [&url] {
+            return store::openStore(SecretString(url), {.auditKey = rampart::testing::testAuditKey()});
+        },
+        false);
 }
 
 TEST(SchedulerPostgresTest, TwoSchedulersThatBothBelieveTheyLeadStillMakeOneJobPerTick) {
     const std::string url = rampart::testing::freshDatabaseUrl();
-    rampart::testing::raceTwoSchedulers([&url] { return store::openStore(SecretString(url)); }, true);
+    rampart::testing::raceTwoSchedulers(
+        [&url] {
+            return store::openStore(SecretString(url), {.auditKey = rampart::testing::testAuditKey()});
+        },
+        true);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "testing/audit_key.hpp"
 #include "testing/scheduler_fixture.hpp"
 #include "testing/temp_directory.hpp"
 
@@ -21,7 +22,8 @@ constexpr store::Millis kMinute = 60 * kSecond;
 class SchedulerTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        store_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "rampart.db").string()));
+        store_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "rampart.db").string()),
+                                  {.auditKey = rampart::testing::testAuditKey()});
         store_->migrate();
         rampart::testing::createUser(*store_, "alice");
         addBuiltinTasks(tasks_);
@@ -359,13 +361,21 @@ TEST_F(SchedulerTest, DisabledSchedulesDoNotFireAndReEnablingCountsFromNow) {
 TEST_F(SchedulerTest, TwoSchedulersOnOneSqliteFileMakeOneJobPerTick) {
     const auto path = dir_.path() / "race.db";
     rampart::testing::raceTwoSchedulers(
-        [&path] { return store::openStore(SecretString("sqlite://" + path.string())); }, false);
+        [&path] {
+            return store::openStore(SecretString("sqlite://" + path.string()),
+                                    {.auditKey = rampart::testing::testAuditKey()});
+        },
+        false);
 }
 
 TEST_F(SchedulerTest, TwoSchedulersThatBothBelieveTheyLeadStillMakeOneJobPerTick) {
     const auto path = dir_.path() / "split.db";
     rampart::testing::raceTwoSchedulers(
-        [&path] { return store::openStore(SecretString("sqlite://" + path.string())); }, true);
+        [&path] {
+            return store::openStore(SecretString("sqlite://" + path.string()),
+                                    {.auditKey = rampart::testing::testAuditKey()});
+        },
+        true);
 }
 
 }  // namespace

@@ -22,6 +22,11 @@ AuditVerification tampered(std::int64_t rows, std::int64_t id, std::string probl
 
 }  // namespace
 
+const obs::AuditChainKey& requireAuditKey(const std::shared_ptr<const obs::AuditChainKey>& key) {
+    if (!key) throw StoreUnavailable("the audit log needs its key (derived from the secret key)");
+    return *key;
+}
+
 void checkAuditQuery(const AuditQuery& query) {
     if (query.limit < 1 || query.limit > AuditQuery::kMaxAuditPage) {
         throw std::invalid_argument(fmt::format("audit limit must be 1..{}", AuditQuery::kMaxAuditPage));
@@ -61,13 +66,20 @@ std::optional<AuditVerification> AuditChainWalk::next(std::int64_t id, const obs
     if (!sameBytes(storedPrevious, previousHash_)) {
         return tampered(rows_, id, "its previous-hash link does not match the row before it");
     }
-    const obs::AuditHash computed = obs::auditRowHash(storedPrevious, obs::canonicalAuditContent(fields));
+    const std::string content = obs::canonicalAuditContent(fields);
+    const bool keyed = id >= keyedFrom_;
+    const obs::AuditHash computed =
+        keyed ? key_.rowHash(storedPrevious, content) : obs::auditRowHash(storedPrevious, content);
     if (!sameBytes(storedHash, computed)) {
-        return tampered(rows_, id, "its content does not match its hash (the row was changed)");
+        return tampered(rows_, id,
+                        keyed ? "its hash is not the keyed chain's (the row was changed, or written without "
+                                "the audit key: forged)"
+                              : "its content does not match its hash (the row was changed)");
     }
     ++rows_;
     previousId_ = id;
     previousHash_.assign(storedHash.begin(), storedHash.end());
+    if (wanted_.contains(id)) hashesAt_[id] = computed;
     return std::nullopt;
 }
 
@@ -82,7 +94,12 @@ AuditVerification AuditChainWalk::finish(int heads, std::int64_t headId, std::in
                                     "newest rows were removed",
                                     previousId_, headId, headRows));
     }
-    return AuditVerification{.ok = true, .rows = rows_, .firstBadId = std::nullopt, .problem = {}};
+    AuditVerification intact{.ok = true, .rows = rows_, .firstBadId = std::nullopt, .problem = {}};
+    intact.keyedFrom = keyedFrom_;
+    intact.lastId = previousId_;
+    std::copy(previousHash_.begin(), previousHash_.end(), intact.lastHash.begin());
+    intact.hashesAt = hashesAt_;
+    return intact;
 }
 
 }  // namespace rampart::store

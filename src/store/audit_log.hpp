@@ -1,16 +1,19 @@
 // What every store's audit SQL shares: the columns and how a row becomes the fields the chain covers
 // (read through each backend's `Row`, see job_columns.hpp), the query check, turning a stored row back
 // into an event, and the walk that re-checks the hash chain row by row, so that SQLite and PostgreSQL agree
-// exactly.
+// exactly. The chain is keyed (obs/audit_keys.hpp) from audit_head.keyed_from on.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string_view>
 #include <vector>
 
 #include "obs/audit.hpp"
+#include "obs/audit_keys.hpp"
 #include "store/store.hpp"
 
 namespace rampart::store {
@@ -34,6 +37,9 @@ obs::AuditFields auditFieldsOfRow(const Row& row) {
     };
 }
 
+// The store's audit key; throws StoreUnavailable when the store was given none (Store::setAuditKey).
+const obs::AuditChainKey& requireAuditKey(const std::shared_ptr<const obs::AuditChainKey>& key);
+
 // Throws std::invalid_argument for a limit or cursor out of range.
 void checkAuditQuery(const AuditQuery& query);
 
@@ -41,10 +47,14 @@ void checkAuditQuery(const AuditQuery& query);
 // warning (naming only the id): listing goes on, and `rampart audit verify` says what is wrong.
 obs::AuditEvent auditEventOf(obs::AuditFields fields, std::int64_t id);
 
-// Recomputes the chain from what each row stores. Feed every row in ascending id order, then the
-// head; the first failure ends the walk.
+// Recomputes the chain from what each row stores: rows from `keyedFrom` on with the audit key (HMAC),
+// rows before it with plain SHA-256 (written before the chain was keyed). Feed every row in ascending
+// id order, then the head; the first failure ends the walk.
 class AuditChainWalk {
   public:
+    AuditChainWalk(const obs::AuditChainKey& key, std::int64_t keyedFrom, std::vector<std::int64_t> hashesAt)
+        : key_(key), keyedFrom_(keyedFrom), wanted_(hashesAt.begin(), hashesAt.end()) {}
+
     // Checks one row against the one before it; the verdict when it breaks the chain.
     std::optional<AuditVerification> next(std::int64_t id, const obs::AuditFields& fields,
                                           std::span<const std::uint8_t> storedPrevious,
@@ -57,6 +67,10 @@ class AuditChainWalk {
     [[nodiscard]] std::int64_t lastId() const { return previousId_; }
 
   private:
+    const obs::AuditChainKey& key_;
+    std::int64_t keyedFrom_;
+    std::set<std::int64_t> wanted_;
+    std::map<std::int64_t, obs::AuditHash> hashesAt_;
     std::int64_t rows_ = 0;
     std::int64_t previousId_ = 0;
     std::vector<std::uint8_t> previousHash_ = std::vector<std::uint8_t>(obs::AuditHash{}.size(), 0);

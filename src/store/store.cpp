@@ -40,10 +40,17 @@ std::optional<std::filesystem::path> sqliteDatabasePath(const SecretString& data
 
 // Error messages never quote the URL: a PostgreSQL URL may carry a password.
 std::unique_ptr<Store> openStore(const SecretString& databaseUrl, StoreOptions options) {
-    if (auto path = sqliteDatabasePath(databaseUrl)) return std::make_unique<SqliteStore>(*path);
+    if (auto path = sqliteDatabasePath(databaseUrl)) {
+        auto store = std::make_unique<SqliteStore>(*path);
+        store->setAuditKey(std::move(options.auditKey));
+        return store;
+    }
     const std::string scheme = schemeOf(databaseUrl.reveal());
     if (scheme == "postgresql" || scheme == "postgres") {
-        return std::make_unique<PostgresStore>(databaseUrl, PostgresStore::Options{.size = options.poolSize});
+        auto store =
+            std::make_unique<PostgresStore>(databaseUrl, PostgresStore::Options{.size = options.poolSize});
+        store->setAuditKey(std::move(options.auditKey));
+        return store;
     }
     throw std::invalid_argument("unsupported database URL scheme");
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -16,6 +17,7 @@
 
 #include "core/secret_string.hpp"
 #include "obs/audit.hpp"
+#include "obs/audit_keys.hpp"
 #include "store/audit_sink.hpp"
 #include "store/identity_store.hpp"
 #include "store/job_store.hpp"
@@ -45,6 +47,12 @@ struct AuditVerification {
     std::int64_t rows = 0;  // rows walked
     std::optional<std::int64_t> firstBadId;
     std::string problem;  // says what failed; never quotes row contents
+    // When ok: where the keyed chain starts (rows below it are plain SHA-256, from before the upgrade
+    // that keyed the chain), the head, and the hashes of the rows asked for (checkpoints to compare).
+    std::int64_t keyedFrom = 1;
+    std::int64_t lastId = 0;
+    obs::AuditHash lastHash{};
+    std::map<std::int64_t, obs::AuditHash> hashesAt{};
 };
 
 class Store : public IdentityStore, public JobStore, public ScheduleStore, public AuditSink {
@@ -66,10 +74,13 @@ class Store : public IdentityStore, public JobStore, public ScheduleStore, publi
     // One page of audit records matching the query. Throws std::invalid_argument for a limit outside
     // 1..AuditQuery::kMaxAuditPage or a negative afterId, StoreUnavailable when the database fails.
     virtual boost::asio::awaitable<std::vector<obs::AuditRecord>> listAudit(AuditQuery query) = 0;
-    // Walks the whole audit log in id order and recomputes the chain from what each row stores:
-    // catches changed rows, removed rows (gaps in ids), broken links and a truncated tail (against
-    // the head). Blocking: for `rampart audit verify`. Throws StoreUnavailable.
-    virtual AuditVerification verifyAudit() = 0;
+    // Walks the whole audit log in id order and recomputes the chain from what each row stores, with
+    // the audit key from the row where the keyed chain starts: catches changed rows, rows forged
+    // without the key, removed rows (gaps in ids), broken links and a truncated tail (against the head;
+    // a tail removed together with the head's record needs the checkpoints, app/audit_checkpoints.hpp).
+    // Records the hashes of the rows in `hashesAt` that exist. Blocking: for `rampart audit verify`.
+    // Throws StoreUnavailable (also when no audit key was set).
+    virtual AuditVerification verifyAudit(const std::vector<std::int64_t>& hashesAt) = 0;
 
     // Calls wake(queue) soon after any process commits new queued jobs to `queue` (an empty name: any
     // queue, e.g. after a reconnect, when notices may have been missed). Returns false when this backend
@@ -79,10 +90,22 @@ class Store : public IdentityStore, public JobStore, public ScheduleStore, publi
 
     // Finishes queued work and closes connections. Idempotent.
     virtual void close() = 0;
+
+    // The key of the audit chain (obs::AuditChainKey::derive of the secret key): appendAudit and
+    // verifyAudit throw StoreUnavailable without it. Set once, before the store is used.
+    void setAuditKey(std::shared_ptr<const obs::AuditChainKey> key) { auditKey_ = std::move(key); }
+
+  protected:
+    // The key set by setAuditKey, null when there is none (requireAuditKey in audit_log.hpp throws then).
+    [[nodiscard]] const std::shared_ptr<const obs::AuditChainKey>& auditKey() const { return auditKey_; }
+
+  private:
+    std::shared_ptr<const obs::AuditChainKey> auditKey_;
 };
 
 struct StoreOptions {
-    unsigned poolSize = 16;  // PostgreSQL connections (database_pool_size)
+    unsigned poolSize = 16;                                // PostgreSQL connections (database_pool_size)
+    std::shared_ptr<const obs::AuditChainKey> auditKey{};  // see Store::setAuditKey
 };
 
 // Opens the store named by a database URL: sqlite://PATH (relative or absolute; parent directory

@@ -19,6 +19,7 @@
 #include "testing/run_to_completion.hpp"
 
 #include "store/store.hpp"
+#include "testing/audit_key.hpp"
 #include "testing/postgres_server.hpp"
 #include "testing/race.hpp"
 #include "testing/temp_directory.hpp"
@@ -35,11 +36,13 @@ struct Backend {
 const Backend kBackends[] = {
     {"Sqlite",
      [](const std::filesystem::path& scratch) {
-         return openStore(SecretString("sqlite://" + (scratch / "conformance.db").string()));
+         return openStore(SecretString("sqlite://" + (scratch / "conformance.db").string()),
+                          {.auditKey = rampart::testing::testAuditKey()});
      }},
     {"Postgres",
      [](const std::filesystem::path&) {
-         return openStore(SecretString(rampart::testing::freshDatabaseUrl()));
+         return openStore(SecretString(rampart::testing::freshDatabaseUrl()),
+                          {.auditKey = rampart::testing::testAuditKey()});
      }},
 };
 
@@ -108,7 +111,7 @@ TEST_P(StoreConformance, PingAnswersWhileOpenAndFailsAfterClose) {
 
 TEST_P(StoreConformance, EmptyAuditLogVerifies) {
     store_->migrate();
-    const auto result = store_->verifyAudit();
+    const auto result = store_->verifyAudit({});
     EXPECT_TRUE(result.ok) << result.problem;
     EXPECT_EQ(result.rows, 0);
     EXPECT_TRUE(runToCompletion(store_->listAudit({})).empty());
@@ -161,7 +164,7 @@ TEST_P(StoreConformance, ConcurrentAuditAppendsAllLandInOneVerifiedChain) {
         actors.insert(records[i].event.actor);
     }
     EXPECT_EQ(actors.size(), static_cast<std::size_t>(kEvents));
-    const auto result = store_->verifyAudit();
+    const auto result = store_->verifyAudit({});
     EXPECT_TRUE(result.ok) << result.problem;
     EXPECT_EQ(result.rows, kEvents);
 }

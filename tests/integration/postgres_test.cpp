@@ -12,6 +12,7 @@
 
 #include "api_client.hpp"
 #include "core/secret_string.hpp"
+#include "obs/audit.hpp"
 #include "store/postgres/pg_connection.hpp"
 #include "testing/postgres_server.hpp"
 
@@ -57,8 +58,10 @@ class PostgresLeastPrivilegeTest : public ::testing::Test {
         std::filesystem::create_directories(directory);
         std::vector<std::string> argv{RAMPART_BINARY};
         argv.insert(argv.end(), args.begin(), args.end());
+        // The server's secret key: the audit chain's key derives from it.
         const Environment env{{"RAMPART_DATABASE_URL", databaseUrl},
-                              {"RAMPART_DATA_DIR", (directory / "data").string()}};
+                              {"RAMPART_DATA_DIR", (directory / "data").string()},
+                              {"RAMPART_SECRET_KEY", std::string(kSecretKey)}};
         auto child = startProcess(argv, env, directory);
         CommandRun run;
         run.exitStatus = child.waitExit(kDeadline);
@@ -156,9 +159,51 @@ TEST_F(PostgresLeastPrivilegeTest, TheAppRoleServesEverythingButCanNeitherAlterT
     EXPECT_EQ(sqlstateAsApp("CREATE TABLE intruder (x int)"), "42501");
     EXPECT_EQ(sqlstateAsApp("DROP TABLE jobs"), "42501");
     EXPECT_EQ(sqlstateAsApp("ALTER TABLE audit_log DISABLE TRIGGER USER"), "42501");
+    // Nor may it declare the keyed rows older than the keyed chain (they would verify as plain SHA-256).
+    EXPECT_EQ(sqlstateAsApp("UPDATE audit_head SET keyed_from = 1000000"), "42501");
 
     server_.stop();
     expectNoSecretsIn(server_, secrets_);
+}
+
+// What the app role may do to the audit log is append: a row chained to the head with the plain SHA-256
+// anyone can compute, the head moved to match. Without the secret key the row's hash is not the keyed
+// chain's, and verify says so.
+TEST_F(PostgresLeastPrivilegeTest, AnEventTheAppRoleAppendsWithoutTheKeyIsReportedAsForged) {
+    const auto migrate = runRampart({"migrate", "--grant-to", "rampart_app"}, ownerUrl());
+    ASSERT_EQ(migrate.exitStatus, 0) << migrate.output;
+    Environment env = apiServerEnvironment(dir_);
+    env["RAMPART_DATABASE_URL"] = appUrl();
+    server_.start({}, env, kDeadline);  // appends server.start, keyed
+    server_.stop();
+    const auto intact = runRampart({"audit", "verify"}, appUrl());
+    ASSERT_EQ(intact.exitStatus, 0) << intact.output;
+
+    {
+        store::pg::BlockingConnection app{SecretString(appUrl())};
+        app.execScript("BEGIN");
+        const auto head = app.exec("SELECT id, hash FROM audit_head FOR UPDATE");
+        const std::int64_t id = head.int64(0, 0) + 1;
+        const auto previous = head.bytes(0, 1);
+        const obs::AuditFields fields{
+            "2026-01-01T00:00:00.000000Z", "auth.login", "mallory", "", "", "", "success", "{}"};
+        const obs::AuditHash hash = obs::auditRowHash(previous, obs::canonicalAuditContent(fields));
+        store::pg::Params row(id, fields.time, fields.action, fields.actor, fields.client, fields.requestId,
+                              fields.target, fields.outcome, fields.details);
+        row.addBytes(previous).addBytes(hash);
+        app.exec(
+            "INSERT INTO audit_log (id, time, action, actor, client, request_id, target, outcome, details, "
+            "prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            std::move(row));
+        store::pg::Params moved(id);
+        moved.addBytes(hash);
+        app.exec("UPDATE audit_head SET id = $1, hash = $2, rows = rows + 1", std::move(moved));
+        app.execScript("COMMIT");
+    }
+    const auto forged = runRampart({"audit", "verify"}, appUrl());
+    EXPECT_EQ(forged.exitStatus, 1) << forged.output;
+    EXPECT_NE(forged.output.find("forged"), std::string::npos) << forged.output;
+    expectNoSecretsInOutput(forged.output);
 }
 
 TEST_F(PostgresLeastPrivilegeTest, TheAppRoleCannotStartOnAnUnmigratedSchemaAndSaysSo) {

@@ -9,6 +9,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "store/store.hpp"
+#include "testing/audit_key.hpp"
 #include "testing/auth_pipeline.hpp"
 #include "testing/temp_directory.hpp"
 
@@ -130,7 +131,8 @@ TEST_F(AuthorizationTest, RouteWithoutPolicyIsForbiddenEvenToAnAdmin) {
 class AuthorizationAuditTest : public AuthorizationTest {
   protected:
     void SetUp() override {
-        store_owned_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "audit.db").string()));
+        store_owned_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "audit.db").string()),
+                                        {.auditKey = rampart::testing::testAuditKey()});
         store_owned_->migrate();
         store_ = store_owned_.get();
     }

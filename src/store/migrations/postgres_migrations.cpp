@@ -309,6 +309,11 @@ constexpr std::array kMigrations{
         );
         CREATE INDEX login_name_failures_last ON login_name_failures (last_failure);
     )sql"},
+    // See sqlite_migrations.cpp. The app role may not update keyed_from (grantDataPrivileges).
+    Migration{11, "audit_keyed_chain", R"sql(
+        ALTER TABLE audit_head ADD COLUMN keyed_from BIGINT NOT NULL DEFAULT 1;
+        UPDATE audit_head SET keyed_from = id + 1;
+    )sql"},
 };
 
 // The tables the server reads and writes freely. A migration that adds a table adds it here or to
@@ -378,8 +383,9 @@ std::string grantDataPrivileges(std::string_view role) {
     sql += "GRANT SELECT, INSERT, UPDATE, DELETE ON " + std::string(kDataTables) + " TO " + to + ";\n";
     // History is written once and read; never rewritten, even with the triggers dropped.
     sql += "GRANT SELECT, INSERT ON audit_log TO " + to + ";\n";
-    // The one head row moves with every append (and is locked FOR UPDATE to number it).
-    sql += "GRANT SELECT, UPDATE ON audit_head TO " + to + ";\n";
+    // The one head row moves with every append (and is locked FOR UPDATE to number it); where the keyed
+    // chain starts (keyed_from) is the owner's to set, so the app role cannot declare keyed rows legacy.
+    sql += "GRANT SELECT, UPDATE (id, hash, rows) ON audit_head TO " + to + ";\n";
     // The server checks the schema version at start-up; `rampart migrate`, as the owner, changes it.
     sql += "GRANT SELECT ON schema_migrations TO " + to + ";\n";
     return sql;

@@ -163,7 +163,7 @@ TEST(PostgresMigrations, GrantsNameEveryTableAndNoMoreThanData) {
         tables.merge(matches(m.sql, std::regex("CREATE TABLE ([a-z_]+)")));
     std::set<std::string> granted;
     std::set<std::string> revoked;
-    const std::regex grant("GRANT ([A-Z, ]+) ON ([a-z_, ]+) TO");
+    const std::regex grant("GRANT ([A-Z, ]+(?:\\([a-z_, ]+\\))?) ON ([a-z_, ]+) TO");
     const std::regex revoke("REVOKE ALL ON ([a-z_, ]+) FROM");
     const std::regex name("([a-z_]+)");
     for (auto it = std::sregex_iterator(sql.begin(), sql.end(), grant); it != std::sregex_iterator(); ++it) {
@@ -175,7 +175,8 @@ TEST(PostgresMigrations, GrantsNameEveryTableAndNoMoreThanData) {
             EXPECT_EQ(privileges, "SELECT, INSERT");
         }
         if (on.contains("audit_head")) {
-            EXPECT_EQ(privileges, "SELECT, UPDATE");
+            // Not keyed_from: the app role may not move where the keyed audit chain starts.
+            EXPECT_EQ(privileges, "SELECT, UPDATE (id, hash, rows)");
         }
         if (on.contains("schema_migrations")) {
             EXPECT_EQ(privileges, "SELECT");

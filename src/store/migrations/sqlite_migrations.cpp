@@ -259,6 +259,12 @@ constexpr std::array kMigrations{
         );
         CREATE INDEX login_name_failures_last ON login_name_failures (last_failure);
     )sql"},
+    // The audit chain is keyed (HMAC, obs/audit_keys.hpp) from the first row appended after this
+    // migration; the rows before it keep their plain SHA-256 chain, which verify checks as such.
+    Migration{11, "audit_keyed_chain", R"sql(
+        ALTER TABLE audit_head ADD COLUMN keyed_from INTEGER NOT NULL DEFAULT 1;
+        UPDATE audit_head SET keyed_from = id + 1;
+    )sql"},
 };
 
 }  // namespace

@@ -29,31 +29,35 @@ const std::string kVerifyRows = fmt::format(
 asio::awaitable<void> PostgresStore::appendAudit(obs::AuditEvent event) {
     // The head's row lock serialises appends from every process: the id is the head's plus one (no
     // sequence, so a rolled-back append leaves no gap) and the row chains to the head's hash.
-    return inTransaction([event = std::move(event)](pg::Connection& db) -> asio::awaitable<void> {
-        const obs::AuditFields fields = obs::auditFields(event);
-        const auto head = co_await db.query("SELECT id, hash FROM audit_head FOR UPDATE");
-        if (head.rows() != 1) throw StoreUnavailable("audit log head is missing or duplicated");
-        const std::int64_t id = head.int64(0, 0) + 1;
-        const std::vector<unsigned char> previous = head.bytes(0, 1);
-        const obs::AuditHash hash = obs::auditRowHash(previous, obs::canonicalAuditContent(fields));
+    // The row's hash is keyed (HMAC, obs/audit_keys.hpp): the key is in this process, never in the
+    // database, so a role that may insert rows cannot make one that verifies.
+    return inTransaction(
+        [key = auditKey(), event = std::move(event)](pg::Connection& db) -> asio::awaitable<void> {
+            const obs::AuditChainKey& chainKey = requireAuditKey(key);
+            const obs::AuditFields fields = obs::auditFields(event);
+            const auto head = co_await db.query("SELECT id, hash FROM audit_head FOR UPDATE");
+            if (head.rows() != 1) throw StoreUnavailable("audit log head is missing or duplicated");
+            const std::int64_t id = head.int64(0, 0) + 1;
+            const std::vector<unsigned char> previous = head.bytes(0, 1);
+            const obs::AuditHash hash = chainKey.rowHash(previous, obs::canonicalAuditContent(fields));
 
-        pg::Params row(id, fields.time, fields.action, fields.actor, fields.client, fields.requestId,
-                       fields.target, fields.outcome, fields.details);
-        row.addBytes(previous).addBytes(hash);
-        pg::Params moved(id);
-        moved.addBytes(hash);
-        std::vector<pg::Statement> statements;
-        statements.push_back(pg::Statement{
-            .sql = "INSERT INTO audit_log (id, time, action, actor, client, request_id, target, outcome, "
-                   "details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            .params = std::move(row),
+            pg::Params row(id, fields.time, fields.action, fields.actor, fields.client, fields.requestId,
+                           fields.target, fields.outcome, fields.details);
+            row.addBytes(previous).addBytes(hash);
+            pg::Params moved(id);
+            moved.addBytes(hash);
+            std::vector<pg::Statement> statements;
+            statements.push_back(pg::Statement{
+                .sql = "INSERT INTO audit_log (id, time, action, actor, client, request_id, target, outcome, "
+                       "details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                .params = std::move(row),
+            });
+            statements.push_back(pg::Statement{
+                .sql = "UPDATE audit_head SET id = $1, hash = $2, rows = rows + 1",
+                .params = std::move(moved),
+            });
+            co_await db.pipeline(std::move(statements));
         });
-        statements.push_back(pg::Statement{
-            .sql = "UPDATE audit_head SET id = $1, hash = $2, rows = rows + 1",
-            .params = std::move(moved),
-        });
-        co_await db.pipeline(std::move(statements));
-    });
 }
 
 asio::awaitable<std::vector<obs::AuditRecord>> PostgresStore::listAudit(AuditQuery query) {
@@ -89,13 +93,14 @@ asio::awaitable<std::vector<obs::AuditRecord>> PostgresStore::listAudit(AuditQue
         });
 }
 
-AuditVerification PostgresStore::verifyAudit() {
-    return blocking([](pg::BlockingConnection& db) {
+AuditVerification PostgresStore::verifyAudit(const std::vector<std::int64_t>& hashesAt) {
+    const obs::AuditChainKey& key = requireAuditKey(auditKey());
+    return blocking([&key, &hashesAt](pg::BlockingConnection& db) {
         // One snapshot for the head and every page of rows, so appends running meanwhile are either
         // wholly seen or not at all. The transaction ends when the connection closes after the call.
         db.execScript("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        const auto head = db.exec("SELECT id, rows, hash FROM audit_head");
-        AuditChainWalk walk;
+        const auto head = db.exec("SELECT id, rows, hash, keyed_from FROM audit_head");
+        AuditChainWalk walk(key, head.rows() == 1 ? head.int64(0, 3) : 1, hashesAt);
         for (;;) {
             const auto page = db.exec(kVerifyRows, pg::Params(walk.lastId(), kVerifyPage));
             for (int row = 0; row < page.rows(); ++row) {

@@ -11,6 +11,7 @@
 
 #include "store/postgres/pg_connection.hpp"
 #include "store/postgres/postgres_store.hpp"
+#include "testing/audit_key.hpp"
 #include "testing/postgres_server.hpp"
 #include "testing/race.hpp"
 #include "testing/run_to_completion.hpp"
@@ -74,6 +75,11 @@ class PgIdentityTest : public ::testing::Test {
     // Two stores, each with its own loop and pool: two processes as far as PostgreSQL can tell.
     PostgresStore first_{SecretString(url_), {.size = 4}};
     PostgresStore second_{SecretString(url_), {.size = 4}};
+    const bool keyed_ = [this] {
+        first_.setAuditKey(rampart::testing::testAuditKey());
+        second_.setAuditKey(rampart::testing::testAuditKey());
+        return true;
+    }();
 };
 
 TEST_F(PgIdentityTest, AppendsFromTwoProcessesMakeOneDenseChainThatVerifiesAcrossPages) {
@@ -107,14 +113,14 @@ TEST_F(PgIdentityTest, AppendsFromTwoProcessesMakeOneDenseChainThatVerifiesAcros
     for (std::size_t i = 0; i < ids.size(); ++i) ASSERT_EQ(ids[i], static_cast<std::int64_t>(i) + 1);
     EXPECT_EQ(actors.size(), 2u * kPerStore);
     for (PostgresStore* store : {&first_, &second_}) {
-        const auto result = store->verifyAudit();
+        const auto result = store->verifyAudit({});
         EXPECT_TRUE(result.ok) << result.problem;
         EXPECT_EQ(result.rows, 2 * kPerStore);
     }
 
     // A row removed just past the first page: the walk keeps its place across pages.
     tamper("DELETE FROM audit_log WHERE id = 1001");
-    const auto result = first_.verifyAudit();
+    const auto result = first_.verifyAudit({});
     EXPECT_FALSE(result.ok);
     EXPECT_EQ(result.firstBadId, std::optional<std::int64_t>(1002));
     EXPECT_EQ(result.rows, 1000);
@@ -124,7 +130,7 @@ TEST_F(PgIdentityTest, AppendsFromTwoProcessesMakeOneDenseChainThatVerifiesAcros
 TEST_F(PgIdentityTest, AChangedRowIsReportedAtThatRow) {
     appendAudit(5);
     tamper("UPDATE audit_log SET actor = 'mallory' WHERE id = 3");
-    const auto result = first_.verifyAudit();
+    const auto result = first_.verifyAudit({});
     EXPECT_FALSE(result.ok);
     EXPECT_EQ(result.firstBadId, std::optional<std::int64_t>(3));
     EXPECT_EQ(result.rows, 2);
@@ -134,7 +140,7 @@ TEST_F(PgIdentityTest, AChangedRowIsReportedAtThatRow) {
 TEST_F(PgIdentityTest, ATruncatedTailIsReportedAgainstTheHead) {
     appendAudit(5);
     tamper("DELETE FROM audit_log WHERE id >= 4");
-    const auto result = first_.verifyAudit();
+    const auto result = first_.verifyAudit({});
     EXPECT_FALSE(result.ok);
     EXPECT_EQ(result.firstBadId, std::optional<std::int64_t>(4));
     EXPECT_EQ(result.rows, 3);

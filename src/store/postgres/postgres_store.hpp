@@ -70,7 +70,7 @@ class PostgresStore final : public Store {
     // Audit (pg_audit.cpp).
     boost::asio::awaitable<void> appendAudit(obs::AuditEvent event) override;
     boost::asio::awaitable<std::vector<obs::AuditRecord>> listAudit(AuditQuery query) override;
-    AuditVerification verifyAudit() override;
+    AuditVerification verifyAudit(const std::vector<std::int64_t>& hashesAt) override;
 
     // Identity (pg_identity.cpp).
     boost::asio::awaitable<void> createUser(UserRecord user) override;

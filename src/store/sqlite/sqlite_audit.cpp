@@ -19,14 +19,14 @@ obs::AuditFields fieldsOf(const Statement& row) {
 
 }  // namespace
 
-void appendAuditRow(Connection& db, const obs::AuditEvent& event) {
+void appendAuditRow(Connection& db, const obs::AuditChainKey& key, const obs::AuditEvent& event) {
     const obs::AuditFields fields = obs::auditFields(event);
     std::vector<std::uint8_t> previous(kZeroHash.begin(), kZeroHash.end());
     {
         auto last = db.prepare("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1");
         if (last.step()) previous = last.columnBlob(0);
     }
-    const obs::AuditHash hash = obs::auditRowHash(previous, obs::canonicalAuditContent(fields));
+    const obs::AuditHash hash = key.rowHash(previous, obs::canonicalAuditContent(fields));
     auto insert = db.prepare(
         "INSERT INTO audit_log (time, action, actor, client, request_id, target, outcome, details, "
         "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
@@ -72,16 +72,18 @@ std::vector<obs::AuditRecord> listAuditRows(Connection& db, const AuditQuery& qu
     return records;
 }
 
-AuditVerification verifyAuditChain(Connection& db) {
-    // One statement reads the head and the rows, so both come from the same snapshot.
+AuditVerification verifyAuditChain(Connection& db, const obs::AuditChainKey& key,
+                                   const std::vector<std::int64_t>& hashesAt) {
+    // One statement reads the head and the rows, so both come from the same snapshot. The head comes
+    // first: its keyed_from says which rows the walk checks with the key.
     auto select = db.prepare(fmt::format(
-        "SELECT {}, prev_hash, hash, 0 AS is_head FROM audit_log "
-        "UNION ALL SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, rows, hash, 1 FROM audit_head "
-        "ORDER BY is_head, id",
+        "SELECT {}, prev_hash, hash, 0 AS is_head, 0 FROM audit_log "
+        "UNION ALL SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, rows, hash, 1, keyed_from "
+        "FROM audit_head ORDER BY is_head DESC, id",
         kAuditColumns));
-    AuditChainWalk walk;
+    std::optional<AuditChainWalk> walk;
     int heads = 0;
-    std::int64_t headId = 0, headRows = 0;
+    std::int64_t headId = 0, headRows = 0, keyedFrom = 1;
     std::vector<std::uint8_t> headHash;
     while (select.step()) {
         const std::int64_t id = select.columnInt64(0);
@@ -90,13 +92,16 @@ AuditVerification verifyAuditChain(Connection& db) {
             headId = id;
             headRows = select.columnInt64(9);
             headHash = select.columnBlob(10);
+            keyedFrom = select.columnInt64(12);
             continue;
         }
-        if (auto broken = walk.next(id, fieldsOf(select), select.columnBlob(9), select.columnBlob(10))) {
+        if (!walk) walk.emplace(key, keyedFrom, hashesAt);
+        if (auto broken = walk->next(id, fieldsOf(select), select.columnBlob(9), select.columnBlob(10))) {
             return std::move(*broken);
         }
     }
-    return walk.finish(heads, headId, headRows, headHash);
+    if (!walk) walk.emplace(key, keyedFrom, hashesAt);
+    return walk->finish(heads, headId, headRows, headHash);
 }
 
 }  // namespace rampart::store::sqlite

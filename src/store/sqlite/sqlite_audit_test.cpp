@@ -1,6 +1,7 @@
-// Tampering with the SQLite audit log as an attacker with the file would: drop the triggers, edit
-// rows, delete rows, forge a hash. verifyAudit() must name the first bad row each time; the
-// triggers must refuse UPDATE and DELETE through the store's own connection.
+// Tampering with the SQLite audit log as an attacker with the file but without the secret key would:
+// drop the triggers, edit rows, delete rows, recompute the chain with plain SHA-256, append forged
+// rows. verifyAudit() must name the first bad row each time; the triggers must refuse UPDATE and DELETE
+// through the store's own connection. Rows from before the chain was keyed still verify as plain.
 #include "store/sqlite/sqlite_audit.hpp"
 
 #include <sqlite3.h>
@@ -16,75 +17,25 @@
 #include "testing/run_to_completion.hpp"
 
 #include "store/sqlite/sqlite_store.hpp"
+#include "testing/audit_key.hpp"
+#include "testing/raw_audit_database.hpp"
 #include "testing/temp_directory.hpp"
 
 namespace rampart::store {
 namespace {
 
+using rampart::testing::RawDatabase;
 using sqlite::Connection;
 using sqlite::SqliteError;
 using ::testing::HasSubstr;
 
 using rampart::testing::runToCompletion;
 
-// The attacker's view: a plain sqlite3 handle on the file, no store, no authorizer.
-class RawDatabase {
-  public:
-    explicit RawDatabase(const std::filesystem::path& path) {
-        if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) throw std::runtime_error("open failed");
-    }
-    RawDatabase(const RawDatabase&) = delete;
-    RawDatabase& operator=(const RawDatabase&) = delete;
-    ~RawDatabase() { sqlite3_close(db_); }
-
-    void exec(const std::string& sql) {
-        char* error = nullptr;
-        if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
-            const std::string message = error ? error : "unknown";
-            sqlite3_free(error);
-            throw std::runtime_error(message);
-        }
-    }
-
-    void dropTriggers() { exec("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;"); }
-
-    // Changes row id's actor and stores the hash recomputed over the changed row, as a careful
-    // forger would; the next row's prev_hash is left alone.
-    void forgeActor(std::int64_t id, const std::string& actor) {
-        sqlite3_stmt* select = nullptr;
-        sqlite3_prepare_v2(db_,
-                           "SELECT time, action, actor, client, request_id, target, outcome, details, "
-                           "prev_hash FROM audit_log WHERE id = ?1",
-                           -1, &select, nullptr);
-        sqlite3_bind_int64(select, 1, id);
-        ASSERT_EQ(sqlite3_step(select), SQLITE_ROW);
-        auto text = [select](int column) {
-            return std::string(reinterpret_cast<const char*>(sqlite3_column_text(select, column)));
-        };
-        obs::AuditFields fields{text(0), text(1), actor, text(3), text(4), text(5), text(6), text(7)};
-        const auto* previous = static_cast<const std::uint8_t*>(sqlite3_column_blob(select, 8));
-        const std::vector<std::uint8_t> previousHash(previous, previous + sqlite3_column_bytes(select, 8));
-        sqlite3_finalize(select);
-        const obs::AuditHash hash = obs::auditRowHash(previousHash, obs::canonicalAuditContent(fields));
-
-        sqlite3_stmt* update = nullptr;
-        sqlite3_prepare_v2(db_, "UPDATE audit_log SET actor = ?1, hash = ?2 WHERE id = ?3", -1, &update,
-                           nullptr);
-        sqlite3_bind_text(update, 1, actor.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_blob(update, 2, hash.data(), static_cast<int>(hash.size()), SQLITE_TRANSIENT);
-        sqlite3_bind_int64(update, 3, id);
-        EXPECT_EQ(sqlite3_step(update), SQLITE_DONE);
-        sqlite3_finalize(update);
-    }
-
-  private:
-    sqlite3* db_ = nullptr;
-};
-
 class SqliteAuditTest : public ::testing::Test {
   protected:
     void SetUp() override {
         SqliteStore store(path_);
+        store.setAuditKey(rampart::testing::testAuditKey());
         store.migrate();
         for (int i = 1; i <= kRows; ++i) {
             obs::AuditEvent event{.time = std::chrono::system_clock::now(),
@@ -97,14 +48,15 @@ class SqliteAuditTest : public ::testing::Test {
                                   .details = {{"i", i}}};
             runToCompletion(store.appendAudit(std::move(event)));
         }
-        const auto intact = store.verifyAudit();
+        const auto intact = store.verifyAudit({});
         ASSERT_TRUE(intact.ok) << intact.problem;
         ASSERT_EQ(intact.rows, kRows);
     }
 
     AuditVerification verify() {
         SqliteStore store(path_);
-        return store.verifyAudit();
+        store.setAuditKey(rampart::testing::testAuditKey());
+        return store.verifyAudit({});
     }
 
     static constexpr int kRows = 6;
@@ -172,7 +124,7 @@ TEST_F(SqliteAuditTest, TruncatedTailIsReportedAgainstTheHead) {
     EXPECT_THAT(result.problem, HasSubstr("head records row 6"));
 }
 
-TEST_F(SqliteAuditTest, ForgedHashWithoutFixingTheNextLinkIsReportedAtTheNextRow) {
+TEST_F(SqliteAuditTest, RowWithARecomputedPlainHashIsReportedAtThatRow) {
     {
         RawDatabase raw(path_);
         raw.dropTriggers();
@@ -180,11 +132,11 @@ TEST_F(SqliteAuditTest, ForgedHashWithoutFixingTheNextLinkIsReportedAtTheNextRow
     }
     const auto result = verify();
     EXPECT_FALSE(result.ok);
-    EXPECT_EQ(result.firstBadId, 4);
-    EXPECT_THAT(result.problem, HasSubstr("link"));
+    EXPECT_EQ(result.firstBadId, 3);
+    EXPECT_THAT(result.problem, HasSubstr("forged"));
 }
 
-TEST_F(SqliteAuditTest, ForgedNewestRowIsReportedAgainstTheHead) {
+TEST_F(SqliteAuditTest, ForgedNewestRowIsReportedAtThatRow) {
     {
         RawDatabase raw(path_);
         raw.dropTriggers();
@@ -192,7 +144,74 @@ TEST_F(SqliteAuditTest, ForgedNewestRowIsReportedAgainstTheHead) {
     }
     const auto result = verify();
     EXPECT_FALSE(result.ok);
+    EXPECT_EQ(result.firstBadId, kRows);
+}
+
+// Without the key, a well-chained append (link, plain hash, head and sqlite_sequence all moved) is all
+// an attacker can make: the plain chain accepted it, the keyed one does not.
+TEST_F(SqliteAuditTest, WellChainedAppendWithoutTheKeyIsReportedAsForged) {
+    {
+        RawDatabase raw(path_);
+        raw.appendPlain("mallory");
+    }
+    const auto result = verify();
+    EXPECT_FALSE(result.ok);
     EXPECT_EQ(result.firstBadId, kRows + 1);
+    EXPECT_THAT(result.problem, HasSubstr("forged"));
+}
+
+// An old row changed and every later link and hash recomputed, the head moved to match: whole as a
+// plain chain, reported at the changed row by the keyed one.
+TEST_F(SqliteAuditTest, RewrittenHistoryWithEveryLaterHashRecomputedIsReported) {
+    {
+        RawDatabase raw(path_);
+        raw.dropTriggers();
+        raw.exec("UPDATE audit_log SET outcome = 'failure' WHERE id = 2");
+        raw.rechainPlainFrom(2);
+    }
+    const auto result = verify();
+    EXPECT_FALSE(result.ok);
+    EXPECT_EQ(result.firstBadId, 2);
+}
+
+// A database from before the keyed chain: its rows keep their plain hashes and verify as such
+// (keyed_from, set by the migration), the rows appended since are keyed, and a plain-hashed row after
+// the switch is still refused.
+TEST(SqliteAuditUpgradeTest, RowsBeforeTheKeyedChainVerifyPlainAndLaterOnesKeyed) {
+    rampart::testing::TempDirectory dir;
+    const auto path = dir.path() / "audit.db";
+    {
+        SqliteStore store(path);
+        store.setAuditKey(rampart::testing::testAuditKey());
+        store.migrate();
+    }
+    {
+        RawDatabase raw(path);
+        for (int i = 0; i < 3; ++i) raw.appendPlain("before-" + std::to_string(i));
+        raw.exec("UPDATE audit_head SET keyed_from = 4");  // what migration 10 sets on such a database
+    }
+    SqliteStore store(path);
+    store.setAuditKey(rampart::testing::testAuditKey());
+    runToCompletion(store.appendAudit(obs::AuditEvent{.action = "after.upgrade", .actor = "system"}));
+    runToCompletion(store.appendAudit(obs::AuditEvent{.action = "after.upgrade", .actor = "system"}));
+    const auto intact = store.verifyAudit({});
+    ASSERT_TRUE(intact.ok) << intact.problem;
+    EXPECT_EQ(intact.rows, 5);
+    EXPECT_EQ(intact.keyedFrom, 4);
+    {
+        RawDatabase raw(path);
+        raw.appendPlain("mallory");
+    }
+    const auto forged = store.verifyAudit({});
+    EXPECT_FALSE(forged.ok);
+    EXPECT_EQ(forged.firstBadId, 6);
+}
+
+TEST_F(SqliteAuditTest, AppendsNeedTheKey) {
+    SqliteStore store(path_);
+    EXPECT_THROW(runToCompletion(store.appendAudit(obs::AuditEvent{.action = "no.key", .actor = "system"})),
+                 StoreUnavailable);
+    EXPECT_THROW((void)store.verifyAudit({}), StoreUnavailable);
 }
 
 TEST_F(SqliteAuditTest, TriggersRefuseUpdateAndDeleteThroughTheStore) {
@@ -210,7 +229,8 @@ TEST_F(SqliteAuditTest, TriggersRefuseUpdateAndDeleteThroughTheStore) {
     EXPECT_TRUE(refused("DELETE FROM audit_log"));
     EXPECT_TRUE(refused("DELETE FROM audit_head"));
     EXPECT_TRUE(refused("INSERT INTO audit_head (id, hash, rows) VALUES (0, x'00', 0)"));
-    const auto result = store.verifyAudit();
+    store.setAuditKey(rampart::testing::testAuditKey());
+    const auto result = store.verifyAudit({});
     EXPECT_TRUE(result.ok) << result.problem;
     EXPECT_EQ(result.rows, kRows);
 }
@@ -218,6 +238,7 @@ TEST_F(SqliteAuditTest, TriggersRefuseUpdateAndDeleteThroughTheStore) {
 TEST_F(SqliteAuditTest, AppendsContinueTheChainAcrossReopen) {
     {
         SqliteStore store(path_);
+        store.setAuditKey(rampart::testing::testAuditKey());
         runToCompletion(store.appendAudit(obs::AuditEvent{.action = "after.reopen", .actor = "system"}));
     }
     const auto result = verify();

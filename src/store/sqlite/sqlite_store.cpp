@@ -321,7 +321,9 @@ boost::asio::awaitable<bool> SqliteStore::ping() {
 boost::asio::awaitable<void> SqliteStore::appendAudit(obs::AuditEvent event) {
     // The writer thread runs one request at a time, so the last hash read inside the request is
     // still the last one when the new row goes in.
-    return write([event = std::move(event)](Connection& db) { sqlite::appendAuditRow(db, event); });
+    return write([key = auditKey(), event = std::move(event)](Connection& db) {
+        sqlite::appendAuditRow(db, requireAuditKey(key), event);
+    });
 }
 
 boost::asio::awaitable<std::vector<obs::AuditRecord>> SqliteStore::listAudit(AuditQuery query) {
@@ -332,9 +334,11 @@ boost::asio::awaitable<std::vector<obs::AuditRecord>> SqliteStore::listAudit(Aud
     });
 }
 
-AuditVerification SqliteStore::verifyAudit() {
+AuditVerification SqliteStore::verifyAudit(const std::vector<std::int64_t>& hashesAt) {
+    const obs::AuditChainKey& key = requireAuditKey(auditKey());
     return runBlocking<AuditVerification>(
-        reads_, [](Connection& db) { return sqlite::verifyAuditChain(db); }, false);
+        reads_, [&key, &hashesAt](Connection& db) { return sqlite::verifyAuditChain(db, key, hashesAt); },
+        false);
 }
 
 }  // namespace rampart::store

@@ -138,7 +138,7 @@ class SqliteStore final : public Store {
     boost::asio::awaitable<bool> ping() override;
     boost::asio::awaitable<void> appendAudit(obs::AuditEvent event) override;
     boost::asio::awaitable<std::vector<obs::AuditRecord>> listAudit(AuditQuery query) override;
-    AuditVerification verifyAudit() override;
+    AuditVerification verifyAudit(const std::vector<std::int64_t>& hashesAt) override;
     void close() override;
 
     // Identity (sqlite_identity.cpp).
