@@ -246,6 +246,15 @@ constexpr std::array kMigrations{
     Migration{9, "attempt_deadline", R"sql(
         ALTER TABLE jobs ADD COLUMN attempt_deadline INTEGER;
     )sql"},
+    // The generations of the key job payloads are sealed with (store/payload_sealing.hpp): the highest
+    // is the one new payloads use; none yet means generation 1. Only numbers: each key is derived from
+    // the secret key and its generation.
+    Migration{10, "payload_key_generations", R"sql(
+        CREATE TABLE payload_key_generations (
+            generation INTEGER PRIMARY KEY CHECK (generation > 1),
+            created INTEGER NOT NULL
+        );
+    )sql"},
 };
 
 }  // namespace
