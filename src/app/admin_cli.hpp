@@ -21,11 +21,13 @@ struct AdminCommand {
     CLI::App* userResetPassword = nullptr;
     CLI::App* userRevokeAll = nullptr;
     CLI::App* keysRotate = nullptr;
+    CLI::App* reencrypt = nullptr;
 
     std::string username;
     std::string email;
     std::string role = "user";
     std::string passwordFile;
+    int batch = 500;  // reencrypt: jobs per write
 };
 
 // Declares the subcommands on `app`; the returned struct is filled when the command line is parsed.
