@@ -2,6 +2,7 @@
 // shell history would keep them) or are generated and printed once.
 #include "app/admin_cli.hpp"
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -14,6 +15,7 @@
 #include "identity/audit_trail.hpp"
 #include "identity/credential_cache.hpp"
 #include "identity/key_manager.hpp"
+#include "store/sealed_job_store.hpp"
 #include "store/store.hpp"
 
 namespace rampart {
@@ -43,6 +45,23 @@ std::optional<identity::Role> parseRoleArgument(const std::string& text) {
     return role;
 }
 
+// `rampart admin reencrypt`: every job payload sealed under the current generation, in batches.
+int reencrypt(const Config& config, store::Store& store, const identity::AuditTrail& audit, int batch) {
+    if (!config.encryptPayloads) {
+        std::cerr << "rampart admin reencrypt: store.encrypt_payloads is off\n";
+        return 2;
+    }
+    store::SealedJobStore sealed(store, store, config.secretKey);
+    const store::ReencryptCounts counts = runBlocking(sealed.reencryptPayloads(batch));
+    runBlocking(audit.audit("payloads.reencrypted", kActor, kCliContext,
+                            "generation:" + std::to_string(counts.generation), "success"));
+    std::cout << "job payloads under generation " << counts.generation << ": " << counts.jobs
+              << " jobs read, " << counts.resealed << " re-sealed, " << counts.changed
+              << " changed meanwhile (run again), " << counts.unreadable
+              << " sealed under another secret key (left as they are)\n";
+    return counts.changed > 0 || counts.unreadable > 0 ? 1 : 0;
+}
+
 int run(identity::KeyManager& keys, identity::AccountService& accounts, const identity::AuditTrail& audit,
         store::Store& store, const AdminCommand& command) {
     if (*command.keysRotate) {
@@ -52,6 +71,13 @@ int run(identity::KeyManager& keys, identity::AccountService& accounts, const id
             << "new signing key " << kid
             << "; running servers sign with it after their next key reload (at most a minute); old keys "
                "verify until their tokens expire\n";
+        const std::int64_t generation =
+            runBlocking(store.startPayloadKeyGeneration(store::toMillis(std::chrono::system_clock::now())));
+        runBlocking(audit.audit("payload_keys.rotated", kActor, kCliContext,
+                                "generation:" + std::to_string(generation), "success"));
+        std::cout << "new job payload key generation " << generation
+                  << "; running servers seal with it within a minute; then `rampart admin reencrypt` "
+                     "re-seals older payloads\n";
         return 0;
     }
     if (*command.userCreate) {
@@ -103,8 +129,8 @@ int run(identity::KeyManager& keys, identity::AccountService& accounts, const id
 }  // namespace
 
 void addAdminCommands(CLI::App& app, AdminCommand& command) {
-    command.admin =
-        app.add_subcommand("admin", "Administer users and signing keys; back up and restore the store");
+    command.admin = app.add_subcommand(
+        "admin", "Administer users, keys and sealed job payloads; back up and restore the store");
     command.admin->require_subcommand(1);
     auto* user = command.admin->add_subcommand("user", "Create, disable, enable, change or reset a user");
     user->require_subcommand(1);
@@ -132,10 +158,17 @@ void addAdminCommands(CLI::App& app, AdminCommand& command) {
         user->add_subcommand("revoke-all", "Revoke every token, session and refresh family of a user");
     command.userRevokeAll->add_option("username", command.username)->required();
 
-    auto* keys = command.admin->add_subcommand("keys", "Manage the keys that sign access tokens");
+    auto* keys = command.admin->add_subcommand(
+        "keys", "Manage the keys that sign access tokens and seal job payloads");
     keys->require_subcommand(1);
-    command.keysRotate =
-        keys->add_subcommand("rotate", "Add a new signing key; old keys verify until they expire");
+    command.keysRotate = keys->add_subcommand("rotate",
+                                              "Add a new signing key (old keys verify until they expire) and "
+                                              "start a new job payload key generation");
+    command.reencrypt = command.admin->add_subcommand(
+        "reencrypt",
+        "Re-seal job payloads of older key generations (and plaintext ones) under the current one");
+    command.reencrypt->add_option("--batch", command.batch, "jobs per write (default 500)")
+        ->check(CLI::Range(1, 10'000));
 
     const std::string keyFileHelp = "backup key file: 32 bytes, or 64 hex digits (see backup-key)";
     command.backup = command.admin->add_subcommand(
@@ -209,7 +242,8 @@ int runAdmin(const Config& config, const AdminCommand& command) {
     int code = 1;
     try {
         keys.loadKeys();
-        code = run(keys, accounts, audit, *store, command);
+        code = *command.reencrypt ? reencrypt(config, *store, audit, command.batch)
+                                  : run(keys, accounts, audit, *store, command);
     } catch (const identity::AuthError& error) {
         std::cerr << "rampart admin: " << error.what() << '\n';
         code = 1;

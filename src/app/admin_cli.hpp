@@ -24,11 +24,13 @@ struct AdminCommand {
     CLI::App* backup = nullptr;
     CLI::App* restore = nullptr;
     CLI::App* backupKey = nullptr;
+    CLI::App* reencrypt = nullptr;
 
     std::string username;
     std::string email;
     std::string role = "user";
     std::string passwordFile;
+    int batch = 500;  // reencrypt: jobs per write
 
     std::string backupFile;
     std::string keyFile;

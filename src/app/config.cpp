@@ -398,6 +398,7 @@ constexpr Setting kSettings[] = {
      }},
     {"database_pool_size", false,
      [](Config& c, const RawValue& v) { c.databasePoolSize = static_cast<unsigned>(v.number(1, 500)); }},
+    {"store.encrypt_payloads", false, [](Config& c, const RawValue& v) { c.encryptPayloads = v.boolean(); }},
     {"redis_url", true,
      [](Config& c, const RawValue& v) {
          c.redisUrl = parseUrl(v, {"redis://", "rediss://"});
@@ -578,8 +579,9 @@ constexpr Setting kSettings[] = {
 };
 
 // The tables of the TOML file; every other dotted name is a typo.
-constexpr std::string_view kSections[] = {"tls",    "hsts",      "limits",    "cors",        "auth", "jobs",
-                                          "egress", "schedules", "scheduler", "rate_limits", "audit"};
+constexpr std::string_view kSections[] = {"tls",       "hsts",        "limits", "cors",
+                                          "auth",      "jobs",        "egress", "schedules",
+                                          "scheduler", "rate_limits", "audit",  "store"};
 
 // Names users and scripts already rely on (docs/configuration.md) that differ from the generic rule.
 constexpr std::pair<std::string_view, std::string_view> kEnvironmentAliases[] = {

@@ -132,6 +132,7 @@ struct Config {
     std::optional<SecretString> redisUrl;                   // RAMPART_REDIS_URL
     std::filesystem::path redisCaFile;  // RAMPART_REDIS_CA_FILE: CAs for rediss://; empty = the system's
     unsigned databasePoolSize = 16;     // RAMPART_DATABASE_POOL_SIZE: PostgreSQL connections per process
+    bool encryptPayloads = true;  // [store] encrypt_payloads: jobs' args, result, error, progress sealed
     // Secret settings (database_url, redis_url) whose value came from the TOML file: the deploy check
     // flags a password written there.
     std::vector<std::string> secretsInFile;

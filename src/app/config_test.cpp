@@ -77,6 +77,7 @@ TEST(LoadConfig, DefaultsSuitDevelopment) {
     EXPECT_EQ(config.dataDir, "./var");
     EXPECT_EQ(config.databaseUrl.reveal(), "sqlite://./var/rampart.db");
     EXPECT_FALSE(config.redisUrl);
+    EXPECT_TRUE(config.encryptPayloads) << "job payloads are sealed at rest by default";
     EXPECT_TRUE(config.secretKey.empty());
     EXPECT_THAT(config.allowedHosts, ElementsAre("localhost", "127.0.0.1"));
     EXPECT_FALSE(config.requireTls);
@@ -185,6 +186,7 @@ const std::vector<SettingSample>& allSettings() {
         {"data_dir", "/srv/rampart", R"("/srv/rampart")"},
         {"database_url", "postgres://db/rampart", R"("postgres://db/rampart")"},
         {"database_pool_size", "32", "32"},
+        {"store.encrypt_payloads", "false", "false"},
         {"redis_url", "redis://localhost", R"("redis://localhost")"},
         {"redis_ca_file", "/etc/ssl/redis-ca.pem", R"("/etc/ssl/redis-ca.pem")"},
         {"secret_key_file", "/run/secrets/key", R"("/run/secrets/key")"},

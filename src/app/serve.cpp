@@ -47,6 +47,7 @@
 #include "ratelimit/fallback_limiter.hpp"
 #include "ratelimit/redis_limiter.hpp"
 #include "redis/client_host.hpp"
+#include "store/sealed_job_store.hpp"
 #include "store/store.hpp"
 
 namespace rampart {
@@ -129,8 +130,26 @@ egress::EgressPolicy egressPolicy(const Config& config) {
 constexpr std::chrono::milliseconds kPollWithoutWakeups{200};
 constexpr std::chrono::milliseconds kPollWithWakeups{1000};
 
+// The job and schedule calls the services make: through SealedJobStore, so payloads are sealed at rest,
+// unless store.encrypt_payloads is off (then straight to the store; what was sealed before still needs
+// sealing on to be read).
+class JobStores {
+  public:
+    JobStores(const Config& config, store::Store& store) : jobs(&store), schedules(&store) {
+        if (!config.encryptPayloads) return;
+        sealed_ = std::make_unique<store::SealedJobStore>(store, store, config.secretKey);
+        jobs = sealed_.get();
+        schedules = sealed_.get();
+    }
+    store::JobStore* jobs;
+    store::ScheduleStore* schedules;
+
+  private:
+    std::unique_ptr<store::SealedJobStore> sealed_;
+};
+
 // One pool (one thread) per queue that runs jobs in this process, each with its own concurrency.
-std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config, store::Store& store,
+std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config, store::JobStore& store,
                                                            const jobs::TaskRegistry& tasks,
                                                            egress::EgressClient& egress,
                                                            std::chrono::milliseconds pollInterval,
@@ -333,12 +352,13 @@ int serve(Config config, const ServeOptions& options) {
     jobs::addBuiltinTasks(tasks);
     addDeclaredTasks(tasks, config.tasks);
     const jobs::JobsSettings settings = jobsSettings(config);
-    jobs::JobService jobService(*store, *store, tasks, settings);
+    const JobStores jobStores(config, *store);
+    jobs::JobService jobService(*jobStores.jobs, *store, tasks, settings);
     api::addJobRoutes(router, tasks, jobService);
     // External workers' lease calls that wait for a job (wait_seconds) are woken by the wake-ups below.
     jobs::LeaseWaiters leaseWaiters(jobs::LeaseWaitSettings{
         .maxTotal = config.jobs.maxWaitingLeases, .maxPerAccount = config.jobs.maxWaitingLeasesPerAccount});
-    jobs::LeaseService leaseService(*store, tasks, settings);
+    jobs::LeaseService leaseService(*jobStores.jobs, tasks, settings);
     leaseService.waitWith(&leaseWaiters);
     api::addWorkerRoutes(router, leaseService);
     // Tasks reach the network only through the egress guard.
@@ -348,7 +368,7 @@ int serve(Config config, const ServeOptions& options) {
     QueuedJobWakeups wakeups(&leaseWaiters);
     const bool woken = wakeups.watch(*store);
     obs::WorkerMetrics workerMetrics(metrics);
-    auto workers = workerPools(config, *store, tasks, egressClient,
+    auto workers = workerPools(config, *jobStores.jobs, tasks, egressClient,
                                woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics);
     jobService.onSubmitted([&workers, &leaseWaiters, woken](std::string_view queue, std::string_view task) {
         for (auto& pool : workers) pool->notify();
@@ -358,7 +378,7 @@ int serve(Config config, const ServeOptions& options) {
     wakeups.start(workers);
     // Schedules: the API on every node; the scheduler on every node that runs it (one leads at a time).
     jobs::ScheduleService scheduleService(
-        *store, *store, *store, jobService,
+        *jobStores.schedules, *store, *store, jobService,
         jobs::ScheduleSettings{.allowUsers = config.schedules.allowUsers,
                                .maxPerOwner = static_cast<int>(config.schedules.maxPerUser),
                                .maxTotal = static_cast<int>(config.schedules.maxTotal),
@@ -370,8 +390,8 @@ int serve(Config config, const ServeOptions& options) {
                                                   .misfireGrace = config.scheduler.misfireGrace};
         schedulerSettings.maxJobsPerOwnerPerMinute =
             static_cast<int>(config.schedules.maxJobsPerOwnerPerMinute);
-        scheduler = std::make_unique<jobs::Scheduler>(*store, *store, *store, jobService,
-                                                      std::move(schedulerSettings));
+        scheduler = std::make_unique<jobs::Scheduler>(*jobStores.schedules, *jobStores.jobs, *store,
+                                                      jobService, std::move(schedulerSettings));
         scheduler->onSubmitted([&workers, &leaseWaiters] {
             for (auto& pool : workers) pool->notify();
             leaseWaiters.wake("", "");  // the queues it filled are not known here: one per kind of waiter
@@ -547,7 +567,8 @@ int work(Config config, const std::vector<std::string>& onlyQueues) {
     const bool woken = wakeups.watch(*store);
     obs::Metrics metrics;
     obs::WorkerMetrics workerMetrics(metrics);
-    auto workers = workerPools(config, *store, tasks, egressClient,
+    const JobStores jobStores(config, *store);
+    auto workers = workerPools(config, *jobStores.jobs, tasks, egressClient,
                                woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics);
     if (workers.empty()) {
         std::cerr << "rampart worker: nothing to run: every queue in jobs.queues has concurrency 0 (external "

@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 
+#include "store/payload_sealing.hpp"
 #include "store/store_errors.hpp"
 
 namespace rampart::store {
@@ -56,7 +57,10 @@ void refuseBatchWithUsedKey() {
 }
 
 void checkProgress(int percent, std::string_view message) {
-    if (percent < 0 || percent > 100 || message.size() > kMaxProgressMessage) {
+    // A sealed message (SealedJobStore checked its plaintext) may be as long as the longest one sealed.
+    const std::size_t limit =
+        sealedGeneration(message) ? sealedSize(kMaxProgressMessage) : kMaxProgressMessage;
+    if (percent < 0 || percent > 100 || message.size() > limit) {
         throw std::invalid_argument("progress must be 0..100 with a message of at most 200 bytes");
     }
 }

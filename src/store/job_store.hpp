@@ -131,6 +131,23 @@ struct QueueStats {
     std::vector<std::pair<jobs::JobState, std::int64_t>> counts{};  // only states with jobs
 };
 
+// A job's sealed columns as stored (store/payload_sealing.hpp), for re-sealing them under the current
+// key generation (`rampart admin reencrypt`).
+struct JobPayload {
+    std::string id{};
+    std::string args{};
+    std::string progressMessage{};
+    std::optional<std::string> result{};
+    std::optional<std::string> error{};
+};
+
+// One job's payload columns replaced by `after`, only while the row still holds `before` (a job that
+// changed meanwhile, a progress report or a finish, is left for the next pass).
+struct PayloadRewrite {
+    JobPayload before{};
+    JobPayload after{};
+};
+
 class JobStore {
   public:
     virtual ~JobStore() = default;
@@ -202,6 +219,16 @@ class JobStore {
     // Deletes up to `limit` jobs that ended (succeeded, dead, canceled) before `finishedBefore`, with
     // their history; returns how many.
     virtual boost::asio::awaitable<int> deleteFinishedJobs(Millis finishedBefore, int limit) = 0;
+
+    // The key generation new job payloads are sealed with: the highest started, 1 before any.
+    virtual boost::asio::awaitable<std::int64_t> payloadKeyGeneration() = 0;
+    // Starts the next key generation at `now` and returns it (`rampart admin keys rotate`).
+    virtual boost::asio::awaitable<std::int64_t> startPayloadKeyGeneration(Millis now) = 0;
+    // Up to `limit` jobs' payload columns, by id, with ids after `afterId` (empty: from the first).
+    virtual boost::asio::awaitable<std::vector<JobPayload>> jobPayloads(std::string afterId, int limit) = 0;
+    // Applies each rewrite whose row still holds its `before`, all in one transaction; returns how many
+    // rows changed.
+    virtual boost::asio::awaitable<int> rewriteJobPayloads(std::vector<PayloadRewrite> rewrites) = 0;
 };
 
 }  // namespace rampart::store

@@ -18,6 +18,7 @@
 #include <boost/asio/use_future.hpp>
 #include "testing/run_to_completion.hpp"
 
+#include "store/sealed_job_store.hpp"
 #include "store/store.hpp"
 #include "testing/audit_key.hpp"
 #include "testing/postgres_server.hpp"
@@ -1647,6 +1648,131 @@ TEST_P(JobConformance, RetentionDeletesOnlyJobsThatEndedLongEnoughAgo) {
     }
     for (const char* kept : {"new-ok", "running", "waiting"})
         EXPECT_TRUE(runToCompletion(store_->findJob(kept)).has_value()) << kept;
+}
+
+// --- sealed payloads (store/sealed_job_store.hpp) ---
+
+TEST_P(JobConformance, PayloadKeyGenerationsStartAtOneAndOnlyGrow) {
+    EXPECT_EQ(runToCompletion(store_->payloadKeyGeneration()), 1);
+    EXPECT_EQ(runToCompletion(store_->startPayloadKeyGeneration(kM0)), 2);
+    EXPECT_EQ(runToCompletion(store_->startPayloadKeyGeneration(kM0 + 1)), 3);
+    EXPECT_EQ(runToCompletion(store_->payloadKeyGeneration()), 3);
+}
+
+TEST_P(JobConformance, JobPayloadsPageByIdAndARewriteAppliesOnlyWhileTheRowIsUnchanged) {
+    for (const char* id : {"j3", "j1", "j2"}) submit(jobRecord(id));
+    const auto claimed = claim(1, "w1");
+    ASSERT_EQ(claimed.size(), 1u);
+    ASSERT_TRUE(runToCompletion(store_->reportProgress(claimed[0].id, "w1", 10, "ten", kM0 + 1)));
+    auto first = runToCompletion(store_->jobPayloads("", 2));
+    ASSERT_EQ(first.size(), 2u);
+    EXPECT_EQ(first[0].id, "j1");
+    EXPECT_EQ(first[1].id, "j2");
+    EXPECT_EQ(first[1].args, "{}");
+    EXPECT_FALSE(first[1].result.has_value());
+    auto rest = runToCompletion(store_->jobPayloads("j2", 2));
+    ASSERT_EQ(rest.size(), 1u);
+    EXPECT_EQ(rest[0].id, "j3");
+    EXPECT_TRUE(runToCompletion(store_->jobPayloads("j3", 2)).empty());
+
+    PayloadRewrite current{.before = first[1], .after = first[1]};
+    current.after.args = R"({"n":2})";
+    current.after.result = "{}";
+    PayloadRewrite stale{.before = first[0], .after = first[0]};
+    stale.before.args = R"({"changed":true})";  // what the reader saw is no longer there
+    stale.after.args = R"({"n":3})";
+    std::vector<PayloadRewrite> rewrites{current, stale};
+    EXPECT_EQ(runToCompletion(store_->rewriteJobPayloads(rewrites)), 1);
+    auto j2 = runToCompletion(store_->findJob("j2"));
+    EXPECT_EQ(j2->args, R"({"n":2})");
+    EXPECT_EQ(j2->result, "{}");
+    EXPECT_EQ(runToCompletion(store_->findJob("j1"))->args, first[0].args) << "left as it was";
+    EXPECT_EQ(runToCompletion(store_->rewriteJobPayloads({})), 0);
+}
+
+TEST_P(JobConformance, SealedPayloadsAreStoredSealedReadInClearAndReencryptedAfterARotation) {
+    const SecretString secret("conformance-secret-key-0123456789-abcdef");
+    // Written with sealing off: plaintext, read as it is once sealing is on.
+    submit(jobRecord("plain"));
+    ASSERT_EQ(claim(1, "w1").size(), 1u);
+    runToCompletion(
+        store_->finishAttempt("plain", "w1", JobOutcome{.succeeded = true, .result = "{\"p\":1}"}, kM0));
+
+    auto sealed = std::make_unique<SealedJobStore>(*store_, *store_, secret);
+    auto job = jobRecord("secret");
+    job.args = R"({"marker":"ARGS-MARKER"})";
+    job.idempotencyKey = "k";
+    job.requestHash = "hash-of-the-request";
+    runToCompletion(sealed->submitJob(job, kM0));
+    auto claimed = runToCompletion(sealed->claimJobs({"default"}, 1, "w2", 30'000, kM0));
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(claimed[0].args, R"({"marker":"ARGS-MARKER"})") << "a worker gets plaintext";
+    EXPECT_TRUE(runToCompletion(sealed->reportProgress("secret", "w2", 50, "PROGRESS-MARKER", kM0 + 1)));
+    JobOutcome failed{.succeeded = false, .error = "ERROR-MARKER", .retry = false};
+    runToCompletion(sealed->finishAttempt("secret", "w2", failed, kM0 + 2));
+
+    auto raw = runToCompletion(store_->findJob("secret"));
+    ASSERT_TRUE(raw);
+    EXPECT_TRUE(raw->args.starts_with("$s1$1$")) << raw->args;
+    EXPECT_TRUE(raw->progressMessage.starts_with("$s1$1$")) << raw->progressMessage;
+    EXPECT_TRUE(raw->error->starts_with("$s1$1$")) << *raw->error;
+    EXPECT_NE(raw->requestHash, "hash-of-the-request") << "the request hash is keyed";
+    auto clear = runToCompletion(sealed->findJob("secret"));
+    EXPECT_EQ(clear->args, R"({"marker":"ARGS-MARKER"})");
+    EXPECT_EQ(clear->progressMessage, "PROGRESS-MARKER");
+    EXPECT_EQ(clear->error, "ERROR-MARKER");
+    EXPECT_EQ(runToCompletion(sealed->findJob("plain"))->result, "{\"p\":1}");
+    // A replay of the idempotency key still finds the job (both hashes keyed alike).
+    auto replay = jobRecord("secret-again");
+    replay.idempotencyKey = "k";
+    replay.requestHash = "hash-of-the-request";
+    EXPECT_EQ(runToCompletion(sealed->submitJob(replay, kM0)).outcome, SubmitOutcome::existing);
+
+    // A rotation: new payloads (here: a store started after it) use generation 2; old ones still open.
+    EXPECT_EQ(runToCompletion(store_->startPayloadKeyGeneration(kM0 + 3)), 2);
+    sealed = std::make_unique<SealedJobStore>(*store_, *store_, secret);
+    runToCompletion(sealed->submitJob(jobRecord("newer"), kM0 + 4));
+    EXPECT_TRUE(runToCompletion(store_->findJob("newer"))->args.starts_with("$s1$2$"));
+    EXPECT_EQ(runToCompletion(sealed->findJob("secret"))->error, "ERROR-MARKER");
+
+    // Reencrypt in batches of one: no payload of generation 1, and no plaintext, is left.
+    const ReencryptCounts counts = runToCompletion(sealed->reencryptPayloads(1));
+    EXPECT_EQ(counts.generation, 2);
+    EXPECT_EQ(counts.jobs, 3);
+    EXPECT_EQ(counts.resealed, 2) << "plain and secret; newer was current";
+    EXPECT_EQ(counts.changed, 0);
+    for (const JobPayload& row : runToCompletion(store_->jobPayloads("", 100))) {
+        EXPECT_EQ(sealedGeneration(row.args), 2) << row.id;
+        if (row.result) {
+            EXPECT_EQ(sealedGeneration(*row.result), 2) << row.id;
+        }
+        if (row.error) {
+            EXPECT_EQ(sealedGeneration(*row.error), 2) << row.id;
+        }
+        if (!row.progressMessage.empty()) {
+            EXPECT_EQ(sealedGeneration(row.progressMessage), 2) << row.id;
+        }
+    }
+    EXPECT_EQ(runToCompletion(sealed->findJob("plain"))->result, "{\"p\":1}");
+    EXPECT_EQ(runToCompletion(sealed->findJob("secret"))->progressMessage, "PROGRESS-MARKER");
+    EXPECT_EQ(runToCompletion(sealed->reencryptPayloads(500)).resealed, 0) << "nothing left to do";
+}
+
+TEST_P(JobConformance, ASealedPayloadCopiedToAnotherJobDoesNotOpen) {
+    SealedJobStore sealed(*store_, *store_, SecretString("conformance-secret-key-0123456789-abcdef"));
+    auto victim = jobRecord("victim");
+    victim.args = R"({"owner":"victim"})";
+    runToCompletion(sealed.submitJob(victim, kM0));
+    runToCompletion(sealed.submitJob(jobRecord("attacker", "u2"), kM0));
+    // Someone with write access to the database copies the victim's sealed args onto their own job.
+    const auto rows = runToCompletion(store_->jobPayloads("", 10));
+    ASSERT_EQ(rows.size(), 2u);
+    PayloadRewrite copy{.before = rows[0], .after = rows[0]};
+    copy.after.args = rows[1].args;
+    ASSERT_EQ(rows[0].id, "attacker");
+    ASSERT_EQ(runToCompletion(store_->rewriteJobPayloads({copy})), 1);
+    EXPECT_THROW(runToCompletion(sealed.findJob("attacker")), SealedPayloadUnreadable);
+    EXPECT_EQ(runToCompletion(sealed.findJob("victim"))->args, R"({"owner":"victim"})");
 }
 
 // --- schedules ---

@@ -314,18 +314,28 @@ constexpr std::array kMigrations{
         ALTER TABLE audit_head ADD COLUMN keyed_from BIGINT NOT NULL DEFAULT 1;
         UPDATE audit_head SET keyed_from = id + 1;
     )sql"},
+    // The generations of the key job payloads are sealed with (store/payload_sealing.hpp): the highest
+    // is the one new payloads use; none yet means generation 1. Only numbers: each key is derived from
+    // the secret key and its generation.
+    Migration{12, "payload_key_generations", R"sql(
+        CREATE TABLE payload_key_generations (
+            generation INTEGER PRIMARY KEY CHECK (generation > 1),
+            created BIGINT NOT NULL
+        );
+    )sql"},
 };
 
 // The tables the server reads and writes freely. A migration that adds a table adds it here or to
 // one of the narrower grants below (postgres_migrations_test.cpp checks that every table is named).
 constexpr std::string_view kDataTables =
     "instance_settings, users, api_tokens, refresh_families, refresh_tokens, sessions, signing_keys, "
-    "jobs, job_events, queues, schedules, schedule_ticks, leader_leases, login_name_failures";
+    "jobs, job_events, queues, schedules, schedule_ticks, leader_leases, login_name_failures, "
+    "payload_key_generations";
 
 constexpr std::string_view kAllTables =
     "instance_settings, users, api_tokens, refresh_families, refresh_tokens, sessions, signing_keys, "
-    "jobs, job_events, queues, schedules, schedule_ticks, leader_leases, login_name_failures, audit_log, "
-    "audit_head, "
+    "jobs, job_events, queues, schedules, schedule_ticks, leader_leases, login_name_failures, "
+    "payload_key_generations, audit_log, audit_head, "
     "schema_migrations";
 
 bool isSimpleRoleName(std::string_view role) {

@@ -265,6 +265,15 @@ constexpr std::array kMigrations{
         ALTER TABLE audit_head ADD COLUMN keyed_from INTEGER NOT NULL DEFAULT 1;
         UPDATE audit_head SET keyed_from = id + 1;
     )sql"},
+    // The generations of the key job payloads are sealed with (store/payload_sealing.hpp): the highest
+    // is the one new payloads use; none yet means generation 1. Only numbers: each key is derived from
+    // the secret key and its generation.
+    Migration{12, "payload_key_generations", R"sql(
+        CREATE TABLE payload_key_generations (
+            generation INTEGER PRIMARY KEY CHECK (generation > 1),
+            created INTEGER NOT NULL
+        );
+    )sql"},
 };
 
 }  // namespace

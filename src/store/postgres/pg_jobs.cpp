@@ -805,4 +805,65 @@ boost::asio::awaitable<int> PostgresStore::deleteFinishedJobs(Millis finishedBef
     });
 }
 
+boost::asio::awaitable<std::int64_t> PostgresStore::payloadKeyGeneration() {
+    return withConnection([](pg::Connection& db) -> asio::awaitable<std::int64_t> {
+        const auto rows =
+            co_await db.query("SELECT coalesce(max(generation), 1) FROM payload_key_generations");
+        co_return rows.int64(0, 0);
+    });
+}
+
+boost::asio::awaitable<std::int64_t> PostgresStore::startPayloadKeyGeneration(Millis now) {
+    return inTransaction([now](pg::Connection& db) -> asio::awaitable<std::int64_t> {
+        // Two rotations at once: one of them fails on the primary key, and the transaction runs again.
+        const auto rows = co_await db.query(
+            "INSERT INTO payload_key_generations (generation, created) "
+            "SELECT coalesce(max(generation), 1) + 1, $1::bigint FROM payload_key_generations RETURNING "
+            "generation",
+            pg::Params(now));
+        co_return rows.int64(0, 0);
+    });
+}
+
+boost::asio::awaitable<std::vector<JobPayload>> PostgresStore::jobPayloads(std::string afterId, int limit) {
+    return withConnection([afterId = std::move(afterId),
+                           limit](pg::Connection& db) -> asio::awaitable<std::vector<JobPayload>> {
+        const auto rows = co_await db.query(
+            "SELECT id, args, progress_message, result, error FROM jobs WHERE id > $1 ORDER BY id "
+            "LIMIT $2",
+            pg::Params(afterId, limit));
+        std::vector<JobPayload> payloads;
+        for (int i = 0; i < rows.rows(); ++i) {
+            payloads.push_back(JobPayload{.id = rows.string(i, 0),
+                                          .args = rows.string(i, 1),
+                                          .progressMessage = rows.string(i, 2),
+                                          .result = rows.optionalString(i, 3),
+                                          .error = rows.optionalString(i, 4)});
+        }
+        co_return payloads;
+    });
+}
+
+boost::asio::awaitable<int> PostgresStore::rewriteJobPayloads(std::vector<PayloadRewrite> rewrites) {
+    return inTransaction([rewrites = std::move(rewrites)](pg::Connection& db) -> asio::awaitable<int> {
+        if (rewrites.empty()) co_return 0;
+        std::vector<pg::Statement> statements;
+        for (const PayloadRewrite& rewrite : rewrites) {
+            pg::Params params(rewrite.before.id, rewrite.after.args, rewrite.after.progressMessage);
+            params.add(rewrite.after.result).add(rewrite.after.error);
+            params.add(rewrite.before.args).add(rewrite.before.progressMessage);
+            params.add(rewrite.before.result).add(rewrite.before.error);
+            statements.push_back(pg::Statement{
+                .sql = "UPDATE jobs SET args = $2, progress_message = $3, result = $4, error = $5 WHERE id = "
+                       "$1 AND args = $6 AND progress_message = $7 AND result IS NOT DISTINCT FROM $8 AND "
+                       "error IS NOT DISTINCT FROM $9",
+                .params = std::move(params)});
+        }
+        const auto results = co_await db.pipeline(std::move(statements));
+        int changed = 0;
+        for (const auto& result : results) changed += static_cast<int>(result.affected());
+        co_return changed;
+    });
+}
+
 }  // namespace rampart::store

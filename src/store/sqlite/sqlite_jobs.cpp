@@ -413,4 +413,65 @@ boost::asio::awaitable<int> SqliteStore::deleteFinishedJobs(Millis finishedBefor
     });
 }
 
+boost::asio::awaitable<std::int64_t> SqliteStore::payloadKeyGeneration() {
+    return read([](Connection& db) {
+        auto query = db.prepare("SELECT coalesce(max(generation), 1) FROM payload_key_generations");
+        query.step();
+        return query.columnInt64(0);
+    });
+}
+
+boost::asio::awaitable<std::int64_t> SqliteStore::startPayloadKeyGeneration(Millis now) {
+    return write([now](Connection& db) {
+        auto insert = db.prepare(
+            "INSERT INTO payload_key_generations (generation, created) "
+            "SELECT coalesce(max(generation), 1) + 1, ?1 FROM payload_key_generations RETURNING generation");
+        insert.bindInt64(1, now);
+        insert.step();
+        const std::int64_t generation = insert.columnInt64(0);
+        while (insert.step()) {
+        }
+        return generation;
+    });
+}
+
+boost::asio::awaitable<std::vector<JobPayload>> SqliteStore::jobPayloads(std::string afterId, int limit) {
+    return read([afterId = std::move(afterId), limit](Connection& db) {
+        auto query = db.prepare(
+            "SELECT id, args, progress_message, result, error FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2");
+        query.bindText(1, afterId).bindInt64(2, limit);
+        std::vector<JobPayload> payloads;
+        while (query.step()) {
+            payloads.push_back(JobPayload{.id = query.columnText(0),
+                                          .args = query.columnText(1),
+                                          .progressMessage = query.columnText(2),
+                                          .result = sqlite::optionalText(query, 3),
+                                          .error = sqlite::optionalText(query, 4)});
+        }
+        return payloads;
+    });
+}
+
+boost::asio::awaitable<int> SqliteStore::rewriteJobPayloads(std::vector<PayloadRewrite> rewrites) {
+    return write([rewrites = std::move(rewrites)](Connection& db) {
+        int changed = 0;
+        for (const PayloadRewrite& rewrite : rewrites) {
+            auto update = db.prepare(
+                "UPDATE jobs SET args = ?2, progress_message = ?3, result = ?4, error = ?5 WHERE id = ?1 "
+                "AND args = ?6 AND progress_message = ?7 AND result IS ?8 AND error IS ?9");
+            update.bindText(1, rewrite.before.id)
+                .bindText(2, rewrite.after.args)
+                .bindText(3, rewrite.after.progressMessage);
+            bindOptional(update, 4, rewrite.after.result);
+            bindOptional(update, 5, rewrite.after.error);
+            update.bindText(6, rewrite.before.args).bindText(7, rewrite.before.progressMessage);
+            bindOptional(update, 8, rewrite.before.result);
+            bindOptional(update, 9, rewrite.before.error);
+            update.step();
+            changed += static_cast<int>(db.changes());
+        }
+        return changed;
+    });
+}
+
 }  // namespace rampart::store
