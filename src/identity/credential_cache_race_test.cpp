@@ -12,6 +12,7 @@
 
 #include "identity/identity_services.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "testing/audit_key.hpp"
 #include "testing/forwarding_identity_store.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
@@ -55,6 +56,7 @@ TEST(CredentialCacheRace, ARevocationDuringALookUpIsNeverUndoneByTheStaleAnswer)
     rampart::testing::TempDirectory dir;
     store::SqliteStore sqlite(dir.path() / "rampart.db");
     sqlite.migrate();
+    sqlite.setAuditKey(rampart::testing::testAuditKey());
     GatedStore store(sqlite);
     AuthSettings settings;
     settings.hashing = PasswordHashing{.opsLimit = 2, .memLimitBytes = std::size_t{19} * 1024 * 1024};
