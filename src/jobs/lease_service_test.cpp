@@ -514,11 +514,13 @@ TEST_F(WaitingLeaseTest, WithNothingReadyTheWaitEndsEmpty) {
 }
 
 TEST_F(WaitingLeaseTest, AHintForAJobAnotherCallTookSendsTheWokenCallBackToWaiting) {
+    // A polling worker takes the job before the waiting call starts, so the hint below is for a job
+    // that is gone, whenever the waiting call's own first claim runs.
+    const auto id = submit();
+    ASSERT_EQ(lease(w2_, 1).jobs.size(), 1u);
     Lease answer;
     leaseInBackground(w1_, 30s, 1, &answer);
     awaitWaiting(1);
-    const auto id = submit();
-    lease(w2_, 1);  // a polling worker takes it first
     waiters_.wake("default", "");
     awaitWaiting(1);  // woken, found nothing, waits again
     const auto second = submit();
