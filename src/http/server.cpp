@@ -105,6 +105,31 @@ asio::awaitable<void> lingeringClose(Stream& stream) {
     }
 }
 
+// Writes the whole message. On TLS, an answer over one record's worth (16 KiB) goes out in slices of
+// at most that: given a larger buffer, Beast's SSL stream wrote nothing and the write hung until its
+// deadline, so no answer over 16 KiB (a long job listing, /metrics, /openapi.json) arrived over TLS.
+// Smaller answers stay one write (one record, one system call).
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> writeAll(
+    beast::tcp_stream& stream, const std::array<asio::const_buffer, 2>& message) {
+    co_return co_await asio::async_write(stream, message, kAsTuple);
+}
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> writeAll(
+    beast::ssl_stream<beast::tcp_stream>& stream, const std::array<asio::const_buffer, 2>& message) {
+    constexpr std::size_t kRecord = 16 * 1024;
+    if (asio::buffer_size(message) <= kRecord)
+        co_return co_await asio::async_write(stream, message, kAsTuple);
+    std::size_t total = 0;
+    for (const asio::const_buffer& part : message) {
+        for (std::size_t offset = 0; offset < part.size(); offset += kRecord) {
+            const auto slice = asio::buffer(part + offset, std::min(kRecord, part.size() - offset));
+            auto [error, written] = co_await asio::async_write(stream, slice, kAsTuple);
+            total += written;
+            if (error) co_return std::tuple{error, total};
+        }
+    }
+    co_return std::tuple{boost::system::error_code{}, total};
+}
+
 // Status line and headers into one contiguous buffer: written with the body as two buffers in one
 // system call. Beast's own serializer walks a view of several buffers per field, which showed up as
 // the largest user-space cost in profiles of small responses.
@@ -310,7 +335,7 @@ asio::awaitable<void> Server::serveConnection(Stream& stream, Worker& worker, Se
         lowest(stream).expires_after(limits.writeTimeout);
         serializeHead(response, ex.fixedHeaders, head);
         std::array<asio::const_buffer, 2> message{asio::buffer(head), asio::buffer(response.body())};
-        auto [writeError, written] = co_await asio::async_write(stream, message, kAsTuple);
+        auto [writeError, written] = co_await writeAll(stream, message);
         if (writeError) co_return;
         if (!keepAlive) {
             if (ex.transportError) co_await lingeringClose(stream);

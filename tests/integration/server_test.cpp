@@ -297,6 +297,19 @@ TEST_F(TlsServerTest, HstsAndHeadersOverTls) {
               0);
 }
 
+// An answer bigger than one TLS record (16 KiB) arrives whole: the server used to write the header and
+// then hang on the body until its write deadline, so no long listing, /metrics or /openapi.json ever
+// arrived over TLS.
+TEST_F(TlsServerTest, AnswersLargerThanOneTlsRecordArriveWhole) {
+    auto client = makeClientTlsContext(pki_);
+    auto document = requestTls(server_.port(), "GET", "/openapi.json", {}, {}, client);
+    ASSERT_EQ(document.status, 200) << "the answer did not arrive";
+    EXPECT_GT(document.body.size(), 4u * 16 * 1024);
+    EXPECT_EQ(document.header("Content-Length"), std::to_string(document.body.size()));
+    EXPECT_NO_THROW(boost::json::parse(document.body));
+    EXPECT_EQ(requestTls(server_.port(), "GET", "/healthz", {}, {}, client).status, 200);
+}
+
 std::string certificateSerial(std::uint16_t port) {
     std::string command =
         "openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
