@@ -11,6 +11,7 @@
 #include <openssl/params.h>
 #include <sodium.h>
 
+#include "crypto/hkdf.hpp"
 #include "identity/api_token.hpp"
 
 namespace rampart::identity {
@@ -20,29 +21,8 @@ namespace {
 // usable as a CSRF token, nor the other way round.
 constexpr std::string_view kContext = "rampart csrf v1";
 
-struct KdfDeleter {
-    void operator()(EVP_KDF* kdf) const { EVP_KDF_free(kdf); }
-    void operator()(EVP_KDF_CTX* context) const { EVP_KDF_CTX_free(context); }
-};
-
 void deriveKey(std::string_view secretKey, std::array<unsigned char, 32>& out) {
-    const std::unique_ptr<EVP_KDF, KdfDeleter> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
-    if (!kdf) throw std::runtime_error("OpenSSL has no HKDF");
-    const std::unique_ptr<EVP_KDF_CTX, KdfDeleter> context(EVP_KDF_CTX_new(kdf.get()));
-    if (!context) throw std::runtime_error("cannot create an HKDF context");
-    // OSSL_PARAM takes non-const pointers but only reads through them here.
-    char digest[] = "SHA256";
-    const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(secretKey.data()),
-                                          secretKey.size()),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(kContext.data()),
-                                          kContext.size()),
-        OSSL_PARAM_construct_end(),
-    };
-    if (EVP_KDF_derive(context.get(), out.data(), out.size(), params) != 1) {
-        throw std::runtime_error("HKDF derivation failed");
-    }
+    if (!crypto::hkdfSha256(secretKey, kContext, out)) throw std::runtime_error("HKDF derivation failed");
 }
 
 }  // namespace

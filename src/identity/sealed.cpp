@@ -11,7 +11,7 @@
 
 #include "core/base64url.hpp"
 #include "core/sodium_init.hpp"
-#include "crypto/openssl_handles.hpp"
+#include "crypto/hkdf.hpp"
 
 namespace rampart::identity {
 namespace {
@@ -32,26 +32,7 @@ const unsigned char* bytes(std::string_view text) {
 
 bool deriveSubkey(const SecretString& serverSecret, std::string_view context, SubkeyBytes& out) {
     if (serverSecret.empty()) return false;
-    const std::string& secret = serverSecret.reveal();
-    std::unique_ptr<EVP_KDF, crypto::KdfFree> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
-    std::unique_ptr<EVP_KDF_CTX, crypto::KdfCtxFree> ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
-    if (!ctx) {
-        ERR_clear_error();
-        return false;
-    }
-    const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(secret.data()),
-                                          secret.size()),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(context.data()),
-                                          context.size()),
-        OSSL_PARAM_construct_end(),
-    };
-    if (EVP_KDF_derive(ctx.get(), out.data.data(), out.data.size(), params) != 1) {
-        ERR_clear_error();
-        return false;
-    }
-    return true;
+    return crypto::hkdfSha256(serverSecret.reveal(), context, out.data);
 }
 
 void secureZero(void* data, std::size_t size) {

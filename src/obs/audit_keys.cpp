@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "core/sodium_init.hpp"
+#include "crypto/hkdf.hpp"
 #include "crypto/openssl_handles.hpp"
 
 namespace rampart::obs {
@@ -21,21 +22,8 @@ constexpr std::string_view kCheckpointInfo = "rampart audit-checkpoint v1";
 
 void deriveKey(const SecretString& secretKey, std::string_view info, std::span<unsigned char> out) {
     if (secretKey.empty()) throw std::invalid_argument("the audit log's keys need the secret key");
-    const std::string& secret = secretKey.reveal();
-    const std::unique_ptr<EVP_KDF, crypto::KdfFree> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
-    const std::unique_ptr<EVP_KDF_CTX, crypto::KdfCtxFree> context(kdf ? EVP_KDF_CTX_new(kdf.get())
-                                                                       : nullptr);
-    const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(secret.data()),
-                                          secret.size()),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()), info.size()),
-        OSSL_PARAM_construct_end(),
-    };
-    if (!context || EVP_KDF_derive(context.get(), out.data(), out.size(), params) != 1) {
-        ERR_clear_error();
+    if (!crypto::hkdfSha256(secretKey.reveal(), info, out))
         throw std::runtime_error("HKDF derivation of an audit key failed");
-    }
 }
 
 }  // namespace
