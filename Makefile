@@ -6,7 +6,7 @@
 NPM_PACKAGE := $(if $(shell command -v npm 2>/dev/null),,npm)
 PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
-	libssl-dev openssl libsqlite3-dev libpq-dev postgresql redis-server libsodium-dev libzxcvbn-dev prometheus-cpp-dev libvalijson-dev \
+	libssl-dev openssl libsqlite3-dev libpq-dev postgresql redis-server libsodium-dev libargon2-dev libzxcvbn-dev prometheus-cpp-dev libvalijson-dev \
 	libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev \
 	libcctz-dev tzdata \
 	libgtest-dev libgmock-dev libbenchmark-dev \

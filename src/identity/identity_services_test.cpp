@@ -3,6 +3,8 @@
 // rotation. Each refusal is tried, not assumed.
 #include "identity/identity_services.hpp"
 
+#include <sched.h>
+
 #include <future>
 #include <thread>
 
@@ -17,6 +19,7 @@
 #include "core/sha256.hpp"
 #include "identity/api_token.hpp"
 #include "identity/jwt_test_support.hpp"
+#include "identity/password.hpp"
 #include "identity/totp.hpp"
 #include "obs/metrics.hpp"
 #include "store/sqlite/connection.hpp"
@@ -922,6 +925,43 @@ TEST_F(IdentityServicesTest, AFullHashingPoolRefusesLoginsAtOnceWhileTheNetworkT
 
     keepRunning.reset();
     network.join();
+}
+
+// A hash must not take a core from a network thread that wants one, nor stall it by giving Argon2's
+// memory back to the kernel after every hash (the login flood benchmark measures what both cost).
+TEST_F(IdentityServicesTest, HashingThreadsYieldToEveryOtherThreadAndKeepTheirArgon2Memory) {
+    createUser("alice");
+    AuthSettings settings = testSettings();
+    settings.passwordHashThreads = 1;
+    IdentityServices single(store_, store_, secret_, settings, clock());
+    single.keys.loadKeys();
+    boost::asio::io_context io;
+    auto login = boost::asio::co_spawn(
+        io,
+        single.logins.login(LoginRequest{.username = "alice",
+                                         .password = SecretString(std::string(kPassword)),
+                                         .totp = std::nullopt,
+                                         .session = false},
+                            context()),
+        boost::asio::use_future);
+    io.run();
+    EXPECT_TRUE(login.get().tokens);
+    // What the pool's one thread looks like once it has checked a password.
+    struct ThreadState {
+        int policy;
+        std::size_t keptBytes;
+    };
+    auto probe = boost::asio::co_spawn(io, single.passwords.pool().run([] {
+        return ThreadState{sched_getscheduler(0), argon2MemoryKeptOnThisThread()};
+    }),
+                                       boost::asio::use_future);
+    io.restart();
+    io.run();
+    const ThreadState state = probe.get();
+    EXPECT_EQ(state.policy, SCHED_IDLE);
+    EXPECT_EQ(state.keptBytes, settings.hashing.memLimitBytes);
+    EXPECT_EQ(sched_getscheduler(0), SCHED_OTHER) << "only the pool's threads change";
+    EXPECT_EQ(argon2MemoryKeptOnThisThread(), 0u);
 }
 
 TEST_F(IdentityServicesTest, ManyRequestsWithForgedKidsAtOnceReloadTheKeysOnce) {

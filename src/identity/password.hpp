@@ -1,5 +1,5 @@
-// Password hashing (Argon2id through libsodium) and the password policy (length, zxcvbn strength,
-// similarity to the account's own names) applied before a password is accepted.
+// Password hashing (Argon2id: the reference implementation, libargon2) and the password policy (length,
+// zxcvbn strength, similarity to the account's own names) applied before a password is accepted.
 #pragma once
 
 #include <cstddef>
@@ -12,7 +12,7 @@
 namespace rampart::identity {
 
 // Argon2id cost. The defaults are above OWASP's minimum for Argon2id (m = 19 MiB, t = 2, p = 1):
-// one hash takes about 0.2 s on the 2-core development machine. libsodium always uses p = 1.
+// one hash takes about 0.2 s on the 2-core development machine. Rampart always uses p = 1.
 struct PasswordHashing {
     unsigned long long opsLimit = 3;                            // Argon2 passes (t)
     std::size_t memLimitBytes = std::size_t{64} * 1024 * 1024;  // Argon2 memory (m), in bytes
@@ -26,13 +26,13 @@ inline constexpr std::size_t kMaxPasswordBytes = 1024;
 
 // The encoded hash to store ("$argon2id$v=19$m=65536,t=3,p=1$salt$hash", ASCII, under 128 bytes),
 // or nullopt when the password is longer than kMaxPasswordBytes (refused without hashing) or
-// libsodium could not allocate the memory.
+// Argon2's memory could not be allocated.
 [[nodiscard]] std::optional<std::string> hashPassword(std::string_view password,
                                                       const PasswordHashing& params = {});
 
 // True when the password matches the stored hash. False for a wrong password, a password longer
 // than kMaxPasswordBytes (refused without hashing) and a malformed hash. The comparison is
-// constant-time inside libsodium.
+// constant-time (sodium_memcmp). Hashes libsodium's crypto_pwhash_str made verify too.
 [[nodiscard]] bool verifyPassword(std::string_view password, std::string_view encodedHash);
 
 // True when the stored hash was made with other parameters than `params` (or is not Argon2id, or is
@@ -49,6 +49,13 @@ void prepareDummyHash(const PasswordHashing& params = {});
 // Argon2 runs (hashes and verifications) in this process: for metrics, and for tests that prove a
 // refusal happened before any hashing.
 [[nodiscard]] std::uint64_t argon2RunCount();
+
+// Lets the calling thread keep its Argon2 memory (up to `bytes`) from one hash to the next instead of
+// allocating and releasing it every time; 0 releases it. For threads that hash all day (the password
+// pool's): releasing 64 MiB unmaps it, which stalls the process's other threads for a moment.
+void keepArgon2MemoryOnThisThread(std::size_t bytes);
+// The bytes of Argon2 memory the calling thread keeps now.
+[[nodiscard]] std::size_t argon2MemoryKeptOnThisThread();
 
 enum class PasswordRule { tooLong, invalidText, tooShort, similarToAccount, tooWeak };
 

@@ -1,6 +1,8 @@
 // The password pool: how big it is, and what it answers when full.
 #include "identity/password_hasher.hpp"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -23,15 +25,24 @@ std::size_t threadsFor(const AuthSettings& settings) {
     return std::max<std::size_t>(1, std::thread::hardware_concurrency());
 }
 
-// A hash may wait; a request on a network thread should not wait for one. So the pool's threads run at a
-// lower priority (Linux sets it per thread): when both want a core, the scheduler prefers the network
-// threads, and hashing slows down instead of every other request.
-constexpr int kHashingNiceness = 10;
+// A hash may wait; a request on a network thread should not wait for one. So the pool's threads run under
+// SCHED_IDLE (Linux sets it per thread, no privilege needed): they get a core only when no other thread
+// wants it, and a network thread that wakes up takes the core from them at once. On a machine kept busy by
+// other work, logins slow down first, and are refused with 503 once the queue is full. Where SCHED_IDLE is
+// refused, the lowest nice value does nearly as well.
+constexpr int kFallbackNiceness = 19;
 
-void lowerThisThreadsPriority() {
-    thread_local const bool lowered =
-        setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kHashingNiceness) == 0;
-    (void)lowered;  // best effort: a thread that keeps its priority still hashes
+// Once per pool thread: the lower priority, and Argon2's memory kept from one hash to the next (see
+// keepArgon2MemoryOnThisThread: releasing it after every hash stalls the network threads).
+void prepareHashingThread(const PasswordHashing& params) {
+    thread_local const bool prepared = [&params] {
+        keepArgon2MemoryOnThisThread(params.memLimitBytes);
+        const sched_param idle{};
+        if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) == 0) return true;
+        // Best effort: a thread that keeps its priority still hashes.
+        return setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kFallbackNiceness) == 0;
+    }();
+    (void)prepared;
 }
 
 AuthError busy() {
@@ -62,21 +73,22 @@ void PasswordHasher::refuseIfBusy() const {
 
 boost::asio::awaitable<std::optional<std::string>> PasswordHasher::hash(std::string_view password) {
     return pool_.run([password = SecretString(std::string(password)), params = params_] {
-        lowerThisThreadsPriority();
+        prepareHashingThread(params);
         return hashPassword(password.reveal(), params);
     });
 }
 
 boost::asio::awaitable<bool> PasswordHasher::verify(std::string_view password, std::string_view encodedHash) {
-    return pool_.run([password = SecretString(std::string(password)), encoded = std::string(encodedHash)] {
-        lowerThisThreadsPriority();
+    return pool_.run([password = SecretString(std::string(password)), encoded = std::string(encodedHash),
+                      params = params_] {
+        prepareHashingThread(params);
         return verifyPassword(password.reveal(), encoded);
     });
 }
 
 boost::asio::awaitable<bool> PasswordHasher::verifyAgainstDummy(std::string_view password) {
     return pool_.run([password = SecretString(std::string(password)), params = params_] {
-        lowerThisThreadsPriority();
+        prepareHashingThread(params);
         return identity::verifyAgainstDummy(password.reveal(), params);
     });
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <sodium.h>
@@ -82,6 +83,87 @@ TEST(PasswordHashing, MalformedStoredHashesNeverMatch) {
     EXPECT_FALSE(verifyPassword("pw", withNul));
     EXPECT_TRUE(needsRehash("not a hash", kFast));
     EXPECT_TRUE(needsRehash("", kFast));
+}
+
+// Every stored hash so far was made by libsodium's crypto_pwhash_str; they must keep verifying, and
+// libsodium must accept what Rampart makes now (a downgrade, a backup restored into an older build).
+TEST(PasswordHashing, LibsodiumAndRampartHashesAreInterchangeable) {
+    char libsodiums[crypto_pwhash_STRBYTES];
+    ASSERT_EQ(crypto_pwhash_str_alg(libsodiums, "a shared password", 17, kFast.opsLimit, kFast.memLimitBytes,
+                                    crypto_pwhash_ALG_ARGON2ID13),
+              0);
+    EXPECT_TRUE(verifyPassword("a shared password", libsodiums));
+    EXPECT_FALSE(verifyPassword("a shared passwore", libsodiums));
+    EXPECT_FALSE(needsRehash(libsodiums, kFast));
+
+    const auto ours = hashPassword("a shared password", kFast);
+    ASSERT_TRUE(ours);
+    EXPECT_EQ(crypto_pwhash_str_verify(ours->c_str(), "a shared password", 17), 0);
+    EXPECT_NE(crypto_pwhash_str_verify(ours->c_str(), "a shared passwore", 17), 0);
+}
+
+// Each variant is a valid hash of "pw" with one thing wrong; none may match, and none may run Argon2 with
+// parameters nobody chose (a lane count, version or cost from a tampered row).
+TEST(PasswordHashing, TamperedEncodingsNeverMatch) {
+    const auto hash = hashPassword("pw", kFast);
+    ASSERT_TRUE(hash);
+    const std::string prefix = "$argon2id$v=19$m=64,t=2,p=1$";
+    ASSERT_TRUE(hash->starts_with(prefix));
+    const std::string rest = hash->substr(prefix.size());  // salt$tag
+    const std::string salt = rest.substr(0, rest.find('$'));
+    const std::string tag = rest.substr(rest.find('$') + 1);
+    ASSERT_TRUE(verifyPassword("pw", prefix + salt + "$" + tag));
+
+    const std::vector<std::string> tampered{
+        "$argon2d$v=19$m=64,t=2,p=1$" + rest,                       // Argon2d: not for passwords
+        "$argon2ID$v=19$m=64,t=2,p=1$" + rest,                      // case matters
+        "$argon2id$v=16$m=64,t=2,p=1$" + rest,                      // Argon2 1.0
+        "$argon2id$m=64,t=2,p=1$" + rest,                           // no version
+        "$argon2id$v=19$m=64,t=2,p=2$" + rest,                      // lanes Rampart never uses
+        "$argon2id$v=19$m=064,t=2,p=1$" + rest,                     // a leading zero
+        "$argon2id$v=19$m=+64,t=2,p=1$" + rest,                     // a sign
+        "$argon2id$v=19$t=2,m=64,p=1$" + rest,                      // fields out of order
+        "$argon2id$v=19$m=64,t=2,p=1,x=1$" + rest,                  // an extra field
+        "$argon2id$v=19$m=64,t=0,p=1$" + rest,                      // no passes
+        "$argon2id$v=19$m=4,t=2,p=1$" + rest,                       // below the memory floor
+        "$argon2id$v=19$m=99999999999,t=2,p=1$" + rest,             // overflows 32 bits
+        prefix + salt + "=$" + tag,                                 // padding
+        prefix + salt + "$" + tag + "==",                           // padding
+        prefix + salt.substr(0, 8) + "$" + tag,                     // a 6-byte salt
+        prefix + salt + "$" + tag.substr(0, 8),                     // a 6-byte tag
+        prefix + salt + "$" + tag + tag + tag,                      // a tag over 64 bytes
+        prefix + salt + "$" + tag + "$",                            // a trailing separator
+        prefix + salt + " $" + tag,                                 // whitespace
+        prefix + salt + "$" + tag.substr(0, tag.size() - 1) + "!",  // not base64
+        prefix + "$" + tag,                                         // no salt
+        prefix + salt,                                              // no tag
+    };
+    for (const std::string& variant : tampered) EXPECT_FALSE(verifyPassword("pw", variant)) << variant;
+}
+
+TEST(PasswordHashing, APoolThreadKeepsItsArgon2MemoryAndOthersDoNot) {
+    EXPECT_EQ(argon2MemoryKeptOnThisThread(), 0u);
+    ASSERT_TRUE(hashPassword("pw", kFast));
+    EXPECT_EQ(argon2MemoryKeptOnThisThread(), 0u);  // an ordinary thread gives the memory back
+
+    keepArgon2MemoryOnThisThread(kFast.memLimitBytes);
+    const auto hash = hashPassword("pw", kFast);
+    ASSERT_TRUE(hash);
+    EXPECT_EQ(argon2MemoryKeptOnThisThread(), kFast.memLimitBytes);
+    EXPECT_TRUE(verifyPassword("pw", *hash));  // the reused memory gives the same answers
+    EXPECT_FALSE(verifyPassword("pX", *hash));
+    const auto smaller = hashPassword("pw", kWeaker);  // fits in the kept buffer
+    ASSERT_TRUE(smaller);
+    EXPECT_TRUE(verifyPassword("pw", *smaller));
+    EXPECT_EQ(argon2MemoryKeptOnThisThread(), kFast.memLimitBytes);
+    // A larger cost than the thread keeps gets memory of its own.
+    const auto larger = hashPassword("pw", PasswordHashing{2, 128 * kKiB});
+    ASSERT_TRUE(larger);
+    EXPECT_TRUE(verifyPassword("pw", *larger));
+    EXPECT_EQ(argon2MemoryKeptOnThisThread(), kFast.memLimitBytes);
+
+    keepArgon2MemoryOnThisThread(0);
+    EXPECT_EQ(argon2MemoryKeptOnThisThread(), 0u);
 }
 
 TEST(PasswordHashing, RehashesWeakerOtherAndForeignHashes) {
