@@ -158,6 +158,35 @@ TEST_F(IdentityServicesTest, WrongPasswordAndUnknownUserFailAlikeAndBothAreAudit
     ASSERT_EQ(failures.size(), 2u);
     EXPECT_EQ(failures[0].event.details.at("reason"), "bad_password");
     EXPECT_EQ(failures[1].event.details.at("reason"), "unknown_user");
+    EXPECT_EQ(failures[0].event.target, "user:alice");
+}
+
+// People type passwords into the username field: a name no account has is audited as its keyed hash,
+// the same one each time (an operator still sees one name tried over and over), never as typed.
+TEST_F(IdentityServicesTest, AnUnknownNameIsAuditedAsAKeyedHashNeverAsTyped) {
+    const std::string typed = "Hunter2 Correct Staple 99";
+    for (int i = 0; i < 4; ++i) (void)errorOf([&] { login(typed, "not the password at all"); });
+    auto throttled = errorOf([&] { login(typed, "not the password at all"); });
+    ASSERT_TRUE(throttled);
+    EXPECT_EQ(throttled->kind(), Kind::throttled);
+
+    std::vector<obs::AuditRecord> events = auditOf("auth.login");
+    const std::vector<obs::AuditRecord> lockouts = auditOf("auth.lockout");
+    ASSERT_FALSE(lockouts.empty());
+    events.insert(events.end(), lockouts.begin(), lockouts.end());
+    ASSERT_GE(events.size(), 5u);
+    const std::string target = events.front().event.target;
+    EXPECT_TRUE(target.starts_with("name:")) << target;
+    EXPECT_EQ(target.size(), std::string("name:").size() + 64) << "a 32-byte keyed hash in hex";
+    for (const obs::AuditRecord& record : events) {
+        EXPECT_EQ(record.event.target, target) << record.event.action << " " << record.event.outcome;
+        const std::string serialized = boost::json::serialize(record.event.details) + record.event.target;
+        EXPECT_EQ(serialized.find("Hunter2"), std::string::npos) << serialized;
+        EXPECT_EQ(serialized.find("hunter2"), std::string::npos) << serialized;
+    }
+    // Case folds like the lockout does, so "HUNTER2 ..." is the same name.
+    (void)errorOf([&] { login("HUNTER2 CORRECT STAPLE 99", "not the password at all"); });
+    EXPECT_EQ(auditOf("auth.login").back().event.target, target);
 }
 
 TEST_F(IdentityServicesTest, AnOverlongPasswordIsRefusedWithoutHashing) {

@@ -71,6 +71,11 @@ Seconds LoginService::now() const {
     return toSeconds(clock_());
 }
 
+std::string LoginService::attemptTarget(const std::optional<store::UserRecord>& user,
+                                        std::string_view typedName) const {
+    return user ? "user:" + user->username : "name:" + nameKey_.of(typedName);
+}
+
 boost::asio::awaitable<void> LoginService::loginFailed(const std::optional<store::UserRecord>& user,
                                                        const std::string& username,
                                                        const RequestContext& context,
@@ -95,13 +100,13 @@ boost::asio::awaitable<void> LoginService::loginFailed(const std::optional<store
     }
     const std::string actor = user ? user->id : "anonymous";
     boost::json::object failure{{"reason", reason}};
-    co_await audit_.audit("auth.login", actor, context, "user:" + username, "failure", std::move(failure));
+    const std::string target = attemptTarget(user, username);
+    co_await audit_.audit("auth.login", actor, context, target, "failure", std::move(failure));
     if (addressLockout > std::chrono::seconds::zero() || nameLockout > std::chrono::seconds::zero()) {
         if (metrics_) metrics_->lockoutStarted();
         boost::json::object lockouts{{"account_seconds", nameLockout.count()},
                                      {"address_seconds", addressLockout.count()}};
-        co_await audit_.audit("auth.lockout", actor, context, "user:" + username, "locked",
-                              std::move(lockouts));
+        co_await audit_.audit("auth.lockout", actor, context, target, "locked", std::move(lockouts));
     }
 }
 
@@ -133,7 +138,8 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     if (const auto& lockedUntil = lock.until) {
         countFailure(obs::AuthMetrics::Failure::locked);
         const std::string actor = user ? user->id : "anonymous";
-        co_await audit_.audit("auth.login", actor, context, "user:" + request.username, "throttled");
+        const std::string target = attemptTarget(user, request.username);
+        co_await audit_.audit("auth.login", actor, context, target, "throttled");
         AuthError error(Kind::throttled, "too_many_attempts", "too many failed logins; try again later");
         error.retryAfter = *lockedUntil - time;
         throw error;

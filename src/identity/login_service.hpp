@@ -102,6 +102,11 @@ class LoginService {
     // An access token for `userId` in refresh family `familyId`: every scope, the configured lifetime.
     [[nodiscard]] IssuedToken issueAccess(const KeyRing& ring, const std::string& userId,
                                           const std::string& familyId) const;
+    // The audit target of a login attempt: "user:NAME" for an account, and for a name no account has
+    // "name:" and the name's keyed hash (its lockout counter's key), never the text typed: people type
+    // passwords into the username field.
+    [[nodiscard]] std::string attemptTarget(const std::optional<store::UserRecord>& user,
+                                            std::string_view typedName) const;
     boost::asio::awaitable<void> loginFailed(const std::optional<store::UserRecord>& user,
                                              const std::string& username, const RequestContext& context,
                                              std::string_view reason);
