@@ -981,7 +981,7 @@ TEST_F(IdentityServicesTest, HashingThreadsYieldToEveryOtherThreadAndKeepTheirAr
         std::size_t keptBytes;
     };
     auto probe = boost::asio::co_spawn(io, single.passwords.pool().run([] {
-        return ThreadState{sched_getscheduler(0), argon2MemoryKeptOnThisThread()};
+        return ThreadState{sched_getscheduler(0), argon2MemoryKeptOnThisThread().size()};
     }),
                                        boost::asio::use_future);
     io.restart();
@@ -990,7 +990,7 @@ TEST_F(IdentityServicesTest, HashingThreadsYieldToEveryOtherThreadAndKeepTheirAr
     EXPECT_EQ(state.policy, SCHED_IDLE);
     EXPECT_EQ(state.keptBytes, settings.hashing.memLimitBytes);
     EXPECT_EQ(sched_getscheduler(0), SCHED_OTHER) << "only the pool's threads change";
-    EXPECT_EQ(argon2MemoryKeptOnThisThread(), 0u);
+    EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), 0u);
 }
 
 TEST_F(IdentityServicesTest, ManyRequestsWithForgedKidsAtOnceReloadTheKeysOnce) {

@@ -357,8 +357,8 @@ void keepArgon2MemoryOnThisThread(std::size_t bytes) {
     }
 }
 
-std::size_t argon2MemoryKeptOnThisThread() {
-    return threadMemory.keptSize;
+std::span<const std::uint8_t> argon2MemoryKeptOnThisThread() {
+    return {threadMemory.kept.get(), threadMemory.keptSize};
 }
 
 bool needsRehash(std::string_view encodedHash, const PasswordHashing& params) {

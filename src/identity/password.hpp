@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,8 +55,8 @@ void prepareDummyHash(const PasswordHashing& params = {});
 // allocating and releasing it every time; 0 releases it. For threads that hash all day (the password
 // pool's): releasing 64 MiB unmaps it, which stalls the process's other threads for a moment.
 void keepArgon2MemoryOnThisThread(std::size_t bytes);
-// The bytes of Argon2 memory the calling thread keeps now.
-[[nodiscard]] std::size_t argon2MemoryKeptOnThisThread();
+// The Argon2 memory the calling thread keeps now (empty when none). Argon2 wipes it after every hash.
+[[nodiscard]] std::span<const std::uint8_t> argon2MemoryKeptOnThisThread();
 
 enum class PasswordRule { tooLong, invalidText, tooShort, similarToAccount, tooWeak };
 

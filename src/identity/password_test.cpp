@@ -2,6 +2,7 @@
 // passwords, weak parameters, common passwords, passwords built from the account's own names.
 #include "identity/password.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <string>
@@ -142,28 +143,31 @@ TEST(PasswordHashing, TamperedEncodingsNeverMatch) {
 }
 
 TEST(PasswordHashing, APoolThreadKeepsItsArgon2MemoryAndOthersDoNot) {
-    EXPECT_EQ(argon2MemoryKeptOnThisThread(), 0u);
+    EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), 0u);
     ASSERT_TRUE(hashPassword("pw", kFast));
-    EXPECT_EQ(argon2MemoryKeptOnThisThread(), 0u);  // an ordinary thread gives the memory back
+    EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), 0u);  // an ordinary thread gives the memory back
 
     keepArgon2MemoryOnThisThread(kFast.memLimitBytes);
     const auto hash = hashPassword("pw", kFast);
     ASSERT_TRUE(hash);
-    EXPECT_EQ(argon2MemoryKeptOnThisThread(), kFast.memLimitBytes);
+    EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), kFast.memLimitBytes);
+    // Nothing derived from the password stays in the kept memory between hashes.
+    const auto kept = argon2MemoryKeptOnThisThread();
+    EXPECT_TRUE(std::all_of(kept.begin(), kept.end(), [](std::uint8_t byte) { return byte == 0; }));
     EXPECT_TRUE(verifyPassword("pw", *hash));  // the reused memory gives the same answers
     EXPECT_FALSE(verifyPassword("pX", *hash));
     const auto smaller = hashPassword("pw", kWeaker);  // fits in the kept buffer
     ASSERT_TRUE(smaller);
     EXPECT_TRUE(verifyPassword("pw", *smaller));
-    EXPECT_EQ(argon2MemoryKeptOnThisThread(), kFast.memLimitBytes);
+    EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), kFast.memLimitBytes);
     // A larger cost than the thread keeps gets memory of its own.
     const auto larger = hashPassword("pw", PasswordHashing{2, 128 * kKiB});
     ASSERT_TRUE(larger);
     EXPECT_TRUE(verifyPassword("pw", *larger));
-    EXPECT_EQ(argon2MemoryKeptOnThisThread(), kFast.memLimitBytes);
+    EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), kFast.memLimitBytes);
 
     keepArgon2MemoryOnThisThread(0);
-    EXPECT_EQ(argon2MemoryKeptOnThisThread(), 0u);
+    EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), 0u);
 }
 
 TEST(PasswordHashing, RehashesWeakerOtherAndForeignHashes) {
