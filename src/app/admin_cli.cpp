@@ -217,6 +217,7 @@ identity::AuthSettings authSettings(const Config& config) {
                                                  .memLimitBytes = config.auth.argon2MemoryKib * 1024};
     settings.passwordPolicy.minLength = config.auth.passwordMinLength;
     settings.passwordHashThreads = config.auth.passwordHashThreads;
+    settings.passwordHashPriority = config.auth.passwordHashPriority;
     settings.passwordHashQueue = config.auth.passwordHashQueue;
     settings.loginMaxFailures = static_cast<int>(config.auth.loginMaxFailures);
     settings.lockoutBase = config.auth.lockoutBase;

@@ -271,6 +271,15 @@ Mode parseMode(const RawValue& value) {
     value.fail("must be development or production" + value.got(text));
 }
 
+identity::AuthSettings::HashPriority parseHashPriority(const RawValue& value) {
+    using Priority = identity::AuthSettings::HashPriority;
+    const std::string text = value.text();
+    if (text == "idle") return Priority::idle;
+    if (text == "low") return Priority::low;
+    if (text == "normal") return Priority::normal;
+    value.fail("must be idle, low or normal" + value.got(text));
+}
+
 std::string parseListen(const RawValue& value) {
     std::string text = value.text();
     try {
@@ -494,6 +503,8 @@ constexpr Setting kSettings[] = {
     // Each running hash holds argon2_memory_kib: threads x 64 MiB by default (docs/configuration.md).
     {"auth.password_hash_threads", false,
      [](Config& c, const RawValue& v) { c.auth.passwordHashThreads = v.number(0, kMaxThreads); }},
+    {"auth.password_hash_priority", false,
+     [](Config& c, const RawValue& v) { c.auth.passwordHashPriority = parseHashPriority(v); }},
     {"auth.password_hash_queue", false,
      [](Config& c, const RawValue& v) { c.auth.passwordHashQueue = v.number(0, kMaxHashQueue); }},
     {"auth.login_max_failures", false,

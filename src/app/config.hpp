@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "identity/auth_settings.hpp"
+
 #include <boost/json/object.hpp>
 
 #include "api/route_settings.hpp"
@@ -44,10 +46,11 @@ struct AuthConfig {
     std::uint64_t argon2OpsLimit = 3;                 // >= 2
     std::uint64_t argon2MemoryKib = 65'536;           // >= 19456 (19 MiB, OWASP's minimum for Argon2id)
     std::size_t passwordHashThreads = 0;              // the hashing pool; 0: one per core
-    std::size_t passwordHashQueue = 0;                // hashes waiting for it; 0: four per thread
-    unsigned loginMaxFailures = 5;                    // failures before the lockout starts; 1..100
-    std::chrono::seconds lockoutBase{60};             // first lockout; doubles with each further failure
-    std::chrono::seconds lockoutMax{3'600};           // the back-off stops growing here
+    identity::AuthSettings::HashPriority passwordHashPriority = identity::AuthSettings::HashPriority::idle;
+    std::size_t passwordHashQueue = 0;       // hashes waiting for it; 0: four per thread
+    unsigned loginMaxFailures = 5;           // failures before the lockout starts; 1..100
+    std::chrono::seconds lockoutBase{60};    // first lockout; doubles with each further failure
+    std::chrono::seconds lockoutMax{3'600};  // the back-off stops growing here
 };
 
 // One queue ([jobs] queues names them; [jobs.queue.NAME] in the TOML file refines one).

@@ -229,6 +229,7 @@ const std::vector<SettingSample>& allSettings() {
         {"auth.argon2_memory_kib", "19456", "19456"},
         {"auth.password_hash_threads", "2", "2"},
         {"auth.password_hash_queue", "16", "16"},
+        {"auth.password_hash_priority", "low", R"("low")"},
         {"auth.login_max_failures", "10", "10"},
         {"auth.lockout_base_s", "30", "30"},
         {"auth.lockout_max_s", "600", "600"},

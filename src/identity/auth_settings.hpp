@@ -25,6 +25,9 @@ struct AuthSettings {
     // for one (0: four per thread). Each running hash holds hashing.memLimitBytes.
     std::size_t passwordHashThreads = 0;
     std::size_t passwordHashQueue = 0;
+    // The pool threads' CPU priority (see PasswordHasher): idle takes a core only when nothing else wants it.
+    enum class HashPriority { idle, low, normal };
+    HashPriority passwordHashPriority = HashPriority::idle;
     PasswordPolicy passwordPolicy;
     int loginMaxFailures = 5;  // failures before lockouts start
     std::chrono::seconds lockoutBase{60};

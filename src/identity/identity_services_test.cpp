@@ -4,9 +4,13 @@
 #include "identity/identity_services.hpp"
 
 #include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <future>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -20,6 +24,7 @@
 #include "identity/api_token.hpp"
 #include "identity/jwt_test_support.hpp"
 #include "identity/password.hpp"
+#include "identity/password_hasher.hpp"
 #include "identity/totp.hpp"
 #include "obs/metrics.hpp"
 #include "store/sqlite/connection.hpp"
@@ -991,6 +996,37 @@ TEST_F(IdentityServicesTest, HashingThreadsYieldToEveryOtherThreadAndKeepTheirAr
     EXPECT_EQ(state.keptBytes, settings.hashing.memLimitBytes);
     EXPECT_EQ(sched_getscheduler(0), SCHED_OTHER) << "only the pool's threads change";
     EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), 0u);
+}
+
+TEST_F(IdentityServicesTest, TheHashingPriorityCanBeLowOrNormalForBusyHosts) {
+    using Priority = AuthSettings::HashPriority;
+    // A test run under nice already cannot go below its own niceness.
+    errno = 0;
+    const int base = getpriority(PRIO_PROCESS, 0);
+    for (const auto& [priority, policy, niceness] :
+         {std::tuple{Priority::low, SCHED_OTHER, std::max(10, base)},
+          std::tuple{Priority::normal, SCHED_OTHER, base}}) {
+        AuthSettings settings = testSettings();
+        settings.passwordHashThreads = 1;
+        settings.passwordHashPriority = priority;
+        PasswordHasher hasher(settings);
+        boost::asio::io_context io;
+        auto hashed =
+            boost::asio::co_spawn(io, hasher.hash("a password for the pool"), boost::asio::use_future);
+        io.run();
+        ASSERT_TRUE(hashed.get());
+        auto probe = boost::asio::co_spawn(io, hasher.pool().run([] {
+            errno = 0;
+            const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+            return std::pair{sched_getscheduler(0), nice};
+        }),
+                                           boost::asio::use_future);
+        io.restart();
+        io.run();
+        const auto [seenPolicy, seenNiceness] = probe.get();
+        EXPECT_EQ(seenPolicy, policy);
+        EXPECT_EQ(seenNiceness, niceness);
+    }
 }
 
 TEST_F(IdentityServicesTest, ManyRequestsWithForgedKidsAtOnceReloadTheKeysOnce) {

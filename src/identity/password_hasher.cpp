@@ -25,22 +25,36 @@ std::size_t threadsFor(const AuthSettings& settings) {
     return std::max<std::size_t>(1, std::thread::hardware_concurrency());
 }
 
-// A hash may wait; a request on a network thread should not wait for one. So the pool's threads run under
-// SCHED_IDLE (Linux sets it per thread, no privilege needed): they get a core only when no other thread
-// wants it, and a network thread that wakes up takes the core from them at once. On a machine kept busy by
-// other work, logins slow down first, and are refused with 503 once the queue is full. Where SCHED_IDLE is
-// refused, the lowest nice value does nearly as well.
+// A hash may wait; a request on a network thread should not wait for one. So by default the pool's threads
+// run under SCHED_IDLE (Linux sets it per thread, no privilege needed): they get a core only when no other
+// thread wants it, and a network thread that wakes up takes the core from them at once. On a machine kept
+// busy by other work, logins slow down first, and are refused with 503 once the queue is full; "low" (nice
+// 10) trades some of that protection for logins that keep a share of the CPU. Where SCHED_IDLE is refused,
+// nice 19 does nearly as well.
+constexpr int kLowNiceness = 10;
 constexpr int kFallbackNiceness = 19;
 
-// Once per pool thread: the lower priority, and Argon2's memory kept from one hash to the next (see
+bool setNiceness(int niceness) {
+    return setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), niceness) == 0;
+}
+
+// Once per pool thread: the priority, and Argon2's memory kept from one hash to the next (see
 // keepArgon2MemoryOnThisThread: releasing it after every hash stalls the network threads).
-void prepareHashingThread(const PasswordHashing& params) {
-    thread_local const bool prepared = [&params] {
+void prepareHashingThread(const PasswordHashing& params, AuthSettings::HashPriority priority) {
+    thread_local const bool prepared = [&params, priority] {
         keepArgon2MemoryOnThisThread(params.memLimitBytes);
-        const sched_param idle{};
-        if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) == 0) return true;
         // Best effort: a thread that keeps its priority still hashes.
-        return setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kFallbackNiceness) == 0;
+        switch (priority) {
+            case AuthSettings::HashPriority::normal:
+                return true;
+            case AuthSettings::HashPriority::low:
+                return setNiceness(kLowNiceness);
+            case AuthSettings::HashPriority::idle:
+                break;
+        }
+        const sched_param idle{};
+        return pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) == 0 ||
+               setNiceness(kFallbackNiceness);
     }();
     (void)prepared;
 }
@@ -63,7 +77,7 @@ BoundedPool::Options poolOptions(const AuthSettings& settings) {
 }  // namespace
 
 PasswordHasher::PasswordHasher(const AuthSettings& settings)
-    : params_(settings.hashing), pool_(poolOptions(settings)) {
+    : params_(settings.hashing), priority_(settings.passwordHashPriority), pool_(poolOptions(settings)) {
     prepareDummyHash(params_);
 }
 
@@ -72,25 +86,27 @@ void PasswordHasher::refuseIfBusy() const {
 }
 
 boost::asio::awaitable<std::optional<std::string>> PasswordHasher::hash(std::string_view password) {
-    return pool_.run([password = SecretString(std::string(password)), params = params_] {
-        prepareHashingThread(params);
-        return hashPassword(password.reveal(), params);
-    });
+    return pool_.run(
+        [password = SecretString(std::string(password)), params = params_, priority = priority_] {
+            prepareHashingThread(params, priority);
+            return hashPassword(password.reveal(), params);
+        });
 }
 
 boost::asio::awaitable<bool> PasswordHasher::verify(std::string_view password, std::string_view encodedHash) {
     return pool_.run([password = SecretString(std::string(password)), encoded = std::string(encodedHash),
-                      params = params_] {
-        prepareHashingThread(params);
+                      params = params_, priority = priority_] {
+        prepareHashingThread(params, priority);
         return verifyPassword(password.reveal(), encoded);
     });
 }
 
 boost::asio::awaitable<bool> PasswordHasher::verifyAgainstDummy(std::string_view password) {
-    return pool_.run([password = SecretString(std::string(password)), params = params_] {
-        prepareHashingThread(params);
-        return identity::verifyAgainstDummy(password.reveal(), params);
-    });
+    return pool_.run(
+        [password = SecretString(std::string(password)), params = params_, priority = priority_] {
+            prepareHashingThread(params, priority);
+            return identity::verifyAgainstDummy(password.reveal(), params);
+        });
 }
 
 }  // namespace rampart::identity

@@ -45,6 +45,7 @@ class PasswordHasher {
 
   private:
     PasswordHashing params_;
+    AuthSettings::HashPriority priority_;
     BoundedPool pool_;
 };
 
