@@ -411,7 +411,10 @@ int serve(Config config, const ServeOptions& options) {
         ratelimit::MemoryLimiterOptions fallbackOptions;
         fallbackOptions.maxKeys = config.rateLimits.maxKeys;
         deps.rateLimiter = std::make_shared<ratelimit::FallbackLimiter>(
-            std::make_shared<ratelimit::RedisLimiter>(*redisClient),
+            // One pipelined connection per I/O thread, driven by that thread's event loop: no hop to the
+            // Redis client's thread and back per decision. The shared client stays for /readyz.
+            std::make_shared<ratelimit::RedisLimiter>(redis::parseRedisUrl(config.redisUrl->reveal()),
+                                                      redisClientOptions(config)),
             std::make_shared<ratelimit::MemoryLimiter>(std::move(fallbackOptions)),
             config.rateLimits.failClosed, &rateLimitMetrics);
     }

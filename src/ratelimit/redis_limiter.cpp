@@ -2,7 +2,15 @@
 #include "ratelimit/redis_limiter.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <map>
+#include <memory>
+
+#include <boost/asio/execution/context_as.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/this_coro.hpp>
 
 namespace rampart::ratelimit {
 namespace {
@@ -27,6 +35,26 @@ redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil((nex
 return {1, math.floor((tolerance - (next_tat - now)) / interval), 0, next_tat - now}
 )lua";
 
+// The per-io_context connections of RedisLimiter, by limiter: an Asio service, so they are touched only
+// by the thread running the context and closed when the context is destroyed (before its sockets'
+// services go: a service registered later is shut down earlier).
+class ContextConnections : public boost::asio::execution_context::service {
+  public:
+    using key_type = ContextConnections;
+    static inline boost::asio::execution_context::id id;
+
+    explicit ContextConnections(boost::asio::execution_context& context) : service(context) {}
+
+    std::unique_ptr<redis::Client>& slot(std::uint64_t limiter) { return clients_[limiter]; }
+
+  private:
+    void shutdown() override { clients_.clear(); }  // each client closes on destruction
+
+    std::map<std::uint64_t, std::unique_ptr<redis::Client>> clients_;
+};
+
+std::atomic<std::uint64_t> nextSerial{1};
+
 }  // namespace
 
 const std::string& RedisLimiter::scriptSource() {
@@ -35,9 +63,27 @@ const std::string& RedisLimiter::scriptSource() {
 }
 
 RedisLimiter::RedisLimiter(redis::Client& client, std::string prefix)
-    : client_(client), prefix_(std::move(prefix)), script_(scriptSource()) {}
+    : client_(&client), prefix_(std::move(prefix)), script_(scriptSource()) {}
+
+RedisLimiter::RedisLimiter(redis::RedisUrl url, redis::ClientOptions options, std::string prefix)
+    : perContext_(PerContext{std::move(url), std::move(options), nextSerial++}),
+      prefix_(std::move(prefix)),
+      script_(scriptSource()) {
+    perContext_->options.callerThreadOnly = true;
+}
+
+redis::Client& RedisLimiter::clientFor(const boost::asio::any_io_executor& executor) {
+    if (client_ != nullptr) return *client_;
+    auto& context =
+        boost::asio::query(executor, boost::asio::execution::context_as<boost::asio::execution_context&>);
+    auto& slot = boost::asio::use_service<ContextConnections>(context).slot(perContext_->serial);
+    if (!slot) slot = std::make_unique<redis::Client>(executor, perContext_->url, perContext_->options);
+    return *slot;
+}
 
 boost::asio::awaitable<Decision> RedisLimiter::decide(const Policy& policy, std::string_view key) {
+    const auto executor = co_await boost::asio::this_coro::executor;
+    redis::Client& client = clientFor(executor);
     std::vector<std::string> keys;
     keys.push_back(prefix_ + policy.name + ":" + std::string(key));
     // Redis counts in microseconds; a rate faster than one a microsecond is held to one.
@@ -49,7 +95,7 @@ boost::asio::awaitable<Decision> RedisLimiter::decide(const Policy& policy, std:
     redis::Reply reply;
     std::string failure;
     try {
-        reply = co_await client_.eval(script_, std::move(keys), std::move(arguments));
+        reply = co_await client.eval(script_, std::move(keys), std::move(arguments));
     } catch (const redis::Unavailable& error) {
         failure = error.what();
     }

@@ -1,10 +1,23 @@
 // The Redis GCRA limiter against a real redis-server: the same semantics as the in-memory limiter, exact
-// when 200 decisions race, keys that expire once idle, and LimiterUnavailable when Redis is gone.
+// when 200 decisions race, keys that expire once idle, and LimiterUnavailable when Redis is gone. Then
+// the server's form of it (a pipelined connection per I/O thread): exact across threads, each reply
+// answering its own request, and a Redis that stops answering mid-pipeline falling back once per request.
 #include "ratelimit/redis_limiter.hpp"
 
+#include <algorithm>
+#include <future>
+#include <memory>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "ratelimit/fallback_limiter.hpp"
+#include "ratelimit/memory_limiter.hpp"
 
 #include "redis/client_host.hpp"
 #include "testing/race.hpp"
@@ -140,6 +153,133 @@ TEST_F(RedisLimiterTest, AGoneRedisIsLimiterUnavailable) {
     ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "alice")).allowed);
     server_.kill();
     EXPECT_THROW(runToCompletion(limiter_.decide(policy, "alice")), LimiterUnavailable);
+}
+
+// I/O threads as http::Server has them: one io_context each, run by one thread.
+class IoThreads {
+  public:
+    explicit IoThreads(std::size_t count) {
+        for (std::size_t i = 0; i < count; ++i) {
+            auto context = std::make_unique<boost::asio::io_context>(1);
+            guards_.emplace_back(context->get_executor());
+            threads_.emplace_back([context = context.get()] { context->run(); });
+            contexts_.push_back(std::move(context));
+        }
+    }
+    IoThreads(const IoThreads&) = delete;
+    IoThreads& operator=(const IoThreads&) = delete;
+    // Stops the threads, then destroys the contexts, which closes their connections.
+    ~IoThreads() {
+        for (auto& context : contexts_) context->stop();
+        for (auto& thread : threads_) thread.join();
+    }
+
+    [[nodiscard]] std::size_t size() const { return contexts_.size(); }
+
+    // Starts `decide` on thread `index`'s event loop.
+    std::future<Decision> start(std::size_t index, RateLimiter& limiter, const Policy& policy,
+                                std::string_view key) {
+        return boost::asio::co_spawn(*contexts_[index % contexts_.size()], limiter.decide(policy, key),
+                                     boost::asio::use_future);
+    }
+
+  private:
+    std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+    std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
+    std::vector<std::thread> threads_;
+};
+
+// How many connections the `rampart` ACL user holds, from CLIENT LIST.
+int rampartConnections(RedisServer& server) {
+    redis::ClientHost inspector{redis::parseRedisUrl(server.testUrl()), fastOptions()};
+    std::vector<std::string> list{"CLIENT", "LIST"};
+    const auto reply = runToCompletion(inspector.client().command(std::move(list)));
+    std::istringstream lines(reply.text);
+    int count = 0;
+    for (std::string line; std::getline(lines, line);)
+        if (line.find(" user=rampart ") != std::string::npos) ++count;
+    return count;
+}
+
+class PerThreadRedisLimiterTest : public ::testing::Test {
+  protected:
+    RedisServer server_;
+    IoThreads threads_{4};
+};
+
+// Five keys with quotas 10..50, twice as many requests as each quota, all in flight at once from four I/O
+// threads: each key lets exactly its quota through, and the allowed answers' `remaining` are exactly
+// quota-1 .. 0, once each, so no reply answered another key's request or another's turn.
+TEST_F(PerThreadRedisLimiterTest, ExactAcrossIoThreadsAndEachReplyAnswersItsRequest) {
+    RedisLimiter limiter(redis::parseRedisUrl(server_.url()), fastOptions(), "rampart:rl:test:");
+    std::vector<Policy> policies;
+    for (std::uint64_t quota = 10; quota <= 50; quota += 10)
+        policies.push_back(Policy{"q" + std::to_string(quota), Rate{quota, std::chrono::hours(1)}});
+    std::vector<std::vector<std::future<Decision>>> outcomes(policies.size());
+    std::size_t next = 0;
+    for (std::size_t round = 0; round < 100; ++round)
+        for (std::size_t p = 0; p < policies.size(); ++p)
+            if (round < 2 * policies[p].rate.requests)
+                outcomes[p].push_back(threads_.start(next++, limiter, policies[p], "shared"));
+    for (std::size_t p = 0; p < policies.size(); ++p) {
+        SCOPED_TRACE(policies[p].name);
+        std::vector<std::uint64_t> remaining;
+        for (auto& outcome : outcomes[p]) {
+            const Decision decision = outcome.get();
+            if (decision.allowed) {
+                remaining.push_back(decision.remaining);
+            } else {
+                EXPECT_EQ(decision.remaining, 0u);
+                EXPECT_GT(decision.retryAfter, std::chrono::seconds(60));
+            }
+        }
+        std::sort(remaining.begin(), remaining.end());
+        std::vector<std::uint64_t> expected(policies[p].rate.requests);
+        for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = i;
+        EXPECT_EQ(remaining, expected);
+    }
+    // One connection per I/O thread, none shared.
+    EXPECT_EQ(rampartConnections(server_), 4);
+}
+
+// Redis stops answering (SIGSTOP) with decisions from two threads in flight on their connections: each
+// request gets exactly one answer, from the in-memory fallback (which then holds the quota across both
+// threads), within the command timeout; when Redis answers again, decisions are Redis's again.
+TEST_F(PerThreadRedisLimiterTest, AStalledRedisFallsBackOnceForEveryRequestInFlight) {
+    auto options = fastOptions();
+    options.commandTimeout = 300ms;
+    FallbackLimiter limiter(
+        std::make_shared<RedisLimiter>(redis::parseRedisUrl(server_.url()), options, "rampart:rl:test:"),
+        std::make_shared<MemoryLimiter>(), false, nullptr, 200ms);
+    const Policy warm{"warm", Rate{1000, std::chrono::hours(1)}};
+    for (std::size_t t = 0; t < threads_.size(); ++t)
+        ASSERT_TRUE(threads_.start(t, limiter, warm, "w").get().allowed);
+    ASSERT_FALSE(limiter.degraded());
+
+    server_.pause();
+    const Policy stalled{"stalled", Rate{5, std::chrono::hours(1)}};
+    std::vector<std::future<Decision>> outcomes;
+    for (std::size_t i = 0; i < 40; ++i) outcomes.push_back(threads_.start(i, limiter, stalled, "k"));
+    int allowed = 0;
+    for (auto& outcome : outcomes) {
+        ASSERT_EQ(outcome.wait_for(5s), std::future_status::ready);
+        if (outcome.get().allowed) ++allowed;
+    }
+    EXPECT_EQ(allowed, 5);  // the fallback's one quota, not one per thread or per reconnect
+    EXPECT_TRUE(limiter.degraded());
+
+    server_.resume();
+    std::this_thread::sleep_for(250ms);  // the fallback's retry delay
+    const Policy after{"after", Rate{3, std::chrono::hours(1)}};
+    allowed = 0;
+    for (std::size_t i = 0; i < 8; ++i)
+        if (threads_.start(i, limiter, after, "k").get().allowed) ++allowed;
+    EXPECT_EQ(allowed, 3);
+    EXPECT_FALSE(limiter.degraded());
+    // Redis decided: the key is there.
+    redis::ClientHost inspector{redis::parseRedisUrl(server_.testUrl()), fastOptions()};
+    std::vector<std::string> get{"EXISTS", "rampart:rl:test:after:k"};
+    EXPECT_EQ(runToCompletion(inspector.client().command(std::move(get))).integer, 1);
 }
 
 }  // namespace

@@ -38,7 +38,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-using Strand = asio::strand<asio::any_io_executor>;
+// The strand of the executor, or the executor itself with callerThreadOnly.
+using Strand = asio::any_io_executor;
 
 constexpr std::size_t kReadChunk = 16 * 1024;
 // Consumed bytes are dropped from the read buffer once this many have gathered at its front.
@@ -136,7 +137,7 @@ Script::Script(std::string scriptSource) : source(std::move(scriptSource)) {
 class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   public:
     Impl(asio::any_io_executor executor, RedisUrl url, ClientOptions options)
-        : strand_(asio::make_strand(std::move(executor))),
+        : strand_(options.callerThreadOnly ? std::move(executor) : asio::make_strand(std::move(executor))),
           url_(std::move(url)),
           redacted_(url_.redacted()),
           options_(std::move(options)),
@@ -145,6 +146,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     }
 
     const Strand& strand() const { return strand_; }
+    bool callerThreadOnly() const { return options_.callerThreadOnly; }
     const std::string& redacted() const { return redacted_; }
 
     // On the strand: queues one encoded command and waits for its reply.
@@ -393,6 +395,7 @@ asio::awaitable<Reply> Client::command(std::vector<std::string> arguments) {
     auto impl = impl_;
     std::string encoded = encodeCommand(arguments);
     auto work = Impl::execute(std::move(impl), std::move(encoded));
+    if (impl_->callerThreadOnly()) co_return co_await std::move(work);  // already on the client's thread
     co_return co_await asio::co_spawn(impl_->strand(), std::move(work), asio::use_awaitable);
 }
 

@@ -41,6 +41,10 @@ struct ClientOptions {
     std::chrono::milliseconds firstBackoff{100};
     std::chrono::milliseconds maxBackoff{5000};
     ParserLimits limits;
+    // true: every call comes from the one thread that runs the executor (an io_context run by one thread,
+    // as each HTTP I/O thread's is), so the client needs no strand and a call runs inline on the caller's
+    // coroutine: no hop to another thread and back. false: calls may come from any thread.
+    bool callerThreadOnly = false;
 };
 
 // A Lua script, identified by the SHA-1 of its source (computed here, as Redis does).
@@ -50,10 +54,11 @@ struct Script {
     std::string sha1;  // lower-case hex
 };
 
-// Owns one connection on a strand of the executor it is given; connects on first use. Every method may be
-// called from any thread and any executor; many calls may be in flight at once: they are pipelined on the
-// one connection and answered in order. Destroy the client (or call close()) before its executor's
-// io_context.
+// Owns one connection on a strand of the executor it is given (on the executor itself with
+// callerThreadOnly); connects on first use. Every method may be called from any thread and any executor
+// (with callerThreadOnly: only from the thread running the executor); many calls may be in flight at once:
+// they are pipelined on the one connection and answered in order. Destroy the client (or call close()) before
+// its executor's io_context.
 //
 // Server errors (-ERR, -WRONGTYPE, -NOSCRIPT...) are not exceptions: they come back as a Reply whose type
 // is ReplyType::kError. Everything that leaves the server's answer unknown throws Unavailable.
