@@ -18,6 +18,10 @@ std::shared_ptr<boost::asio::ssl::context> makeServerTlsContext(const TlsFiles& 
                          ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression |
                          ssl::context::single_dh_use);
     SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    // OpenSSL frees a connection's record buffers once they are empty instead of keeping them for its
+    // life. (The read buffer is taken again as soon as a read is pending, which is all the time on an
+    // idle keep-alive connection; docs/benchmarks.md#memory has what this measured.)
+    SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
     static constexpr const char* kTls12Ciphers =
         "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
         "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";

@@ -7,6 +7,15 @@
 #include <future>
 
 #include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/json/parse.hpp>
 
 #include "harness.hpp"
@@ -265,6 +274,92 @@ TEST_F(ServerTest, LogsNeverHoldCredentialsOrBodies) {
         EXPECT_TRUE(record.contains(key)) << key;
 }
 
+// One keep-alive connection driven by hand: `send` writes bytes as they are (several requests in one
+// write are pipelined) and reads `count` answers in order, with what the server sent ahead kept for the
+// next call. An answer that does not arrive within 10 s ends the exchange.
+template <class Stream>
+class KeepAliveClient {
+  public:
+    using Answer = boost::beast::http::response<boost::beast::http::string_body>;
+    explicit KeepAliveClient(Stream& stream) : stream_(stream) {}
+
+    std::vector<Answer> send(boost::asio::io_context& io, std::string bytes, int count) {
+        std::vector<Answer> answers;
+        auto run = [&]() -> boost::asio::awaitable<void> {
+            co_await boost::asio::async_write(stream_, boost::asio::buffer(bytes),
+                                              boost::asio::use_awaitable);
+            for (int i = 0; i < count; ++i) {
+                Answer answer;
+                co_await boost::beast::http::async_read(stream_, buffer_, answer, boost::asio::use_awaitable);
+                answers.push_back(std::move(answer));
+            }
+        };
+        boost::asio::co_spawn(io, run(), [](std::exception_ptr) {});
+        io.restart();
+        io.run_for(std::chrono::seconds(10));
+        return answers;
+    }
+
+  private:
+    Stream& stream_;
+    boost::beast::flat_buffer buffer_;
+};
+
+std::string getRequest(const std::string& target, const std::string& extraHeader = {}) {
+    return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extraHeader + "\r\n";
+}
+
+// Requests one after another on one connection, idle in between (the server gives its buffers back
+// then), one with a header longer than what an idle connection reads at once, an answer of several TLS
+// records, then four requests pipelined in one write.
+template <class Stream>
+void servesKeepAliveRequestsInARowAndPipelined(boost::asio::io_context& io, Stream& stream) {
+    KeepAliveClient client(stream);
+    for (int i = 0; i < 3; ++i) {
+        auto answers = client.send(io, getRequest("/healthz"), 1);
+        ASSERT_EQ(answers.size(), 1u) << "request " << i << " in a row got no answer";
+        EXPECT_EQ(answers[0].result_int(), 200);
+        EXPECT_EQ(answers[0].body(), R"({"status":"ok"})");
+        EXPECT_TRUE(answers[0].keep_alive());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    auto longHeader =
+        client.send(io, getRequest("/healthz", "X-Padding: " + std::string(3000, 'p') + "\r\n"), 1);
+    ASSERT_EQ(longHeader.size(), 1u) << "a request with a 3 KB header got no answer";
+    EXPECT_EQ(longHeader[0].result_int(), 200);
+    EXPECT_EQ(longHeader[0].body(), R"({"status":"ok"})");
+
+    auto large = client.send(io, getRequest("/openapi.json"), 1);
+    ASSERT_EQ(large.size(), 1u) << "the large answer did not arrive";
+    EXPECT_EQ(large[0].result_int(), 200);
+    EXPECT_GT(large[0].body().size(), 4u * 16 * 1024);
+    EXPECT_NO_THROW(boost::json::parse(large[0].body()));
+
+    auto pipelined = client.send(
+        io,
+        getRequest("/healthz") + getRequest("/openapi.json") + getRequest("/nope") + getRequest("/healthz"),
+        4);
+    ASSERT_EQ(pipelined.size(), 4u) << "pipelined requests went unanswered";
+    EXPECT_EQ(pipelined[0].result_int(), 200);
+    EXPECT_EQ(pipelined[0].body(), R"({"status":"ok"})");
+    EXPECT_EQ(pipelined[1].result_int(), 200);
+    EXPECT_EQ(pipelined[1].body(), large[0].body());
+    EXPECT_EQ(pipelined[2].result_int(), 404);
+    EXPECT_EQ(pipelined[3].result_int(), 200);
+    EXPECT_EQ(pipelined[3].body(), R"({"status":"ok"})");
+
+    auto after = client.send(io, getRequest("/healthz"), 1);
+    ASSERT_EQ(after.size(), 1u) << "the connection did not serve a request after the pipelined ones";
+    EXPECT_EQ(after[0].result_int(), 200);
+}
+
+TEST_F(ServerTest, KeepAliveConnectionServesRequestsInARowAndPipelined) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), server_.port()});
+    servesKeepAliveRequestsInARowAndPipelined(io, socket);
+}
+
 class TlsServerTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -308,6 +403,17 @@ TEST_F(TlsServerTest, AnswersLargerThanOneTlsRecordArriveWhole) {
     EXPECT_EQ(document.header("Content-Length"), std::to_string(document.body.size()));
     EXPECT_NO_THROW(boost::json::parse(document.body));
     EXPECT_EQ(requestTls(server_.port(), "GET", "/healthz", {}, {}, client).status, 200);
+}
+
+// The same over TLS, where an idle connection also gives OpenSSL's record buffers back.
+TEST_F(TlsServerTest, KeepAliveConnectionServesRequestsInARowAndPipelined) {
+    auto context = makeClientTlsContext(pki_);
+    boost::asio::io_context io;
+    boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream(io, context);
+    stream.lowest_layer().connect({boost::asio::ip::make_address("127.0.0.1"), server_.port()});
+    SSL_set_tlsext_host_name(stream.native_handle(), "localhost");
+    stream.handshake(boost::asio::ssl::stream_base::client);
+    servesKeepAliveRequestsInARowAndPipelined(io, stream);
 }
 
 std::string certificateSerial(std::uint16_t port) {
