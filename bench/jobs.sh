@@ -139,7 +139,7 @@ start_server() {
     base=$started_base
     db="$dir/data/rampart.db"
     [ "$STORE" = postgres ] || [ -f "$db" ] || die "no database at $db"
-    token=$(curl -fsS --max-time 10 -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
+    token=$(curl -fsS --max-time 60 -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
         -d "$(jq -cn --arg p "$password" '{username: "admin", password: $p}')" | jq -r .access_token)
     [ -n "$token" ] && [ "$token" != null ] || die "login failed"
     if [ "$STORE" = postgres ] && [ -n "$PG_SETUP_SQL" ]; then

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the bench scripts (sourced, not run, from the repository root). Each script sets `work` (its
 # temporary directory) before calling what needs it.
 
@@ -145,11 +146,11 @@ LUA
 wrk_counted() {
     local name=$1 status=$2 setup=$3 script out counted others last errors seconds p99
     shift 3
-    script=$(mktemp "$work/wrk-XXXXXX.lua")
+    script=$(mktemp "${work:?set work to a temporary directory first}/wrk-XXXXXX.lua")
     { [ -z "$setup" ] || cat "$setup"; wrk_counter_lua "$status"; } >"$script"
     log "$name: wrk $(printf '%s ' "$@" | sed 's/Bearer [^ ]*/Bearer <redacted>/g')"
     out=$(wrk -s "$script" "$@") || die "$name: wrk failed: $out"
-    printf '%s\n' "$out" | sed "s/^/  $name| /" >&2
+    printf '%s\n' "$out" | awk -v prefix="  $name| " '{ print prefix $0 }' >&2
     read -r counted others last errors seconds p99 < <(printf '%s\n' "$out" | awk '$1 == "COUNT" { print $2, $3, $4, $5, $6, $7 }')
     [ -n "${counted:-}" ] || die "$name: no figures from wrk's script"
     [ "$others" = 0 ] || die "$name: $others answer(s) were not $status (last: $last); the run is rejected"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the job peers (bench/peers/bullmq.sh, celery.sh): rampart_e2e sets rampart_rate to Rampart's
 # end-to-end jobs/s for TOTAL no-op jobs in batches of BATCH, CLIENTS at a time, at default settings
 # (bench/jobs.sh e2e, one round), unless RAMPART_E2E already holds a figure from the same run (make bench
