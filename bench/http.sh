@@ -152,5 +152,6 @@ start_rampart "$work/redis-rampart" RAMPART_RATE_LIMITS__ANON=1000000000/hour \
 redis_rampart_pid=$started_pid
 redis_rampart_port=$started_port
 compare_with_off limiter-redis "$redis_rampart_port" "through Redis: "
-grep -q 'rampart_rate_limit_fallback_active 0' <(curl -fsS --max-time 5 -H 'Host: 127.0.0.1' \
-    "http://127.0.0.1:$redis_rampart_port/metrics") || die "the Redis-backed server fell back to memory"
+curl -fsS --max-time 5 -H 'Host: 127.0.0.1' -o "$work/redis-metrics" "http://127.0.0.1:$redis_rampart_port/metrics" ||
+    die "GET /metrics on the Redis-backed server failed"
+grep -q 'rampart_rate_limit_fallback_active 0' "$work/redis-metrics" || die "the Redis-backed server fell back to memory"
