@@ -7,7 +7,7 @@
 # limits are shared through a local redis-server (password, loopback, no persistence) started here:
 # every decision is then one script call to Redis.
 #
-# Usage: bench/http.sh            (from `make bench`, which builds build/rampart first)
+# Usage: bench/http.sh            (from `make bench-scripts`, which builds build/rampart first)
 # Knobs: DURATION=10 (seconds per run), ROUNDS=3 (alternating runs; medians), THREADS=2, CONNECTIONS=50, RAMPART_BIN=build/rampart,
 #        NGINX=/usr/sbin/nginx, MACHINE="free text for the table" (default: CPU model and cores).
 set -euo pipefail

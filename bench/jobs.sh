@@ -15,7 +15,7 @@
 # defaults) started here from Debian's postgresql (as the postgres user when run as root), on a free
 # port in the work directory, with a fresh database for each run.
 #
-# Usage: bench/jobs.sh [submit] [e2e] [latency]     (default: all three; `make bench` runs it too)
+# Usage: bench/jobs.sh [submit] [e2e] [latency]     (default: all three; `make bench-scripts` runs it, `make bench` its e2e)
 # Knobs: ROUNDS=3 (runs of each benchmark; medians), DURATION=10 (seconds per wrk run), CONNECTIONS=32,
 #        THREADS=2, TOTAL_JOBS=100000, BATCH=1000, BATCH_CLIENTS=4, RATE=100 (jobs/s), LATENCY_SECONDS=20,
 #        WORKER_CONCURRENCY (unset: the server's default; else RAMPART_JOBS__WORKER_CONCURRENCY),
