@@ -20,7 +20,7 @@ FUZZ_DIR ?= build-fuzz
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
-.PHONY: run test deps build layers check-format security-table format fuzz security sanitize tsan bench clean python-sdk \
+.PHONY: run test deps build layers check-format security-table format fuzz security sanitize tsan bench bench-peers bench-scripts clean python-sdk \
 	openapi-lint deploy-check alerts-check
 
 run: deps build
@@ -226,7 +226,22 @@ tsan: deps
 	$(call san_run,$(TSAN_DIR),$(TSAN_ENV),./$(TSAN_DIR)/rampart_integration_tests --gtest_brief=1 '--gtest_filter=$(TSAN_INTEGRATION_FILTER)')
 # ---- end of sanitizers ----------------------------------------------------------------------------
 
-bench: deps build
+# `make bench`: Rampart and its peers (nginx, BullMQ, Celery) on this machine in one run, then one table of
+# Rampart's figures, the peers' and the ratios (bench/peers/run.sh; docs/benchmarks.md). Not part of `make test`.
+# BullMQ is pinned by bench/peers/bullmq/package-lock.json and installed from the npm registry with `npm ci`
+# into bench/peers/bullmq/node_modules (git-ignored), again only when the lock file changes; nginx-light,
+# redis-server, python3-celery and python3-redis are Debian packages (deps).
+BULLMQ = bench/peers/bullmq/node_modules/.installed
+$(BULLMQ): bench/peers/bullmq/package.json bench/peers/bullmq/package-lock.json
+	cd bench/peers/bullmq && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+bench-peers: deps $(BULLMQ)
+
+bench: deps build bench-peers
+	bash bench/peers/run.sh
+
+# The other bench scripts, each with its own figures (docs/benchmarks.md).
+bench-scripts: deps build
 	bash bench/http.sh
 	bash bench/jobs.sh
 	bash bench/python_worker.sh

@@ -1,55 +1,58 @@
 #!/usr/bin/env bash
 # Authentication cost: wrk against GET /healthz (public, no credential) and GET /api/v1/me with an
 # access token (JWT) and with a personal API token, on one Rampart, same run; prints req/s and the
-# ratio of each authenticated route to /healthz.
+# ratio of each authenticated route to /healthz. The rate limiter stays on, with the anonymous and user
+# limits raised out of reach (as bench/jobs.sh does): only 200s count, and any other answer (a 429 is
+# fast and measures nothing) or socket error rejects the run.
 #
 # Usage: bench/auth.sh   (build/rampart must exist: make build)
 # Knobs: DURATION=10, THREADS=2, CONNECTIONS=50, RAMPART_BIN=build/rampart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-50}
 RAMPART_BIN=${RAMPART_BIN:-build/rampart}
 
-command -v wrk >/dev/null 2>&1 || { echo "bench: install wrk (apt-get install -y wrk)" >&2; exit 1; }
-[ -x "$RAMPART_BIN" ] || { echo "bench: $RAMPART_BIN not found; run make build" >&2; exit 1; }
+command -v wrk >/dev/null 2>&1 || die "install wrk (apt-get install -y wrk)"
+command -v jq >/dev/null 2>&1 || die "install jq (apt-get install -y jq)"
+[ -x "$RAMPART_BIN" ] || die "$RAMPART_BIN not found; run make build"
 
 work=$(mktemp -d /tmp/rampart-bench-auth-XXXXXX)
 pid=""
 cleanup() {
-    if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    stop_pid "$pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 password="bench Walrus 58 juggles quietly"
 printf '%s\n' "$password" >"$work/admin-password"
-env -i PATH="$PATH" HOME="${HOME:-$work}" RAMPART_DATA_DIR="$work/data" RAMPART_ACCESS_LOG=false \
-    RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
-    "$RAMPART_BIN" serve --listen 127.0.0.1:0 --port-file "$work/port" >"$work/out.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
-port=$(cat "$work/port")
-base="http://127.0.0.1:$port"
+start_rampart "$work/rampart" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
+    RAMPART_RATE_LIMITS__ANON=1000000000/hour RAMPART_RATE_LIMITS__USER=1000000000/hour
+pid=$started_pid
+base=$started_base
 
-login=$(curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
-    -d "{\"username\":\"admin\",\"password\":\"$password\"}")
-access=$(printf '%s' "$login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-created=$(curl -sf -X POST "$base/api/v1/tokens" -H "Authorization: Bearer $access" \
-    -H 'Content-Type: application/json' -d '{"name":"bench","scopes":["jobs:read"]}')
-apitoken=$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+access=$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
+    -d "$(jq -cn --arg p "$password" '{username: "admin", password: $p}')" | jq -r .access_token)
+[ -n "$access" ] && [ "$access" != null ] || die "login failed"
+apitoken=$(curl -fsS -X POST "$base/api/v1/tokens" -H "Authorization: Bearer $access" \
+    -H 'Content-Type: application/json' -d '{"name":"bench","scopes":["jobs:read"]}' | jq -r .token)
+[ -n "$apitoken" ] && [ "$apitoken" != null ] || die "creating an API token failed"
 
-rate() {  # path, then an optional Authorization header value
+rate() { # name, path, then an optional Authorization header value; prints 200s per second
     local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
-    [ $# -gt 1 ] && args+=(-H "Authorization: $2")
-    wrk "${args[@]}" "$base$1" | awk '/Requests\/sec/ {print $2}'
+    [ $# -gt 2 ] && args+=(-H "Authorization: $3")
+    wrk_counted "$1" 200 "" "${args[@]}" "$base$2" | cut -d' ' -f1
 }
 
-healthz=$(rate /healthz)
-jwt=$(rate /api/v1/me "Bearer $access")
-token=$(rate /api/v1/me "Bearer $apitoken")
-printf 'GET /healthz (public)          %10.0f req/s\n' "$healthz"
+log "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+healthz=$(rate healthz /healthz)
+jwt=$(rate me-jwt /api/v1/me "Bearer $access")
+token=$(rate me-token /api/v1/me "Bearer $apitoken")
+log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'GET /healthz (public)          %10.0f req/s (200 only)\n' "$healthz"
 printf 'GET /api/v1/me (access token)  %10.0f req/s  %.2f of /healthz\n' "$jwt" "$(echo "$jwt / $healthz" | bc -l)"
 printf 'GET /api/v1/me (API token)     %10.0f req/s  %.2f of /healthz\n' "$token" "$(echo "$token / $healthz" | bc -l)"

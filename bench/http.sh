@@ -7,11 +7,12 @@
 # limits are shared through a local redis-server (password, loopback, no persistence) started here:
 # every decision is then one script call to Redis.
 #
-# Usage: bench/http.sh            (from `make bench`, which builds build/rampart first)
+# Usage: bench/http.sh            (from `make bench-scripts`, which builds build/rampart first)
 # Knobs: DURATION=10 (seconds per run), ROUNDS=3 (alternating runs; medians), THREADS=2, CONNECTIONS=50, RAMPART_BIN=build/rampart,
 #        NGINX=/usr/sbin/nginx, MACHINE="free text for the table" (default: CPU model and cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh  # stop_pid, start_rampart, start_redis, wrk_counted, median
 
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
@@ -19,9 +20,6 @@ CONNECTIONS=${CONNECTIONS:-50}
 ROUNDS=${ROUNDS:-3}
 RAMPART_BIN=${RAMPART_BIN:-build/rampart}
 NGINX=${NGINX:-/usr/sbin/nginx}
-
-log() { echo "bench: $*" >&2; }
-die() { echo "bench: error: $*" >&2; exit 1; }
 
 # ---- prerequisites ---------------------------------------------------------------------------
 missing=""
@@ -41,9 +39,6 @@ unlimited_pid=""
 redis_rampart_pid=""
 redis_pid=""
 
-# stop_pid: bench/lib.sh
-source bench/lib.sh  # the scripts run from the repository root (cd above)
-
 cleanup() {
     stop_pid "$rampart_pid"
     stop_pid "$unlimited_pid"
@@ -57,30 +52,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- Rampart ---------------------------------------------------------------------------------
-# start_rampart NAME [VAR=value ...]: starts build/rampart in $work/NAME with these extra variables;
-# sets started_pid and started_port.
-start_rampart() {
-    local name=$1
-    shift
-    mkdir -p "$work/$name/data"
-    env -i PATH="$PATH" HOME="${HOME:-$work}" \
-        RAMPART_ENV=development RAMPART_DATA_DIR="$work/$name/data" \
-        RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=${RAMPART_ACCESS_LOG:-false} "$@" \
-        "$RAMPART_BIN" serve --listen 127.0.0.1:0 --port-file "$work/$name/port" \
-        >"$work/$name/stdout.log" 2>"$work/$name/stderr.log" &
-    started_pid=$!
-    for _ in $(seq 150); do
-        [ -s "$work/$name/port" ] && break
-        kill -0 "$started_pid" 2>/dev/null || { cat "$work/$name/stderr.log" >&2; die "$name exited during start-up"; }
-        sleep 0.1
-    done
-    [ -s "$work/$name/port" ] || { cat "$work/$name/stderr.log" >&2; die "$name wrote no port file in 15 s"; }
-    started_port=$(tr -d '[:space:]' <"$work/$name/port")
-    log "$name (pid $started_pid) on port $started_port"
-}
-
 # Rate limits on, with an anonymous quota no benchmark reaches (/healthz is never limited anyway).
-start_rampart rampart RAMPART_RATE_LIMITS__ANON=1000000000/hour
+start_rampart "$work/rampart" RAMPART_RATE_LIMITS__ANON=1000000000/hour
 rampart_pid=$started_pid
 rampart_port=$started_port
 
@@ -98,84 +71,22 @@ nginx_body=$(printf '%s' "$body" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g")
 
 # ---- nginx -----------------------------------------------------------------------------------
 # Stock settings except the access log (off on both sides) and the one location.
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-mkdir -p "$work/nginx"
-nginx_port=""
-for _ in $(seq 10); do
-    candidate=$((20000 + RANDOM % 40000))
-    port_in_use "$candidate" && continue
-    cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes auto;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx/client_body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
-    server {
-        listen 127.0.0.1:$candidate;
-        location = /healthz {
-            default_type application/json;
-            return 200 '$nginx_body';
-        }
-    }
-}
-NGINX
-    "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' \
-        >"$work/nginx/stdout.log" 2>"$work/nginx/stderr.log" &
-    nginx_pid=$!
-    for _ in $(seq 50); do
-        kill -0 "$nginx_pid" 2>/dev/null || break
-        port_in_use "$candidate" && { nginx_port=$candidate; break; }
-        sleep 0.1
-    done
-    [ -n "$nginx_port" ] && break
-    # Lost a race for the port (or failed for another reason): show why, then try another port.
-    cat "$work/nginx/stderr.log" "$work/nginx/error.log" >&2 2>/dev/null || true
-    stop_pid "$nginx_pid"
-    nginx_pid=""
-done
-[ -n "$nginx_port" ] || die "nginx did not start"
-log "nginx (pid $nginx_pid) on port $nginx_port"
+start_nginx "$work/nginx" "location = /healthz { default_type application/json; return 200 '$nginx_body'; }"
 
 nginx_check=$(curl -fsS --max-time 5 -H 'Host: 127.0.0.1' "http://127.0.0.1:$nginx_port/healthz")
 [ "$nginx_check" = "$body" ] || die "nginx serves '$nginx_check', rampart serves '$body'"
 
 # ---- measurement -----------------------------------------------------------------------------
-# Prints "<requests/s> <p99 in ms>" for one wrk run; fails if any response was not 2xx/3xx.
+# Prints "<requests/s> <p99 in ms>" for one wrk run, counting 200s only; any other answer or a socket
+# error rejects the run (wrk_counted, bench/lib.sh).
 measure() {
-    local name=$1 port=$2 path=${3:-/healthz} out
-    log "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency against $name $path"
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H 'Host: 127.0.0.1' \
-        "http://127.0.0.1:$port$path")
-    printf '%s\n' "$out" | sed "s/^/  $name| /" >&2
-    if printf '%s\n' "$out" | grep -q 'Non-2xx or 3xx responses'; then
-        die "$name answered with errors during the run; the figures would be meaningless"
-    fi
-    printf '%s\n' "$out" | grep -q 'Socket errors' && log "warning: $name had socket errors (see above)"
-    printf '%s\n' "$out" | awk '
-        /^Requests\/sec:/ { rps = $2 }
-        $1 == "99%" {
-            v = $2
-            if (v ~ /us$/)      { sub(/us$/, "", v); p99 = v / 1000 }
-            else if (v ~ /ms$/) { sub(/ms$/, "", v); p99 = v }
-            else if (v ~ /s$/)  { sub(/s$/, "", v);  p99 = v * 1000 }
-            else if (v ~ /m$/)  { sub(/m$/, "", v);  p99 = v * 60000 }
-        }
-        END {
-            if (rps == "" || p99 == "") exit 1
-            printf "%.0f %.2f\n", rps, p99
-        }' || die "could not read wrk's output for $name"
+    local name=$1 port=$2 path=${3:-/healthz}
+    wrk_counted "$name" 200 "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H 'Host: 127.0.0.1' \
+        "http://127.0.0.1:$port$path" | cut -d' ' -f1,2
 }
 
 # Alternate the two servers ROUNDS times and take the median of each: on a shared machine a single
 # pair of runs can differ by a third from the next.
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 : >"$work/rampart.results"
 : >"$work/nginx.results"
 for round in $(seq "$ROUNDS"); do
@@ -191,7 +102,7 @@ log "rampart req/s per round: $(cut -d' ' -f1 "$work/rampart.results" | tr '\n' 
 log "nginx req/s per round:   $(cut -d' ' -f1 "$work/nginx.results" | tr '\n' ' ')"
 ratio=$(awk -v r="$rampart_rps" -v n="$nginx_rps" 'BEGIN { printf "%.2f", (n > 0 ? r / n : 0) }')
 
-machine=${MACHINE:-"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr -s ' '), $(nproc) cores"}
+machine=$(machine_name)
 
 echo "rampart: ${rampart_rps} req/s, p99 ${rampart_p99} ms (medians of $ROUNDS rounds)"
 echo "nginx:   ${nginx_rps} req/s, p99 ${nginx_p99} ms"
@@ -200,7 +111,7 @@ echo "| $(date -u +%Y-%m-%d) | ${machine} | ${rampart_rps} | ${nginx_rps} | ${ra
 
 # ---- the rate limiter's cost -----------------------------------------------------------------
 [ "${SKIP_LIMITER:-0}" = 1 ] && exit 0
-start_rampart unlimited RAMPART_RATE_LIMITS__ENABLED=false
+start_rampart "$work/unlimited" RAMPART_RATE_LIMITS__ENABLED=false
 unlimited_pid=$started_pid
 unlimited_port=$started_port
 limited_path=/.well-known/jwks.json
@@ -235,30 +146,12 @@ compare_with_off limiter-on "$rampart_port" "" ">= 0.9"
 
 # ---- the same through Redis (REDIS=1) ----------------------------------------------------------
 [ "${REDIS:-0}" = 1 ] || exit 0
-command -v redis-server >/dev/null 2>&1 || die "REDIS=1 needs Debian's redis-server"
-mkdir -p "$work/redis"
-redis_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-redis_port=""
-for _ in $(seq 10); do
-    candidate=$((20000 + RANDOM % 40000))
-    port_in_use "$candidate" && continue
-    redis_port=$candidate
-    break
-done
-[ -n "$redis_port" ] || die "no free port for redis-server"
-printf 'port %s\nbind 127.0.0.1\ndir %s\nsave ""\nappendonly no\nrequirepass %s\n' \
-    "$redis_port" "$work/redis" "$redis_password" >"$work/redis/redis.conf"
-redis-server "$work/redis/redis.conf" >"$work/redis/redis.log" 2>&1 &
-redis_pid=$!
-for _ in $(seq 50); do
-    port_in_use "$redis_port" && break
-    sleep 0.1
-done
-port_in_use "$redis_port" || { cat "$work/redis/redis.log" >&2; die "redis-server did not start"; }
-start_rampart redis RAMPART_RATE_LIMITS__ANON=1000000000/hour \
+start_redis "$work/redis"
+start_rampart "$work/redis-rampart" RAMPART_RATE_LIMITS__ANON=1000000000/hour \
     RAMPART_REDIS_URL="redis://:$redis_password@127.0.0.1:$redis_port"
 redis_rampart_pid=$started_pid
 redis_rampart_port=$started_port
 compare_with_off limiter-redis "$redis_rampart_port" "through Redis: "
-grep -q 'rampart_rate_limit_fallback_active 0' <(curl -fsS --max-time 5 -H 'Host: 127.0.0.1' \
-    "http://127.0.0.1:$redis_rampart_port/metrics") || die "the Redis-backed server fell back to memory"
+curl -fsS --max-time 5 -H 'Host: 127.0.0.1' -o "$work/redis-metrics" "http://127.0.0.1:$redis_rampart_port/metrics" ||
+    die "GET /metrics on the Redis-backed server failed"
+grep -q 'rampart_rate_limit_fallback_active 0' "$work/redis-metrics" || die "the Redis-backed server fell back to memory"

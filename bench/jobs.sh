@@ -15,7 +15,7 @@
 # defaults) started here from Debian's postgresql (as the postgres user when run as root), on a free
 # port in the work directory, with a fresh database for each run.
 #
-# Usage: bench/jobs.sh [submit] [e2e] [latency]     (default: all three; `make bench` runs it too)
+# Usage: bench/jobs.sh [submit] [e2e] [latency]     (default: all three; `make bench-scripts` runs it, `make bench` its e2e)
 # Knobs: ROUNDS=3 (runs of each benchmark; medians), DURATION=10 (seconds per wrk run), CONNECTIONS=32,
 #        THREADS=2, TOTAL_JOBS=100000, BATCH=1000, BATCH_CLIENTS=4, RATE=100 (jobs/s), LATENCY_SECONDS=20,
 #        WORKER_CONCURRENCY (unset: the server's default; else RAMPART_JOBS__WORKER_CONCURRENCY),
@@ -25,6 +25,7 @@
 #        measured run, files kept there), PERF_ARGS="-g", MACHINE (text for the table's machine column).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh  # log, die, stop_pid, start_rampart, wrk_counted, median
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
@@ -43,8 +44,6 @@ PG_STATS=${PG_STATS:-}
 PG_SETUP_SQL=${PG_SETUP_SQL:-}
 PERF_ARGS=${PERF_ARGS:--g}
 
-log() { echo "bench: $*" >&2; }
-die() { echo "bench: error: $*" >&2; exit 1; }
 
 benchmarks=("$@")
 [ ${#benchmarks[@]} -gt 0 ] || benchmarks=(submit e2e latency)
@@ -79,7 +78,6 @@ pid=""
 perf_pid=""
 
 # stop_pid: bench/lib.sh
-source bench/lib.sh  # the scripts run from the repository root (cd above)
 
 pg_pid=""
 cleanup() {
@@ -134,24 +132,14 @@ start_server() {
             -c "CREATE EXTENSION pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
         extra+=(RAMPART_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/$pg_db")
     fi
-    env -i PATH="$PATH" HOME="${HOME:-$work}" RAMPART_ENV=development RAMPART_DATA_DIR="$dir/data" \
-        RAMPART_SECRET_KEY="$secret_key" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
-        RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=false \
+    start_rampart "$dir" RAMPART_SECRET_KEY="$secret_key" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
         RAMPART_RATE_LIMITS__USER=1000000000/hour RAMPART_RATE_LIMITS__SCOPES__JOBS__SUBMIT=1000000000/hour \
-        "${extra[@]}" \
-        "$RAMPART_BIN" serve --listen 127.0.0.1:0 --port-file "$dir/port" \
-        >"$dir/stdout.log" 2>"$dir/stderr.log" &
-    pid=$!
-    for _ in $(seq 150); do
-        [ -s "$dir/port" ] && break
-        kill -0 "$pid" 2>/dev/null || { cat "$dir/stderr.log" >&2; die "rampart exited during start-up"; }
-        sleep 0.1
-    done
-    [ -s "$dir/port" ] || { cat "$dir/stderr.log" >&2; die "rampart wrote no port file in 15 s"; }
-    base="http://127.0.0.1:$(tr -d '[:space:]' <"$dir/port")"
+        "${extra[@]}"
+    pid=$started_pid
+    base=$started_base
     db="$dir/data/rampart.db"
     [ "$STORE" = postgres ] || [ -f "$db" ] || die "no database at $db"
-    token=$(curl -fsS --max-time 10 -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
+    token=$(curl -fsS --max-time 60 -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
         -d "$(jq -cn --arg p "$password" '{username: "admin", password: $p}')" | jq -r .access_token)
     [ -n "$token" ] && [ "$token" != null ] || die "login failed"
     if [ "$STORE" = postgres ] && [ -n "$PG_SETUP_SQL" ]; then
@@ -209,47 +197,24 @@ wait_finished() {
     die "$open job(s) still unfinished after ${limit} s"
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 # ---- submit: wrk, single jobs ------------------------------------------------------------------
-# Counts 201s in the response hook (per wrk thread, summed in done()); anything else is reported.
-cat >"$work/submit.lua" <<'LUA'
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) created = 0; others = 0; other_status = 0 end
-function response(status, headers, body)
-    if status == 201 then created = created + 1
-    else others = others + 1; other_status = status end
-end
-function done(summary, latency, requests)
-    local c, o, s = 0, 0, 0
-    for _, t in ipairs(threads) do
-        c = c + t:get("created"); o = o + t:get("others")
-        if t:get("other_status") ~= 0 then s = t:get("other_status") end
-    end
-    io.write(string.format("JOBS %d %d %d %.6f %.3f\n", c, o, s, summary.duration / 1e6,
-        latency:percentile(99) / 1000))
-end
-LUA
+# Only 201s count; any other answer or a socket error rejects the run (wrk_counter_lua, bench/lib.sh).
+wrk_counter_lua 201 >"$work/submit.lua"
 
 run_submit() {
-    local round=$1 out created others status seconds p99 rps hz
+    local round=$1 created seconds p99 rps hz
     start_server "submit-$round"
     printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer %s"\n' \
         "'{\"task\":\"noop\",\"args\":{}}'" "$token" >"$work/submit-headers.lua"
-    cat "$work/submit-headers.lua" "$work/submit.lua" >"$work/submit-run.lua"
 
-    log "submit $round: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s GET /healthz (reference)"
-    hz=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$base/healthz" | awk '/^Requests\/sec:/ { print $2 }')
-    log "submit $round: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s POST /api/v1/jobs"
+    hz=$(wrk_counted "submit $round /healthz (reference)" 200 "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$base/healthz" | cut -d' ' -f1)
     perf_start "submit-$round"
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/submit-run.lua" "$base/api/v1/jobs")
+    read -r rps p99 created < <(wrk_counted "submit $round POST /api/v1/jobs" 201 "$work/submit-headers.lua" \
+        -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$base/api/v1/jobs")
     perf_stop
-    printf '%s\n' "$out" | sed "s/^/  submit $round| /" >&2
-    read -r created others status seconds p99 < <(printf '%s\n' "$out" | awk '$1 == "JOBS" { print $2, $3, $4, $5, $6 }')
-    [ -n "$created" ] || die "no figures from wrk's script"
-    [ "$others" = 0 ] || log "warning: $others answer(s) were not 201 (last: $status); only 201s count"
-    rps=$(awk -v c="$created" -v s="$seconds" 'BEGIN { printf "%.0f", c / s }')
+    [ -n "${created:-}" ] || die "submit $round: the run was rejected"
+    seconds=$DURATION
     # The stored jobs run meanwhile; let them finish so the next run starts idle and we know they all did.
     wait_finished 600
     local stored
@@ -317,7 +282,7 @@ end
 LUA
 
 run_latency() {
-    local round=$1 out created others status seconds stats
+    local round=$1 out created others status errors seconds stats
     start_server "latency-$round"
     {
         printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer %s"\n' \
@@ -330,9 +295,10 @@ run_latency() {
     out=$(wrk -t1 -c1 -d"${LATENCY_SECONDS}s" --latency -s "$work/latency-run.lua" "$base/api/v1/jobs")
     perf_stop
     printf '%s\n' "$out" | sed "s/^/  latency $round| /" >&2
-    read -r created others status seconds submit_p99 < <(printf '%s\n' "$out" | awk '$1 == "JOBS" { print $2, $3, $4, $5, $6 }')
+    read -r created others status errors seconds submit_p99 < <(printf '%s\n' "$out" | awk '$1 == "COUNT" { print $2, $3, $4, $5, $6, $7 }')
     [ -n "$created" ] || die "no figures from wrk's script"
-    [ "$others" = 0 ] || die "$others submit(s) were not answered 201 (last: $status)"
+    [ "$others" = 0 ] || die "$others submit(s) were not answered 201 (last: $status); the run is rejected"
+    [ "$errors" = 0 ] || die "$errors socket error(s) during the latency run; the run is rejected"
     wait_finished 120
     # Per job: the `running` event's time (the worker's clock when it asked the store for the job)
     # and the finish time (after the handler ran and its report was made), each minus created.
@@ -354,7 +320,7 @@ run_latency() {
 }
 
 # ---- run ---------------------------------------------------------------------------------------
-machine=${MACHINE:-"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr -s ' '), $(nproc) cores"}
+machine=$(machine_name)
 concurrency_note="$STORE; worker concurrency ${WORKER_CONCURRENCY:-default}"
 log "load before: $(cut -d' ' -f1-3 /proc/loadavg); $concurrency_note; $ROUNDS round(s)"
 for b in "${benchmarks[@]}"; do

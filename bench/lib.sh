@@ -1,4 +1,12 @@
-# Shared by the bench scripts (sourced, not run).
+# shellcheck shell=bash
+# Shared by the bench scripts (sourced, not run, from the repository root). Each script sets `work` (its
+# temporary directory) before calling what needs it.
+
+log() { echo "bench: $*" >&2; }
+die() {
+    echo "bench: error: $*" >&2
+    exit 1
+}
 
 # stop_pid PID [SIGNAL]: stops one process we started, by its own PID: SIGNAL (TERM by default), up to
 # 15 s to exit, then KILL; reaps it. Nothing to do for an empty PID or one already gone.
@@ -12,4 +20,196 @@ stop_pid() {
     done
     kill -KILL "$target" 2>/dev/null || true
     wait "$target" 2>/dev/null || true
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port: prints a 127.0.0.1 port nothing listens on (a race remains: callers check their server
+# came up on it).
+free_port() {
+    local candidate
+    for _ in $(seq 20); do
+        candidate=$((20000 + RANDOM % 40000))
+        port_in_use "$candidate" || {
+            echo "$candidate"
+            return 0
+        }
+    done
+    die "no free port found"
+}
+
+# wait_port_file FILE PID NAME [LOG]: waits up to STARTUP_SECONDS (60: on a loaded machine the first
+# password hash alone can take seconds) for FILE (a --port-file) while PID lives; prints the port.
+wait_port_file() {
+    local file=$1 target=$2 name=$3 errors=${4:-/dev/null}
+    for _ in $(seq $((${STARTUP_SECONDS:-60} * 10))); do
+        [ -s "$file" ] && break
+        kill -0 "$target" 2>/dev/null || {
+            cat "$errors" >&2
+            die "$name exited during start-up"
+        }
+        sleep 0.1
+    done
+    [ -s "$file" ] || {
+        cat "$errors" >&2
+        die "$name wrote no port file in ${STARTUP_SECONDS:-60} s"
+    }
+    tr -d '[:space:]' <"$file"
+}
+
+# start_rampart DIR [VAR=value ...] [-- rampart options before `serve`]: starts $RAMPART_BIN serve in a
+# clean environment (env -i: no RAMPART_* from the caller's shell) with its data in DIR/data, development
+# mode, warnings only, access log off (RAMPART_ACCESS_LOG overrides), plus the given variables. Sets
+# started_pid, started_port and started_base (http://127.0.0.1:PORT). Logs are DIR/stdout.log, DIR/stderr.log.
+start_rampart() {
+    local dir=$1 vars=() opts=()
+    shift
+    while [ $# -gt 0 ]; do
+        if [ "$1" = -- ]; then
+            shift
+            opts=("$@")
+            break
+        fi
+        vars+=("$1")
+        shift
+    done
+    mkdir -p "$dir/data"
+    rm -f "$dir/port"
+    env -i PATH="$PATH" HOME="${HOME:-$dir}" RAMPART_ENV=development RAMPART_DATA_DIR="$dir/data" \
+        RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG="${RAMPART_ACCESS_LOG:-false}" "${vars[@]}" \
+        "$RAMPART_BIN" "${opts[@]}" serve --listen 127.0.0.1:0 --port-file "$dir/port" \
+        >"$dir/stdout.log" 2>"$dir/stderr.log" &
+    started_pid=$!
+    started_port=$(wait_port_file "$dir/port" "$started_pid" "rampart in $dir" "$dir/stderr.log")
+    started_base="http://127.0.0.1:$started_port"
+    log "rampart (pid $started_pid) on $started_base"
+}
+
+# start_redis DIR: a redis-server on a free 127.0.0.1 port, data in DIR, no persistence (no RDB, no AOF),
+# a random password. Sets redis_pid, redis_port, redis_password; stop it with stop_pid "$redis_pid".
+start_redis() {
+    local dir=$1
+    command -v redis-server >/dev/null 2>&1 || die "install Debian's redis-server (make deps)"
+    mkdir -p "$dir"
+    redis_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+    for _ in $(seq 5); do
+        redis_port=$(free_port)
+        printf 'port %s\nbind 127.0.0.1\ndir %s\nsave ""\nappendonly no\nrequirepass %s\n' \
+            "$redis_port" "$dir" "$redis_password" >"$dir/redis.conf"
+        redis-server "$dir/redis.conf" >"$dir/redis.log" 2>&1 &
+        redis_pid=$!
+        for _ in $(seq 50); do
+            kill -0 "$redis_pid" 2>/dev/null || break
+            port_in_use "$redis_port" && {
+                log "redis-server (pid $redis_pid) on 127.0.0.1:$redis_port"
+                return 0
+            }
+            sleep 0.1
+        done
+        cat "$dir/redis.log" >&2
+        stop_pid "$redis_pid"
+        redis_pid=""
+    done
+    die "redis-server did not start"
+}
+
+# wrk_counter_lua STATUS: prints a wrk Lua script (append it after any request set-up) that counts the
+# answers with exactly STATUS and every other one, and at the end prints one line
+#   COUNT <STATUS answers> <other answers> <last other status> <socket errors> <seconds> <p99 ms>
+# (socket errors: connect + read + write + timeout, from wrk's summary).
+wrk_counter_lua() {
+    cat <<LUA
+local counter_threads = {}
+function setup(thread) table.insert(counter_threads, thread) end
+function init(args) counted = 0; others = 0; other_status = 0 end
+function response(status, headers, body)
+    if status == $1 then counted = counted + 1
+    else others = others + 1; other_status = status end
+end
+function done(summary, latency, requests)
+    local c, o, s = 0, 0, 0
+    for _, t in ipairs(counter_threads) do
+        c = c + t:get("counted"); o = o + t:get("others")
+        if t:get("other_status") ~= 0 then s = t:get("other_status") end
+    end
+    local e = summary.errors
+    io.write(string.format("COUNT %d %d %d %d %.6f %.3f\n", c, o, s, e.connect + e.read + e.write + e.timeout,
+        summary.duration / 1e6, latency:percentile(99) / 1000))
+end
+LUA
+}
+
+# wrk_counted NAME STATUS SETUP_LUA WRK_ARGS... URL: runs wrk with SETUP_LUA (a file, or "" for none)
+# followed by wrk_counter_lua STATUS; shows wrk's output on stderr and prints "<STATUS answers per second>
+# <p99 ms> <STATUS answers>". Rejects the run (exits) on any other status or any socket error: a 429 or
+# a reset is fast and measures nothing.
+wrk_counted() {
+    local name=$1 status=$2 setup=$3 script out counted others last errors seconds p99
+    shift 3
+    script=$(mktemp "${work:?set work to a temporary directory first}/wrk-XXXXXX.lua")
+    { [ -z "$setup" ] || cat "$setup"; wrk_counter_lua "$status"; } >"$script"
+    log "$name: wrk $(printf '%s ' "$@" | sed 's/Bearer [^ ]*/Bearer <redacted>/g')"
+    out=$(wrk -s "$script" "$@") || die "$name: wrk failed: $out"
+    printf '%s\n' "$out" | awk -v prefix="  $name| " '{ print prefix $0 }' >&2
+    read -r counted others last errors seconds p99 < <(printf '%s\n' "$out" | awk '$1 == "COUNT" { print $2, $3, $4, $5, $6, $7 }')
+    [ -n "${counted:-}" ] || die "$name: no figures from wrk's script"
+    [ "$others" = 0 ] || die "$name: $others answer(s) were not $status (last: $last); the run is rejected"
+    [ "$errors" = 0 ] || die "$name: $errors socket error(s); the run is rejected"
+    [ "$counted" -gt 0 ] || die "$name: no $status answer at all"
+    awk -v c="$counted" -v s="$seconds" -v p="$p99" 'BEGIN { printf "%.0f %.2f %d\n", c / s, p, c }'
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+machine_name() {
+    echo "${MACHINE:-"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr -s ' '), $(nproc) cores"}"
+}
+
+# start_nginx DIR LOCATIONS: Debian's nginx ($NGINX, /usr/sbin/nginx) on a free 127.0.0.1 port, stock
+# settings (worker_processes auto) except the access log (off, as Rampart's in the benchmarks) and the
+# server block's LOCATIONS; files in DIR. Sets nginx_pid and nginx_port; stop it with stop_pid "$nginx_pid".
+start_nginx() {
+    local dir=$1 locations=$2 candidate
+    local nginx=${NGINX:-/usr/sbin/nginx}
+    [ -x "$nginx" ] || die "install Debian's nginx-light (make deps)"
+    mkdir -p "$dir"
+    nginx_port=""
+    for _ in $(seq 10); do
+        candidate=$(free_port)
+        cat >"$dir/nginx.conf" <<NGINX
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    server {
+        listen 127.0.0.1:$candidate;
+        $locations
+    }
+}
+NGINX
+        "$nginx" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/stdout.log" 2>"$dir/stderr.log" &
+        nginx_pid=$!
+        for _ in $(seq 50); do
+            kill -0 "$nginx_pid" 2>/dev/null || break
+            port_in_use "$candidate" && {
+                nginx_port=$candidate
+                break
+            }
+            sleep 0.1
+        done
+        [ -n "$nginx_port" ] && break
+        # Lost a race for the port (or failed for another reason): show why, then try another port.
+        cat "$dir/stderr.log" "$dir/error.log" >&2 2>/dev/null || true
+        stop_pid "$nginx_pid"
+        nginx_pid=""
+    done
+    [ -n "$nginx_port" ] || die "nginx did not start"
+    log "nginx (pid $nginx_pid) on port $nginx_port"
 }

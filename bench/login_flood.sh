@@ -21,6 +21,7 @@
 #        model and cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh  # log, die, stop_pid, start_rampart
 
 DURATION=${DURATION:-10}
 MEASURE_CONNECTIONS=${MEASURE_CONNECTIONS:-8}
@@ -29,8 +30,6 @@ FLOOD_CONNECTIONS=${FLOOD_CONNECTIONS:-64}
 FLOOD_PACE_MS=${FLOOD_PACE_MS:-250}
 RAMPART_BIN=${RAMPART_BIN:-build/rampart}
 
-log() { echo "bench: $*" >&2; }
-die() { echo "bench: error: $*" >&2; exit 1; }
 
 command -v wrk >/dev/null 2>&1 || die "install wrk (apt-get install -y wrk)"
 command -v curl >/dev/null 2>&1 || die "install curl"
@@ -39,8 +38,6 @@ command -v curl >/dev/null 2>&1 || die "install curl"
 work=$(mktemp -d /tmp/rampart-bench-flood-XXXXXX)
 pid=""
 flood_pid=""
-# stop_pid: bench/lib.sh
-source bench/lib.sh
 cleanup() {
     stop_pid "$flood_pid"
     stop_pid "$pid"
@@ -53,20 +50,11 @@ trap 'exit 143' TERM
 # ---- Rampart: the default hashing cost and pool; the proxy on 127.0.0.1 is trusted --------------------
 password="bench Walrus 58 juggles quietly"
 printf '%s\n' "$password" >"$work/admin-password"
-env -i PATH="$PATH" HOME="${HOME:-$work}" RAMPART_ENV=development RAMPART_DATA_DIR="$work/data" \
-    RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=false RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
+start_rampart "$work/rampart" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
     RAMPART_TRUSTED_PROXIES=127.0.0.1 ${HASH_THREADS:+RAMPART_AUTH__PASSWORD_HASH_THREADS=$HASH_THREADS} \
-    RAMPART_RATE_LIMITS__ANON=1000000000/hour RAMPART_RATE_LIMITS__USER=1000000000/hour \
-    "$RAMPART_BIN" serve --listen 127.0.0.1:0 --port-file "$work/port" >"$work/out.log" 2>&1 &
-pid=$!
-for _ in $(seq 150); do
-    [ -s "$work/port" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$work/out.log" >&2; die "rampart exited during start-up"; }
-    sleep 0.1
-done
-[ -s "$work/port" ] || die "rampart wrote no port file in 15 s"
-base="http://127.0.0.1:$(tr -d '[:space:]' <"$work/port")"
-log "rampart (pid $pid) at $base"
+    RAMPART_RATE_LIMITS__ANON=1000000000/hour RAMPART_RATE_LIMITS__USER=1000000000/hour
+pid=$started_pid
+base=$started_base
 
 login=$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
     -d "{\"username\":\"admin\",\"password\":\"$password\"}") || die "the admin login failed"

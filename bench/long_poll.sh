@@ -25,6 +25,7 @@
 #        run: DIR/latency-*.submits and .starts), MACHINE (text for the table's machine column).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh  # log, die, stop_pid, start_rampart
 
 RATE=${RATE:-100}
 DURATION=${DURATION:-20}
@@ -42,8 +43,6 @@ if [ -z "${PYTHON:-}" ]; then
     if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
 
-log() { echo "bench: $*" >&2; }
-die() { echo "bench: error: $*" >&2; exit 1; }
 
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(latency idle)
@@ -66,8 +65,6 @@ pid=""        # the server
 worker_pid="" # the external worker of a latency run
 idle_pid=""   # the idle run's client
 
-# stop_pid: bench/lib.sh
-source bench/lib.sh  # the scripts run from the repository root (cd above)
 
 cleanup() {
     stop_pid "$worker_pid"
@@ -91,21 +88,12 @@ start_server() {
     rm -rf "$dir"
     mkdir -p "$dir"
     cp "$work/admin-password" "$dir/admin-password"
-    env -i PATH="$PATH" HOME="${HOME:-$work}" RAMPART_ENV=development RAMPART_DATA_DIR="$dir/data" \
-        RAMPART_SECRET_KEY="$secret_key" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
-        RAMPART_LOG_LEVEL="$LOG_LEVEL" RAMPART_ACCESS_LOG=false RAMPART_JOBS__RUN_WORKERS=false \
+    start_rampart "$dir" RAMPART_SECRET_KEY="$secret_key" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
+        RAMPART_LOG_LEVEL="$LOG_LEVEL" RAMPART_JOBS__RUN_WORKERS=false \
         RAMPART_RATE_LIMITS__USER=1000000000/hour RAMPART_RATE_LIMITS__SCOPES__JOBS__SUBMIT=1000000000/hour \
-        RAMPART_RATE_LIMITS__WORKER="$WORKER_RATE_LIMIT" \
-        "$RAMPART_BIN" serve --listen 127.0.0.1:0 --port-file "$dir/port" \
-        >"$dir/stdout.log" 2>"$dir/stderr.log" &
-    pid=$!
-    for _ in $(seq 150); do
-        [ -s "$dir/port" ] && break
-        kill -0 "$pid" 2>/dev/null || { cat "$dir/stderr.log" >&2; die "rampart exited during start-up"; }
-        sleep 0.1
-    done
-    [ -s "$dir/port" ] || { cat "$dir/stderr.log" >&2; die "rampart wrote no port file in 15 s"; }
-    base="http://127.0.0.1:$(tr -d '[:space:]' <"$dir/port")"
+        RAMPART_RATE_LIMITS__WORKER="$WORKER_RATE_LIMIT"
+    pid=$started_pid
+    base=$started_base
     "$PYTHON" "$helper" setup "$base" "$dir" || die "$name: creating the accounts failed"
     log "$name: rampart (pid $pid) on $base; accounts bench-worker (worker) and bench-user (user)"
 }

@@ -24,6 +24,7 @@
 #        keep the work directory, with the logs and the store, and say where).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh  # log, die, stop_pid, start_rampart, start_redis
 repo=$(pwd)
 
 N=${N:-20000}
@@ -32,8 +33,6 @@ WAIT_SECONDS=${WAIT_SECONDS:-}
 RAMPART_BIN=${RAMPART_BIN:-build/rampart}
 PYTHON=${PYTHON:-/usr/bin/python3}
 
-log() { echo "bench: $*" >&2; }
-die() { echo "bench: error: $*" >&2; exit 1; }
 
 case "$N" in '' | *[!0-9]*) die "N is a whole number" ;; esac
 case "$CONCURRENCY" in '' | *[!0-9]*) die "CONCURRENCY is a whole number" ;; esac
@@ -60,8 +59,6 @@ work=$(mktemp -d /tmp/rampart-bench-pyworker-XXXXXX)
 server_pid=""
 worker_pid=""
 redis_pid=""
-# stop_pid: bench/lib.sh
-source bench/lib.sh  # the scripts run from the repository root (cd above)
 cleanup() {
     stop_pid "$worker_pid"
     stop_pid "$server_pid"
@@ -72,7 +69,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # ---- the Python side: worker module, Celery app, and the driver that submits and times ---------
 cat >"$work/bench_worker.py" <<'PY'
@@ -201,22 +197,12 @@ queue = "bench"
 TOML
 password="bench Walrus 58 juggles quietly"
 printf '%s\n' "$password" >"$work/admin-password"
-mkdir -p "$work/rampart/data"
-env -i PATH="$PATH" HOME="${HOME:-$work}" RAMPART_ENV=development RAMPART_DATA_DIR="$work/rampart/data" \
-    RAMPART_SECRET_KEY="$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')" \
-    RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" RAMPART_LOG_LEVEL=warn RAMPART_ACCESS_LOG=false \
+start_rampart "$work/rampart" RAMPART_SECRET_KEY="$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')" \
+    RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password" \
     RAMPART_RATE_LIMITS__USER=1000000000/hour RAMPART_RATE_LIMITS__SCOPES__JOBS__SUBMIT=1000000000/hour \
-    RAMPART_RATE_LIMITS__WORKER=1000000000/hour \
-    "$RAMPART_BIN" --config "$work/rampart.toml" serve --listen 127.0.0.1:0 --port-file "$work/rampart/port" \
-    >"$work/rampart/stdout.log" 2>"$work/rampart/stderr.log" &
-server_pid=$!
-for _ in $(seq 150); do
-    [ -s "$work/rampart/port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/rampart/stderr.log" >&2; die "rampart exited during start-up"; }
-    sleep 0.1
-done
-[ -s "$work/rampart/port" ] || die "rampart wrote no port file in 15 s"
-base="http://127.0.0.1:$(tr -d '[:space:]' <"$work/rampart/port")"
+    RAMPART_RATE_LIMITS__WORKER=1000000000/hour -- --config "$work/rampart.toml"
+server_pid=$started_pid
+base=$started_base
 db="$work/rampart/data/rampart.db"
 
 api() {  # METHOD PATH BEARER [JSON]: the answer's body; fails on any status but 200/201
@@ -268,18 +254,9 @@ r_rate=$(awk -v n="$N" -v ms="$r_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')
 log "rampart: $N jobs submitted in $((r_t1 - r_t0)) ms, all succeeded $r_ms ms after the first submit = $r_rate jobs/s"
 
 # ---- Celery -------------------------------------------------------------------------------------
-redis_port=$(free_port)
-mkdir -p "$work/redis"
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --save "" --appendonly no \
-    >"$work/redis/redis.log" 2>&1 &
-redis_pid=$!
-for _ in $(seq 100); do
-    "$PYTHON" -c "import redis, sys; redis.Redis(port=$redis_port).ping()" 2>/dev/null && break
-    sleep 0.1
-done
-broker="redis://127.0.0.1:$redis_port/0"
-backend="redis://127.0.0.1:$redis_port/1"
-log "celery: redis-server (pid $redis_pid) on 127.0.0.1:$redis_port"
+start_redis "$work/redis"
+broker="redis://:$redis_password@127.0.0.1:$redis_port/0"
+backend="redis://:$redis_password@127.0.0.1:$redis_port/1"
 (cd "$work" && exec env CELERY_BROKER_URL="$broker" CELERY_RESULT_BACKEND="$backend" \
     "$PYTHON" -m celery -A bench_celery worker -Q bench -c "$CONCURRENCY" -P prefork \
     --without-gossip --without-mingle --loglevel warning) >"$work/celery-worker.log" 2>&1 &
@@ -296,7 +273,7 @@ c_rate=$(awk -v n="$N" -v ms="$c_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')
 log "celery: $N tasks sent in $((c_t1 - c_t0)) ms, all succeeded $c_ms ms after the first send = $c_rate tasks/s"
 
 # ---- summary ------------------------------------------------------------------------------------
-machine=${MACHINE:-"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr -s ' '), $(nproc) cores"}
+machine=$(machine_name)
 ratio=$(awk -v r="$r_rate" -v c="$c_rate" 'BEGIN { printf "%.2f", r / c }')
 celery_version=$("$PYTHON" -c 'import celery; print(celery.__version__)')
 echo "rampart: $r_rate jobs/s ($N no-op jobs, one SDK worker process, concurrency $CONCURRENCY, $r_ms ms end to end)"
