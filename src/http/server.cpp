@@ -2,7 +2,6 @@
 // client does wrong becomes a transportError that the pipeline answers like any other error.
 #include "http/server.hpp"
 
-#include <array>
 #include <limits>
 #include <unordered_set>
 
@@ -30,6 +29,9 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+// A read buffer or response head larger than this after an exchange (a large body, a long answer) is
+// released before the connection idles; smaller ones are kept, so a request allocates nothing for them.
+constexpr std::size_t kKeptBufferBytes = 16 * 1024;
 
 // What shutdown needs to know about a connection; touched only on its worker's thread.
 struct Server::SessionState {
@@ -249,11 +251,7 @@ asio::awaitable<void> Server::serveConnection(Stream& stream, Worker& worker, Se
     boost::system::error_code peerError;
     auto peer = lowest(stream).socket().remote_endpoint(peerError).address();
     beast::flat_buffer buffer;
-    std::string head;  // the serialized status line and headers of the answer being written
-    // An idle keep-alive connection waits with this small array (part of the coroutine frame, which
-    // lives as long as the connection anyway) instead of a heap buffer: what an idle connection holds
-    // is what 10,000 of them cost. Most requests fit in it whole; a longer one continues in `buffer`.
-    std::array<char, 1024> idleRead;
+    std::string head;  // the serialized status line and headers, reused across requests
     bool first = true;
 
     while (!stopping_.load()) {
@@ -263,12 +261,13 @@ asio::awaitable<void> Server::serveConnection(Stream& stream, Worker& worker, Se
         // a client trickling one byte at a time cannot extend it.
         lowest(stream).expires_after(first ? limits.headerTimeout : limits.idleTimeout);
         if (buffer.size() == 0) {
-            // Nothing pipelined is waiting: give the buffers of the last exchange back before idling.
-            buffer.shrink_to_fit();
-            std::string().swap(head);
-            auto [ec, n] = co_await stream.async_read_some(asio::buffer(idleRead), kAsTuple);
+            // Nothing pipelined is waiting. Buffers stay for the next request (no allocation per request),
+            // unless a large request or answer grew them: those go back before the connection idles.
+            if (buffer.capacity() > kKeptBufferBytes) buffer.shrink_to_fit();
+            if (head.capacity() > kKeptBufferBytes) std::string().swap(head);
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kAsTuple);
             if (ec) co_return;
-            buffer.commit(asio::buffer_copy(buffer.prepare(n), asio::buffer(idleRead.data(), n)));
+            buffer.commit(n);
         }
         state.busy = true;
         if (!first) lowest(stream).expires_after(limits.headerTimeout);
