@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
@@ -151,14 +152,18 @@ asio::awaitable<void> WorkerPool::recoverLoop() {
 int WorkerPool::claimable() const {
     const int held = running_ + static_cast<int>(waiting_.size());
     int ahead = 0;
-    if (settings_.prefetch > 0) {
-        // Claim ahead only while some slot turns over: when every slot holds a job that has run
-        // prefetchWait already, a job claimed now would only wait to be given back.
+    if (settings_.prefetch > 0 && averageRun_ >= 0 && !gaveBack_) {
+        // Claim ahead only as many as the slots are expected to start within prefetchWait, by the
+        // recent jobs' run time (none while that is unknown, or longer than the wait), and none while
+        // every slot holds a job that has run prefetchWait already.
+        const double wait = std::chrono::duration<double>(settings_.prefetchWait).count();
+        const double startable = settings_.concurrency * wait / std::max(averageRun_, 1e-6);
         const auto longSince = std::chrono::steady_clock::now() - settings_.prefetchWait;
         const auto longJobs = std::count_if(active_.begin(), active_.end(), [&](const auto& running) {
             return running->started <= longSince;
         });
-        if (longJobs < settings_.concurrency) ahead = settings_.prefetch;
+        if (longJobs < settings_.concurrency)
+            ahead = static_cast<int>(std::min<double>(settings_.prefetch, std::floor(startable)));
     }
     const int limit = settings_.concurrency + ahead;
     const int room = limit - held;
@@ -184,6 +189,7 @@ asio::awaitable<void> WorkerPool::releaseWaiting(std::chrono::steady_clock::time
         waiting_.pop_front();
     }
     if (ids.empty()) co_return;
+    gaveBack_ = true;  // no claim-ahead again before a job finishes: it would take them right back
     const std::size_t count = ids.size();
     try {
         const auto released = co_await store_.releaseJobs(std::move(ids), settings_.holder, now());
@@ -331,6 +337,11 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     }
     running->done = true;
     running->timer.cancel();
+    // The recent jobs' run time (a moving average, seconds), which sizes the claim-ahead.
+    const double ran =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - running->started).count();
+    averageRun_ = averageRun_ < 0 ? ran : 0.8 * averageRun_ + 0.2 * ran;
+    gaveBack_ = false;
     std::erase(active_, running);
     if (series) series->running->Decrement();
 

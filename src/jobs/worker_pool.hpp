@@ -4,8 +4,9 @@
 // back-off and jitter until the attempts run out). Expired leases are taken back at start and then
 // periodically, so a job whose worker died runs again.
 //
-// Claim-ahead: a claim takes up to `prefetch` jobs more than the free slots, while at least one slot
-// turns over (not every running job has run `prefetchWait` yet), so that jobs that finish in
+// Claim-ahead: a claim takes up to `prefetch` jobs more than the free slots, as many as the slots
+// should start within `prefetchWait` by the recent jobs' average run time (none before a job has
+// run, none while every running job has run `prefetchWait` already), so that jobs that finish in
 // microseconds are claimed and reported in large batches (one writer transaction for many jobs) even
 // at a small concurrency. Claimed-ahead jobs wait in the pool, oldest first, for a free slot; one that
 // has waited `prefetchWait` (because every slot holds a long job) is given back to the store
@@ -111,6 +112,8 @@ class WorkerPool {
     bool notified_ = false;
     std::vector<std::shared_ptr<Running>> active_;
     std::deque<Waiting> waiting_;  // claimed, not started yet (claim-ahead)
+    double averageRun_ = -1;       // recent jobs' run time in seconds (moving average); -1: none ran yet
+    bool gaveBack_ = false;        // jobs were given back since the last job finished: claim none ahead
     // Each queue's metric series (settings_.metrics), looked up at construction.
     std::vector<std::pair<std::string, obs::WorkerMetrics::QueueSeries>> series_;
     // The task types this pool may claim; empty: every type (no external type is registered).

@@ -222,8 +222,6 @@ TEST_F(WorkerPoolTest, WithClaimAheadEveryJobRunsExactlyOnce) {
 class ClaimAheadBehindALongJob : public WorkerPoolTest {
   protected:
     void startBehindALongJob(std::chrono::milliseconds prefetchWait) {
-        sleeper_ = submit("sleep", R"({"seconds":60})");
-        for (int n = 0; n < 5; ++n) waiting_.push_back(submit("count", R"({"n":)" + std::to_string(n) + "}"));
         pool_ = std::make_unique<WorkerPool>(store_, registry_,
                                              WorkerSettings{.concurrency = 1,
                                                             .prefetch = 8,
@@ -233,6 +231,26 @@ class ClaimAheadBehindALongJob : public WorkerPoolTest {
                                                             .holder = "long"},
                                              nullptr);
         pool_->start();
+        // A fast job first: the pool claims ahead only once it has seen how long jobs run.
+        ASSERT_EQ(waitFinished(submit("count", R"({"n":999})")).state, JobState::succeeded);
+        // Then, in one commit, a long job and five short ones behind it (claimed in this order).
+        std::vector<store::JobRecord> batch;
+        for (int n = -1; n < 5; ++n) {
+            store::JobRecord job;
+            job.id = n < 0 ? "sleeper" : "short-" + std::to_string(n);
+            job.task = n < 0 ? "sleep" : "count";
+            job.args = n < 0 ? R"({"seconds":60})" : R"({"n":)" + std::to_string(n) + "}";
+            job.queue = "default";
+            job.maxAttempts = 1;  // a given-back job must not have used its only attempt
+            job.runAt = nowMillis();
+            job.timeoutMs = 120'000;
+            job.ownerId = "u1";
+            if (n >= 0) waiting_.push_back(job.id);
+            batch.push_back(std::move(job));
+        }
+        sleeper_ = "sleeper";
+        runToCompletion(store_.submitJobs(std::move(batch), nowMillis()));
+        pool_->notify();
         for (int i = 0; i < 250 && job(sleeper_).state != JobState::running; ++i)
             std::this_thread::sleep_for(5ms);
         ASSERT_EQ(job(sleeper_).state, JobState::running);
