@@ -518,6 +518,10 @@ constexpr Setting kSettings[] = {
      [](Config& c, const RawValue& v) {
          c.jobs.workerConcurrency = static_cast<unsigned>(v.number(1, kMaxConcurrency));
      }},
+    {"jobs.worker_prefetch", false,
+     [](Config& c, const RawValue& v) {
+         c.jobs.workerPrefetch = static_cast<unsigned>(v.number(0, kMaxConcurrency));
+     }},
     // Below 2 s a heartbeat (every third of the lease) could not keep up with a busy store.
     {"jobs.lease_seconds", false, [](Config& c, const RawValue& v) { c.jobs.lease = v.seconds(2, 3'600); }},
     {"jobs.retention_hours", false,

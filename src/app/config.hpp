@@ -66,6 +66,7 @@ struct QueueConfig {
 struct JobsConfig {
     bool runWorkers = true;             // in-process workers in this process (serve --no-workers: false)
     unsigned workerConcurrency = 4;     // in-process jobs at once per queue, unless the queue says
+    unsigned workerPrefetch = 256;      // jobs claimed ahead of the concurrency while jobs finish fast
     std::chrono::seconds lease{30};     // in-process lease; heartbeats renew it; 2..3600
     std::chrono::hours retention{336};  // finished jobs are deleted this long after they end; 0 keeps them
     std::size_t maxBatch = 1000;        // jobs per POST /api/v1/jobs/batch; 1..10000

@@ -163,6 +163,7 @@ std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config,
         jobs::WorkerSettings settings;
         settings.queues = {queue.name};
         settings.concurrency = static_cast<int>(concurrency);
+        settings.prefetch = static_cast<int>(config.jobs.workerPrefetch);
         settings.lease = config.jobs.lease;
         settings.pollInterval = pollInterval;
         settings.recoverLeases = pools.empty();  // the first pool does it for the whole store

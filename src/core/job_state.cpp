@@ -78,6 +78,8 @@ std::string_view eventName(JobEvent event) {
             return "acknowledge_cancel";
         case JobEvent::leaseExpired:
             return "lease_expired";
+        case JobEvent::release:
+            return "release";
     }
     return "due";
 }
@@ -113,6 +115,11 @@ std::optional<JobState> nextState(JobState from, JobEvent event, const JobFacts&
             if (from != S::running) return std::nullopt;
             if (facts.cancelRequested) return S::canceled;
             return attemptsLeft ? S::queued : S::dead;
+        case JobEvent::release:
+            // The attempt never started, so it is not counted: the job waits for a claim again.
+            if (from != S::running) return std::nullopt;
+            if (facts.cancelRequested) return S::canceled;
+            return S::queued;
     }
     return std::nullopt;
 }

@@ -39,6 +39,7 @@ enum class JobEvent {
     cancel,             // a cancel request: at once unless running
     acknowledgeCancel,  // the running handler saw its cancel token
     leaseExpired,       // the worker stopped heart-beating (it died)
+    release,            // the worker gives back a job it claimed ahead and never started (no attempt used)
 };
 
 [[nodiscard]] std::string_view eventName(JobEvent event);

@@ -15,8 +15,8 @@ using namespace std::chrono_literals;
 
 constexpr S kStates[] = {S::scheduled, S::queued, S::running, S::failed, S::succeeded, S::dead, S::canceled};
 constexpr E kEvents[] = {
-    E::due,         E::claim, E::succeed, E::fail, E::failPermanently, E::cancel, E::acknowledgeCancel,
-    E::leaseExpired};
+    E::due,          E::claim,  E::succeed, E::fail, E::failPermanently, E::cancel, E::acknowledgeCancel,
+    E::leaseExpired, E::release};
 
 JobFacts facts(int attempts, int maxAttempts, bool cancelRequested = false) {
     return JobFacts{.attempts = attempts, .maxAttempts = maxAttempts, .cancelRequested = cancelRequested};
@@ -49,6 +49,14 @@ TEST(JobState, AFailureWithoutRetryIsDeadWhateverAttemptsRemain) {
         << "a cancel requested before the failure still ends the job canceled";
     for (S other : {S::scheduled, S::queued, S::failed})
         EXPECT_FALSE(nextState(other, E::failPermanently, facts(1, 3))) << stateName(other);
+}
+
+TEST(JobState, AReleasedJobIsQueuedAgainWhateverItsAttempts) {
+    // The attempt was never started (the store uncounts it), so even the last one queues the job again.
+    EXPECT_EQ(nextState(S::running, E::release, facts(1, 1)), S::queued);
+    EXPECT_EQ(nextState(S::running, E::release, facts(1, 3, true)), S::canceled);
+    for (S other : {S::scheduled, S::queued, S::failed, S::succeeded, S::dead, S::canceled})
+        EXPECT_FALSE(nextState(other, E::release, facts(1, 3))) << stateName(other);
 }
 
 TEST(JobState, ALostLeaseRequeuesOrKills) {

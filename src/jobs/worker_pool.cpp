@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
@@ -41,6 +42,7 @@ struct WorkerPool::Running {
     CancelToken token;
     asio::steady_timer timer;  // the lease keeper's wait
     std::chrono::steady_clock::time_point deadline;
+    std::chrono::steady_clock::time_point started;
     bool done = false;
     bool timedOut = false;
     bool cancelRequested = false;
@@ -71,6 +73,13 @@ WorkerPool::WorkerPool(store::JobStore& store, const TaskRegistry& registry, Wor
     // Expired leases are looked for at least once per lease: a dead worker's job is back within about
     // two leases, not a whole recovery interval after its lease (which a short lease would make long).
     settings_.recoveryInterval = std::min(settings_.recoveryInterval, settings_.lease);
+    // A claimed-ahead job's lease (from its claim) must outlast its wait, and its attempt's timeout
+    // (also from the claim) must not lose more than a fraction of the store's grace to it.
+    if (settings_.prefetch < 0) settings_.prefetch = 0;
+    settings_.prefetchWait = std::clamp<std::chrono::milliseconds>(
+        settings_.prefetchWait, std::chrono::milliseconds(1),
+        std::min<std::chrono::milliseconds>(settings_.lease / 3,
+                                            std::chrono::milliseconds(store::kTimeoutGrace / 2)));
 }
 
 WorkerPool::~WorkerPool() {
@@ -140,34 +149,94 @@ asio::awaitable<void> WorkerPool::recoverLoop() {
     }
 }
 
+int WorkerPool::claimable() const {
+    const int held = running_ + static_cast<int>(waiting_.size());
+    int ahead = 0;
+    if (settings_.prefetch > 0 && averageRun_ >= 0 && !gaveBack_) {
+        // Claim ahead only as many as the slots are expected to start within prefetchWait, by the
+        // recent jobs' run time (none while that is unknown, or longer than the wait), and none while
+        // every slot holds a job that has run prefetchWait already.
+        const double wait = std::chrono::duration<double>(settings_.prefetchWait).count();
+        const double startable = settings_.concurrency * wait / std::max(averageRun_, 1e-6);
+        const auto longSince = std::chrono::steady_clock::now() - settings_.prefetchWait;
+        const auto longJobs = std::count_if(active_.begin(), active_.end(), [&](const auto& running) {
+            return running->started <= longSince;
+        });
+        if (longJobs < settings_.concurrency)
+            ahead = static_cast<int>(std::min<double>(settings_.prefetch, std::floor(startable)));
+    }
+    const int limit = settings_.concurrency + ahead;
+    const int room = limit - held;
+    // While jobs wait, every slot is busy: claim again once half the room is free, in one batch, not
+    // a job at a time.
+    if (!waiting_.empty() && room < limit / 2) return 0;
+    return std::max(0, room);
+}
+
+void WorkerPool::startWaiting() {
+    while (!stopping_ && running_ < settings_.concurrency && !waiting_.empty()) {
+        store::JobRecord job = std::move(waiting_.front().job);
+        waiting_.pop_front();
+        ++running_;
+        asio::co_spawn(io_, runJob(std::move(job)), asio::detached);
+    }
+}
+
+asio::awaitable<void> WorkerPool::releaseWaiting(std::chrono::steady_clock::time_point before) {
+    std::vector<std::string> ids;
+    while (!waiting_.empty() && waiting_.front().claimed < before) {
+        ids.push_back(std::move(waiting_.front().job.id));
+        waiting_.pop_front();
+    }
+    if (ids.empty()) co_return;
+    gaveBack_ = true;  // no claim-ahead again before a job finishes: it would take them right back
+    const std::size_t count = ids.size();
+    try {
+        const auto released = co_await store_.releaseJobs(std::move(ids), settings_.holder, now());
+        spdlog::debug("workers: gave back {} of {} job(s) claimed ahead", released.size(), count);
+    } catch (const std::exception& error) {
+        // Their leases run out and they are taken back (with the attempt counted).
+        warnStoreFailure(fmt::format("giving back {} job(s) claimed ahead", count), error);
+    }
+}
+
 asio::awaitable<void> WorkerPool::dispatch() {
     boost::system::error_code ec;
     while (!stopping_) {
-        const int free = settings_.concurrency - running_;
+        // Claimed-ahead jobs that waited their longest behind long jobs go back for other workers.
+        co_await releaseWaiting(std::chrono::steady_clock::now() - settings_.prefetchWait);
+        const int wanted = claimable();
         std::vector<store::JobRecord> claimed;
-        if (free > 0) {
+        if (wanted > 0 && !stopping_) {
             try {
-                claimed = co_await store_.claimJobs(settings_.queues, inProcessTasks_, free, settings_.holder,
-                                                    settings_.lease.count(), now());
+                claimed = co_await store_.claimJobs(settings_.queues, inProcessTasks_, wanted,
+                                                    settings_.holder, settings_.lease.count(), now());
             } catch (const std::exception& error) {
                 warnStoreFailure("claiming jobs", error);
             }
         }
-        // Claimed while stop() was called: leave them leased; they are taken back when the lease ends.
+        const auto claimedAt = std::chrono::steady_clock::now();
+        for (auto& job : claimed) waiting_.push_back(Waiting{.job = std::move(job), .claimed = claimedAt});
         if (stopping_) break;
-        for (auto& job : claimed) {
-            ++running_;
-            asio::co_spawn(io_, runJob(std::move(job)), asio::detached);
-        }
+        startWaiting();
         if (notified_) {
             notified_ = false;
             continue;
         }
-        if (claimed.empty() || running_ >= settings_.concurrency) {
-            wake_.expires_after(settings_.pollInterval);
+        if (claimed.empty() || claimable() == 0) {
+            // With jobs waiting, wake in time to give back the oldest when its wait ends.
+            auto wait = settings_.pollInterval;
+            if (!waiting_.empty())
+                wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(
+                                          waiting_.front().claimed + settings_.prefetchWait -
+                                          std::chrono::steady_clock::now()) +
+                                          std::chrono::milliseconds(1));
+            wake_.expires_after(std::max(wait, std::chrono::milliseconds(1)));
             co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         }
     }
+    // Claimed and never started: given back now rather than held until their leases run out.
+    co_await releaseWaiting(std::chrono::steady_clock::time_point::max());
 }
 
 asio::awaitable<void> WorkerPool::keepLease(std::shared_ptr<Running> running) {
@@ -224,7 +293,8 @@ const obs::WorkerMetrics::QueueSeries* WorkerPool::seriesOf(const std::string& q
 asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     auto running = std::make_shared<Running>(io_);
     running->id = job.id;
-    running->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(job.timeoutMs);
+    running->started = std::chrono::steady_clock::now();
+    running->deadline = running->started + std::chrono::milliseconds(job.timeoutMs);
     active_.push_back(running);
     const obs::WorkerMetrics::QueueSeries* series = seriesOf(job.queue);
     if (series) series->running->Increment();
@@ -267,6 +337,11 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     }
     running->done = true;
     running->timer.cancel();
+    // The recent jobs' run time (a moving average, seconds), which sizes the claim-ahead.
+    const double ran =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - running->started).count();
+    averageRun_ = averageRun_ < 0 ? ran : 0.8 * averageRun_ + 0.2 * ran;
+    gaveBack_ = false;
     std::erase(active_, running);
     if (series) series->running->Decrement();
 
@@ -306,9 +381,10 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
             asio::co_spawn(io_, reportLoop(), asio::detached);
         }
     }
-    // The slot is free once the handler has returned: the next claim can share a commit with this
-    // report instead of waiting for it.
+    // The slot is free once the handler has returned: a job claimed ahead takes it at once, and the
+    // next claim can share a commit with this report instead of waiting for it.
     --running_;
+    startWaiting();
     notified_ = true;
     wake_.cancel();
 }

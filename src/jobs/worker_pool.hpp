@@ -3,11 +3,21 @@
 // its lease alive with heartbeats, enforces the timeout, and reports outcomes in batches (retrying with
 // back-off and jitter until the attempts run out). Expired leases are taken back at start and then
 // periodically, so a job whose worker died runs again.
+//
+// Claim-ahead: a claim takes up to `prefetch` jobs more than the free slots, as many as the slots
+// should start within `prefetchWait` by the recent jobs' average run time (none before a job has
+// run, none while every running job has run `prefetchWait` already), so that jobs that finish in
+// microseconds are claimed and reported in large batches (one writer transaction for many jobs) even
+// at a small concurrency. Claimed-ahead jobs wait in the pool, oldest first, for a free slot; one that
+// has waited `prefetchWait` (because every slot holds a long job) is given back to the store
+// (releaseJobs: queued again, its attempt uncounted) for any other worker, and so are those still
+// waiting when the pool stops.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <string>
@@ -32,6 +42,8 @@ namespace rampart::jobs {
 struct WorkerSettings {
     std::vector<std::string> queues = {"default"};
     int concurrency = 4;                                 // jobs running at once
+    int prefetch = 0;                                    // jobs claimed ahead of the free slots (0: none)
+    std::chrono::milliseconds prefetchWait{500};         // a claimed-ahead job waits this long, at most
     std::chrono::milliseconds lease{30'000};             // extended every lease / 3 while a job runs
     std::chrono::milliseconds pollInterval{200};         // idle wait between claims, unless notified
     std::chrono::milliseconds recoveryInterval{10'000};  // expired leases taken back this often (<= lease)
@@ -63,7 +75,18 @@ class WorkerPool {
   private:
     struct Running;
 
+    struct Waiting {
+        store::JobRecord job;
+        std::chrono::steady_clock::time_point claimed;
+    };
+
     boost::asio::awaitable<void> dispatch();
+    // Starts waiting jobs while slots are free, oldest first.
+    void startWaiting();
+    // Gives back (releaseJobs) the waiting jobs claimed before `before` (all with the max time point).
+    boost::asio::awaitable<void> releaseWaiting(std::chrono::steady_clock::time_point before);
+    // Jobs that may be claimed now: free slots, plus the claim-ahead while a slot turns over.
+    [[nodiscard]] int claimable() const;
     boost::asio::awaitable<void> recoverLoop();
     boost::asio::awaitable<void> runJob(store::JobRecord job);
     boost::asio::awaitable<void> keepLease(std::shared_ptr<Running> running);
@@ -88,6 +111,9 @@ class WorkerPool {
     int running_ = 0;  // these are touched only on io_'s one thread
     bool notified_ = false;
     std::vector<std::shared_ptr<Running>> active_;
+    std::deque<Waiting> waiting_;  // claimed, not started yet (claim-ahead)
+    double averageRun_ = -1;       // recent jobs' run time in seconds (moving average); -1: none ran yet
+    bool gaveBack_ = false;        // jobs were given back since the last job finished: claim none ahead
     // Each queue's metric series (settings_.metrics), looked up at construction.
     std::vector<std::pair<std::string, obs::WorkerMetrics::QueueSeries>> series_;
     // The task types this pool may claim; empty: every type (no external type is registered).

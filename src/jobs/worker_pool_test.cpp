@@ -2,6 +2,7 @@
 // a cancel reaches a running handler, a timeout stops one, and a job whose worker died runs again.
 #include "jobs/worker_pool.hpp"
 
+#include <array>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -43,6 +44,14 @@ class WorkerPoolTest : public ::testing::Test {
                                    throw TaskFailed("it broke");
                                    co_return nullptr;
                                }});
+        registry_.add(
+            TaskType{.name = "count",
+                     .argsSchema = json::object{{"type", "object"}},
+                     .maxAttempts = 3,
+                     .handler = [this](TaskContext& context) -> boost::asio::awaitable<json::value> {
+                         ++runs_[static_cast<std::size_t>(context.args.at("n").as_int64())];
+                         co_return nullptr;
+                     }});
     }
     ~WorkerPoolTest() override {
         if (pool_) pool_->stop();
@@ -93,6 +102,7 @@ class WorkerPoolTest : public ::testing::Test {
     TaskRegistry registry_;
     std::unique_ptr<WorkerPool> pool_;
     std::atomic<int> failures_{0};
+    std::array<std::atomic<int>, 1000> runs_{};  // runs of "count" by its argument n
     int counter_ = 0;
 };
 
@@ -180,6 +190,112 @@ TEST_F(WorkerPoolTest, StoppingLeavesRunningJobsToBeTakenBack) {
     auto after = job(id);
     EXPECT_EQ(after.state, JobState::running) << "not reported: the lease will expire and the job run again";
     pool_.reset();
+}
+
+// Claim-ahead (WorkerSettings::prefetch): with two pools claiming far more than they run at once, every
+// job runs exactly once, and its one attempt is the only one counted.
+TEST_F(WorkerPoolTest, WithClaimAheadEveryJobRunsExactlyOnce) {
+    constexpr int kJobs = 600;
+    for (int n = 0; n < kJobs; ++n) submit("count", R"({"n":)" + std::to_string(n) + "}");
+    auto settings = [](std::string holder) {
+        return WorkerSettings{.concurrency = 2,
+                              .prefetch = 64,
+                              .prefetchWait = 200ms,
+                              .lease = 3000ms,
+                              .pollInterval = 20ms,
+                              .holder = std::move(holder)};
+    };
+    pool_ = std::make_unique<WorkerPool>(store_, registry_, settings("a"), nullptr);
+    WorkerPool second(store_, registry_, settings("b"), nullptr);
+    pool_->start();
+    second.start();
+    for (int n = 0; n < kJobs; ++n) {
+        auto done = waitFinished("job-" + std::to_string(n + 1));
+        ASSERT_EQ(done.state, JobState::succeeded) << done.id;
+        EXPECT_EQ(done.attempts, 1) << done.id;
+    }
+    second.stop();
+    for (int n = 0; n < kJobs; ++n) EXPECT_EQ(runs_[static_cast<std::size_t>(n)].load(), 1) << "n = " << n;
+}
+
+// A pool whose one slot holds a long job, with jobs it claimed ahead behind it.
+class ClaimAheadBehindALongJob : public WorkerPoolTest {
+  protected:
+    void startBehindALongJob(std::chrono::milliseconds prefetchWait) {
+        pool_ = std::make_unique<WorkerPool>(store_, registry_,
+                                             WorkerSettings{.concurrency = 1,
+                                                            .prefetch = 8,
+                                                            .prefetchWait = prefetchWait,
+                                                            .lease = 9000ms,
+                                                            .pollInterval = 20ms,
+                                                            .holder = "long"},
+                                             nullptr);
+        pool_->start();
+        // A fast job first: the pool claims ahead only once it has seen how long jobs run.
+        ASSERT_EQ(waitFinished(submit("count", R"({"n":999})")).state, JobState::succeeded);
+        // Then, in one commit, a long job and five short ones behind it (claimed in this order).
+        std::vector<store::JobRecord> batch;
+        for (int n = -1; n < 5; ++n) {
+            store::JobRecord job;
+            job.id = n < 0 ? "sleeper" : "short-" + std::to_string(n);
+            job.task = n < 0 ? "sleep" : "count";
+            job.args = n < 0 ? R"({"seconds":60})" : R"({"n":)" + std::to_string(n) + "}";
+            job.queue = "default";
+            job.maxAttempts = 1;  // a given-back job must not have used its only attempt
+            job.runAt = nowMillis();
+            job.timeoutMs = 120'000;
+            job.ownerId = "u1";
+            if (n >= 0) waiting_.push_back(job.id);
+            batch.push_back(std::move(job));
+        }
+        sleeper_ = "sleeper";
+        runToCompletion(store_.submitJobs(std::move(batch), nowMillis()));
+        pool_->notify();
+        for (int i = 0; i < 250 && job(sleeper_).state != JobState::running; ++i)
+            std::this_thread::sleep_for(5ms);
+        ASSERT_EQ(job(sleeper_).state, JobState::running);
+    }
+    std::string sleeper_;
+    std::vector<std::string> waiting_;
+};
+
+TEST_F(ClaimAheadBehindALongJob, JobsClaimedAheadAreGivenBackAfterTheirWaitForAnotherWorker) {
+    startBehindALongJob(300ms);
+    // Another worker that claims one job at a time runs every one of them while the long job goes on.
+    WorkerPool other(
+        store_, registry_,
+        WorkerSettings{.concurrency = 1, .lease = 9000ms, .pollInterval = 20ms, .holder = "other"}, nullptr);
+    other.start();
+    const auto started = std::chrono::steady_clock::now();
+    for (const auto& id : waiting_) {
+        auto done = waitFinished(id);
+        EXPECT_EQ(done.state, JobState::succeeded) << id;
+        EXPECT_EQ(done.attempts, 1) << "the attempt given back is not counted: " << id;
+        auto events = runToCompletion(store_.jobEvents(id));
+        const bool released = std::any_of(events.begin(), events.end(), [](const auto& event) {
+            return event.detail == "released unstarted";
+        });
+        EXPECT_TRUE(released) << id << " was claimed ahead by the busy pool, then given back";
+    }
+    // Well before their lease (9 s) would have run out: the bound is the wait (300 ms) plus a claim.
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+    EXPECT_EQ(job(sleeper_).state, JobState::running) << "the long job goes on";
+    other.stop();
+    for (int n = 0; n < 5; ++n) EXPECT_EQ(runs_[static_cast<std::size_t>(n)].load(), 1);
+}
+
+TEST_F(ClaimAheadBehindALongJob, StoppingGivesBackTheJobsClaimedAhead) {
+    startBehindALongJob(2000ms);
+    for (const auto& id : waiting_) ASSERT_EQ(job(id).state, JobState::running) << id << " claimed ahead";
+    pool_->stop();
+    for (const auto& id : waiting_) {
+        auto after = job(id);
+        EXPECT_EQ(after.state, JobState::queued) << id << " given back at once, not at its lease's end";
+        EXPECT_EQ(after.attempts, 0) << id;
+    }
+    EXPECT_EQ(job(sleeper_).state, JobState::running) << "the started job is left to its lease, as before";
+    pool_.reset();
+    for (int n = 0; n < 5; ++n) EXPECT_EQ(runs_[static_cast<std::size_t>(n)].load(), 0);
 }
 
 }  // namespace

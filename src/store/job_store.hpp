@@ -203,6 +203,11 @@ class JobStore {
     // whose jobs end in bursts; one store call instead of one per job.
     virtual boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> finishAttempts(
         std::vector<AttemptReport> reports, Millis now) = 0;
+    // Gives back jobs `holder` claimed but never started (a worker's claim-ahead): each one it holds a
+    // live lease on goes back to queued with its attempt uncounted (canceled when a cancel was
+    // requested), all in one transaction. Returns the ids given back; the others are left as they are.
+    virtual boost::asio::awaitable<std::vector<std::string>> releaseJobs(std::vector<std::string> ids,
+                                                                         std::string holder, Millis now) = 0;
     // Takes back every lease that expired before `now` (queued again with the attempt counted, dead,
     // or canceled); returns how many.
     virtual boost::asio::awaitable<int> recoverExpiredLeases(Millis now) = 0;

@@ -215,6 +215,11 @@ boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> SealedJobStor
     co_return states;
 }
 
+boost::asio::awaitable<std::vector<std::string>> SealedJobStore::releaseJobs(std::vector<std::string> ids,
+                                                                             std::string holder, Millis now) {
+    return jobs_.releaseJobs(std::move(ids), std::move(holder), now);
+}
+
 boost::asio::awaitable<int> SealedJobStore::recoverExpiredLeases(Millis now) {
     return jobs_.recoverExpiredLeases(now);
 }

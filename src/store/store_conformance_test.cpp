@@ -1123,6 +1123,41 @@ TEST_P(JobConformance, ExpiredLeasesAreTakenBackAndTheOldHolderIsRefused) {
     EXPECT_EQ(stateOf("j1"), jobs::JobState::dead) << "no attempts left";
 }
 
+TEST_P(JobConformance, ReleasedJobsAreQueuedAgainWithTheirAttemptUncountedOnlyByTheirHolder) {
+    auto one = jobRecord("j1");
+    one.maxAttempts = 1;  // a release must not use up the only attempt
+    submit(one);
+    submit(jobRecord("j2"));
+    submit(jobRecord("j3"));
+    ASSERT_EQ(claim(3, "w1").size(), 3u);
+    runToCompletion(store_->cancelJob("j3", kM0 + 1));
+    auto released =
+        runToCompletion(store_->releaseJobs({"j1", "j2", "j3", "unknown"}, "w2", kM0 + 2));  // not the holder
+    EXPECT_TRUE(released.empty());
+    released = runToCompletion(store_->releaseJobs({"j1", "j3", "unknown"}, "w1", kM0 + 2));
+    std::sort(released.begin(), released.end());
+    EXPECT_EQ(released, (std::vector<std::string>{"j1", "j3"}));
+    EXPECT_EQ(stateOf("j1"), jobs::JobState::queued);
+    EXPECT_EQ(stateOf("j2"), jobs::JobState::running) << "not asked for: still leased";
+    EXPECT_EQ(stateOf("j3"), jobs::JobState::canceled) << "its cancel was requested";
+    auto job = runToCompletion(store_->findJob("j1"));
+    EXPECT_EQ(job->attempts, 0);
+    EXPECT_FALSE(job->leaseHolder);
+    EXPECT_FALSE(finish("j1", "w1", true, kM0 + 3)) << "the lease was given back";
+    EXPECT_TRUE(runToCompletion(store_->releaseJobs({"j1"}, "w1", kM0 + 3)).empty()) << "once only";
+    auto events = runToCompletion(store_->jobEvents("j1"));
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(events[2].from, jobs::JobState::running);
+    EXPECT_EQ(events[2].to, jobs::JobState::queued);
+    EXPECT_EQ(events[2].detail, "released unstarted");
+    auto again = claim(3, "w2", kM0 + 4);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].id, "j1");
+    EXPECT_EQ(again[0].attempts, 1);
+    EXPECT_EQ(finish("j1", "w2", true, kM0 + 5), jobs::JobState::succeeded);
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 30'000)), 1) << "j2 alone";
+}
+
 TEST_P(JobConformance, AFailureWithoutRetryEndsTheJobWhateverAttemptsRemain) {
     submit(jobRecord("j1"));
     claim(1, "w1");

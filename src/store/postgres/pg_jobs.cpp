@@ -704,6 +704,49 @@ boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> PostgresStore
     });
 }
 
+boost::asio::awaitable<std::vector<std::string>> PostgresStore::releaseJobs(std::vector<std::string> ids,
+                                                                            std::string holder, Millis now) {
+    using IdsAndQueues = std::pair<std::vector<std::string>, std::vector<std::string>>;
+    auto work = inTransaction([ids = std::move(ids), holder = std::move(holder),
+                               now](pg::Connection& db) -> asio::awaitable<IdsAndQueues> {
+        IdsAndQueues released;
+        if (ids.empty()) co_return released;
+        // Id order, as finishAttempts locks, so that neither deadlocks.
+        pg::Params lockParams;
+        lockParams.addArray(ids);
+        const auto locked = co_await db.query(jobSelect("WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"),
+                                              std::move(lockParams));
+        MoveRows moves;
+        std::set<std::string> requeued;
+        for (const JobRecord& job : jobsOf(locked)) {
+            if (!holdsLiveLease(job, holder, now)) continue;
+            const auto next = jobs::nextState(job.state, JobEvent::release, factsOf(job));
+            if (!next) continue;
+            moves.add(job, *next, now, kReleasedDetail);
+            released.first.push_back(job.id);
+            if (*next == JobState::queued) requeued.insert(job.queue);
+        }
+        if (!moves.empty()) {
+            // The attempt the claim counted never started.
+            pg::Params params;
+            params.addArray(released.first);
+            std::vector<pg::Statement> writes;
+            writes.push_back(
+                pg::Statement{.sql = "UPDATE jobs SET attempts = attempts - 1, attempt_deadline = NULL "
+                                     "WHERE id = ANY($1::text[]) AND attempts > 0",
+                              .params = std::move(params)});
+            for (auto& statement : moves.statements(now)) writes.push_back(std::move(statement));
+            co_await db.pipeline(std::move(writes));
+        }
+        released.second.assign(requeued.begin(), requeued.end());
+        co_return released;
+    });
+    IdsAndQueues released = co_await std::move(work);
+    // Other nodes' idle workers may take them now, not at their next poll.
+    if (!released.second.empty()) announceQueuedJobs(std::move(released.second));
+    co_return std::move(released.first);
+}
+
 boost::asio::awaitable<int> PostgresStore::recoverExpiredLeases(Millis now) {
     auto work = takeBackExpiredLeases(now);
     LeasesTakenBack taken = co_await std::move(work);

@@ -112,16 +112,20 @@ std::optional<JobState> finishLeased(Connection& db, const std::string& id, cons
     const AttemptEnd end = attemptEndOf(outcome);
     auto next = jobs::nextState(job->state, end.event, factsOf(*job));
     if (!next) return std::nullopt;
+    // The outcome and the move in one statement (every finish edge leaves running: no lease is kept).
     auto record = db.prepare(
         "UPDATE jobs SET result = ?2, error = ?3, run_at = ?4, progress = "
-        "CASE WHEN ?5 THEN 100 ELSE progress END WHERE id = ?1");
+        "CASE WHEN ?5 THEN 100 ELSE progress END, state = ?6, updated = ?7, finished = ?8, "
+        "lease_holder = NULL, lease_expires = NULL WHERE id = ?1");
     record.bindText(1, id);
     bindOptional(record, 2, outcome.result);
     bindOptional(record, 3, outcome.error);
     record.bindInt64(4, runAtAfter(*job, *next, outcome));
     record.bindInt64(5, outcome.succeeded ? 1 : 0);
+    record.bindText(6, jobs::stateName(*next)).bindInt64(7, now);
+    bindOptional(record, 8, finishedAt(*next, now));
     record.step();
-    moveJob(db, *job, *next, now, end.detail);
+    recordEvent(db, id, now, job->state, *next, end.detail);
     return next;
 }
 
@@ -343,6 +347,27 @@ boost::asio::awaitable<std::vector<std::string>> SqliteStore::leaseHolders(std::
         std::vector<std::string> holders;
         while (query.step()) holders.push_back(query.columnText(0));
         return holders;
+    });
+}
+
+boost::asio::awaitable<std::vector<std::string>> SqliteStore::releaseJobs(std::vector<std::string> ids,
+                                                                          std::string holder, Millis now) {
+    return write([ids = std::move(ids), holder = std::move(holder), now](Connection& db) {
+        std::vector<std::string> released;
+        for (const std::string& id : ids) {
+            auto job = leasedJob(db, id, holder, now);
+            if (!job) continue;
+            auto next = jobs::nextState(job->state, JobEvent::release, factsOf(*job));
+            if (!next) continue;
+            // The attempt the claim counted never started.
+            auto uncount = db.prepare(
+                "UPDATE jobs SET attempts = attempts - 1, attempt_deadline = NULL WHERE id = ?1 AND attempts "
+                "> 0");
+            uncount.bindText(1, id).step();
+            moveJob(db, *job, *next, now, kReleasedDetail);
+            released.push_back(id);
+        }
+        return released;
     });
 }
 
