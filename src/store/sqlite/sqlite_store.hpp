@@ -1,5 +1,6 @@
 // SqliteStore: the embedded Store. One writer thread with group commit, a small pool of reader
-// threads, and awaitable write()/read() that never run database work on the caller's thread.
+// threads, and awaitable write()/read() that never run database work on the caller's thread (readHere(),
+// for one-row reads on the request path, does: see there).
 #pragma once
 
 #include <atomic>
