@@ -5,6 +5,7 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "core/rfc3339.hpp"
 
@@ -52,6 +53,82 @@ json::object jobJson(const store::JobRecord& job) {
             {"created", timeText(store::fromMillis(job.created))},
             {"updated", timeText(store::fromMillis(job.updated))},
             {"finished", optionalTime(job.finished)}};
+}
+
+namespace {
+
+void appendKey(std::string& out, std::string_view key) {
+    out += '"';
+    out += key;  // fixed ASCII names: nothing to escape
+    out += "\":";
+}
+
+void appendString(std::string& out, std::string_view key, std::string_view text) {
+    appendKey(out, key);
+    out += json::serialize(text);
+    out += ',';
+}
+
+void appendInt(std::string& out, std::string_view key, std::int64_t number) {
+    appendKey(out, key);
+    out += std::to_string(number);
+    out += ',';
+}
+
+void appendValue(std::string& out, std::string_view key, const json::value& value) {
+    appendKey(out, key);
+    out += json::serialize(value);
+    out += ',';
+}
+
+void appendOptionalString(std::string& out, std::string_view key, const std::optional<std::string>& text) {
+    if (text) {
+        appendString(out, key, *text);
+    } else {
+        appendKey(out, key);
+        out += "null,";
+    }
+}
+
+void appendTime(std::string& out, std::string_view key, store::Millis millis) {
+    appendString(out, key, timeText(store::fromMillis(millis)));
+}
+
+}  // namespace
+
+std::string jobJsonText(const store::JobRecord& job) {
+    std::string out;
+    out.reserve(512 + job.args.size() + (job.result ? job.result->size() : 0));
+    out += '{';
+    appendString(out, "id", job.id);
+    appendString(out, "task", job.task);
+    appendValue(out, "args", storedJson(job.args));
+    appendString(out, "queue", job.queue);
+    appendInt(out, "priority", job.priority);
+    appendString(out, "state", jobs::stateName(job.state));
+    appendInt(out, "attempts", job.attempts);
+    appendInt(out, "max_attempts", job.maxAttempts);
+    appendTime(out, "run_at", job.runAt);
+    appendValue(out, "timeout_seconds", secondsJson(job.timeoutMs));
+    appendString(out, "owner", job.ownerId);
+    appendOptionalString(out, "idempotency_key", job.idempotencyKey);
+    appendInt(out, "progress", job.progress);
+    appendString(out, "progress_message", job.progressMessage);
+    if (job.result) {
+        appendValue(out, "result", storedJson(job.result));
+    } else {
+        out += "\"result\":null,";
+    }
+    appendOptionalString(out, "error", job.error);
+    appendKey(out, "cancel_requested");
+    out += job.cancelRequested ? "true," : "false,";
+    appendTime(out, "created", job.created);
+    appendTime(out, "updated", job.updated);
+    appendKey(out, "finished");
+    out += job.finished ? json::serialize(json::string_view(timeText(store::fromMillis(*job.finished))))
+                        : std::string("null");
+    out += '}';
+    return out;
 }
 
 }  // namespace rampart::api

@@ -111,7 +111,7 @@ boost::asio::awaitable<void> listJobs(jobs::JobService& service, Exchange& ex) {
 
 boost::asio::awaitable<void> getJob(jobs::JobService& service, Exchange& ex) {
     auto job = co_await service.get(caller(ex), std::string(ex.pathParam("id")));
-    reply(ex, Status::ok, jobJson(job));
+    replyText(ex, Status::ok, jobJsonText(job));
 }
 
 boost::asio::awaitable<void> cancelJob(jobs::JobService& service, Exchange& ex) {

@@ -20,6 +20,13 @@ inline void reply(http::Exchange& ex, http::Status status, const boost::json::va
     ex.response.body() = boost::json::serialize(body);
 }
 
+// The same with a document already serialized (JSON text).
+inline void replyText(http::Exchange& ex, http::Status status, std::string body) {
+    ex.response.result(status);
+    ex.response.set(http::beast_http::field::content_type, "application/json");
+    ex.response.body() = std::move(body);
+}
+
 // A route handler that is a named function of a service (`awaitable<void> getJob(JobService&, Exchange&)`),
 // bound to the service for the route table: `.handler = handler<getJob>(service)`.
 template <auto Function, class Service>

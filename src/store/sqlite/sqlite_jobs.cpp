@@ -167,7 +167,8 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::submitJobs(std::vect
 }
 
 boost::asio::awaitable<std::optional<JobRecord>> SqliteStore::findJob(std::string id) {
-    return read([id = std::move(id)](Connection& db) { return loadJob(db, id); });
+    // On the calling thread: one indexed row, and the hottest read of the API (GET /api/v1/jobs/{id}).
+    return readHere([id = std::move(id)](Connection& db) { return loadJob(db, id); });
 }
 
 boost::asio::awaitable<JobPage> SqliteStore::listJobs(JobQuery query) {

@@ -111,7 +111,19 @@ void JobQueue::close() {
 
 // --- SqliteStore ---
 
-SqliteStore::SqliteStore(const std::filesystem::path& path, Options options) : options_(options) {
+namespace {
+std::atomic<std::uint64_t> nextStoreSerial{1};
+
+// The calling thread's readHere() connection: valid while the store whose serial it carries is open.
+struct CallerConnection {
+    std::uint64_t serial = 0;
+    Connection* connection = nullptr;
+};
+thread_local CallerConnection callerConnectionOfThread;
+}  // namespace
+
+SqliteStore::SqliteStore(const std::filesystem::path& path, Options options)
+    : options_(options), serial_(nextStoreSerial.fetch_add(1)), path_(path) {
     if (options_.readThreads < 1 || options_.maxBatch < 1) {
         throw std::invalid_argument("SqliteStore needs at least one reader thread and a batch size of 1");
     }
@@ -137,10 +149,27 @@ SqliteStore::~SqliteStore() {
     close();
 }
 
+Connection* SqliteStore::callerConnection() {
+    CallerConnection& mine = callerConnectionOfThread;
+    if (mine.serial == serial_) return mine.connection;
+    const std::lock_guard lock(callerOpenMutex_);
+    if (callerConnections_.size() >= kMaxCallerConnections) return nullptr;
+    callerConnections_.push_back(std::make_unique<Connection>(path_, Connection::Mode::readOnly));
+    mine = CallerConnection{.serial = serial_, .connection = callerConnections_.back().get()};
+    return mine.connection;
+}
+
 void SqliteStore::close() {
     const std::lock_guard lock(closeMutex_);
     if (closed_) return;
     closed_ = true;
+    {
+        // Waits for every readHere() under way; later ones find the store closed.
+        const std::unique_lock callers(callerMutex_);
+        callerClosed_ = true;
+        const std::lock_guard open(callerOpenMutex_);
+        callerConnections_.clear();
+    }
     // Closing the queues refuses new work; the threads drain what is already queued, then exit.
     writes_.close();
     reads_.close();

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -512,6 +513,68 @@ TEST_F(SqliteStoreTest, ReadsAreReadOnly) {
     createNumbersTable(store);
     EXPECT_THROW(runToCompletion(store.read([](Connection& db) { insertNumber(db, 1); })), SqliteError);
     EXPECT_EQ(countNumbers(store), 0);
+}
+
+std::int64_t countHere(SqliteStore& store) {
+    return runToCompletion(store.readHere([](Connection& db) {
+        auto count = db.prepare("SELECT count(*) FROM numbers");
+        count.step();
+        return count.columnInt64(0);
+    }));
+}
+
+// readHere() keeps a connection per thread: it must still see every write acknowledged before it
+// (never a snapshot kept from an earlier read), and run on the caller's thread.
+TEST_F(SqliteStoreTest, ReadHereRunsOnTheCallersThreadAndSeesEveryAcknowledgedWrite) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    const auto caller = std::this_thread::get_id();
+    EXPECT_EQ(runToCompletion(store.readHere([](Connection&) { return std::this_thread::get_id(); })),
+              caller);
+    for (std::int64_t n = 0; n < 20; ++n) {
+        EXPECT_EQ(countHere(store), n);
+        runToCompletion(writeNumber(store, n));
+    }
+    EXPECT_EQ(countHere(store), 20);
+}
+
+TEST_F(SqliteStoreTest, ReadHereIsReadOnly) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    EXPECT_THROW(runToCompletion(store.readHere([](Connection& db) { insertNumber(db, 1); })), SqliteError);
+    EXPECT_EQ(countHere(store), 0);
+}
+
+// One thread reading two stores (and a third opened at the address of a closed one) never gets another
+// store's connection.
+TEST_F(SqliteStoreTest, ReadHereKeepsEachStoresConnectionApart) {
+    rampart::testing::TempDirectory other;
+    SqliteStore first(databasePath());
+    SqliteStore second(other.path() / "other.db");
+    createNumbersTable(first);
+    createNumbersTable(second);
+    runToCompletion(writeNumber(second, 1));
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(countHere(first), 0);
+        EXPECT_EQ(countHere(second), 1);
+    }
+    auto reopened = std::make_unique<SqliteStore>(other.path() / "third.db");
+    createNumbersTable(*reopened);
+    EXPECT_EQ(countHere(*reopened), 0);
+    reopened.reset();
+    reopened = std::make_unique<SqliteStore>(other.path() / "fourth.db");
+    createNumbersTable(*reopened);
+    runToCompletion(writeNumber(*reopened, 1));
+    runToCompletion(writeNumber(*reopened, 2));
+    EXPECT_EQ(countHere(*reopened), 2);
+}
+
+TEST_F(SqliteStoreTest, ReadHereAfterCloseFailsCleanly) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    EXPECT_EQ(countHere(store), 0);
+    store.close();
+    EXPECT_THAT([&] { countHere(store); }, ThrowsMessage<StoreUnavailable>("store is closed"));
 }
 
 }  // namespace
