@@ -305,7 +305,8 @@ class SqliteStore final : public Store {
     std::shared_mutex callerMutex_;
     bool callerClosed_ = false;  // under callerMutex_
     std::mutex callerOpenMutex_;
-    std::vector<std::unique_ptr<sqlite::Connection>> callerConnections_;  // under callerOpenMutex_
+    // Under callerOpenMutex_ with callerMutex_ shared, or under callerMutex_ exclusive (close()).
+    std::vector<std::unique_ptr<sqlite::Connection>> callerConnections_;
     std::mutex closeMutex_;
     bool closed_ = false;
 };
