@@ -149,14 +149,17 @@ SqliteStore::~SqliteStore() {
     close();
 }
 
-Connection* SqliteStore::callerConnection() {
-    CallerConnection& mine = callerConnectionOfThread;
-    if (mine.serial == serial_) return mine.connection;
-    const std::lock_guard lock(callerOpenMutex_);
-    if (callerConnections_.size() >= kMaxCallerConnections) return nullptr;
+Connection* SqliteStore::threadConnection() const {
+    const CallerConnection& mine = callerConnectionOfThread;
+    return mine.serial == serial_ ? mine.connection : nullptr;
+}
+
+void SqliteStore::openThreadConnection() {
+    const std::unique_lock lock(callerMutex_);
+    if (callerClosed_ || callerConnections_.size() >= kMaxCallerConnections) return;
     callerConnections_.push_back(std::make_unique<Connection>(path_, Connection::Mode::readOnly));
-    mine = CallerConnection{.serial = serial_, .connection = callerConnections_.back().get()};
-    return mine.connection;
+    callerConnectionOfThread =
+        CallerConnection{.serial = serial_, .connection = callerConnections_.back().get()};
 }
 
 void SqliteStore::close() {
@@ -164,10 +167,7 @@ void SqliteStore::close() {
     if (closed_) return;
     closed_ = true;
     {
-        // Waits for every readHere() under way; later ones find the store closed. callerConnection() runs
-        // only under a shared lock of callerMutex_, so holding it exclusively is enough to clear the
-        // connections (callerOpenMutex_ is not nested in it: a second order of locks is one more that
-        // ThreadSanitizer must see as a cycle when a later store's mutexes reuse an earlier's addresses).
+        // Waits for every readHere() under way; later ones find the store closed.
         const std::unique_lock callers(callerMutex_);
         callerClosed_ = true;
         callerConnections_.clear();

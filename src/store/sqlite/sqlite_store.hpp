@@ -258,10 +258,11 @@ class SqliteStore final : public Store {
     // so the calling thread blocks only for the read itself. Exceptions propagate as from read().
     template <class Fn>
     boost::asio::awaitable<sqlite::detail::WorkResult<Fn>> readHere(Fn fn) {
+        if (!threadConnection()) openThreadConnection();
         {
             std::shared_lock lock(callerMutex_);
             if (callerClosed_) throw StoreUnavailable("store is closed");
-            if (sqlite::Connection* connection = callerConnection()) co_return fn(*connection);
+            if (sqlite::Connection* connection = threadConnection()) co_return fn(*connection);
         }
         co_return co_await read(std::move(fn));
     }
@@ -281,8 +282,12 @@ class SqliteStore final : public Store {
     R runBlocking(sqlite::detail::JobQueue& queue, Fn fn, bool exclusive);
 
     // This thread's connection for readHere(), opened when missing; null when the cap is reached.
-    // Called under a shared lock of callerMutex_.
-    sqlite::Connection* callerConnection();
+    // This thread's connection to this store, or null (a thread-local lookup, no lock).
+    [[nodiscard]] sqlite::Connection* threadConnection() const;
+    // Opens this thread's connection under callerMutex_ alone (no lock nested in another: ThreadSanitizer
+    // sees a cycle when two orders meet at the reused addresses of an earlier store's mutexes); nothing when
+    // the store is closed or kMaxCallerConnections threads have one.
+    void openThreadConnection();
 
     void writerLoop();
     void readerLoop(sqlite::Connection& connection);
@@ -304,8 +309,7 @@ class SqliteStore final : public Store {
     std::filesystem::path path_;
     std::shared_mutex callerMutex_;
     bool callerClosed_ = false;  // under callerMutex_
-    std::mutex callerOpenMutex_;
-    // Under callerOpenMutex_ with callerMutex_ shared, or under callerMutex_ exclusive (close()).
+    // Under callerMutex_ exclusive.
     std::vector<std::unique_ptr<sqlite::Connection>> callerConnections_;
     std::mutex closeMutex_;
     bool closed_ = false;
