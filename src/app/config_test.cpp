@@ -413,14 +413,26 @@ TEST(LoadConfig, AdminTotpFollowsModeUnlessSetExplicitly) {
 TEST(LoadConfig, AuthBoundsAreEnforced) {
     TempDir dir;
     const std::pair<std::string, std::string> refused[] = {
-        {"RAMPART_AUTH__ACCESS_TOKEN_TTL_S", "299"},   {"RAMPART_AUTH__ACCESS_TOKEN_TTL_S", "901"},
-        {"RAMPART_AUTH__REFRESH_TOKEN_TTL_S", "3599"}, {"RAMPART_AUTH__REFRESH_TOKEN_TTL_S", "7776001"},
-        {"RAMPART_AUTH__SESSION_TTL_S", "299"},        {"RAMPART_AUTH__SESSION_TTL_S", "604801"},
-        {"RAMPART_AUTH__API_TOKEN_MAX_TTL_S", "3599"}, {"RAMPART_AUTH__PASSWORD_MIN_LENGTH", "11"},
-        {"RAMPART_AUTH__PASSWORD_MIN_LENGTH", "8"},    {"RAMPART_AUTH__PASSWORD_MIN_LENGTH", "129"},
-        {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "1"},       {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19455"},
-        {"RAMPART_AUTH__LOGIN_MAX_FAILURES", "0"},     {"RAMPART_AUTH__LOGIN_MAX_FAILURES", "101"},
-        {"RAMPART_AUTH__LOCKOUT_BASE_S", "0"},         {"RAMPART_AUTH__ISSUER", ""},
+        {"RAMPART_AUTH__ACCESS_TOKEN_TTL_S", "299"},
+        {"RAMPART_AUTH__ACCESS_TOKEN_TTL_S", "901"},
+        {"RAMPART_AUTH__REFRESH_TOKEN_TTL_S", "3599"},
+        {"RAMPART_AUTH__REFRESH_TOKEN_TTL_S", "7776001"},
+        {"RAMPART_AUTH__SESSION_TTL_S", "299"},
+        {"RAMPART_AUTH__SESSION_TTL_S", "604801"},
+        {"RAMPART_AUTH__API_TOKEN_MAX_TTL_S", "3599"},
+        {"RAMPART_AUTH__PASSWORD_MIN_LENGTH", "11"},
+        {"RAMPART_AUTH__PASSWORD_MIN_LENGTH", "8"},
+        {"RAMPART_AUTH__PASSWORD_MIN_LENGTH", "129"},
+        {"RAMPART_AUTH__ARGON2_OPS_LIMIT", "1"},
+        {"RAMPART_AUTH__ARGON2_MEMORY_KIB", "19455"},
+        {"RAMPART_AUTH__LOGIN_MAX_FAILURES", "0"},
+        {"RAMPART_AUTH__LOGIN_MAX_FAILURES", "101"},
+        {"RAMPART_AUTH__LOCKOUT_BASE_S", "0"},
+        {"RAMPART_AUTH__ISSUER", ""},
+        // Only the three priorities: no nice value, no real-time policy, no other spelling.
+        {"RAMPART_AUTH__PASSWORD_HASH_PRIORITY", "realtime"},
+        {"RAMPART_AUTH__PASSWORD_HASH_PRIORITY", "-20"},
+        {"RAMPART_AUTH__PASSWORD_HASH_PRIORITY", "IDLE"},
     };
     for (const auto& [variable, value] : refused) {
         SCOPED_TRACE(variable + "=" + value);
