@@ -35,9 +35,7 @@ start_rampart "$work/rampart" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password"
 pid=$started_pid
 base=$started_base
 
-access=$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
-    -d "$(jq -cn --arg p "$password" '{username: "admin", password: $p}')" | jq -r .access_token)
-[ -n "$access" ] && [ "$access" != null ] || die "login failed"
+access=$(login_token "$base" admin "$password")
 apitoken=$(curl -fsS -X POST "$base/api/v1/tokens" -H "Authorization: Bearer $access" \
     -H 'Content-Type: application/json' -d '{"name":"bench","scopes":["jobs:read"]}' | jq -r .token)
 [ -n "$apitoken" ] && [ "$apitoken" != null ] || die "creating an API token failed"

@@ -139,9 +139,7 @@ start_server() {
     base=$started_base
     db="$dir/data/rampart.db"
     [ "$STORE" = postgres ] || [ -f "$db" ] || die "no database at $db"
-    token=$(curl -fsS --max-time 60 -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
-        -d "$(jq -cn --arg p "$password" '{username: "admin", password: $p}')" | jq -r .access_token)
-    [ -n "$token" ] && [ "$token" != null ] || die "login failed"
+    token=$(login_token "$base" admin "$password")
     if [ "$STORE" = postgres ] && [ -n "$PG_SETUP_SQL" ]; then
         psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres -d "$pg_db" -c "$PG_SETUP_SQL" >&2 ||
             die "PG_SETUP_SQL failed"
@@ -160,20 +158,6 @@ stop_server() {
     fi
     stop_pid "$pid"
     pid=""
-}
-
-# perf on the server while a run lasts (PERF_DIR only).
-perf_start() {
-    [ -n "$PERF_DIR" ] || return 0
-    # shellcheck disable=SC2086
-    perf record $PERF_ARGS -o "$PERF_DIR/$1.data" -p "$pid" >"$PERF_DIR/$1.log" 2>&1 &
-    perf_pid=$!
-    sleep 0.5
-}
-perf_stop() {
-    [ -n "$perf_pid" ] || return 0
-    stop_pid "$perf_pid" INT
-    perf_pid=""
 }
 
 sql() {
@@ -209,7 +193,7 @@ run_submit() {
         "'{\"task\":\"noop\",\"args\":{}}'" "$token" >"$work/submit-headers.lua"
 
     hz=$(wrk_counted "submit $round /healthz (reference)" 200 "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$base/healthz" | cut -d' ' -f1)
-    perf_start "submit-$round"
+    perf_start "submit-$round" "$pid"
     read -r rps p99 created < <(wrk_counted "submit $round POST /api/v1/jobs" 201 "$work/submit-headers.lua" \
         -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$base/api/v1/jobs")
     perf_stop
@@ -233,7 +217,7 @@ run_e2e() {
     : >"$work/batch.curlrc"
     for _ in $(seq "$batches"); do printf 'url = "%s/api/v1/jobs/batch"\noutput = "/dev/null"\n' "$base" >>"$work/batch.curlrc"; done
     log "e2e $round: $batches batches of $BATCH noop jobs, $BATCH_CLIENTS at a time"
-    perf_start "e2e-$round"
+    perf_start "e2e-$round" "$pid"
     t0=$(now_ms)
     codes=$(curl -sS --no-progress-meter --parallel --parallel-max "$BATCH_CLIENTS" -X POST --data-binary @"$work/batch.json" \
         -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \

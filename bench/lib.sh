@@ -114,10 +114,25 @@ start_redis() {
 }
 
 # wrk_counter_lua STATUS: prints a wrk Lua script (append it after any request set-up) that counts the
-# answers with exactly STATUS and every other one, and at the end prints one line
+# answers with exactly STATUS (or, for STATUS 2xx, any status below 400) and every other one, and at
+# the end prints one line
 #   COUNT <STATUS answers> <other answers> <last other status> <socket errors> <seconds> <p99 ms>
 # (socket errors: connect + read + write + timeout, from wrk's summary).
 wrk_counter_lua() {
+    if [ "$1" = 2xx ]; then
+        # No response() callback: wrk then skips Lua per answer (which costs it CPU the server would
+        # otherwise get on a 2-core machine). Its summary counts every answer of status > 399; a 3xx is
+        # counted with the 2xx (no route measured here answers one).
+        cat <<'LUA'
+function done(summary, latency, requests)
+    local e = summary.errors
+    io.write(string.format("COUNT %d %d %d %d %.6f %.3f\n", summary.requests - e.status, e.status,
+        e.status > 0 and 400 or 0, e.connect + e.read + e.write + e.timeout, summary.duration / 1e6,
+        latency:percentile(99) / 1000))
+end
+LUA
+        return
+    fi
     cat <<LUA
 local counter_threads = {}
 function setup(thread) table.insert(counter_threads, thread) end
@@ -157,6 +172,42 @@ wrk_counted() {
     [ "$errors" = 0 ] || die "$name: $errors socket error(s); the run is rejected"
     [ "$counted" -gt 0 ] || die "$name: no $status answer at all"
     awk -v c="$counted" -v s="$seconds" -v p="$p99" 'BEGIN { printf "%.0f %.2f %d\n", c / s, p, c }'
+}
+
+# perf_start NAME PID: `perf record $PERF_ARGS` (default -g) on PID into $PERF_DIR/NAME.data until
+# perf_stop; does nothing unless PERF_DIR is set.
+perf_pid=""
+perf_start() {
+    [ -n "${PERF_DIR:-}" ] || return 0
+    command -v perf >/dev/null 2>&1 || die "install linux-perf for PERF_DIR"
+    mkdir -p "$PERF_DIR"
+    # shellcheck disable=SC2086
+    perf record ${PERF_ARGS:--g} -o "$PERF_DIR/$1.data" -p "$2" >"$PERF_DIR/$1.log" 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+}
+perf_stop() {
+    [ -n "$perf_pid" ] || return 0
+    stop_pid "$perf_pid" INT
+    perf_pid=""
+}
+
+# login_token BASE USERNAME PASSWORD: an access token from POST /api/v1/auth/login; exits on failure.
+login_token() {
+    local token
+    token=$(curl -fsS --max-time 60 -X POST "$1/api/v1/auth/login" -H 'Content-Type: application/json' \
+        -d "$(jq -cn --arg u "$2" --arg p "$3" '{username: $u, password: $p}')" | jq -r '.access_token // empty') || true
+    [ -n "$token" ] || die "login as $2 failed"
+    printf '%s\n' "$token"
+}
+
+# submit_noop BASE BEARER: submits one no-op job and prints its id; exits on failure.
+submit_noop() {
+    local id
+    id=$(curl -fsS --max-time 60 -X POST "$1/api/v1/jobs" -H "Authorization: Bearer $2" \
+        -H 'Content-Type: application/json' -d '{"task":"noop","args":{}}' | jq -r '.id // empty') || true
+    [ -n "$id" ] || die "submitting a job failed"
+    printf '%s\n' "$id"
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }

@@ -33,6 +33,7 @@ RAMPART_BIN=${RAMPART_BIN:-build/rampart}
 
 command -v wrk >/dev/null 2>&1 || die "install wrk (apt-get install -y wrk)"
 command -v curl >/dev/null 2>&1 || die "install curl"
+command -v jq >/dev/null 2>&1 || die "install jq"
 [ -x "$RAMPART_BIN" ] || die "$RAMPART_BIN not found; run make build"
 
 work=$(mktemp -d /tmp/rampart-bench-flood-XXXXXX)
@@ -56,12 +57,8 @@ start_rampart "$work/rampart" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password"
 pid=$started_pid
 base=$started_base
 
-login=$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
-    -d "{\"username\":\"admin\",\"password\":\"$password\"}") || die "the admin login failed"
-access=$(printf '%s' "$login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-job=$(curl -fsS -X POST "$base/api/v1/jobs" -H "Authorization: Bearer $access" \
-    -H 'Content-Type: application/json' -d '{"task":"noop","args":{}}') || die "submitting a job failed"
-job_id=$(printf '%s' "$job" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+access=$(login_token "$base" admin "$password")
+job_id=$(submit_noop "$base" "$access")
 
 # ---- wrk scripts ---------------------------------------------------------------------------------
 # Measured runs: a fixed pace per connection; counts 200s and everything else.

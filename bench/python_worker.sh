@@ -209,16 +209,12 @@ api() {  # METHOD PATH BEARER [JSON]: the answer's body; fails on any status but
     curl -fsS --max-time 30 -X "$1" "$base$2" -H "Authorization: Bearer $3" -H 'Content-Type: application/json' \
         ${4:+-d "$4"}
 }
-login() {
-    curl -fsS --max-time 30 -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
-        -d "$(jq -cn --arg u "$1" --arg p "$2" '{username: $u, password: $p}')" | jq -r .access_token
-}
-admin=$(login admin "$password")
+admin=$(login_token "$base" admin "$password")
 user_password="bench Heron 17 reads the tide"
 personal_token() {  # USERNAME ROLE SCOPES-JSON
     api POST /api/v1/users "$admin" \
         "$(jq -cn --arg u "$1" --arg r "$2" --arg p "$user_password" '{username: $u, role: $r, password: $p}')" >/dev/null
-    api POST /api/v1/tokens "$(login "$1" "$user_password")" \
+    api POST /api/v1/tokens "$(login_token "$base" "$1" "$user_password")" \
         "$(jq -cn --argjson s "$3" '{name: "bench", scopes: $s}')" | jq -r .token
 }
 app_token=$(personal_token bench-app user '["jobs:read", "jobs:write"]')

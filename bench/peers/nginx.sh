@@ -7,7 +7,9 @@
 # Last line on stdout: PEER nginx get_job_req_per_s <rampart> <nginx> <rampart/nginx>
 #
 # Usage: bench/peers/nginx.sh   (make bench runs it)
-# Knobs: DURATION=10, ROUNDS=3, THREADS=2, CONNECTIONS=50, CREDENTIAL=jwt|token, RAMPART_BIN=build/rampart.
+# Knobs: DURATION=10, ROUNDS=3, THREADS=2, CONNECTIONS=50, CREDENTIAL=jwt|token, RAMPART_BIN=build/rampart,
+# COUNT=2xx (or an exact status: counted per answer in wrk's Lua, which costs wrk CPU), PERF_DIR (set:
+# `perf record $PERF_ARGS` on Rampart during each of its rounds, files kept there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/lib.sh
@@ -17,6 +19,7 @@ ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-50}
 CREDENTIAL=${CREDENTIAL:-jwt}
+COUNT=${COUNT:-2xx}
 RAMPART_BIN=${RAMPART_BIN:-build/rampart}
 command -v wrk >/dev/null 2>&1 || die "install wrk (make deps)"
 command -v jq >/dev/null 2>&1 || die "install jq (make deps)"
@@ -26,6 +29,7 @@ work=$(mktemp -d /tmp/rampart-peer-nginx-XXXXXX)
 pid=""
 nginx_pid=""
 cleanup() {
+    stop_pid "$perf_pid" INT
     stop_pid "$nginx_pid"
     stop_pid "$pid"
     rm -rf "$work"
@@ -40,23 +44,14 @@ start_rampart "$work/rampart" RAMPART_ADMIN_PASSWORD_FILE="$work/admin-password"
     RAMPART_RATE_LIMITS__USER=1000000000/hour
 pid=$started_pid
 base=$started_base
-bearer=$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
-    -d "$(jq -cn --arg p "$password" '{username: "admin", password: $p}')" | jq -r .access_token)
-[ -n "$bearer" ] && [ "$bearer" != null ] || die "login failed"
+access=$(login_token "$base" admin "$password")
+job=$(submit_noop "$base" "$access")
+bearer=$access
 if [ "$CREDENTIAL" = token ]; then
     bearer=$(curl -fsS -X POST "$base/api/v1/tokens" -H "Authorization: Bearer $bearer" \
         -H 'Content-Type: application/json' -d '{"name":"bench","scopes":["jobs:read"]}' | jq -r .token)
     [ -n "$bearer" ] && [ "$bearer" != null ] || die "creating an API token failed"
 fi
-job=$(curl -fsS -X POST "$base/api/v1/jobs" -H "Authorization: Bearer $bearer" -H 'Content-Type: application/json' \
-    -d '{"task":"noop","args":{}}' 2>/dev/null | jq -r .id) || true
-if [ -z "$job" ] || [ "$job" = null ]; then # an API token with jobs:read only: submit with the access token
-    access=$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
-        -d "$(jq -cn --arg p "$password" '{username: "admin", password: $p}')" | jq -r .access_token)
-    job=$(curl -fsS -X POST "$base/api/v1/jobs" -H "Authorization: Bearer $access" -H 'Content-Type: application/json' \
-        -d '{"task":"noop","args":{}}' | jq -r .id)
-fi
-[ -n "$job" ] && [ "$job" != null ] || die "submitting a job failed"
 path="/api/v1/jobs/$job"
 # The job finishes (a no-op), so its JSON stops changing: both servers then answer the same bytes.
 for _ in $(seq 100); do
@@ -80,9 +75,11 @@ log "load before: $(cut -d' ' -f1-3 /proc/loadavg); GET $path ($(wc -c <"$work/j
 : >"$work/rampart.results"
 : >"$work/nginx.results"
 for round in $(seq "$ROUNDS"); do
-    wrk_counted "rampart round $round" 200 "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+    perf_start "rampart-$round" "$pid"
+    wrk_counted "rampart round $round" "$COUNT" "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
         -H "Authorization: Bearer $bearer" "$base$path" >>"$work/rampart.results"
-    wrk_counted "nginx round $round" 200 "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+    perf_stop
+    wrk_counted "nginx round $round" "$COUNT" "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
         -H "Authorization: Bearer $bearer" "http://127.0.0.1:$nginx_port$path" >>"$work/nginx.results"
 done
 log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
