@@ -11,13 +11,17 @@ namespace rampart::http {
 namespace beast = boost::beast;
 namespace {
 
-std::vector<std::string_view> splitSegments(std::string_view path) {
-    std::vector<std::string_view> out;
+Router::Segments splitSegments(std::string_view path) {
+    Router::Segments out;
     std::size_t start = 1;  // path starts with '/'
     while (start <= path.size()) {
         auto end = path.find('/', start);
         if (end == std::string_view::npos) end = path.size();
-        out.push_back(path.substr(start, end - start));
+        if (out.count == Router::kMaxSegments) {
+            out.tooMany = true;
+            break;
+        }
+        out.items[out.count++] = path.substr(start, end - start);
         start = end + 1;
     }
     return out;
@@ -100,23 +104,30 @@ void Router::add(Route route) {
     for (std::size_t i = 0; i < routes_.size(); ++i)
         if (routes_[i].method == route.method && routes_[i].pattern == route.pattern)
             throw std::invalid_argument("duplicate route " + route.pattern);
+    const auto segments = splitSegments(route.pattern);
+    if (segments.tooMany) throw std::invalid_argument("route pattern has too many segments");
     Compiled compiled;
-    for (auto segment : splitSegments(route.pattern)) compiled.segments.emplace_back(segment);
+    for (std::size_t i = 0; i < segments.count; ++i) compiled.segments.emplace_back(segments.items[i]);
     compiled_.push_back(std::move(compiled));
     routes_.push_back(std::move(route));
 }
 
-bool Router::matches(const Compiled& compiled, std::string_view path,
-                     std::vector<std::pair<std::string_view, std::string>>* params) const {
-    auto segments = splitSegments(path);
-    if (segments.size() != compiled.segments.size()) return false;
+bool Router::matches(const Compiled& compiled, const Segments& path,
+                     std::vector<std::pair<std::string_view, std::string>>* params) {
+    if (path.tooMany || path.count != compiled.segments.size()) return false;
     std::string decoded;
-    for (std::size_t i = 0; i < segments.size(); ++i) {
+    for (std::size_t i = 0; i < path.count; ++i) {
         const auto& want = compiled.segments[i];
+        const std::string_view segment = path.items[i];
         if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
-            if (segments[i].empty() || !decodeSegment(segments[i], decoded)) return false;
+            if (segment.empty()) return false;
+            if (segment.find('%') == std::string_view::npos) {  // the common case: nothing to decode
+                if (params) params->emplace_back(std::string_view(want).substr(1, want.size() - 2), segment);
+                continue;
+            }
+            if (!decodeSegment(segment, decoded)) return false;
             if (params) params->emplace_back(std::string_view(want).substr(1, want.size() - 2), decoded);
-        } else if (segments[i] != want) {
+        } else if (segment != want) {
             return false;
         }
     }
@@ -134,7 +145,9 @@ void Router::match(Exchange& ex) const {
     for (char c : ex.path)
         if (!isPathChar(c))
             throw ApiError::badRequest("The request path contains characters that are not allowed.");
-    for (auto segment : splitSegments(ex.path)) {
+    const Segments segments = splitSegments(ex.path);
+    for (std::size_t i = 0; i < segments.count; ++i) {
+        const std::string_view segment = segments.items[i];
         if (segment == "." || segment == "..")
             throw ApiError::badRequest("The request path may not contain dot segments.");
         if (segment.find('%') == std::string_view::npos) continue;  // the common case: nothing encoded
@@ -147,14 +160,14 @@ void Router::match(Exchange& ex) const {
 
     const Route* candidate = nullptr;
     for (std::size_t i = 0; i < routes_.size(); ++i) {
-        if (!matches(compiled_[i], ex.path, nullptr)) continue;
+        if (!matches(compiled_[i], segments, nullptr)) continue;
         ex.routeTemplate = routes_[i].pattern;
         bool methodMatches = routes_[i].method == ex.request.method() ||
                              (ex.request.method() == Verb::head && routes_[i].method == Verb::get);
         if (methodMatches && (!candidate || routes_[i].method == ex.request.method())) {
             candidate = &routes_[i];
             ex.pathParams.clear();
-            (void)matches(compiled_[i], ex.path, &ex.pathParams);  // known to match: fills the parameters
+            (void)matches(compiled_[i], segments, &ex.pathParams);  // known to match: fills the parameters
         }
     }
     ex.route = candidate;
@@ -164,16 +177,18 @@ std::size_t Router::bodyLimit(const Request& header, std::size_t fallback) const
     std::string_view target = header.target();
     auto path = target.substr(0, target.find('?'));
     if (path.empty() || path[0] != '/') return fallback;
+    const Segments segments = splitSegments(path);
     for (std::size_t i = 0; i < routes_.size(); ++i)
-        if (routes_[i].method == header.method() && matches(compiled_[i], path, nullptr))
+        if (routes_[i].method == header.method() && matches(compiled_[i], segments, nullptr))
             return routes_[i].maxBodyBytes ? routes_[i].maxBodyBytes : fallback;
     return fallback;
 }
 
 std::string Router::allowedMethods(std::string_view path) const {
     std::string allow;
+    const Segments segments = splitSegments(path);
     for (std::size_t i = 0; i < routes_.size(); ++i) {
-        if (!matches(compiled_[i], path, nullptr)) continue;
+        if (!matches(compiled_[i], segments, nullptr)) continue;
         if (!allow.empty()) allow += ", ";
         allow += std::string(beast_http::to_string(routes_[i].method));
         if (routes_[i].method == Verb::get) allow += ", HEAD";

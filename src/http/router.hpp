@@ -3,6 +3,7 @@
 // policy table's (api/policy.cpp), keyed by method and pattern.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -80,12 +81,21 @@ class Router {
 
     [[nodiscard]] const std::vector<Route>& routes() const { return routes_; }
 
+    // A request path split on '/' once, without allocating; a path of more segments than any route
+    // has matches none.
+    static constexpr std::size_t kMaxSegments = 16;
+    struct Segments {
+        std::array<std::string_view, kMaxSegments> items{};
+        std::size_t count = 0;
+        bool tooMany = false;
+    };
+
   private:
     struct Compiled {
         std::vector<std::string> segments;  // "{name}" marks a parameter
     };
-    [[nodiscard]] bool matches(const Compiled& compiled, std::string_view path,
-                               std::vector<std::pair<std::string_view, std::string>>* params) const;
+    [[nodiscard]] static bool matches(const Compiled& compiled, const Segments& path,
+                                      std::vector<std::pair<std::string_view, std::string>>* params);
 
     std::vector<Route> routes_;
     std::vector<Compiled> compiled_;
