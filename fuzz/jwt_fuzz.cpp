@@ -205,7 +205,7 @@ void checkAccepted(const Fixture& fixture, std::string_view token, const VerifyR
     const auto* use = c.if_contains("token_use");
     if (!use || !use->is_string() || use->get_string() != "access") std::abort();
     const auto* sub = c.if_contains("sub");
-    if (!sub || !sub->is_string() || sub->get_string().empty() || sub->get_string() != result.claims.subject)
+    if (!sub || !sub->is_string() || sub->get_string().empty() || sub->get_string() != result.claims->subject)
         std::abort();
 }
 
@@ -271,7 +271,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (int i = 0; i < 2; ++i) {
         const VerifyResult cached = fixture.verifier->verify(token, fixture.keys);
         if (cached.ok != direct.ok || cached.error != direct.error) std::abort();
-        if (cached.ok && cached.claims.subject != direct.claims.subject) std::abort();
+        if (cached.ok && cached.claims->subject != direct.claims->subject) std::abort();
     }
     return 0;
 }

@@ -153,7 +153,8 @@ struct Claims {
 struct VerifyResult {
     bool ok = false;
     VerifyError error = VerifyError::kMalformed;
-    Claims claims;  // meaningful only when ok
+    // Set only when ok. Shared with the verification cache's entry on a hit (not copied per request).
+    std::shared_ptr<const Claims> claims;
 };
 
 struct VerifyOptions {
@@ -193,7 +194,8 @@ class VerificationCache {
 
     [[nodiscard]] std::shared_ptr<const Entry> find(std::string_view token,
                                                     std::chrono::system_clock::time_point now) const;
-    void insert(std::string_view token, Entry entry, std::chrono::system_clock::time_point now);
+    void insert(std::string_view token, std::shared_ptr<const Entry> entry,
+                std::chrono::system_clock::time_point now);
     [[nodiscard]] std::size_t size() const;
     void clear();
 

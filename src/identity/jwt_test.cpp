@@ -103,16 +103,16 @@ TEST_F(JwtTest, AcceptsAValidTokenAndExposesItsClaims) {
     const VerifyResult result = verify(sign(claims()));
     ASSERT_TRUE(result.ok) << verifyErrorName(result.error);
     EXPECT_EQ(result.error, VerifyError::kNone);
-    EXPECT_EQ(result.claims.subject, "user-1");
-    EXPECT_EQ(result.claims.issuer, "https://rampart.test");
-    EXPECT_EQ(result.claims.audience, std::vector<std::string>{"rampart-api"});
-    EXPECT_EQ(result.claims.expires.time_since_epoch().count(), time_.seconds() + 600);
-    ASSERT_TRUE(result.claims.issuedAt);
-    EXPECT_FALSE(result.claims.notBefore);
-    EXPECT_EQ(result.claims.tokenId, "token-1");
-    EXPECT_EQ(result.claims.tokenUse, "access");
-    EXPECT_EQ(result.claims.scopes, (std::vector<std::string>{"jobs:read", "jobs:write"}));
-    EXPECT_EQ(result.claims.raw.at("sub").as_string(), "user-1");
+    EXPECT_EQ(result.claims->subject, "user-1");
+    EXPECT_EQ(result.claims->issuer, "https://rampart.test");
+    EXPECT_EQ(result.claims->audience, std::vector<std::string>{"rampart-api"});
+    EXPECT_EQ(result.claims->expires.time_since_epoch().count(), time_.seconds() + 600);
+    ASSERT_TRUE(result.claims->issuedAt);
+    EXPECT_FALSE(result.claims->notBefore);
+    EXPECT_EQ(result.claims->tokenId, "token-1");
+    EXPECT_EQ(result.claims->tokenUse, "access");
+    EXPECT_EQ(result.claims->scopes, (std::vector<std::string>{"jobs:read", "jobs:write"}));
+    EXPECT_EQ(result.claims->raw.at("sub").as_string(), "user-1");
 }
 
 TEST_F(JwtTest, SignJwtWritesTheStandardHeader) {
@@ -328,7 +328,7 @@ TEST_F(JwtTest, ChecksTheAudienceAsStringOrArray) {
     c["aud"] = json::array{"another-api", "rampart-api"};
     const VerifyResult result = verify(sign(c));
     ASSERT_TRUE(result.ok);
-    EXPECT_EQ(result.claims.audience.size(), 2u);
+    EXPECT_EQ(result.claims->audience.size(), 2u);
     c["aud"] = json::array{"another-api", "rampart-apis"};
     EXPECT_EQ(errorOf(sign(c)), VerifyError::kWrongAudience);
     c["aud"] = json::array{};
@@ -604,9 +604,9 @@ TEST_F(VerificationCacheTest, ServesARepeatedTokenWithTheSameClaims) {
     EXPECT_EQ(cache_->size(), 1u);
     const VerifyResult second = v.verify(token, keys_);
     ASSERT_TRUE(second.ok);
-    EXPECT_EQ(second.claims.subject, first.claims.subject);
-    EXPECT_EQ(second.claims.scopes, first.claims.scopes);
-    EXPECT_EQ(second.claims.raw, first.claims.raw);
+    EXPECT_EQ(second.claims->subject, first.claims->subject);
+    EXPECT_EQ(second.claims->scopes, first.claims->scopes);
+    EXPECT_EQ(second.claims->raw, first.claims->raw);
     EXPECT_EQ(cache_->size(), 1u);
 }
 
@@ -622,7 +622,7 @@ TEST_F(VerificationCacheTest, ACachedTokenStillExpires) {
 }
 
 TEST_F(VerificationCacheTest, ALookupRechecksExpAgainstTheClock) {
-    // Entry.claims.expires is the truth even if the entry were found: find() itself refuses to serve it.
+    // Entry.claims->expires is the truth even if the entry were found: find() itself refuses to serve it.
     const std::string token = sign(claims());
     ASSERT_TRUE(verifier().verify(token, keys_).ok);
     EXPECT_TRUE(cache_->find(token, time_.now + 599s));

@@ -142,11 +142,11 @@ TEST_F(KeyRingTest, IssuesAccessTokensThatVerify) {
 
     const VerifyResult result = verify(issued.token, "access");
     ASSERT_TRUE(result.ok) << verifyErrorName(result.error);
-    EXPECT_EQ(result.claims.subject, "user-1");
-    EXPECT_EQ(result.claims.tokenId, issued.tokenId);
-    EXPECT_EQ(result.claims.tokenUse, "access");
-    EXPECT_EQ(result.claims.scopes, (std::vector<std::string>{"jobs:read", "jobs:write"}));
-    EXPECT_EQ(result.claims.expires, issued.expires);
+    EXPECT_EQ(result.claims->subject, "user-1");
+    EXPECT_EQ(result.claims->tokenId, issued.tokenId);
+    EXPECT_EQ(result.claims->tokenUse, "access");
+    EXPECT_EQ(result.claims->scopes, (std::vector<std::string>{"jobs:read", "jobs:write"}));
+    EXPECT_EQ(result.claims->expires, issued.expires);
     EXPECT_EQ(verify(issued.token, "refresh").error, VerifyError::kWrongTokenUse);
 
     EXPECT_NE(issueAccessToken(ring_, access(), time_.clock()).tokenId, issued.tokenId);
@@ -157,7 +157,7 @@ TEST_F(KeyRingTest, IssuesRefreshTokensWithTheirFamily) {
     ASSERT_TRUE(issued.ok);
     const VerifyResult result = verify(issued.token, "refresh");
     ASSERT_TRUE(result.ok) << verifyErrorName(result.error);
-    EXPECT_EQ(result.claims.raw.at("family_id").as_string(), "family-1");
+    EXPECT_EQ(result.claims->raw.at("family_id").as_string(), "family-1");
     EXPECT_EQ(verify(issued.token, "access").error, VerifyError::kWrongTokenUse);
 }
 

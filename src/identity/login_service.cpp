@@ -288,15 +288,15 @@ boost::asio::awaitable<TokenPair> LoginService::issuePair(const store::UserRecor
 
 boost::asio::awaitable<TokenPair> LoginService::refresh(std::string refreshToken, RequestContext context) {
     auto verified = co_await keys_.verify(refreshVerifier_, refreshToken);
-    const auto* family = verified.ok ? verified.claims.raw.if_contains("family_id") : nullptr;
-    if (!family || !family->is_string() || family->get_string().empty() || verified.claims.tokenId.empty()) {
+    const auto* family = verified.ok ? verified.claims->raw.if_contains("family_id") : nullptr;
+    if (!family || !family->is_string() || family->get_string().empty() || verified.claims->tokenId.empty()) {
         countFailure(!verified.ok && verified.error == VerifyError::kExpired
                          ? obs::AuthMetrics::Failure::expired
                          : obs::AuthMetrics::Failure::badToken);
         throw unauthorized();
     }
     const std::string familyId(family->get_string());
-    const std::string userId = verified.claims.subject;
+    const std::string userId = verified.claims->subject;
     auto user = co_await store_.findUserById(userId);
     if (!user || !user->active) {
         countFailure(obs::AuthMetrics::Failure::inactiveUser);
@@ -318,7 +318,7 @@ boost::asio::awaitable<TokenPair> LoginService::refresh(std::string refreshToken
                                         .userId = userId,
                                         .issued = now(),
                                         .expires = next.expires};
-    auto rotated = co_await store_.rotateRefreshToken(verified.claims.tokenId, std::move(successor), now());
+    auto rotated = co_await store_.rotateRefreshToken(verified.claims->tokenId, std::move(successor), now());
     cache_.clear();
     if (rotated.outcome == store::RefreshOutcome::reused) {
         boost::json::object detail{{"detail", "a spent refresh token was presented; the family is revoked"}};

@@ -337,7 +337,7 @@ asio::awaitable<OidcResult> OidcProvider::verify(std::string_view token) {
 }
 
 OidcResult OidcProvider::identify(const VerifyResult& result) const {
-    const boost::json::object& claims = result.claims.raw;
+    const boost::json::object& claims = result.claims->raw;
     const auto* username = claims.if_contains(config_.usernameClaim);
     if (username == nullptr || !username->is_string()) return {std::nullopt, "username_missing"};
     if (!isAcceptableUsername(username->get_string())) return {std::nullopt, "username_invalid"};
@@ -370,11 +370,11 @@ OidcResult OidcProvider::identify(const VerifyResult& result) const {
     if (!role) return {std::nullopt, "role_unmapped"};
 
     ExternalIdentity identity;
-    identity.issuer = result.claims.issuer;
-    identity.subject = result.claims.subject;
+    identity.issuer = result.claims->issuer;
+    identity.subject = result.claims->subject;
     identity.username = usernamePrefix_ + std::string(username->get_string());
     identity.role = *role;
-    identity.issuedAt = result.claims.issuedAt;
+    identity.issuedAt = result.claims->issuedAt;
     identity.claims = claims;
     return {std::move(identity), {}};
 }

@@ -106,17 +106,17 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateAny(Presen
 boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateJwt(std::string_view token) {
     auto result = co_await keys_.verify(accessVerifier_, token);
     if (!result.ok) co_return refused(verifyErrorName(result.error));
-    const auto* family = result.claims.raw.if_contains("family_id");
-    if (!family || !family->is_string() || family->get_string().empty() || !result.claims.issuedAt) {
+    const auto* family = result.claims->raw.if_contains("family_id");
+    if (!family || !family->is_string() || family->get_string().empty() || !result.claims->issuedAt) {
         co_return refused("invalid_claim");
     }
     std::string familyId(family->get_string());
-    auto user = co_await cache_.user(result.claims.subject);
+    auto user = co_await cache_.user(result.claims->subject);
     if (!user || !user->active) co_return refused("user_inactive");
-    if (revokedSince(*user, *result.claims.issuedAt)) co_return refused("revoked");
+    if (revokedSince(*user, *result.claims->issuedAt)) co_return refused("revoked");
     const bool familyLive = co_await cache_.familyLive(familyId);
     if (!familyLive) co_return refused("revoked");
-    co_return AuthOutcome{.principal = principalFor(*user, CredentialKind::accessToken, result.claims.scopes,
+    co_return AuthOutcome{.principal = principalFor(*user, CredentialKind::accessToken, result.claims->scopes,
                                                     std::move(familyId)),
                           .failure = {}};
 }
