@@ -1,7 +1,9 @@
 // The job document, in one place for every route that shows jobs.
 #include "api/job_json.hpp"
 
+#include <charconv>
 #include <chrono>
+#include <iterator>
 
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
@@ -63,15 +65,59 @@ void appendKey(std::string& out, std::string_view key) {
     out += "\":";
 }
 
+// A JSON string as boost::json::serialize writes it (its escapes, lower-case hex), into `out` directly.
+void appendQuoted(std::string& out, std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += '"';
+    std::size_t plain = 0;  // start of the run not yet copied
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(text.data() + plain, i - plain);
+        plain = i + 1;
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            default:
+                out += "\\u00";
+                out += kHex[c >> 4];
+                out += kHex[c & 15];
+        }
+    }
+    out.append(text.data() + plain, text.size() - plain);
+    out += '"';
+}
+
 void appendString(std::string& out, std::string_view key, std::string_view text) {
     appendKey(out, key);
-    out += json::serialize(text);
+    appendQuoted(out, text);
     out += ',';
 }
 
 void appendInt(std::string& out, std::string_view key, std::int64_t number) {
     appendKey(out, key);
-    out += std::to_string(number);
+    char digits[24];
+    const auto end = std::to_chars(std::begin(digits), std::end(digits), number).ptr;
+    out.append(digits, end);
     out += ',';
 }
 
@@ -125,8 +171,11 @@ std::string jobJsonText(const store::JobRecord& job) {
     appendTime(out, "created", job.created);
     appendTime(out, "updated", job.updated);
     appendKey(out, "finished");
-    out += job.finished ? json::serialize(json::string_view(timeText(store::fromMillis(*job.finished))))
-                        : std::string("null");
+    if (job.finished) {
+        appendQuoted(out, timeText(store::fromMillis(*job.finished)));
+    } else {
+        out += "null";
+    }
     out += '}';
     return out;
 }

@@ -45,6 +45,14 @@ TEST(JobJson, TextIsTheSerializedDocument) {
     EXPECT_NE(jobJsonText(job).find(R"("finished":"2023-11-14T22:13:21)"), std::string::npos)
         << jobJsonText(job);
 
+    // Every byte in every string field: the escapes are written directly, and must be the tree's.
+    std::string everyByte;
+    for (int c = 0; c < 256; ++c) everyByte += static_cast<char>(c);
+    job.progressMessage = everyByte + "tail";
+    job.error = "\\" + everyByte;
+    job.ownerId = everyByte;
+    EXPECT_EQ(jobJsonText(job), boost::json::serialize(jobJson(job)));
+
     job.result = "not json";  // stored text that does not parse shows as null, as in the tree
     job.finished.reset();
     job.idempotencyKey.reset();

@@ -1,6 +1,10 @@
 // RFC 3339 in UTC: what the API writes, and what it accepts from clients (run_at and the like).
 #include "core/rfc3339.hpp"
 
+#include <cstdint>
+#include <vector>
+
+#include <cctz/time_zone.h>
 #include <gtest/gtest.h>
 
 namespace rampart {
@@ -19,6 +23,28 @@ TEST(Rfc3339, WritesUtcWithTheGivenPrecision) {
     EXPECT_EQ(timeText(time, TimePrecision::seconds), "2026-01-31T12:03:04Z");
     EXPECT_EQ(timeText(at(1970, 1, 1, 0, 0, 0)), "1970-01-01T00:00:00.000000Z");
     EXPECT_EQ(timeText(time + nanoseconds{999}), "2026-01-31T12:03:04.123456Z") << "truncated, not rounded";
+}
+
+TEST(Rfc3339, WritesWhatCctzWritesForEveryKindOfDate) {
+    // The common years are formatted by arithmetic; cctz is the reference. Leap days, month and year
+    // ends, the last representable year, and times before 1970 and after 9999 (cctz's own path).
+    std::vector<system_clock::time_point> times = {
+        at(1970, 1, 1, 0, 0, 0),      at(1972, 2, 29, 23, 59, 59, microseconds{999999}),
+        at(2000, 2, 29, 12, 0, 0),    at(2100, 3, 1, 0, 0, 0, microseconds{1}),
+        at(2026, 12, 31, 23, 59, 59), at(9999, 12, 31, 23, 59, 59, microseconds{999999}),
+        at(10000, 1, 1, 0, 0, 0),     at(1969, 12, 31, 23, 59, 59, microseconds{500000}),
+        at(1900, 1, 1, 0, 0, 0)};
+    std::uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 20000; ++i) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        times.push_back(system_clock::time_point{} + microseconds{static_cast<std::int64_t>(seed >> 12)});
+    }
+    for (const auto time : times) {
+        const auto micros = floor<microseconds>(time);
+        EXPECT_EQ(timeText(time), cctz::format("%E4Y-%m-%dT%H:%M:%E6SZ", micros, cctz::utc_time_zone()));
+        EXPECT_EQ(timeText(time, TimePrecision::seconds),
+                  cctz::format("%E4Y-%m-%dT%H:%M:%SZ", micros, cctz::utc_time_zone()));
+    }
 }
 
 TEST(Rfc3339, ReadsWhatItWritesAndFractionsUpToNanoseconds) {
