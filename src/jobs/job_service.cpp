@@ -236,8 +236,18 @@ boost::asio::awaitable<std::vector<store::JobRecord>> JobService::submitBatch(
 }
 
 boost::asio::awaitable<store::JobRecord> JobService::get(identity::Principal caller, std::string id) {
+    // Stamp and time first: a write that commits during the read makes what it read stale.
+    const std::optional<std::uint64_t> stamp = store_.localWriteStamp();
+    const auto readAt = RecentJobs::Clock::now();
+    if (stamp) {
+        if (auto kept = recent_.find(id, *stamp, readAt)) {
+            if (!maySee(caller, *kept)) throw JobError(Kind::notFound, "not-found", "no such job");
+            co_return *kept;
+        }
+    }
     auto job = co_await store_.findJob(std::move(id));
     if (!job || !maySee(caller, *job)) throw JobError(Kind::notFound, "not-found", "no such job");
+    if (stamp) recent_.keep(*job, *stamp, readAt);
     co_return std::move(*job);
 }
 

@@ -15,6 +15,7 @@
 
 #include "identity/jwt.hpp"
 #include "identity/principal.hpp"
+#include "jobs/recent_jobs.hpp"
 #include "jobs/task_registry.hpp"
 #include "obs/metrics.hpp"
 #include "store/audit_sink.hpp"
@@ -160,6 +161,7 @@ class JobService {
     JobsSettings settings_;
     identity::Clock clock_;
     Wakeup onSubmitted_;
+    RecentJobs recent_;  // what get() read lately
 };
 
 }  // namespace rampart::jobs

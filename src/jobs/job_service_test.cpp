@@ -137,6 +137,32 @@ TEST_F(JobServiceTest, AJobsHistoryIsVisibleToThoseWhoSeeTheJob) {
     EXPECT_THROW(runToCompletion(service_.events(alice, "no-such-job")), JobError);
 }
 
+// get() keeps what it read for a moment (RecentJobs): every write through the store must show at once,
+// and a kept job is still shown only to those who may see it.
+TEST_F(JobServiceTest, AReadJobIsKeptButEveryWriteShowsAtOnceAndOnlyToThoseWhoMaySee) {
+    const auto alice = principal("alice", Role::user);
+    const auto job = runToCompletion(service_.submit(alice, noop())).job;
+    EXPECT_EQ(runToCompletion(service_.get(alice, job.id)).state, JobState::queued);
+    EXPECT_EQ(runToCompletion(service_.get(alice, job.id)).state, JobState::queued);  // from memory
+    EXPECT_THROW(runToCompletion(service_.get(principal("bob", Role::user), job.id)), JobError)
+        << "another user's job is not found, kept or not";
+
+    const auto stamp = store_.localWriteStamp();
+    ASSERT_TRUE(stamp);
+    runToCompletion(service_.cancel(alice, job.id, {}));
+    EXPECT_NE(store_.localWriteStamp(), stamp);
+    EXPECT_EQ(runToCompletion(service_.get(alice, job.id)).state, JobState::canceled)
+        << "a write committed through this process shows in the next read";
+
+    // A write straight to the store (the workers' path) shows too.
+    const auto other = runToCompletion(service_.submit(alice, noop())).job;
+    EXPECT_EQ(runToCompletion(service_.get(alice, other.id)).state, JobState::queued);
+    const auto claimed =
+        runToCompletion(store_.claimJobs({"default"}, {}, 1, "w1", 60'000, other.created + 1));
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(runToCompletion(service_.get(alice, other.id)).state, JobState::running);
+}
+
 TEST_F(JobServiceTest, QueuesAreListedWithCountsAndPausedOnlyWhenConfigured) {
     const auto admin = principal("root", Role::admin);
     runToCompletion(service_.submit(admin, noop("reports")));

@@ -161,6 +161,10 @@ class JobStore {
                                                                       Millis now) = 0;
 
     virtual boost::asio::awaitable<std::optional<JobRecord>> findJob(std::string id) = 0;
+    // A number that changes once any write this process makes to the store has committed, before the
+    // writer hears it did; for keeping what was read (jobs::RecentJobs). nullopt: the store cannot tell,
+    // so nothing read may be kept.
+    [[nodiscard]] virtual std::optional<std::uint64_t> localWriteStamp() const { return std::nullopt; }
     // Throws std::invalid_argument for a limit outside 1..JobQuery::kMaxLimit.
     virtual boost::asio::awaitable<JobPage> listJobs(JobQuery query) = 0;
 

@@ -63,6 +63,9 @@ class SealedJobStore final : public JobStore, public ScheduleStore {
     boost::asio::awaitable<std::vector<JobRecord>> submitJobs(std::vector<JobRecord> jobs,
                                                               Millis now) override;
     boost::asio::awaitable<std::optional<JobRecord>> findJob(std::string id) override;
+    [[nodiscard]] std::optional<std::uint64_t> localWriteStamp() const override {
+        return jobs_.localWriteStamp();
+    }
     boost::asio::awaitable<JobPage> listJobs(JobQuery query) override;
     boost::asio::awaitable<std::optional<JobRecord>> cancelJob(std::string id, Millis now) override;
     using JobStore::claimJobs;

@@ -245,6 +245,7 @@ void SqliteStore::commitBatch(std::span<const std::unique_ptr<StoreJob>> jobs) {
         // One exception each: the awaiting coroutines may resume on different threads.
         for (const auto& job : jobs) job->fail(std::make_exception_ptr(StoreUnavailable("write failed")));
     }
+    writeStamp_.fetch_add(1, std::memory_order_release);
     for (const auto& job : jobs) job->complete();
 }
 
@@ -258,6 +259,7 @@ void SqliteStore::runExclusive(StoreJob& job) {
         } catch (const std::exception&) {
         }
     }
+    writeStamp_.fetch_add(1, std::memory_order_release);
     job.complete();
 }
 

@@ -188,6 +188,10 @@ class SqliteStore final : public Store {
     boost::asio::awaitable<std::vector<JobRecord>> submitJobs(std::vector<JobRecord> jobs,
                                                               Millis now) override;
     boost::asio::awaitable<std::optional<JobRecord>> findJob(std::string id) override;
+    // Bumped after every batch and every exclusive write, committed or not.
+    [[nodiscard]] std::optional<std::uint64_t> localWriteStamp() const override {
+        return writeStamp_.load(std::memory_order_acquire);
+    }
     boost::asio::awaitable<JobPage> listJobs(JobQuery query) override;
     boost::asio::awaitable<std::optional<JobRecord>> cancelJob(std::string id, Millis now) override;
     using JobStore::claimJobs;
@@ -303,6 +307,7 @@ class SqliteStore final : public Store {
     std::thread writer_;
     std::vector<std::thread> readers_;
     std::atomic<std::uint64_t> commits_{0};
+    std::atomic<std::uint64_t> writeStamp_{0};
     // readHere()'s connections, one per calling thread; close() takes callerMutex_ exclusively, so none
     // is in use when they are closed. serial_ tells a thread's cached pointer from one of another store.
     const std::uint64_t serial_;
