@@ -145,9 +145,12 @@ void Router::match(Exchange& ex) const {
     for (char c : ex.path)
         if (!isPathChar(c))
             throw ApiError::badRequest("The request path contains characters that are not allowed.");
-    const Segments segments = splitSegments(ex.path);
-    for (std::size_t i = 0; i < segments.count; ++i) {
-        const std::string_view segment = segments.items[i];
+    // Every segment, however many (the split below keeps the first kMaxSegments only).
+    for (std::size_t start = 1; start <= ex.path.size();) {
+        auto end = ex.path.find('/', start);
+        if (end == std::string_view::npos) end = ex.path.size();
+        const std::string_view segment = ex.path.substr(start, end - start);
+        start = end + 1;
         if (segment == "." || segment == "..")
             throw ApiError::badRequest("The request path may not contain dot segments.");
         if (segment.find('%') == std::string_view::npos) continue;  // the common case: nothing encoded
@@ -158,6 +161,7 @@ void Router::match(Exchange& ex) const {
             throw ApiError::badRequest("The request path may not contain encoded separators.");
     }
 
+    const Segments segments = splitSegments(ex.path);
     const Route* candidate = nullptr;
     for (std::size_t i = 0; i < routes_.size(); ++i) {
         if (!matches(compiled_[i], segments, nullptr)) continue;

@@ -68,6 +68,12 @@ TEST_F(RouterTest, RefusesTraversalEncodedSeparatorsAndNonOriginForm) {
           "/api/v1/jobs/\xC3\xA9", "/api/v1/jobs/\"x\""}) {
         EXPECT_THROW(matchTarget(router_, Verb::get, target), ApiError) << target;
     }
+    // Past the segments the matcher looks at, traversal is refused all the same.
+    std::string deep = "/api/v1/jobs";
+    for (int i = 0; i < 40; ++i) deep += "/x";
+    EXPECT_EQ(matchTarget(router_, Verb::get, deep).route, nullptr) << "more segments than any route: 404";
+    EXPECT_THROW(matchTarget(router_, Verb::get, deep + "/../../etc/passwd"), ApiError);
+    EXPECT_THROW(matchTarget(router_, Verb::get, deep + "/a%2fb"), ApiError);
     // A malformed escape in a parameter does not match, so it is a 404, never a crash.
     EXPECT_EQ(matchTarget(router_, Verb::get, "/api/v1/jobs/%zz").route, nullptr);
     EXPECT_EQ(matchTarget(router_, Verb::get, "/api/v1/jobs/%4").route, nullptr);
@@ -86,6 +92,10 @@ TEST_F(RouterTest, RefusesDuplicateAndMalformedPatterns) {
     EXPECT_THROW(router_.add({.method = Verb::get, .pattern = "/api/v1/jobs", .handler = noop()}),
                  std::invalid_argument);
     EXPECT_THROW(router_.add({.method = Verb::get, .pattern = "api", .handler = noop()}),
+                 std::invalid_argument);
+    std::string tooDeep;
+    for (std::size_t i = 0; i <= Router::kMaxSegments; ++i) tooDeep += "/x";
+    EXPECT_THROW(router_.add({.method = Verb::get, .pattern = tooDeep, .handler = noop()}),
                  std::invalid_argument);
 }
 
