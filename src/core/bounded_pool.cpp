@@ -49,16 +49,25 @@ bool BoundedPool::tryPost(std::function<void()> job) {
 }
 
 void BoundedPool::loop() {
+    const auto ready = [this] { return stopping_ || !queue_.empty(); };
+    bool workedSinceIdle = false;
     std::unique_lock lock(mutex_);
     for (;;) {
         ++idle_;
-        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (workedSinceIdle && options_.onIdle && !wake_.wait_for(lock, options_.idleAfter, ready)) {
+            workedSinceIdle = false;
+            lock.unlock();
+            options_.onIdle();
+            lock.lock();
+        }
+        wake_.wait(lock, ready);
         --idle_;
         if (queue_.empty()) return;  // stopping, and nothing left to run
         auto job = std::move(queue_.front());
         queue_.pop_front();
         lock.unlock();
         job();
+        workedSinceIdle = true;
         lock.lock();
     }
 }

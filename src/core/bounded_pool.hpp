@@ -3,6 +3,7 @@
 // refuses at once with the owner's own error instead of letting callers pile up without limit.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -33,6 +34,10 @@ class BoundedPool {
         std::size_t queueCapacity = 0;  // jobs that may wait for a free thread; beyond them run() refuses
         // What run() throws when the queue is full: the owner's error, so it becomes the owner's answer.
         std::function<std::exception_ptr()> refusal;
+        // Run on a pool thread once it has had nothing to do for idleAfter since its last job (to give
+        // back what the work keeps per thread); not again until it has run another job.
+        std::function<void()> onIdle{};
+        std::chrono::milliseconds idleAfter{0};
     };
 
     explicit BoundedPool(Options options);

@@ -2,7 +2,9 @@
 // back to it, and a full queue refuses at once with the owner's error.
 #include "core/bounded_pool.hpp"
 
+#include <chrono>
 #include <future>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -45,6 +47,40 @@ TEST(BoundedPool, RunsTheWorkOnItsThreadAndResumesTheCallerOnItsOwn) {
     EXPECT_EQ(done.get(), 7);
     EXPECT_NE(workedOn, std::this_thread::get_id());
     EXPECT_EQ(resumedOn, std::this_thread::get_id());
+}
+
+// PasswordHasher gives back a pool thread's Argon2 memory this way once logins stop.
+TEST(BoundedPool, AThreadIdleSinceItsLastJobRunsOnIdleOnceOnItsOwnThread) {
+    using namespace std::chrono_literals;
+    std::mutex mutex;
+    int idles = 0;
+    std::thread::id idleOn;
+    auto settings = options(1, 1);
+    settings.idleAfter = 50ms;
+    settings.onIdle = [&] {
+        const std::lock_guard lock(mutex);
+        ++idles;
+        idleOn = std::this_thread::get_id();
+    };
+    const auto idleCount = [&] {
+        const std::lock_guard lock(mutex);
+        return idles;
+    };
+    BoundedPool pool(settings);
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(idleCount(), 0) << "no job yet, so nothing to give back";
+
+    boost::asio::io_context io;
+    auto done = boost::asio::co_spawn(io, pool.run([] { return std::this_thread::get_id(); }),
+                                      boost::asio::use_future);
+    io.run();
+    const std::thread::id workedOn = done.get();
+    for (int i = 0; i < 500 && idleCount() == 0; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(idleCount(), 1);
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(idleCount(), 1) << "not again until the thread has run another job";
+    const std::lock_guard lock(mutex);
+    EXPECT_EQ(idleOn, workedOn);
 }
 
 TEST(BoundedPool, TheWorksExceptionReachesTheCaller) {

@@ -357,6 +357,11 @@ void keepArgon2MemoryOnThisThread(std::size_t bytes) {
     }
 }
 
+void releaseArgon2MemoryOnThisThread() {
+    threadMemory.kept.reset();
+    threadMemory.keptSize = 0;
+}
+
 std::span<const std::uint8_t> argon2MemoryKeptOnThisThread() {
     return {threadMemory.kept.get(), threadMemory.keptSize};
 }

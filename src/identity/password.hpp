@@ -57,6 +57,8 @@ void prepareDummyHash(const PasswordHashing& params = {});
 void keepArgon2MemoryOnThisThread(std::size_t bytes);
 // The Argon2 memory the calling thread keeps now (empty when none). Argon2 wipes it after every hash.
 [[nodiscard]] std::span<const std::uint8_t> argon2MemoryKeptOnThisThread();
+// Gives back the memory the calling thread keeps now; its next hash takes (and keeps) it again.
+void releaseArgon2MemoryOnThisThread();
 
 enum class PasswordRule { tooLong, invalidText, tooShort, similarToAccount, tooWeak };
 

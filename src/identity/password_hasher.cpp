@@ -71,7 +71,9 @@ BoundedPool::Options poolOptions(const AuthSettings& settings) {
     return BoundedPool::Options{.threads = threads,
                                 .queueCapacity = settings.passwordHashQueue > 0 ? settings.passwordHashQueue
                                                                                 : kQueuedPerThread * threads,
-                                .refusal = [] { return std::make_exception_ptr(busy()); }};
+                                .refusal = [] { return std::make_exception_ptr(busy()); },
+                                .onIdle = releaseArgon2MemoryOnThisThread,
+                                .idleAfter = PasswordHasher::kKeepMemoryWhileIdle};
 }
 
 }  // namespace

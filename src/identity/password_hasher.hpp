@@ -3,6 +3,7 @@
 // is refused with AuthError unavailable (503 with Retry-After), instead of holding the network threads.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -20,6 +21,11 @@ class PasswordHasher {
   public:
     // settings.hashing is the cost; settings.passwordHashThreads (0: one per core) and
     // settings.passwordHashQueue (0: four per thread) size the pool.
+    // A pool thread keeps Argon2's memory (the hash's cost in memory, 64 MiB by default) from one hash to
+    // the next while logins keep coming, and gives it back after this long without one: an idle server
+    // holds none of it.
+    static constexpr std::chrono::milliseconds kKeepMemoryWhileIdle{60'000};
+
     explicit PasswordHasher(const AuthSettings& settings);
 
     // Each of these copies the password, runs on the pool and resumes on the caller's executor. Each

@@ -166,6 +166,11 @@ TEST(PasswordHashing, APoolThreadKeepsItsArgon2MemoryAndOthersDoNot) {
     EXPECT_TRUE(verifyPassword("pw", *larger));
     EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), kFast.memLimitBytes);
 
+    releaseArgon2MemoryOnThisThread();  // what an idle pool thread does (PasswordHasher)
+    EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), 0u);
+    ASSERT_TRUE(hashPassword("pw", kFast));
+    EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), kFast.memLimitBytes) << "the next hash keeps it again";
+
     keepArgon2MemoryOnThisThread(0);
     EXPECT_EQ(argon2MemoryKeptOnThisThread().size(), 0u);
 }
