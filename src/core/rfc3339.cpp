@@ -20,12 +20,13 @@ void putDigits(char* at, std::int64_t value, int digits) {
 
 std::string timeText(std::chrono::system_clock::time_point time, TimePrecision precision) {
     using namespace std::chrono;
-    // Years 1970..9999 by arithmetic (every time a job or token holds; this runs several times per job
-    // shown); anything else through cctz, which writes the same for these.
+    // From 1970 by arithmetic (every time a job or token holds; this runs several times per job shown):
+    // system_clock's nanoseconds end in 2262, so the year always has four digits. Earlier times through
+    // cctz, which writes the same for these.
     const auto micros = floor<microseconds>(time);
     const auto day = floor<days>(micros);
     const year_month_day date{day};
-    if (micros.time_since_epoch().count() >= 0 && static_cast<int>(date.year()) <= 9999) {
+    if (micros.time_since_epoch().count() >= 0) {
         const hh_mm_ss clock{micros - day};
         std::string out(precision == TimePrecision::seconds ? 20 : 27, '\0');
         putDigits(&out[0], static_cast<int>(date.year()), 4);
