@@ -154,9 +154,17 @@ Connection* SqliteStore::threadConnection() const {
     return mine.serial == serial_ ? mine.connection : nullptr;
 }
 
+bool SqliteStore::threadConnectionTried() const {
+    return callerConnectionOfThread.serial == serial_;
+}
+
 void SqliteStore::openThreadConnection() {
     const std::unique_lock lock(callerMutex_);
-    if (callerClosed_ || callerConnections_.size() >= kMaxCallerConnections) return;
+    if (callerClosed_) return;
+    if (callerConnections_.size() >= kMaxCallerConnections) {
+        callerConnectionOfThread = CallerConnection{.serial = serial_, .connection = nullptr};
+        return;
+    }
     callerConnections_.push_back(std::make_unique<Connection>(path_, Connection::Mode::readOnly));
     callerConnectionOfThread =
         CallerConnection{.serial = serial_, .connection = callerConnections_.back().get()};

@@ -262,7 +262,7 @@ class SqliteStore final : public Store {
     // so the calling thread blocks only for the read itself. Exceptions propagate as from read().
     template <class Fn>
     boost::asio::awaitable<sqlite::detail::WorkResult<Fn>> readHere(Fn fn) {
-        if (!threadConnection()) openThreadConnection();
+        if (!threadConnectionTried()) openThreadConnection();
         {
             std::shared_lock lock(callerMutex_);
             if (callerClosed_) throw StoreUnavailable("store is closed");
@@ -285,9 +285,10 @@ class SqliteStore final : public Store {
     template <class R, class Fn>
     R runBlocking(sqlite::detail::JobQueue& queue, Fn fn, bool exclusive);
 
-    // This thread's connection for readHere(), opened when missing; null when the cap is reached.
     // This thread's connection to this store, or null (a thread-local lookup, no lock).
     [[nodiscard]] sqlite::Connection* threadConnection() const;
+    // Whether this thread has tried to open one (a thread past the cap tries once, not on every read).
+    [[nodiscard]] bool threadConnectionTried() const;
     // Opens this thread's connection under callerMutex_ alone (no lock nested in another: ThreadSanitizer
     // sees a cycle when two orders meet at the reused addresses of an earlier store's mutexes); nothing when
     // the store is closed or kMaxCallerConnections threads have one.

@@ -3,6 +3,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <sys/stat.h>
+#include <atomic>
 
 #include <chrono>
 #include <fstream>
@@ -536,6 +537,23 @@ TEST_F(SqliteStoreTest, ReadHereRunsOnTheCallersThreadAndSeesEveryAcknowledgedWr
         runToCompletion(writeNumber(store, n));
     }
     EXPECT_EQ(countHere(store), 20);
+}
+
+// Threads past kMaxCallerConnections read through the reader pool instead, and see the same rows.
+TEST_F(SqliteStoreTest, ThreadsPastTheConnectionCapStillReadEveryWrite) {
+    SqliteStore store(databasePath());
+    createNumbersTable(store);
+    runToCompletion(writeNumber(store, 1));
+    std::vector<std::thread> threads;
+    std::atomic<int> right{0};
+    for (std::size_t t = 0; t < SqliteStore::kMaxCallerConnections + 4; ++t) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < 3; ++i)
+                if (countHere(store) == 1) ++right;
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(right.load(), static_cast<int>(3 * (SqliteStore::kMaxCallerConnections + 4)));
 }
 
 TEST_F(SqliteStoreTest, ReadHereIsReadOnly) {
