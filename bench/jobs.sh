@@ -75,7 +75,6 @@ fi
 # ---- clean-up: each process by its own PID -----------------------------------------------------
 work=$(mktemp -d /tmp/rampart-bench-jobs-XXXXXX)
 pid=""
-perf_pid=""
 
 # stop_pid: bench/lib.sh
 
