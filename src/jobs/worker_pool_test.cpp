@@ -52,6 +52,15 @@ class WorkerPoolTest : public ::testing::Test {
                          ++runs_[static_cast<std::size_t>(context.args.at("n").as_int64())];
                          co_return nullptr;
                      }});
+        // The builtin sleep, counting the attempts its handler has begun.
+        TaskType sleeper = *registry_.find("sleep");
+        sleeper.name = "counted.sleep";
+        sleeper.handler =
+            [this, sleep = sleeper.handler](TaskContext& context) -> boost::asio::awaitable<json::value> {
+            ++sleepsBegun_;
+            co_return co_await sleep(context);
+        };
+        registry_.add(std::move(sleeper));
     }
     ~WorkerPoolTest() override {
         if (pool_) pool_->stop();
@@ -102,6 +111,7 @@ class WorkerPoolTest : public ::testing::Test {
     TaskRegistry registry_;
     std::unique_ptr<WorkerPool> pool_;
     std::atomic<int> failures_{0};
+    std::atomic<int> sleepsBegun_{0};
     std::array<std::atomic<int>, 1000> runs_{};  // runs of "count" by its argument n
     int counter_ = 0;
 };
@@ -184,8 +194,10 @@ TEST_F(WorkerPoolTest, AJobWhoseWorkerDiesWhileThePoolRunsIsTakenBackWithinAbout
 
 TEST_F(WorkerPoolTest, StoppingLeavesRunningJobsToBeTakenBack) {
     startPool();
-    auto id = submit("sleep", R"({"seconds":60})");
-    for (int i = 0; i < 250 && job(id).state != JobState::running; ++i) std::this_thread::sleep_for(20ms);
+    auto id = submit("counted.sleep", R"({"seconds":60})");
+    // Running in its handler, not only claimed: a job claimed ahead and not begun is given back by stop().
+    for (int i = 0; i < 250 && sleepsBegun_ == 0; ++i) std::this_thread::sleep_for(20ms);
+    ASSERT_EQ(sleepsBegun_, 1);
     pool_->stop();
     auto after = job(id);
     EXPECT_EQ(after.state, JobState::running) << "not reported: the lease will expire and the job run again";
