@@ -323,6 +323,11 @@ constexpr std::array kMigrations{
             created BIGINT NOT NULL
         );
     )sql"},
+    // SQLite's jobs table was rebuilt so that its state checks build nothing per row; PostgreSQL checks
+    // a list of constants directly, so this version changes nothing here.
+    Migration{13, "cheaper_job_checks", R"sql(
+        SELECT 1;
+    )sql"},
 };
 
 // The tables the server reads and writes freely. A migration that adds a table adds it here or to

@@ -82,12 +82,14 @@ TEST(PostgresMigrations, StayInStepWithTheSqliteMigrations) {
     }
 }
 
+// A table SQLite rebuilds (created as x_rebuilt, renamed to x) is not a new table.
 TEST(PostgresMigrations, CreateTheSameTablesAsSqlite) {
     const std::regex createTable("CREATE TABLE ([a-z_]+)");
     for (const Migration& m : postgresMigrations()) {
-        EXPECT_EQ(matches(m.sql, createTable),
-                  matches(sqlOf(sqlite::sqliteMigrations(), m.version), createTable))
-            << "version " << m.version;
+        std::set<std::string> sqliteTables =
+            matches(sqlOf(sqlite::sqliteMigrations(), m.version), createTable);
+        std::erase_if(sqliteTables, [](const std::string& name) { return name.ends_with("_rebuilt"); });
+        EXPECT_EQ(matches(m.sql, createTable), sqliteTables) << "version " << m.version;
     }
 }
 

@@ -1,5 +1,5 @@
-// Migration 4's state triggers against core/job_state.cpp's table: for every (from, to) pair of
-// states, the store accepts the UPDATE exactly when the machine allows the transition.
+// The state triggers (migration 13's rewrite of migration 4's) against core/job_state.cpp's table: for
+// every (from, to) pair of states, the store accepts the UPDATE exactly when the machine allows it.
 #include <gtest/gtest.h>
 
 #include "core/job_state.hpp"

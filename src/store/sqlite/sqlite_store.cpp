@@ -288,8 +288,22 @@ int SqliteStore::migrate() {
 }
 
 // One transaction per migration, and the version is read inside it (BEGIN IMMEDIATE holds the write
-// lock), so two processes migrating at once cannot both apply the same step.
+// lock), so two processes migrating at once cannot both apply the same step. Foreign keys are off
+// meanwhile, as SQLite's procedure for rebuilding a table asks (dropping a parent table would otherwise
+// delete its children), and checked before each migration commits.
 int SqliteStore::applyMigrations(Connection& db) {
+    db.execute("PRAGMA foreign_keys=OFF");
+    try {
+        const int applied = applyMigrationsWithoutForeignKeys(db);
+        db.execute("PRAGMA foreign_keys=ON");
+        return applied;
+    } catch (...) {
+        db.execute("PRAGMA foreign_keys=ON");
+        throw;
+    }
+}
+
+int SqliteStore::applyMigrationsWithoutForeignKeys(Connection& db) {
     db.execute(kCreateMigrationsTable);
     const auto migrations = sqlite::sqliteMigrations();
     const int latest = latestKnownVersion();
@@ -312,6 +326,11 @@ int SqliteStore::applyMigrations(Connection& db) {
                     "VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))");
                 record.bindInt64(1, next->version).bindText(2, next->name);
                 record.step();
+            }
+            if (db.prepare("PRAGMA foreign_key_check").step()) {
+                spdlog::error("database migration {} ({}) would break a foreign key", next->version,
+                              next->name);
+                throw StoreUnavailable("database migration failed");
             }
             db.executeTransactionControl("COMMIT");
             spdlog::info("applied database migration {} ({})", next->version, next->name);

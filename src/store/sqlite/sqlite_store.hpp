@@ -299,6 +299,7 @@ class SqliteStore final : public Store {
     void commitBatch(std::span<const std::unique_ptr<sqlite::detail::StoreJob>> jobs);
     void runExclusive(sqlite::detail::StoreJob& job);
     static int applyMigrations(sqlite::Connection& connection);
+    static int applyMigrationsWithoutForeignKeys(sqlite::Connection& connection);
 
     Options options_;
     std::unique_ptr<sqlite::Connection> writeConnection_;

@@ -63,6 +63,14 @@ std::int64_t countNumbers(SqliteStore& store, std::string_view where = "1") {
     }));
 }
 
+std::int64_t count(SqliteStore& store, std::string sql) {
+    return runToCompletion(store.read([sql = std::move(sql)](Connection& db) {
+        auto query = db.prepare(sql);
+        query.step();
+        return query.columnInt64(0);
+    }));
+}
+
 boost::asio::awaitable<void> writeNumber(SqliteStore& store, std::int64_t n) {
     co_await store.write([n](Connection& db) { insertNumber(db, n); });
 }
@@ -99,6 +107,75 @@ TEST_F(SqliteStoreTest, MigrateAppliesEveryMigrationOnce) {
         return row.columnText(0) + " " + row.columnText(1);
     }));
     EXPECT_THAT(recorded, HasSubstr("instance 20"));
+}
+
+// Migration 13 copies the jobs table: a database with jobs and their history, made by the migrations
+// before it, keeps every row, rowid and history row, and its foreign keys and state checks, after it.
+TEST_F(SqliteStoreTest, RebuildingTheJobsTableKeepsJobsHistoryAndConstraints) {
+    std::filesystem::create_directories(databasePath().parent_path());
+    {
+        Connection db(databasePath(), Connection::Mode::readWrite);
+        db.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TEXT NOT NULL)");
+        for (const auto& migration : sqlite::sqliteMigrations()) {
+            if (migration.version >= 13) break;
+            db.execute(migration.sql);
+            db.prepare("INSERT INTO schema_migrations VALUES (?1, ?2, 'then')")
+                .bindInt64(1, migration.version)
+                .bindText(2, migration.name)
+                .step();
+        }
+        db.execute(
+            "INSERT INTO users (id, username, role, active, password_hash, totp_secret, totp_enabled, "
+            "created, "
+            "failed_logins) VALUES ('u1', 'alice', 'user', 1, '', '', 0, 0, 0);"
+            "INSERT INTO jobs (rowid, id, task, args, queue, state, max_attempts, run_at, timeout_ms, "
+            "owner_id, "
+            "idempotency_key, created, updated) VALUES "
+            "(7, 'j-old', 'noop', '{\"a\":1}', 'default', 'queued', 3, 5, 1000, 'u1', 'k1', 4, 4),"
+            "(9, 'j-new', 'noop', '{}', 'mail', 'scheduled', 2, 6, 1000, 'u1', NULL, 5, 5);"
+            "UPDATE jobs SET state = 'running', attempts = 1, attempt_deadline = 99 WHERE id = 'j-old';"
+            "INSERT INTO job_events (job_id, time, to_state) VALUES ('j-old', 4, 'queued'), "
+            "('j-old', 5, 'running'), ('j-new', 5, 'scheduled');");
+    }
+
+    SqliteStore store(databasePath());
+    EXPECT_EQ(store.migrate(), static_cast<int>(sqlite::sqliteMigrations().size()) - 12);
+    const auto jobs = runToCompletion(store.read([](Connection& db) {
+        std::vector<std::string> rows;
+        auto select = db.prepare(
+            "SELECT rowid || ' ' || id || ' ' || args || ' ' || queue || ' ' || state || ' ' || attempts || "
+            "' ' || coalesce(idempotency_key, '-') || ' ' || coalesce(attempt_deadline, '-') FROM jobs ORDER "
+            "BY "
+            "rowid");
+        while (select.step()) rows.push_back(select.columnText(0));
+        return rows;
+    }));
+    EXPECT_THAT(jobs, ::testing::ElementsAre("7 j-old {\"a\":1} default running 1 k1 99",
+                                             "9 j-new {} mail scheduled 0 - -"));
+    EXPECT_EQ(count(store, "SELECT count(*) FROM job_events"), 3);
+    EXPECT_EQ(count(store,
+                    "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'jobs' AND type = 'index' "
+                    "AND name LIKE 'jobs_%'"),
+              6);
+
+    // The rebuilt table's checks and the history's foreign key hold.
+    const auto refused = [&](std::string sql) {
+        try {
+            runToCompletion(store.write([sql](Connection& db) { db.execute(sql); }));
+            return false;
+        } catch (const std::exception&) {
+            return true;
+        }
+    };
+    EXPECT_TRUE(refused("UPDATE jobs SET state = 'succeeded' WHERE id = 'j-new'"));
+    EXPECT_TRUE(refused("UPDATE jobs SET state = 'bogus' WHERE id = 'j-old'"));
+    EXPECT_TRUE(refused("UPDATE jobs SET attempts = -1 WHERE id = 'j-old'"));
+    EXPECT_TRUE(refused("INSERT INTO job_events (job_id, time, to_state) VALUES ('nobody', 1, 'queued')"));
+    EXPECT_FALSE(refused("UPDATE jobs SET state = 'succeeded' WHERE id = 'j-old'"));
+    EXPECT_FALSE(refused("DELETE FROM jobs WHERE id = 'j-old'"));
+    EXPECT_EQ(count(store, "SELECT count(*) FROM job_events"), 1);  // its history went with it
 }
 
 TEST_F(SqliteStoreTest, RefusesADatabaseWithANewerSchema) {
