@@ -101,7 +101,7 @@ class Connection {
     [[nodiscard]] std::int64_t lastInsertRowId() const;
     [[nodiscard]] bool inTransaction() const;
     // How many idle prepared statements the cache holds (for tests).
-    [[nodiscard]] std::size_t cachedStatements() const { return idle_.size(); }
+    [[nodiscard]] std::size_t cachedStatements() const { return idle_; }
 
     // Bounds the cache: SQL built from optional filters has many texts, the hot paths a few dozen.
     static constexpr std::size_t kMaxCachedStatements = 64;
@@ -115,17 +115,26 @@ class Connection {
         std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
     };
     using StatementCache = std::unordered_map<std::string, sqlite3_stmt*, TextHash, std::equal_to<>>;
+    // prepare()'s statements by text, one per text, handed out and taken back in place: the hot paths
+    // allocate nothing for the cache once their statements are in it.
+    struct CachedStatement {
+        sqlite3_stmt* stmt = nullptr;
+        bool idle = false;
+    };
+    using PreparedCache = std::unordered_map<std::string, CachedStatement, TextHash, std::equal_to<>>;
 
     static int authorize(void* self, int action, const char*, const char*, const char*, const char*);
     // Runs BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE on behalf of the store, past the authorizer. These
     // are cached apart from prepare()'s statements, so prepare() can never hand one out.
     void executeTransactionControl(std::string_view sql);
-    // Takes back a statement prepare() handed out: reset, unbound, kept unless the cache is full.
+    // Takes back a statement prepare() handed out: reset, unbound, and kept (a full cache finalizes an
+    // idle statement of another text to make room) unless another statement of its text is kept.
     void giveBack(sqlite3_stmt* stmt) noexcept;
 
     sqlite3* db_ = nullptr;
     bool transactionControlAllowed_ = false;
-    StatementCache idle_;
+    PreparedCache prepared_;
+    std::size_t idle_ = 0;  // statements of prepared_ not handed out
     StatementCache transactionControl_;
 };
 

@@ -105,27 +105,40 @@ std::optional<JobRecord> leasedJob(Connection& db, const std::string& id, const 
 }
 
 // Ends the holder's attempt (finishAttempt's body); nullopt, changing nothing, without a live lease.
+// Reads only what the rules need, and writes the row by its rowid: the writer does this for every job.
 std::optional<JobState> finishLeased(Connection& db, const std::string& id, const std::string& holder,
                                      const JobOutcome& outcome, Millis now) {
-    auto job = leasedJob(db, id, holder, now);
-    if (!job) return std::nullopt;
+    auto lease = db.prepare(
+        "SELECT rowid, state, attempts, max_attempts, cancel_requested, lease_holder, lease_expires, run_at "
+        "FROM jobs WHERE id = ?1");
+    lease.bindText(1, id);
+    if (!lease.step()) return std::nullopt;
+    const std::int64_t rowid = lease.columnInt64(0);
+    JobRecord job{.state = jobStateOf(lease.columnText(1)),
+                  .attempts = static_cast<int>(lease.columnInt64(2)),
+                  .maxAttempts = static_cast<int>(lease.columnInt64(3)),
+                  .runAt = lease.columnInt64(7),
+                  .cancelRequested = lease.columnInt64(4) != 0,
+                  .leaseHolder = sqlite::optionalText(lease, 5),
+                  .leaseExpires = sqlite::optionalInt(lease, 6)};
+    if (!holdsLiveLease(job, holder, now)) return std::nullopt;
     const AttemptEnd end = attemptEndOf(outcome);
-    auto next = jobs::nextState(job->state, end.event, factsOf(*job));
+    auto next = jobs::nextState(job.state, end.event, factsOf(job));
     if (!next) return std::nullopt;
     // The outcome and the move in one statement (every finish edge leaves running: no lease is kept).
     auto record = db.prepare(
         "UPDATE jobs SET result = ?2, error = ?3, run_at = ?4, progress = "
         "CASE WHEN ?5 THEN 100 ELSE progress END, state = ?6, updated = ?7, finished = ?8, "
-        "lease_holder = NULL, lease_expires = NULL WHERE id = ?1");
-    record.bindText(1, id);
+        "lease_holder = NULL, lease_expires = NULL WHERE rowid = ?1");
+    record.bindInt64(1, rowid);
     bindOptional(record, 2, outcome.result);
     bindOptional(record, 3, outcome.error);
-    record.bindInt64(4, runAtAfter(*job, *next, outcome));
+    record.bindInt64(4, runAtAfter(job, *next, outcome));
     record.bindInt64(5, outcome.succeeded ? 1 : 0);
     record.bindText(6, jobs::stateName(*next)).bindInt64(7, now);
     bindOptional(record, 8, finishedAt(*next, now));
     record.step();
-    recordEvent(db, id, now, job->state, *next, end.detail);
+    recordEvent(db, id, now, job.state, *next, end.detail);
     return next;
 }
 
@@ -252,16 +265,16 @@ boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vecto
         for (std::size_t i = 0; i < queues.size(); ++i) pick.bindText(static_cast<int>(i) + 2, queues[i]);
         for (std::size_t i = 0; i < tasks.size(); ++i)
             pick.bindText(static_cast<int>(queues.size() + i) + 2, tasks[i]);
-        std::vector<JobRecord> picked;
-        while (pick.step()) picked.push_back(jobOf(pick));
-        for (const JobRecord& job : picked) {
+        std::vector<std::pair<JobRecord, std::int64_t>> picked;  // with its rowid
+        while (pick.step()) picked.emplace_back(jobOf(pick), pick.columnInt64(kJobCursorColumn));
+        for (const auto& [job, rowid] : picked) {
             if (!jobs::nextState(job.state, JobEvent::claim, factsOf(job))) continue;
             const Millis deadline = now + job.timeoutMs;
             const Millis expires = leaseEnd(now, leaseMs, deadline);
             auto lease = db.prepare(
                 "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_holder = ?2, "
-                "lease_expires = ?3, updated = ?4, attempt_deadline = ?5 WHERE id = ?1");
-            lease.bindText(1, job.id)
+                "lease_expires = ?3, updated = ?4, attempt_deadline = ?5 WHERE rowid = ?1");
+            lease.bindInt64(1, rowid)
                 .bindText(2, holder)
                 .bindInt64(3, expires)
                 .bindInt64(4, now)
