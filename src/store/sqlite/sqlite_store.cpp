@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -131,10 +132,14 @@ SqliteStore::SqliteStore(const std::filesystem::path& path, Options options)
     createPrivateDatabaseFile(path);
     // The writer opens first: it switches the file to WAL, which the read-only connections need.
     writeConnection_ = std::make_unique<Connection>(path, Connection::Mode::readWrite);
+    // Replaces SQLite's automatic checkpoint on commit (itself a WAL hook) with ours.
+    sqlite3_wal_hook(writeConnection_->db_, &SqliteStore::onWalCommit, this);
+    checkpointConnection_ = std::make_unique<Connection>(path, Connection::Mode::readWrite);
     for (int i = 0; i < options_.readThreads; ++i) {
         readConnections_.push_back(std::make_unique<Connection>(path, Connection::Mode::readOnly));
     }
     try {
+        checkpointer_ = std::thread([this] { checkpointLoop(); });
         writer_ = std::thread([this] { writerLoop(); });
         for (auto& connection : readConnections_) {
             readers_.emplace_back([this, reader = connection.get()] { readerLoop(*reader); });
@@ -184,12 +189,52 @@ void SqliteStore::close() {
     writes_.close();
     reads_.close();
     if (writer_.joinable()) writer_.join();
+    {
+        const std::lock_guard checkpointLock(checkpointMutex_);
+        checkpointStop_ = true;
+    }
+    checkpointWanted_.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
     for (auto& reader : readers_) {
         if (reader.joinable()) reader.join();
     }
-    // The writer closes last: only a read-write connection can checkpoint and remove the WAL.
+    // The writer closes last: the last connection checkpoints everything and removes the WAL.
     readConnections_.clear();
+    checkpointConnection_.reset();
     writeConnection_.reset();
+}
+
+int SqliteStore::onWalCommit(void* store, sqlite3* db, const char*, int pages) {
+    auto& self = *static_cast<SqliteStore*>(store);
+    if (pages >= kWriterCheckpointPages) {
+        // Bounds the WAL when the checkpointer cannot keep up; SQLITE_BUSY (it is checkpointing now) is fine.
+        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } else if (pages >= kCheckpointPages) {
+        {
+            const std::lock_guard lock(self.checkpointMutex_);
+            self.checkpointDue_ = true;
+        }
+        self.checkpointWanted_.notify_one();
+    }
+    return SQLITE_OK;
+}
+
+void SqliteStore::checkpointLoop() {
+    sqlite3* db = checkpointConnection_->db_;
+    for (;;) {
+        {
+            std::unique_lock lock(checkpointMutex_);
+            checkpointWanted_.wait(lock, [this] { return checkpointDue_ || checkpointStop_; });
+            if (checkpointStop_) return;
+            checkpointDue_ = false;
+        }
+        const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        if (rc == SQLITE_OK) {
+            checkpoints_.fetch_add(1, std::memory_order_relaxed);
+        } else if (rc != SQLITE_BUSY) {
+            spdlog::warn("sqlite store: WAL checkpoint failed: {}", sqlite3_errmsg(db));
+        }
+    }
 }
 
 void SqliteStore::enqueue(sqlite::detail::JobQueue& queue, std::unique_ptr<StoreJob> job) {

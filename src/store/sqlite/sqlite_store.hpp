@@ -274,6 +274,15 @@ class SqliteStore final : public Store {
 
     // Successful batch COMMITs so far: with group commit, far fewer than the writes.
     [[nodiscard]] std::uint64_t commitCount() const { return commits_.load(std::memory_order_relaxed); }
+    // WAL checkpoints run by the checkpointer thread so far.
+    [[nodiscard]] std::uint64_t checkpointCount() const {
+        return checkpoints_.load(std::memory_order_relaxed);
+    }
+
+    // The WAL size (pages) at which a commit wakes the checkpointer (SQLite's own default threshold),
+    // and the size at which the writer checkpoints itself because the checkpointer fell behind.
+    static constexpr int kCheckpointPages = 1000;
+    static constexpr int kWriterCheckpointPages = 8000;
 
   private:
     // Hands fn to a queue's thread and awaits its outcome on the caller's executor.
@@ -298,6 +307,10 @@ class SqliteStore final : public Store {
     void readerLoop(sqlite::Connection& connection);
     void commitBatch(std::span<const std::unique_ptr<sqlite::detail::StoreJob>> jobs);
     void runExclusive(sqlite::detail::StoreJob& job);
+    // Copies the WAL into the database file off the writer's thread (a PASSIVE checkpoint, which never
+    // waits for readers or the writer), woken by the writer's WAL hook, so commits do not wait for it.
+    void checkpointLoop();
+    static int onWalCommit(void* store, sqlite3* db, const char* name, int pages);
     static int applyMigrations(sqlite::Connection& connection);
     static int applyMigrationsWithoutForeignKeys(sqlite::Connection& connection);
 
@@ -309,6 +322,13 @@ class SqliteStore final : public Store {
     std::thread writer_;
     std::vector<std::thread> readers_;
     std::atomic<std::uint64_t> commits_{0};
+    std::unique_ptr<sqlite::Connection> checkpointConnection_;
+    std::thread checkpointer_;
+    std::mutex checkpointMutex_;
+    std::condition_variable checkpointWanted_;
+    bool checkpointDue_ = false;   // under checkpointMutex_
+    bool checkpointStop_ = false;  // under checkpointMutex_
+    std::atomic<std::uint64_t> checkpoints_{0};
     std::atomic<std::uint64_t> writeStamp_{0};
     // readHere()'s connections, one per calling thread; close() takes callerMutex_ exclusively, so none
     // is in use when they are closed. serial_ tells a thread's cached pointer from one of another store.

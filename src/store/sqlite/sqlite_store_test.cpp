@@ -583,7 +583,40 @@ TEST_F(SqliteStoreTest, TheStatementCacheIsBounded) {
             EXPECT_EQ(statement.columnInt64(0), static_cast<std::int64_t>(i));
         }
         EXPECT_EQ(db.cachedStatements(), Connection::kMaxCachedStatements);
+        // A text first used once the cache is full takes an idle one's place: it is kept and reused.
+        { auto statement = db.prepare("SELECT 'late'"); }
+        EXPECT_EQ(db.cachedStatements(), Connection::kMaxCachedStatements);
+        auto again = db.prepare("SELECT 'late'");
+        EXPECT_EQ(db.cachedStatements(), Connection::kMaxCachedStatements - 1);  // handed out, not new
+        ASSERT_TRUE(again.step());
+        EXPECT_EQ(again.columnText(0), "late");
     }));
+}
+
+// The writer does not checkpoint the WAL on commit; a thread of the store's own does, once the WAL has
+// grown by SqliteStore::kCheckpointPages, and what it copied stays readable and durable.
+TEST_F(SqliteStoreTest, AnotherThreadCheckpointsTheWal) {
+    SqliteStore store(databasePath());
+    runToCompletion(store.write([](Connection& db) { db.execute("CREATE TABLE blobs (b BLOB NOT NULL)"); }));
+    const std::vector<std::uint8_t> page(4000, 0x5a);
+    const auto walPages = [&] { return std::filesystem::file_size(databasePath().string() + "-wal") / 4096; };
+    // Separate commits, each well under the threshold, to past it; then the checkpointer runs.
+    for (int i = 0; i < SqliteStore::kCheckpointPages / 10 + 10; ++i) {
+        runToCompletion(store.write([&page](Connection& db) {
+            for (int n = 0; n < 10; ++n)
+                db.prepare("INSERT INTO blobs (b) VALUES (?1)").bindBlob(1, page).step();
+        }));
+    }
+    EXPECT_GE(walPages(), static_cast<std::uintmax_t>(SqliteStore::kCheckpointPages));
+    for (int waited = 0; waited < 10'000 && store.checkpointCount() == 0; ++waited)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_GT(store.checkpointCount(), 0u);
+    // The database file itself now holds the rows the checkpoint copied.
+    EXPECT_GT(std::filesystem::file_size(databasePath()), 100u * 4096u);
+    const std::int64_t rows = count(store, "SELECT count(*) FROM blobs");
+    store.close();
+    SqliteStore reopened(databasePath());
+    EXPECT_EQ(count(reopened, "SELECT count(*) FROM blobs"), rows);
 }
 
 TEST_F(SqliteStoreTest, ReadsAreReadOnly) {
