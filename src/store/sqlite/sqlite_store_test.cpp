@@ -178,6 +178,40 @@ TEST_F(SqliteStoreTest, RebuildingTheJobsTableKeepsJobsHistoryAndConstraints) {
     EXPECT_EQ(count(store, "SELECT count(*) FROM job_events"), 1);  // its history went with it
 }
 
+// Foreign keys are off while migrations run, so each migration is checked before it commits: one that
+// would leave a history row without its job is rolled back, and the schema stays where it was.
+TEST_F(SqliteStoreTest, AMigrationThatWouldBreakAForeignKeyIsRolledBack) {
+    std::filesystem::create_directories(databasePath().parent_path());
+    {
+        Connection db(databasePath(), Connection::Mode::readWrite);
+        db.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TEXT NOT NULL)");
+        for (const auto& migration : sqlite::sqliteMigrations()) {
+            if (migration.version >= 13) break;
+            db.execute(migration.sql);
+            db.prepare("INSERT INTO schema_migrations VALUES (?1, ?2, 'then')")
+                .bindInt64(1, migration.version)
+                .bindText(2, migration.name)
+                .step();
+        }
+        // A history row whose job is gone, as only a connection without foreign keys could leave it.
+        db.execute("PRAGMA foreign_keys=OFF");
+        db.execute("INSERT INTO job_events (job_id, time, to_state) VALUES ('no-such-job', 1, 'queued')");
+    }
+    SqliteStore store(databasePath());
+    EXPECT_THAT([&] { store.migrate(); }, ThrowsMessage<StoreUnavailable>(HasSubstr("migration failed")));
+    EXPECT_EQ(store.schemaVersion(), 12);
+    EXPECT_EQ(count(store, "SELECT count(*) FROM sqlite_schema WHERE name = 'jobs_rebuilt'"), 0);
+    // Foreign keys are on again for the store's own writes.
+    EXPECT_EQ(runToCompletion(store.write([](Connection& db) {
+                  auto pragma = db.prepare("PRAGMA foreign_keys");
+                  pragma.step();
+                  return pragma.columnInt64(0);
+              })),
+              1);
+}
+
 TEST_F(SqliteStoreTest, RefusesADatabaseWithANewerSchema) {
     SqliteStore store(databasePath());
     store.migrate();
