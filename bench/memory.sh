@@ -16,7 +16,8 @@
 # Prints one line per stage and a Markdown row for docs/benchmarks.md. Not part of `make test`.
 #
 # Usage: bench/memory.sh   (build/rampart and build/rampart_security_probe must exist: make build)
-# Knobs: LOAD_SECONDS=20, QUIET_SECONDS=15, LOGIN_IDLE_SECONDS=65, IDLE_CONNECTIONS=10000, IDLE_HOLD_SECONDS=5, CONNECTIONS=32
+# Knobs: LOAD_SECONDS=20, QUIET_SECONDS=15, LOGIN_IDLE_SECONDS=65, IDLE_CONNECTIONS=10000, IDLE_HOLD_SECONDS=5,
+#        IDLE_WAVES=1 (waves of those connections, each opened, held, closed: 3 tells a leak from a peak), CONNECTIONS=32
 #        (wrk's, per route), RAMPART_BIN=build/rampart, PROBE_BIN=build/rampart_security_probe,
 #        EXTRA_SERVER_ENV="NAME=value ..." (e.g. MALLOC_ARENA_MAX=2), MACHINE="free text for the table".
 set -euo pipefail
@@ -28,6 +29,7 @@ QUIET_SECONDS=${QUIET_SECONDS:-15}
 LOGIN_IDLE_SECONDS=${LOGIN_IDLE_SECONDS:-65}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 IDLE_HOLD_SECONDS=${IDLE_HOLD_SECONDS:-5}
+IDLE_WAVES=${IDLE_WAVES:-1}
 CONNECTIONS=${CONNECTIONS:-32}
 RAMPART_BIN=${RAMPART_BIN:-build/rampart}
 PROBE_BIN=${PROBE_BIN:-build/rampart_security_probe}
@@ -114,6 +116,14 @@ if [ "$IDLE_CONNECTIONS" -gt 0 ]; then
     per_kib=$(awk -v b="$per" 'BEGIN {printf "%.1f", b / 1024}')
     sleep "$QUIET_SECONDS"
     stage "connections closed, ${QUIET_SECONDS} s later" "$(rss)"
+    # More waves of the same connections: memory kept after the first that stays flat after the next is
+    # a high-water mark (allocator and pools sized by the peak), one that grows with each wave a leak.
+    for wave in $(seq 2 "$IDLE_WAVES"); do
+        "$PROBE_BIN" idle "$port" "$work/ca.pem" "$IDLE_CONNECTIONS" "$IDLE_HOLD_SECONDS" "$pid" >"$work/idle.txt" 2>&1 || true
+        grep -q '^server RSS:' "$work/idle.txt" || { cat "$work/idle.txt" >&2; die "the idle-connection probe failed"; }
+        sleep "$QUIET_SECONDS"
+        stage "wave $wave closed, ${QUIET_SECONDS} s later" "$(rss)"
+    done
 fi
 
 # --- One login --------------------------------------------------------------------------------------------
