@@ -25,7 +25,8 @@
 #        on each store; medians), TOTAL_JOBS=100000, BATCH=1000, BATCH_CLIENTS=4, DURATION=10 (seconds per
 #        wrk listing run), CONNECTIONS=8, THREADS=2, RATE=100 (submits/s in the retention runs),
 #        BEFORE_SECONDS=30 (submits timed before the sweep; the sweep starts about 60 s after start),
-#        DURING_SECONDS=20, FEW=100 (a full first page), RAMPART_BIN=build/rampart, MACHINE (text for the table's machine column).
+#        SLICE_SECONDS=2 (submits during the sweep are timed in runs this long, back to back, until it
+#        ends; the figure merges those that ended before it did), FEW=100 (a full first page), RAMPART_BIN=build/rampart, MACHINE (text for the table's machine column).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh # log, die, stop_pid, start_rampart, login_token, submit_noop, wrk_counted, wrk_rate_lua, median
@@ -41,7 +42,7 @@ CONNECTIONS=${CONNECTIONS:-8}
 THREADS=${THREADS:-2}
 RATE=${RATE:-100}
 BEFORE_SECONDS=${BEFORE_SECONDS:-30}
-DURING_SECONDS=${DURING_SECONDS:-20}
+SLICE_SECONDS=${SLICE_SECONDS:-2}
 FEW=${FEW:-100}
 RAMPART_BIN=${RAMPART_BIN:-build/rampart}
 
@@ -185,10 +186,11 @@ run_list() {
     done
 }
 
-# submit_rate_run NAME SECONDS: single submits at RATE/s on one connection; prints "<p99 ms> <201s>".
+# submit_rate_run NAME SECONDS HISTOGRAM: single submits at RATE/s on one connection; prints "<p99 ms>
+# <201s>", writes the latency histogram to the file HISTOGRAM.
 submit_rate_run() {
     local rps p99 n
-    read -r rps p99 n < <(wrk_counted "$1" 201 "$work/rate-setup.lua" -t1 -c1 -d"${2}s" --latency "$base/api/v1/jobs")
+    read -r rps p99 n < <(WRK_HISTOGRAM=$3 wrk_counted "$1" 201 "$work/rate-setup.lua" -t1 -c1 -d"${2}s" --latency "$base/api/v1/jobs")
     [ -n "${n:-}" ] || die "$1: the run was rejected"
     echo "$p99 $n"
 }
@@ -242,7 +244,8 @@ start_server big RAMPART_JOBS__RETENTION_HOURS=1 RAMPART_LOG_LEVEL=info
     printf 'interval_ms = %s\n' "$(awk -v r="$RATE" 'BEGIN { printf "%.6f", 1000 / r }')"
     wrk_rate_lua
 } >"$work/rate-setup.lua"
-read -r p99_before n_before < <(submit_rate_run "submits before the sweep" "$BEFORE_SECONDS")
+read -r p99_before n_before < <(submit_rate_run "submits before the sweep" "$BEFORE_SECONDS" "$work/before.hist")
+p99_before=$(histogram_p99 "$work/before.hist") # as the figure during the sweep is computed
 [ "$(sql "SELECT min(rowid) FROM jobs")" = "$first_rowid" ] || die "the sweep started before the 'before' run ended; lower BEFORE_SECONDS"
 sweep_start=""
 for _ in $(seq 1200); do
@@ -254,26 +257,35 @@ for _ in $(seq 1200); do
 done
 [ -n "$sweep_start" ] || die "no sweep within 2 minutes of start"
 log "retention: the sweep started about $(((sweep_start - started_ms) / 1000)) s after start"
-read -r p99_during n_during < <(submit_rate_run "submits during the sweep" "$DURING_SECONDS")
-during_end=$(now_ms)
-# Its end: the time stamp of the line the sweep logs when it is done.
+# During it: runs of SLICE_SECONDS back to back until it has logged its end (the line's time stamp). The
+# figure merges the histograms of the slices that ended before the sweep did (the first one alone, with
+# a warning, when the sweep was shorter than a slice).
 sweep_line=""
-for _ in $(seq 3600); do
-    sweep_line=$(grep -h 'retention: deleted' "$work/big/stderr.log" "$work/big/stdout.log" | head -1)
+: >"$work/slices"
+for slice in $(seq 3600); do
+    slice_start=$(now_ms)
+    read -r _ _ < <(submit_rate_run "submits during the sweep ($slice)" "$SLICE_SECONDS" "$work/during-$slice.hist")
+    echo "$slice $slice_start $(now_ms)" >>"$work/slices"
+    sweep_line=$(grep -h 'retention: deleted' "$work/big/stderr.log" "$work/big/stdout.log" | head -1 || true)
     [ -z "$sweep_line" ] || break
-    sleep 1
 done
-[ -n "$sweep_line" ] || die "the sweep did not end within an hour"
+[ -n "$sweep_line" ] || die "the sweep did not end"
 sweep_end=$(date -d "$(cut -d' ' -f1 <<<"$sweep_line")" +%s%3N) || die "no time in the sweep's log line: $sweep_line"
+inside=$(awk -v e="$sweep_end" '$3 <= e { printf "%s/during-%s.hist ", w, $1 }' w="$work" "$work/slices")
+if [ -z "$inside" ]; then
+    log "warning: the sweep was shorter than one slice of $SLICE_SECONDS s: its figure is the first slice's, partly after it"
+    inside="$work/during-1.hist"
+fi
+# shellcheck disable=SC2086 # a list of file names without spaces
+p99_during=$(histogram_p99 $inside)
+# shellcheck disable=SC2086
+n_during=$(cat $inside | awk '{ n += $2 } END { print n + 0 }')
+slices_used=$(wc -w <<<"$inside")
 left=$(sql "SELECT count(*) FROM jobs WHERE finished < $(($(now_ms) - 2 * 3600 * 1000))")
 deleted=$((due_before - left))
 sweep_ms=$((sweep_end - sweep_start))
-overlap=$(awk -v s="$sweep_start" -v e="$sweep_end" -v d="$during_end" -v n="$DURING_SECONDS" \
-    'BEGIN { o = ((e < d ? e : d) - s) / 1000; printf "%.1f", (o > n ? n : o) }')
 log "retention: $sweep_line"
-log "retention: $deleted of $due_before due jobs deleted in about $sweep_ms ms (first sweep; $left left for the next ones); the 'during' run overlapped it for $overlap of $DURING_SECONDS s"
-[ "$overlap" = "$DURING_SECONDS.0" ] ||
-    log "warning: the sweep ended $overlap s into the $DURING_SECONDS s 'during' run: the rest of that run is after it"
+log "retention: $deleted of $due_before due jobs deleted in about $sweep_ms ms (first sweep; $left left for the next ones); submits during it: p99 $p99_during ms over $n_during submits in $slices_used slice(s) of $SLICE_SECONDS s"
 stop_server
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load after: $load_after"
@@ -299,6 +311,6 @@ for state in succeeded queued; do
     rows+=("| $today | $machine | GET /api/v1/jobs?state=$state, wrk -c$CONNECTIONS | empty $rps_e req/s, p99 $p99_e ms | $size: $rps_b req/s, p99 $p99_b ms | rate ratio $rr (goal >= 0.8), p99 ratio $pr (goal <= 1.25) | $note |")
 done
 pr=$(ratio "$p99_during" "$p99_before")
-echo "retention: submit p99 before the sweep $p99_before ms ($n_before submits), during it $p99_during ms ($n_during submits, $overlap s of overlap), ratio $pr (goal <= 2: $(verdict "$pr" 2 '<=')); first sweep deleted $deleted of $due_before in $sweep_ms ms; filling took $fill_ms ms"
-rows+=("| $today | $machine | submit p99 at $RATE/s during a retention sweep | before $p99_before ms | during $p99_during ms ($overlap s overlap) | ratio $pr (goal <= 2) | $note; sweep deleted $deleted of $due_before in $sweep_ms ms |")
+echo "retention: submit p99 before the sweep $p99_before ms ($n_before submits), during it $p99_during ms ($n_during submits in $slices_used slice(s) of $SLICE_SECONDS s), ratio $pr (goal <= 2: $(verdict "$pr" 2 '<=')); first sweep deleted $deleted of $due_before in $sweep_ms ms; filling took $fill_ms ms"
+rows+=("| $today | $machine | submit p99 at $RATE/s during a retention sweep | before $p99_before ms ($n_before submits) | during $p99_during ms ($n_during submits) | ratio $pr (goal <= 2) | $note; sweep deleted $deleted of $due_before in $sweep_ms ms |")
 printf '%s\n' "${rows[@]}"
