@@ -246,6 +246,7 @@ bench-scripts: deps build
 	bash bench/jobs.sh
 	bash bench/python_worker.sh
 	bash bench/long_poll.sh
+	bash bench/scale.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(ASAN_DIR) $(TSAN_DIR)

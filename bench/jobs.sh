@@ -242,27 +242,7 @@ run_e2e() {
 # ---- latency: steady rate, submit to start -----------------------------------------------------
 # One wrk connection whose delay() holds a fixed schedule (curl --rate waits a whole interval after
 # each transfer, so it falls short of the rate): a request every 1000/RATE ms, late ones sent at once.
-cat >"$work/rate.lua" <<'LUA'
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } rampart_timespec;
-int clock_gettime(int clock, rampart_timespec *ts);
-]]
-local ts = ffi.new("rampart_timespec")
-local function now_ms()
-    ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
-    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
-end
-local next_at = nil
-function delay()
-    local t = now_ms()
-    if next_at == nil then next_at = t end
-    local wait = next_at - t
-    next_at = next_at + interval_ms
-    if wait < 0 then return 0 end
-    return math.floor(wait)
-end
-LUA
+wrk_rate_lua >"$work/rate.lua"  # bench/lib.sh
 
 run_latency() {
     local round=$1 out created others status errors seconds stats

@@ -154,18 +154,39 @@ end
 LUA
 }
 
+# histogram_p99 FILES...: the p99 in ms of the merged histograms (from WRK_HISTOGRAM) in FILES.
+histogram_p99() {
+    cat "$@" | sort -n | awk '{ v[NR] = $1; c[NR] = $2; n += $2 }
+        END { if (n == 0) { print "nan"; exit } want = n * 0.99; for (i = 1; i <= NR; i++) { s += c[i]; if (s >= want) { printf "%.2f\n", v[i] / 1000; exit } } }'
+}
+
 # wrk_counted NAME STATUS SETUP_LUA WRK_ARGS... URL: runs wrk with SETUP_LUA (a file, or "" for none)
 # followed by wrk_counter_lua STATUS; shows wrk's output on stderr and prints "<STATUS answers per second>
 # <p99 ms> <STATUS answers>". Rejects the run (exits) on any other status or any socket error: a 429 or
-# a reset is fast and measures nothing.
+# a reset is fast and measures nothing. WRK_HISTOGRAM=FILE (optional): also writes there the run's
+# latency histogram, one "<microseconds> <requests>" line per distinct latency, to merge runs.
 wrk_counted() {
     local name=$1 status=$2 setup=$3 script out counted others last errors seconds p99
     shift 3
     script=$(mktemp "${work:?set work to a temporary directory first}/wrk-XXXXXX.lua")
-    { [ -z "$setup" ] || cat "$setup"; wrk_counter_lua "$status"; } >"$script"
+    {
+        [ -z "$setup" ] || cat "$setup"
+        wrk_counter_lua "$status"
+        [ -z "${WRK_HISTOGRAM:-}" ] || cat <<'LUA'
+local counter_done = done
+function done(summary, latency, requests)
+    counter_done(summary, latency, requests)
+    for i = 1, #latency do
+        local value, count = latency(i)
+        io.write(string.format("HISTOGRAM %d %d\n", value, count))
+    end
+end
+LUA
+    } >"$script"
     log "$name: wrk $(printf '%s ' "$@" | sed 's/Bearer [^ ]*/Bearer <redacted>/g')"
     out=$(wrk -s "$script" "$@") || die "$name: wrk failed: $out"
-    printf '%s\n' "$out" | awk -v prefix="  $name| " '{ print prefix $0 }' >&2
+    [ -z "${WRK_HISTOGRAM:-}" ] || printf '%s\n' "$out" | awk '$1 == "HISTOGRAM" { print $2, $3 }' >"$WRK_HISTOGRAM"
+    printf '%s\n' "$out" | grep -v '^HISTOGRAM ' | awk -v prefix="  $name| " '{ print prefix $0 }' >&2
     read -r counted others last errors seconds p99 < <(printf '%s\n' "$out" | awk '$1 == "COUNT" { print $2, $3, $4, $5, $6, $7 }')
     [ -n "${counted:-}" ] || die "$name: no figures from wrk's script"
     [ "$others" = 0 ] || die "$name: $others answer(s) were not $status (last: $last); the run is rejected"
@@ -263,4 +284,31 @@ NGINX
     done
     [ -n "$nginx_port" ] || die "nginx did not start"
     log "nginx (pid $nginx_pid) on port $nginx_port"
+}
+
+# wrk_rate_lua: prints a wrk Lua delay() for one connection that holds a fixed schedule (curl --rate waits
+# a whole interval after each transfer, so it falls short of the rate): a request every interval_ms (set
+# it in the script before this), late ones sent at once.
+wrk_rate_lua() {
+    cat <<'LUA'
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } rampart_timespec;
+int clock_gettime(int clock, rampart_timespec *ts);
+]]
+local ts = ffi.new("rampart_timespec")
+local function now_ms()
+    ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local next_at = nil
+function delay()
+    local t = now_ms()
+    if next_at == nil then next_at = t end
+    local wait = next_at - t
+    next_at = next_at + interval_ms
+    if wait < 0 then return 0 end
+    return math.floor(wait)
+end
+LUA
 }
