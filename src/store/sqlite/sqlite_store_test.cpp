@@ -80,6 +80,25 @@ class SqliteStoreTest : public ::testing::Test {
     // A missing parent directory, so each test also covers its creation.
     [[nodiscard]] std::filesystem::path databasePath() const { return dir_.path() / "data" / "rampart.db"; }
 
+    // A database with the migrations before `version` applied and recorded, as an older release left it.
+    [[nodiscard]] std::unique_ptr<Connection> databaseBefore(int version) const {
+        std::filesystem::create_directories(databasePath().parent_path());
+        auto connection = std::make_unique<Connection>(databasePath(), Connection::Mode::readWrite);
+        Connection& db = *connection;
+        db.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TEXT NOT NULL)");
+        for (const auto& migration : sqlite::sqliteMigrations()) {
+            if (migration.version >= version) break;
+            db.execute(migration.sql);
+            db.prepare("INSERT INTO schema_migrations VALUES (?1, ?2, 'then')")
+                .bindInt64(1, migration.version)
+                .bindText(2, migration.name)
+                .step();
+        }
+        return connection;
+    }
+
     rampart::testing::TempDirectory dir_;
 };
 
@@ -112,20 +131,9 @@ TEST_F(SqliteStoreTest, MigrateAppliesEveryMigrationOnce) {
 // Migration 13 copies the jobs table: a database with jobs and their history, made by the migrations
 // before it, keeps every row, rowid and history row, and its foreign keys and state checks, after it.
 TEST_F(SqliteStoreTest, RebuildingTheJobsTableKeepsJobsHistoryAndConstraints) {
-    std::filesystem::create_directories(databasePath().parent_path());
     {
-        Connection db(databasePath(), Connection::Mode::readWrite);
-        db.execute(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-            "applied_at TEXT NOT NULL)");
-        for (const auto& migration : sqlite::sqliteMigrations()) {
-            if (migration.version >= 13) break;
-            db.execute(migration.sql);
-            db.prepare("INSERT INTO schema_migrations VALUES (?1, ?2, 'then')")
-                .bindInt64(1, migration.version)
-                .bindText(2, migration.name)
-                .step();
-        }
+        const auto old = databaseBefore(13);
+        Connection& db = *old;
         db.execute(
             "INSERT INTO users (id, username, role, active, password_hash, totp_secret, totp_enabled, "
             "created, "
@@ -181,20 +189,9 @@ TEST_F(SqliteStoreTest, RebuildingTheJobsTableKeepsJobsHistoryAndConstraints) {
 // Foreign keys are off while migrations run, so each migration is checked before it commits: one that
 // would leave a history row without its job is rolled back, and the schema stays where it was.
 TEST_F(SqliteStoreTest, AMigrationThatWouldBreakAForeignKeyIsRolledBack) {
-    std::filesystem::create_directories(databasePath().parent_path());
     {
-        Connection db(databasePath(), Connection::Mode::readWrite);
-        db.execute(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-            "applied_at TEXT NOT NULL)");
-        for (const auto& migration : sqlite::sqliteMigrations()) {
-            if (migration.version >= 13) break;
-            db.execute(migration.sql);
-            db.prepare("INSERT INTO schema_migrations VALUES (?1, ?2, 'then')")
-                .bindInt64(1, migration.version)
-                .bindText(2, migration.name)
-                .step();
-        }
+        const auto old = databaseBefore(13);
+        Connection& db = *old;
         // A history row whose job is gone, as only a connection without foreign keys could leave it.
         db.execute("PRAGMA foreign_keys=OFF");
         db.execute("INSERT INTO job_events (job_id, time, to_state) VALUES ('no-such-job', 1, 'queued')");
