@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string_view>
+#include <utility>
 
 #include "store/job_columns.hpp"
 #include "store/job_rules.hpp"
@@ -96,25 +97,18 @@ void moveJob(Connection& db, const JobRecord& job, JobState to, Millis now, std:
     recordEvent(db, job.id, now, job.state, to, detail);
 }
 
-// The job if `holder` holds a live lease on it.
-std::optional<JobRecord> leasedJob(Connection& db, const std::string& id, const std::string& holder,
-                                   Millis now) {
-    auto job = loadJob(db, id);
-    if (!job || !holdsLiveLease(*job, holder, now)) return std::nullopt;
-    return job;
-}
-
-// Ends the holder's attempt (finishAttempt's body); nullopt, changing nothing, without a live lease.
-// Reads only what the rules need, and writes the row by its rowid: the writer does this for every job.
-std::optional<JobState> finishLeased(Connection& db, const std::string& id, const std::string& holder,
-                                     const JobOutcome& outcome, Millis now) {
+// The job, as much of it as the lease rules read (id, state, attempts, limits, lease, run_at), and its
+// rowid, if `holder` holds a live lease on it. Finishes and releases run this for every job, on the
+// writer, so it decodes no payload.
+std::optional<std::pair<JobRecord, std::int64_t>> leasedJob(Connection& db, const std::string& id,
+                                                            const std::string& holder, Millis now) {
     auto lease = db.prepare(
         "SELECT rowid, state, attempts, max_attempts, cancel_requested, lease_holder, lease_expires, run_at "
         "FROM jobs WHERE id = ?1");
     lease.bindText(1, id);
     if (!lease.step()) return std::nullopt;
-    const std::int64_t rowid = lease.columnInt64(0);
-    JobRecord job{.state = jobStateOf(lease.columnText(1)),
+    JobRecord job{.id = id,
+                  .state = jobStateOf(lease.columnText(1)),
                   .attempts = static_cast<int>(lease.columnInt64(2)),
                   .maxAttempts = static_cast<int>(lease.columnInt64(3)),
                   .runAt = lease.columnInt64(7),
@@ -122,6 +116,15 @@ std::optional<JobState> finishLeased(Connection& db, const std::string& id, cons
                   .leaseHolder = sqlite::optionalText(lease, 5),
                   .leaseExpires = sqlite::optionalInt(lease, 6)};
     if (!holdsLiveLease(job, holder, now)) return std::nullopt;
+    return std::pair(std::move(job), lease.columnInt64(0));
+}
+
+// Ends the holder's attempt (finishAttempt's body); nullopt, changing nothing, without a live lease.
+std::optional<JobState> finishLeased(Connection& db, const std::string& id, const std::string& holder,
+                                     const JobOutcome& outcome, Millis now) {
+    auto leased = leasedJob(db, id, holder, now);
+    if (!leased) return std::nullopt;
+    const auto& [job, rowid] = *leased;
     const AttemptEnd end = attemptEndOf(outcome);
     auto next = jobs::nextState(job.state, end.event, factsOf(job));
     if (!next) return std::nullopt;
@@ -369,16 +372,17 @@ boost::asio::awaitable<std::vector<std::string>> SqliteStore::releaseJobs(std::v
     return write([ids = std::move(ids), holder = std::move(holder), now](Connection& db) {
         std::vector<std::string> released;
         for (const std::string& id : ids) {
-            auto job = leasedJob(db, id, holder, now);
-            if (!job) continue;
-            auto next = jobs::nextState(job->state, JobEvent::release, factsOf(*job));
+            auto leased = leasedJob(db, id, holder, now);
+            if (!leased) continue;
+            const JobRecord& job = leased->first;
+            auto next = jobs::nextState(job.state, JobEvent::release, factsOf(job));
             if (!next) continue;
             // The attempt the claim counted never started.
             auto uncount = db.prepare(
                 "UPDATE jobs SET attempts = attempts - 1, attempt_deadline = NULL WHERE id = ?1 AND attempts "
                 "> 0");
             uncount.bindText(1, id).step();
-            moveJob(db, *job, *next, now, kReleasedDetail);
+            moveJob(db, job, *next, now, kReleasedDetail);
             released.push_back(id);
         }
         return released;
