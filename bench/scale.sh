@@ -97,12 +97,15 @@ stop_server() {
 sql() { sqlite3 -readonly -cmd '.timeout 10000' "$db" "$1"; }
 now_ms() { date +%s%3N; }
 
-# wait_finished SECONDS SINCE_MS: waits until the admin's jobs created since SINCE_MS have all finished
-# (through the jobs_owner index: a count over the whole big store would take seconds of the CPU we measure).
+# last_rowid: the newest job's rowid; the jobs submitted after it are the ones a measurement waits for.
+last_rowid() { sql "SELECT coalesce(max(rowid), 0) FROM jobs"; }
+
+# wait_finished SECONDS AFTER_ROWID: waits until the jobs after AFTER_ROWID have all finished (a range of
+# rowids: a count over the whole big store would take seconds of the CPU we measure).
 wait_finished() {
-    local limit=$1 since=$2 open=""
+    local limit=$1 after=$2 open=""
     for _ in $(seq "$limit"); do
-        open=$(sql "SELECT count(*) FROM jobs WHERE owner_id = '$admin_id' AND created >= $since AND finished IS NULL")
+        open=$(sql "SELECT count(*) FROM jobs WHERE rowid > $after AND finished IS NULL")
         [ "$open" = 0 ] && return 0
         sleep 1
     done
@@ -145,19 +148,20 @@ SQL
 
 # submit_few: FEW noop jobs in one batch, waited for.
 submit_few() {
-    local since
-    since=$(now_ms)
+    local after
+    after=$(last_rowid)
     jq -cn --argjson n "$FEW" '{jobs: [range($n) | {task: "noop", args: {}}]}' |
         curl -fsS -o /dev/null -X POST --data-binary @- -H 'Content-Type: application/json' \
             -H "Authorization: Bearer $token" "$base/api/v1/jobs/batch" || die "submitting $FEW jobs failed"
-    wait_finished 60 "$since"
+    wait_finished 60 "$after"
 }
 
 # ---- the measurements --------------------------------------------------------------------------
 run_e2e() {
-    local label=$1 round=$2 batches=$((TOTAL_JOBS / BATCH)) t0 t1 codes ok last done_after rate
+    local label=$1 round=$2 batches=$((TOTAL_JOBS / BATCH)) t0 t1 codes ok last done_after rate after
     : >"$work/batch.curlrc"
     for _ in $(seq "$batches"); do printf 'url = "%s/api/v1/jobs/batch"\noutput = "/dev/null"\n' "$base" >>"$work/batch.curlrc"; done
+    after=$(last_rowid)
     t0=$(now_ms)
     codes=$(curl -sS --no-progress-meter --parallel --parallel-max "$BATCH_CLIENTS" -X POST --data-binary @"$work/batch.json" \
         -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
@@ -165,9 +169,9 @@ run_e2e() {
     t1=$(now_ms)
     ok=$(printf '%s\n' "$codes" | grep -c '^201$' || true)
     [ "$ok" = "$batches" ] || die "e2e $label $round: only $ok of $batches batches got 201"
-    wait_finished 600 "$t0"
-    # Only this run's jobs (created since t0; the retained ones are 30 days old).
-    read -r done_after last < <(sql "SELECT count(*), max(finished) FROM jobs WHERE owner_id = '$admin_id' AND created >= $t0 AND state = 'succeeded'" | tr '|' ' ')
+    wait_finished 600 "$after"
+    # Only this run's jobs.
+    read -r done_after last < <(sql "SELECT count(*), max(finished) FROM jobs WHERE rowid > $after AND state = 'succeeded'" | tr '|' ' ')
     [ "$done_after" = "$TOTAL_JOBS" ] || die "e2e $label $round: $done_after of $TOTAL_JOBS jobs succeeded"
     rate=$(awk -v n="$TOTAL_JOBS" -v ms=$((last - t0)) 'BEGIN { printf "%.0f", n * 1000 / ms }')
     log "e2e $label $round: acknowledged in $((t1 - t0)) ms; all $TOTAL_JOBS succeeded $((last - t0)) ms after the first request = $rate jobs/s"

@@ -1214,6 +1214,61 @@ TEST_P(JobConformance, ListsFilterByOwnerAndStateAndPageNewestFirst) {
     EXPECT_THROW(runToCompletion(store_->listJobs(bad)), std::invalid_argument);
 }
 
+// Each state's listing walks its own index (SQLite names them, PostgreSQL gets the state as a literal):
+// every state, its jobs interleaved with the others' and two owners', comes back complete, newest first,
+// across pages and with the owner filter.
+TEST_P(JobConformance, ListingEachStateFindsExactlyItsJobsNewestFirstAcrossPages) {
+    const std::vector<std::pair<std::string, jobs::JobState>> kinds = {
+        {"queued", jobs::JobState::queued},       {"scheduled", jobs::JobState::scheduled},
+        {"running", jobs::JobState::running},     {"succeeded", jobs::JobState::succeeded},
+        {"failed", jobs::JobState::failed},       {"dead", jobs::JobState::dead},
+        {"canceled", jobs::JobState::canceled}};
+    for (int round = 0; round < 3; ++round) {
+        const std::string owner = round == 1 ? "u2" : "u1";
+        for (const auto& [kind, state] : kinds) {
+            JobRecord job = jobRecord(kind + std::to_string(round), owner,
+                                      state == jobs::JobState::scheduled ? kM0 + 3'600'000 : kM0);
+            // The jobs to run are alone in their queue, so a claim takes exactly them.
+            if (state != jobs::JobState::queued && state != jobs::JobState::scheduled &&
+                state != jobs::JobState::canceled) {
+                job.queue = "work";
+            }
+            submit(std::move(job));
+        }
+        runToCompletion(store_->cancelJob("canceled" + std::to_string(round), kM0));
+    }
+    ASSERT_EQ(claim(100, "w1", kM0, {"work"}).size(), 12u);
+    const JobOutcome giveUp{.succeeded = false, .error = "boom", .retry = false};
+    for (int round = 0; round < 3; ++round) {
+        const std::string n = std::to_string(round);
+        ASSERT_EQ(finish("succeeded" + n, "w1", true), jobs::JobState::succeeded);
+        ASSERT_EQ(finish("failed" + n, "w1", false), jobs::JobState::failed);
+        ASSERT_EQ(runToCompletion(store_->finishAttempt("dead" + n, "w1", giveUp, kM0 + 1)), jobs::JobState::dead);
+    }
+    for (const auto& [kind, state] : kinds) {
+        JobQuery query;
+        query.state = state;
+        query.limit = 2;
+        const auto first = runToCompletion(store_->listJobs(query));
+        ASSERT_EQ(first.jobs.size(), 2u) << kind;
+        EXPECT_EQ(first.jobs[0].id, kind + "2") << "newest first";
+        EXPECT_EQ(first.jobs[1].id, kind + "1");
+        EXPECT_EQ(first.jobs[0].state, state);
+        query.before = first.nextCursor;
+        const auto second = runToCompletion(store_->listJobs(query));
+        ASSERT_EQ(second.jobs.size(), 1u) << kind;
+        EXPECT_EQ(second.jobs[0].id, kind + "0");
+        EXPECT_EQ(second.nextCursor, 0) << kind;
+        JobQuery mine;
+        mine.state = state;
+        mine.ownerId = "u1";
+        const auto own = runToCompletion(store_->listJobs(mine));
+        ASSERT_EQ(own.jobs.size(), 2u) << kind;
+        EXPECT_EQ(own.jobs[0].id, kind + "2");
+        EXPECT_EQ(own.jobs[1].id, kind + "0") << "the other owner's job is skipped";
+    }
+}
+
 // --- job races: many calls on the same jobs at once, in a shuffled order (the seed is in each failure) ---
 
 JobOutcome successOutcome() {

@@ -339,6 +339,19 @@ constexpr std::array kMigrations{
             ELSE 0 END)
         BEGIN SELECT RAISE(ABORT, 'illegal job state transition'); END;
     )sql"},
+    // Listings (GET /api/v1/jobs) walk an index that yields their rows newest first without reading the
+    // others (see SqliteStore::listJobs). An owner's jobs: keyed by owner alone, an index is in rowid
+    // order within one owner (migration 4's also had `created`, so a user's listing sorted all their
+    // jobs for every page). A state's jobs: queued and running jobs have their indexes (jobs_claim,
+    // jobs_leases); this one holds the states a job passes through rarely or ends in other than
+    // succeeded, keyed by state for the same reason. Succeeded jobs, most of a store, are found by the
+    // table walk itself. The condition is written with equalities (see migration 13).
+    Migration{14, "job_listing_indexes", R"sql(
+        DROP INDEX jobs_owner;
+        CREATE INDEX jobs_owner ON jobs (owner_id);
+        CREATE INDEX jobs_rare_states ON jobs (state)
+            WHERE state = 'scheduled' OR state = 'failed' OR state = 'dead' OR state = 'canceled';
+    )sql"},
 };
 
 }  // namespace

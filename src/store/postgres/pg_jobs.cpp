@@ -551,7 +551,8 @@ boost::asio::awaitable<std::optional<JobRecord>> PostgresStore::findJob(std::str
 boost::asio::awaitable<JobPage> PostgresStore::listJobs(JobQuery query) {
     return withConnection([query = std::move(query)](pg::Connection& db) -> asio::awaitable<JobPage> {
         checkJobPageLimit(query);
-        // Only fixed fragments go into the text; every value is a parameter, numbered as it is added.
+        // Only fixed fragments go into the text; every value but the state is a parameter, numbered as it
+        // is added.
         std::string where = "WHERE true";
         pg::Params params;
         auto next = [&params] { return "$" + std::to_string(params.size() + 1); };
@@ -564,8 +565,11 @@ boost::asio::awaitable<JobPage> PostgresStore::listJobs(JobQuery query) {
             params.add(*query.ownerId);
         }
         if (query.state) {
-            where += " AND state = " + next();
-            params.add(jobs::stateName(*query.state));
+            // A literal (one of the machine's own names), so that a reused plan still uses the state's
+            // partial index (jobs_claim, jobs_leases, jobs_rare_states) rather than walking every job.
+            where += " AND state = '";
+            where += jobs::stateName(*query.state);
+            where += "'";
         }
         if (query.queue) {
             where += " AND queue = " + next();

@@ -145,12 +145,54 @@ std::optional<JobState> finishLeased(Connection& db, const std::string& id, cons
     return next;
 }
 
+// The index a listing of one state walks. SQLite keeps no statistics here, so left alone it walks the
+// whole table newest first, reading every row when few jobs are in the state asked for. Each partial
+// index holds exactly the rows its state implies; queued and running pages are sorted from it (the
+// jobs in those states, bounded by the backlog and the workers), the rare states' index is in rowid
+// order already. Succeeded jobs are most of a store: the table walk finds them soonest.
+std::string listingIndex(JobState state) {
+    switch (state) {
+        case JobState::queued:
+            return "INDEXED BY jobs_claim ";
+        case JobState::running:
+            return "INDEXED BY jobs_leases ";
+        case JobState::scheduled:
+        case JobState::failed:
+        case JobState::dead:
+        case JobState::canceled:
+            return "INDEXED BY jobs_rare_states ";
+        case JobState::succeeded:
+            break;
+    }
+    return {};
+}
+
 }  // namespace
 
 namespace sqlite {
 
 JobRecord insertNewJob(Connection& db, JobRecord job, Millis now) {
     return insertJob(db, std::move(job), now);
+}
+
+std::string jobListingSql(const JobQuery& query) {
+    // Only fixed fragments go into the text; every value is bound but the state, one of the machine's
+    // own names, written as a literal so that its index applies (listingIndex).
+    std::string where = query.state ? listingIndex(*query.state) : std::string();
+    where += "WHERE 1 = 1";
+    if (query.before > 0) where += " AND rowid < ?1";
+    if (query.ownerId) where += " AND owner_id = ?2";
+    if (query.state) {
+        where += " AND state = '";
+        where += jobs::stateName(*query.state);
+        where += "'";
+    }
+    if (query.queue) where += " AND queue = ?4";
+    if (query.task) where += " AND task = ?5";
+    if (query.createdSince) where += " AND created >= ?6";
+    if (query.createdUntil) where += " AND created < ?7";
+    where += " ORDER BY rowid DESC LIMIT ?8";
+    return jobSelect(where);
 }
 
 }  // namespace sqlite
@@ -190,20 +232,9 @@ boost::asio::awaitable<std::optional<JobRecord>> SqliteStore::findJob(std::strin
 boost::asio::awaitable<JobPage> SqliteStore::listJobs(JobQuery query) {
     return read([query = std::move(query)](Connection& db) {
         checkJobPageLimit(query);
-        // Only fixed fragments go into the text; every value is bound.
-        std::string where = "WHERE 1 = 1";
-        if (query.before > 0) where += " AND rowid < ?1";
-        if (query.ownerId) where += " AND owner_id = ?2";
-        if (query.state) where += " AND state = ?3";
-        if (query.queue) where += " AND queue = ?4";
-        if (query.task) where += " AND task = ?5";
-        if (query.createdSince) where += " AND created >= ?6";
-        if (query.createdUntil) where += " AND created < ?7";
-        where += " ORDER BY rowid DESC LIMIT ?8";
-        auto select_ = db.prepare(jobSelect(where));
+        auto select_ = db.prepare(sqlite::jobListingSql(query));
         if (query.before > 0) select_.bindInt64(1, query.before);
         if (query.ownerId) select_.bindText(2, *query.ownerId);
-        if (query.state) select_.bindText(3, jobs::stateName(*query.state));
         if (query.queue) select_.bindText(4, *query.queue);
         if (query.task) select_.bindText(5, *query.task);
         if (query.createdSince) select_.bindInt64(6, *query.createdSince);

@@ -1,8 +1,15 @@
 // The state triggers (migration 13's rewrite of migration 4's) against core/job_state.cpp's table: for
-// every (from, to) pair of states, the store accepts the UPDATE exactly when the machine allows it.
+// every (from, to) pair of states, the store accepts the UPDATE exactly when the machine allows it. And
+// the indexes the listing by state walks (migration 14).
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/job_state.hpp"
+#include "store/sqlite/job_rows.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
@@ -121,6 +128,55 @@ TEST_F(SqliteJobsSchemaTest, OneIdempotencyKeyPerOwner) {
     };
     insertKeyed("first");
     EXPECT_THROW(insertKeyed("second"), StoreUnavailable);
+}
+
+// SQLite's plan for `sql`: one line per step, as `EXPLAIN QUERY PLAN` words them.
+std::vector<std::string> planOf(SqliteStore& store, const std::string& sql) {
+    return runToCompletion(store.read([sql](Connection& db) {
+        auto explain = db.prepare("EXPLAIN QUERY PLAN " + sql);
+        std::vector<std::string> steps;
+        while (explain.step()) steps.push_back(explain.columnText(3));
+        return steps;
+    }));
+}
+
+// Without statistics SQLite walked the whole table newest first for any state, reading every retained
+// job to list the few queued ones, and sorted all of an owner's jobs for each page of theirs. Each state
+// now walks an index holding only its rows, whatever other filters come with it; succeeded jobs, most of
+// a store, and listings without a state come newest first from the table or the owner's index, unsorted.
+TEST_F(SqliteJobsSchemaTest, ListingAStateWalksOnlyThatStatesIndex) {
+    using ::testing::Contains;
+    using ::testing::Each;
+    using ::testing::Eq;
+    using ::testing::HasSubstr;
+    using ::testing::Not;
+    const std::pair<JobState, std::string> kIndexes[] = {
+        {JobState::queued, "jobs_claim"},          {JobState::running, "jobs_leases"},
+        {JobState::scheduled, "jobs_rare_states"}, {JobState::failed, "jobs_rare_states"},
+        {JobState::dead, "jobs_rare_states"},      {JobState::canceled, "jobs_rare_states"}};
+    std::vector<JobQuery> shapes(3);
+    shapes[1].ownerId = "u1";
+    shapes[1].before = 1000;
+    shapes[2].queue = "default";
+    shapes[2].task = "noop";
+    shapes[2].createdSince = 1;
+    shapes[2].createdUntil = 2;
+    for (JobQuery query : shapes) {
+        for (const auto& [state, index] : kIndexes) {
+            query.state = state;
+            const auto plan = planOf(store_, sqlite::jobListingSql(query));
+            EXPECT_THAT(plan, Contains(HasSubstr("jobs USING INDEX " + index))) << jobs::stateName(state);
+            EXPECT_THAT(plan, Each(Not(Eq("SCAN jobs")))) << "no walk of the whole table";
+            if (index == "jobs_rare_states") {
+                EXPECT_THAT(plan, Each(Not(HasSubstr("TEMP B-TREE")))) << "already in rowid order";
+            }
+        }
+        for (auto state : {std::optional(JobState::succeeded), std::optional<JobState>()}) {
+            query.state = state;
+            EXPECT_THAT(planOf(store_, sqlite::jobListingSql(query)), Each(Not(HasSubstr("TEMP B-TREE"))))
+                << "newest first as the table (or an owner's index) is walked";
+        }
+    }
 }
 
 }  // namespace

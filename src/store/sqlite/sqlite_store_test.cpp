@@ -164,8 +164,8 @@ TEST_F(SqliteStoreTest, RebuildingTheJobsTableKeepsJobsHistoryAndConstraints) {
                                              "9 j-new {} mail scheduled 0 - -"));
     EXPECT_EQ(count(store, "SELECT count(*) FROM job_events"), 3);
     EXPECT_EQ(count(store,
-                    "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'jobs' AND type = 'index' "
-                    "AND name LIKE 'jobs_%'"),
+                    "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'jobs' AND type = 'index' AND name IN "
+                    "('jobs_idempotency', 'jobs_claim', 'jobs_due', 'jobs_leases', 'jobs_owner', 'jobs_finished')"),
               6);
 
     // The rebuilt table's checks and the history's foreign key hold.
