@@ -30,6 +30,7 @@
 #include "app/audit_checkpoints.hpp"
 #include "app/deploy_check.hpp"
 #include "app/housekeeping.hpp"
+#include "app/retention.hpp"
 #include "core/run_blocking.hpp"
 #include "egress/egress_client.hpp"
 #include "http/pipeline.hpp"
@@ -171,21 +172,6 @@ std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config,
         pools.push_back(std::make_unique<jobs::WorkerPool>(store, tasks, std::move(settings), &egress));
     }
     return pools;
-}
-
-// Deletes finished jobs older than the retention, a thousand per write so no sweep holds the writer long.
-void deleteExpiredJobs(store::Store& store, std::chrono::hours retention) {
-    if (retention.count() == 0) return;
-    const store::Millis before = store::toMillis(std::chrono::system_clock::now() - retention);
-    constexpr int kPerWrite = 1000;
-    int total = 0;
-    for (int round = 0; round < 1000; ++round) {
-        const int deleted = runBlocking(store.deleteFinishedJobs(before, kPerWrite));
-        total += deleted;
-        if (deleted < kPerWrite) break;
-    }
-    if (total > 0)
-        spdlog::info("retention: deleted {} finished job(s) older than {} h", total, retention.count());
 }
 
 // Wakes this process's pools, and its waiting lease calls (when there are any), when the store says
@@ -464,10 +450,9 @@ int serve(Config config, const ServeOptions& options) {
     housekeeping.add({.name = "key-reload", .first = 1min, .interval = 1min, .run = [&] {
                           identityServices.keys.loadKeys();
                       }});
-    // Finished jobs past jobs.retention_hours; one node's sweep deletes them for the cluster.
-    housekeeping.add({.name = "retention", .first = 1min, .interval = 10min, .clusterWide = true, .run = [&] {
-                          deleteExpiredJobs(*store, config.jobs.retention);
-                      }});
+    // Finished jobs past jobs.retention_hours; one node's sweep deletes them for the cluster, on a
+    // thread of its own.
+    RetentionSweeper retention(metrics, *store, jobs::schedulerHolderId(), {.retention = config.jobs.retention});
     // Per-username failed-login counters (identity/login_service.hpp): forgotten after a quiet spell,
     // capped at LoginService::kNameFailureCapacity rows; one node's sweep does it for the cluster.
     housekeeping.add(
@@ -528,6 +513,7 @@ int serve(Config config, const ServeOptions& options) {
     // Another node's scheduler and housekeeping take over at once instead of after the leases run out.
     if (scheduler) runBlocking(scheduler->resign());
     housekeeping.releaseLeases();
+    retention.stop();
     server.shutdown();
     // The hashes and key reloads under way resume on the server's io_contexts: finish them while those
     // still exist.
