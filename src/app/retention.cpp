@@ -1,8 +1,8 @@
 // The retention sweep: paced deletes until nothing is due, on a thread of its own.
 #include "app/retention.hpp"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include "core/run_blocking.hpp"
 
@@ -41,8 +41,8 @@ RetentionSweeper::RetentionSweeper(obs::Metrics& metrics, store::Store& store, s
                      if (sweep.deleted == 0) return;
                      const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::steady_clock::now() - started);
-                     spdlog::info("retention: deleted {} finished job(s) older than {} h in {} ms{}", sweep.deleted,
-                                  retention.count(), took.count(),
+                     spdlog::info("retention: deleted {} finished job(s) older than {} h in {} ms{}",
+                                  sweep.deleted, retention.count(), took.count(),
                                   sweep.complete ? "" : "; more are due, the next sweep goes on");
                  }});
     runner_.start();

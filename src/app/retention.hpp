@@ -43,7 +43,7 @@ class RetentionSweeper {
     static constexpr std::chrono::minutes kRetentionInterval{10};
 
     struct Settings {
-        std::chrono::hours retention;  // jobs.retention_hours
+        std::chrono::hours retention;                               // jobs.retention_hours
         std::chrono::milliseconds first = std::chrono::minutes(1);  // from start to the first sweep
         SweepLimits limits{};
     };

@@ -21,7 +21,8 @@ class RetentionTest : public ::testing::Test {
         store_ = store::openStore(SecretString("sqlite://" + (dir_.path() / "rampart.db").string()),
                                   {.auditKey = rampart::testing::testAuditKey()});
         store_->migrate();
-        runBlocking(store_->createUser(store::UserRecord{.id = "u1", .username = "u1", .role = "user", .passwordHash = "x"}));
+        runBlocking(store_->createUser(
+            store::UserRecord{.id = "u1", .username = "u1", .role = "user", .passwordHash = "x"}));
     }
     void TearDown() override { store_->close(); }
 
@@ -107,8 +108,10 @@ TEST_F(RetentionTest, StoppingTheSweeperEndsASweepUnderWayAndGivesUpItsLease) {
     sweeper.stop();  // once is enough; again changes nothing
     EXPECT_TRUE(exists("old-599")) << "the sweep ended at the stop, not at its end";
     const auto now = store::toMillis(std::chrono::system_clock::now());
-    EXPECT_TRUE(runBlocking(store_->acquireLease(Housekeeping::leaseName("retention"), "node-b", 60'000, now)));
-    EXPECT_FALSE(runBlocking(store_->acquireLease(Housekeeping::leaseName("retention"), "node-a", 60'000, now)))
+    EXPECT_TRUE(
+        runBlocking(store_->acquireLease(Housekeeping::leaseName("retention"), "node-b", 60'000, now)));
+    EXPECT_FALSE(
+        runBlocking(store_->acquireLease(Housekeeping::leaseName("retention"), "node-a", 60'000, now)))
         << "node-b holds it now";
 }
 
@@ -122,8 +125,9 @@ TEST_F(RetentionTest, TheSweeperDeletesTheDueJobsInTheBackground) {
     sweeper.stop();
     EXPECT_FALSE(exists("old-0"));
     EXPECT_TRUE(runBlocking(store_->listJobs({})).jobs.empty());
-    EXPECT_NE(metrics.render().find(R"(rampart_housekeeping_runs_total{outcome="success",task="retention"} 1)"),
-              std::string::npos);
+    EXPECT_NE(
+        metrics.render().find(R"(rampart_housekeeping_runs_total{outcome="success",task="retention"} 1)"),
+        std::string::npos);
 }
 
 }  // namespace

@@ -1219,9 +1219,9 @@ TEST_P(JobConformance, ListsFilterByOwnerAndStateAndPageNewestFirst) {
 // across pages and with the owner filter.
 TEST_P(JobConformance, ListingEachStateFindsExactlyItsJobsNewestFirstAcrossPages) {
     const std::vector<std::pair<std::string, jobs::JobState>> kinds = {
-        {"queued", jobs::JobState::queued},       {"scheduled", jobs::JobState::scheduled},
-        {"running", jobs::JobState::running},     {"succeeded", jobs::JobState::succeeded},
-        {"failed", jobs::JobState::failed},       {"dead", jobs::JobState::dead},
+        {"queued", jobs::JobState::queued},    {"scheduled", jobs::JobState::scheduled},
+        {"running", jobs::JobState::running},  {"succeeded", jobs::JobState::succeeded},
+        {"failed", jobs::JobState::failed},    {"dead", jobs::JobState::dead},
         {"canceled", jobs::JobState::canceled}};
     for (int round = 0; round < 3; ++round) {
         const std::string owner = round == 1 ? "u2" : "u1";
@@ -1243,7 +1243,8 @@ TEST_P(JobConformance, ListingEachStateFindsExactlyItsJobsNewestFirstAcrossPages
         const std::string n = std::to_string(round);
         ASSERT_EQ(finish("succeeded" + n, "w1", true), jobs::JobState::succeeded);
         ASSERT_EQ(finish("failed" + n, "w1", false), jobs::JobState::failed);
-        ASSERT_EQ(runToCompletion(store_->finishAttempt("dead" + n, "w1", giveUp, kM0 + 1)), jobs::JobState::dead);
+        ASSERT_EQ(runToCompletion(store_->finishAttempt("dead" + n, "w1", giveUp, kM0 + 1)),
+                  jobs::JobState::dead);
     }
     for (const auto& [kind, state] : kinds) {
         JobQuery query;
