@@ -1,10 +1,12 @@
 // The Redis GCRA limiter against a real redis-server: the same semantics as the in-memory limiter, exact
-// when 200 decisions race, keys that expire once idle, and LimiterUnavailable when Redis is gone. Then
+// when 200 decisions race, keys that expire once idle, and LimiterUnavailable when Redis is gone; leases
+// of requests for large quotas that give back what they did not spend and never allow more. Then
 // the server's form of it (a pipelined connection per I/O thread): exact across threads, each reply
 // answering its own request, and a Redis that stops answering mid-pipeline falling back once per request.
 #include "ratelimit/redis_limiter.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <sstream>
@@ -155,6 +157,19 @@ TEST_F(RedisLimiterTest, AGoneRedisIsLimiterUnavailable) {
     EXPECT_THROW(runToCompletion(limiter_.decide(policy, "alice")), LimiterUnavailable);
 }
 
+// Script calls Redis has run (EVALSHA and EVAL), from INFO commandstats.
+long scriptCalls(RedisServer& server) {
+    redis::ClientHost inspector{redis::parseRedisUrl(server.testUrl()), fastOptions()};
+    std::vector<std::string> info{"INFO", "commandstats"};
+    const auto reply = runToCompletion(inspector.client().command(std::move(info)));
+    long calls = 0;
+    for (const char* name : {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="}) {
+        const auto at = reply.text.find(name);
+        if (at != std::string::npos) calls += std::stol(reply.text.substr(at + std::strlen(name)));
+    }
+    return calls;
+}
+
 // I/O threads as http::Server has them: one io_context each, run by one thread.
 class IoThreads {
   public:
@@ -240,6 +255,83 @@ TEST_F(PerThreadRedisLimiterTest, ExactAcrossIoThreadsAndEachReplyAnswersItsRequ
     }
     // One connection per I/O thread, none shared.
     EXPECT_EQ(rampartConnections(server_), 4);
+}
+
+// A quota of 1,000 a day, asked for by one thread until refused: leases (at most 10 at once, a hundredth)
+// take far fewer script calls than decisions, and exactly the quota is allowed, no more: the requests a
+// thread leased and did not spend before its lease lapsed are given back in its next call, not lost.
+TEST_F(PerThreadRedisLimiterTest, LeasesTakeFewerCallsAndGiveBackWhatTheyDidNotSpend) {
+    RedisLimiter limiter(redis::parseRedisUrl(server_.url()), fastOptions(), "rampart:rl:test:");
+    const Policy policy{"user", Rate{1000, std::chrono::hours(24)}};
+    ASSERT_TRUE(threads_.start(0, limiter, policy, "warm").get().allowed);  // the script loaded
+    const long callsBefore = scriptCalls(server_);
+    int allowed = 0;
+    for (int i = 0; i < 990; ++i)
+        if (threads_.start(0, limiter, policy, "alice").get().allowed) ++allowed;
+    ASSERT_EQ(allowed, 990);
+    const long calls = scriptCalls(server_) - callsBefore;
+    EXPECT_LT(calls, 990 / 5) << "leases of up to 10: about one call per 10 decisions";
+    // Leases of 1, 2, 4, 8, then 10: the thread holds 5 unspent. The lease lapses, and the next call
+    // gives them back.
+    std::this_thread::sleep_for(RedisLimiter::kLeaseLife + 50ms);
+    for (int i = 0; i < 100; ++i) {
+        const Decision decision = threads_.start(0, limiter, policy, "alice").get();
+        if (!decision.allowed) {
+            EXPECT_EQ(decision.remaining, 0u);
+            EXPECT_GT(decision.retryAfter, 60s) << "one request a 86.4 s";
+            break;
+        }
+        ++allowed;
+    }
+    EXPECT_EQ(allowed, 1000);
+}
+
+// A key asked for less often than a lease lives is decided by Redis every time: its lease shrinks to
+// what was spent (one), so nothing is held back from other threads and nodes.
+TEST_F(PerThreadRedisLimiterTest, AKeyUsedLessOftenThanALeaseLivesIsDecidedByRedisEachTime) {
+    RedisLimiter limiter(redis::parseRedisUrl(server_.url()), fastOptions(), "rampart:rl:test:");
+    const Policy policy{"user", Rate{1000, std::chrono::hours(24)}};
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(threads_.start(0, limiter, policy, "slow").get().allowed);
+    std::this_thread::sleep_for(RedisLimiter::kLeaseLife + 20ms);
+    ASSERT_TRUE(threads_.start(0, limiter, policy, "slow").get().allowed);
+    const long callsBefore = scriptCalls(server_);
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(RedisLimiter::kLeaseLife + 20ms);
+        const Decision decision = threads_.start(0, limiter, policy, "slow").get();
+        ASSERT_TRUE(decision.allowed);
+        EXPECT_EQ(decision.remaining, 1000u - 5 - i) << "every allowed request counted once";
+    }
+    EXPECT_EQ(scriptCalls(server_) - callsBefore, 3);
+}
+
+// Quotas under 200 (login, the anonymous default) are never leased: every decision is Redis's.
+TEST_F(PerThreadRedisLimiterTest, SmallQuotasAreDecidedByRedisEveryTime) {
+    RedisLimiter limiter(redis::parseRedisUrl(server_.url()), fastOptions(), "rampart:rl:test:");
+    const Policy policy{"login", Rate{199, std::chrono::hours(1)}};
+    ASSERT_TRUE(threads_.start(0, limiter, policy, "warm").get().allowed);  // the script loaded
+    const long callsBefore = scriptCalls(server_);
+    for (int i = 0; i < 50; ++i)
+        EXPECT_EQ(threads_.start(0, limiter, policy, "alice").get().remaining, 198u - i);
+    EXPECT_EQ(scriptCalls(server_) - callsBefore, 50);
+}
+
+// Two nodes (two limiters, each with its connection and leases per I/O thread) on four threads, three
+// times the quota asked for at once: never more than the quota is allowed, and at most what the eight
+// (node, thread) pairs can hold unspent (a lease of at most 10 each) less.
+TEST_F(PerThreadRedisLimiterTest, LeasesNeverAllowMoreThanTheQuotaAcrossNodesAndThreads) {
+    RedisLimiter nodeA(redis::parseRedisUrl(server_.url()), fastOptions(), "rampart:rl:test:");
+    RedisLimiter nodeB(redis::parseRedisUrl(server_.url()), fastOptions(), "rampart:rl:test:");
+    const Policy policy{"user", Rate{1000, std::chrono::hours(24)}};
+    int allowed = 0;
+    for (int wave = 0; wave < 30; ++wave) {
+        std::vector<std::future<Decision>> outcomes;
+        for (std::size_t i = 0; i < 100; ++i)
+            outcomes.push_back(threads_.start(i, i % 2 == 0 ? nodeA : nodeB, policy, "shared"));
+        for (auto& outcome : outcomes)
+            if (outcome.get().allowed) ++allowed;
+    }
+    EXPECT_LE(allowed, 1000);
+    EXPECT_GE(allowed, 1000 - 8 * 10);
 }
 
 // Redis stops answering (SIGSTOP) with decisions from two threads in flight on their connections: each
