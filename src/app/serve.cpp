@@ -452,7 +452,8 @@ int serve(Config config, const ServeOptions& options) {
                       }});
     // Finished jobs past jobs.retention_hours; one node's sweep deletes them for the cluster, on a
     // thread of its own.
-    RetentionSweeper retention(metrics, *store, jobs::schedulerHolderId(), {.retention = config.jobs.retention});
+    RetentionSweeper retention(metrics, *store, jobs::schedulerHolderId(),
+                               {.retention = config.jobs.retention});
     // Per-username failed-login counters (identity/login_service.hpp): forgotten after a quiet spell,
     // capped at LoginService::kNameFailureCapacity rows; one node's sweep does it for the cluster.
     housekeeping.add(

@@ -480,8 +480,9 @@ boost::asio::awaitable<int> SqliteStore::deleteFinishedJobs(Millis finishedBefor
         if (limit < 1) return 0;
         // Only jobs that ended; their history goes with them (ON DELETE CASCADE).
         auto remove = db.prepare(
-            "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE finished IS NOT NULL AND finished < ?1 "
-            "AND state IN ('succeeded', 'dead', 'canceled') ORDER BY finished LIMIT ?2)");
+            "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs "
+            "WHERE finished IS NOT NULL AND finished < ?1 AND state IN ('succeeded', 'dead', 'canceled') "
+            "ORDER BY finished LIMIT ?2)");
         remove.bindInt64(1, finishedBefore).bindInt64(2, limit).step();
         return static_cast<int>(db.changes());
     });

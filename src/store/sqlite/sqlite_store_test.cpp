@@ -163,10 +163,11 @@ TEST_F(SqliteStoreTest, RebuildingTheJobsTableKeepsJobsHistoryAndConstraints) {
     EXPECT_THAT(jobs, ::testing::ElementsAre("7 j-old {\"a\":1} default running 1 k1 99",
                                              "9 j-new {} mail scheduled 0 - -"));
     EXPECT_EQ(count(store, "SELECT count(*) FROM job_events"), 3);
-    EXPECT_EQ(count(store,
-                    "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'jobs' AND type = 'index' AND name IN "
-                    "('jobs_idempotency', 'jobs_claim', 'jobs_due', 'jobs_leases', 'jobs_owner', 'jobs_finished')"),
-              6);
+    EXPECT_EQ(
+        count(store,
+              "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'jobs' AND type = 'index' AND name IN "
+              "('jobs_idempotency', 'jobs_claim', 'jobs_due', 'jobs_leases', 'jobs_owner', 'jobs_finished')"),
+        6);
 
     // The rebuilt table's checks and the history's foreign key hold.
     const auto refused = [&](std::string sql) {
