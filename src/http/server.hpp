@@ -46,12 +46,14 @@ class Server {
     boost::asio::awaitable<void> serveConnection(Stream& stream, Worker& worker, SessionState& state);
     boost::asio::awaitable<void> acceptLoop();
     boost::asio::awaitable<void> runSession(boost::asio::ip::tcp::socket socket, Worker& worker);
+    void reserveSocketStatesAhead(Worker& worker);
 
     const ServerSettings settings_;
     const Pipeline& pipeline_;
     obs::HttpMetrics& metrics_;
     std::vector<std::unique_ptr<Worker>> workers_;
-    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;  // on the first worker's context
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;    // on the first worker's context
+    boost::asio::ip::tcp protocol_ = boost::asio::ip::tcp::v4();  // the listener's
     std::atomic<std::shared_ptr<boost::asio::ssl::context>> tls_;
     std::atomic<std::size_t> open_{0};
     std::atomic<bool> stopping_{false};
