@@ -1074,7 +1074,10 @@ TEST_P(JobConformance, FinishAttemptsReportsEachJobAsFinishAttemptWould) {
     reports.push_back({.id = "not-claimed", .holder = "w1", .outcome = {.succeeded = true}});
     reports.push_back({.id = "missing", .holder = "w1", .outcome = {.succeeded = true}});
     reports.push_back({.id = "ok", .holder = "w1", .outcome = {.succeeded = true}});  // reported twice
-    auto states = runToCompletion(store_->finishAttempts(std::move(reports), kM0 + 1));
+    auto finished = runToCompletion(store_->finishAttempts(std::move(reports), kM0 + 1));
+    std::vector<std::optional<jobs::JobState>> states;
+    for (const auto& attempt : finished)
+        states.push_back(attempt ? std::optional(attempt->state) : std::nullopt);
     const std::vector<std::optional<jobs::JobState>> expected = {jobs::JobState::succeeded,
                                                                  jobs::JobState::failed,
                                                                  std::nullopt,
@@ -1090,6 +1093,26 @@ TEST_P(JobConformance, FinishAttemptsReportsEachJobAsFinishAttemptWould) {
     EXPECT_EQ(stateOf("foreign"), jobs::JobState::running) << "a refused report changes nothing";
     EXPECT_EQ(stateOf("not-claimed"), jobs::JobState::queued);
     EXPECT_TRUE(runToCompletion(store_->finishAttempts({}, kM0 + 2)).empty());
+}
+
+// The job metrics (obs::JobMetrics) take an external worker's run time and end-to-end time from
+// what finishAttempts read in its transaction: the job's queue, task, creation and attempt start.
+TEST_P(JobConformance, FinishAttemptsSaysWhereAndWhenEachAttemptRan) {
+    JobRecord job = jobRecord("timed");
+    job.queue = "mail";
+    job.task = "send";
+    submit(job, kM0 - 700);
+    ASSERT_EQ(claim(1, "w1", kM0 + 100, {"mail"}).size(), 1u);
+    std::vector<AttemptReport> reports;
+    reports.push_back({.id = "timed", .holder = "w1", .outcome = {.succeeded = true}});
+    auto finished = runToCompletion(store_->finishAttempts(std::move(reports), kM0 + 400));
+    ASSERT_EQ(finished.size(), 1u);
+    ASSERT_TRUE(finished[0]);
+    EXPECT_EQ(finished[0]->state, jobs::JobState::succeeded);
+    EXPECT_EQ(finished[0]->queue, "mail");
+    EXPECT_EQ(finished[0]->task, "send");
+    EXPECT_EQ(finished[0]->created, kM0 - 700);
+    EXPECT_EQ(finished[0]->attemptStarted, kM0 + 100) << "the claim started the attempt";
 }
 
 TEST_P(JobConformance, CancelEndsWaitingJobsAtOnceAndAsksRunningOnes) {
