@@ -37,6 +37,7 @@
 #include "http/server.hpp"
 #include "identity/identity_services.hpp"
 #include "identity/oidc.hpp"
+#include "jobs/attempt_metrics.hpp"
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/lease_service.hpp"
@@ -102,9 +103,9 @@ constexpr std::chrono::seconds kLeaseRecoveryInterval{5};
 // Takes back every expired lease in the store (idempotent: a job is taken back once, whoever asks).
 void recoverExpiredLeases(store::Store& store, obs::JobMetrics& metrics) {
     const store::Millis now = store::toMillis(std::chrono::system_clock::now());
-    const int recovered = runBlocking(store.recoverExpiredLeases(now));
-    metrics.leasesLost(recovered);
-    if (recovered > 0) spdlog::info("took back {} job(s) whose lease expired", recovered);
+    const auto taken = runBlocking(store.recoverExpiredLeases(now));
+    jobs::recordTakenBack(metrics, taken, now);
+    if (!taken.empty()) spdlog::info("took back {} job(s) whose lease expired", taken.size());
 }
 
 // The job metrics' label values: the configured queues and task types, nothing a request names.

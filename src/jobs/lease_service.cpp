@@ -11,6 +11,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "identity/api_token.hpp"
+#include "jobs/attempt_metrics.hpp"
 #include "jobs/retry.hpp"
 
 namespace rampart::jobs {
@@ -156,8 +157,8 @@ boost::asio::awaitable<Lease> LeaseService::claim(const identity::Principal& cal
     // workers running; at most once a second, whatever the number of workers polling.
     store::Millis last = lastRecovery_.load();
     if (time - last >= kRecoveryInterval.count() && lastRecovery_.compare_exchange_strong(last, time)) {
-        const int recovered = co_await store_.recoverExpiredLeases(time);
-        if (metrics_) metrics_->leasesLost(recovered);
+        const auto taken = co_await store_.recoverExpiredLeases(time);
+        if (metrics_) recordTakenBack(*metrics_, taken, time);
     }
 
     Lease lease;
@@ -257,23 +258,6 @@ boost::asio::awaitable<store::AttemptReport> LeaseService::outcomeOf(const ident
     co_return report;
 }
 
-void LeaseService::recordFinished(const std::vector<std::optional<store::FinishedAttempt>>& finished,
-                                  store::Millis time) {
-    if (!metrics_) return;
-    using Outcome = obs::JobMetrics::Outcome;
-    for (const auto& attempt : finished) {
-        if (!attempt) continue;  // refused: the attempt is not this caller's to end
-        const auto& series = metrics_->series(attempt->queue, attempt->task);
-        // Only a success report ends in succeeded; a failure one in failed, dead or canceled.
-        const Outcome outcome = attempt->state == JobState::succeeded  ? Outcome::succeeded
-                                : attempt->state == JobState::canceled ? Outcome::canceled
-                                                                       : Outcome::failed;
-        const double ran = attempt->attemptStarted ? (time - *attempt->attemptStarted) / 1000.0 : 0.0;
-        obs::JobMetrics::attemptEnded(series, outcome, ran);
-        obs::JobMetrics::jobMoved(series, attempt->state, (time - attempt->created) / 1000.0);
-    }
-}
-
 Reported LeaseService::reportedOf(JobState state, store::Millis retryAt) {
     Reported reported{.state = state};
     if (state == JobState::failed) reported.retryAt = retryAt;
@@ -289,7 +273,7 @@ boost::asio::awaitable<Reported> LeaseService::report(identity::Principal caller
     std::vector<store::AttemptReport> reports;
     reports.push_back(std::move(stored));
     auto finished = co_await store_.finishAttempts(std::move(reports), time);
-    recordFinished(finished, time);
+    if (metrics_) recordReported(*metrics_, finished, time, true);
     std::optional<JobState> state;
     if (!finished.empty() && finished.front()) state = finished.front()->state;
     if (!state) co_await refuse(std::move(caller), std::move(ending.jobId));
@@ -316,7 +300,7 @@ boost::asio::awaitable<std::vector<BatchReported>> LeaseService::reportMany(
     std::vector<store::Millis> retryAts;
     for (const auto& stored : toStore) retryAts.push_back(stored.outcome.retryAt);
     auto finished = co_await store_.finishAttempts(std::move(toStore), time);
-    recordFinished(finished, time);
+    if (metrics_) recordReported(*metrics_, finished, time, true);
     for (std::size_t k = 0; k < storedAt.size(); ++k) {
         const std::size_t i = storedAt[k];
         if (finished.at(k)) {

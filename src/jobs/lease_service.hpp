@@ -151,9 +151,6 @@ class LeaseService {
                                         std::vector<std::string> tasks, int max,
                                         std::chrono::seconds duration);
     [[nodiscard]] store::Millis now() const;
-    // The reports the store accepted, into metrics_ (when set).
-    void recordFinished(const std::vector<std::optional<store::FinishedAttempt>>& finished,
-                        store::Millis time);
 
     store::JobStore& store_;
     const TaskRegistry& registry_;

@@ -674,14 +674,21 @@ TEST_F(LeaseServiceTest, ExternalAttemptsAreTimedFromTheClaimAndTheStoredJob) {
     EXPECT_DOUBLE_EQ(histogram("rampart_job_run_seconds").sum, 8.5);
     EXPECT_EQ(histogram("rampart_job_end_to_end_seconds").count, 2u);
 
-    // A lease that runs out is counted lost once, by the lease call that takes it back.
-    submit("default", "external.flaky", 2);
+    // A lease that runs out is counted lost once, by the lease call that takes it back; the job's last
+    // one leaves it dead, which counts as a dead job and ends its time.
+    const auto lost = submit("default", "external.flaky", 2);
     ASSERT_EQ(lease(w1_, 1, 5s).jobs.size(), 1u);
     now_ += 10s;
-    ASSERT_EQ(lease(w2_, 1).jobs.size(), 1u);
+    ASSERT_EQ(lease(w2_, 1, 5s).jobs.size(), 1u) << "taken back and leased again";
+    now_ += 10s;
+    EXPECT_TRUE(lease(w2_, 1).jobs.empty());
+    EXPECT_EQ(job(lost).state, JobState::dead);
     now_ += 10s;
     lease(w2_, 1);
-    EXPECT_EQ(rampart::testing::counterValue(metrics, "rampart_job_leases_lost_total", {}), 1.0);
+    EXPECT_EQ(counter("rampart_job_leases_lost_total"), 2.0);
+    EXPECT_EQ(counter("rampart_job_dead_total"), 2.0);
+    EXPECT_EQ(histogram("rampart_job_end_to_end_seconds").count, 3u);
+    EXPECT_EQ(histogram("rampart_job_run_seconds").count, 3u) << "a lost attempt has no known end";
 }
 
 // Jobs of task types the configuration does not name (left from an older configuration: the job API

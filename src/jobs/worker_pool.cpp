@@ -18,6 +18,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "identity/api_token.hpp"
+#include "jobs/attempt_metrics.hpp"
 #include "jobs/retry.hpp"
 
 namespace rampart::jobs {
@@ -133,8 +134,10 @@ asio::awaitable<void> WorkerPool::recoverLoop() {
     boost::system::error_code ec;
     while (!stopping_) {
         try {
-            const int recovered = co_await store_.recoverExpiredLeases(now());
-            if (settings_.jobMetrics) settings_.jobMetrics->leasesLost(recovered);
+            const store::Millis time = now();
+            const auto taken = co_await store_.recoverExpiredLeases(time);
+            if (settings_.jobMetrics) recordTakenBack(*settings_.jobMetrics, taken, time);
+            const std::size_t recovered = taken.size();
             if (recovered > 0) spdlog::info("workers: took back {} job(s) whose lease expired", recovered);
         } catch (const std::exception& error) {
             warnStoreFailure("recovering expired leases", error);
@@ -278,14 +281,8 @@ asio::awaitable<void> WorkerPool::reportLoop() {
         try {
             const store::Millis time = now();
             const auto finished = co_await store_.finishAttempts(std::move(batch), time);
-            // Where the reports took the jobs (a refused one, its lease lost, took it nowhere).
-            if (settings_.jobMetrics) {
-                for (const auto& attempt : finished) {
-                    if (!attempt) continue;
-                    obs::JobMetrics::jobMoved(settings_.jobMetrics->series(attempt->queue, attempt->task),
-                                              attempt->state, (time - attempt->created) / 1000.0);
-                }
-            }
+            // Where the reports took the jobs; the attempts were recorded as their handlers returned.
+            if (settings_.jobMetrics) recordReported(*settings_.jobMetrics, finished, time, false);
         } catch (const std::exception& failure) {
             // The leases run out and the jobs are taken back and run again.
             warnStoreFailure(fmt::format("reporting {} finished job(s)", count), failure);

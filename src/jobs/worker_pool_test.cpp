@@ -275,7 +275,7 @@ TEST_F(WorkerPoolTest, AttemptsAreRecordedOnceWithTheirWaitRunAndEndToEndTimes) 
     EXPECT_GE(wait.sum, 5.0);
     // From the creation, "due" would add 5 s more (10 s and up in all).
     EXPECT_LT(wait.sum, 9.5) << "the second job waited from its run_at, not its creation";
-    EXPECT_EQ(rampart::testing::counterValue(metrics, "rampart_job_leases_lost_total", {}), 1.0);
+    EXPECT_EQ(rampart::testing::counterValue(metrics, "rampart_job_leases_lost_total", echoLabels), 1.0);
 }
 
 // Claim-ahead (WorkerSettings::prefetch): with two pools claiming far more than they run at once, every

@@ -187,9 +187,8 @@ JobMetrics::JobMetrics(Metrics& metrics, std::vector<std::string> queues, std::v
           jobCounter(metrics, "rampart_job_dead_total",
                      "Jobs that ended dead (attempts used up, or failed without retry), by queue and task")),
       leasesLost_(jobCounter(metrics, "rampart_job_leases_lost_total",
-                             "Job leases that ran out and were taken back by this process (the worker "
-                             "died or stalled)")
-                      .Add({})),
+                             "Job leases that ran out and were taken back by this process (the worker died "
+                             "or stalled), by queue and task")),
       table_(std::make_unique<std::atomic<const Series*>[]>(queues_.size() * tasks_.size())) {}
 
 JobMetrics::~JobMetrics() = default;
@@ -237,6 +236,7 @@ const JobMetrics::Series& JobMetrics::series(std::string_view queue, std::string
     }
     made->retries = &retries_.Add(labels);
     made->dead = &dead_.Add(labels);
+    made->leasesLost = &leasesLost_.Add(labels);
     const Series* series = made.get();
     created_.push_back(std::move(made));
     slot.store(series, std::memory_order_release);
@@ -256,10 +256,6 @@ void JobMetrics::jobMoved(const Series& series, jobs::JobState state, double sin
     if (state == jobs::JobState::failed) series.retries->Increment();
     if (state == jobs::JobState::dead) series.dead->Increment();
     if (jobs::isTerminal(state)) series.endToEnd->Observe(std::max(0.0, sinceCreatedSeconds));
-}
-
-void JobMetrics::leasesLost(int count) {
-    if (count > 0) leasesLost_.Increment(count);
 }
 
 namespace {

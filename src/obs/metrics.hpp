@@ -112,8 +112,9 @@ class JobMetrics {
         prometheus::Histogram* run = nullptr;       // the attempt's start to its end
         prometheus::Histogram* endToEnd = nullptr;  // created to the job's final state
         std::array<prometheus::Counter*, kOutcomes> attempts{};
-        prometheus::Counter* retries = nullptr;  // attempts that failed with another one to come
-        prometheus::Counter* dead = nullptr;     // attempts that left the job dead
+        prometheus::Counter* retries = nullptr;     // attempts that failed with another one to come
+        prometheus::Counter* dead = nullptr;        // attempts that left the job dead
+        prometheus::Counter* leasesLost = nullptr;  // leases that ran out and were taken back
     };
     // The series of (queue, task), created on first use; after that two map lookups and an atomic load,
     // no lock.
@@ -122,12 +123,12 @@ class JobMetrics {
     // An attempt started `waitSeconds` after the job was ready to run.
     static void attemptStarted(const Series& series, double waitSeconds);
     static void attemptEnded(const Series& series, Outcome outcome, double runSeconds);
-    // The state an attempt's report took the job to: failed counts a retry, dead a dead job, and a final
+    // The state an attempt's end took the job to: failed counts a retry, dead a dead job, and a final
     // state (succeeded, dead, canceled) the job's time from its creation.
     static void jobMoved(const Series& series, jobs::JobState state, double sinceCreatedSeconds);
-    // Leases that ran out and were taken back (their worker died or stalled); counted by whichever
-    // process took them back, each lease once.
-    void leasesLost(int count);
+    // A lease that ran out and was taken back (its worker died or stalled); counted by whichever process
+    // took it back, each lease once.
+    static void leaseLost(const Series& series) { series.leasesLost->Increment(); }
 
   private:
     [[nodiscard]] std::size_t indexOf(const std::vector<std::string>& names, std::string_view name) const;
@@ -140,7 +141,7 @@ class JobMetrics {
     prometheus::Family<prometheus::Counter>& attempts_;
     prometheus::Family<prometheus::Counter>& retries_;
     prometheus::Family<prometheus::Counter>& dead_;
-    prometheus::Counter& leasesLost_;
+    prometheus::Family<prometheus::Counter>& leasesLost_;
     std::mutex mutex_;  // creating a series
     std::vector<std::unique_ptr<Series>> created_;
     std::unique_ptr<std::atomic<const Series*>[]> table_;  // [queue * tasks_.size() + task]

@@ -61,8 +61,7 @@ TEST(JobMetrics, EachCallLandsInItsSeries) {
     JobMetrics::jobMoved(send, jobs::JobState::dead, 9000);
     JobMetrics::attemptEnded(jobs.series("default", "echo"), JobMetrics::Outcome::canceled, 1);
     JobMetrics::jobMoved(jobs.series("default", "echo"), jobs::JobState::canceled, 2);
-    jobs.leasesLost(3);
-    jobs.leasesLost(0);
+    JobMetrics::leaseLost(send);
 
     const prometheus::Labels sendLabels{{"queue", "default"}, {"task", "send"}};
     const prometheus::Labels echoLabels{{"queue", "default"}, {"task", "echo"}};
@@ -90,7 +89,8 @@ TEST(JobMetrics, EachCallLandsInItsSeries) {
     EXPECT_EQ(attempts("send", "timed_out"), 1.0);
     EXPECT_EQ(attempts("send", "succeeded"), 0.0);
     EXPECT_EQ(attempts("echo", "canceled"), 1.0);
-    EXPECT_EQ(counterValue(metrics, "rampart_job_leases_lost_total", {}), 3.0);
+    EXPECT_EQ(counterValue(metrics, "rampart_job_leases_lost_total", sendLabels), 1.0);
+    EXPECT_EQ(counterValue(metrics, "rampart_job_leases_lost_total", echoLabels), 0.0);
 
     // Milliseconds to hours: 3 ms falls in the first bucket, 2 h in the one that ends at 7200 s.
     const std::string page = metrics.render();

@@ -116,16 +116,17 @@ struct AttemptReport {
     JobOutcome outcome{};
 };
 
-// Where finishAttempts took a reported job, with what the job metrics need from its row, read in the
-// same transaction: the worker API records an external worker's run time and end-to-end time from it
-// without reading the job again.
+// Where an attempt's end took its job, by a report (finishAttempts) or by its lease running out
+// (recoverExpiredLeases), with what the job metrics need from the row, read in the same transaction:
+// they record an external worker's run time, dead jobs and end-to-end times from it without reading the
+// job again.
 struct FinishedAttempt {
     jobs::JobState state = jobs::JobState::running;
     std::string queue{};
     std::string task{};
     Millis created = 0;
     // The claim that started the attempt (attempt_deadline - timeout_ms); unset for a row claimed
-    // before attempt_deadline existed.
+    // before attempt_deadline existed, and for a lease taken back (nobody knows when it ended).
     std::optional<Millis> attemptStarted{};
 };
 
@@ -227,8 +228,8 @@ class JobStore {
     virtual boost::asio::awaitable<std::vector<std::string>> releaseJobs(std::vector<std::string> ids,
                                                                          std::string holder, Millis now) = 0;
     // Takes back every lease that expired before `now` (queued again with the attempt counted, dead,
-    // or canceled); returns how many.
-    virtual boost::asio::awaitable<int> recoverExpiredLeases(Millis now) = 0;
+    // or canceled); returns each job taken back, with the state it went to.
+    virtual boost::asio::awaitable<std::vector<FinishedAttempt>> recoverExpiredLeases(Millis now) = 0;
 
     // The job's history, oldest first (empty when there is no such job).
     virtual boost::asio::awaitable<std::vector<JobEventRecord>> jobEvents(std::string id) = 0;

@@ -220,7 +220,7 @@ boost::asio::awaitable<std::vector<std::string>> SealedJobStore::releaseJobs(std
     return jobs_.releaseJobs(std::move(ids), std::move(holder), now);
 }
 
-boost::asio::awaitable<int> SealedJobStore::recoverExpiredLeases(Millis now) {
+boost::asio::awaitable<std::vector<FinishedAttempt>> SealedJobStore::recoverExpiredLeases(Millis now) {
     return jobs_.recoverExpiredLeases(now);
 }
 

@@ -766,12 +766,12 @@ boost::asio::awaitable<std::vector<std::string>> PostgresStore::releaseJobs(std:
     co_return std::move(released.first);
 }
 
-boost::asio::awaitable<int> PostgresStore::recoverExpiredLeases(Millis now) {
+boost::asio::awaitable<std::vector<FinishedAttempt>> PostgresStore::recoverExpiredLeases(Millis now) {
     auto work = takeBackExpiredLeases(now);
     LeasesTakenBack taken = co_await std::move(work);
     // The jobs queued again wake idle workers on every node now, not at their next poll.
     if (!taken.requeued.empty()) announceQueuedJobs(std::move(taken.requeued));
-    co_return taken.count;
+    co_return std::move(taken.jobs);
 }
 
 boost::asio::awaitable<PostgresStore::LeasesTakenBack> PostgresStore::takeBackExpiredLeases(Millis now) {
@@ -784,18 +784,19 @@ boost::asio::awaitable<PostgresStore::LeasesTakenBack> PostgresStore::takeBackEx
         const auto lost = jobsOf(expired);
         MoveRows moves;
         std::set<std::string> requeued;
+        LeasesTakenBack taken;
         for (const JobRecord& job : lost) {
             if (auto next = jobs::nextState(job.state, JobEvent::leaseExpired, factsOf(job))) {
                 moves.add(job, *next, now, kLeaseExpiredDetail);
                 if (*next == JobState::queued) requeued.insert(job.queue);
+                taken.jobs.push_back(FinishedAttempt{
+                    .state = *next, .queue = job.queue, .task = job.task, .created = job.created});
             }
         }
         if (!moves.empty()) {
             auto writes = moves.statements(now);
             co_await db.pipeline(std::move(writes));
         }
-        LeasesTakenBack taken;
-        taken.count = static_cast<int>(lost.size());
         taken.requeued.assign(requeued.begin(), requeued.end());
         co_return taken;
     });

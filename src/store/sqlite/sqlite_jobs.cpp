@@ -439,17 +439,21 @@ boost::asio::awaitable<std::vector<std::string>> SqliteStore::releaseJobs(std::v
     });
 }
 
-boost::asio::awaitable<int> SqliteStore::recoverExpiredLeases(Millis now) {
+boost::asio::awaitable<std::vector<FinishedAttempt>> SqliteStore::recoverExpiredLeases(Millis now) {
     return write([now](Connection& db) {
         auto expired = db.prepare(jobSelect("WHERE state = 'running' AND lease_expires <= ?1"));
         expired.bindInt64(1, now);
         std::vector<JobRecord> lost;
         while (expired.step()) lost.push_back(jobOf(expired));
+        std::vector<FinishedAttempt> taken;
         for (const JobRecord& job : lost) {
             auto next = jobs::nextState(job.state, JobEvent::leaseExpired, factsOf(job));
-            if (next) moveJob(db, job, *next, now, kLeaseExpiredDetail);
+            if (!next) continue;
+            moveJob(db, job, *next, now, kLeaseExpiredDetail);
+            taken.push_back(FinishedAttempt{
+                .state = *next, .queue = job.queue, .task = job.task, .created = job.created});
         }
-        return static_cast<int>(lost.size());
+        return taken;
     });
 }
 
