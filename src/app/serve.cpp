@@ -37,6 +37,7 @@
 #include "http/server.hpp"
 #include "identity/identity_services.hpp"
 #include "identity/oidc.hpp"
+#include "jobs/attempt_metrics.hpp"
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/lease_service.hpp"
@@ -100,10 +101,23 @@ void auditServerStart(store::Store& store, const Config& config, const std::vect
 constexpr std::chrono::seconds kLeaseRecoveryInterval{5};
 
 // Takes back every expired lease in the store (idempotent: a job is taken back once, whoever asks).
-void recoverExpiredLeases(store::Store& store) {
+void recoverExpiredLeases(store::Store& store, obs::JobMetrics& metrics) {
     const store::Millis now = store::toMillis(std::chrono::system_clock::now());
-    if (const int recovered = runBlocking(store.recoverExpiredLeases(now)); recovered > 0)
-        spdlog::info("took back {} job(s) whose lease expired", recovered);
+    const auto taken = runBlocking(store.recoverExpiredLeases(now));
+    jobs::recordTakenBack(metrics, taken, now);
+    if (!taken.empty()) spdlog::info("took back {} job(s) whose lease expired", taken.size());
+}
+
+// The job metrics' label values: the configured queues and task types, nothing a request names.
+std::vector<std::string> configuredQueues(const Config& config) {
+    std::vector<std::string> names;
+    for (const QueueConfig& queue : config.jobs.queues) names.push_back(queue.name);
+    return names;
+}
+std::vector<std::string> registeredTasks(const jobs::TaskRegistry& tasks) {
+    std::vector<std::string> names;
+    for (const jobs::TaskType* type : tasks.all()) names.push_back(type->name);
+    return names;
 }
 
 jobs::JobsSettings jobsSettings(const Config& config) {
@@ -155,7 +169,8 @@ std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config,
                                                            const jobs::TaskRegistry& tasks,
                                                            egress::EgressClient& egress,
                                                            std::chrono::milliseconds pollInterval,
-                                                           obs::WorkerMetrics& metrics) {
+                                                           obs::WorkerMetrics& metrics,
+                                                           obs::JobMetrics& jobMetrics) {
     std::vector<std::unique_ptr<jobs::WorkerPool>> pools;
     if (!config.jobs.runWorkers) return pools;
     for (const QueueConfig& queue : config.jobs.queues) {
@@ -169,6 +184,7 @@ std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config,
         settings.pollInterval = pollInterval;
         settings.recoverLeases = pools.empty();  // the first pool does it for the whole store
         settings.metrics = &metrics;
+        settings.jobMetrics = &jobMetrics;
         pools.push_back(std::make_unique<jobs::WorkerPool>(store, tasks, std::move(settings), &egress));
     }
     return pools;
@@ -348,6 +364,8 @@ int serve(Config config, const ServeOptions& options) {
         .maxTotal = config.jobs.maxWaitingLeases, .maxPerAccount = config.jobs.maxWaitingLeasesPerAccount});
     jobs::LeaseService leaseService(*jobStores.jobs, tasks, settings);
     leaseService.waitWith(&leaseWaiters);
+    obs::JobMetrics jobMetrics(metrics, configuredQueues(config), registeredTasks(tasks));
+    leaseService.recordTo(&jobMetrics);
     api::addWorkerRoutes(router, leaseService);
     // Tasks reach the network only through the egress guard.
     egress::EgressClient egressClient(egressPolicy(config), std::make_shared<egress::SystemResolver>());
@@ -357,7 +375,7 @@ int serve(Config config, const ServeOptions& options) {
     const bool woken = wakeups.watch(*store);
     obs::WorkerMetrics workerMetrics(metrics);
     auto workers = workerPools(config, *jobStores.jobs, tasks, egressClient,
-                               woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics);
+                               woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics, jobMetrics);
     jobService.onSubmitted([&workers, &leaseWaiters, woken](std::string_view queue, std::string_view task) {
         for (auto& pool : workers) pool->notify();
         if (!woken) leaseWaiters.wake(queue, task);
@@ -466,7 +484,7 @@ int serve(Config config, const ServeOptions& options) {
         housekeeping.add({.name = "lease-recovery",
                           .first = kLeaseRecoveryInterval,
                           .interval = kLeaseRecoveryInterval,
-                          .run = [&] { recoverExpiredLeases(*store); }});
+                          .run = [&] { recoverExpiredLeases(*store, jobMetrics); }});
     // The cluster's queue figures on /metrics: one node queries the store and reports them; the others
     // clear theirs, so a sum or max over the nodes counts each job once.
     housekeeping.add(
@@ -562,9 +580,10 @@ int work(Config config, const std::vector<std::string>& onlyQueues) {
     const bool woken = wakeups.watch(*store);
     obs::Metrics metrics;
     obs::WorkerMetrics workerMetrics(metrics);
+    obs::JobMetrics jobMetrics(metrics, configuredQueues(config), registeredTasks(tasks));
     const JobStores jobStores(config, *store);
     auto workers = workerPools(config, *jobStores.jobs, tasks, egressClient,
-                               woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics);
+                               woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics, jobMetrics);
     if (workers.empty()) {
         std::cerr << "rampart worker: nothing to run: every queue in jobs.queues has concurrency 0 (external "
                      "workers only)\n";

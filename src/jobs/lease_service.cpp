@@ -11,6 +11,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "identity/api_token.hpp"
+#include "jobs/attempt_metrics.hpp"
 #include "jobs/retry.hpp"
 
 namespace rampart::jobs {
@@ -156,7 +157,8 @@ boost::asio::awaitable<Lease> LeaseService::claim(const identity::Principal& cal
     // workers running; at most once a second, whatever the number of workers polling.
     store::Millis last = lastRecovery_.load();
     if (time - last >= kRecoveryInterval.count() && lastRecovery_.compare_exchange_strong(last, time)) {
-        co_await store_.recoverExpiredLeases(time);
+        const auto taken = co_await store_.recoverExpiredLeases(time);
+        if (metrics_) recordTakenBack(*metrics_, taken, time);
     }
 
     Lease lease;
@@ -165,6 +167,13 @@ boost::asio::awaitable<Lease> LeaseService::claim(const identity::Principal& cal
     lease.expires = time + millis;
     lease.jobs = co_await store_.claimJobs(std::move(queues), std::move(tasks), max,
                                            holderFor(caller, lease.leaseId), millis, time);
+    if (metrics_) {
+        // The claim starts the attempt (as the store's attempt deadline counts from it); the job was
+        // ready since its creation, or its run_at when later.
+        for (const store::JobRecord& job : lease.jobs)
+            obs::JobMetrics::attemptStarted(metrics_->series(job.queue, job.task),
+                                            (time - std::max(job.created, job.runAt)) / 1000.0);
+    }
     co_return lease;
 }
 
@@ -259,8 +268,14 @@ boost::asio::awaitable<Reported> LeaseService::report(identity::Principal caller
     const store::Millis time = now();
     store::AttemptReport stored = co_await outcomeOf(caller, ending, time);
     const store::Millis retryAt = stored.outcome.retryAt;
-    auto state = co_await store_.finishAttempt(std::move(stored.id), std::move(stored.holder),
-                                               std::move(stored.outcome), time);
+    // finishAttempts for the one report: the same write as finishAttempt, and it says where and when
+    // the attempt ran, for the metrics.
+    std::vector<store::AttemptReport> reports;
+    reports.push_back(std::move(stored));
+    auto finished = co_await store_.finishAttempts(std::move(reports), time);
+    if (metrics_) recordReported(*metrics_, finished, time, true);
+    std::optional<JobState> state;
+    if (!finished.empty() && finished.front()) state = finished.front()->state;
     if (!state) co_await refuse(std::move(caller), std::move(ending.jobId));
     co_return reportedOf(state.value_or(JobState::dead), retryAt);
 }
@@ -284,11 +299,12 @@ boost::asio::awaitable<std::vector<BatchReported>> LeaseService::reportMany(
     if (toStore.empty()) co_return answers;
     std::vector<store::Millis> retryAts;
     for (const auto& stored : toStore) retryAts.push_back(stored.outcome.retryAt);
-    auto states = co_await store_.finishAttempts(std::move(toStore), time);
+    auto finished = co_await store_.finishAttempts(std::move(toStore), time);
+    if (metrics_) recordReported(*metrics_, finished, time, true);
     for (std::size_t k = 0; k < storedAt.size(); ++k) {
         const std::size_t i = storedAt[k];
-        if (states.at(k)) {
-            answers[i].reported = reportedOf(*states[k], retryAts[k]);
+        if (finished.at(k)) {
+            answers[i].reported = reportedOf(finished[k]->state, retryAts[k]);
             continue;
         }
         try {

@@ -27,6 +27,7 @@
 #include "jobs/job_service.hpp"
 #include "jobs/lease_waiters.hpp"
 #include "jobs/task_registry.hpp"
+#include "obs/metrics.hpp"
 #include "store/job_store.hpp"
 
 namespace rampart::jobs {
@@ -104,6 +105,9 @@ class LeaseService {
 
     // Long-poll leases wait with these (set before serving; without, a lease never waits).
     void waitWith(LeaseWaiters* waiters) { waiters_ = waiters; }
+    // External workers' attempts are recorded here (set before serving; without, nothing is recorded):
+    // the wait when a job is leased, the run time, outcome and where the job went when it is reported.
+    void recordTo(obs::JobMetrics* metrics) { metrics_ = metrics; }
 
     // Leases up to request.max queued jobs of request.queues (highest priority, then earliest run_at),
     // each counting an attempt. With none ready and request.wait > 0, waits for one (up to request.wait,
@@ -155,6 +159,7 @@ class LeaseService {
     identity::Clock clock_;
     std::atomic<store::Millis> lastRecovery_{0};
     LeaseWaiters* waiters_ = nullptr;
+    obs::JobMetrics* metrics_ = nullptr;
 };
 
 }  // namespace rampart::jobs

@@ -12,6 +12,7 @@
 
 #include "jobs/builtin_tasks.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "testing/metric_values.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
 
@@ -595,6 +596,130 @@ TEST_F(WaitingLeaseTest, WaitSecondsOutOfRangeIsInvalid) {
         ASSERT_EQ(error.errors().size(), 1u);
         EXPECT_EQ(error.errors()[0].pointer, "/wait_seconds");
     }
+}
+
+// ---- Metrics of external workers' attempts ---------------------------------------------------------
+
+std::vector<std::string> taskNames(const TaskRegistry& registry) {
+    std::vector<std::string> names;
+    for (const TaskType* type : registry.all()) names.push_back(type->name);
+    return names;
+}
+
+// The wait is timed from the lease (the claim starts the attempt), the run time and end-to-end time from
+// what the store read as it took the report: each attempt once, retries and dead jobs counted.
+TEST_F(LeaseServiceTest, ExternalAttemptsAreTimedFromTheClaimAndTheStoredJob) {
+    obs::Metrics metrics;
+    obs::JobMetrics jobMetrics(metrics, {"default", "emails", "internal"}, taskNames(registry_));
+    service_->recordTo(&jobMetrics);
+    const prometheus::Labels labels{{"queue", "default"}, {"task", "external.flaky"}};
+    auto histogram = [&](const char* name) {
+        return rampart::testing::histogramValue(metrics, name, labels)
+            .value_or(rampart::testing::HistogramValue{});
+    };
+    auto counter = [&](const char* name, prometheus::Labels extra = {}) {
+        prometheus::Labels all = labels;
+        all.insert(extra.begin(), extra.end());
+        return rampart::testing::counterValue(metrics, name, all).value_or(-1);
+    };
+
+    const auto id = submit("default", "external.flaky", 2);  // created at kT0
+    now_ += 2s;
+    auto first = lease(w1_, 1);
+    ASSERT_EQ(first.jobs.size(), 1u);
+    EXPECT_EQ(histogram("rampart_job_wait_seconds").count, 1u);
+    EXPECT_DOUBLE_EQ(histogram("rampart_job_wait_seconds").sum, 2.0);
+    now_ += 3s;
+    const Reported failed = fail(w1_, id, first.leaseId);
+    ASSERT_EQ(failed.state, JobState::failed);
+    ASSERT_TRUE(failed.retryAt);
+    EXPECT_EQ(histogram("rampart_job_run_seconds").count, 1u);
+    EXPECT_DOUBLE_EQ(histogram("rampart_job_run_seconds").sum, 3.0);
+    EXPECT_EQ(counter("rampart_job_retries_total"), 1.0);
+    EXPECT_EQ(histogram("rampart_job_end_to_end_seconds").count, 0u) << "the job goes on";
+
+    // The second attempt waits from the back-off's end, not from the job's creation.
+    now_ = store::fromMillis(*failed.retryAt) + 500ms;
+    auto second = lease(w1_, 1);
+    ASSERT_EQ(second.jobs.size(), 1u);
+    EXPECT_EQ(histogram("rampart_job_wait_seconds").count, 2u);
+    EXPECT_DOUBLE_EQ(histogram("rampart_job_wait_seconds").sum, 2.5);
+    now_ += 1500ms;
+    EXPECT_EQ(fail(w1_, id, second.leaseId).state, JobState::dead);
+    // A second report of the same attempt is refused, and counts nothing.
+    EXPECT_EQ(errorOf([&] { complete(w1_, id, second.leaseId); }).kind(), Kind::conflict);
+    EXPECT_EQ(histogram("rampart_job_run_seconds").count, 2u);
+    EXPECT_DOUBLE_EQ(histogram("rampart_job_run_seconds").sum, 4.5);
+    EXPECT_EQ(counter("rampart_worker_attempts_total", {{"outcome", "failed"}}), 2.0);
+    EXPECT_EQ(counter("rampart_worker_attempts_total", {{"outcome", "succeeded"}}), 0.0);
+    EXPECT_EQ(counter("rampart_job_retries_total"), 1.0);
+    EXPECT_EQ(counter("rampart_job_dead_total"), 1.0);
+    EXPECT_EQ(histogram("rampart_job_end_to_end_seconds").count, 1u);
+    EXPECT_DOUBLE_EQ(histogram("rampart_job_end_to_end_seconds").sum,
+                     std::chrono::duration<double>(now_ - kT0).count());
+
+    // The batch route records the same way.
+    const auto batched = submit("default", "external.flaky", 2);
+    auto third = lease(w1_, 1);
+    ASSERT_EQ(third.jobs.size(), 1u);
+    now_ += 4s;
+    std::vector<AttemptEnding> endings;
+    endings.push_back(AttemptEnding{.jobId = batched, .leaseId = third.leaseId});
+    endings.push_back(AttemptEnding{.jobId = id, .leaseId = second.leaseId});  // refused: ended already
+    auto answers = runToCompletion(service_->reportMany(w1_, std::move(endings)));
+    ASSERT_TRUE(answers[0].reported);
+    EXPECT_TRUE(answers[1].refused);
+    EXPECT_EQ(counter("rampart_worker_attempts_total", {{"outcome", "succeeded"}}), 1.0);
+    EXPECT_EQ(histogram("rampart_job_run_seconds").count, 3u);
+    EXPECT_DOUBLE_EQ(histogram("rampart_job_run_seconds").sum, 8.5);
+    EXPECT_EQ(histogram("rampart_job_end_to_end_seconds").count, 2u);
+
+    // A lease that runs out is counted lost once, by the lease call that takes it back; the job's last
+    // one leaves it dead, which counts as a dead job and ends its time.
+    const auto lost = submit("default", "external.flaky", 2);
+    ASSERT_EQ(lease(w1_, 1, 5s).jobs.size(), 1u);
+    now_ += 10s;
+    ASSERT_EQ(lease(w2_, 1, 5s).jobs.size(), 1u) << "taken back and leased again";
+    now_ += 10s;
+    EXPECT_TRUE(lease(w2_, 1).jobs.empty());
+    EXPECT_EQ(job(lost).state, JobState::dead);
+    now_ += 10s;
+    lease(w2_, 1);
+    EXPECT_EQ(counter("rampart_job_leases_lost_total"), 2.0);
+    EXPECT_EQ(counter("rampart_job_dead_total"), 2.0);
+    EXPECT_EQ(histogram("rampart_job_end_to_end_seconds").count, 3u);
+    EXPECT_EQ(histogram("rampart_job_run_seconds").count, 3u) << "a lost attempt has no known end";
+}
+
+// Jobs of task types the configuration does not name (left from an older configuration: the job API
+// refuses new ones) reach the worker API anyway; however many names they carry, the label set holds
+// the configured names and "other" only.
+TEST_F(LeaseServiceTest, ManyUnknownTaskNamesCannotGrowTheMetricLabels) {
+    obs::Metrics metrics;
+    obs::JobMetrics jobMetrics(metrics, {"default", "emails", "internal"}, taskNames(registry_));
+    service_->recordTo(&jobMetrics);
+    constexpr int kJobs = 300;
+    for (int i = 0; i < kJobs; ++i) submit("default", "made.up." + std::to_string(i));
+    int reported = 0;
+    for (;;) {
+        auto leased = lease(w1_, LeaseService::kMaxJobs);
+        if (leased.jobs.empty()) break;
+        std::vector<AttemptEnding> endings;
+        for (const auto& job : leased.jobs)
+            endings.push_back(AttemptEnding{.jobId = job.id, .leaseId = leased.leaseId});
+        for (const auto& answer : runToCompletion(service_->reportMany(w1_, std::move(endings))))
+            reported += answer.reported ? 1 : 0;
+    }
+    ASSERT_EQ(reported, kJobs);
+    EXPECT_EQ(rampart::testing::seriesCount(metrics, "rampart_job_wait_seconds"), 1u);
+    EXPECT_EQ(rampart::testing::seriesCount(metrics, "rampart_job_end_to_end_seconds"), 1u);
+    EXPECT_EQ(rampart::testing::seriesCount(metrics, "rampart_worker_attempts_total"),
+              obs::JobMetrics::kOutcomes);
+    EXPECT_EQ(
+        rampart::testing::counterValue(metrics, "rampart_worker_attempts_total",
+                                       {{"queue", "default"}, {"task", "other"}, {"outcome", "succeeded"}}),
+        kJobs);
+    EXPECT_EQ(metrics.render().find("made.up"), std::string::npos);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "identity/api_token.hpp"
+#include "jobs/attempt_metrics.hpp"
 #include "jobs/retry.hpp"
 
 namespace rampart::jobs {
@@ -69,7 +70,7 @@ WorkerPool::WorkerPool(store::JobStore& store, const TaskRegistry& registry, Wor
     }
     if (settings_.metrics)
         for (const std::string& queue : settings_.queues)
-            series_.emplace_back(queue, settings_.metrics->series(queue));
+            runningGauges_.emplace_back(queue, settings_.metrics->running(queue));
     // Expired leases are looked for at least once per lease: a dead worker's job is back within about
     // two leases, not a whole recovery interval after its lease (which a short lease would make long).
     settings_.recoveryInterval = std::min(settings_.recoveryInterval, settings_.lease);
@@ -133,7 +134,10 @@ asio::awaitable<void> WorkerPool::recoverLoop() {
     boost::system::error_code ec;
     while (!stopping_) {
         try {
-            const int recovered = co_await store_.recoverExpiredLeases(now());
+            const store::Millis time = now();
+            const auto taken = co_await store_.recoverExpiredLeases(time);
+            if (settings_.jobMetrics) recordTakenBack(*settings_.jobMetrics, taken, time);
+            const std::size_t recovered = taken.size();
             if (recovered > 0) spdlog::info("workers: took back {} job(s) whose lease expired", recovered);
         } catch (const std::exception& error) {
             warnStoreFailure("recovering expired leases", error);
@@ -275,7 +279,10 @@ asio::awaitable<void> WorkerPool::reportLoop() {
         batch.swap(reports_);
         const std::size_t count = batch.size();
         try {
-            co_await store_.finishAttempts(std::move(batch), now());
+            const store::Millis time = now();
+            const auto finished = co_await store_.finishAttempts(std::move(batch), time);
+            // Where the reports took the jobs; the attempts were recorded as their handlers returned.
+            if (settings_.jobMetrics) recordReported(*settings_.jobMetrics, finished, time, false);
         } catch (const std::exception& failure) {
             // The leases run out and the jobs are taken back and run again.
             warnStoreFailure(fmt::format("reporting {} finished job(s)", count), failure);
@@ -284,9 +291,9 @@ asio::awaitable<void> WorkerPool::reportLoop() {
     reporting_ = false;
 }
 
-const obs::WorkerMetrics::QueueSeries* WorkerPool::seriesOf(const std::string& queue) const {
-    for (const auto& [name, series] : series_)
-        if (name == queue) return &series;
+prometheus::Gauge* WorkerPool::runningGauge(const std::string& queue) const {
+    for (const auto& [name, gauge] : runningGauges_)
+        if (name == queue) return gauge;
     return nullptr;
 }
 
@@ -296,8 +303,12 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     running->started = std::chrono::steady_clock::now();
     running->deadline = running->started + std::chrono::milliseconds(job.timeoutMs);
     active_.push_back(running);
-    const obs::WorkerMetrics::QueueSeries* series = seriesOf(job.queue);
-    if (series) series->running->Increment();
+    prometheus::Gauge* runningJobs = runningGauge(job.queue);
+    if (runningJobs) runningJobs->Increment();
+    const obs::JobMetrics::Series* series =
+        settings_.jobMetrics ? &settings_.jobMetrics->series(job.queue, job.task) : nullptr;
+    // Ready since its creation, or its run_at (a scheduled job's, a retry's back-off) when later.
+    if (series) obs::JobMetrics::attemptStarted(*series, (now() - std::max(job.created, job.runAt)) / 1000.0);
     asio::co_spawn(io_, keepLease(running), asio::detached);
 
     const TaskType* type = registry_.find(job.task);
@@ -343,7 +354,7 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     averageRun_ = averageRun_ < 0 ? ran : 0.8 * averageRun_ + 0.2 * ran;
     gaveBack_ = false;
     std::erase(active_, running);
-    if (series) series->running->Decrement();
+    if (runningJobs) runningJobs->Decrement();
 
     // On shutdown nothing is reported: the lease runs out and the job is taken back and run again.
     if (!stopping_) {
@@ -357,11 +368,13 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
             error = "timed out after " + std::to_string(job.timeoutMs / 1000) + " s";
         }
         if (series) {
-            (ok                         ? series->succeeded
-             : running->cancelRequested ? series->canceled
-             : running->timedOut        ? series->timedOut
-                                        : series->failed)
-                ->Increment();
+            using Outcome = obs::JobMetrics::Outcome;
+            obs::JobMetrics::attemptEnded(*series,
+                                          ok                         ? Outcome::succeeded
+                                          : running->cancelRequested ? Outcome::canceled
+                                          : running->timedOut        ? Outcome::timedOut
+                                                                     : Outcome::failed,
+                                          ran);
         }
         store::JobOutcome outcome;
         outcome.succeeded = ok;

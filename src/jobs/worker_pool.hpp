@@ -49,7 +49,8 @@ struct WorkerSettings {
     std::chrono::milliseconds recoveryInterval{10'000};  // expired leases taken back this often (<= lease)
     std::string holder{};                                // lease holder name; empty: generated
     bool recoverLeases = true;  // take back expired leases (store-wide: one pool per process is enough)
-    obs::WorkerMetrics* metrics = nullptr;  // attempts and running jobs; null: not counted
+    obs::WorkerMetrics* metrics = nullptr;  // running jobs; null: not counted
+    obs::JobMetrics* jobMetrics = nullptr;  // job latencies, attempts, retries, dead, leases lost; null: none
 };
 
 class WorkerPool {
@@ -114,11 +115,11 @@ class WorkerPool {
     std::deque<Waiting> waiting_;  // claimed, not started yet (claim-ahead)
     double averageRun_ = -1;       // recent jobs' run time in seconds (moving average); -1: none ran yet
     bool gaveBack_ = false;        // jobs were given back since the last job finished: claim none ahead
-    // Each queue's metric series (settings_.metrics), looked up at construction.
-    std::vector<std::pair<std::string, obs::WorkerMetrics::QueueSeries>> series_;
+    // Each queue's running-jobs gauge (settings_.metrics), looked up at construction.
+    std::vector<std::pair<std::string, prometheus::Gauge*>> runningGauges_;
     // The task types this pool may claim; empty: every type (no external type is registered).
     std::vector<std::string> inProcessTasks_;
-    [[nodiscard]] const obs::WorkerMetrics::QueueSeries* seriesOf(const std::string& queue) const;
+    [[nodiscard]] prometheus::Gauge* runningGauge(const std::string& queue) const;
     std::vector<store::AttemptReport> reports_;  // ended attempts not yet handed to the store
     bool reporting_ = false;                     // reportLoop is running
     std::chrono::steady_clock::time_point nextStoreWarning_{};

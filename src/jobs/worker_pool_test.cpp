@@ -9,6 +9,7 @@
 
 #include "jobs/builtin_tasks.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "testing/metric_values.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
 
@@ -67,13 +68,14 @@ class WorkerPoolTest : public ::testing::Test {
         store_.close();
     }
 
-    void startPool(std::string holder = {}) {
+    void startPool(std::string holder = {}, obs::JobMetrics* jobMetrics = nullptr) {
         pool_ = std::make_unique<WorkerPool>(store_, registry_,
                                              WorkerSettings{.concurrency = 4,
                                                             .lease = 3000ms,
                                                             .pollInterval = 20ms,
                                                             .recoveryInterval = 200ms,
-                                                            .holder = std::move(holder)},
+                                                            .holder = std::move(holder),
+                                                            .jobMetrics = jobMetrics},
                                              nullptr);
         pool_->start();
     }
@@ -202,6 +204,78 @@ TEST_F(WorkerPoolTest, StoppingLeavesRunningJobsToBeTakenBack) {
     auto after = job(id);
     EXPECT_EQ(after.state, JobState::running) << "not reported: the lease will expire and the job run again";
     pool_.reset();
+}
+
+// Each attempt is recorded once, where it ends: the outcome and run time as the handler returns, the
+// retry, the dead job and the end-to-end time from what the store says the report did; the wait from
+// the job's creation or its run_at, whichever is later; a lease taken back is counted lost.
+TEST_F(WorkerPoolTest, AttemptsAreRecordedOnceWithTheirWaitRunAndEndToEndTimes) {
+    obs::Metrics metrics;
+    std::vector<std::string> tasks;
+    for (const TaskType* type : registry_.all()) tasks.push_back(type->name);
+    obs::JobMetrics jobMetrics(metrics, {"default"}, tasks);
+    // Waiting since 5 s ago (created then, due then), and one created 5 s ago but due only now.
+    const store::Millis start = nowMillis();
+    store::JobRecord late;
+    late.id = "late";
+    late.task = "echo";
+    late.args = "{}";
+    late.queue = "default";
+    late.maxAttempts = 3;
+    late.runAt = start - 5000;
+    late.timeoutMs = 10'000;
+    late.ownerId = "u1";
+    runToCompletion(store_.submitJob(late, start - 5000));
+    // Claimed by a worker that dies: its lease runs out at once, and the pool takes it back.
+    ASSERT_EQ(runToCompletion(store_.claimJobs({"default"}, 1, "dead-worker", 1, start)).size(), 1u);
+    std::this_thread::sleep_for(5ms);
+    store::JobRecord due = late;
+    due.id = "due";
+    due.runAt = start;
+    runToCompletion(store_.submitJob(due, start - 5000));
+    startPool({}, &jobMetrics);
+    const auto fails = submit("always.fails", "{}", 2);
+    EXPECT_EQ(waitFinished(fails).state, JobState::dead);
+    EXPECT_EQ(waitFinished("late").state, JobState::succeeded);
+    EXPECT_EQ(waitFinished("due").state, JobState::succeeded);
+
+    const prometheus::Labels failsLabels{{"queue", "default"}, {"task", "always.fails"}};
+    const prometheus::Labels echoLabels{{"queue", "default"}, {"task", "echo"}};
+    auto histogram = [&](const char* name, const prometheus::Labels& labels) {
+        return rampart::testing::histogramValue(metrics, name, labels)
+            .value_or(rampart::testing::HistogramValue{});
+    };
+    // The store has the jobs' final states before the pool hears it and records them.
+    for (int i = 0; i < 500 && (histogram("rampart_job_end_to_end_seconds", failsLabels).count < 1 ||
+                                histogram("rampart_job_end_to_end_seconds", echoLabels).count < 2);
+         ++i)
+        std::this_thread::sleep_for(20ms);
+    pool_->stop();
+
+    auto attempts = [&](const prometheus::Labels& labels, const char* outcome) {
+        prometheus::Labels all = labels;
+        all.emplace("outcome", outcome);
+        return rampart::testing::counterValue(metrics, "rampart_worker_attempts_total", all).value_or(-1);
+    };
+    EXPECT_EQ(attempts(failsLabels, "failed"), 2.0);
+    EXPECT_EQ(attempts(failsLabels, "succeeded"), 0.0);
+    EXPECT_EQ(attempts(echoLabels, "succeeded"), 2.0);
+    EXPECT_EQ(rampart::testing::counterValue(metrics, "rampart_job_retries_total", failsLabels), 1.0);
+    EXPECT_EQ(rampart::testing::counterValue(metrics, "rampart_job_dead_total", failsLabels), 1.0);
+    EXPECT_EQ(rampart::testing::counterValue(metrics, "rampart_job_retries_total", echoLabels), 0.0);
+    EXPECT_EQ(histogram("rampart_job_run_seconds", failsLabels).count, 2u);
+    EXPECT_EQ(histogram("rampart_job_wait_seconds", failsLabels).count, 2u);
+    EXPECT_EQ(histogram("rampart_job_end_to_end_seconds", failsLabels).count, 1u);
+    EXPECT_EQ(histogram("rampart_job_end_to_end_seconds", echoLabels).count, 2u);
+    EXPECT_GE(histogram("rampart_job_end_to_end_seconds", echoLabels).sum, 10.0) << "both created 5 s ago";
+    // Only the in-process attempts are timed: "late" waited 5 s at least (due since its creation), "due"
+    // became due as the test started; the dead worker's claim was no attempt of this pool's.
+    const auto wait = histogram("rampart_job_wait_seconds", echoLabels);
+    EXPECT_EQ(wait.count, 2u);
+    EXPECT_GE(wait.sum, 5.0);
+    // From the creation, "due" would add 5 s more (10 s and up in all).
+    EXPECT_LT(wait.sum, 9.5) << "the second job waited from its run_at, not its creation";
+    EXPECT_EQ(rampart::testing::counterValue(metrics, "rampart_job_leases_lost_total", echoLabels), 1.0);
 }
 
 // Claim-ahead (WorkerSettings::prefetch): with two pools claiming far more than they run at once, every

@@ -131,26 +131,131 @@ void QueueMetrics::clear() {
 }
 
 WorkerMetrics::WorkerMetrics(Metrics& metrics)
-    : attempts_(
-          prometheus::BuildCounter()
-              .Name("rampart_worker_attempts_total")
-              .Help("Job attempts this process's workers ended, by queue and outcome: succeeded, failed, "
-                    "canceled, timed_out")
-              .Register(metrics.registry())),
-      running_(prometheus::BuildGauge()
+    : running_(prometheus::BuildGauge()
                    .Name("rampart_worker_jobs_running")
                    .Help("Jobs this process's workers are running now, by queue")
                    .Register(metrics.registry())) {}
 
-WorkerMetrics::QueueSeries WorkerMetrics::series(const std::string& queue) {
-    auto attempts = [&](const char* outcome) {
-        return &attempts_.Add({{"queue", queue}, {"outcome", outcome}});
-    };
-    return QueueSeries{.succeeded = attempts("succeeded"),
-                       .failed = attempts("failed"),
-                       .canceled = attempts("canceled"),
-                       .timedOut = attempts("timed_out"),
-                       .running = &running_.Add({{"queue", queue}})};
+prometheus::Gauge* WorkerMetrics::running(const std::string& queue) {
+    return &running_.Add({{"queue", queue}});
+}
+
+namespace {
+
+// Jobs last from milliseconds (a no-op handler, a wait in an idle queue) to hours (a report, an export;
+// a timeout may be up to a day): roughly 1-2.5-5 steps up to a minute, then the minutes and hours an
+// operator reads a backlog in. 20 boundaries, so the three histograms cost 66 series per queue and task.
+const prometheus::Histogram::BucketBoundaries kJobBuckets{
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400};
+
+std::vector<std::string> labelValues(std::vector<std::string> names) {
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    std::erase(names, std::string(JobMetrics::kOther));
+    names.emplace_back(JobMetrics::kOther);
+    return names;
+}
+
+prometheus::Family<prometheus::Histogram>& jobHistogram(Metrics& metrics, const char* name,
+                                                        const char* help) {
+    return prometheus::BuildHistogram().Name(name).Help(help).Register(metrics.registry());
+}
+
+prometheus::Family<prometheus::Counter>& jobCounter(Metrics& metrics, const char* name, const char* help) {
+    return prometheus::BuildCounter().Name(name).Help(help).Register(metrics.registry());
+}
+
+}  // namespace
+
+JobMetrics::JobMetrics(Metrics& metrics, std::vector<std::string> queues, std::vector<std::string> tasks)
+    : queues_(labelValues(std::move(queues))),
+      tasks_(labelValues(std::move(tasks))),
+      wait_(jobHistogram(metrics, "rampart_job_wait_seconds",
+                         "Time from a job being ready (created, or its run_at or retry time if later) to "
+                         "the start of an attempt, by queue and task")),
+      run_(jobHistogram(metrics, "rampart_job_run_seconds",
+                        "Time from the start of an attempt to its end, by queue and task")),
+      endToEnd_(jobHistogram(metrics, "rampart_job_end_to_end_seconds",
+                             "Time from a job's creation to its final state (succeeded, dead, canceled) "
+                             "reached by an attempt's end, by queue and task")),
+      attempts_(jobCounter(metrics, "rampart_worker_attempts_total",
+                           "Job attempts ended by this process's workers or reported to its worker API, by "
+                           "queue, task and outcome: succeeded, failed, canceled, timed_out")),
+      retries_(jobCounter(metrics, "rampart_job_retries_total",
+                          "Attempts that failed with another attempt to come, by queue and task")),
+      dead_(
+          jobCounter(metrics, "rampart_job_dead_total",
+                     "Jobs that ended dead (attempts used up, or failed without retry), by queue and task")),
+      leasesLost_(jobCounter(metrics, "rampart_job_leases_lost_total",
+                             "Job leases that ran out and were taken back by this process (the worker died "
+                             "or stalled), by queue and task")),
+      table_(std::make_unique<std::atomic<const Series*>[]>(queues_.size() * tasks_.size())) {}
+
+JobMetrics::~JobMetrics() = default;
+
+std::string_view JobMetrics::outcomeName(Outcome outcome) {
+    switch (outcome) {
+        case Outcome::succeeded:
+            return "succeeded";
+        case Outcome::failed:
+            return "failed";
+        case Outcome::canceled:
+            return "canceled";
+        case Outcome::timedOut:
+            return "timed_out";
+    }
+    return "failed";
+}
+
+std::size_t JobMetrics::indexOf(const std::vector<std::string>& names, std::string_view name) const {
+    // Sorted, "other" last: a binary search over the configured names before it.
+    const auto end = names.end() - 1;
+    const auto found = std::lower_bound(names.begin(), end, name,
+                                        [](const std::string& a, std::string_view b) { return a < b; });
+    if (found != end && *found == name) return static_cast<std::size_t>(found - names.begin());
+    return names.size() - 1;
+}
+
+const JobMetrics::Series& JobMetrics::series(std::string_view queue, std::string_view task) {
+    const std::size_t queueIndex = indexOf(queues_, queue);
+    const std::size_t taskIndex = indexOf(tasks_, task);
+    std::atomic<const Series*>& slot = table_[queueIndex * tasks_.size() + taskIndex];
+    if (const Series* found = slot.load(std::memory_order_acquire)) return *found;
+
+    std::lock_guard lock(mutex_);
+    if (const Series* found = slot.load(std::memory_order_acquire)) return *found;
+    const prometheus::Labels labels{{"queue", queues_[queueIndex]}, {"task", tasks_[taskIndex]}};
+    auto made = std::make_unique<Series>();
+    made->wait = &wait_.Add(labels, kJobBuckets);
+    made->run = &run_.Add(labels, kJobBuckets);
+    made->endToEnd = &endToEnd_.Add(labels, kJobBuckets);
+    for (std::size_t i = 0; i < kOutcomes; ++i) {
+        prometheus::Labels withOutcome = labels;
+        withOutcome.emplace("outcome", std::string(outcomeName(static_cast<Outcome>(i))));
+        made->attempts[i] = &attempts_.Add(withOutcome);
+    }
+    made->retries = &retries_.Add(labels);
+    made->dead = &dead_.Add(labels);
+    made->leasesLost = &leasesLost_.Add(labels);
+    const Series* series = made.get();
+    created_.push_back(std::move(made));
+    slot.store(series, std::memory_order_release);
+    return *series;
+}
+
+void JobMetrics::attemptStarted(const Series& series, double waitSeconds) {
+    series.wait->Observe(std::max(0.0, waitSeconds));  // a clock step must not make a negative wait
+}
+
+void JobMetrics::attemptEnded(const Series& series, Outcome outcome, double runSeconds) {
+    series.attempts[static_cast<std::size_t>(outcome)]->Increment();
+    series.run->Observe(std::max(0.0, runSeconds));
+}
+
+void JobMetrics::jobMoved(const Series& series, jobs::JobState state, double sinceCreatedSeconds) {
+    if (state == jobs::JobState::failed) series.retries->Increment();
+    if (state == jobs::JobState::dead) series.dead->Increment();
+    if (jobs::isTerminal(state)) series.endToEnd->Observe(std::max(0.0, sinceCreatedSeconds));
 }
 
 namespace {

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +16,8 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include "core/job_state.hpp"
 
 namespace rampart::obs {
 
@@ -68,27 +72,79 @@ class QueueMetrics {
     std::vector<prometheus::Gauge*> pausedSeries_;
 };
 
-// What this process's in-process workers did: attempts ended, by queue and outcome, and jobs running
-// now. Thread-safe (each worker pool runs on its own thread).
+// Jobs this process's in-process workers are running now, by queue. Thread-safe (each worker pool
+// runs on its own thread). What their attempts did is in JobMetrics.
 class WorkerMetrics {
   public:
     explicit WorkerMetrics(Metrics& metrics);
 
-    // The series of one queue, looked up once: finding a labelled series takes the family's lock and
-    // builds a label map, too much for every job. outcome: succeeded, failed (an error; a retry may
-    // follow), canceled, timed_out.
-    struct QueueSeries {
-        prometheus::Counter* succeeded;
-        prometheus::Counter* failed;
-        prometheus::Counter* canceled;
-        prometheus::Counter* timedOut;
-        prometheus::Gauge* running;
-    };
-    QueueSeries series(const std::string& queue);
+    // Looked up once per queue: finding a labelled series takes the family's lock and builds a label
+    // map, too much for every job.
+    prometheus::Gauge* running(const std::string& queue);
 
   private:
-    prometheus::Family<prometheus::Counter>& attempts_;
     prometheus::Family<prometheus::Gauge>& running_;
+};
+
+// Job latencies and outcomes by queue and task, recorded where attempts end: by the in-process workers
+// (jobs::WorkerPool) and by the worker API for external workers (jobs::LeaseService), each attempt
+// once. Label values are only the configured queue and task names given here; any other name (a job
+// of a task type since removed from the configuration) is counted as "other", so no job, report or
+// request can grow the label set. Thread-safe.
+class JobMetrics {
+  public:
+    JobMetrics(Metrics& metrics, std::vector<std::string> queues, std::vector<std::string> tasks);
+    ~JobMetrics();
+    JobMetrics(const JobMetrics&) = delete;
+    JobMetrics& operator=(const JobMetrics&) = delete;
+
+    // The label value for a name that is not configured.
+    static constexpr std::string_view kOther = "other";
+
+    // How an attempt ended, rampart_worker_attempts_total's outcome label. timedOut: only the in-process
+    // workers know it (an external worker reports a timeout as a failure).
+    enum class Outcome { succeeded, failed, canceled, timedOut };
+    static constexpr std::size_t kOutcomes = 4;
+    [[nodiscard]] static std::string_view outcomeName(Outcome outcome);
+
+    struct Series {
+        prometheus::Histogram* wait = nullptr;      // ready (created or run_at) to the attempt's start
+        prometheus::Histogram* run = nullptr;       // the attempt's start to its end
+        prometheus::Histogram* endToEnd = nullptr;  // created to the job's final state
+        std::array<prometheus::Counter*, kOutcomes> attempts{};
+        prometheus::Counter* retries = nullptr;     // attempts that failed with another one to come
+        prometheus::Counter* dead = nullptr;        // attempts that left the job dead
+        prometheus::Counter* leasesLost = nullptr;  // leases that ran out and were taken back
+    };
+    // The series of (queue, task), created on first use; after that two map lookups and an atomic load,
+    // no lock.
+    [[nodiscard]] const Series& series(std::string_view queue, std::string_view task);
+
+    // An attempt started `waitSeconds` after the job was ready to run.
+    static void attemptStarted(const Series& series, double waitSeconds);
+    static void attemptEnded(const Series& series, Outcome outcome, double runSeconds);
+    // The state an attempt's end took the job to: failed counts a retry, dead a dead job, and a final
+    // state (succeeded, dead, canceled) the job's time from its creation.
+    static void jobMoved(const Series& series, jobs::JobState state, double sinceCreatedSeconds);
+    // A lease that ran out and was taken back (its worker died or stalled); counted by whichever process
+    // took it back, each lease once.
+    static void leaseLost(const Series& series) { series.leasesLost->Increment(); }
+
+  private:
+    [[nodiscard]] std::size_t indexOf(const std::vector<std::string>& names, std::string_view name) const;
+
+    std::vector<std::string> queues_;  // sorted, "other" last
+    std::vector<std::string> tasks_;   // sorted, "other" last
+    prometheus::Family<prometheus::Histogram>& wait_;
+    prometheus::Family<prometheus::Histogram>& run_;
+    prometheus::Family<prometheus::Histogram>& endToEnd_;
+    prometheus::Family<prometheus::Counter>& attempts_;
+    prometheus::Family<prometheus::Counter>& retries_;
+    prometheus::Family<prometheus::Counter>& dead_;
+    prometheus::Family<prometheus::Counter>& leasesLost_;
+    std::mutex mutex_;  // creating a series
+    std::vector<std::unique_ptr<Series>> created_;
+    std::unique_ptr<std::atomic<const Series*>[]> table_;  // [queue * tasks_.size() + task]
 };
 
 // Rate-limit decisions per policy, and the state of the Redis backend's fallback to memory.

@@ -116,6 +116,20 @@ struct AttemptReport {
     JobOutcome outcome{};
 };
 
+// Where an attempt's end took its job, by a report (finishAttempts) or by its lease running out
+// (recoverExpiredLeases), with what the job metrics need from the row, read in the same transaction:
+// they record an external worker's run time, dead jobs and end-to-end times from it without reading the
+// job again.
+struct FinishedAttempt {
+    jobs::JobState state = jobs::JobState::running;
+    std::string queue{};
+    std::string task{};
+    Millis created = 0;
+    // The claim that started the attempt (attempt_deadline - timeout_ms); unset for a row claimed
+    // before attempt_deadline existed, and for a lease taken back (nobody knows when it ended).
+    std::optional<Millis> attemptStarted{};
+};
+
 // One row of a job's history: a state change (from is unset for the first), or a cancel request.
 struct JobEventRecord {
     Millis time = 0;
@@ -202,10 +216,11 @@ class JobStore {
     // Every holder that ever leased the job, oldest claim first (empty for an unknown job). For the
     // worker API's answer to a refused report: a lost lease (it held the job once) or no such job.
     virtual boost::asio::awaitable<std::vector<std::string>> leaseHolders(std::string id) = 0;
-    // finishAttempt for each report, all in one write (one transaction): element i is what
-    // finishAttempt would return for reports[i], and a refused report changes nothing. For workers
-    // whose jobs end in bursts; one store call instead of one per job.
-    virtual boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> finishAttempts(
+    // finishAttempt for each report, all in one write (one transaction): element i holds the state
+    // finishAttempt would return for reports[i] (nullopt: refused, and a refused report changes
+    // nothing), with the job's times for the metrics. For workers whose jobs end in bursts; one store
+    // call instead of one per job.
+    virtual boost::asio::awaitable<std::vector<std::optional<FinishedAttempt>>> finishAttempts(
         std::vector<AttemptReport> reports, Millis now) = 0;
     // Gives back jobs `holder` claimed but never started (a worker's claim-ahead): each one it holds a
     // live lease on goes back to queued with its attempt uncounted (canceled when a cancel was
@@ -213,8 +228,8 @@ class JobStore {
     virtual boost::asio::awaitable<std::vector<std::string>> releaseJobs(std::vector<std::string> ids,
                                                                          std::string holder, Millis now) = 0;
     // Takes back every lease that expired before `now` (queued again with the attempt counted, dead,
-    // or canceled); returns how many.
-    virtual boost::asio::awaitable<int> recoverExpiredLeases(Millis now) = 0;
+    // or canceled); returns each job taken back, with the state it went to.
+    virtual boost::asio::awaitable<std::vector<FinishedAttempt>> recoverExpiredLeases(Millis now) = 0;
 
     // The job's history, oldest first (empty when there is no such job).
     virtual boost::asio::awaitable<std::vector<JobEventRecord>> jobEvents(std::string id) = 0;

@@ -207,12 +207,12 @@ boost::asio::awaitable<std::vector<std::string>> SealedJobStore::leaseHolders(st
     return jobs_.leaseHolders(std::move(id));
 }
 
-boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> SealedJobStore::finishAttempts(
+boost::asio::awaitable<std::vector<std::optional<FinishedAttempt>>> SealedJobStore::finishAttempts(
     std::vector<AttemptReport> reports, Millis now) {
     const std::int64_t generation = co_await currentGeneration();
     for (AttemptReport& report : reports) sealOutcome(report.id, report.outcome, generation);
-    auto states = co_await jobs_.finishAttempts(std::move(reports), now);
-    co_return states;
+    auto finished = co_await jobs_.finishAttempts(std::move(reports), now);
+    co_return finished;
 }
 
 boost::asio::awaitable<std::vector<std::string>> SealedJobStore::releaseJobs(std::vector<std::string> ids,
@@ -220,7 +220,7 @@ boost::asio::awaitable<std::vector<std::string>> SealedJobStore::releaseJobs(std
     return jobs_.releaseJobs(std::move(ids), std::move(holder), now);
 }
 
-boost::asio::awaitable<int> SealedJobStore::recoverExpiredLeases(Millis now) {
+boost::asio::awaitable<std::vector<FinishedAttempt>> SealedJobStore::recoverExpiredLeases(Millis now) {
     return jobs_.recoverExpiredLeases(now);
 }
 

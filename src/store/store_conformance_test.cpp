@@ -1021,7 +1021,7 @@ TEST_P(JobConformance, ALeaseEndsAtTheAttemptsTimeoutPlusTheGraceWhateverTheHear
     // Past it the lease has ended: beats and reports are refused and the job is taken back.
     EXPECT_FALSE(runToCompletion(store_->heartbeatJob("slow", "w1", 30'000, cap)));
     EXPECT_FALSE(runToCompletion(store_->reportProgress("slow", "w1", 50, "", cap)));
-    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(cap)), 1);
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(cap)).size(), 1u);
     EXPECT_EQ(runToCompletion(store_->findJob("slow"))->state, jobs::JobState::queued) << "attempt 1 of 2";
     // The next attempt gets a deadline of its own.
     auto again = claim(1, "w2", cap + 1);
@@ -1074,7 +1074,10 @@ TEST_P(JobConformance, FinishAttemptsReportsEachJobAsFinishAttemptWould) {
     reports.push_back({.id = "not-claimed", .holder = "w1", .outcome = {.succeeded = true}});
     reports.push_back({.id = "missing", .holder = "w1", .outcome = {.succeeded = true}});
     reports.push_back({.id = "ok", .holder = "w1", .outcome = {.succeeded = true}});  // reported twice
-    auto states = runToCompletion(store_->finishAttempts(std::move(reports), kM0 + 1));
+    auto finished = runToCompletion(store_->finishAttempts(std::move(reports), kM0 + 1));
+    std::vector<std::optional<jobs::JobState>> states;
+    for (const auto& attempt : finished)
+        states.push_back(attempt ? std::optional(attempt->state) : std::nullopt);
     const std::vector<std::optional<jobs::JobState>> expected = {jobs::JobState::succeeded,
                                                                  jobs::JobState::failed,
                                                                  std::nullopt,
@@ -1090,6 +1093,26 @@ TEST_P(JobConformance, FinishAttemptsReportsEachJobAsFinishAttemptWould) {
     EXPECT_EQ(stateOf("foreign"), jobs::JobState::running) << "a refused report changes nothing";
     EXPECT_EQ(stateOf("not-claimed"), jobs::JobState::queued);
     EXPECT_TRUE(runToCompletion(store_->finishAttempts({}, kM0 + 2)).empty());
+}
+
+// The job metrics (obs::JobMetrics) take an external worker's run time and end-to-end time from
+// what finishAttempts read in its transaction: the job's queue, task, creation and attempt start.
+TEST_P(JobConformance, FinishAttemptsSaysWhereAndWhenEachAttemptRan) {
+    JobRecord job = jobRecord("timed");
+    job.queue = "mail";
+    job.task = "send";
+    submit(job, kM0 - 700);
+    ASSERT_EQ(claim(1, "w1", kM0 + 100, {"mail"}).size(), 1u);
+    std::vector<AttemptReport> reports;
+    reports.push_back({.id = "timed", .holder = "w1", .outcome = {.succeeded = true}});
+    auto finished = runToCompletion(store_->finishAttempts(std::move(reports), kM0 + 400));
+    ASSERT_EQ(finished.size(), 1u);
+    ASSERT_TRUE(finished[0]);
+    EXPECT_EQ(finished[0]->state, jobs::JobState::succeeded);
+    EXPECT_EQ(finished[0]->queue, "mail");
+    EXPECT_EQ(finished[0]->task, "send");
+    EXPECT_EQ(finished[0]->created, kM0 - 700);
+    EXPECT_EQ(finished[0]->attemptStarted, kM0 + 100) << "the claim started the attempt";
 }
 
 TEST_P(JobConformance, CancelEndsWaitingJobsAtOnceAndAsksRunningOnes) {
@@ -1112,15 +1135,21 @@ TEST_P(JobConformance, CancelEndsWaitingJobsAtOnceAndAsksRunningOnes) {
 TEST_P(JobConformance, ExpiredLeasesAreTakenBackAndTheOldHolderIsRefused) {
     submit(jobRecord("j1"));
     claim(1, "w1");
-    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 29'999)), 0);
-    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 30'000)), 1);
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 29'999)).size(), 0u);
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 30'000)).size(), 1u);
     EXPECT_EQ(stateOf("j1"), jobs::JobState::queued);
     EXPECT_FALSE(finish("j1", "w1", true, kM0 + 30'001)) << "the lease is gone";
     auto reclaimed = claim(1, "w2", kM0 + 30'001);
     ASSERT_EQ(reclaimed.size(), 1u);
     EXPECT_EQ(reclaimed[0].attempts, 2);
-    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 60'002)), 1);
+    const auto taken = runToCompletion(store_->recoverExpiredLeases(kM0 + 60'002));
+    ASSERT_EQ(taken.size(), 1u);
     EXPECT_EQ(stateOf("j1"), jobs::JobState::dead) << "no attempts left";
+    // What the job metrics count from: the state each job went to, its queue, task and creation.
+    EXPECT_EQ(taken[0].state, jobs::JobState::dead);
+    EXPECT_EQ(taken[0].queue, "default");
+    EXPECT_EQ(taken[0].task, "noop");
+    EXPECT_EQ(taken[0].created, kM0);
 }
 
 TEST_P(JobConformance, ReleasedJobsAreQueuedAgainWithTheirAttemptUncountedOnlyByTheirHolder) {
@@ -1155,7 +1184,7 @@ TEST_P(JobConformance, ReleasedJobsAreQueuedAgainWithTheirAttemptUncountedOnlyBy
     EXPECT_EQ(again[0].id, "j1");
     EXPECT_EQ(again[0].attempts, 1);
     EXPECT_EQ(finish("j1", "w2", true, kM0 + 5), jobs::JobState::succeeded);
-    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 30'000)), 1) << "j2 alone";
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 30'000)).size(), 1u) << "j2 alone";
 }
 
 TEST_P(JobConformance, AFailureWithoutRetryEndsTheJobWhateverAttemptsRemain) {
@@ -1180,7 +1209,7 @@ TEST_P(JobConformance, LeaseHoldersNameEveryClaimOldestFirst) {
     submit(jobRecord("j1"));
     EXPECT_TRUE(runToCompletion(store_->leaseHolders("j1")).empty()) << "never claimed";
     claim(1, "w1");
-    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 30'000)), 1);
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 30'000)).size(), 1u);
     claim(1, "w2", kM0 + 30'001);
     EXPECT_EQ(runToCompletion(store_->leaseHolders("j1")), (std::vector<std::string>{"w1", "w2"}));
     EXPECT_EQ(finish("j1", "w2", true, kM0 + 30'002), jobs::JobState::succeeded);
@@ -1434,7 +1463,8 @@ TEST_P(JobConformance, ConcurrentCancelsAndReportsLeaveOneConsistentFinalState) 
         EXPECT_EQ(stateOf(id), final->state);
         expectOneLegalHistory(*store_, id);
     }
-    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 3'600'000)), 0) << "no lease is left";
+    EXPECT_EQ(runToCompletion(store_->recoverExpiredLeases(kM0 + 3'600'000)).size(), 0u)
+        << "no lease is left";
 }
 
 TEST_P(JobConformance, ConcurrentClaimsLeaseEveryJobToExactlyOneHolderOnce) {
@@ -1532,8 +1562,9 @@ TEST_P(JobConformance, ReportsRacingLeaseRecoveryEitherEndTheJobOrAreRefused) {
             return store_->finishAttempt(id, "w1", successOutcome(), kExpiry - 1);
         });
     }
-    std::future<int> recovered;
-    race.add<int>(recovered, [this] { return store_->recoverExpiredLeases(kExpiry); });
+    std::future<std::vector<FinishedAttempt>> recovered;
+    race.add<std::vector<FinishedAttempt>>(recovered,
+                                           [this] { return store_->recoverExpiredLeases(kExpiry); });
     race.run();
 
     std::set<std::string> takenBack;
@@ -1551,7 +1582,7 @@ TEST_P(JobConformance, ReportsRacingLeaseRecoveryEitherEndTheJobOrAreRefused) {
         }
         EXPECT_EQ(job->attempts, 1);
     }
-    EXPECT_EQ(recovered.get(), static_cast<int>(takenBack.size()));
+    EXPECT_EQ(recovered.get().size(), takenBack.size());
     // What was taken back runs again under a new lease; the old holder is refused for good.
     const auto again = claim(kJobs, "w2", kExpiry + 1);
     ASSERT_EQ(again.size(), takenBack.size());
@@ -1621,10 +1652,11 @@ TEST_P(JobConformance, RoundsOfRacingClaimsCancelsReportsAndRecoveryLeaveEveryJo
                 return store_->finishAttempt(id, "intruder", successOutcome(), kM0 + 1);
             });
         }
-        std::future<int> recovered;
-        race.add<int>(recovered, [this] { return store_->recoverExpiredLeases(kM0 + kLease); });
+        std::future<std::vector<FinishedAttempt>> recovered;
+        race.add<std::vector<FinishedAttempt>>(recovered,
+                                               [this] { return store_->recoverExpiredLeases(kM0 + kLease); });
         race.run();
-        EXPECT_GE(recovered.get(), 0);
+        EXPECT_LE(recovered.get().size(), static_cast<std::size_t>(kJobs));
         for (int i = 0; i < kJobs; i += 2) {
             if (!reports[i * 3].valid()) continue;
             // At most one report of the attempt counts; none when recovery took the lease back first.

@@ -200,18 +200,29 @@ TEST_F(PostgresNodesTest, AWorkerNodeServesItsJobMetricsOnItsLoopbackAddress) {
 
     EXPECT_EQ(request(metricsPort, "GET", "/healthz").status, 200);
     std::string page;
-    // The attempt is counted as the handler returns; its report to the store may come first.
+    // The attempt is counted as the handler returns, the job's end as the store has taken the report:
+    // both may come after the store shows the job succeeded.
     EXPECT_TRUE(waitUntil(
         [&] {
             const Response scraped = request(metricsPort, "GET", "/metrics");
             page = scraped.body;
             return scraped.status == 200 &&
-                   metric(page, R"(rampart_worker_attempts_total{outcome="succeeded",queue="default"})") ==
+                   metric(
+                       page,
+                       R"(rampart_worker_attempts_total{outcome="succeeded",queue="default",task="noop"})") ==
+                       3.0 &&
+                   metric(page, R"(rampart_job_end_to_end_seconds_count{queue="default",task="noop"})") ==
                        3.0;
         },
         10s))
         << page;
     EXPECT_EQ(metric(page, R"(rampart_worker_jobs_running{queue="default"})"), 0.0) << page;
+    // The worker's own job histograms, each attempt once.
+    EXPECT_EQ(metric(page, R"(rampart_job_wait_seconds_count{queue="default",task="noop"})"), 3.0) << page;
+    EXPECT_EQ(metric(page, R"(rampart_job_run_seconds_count{queue="default",task="noop"})"), 3.0) << page;
+    EXPECT_EQ(metric(page, R"(rampart_job_run_seconds_bucket{queue="default",task="noop",le="+Inf"})"), 3.0)
+        << page;
+    EXPECT_EQ(metric(page, R"(rampart_job_retries_total{queue="default",task="noop"})"), 0.0) << page;
     // The job API is the API nodes' business.
     EXPECT_EQ(request(metricsPort, "GET", "/api/v1/jobs").status, 404);
 

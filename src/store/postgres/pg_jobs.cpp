@@ -208,33 +208,46 @@ class FinishRows {
 // finishAttempts' body: locks the reported jobs in id order (so that two such calls cannot deadlock),
 // applies each report in turn to the row as the reports before it left it, and writes every change
 // in one round trip. A refused report (nullopt) changes nothing.
-asio::awaitable<std::vector<std::optional<JobState>>> finishReports(pg::Connection& db,
-                                                                    const std::vector<AttemptReport>& reports,
-                                                                    Millis now) {
-    std::vector<std::optional<JobState>> states;
-    if (reports.empty()) co_return states;
+asio::awaitable<std::vector<std::optional<FinishedAttempt>>> finishReports(
+    pg::Connection& db, const std::vector<AttemptReport>& reports, Millis now) {
+    std::vector<std::optional<FinishedAttempt>> finished;
+    if (reports.empty()) co_return finished;
     std::vector<std::string> ids;
     for (const auto& report : reports) ids.push_back(report.id);
     pg::Params lockParams;
     lockParams.addArray(ids);
-    const auto locked = co_await db.query(jobSelect("WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"),
-                                          std::move(lockParams));
-    std::map<std::string, JobRecord> jobsById;
-    for (auto& job : jobsOf(locked)) jobsById.emplace(job.id, std::move(job));
+    // attempt_deadline after the job's columns and seq, for the attempt's start (FinishedAttempt).
+    std::string lock = "SELECT ";
+    lock += jobColumnsAndSeq();
+    lock += ", attempt_deadline FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE";
+    const auto locked = co_await db.query(lock, std::move(lockParams));
+    constexpr int kAttemptDeadlineColumn = kJobCursorColumn + 1;
+    std::map<std::string, std::pair<JobRecord, std::optional<Millis>>> jobsById;
+    for (int row = 0; row < locked.rows(); ++row) {
+        JobRecord job = jobOf(locked, row);
+        std::string id = job.id;
+        jobsById.emplace(std::move(id),
+                         std::pair(std::move(job), locked.optionalInt64(row, kAttemptDeadlineColumn)));
+    }
 
     FinishRows rows;
-    states.reserve(reports.size());
+    finished.reserve(reports.size());
     for (const auto& report : reports) {
         const auto found = jobsById.find(report.id);
-        if (found == jobsById.end() || !holdsLiveLease(found->second, report.holder, now)) {
-            states.emplace_back(std::nullopt);
+        if (found == jobsById.end() || !holdsLiveLease(found->second.first, report.holder, now)) {
+            finished.emplace_back(std::nullopt);
             continue;
         }
-        JobRecord& job = found->second;
+        JobRecord& job = found->second.first;
         const JobOutcome& outcome = report.outcome;
         const auto next = jobs::nextState(job.state, attemptEndOf(outcome).event, factsOf(job));
-        states.push_back(next);
-        if (!next) continue;
+        if (!next) {
+            finished.emplace_back(std::nullopt);
+            continue;
+        }
+        FinishedAttempt attempt{.state = *next, .queue = job.queue, .task = job.task, .created = job.created};
+        if (const auto& deadline = found->second.second) attempt.attemptStarted = *deadline - job.timeoutMs;
+        finished.push_back(std::move(attempt));
         rows.add(job, *next, outcome, now);
         // Every finish edge leaves running: a second report of this attempt is refused.
         job.state = *next;
@@ -245,7 +258,7 @@ asio::awaitable<std::vector<std::optional<JobState>>> finishReports(pg::Connecti
         auto writes = rows.statements(now);
         co_await db.pipeline(std::move(writes));
     }
-    co_return states;
+    co_return finished;
 }
 
 // Inserts the job unless its owner used its idempotency key already (then nothing, and no row comes
@@ -683,8 +696,9 @@ boost::asio::awaitable<std::optional<jobs::JobState>> PostgresStore::finishAttem
         AttemptReport{.id = std::move(id), .holder = std::move(holder), .outcome = std::move(outcome)});
     return inTransaction(
         [reports = std::move(reports), now](pg::Connection& db) -> asio::awaitable<std::optional<JobState>> {
-            const auto states = co_await finishReports(db, reports, now);
-            co_return states.front();
+            const auto finished = co_await finishReports(db, reports, now);
+            if (!finished.front()) co_return std::nullopt;
+            co_return finished.front()->state;
         });
 }
 
@@ -700,12 +714,13 @@ boost::asio::awaitable<std::vector<std::string>> PostgresStore::leaseHolders(std
         });
 }
 
-boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> PostgresStore::finishAttempts(
+boost::asio::awaitable<std::vector<std::optional<FinishedAttempt>>> PostgresStore::finishAttempts(
     std::vector<AttemptReport> reports, Millis now) {
-    return inTransaction([reports = std::move(reports),
-                          now](pg::Connection& db) -> asio::awaitable<std::vector<std::optional<JobState>>> {
-        return finishReports(db, reports, now);
-    });
+    return inTransaction(
+        [reports = std::move(reports),
+         now](pg::Connection& db) -> asio::awaitable<std::vector<std::optional<FinishedAttempt>>> {
+            return finishReports(db, reports, now);
+        });
 }
 
 boost::asio::awaitable<std::vector<std::string>> PostgresStore::releaseJobs(std::vector<std::string> ids,
@@ -751,12 +766,12 @@ boost::asio::awaitable<std::vector<std::string>> PostgresStore::releaseJobs(std:
     co_return std::move(released.first);
 }
 
-boost::asio::awaitable<int> PostgresStore::recoverExpiredLeases(Millis now) {
+boost::asio::awaitable<std::vector<FinishedAttempt>> PostgresStore::recoverExpiredLeases(Millis now) {
     auto work = takeBackExpiredLeases(now);
     LeasesTakenBack taken = co_await std::move(work);
     // The jobs queued again wake idle workers on every node now, not at their next poll.
     if (!taken.requeued.empty()) announceQueuedJobs(std::move(taken.requeued));
-    co_return taken.count;
+    co_return std::move(taken.jobs);
 }
 
 boost::asio::awaitable<PostgresStore::LeasesTakenBack> PostgresStore::takeBackExpiredLeases(Millis now) {
@@ -769,18 +784,19 @@ boost::asio::awaitable<PostgresStore::LeasesTakenBack> PostgresStore::takeBackEx
         const auto lost = jobsOf(expired);
         MoveRows moves;
         std::set<std::string> requeued;
+        LeasesTakenBack taken;
         for (const JobRecord& job : lost) {
             if (auto next = jobs::nextState(job.state, JobEvent::leaseExpired, factsOf(job))) {
                 moves.add(job, *next, now, kLeaseExpiredDetail);
                 if (*next == JobState::queued) requeued.insert(job.queue);
+                taken.jobs.push_back(FinishedAttempt{
+                    .state = *next, .queue = job.queue, .task = job.task, .created = job.created});
             }
         }
         if (!moves.empty()) {
             auto writes = moves.statements(now);
             co_await db.pipeline(std::move(writes));
         }
-        LeasesTakenBack taken;
-        taken.count = static_cast<int>(lost.size());
         taken.requeued.assign(requeued.begin(), requeued.end());
         co_return taken;
     });

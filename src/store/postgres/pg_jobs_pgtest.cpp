@@ -147,7 +147,7 @@ TEST_F(PgJobsTest, AJobQueuedAgainFromAnExpiredLeaseWakesTheWorkers) {
         return wakes["reports"];
     }();
 
-    EXPECT_EQ(runToCompletion(store_.recoverExpiredLeases(kM0 + kLeaseMs)), 1);
+    EXPECT_EQ(runToCompletion(store_.recoverExpiredLeases(kM0 + kLeaseMs)).size(), 1u);
     EXPECT_TRUE(wokenMoreThan("reports", before)) << "the job queued again woke nobody";
     const auto again = runToCompletion(store_.claimJobs({"reports"}, 1, "w2", kLeaseMs, kM0 + kLeaseMs));
     ASSERT_EQ(again.size(), 1u);

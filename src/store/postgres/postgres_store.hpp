@@ -134,11 +134,11 @@ class PostgresStore final : public Store {
                                                                         JobOutcome outcome,
                                                                         Millis now) override;
     boost::asio::awaitable<std::vector<std::string>> leaseHolders(std::string id) override;
-    boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> finishAttempts(
+    boost::asio::awaitable<std::vector<std::optional<FinishedAttempt>>> finishAttempts(
         std::vector<AttemptReport> reports, Millis now) override;
     boost::asio::awaitable<std::vector<std::string>> releaseJobs(std::vector<std::string> ids,
                                                                  std::string holder, Millis now) override;
-    boost::asio::awaitable<int> recoverExpiredLeases(Millis now) override;
+    boost::asio::awaitable<std::vector<FinishedAttempt>> recoverExpiredLeases(Millis now) override;
     boost::asio::awaitable<std::vector<JobEventRecord>> jobEvents(std::string id) override;
     boost::asio::awaitable<void> setQueuePaused(std::string queue, bool paused, Millis now) override;
     boost::asio::awaitable<std::vector<QueueStats>> queueStats() override;
@@ -208,10 +208,10 @@ class PostgresStore final : public Store {
     boost::asio::awaitable<void> storeGroups();
     boost::asio::awaitable<void> storeGroup(std::span<const std::shared_ptr<PendingSubmit>> group);
     boost::asio::awaitable<void> insertJobs(std::vector<JobRecord> jobs);
-    // recoverExpiredLeases' transaction: how many leases it took back, and the queues of the jobs it
-    // queued again (announced after, as a submit's are).
+    // recoverExpiredLeases' transaction: the leases it took back, and the queues of the jobs it queued
+    // again (announced after, as a submit's are).
     struct LeasesTakenBack {
-        int count = 0;
+        std::vector<FinishedAttempt> jobs;
         std::vector<std::string> requeued;
     };
     boost::asio::awaitable<LeasesTakenBack> takeBackExpiredLeases(Millis now);

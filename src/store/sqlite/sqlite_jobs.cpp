@@ -97,34 +97,48 @@ void moveJob(Connection& db, const JobRecord& job, JobState to, Millis now, std:
     recordEvent(db, job.id, now, job.state, to, detail);
 }
 
-// The job, as much of it as the lease rules read (id, state, attempts, limits, lease, run_at), and its
-// rowid, if `holder` holds a live lease on it. Finishes and releases run this for every job, on the
-// writer, so it decodes no payload.
-std::optional<std::pair<JobRecord, std::int64_t>> leasedJob(Connection& db, const std::string& id,
-                                                            const std::string& holder, Millis now) {
+// A leased job as finishing or giving it back needs it: the columns the lease rules read (id, state,
+// attempts, limits, lease, run_at) and what a finish reports for the metrics (queue, task, created, the
+// attempt's start), with its rowid.
+struct LeasedRow {
+    JobRecord job;
+    std::int64_t rowid = 0;
+    std::optional<Millis> attemptDeadline;
+};
+
+// The leased row, if `holder` holds a live lease on the job. Finishes and releases run this for every
+// job, on the writer, so it decodes no payload.
+std::optional<LeasedRow> leasedJob(Connection& db, const std::string& id, const std::string& holder,
+                                   Millis now) {
     auto lease = db.prepare(
-        "SELECT rowid, state, attempts, max_attempts, cancel_requested, lease_holder, lease_expires, run_at "
-        "FROM jobs WHERE id = ?1");
+        "SELECT rowid, state, attempts, max_attempts, cancel_requested, lease_holder, lease_expires, run_at, "
+        "queue, task, created, timeout_ms, attempt_deadline FROM jobs WHERE id = ?1");
     lease.bindText(1, id);
     if (!lease.step()) return std::nullopt;
     JobRecord job{.id = id,
+                  .task = lease.columnText(9),
+                  .queue = lease.columnText(8),
                   .state = jobStateOf(lease.columnText(1)),
                   .attempts = static_cast<int>(lease.columnInt64(2)),
                   .maxAttempts = static_cast<int>(lease.columnInt64(3)),
                   .runAt = lease.columnInt64(7),
+                  .timeoutMs = lease.columnInt64(11),
                   .cancelRequested = lease.columnInt64(4) != 0,
                   .leaseHolder = sqlite::optionalText(lease, 5),
-                  .leaseExpires = sqlite::optionalInt(lease, 6)};
+                  .leaseExpires = sqlite::optionalInt(lease, 6),
+                  .created = lease.columnInt64(10)};
     if (!holdsLiveLease(job, holder, now)) return std::nullopt;
-    return std::pair(std::move(job), lease.columnInt64(0));
+    return LeasedRow{.job = std::move(job),
+                     .rowid = lease.columnInt64(0),
+                     .attemptDeadline = sqlite::optionalInt(lease, 12)};
 }
 
 // Ends the holder's attempt (finishAttempt's body); nullopt, changing nothing, without a live lease.
-std::optional<JobState> finishLeased(Connection& db, const std::string& id, const std::string& holder,
-                                     const JobOutcome& outcome, Millis now) {
+std::optional<FinishedAttempt> finishLeased(Connection& db, const std::string& id, const std::string& holder,
+                                            const JobOutcome& outcome, Millis now) {
     auto leased = leasedJob(db, id, holder, now);
     if (!leased) return std::nullopt;
-    const auto& [job, rowid] = *leased;
+    const JobRecord& job = leased->job;
     const AttemptEnd end = attemptEndOf(outcome);
     auto next = jobs::nextState(job.state, end.event, factsOf(job));
     if (!next) return std::nullopt;
@@ -133,7 +147,7 @@ std::optional<JobState> finishLeased(Connection& db, const std::string& id, cons
         "UPDATE jobs SET result = ?2, error = ?3, run_at = ?4, progress = "
         "CASE WHEN ?5 THEN 100 ELSE progress END, state = ?6, updated = ?7, finished = ?8, "
         "lease_holder = NULL, lease_expires = NULL WHERE rowid = ?1");
-    record.bindInt64(1, rowid);
+    record.bindInt64(1, leased->rowid);
     bindOptional(record, 2, outcome.result);
     bindOptional(record, 3, outcome.error);
     record.bindInt64(4, runAtAfter(job, *next, outcome));
@@ -142,7 +156,9 @@ std::optional<JobState> finishLeased(Connection& db, const std::string& id, cons
     bindOptional(record, 8, finishedAt(*next, now));
     record.step();
     recordEvent(db, id, now, job.state, *next, end.detail);
-    return next;
+    FinishedAttempt finished{.state = *next, .queue = job.queue, .task = job.task, .created = job.created};
+    if (leased->attemptDeadline) finished.attemptStarted = *leased->attemptDeadline - job.timeoutMs;
+    return finished;
 }
 
 // The index a listing of one state walks. SQLite keeps no statistics here, so left alone it walks the
@@ -373,17 +389,21 @@ boost::asio::awaitable<bool> SqliteStore::reportProgress(std::string id, std::st
 boost::asio::awaitable<std::optional<JobState>> SqliteStore::finishAttempt(std::string id, std::string holder,
                                                                            JobOutcome outcome, Millis now) {
     return write([id = std::move(id), holder = std::move(holder), outcome = std::move(outcome),
-                  now](Connection& db) { return finishLeased(db, id, holder, outcome, now); });
+                  now](Connection& db) -> std::optional<JobState> {
+        auto finished = finishLeased(db, id, holder, outcome, now);
+        if (!finished) return std::nullopt;
+        return finished->state;
+    });
 }
 
-boost::asio::awaitable<std::vector<std::optional<JobState>>> SqliteStore::finishAttempts(
+boost::asio::awaitable<std::vector<std::optional<FinishedAttempt>>> SqliteStore::finishAttempts(
     std::vector<AttemptReport> reports, Millis now) {
     return write([reports = std::move(reports), now](Connection& db) {
-        std::vector<std::optional<JobState>> states;
-        states.reserve(reports.size());
+        std::vector<std::optional<FinishedAttempt>> finished;
+        finished.reserve(reports.size());
         for (const AttemptReport& report : reports)
-            states.push_back(finishLeased(db, report.id, report.holder, report.outcome, now));
-        return states;
+            finished.push_back(finishLeased(db, report.id, report.holder, report.outcome, now));
+        return finished;
     });
 }
 
@@ -405,7 +425,7 @@ boost::asio::awaitable<std::vector<std::string>> SqliteStore::releaseJobs(std::v
         for (const std::string& id : ids) {
             auto leased = leasedJob(db, id, holder, now);
             if (!leased) continue;
-            const JobRecord& job = leased->first;
+            const JobRecord& job = leased->job;
             auto next = jobs::nextState(job.state, JobEvent::release, factsOf(job));
             if (!next) continue;
             // The attempt the claim counted never started.
@@ -420,17 +440,21 @@ boost::asio::awaitable<std::vector<std::string>> SqliteStore::releaseJobs(std::v
     });
 }
 
-boost::asio::awaitable<int> SqliteStore::recoverExpiredLeases(Millis now) {
+boost::asio::awaitable<std::vector<FinishedAttempt>> SqliteStore::recoverExpiredLeases(Millis now) {
     return write([now](Connection& db) {
         auto expired = db.prepare(jobSelect("WHERE state = 'running' AND lease_expires <= ?1"));
         expired.bindInt64(1, now);
         std::vector<JobRecord> lost;
         while (expired.step()) lost.push_back(jobOf(expired));
+        std::vector<FinishedAttempt> taken;
         for (const JobRecord& job : lost) {
             auto next = jobs::nextState(job.state, JobEvent::leaseExpired, factsOf(job));
-            if (next) moveJob(db, job, *next, now, kLeaseExpiredDetail);
+            if (!next) continue;
+            moveJob(db, job, *next, now, kLeaseExpiredDetail);
+            taken.push_back(FinishedAttempt{
+                .state = *next, .queue = job.queue, .task = job.task, .created = job.created});
         }
-        return static_cast<int>(lost.size());
+        return taken;
     });
 }
 

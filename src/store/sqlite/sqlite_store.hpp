@@ -207,11 +207,11 @@ class SqliteStore final : public Store {
                                                                         JobOutcome outcome,
                                                                         Millis now) override;
     boost::asio::awaitable<std::vector<std::string>> leaseHolders(std::string id) override;
-    boost::asio::awaitable<std::vector<std::optional<jobs::JobState>>> finishAttempts(
+    boost::asio::awaitable<std::vector<std::optional<FinishedAttempt>>> finishAttempts(
         std::vector<AttemptReport> reports, Millis now) override;
     boost::asio::awaitable<std::vector<std::string>> releaseJobs(std::vector<std::string> ids,
                                                                  std::string holder, Millis now) override;
-    boost::asio::awaitable<int> recoverExpiredLeases(Millis now) override;
+    boost::asio::awaitable<std::vector<FinishedAttempt>> recoverExpiredLeases(Millis now) override;
     boost::asio::awaitable<std::vector<JobEventRecord>> jobEvents(std::string id) override;
     boost::asio::awaitable<void> setQueuePaused(std::string queue, bool paused, Millis now) override;
     boost::asio::awaitable<std::vector<QueueStats>> queueStats() override;
