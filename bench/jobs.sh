@@ -25,7 +25,7 @@
 #        measured run, files kept there), PERF_ARGS="-g", MACHINE (text for the table's machine column).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source bench/lib.sh  # log, die, stop_pid, start_rampart, wrk_counted, median
+source bench/lib.sh  # log, die, stop_pid, start_rampart, start_postgres, pg_psql, wrk_counted, median
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
@@ -61,8 +61,7 @@ command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
 command -v jq >/dev/null 2>&1 || missing="$missing jq"
 if [ "$STORE" = postgres ]; then
-    pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-    [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || missing="$missing postgresql"
+    [ -n "$(postgres_bin)" ] || missing="$missing postgresql"
     command -v psql >/dev/null 2>&1 || missing="$missing postgresql-client"
 fi
 if [ -n "$PERF_DIR" ] && ! command -v perf >/dev/null 2>&1; then missing="$missing linux-perf"; fi
@@ -93,27 +92,9 @@ password="bench Walrus 58 juggles quietly"
 printf '%s\n' "$password" >"$work/admin-password"
 secret_key=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
 
-# ---- PostgreSQL (STORE=postgres): one durable server for the whole run -------------------------
-pg_run() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# ---- PostgreSQL (STORE=postgres): one durable server for the whole run (bench/lib.sh) ----------
 if [ "$STORE" = postgres ]; then
-    mkdir -p "$work/pg"
-    [ "$(id -u)" != 0 ] || chown postgres "$work" "$work/pg"
-    pg_run "$pg_bin/initdb" -D "$work/pg/data" -U postgres -A trust -E UTF8 --locale=C >"$work/pg/initdb.log" 2>&1 ||
-        { cat "$work/pg/initdb.log" >&2; die "initdb failed"; }
-    pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    pg_run "$pg_bin/postgres" -D "$work/pg/data" -p "$pg_port" -k "$work/pg" -c listen_addresses=127.0.0.1 \
-        -c max_connections=200 -c shared_buffers=256MB \
-        ${PG_STATS:+-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all} \
-        >"$work/pg/postgres.log" 2>&1 &
-    pg_pid=$!
-    for _ in $(seq 100); do
-        psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c 'SELECT 1' postgres >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c 'SELECT 1' postgres >/dev/null || die "postgres did not start"
-    # $! is runuser's PID when root, and runuser does not pass signals on: stop the postmaster itself.
-    pg_pid=$(head -1 "$work/pg/data/postmaster.pid")
-    log "postgres (pid $pg_pid) on 127.0.0.1:$pg_port, durable (fsync and synchronous_commit on)"
+    start_postgres "$work/pg"  # PG_STATS: pg_stat_statements preloaded
 fi
 
 # ---- one fresh server per benchmark run --------------------------------------------------------
@@ -126,8 +107,8 @@ start_server() {
     [ -z "$WORKER_CONCURRENCY" ] || extra+=(RAMPART_JOBS__WORKER_CONCURRENCY="$WORKER_CONCURRENCY")
     if [ "$STORE" = postgres ]; then
         pg_db="bench_${name//-/_}"
-        psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $pg_db" postgres
-        [ -z "$PG_STATS" ] || psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d "$pg_db" \
+        pg_psql postgres -c "CREATE DATABASE $pg_db"
+        [ -z "$PG_STATS" ] || pg_psql "$pg_db" \
             -c "CREATE EXTENSION pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
         extra+=(RAMPART_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/$pg_db")
     fi
@@ -140,7 +121,7 @@ start_server() {
     [ "$STORE" = postgres ] || [ -f "$db" ] || die "no database at $db"
     token=$(login_token "$base" admin "$password")
     if [ "$STORE" = postgres ] && [ -n "$PG_SETUP_SQL" ]; then
-        psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres -d "$pg_db" -c "$PG_SETUP_SQL" >&2 ||
+        pg_psql "$pg_db" -v ON_ERROR_STOP=1 -c "$PG_SETUP_SQL" >&2 ||
             die "PG_SETUP_SQL failed"
     fi
     log "$name: rampart (pid $pid) on $base"
@@ -148,12 +129,7 @@ start_server() {
 
 stop_server() {
     if [ "$STORE" = postgres ] && [ -n "$PG_STATS" ]; then
-        log "statements by total time in $pg_db (ms; calls; rows; shared blocks hit/read/dirtied):"
-        psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d "$pg_db" -c "SELECT round(total_exec_time) AS ms,
-            calls, rows, shared_blks_hit AS hit, shared_blks_read AS read, shared_blks_dirtied AS dirtied,
-            left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query FROM pg_stat_statements
-            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-            ORDER BY total_exec_time DESC LIMIT 12" >&2
+        pg_top_statements "$pg_db"
     fi
     stop_pid "$pid"
     pid=""
@@ -161,7 +137,7 @@ stop_server() {
 
 sql() {
     if [ "$STORE" = postgres ]; then
-        psql -X -q -At -h 127.0.0.1 -p "$pg_port" -U postgres -d "$pg_db" -c "$1"
+        pg_psql "$pg_db" -At -c "$1"
     else
         sqlite3 -readonly -cmd '.timeout 10000' "$db" "$1"
     fi

@@ -85,6 +85,66 @@ start_rampart() {
     log "rampart (pid $started_pid) on $started_base"
 }
 
+# postgres_bin: the newest Debian PostgreSQL's bin directory (/usr/lib/postgresql/N/bin), or nothing.
+postgres_bin() {
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [ -z "$dir" ] || [ ! -x "$dir/initdb" ] || echo "$dir"
+}
+
+# pg_run COMMAND...: COMMAND as the postgres user when we are root (initdb and postgres refuse root).
+pg_run() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# start_postgres DIR [SERVER OPTION...]: a durable PostgreSQL (fsync and synchronous_commit on: the
+# defaults) from Debian's postgresql, its cluster initialised in DIR/data (trust for local connections,
+# UTF8, locale C), on a free 127.0.0.1 port with its socket in DIR, max_connections 200 and
+# shared_buffers 256MB, plus the given server options (e.g. -c name=value); with PG_STATS set, it preloads
+# pg_stat_statements (tracking all statements; see pg_top_statements). As root, `work` and DIR
+# are handed to the postgres user. Sets pg_pid (the postmaster: stop it with stop_pid "$pg_pid" INT)
+# and pg_port; the log is DIR/postgres.log. Talk to it with pg_psql.
+start_postgres() {
+    local dir=$1 bin
+    shift
+    [ -z "${PG_STATS:-}" ] || set -- -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all "$@"
+    bin=$(postgres_bin)
+    [ -n "$bin" ] || die "install Debian's postgresql (make deps)"
+    mkdir -p "$dir"
+    [ "$(id -u)" != 0 ] || chown postgres "${work:?set work to a temporary directory first}" "$dir"
+    pg_run "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
+        { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+    pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    pg_run "$bin/postgres" -D "$dir/data" -p "$pg_port" -k "$dir" -c listen_addresses=127.0.0.1 \
+        -c max_connections=200 -c shared_buffers=256MB "$@" >"$dir/postgres.log" 2>&1 &
+    pg_pid=$!
+    for _ in $(seq 100); do
+        pg_psql postgres -c 'SELECT 1' >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    pg_psql postgres -c 'SELECT 1' >/dev/null || { cat "$dir/postgres.log" >&2; die "postgres did not start"; }
+    # $! is runuser's PID when root, and runuser does not pass signals on: stop the postmaster itself.
+    pg_pid=$(head -1 "$dir/data/postmaster.pid")
+    log "postgres (pid $pg_pid) on 127.0.0.1:$pg_port, durable (fsync and synchronous_commit on)"
+}
+
+# pg_psql DATABASE [PSQL ARGUMENTS...]: psql (no psqlrc, quiet) as postgres on start_postgres's server.
+pg_psql() {
+    local database=$1
+    shift
+    psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d "$database" "$@"
+}
+
+# pg_top_statements DATABASE: the 12 statements that took DATABASE's server time (pg_stat_statements:
+# PG_STATS set for start_postgres, and CREATE EXTENSION pg_stat_statements in DATABASE), with their
+# calls, rows and shared blocks, on stderr.
+pg_top_statements() {
+    log "statements by total time in $1 (ms; calls; rows; shared blocks hit/read/dirtied):"
+    pg_psql "$1" -c "SELECT round(total_exec_time) AS ms,
+        calls, rows, shared_blks_hit AS hit, shared_blks_read AS read, shared_blks_dirtied AS dirtied,
+        left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query FROM pg_stat_statements
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        ORDER BY total_exec_time DESC LIMIT 12" >&2
+}
+
 # start_redis DIR: a redis-server on a free 127.0.0.1 port, data in DIR, no persistence (no RDB, no AOF),
 # a random password. Sets redis_pid, redis_port, redis_password; stop it with stop_pid "$redis_pid".
 start_redis() {
