@@ -13,11 +13,14 @@ SweepResult sweepFinishedJobs(store::JobStore& store, store::Millis finishedBefo
     using Clock = std::chrono::steady_clock;
     const auto started = Clock::now();
     SweepResult result;
+    store::Millis from = 0;  // each write starts where the previous one ended (see deleteFinishedJobs)
     while (!stopping && Clock::now() - started < limits.budget) {
         const auto writeStarted = Clock::now();
-        const int deleted = runBlocking(store.deleteFinishedJobs(finishedBefore, limits.perWrite));
-        result.deleted += deleted;
-        if (deleted < limits.perWrite) {
+        const store::DeletedJobs deleted =
+            runBlocking(store.deleteFinishedJobs(from, finishedBefore, limits.perWrite));
+        result.deleted += deleted.count;
+        from = std::max(from, deleted.lastFinished);
+        if (deleted.count < limits.perWrite) {
             result.complete = true;
             break;
         }

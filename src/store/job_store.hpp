@@ -130,6 +130,12 @@ struct FinishedAttempt {
     std::optional<Millis> attemptStarted{};
 };
 
+// What JobStore::deleteFinishedJobs deleted.
+struct DeletedJobs {
+    int count = 0;
+    Millis lastFinished = 0;  // the latest `finished` among them (0 when none)
+};
+
 // One row of a job's history: a state change (from is unset for the first), or a cancel request.
 struct JobEventRecord {
     Millis time = 0;
@@ -240,9 +246,13 @@ class JobStore {
     // Every queue that holds jobs or was ever paused, by name, with its counts by state.
     virtual boost::asio::awaitable<std::vector<QueueStats>> queueStats() = 0;
 
-    // Deletes up to `limit` jobs that ended (succeeded, dead, canceled) before `finishedBefore`, with
-    // their history; returns how many.
-    virtual boost::asio::awaitable<int> deleteFinishedJobs(Millis finishedBefore, int limit) = 0;
+    // Deletes up to `limit` jobs that ended (succeeded, dead, canceled) from `finishedFrom` (inclusive)
+    // to before `finishedBefore`, oldest first, with their history. A sweep passes the previous call's
+    // `lastFinished` as `finishedFrom`: on PostgreSQL the index entries of deleted rows stay until a
+    // VACUUM, and a pick from the index's start stepped over every one of them (13 ms a pick after
+    // 1,000,000 deleted, against 0.1 ms).
+    virtual boost::asio::awaitable<DeletedJobs> deleteFinishedJobs(Millis finishedFrom, Millis finishedBefore,
+                                                                   int limit) = 0;
 
     // The key generation new job payloads are sealed with: the highest started, 1 before any.
     virtual boost::asio::awaitable<std::int64_t> payloadKeyGeneration() = 0;

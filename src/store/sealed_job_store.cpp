@@ -236,8 +236,9 @@ boost::asio::awaitable<std::vector<QueueStats>> SealedJobStore::queueStats() {
     return jobs_.queueStats();
 }
 
-boost::asio::awaitable<int> SealedJobStore::deleteFinishedJobs(Millis finishedBefore, int limit) {
-    return jobs_.deleteFinishedJobs(finishedBefore, limit);
+boost::asio::awaitable<DeletedJobs> SealedJobStore::deleteFinishedJobs(Millis finishedFrom,
+                                                                       Millis finishedBefore, int limit) {
+    return jobs_.deleteFinishedJobs(finishedFrom, finishedBefore, limit);
 }
 
 boost::asio::awaitable<std::int64_t> SealedJobStore::payloadKeyGeneration() {

@@ -89,7 +89,8 @@ class SealedJobStore final : public JobStore, public ScheduleStore {
     boost::asio::awaitable<std::vector<JobEventRecord>> jobEvents(std::string id) override;
     boost::asio::awaitable<void> setQueuePaused(std::string queue, bool paused, Millis now) override;
     boost::asio::awaitable<std::vector<QueueStats>> queueStats() override;
-    boost::asio::awaitable<int> deleteFinishedJobs(Millis finishedBefore, int limit) override;
+    boost::asio::awaitable<DeletedJobs> deleteFinishedJobs(Millis finishedFrom, Millis finishedBefore,
+                                                           int limit) override;
     boost::asio::awaitable<std::int64_t> payloadKeyGeneration() override;
     boost::asio::awaitable<std::int64_t> startPayloadKeyGeneration(Millis now) override;
     boost::asio::awaitable<std::vector<JobPayload>> jobPayloads(std::string afterId, int limit) override;

@@ -1762,9 +1762,17 @@ TEST_P(JobConformance, RetentionDeletesOnlyJobsThatEndedLongEnoughAgo) {
     EXPECT_EQ(finish("old-dead", "w1", false, kM0 + 6001), jobs::JobState::dead);
     EXPECT_EQ(finish("new-ok", "w1", true, kM0 + 20'000), jobs::JobState::succeeded);
 
-    EXPECT_EQ(runToCompletion(store_->deleteFinishedJobs(kM0 + 10'000, 1)), 1) << "the limit holds";
-    EXPECT_EQ(runToCompletion(store_->deleteFinishedJobs(kM0 + 10'000, 100)), 2);
-    EXPECT_EQ(runToCompletion(store_->deleteFinishedJobs(kM0 + 10'000, 100)), 0);
+    // Oldest first: old-ok and old-canceled ended at kM0 + 1, old-dead at kM0 + 6001.
+    const auto first = runToCompletion(store_->deleteFinishedJobs(0, kM0 + 10'000, 1));
+    EXPECT_EQ(first.count, 1) << "the limit holds";
+    EXPECT_EQ(first.lastFinished, kM0 + 1);
+    const auto nothingFrom = runToCompletion(store_->deleteFinishedJobs(kM0 + 6002, kM0 + 10'000, 100));
+    EXPECT_EQ(nothingFrom.count, 0) << "none ended from kM0 + 6002 on, before kM0 + 10,000";
+    EXPECT_EQ(nothingFrom.lastFinished, 0);
+    const auto rest = runToCompletion(store_->deleteFinishedJobs(first.lastFinished, kM0 + 10'000, 100));
+    EXPECT_EQ(rest.count, 2) << "from where the first call ended, its own time included";
+    EXPECT_EQ(rest.lastFinished, kM0 + 6001);
+    EXPECT_EQ(runToCompletion(store_->deleteFinishedJobs(0, kM0 + 10'000, 100)).count, 0);
     for (const char* gone : {"old-ok", "old-dead", "old-canceled"}) {
         EXPECT_FALSE(runToCompletion(store_->findJob(gone)).has_value()) << gone;
         EXPECT_TRUE(runToCompletion(store_->jobEvents(gone)).empty()) << "its history went with it";

@@ -854,18 +854,24 @@ boost::asio::awaitable<std::vector<QueueStats>> PostgresStore::queueStats() {
     });
 }
 
-boost::asio::awaitable<int> PostgresStore::deleteFinishedJobs(Millis finishedBefore, int limit) {
-    return withConnection([finishedBefore, limit](pg::Connection& db) -> asio::awaitable<int> {
-        if (limit < 1) co_return 0;
-        // Only jobs that ended; their history goes with them (ON DELETE CASCADE). Rows another
-        // process's retention is deleting are skipped, not waited for.
-        const auto deleted = co_await db.query(
-            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished IS NOT NULL AND finished < $1 "
-            "AND state IN ('succeeded', 'dead', 'canceled') ORDER BY finished LIMIT $2 FOR UPDATE SKIP "
-            "LOCKED)",
-            pg::Params(finishedBefore, limit));
-        co_return static_cast<int>(deleted.affected());
-    });
+boost::asio::awaitable<DeletedJobs> PostgresStore::deleteFinishedJobs(Millis finishedFrom,
+                                                                      Millis finishedBefore, int limit) {
+    return withConnection(
+        [finishedFrom, finishedBefore, limit](pg::Connection& db) -> asio::awaitable<DeletedJobs> {
+            DeletedJobs deleted;
+            if (limit < 1) co_return deleted;
+            // Only jobs that ended; their history goes with them (ON DELETE CASCADE). Rows another
+            // process's retention is deleting are skipped, not waited for.
+            const auto rows = co_await db.query(
+                "WITH gone AS (DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished >= $3 "
+                "AND finished < $1 AND state IN ('succeeded', 'dead', 'canceled') ORDER BY finished LIMIT $2 "
+                "FOR UPDATE SKIP LOCKED) RETURNING finished) SELECT count(*), coalesce(max(finished), 0) "
+                "FROM gone",
+                pg::Params(finishedBefore, limit, finishedFrom));
+            deleted.count = static_cast<int>(rows.int64(0, 0));
+            deleted.lastFinished = rows.int64(0, 1);
+            co_return deleted;
+        });
 }
 
 boost::asio::awaitable<std::int64_t> PostgresStore::payloadKeyGeneration() {

@@ -499,16 +499,21 @@ boost::asio::awaitable<std::vector<QueueStats>> SqliteStore::queueStats() {
     });
 }
 
-boost::asio::awaitable<int> SqliteStore::deleteFinishedJobs(Millis finishedBefore, int limit) {
-    return write([finishedBefore, limit](Connection& db) {
-        if (limit < 1) return 0;
+boost::asio::awaitable<DeletedJobs> SqliteStore::deleteFinishedJobs(Millis finishedFrom,
+                                                                    Millis finishedBefore, int limit) {
+    return write([finishedFrom, finishedBefore, limit](Connection& db) {
+        DeletedJobs deleted;
+        if (limit < 1) return deleted;
         // Only jobs that ended; their history goes with them (ON DELETE CASCADE).
         auto remove = db.prepare(
-            "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs "
-            "WHERE finished IS NOT NULL AND finished < ?1 AND state IN ('succeeded', 'dead', 'canceled') "
-            "ORDER BY finished LIMIT ?2)");
-        remove.bindInt64(1, finishedBefore).bindInt64(2, limit).step();
-        return static_cast<int>(db.changes());
+            "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE finished >= ?3 AND finished < ?1 "
+            "AND state IN ('succeeded', 'dead', 'canceled') ORDER BY finished LIMIT ?2) RETURNING finished");
+        remove.bindInt64(1, finishedBefore).bindInt64(2, limit).bindInt64(3, finishedFrom);
+        while (remove.step()) {
+            ++deleted.count;
+            deleted.lastFinished = std::max(deleted.lastFinished, remove.columnInt64(0));
+        }
+        return deleted;
     });
 }
 
