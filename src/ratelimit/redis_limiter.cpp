@@ -229,11 +229,15 @@ redis::Client& RedisLimiter::clientFor(const boost::asio::any_io_executor& execu
 
 boost::asio::awaitable<Decision> RedisLimiter::decide(const Policy& policy, std::string_view key) {
     const std::uint64_t cap = leaseCapFor(policy.rate);
-    if (auto leased = tryDecide(policy, key)) co_return *leased;
-    const auto executor = co_await boost::asio::this_coro::executor;
-    redis::Client& client = clientFor(executor);
     LimitKey local;
     leaseKey(local, policy, key);
+    if (cap >= 2) {
+        if (auto leased =
+                threadLeases(serial_).spend(local.view(), policy.rate.interval(), SteadyClock::now()))
+            co_return *leased;
+    }
+    const auto executor = co_await boost::asio::this_coro::executor;
+    redis::Client& client = clientFor(executor);
     std::vector<std::string> keys;
     keys.push_back(prefix_ + std::string(local.view()));
     // Redis counts in microseconds; a rate faster than one a microsecond is held to one.

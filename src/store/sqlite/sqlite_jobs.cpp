@@ -166,7 +166,7 @@ std::optional<FinishedAttempt> finishLeased(Connection& db, const std::string& i
 // index holds exactly the rows its state implies; queued and running pages are sorted from it (the
 // jobs in those states, bounded by the backlog and the workers), the rare states' index is in rowid
 // order already. Succeeded jobs are most of a store: the table walk finds them soonest.
-std::string listingIndex(JobState state) {
+std::string_view listingIndex(JobState state) {
     switch (state) {
         case JobState::queued:
             return "INDEXED BY jobs_claim ";
@@ -194,7 +194,7 @@ JobRecord insertNewJob(Connection& db, JobRecord job, Millis now) {
 std::string jobListingSql(const JobQuery& query) {
     // Only fixed fragments go into the text; every value is bound but the state, one of the machine's
     // own names, written as a literal so that its index applies (listingIndex).
-    std::string where = query.state ? listingIndex(*query.state) : std::string();
+    std::string where(query.state ? listingIndex(*query.state) : std::string_view());
     where += "WHERE 1 = 1";
     if (query.before > 0) where += " AND rowid < ?1";
     if (query.ownerId) where += " AND owner_id = ?2";
