@@ -1,0 +1,156 @@
+// Spans: the sampler that decides which traces are kept, the span a piece of code holds while it works,
+// and the finished span's data handed to a sink (the OTLP exporter, or a test's recorder).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "obs/trace_context.hpp"
+
+namespace rampart::obs {
+
+// OpenTelemetry's standard samplers (OTEL_TRACES_SAMPLER).
+enum class SamplerKind {
+    alwaysOn,
+    alwaysOff,
+    traceIdRatio,
+    parentBasedAlwaysOn,  // OpenTelemetry's default
+    parentBasedAlwaysOff,
+    parentBasedTraceIdRatio,
+};
+
+struct SamplerSettings {
+    SamplerKind kind = SamplerKind::parentBasedAlwaysOn;
+    double ratio = 1.0;  // traceidratio's probability, 0 to 1 (OTEL_TRACES_SAMPLER_ARG)
+    // Whether a parent-based sampler follows the sampled flag of a traceparent a client sent. Off, a client's
+    // trace is still continued (same trace id), but whether it is recorded is decided here, as for a new
+    // trace: a client cannot make the server record (and export) every one of its requests.
+    bool trustRemoteSampled = false;
+};
+
+class Sampler {
+  public:
+    explicit Sampler(SamplerSettings settings);
+    // Whether a span of traceId with this parent (null: a new trace) is recorded and exported.
+    [[nodiscard]] bool sample(const TraceId& traceId, const SpanContext* parent) const;
+    [[nodiscard]] const SamplerSettings& settings() const { return settings_; }
+
+  private:
+    [[nodiscard]] bool root(const TraceId& traceId) const;
+
+    SamplerSettings settings_;
+    std::uint64_t threshold_ = 0;  // traceidratio: sampled when the id's low 56 bits are below this
+};
+
+// The values OTLP's enums give these.
+enum class SpanKind : int { internal = 1, server = 2, client = 3, producer = 4, consumer = 5 };
+enum class SpanStatus : int { unset = 0, ok = 1, error = 2 };
+
+using AttributeValue = std::variant<std::string, std::int64_t, double, bool>;
+
+// Keys are the semantic conventions' names, string literals: a key is never built from input.
+struct SpanAttribute {
+    std::string_view key;
+    AttributeValue value;
+};
+
+struct SpanLink {
+    SpanContext context;
+    std::vector<SpanAttribute> attributes;
+};
+
+// A finished span, as exported.
+struct SpanData {
+    SpanContext context;
+    SpanId parentSpanId{};  // all zeros: the trace's root here
+    std::string name;
+    SpanKind kind = SpanKind::internal;
+    std::uint64_t startUnixNanos = 0;
+    std::uint64_t endUnixNanos = 0;
+    std::vector<SpanAttribute> attributes;
+    std::vector<SpanLink> links;
+    SpanStatus status = SpanStatus::unset;
+    std::string statusMessage;
+};
+
+// Where finished, sampled spans go. accept never blocks and never throws: a full sink drops the span.
+class SpanSink {
+  public:
+    virtual ~SpanSink() = default;
+    virtual void accept(SpanData span) noexcept = 0;
+};
+
+[[nodiscard]] std::uint64_t unixNanosNow();
+
+class Tracer;
+
+// A span being worked on; ends when destroyed (or at end()). A default Span is off: tracing is not
+// configured, every call on it is a no-op and child() gives another off span. A span that is on but not
+// sampled has a context to pass on (so the decision travels with the trace) and records nothing.
+class Span {
+  public:
+    Span() = default;
+    Span(Span&& other) noexcept;
+    Span& operator=(Span&& other) noexcept;
+    Span(const Span&) = delete;
+    Span& operator=(const Span&) = delete;
+    ~Span() { end(); }
+
+    [[nodiscard]] bool on() const { return tracer_ != nullptr; }
+    [[nodiscard]] bool recording() const { return data_ != nullptr; }
+    // Valid only when on().
+    [[nodiscard]] const SpanContext& context() const { return context_; }
+
+    void setAttribute(std::string_view key, std::string value);
+    void setAttribute(std::string_view key, std::string_view value) { setAttribute(key, std::string(value)); }
+    void setAttribute(std::string_view key, const char* value) { setAttribute(key, std::string(value)); }
+    void setAttribute(std::string_view key, std::int64_t value);
+    void setAttribute(std::string_view key, int value) {
+        setAttribute(key, static_cast<std::int64_t>(value));
+    }
+    void setAttribute(std::string_view key, bool value);
+    void addLink(SpanLink link);
+    void setName(std::string name);
+    void setStatus(SpanStatus status, std::string message = {});
+
+    // A span under this one, on this span's tracer (off when this one is).
+    [[nodiscard]] Span child(std::string name, SpanKind kind) const;
+
+    // Hands the span to the sink (when sampled); later calls do nothing.
+    void end(std::uint64_t endUnixNanos = 0);
+
+  private:
+    friend class Tracer;
+
+    Tracer* tracer_ = nullptr;
+    SpanContext context_;
+    std::unique_ptr<SpanData> data_;
+};
+
+class Tracer {
+  public:
+    Tracer(SamplerSettings sampler, std::shared_ptr<SpanSink> sink);
+
+    // A span whose parent is `parent` (null: the root of a new trace); a remote parent's trace is
+    // continued. startUnixNanos 0 is now.
+    [[nodiscard]] Span start(std::string name, SpanKind kind, const SpanContext* parent,
+                             std::uint64_t startUnixNanos = 0);
+
+    // Hands a finished span to the sink: for spans whose ids were decided elsewhere (an external worker's
+    // run, which the server records when the worker reports the end of it).
+    void record(SpanData span) { sink_->accept(std::move(span)); }
+
+    [[nodiscard]] const Sampler& sampler() const { return sampler_; }
+
+  private:
+    friend class Span;
+
+    Sampler sampler_;
+    std::shared_ptr<SpanSink> sink_;
+};
+
+}  // namespace rampart::obs
