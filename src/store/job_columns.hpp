@@ -16,13 +16,13 @@ namespace rampart::store {
 inline constexpr std::string_view kJobColumns =
     "id, task, args, queue, priority, state, attempts, max_attempts, run_at, timeout_ms, owner_id, "
     "idempotency_key, request_hash, progress, progress_message, result, error, cancel_requested, "
-    "lease_holder, lease_expires, created, updated, finished";
-inline constexpr int kJobCursorColumn = 23;
+    "lease_holder, lease_expires, created, updated, finished, trace_parent";
+inline constexpr int kJobCursorColumn = 24;
 
 // The columns a new job is inserted with; created and updated both take the submit time.
 inline constexpr std::string_view kNewJobColumns =
     "id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms, owner_id, idempotency_key, "
-    "request_hash, created, updated";
+    "request_hash, created, updated, trace_parent";
 
 // A job's history, in jobEventOfRow's order.
 inline constexpr std::string_view kJobEventColumns = "time, from_state, to_state, detail";
@@ -61,6 +61,7 @@ JobRecord jobOfRow(const Row& row) {
         .created = row.int64(20),
         .updated = row.int64(21),
         .finished = row.optionalInt64(22),
+        .traceParent = row.optionalText(23),
     };
 }
 

@@ -108,9 +108,13 @@ TEST(JobRules, LimitsOfProgressAndPages) {
 }
 
 TEST(JobColumns, ARowBecomesAJobInTheListsOrder) {
-    const TextRow row{{"id",   "task", "{}",     "queue", "7",          "running", "2",         "3",
-                       "1000", "5000", "owner",  "key",   std::nullopt, "40",      "msg",       std::nullopt,
-                       "err",  "1",    "holder", "2000",  "10",         "20",      std::nullopt}};
+    const TextRow row{
+        {"id",         "task",    "{}",         "queue",
+         "7",          "running", "2",          "3",
+         "1000",       "5000",    "owner",      "key",
+         std::nullopt, "40",      "msg",        std::nullopt,
+         "err",        "1",       "holder",     "2000",
+         "10",         "20",      std::nullopt, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}};
     const JobRecord job = jobOfRow(row);
     EXPECT_EQ(job.id, "id");
     EXPECT_EQ(job.task, "task");
@@ -135,6 +139,7 @@ TEST(JobColumns, ARowBecomesAJobInTheListsOrder) {
     EXPECT_EQ(job.created, 10);
     EXPECT_EQ(job.updated, 20);
     EXPECT_EQ(job.finished, std::nullopt);
+    EXPECT_EQ(job.traceParent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 }
 
 TEST(JobColumns, AnUnknownStateIsAnUnavailableStore) {

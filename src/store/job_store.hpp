@@ -50,6 +50,9 @@ struct JobRecord {
     Millis created = 0;
     Millis updated = 0;
     std::optional<Millis> finished{};
+    // The W3C traceparent of the span that submitted the job (a request's, or a schedule tick's), when
+    // tracing was on: the run span links to it.
+    std::optional<std::string> traceParent{};
 };
 
 // A lease never outlives its attempt's timeout (timeout_ms from the claim) by more than this: claims and
@@ -122,12 +125,15 @@ struct AttemptReport {
 // job again.
 struct FinishedAttempt {
     jobs::JobState state = jobs::JobState::running;
+    std::string id{};
+    int attempt = 0;  // the attempt that ended (1 for the first)
     std::string queue{};
     std::string task{};
     Millis created = 0;
     // The claim that started the attempt (attempt_deadline - timeout_ms); unset for a row claimed
     // before attempt_deadline existed, and for a lease taken back (nobody knows when it ended).
     std::optional<Millis> attemptStarted{};
+    std::optional<std::string> traceParent{};  // JobRecord::traceParent
 };
 
 // What JobStore::deleteFinishedJobs deleted.
@@ -185,6 +191,8 @@ class JobStore {
     // writer hears it did; for keeping what was read (jobs::RecentJobs). nullopt: the store cannot tell,
     // so nothing read may be kept.
     [[nodiscard]] virtual std::optional<std::uint64_t> localWriteStamp() const { return std::nullopt; }
+    // OpenTelemetry's db.system of the database underneath: "sqlite" or "postgresql".
+    [[nodiscard]] virtual std::string_view databaseSystem() const = 0;
     // Throws std::invalid_argument for a limit outside 1..JobQuery::kMaxLimit.
     virtual boost::asio::awaitable<JobPage> listJobs(JobQuery query) = 0;
 

@@ -63,6 +63,7 @@ class SealedJobStore final : public JobStore, public ScheduleStore {
     boost::asio::awaitable<std::vector<JobRecord>> submitJobs(std::vector<JobRecord> jobs,
                                                               Millis now) override;
     boost::asio::awaitable<std::optional<JobRecord>> findJob(std::string id) override;
+    [[nodiscard]] std::string_view databaseSystem() const override { return jobs_.databaseSystem(); }
     [[nodiscard]] std::optional<std::uint64_t> localWriteStamp() const override {
         return jobs_.localWriteStamp();
     }

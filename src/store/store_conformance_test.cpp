@@ -1113,6 +1113,42 @@ TEST_P(JobConformance, FinishAttemptsSaysWhereAndWhenEachAttemptRan) {
     EXPECT_EQ(finished[0]->task, "send");
     EXPECT_EQ(finished[0]->created, kM0 - 700);
     EXPECT_EQ(finished[0]->attemptStarted, kM0 + 100) << "the claim started the attempt";
+    EXPECT_EQ(finished[0]->id, "timed");
+    EXPECT_EQ(finished[0]->attempt, 1);
+    EXPECT_FALSE(finished[0]->traceParent) << "submitted without tracing";
+}
+
+// A job keeps the traceparent of the span that submitted it, whichever way it was stored, and the end of
+// each attempt hands it back with the attempt's number (the run span's context derives from both).
+TEST_P(JobConformance, AJobKeepsItsSubmissionsTraceContextThroughEveryAttempt) {
+    const std::string traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    JobRecord single = jobRecord("single");
+    single.traceParent = traceParent;
+    single.maxAttempts = 2;
+    submit(single);
+    std::vector<JobRecord> batch = {jobRecord("batch-1"), jobRecord("batch-2")};
+    batch[0].traceParent = traceParent;
+    runToCompletion(store_->submitJobs(std::move(batch), kM0));
+    EXPECT_EQ(runToCompletion(store_->findJob("single"))->traceParent, traceParent);
+    EXPECT_EQ(runToCompletion(store_->findJob("batch-1"))->traceParent, traceParent);
+    EXPECT_FALSE(runToCompletion(store_->findJob("batch-2"))->traceParent);
+
+    ASSERT_FALSE(claim(3, "w1", kM0 + 1).empty());
+    std::vector<AttemptReport> reports;
+    reports.push_back(
+        {.id = "single", .holder = "w1", .outcome = {.succeeded = false, .error = "x", .retryAt = kM0 + 2}});
+    auto finished = runToCompletion(store_->finishAttempts(std::move(reports), kM0 + 2));
+    ASSERT_TRUE(finished.at(0));
+    EXPECT_EQ(finished[0]->attempt, 1);
+    EXPECT_EQ(finished[0]->traceParent, traceParent);
+    ASSERT_FALSE(claim(3, "w2", kM0 + 3).empty());
+    reports.clear();
+    reports.push_back({.id = "single", .holder = "w2", .outcome = {.succeeded = true}});
+    finished = runToCompletion(store_->finishAttempts(std::move(reports), kM0 + 4));
+    ASSERT_TRUE(finished.at(0));
+    EXPECT_EQ(finished[0]->attempt, 2);
+    EXPECT_EQ(finished[0]->traceParent, traceParent);
+    EXPECT_EQ(finished[0]->id, "single");
 }
 
 TEST_P(JobConformance, CancelEndsWaitingJobsAtOnceAndAsksRunningOnes) {

@@ -336,6 +336,10 @@ constexpr std::array kMigrations{
         CREATE INDEX jobs_rare_states ON jobs (state, seq)
             WHERE state IN ('scheduled', 'failed', 'dead', 'canceled');
     )sql"},
+    // See sqlite_migrations.cpp.
+    Migration{15, "job_trace_parent", R"sql(
+        ALTER TABLE jobs ADD COLUMN trace_parent TEXT;
+    )sql"},
 };
 
 // The tables the server reads and writes freely. A migration that adds a table adds it here or to

@@ -352,6 +352,11 @@ constexpr std::array kMigrations{
         CREATE INDEX jobs_rare_states ON jobs (state)
             WHERE state = 'scheduled' OR state = 'failed' OR state = 'dead' OR state = 'canceled';
     )sql"},
+    // The W3C traceparent of the span that submitted a job (JobRecord::traceParent); NULL when tracing
+    // was off, which costs a row nothing.
+    Migration{15, "job_trace_parent", R"sql(
+        ALTER TABLE jobs ADD COLUMN trace_parent TEXT;
+    )sql"},
 };
 
 }  // namespace

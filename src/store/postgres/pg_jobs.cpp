@@ -245,7 +245,13 @@ asio::awaitable<std::vector<std::optional<FinishedAttempt>>> finishReports(
             finished.emplace_back(std::nullopt);
             continue;
         }
-        FinishedAttempt attempt{.state = *next, .queue = job.queue, .task = job.task, .created = job.created};
+        FinishedAttempt attempt{.state = *next,
+                                .id = job.id,
+                                .attempt = job.attempts,
+                                .queue = job.queue,
+                                .task = job.task,
+                                .created = job.created,
+                                .traceParent = job.traceParent};
         if (const auto& deadline = found->second.second) attempt.attemptStarted = *deadline - job.timeoutMs;
         finished.push_back(std::move(attempt));
         rows.add(job, *next, outcome, now);
@@ -267,7 +273,7 @@ std::string insertJobSql() {
     std::string sql = "WITH inserted AS (INSERT INTO jobs (";
     sql += kNewJobColumns;
     sql +=
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)"
         " ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
         " RETURNING *),"
         " history AS ("
@@ -286,11 +292,11 @@ std::string insertJobsSql() {
     sql += kNewJobColumns;
     sql +=
         ") SELECT b.id, b.task, b.args, b.queue, b.priority, b.state, b.max_attempts, b.run_at, b.timeout_ms,"
-        " b.owner_id, b.idempotency_key, b.request_hash, b.created, b.created"
+        " b.owner_id, b.idempotency_key, b.request_hash, b.created, b.created, b.trace_parent"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[],"
-        " $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::bigint[])"
+        " $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[])"
         " AS b (id, task, args, queue, priority, state, max_attempts, run_at, timeout_ms, owner_id,"
-        " idempotency_key, request_hash, created)"
+        " idempotency_key, request_hash, created, trace_parent)"
         " ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
         " RETURNING id, state, created)"
         " INSERT INTO job_events (job_id, time, to_state, detail)"
@@ -301,7 +307,7 @@ std::string insertJobsSql() {
 
 // insertJobsSql's parameters for jobs whose state, attempts and times are set already.
 pg::Params insertJobsParams(const std::vector<JobRecord>& jobs) {
-    std::vector<std::optional<std::string>> ids, tasks, args, queues, states, owners, keys, hashes;
+    std::vector<std::optional<std::string>> ids, tasks, args, queues, states, owners, keys, hashes, traces;
     std::vector<std::optional<std::int64_t>> priorities, maxAttempts, runAt, timeouts, created;
     for (const JobRecord& job : jobs) {
         ids.emplace_back(job.id);
@@ -317,12 +323,13 @@ pg::Params insertJobsParams(const std::vector<JobRecord>& jobs) {
         keys.push_back(job.idempotencyKey);
         hashes.push_back(job.requestHash);
         created.emplace_back(job.created);
+        traces.push_back(job.traceParent);
     }
     pg::Params params;
     params.add(textArray(ids)).add(textArray(tasks)).add(textArray(args)).add(textArray(queues));
     params.add(bigintArray(priorities)).add(textArray(states)).add(bigintArray(maxAttempts));
     params.add(bigintArray(runAt)).add(bigintArray(timeouts)).add(textArray(owners));
-    params.add(textArray(keys)).add(textArray(hashes)).add(bigintArray(created));
+    params.add(textArray(keys)).add(textArray(hashes)).add(bigintArray(created)).add(textArray(traces));
     return params;
 }
 
@@ -381,11 +388,11 @@ std::string claimJobsSql() {
 namespace postgres {
 
 pg::Statement insertNewJob(const JobRecord& job, Millis now) {
-    return pg::Statement{
-        .sql = insertJobSql(),
-        .params = pg::Params(job.id, job.task, job.args, job.queue, job.priority,
-                             jobs::stateName(initialState(job, now)), job.maxAttempts, job.runAt,
-                             job.timeoutMs, job.ownerId, job.idempotencyKey, job.requestHash, now)};
+    return pg::Statement{.sql = insertJobSql(),
+                         .params = pg::Params(job.id, job.task, job.args, job.queue, job.priority,
+                                              jobs::stateName(initialState(job, now)), job.maxAttempts,
+                                              job.runAt, job.timeoutMs, job.ownerId, job.idempotencyKey,
+                                              job.requestHash, now, job.traceParent)};
 }
 
 }  // namespace postgres
@@ -500,15 +507,10 @@ boost::asio::awaitable<void> PostgresStore::insertJobs(std::vector<JobRecord> jo
 // is one round trip (and one commit); reading an earlier job of the same key needs no transaction.
 boost::asio::awaitable<SubmitResult> PostgresStore::storeJob(JobRecord job, Millis now) {
     return withConnection([job = std::move(job), now](pg::Connection& db) -> asio::awaitable<SubmitResult> {
-        const JobState state = initialState(job, now);
         // A second round only when retention deleted the key's job between the two statements.
         for (int round = 0; round < 2; ++round) {
             std::vector<pg::Statement> statements;
-            statements.push_back(pg::Statement{
-                .sql = insertJobSql(),
-                .params = pg::Params(job.id, job.task, job.args, job.queue, job.priority,
-                                     jobs::stateName(state), job.maxAttempts, job.runAt, job.timeoutMs,
-                                     job.ownerId, job.idempotencyKey, job.requestHash, now)});
+            statements.push_back(postgres::insertNewJob(job, now));
             auto results = co_await db.pipeline(std::move(statements));
             if (auto stored = firstJob(results[0])) {
                 co_return SubmitResult{.outcome = SubmitOutcome::created, .job = std::move(*stored)};

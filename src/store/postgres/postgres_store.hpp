@@ -55,6 +55,7 @@ class PostgresStore final : public Store {
     // that may not create tables (the app role) gets a StoreUnavailable saying to run `rampart migrate`
     // as the owner.
     int migrate() override;
+    [[nodiscard]] std::string_view databaseSystem() const override { return "postgresql"; }
     int schemaVersion() override;
     // Gives `role` exactly the privileges the server needs (postgres::grantDataPrivileges), in one
     // transaction; run by the schema's owner after migrate(). Throws std::invalid_argument for a role

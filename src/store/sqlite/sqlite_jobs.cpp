@@ -59,7 +59,7 @@ void recordEvent(Connection& db, const std::string& id, Millis now, std::optiona
 JobRecord insertJob(Connection& db, JobRecord job, Millis now) {
     job = newJobAt(std::move(job), now);
     auto insert = db.prepare("INSERT INTO jobs (" + std::string(kNewJobColumns) +
-                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)");
+                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)");
     insert.bindText(1, job.id)
         .bindText(2, job.task)
         .bindText(3, job.args)
@@ -73,6 +73,7 @@ JobRecord insertJob(Connection& db, JobRecord job, Millis now) {
     bindOptional(insert, 11, job.idempotencyKey);
     bindOptional(insert, 12, job.requestHash);
     insert.bindInt64(13, now);
+    bindOptional(insert, 14, job.traceParent);
     insert.step();
     recordEvent(db, job.id, now, std::nullopt, job.state, kSubmittedDetail);
     return job;
@@ -112,7 +113,7 @@ std::optional<LeasedRow> leasedJob(Connection& db, const std::string& id, const 
                                    Millis now) {
     auto lease = db.prepare(
         "SELECT rowid, state, attempts, max_attempts, cancel_requested, lease_holder, lease_expires, run_at, "
-        "queue, task, created, timeout_ms, attempt_deadline FROM jobs WHERE id = ?1");
+        "queue, task, created, timeout_ms, attempt_deadline, trace_parent FROM jobs WHERE id = ?1");
     lease.bindText(1, id);
     if (!lease.step()) return std::nullopt;
     JobRecord job{.id = id,
@@ -126,7 +127,8 @@ std::optional<LeasedRow> leasedJob(Connection& db, const std::string& id, const 
                   .cancelRequested = lease.columnInt64(4) != 0,
                   .leaseHolder = sqlite::optionalText(lease, 5),
                   .leaseExpires = sqlite::optionalInt(lease, 6),
-                  .created = lease.columnInt64(10)};
+                  .created = lease.columnInt64(10),
+                  .traceParent = sqlite::optionalText(lease, 13)};
     if (!holdsLiveLease(job, holder, now)) return std::nullopt;
     return LeasedRow{.job = std::move(job),
                      .rowid = lease.columnInt64(0),
@@ -156,7 +158,13 @@ std::optional<FinishedAttempt> finishLeased(Connection& db, const std::string& i
     bindOptional(record, 8, finishedAt(*next, now));
     record.step();
     recordEvent(db, id, now, job.state, *next, end.detail);
-    FinishedAttempt finished{.state = *next, .queue = job.queue, .task = job.task, .created = job.created};
+    FinishedAttempt finished{.state = *next,
+                             .id = job.id,
+                             .attempt = job.attempts,
+                             .queue = job.queue,
+                             .task = job.task,
+                             .created = job.created,
+                             .traceParent = job.traceParent};
     if (leased->attemptDeadline) finished.attemptStarted = *leased->attemptDeadline - job.timeoutMs;
     return finished;
 }

@@ -189,6 +189,7 @@ class SqliteStore final : public Store {
                                                               Millis now) override;
     boost::asio::awaitable<std::optional<JobRecord>> findJob(std::string id) override;
     // Bumped after every batch and every exclusive write, committed or not.
+    [[nodiscard]] std::string_view databaseSystem() const override { return "sqlite"; }
     [[nodiscard]] std::optional<std::uint64_t> localWriteStamp() const override {
         return writeStamp_.load(std::memory_order_acquire);
     }
