@@ -13,6 +13,7 @@
 #include "app/config.hpp"
 #include "app/deploy_check.hpp"
 #include "app/serve.hpp"
+#include "obs/app_log.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/store.hpp"
 
@@ -22,7 +23,11 @@ namespace {
 void setUpLogging(const Config& config) {
     auto logger =
         std::make_shared<spdlog::logger>("rampart", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+    if (config.logFormat == "json") {
+        logger->set_formatter(obs::jsonLogFormatter());
+    } else {
+        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+    }
     logger->set_level(spdlog::level::from_str(config.logLevel));
     spdlog::set_default_logger(logger);
 }

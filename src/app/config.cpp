@@ -431,6 +431,11 @@ constexpr Setting kSettings[] = {
     {"threads", false,
      [](Config& c, const RawValue& v) { c.threads = static_cast<unsigned>(v.number(0, kMaxThreads)); }},
     {"log_level", false, [](Config& c, const RawValue& v) { c.logLevel = parseLogLevel(v); }},
+    {"log_format", false,
+     [](Config& c, const RawValue& v) {
+         c.logFormat = v.text();
+         if (c.logFormat != "text" && c.logFormat != "json") v.fail("must be text or json" + v.got(c.logFormat));
+     }},
     {"verbose_errors", false, [](Config& c, const RawValue& v) { c.verboseErrors = v.boolean(); }},
     {"require_tls", false, [](Config& c, const RawValue& v) { c.requireTls = v.boolean(); }},
     {"trusted_proxies", false,
@@ -1204,6 +1209,7 @@ class Loader {
         if (!explicitlySet_.contains("require_tls")) config_.requireTls = production;
         if (!explicitlySet_.contains("secure_cookies")) config_.secureCookies = production;
         if (!explicitlySet_.contains("auth.require_admin_totp")) config_.auth.requireAdminTotp = production;
+        if (!explicitlySet_.contains("log_format")) config_.logFormat = production ? "json" : "text";
         if (!explicitlySet_.contains("database_url")) {
             config_.databaseUrl = SecretString("sqlite://" + (config_.dataDir / "rampart.db").string());
         }

@@ -149,6 +149,9 @@ struct Config {
     std::filesystem::path adminPasswordFile;  // RAMPART_ADMIN_PASSWORD_FILE
     unsigned threads = 0;                     // I/O threads; 0 = one per core
     std::string logLevel = "info";
+    // The application log on stderr: "text" lines, or "json" objects that name the trace of the request or
+    // job they are about (docs/observability.md). Defaults to json in production.
+    std::string logFormat = "text";
 
     bool verboseErrors = false;               // error details for developers; never in production
     bool requireTls = false;                  // redirect plain HTTP to HTTPS; defaults to true in production

@@ -14,6 +14,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "identity/principal.hpp"
+#include "obs/tracer.hpp"
 
 namespace rampart::http {
 
@@ -55,6 +56,10 @@ struct Exchange {
     // Header lines ("Name: value\r\n"...) every response carries, serialized once at start-up: the
     // security headers. The transport writes them after the response's own fields.
     std::string_view fixedHeaders;
+
+    // The request's server span, set by the tracing stage when tracing is on (off otherwise): handlers
+    // start their store and egress spans under it, and a submitted job carries its context.
+    obs::Span trace;
 
     std::string userId;  // set by authentication, for the access log
     // Set by the authentication stage when the request carried a good credential; routes whose

@@ -14,6 +14,7 @@
 #include "http/middleware/rate_limit.hpp"
 #include "http/middleware/request_id.hpp"
 #include "http/middleware/security_headers.hpp"
+#include "http/middleware/tracing.hpp"
 #include "http/middleware/transport_limits.hpp"
 #include "http/trusted_proxies.hpp"
 #include "ratelimit/memory_limiter.hpp"
@@ -61,6 +62,9 @@ std::unique_ptr<Pipeline> buildPipeline(const PipelineSettings& settings, const 
     if (accessLog) stages.push_back(std::make_unique<AccessLogStage>(*accessLog));
     // A request id before anything can fail, so every error names its instance.
     stages.push_back(std::make_unique<RequestIdStage>());
+    // The server span next, around everything that can answer, so its status is the one sent and a
+    // refused request is traced too; the access log (before it) reads its ids once it has ended.
+    if (deps.tracer) stages.push_back(std::make_unique<TracingStage>(*deps.tracer));
     // Security headers wrap everything below, so error responses carry them too.
     stages.push_back(std::make_unique<SecurityHeadersStage>(settings.hsts));
     // The one place where errors become problem+json responses; nothing below builds an error body.

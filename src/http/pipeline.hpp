@@ -70,6 +70,8 @@ struct PipelineDeps {
     ErrorTranslator translateError;
     // Counts rate-limit decisions per policy. Null: not counted (unit tests only).
     obs::RateLimitMetrics* rateLimitMetrics = nullptr;
+    // Starts each request's server span. Null: tracing is off (no stage, no traceparent in answers).
+    obs::Tracer* tracer = nullptr;
 };
 
 // The pipeline in its one order; pipeline.cpp says why each stage stands where it does.

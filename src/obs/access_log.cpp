@@ -9,31 +9,9 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "obs/json_escape.hpp"
+
 namespace rampart::obs {
-namespace {
-
-void appendJsonString(fmt::memory_buffer& out, std::string_view text) {
-    out.push_back('"');
-    for (unsigned char c : text) {
-        switch (c) {
-            case '"':
-                out.append(std::string_view("\\\""));
-                break;
-            case '\\':
-                out.append(std::string_view("\\\\"));
-                break;
-            default:
-                if (c < 0x20 || c >= 0x7f)
-                    fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-                else
-                    out.push_back(static_cast<char>(c));
-        }
-    }
-    out.push_back('"');
-}
-
-}  // namespace
-
 namespace {
 std::atomic<std::uint64_t> nextLogId{1};
 constexpr std::size_t kWriteAt = 32 * 1024;
@@ -105,6 +83,10 @@ std::string AccessLog::format(const AccessRecord& r) {
     if (!r.userId.empty()) {
         out.append(std::string_view(R"(,"user":)"));
         appendJsonString(out, r.userId);
+    }
+    if (r.trace) {
+        fmt::format_to(std::back_inserter(out), R"(,"trace_id":"{}","span_id":"{}")", toHex(r.trace->traceId),
+                       toHex(r.trace->spanId));
     }
     out.append(std::string_view("}\n"));
     return fmt::to_string(out);

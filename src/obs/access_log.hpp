@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "obs/trace_context.hpp"
+
 namespace rampart::obs {
 
 struct AccessRecord {
@@ -24,6 +26,7 @@ struct AccessRecord {
     std::string_view requestId;
     std::string client;
     std::string_view userId;
+    const SpanContext* trace = nullptr;  // the request's server span, when tracing is on
 };
 
 class AccessLog {

@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "core/sha256.hpp"
 #include "core/sodium_init.hpp"
 
 namespace rampart::obs {
@@ -162,15 +163,11 @@ SpanId newSpanId() {
 }
 
 std::string toHex(const TraceId& id) {
-    std::string text(32, '0');
-    writeHex(id, text.data());
-    return text;
+    return hexLower(id);
 }
 
 std::string toHex(const SpanId& id) {
-    std::string text(16, '0');
-    writeHex(id, text.data());
-    return text;
+    return hexLower(id);
 }
 
 }  // namespace rampart::obs

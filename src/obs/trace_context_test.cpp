@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "obs/tracer.hpp"
+#include "testing/recording_span_sink.hpp"
 
 namespace rampart::obs {
 namespace {
@@ -134,12 +135,6 @@ TEST(SamplerTest, TraceIdRatioKeepsAboutThatShareAndDecidesTheSameForOneTrace) {
     EXPECT_TRUE(Sampler({.kind = SamplerKind::traceIdRatio, .ratio = 7.0}).sample(id, nullptr));  // clamped
 }
 
-class RecordingSink : public SpanSink {
-  public:
-    void accept(SpanData span) noexcept override { spans.push_back(std::move(span)); }
-    std::vector<SpanData> spans;
-};
-
 TEST(SpanTest, AnOffSpanDoesNothingAndItsChildrenAreOff) {
     Span off;
     EXPECT_FALSE(off.on());
@@ -149,7 +144,7 @@ TEST(SpanTest, AnOffSpanDoesNothingAndItsChildrenAreOff) {
 }
 
 TEST(SpanTest, ChildrenShareTheTraceAndNameTheirParentAndEndOnce) {
-    auto sink = std::make_shared<RecordingSink>();
+    auto sink = std::make_shared<testing::RecordingSpanSink>();
     Tracer tracer({.kind = SamplerKind::parentBasedAlwaysOn}, sink);
     SpanContext parentId;
     {
@@ -164,9 +159,10 @@ TEST(SpanTest, ChildrenShareTheTraceAndNameTheirParentAndEndOnce) {
         }
         server.setStatus(SpanStatus::error, "boom");
     }
-    ASSERT_EQ(sink->spans.size(), 2u);
-    const auto& db = sink->spans[0];
-    const auto& server = sink->spans[1];
+    const auto spans = sink->spans();
+    ASSERT_EQ(spans.size(), 2u);
+    const auto& db = spans[0];
+    const auto& server = spans[1];
     EXPECT_EQ(db.context.traceId, server.context.traceId);
     EXPECT_EQ(db.parentSpanId, server.context.spanId);
     EXPECT_EQ(server.context.spanId, parentId.spanId);
@@ -179,7 +175,7 @@ TEST(SpanTest, ChildrenShareTheTraceAndNameTheirParentAndEndOnce) {
 }
 
 TEST(SpanTest, AnUnsampledSpanPassesItsDecisionOnAndRecordsNothing) {
-    auto sink = std::make_shared<RecordingSink>();
+    auto sink = std::make_shared<testing::RecordingSpanSink>();
     Tracer tracer({.kind = SamplerKind::parentBasedAlwaysOff}, sink);
     {
         auto server = tracer.start("GET /x", SpanKind::server, nullptr);
@@ -191,7 +187,7 @@ TEST(SpanTest, AnUnsampledSpanPassesItsDecisionOnAndRecordsNothing) {
         EXPECT_EQ(child.context().traceId, server.context().traceId);
         EXPECT_FALSE(child.recording());
     }
-    EXPECT_TRUE(sink->spans.empty());
+    EXPECT_TRUE(sink->spans().empty());
 }
 
 }  // namespace

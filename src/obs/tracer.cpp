@@ -56,6 +56,11 @@ std::uint64_t unixNanosNow() {
                                           .count());
 }
 
+const Span& Span::off() {
+    static const Span kOff;
+    return kOff;
+}
+
 Span::Span(Span&& other) noexcept
     : tracer_(std::exchange(other.tracer_, nullptr)),
       context_(std::move(other.context_)),
@@ -81,6 +86,10 @@ void Span::setAttribute(std::string_view key, std::int64_t value) {
 
 void Span::setAttribute(std::string_view key, bool value) {
     if (data_) data_->attributes.push_back({key, value});
+}
+
+void Span::setAttribute(SpanAttribute attribute) {
+    if (data_) data_->attributes.push_back(std::move(attribute));
 }
 
 void Span::addLink(SpanLink link) {
@@ -112,6 +121,20 @@ void Span::end(std::uint64_t endUnixNanos) {
 
 Tracer::Tracer(SamplerSettings sampler, std::shared_ptr<SpanSink> sink)
     : sampler_(sampler), sink_(std::move(sink)) {}
+
+Span Tracer::adopt(SpanContext context, std::string name, SpanKind kind) {
+    Span span;
+    span.tracer_ = this;
+    span.context_ = std::move(context);
+    if (span.context_.sampled) {
+        span.data_ = std::make_unique<SpanData>();
+        span.data_->name = std::move(name);
+        span.data_->kind = kind;
+        span.data_->startUnixNanos = unixNanosNow();
+        span.data_->attributes.reserve(8);
+    }
+    return span;
+}
 
 Span Tracer::start(std::string name, SpanKind kind, const SpanContext* parent, std::uint64_t startUnixNanos) {
     Span span;

@@ -59,8 +59,8 @@ struct SpanAttribute {
 };
 
 struct SpanLink {
-    SpanContext context;
-    std::vector<SpanAttribute> attributes;
+    SpanContext context{};
+    std::vector<SpanAttribute> attributes{};
 };
 
 // A finished span, as exported.
@@ -100,6 +100,9 @@ class Span {
     Span& operator=(const Span&) = delete;
     ~Span() { end(); }
 
+    // An off span, for a parameter that has no span to pass.
+    [[nodiscard]] static const Span& off();
+
     [[nodiscard]] bool on() const { return tracer_ != nullptr; }
     [[nodiscard]] bool recording() const { return data_ != nullptr; }
     // Valid only when on().
@@ -113,6 +116,7 @@ class Span {
         setAttribute(key, static_cast<std::int64_t>(value));
     }
     void setAttribute(std::string_view key, bool value);
+    void setAttribute(SpanAttribute attribute);
     void addLink(SpanLink link);
     void setName(std::string name);
     void setStatus(SpanStatus status, std::string message = {});
@@ -139,6 +143,9 @@ class Tracer {
     // continued. startUnixNanos 0 is now.
     [[nodiscard]] Span start(std::string name, SpanKind kind, const SpanContext* parent,
                              std::uint64_t startUnixNanos = 0);
+
+    // A span whose context was decided elsewhere (a job attempt's run context): recorded when it is sampled.
+    [[nodiscard]] Span adopt(SpanContext context, std::string name, SpanKind kind);
 
     // Hands a finished span to the sink: for spans whose ids were decided elsewhere (an external worker's
     // run, which the server records when the worker reports the end of it).

@@ -17,6 +17,7 @@ boost::asio::awaitable<void> AccessLogStage::handle(Exchange& ex, Next next) {
     record.requestId = ex.requestId;
     record.client = ex.client.to_string();
     record.userId = ex.userId;
+    if (ex.trace.on()) record.trace = &ex.trace.context();
     log_.write(record);
 }
 

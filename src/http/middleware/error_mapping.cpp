@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/problem.hpp"
+#include "obs/app_log.hpp"
 #include "store/store.hpp"
 
 namespace rampart::http {
@@ -46,6 +47,8 @@ boost::asio::awaitable<void> ErrorMappingStage::handle(Exchange& ex, Next next) 
     } catch (...) {
         failure = std::current_exception();
     }
+    // What is logged from here on is about this request: the lines name its trace.
+    obs::LogTrace logTrace(ex.trace);
     if (translate_) {
         if (std::optional<ApiError> translated = translate_(failure)) {
             writeProblem(ex, *translated);
