@@ -57,7 +57,7 @@ jobs::Submission readSubmission(JsonBody& body, const std::string& at) {
 boost::asio::awaitable<void> submitJob(jobs::JobService& service, Exchange& ex) {
     JsonBody body(ex);
     auto submission = readSubmission(body, "");
-    auto submitted = co_await service.submit(caller(ex), std::move(submission));
+    auto submitted = co_await service.submit(caller(ex), std::move(submission), ex.trace);
     // 201 only now: the store has committed the job durably.
     reply(ex, submitted.created ? Status::created : Status::ok, jobJson(submitted.job));
     if (submitted.created)
@@ -76,7 +76,7 @@ boost::asio::awaitable<void> submitJobBatch(jobs::JobService& service, Exchange&
         JsonBody item(std::move((*items)[i]), at);
         submissions.push_back(readSubmission(item, at));
     }
-    auto stored = co_await service.submitBatch(caller(ex), std::move(submissions));
+    auto stored = co_await service.submitBatch(caller(ex), std::move(submissions), ex.trace);
     json::array out;
     for (const auto& job : stored) out.push_back(jobJson(job));
     reply(ex, Status::created, json::object{{"items", std::move(out)}});
@@ -100,7 +100,7 @@ boost::asio::awaitable<void> listJobs(jobs::JobService& service, Exchange& ex) {
             throw http::ApiError::badRequest("cursor must be a value from next_cursor");
         }
     }
-    auto page = co_await service.list(caller(ex), std::move(query));
+    auto page = co_await service.list(caller(ex), std::move(query), ex.trace);
     json::array items;
     for (const auto& job : page.jobs) items.push_back(jobJson(job));
     json::object body{{"items", std::move(items)}};
@@ -110,18 +110,19 @@ boost::asio::awaitable<void> listJobs(jobs::JobService& service, Exchange& ex) {
 }
 
 boost::asio::awaitable<void> getJob(jobs::JobService& service, Exchange& ex) {
-    auto job = co_await service.get(caller(ex), std::string(ex.pathParam("id")));
+    auto job = co_await service.get(caller(ex), std::string(ex.pathParam("id")), ex.trace);
     replyText(ex, Status::ok, jobJsonText(job));
 }
 
 boost::asio::awaitable<void> cancelJob(jobs::JobService& service, Exchange& ex) {
     auto context = auditContext(ex);
-    auto job = co_await service.cancel(caller(ex), std::string(ex.pathParam("id")), std::move(context));
+    auto job =
+        co_await service.cancel(caller(ex), std::string(ex.pathParam("id")), std::move(context), ex.trace);
     reply(ex, Status::ok, jobJson(job));
 }
 
 boost::asio::awaitable<void> listJobEvents(jobs::JobService& service, Exchange& ex) {
-    auto events = co_await service.events(caller(ex), std::string(ex.pathParam("id")));
+    auto events = co_await service.events(caller(ex), std::string(ex.pathParam("id")), ex.trace);
     json::array items;
     for (const auto& event : events) {
         items.push_back(json::object{

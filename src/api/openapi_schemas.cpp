@@ -486,6 +486,11 @@ json::object buildSchemas() {
     schemas["LeasedJob"] =
         extend(schemas, "Job", "A leased job: the job as GET /api/v1/jobs/{id} shows it, and its lease",
                {{"lease_id", json::object{{"type", "string"}}}, {"lease_expires", time}});
+    // Only with tracing on (docs/observability.md): the run's W3C trace context, for the worker to continue.
+    schemas["LeasedJob"].as_object()["properties"].as_object()["traceparent"] = json::object{
+        {"type", "string"},
+        {"pattern", "^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$"},
+        {"description", "The attempt's run span: send it as the traceparent header of reports on the job"}};
     schemas["Me"] =
         extend(schemas, "User", "The caller: the account, the credential's scopes and its kind",
                {{"scopes", json::object{{"type", "array"}, {"items", json::object{{"type", "string"}}}}},

@@ -58,11 +58,13 @@ boost::asio::awaitable<void> leaseJobs(jobs::LeaseService& service, Exchange& ex
     request.wait = std::chrono::seconds(
         body.optionalInt("wait_seconds", 0, jobs::LeaseService::kMaxWait.count()).value_or(0));
     body.finish({"lease_id", "holder", "owner"});
-    auto lease = co_await service.lease(caller(ex), std::move(request));
+    auto lease = co_await service.lease(caller(ex), std::move(request), ex.trace);
     json::array jobs;
-    for (const auto& job : lease.jobs) {
+    for (std::size_t i = 0; i < lease.jobs.size(); ++i) {
+        const auto& job = lease.jobs[i];
         auto item = jobJson(job);
         item["lease_id"] = lease.leaseId;
+        if (i < lease.traceParents.size()) item["traceparent"] = lease.traceParents[i];
         // Each job's own: a lease ends no later than kTimeoutGrace after the job's timeout.
         item["lease_expires"] = timeText(store::fromMillis(job.leaseExpires.value_or(lease.expires)));
         jobs.push_back(std::move(item));
@@ -103,7 +105,7 @@ boost::asio::awaitable<void> completeJob(jobs::LeaseService& service, Exchange& 
                                .result = body.optionalJson("result")};
     body.finish();
     const std::string id = ending.jobId;
-    auto reported = co_await service.report(caller(ex), std::move(ending));
+    auto reported = co_await service.report(caller(ex), std::move(ending), ex.trace);
     reply(ex, Status::ok, reportedJson(id, reported));
 }
 
@@ -116,7 +118,7 @@ boost::asio::awaitable<void> failJob(jobs::LeaseService& service, Exchange& ex) 
                                .retry = body.optionalBool("retry").value_or(true)};
     body.finish();
     const std::string id = ending.jobId;
-    auto reported = co_await service.report(caller(ex), std::move(ending));
+    auto reported = co_await service.report(caller(ex), std::move(ending), ex.trace);
     reply(ex, Status::ok, reportedJson(id, reported));
 }
 
@@ -153,7 +155,7 @@ boost::asio::awaitable<void> reportJobs(jobs::LeaseService& service, Exchange& e
     for (std::size_t i = 0; i < items->size(); ++i) endings.push_back(endingOf(std::move((*items)[i]), i));
     std::vector<std::string> ids;
     for (const auto& ending : endings) ids.push_back(ending.jobId);
-    auto answers = co_await service.reportMany(caller(ex), std::move(endings));
+    auto answers = co_await service.reportMany(caller(ex), std::move(endings), ex.trace);
     json::array reports;
     for (std::size_t i = 0; i < answers.size(); ++i) {
         if (answers[i].reported) {

@@ -3,6 +3,7 @@
 #include "jobs/builtin_tasks.hpp"
 
 #include "egress/egress_client.hpp"
+#include "egress/url.hpp"
 
 #include <openssl/evp.h>
 
@@ -117,7 +118,20 @@ asio::awaitable<json::value> httpFetch(TaskContext& context) {
         request.timeout =
             std::chrono::milliseconds(static_cast<std::int64_t>(timeout->to_number<double>() * 1000));
     }
+    // A client span with the host and the address the guard let the connection reach; never the URL,
+    // whose path and query may carry the caller's secrets.
+    const auto target = egress::parseUrl(request.url);
+    const std::string_view method = request.method == egress::FetchMethod::head ? "HEAD" : "GET";
+    auto span = context.trace.child(std::string(method), obs::SpanKind::client);
+    span.setAttribute("http.request.method", method);
+    if (target) span.setAttribute("server.address", target->host);
     auto result = co_await context.egress->fetch(std::move(request));
+    if (!result.remoteAddress.empty()) span.setAttribute("network.peer.address", result.remoteAddress);
+    if (result.status)
+        span.setAttribute("http.response.status_code", static_cast<std::int64_t>(result.status));
+    if (result.refused) span.setAttribute("rampart.egress.refused", true);
+    if (!result.ok) span.setStatus(obs::SpanStatus::error);
+    span.end();
     if (!result.ok) throw TaskFailed(result.error);
     std::array<unsigned char, 32> digest{};
     unsigned int size = 0;

@@ -13,6 +13,7 @@
 #include "core/canonical_json.hpp"
 #include "core/sha256.hpp"
 #include "core/sodium_init.hpp"
+#include "jobs/job_tracing.hpp"
 #include "obs/audit.hpp"
 #include "store/store_errors.hpp"
 
@@ -180,10 +181,16 @@ store::JobRecord JobService::prepare(const identity::Principal& caller, Submissi
     return job;
 }
 
-boost::asio::awaitable<Submitted> JobService::submit(identity::Principal caller, Submission submission) {
+boost::asio::awaitable<Submitted> JobService::submit(identity::Principal caller, Submission submission,
+                                                     const obs::Span& trace) {
     const store::Millis time = now();
     store::JobRecord job = prepare(caller, std::move(submission), "", time);
+    auto submitting = submitSpan(trace, job.task, job.queue);
+    submitting.setAttribute("rampart.job.id", job.id);
+    job.traceParent = traceParentOf(submitting);
+    auto storing = storeSpan(submitting, store_, "submitJob");
     auto stored = co_await store_.submitJob(std::move(job), time);
+    storing.end();
     if (stored.outcome == store::SubmitOutcome::conflict) {
         std::vector<JobError::FieldError> errors;
         errors.push_back({"/idempotency_key", "already used for a different request"});
@@ -196,7 +203,7 @@ boost::asio::awaitable<Submitted> JobService::submit(identity::Principal caller,
 }
 
 boost::asio::awaitable<std::vector<store::JobRecord>> JobService::submitBatch(
-    identity::Principal caller, std::vector<Submission> submissions) {
+    identity::Principal caller, std::vector<Submission> submissions, const obs::Span& trace) {
     if (submissions.empty() || static_cast<int>(submissions.size()) > settings_.maxBatch) {
         std::vector<JobError::FieldError> errors;
         errors.push_back({"/jobs", "must hold 1 to " + std::to_string(settings_.maxBatch) + " jobs"});
@@ -210,13 +217,20 @@ boost::asio::awaitable<std::vector<store::JobRecord>> JobService::submitBatch(
     for (std::size_t i = 0; i < submissions.size(); ++i) {
         jobs.push_back(prepare(caller, std::move(submissions[i]), "/jobs/" + std::to_string(i), time));
     }
+    // One producer span for the batch (a span per job would cost more than storing it); every job keeps it.
+    auto submitting = submitSpan(trace, jobs.front().task, jobs.front().queue);
+    submitting.setAttribute("messaging.batch.message_count", static_cast<std::int64_t>(jobs.size()));
+    if (const auto traceParent = traceParentOf(submitting))
+        for (auto& job : jobs) job.traceParent = traceParent;
     bool conflict = false;
     std::vector<store::JobRecord> stored;
+    auto storing = storeSpan(submitting, store_, "submitJobs");
     try {
         stored = co_await store_.submitJobs(std::move(jobs), time);
     } catch (const store::Conflict&) {
         conflict = true;
     }
+    storing.end();
     if (conflict) {
         throw JobError(Kind::conflict, "idempotency-key-reused",
                        "an idempotency key of the batch was used before; nothing was stored");
@@ -235,7 +249,8 @@ boost::asio::awaitable<std::vector<store::JobRecord>> JobService::submitBatch(
     co_return stored;
 }
 
-boost::asio::awaitable<store::JobRecord> JobService::get(identity::Principal caller, std::string id) {
+boost::asio::awaitable<store::JobRecord> JobService::get(identity::Principal caller, std::string id,
+                                                         const obs::Span& trace) {
     // Stamp and time first: a write that commits during the read makes what it read stale.
     const std::optional<std::uint64_t> stamp = store_.localWriteStamp();
     const auto readAt = RecentJobs::Clock::now();
@@ -245,21 +260,27 @@ boost::asio::awaitable<store::JobRecord> JobService::get(identity::Principal cal
             co_return *kept;
         }
     }
+    auto reading = storeSpan(trace, store_, "findJob");
     auto job = co_await store_.findJob(std::move(id));
+    reading.end();
     if (!job || !maySee(caller, *job)) throw JobError(Kind::notFound, "not-found", "no such job");
     if (stamp) recent_.keep(*job, *stamp, readAt);
     co_return std::move(*job);
 }
 
-boost::asio::awaitable<store::JobPage> JobService::list(identity::Principal caller, store::JobQuery query) {
+boost::asio::awaitable<store::JobPage> JobService::list(identity::Principal caller, store::JobQuery query,
+                                                        const obs::Span& trace) {
     const bool seesAll = caller.role == Role::admin || caller.role == Role::auditor;
     if (!seesAll) query.ownerId = caller.userId;  // whatever the query asked for
+    auto reading = storeSpan(trace, store_, "listJobs");
     co_return co_await store_.listJobs(std::move(query));
 }
 
 boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal caller, std::string id,
-                                                            AuditContext context) {
+                                                            AuditContext context, const obs::Span& trace) {
+    auto reading = storeSpan(trace, store_, "findJob");
     auto job = co_await store_.findJob(id);
+    reading.end();
     if (!job || !mayCancel(caller, *job)) {
         // Auditors never get here (the route's policy); for a user, someone else's job does not exist.
         throw JobError(Kind::notFound, "not-found", "no such job");
@@ -267,7 +288,9 @@ boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal 
     if (isTerminal(job->state)) {
         throw JobError(Kind::conflict, "job-finished", "the job has finished already");
     }
+    auto canceling = storeSpan(trace, store_, "cancelJob");
     auto canceled = co_await store_.cancelJob(std::move(id), now());
+    canceling.end();
     if (!canceled) throw JobError(Kind::notFound, "not-found", "no such job");
     // It may have ended between the read above and the cancel: that is the answer for a finished job.
     if (isTerminal(canceled->state) && canceled->state != JobState::canceled) {
@@ -291,9 +314,13 @@ boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal 
 }
 
 boost::asio::awaitable<std::vector<store::JobEventRecord>> JobService::events(identity::Principal caller,
-                                                                              std::string id) {
+                                                                              std::string id,
+                                                                              const obs::Span& trace) {
+    auto reading = storeSpan(trace, store_, "findJob");
     auto job = co_await store_.findJob(id);
+    reading.end();
     if (!job || !maySee(caller, *job)) throw JobError(Kind::notFound, "not-found", "no such job");
+    auto history = storeSpan(trace, store_, "jobEvents");
     co_return co_await store_.jobEvents(std::move(id));
 }
 

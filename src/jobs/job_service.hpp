@@ -18,6 +18,7 @@
 #include "jobs/recent_jobs.hpp"
 #include "jobs/task_registry.hpp"
 #include "obs/metrics.hpp"
+#include "obs/tracer.hpp"
 #include "store/audit_sink.hpp"
 #include "store/job_store.hpp"
 
@@ -110,23 +111,30 @@ class JobService {
 
     // Throws JobError: unknown task or queue, arguments that do not fit the schema (unprocessable, each
     // field named), an idempotency key reused for another request (conflict).
-    boost::asio::awaitable<Submitted> submit(identity::Principal caller, Submission submission);
+    // `trace` is the request's span: the submission and the store call are spans under it, and the job
+    // keeps the submission's context (its run links to it). The same for the `trace` of every method.
+    boost::asio::awaitable<Submitted> submit(identity::Principal caller, Submission submission,
+                                             const obs::Span& trace = obs::Span::off());
     // All or none. Throws JobError like submit (pointers prefixed with "/jobs/<index>").
-    boost::asio::awaitable<std::vector<store::JobRecord>> submitBatch(identity::Principal caller,
-                                                                      std::vector<Submission> submissions);
+    boost::asio::awaitable<std::vector<store::JobRecord>> submitBatch(
+        identity::Principal caller, std::vector<Submission> submissions,
+        const obs::Span& trace = obs::Span::off());
 
     // The job if the caller may see it; JobError notFound otherwise.
-    boost::asio::awaitable<store::JobRecord> get(identity::Principal caller, std::string id);
+    boost::asio::awaitable<store::JobRecord> get(identity::Principal caller, std::string id,
+                                                 const obs::Span& trace = obs::Span::off());
     // The caller's jobs; admins and auditors see everyone's (and may filter by owner).
-    boost::asio::awaitable<store::JobPage> list(identity::Principal caller, store::JobQuery query);
+    boost::asio::awaitable<store::JobPage> list(identity::Principal caller, store::JobQuery query,
+                                                const obs::Span& trace = obs::Span::off());
     // Cancels if the caller owns the job or is an admin; JobError notFound otherwise, conflict when it
     // had finished already. Audited (job.cancel), with the job's owner when it is not the caller.
     boost::asio::awaitable<store::JobRecord> cancel(identity::Principal caller, std::string id,
-                                                    AuditContext context);
+                                                    AuditContext context,
+                                                    const obs::Span& trace = obs::Span::off());
 
     // The job's history, oldest first, if the caller may see the job; JobError notFound otherwise.
-    boost::asio::awaitable<std::vector<store::JobEventRecord>> events(identity::Principal caller,
-                                                                      std::string id);
+    boost::asio::awaitable<std::vector<store::JobEventRecord>> events(
+        identity::Principal caller, std::string id, const obs::Span& trace = obs::Span::off());
 
     // Every queue with its counts by state (the route's policy admits admins and auditors only).
     boost::asio::awaitable<std::vector<QueueOverview>> queues();

@@ -12,6 +12,7 @@
 
 #include "identity/api_token.hpp"
 #include "jobs/attempt_metrics.hpp"
+#include "jobs/job_tracing.hpp"
 #include "jobs/retry.hpp"
 
 namespace rampart::jobs {
@@ -68,7 +69,8 @@ std::string LeaseService::holderFor(const identity::Principal& caller, std::stri
     return holder;
 }
 
-boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, LeaseRequest request) {
+boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, LeaseRequest request,
+                                                  const obs::Span& trace) {
     if (request.queues.empty() || static_cast<int>(request.queues.size()) > kMaxQueues)
         invalid("/queues", "must hold 1 to 32 queue names");
     if (request.max < 1 || request.max > kMaxJobs) invalid("/max", "must be between 1 and 100");
@@ -116,7 +118,8 @@ boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, Le
     }
 
     if (request.wait == std::chrono::seconds(0) || waiters_ == nullptr) {
-        co_return co_await claim(caller, std::move(queues), std::move(tasks), request.max, request.duration);
+        co_return co_await claim(caller, std::move(queues), std::move(tasks), request.max, request.duration,
+                                 trace);
     }
 
     // Long-poll: register, claim, and only then wait, so a wake that comes during the claim is not lost.
@@ -128,13 +131,13 @@ boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, Le
         if (!ticket && !first) {
             // Woken, found nothing, and its place was taken meanwhile: answer what a wait that ended
             // answers, not a 429 for a call that was let in.
-            co_return co_await claim(caller, queues, tasks, request.max, request.duration);
+            co_return co_await claim(caller, queues, tasks, request.max, request.duration, trace);
         }
         if (!ticket) {
             throw JobError(Kind::throttled, "too-many-waiting-leases",
                            "too many lease calls are waiting already; try again shortly");
         }
-        Lease lease = co_await claim(caller, queues, tasks, request.max, request.duration);
+        Lease lease = co_await claim(caller, queues, tasks, request.max, request.duration, trace);
         if (!lease.jobs.empty()) {
             // There may be more than this call took (a batch is one hint), or a hint for another job
             // came in while it claimed: pass it on to the next waiter.
@@ -151,7 +154,7 @@ boost::asio::awaitable<Lease> LeaseService::lease(identity::Principal caller, Le
 boost::asio::awaitable<Lease> LeaseService::claim(const identity::Principal& caller,
                                                   std::vector<std::string> queues,
                                                   std::vector<std::string> tasks, int max,
-                                                  std::chrono::seconds duration) {
+                                                  std::chrono::seconds duration, const obs::Span& trace) {
     const store::Millis time = now();
     // Expired leases first, so that a job whose worker died is leased again even with no in-process
     // workers running; at most once a second, whatever the number of workers polling.
@@ -165,8 +168,15 @@ boost::asio::awaitable<Lease> LeaseService::claim(const identity::Principal& cal
     lease.leaseId = identity::randomToken(16);
     const store::Millis millis = std::chrono::milliseconds(duration).count();
     lease.expires = time + millis;
+    auto claiming = storeSpan(trace, store_, "claimJobs");
     lease.jobs = co_await store_.claimJobs(std::move(queues), std::move(tasks), max,
                                            holderFor(caller, lease.leaseId), millis, time);
+    claiming.end();
+    if (tracer_) {
+        for (const store::JobRecord& job : lease.jobs)
+            lease.traceParents.push_back(obs::formatTraceparent(
+                runContext(tracer_->sampler(), job.id, job.attempts, job.traceParent)));
+    }
     if (metrics_) {
         // The claim starts the attempt (as the store's attempt deadline counts from it); the job was
         // ready since its creation, or its run_at when later.
@@ -264,7 +274,8 @@ Reported LeaseService::reportedOf(JobState state, store::Millis retryAt) {
     return reported;
 }
 
-boost::asio::awaitable<Reported> LeaseService::report(identity::Principal caller, AttemptEnding ending) {
+boost::asio::awaitable<Reported> LeaseService::report(identity::Principal caller, AttemptEnding ending,
+                                                      const obs::Span& trace) {
     const store::Millis time = now();
     store::AttemptReport stored = co_await outcomeOf(caller, ending, time);
     const store::Millis retryAt = stored.outcome.retryAt;
@@ -272,16 +283,26 @@ boost::asio::awaitable<Reported> LeaseService::report(identity::Principal caller
     // the attempt ran, for the metrics.
     std::vector<store::AttemptReport> reports;
     reports.push_back(std::move(stored));
+    auto storing = storeSpan(trace, store_, "finishAttempts");
     auto finished = co_await store_.finishAttempts(std::move(reports), time);
+    storing.end();
     if (metrics_) recordReported(*metrics_, finished, time, true);
+    recordRuns(finished, time);
     std::optional<JobState> state;
     if (!finished.empty() && finished.front()) state = finished.front()->state;
     if (!state) co_await refuse(std::move(caller), std::move(ending.jobId));
     co_return reportedOf(state.value_or(JobState::dead), retryAt);
 }
 
+void LeaseService::recordRuns(const std::vector<std::optional<store::FinishedAttempt>>& finished,
+                              store::Millis time) {
+    if (!tracer_) return;
+    for (const auto& attempt : finished)
+        if (attempt) recordReportedRun(*tracer_, *attempt, time);
+}
+
 boost::asio::awaitable<std::vector<BatchReported>> LeaseService::reportMany(
-    identity::Principal caller, std::vector<AttemptEnding> endings) {
+    identity::Principal caller, std::vector<AttemptEnding> endings, const obs::Span& trace) {
     if (endings.empty() || endings.size() > kMaxReports) invalid("/reports", "must hold 1 to 100 reports");
     const store::Millis time = now();
     std::vector<BatchReported> answers(endings.size());
@@ -299,8 +320,11 @@ boost::asio::awaitable<std::vector<BatchReported>> LeaseService::reportMany(
     if (toStore.empty()) co_return answers;
     std::vector<store::Millis> retryAts;
     for (const auto& stored : toStore) retryAts.push_back(stored.outcome.retryAt);
+    auto storing = storeSpan(trace, store_, "finishAttempts");
     auto finished = co_await store_.finishAttempts(std::move(toStore), time);
+    storing.end();
     if (metrics_) recordReported(*metrics_, finished, time, true);
+    recordRuns(finished, time);
     for (std::size_t k = 0; k < storedAt.size(); ++k) {
         const std::size_t i = storedAt[k];
         if (finished.at(k)) {

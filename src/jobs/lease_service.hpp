@@ -28,6 +28,7 @@
 #include "jobs/lease_waiters.hpp"
 #include "jobs/task_registry.hpp"
 #include "obs/metrics.hpp"
+#include "obs/tracer.hpp"
 #include "store/job_store.hpp"
 
 namespace rampart::jobs {
@@ -55,6 +56,9 @@ struct Lease {
     store::Millis expires =
         0;  // the longest a job's lease lasts; each job's own (leaseExpires) may be shorter
     std::vector<store::JobRecord> jobs;  // running, leased to the caller; possibly none
+    // With tracing on, each job's run context (jobs[i]'s is traceParents[i]): the worker sends it as the
+    // traceparent of its reports on the job, and its own spans of the run are its children.
+    std::vector<std::string> traceParents{};
 };
 
 struct Heartbeat {
@@ -108,6 +112,9 @@ class LeaseService {
     // External workers' attempts are recorded here (set before serving; without, nothing is recorded):
     // the wait when a job is leased, the run time, outcome and where the job went when it is reported.
     void recordTo(obs::JobMetrics* metrics) { metrics_ = metrics; }
+    // With a tracer, leases carry each job's run context and reported ends record the run spans; the
+    // store calls are spans under each call's `trace`, the request's span.
+    void traceTo(obs::Tracer* tracer) { tracer_ = tracer; }
 
     // Leases up to request.max queued jobs of request.queues (highest priority, then earliest run_at),
     // each counting an attempt. With none ready and request.wait > 0, waits for one (up to request.wait,
@@ -116,7 +123,8 @@ class LeaseService {
     // refused queue named by its pointer "/queues/<i>") when the caller may not lease from one of the
     // queues; then nothing is leased; throttled ("too-many-waiting-leases") when the caller's account, or
     // the node, has as many lease calls waiting as it allows.
-    boost::asio::awaitable<Lease> lease(identity::Principal caller, LeaseRequest request);
+    boost::asio::awaitable<Lease> lease(identity::Principal caller, LeaseRequest request,
+                                        const obs::Span& trace = obs::Span::off());
 
     // Each throws JobError notFound or conflict "lease-lost" by the rules above, and invalid for values
     // out of range (a lease id that is not one we could have issued included).
@@ -130,12 +138,14 @@ class LeaseService {
     // the job stays leased). A failure with `retry` waits for its back-off (the task type's
     // RetryPolicy, as the in-process workers do) while attempts remain, else the job is dead; without,
     // it is dead now. A job whose cancel was requested ends canceled either way.
-    boost::asio::awaitable<Reported> report(identity::Principal caller, AttemptEnding ending);
+    boost::asio::awaitable<Reported> report(identity::Principal caller, AttemptEnding ending,
+                                            const obs::Span& trace = obs::Span::off());
     // Up to kMaxReports endings in one store write (the worker API's batch route). Each is accepted or
     // refused on its own, by the rules of report(); throws JobError invalid only for a batch of none or
     // too many.
     boost::asio::awaitable<std::vector<BatchReported>> reportMany(identity::Principal caller,
-                                                                  std::vector<AttemptEnding> endings);
+                                                                  std::vector<AttemptEnding> endings,
+                                                                  const obs::Span& trace = obs::Span::off());
 
     [[nodiscard]] static std::string holderFor(const identity::Principal& caller, std::string_view leaseId);
 
@@ -149,7 +159,9 @@ class LeaseService {
     // One claim: expired leases taken back first (at most once per kRecoveryInterval), then the jobs.
     boost::asio::awaitable<Lease> claim(const identity::Principal& caller, std::vector<std::string> queues,
                                         std::vector<std::string> tasks, int max,
-                                        std::chrono::seconds duration);
+                                        std::chrono::seconds duration, const obs::Span& trace);
+    // The run spans of the attempts whose ends were reported (with a tracer).
+    void recordRuns(const std::vector<std::optional<store::FinishedAttempt>>& finished, store::Millis time);
     [[nodiscard]] store::Millis now() const;
 
     store::JobStore& store_;
@@ -160,6 +172,7 @@ class LeaseService {
     std::atomic<store::Millis> lastRecovery_{0};
     LeaseWaiters* waiters_ = nullptr;
     obs::JobMetrics* metrics_ = nullptr;
+    obs::Tracer* tracer_ = nullptr;
 };
 
 }  // namespace rampart::jobs

@@ -14,6 +14,7 @@
 #include <boost/json/parse.hpp>
 
 #include "identity/api_token.hpp"
+#include "jobs/job_tracing.hpp"
 
 namespace rampart::jobs {
 namespace {
@@ -233,6 +234,15 @@ boost::asio::awaitable<void> Scheduler::handle(const store::ScheduleRecord& sche
                     skipReason = std::string("the job was refused: ") + error.what();
                 }
             }
+        }
+        obs::Span tick;
+        if (job && settings_.tracer) {
+            tick = settings_.tracer->start("schedule " + job->task, obs::SpanKind::producer, nullptr);
+            tick.setAttribute("rampart.schedule.id", schedule.id);
+            tick.setAttribute("rampart.job.id", job->id);
+            tick.setAttribute("rampart.job.task", job->task);
+            tick.setAttribute("rampart.job.queue", job->queue);
+            job->traceParent = traceParentOf(tick);
         }
         store::TickWrite write{
             .scheduleId = schedule.id, .revision = schedule.revision, .holder = settings_.holder};

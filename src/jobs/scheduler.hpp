@@ -34,6 +34,9 @@ struct SchedulerSettings {
     // schedules.max_jobs_per_owner_per_minute: jobs this scheduler submits for one owner's schedules in
     // any 60 seconds; a tick beyond it is recorded as skipped, with why, and submits nothing.
     int maxJobsPerOwnerPerMinute = 600;
+    // Each tick that submits a job starts a trace of its own (a producer span), which the job keeps, so
+    // its runs link to it as a request's jobs link to the request. Null: no tracing.
+    obs::Tracer* tracer = nullptr;
 };
 
 // What one round did, for tests, logs and metrics.

@@ -20,6 +20,7 @@
 #include <boost/json/value.hpp>
 
 #include "core/job_state.hpp"
+#include "obs/tracer.hpp"
 
 namespace rampart::egress {
 class EgressClient;
@@ -43,6 +44,8 @@ struct TaskContext {
     const CancelToken& cancel;
     std::function<void(int percent, std::string_view message)> progress;
     egress::EgressClient* egress = nullptr;  // the only way a task may reach the network
+    // The attempt's run span (off without tracing): a handler's own spans are its children.
+    const obs::Span& trace = obs::Span::off();
 };
 
 // Thrown by a handler for a failure worth reporting as the job's error (safe to show its owner). Any

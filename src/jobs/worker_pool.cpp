@@ -19,7 +19,9 @@
 
 #include "identity/api_token.hpp"
 #include "jobs/attempt_metrics.hpp"
+#include "jobs/job_tracing.hpp"
 #include "jobs/retry.hpp"
+#include "obs/app_log.hpp"
 
 namespace rampart::jobs {
 
@@ -311,6 +313,7 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     if (series) obs::JobMetrics::attemptStarted(*series, (now() - std::max(job.created, job.runAt)) / 1000.0);
     asio::co_spawn(io_, keepLease(running), asio::detached);
 
+    obs::Span run = settings_.tracer ? startRun(*settings_.tracer, job) : obs::Span();
     const TaskType* type = registry_.find(job.task);
     json::value result;
     std::string error;
@@ -335,13 +338,15 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
                                                               std::string(message.substr(0, 200)), now()),
                                         asio::detached);
                                 },
-                            .egress = egress_};
+                            .egress = egress_,
+                            .trace = run};
         try {
             result = co_await type->handler(context);
             ok = true;
         } catch (const TaskFailed& failure) {
             error = failure.what();
         } catch (const std::exception& failure) {
+            obs::LogTrace logTrace(run);
             spdlog::warn("workers: job {} ({}) threw: {}", job.id, job.task, failure.what());
             error = "the task failed unexpectedly";
         }
@@ -376,6 +381,13 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
                                                                      : Outcome::failed,
                                           ran);
         }
+        // The outcome's kind, never the error text: a handler's message may quote its arguments.
+        run.setAttribute("rampart.job.outcome", ok                         ? "succeeded"
+                                                : running->cancelRequested ? "canceled"
+                                                : running->timedOut        ? "timed_out"
+                                                                           : "failed");
+        if (!ok) run.setStatus(obs::SpanStatus::error);
+        run.end();
         store::JobOutcome outcome;
         outcome.succeeded = ok;
         if (ok) {

@@ -51,6 +51,7 @@ struct WorkerSettings {
     bool recoverLeases = true;  // take back expired leases (store-wide: one pool per process is enough)
     obs::WorkerMetrics* metrics = nullptr;  // running jobs; null: not counted
     obs::JobMetrics* jobMetrics = nullptr;  // job latencies, attempts, retries, dead, leases lost; null: none
+    obs::Tracer* tracer = nullptr;          // a run span per attempt (jobs/job_tracing.hpp); null: none
 };
 
 class WorkerPool {

@@ -140,12 +140,12 @@ class Client:
     def request(self, method: str, path: str, *, json: Any = _UNSET,
                 params: Mapping[str, Any] | None = None, safe_to_repeat: bool | None = None,
                 max_retries: int | None = None, timeout: float | None = None,
-                body: bytes | None = None) -> requests.Response:
+                body: bytes | None = None, traceparent: str | None = None) -> requests.Response:
         """Sends one request (``path`` under the server's URL) and answers the 2xx response, or raises.
 
         ``safe_to_repeat`` says whether a broken connection may be retried; by default only GET is.
         ``timeout`` replaces the client's own for this request. ``body`` is a JSON body already
-        encoded (in place of ``json``).
+        encoded (in place of ``json``). ``traceparent`` (W3C Trace Context) puts the request in that trace.
         """
         if safe_to_repeat is None:
             safe_to_repeat = method.upper() in ("GET", "HEAD")
@@ -155,6 +155,8 @@ class Client:
             headers["Authorization"] = "Bearer " + self._token.reveal()
         if body is not None:
             headers["Content-Type"] = "application/json"
+        if traceparent:
+            headers["traceparent"] = traceparent
         if params:
             params = {k: v for k, v in params.items() if v is not None}
         attempt = 0
@@ -410,21 +412,23 @@ class Client:
         answer = self._json("POST", "/api/v1/worker/lease", json=body, timeout=timeout)
         return list(answer.get("jobs", []))
 
-    def heartbeat(self, job_id: str, lease_id: str, lease_seconds: int | None = None) -> dict[str, Any]:
-        """Extends a lease; the answer has ``lease_expires`` and ``cancel_requested``."""
+    def heartbeat(self, job_id: str, lease_id: str, lease_seconds: int | None = None, *,
+                  traceparent: str | None = None) -> dict[str, Any]:
+        """Extends a lease; the answer has ``lease_expires`` and ``cancel_requested``. ``traceparent``
+        is the leased job's (its run's trace context), when the server traces."""
         body: dict[str, Any] = {"lease_id": lease_id}
         if lease_seconds is not None:
             body["lease_seconds"] = lease_seconds
         return dict(self._json("POST", f"/api/v1/worker/jobs/{quote(job_id, safe='')}/heartbeat",
-                               json=body, safe_to_repeat=True))
+                               json=body, safe_to_repeat=True, traceparent=traceparent))
 
     def report_progress(self, job_id: str, lease_id: str, percent: int,
-                        message: str | None = None) -> None:
+                        message: str | None = None, *, traceparent: str | None = None) -> None:
         body: dict[str, Any] = {"lease_id": lease_id, "percent": int(percent)}
         if message is not None:
             body["message"] = message
         self.request("POST", f"/api/v1/worker/jobs/{quote(job_id, safe='')}/progress", json=body,
-                     safe_to_repeat=True)
+                     safe_to_repeat=True, traceparent=traceparent)
 
     def complete(self, job_id: str, lease_id: str, result: Any = None) -> dict[str, Any]:
         return dict(self._json("POST", f"/api/v1/worker/jobs/{quote(job_id, safe='')}/complete",

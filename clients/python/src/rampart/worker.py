@@ -67,6 +67,13 @@ class Context:
         return f"Context(job={self.job.id!r}, task={self.job.task!r}, attempt={self.attempt})"
 
     @property
+    def traceparent(self) -> str | None:
+        """This attempt's run span as a W3C ``traceparent``, when the server exports traces: make your
+        own spans its children (with OpenTelemetry: ``propagate.extract({"traceparent": ...})``). The
+        worker sends it with the job's heartbeats and progress, so the server's spans join the run."""
+        return self.job.raw.get("traceparent")
+
+    @property
     def attempt(self) -> int:
         """This attempt's number, from 1."""
         return self.job.attempts
@@ -100,7 +107,8 @@ class Context:
         if self.lost:
             return
         try:
-            self._worker.client.report_progress(self.job.id, self.lease_id, percent, message)
+            self._worker.client.report_progress(self.job.id, self.lease_id, percent, message,
+                                                traceparent=self.traceparent)
         except (LeaseLost, NotFound):
             self._worker._lose(self, "lease lost")
 
@@ -621,7 +629,8 @@ class Worker:
                     continue
                 run.next_beat = now + interval
                 try:
-                    answer = self.client.heartbeat(ctx.job.id, ctx.lease_id, self.lease_seconds)
+                    answer = self.client.heartbeat(ctx.job.id, ctx.lease_id, self.lease_seconds,
+                                                   traceparent=ctx.traceparent)
                 except (LeaseLost, NotFound):
                     if not run.reported:  # else its report landed first: nothing is lost
                         self._lose(ctx, "lease lost")

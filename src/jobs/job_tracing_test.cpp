@@ -1,0 +1,227 @@
+// A job's trace from its submission to its run: the submission's context stored with the job, the store
+// calls as spans, and the run in its own trace linked back, by the in-process workers and through the
+// worker API alike; with tracing off, nothing is kept.
+#include "jobs/job_tracing.hpp"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "jobs/builtin_tasks.hpp"
+#include "jobs/job_service.hpp"
+#include "jobs/lease_service.hpp"
+#include "jobs/worker_pool.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "testing/audit_key.hpp"
+#include "testing/recording_span_sink.hpp"
+#include "testing/run_to_completion.hpp"
+#include "testing/temp_directory.hpp"
+
+namespace rampart::jobs {
+namespace {
+
+using namespace std::chrono_literals;
+using identity::Principal;
+using identity::Role;
+using testing::RecordingSpanSink;
+using testing::runToCompletion;
+
+Principal user() {
+    return Principal{.userId = "alice", .username = "alice", .role = Role::user, .scopes = {"*"}};
+}
+
+Principal worker() {
+    return Principal{.userId = "w1", .username = "w1", .role = Role::worker, .scopes = {"*"}};
+}
+
+const obs::SpanData* find(const std::vector<obs::SpanData>& spans, std::string_view name) {
+    for (const auto& span : spans)
+        if (span.name == name) return &span;
+    return nullptr;
+}
+
+class JobTracingTest : public ::testing::Test {
+  protected:
+    JobTracingTest() : store_(dir_.path() / "rampart.db") {
+        store_.setAuditKey(rampart::testing::testAuditKey());
+        store_.migrate();
+        for (auto [id, role] : {std::pair{"alice", "user"}, {"w1", "worker"}}) {
+            store::UserRecord account;
+            account.id = id;
+            account.username = id;
+            account.role = role;
+            runToCompletion(store_.createUser(account));
+        }
+        addBuiltinTasks(registry_);
+    }
+    ~JobTracingTest() override {
+        if (pool_) pool_->stop();
+        store_.close();
+    }
+
+    store::JobRecord submitTraced(const obs::Span& parent, std::string task = "echo") {
+        Submission submission;
+        submission.task = std::move(task);
+        // noop takes no arguments; echo's reach no span.
+        submission.args = submission.task == "noop" ? boost::json::object{} : boost::json::object{{"n", 1}};
+        return runToCompletion(service_.submit(user(), std::move(submission), parent)).job;
+    }
+
+    store::JobRecord stored(const std::string& id) { return *runToCompletion(store_.findJob(id)); }
+
+    store::JobRecord waitFinished(const std::string& id) {
+        for (int i = 0; i < 500; ++i) {
+            auto current = stored(id);
+            if (isTerminal(current.state)) return current;
+            std::this_thread::sleep_for(20ms);
+        }
+        return stored(id);
+    }
+
+    rampart::testing::TempDirectory dir_;
+    store::SqliteStore store_;
+    TaskRegistry registry_;
+    JobService service_{store_, store_, registry_, JobsSettings{}};
+    std::shared_ptr<RecordingSpanSink> sink_ = std::make_shared<RecordingSpanSink>();
+    obs::Tracer tracer_{{}, sink_};
+    std::unique_ptr<WorkerPool> pool_;
+};
+
+TEST_F(JobTracingTest, ASubmissionIsAProducerSpanTheJobKeepsWithItsStoreCallUnderIt) {
+    std::string serverSpanId;
+    store::JobRecord job;
+    {
+        auto request = tracer_.start("POST /api/v1/jobs", obs::SpanKind::server, nullptr);
+        serverSpanId = obs::toHex(request.context().spanId);
+        job = submitTraced(request);
+    }
+    const auto spans = sink_->spans();
+    const auto* submit = find(spans, "submit echo");
+    const auto* storeCall = find(spans, "submitJob");
+    ASSERT_TRUE(submit && storeCall);
+    EXPECT_EQ(submit->kind, obs::SpanKind::producer);
+    EXPECT_EQ(obs::toHex(submit->parentSpanId), serverSpanId);
+    EXPECT_EQ(RecordingSpanSink::attribute(*submit, "rampart.job.id"), job.id);
+    EXPECT_EQ(storeCall->kind, obs::SpanKind::client);
+    EXPECT_EQ(storeCall->parentSpanId, submit->context.spanId);
+    EXPECT_EQ(RecordingSpanSink::attribute(*storeCall, "db.system"), "sqlite");
+    EXPECT_EQ(RecordingSpanSink::attribute(*storeCall, "db.operation.name"), "submitJob");
+    // The stored job names the submission, as read back from the store.
+    EXPECT_EQ(stored(job.id).traceParent, obs::formatTraceparent(submit->context));
+    // No argument reaches a span.
+    for (const auto& span : spans)
+        for (const auto& attribute : span.attributes)
+            EXPECT_EQ(RecordingSpanSink::attribute(span, attribute.key).find("\"n\""), std::string::npos);
+}
+
+TEST_F(JobTracingTest, ABatchIsOneSubmissionSpanEveryJobKeeps) {
+    auto request = tracer_.start("POST /api/v1/jobs/batch", obs::SpanKind::server, nullptr);
+    std::vector<Submission> batch(3);
+    for (auto& submission : batch) {
+        submission.task = "noop";
+        submission.args = boost::json::object{};
+    }
+    auto jobs = runToCompletion(service_.submitBatch(user(), std::move(batch), request));
+    request.end();
+    const auto spans = sink_->spans();
+    const auto* submit = find(spans, "submit noop");
+    ASSERT_TRUE(submit);
+    EXPECT_EQ(RecordingSpanSink::attribute(*submit, "messaging.batch.message_count"), "3");
+    for (const auto& job : jobs)
+        EXPECT_EQ(stored(job.id).traceParent, obs::formatTraceparent(submit->context));
+}
+
+TEST_F(JobTracingTest, WithTracingOffAJobKeepsNoContext) {
+    auto job = submitTraced(obs::Span::off());
+    EXPECT_FALSE(stored(job.id).traceParent.has_value());
+    EXPECT_TRUE(sink_->spans().empty());
+}
+
+TEST_F(JobTracingTest, AnInProcessRunIsItsOwnTraceLinkedToTheSubmission) {
+    pool_ = std::make_unique<WorkerPool>(store_, registry_,
+                                         WorkerSettings{.pollInterval = 20ms, .tracer = &tracer_}, nullptr);
+    pool_->start();
+    obs::SpanContext submission;
+    store::JobRecord job;
+    {
+        auto request = tracer_.start("POST /api/v1/jobs", obs::SpanKind::server, nullptr);
+        job = submitTraced(request);
+        submission = *obs::parseTraceparent(*job.traceParent);
+    }
+    pool_->notify();
+    EXPECT_EQ(waitFinished(job.id).state, JobState::succeeded);
+    pool_->stop();
+    const auto spans = sink_->spans();
+    const auto* run = find(spans, "run echo");
+    ASSERT_TRUE(run);
+    EXPECT_EQ(run->kind, obs::SpanKind::consumer);
+    EXPECT_NE(run->context.traceId, submission.traceId) << "the worker's trace is its own";
+    EXPECT_EQ(run->parentSpanId, obs::SpanId{});
+    ASSERT_EQ(run->links.size(), 1u);
+    EXPECT_EQ(run->links[0].context.traceId, submission.traceId);
+    EXPECT_EQ(run->links[0].context.spanId, submission.spanId);
+    EXPECT_EQ(RecordingSpanSink::attribute(*run, "rampart.job.id"), job.id);
+    EXPECT_EQ(RecordingSpanSink::attribute(*run, "rampart.job.queue"), "default");
+    EXPECT_EQ(RecordingSpanSink::attribute(*run, "rampart.job.task"), "echo");
+    EXPECT_EQ(RecordingSpanSink::attribute(*run, "rampart.job.attempt"), "1");
+    EXPECT_EQ(RecordingSpanSink::attribute(*run, "rampart.job.outcome"), "succeeded");
+    EXPECT_EQ(run->status, obs::SpanStatus::unset);
+    // The ids any node derives for this attempt.
+    EXPECT_EQ(run->context.spanId, runContext(tracer_.sampler(), job.id, 1, job.traceParent).spanId);
+}
+
+TEST_F(JobTracingTest, AnExternalRunIsRecordedWhenReportedUnderTheContextItsLeaseGave) {
+    LeaseService leases(store_, registry_, JobsSettings{});
+    leases.traceTo(&tracer_);
+    store::JobRecord job;
+    {
+        auto request = tracer_.start("POST /api/v1/jobs", obs::SpanKind::server, nullptr);
+        job = submitTraced(request, "noop");
+    }
+    const auto submission = *obs::parseTraceparent(*job.traceParent);
+    auto lease = runToCompletion(leases.lease(worker(), LeaseRequest{.queues = {"default"}, .max = 5}));
+    ASSERT_EQ(lease.jobs.size(), 1u);
+    ASSERT_EQ(lease.traceParents.size(), 1u);
+    const auto given = obs::parseTraceparent(lease.traceParents[0]);
+    ASSERT_TRUE(given);
+    EXPECT_TRUE(given->sampled);
+    EXPECT_NE(given->traceId, submission.traceId);
+
+    runToCompletion(leases.report(worker(), AttemptEnding{.jobId = job.id,
+                                                          .leaseId = lease.leaseId,
+                                                          .succeeded = false,
+                                                          .error = "broke",
+                                                          .retry = false}));
+    const auto spans = sink_->spans();
+    const auto* run = find(spans, "run noop");
+    ASSERT_TRUE(run);
+    EXPECT_EQ(run->context.traceId, given->traceId);
+    EXPECT_EQ(run->context.spanId, given->spanId);
+    ASSERT_EQ(run->links.size(), 1u);
+    EXPECT_EQ(run->links[0].context.spanId, submission.spanId);
+    EXPECT_EQ(run->status, obs::SpanStatus::error);
+    EXPECT_EQ(RecordingSpanSink::attribute(*run, "rampart.job.state"), "dead");
+    EXPECT_EQ(run->statusMessage, "") << "a worker's error text is not exported";
+    EXPECT_LE(run->startUnixNanos, run->endUnixNanos);
+}
+
+TEST_F(JobTracingTest, ARunIsRecordedAsItsSubmissionWasAndEachAttemptHasItsOwnSpan) {
+    obs::Tracer keepsNone({.kind = obs::SamplerKind::parentBasedAlwaysOff}, sink_);
+    auto unsampled = keepsNone.start("POST /api/v1/jobs", obs::SpanKind::server, nullptr);
+    auto job = submitTraced(unsampled);
+    ASSERT_TRUE(job.traceParent);
+    // A parent-based sampler follows the submission: an unrecorded request's job runs unrecorded,
+    EXPECT_FALSE(runContext(tracer_.sampler(), job.id, 1, job.traceParent).sampled);
+    // and a new trace (a job submitted with tracing off) is the sampler's own decision.
+    EXPECT_TRUE(runContext(tracer_.sampler(), job.id, 1, std::nullopt).sampled);
+    auto first = runContext(tracer_.sampler(), job.id, 1, job.traceParent);
+    auto again = runContext(tracer_.sampler(), job.id, 1, job.traceParent);
+    auto second = runContext(tracer_.sampler(), job.id, 2, job.traceParent);
+    EXPECT_EQ(first.traceId, again.traceId);
+    EXPECT_EQ(first.spanId, again.spanId);
+    EXPECT_NE(first.traceId, second.traceId);
+    EXPECT_FALSE(first.remote);
+}
+
+}  // namespace
+}  // namespace rampart::jobs
