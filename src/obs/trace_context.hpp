@@ -20,7 +20,7 @@ struct SpanContext {
     bool sampled = false;
     // Came from outside (a request header): its sampled flag is trusted only when the settings say so.
     bool remote = false;
-    std::string traceState;  // the tracestate header, passed on unchanged (empty when absent or refused)
+    std::string traceState{};  // the tracestate header, passed on unchanged (empty when absent or refused)
 
     // Neither id is all zeros (W3C: such a header is invalid).
     [[nodiscard]] bool valid() const;
