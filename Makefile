@@ -21,7 +21,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
 .PHONY: run test deps build layers check-format security-table format fuzz security sanitize tsan bench bench-peers bench-scripts clean python-sdk \
-	openapi-lint deploy-check alerts-check
+	openapi-lint deploy-check alerts-check otlp-receiver
 
 run: deps build
 	./$(BUILD_DIR)/rampart serve  # creates ./var (mode 0700) itself
@@ -32,7 +32,7 @@ test: deps
 	$(call STAGE,$(MAKE) --no-print-directory build,build)
 	$(call STAGE,$(MAKE) --no-print-directory layers check-format security-table,layers and format)
 	$(call STAGE,$(MAKE) --no-print-directory alerts-check,alert rules)
-	$(call STAGE,cd $(BUILD_DIR) && ctest --output-on-failure,ctest)
+	$(call STAGE,$(MAKE) --no-print-directory otlp-receiver && cd $(BUILD_DIR) && ctest --output-on-failure,ctest)
 	$(call STAGE,$(MAKE) --no-print-directory python-sdk,python sdk)
 	$(call STAGE,$(MAKE) --no-print-directory openapi-lint,openapi lint)
 	$(call STAGE,$(MAKE) --no-print-directory deploy-check,deploy check)
@@ -75,6 +75,18 @@ $(REDOCLY): tools/openapi/package.json tools/openapi/package-lock.json
 openapi-lint: deps build $(REDOCLY)
 	bash tools/openapi/fetch.sh $(BUILD_DIR)/rampart $(BUILD_DIR)/openapi.json
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config redocly.yaml $(BUILD_DIR)/openapi.json
+
+# The test OTLP receiver (tests/otlp/receiver.js; src/testing/otlp_receiver.hpp) decodes what the exporter
+# sends with the official generated code of opentelemetry-proto, from @opentelemetry/otlp-proto-exporter-base
+# pinned by tests/otlp/package-lock.json and installed with `npm ci` into $(BUILD_DIR)/otlp-receiver
+# (git-ignored), again only when the lock file changes. ctest needs it: make test installs it first.
+OTLP_RECEIVER = $(BUILD_DIR)/otlp-receiver/node_modules/.installed
+$(OTLP_RECEIVER): tests/otlp/package.json tests/otlp/package-lock.json
+	rm -rf $(BUILD_DIR)/otlp-receiver && mkdir -p $(BUILD_DIR)/otlp-receiver
+	cp tests/otlp/package.json tests/otlp/package-lock.json $(BUILD_DIR)/otlp-receiver/
+	cd $(BUILD_DIR)/otlp-receiver && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+otlp-receiver: deps $(OTLP_RECEIVER)
 
 # The deployment files (deploy/, docs/deployment.md), offline: `systemd-analyze verify` (no warning allowed)
 # and `systemd-analyze security --offline=true` on deploy/systemd/rampart.service, whose exposure score must

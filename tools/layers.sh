@@ -12,7 +12,7 @@ LAYERS=(
     "core crypto"
     "net obs"
     "store redis egress"
-    "identity ratelimit"
+    "identity ratelimit otlp"
     "jobs"
     "http"
     "api"

@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -23,6 +24,8 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "core/strict_json.hpp"
+#include "egress/egress_client.hpp"
+#include "egress/url.hpp"
 #include "identity/jwt.hpp"
 #include "identity/oidc.hpp"
 #include "identity/principal.hpp"
@@ -36,6 +39,7 @@ namespace rampart {
 namespace {
 
 constexpr std::string_view kEnvPrefix = "RAMPART_";
+constexpr std::string_view kOtelPrefix = "OTEL_";
 constexpr std::string_view kSecretKeyVariable = "RAMPART_SECRET_KEY";
 constexpr std::string_view kOverrideOrigin = "command-line override";
 constexpr std::uint64_t kMaxSize = std::numeric_limits<std::size_t>::max();
@@ -198,6 +202,30 @@ class RawValue {
         }
         return result;
     }
+
+    // A number from min to max: a TOML float or integer, or decimal text.
+    [[nodiscard]] double real(double min, double max) const {
+        std::optional<double> value;
+        std::string shown;
+        if (node_ != nullptr) {
+            if (node_->is_floating_point()) value = node_->as_floating_point()->get();
+            if (node_->is_integer()) value = static_cast<double>(node_->as_integer()->get());
+            if (!value) fail(fmt::format("must be a number, not {}", tomlTypeName(*node_)));
+            shown = fmt::format("{}", *value);
+        } else {
+            const std::string_view text = trim(text_);
+            double parsed = 0;
+            const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+            if (!text.empty() && ec == std::errc{} && ptr == text.data() + text.size()) value = parsed;
+            shown = std::string(text_);
+        }
+        if (!value || !(*value >= min && *value <= max))  // NaN fails both
+            fail(fmt::format("must be a number from {} to {}", min, max) + got(shown));
+        return *value;
+    }
+
+    // Text from the environment or the command line (not a TOML node).
+    [[nodiscard]] bool isText() const { return node_ == nullptr; }
 
     [[nodiscard]] std::chrono::milliseconds milliseconds(std::uint64_t min) const {
         return std::chrono::milliseconds(static_cast<std::int64_t>(number(min, kMaxTimeoutMs)));
@@ -386,6 +414,124 @@ std::map<std::string, ratelimit::Rate> parseTokenRates(const RawValue& value) {
         }
     }
     return rates;
+}
+
+// %XX escapes decoded (OpenTelemetry's comma-separated key=value variables, W3C Baggage's encoding);
+// nullopt on a broken escape.
+std::optional<std::string> percentDecoded(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out += text[i];
+            continue;
+        }
+        if (i + 2 >= text.size()) return std::nullopt;
+        const int high = hex(text[i + 1]);
+        const int low = hex(text[i + 2]);
+        if (high < 0 || low < 0) return std::nullopt;
+        out += static_cast<char>(high * 16 + low);
+        i += 2;
+    }
+    return out;
+}
+
+// "k=v,k2=v2" as OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS write it: blanks around items,
+// keys and values trimmed, values percent-decoded, empty items skipped. `fail` (which throws) is never
+// given a value (a header's may be a credential): it names the item by its position.
+std::vector<std::pair<std::string, std::string>> otelPairs(std::string_view text,
+                                                           const std::function<void(std::string)>& fail) {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    std::size_t position = 0;
+    while (!text.empty()) {
+        const auto comma = text.find(',');
+        const std::string_view item = trim(text.substr(0, comma));
+        text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+        if (item.empty()) continue;
+        ++position;
+        const auto equals = item.find('=');
+        if (equals == std::string_view::npos || trim(item.substr(0, equals)).empty())
+            fail(fmt::format("entry {} must be key=value", position));
+        auto key = percentDecoded(trim(item.substr(0, equals)));
+        auto value = percentDecoded(trim(item.substr(equals + 1)));
+        if (!key || !value) fail(fmt::format("entry {} has a broken %XX escape", position));
+        pairs.emplace_back(std::move(*key), std::move(*value));
+    }
+    return pairs;
+}
+
+// telemetry.endpoint and traces_endpoint: empty (off), or an http(s) URL the egress client accepts. The
+// message does not repeat the URL: a collector's URL may carry a key in its query.
+std::string parseCollectorUrl(const RawValue& value) {
+    std::string text = value.text();
+    if (text.empty()) return text;
+    if (!text.starts_with("http://") && !text.starts_with("https://"))
+        value.fail("must be an http:// or https:// URL (OTLP/HTTP), or empty for no tracing");
+    std::string why;
+    if (!egress::parseUrl(text, &why)) value.fail("the URL " + why);
+    return text;
+}
+
+obs::SamplerKind parseSampler(const RawValue& value) {
+    const std::string text = value.text();
+    using Kind = obs::SamplerKind;
+    constexpr std::pair<std::string_view, Kind> kSamplers[] = {
+        {"always_on", Kind::alwaysOn},
+        {"always_off", Kind::alwaysOff},
+        {"traceidratio", Kind::traceIdRatio},
+        {"parentbased_always_on", Kind::parentBasedAlwaysOn},
+        {"parentbased_always_off", Kind::parentBasedAlwaysOff},
+        {"parentbased_traceidratio", Kind::parentBasedTraceIdRatio},
+    };
+    for (const auto& [name, kind] : kSamplers)
+        if (text == name) return kind;
+    value.fail(
+        "must be one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, "
+        "parentbased_traceidratio" +
+        value.got(text));
+}
+
+std::vector<std::pair<std::string, std::string>> parseResourceAttributes(const RawValue& value) {
+    // A TOML table is taken as written; text is OpenTelemetry's format (OTEL_RESOURCE_ATTRIBUTES).
+    auto pairs =
+        value.isText() ? otelPairs(value.text(), [&](std::string why) { value.fail(why); }) : value.entries();
+    for (const auto& [key, text] : pairs)
+        if (key.empty()) value.fail("a key is empty");
+    return pairs;
+}
+
+// The collector's headers, from headers_file (one or more lines in the comma format; # starts a comment
+// line) or OTEL_EXPORTER_OTLP_HEADERS. Each must be one egress::requestHeaderProblem lets through: no
+// CR/LF/NUL, no framing header. Errors name the source and the header (never the value).
+std::vector<std::pair<std::string, SecretString>> parseHeaders(std::string_view text,
+                                                               std::string_view source) {
+    auto fail = [&](std::string why) {
+        throw ConfigError(fmt::format("invalid collector headers (from {}): {}", source, why));
+    };
+    std::vector<std::pair<std::string, SecretString>> headers;
+    std::string_view rest = text;
+    while (!rest.empty()) {
+        const auto newline = rest.find('\n');
+        std::string_view line = rest.substr(0, newline);
+        rest = newline == std::string_view::npos ? std::string_view{} : rest.substr(newline + 1);
+        if (line.ends_with('\r')) line.remove_suffix(1);
+        if (trim(line).starts_with('#')) continue;
+        for (auto& [name, value] : otelPairs(line, fail)) {
+            if (auto problem = egress::requestHeaderProblem(name, value)) {
+                sodium_memzero(value.data(), value.size());
+                fail(*problem);
+            }
+            headers.emplace_back(std::move(name), SecretString(std::move(value)));
+        }
+    }
+    if (headers.empty()) fail("no name=value header");
+    return headers;
 }
 
 using Apply = void (*)(Config&, const RawValue&);
@@ -596,12 +742,60 @@ constexpr Setting kSettings[] = {
      [](Config& c, const RawValue& v) { c.audit.checkpointDir = v.nonEmptyText(); }},
     {"audit.checkpoint_interval_seconds", false,
      [](Config& c, const RawValue& v) { c.audit.checkpointInterval = v.seconds(60, 7 * 86'400); }},
+    {"telemetry.endpoint", false,
+     [](Config& c, const RawValue& v) { c.telemetry.endpoint = parseCollectorUrl(v); }},
+    {"telemetry.traces_endpoint", false,
+     [](Config& c, const RawValue& v) { c.telemetry.tracesEndpoint = parseCollectorUrl(v); }},
+    {"telemetry.service_name", false,
+     [](Config& c, const RawValue& v) {
+         c.telemetry.serviceName = v.nonEmptyText();
+         c.telemetry.serviceNameSet = true;
+     }},
+    {"telemetry.resource_attributes", false,
+     [](Config& c, const RawValue& v) { c.telemetry.resourceAttributes = parseResourceAttributes(v); }},
+    {"telemetry.sampler", false, [](Config& c, const RawValue& v) { c.telemetry.sampler.kind = parseSampler(v); }},
+    {"telemetry.sampler_arg", false,
+     [](Config& c, const RawValue& v) { c.telemetry.sampler.ratio = v.real(0.0, 1.0); }},
+    {"telemetry.trust_incoming_sampled", false,
+     [](Config& c, const RawValue& v) { c.telemetry.sampler.trustRemoteSampled = v.boolean(); }},
+    {"telemetry.ca_file", false, [](Config& c, const RawValue& v) { c.telemetry.caFile = v.nonEmptyText(); }},
+    {"telemetry.headers_file", false,
+     [](Config& c, const RawValue& v) { c.telemetry.headersFile = v.nonEmptyText(); }},
+    {"telemetry.max_queue_size", false,
+     [](Config& c, const RawValue& v) { c.telemetry.maxQueueSize = v.number(1, 1'000'000); }},
+    {"telemetry.max_export_batch_size", false,
+     [](Config& c, const RawValue& v) { c.telemetry.maxExportBatchSize = v.number(1, 100'000); }},
+    {"telemetry.schedule_delay_ms", false,
+     [](Config& c, const RawValue& v) { c.telemetry.scheduleDelay = v.milliseconds(1); }},
+    {"telemetry.export_timeout_ms", false,
+     [](Config& c, const RawValue& v) { c.telemetry.exportTimeout = v.milliseconds(1); }},
 };
 
+// OpenTelemetry's own variables (the SDK environment specification), applied after the file and before the
+// RAMPART_* variables. A signal-specific name comes after its generic one, so it wins.
+constexpr std::pair<std::string_view, std::string_view> kOtelVariables[] = {
+    {"OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.endpoint"},
+    {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "telemetry.traces_endpoint"},
+    {"OTEL_SERVICE_NAME", "telemetry.service_name"},
+    {"OTEL_RESOURCE_ATTRIBUTES", "telemetry.resource_attributes"},
+    {"OTEL_TRACES_SAMPLER", "telemetry.sampler"},
+    {"OTEL_TRACES_SAMPLER_ARG", "telemetry.sampler_arg"},
+    {"OTEL_EXPORTER_OTLP_CERTIFICATE", "telemetry.ca_file"},
+    {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "telemetry.ca_file"},
+    {"OTEL_EXPORTER_OTLP_TIMEOUT", "telemetry.export_timeout_ms"},
+    {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "telemetry.export_timeout_ms"},
+    {"OTEL_BSP_MAX_QUEUE_SIZE", "telemetry.max_queue_size"},
+    {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "telemetry.max_export_batch_size"},
+    {"OTEL_BSP_SCHEDULE_DELAY", "telemetry.schedule_delay_ms"},
+};
+// The collector's headers in the environment (secret: never echoed); the traces one wins.
+constexpr std::string_view kOtelHeaderVariables[] = {"OTEL_EXPORTER_OTLP_HEADERS",
+                                                     "OTEL_EXPORTER_OTLP_TRACES_HEADERS"};
+
 // The tables of the TOML file; every other dotted name is a typo.
-constexpr std::string_view kSections[] = {"tls",       "hsts",        "limits", "cors",
-                                          "auth",      "jobs",        "egress", "schedules",
-                                          "scheduler", "rate_limits", "audit",  "store"};
+constexpr std::string_view kSections[] = {"tls",   "hsts",   "limits",    "cors",      "auth",
+                                          "jobs",  "egress", "schedules", "scheduler", "rate_limits",
+                                          "audit", "store",  "telemetry"};
 
 // Names users and scripts already rely on (docs/configuration.md) that differ from the generic rule.
 constexpr std::pair<std::string_view, std::string_view> kEnvironmentAliases[] = {
@@ -660,6 +854,14 @@ std::size_t editDistance(std::string_view a, std::string_view b) {
     }
     throw ConfigError(fmt::format("unknown setting '{}' in {}{}; docs/configuration.md lists every setting",
                                   name, origin, hint));
+}
+
+[[noreturn]] void failHeadersInFile(std::string_view origin) {
+    throw ConfigError(fmt::format(
+        "telemetry.headers must not be written in the configuration file ({}): the collector's headers are "
+        "credentials; put them in a file of their own named by telemetry.headers_file, or in "
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        origin));
 }
 
 [[noreturn]] void failSecretInFile(std::string_view origin) {
@@ -1125,6 +1327,7 @@ class Loader {
     // A value, or a table of values whose names continue the dotted name ([rate_limits.scopes] login =
     // ... is rate_limits.scopes.login), unless the table itself is the value of a setting.
     void applyFileNode(const std::filesystem::path& file, const std::string& name, const toml::node& node) {
+        if (name == "telemetry.headers") failHeadersInFile(fileOrigin(file, node));
         const toml::table* table = node.as_table();
         if (table != nullptr && findSetting(name) == nullptr) {
             for (auto&& [key, child] : *table)
@@ -1135,6 +1338,7 @@ class Loader {
     }
 
     void applyFileValue(const std::string& name, const toml::node& node, const std::string& origin) {
+        if (name == "telemetry.headers") failHeadersInFile(origin);
         const Setting* setting = findSetting(name);
         if (setting == nullptr) failUnknownSetting(name, origin);
         apply(*setting, RawValue(setting->name, setting->secret, node, origin));
@@ -1147,6 +1351,7 @@ class Loader {
             const auto it = environment.find(std::string(name));
             return it == environment.end() || it->second.empty() ? nullptr : &it->second;
         };
+        applyOtelEnvironment(lookup);
         for (const Setting& setting : kSettings) {
             const std::string generic = environmentName(setting.name);
             std::string_view variable = generic;
@@ -1173,8 +1378,53 @@ class Loader {
         }
     }
 
+    template <class Lookup>
+    void applyOtelEnvironment(const Lookup& lookup) {
+        for (const auto& [variable, name] : kOtelVariables) {
+            const std::string* value = lookup(variable);
+            if (value == nullptr) continue;
+            const Setting* setting = findSetting(name);
+            apply(*setting, RawValue(setting->name, setting->secret, *value, std::string(variable)));
+        }
+        for (const std::string_view variable : kOtelHeaderVariables) {
+            if (const std::string* value = lookup(variable)) {
+                config_.telemetry.headers = parseHeaders(*value, variable);
+                headersVariable_ = variable;
+            }
+        }
+        // Tracing is exported over OTLP/HTTP with protobuf only: a collector set up for gRPC or JSON would
+        // refuse every batch, so say so now.
+        for (const std::string_view variable :
+             {"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"}) {
+            const std::string* value = lookup(variable);
+            if (value != nullptr && *value != "http/protobuf")
+                throw ConfigError(
+                    fmt::format("invalid setting {}: must be http/protobuf (the only OTLP protocol "
+                                "Rampart exports), got '{}'",
+                                variable, *value));
+        }
+        if (const std::string* value = lookup("OTEL_TRACES_EXPORTER")) {
+            if (*value == "none") {
+                config_.telemetry.sdkDisabled = true;
+            } else if (*value != "otlp") {
+                throw ConfigError(fmt::format(
+                    "invalid setting OTEL_TRACES_EXPORTER: must be otlp or none, got '{}'", *value));
+            }
+        }
+        if (const std::string* value = lookup("OTEL_SDK_DISABLED")) {
+            // The specification: only a case-insensitive "true" disables; anything else leaves tracing as
+            // set.
+            if (toLower(trim(*value)) == "true") config_.telemetry.sdkDisabled = true;
+        }
+    }
+
     void applyOverrides(const std::map<std::string, std::string>& overrides) {
         for (const auto& [name, value] : overrides) {
+            if (name == "telemetry.headers") {
+                throw ConfigError(
+                    "telemetry.headers cannot be given as a command-line override (other users can read the "
+                    "process list); use telemetry.headers_file or OTEL_EXPORTER_OTLP_HEADERS");
+            }
             if (name == "secret_key") {
                 throw ConfigError(
                     "secret_key cannot be given as a command-line override (other users can read the process "
@@ -1236,6 +1486,37 @@ class Loader {
         }
         validateOidcIssuers(config_, oidcOrigins_);
         applyQueueTablesToQueues();
+        finishTelemetry();
+    }
+
+    void finishTelemetry() {
+        TelemetryConfig& telemetry = config_.telemetry;
+        if (!telemetry.headersFile.empty()) {
+            if (!headersVariable_.empty()) {
+                throw ConfigError(fmt::format(
+                    "the collector's headers are set twice: {} and telemetry.headers_file; set only one",
+                    headersVariable_));
+            }
+            std::string content = readSecretFile(telemetry.headersFile, "telemetry headers file");
+            const std::string source = "telemetry.headers_file " + telemetry.headersFile.string();
+            try {
+                telemetry.headers = parseHeaders(content, source);
+            } catch (...) {
+                sodium_memzero(content.data(), content.size());
+                throw;
+            }
+            sodium_memzero(content.data(), content.size());
+        }
+        if (telemetry.maxExportBatchSize > telemetry.maxQueueSize) {
+            throw ConfigError(fmt::format(
+                "telemetry.max_export_batch_size ({}) must not be above telemetry.max_queue_size ({})",
+                telemetry.maxExportBatchSize, telemetry.maxQueueSize));
+        }
+        // OpenTelemetry's rule: OTEL_SERVICE_NAME (service_name) wins over a service.name resource attribute.
+        if (!telemetry.serviceNameSet) {
+            for (const auto& [key, value] : telemetry.resourceAttributes)
+                if (key == "service.name" && !value.empty()) telemetry.serviceName = value;
+        }
     }
 
     Config config_;
@@ -1243,6 +1524,7 @@ class Loader {
     bool secretKeyFromEnvironment_ = false;
     std::vector<std::string> oidcOrigins_;  // where each [[oidc.issuers]] table starts, for errors
     std::map<std::string, QueueTable> queueTables_;
+    std::string_view headersVariable_;  // the OTEL_* variable the collector's headers came from
 };
 
 }  // namespace
@@ -1317,6 +1599,16 @@ void addDeclaredTasks(jobs::TaskRegistry& registry, const std::vector<DeclaredTa
     }
 }
 
+std::string TelemetryConfig::tracesUrl() const {
+    if (sdkDisabled) return {};
+    if (!tracesEndpoint.empty()) return tracesEndpoint;
+    if (endpoint.empty()) return {};
+    // OTLP/HTTP: the base endpoint gets the signal's path, /v1/traces.
+    std::string url = endpoint;
+    while (url.ends_with('/')) url.pop_back();
+    return url + "/v1/traces";
+}
+
 http::ServerSettings serverSettings(const Config& config) {
     const ListenAddress listen = parseListenAddress(config.listen);
     return http::ServerSettings{.listenHost = listen.host,
@@ -1367,7 +1659,9 @@ std::map<std::string, std::string> rampartEnvironment() {
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
         const std::string_view text(*entry);
         const auto equals = text.find('=');
-        if (equals == std::string_view::npos || !text.starts_with(kEnvPrefix)) continue;
+        if (equals == std::string_view::npos ||
+            !(text.starts_with(kEnvPrefix) || text.starts_with(kOtelPrefix)))
+            continue;
         result.emplace(text.substr(0, equals), text.substr(equals + 1));
     }
     return result;

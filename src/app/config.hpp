@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "identity/auth_settings.hpp"
@@ -21,6 +22,7 @@
 #include "http/settings.hpp"
 #include "identity/oidc_issuer.hpp"
 #include "net/tls_files.hpp"
+#include "obs/tracer.hpp"
 #include "ratelimit/rate_limit_settings.hpp"
 #include "store/store.hpp"
 
@@ -128,6 +130,33 @@ struct AuditConfig {
     std::chrono::seconds checkpointInterval{3'600};  // 60 s .. 7 days
 };
 
+// [telemetry]: OpenTelemetry traces exported over OTLP/HTTP (docs/observability.md); off unless an endpoint
+// is set. The OTEL_* variables of the OpenTelemetry specification are read too, between the file and the
+// RAMPART_TELEMETRY__* variables (docs/configuration.md).
+struct TelemetryConfig {
+    std::string endpoint;        // the collector's base URL; traces go to <endpoint>/v1/traces
+    std::string tracesEndpoint;  // the traces URL, used as given; wins over endpoint
+    bool sdkDisabled = false;  // OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none: off whatever else says
+    std::string serviceName = "rampart";
+    bool serviceNameSet = false;  // service_name given: it wins over a service.name resource attribute
+    std::vector<std::pair<std::string, std::string>> resourceAttributes;  // in order, as given
+    obs::SamplerSettings sampler;  // sampler, sampler_arg, trust_incoming_sampled
+    std::filesystem::path caFile;  // trust anchors for an https collector; empty: the system's
+    // The collector's request headers (its credentials): only from headers_file or
+    // OTEL_EXPORTER_OTLP_HEADERS, never from the TOML file's body or a flag. Names are checked tokens; values
+    // are secret.
+    std::filesystem::path headersFile;
+    std::vector<std::pair<std::string, SecretString>> headers;
+    std::size_t maxQueueSize = 2048;
+    std::size_t maxExportBatchSize = 512;
+    std::chrono::milliseconds scheduleDelay{1000};
+    std::chrono::milliseconds exportTimeout{10'000};
+
+    // The URL the exporter POSTs to; empty when tracing is off.
+    [[nodiscard]] std::string tracesUrl() const;
+    [[nodiscard]] bool enabled() const { return !tracesUrl().empty(); }
+};
+
 struct Config {
     Mode mode = Mode::development;                          // RAMPART_ENV
     std::string listen = "127.0.0.1:8080";                  // RAMPART_LISTEN, host:port
@@ -173,6 +202,7 @@ struct Config {
     SchedulerConfig scheduler;
     ratelimit::RateLimitSettings rateLimits;
     AuditConfig audit;
+    TelemetryConfig telemetry;
 
     [[nodiscard]] bool production() const { return mode == Mode::production; }
 };
@@ -226,7 +256,7 @@ struct ListenAddress {
 // what is wrong.
 ListenAddress parseListenAddress(std::string_view text);
 
-// The process environment as a map (only the RAMPART_* entries).
+// The process environment as a map (only the RAMPART_* and OTEL_* entries).
 std::map<std::string, std::string> rampartEnvironment();
 
 // In development, when no secret key is configured, creates (once) a random key file in the data

@@ -265,6 +265,21 @@ const std::vector<SettingSample>& allSettings() {
          R"({ AbCdEfGhIjKlMnOpQrStUv = "100000/hour" })"},
         {"rate_limits.fail_closed", "true", "true"},
         {"rate_limits.max_keys", "500000", "500000"},
+        {"telemetry.endpoint", "https://otel.example.com:4318", R"("https://otel.example.com:4318")"},
+        {"telemetry.traces_endpoint", "http://127.0.0.1:4318/v1/traces",
+         R"("http://127.0.0.1:4318/v1/traces")"},
+        {"telemetry.service_name", "jobs-api", R"("jobs-api")"},
+        {"telemetry.resource_attributes", "deployment.environment=prod",
+         R"({ "deployment.environment" = "prod" })"},
+        {"telemetry.sampler", "parentbased_traceidratio", R"("parentbased_traceidratio")"},
+        {"telemetry.sampler_arg", "0.25", "0.25"},
+        {"telemetry.trust_incoming_sampled", "true", "true"},
+        {"telemetry.ca_file", "/etc/ssl/otel-ca.pem", R"("/etc/ssl/otel-ca.pem")"},
+        {"telemetry.headers_file", "(written by the test)", "(written by the test)"},
+        {"telemetry.max_queue_size", "4096", "4096"},
+        {"telemetry.max_export_batch_size", "256", "256"},
+        {"telemetry.schedule_delay_ms", "500", "500"},
+        {"telemetry.export_timeout_ms", "3000", "3000"},
     };
     return samples;
 }
@@ -295,6 +310,10 @@ TEST(LoadConfig, EverySettingHasAFileKeyAVariableAndAnOverride) {
         if (sample.name == "secret_key_file") {
             sample.text = keyFile;
             sample.toml = fmt::format("\"{}\"", keyFile);
+        }
+        if (sample.name == "telemetry.headers_file") {
+            sample.text = dir.write("otel-headers", "Authorization=Bearer abc\n").string();
+            sample.toml = fmt::format("\"{}\"", sample.text);
         }
 
         ConfigSources file = fromFile(dir, tomlDocument(sample));
@@ -631,15 +650,19 @@ TEST(LoadConfig, BadSecretValuesAreNeverEchoed) {
     EXPECT_THAT(override, Not(HasSubstr("overridepw")));
 }
 
-TEST(RampartEnvironment, ReturnsOnlyRampartVariables) {
+TEST(RampartEnvironment, ReturnsOnlyRampartAndOpenTelemetryVariables) {
     ASSERT_EQ(::setenv("RAMPART_CONFIG_TEST_PROBE", "probe-value", 1), 0);
+    ASSERT_EQ(::setenv("OTEL_CONFIG_TEST_PROBE", "otel-value", 1), 0);
     ASSERT_EQ(::setenv("NOT_RAMPART_CONFIG_TEST_PROBE", "x", 1), 0);
     const auto environment = rampartEnvironment();
     ::unsetenv("RAMPART_CONFIG_TEST_PROBE");
+    ::unsetenv("OTEL_CONFIG_TEST_PROBE");
     ::unsetenv("NOT_RAMPART_CONFIG_TEST_PROBE");
     ASSERT_TRUE(environment.contains("RAMPART_CONFIG_TEST_PROBE"));
     EXPECT_EQ(environment.at("RAMPART_CONFIG_TEST_PROBE"), "probe-value");
-    for (const auto& [name, value] : environment) EXPECT_TRUE(name.starts_with("RAMPART_")) << name;
+    EXPECT_EQ(environment.at("OTEL_CONFIG_TEST_PROBE"), "otel-value");
+    for (const auto& [name, value] : environment)
+        EXPECT_TRUE(name.starts_with("RAMPART_") || name.starts_with("OTEL_")) << name;
 }
 
 TEST(EnsureDevelopmentSecretKey, CreatesAPrivateKeyFileOnceAndReusesIt) {
@@ -1170,6 +1193,208 @@ TEST(DeclaredTasks, EveryMistakeNamesTheFileTheTableAndTheField) {
     EXPECT_NE(message.find("1-128 letters"), std::string::npos) << message;
     message = error("[tasks.t]\nargs_schema = { type = \"object\" }\nargs_schema_file = \"x.json\"\n");
     EXPECT_NE(message.find("not both"), std::string::npos) << message;
+}
+
+// ---- [telemetry] ------------------------------------------------------------------------------------
+
+TEST(ConfigTelemetry, OffByDefaultWithOpenTelemetrysDefaults) {
+    const Config config = loadConfig({});
+    EXPECT_FALSE(config.telemetry.enabled());
+    EXPECT_EQ(config.telemetry.tracesUrl(), "");
+    EXPECT_EQ(config.telemetry.serviceName, "rampart");
+    EXPECT_EQ(config.telemetry.sampler.kind, obs::SamplerKind::parentBasedAlwaysOn);
+    EXPECT_FALSE(config.telemetry.sampler.trustRemoteSampled);
+    EXPECT_EQ(config.telemetry.maxQueueSize, 2048U);
+    EXPECT_EQ(config.telemetry.maxExportBatchSize, 512U);
+    EXPECT_EQ(config.telemetry.scheduleDelay, std::chrono::milliseconds(1000));
+    EXPECT_TRUE(config.telemetry.headers.empty());
+}
+
+TEST(ConfigTelemetry, TheEndpointGetsTheTracesPathAndTheTracesEndpointIsUsedAsGiven) {
+    EXPECT_EQ(
+        loadConfig(fromOverrides({{"telemetry.endpoint", "http://collector:4318"}})).telemetry.tracesUrl(),
+        "http://collector:4318/v1/traces");
+    EXPECT_EQ(loadConfig(fromOverrides({{"telemetry.endpoint", "https://c.example.com/otlp/"}}))
+                  .telemetry.tracesUrl(),
+              "https://c.example.com/otlp/v1/traces");
+    const Config both = loadConfig(fromOverrides({{"telemetry.endpoint", "http://collector:4318"},
+                                                  {"telemetry.traces_endpoint", "http://t:9999/custom"}}));
+    EXPECT_EQ(both.telemetry.tracesUrl(), "http://t:9999/custom");
+    EXPECT_TRUE(both.telemetry.enabled());
+}
+
+// defaults < TOML < OTEL_* < RAMPART_TELEMETRY__* < flags (overrides).
+TEST(ConfigTelemetry, PrecedenceIsFileThenOtelVariablesThenRampartVariablesThenFlags) {
+    TempDir dir;
+    ConfigSources sources =
+        fromFile(dir, "[telemetry]\nendpoint = \"http://from-file:4318\"\nservice_name = \"file\"\n");
+    EXPECT_EQ(loadConfig(sources).telemetry.tracesUrl(), "http://from-file:4318/v1/traces");
+    sources.environment = {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://from-otel:4318"},
+                           {"OTEL_SERVICE_NAME", "otel"}};
+    Config config = loadConfig(sources);
+    EXPECT_EQ(config.telemetry.tracesUrl(), "http://from-otel:4318/v1/traces");
+    EXPECT_EQ(config.telemetry.serviceName, "otel");
+    sources.environment["RAMPART_TELEMETRY__ENDPOINT"] = "http://from-rampart:4318";
+    sources.environment["RAMPART_TELEMETRY__SERVICE_NAME"] = "rampart-var";
+    config = loadConfig(sources);
+    EXPECT_EQ(config.telemetry.tracesUrl(), "http://from-rampart:4318/v1/traces");
+    EXPECT_EQ(config.telemetry.serviceName, "rampart-var");
+    sources.overrides["telemetry.endpoint"] = "http://from-flag:4318";
+    EXPECT_EQ(loadConfig(sources).telemetry.tracesUrl(), "http://from-flag:4318/v1/traces");
+}
+
+TEST(ConfigTelemetry, TheStandardOtelVariablesAreRead) {
+    const Config config = loadConfig(fromEnvironment({
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://traces.example.com/v1/traces"},
+        {"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod, team=a%2Cb ,note=caf%C3%A9"},
+        {"OTEL_TRACES_SAMPLER", "traceidratio"},
+        {"OTEL_TRACES_SAMPLER_ARG", "0.125"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20abc,X-Scope-OrgID=tenant-a"},
+        {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", "4000"},
+        {"OTEL_BSP_SCHEDULE_DELAY", "250"},
+    }));
+    const TelemetryConfig& telemetry = config.telemetry;
+    EXPECT_EQ(telemetry.tracesUrl(), "https://traces.example.com/v1/traces");
+    using Pair = std::pair<std::string, std::string>;
+    EXPECT_THAT(telemetry.resourceAttributes, ElementsAre(Pair{"deployment.environment", "prod"},
+                                                          Pair{"team", "a,b"}, Pair{"note", "café"}));
+    EXPECT_EQ(telemetry.sampler.kind, obs::SamplerKind::traceIdRatio);
+    EXPECT_EQ(telemetry.sampler.ratio, 0.125);
+    ASSERT_EQ(telemetry.headers.size(), 2U);
+    EXPECT_EQ(telemetry.headers[0].first, "Authorization");
+    EXPECT_EQ(telemetry.headers[0].second.reveal(), "Bearer abc");
+    EXPECT_EQ(telemetry.headers[1].second.reveal(), "tenant-a");
+    EXPECT_EQ(telemetry.maxQueueSize, 4000U);
+    EXPECT_EQ(telemetry.scheduleDelay, std::chrono::milliseconds(250));
+}
+
+TEST(ConfigTelemetry, OtelSdkDisabledOrExporterNoneTurnsTracingOff) {
+    const std::map<std::string, std::string> on = {{"RAMPART_TELEMETRY__ENDPOINT", "http://c:4318"}};
+    EXPECT_TRUE(loadConfig(fromEnvironment(on)).telemetry.enabled());
+    auto disabled = on;
+    disabled["OTEL_SDK_DISABLED"] = "TRUE";
+    EXPECT_FALSE(loadConfig(fromEnvironment(disabled)).telemetry.enabled());
+    disabled["OTEL_SDK_DISABLED"] = "false";
+    EXPECT_TRUE(loadConfig(fromEnvironment(disabled)).telemetry.enabled());
+    auto none = on;
+    none["OTEL_TRACES_EXPORTER"] = "none";
+    EXPECT_FALSE(loadConfig(fromEnvironment(none)).telemetry.enabled());
+}
+
+TEST(ConfigTelemetry, AServiceNameAttributeCountsOnlyWithoutServiceName) {
+    TempDir dir;
+    const Config fromAttribute =
+        loadConfig(fromEnvironment({{"OTEL_RESOURCE_ATTRIBUTES", "service.name=billing"}}));
+    EXPECT_EQ(fromAttribute.telemetry.serviceName, "billing");
+    const Config named = loadConfig(fromEnvironment(
+        {{"OTEL_RESOURCE_ATTRIBUTES", "service.name=billing"}, {"OTEL_SERVICE_NAME", "jobs"}}));
+    EXPECT_EQ(named.telemetry.serviceName, "jobs");
+}
+
+TEST(ConfigTelemetry, BadValuesAreStartUpErrorsNamingTheKey) {
+    EXPECT_THAT(
+        loadError(fromEnvironment({{"OTEL_TRACES_SAMPLER", "sometimes"}})),
+        AllOf(HasSubstr("telemetry.sampler"), HasSubstr("OTEL_TRACES_SAMPLER"), HasSubstr("sometimes")));
+    EXPECT_THAT(loadError(fromEnvironment({{"OTEL_TRACES_SAMPLER_ARG", "1.5"}})),
+                AllOf(HasSubstr("telemetry.sampler_arg"), HasSubstr("from 0 to 1")));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_TELEMETRY__SAMPLER_ARG", "-0.1"}})),
+                HasSubstr("telemetry.sampler_arg"));
+    EXPECT_THAT(loadError(fromEnvironment({{"RAMPART_TELEMETRY__SAMPLER_ARG", "nan"}})),
+                HasSubstr("telemetry.sampler_arg"));
+    EXPECT_THAT(loadError(fromOverrides({{"telemetry.endpoint", "grpc://collector:4317"}})),
+                AllOf(HasSubstr("telemetry.endpoint"), HasSubstr("http:// or https://")));
+    EXPECT_THAT(loadError(fromOverrides({{"telemetry.traces_endpoint", "http://user:pw@c/v1/traces"}})),
+                AllOf(HasSubstr("telemetry.traces_endpoint"), Not(HasSubstr("pw"))));
+    EXPECT_THAT(loadError(fromEnvironment({{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}})),
+                AllOf(HasSubstr("OTEL_EXPORTER_OTLP_PROTOCOL"), HasSubstr("http/protobuf")));
+    EXPECT_THAT(loadError(fromEnvironment({{"OTEL_TRACES_EXPORTER", "zipkin"}})),
+                HasSubstr("OTEL_TRACES_EXPORTER"));
+    EXPECT_THAT(loadError(fromOverrides({{"telemetry.max_export_batch_size", "4096"}})),
+                HasSubstr("telemetry.max_export_batch_size"));
+    EXPECT_THAT(loadError(fromEnvironment({{"OTEL_RESOURCE_ATTRIBUTES", "novalue"}})),
+                HasSubstr("telemetry.resource_attributes"));
+    EXPECT_THAT(loadError(fromEnvironment({{"OTEL_RESOURCE_ATTRIBUTES", "k=%zz"}})), HasSubstr("escape"));
+}
+
+TEST(ConfigTelemetry, HeadersComeFromAFileInLinesOrTheCommaFormat) {
+    TempDir dir;
+    const auto file = dir.write("headers",
+                                "# the collector's credentials\n"
+                                "Authorization=Bearer abc.def\r\n"
+                                "\n"
+                                "X-Scope-OrgID=tenant-a,X-Extra=caf%C3%A9\n");
+    const Config config = loadConfig(fromOverrides({{"telemetry.headers_file", file.string()}}));
+    const auto& headers = config.telemetry.headers;
+    ASSERT_EQ(headers.size(), 3U);
+    EXPECT_EQ(headers[0].first, "Authorization");
+    EXPECT_EQ(headers[0].second.reveal(), "Bearer abc.def");
+    EXPECT_EQ(headers[1].first, "X-Scope-OrgID");
+    EXPECT_EQ(headers[2].second.reveal(), "café");
+}
+
+TEST(ConfigTelemetry, HeadersAreNeverReadFromTheTomlBodyOrAFlag) {
+    TempDir dir;
+    const std::string inFile =
+        loadError(fromFile(dir, "[telemetry]\nheaders = \"Authorization=Bearer hunter2-in-toml\"\n"));
+    EXPECT_THAT(inFile,
+                AllOf(HasSubstr("telemetry.headers"), HasSubstr("headers_file"), Not(HasSubstr("hunter2"))));
+    const std::string asTable =
+        loadError(fromFile(dir, "[telemetry.headers]\nAuthorization = \"Bearer hunter2-in-table\"\n"));
+    EXPECT_THAT(asTable, AllOf(HasSubstr("telemetry.headers"), Not(HasSubstr("hunter2"))));
+    const std::string asFlag =
+        loadError(fromOverrides({{"telemetry.headers", "Authorization=Bearer hunter2"}}));
+    EXPECT_THAT(asFlag, AllOf(HasSubstr("telemetry.headers"), Not(HasSubstr("hunter2"))));
+}
+
+TEST(ConfigTelemetry, AHeaderThatCouldInjectIsAStartUpErrorThatNeverEchoesTheValue) {
+    for (const std::string& value :
+         {std::string("Authorization=Bearer hunter2%0D%0AX-Injected: 1"),
+          std::string("Authorization=hunter2%0A"), std::string("Authorization=hunter2%00"),
+          std::string("Host=hunter2.example.com"), std::string("Bad Name=hunter2"),
+          std::string("=hunter2")}) {
+        SCOPED_TRACE(value);
+        const std::string error = loadError(fromEnvironment({{"OTEL_EXPORTER_OTLP_HEADERS", value}}));
+        EXPECT_THAT(error, AllOf(HasSubstr("OTEL_EXPORTER_OTLP_HEADERS"), Not(HasSubstr("hunter2"))));
+    }
+    TempDir dir;
+    const auto file = dir.write("headers", "Authorization=Bearer hunter2\rX-Injected: 1\n");
+    const std::string error = loadError(fromOverrides({{"telemetry.headers_file", file.string()}}));
+    EXPECT_THAT(error, AllOf(HasSubstr("telemetry.headers_file"), HasSubstr("control character"),
+                             Not(HasSubstr("hunter2"))));
+    const auto empty = dir.write("empty-headers", "# nothing\n\n");
+    EXPECT_THAT(loadError(fromOverrides({{"telemetry.headers_file", empty.string()}})),
+                HasSubstr("no name=value"));
+}
+
+// The [telemetry] example of docs/configuration.md loads, with its headers file made here.
+TEST(ConfigTelemetry, TheDocumentedExampleLoads) {
+    const auto doc = configurationDoc();
+    ASSERT_FALSE(doc.empty()) << "docs/configuration.md not found";
+    const std::string text = readAll(doc);
+    const auto begin = text.find("```toml\n[telemetry]\n");
+    ASSERT_NE(begin, std::string::npos);
+    const auto end = text.find("```", begin + 8);
+    std::string example = text.substr(begin + 8, end - begin - 8);
+    TempDir dir;
+    const auto headers = dir.write("otel-headers", "Authorization=Bearer abc\n");
+    const std::string documentedPath = "/etc/rampart/otel-headers";
+    ASSERT_NE(example.find(documentedPath), std::string::npos);
+    example.replace(example.find(documentedPath), documentedPath.size(), headers.string());
+    const Config config = loadConfig(fromFile(dir, example));
+    EXPECT_EQ(config.telemetry.tracesUrl(), "https://otel-collector.internal:4318/v1/traces");
+    EXPECT_EQ(config.telemetry.serviceName, "rampart-api");
+    EXPECT_EQ(config.telemetry.sampler.kind, obs::SamplerKind::parentBasedTraceIdRatio);
+    EXPECT_EQ(config.telemetry.sampler.ratio, 0.1);
+    ASSERT_EQ(config.telemetry.headers.size(), 1U);
+}
+
+TEST(ConfigTelemetry, HeadersFromAFileAndTheEnvironmentAtOnceAreAnError) {
+    TempDir dir;
+    const auto file = dir.write("headers", "Authorization=Bearer hunter2\n");
+    ConfigSources sources = fromEnvironment({{"OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer other"}});
+    sources.overrides["telemetry.headers_file"] = file.string();
+    EXPECT_THAT(loadError(sources), AllOf(HasSubstr("set only one"), Not(HasSubstr("hunter2"))));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <fmt/ranges.h>
 #include <boost/asio/ip/address.hpp>
 
+#include "egress/url.hpp"
 #include "redis/redis_url.hpp"
 
 namespace rampart {
@@ -395,6 +396,23 @@ void checkExposure(const Config& config, Findings& findings) {
     }
 }
 
+// Spans carry routes, job ids, task names and the identities of callers: across a network they need TLS
+// like any other data, and a collector's credentials (telemetry.headers_file) would travel in the clear.
+void checkTelemetry(const Config& config, Findings& findings) {
+    const std::string url = config.telemetry.tracesUrl();
+    if (url.empty()) return;
+    const auto parsed = egress::parseUrl(url);
+    if (!parsed || parsed->tls || isLoopbackHost(parsed->host)) return;
+    // The host only: the URL itself may carry a key in its query.
+    findings.add(
+        "telemetry.plaintext", Severity::warning,
+        fmt::format("Traces are exported over plain HTTP to {}, another machine: a network attacker "
+                    "can read the spans{}.",
+                    parsed->host, config.telemetry.headers.empty() ? "" : " and the collector's credentials"),
+        "Use an https:// collector endpoint (telemetry.endpoint, OTEL_EXPORTER_OTLP_ENDPOINT), or a "
+        "collector on this machine (127.0.0.1) that forwards over TLS.");
+}
+
 std::string_view severityName(Severity severity) {
     switch (severity) {
         case Severity::critical:
@@ -417,6 +435,7 @@ std::vector<Finding> runDeployChecks(const Config& config) {
     checkCors(config, findings);
     checkBackends(config, findings);
     checkExposure(config, findings);
+    checkTelemetry(config, findings);
     return findings.take();
 }
 

@@ -355,6 +355,32 @@ TEST(DeployCheck, RedisWithoutPasswordIsCriticalEvenOnLoopback) {
     }
 }
 
+TEST(DeployCheck, TracesOverPlainHttpToAnotherMachine) {
+    TempDir dir;
+    Config config = goodProduction(dir);
+    config.telemetry.endpoint = "http://otel-collector.internal:4318/?api_key=hunter2";
+    config.telemetry.headers.emplace_back("Authorization", SecretString("Bearer hunter2"));
+    expectFinding(config, "telemetry.plaintext", Severity::warning);  // a warning even in production
+    const auto finding = findingFor(config, "telemetry.plaintext");
+    ASSERT_TRUE(finding);
+    EXPECT_THAT(finding->problem, HasSubstr("otel-collector.internal"));
+    EXPECT_THAT(finding->problem, HasSubstr("credentials"));
+    EXPECT_THAT(formatFinding(*finding), Not(HasSubstr("hunter2")));
+
+    // A collector on this machine, TLS, or no tracing at all: nothing to say.
+    for (const char* endpoint : {"http://127.0.0.1:4318", "http://localhost:4318", "http://[::1]:4318",
+                                 "https://otel-collector.internal:4318", ""}) {
+        config.telemetry.endpoint = endpoint;
+        expectNoFinding(config, "telemetry.plaintext");
+    }
+    // traces_endpoint is what is used when set.
+    config.telemetry.endpoint = "https://otel-collector.internal:4318";
+    config.telemetry.tracesEndpoint = "http://10.0.0.9:4318/v1/traces";
+    expectFinding(config, "telemetry.plaintext", Severity::warning);
+    config.telemetry.sdkDisabled = true;
+    expectNoFinding(config, "telemetry.plaintext");
+}
+
 TEST(DeployCheck, DevelopmentReportsTheSameFindingsAsWarnings) {
     TempDir dir;
     Config config = goodProduction(dir);

@@ -31,6 +31,7 @@
 #include "app/deploy_check.hpp"
 #include "app/housekeeping.hpp"
 #include "app/retention.hpp"
+#include "app/telemetry.hpp"
 #include "core/run_blocking.hpp"
 #include "egress/egress_client.hpp"
 #include "http/pipeline.hpp"
@@ -369,6 +370,11 @@ int serve(Config config, const ServeOptions& options) {
     api::addWorkerRoutes(router, leaseService);
     // Tasks reach the network only through the egress guard.
     egress::EgressClient egressClient(egressPolicy(config), std::make_shared<egress::SystemResolver>());
+    // Spans go to the OTLP collector ([telemetry]); tracer is null when tracing is off.
+    obs::TraceExportMetrics traceExportMetrics(metrics);
+    Telemetry telemetry = startTelemetry(config.telemetry, traceExportMetrics);
+    // tracing: passed to the pipeline and workers by the lead
+    const std::shared_ptr<obs::Tracer> tracer = telemetry.tracer;
     // A store that tells of every node's new jobs (PostgreSQL's NOTIFY) wakes the waiting lease calls
     // itself, this node's submits included; otherwise this node's submits do.
     QueuedJobWakeups wakeups(&leaseWaiters);
@@ -540,6 +546,7 @@ int serve(Config config, const ServeOptions& options) {
     wakeups.stop();
     for (auto& pool : workers)
         pool->stop();  // running jobs are not reported: their leases run out, they run again
+    telemetry.stop();  // the spans of the requests and jobs that just ended, sent within a bounded time
     redisHost.reset();
     store->close();
     if (accessLog) accessLog->flush();
@@ -582,6 +589,11 @@ int work(Config config, const std::vector<std::string>& onlyQueues) {
     obs::WorkerMetrics workerMetrics(metrics);
     obs::JobMetrics jobMetrics(metrics, configuredQueues(config), registeredTasks(tasks));
     const JobStores jobStores(config, *store);
+    // Spans go to the OTLP collector ([telemetry]); tracer is null when tracing is off.
+    obs::TraceExportMetrics traceExportMetrics(metrics);
+    Telemetry telemetry = startTelemetry(config.telemetry, traceExportMetrics);
+    // tracing: passed to the pipeline and workers by the lead
+    const std::shared_ptr<obs::Tracer> tracer = telemetry.tracer;
     auto workers = workerPools(config, *jobStores.jobs, tasks, egressClient,
                                woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics, jobMetrics);
     if (workers.empty()) {
@@ -625,6 +637,7 @@ int work(Config config, const std::vector<std::string>& onlyQueues) {
     if (endpoint) endpoint->shutdown();
     wakeups.stop();
     for (auto& pool : workers) pool->stop();  // running jobs are not reported: they run again elsewhere
+    telemetry.stop();  // the spans of the jobs that just ended, sent within a bounded time
     store->close();
     spdlog::info("stopped");
     return 0;

@@ -43,6 +43,10 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxResponseHeaderSize = 16 * 1024;
 constexpr std::size_t kMaxQuotedLocation = 200;
 constexpr std::string_view kUserAgent = "rampart-egress/" RAMPART_VERSION;
+// Framing, routing and hop-by-hop headers are the client's own; a caller's extra header may not set them.
+constexpr std::array<std::string_view, 12> kReservedHeaders{
+    "host",    "content-length", "transfer-encoding", "connection",          "keep-alive",  "te", "trailer",
+    "upgrade", "expect",         "user-agent",        "proxy-authorization", "content-type"};
 constexpr std::array<std::string_view, 8> kKeptHeaders{"content-type",  "content-length", "content-encoding",
                                                        "location",      "etag",           "last-modified",
                                                        "cache-control", "retry-after"};
@@ -134,15 +138,45 @@ struct Hop {
     std::string remote;
 };
 
+// What one hop sends besides the method and the URL (every hop of a GET, the only hop of a POST).
+struct Outgoing {
+    FetchMethod method = FetchMethod::get;
+    const std::string* body = nullptr;
+    const std::string* contentType = nullptr;
+    const std::vector<RequestHeader>* headers = nullptr;  // checked by requestHeaderProblem
+};
+
+http::verb verbOf(FetchMethod method) {
+    switch (method) {
+        case FetchMethod::head:
+            return http::verb::head;
+        case FetchMethod::post:
+            return http::verb::post;
+        case FetchMethod::get:
+            break;
+    }
+    return http::verb::get;
+}
+
 template <class Stream>
-asio::awaitable<void> exchange(Stream& stream, const Url& url, FetchMethod method, std::size_t maxBytes,
+asio::awaitable<void> exchange(Stream& stream, const Url& url, const Outgoing& outgoing, std::size_t maxBytes,
                                Hop& hop) {
-    const http::verb verb = method == FetchMethod::head ? http::verb::head : http::verb::get;
-    http::request<http::empty_body> request{verb, url.target, 11};
+    const FetchMethod method = outgoing.method;
+    http::request<http::string_body> request{verbOf(method), url.target, 11};
     request.set(http::field::host, url.authority());
     request.set(http::field::user_agent, kUserAgent);
     request.set(http::field::accept, "*/*");
     request.set(http::field::connection, "close");
+    if (outgoing.headers != nullptr)
+        for (const RequestHeader& header : *outgoing.headers)
+            request.insert(header.name, header.value.reveal());
+    if (method == FetchMethod::post) {
+        const bool typed = outgoing.contentType != nullptr && !outgoing.contentType->empty();
+        request.set(http::field::content_type, typed ? std::string_view(*outgoing.contentType)
+                                                     : std::string_view("application/octet-stream"));
+        if (outgoing.body != nullptr) request.body() = *outgoing.body;
+        request.prepare_payload();
+    }
     co_await http::async_write(stream, request, asio::use_awaitable);
 
     beast::flat_buffer buffer;
@@ -156,7 +190,7 @@ asio::awaitable<void> exchange(Stream& stream, const Url& url, FetchMethod metho
 
 // One request to one checked address list. Network errors come back as FetchResults, never exceptions.
 asio::awaitable<Hop> sendTo(const Url& url, std::vector<tcp::endpoint> endpoints, asio::ssl::context& tls,
-                            FetchMethod method, std::size_t maxBytes, Clock::time_point deadline,
+                            const Outgoing& outgoing, std::size_t maxBytes, Clock::time_point deadline,
                             std::chrono::milliseconds timeout) {
     const auto executor = co_await asio::this_coro::executor;
     Hop hop;
@@ -167,7 +201,7 @@ asio::awaitable<Hop> sendTo(const Url& url, std::vector<tcp::endpoint> endpoints
             stream.expires_at(deadline);
             const tcp::endpoint connected = co_await stream.async_connect(endpoints, asio::use_awaitable);
             hop.remote = connected.address().to_string();
-            co_await exchange(stream, url, method, maxBytes, hop);
+            co_await exchange(stream, url, outgoing, maxBytes, hop);
             beast::error_code ignored;
             stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
         } else {
@@ -181,7 +215,7 @@ asio::awaitable<Hop> sendTo(const Url& url, std::vector<tcp::endpoint> endpoints
                 co_await beast::get_lowest_layer(stream).async_connect(endpoints, asio::use_awaitable);
             hop.remote = connected.address().to_string();
             co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
-            co_await exchange(stream, url, method, maxBytes, hop);
+            co_await exchange(stream, url, outgoing, maxBytes, hop);
             // The response was framed by its headers; no close_notify exchange is needed.
             beast::error_code ignored;
             beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -258,6 +292,10 @@ asio::awaitable<FetchResult> fetchOnStrand(FetchPlan plan) {
     std::string why;
     auto url = parseUrl(plan.request.url, &why);
     if (!url) co_return refusal("the URL " + why);
+    for (const RequestHeader& header : plan.request.headers) {
+        if (auto problem = requestHeaderProblem(header.name, header.value.reveal()))
+            co_return refusal(std::move(*problem));
+    }
     FetchMethod method = plan.request.method;
     int redirects = 0;
     while (true) {
@@ -267,14 +305,19 @@ asio::awaitable<FetchResult> fetchOnStrand(FetchPlan plan) {
             refused->redirects = redirects;
             co_return std::move(*refused);
         }
-        Hop hop = co_await sendTo(*url, std::move(endpoints), *plan.tls, method, maxBytes, deadline, timeout);
+        const Outgoing outgoing{.method = method,
+                                .body = &plan.request.body,
+                                .contentType = &plan.request.contentType,
+                                .headers = &plan.request.headers};
+        Hop hop =
+            co_await sendTo(*url, std::move(endpoints), *plan.tls, outgoing, maxBytes, deadline, timeout);
         if (hop.failed) {
             hop.failed->redirects = redirects;
             co_return std::move(*hop.failed);
         }
         const unsigned status = hop.response.result_int();
         const auto location = hop.response.find(http::field::location);
-        if (isRedirect(status) && location != hop.response.end()) {
+        if (isRedirect(status) && location != hop.response.end() && method != FetchMethod::post) {
             const std::string_view target = location->value();
             if (redirects >= policy.maxRedirects) {
                 FetchResult tooMany = failure(fmt::format("more than {} redirects", policy.maxRedirects));
@@ -318,7 +361,35 @@ asio::awaitable<FetchResult> fetchOnStrand(FetchPlan plan) {
     }
 }
 
+bool isTokenChar(char c) {
+    constexpr std::string_view kTokenPunctuation = "!#$%&'*+-.^_`|~";
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           kTokenPunctuation.find(c) != std::string_view::npos;
+}
+
 }  // namespace
+
+std::optional<std::string> requestHeaderProblem(std::string_view name, std::string_view value) {
+    if (name.empty() || !std::all_of(name.begin(), name.end(), isTokenChar))
+        return std::string(
+            "a request header name is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)");
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; });
+    if (std::find(kReservedHeaders.begin(), kReservedHeaders.end(), lower) != kReservedHeaders.end())
+        return fmt::format("request header {} is set by the client itself", lower);
+    // Visible ASCII, obs-text (bytes from 0x80) and spaces or tabs between them; never CR, LF, NUL or DEL.
+    const bool clean = std::all_of(value.begin(), value.end(), [](char c) {
+        const auto byte = static_cast<unsigned char>(c);
+        return byte == '\t' || (byte >= 0x20 && byte != 0x7f);
+    });
+    if (!clean)
+        return fmt::format("request header {} has a control character (CR, LF, NUL...) in its value", name);
+    if (!value.empty() &&
+        (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' || value.back() == '\t'))
+        return fmt::format("request header {} has a value with blanks around it", name);
+    return std::nullopt;
+}
 
 asio::awaitable<std::vector<ip::address>> SystemResolver::resolve(std::string host) {
     const auto executor = co_await asio::this_coro::executor;

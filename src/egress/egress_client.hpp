@@ -8,12 +8,17 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
+
+#include "core/secret_string.hpp"
 
 namespace rampart::egress {
 
@@ -50,14 +55,35 @@ struct EgressClientOptions {
     std::filesystem::path caFile;
 };
 
-enum class FetchMethod { get, head };
+// post: a redirect is never followed (its answer is the result, status and Location as sent): the body
+// was meant for the URL the caller configured, not for wherever that server points.
+enum class FetchMethod { get, head, post };
+
+// An extra request header; the value may be a credential (a collector's API key), so it is a SecretString
+// and no error ever quotes it.
+struct RequestHeader {
+    std::string name;
+    SecretString value;
+};
 
 struct FetchRequest {
     std::string url;
     FetchMethod method = FetchMethod::get;
     std::size_t maxBytes = 0;              // 0 or more than the policy allows: the policy's maximum
     std::chrono::milliseconds timeout{0};  // 0 or more than the policy allows: the policy's timeout
+    std::string body;                      // post only
+    std::string contentType;               // post only; empty: application/octet-stream
+    // Sent as given, after requestHeaderProblem's check: a request with a bad header is refused whole
+    // before any lookup or connection.
+    std::vector<RequestHeader> headers;
 };
+
+// Why a header may not be sent, or nullopt when it may: the name must be an RFC 9110 token and not one the
+// client sets itself (host, content-length, transfer-encoding, connection, ...: an extra header must not
+// reframe or redirect the request); the value must hold no CR, LF, NUL or other control character but tab
+// (no header injection). The reason names the header only when its name is a token, and never quotes
+// the value. For start-up checks of configured headers, and applied again by fetch.
+[[nodiscard]] std::optional<std::string> requestHeaderProblem(std::string_view name, std::string_view value);
 
 struct FetchResult {
     bool ok = false;

@@ -83,6 +83,13 @@ class LocalServer {
             response.set("X-Internal-Secret", "not for tasks");
             response.body() =
                 fmt::format("hello, egress (Host: {})", std::string(request[http::field::host]));
+        } else if (target == "/echo") {
+            // What arrived: method, content type, the extra headers a test sends, and the body.
+            response.body() = fmt::format("{} type={} key={} injected={} length={} body={}",
+                                          std::string(request.method_string()),
+                                          std::string(request[http::field::content_type]),
+                                          std::string(request["X-Api-Key"]), request.count("X-Injected"),
+                                          std::string(request[http::field::content_length]), request.body());
         } else if (target == "/big") {
             response.body() = std::string(kBigBodySize, 'x');
         } else if (target == "/stall") {
@@ -363,6 +370,107 @@ TEST_F(EgressClientTest, AtMostFiveRedirectsAreFollowed) {
     EXPECT_FALSE(six.ok);
     EXPECT_EQ(six.error, "egress failed: more than 5 redirects");
     EXPECT_EQ(six.redirects, 5);
+}
+
+FetchRequest postRequest(std::string url) {
+    FetchRequest request;
+    request.url = std::move(url);
+    request.method = FetchMethod::post;
+    request.body = std::string("\n\0binary\r\nbody", 14);  // bytes a text path would mangle
+    request.contentType = "application/x-protobuf";
+    request.headers = {{.name = "X-Api-Key", .value = SecretString("k-123")}};
+    return request;
+}
+
+TEST_F(EgressClientTest, PostSendsTheBodyTheContentTypeAndTheExtraHeaders) {
+    const FetchRequest request = postRequest(testUrl("/echo"));
+    const FetchResult result = fetch(allowlistedPolicy(), request);
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(result.status, 200U);
+    EXPECT_EQ(result.body,
+              "POST type=application/x-protobuf key=k-123 injected=0 length=14 body=" + request.body);
+}
+
+TEST_F(EgressClientTest, PostPassesTheSameGuardBeforeAnyConnection) {
+    resolver_->answer("evil.test", {{addressOf("127.0.0.1")}});
+    const FetchResult loopback =
+        fetch(EgressPolicy{}, postRequest(fmt::format("http://evil.test:{}/echo", server_.port())));
+    EXPECT_TRUE(loopback.refused);
+    EXPECT_EQ(loopback.error, "egress refused: evil.test resolves to 127.0.0.1, which is loopback");
+    const FetchResult metadata =
+        fetch(EgressPolicy{}, postRequest("http://169.254.169.254/latest/api/token"));
+    EXPECT_EQ(metadata.error, "egress refused: 169.254.169.254 is link_local");
+    EXPECT_EQ(server_.connections(), 0);
+}
+
+// A POST's body was meant for the configured URL: a redirect's answer is the result, not followed.
+TEST_F(EgressClientTest, PostDoesNotFollowRedirects) {
+    const FetchResult result = fetch(allowlistedPolicy(), postRequest(testUrl("/to-ip")));
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(result.status, 302U);
+    EXPECT_EQ(result.redirects, 0);
+    EXPECT_EQ(result.headers.at("location"), fmt::format("http://127.0.0.1:{}/hello", server_.port()));
+    EXPECT_EQ(server_.connections(), 1);
+}
+
+TEST_F(EgressClientTest, AHeaderThatWouldInjectIsRefusedBeforeAnyConnectionAndNeverQuoted) {
+    const std::vector<RequestHeader> injections = {
+        {.name = "X-Api-Key", .value = SecretString("k-123\r\nX-Injected: 1")},
+        {.name = "X-Api-Key", .value = SecretString("k-123\nX-Injected: 1")},
+        {.name = "X-Api-Key", .value = SecretString("k-123\rX-Injected: 1")},
+        {.name = "X-Api-Key", .value = SecretString(std::string("k-123\0X-Injected", 17))},
+        {.name = "X-Api-Key\r\nX-Injected", .value = SecretString("1")},
+        {.name = "X-Api-Key: k\r\nX-Injected", .value = SecretString("1")},
+        {.name = "", .value = SecretString("1")},
+    };
+    for (const RequestHeader& header : injections) {
+        FetchRequest request = postRequest(testUrl("/echo"));
+        request.headers = {header};
+        const FetchResult result = fetch(allowlistedPolicy(), request);
+        EXPECT_FALSE(result.ok);
+        EXPECT_TRUE(result.refused) << result.error;
+        EXPECT_EQ(result.error.find("k-123"), std::string::npos) << result.error;
+        EXPECT_EQ(result.error.find("Injected"), std::string::npos) << result.error;
+        EXPECT_EQ(result.error.find('\r'), std::string::npos);
+        EXPECT_EQ(result.error.find('\n'), std::string::npos);
+    }
+    // GETs too: the check is the client's, whatever the method.
+    FetchRequest get;
+    get.url = testUrl("/echo");
+    get.headers = {{.name = "X-Api-Key", .value = SecretString("a\r\nX-Injected: 1")}};
+    EXPECT_TRUE(fetch(allowlistedPolicy(), get).refused);
+    EXPECT_EQ(server_.connections(), 0);
+}
+
+TEST_F(EgressClientTest, AnExtraHeaderCannotReframeOrRedirectTheRequest) {
+    for (const char* name : {"Host", "content-length", "Transfer-Encoding", "Connection", "Content-Type",
+                             "TE", "Upgrade", "Expect"}) {
+        FetchRequest request = postRequest(testUrl("/echo"));
+        request.headers = {{.name = name, .value = SecretString("1")}};
+        const FetchResult result = fetch(allowlistedPolicy(), request);
+        EXPECT_TRUE(result.refused) << name;
+        EXPECT_NE(result.error.find("is set by the client itself"), std::string::npos) << result.error;
+    }
+    EXPECT_EQ(server_.connections(), 0);
+}
+
+TEST(EgressRequestHeaders, OnlyTokensAndCleanValuesPass) {
+    EXPECT_FALSE(requestHeaderProblem("Authorization", "Bearer abc.def-ghi_jkl=="));
+    EXPECT_FALSE(requestHeaderProblem("X-Scope-OrgID", "tenant\t1"));
+    EXPECT_FALSE(requestHeaderProblem("x-key", "caf\xc3\xa9")) << "obs-text (UTF-8 bytes) is allowed";
+    EXPECT_FALSE(requestHeaderProblem("x-empty", ""));
+    EXPECT_TRUE(requestHeaderProblem("x-key", "a\x7f"));
+    EXPECT_TRUE(requestHeaderProblem("x-key", "a\x01"));
+    EXPECT_TRUE(requestHeaderProblem("x-key", " padded"));
+    EXPECT_TRUE(requestHeaderProblem("x key", "v"));
+    EXPECT_TRUE(requestHeaderProblem("x:key", "v"));
+    EXPECT_TRUE(requestHeaderProblem("\xc3\xa9", "v"));
+    const auto problem = requestHeaderProblem("Authorization", "secret-value\r\n");
+    ASSERT_TRUE(problem);
+    EXPECT_EQ(*problem, "request header Authorization has a control character (CR, LF, NUL...) in its value");
+    const auto badName = requestHeaderProblem("Evil\r\nName", "v");
+    ASSERT_TRUE(badName);
+    EXPECT_EQ(badName->find("Evil"), std::string::npos) << "a name that is not a token is not quoted";
 }
 
 }  // namespace

@@ -328,4 +328,31 @@ AuthMetrics::AuthMetrics(Metrics& metrics)
     }
 }
 
+TraceExportMetrics::TraceExportMetrics(Metrics& metrics)
+    : exported_(prometheus::BuildCounter()
+                    .Name("rampart_trace_spans_exported_total")
+                    .Help("Spans the OTLP collector accepted")
+                    .Register(metrics.registry())
+                    .Add({})) {
+    auto& drops = prometheus::BuildCounter()
+                      .Name("rampart_trace_spans_dropped_total")
+                      .Help(
+                          "Spans dropped before the collector accepted them, by reason: queue_full, "
+                          "export_failed, shutdown")
+                      .Register(metrics.registry());
+    // Every series from the start, at zero, so that rate() sees the first drop.
+    drops_[static_cast<std::size_t>(Drop::queueFull)] = &drops.Add({{"reason", "queue_full"}});
+    drops_[static_cast<std::size_t>(Drop::exportFailed)] = &drops.Add({{"reason", "export_failed"}});
+    drops_[static_cast<std::size_t>(Drop::shutdown)] = &drops.Add({{"reason", "shutdown"}});
+    auto& exports = prometheus::BuildCounter()
+                        .Name("rampart_trace_exports_total")
+                        .Help(
+                            "OTLP export requests by outcome: ok, retry (failed, tried again), failed "
+                            "(failed, batch dropped)")
+                        .Register(metrics.registry());
+    exports_[static_cast<std::size_t>(Export::ok)] = &exports.Add({{"outcome", "ok"}});
+    exports_[static_cast<std::size_t>(Export::retry)] = &exports.Add({{"outcome", "retry"}});
+    exports_[static_cast<std::size_t>(Export::failed)] = &exports.Add({{"outcome", "failed"}});
+}
+
 }  // namespace rampart::obs

@@ -201,4 +201,31 @@ class AuthMetrics {
     prometheus::Counter& lockouts_;
 };
 
+// The OTLP trace exporter's counters (otlp::OtlpExporter). Label values are a fixed set. Thread-safe.
+class TraceExportMetrics {
+  public:
+    explicit TraceExportMetrics(Metrics& metrics);
+
+    // rampart_trace_spans_dropped_total's reason: queue_full (accept found the queue at its bound),
+    // export_failed (the collector refused the batch, or still failed when the retries ran out), shutdown
+    // (still queued when the flush at stop ran out of time).
+    enum class Drop { queueFull, exportFailed, shutdown };
+    static constexpr std::size_t kDropReasons = 3;
+    // rampart_trace_exports_total's outcome, one per POST: ok, retry (failed, and will be tried again),
+    // failed (failed, and the batch is dropped).
+    enum class Export { ok, retry, failed };
+    static constexpr std::size_t kExportOutcomes = 3;
+
+    void exported(std::size_t spans) { exported_.Increment(static_cast<double>(spans)); }
+    void dropped(Drop reason, std::size_t spans) {
+        drops_[static_cast<std::size_t>(reason)]->Increment(static_cast<double>(spans));
+    }
+    void exportEnded(Export outcome) { exports_[static_cast<std::size_t>(outcome)]->Increment(); }
+
+  private:
+    prometheus::Counter& exported_;
+    std::array<prometheus::Counter*, kDropReasons> drops_{};
+    std::array<prometheus::Counter*, kExportOutcomes> exports_{};
+};
+
 }  // namespace rampart::obs
