@@ -171,7 +171,7 @@ std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config,
                                                            egress::EgressClient& egress,
                                                            std::chrono::milliseconds pollInterval,
                                                            obs::WorkerMetrics& metrics,
-                                                           obs::JobMetrics& jobMetrics) {
+                                                           obs::JobMetrics& jobMetrics, obs::Tracer* tracer) {
     std::vector<std::unique_ptr<jobs::WorkerPool>> pools;
     if (!config.jobs.runWorkers) return pools;
     for (const QueueConfig& queue : config.jobs.queues) {
@@ -186,6 +186,7 @@ std::vector<std::unique_ptr<jobs::WorkerPool>> workerPools(const Config& config,
         settings.recoverLeases = pools.empty();  // the first pool does it for the whole store
         settings.metrics = &metrics;
         settings.jobMetrics = &jobMetrics;
+        settings.tracer = tracer;
         pools.push_back(std::make_unique<jobs::WorkerPool>(store, tasks, std::move(settings), &egress));
     }
     return pools;
@@ -373,15 +374,18 @@ int serve(Config config, const ServeOptions& options) {
     // Spans go to the OTLP collector ([telemetry]); tracer is null when tracing is off.
     obs::TraceExportMetrics traceExportMetrics(metrics);
     Telemetry telemetry = startTelemetry(config.telemetry, traceExportMetrics);
-    // tracing: passed to the pipeline and workers by the lead
+    // The tracer starts each request's span (the pipeline), the workers' run spans, the schedule ticks'
+    // traces, and records the runs of external workers as they report.
     const std::shared_ptr<obs::Tracer> tracer = telemetry.tracer;
+    leaseService.traceTo(tracer.get());
     // A store that tells of every node's new jobs (PostgreSQL's NOTIFY) wakes the waiting lease calls
     // itself, this node's submits included; otherwise this node's submits do.
     QueuedJobWakeups wakeups(&leaseWaiters);
     const bool woken = wakeups.watch(*store);
     obs::WorkerMetrics workerMetrics(metrics);
-    auto workers = workerPools(config, *jobStores.jobs, tasks, egressClient,
-                               woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics, jobMetrics);
+    auto workers =
+        workerPools(config, *jobStores.jobs, tasks, egressClient,
+                    woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics, jobMetrics, tracer.get());
     jobService.onSubmitted([&workers, &leaseWaiters, woken](std::string_view queue, std::string_view task) {
         for (auto& pool : workers) pool->notify();
         if (!woken) leaseWaiters.wake(queue, task);
@@ -402,6 +406,7 @@ int serve(Config config, const ServeOptions& options) {
                                                   .misfireGrace = config.scheduler.misfireGrace};
         schedulerSettings.maxJobsPerOwnerPerMinute =
             static_cast<int>(config.schedules.maxJobsPerOwnerPerMinute);
+        schedulerSettings.tracer = tracer.get();
         scheduler = std::make_unique<jobs::Scheduler>(*jobStores.schedules, *jobStores.jobs, *store,
                                                       jobService, std::move(schedulerSettings));
         scheduler->onSubmitted([&workers, &leaseWaiters] {
@@ -417,6 +422,7 @@ int serve(Config config, const ServeOptions& options) {
     deps.translateError = api::translateDomainError;
     obs::RateLimitMetrics rateLimitMetrics(metrics);
     deps.rateLimitMetrics = &rateLimitMetrics;
+    deps.tracer = tracer.get();
     // With Redis, every node decides through it, so a limit holds across the cluster; while Redis cannot be
     // reached each node decides in its own memory (or answers 503 with rate_limits.fail_closed).
     if (redisClient != nullptr && config.rateLimits.enabled) {
@@ -592,10 +598,10 @@ int work(Config config, const std::vector<std::string>& onlyQueues) {
     // Spans go to the OTLP collector ([telemetry]); tracer is null when tracing is off.
     obs::TraceExportMetrics traceExportMetrics(metrics);
     Telemetry telemetry = startTelemetry(config.telemetry, traceExportMetrics);
-    // tracing: passed to the pipeline and workers by the lead
-    const std::shared_ptr<obs::Tracer> tracer = telemetry.tracer;
-    auto workers = workerPools(config, *jobStores.jobs, tasks, egressClient,
-                               woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics, jobMetrics);
+    const std::shared_ptr<obs::Tracer> tracer = telemetry.tracer;  // the workers' run spans
+    auto workers =
+        workerPools(config, *jobStores.jobs, tasks, egressClient,
+                    woken ? kPollWithWakeups : kPollWithoutWakeups, workerMetrics, jobMetrics, tracer.get());
     if (workers.empty()) {
         std::cerr << "rampart worker: nothing to run: every queue in jobs.queues has concurrency 0 (external "
                      "workers only)\n";
