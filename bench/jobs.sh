@@ -21,7 +21,8 @@
 #        WORKER_CONCURRENCY (unset: the server's default; else RAMPART_JOBS__WORKER_CONCURRENCY),
 #        STORE=sqlite|postgres, PG_STATS (set, with STORE=postgres: pg_stat_statements on, and after each
 #        run the statements that took the server's time, top 12, on stderr), PG_SETUP_SQL (SQL run on each
-#        fresh database once the server has migrated it: to try a schema change), RAMPART_BIN=build/rampart, PERF_DIR (set: `perf record $PERF_ARGS` on the server during each
+#        fresh database once the server has migrated it: to try a schema change), EXTRA_SERVER_ENV="NAME=value ..."
+#        (more server settings, e.g. a collector for bench/tracing.sh), RAMPART_BIN=build/rampart, PERF_DIR (set: `perf record $PERF_ARGS` on the server during each
 #        measured run, files kept there), PERF_ARGS="-g", MACHINE (text for the table's machine column).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -105,6 +106,8 @@ start_server() {
     mkdir -p "$dir"
     local extra=()
     [ -z "$WORKER_CONCURRENCY" ] || extra+=(RAMPART_JOBS__WORKER_CONCURRENCY="$WORKER_CONCURRENCY")
+    # shellcheck disable=SC2206 # EXTRA_SERVER_ENV is a list of NAME=value words
+    extra+=(${EXTRA_SERVER_ENV:-})
     if [ "$STORE" = postgres ]; then
         pg_db="bench_${name//-/_}"
         pg_psql postgres -c "CREATE DATABASE $pg_db"
