@@ -29,8 +29,8 @@ std::optional<obs::SpanLink> submissionLink(const std::optional<std::string>& tr
 obs::Span storeSpan(const obs::Span& parent, const store::JobStore& store, std::string_view operation) {
     if (!parent.recording()) return parent.child({}, obs::SpanKind::client);
     auto span = parent.child(std::string(operation), obs::SpanKind::client);
-    span.setAttribute("db.system", store.databaseSystem());
-    span.setAttribute("db.operation.name", operation);
+    span.setAttribute("db.system", obs::StaticText{store.databaseSystem()});
+    span.setAttribute("db.operation.name", obs::StaticText{operation});
     return span;
 }
 

@@ -14,8 +14,8 @@
 
 namespace rampart::jobs {
 
-// A client span for one store call: db.system (the store's), db.operation.name (the store method), never
-// a value. Off when the parent is.
+// A client span for one store call: db.system (the store's), db.operation.name (the store method, a
+// literal: it is kept as a view), never a value. Off when the parent is.
 [[nodiscard]] obs::Span storeSpan(const obs::Span& parent, const store::JobStore& store,
                                   std::string_view operation);
 

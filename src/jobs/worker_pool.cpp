@@ -382,10 +382,10 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
                                           ran);
         }
         // The outcome's kind, never the error text: a handler's message may quote its arguments.
-        run.setAttribute("rampart.job.outcome", ok                         ? "succeeded"
-                                                : running->cancelRequested ? "canceled"
-                                                : running->timedOut        ? "timed_out"
-                                                                           : "failed");
+        run.setAttribute("rampart.job.outcome", obs::StaticText{ok                         ? "succeeded"
+                                                                : running->cancelRequested ? "canceled"
+                                                                : running->timedOut        ? "timed_out"
+                                                                                           : "failed"});
         if (!ok) run.setStatus(obs::SpanStatus::error);
         run.end();
         store::JobOutcome outcome;

@@ -119,14 +119,19 @@ std::optional<SpanContext> parseTraceparent(std::string_view header) {
     return context;
 }
 
+void formatTraceparent(const SpanContext& context, std::array<char, kTraceparentSize>& out) {
+    out.fill('-');
+    out[0] = out[1] = '0';
+    writeHex(context.traceId, out.data() + 3);
+    writeHex(context.spanId, out.data() + 36);
+    out[53] = '0';
+    out[54] = context.sampled ? '1' : '0';
+}
+
 std::string formatTraceparent(const SpanContext& context) {
-    std::string header(kTraceparentSize, '-');
-    header[0] = header[1] = '0';
-    writeHex(context.traceId, header.data() + 3);
-    writeHex(context.spanId, header.data() + 36);
-    header[53] = '0';
-    header[54] = context.sampled ? '1' : '0';
-    return header;
+    std::array<char, kTraceparentSize> header;
+    formatTraceparent(context, header);
+    return std::string(header.data(), header.size());
 }
 
 std::string_view acceptTraceState(std::string_view header) {

@@ -35,6 +35,8 @@ inline constexpr std::size_t kTraceparentSize = 55;
 [[nodiscard]] std::optional<SpanContext> parseTraceparent(std::string_view header);
 // "00-<trace id>-<span id>-<01 | 00>".
 [[nodiscard]] std::string formatTraceparent(const SpanContext& context);
+// The same into a buffer, for a header written without an allocation of its own.
+void formatTraceparent(const SpanContext& context, std::array<char, kTraceparentSize>& out);
 
 // The tracestate header when it is well-formed and at most 512 bytes (what W3C asks every vendor to pass
 // on): at most 32 comma-separated key=value members of the characters the grammar allows. Anything else

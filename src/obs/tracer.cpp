@@ -88,6 +88,10 @@ void Span::setAttribute(std::string_view key, bool value) {
     if (data_) data_->attributes.push_back({key, value});
 }
 
+void Span::setAttribute(std::string_view key, StaticText value) {
+    if (data_) data_->attributes.push_back({key, value});
+}
+
 void Span::setAttribute(SpanAttribute attribute) {
     if (data_) data_->attributes.push_back(std::move(attribute));
 }

@@ -50,7 +50,13 @@ class Sampler {
 enum class SpanKind : int { internal = 1, server = 2, client = 3, producer = 4, consumer = 5 };
 enum class SpanStatus : int { unset = 0, ok = 1, error = 2 };
 
-using AttributeValue = std::variant<std::string, std::int64_t, double, bool>;
+// Text that outlives every span (a literal, a route template, a method name): kept as a view, so the
+// attributes a request always has cost no allocation.
+struct StaticText {
+    std::string_view text;
+};
+
+using AttributeValue = std::variant<std::string, std::int64_t, double, bool, StaticText>;
 
 // Keys are the semantic conventions' names, string literals: a key is never built from input.
 struct SpanAttribute {
@@ -117,6 +123,7 @@ class Span {
     }
     void setAttribute(std::string_view key, bool value);
     void setAttribute(SpanAttribute attribute);
+    void setAttribute(std::string_view key, StaticText value);
     void addLink(SpanLink link);
     void setName(std::string name);
     void setStatus(SpanStatus status, std::string message = {});

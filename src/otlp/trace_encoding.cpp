@@ -108,6 +108,8 @@ void writeValue(Writer& out, const obs::AttributeValue& value) {
             using T = std::decay_t<decltype(v)>;
             if constexpr (std::is_same_v<T, std::string>) {
                 out.bytes(field::kAnyString, v);
+            } else if constexpr (std::is_same_v<T, obs::StaticText>) {
+                out.bytes(field::kAnyString, v.text);
             } else if constexpr (std::is_same_v<T, bool>) {
                 out.integer(field::kAnyBool, v ? 1 : 0);
             } else if constexpr (std::is_same_v<T, std::int64_t>) {

@@ -29,13 +29,14 @@ boost::asio::awaitable<void> TracingStage::handle(Exchange& ex, Next next) {
     }
     ex.trace = tracer_.start(std::move(name), obs::SpanKind::server, incoming ? &*incoming : nullptr);
     if (ex.trace.recording()) {
-        ex.trace.setAttribute("http.request.method", method);
-        if (ex.route) ex.trace.setAttribute("http.route", ex.routeTemplate);
+        // The method's name and the route template live as long as the server: views, not copies.
+        ex.trace.setAttribute("http.request.method", obs::StaticText{method});
+        if (ex.route) ex.trace.setAttribute("http.route", obs::StaticText{ex.routeTemplate});
         ex.trace.setAttribute("url.path", ex.path);
-        ex.trace.setAttribute("url.scheme", ex.secure ? "https" : "http");
+        ex.trace.setAttribute("url.scheme", obs::StaticText{ex.secure ? "https" : "http"});
         ex.trace.setAttribute("client.address", ex.client.to_string());
-        ex.trace.setAttribute("network.protocol.version", ex.request.version() == 10 ? "1.0" : "1.1");
-        ex.trace.setAttribute("rampart.request_id", ex.requestId);
+        ex.trace.setAttribute("network.protocol.version",
+                              obs::StaticText{ex.request.version() == 10 ? "1.0" : "1.1"});
     }
     co_await next(ex);
     const unsigned status = ex.response.result_int();
@@ -44,7 +45,9 @@ boost::asio::awaitable<void> TracingStage::handle(Exchange& ex, Next next) {
         // A server span is an error only for 5xx: a 4xx is the client's mistake, answered correctly.
         if (status >= 500) ex.trace.setStatus(obs::SpanStatus::error);
     }
-    ex.response.set("traceparent", obs::formatTraceparent(ex.trace.context()));
+    std::array<char, obs::kTraceparentSize> traceparent;
+    obs::formatTraceparent(ex.trace.context(), traceparent);
+    ex.response.set("traceparent", std::string_view(traceparent.data(), traceparent.size()));
     ex.trace.end();
 }
 
