@@ -78,13 +78,13 @@ openapi-lint: deps build $(REDOCLY)
 
 # The test OTLP receiver (tests/otlp/receiver.js; src/testing/otlp_receiver.hpp) decodes what the exporter
 # sends with the official generated code of opentelemetry-proto, from @opentelemetry/otlp-proto-exporter-base
-# pinned by tests/otlp/package-lock.json and installed with `npm ci` into $(BUILD_DIR)/otlp-receiver
-# (git-ignored), again only when the lock file changes. ctest needs it: make test installs it first.
-OTLP_RECEIVER = $(BUILD_DIR)/otlp-receiver/node_modules/.installed
+# pinned by tests/otlp/package-lock.json and installed with `npm ci` into tests/otlp/node_modules
+# (git-ignored; one copy for every build directory: the sanitizer builds' tests use it too), again only
+# when the lock file changes. ctest, sanitize and tsan need it: they install it first.
+OTLP_RECEIVER = tests/otlp/node_modules/.installed
 $(OTLP_RECEIVER): tests/otlp/package.json tests/otlp/package-lock.json
-	rm -rf $(BUILD_DIR)/otlp-receiver && mkdir -p $(BUILD_DIR)/otlp-receiver
-	cp tests/otlp/package.json tests/otlp/package-lock.json $(BUILD_DIR)/otlp-receiver/
-	cd $(BUILD_DIR)/otlp-receiver && npm ci --ignore-scripts --no-audit --no-fund
+	rm -rf tests/otlp/node_modules
+	cd tests/otlp && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 otlp-receiver: deps $(OTLP_RECEIVER)
 
@@ -223,14 +223,14 @@ define san_run
 	fi; exit $$status
 endef
 
-sanitize: deps
+sanitize: deps $(OTLP_RECEIVER)
 	@CXX=$(SAN_CXX) cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DRAMPART_TESTS=ON -DRAMPART_WERROR=ON \
 	  "-DCMAKE_CXX_FLAGS=$(ASAN_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
 	cmake --build $(ASAN_DIR) -j $(JOBS) --target $(SAN_TARGETS)
 	$(call san_run,$(ASAN_DIR),$(ASAN_ENV),./$(ASAN_DIR)/rampart_unit_tests --gtest_brief=1 '--gtest_filter=$(SANITIZE_FILTER)')
 	$(call san_run,$(ASAN_DIR),$(ASAN_ENV),./$(ASAN_DIR)/rampart_integration_tests --gtest_brief=1 '--gtest_filter=$(SANITIZE_FILTER)')
 
-tsan: deps
+tsan: deps $(OTLP_RECEIVER)
 	@CXX=$(SAN_CXX) cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DRAMPART_TESTS=ON -DRAMPART_WERROR=ON \
 	  "-DCMAKE_CXX_FLAGS=$(TSAN_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread" >/dev/null
 	cmake --build $(TSAN_DIR) -j $(JOBS) --target $(SAN_TARGETS)

@@ -5,20 +5,19 @@ OpenTelemetry project's own OTLP code (tests/otlp/receiver.js), links back to th
 import os
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 import requests
 
 import rampart
 from conftest import (ADMIN_PASSWORD, HIGH_LIMITS, REPO_ROOT, config_toml, eventually, login, make_token,
-                      server_binary, start_server)
+                      start_server)
 
 
 @pytest.fixture()
 def receiver(tmp_path):
     """The test OTLP receiver (node), on a port of its own; stopped after the test."""
-    modules = Path(server_binary()).resolve().parent / "otlp-receiver" / "node_modules"
+    modules = REPO_ROOT / "tests" / "otlp" / "node_modules"
     if not (modules / "@opentelemetry/otlp-proto-exporter-base/build/src/generated/root.js").exists():
         pytest.fail(f"the OTLP receiver's package is not in {modules}: run make otlp-receiver", pytrace=False)
     log = open(tmp_path / "receiver.log", "w+b")
