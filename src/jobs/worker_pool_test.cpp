@@ -324,7 +324,7 @@ class ClaimAheadBehindALongJob : public WorkerPoolTest {
         for (int n = -1; n < 5; ++n) {
             store::JobRecord job;
             job.id = n < 0 ? "sleeper" : "short-" + std::to_string(n);
-            job.task = n < 0 ? "sleep" : "count";
+            job.task = n < 0 ? "counted.sleep" : "count";
             job.args = n < 0 ? R"({"seconds":60})" : R"({"n":)" + std::to_string(n) + "}";
             job.queue = "default";
             job.maxAttempts = 1;  // a given-back job must not have used its only attempt
@@ -337,8 +337,9 @@ class ClaimAheadBehindALongJob : public WorkerPoolTest {
         sleeper_ = "sleeper";
         runToCompletion(store_.submitJobs(std::move(batch), nowMillis()));
         pool_->notify();
-        for (int i = 0; i < 250 && job(sleeper_).state != JobState::running; ++i)
-            std::this_thread::sleep_for(5ms);
+        // Running in its handler, not only claimed: a job claimed and not begun is given back by stop().
+        for (int i = 0; i < 250 && sleepsBegun_ == 0; ++i) std::this_thread::sleep_for(5ms);
+        ASSERT_EQ(sleepsBegun_, 1);
         ASSERT_EQ(job(sleeper_).state, JobState::running);
     }
     std::string sleeper_;
