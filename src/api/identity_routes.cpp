@@ -91,7 +91,7 @@ struct IdentityApi {
 };
 
 identity::RequestContext requestContext(const Exchange& ex) {
-    return identity::RequestContext{.requestId = ex.requestId, .client = ex.client};
+    return identity::RequestContext{.requestId = ex.requestId, .client = ex.client, .trace = &ex.trace};
 }
 
 boost::asio::awaitable<void> login(IdentityApi& api, Exchange& ex) {
@@ -146,7 +146,7 @@ boost::asio::awaitable<void> publicKeys(IdentityApi& api, Exchange& ex) {
 
 boost::asio::awaitable<void> getMe(IdentityApi& api, Exchange& ex) {
     const auto& principal = caller(ex);
-    auto user = co_await api.accounts.findUser(principal.userId);
+    auto user = co_await api.accounts.findUser(principal.userId, ex.trace);
     if (!user) throw http::ApiError::notFound();
     auto body = userJson(*user);
     json::array scopes(principal.scopes.begin(), principal.scopes.end());
@@ -188,7 +188,7 @@ boost::asio::awaitable<void> disableTotp(IdentityApi& api, Exchange& ex) {
 boost::asio::awaitable<void> listTokens(IdentityApi& api, Exchange& ex) {
     auto params = queryParams(ex, {"user_id"});
     auto owner = params.contains("user_id") ? params.find("user_id")->second : std::string();
-    auto tokens = co_await api.accounts.listApiTokens(caller(ex), std::move(owner));
+    auto tokens = co_await api.accounts.listApiTokens(caller(ex), std::move(owner), ex.trace);
     json::array items;
     for (const auto& token : tokens) items.push_back(tokenJson(token));
     reply(ex, Status::ok, json::object{{"items", std::move(items)}});
@@ -219,7 +219,7 @@ boost::asio::awaitable<void> listUsers(IdentityApi& api, Exchange& ex) {
     auto params = queryParams(ex, {"after", "limit"});
     const int limit = limitParam(params, 100, 500);
     auto after = params.contains("after") ? params.find("after")->second : std::string();
-    auto users = co_await api.accounts.listUsers(std::move(after), limit);
+    auto users = co_await api.accounts.listUsers(std::move(after), limit, ex.trace);
     json::array items;
     for (const auto& user : users) items.push_back(userJson(user));
     json::object body{{"items", std::move(items)}};
@@ -243,7 +243,7 @@ boost::asio::awaitable<void> createUser(IdentityApi& api, Exchange& ex) {
 }
 
 boost::asio::awaitable<void> getUser(IdentityApi& api, Exchange& ex) {
-    auto user = co_await api.accounts.findUser(std::string(ex.pathParam("id")));
+    auto user = co_await api.accounts.findUser(std::string(ex.pathParam("id")), ex.trace);
     if (!user) throw http::ApiError::notFound();
     reply(ex, Status::ok, userJson(*user));
 }

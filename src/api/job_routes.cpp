@@ -135,7 +135,7 @@ boost::asio::awaitable<void> listJobEvents(jobs::JobService& service, Exchange& 
 }
 
 boost::asio::awaitable<void> listQueues(jobs::JobService& service, Exchange& ex) {
-    auto queues = co_await service.queues();
+    auto queues = co_await service.queues(ex.trace);
     json::array items;
     for (const auto& queue : queues) {
         json::object counts;
@@ -156,7 +156,7 @@ boost::asio::awaitable<void> listQueues(jobs::JobService& service, Exchange& ex)
 
 boost::asio::awaitable<void> setQueuePaused(jobs::JobService& service, Exchange& ex, bool pause) {
     const std::string name(ex.pathParam("name"));
-    co_await service.setQueuePaused(caller(ex), name, pause, auditContext(ex));
+    co_await service.setQueuePaused(caller(ex), name, pause, auditContext(ex), ex.trace);
     reply(ex, Status::ok, json::object{{"name", name}, {"paused", pause}});
 }
 

@@ -87,7 +87,7 @@ boost::asio::awaitable<void> createSchedule(jobs::ScheduleService& service, Exch
     JsonBody body(ex);
     auto draft = readDraft(body);
     auto context = auditContext(ex);
-    auto schedule = co_await service.create(caller(ex), std::move(draft), std::move(context));
+    auto schedule = co_await service.create(caller(ex), std::move(draft), std::move(context), ex.trace);
     reply(ex, Status::created, scheduleJson(service, schedule));
     ex.response.set(http::beast_http::field::location, "/api/v1/schedules/" + schedule.id);
 }
@@ -98,7 +98,7 @@ boost::asio::awaitable<void> listSchedules(jobs::ScheduleService& service, Excha
     query.limit = limitParam(params, 100, store::ScheduleQuery::kMaxLimit);
     if (auto found = params.find("owner"); found != params.end()) query.ownerId = found->second;
     if (auto found = params.find("cursor"); found != params.end()) query.afterId = found->second;
-    auto page = co_await service.list(caller(ex), std::move(query));
+    auto page = co_await service.list(caller(ex), std::move(query), ex.trace);
     json::array items;
     for (const auto& schedule : page.schedules) items.push_back(scheduleJson(service, schedule));
     json::object body{{"items", std::move(items)}};
@@ -107,14 +107,14 @@ boost::asio::awaitable<void> listSchedules(jobs::ScheduleService& service, Excha
 }
 
 boost::asio::awaitable<void> getSchedule(jobs::ScheduleService& service, Exchange& ex) {
-    auto schedule = co_await service.get(caller(ex), std::string(ex.pathParam("id")));
+    auto schedule = co_await service.get(caller(ex), std::string(ex.pathParam("id")), ex.trace);
     reply(ex, Status::ok, scheduleJson(service, schedule));
 }
 
 boost::asio::awaitable<void> listScheduleTicks(jobs::ScheduleService& service, Exchange& ex) {
     auto params = queryParams(ex, {"limit"});
     const int limit = limitParam(params, 20, store::kTicksKept);
-    auto ticks = co_await service.ticks(caller(ex), std::string(ex.pathParam("id")), limit);
+    auto ticks = co_await service.ticks(caller(ex), std::string(ex.pathParam("id")), limit, ex.trace);
     json::array items;
     for (const auto& tick : ticks) {
         items.push_back(json::object{{"fire_time", timeText(store::fromMillis(tick.fireTime))},
@@ -131,13 +131,13 @@ boost::asio::awaitable<void> updateSchedule(jobs::ScheduleService& service, Exch
     auto draft = readDraft(body);
     auto context = auditContext(ex);
     auto schedule = co_await service.update(caller(ex), std::string(ex.pathParam("id")), std::move(draft),
-                                            std::move(context));
+                                            std::move(context), ex.trace);
     reply(ex, Status::ok, scheduleJson(service, schedule));
 }
 
 boost::asio::awaitable<void> deleteSchedule(jobs::ScheduleService& service, Exchange& ex) {
     auto context = auditContext(ex);
-    co_await service.remove(caller(ex), std::string(ex.pathParam("id")), std::move(context));
+    co_await service.remove(caller(ex), std::string(ex.pathParam("id")), std::move(context), ex.trace);
     ex.response.result(Status::no_content);
 }
 

@@ -27,7 +27,8 @@ namespace {
 class RefusingAuthenticator : public identity::Authenticator {
   public:
     boost::asio::awaitable<identity::AuthOutcome> authenticate(identity::PresentedCredential,
-                                                               boost::asio::ip::address) override {
+                                                               boost::asio::ip::address,
+                                                               const obs::Span&) override {
         co_return identity::AuthOutcome{.principal = std::nullopt, .failure = "no_authenticator"};
     }
 };

@@ -18,6 +18,7 @@
 #include "identity/password.hpp"
 #include "identity/sealed.hpp"
 #include "identity/totp.hpp"
+#include "obs/traced.hpp"
 
 namespace rampart::identity {
 namespace {
@@ -167,7 +168,7 @@ boost::asio::awaitable<CreatedApiToken> AccountService::createApiToken(
                                  .expires = time + lifetime,
                                  .lastUsed = std::nullopt,
                                  .revoked = std::nullopt};
-    co_await store_.createApiToken(record);
+    co_await obs::tracedStore(context.span(), store_, "createApiToken", store_.createApiToken(record));
     boost::json::array scopeList(record.scopes.begin(), record.scopes.end());
     boost::json::object created{{"name", record.name}, {"scopes", std::move(scopeList)}};
     co_await audit_.audit("token.created", principal.userId, context, "token:" + record.id, "success",
@@ -175,13 +176,13 @@ boost::asio::awaitable<CreatedApiToken> AccountService::createApiToken(
     co_return CreatedApiToken{.record = std::move(record), .token = std::move(generated.token)};
 }
 
-boost::asio::awaitable<std::vector<store::ApiTokenRecord>> AccountService::listApiTokens(Principal principal,
-                                                                                         std::string owner) {
+boost::asio::awaitable<std::vector<store::ApiTokenRecord>> AccountService::listApiTokens(
+    Principal principal, std::string owner, const obs::Span& trace) {
     if (owner.empty()) owner = principal.userId;
     const bool mayReadOthers = principal.role == Role::admin || principal.role == Role::auditor;
     if (owner != principal.userId && !mayReadOthers)
         throw AuthError(Kind::notFound, "not_found", "no such user");
-    co_return co_await store_.listApiTokens(owner);
+    co_return co_await obs::tracedStore(trace, store_, "listApiTokens", store_.listApiTokens(owner));
 }
 
 boost::asio::awaitable<void> AccountService::revokeApiToken(Principal principal, std::string tokenId,
@@ -189,10 +190,12 @@ boost::asio::awaitable<void> AccountService::revokeApiToken(Principal principal,
     // An admin may revoke anyone's token; everyone else only their own (an auditor changes nothing).
     std::string owner = principal.userId;
     if (principal.role == Role::admin) {
-        auto token = co_await store_.findApiTokenById(tokenId);
+        auto token = co_await obs::tracedStore(context.span(), store_, "findApiTokenById",
+                                               store_.findApiTokenById(tokenId));
         if (token) owner = token->userId;
     }
-    const bool revoked = co_await store_.revokeApiToken(owner, tokenId, now());
+    const bool revoked = co_await obs::tracedStore(context.span(), store_, "revokeApiToken",
+                                                   store_.revokeApiToken(owner, tokenId, now()));
     cache_.clear();
     if (!revoked) throw AuthError(Kind::notFound, "not_found", "no such token");
     boost::json::object details{{"owner", owner}};
@@ -207,7 +210,8 @@ boost::asio::awaitable<TotpEnrolment> AccountService::enrolTotp(Principal princi
                                                                 RequestContext context) {
     if (password.userId().empty() || password.userId() != principal.userId)
         throw AuthError(Kind::forbidden, "invalid_credentials", "wrong user");
-    auto user = co_await store_.findUserById(principal.userId);
+    auto user = co_await obs::tracedStore(context.span(), store_, "findUserById",
+                                          store_.findUserById(principal.userId));
     if (!user) throw AuthError(Kind::notFound, "not_found", "no such user");
     if (user->totpEnabled) {
         throw AuthError(Kind::conflict, "totp_enabled", "two-factor login is on already; disable it first");
@@ -219,7 +223,8 @@ boost::asio::awaitable<TotpEnrolment> AccountService::enrolTotp(Principal princi
     patch.totpSecretSealed = std::move(*sealed);
     patch.totpEnabled = false;
     patch.totpLastStep = std::optional<std::int64_t>{};
-    co_await store_.updateUser(user->id, std::move(patch));
+    co_await obs::tracedStore(context.span(), store_, "updateUser",
+                              store_.updateUser(user->id, std::move(patch)));
     cache_.clear();
     co_await audit_.audit("totp.enrol", user->id, context, "user:" + user->username, "success");
     co_return TotpEnrolment{.secretBase32 = base32Encode(secret.reveal()),
@@ -228,7 +233,8 @@ boost::asio::awaitable<TotpEnrolment> AccountService::enrolTotp(Principal princi
 
 boost::asio::awaitable<void> AccountService::confirmTotp(Principal principal, std::string code,
                                                          RequestContext context) {
-    auto user = co_await store_.findUserById(principal.userId);
+    auto user = co_await obs::tracedStore(context.span(), store_, "findUserById",
+                                          store_.findUserById(principal.userId));
     if (!user) throw AuthError(Kind::notFound, "not_found", "no such user");
     if (user->totpEnabled) throw AuthError(Kind::conflict, "totp_enabled", "two-factor login is on already");
     if (user->totpSecretSealed.empty()) {
@@ -238,14 +244,17 @@ boost::asio::awaitable<void> AccountService::confirmTotp(Principal principal, st
     std::optional<std::int64_t> step;
     if (secret) step = verifyTotp(secret->reveal(), code, clock_(), user->totpLastStep);
     bool accepted = false;
-    if (step) accepted = co_await store_.consumeTotpStep(user->id, *step);
+    if (step)
+        accepted = co_await obs::tracedStore(context.span(), store_, "consumeTotpStep",
+                                             store_.consumeTotpStep(user->id, *step));
     if (!accepted) {
         co_await audit_.audit("totp.confirm", user->id, context, "user:" + user->username, "failure");
         throw AuthError(Kind::invalid, "totp.invalid_code", "the code is wrong or was used already", "/code");
     }
     store::UserPatch patch;
     patch.totpEnabled = true;
-    co_await store_.updateUser(user->id, std::move(patch));
+    co_await obs::tracedStore(context.span(), store_, "updateUser",
+                              store_.updateUser(user->id, std::move(patch)));
     cache_.clear();
     co_await audit_.audit("totp.enabled", user->id, context, "user:" + user->username, "success");
 }
@@ -254,14 +263,17 @@ boost::asio::awaitable<void> AccountService::disableTotp(Principal principal, Pa
                                                          std::string code, RequestContext context) {
     if (password.userId().empty() || password.userId() != principal.userId)
         throw AuthError(Kind::forbidden, "invalid_credentials", "wrong user");
-    auto user = co_await store_.findUserById(principal.userId);
+    auto user = co_await obs::tracedStore(context.span(), store_, "findUserById",
+                                          store_.findUserById(principal.userId));
     if (!user) throw AuthError(Kind::notFound, "not_found", "no such user");
     if (!user->totpEnabled) throw AuthError(Kind::conflict, "totp_disabled", "two-factor login is off");
     auto secret = openSecret(user->totpSecretSealed, serverSecret_, kTotpSealContext, user->id);
     std::optional<std::int64_t> step;
     if (secret) step = verifyTotp(secret->reveal(), code, clock_(), user->totpLastStep);
     bool accepted = false;
-    if (step) accepted = co_await store_.consumeTotpStep(user->id, *step);
+    if (step)
+        accepted = co_await obs::tracedStore(context.span(), store_, "consumeTotpStep",
+                                             store_.consumeTotpStep(user->id, *step));
     if (!accepted) {
         co_await audit_.audit("totp.disable", user->id, context, "user:" + user->username, "failure");
         throw AuthError(Kind::forbidden, "invalid_credentials", "the code is wrong or was used already",
@@ -270,20 +282,24 @@ boost::asio::awaitable<void> AccountService::disableTotp(Principal principal, Pa
     store::UserPatch patch;
     patch.totpEnabled = false;
     patch.totpSecretSealed = std::string();
-    co_await store_.updateUser(user->id, std::move(patch));
+    co_await obs::tracedStore(context.span(), store_, "updateUser",
+                              store_.updateUser(user->id, std::move(patch)));
     cache_.clear();
     co_await audit_.audit("totp.disabled", user->id, context, "user:" + user->username, "success");
 }
 
 // --- users ---
 
-boost::asio::awaitable<std::optional<store::UserRecord>> AccountService::findUser(std::string id) {
-    co_return co_await cache_.user(std::move(id));
+boost::asio::awaitable<std::optional<store::UserRecord>> AccountService::findUser(std::string id,
+                                                                                  const obs::Span& trace) {
+    co_return co_await cache_.user(std::move(id), trace);
 }
 
 boost::asio::awaitable<std::vector<store::UserRecord>> AccountService::listUsers(std::string afterUsername,
-                                                                                 int limit) {
-    co_return co_await store_.listUsers(std::move(afterUsername), limit);
+                                                                                 int limit,
+                                                                                 const obs::Span& trace) {
+    co_return co_await obs::tracedStore(trace, store_, "listUsers",
+                                        store_.listUsers(std::move(afterUsername), limit));
 }
 
 namespace {
@@ -307,7 +323,7 @@ boost::asio::awaitable<store::UserRecord> AccountService::createUser(NewUser use
         throw AuthError(Kind::invalid, "invalid_field", "email is not a valid address", "/email");
     }
     checkNewPassword(user.password, user.username, user.email.value_or(""), settings_.passwordPolicy);
-    auto hash = co_await hasher_.hash(user.password.reveal());
+    auto hash = co_await hasher_.hash(user.password.reveal(), context.span());
     if (!hash) throw std::runtime_error("password hashing failed");
     store::UserRecord record{.id = randomToken(16),
                              .username = user.username,
@@ -317,7 +333,7 @@ boost::asio::awaitable<store::UserRecord> AccountService::createUser(NewUser use
                              .passwordHash = std::move(*hash),
                              .created = now()};
     try {
-        co_await store_.createUser(record);
+        co_await obs::tracedStore(context.span(), store_, "createUser", store_.createUser(record));
     } catch (const store::Conflict&) {
         throw AuthError(Kind::conflict, "conflict", "the username or email is taken");
     }
@@ -335,7 +351,7 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(std::string
 boost::asio::awaitable<store::UserRecord> AccountService::updateUser(
     std::string id, UserChanges changes, std::string actor, RequestContext context,
     std::optional<store::KeptCredential> keep) {
-    auto user = co_await store_.findUserById(id);
+    auto user = co_await obs::tracedStore(context.span(), store_, "findUserById", store_.findUserById(id));
     if (!user) throw AuthError(Kind::notFound, "not_found", "no such user");
     // An admin who locks themselves out leaves nobody to undo it.
     if (actor == id &&
@@ -355,7 +371,7 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(
     if (changes.password) {
         const auto& email = changes.email ? *changes.email : user->email;
         checkNewPassword(*changes.password, user->username, email.value_or(""), settings_.passwordPolicy);
-        auto hash = co_await hasher_.hash(changes.password->reveal());
+        auto hash = co_await hasher_.hash(changes.password->reveal(), context.span());
         if (!hash) throw std::runtime_error("password hashing failed");
         newPasswordHash = std::move(*hash);
     }
@@ -369,19 +385,24 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(
     const bool unlocks = patch.lockedUntil.has_value();
     std::optional<store::UserRecord> updated;
     try {
-        updated = co_await store_.updateUser(id, std::move(patch));
+        updated = co_await obs::tracedStore(context.span(), store_, "updateUser",
+                                            store_.updateUser(id, std::move(patch)));
         cache_.clear();
     } catch (const store::Conflict&) {
         throw AuthError(Kind::conflict, "conflict", "the email is taken");
     }
     if (!updated) throw AuthError(Kind::notFound, "not_found", "no such user");
     // A new password or a re-enabled account lifts the lockout: the name's counter is what locks.
-    if (unlocks) co_await store_.clearLoginNameFailures(nameKey_.of(updated->username));
+    if (unlocks)
+        co_await obs::tracedStore(context.span(), store_, "clearLoginNameFailures",
+                                  store_.clearLoginNameFailures(nameKey_.of(updated->username)));
     const std::string target = "user:" + id;
     if (newPasswordHash) {
         // Whoever knew the old password (or held a credential it issued) is out, in the same transaction as
         // the change: the point of a reset after a compromise.
-        updated = co_await store_.changePassword(id, std::move(*newPasswordHash), now(), keep);
+        updated =
+            co_await obs::tracedStore(context.span(), store_, "changePassword",
+                                      store_.changePassword(id, std::move(*newPasswordHash), now(), keep));
         cache_.clear();
         if (!updated) throw AuthError(Kind::notFound, "not_found", "no such user");
     }
@@ -401,10 +422,11 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(
         co_await audit_.audit("user.enabled", actor, context, target, "success");
     if (changes.active && !*changes.active && user->active) {
         // Disabling ends every credential at once, not at their next expiry.
-        co_await store_.revokeAllCredentials(id, now(), true);
+        co_await obs::tracedStore(context.span(), store_, "revokeAllCredentials",
+                                  store_.revokeAllCredentials(id, now(), true));
         cache_.clear();
         co_await audit_.audit("user.disabled", actor, context, target, "success");
-        updated = co_await store_.findUserById(id);
+        updated = co_await obs::tracedStore(context.span(), store_, "findUserById", store_.findUserById(id));
         if (!updated) throw AuthError(Kind::notFound, "not_found", "no such user");
     }
     co_return *updated;
@@ -412,7 +434,8 @@ boost::asio::awaitable<store::UserRecord> AccountService::updateUser(
 
 boost::asio::awaitable<void> AccountService::revokeAllCredentials(std::string id, std::string actor,
                                                                   RequestContext context) {
-    const bool revoked = co_await store_.revokeAllCredentials(id, now(), false);
+    const bool revoked = co_await obs::tracedStore(context.span(), store_, "revokeAllCredentials",
+                                                   store_.revokeAllCredentials(id, now(), false));
     cache_.clear();
     if (!revoked) {
         throw AuthError(Kind::notFound, "not_found", "no such user");

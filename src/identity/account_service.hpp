@@ -74,8 +74,8 @@ class AccountService {
                                                            RequestContext context);
     // The live tokens of `owner` (the caller's own when empty). Another user's: admins and auditors only;
     // anyone else gets AuthError notFound, as if the user had none to show.
-    boost::asio::awaitable<std::vector<store::ApiTokenRecord>> listApiTokens(Principal principal,
-                                                                             std::string owner);
+    boost::asio::awaitable<std::vector<store::ApiTokenRecord>> listApiTokens(
+        Principal principal, std::string owner, const obs::Span& trace = obs::Span::off());
     // Revokes the caller's token, or, for an admin, anyone's. Throws AuthError notFound for a token the
     // caller may not revoke or that is not live: the two look the same.
     boost::asio::awaitable<void> revokeApiToken(Principal principal, std::string tokenId,
@@ -90,8 +90,11 @@ class AccountService {
                                              std::string code, RequestContext context);
 
     // --- users ---
-    boost::asio::awaitable<std::optional<store::UserRecord>> findUser(std::string id);
-    boost::asio::awaitable<std::vector<store::UserRecord>> listUsers(std::string afterUsername, int limit);
+    // `trace`: the request's span, for the spans of the store calls.
+    boost::asio::awaitable<std::optional<store::UserRecord>> findUser(
+        std::string id, const obs::Span& trace = obs::Span::off());
+    boost::asio::awaitable<std::vector<store::UserRecord>> listUsers(
+        std::string afterUsername, int limit, const obs::Span& trace = obs::Span::off());
     // Checks the username, email and password policy; throws AuthError invalid / conflict.
     boost::asio::awaitable<store::UserRecord> createUser(NewUser user, std::string actor,
                                                          RequestContext context);

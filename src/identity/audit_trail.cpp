@@ -2,13 +2,14 @@
 #include "identity/audit_trail.hpp"
 
 #include "identity/credential_rules.hpp"
+#include "obs/traced.hpp"
 
 namespace rampart::identity {
 
 boost::asio::awaitable<void> AuditTrail::audit(std::string_view action, std::string_view actor,
                                                const RequestContext& context, std::string_view target,
                                                std::string_view outcome, boost::json::object details) const {
-    return sink_.appendAudit(obs::AuditEvent{
+    auto append = sink_.appendAudit(obs::AuditEvent{
         .time = clock_(),
         .action = std::string(action),
         .actor = std::string(actor),
@@ -18,6 +19,7 @@ boost::asio::awaitable<void> AuditTrail::audit(std::string_view action, std::str
         .outcome = std::string(outcome),
         .details = std::move(details),
     });
+    return obs::tracedDb(context.span(), sink_.databaseSystem(), "appendAudit", std::move(append));
 }
 
 boost::asio::awaitable<void> AuditTrail::audit(std::string_view action, std::string_view actor,

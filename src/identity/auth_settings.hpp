@@ -10,6 +10,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "identity/password.hpp"
+#include "obs/tracer.hpp"
 
 namespace rampart::identity {
 
@@ -35,10 +36,15 @@ struct AuthSettings {
     bool requireAdminTotp = false;
 };
 
-// Where a call comes from, for throttling and the audit log.
+// Where a call comes from, for throttling, the audit log and tracing.
 struct RequestContext {
     std::string requestId;
     boost::asio::ip::address client;
+    // The request's span (store calls and password hashing are its children); null: none. It outlives every
+    // call made with this context (the request's exchange holds it).
+    const obs::Span* trace = nullptr;
+
+    [[nodiscard]] const obs::Span& span() const { return trace ? *trace : obs::Span::off(); }
 };
 
 }  // namespace rampart::identity

@@ -14,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "identity/read_through_cache.hpp"
+#include "obs/tracer.hpp"
 #include "store/identity_store.hpp"
 
 namespace rampart::identity {
@@ -25,11 +26,14 @@ class CredentialCache {
 
     explicit CredentialCache(store::IdentityStore& store);
 
-    boost::asio::awaitable<std::optional<store::UserRecord>> user(std::string id);
+    // Each read of the store (a miss) is a span under `trace`, the request's; a hit costs no span.
+    boost::asio::awaitable<std::optional<store::UserRecord>> user(std::string id, const obs::Span& trace);
     // True when the family exists and is not revoked (only live families are kept).
-    boost::asio::awaitable<bool> familyLive(std::string familyId);
-    boost::asio::awaitable<std::optional<store::ApiTokenRecord>> apiToken(std::string tokenHash);
-    boost::asio::awaitable<std::optional<store::SessionRecord>> session(std::string idHash);
+    boost::asio::awaitable<bool> familyLive(std::string familyId, const obs::Span& trace);
+    boost::asio::awaitable<std::optional<store::ApiTokenRecord>> apiToken(std::string tokenHash,
+                                                                          const obs::Span& trace);
+    boost::asio::awaitable<std::optional<store::SessionRecord>> session(std::string idHash,
+                                                                        const obs::Span& trace);
 
     // After a token's lastUsed was written: the next request reads it again (and does not touch).
     void forgetApiToken(const std::string& tokenHash);
@@ -37,10 +41,13 @@ class CredentialCache {
     void clear();
 
   private:
-    ReadThroughCache<std::string, store::UserRecord> users_;
-    ReadThroughCache<std::string, bool> liveFamilies_;
-    ReadThroughCache<std::string, store::ApiTokenRecord> apiTokens_;
-    ReadThroughCache<std::string, store::SessionRecord> sessions_;
+    template <class Value>
+    using Cache = ReadThroughCache<std::string, Value, const obs::Span&>;
+
+    Cache<store::UserRecord> users_;
+    Cache<bool> liveFamilies_;
+    Cache<store::ApiTokenRecord> apiTokens_;
+    Cache<store::SessionRecord> sessions_;
 };
 
 }  // namespace rampart::identity

@@ -79,7 +79,7 @@ TEST(CredentialCacheRace, ARevocationDuringALookUpIsNeverUndoneByTheStaleAnswer)
     const auto authenticate = [&](std::string_view value) {
         return runToCompletion(ids.authenticator.authenticate(
             PresentedCredential{.scheme = PresentedCredential::Scheme::bearer, .value = value},
-            boost::asio::ip::make_address("192.0.2.10")));
+            boost::asio::ip::make_address("192.0.2.10"), obs::Span::off()));
     };
     auto principal = authenticate(pair.tokens->accessToken).principal;
     ASSERT_TRUE(principal);
@@ -97,7 +97,7 @@ TEST(CredentialCacheRace, ARevocationDuringALookUpIsNeverUndoneByTheStaleAnswer)
         io,
         ids.authenticator.authenticate(
             PresentedCredential{.scheme = PresentedCredential::Scheme::bearer, .value = token},
-            boost::asio::ip::make_address("192.0.2.10")),
+            boost::asio::ip::make_address("192.0.2.10"), obs::Span::off()),
         boost::asio::use_future);
     for (int i = 0; i < 2000 && !store.waiting(); ++i) io.run_one_for(10ms);
     ASSERT_TRUE(store.waiting()) << "the look-up never reached the gate";

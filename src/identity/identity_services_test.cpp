@@ -114,7 +114,7 @@ class IdentityServicesTest : public ::testing::Test {
                              PresentedCredential::Scheme scheme = PresentedCredential::Scheme::bearer) {
         return runToCompletion(
             ids_->authenticator.authenticate(PresentedCredential{.scheme = scheme, .value = value},
-                                             boost::asio::ip::make_address("192.0.2.10")));
+                                             boost::asio::ip::make_address("192.0.2.10"), obs::Span::off()));
     }
 
     std::vector<obs::AuditRecord> auditOf(const std::string& action) {
@@ -821,7 +821,7 @@ TEST_F(IdentityServicesTest, AKeyRotatedByAnotherNodeIsPickedUpOnItsFirstToken) 
     EXPECT_EQ(otherNode.keys.verificationKeys()->size(), 1u) << "it has not reloaded yet";
     const auto outcome = runToCompletion(otherNode.authenticator.authenticate(
         PresentedCredential{.scheme = PresentedCredential::Scheme::bearer, .value = tokens.accessToken},
-        boost::asio::ip::make_address("192.0.2.10")));
+        boost::asio::ip::make_address("192.0.2.10"), obs::Span::off()));
     EXPECT_TRUE(outcome.principal) << outcome.failure;
     EXPECT_EQ(otherNode.keys.verificationKeys()->size(), 2u);
     const auto refreshed = runToCompletion(otherNode.logins.refresh(tokens.refreshToken, context()));
@@ -833,7 +833,7 @@ TEST_F(IdentityServicesTest, AKeyRotatedByAnotherNodeIsPickedUpOnItsFirstToken) 
     for (int i = 0; i < 3; ++i) {
         const auto refused = runToCompletion(otherNode.authenticator.authenticate(
             PresentedCredential{.scheme = PresentedCredential::Scheme::bearer, .value = forged},
-            boost::asio::ip::make_address("192.0.2.10")));
+            boost::asio::ip::make_address("192.0.2.10"), obs::Span::off()));
         EXPECT_FALSE(refused.principal);
         EXPECT_EQ(refused.failure, "kid_unknown");
     }
@@ -1054,7 +1054,7 @@ TEST_F(IdentityServicesTest, ManyRequestsWithForgedKidsAtOnceReloadTheKeysOnce) 
             io,
             ids_->authenticator.authenticate(
                 PresentedCredential{.scheme = PresentedCredential::Scheme::bearer, .value = token},
-                boost::asio::ip::make_address("192.0.2.10")),
+                boost::asio::ip::make_address("192.0.2.10"), obs::Span::off()),
             boost::asio::use_future));
     }
     io.run();

@@ -17,6 +17,7 @@
 #include "identity/password.hpp"
 #include "identity/sealed.hpp"
 #include "identity/totp.hpp"
+#include "obs/traced.hpp"
 
 namespace rampart::identity {
 namespace {
@@ -90,13 +91,15 @@ boost::asio::awaitable<void> LoginService::loginFailed(const std::optional<store
         return lockoutFor(failures, settings_);
     };
     std::string nameKey = nameKey_.of(username);
-    const auto counted = co_await store_.recordLoginNameFailure(std::move(nameKey), time,
-                                                                settings_.lockoutMax, std::move(lockout));
+    const auto counted = co_await obs::tracedStore(
+        context.span(), store_, "recordLoginNameFailure",
+        store_.recordLoginNameFailure(std::move(nameKey), time, settings_.lockoutMax, std::move(lockout)));
     const auto nameLockout = lockoutFor(counted.failures, settings_);
     if (user) {
         // The account's own columns mirror the name's lockout, for administrators (locked_until).
         std::function<std::chrono::seconds(int)> mirror = [nameLockout](int) { return nameLockout; };
-        co_await store_.recordLoginFailure(user->id, time, std::move(mirror));
+        co_await obs::tracedStore(context.span(), store_, "recordLoginFailure",
+                                  store_.recordLoginFailure(user->id, time, std::move(mirror)));
     }
     const std::string actor = user ? user->id : "anonymous";
     boost::json::object failure{{"reason", reason}};
@@ -114,10 +117,11 @@ boost::asio::awaitable<void> LoginService::loginFailed(const std::optional<store
 // (the user's locked_until only mirrors it), so the answer never tells them apart; the address's from
 // this process's throttle.
 boost::asio::awaitable<LoginService::Lock> LoginService::lockFor(const std::string& username,
-                                                                 boost::asio::ip::address client,
+                                                                 const RequestContext& context,
                                                                  Seconds time) {
-    Lock lock{.until = throttle_.lockedUntil(addressThrottleKey(client), time)};
-    const auto nameFailures = co_await store_.findLoginNameFailures(nameKey_.of(username));
+    Lock lock{.until = throttle_.lockedUntil(addressThrottleKey(context.client), time)};
+    const auto nameFailures = co_await obs::tracedStore(context.span(), store_, "findLoginNameFailures",
+                                                        store_.findLoginNameFailures(nameKey_.of(username)));
     lock.nameFailed = nameFailures.has_value();
     if (nameFailures && nameFailures->lockedUntil && *nameFailures->lockedUntil > time) {
         lock.until = std::max(lock.until.value_or(Seconds{}), *nameFailures->lockedUntil);
@@ -132,9 +136,12 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     // A full hashing pool refuses the login before it costs a store read: a flood of logins is then
     // cheap to answer, and the answer is the same whether the account exists or not.
     hasher_.refuseIfBusy();
-    const Lock lock = co_await lockFor(request.username, context.client, time);
+    const Lock lock = co_await lockFor(request.username, context, time);
     std::optional<store::UserRecord> user;
-    if (validUsername(request.username)) user = co_await store_.findUserByUsername(request.username);
+    if (validUsername(request.username)) {
+        user = co_await obs::tracedStore(context.span(), store_, "findUserByUsername",
+                                         store_.findUserByUsername(request.username));
+    }
     if (const auto& lockedUntil = lock.until) {
         countFailure(obs::AuthMetrics::Failure::locked);
         const std::string actor = user ? user->id : "anonymous";
@@ -151,9 +158,9 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     const std::string_view password = request.password.reveal();
     bool passwordOk = false;
     if (user && !user->passwordHash.empty()) {
-        passwordOk = co_await hasher_.verify(password, user->passwordHash);
+        passwordOk = co_await hasher_.verify(password, user->passwordHash, context.span());
     } else {
-        passwordOk = co_await hasher_.verifyAgainstDummy(password);
+        passwordOk = co_await hasher_.verifyAgainstDummy(password, context.span());
     }
     if (!passwordOk || !user || !user->active) {
         co_await loginFailed(user, request.username, context,
@@ -170,7 +177,10 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
         std::optional<std::int64_t> step;
         if (secret) step = verifyTotp(secret->reveal(), *request.totp, clock_(), user->totpLastStep);
         bool accepted = false;
-        if (step) accepted = co_await store_.consumeTotpStep(user->id, *step);
+        if (step) {
+            accepted = co_await obs::tracedStore(context.span(), store_, "consumeTotpStep",
+                                                 store_.consumeTotpStep(user->id, *step));
+        }
         if (!accepted) {
             co_await loginFailed(user, request.username, context, secret ? "bad_totp" : "totp_unreadable");
             throw invalidCredentials();
@@ -184,15 +194,19 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
     if (needsRehash(user->passwordHash, settings_.hashing)) {
         std::optional<std::string> rehashed;
         try {
-            rehashed = co_await hasher_.hash(password);
+            rehashed = co_await hasher_.hash(password, context.span());
         } catch (const AuthError&) {
             // The pool is full: the login stands, and the next one rehashes.
         }
         if (rehashed) patch.passwordHash = std::move(*rehashed);
     }
-    co_await store_.updateUser(user->id, std::move(patch));
+    co_await obs::tracedStore(context.span(), store_, "updateUser",
+                              store_.updateUser(user->id, std::move(patch)));
     cache_.clear();
-    if (lock.nameFailed) co_await store_.clearLoginNameFailures(nameKey);
+    if (lock.nameFailed) {
+        co_await obs::tracedStore(context.span(), store_, "clearLoginNameFailures",
+                                  store_.clearLoginNameFailures(nameKey));
+    }
     boost::json::object kind{{"kind", request.session ? "session" : "token"}};
     co_await audit_.audit("auth.login", user->id, context, "user:" + user->username, "success",
                           std::move(kind));
@@ -206,12 +220,13 @@ boost::asio::awaitable<LoginResult> LoginService::login(LoginRequest request, Re
                                      .created = time,
                                      .expires = time + settings_.sessionTtl,
                                      .revoked = std::nullopt};
-        co_await store_.createSession(std::move(session));
+        co_await obs::tracedStore(context.span(), store_, "createSession",
+                                  store_.createSession(std::move(session)));
         result.session = NewSession{.cookieValue = SecretString(sessionId),
                                     .csrfToken = csrf_.tokenFor(sessionId),
                                     .maxAge = settings_.sessionTtl};
     } else {
-        result.tokens = co_await issuePair(*user, randomToken(16));
+        result.tokens = co_await issuePair(*user, randomToken(16), context);
     }
     co_return result;
 }
@@ -226,10 +241,11 @@ boost::asio::awaitable<PasswordConfirmed> LoginService::confirmPassword(Principa
                                                                         RequestContext context) {
     const Seconds time = now();
     hasher_.refuseIfBusy();
-    auto user = co_await store_.findUserById(principal.userId);
+    auto user = co_await obs::tracedStore(context.span(), store_, "findUserById",
+                                          store_.findUserById(principal.userId));
     const std::string username = user ? user->username : principal.username;
     // The same locks as login: otherwise a stolen session would be a way around them to guess the password.
-    const Lock lock = co_await lockFor(username, context.client, time);
+    const Lock lock = co_await lockFor(username, context, time);
     if (const auto& lockedUntil = lock.until) {
         countFailure(obs::AuthMetrics::Failure::locked);
         co_await audit_.audit("auth.reauth", principal.userId, context, "user:" + username, "throttled");
@@ -240,9 +256,9 @@ boost::asio::awaitable<PasswordConfirmed> LoginService::confirmPassword(Principa
     const bool hasPassword = user && !user->passwordHash.empty();
     bool passwordOk = false;
     if (hasPassword) {
-        passwordOk = co_await hasher_.verify(password.reveal(), user->passwordHash);
+        passwordOk = co_await hasher_.verify(password.reveal(), user->passwordHash, context.span());
     } else {
-        passwordOk = co_await hasher_.verifyAgainstDummy(password.reveal());
+        passwordOk = co_await hasher_.verifyAgainstDummy(password.reveal(), context.span());
     }
     if (!passwordOk || !hasPassword) {
         co_await loginFailed(user, username, context, "reauth_bad_password");
@@ -264,7 +280,8 @@ IssuedToken LoginService::issueAccess(const KeyRing& ring, const std::string& us
 }
 
 boost::asio::awaitable<TokenPair> LoginService::issuePair(const store::UserRecord& user,
-                                                          const std::string& familyId) {
+                                                          const std::string& familyId,
+                                                          const RequestContext& context) {
     const auto currentRing = keys_.ring();
     auto refresh = issueRefreshToken(*currentRing,
                                      RefreshTokenParams{.subject = user.id,
@@ -280,7 +297,8 @@ boost::asio::awaitable<TokenPair> LoginService::issuePair(const store::UserRecor
                                     .userId = user.id,
                                     .issued = now(),
                                     .expires = refresh.expires};
-    co_await store_.createRefreshFamily(std::move(first));
+    co_await obs::tracedStore(context.span(), store_, "createRefreshFamily",
+                              store_.createRefreshFamily(std::move(first)));
     co_return TokenPair{.accessToken = std::move(access.token),
                         .refreshToken = std::move(refresh.token),
                         .expiresIn = settings_.accessTokenTtl};
@@ -297,7 +315,8 @@ boost::asio::awaitable<TokenPair> LoginService::refresh(std::string refreshToken
     }
     const std::string familyId(family->get_string());
     const std::string userId = verified.claims->subject;
-    auto user = co_await store_.findUserById(userId);
+    auto user =
+        co_await obs::tracedStore(context.span(), store_, "findUserById", store_.findUserById(userId));
     if (!user || !user->active) {
         countFailure(obs::AuthMetrics::Failure::inactiveUser);
         throw unauthorized();
@@ -318,7 +337,9 @@ boost::asio::awaitable<TokenPair> LoginService::refresh(std::string refreshToken
                                         .userId = userId,
                                         .issued = now(),
                                         .expires = next.expires};
-    auto rotated = co_await store_.rotateRefreshToken(verified.claims->tokenId, std::move(successor), now());
+    auto rotated = co_await obs::tracedStore(
+        context.span(), store_, "rotateRefreshToken",
+        store_.rotateRefreshToken(verified.claims->tokenId, std::move(successor), now()));
     cache_.clear();
     if (rotated.outcome == store::RefreshOutcome::reused) {
         boost::json::object detail{{"detail", "a spent refresh token was presented; the family is revoked"}};
@@ -343,11 +364,13 @@ boost::asio::awaitable<TokenPair> LoginService::refresh(std::string refreshToken
 boost::asio::awaitable<void> LoginService::logout(Principal principal, RequestContext context) {
     switch (principal.credential) {
         case CredentialKind::accessToken:
-            co_await store_.revokeRefreshFamily(principal.credentialId, now());
+            co_await obs::tracedStore(context.span(), store_, "revokeRefreshFamily",
+                                      store_.revokeRefreshFamily(principal.credentialId, now()));
             cache_.clear();
             break;
         case CredentialKind::session:
-            co_await store_.revokeSession(principal.credentialId, now());
+            co_await obs::tracedStore(context.span(), store_, "revokeSession",
+                                      store_.revokeSession(principal.credentialId, now()));
             cache_.clear();
             break;
         case CredentialKind::apiToken:

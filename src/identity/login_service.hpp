@@ -95,10 +95,11 @@ class LoginService {
         std::optional<store::Seconds> until;
         bool nameFailed = false;
     };
-    boost::asio::awaitable<Lock> lockFor(const std::string& username, boost::asio::ip::address client,
+    boost::asio::awaitable<Lock> lockFor(const std::string& username, const RequestContext& context,
                                          store::Seconds time);
     // A new refresh family with its first token, and an access token of that family.
-    boost::asio::awaitable<TokenPair> issuePair(const store::UserRecord& user, const std::string& familyId);
+    boost::asio::awaitable<TokenPair> issuePair(const store::UserRecord& user, const std::string& familyId,
+                                                const RequestContext& context);
     // An access token for `userId` in refresh family `familyId`: every scope, the configured lifetime.
     [[nodiscard]] IssuedToken issueAccess(const KeyRing& ring, const std::string& userId,
                                           const std::string& familyId) const;

@@ -11,6 +11,7 @@
 
 #include "core/secret_string.hpp"
 #include "identity/auth_error.hpp"
+#include "obs/traced.hpp"
 
 namespace rampart::identity {
 namespace {
@@ -76,6 +77,14 @@ BoundedPool::Options poolOptions(const AuthSettings& settings) {
                                 .idleAfter = PasswordHasher::kKeepMemoryWhileIdle};
 }
 
+// `call` in an internal span `name` under `parent` (nothing more when the parent records nothing).
+template <class T>
+boost::asio::awaitable<T> inSpan(const obs::Span& parent, std::string_view name,
+                                 boost::asio::awaitable<T> call) {
+    if (!parent.recording()) return call;
+    return obs::traced(parent.child(std::string(name), obs::SpanKind::internal), std::move(call));
+}
+
 }  // namespace
 
 PasswordHasher::PasswordHasher(const AuthSettings& settings)
@@ -87,28 +96,35 @@ void PasswordHasher::refuseIfBusy() const {
     if (pool_.full()) throw busy();
 }
 
-boost::asio::awaitable<std::optional<std::string>> PasswordHasher::hash(std::string_view password) {
-    return pool_.run(
-        [password = SecretString(std::string(password)), params = params_, priority = priority_] {
+boost::asio::awaitable<std::optional<std::string>> PasswordHasher::hash(std::string_view password,
+                                                                        const obs::Span& trace) {
+    return inSpan(
+        trace, "password.hash",
+        pool_.run([password = SecretString(std::string(password)), params = params_, priority = priority_] {
             prepareHashingThread(params, priority);
             return hashPassword(password.reveal(), params);
-        });
+        }));
 }
 
-boost::asio::awaitable<bool> PasswordHasher::verify(std::string_view password, std::string_view encodedHash) {
-    return pool_.run([password = SecretString(std::string(password)), encoded = std::string(encodedHash),
-                      params = params_, priority = priority_] {
-        prepareHashingThread(params, priority);
-        return verifyPassword(password.reveal(), encoded);
-    });
+boost::asio::awaitable<bool> PasswordHasher::verify(std::string_view password, std::string_view encodedHash,
+                                                    const obs::Span& trace) {
+    return inSpan(trace, "password.verify",
+                  pool_.run([password = SecretString(std::string(password)),
+                             encoded = std::string(encodedHash), params = params_, priority = priority_] {
+                      prepareHashingThread(params, priority);
+                      return verifyPassword(password.reveal(), encoded);
+                  }));
 }
 
-boost::asio::awaitable<bool> PasswordHasher::verifyAgainstDummy(std::string_view password) {
-    return pool_.run(
-        [password = SecretString(std::string(password)), params = params_, priority = priority_] {
+boost::asio::awaitable<bool> PasswordHasher::verifyAgainstDummy(std::string_view password,
+                                                                const obs::Span& trace) {
+    // The same span as verify(): a trace must not tell an unknown name from a wrong password either.
+    return inSpan(
+        trace, "password.verify",
+        pool_.run([password = SecretString(std::string(password)), params = params_, priority = priority_] {
             prepareHashingThread(params, priority);
             return identity::verifyAgainstDummy(password.reveal(), params);
-        });
+        }));
 }
 
 }  // namespace rampart::identity

@@ -14,6 +14,7 @@
 #include "core/bounded_pool.hpp"
 #include "identity/auth_settings.hpp"
 #include "identity/password.hpp"
+#include "obs/tracer.hpp"
 
 namespace rampart::identity {
 
@@ -29,14 +30,18 @@ class PasswordHasher {
     explicit PasswordHasher(const AuthSettings& settings);
 
     // Each of these copies the password, runs on the pool and resumes on the caller's executor. Each
-    // throws AuthError unavailable, before any hashing, when the pool's queue is full.
+    // throws AuthError unavailable, before any hashing, when the pool's queue is full. Each is a span under
+    // `trace` ("password.hash" or "password.verify": the wait for a pool thread and the hash).
     // hashPassword(): nullopt for a password over kMaxPasswordBytes or when Argon2 runs out of memory.
-    boost::asio::awaitable<std::optional<std::string>> hash(std::string_view password);
+    boost::asio::awaitable<std::optional<std::string>> hash(std::string_view password,
+                                                            const obs::Span& trace = obs::Span::off());
     // verifyPassword(): false for a wrong password, an overlong one and a malformed hash.
-    boost::asio::awaitable<bool> verify(std::string_view password, std::string_view encodedHash);
-    // verifyAgainstDummy(): the same work and the same refusal as verify() for a known user, so neither
-    // the time taken nor a 503 tells whether an account exists. Always false.
-    boost::asio::awaitable<bool> verifyAgainstDummy(std::string_view password);
+    boost::asio::awaitable<bool> verify(std::string_view password, std::string_view encodedHash,
+                                        const obs::Span& trace = obs::Span::off());
+    // verifyAgainstDummy(): the same work, the same refusal and the same span as verify() for a known user,
+    // so neither the time taken, a 503 nor a trace tells whether an account exists. Always false.
+    boost::asio::awaitable<bool> verifyAgainstDummy(std::string_view password,
+                                                    const obs::Span& trace = obs::Span::off());
     // Throws AuthError unavailable when the pool is full now, so a login can be refused before it reads
     // the store; the calls above still refuse if it fills meanwhile.
     void refuseIfBusy() const;

@@ -11,6 +11,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
 
+#include "obs/tracer.hpp"
+
 namespace rampart::identity {
 
 enum class Role { admin, user, auditor, worker };
@@ -150,8 +152,10 @@ struct AuthOutcome {
 class Authenticator {
   public:
     virtual ~Authenticator() = default;
+    // `trace`: the request's span, for the spans of what authenticating reads from the store.
     virtual boost::asio::awaitable<AuthOutcome> authenticate(PresentedCredential credential,
-                                                             boost::asio::ip::address client) = 0;
+                                                             boost::asio::ip::address client,
+                                                             const obs::Span& trace) = 0;
 };
 
 }  // namespace rampart::identity

@@ -18,10 +18,11 @@
 
 namespace rampart::identity {
 
-template <class Key, class Value>
+// LoadArgs: what a caller hands to `load` along with the key on a miss (the request's span).
+template <class Key, class Value, class... LoadArgs>
 class ReadThroughCache {
   public:
-    using Load = std::function<boost::asio::awaitable<std::optional<Value>>(Key)>;
+    using Load = std::function<boost::asio::awaitable<std::optional<Value>>(Key, LoadArgs...)>;
 
     // `capacity` bounds the entries: a full cache is emptied, not grown, so a flood of distinct keys
     // costs store look-ups, never memory.
@@ -29,11 +30,11 @@ class ReadThroughCache {
         : load_(std::move(load)), ttl_(ttl), capacity_(capacity) {}
 
     // The cached value while it is fresh, else whatever `load` finds (kept when found).
-    boost::asio::awaitable<std::optional<Value>> get(Key key) {
+    boost::asio::awaitable<std::optional<Value>> get(Key key, LoadArgs... args) {
         const auto now = std::chrono::steady_clock::now();
         if (auto hit = find(key, now)) co_return hit;
         const std::uint64_t generation = generation_.load();
-        std::optional<Value> loaded = co_await load_(key);
+        std::optional<Value> loaded = co_await load_(key, args...);
         if (loaded) put(key, *loaded, now, generation);
         co_return loaded;
     }

@@ -14,6 +14,7 @@
 #include "identity/credential_rules.hpp"
 #include "identity/oidc.hpp"
 #include "identity/password.hpp"
+#include "obs/traced.hpp"
 
 namespace rampart::identity {
 namespace {
@@ -85,25 +86,29 @@ Seconds RequestAuthenticator::now() const {
 }
 
 boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticate(PresentedCredential credential,
-                                                                       boost::asio::ip::address client) {
-    AuthOutcome outcome = co_await authenticateAny(std::move(credential), client);
+                                                                       boost::asio::ip::address client,
+                                                                       const obs::Span& trace) {
+    AuthOutcome outcome = co_await authenticateAny(std::move(credential), client, trace);
     if (metrics_ && !outcome.principal) metrics_->failed(failureOf(outcome.failure));
     co_return outcome;
 }
 
 boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateAny(PresentedCredential credential,
-                                                                          boost::asio::ip::address client) {
+                                                                          boost::asio::ip::address client,
+                                                                          const obs::Span& trace) {
     using Scheme = PresentedCredential::Scheme;
-    if (credential.scheme == Scheme::sessionCookie) co_return co_await authenticateSession(credential.value);
-    if (looksLikeApiToken(credential.value)) co_return co_await authenticateApiToken(credential.value);
+    if (credential.scheme == Scheme::sessionCookie)
+        co_return co_await authenticateSession(credential.value, trace);
+    if (looksLikeApiToken(credential.value)) co_return co_await authenticateApiToken(credential.value, trace);
     // "Token" is DRF's scheme for opaque tokens only.
     if (credential.scheme == Scheme::token) co_return refused("malformed");
     if (oidc_ && oidc_->handles(credential.value))
-        co_return co_await authenticateExternal(credential.value, client);
-    co_return co_await authenticateJwt(credential.value);
+        co_return co_await authenticateExternal(credential.value, client, trace);
+    co_return co_await authenticateJwt(credential.value, trace);
 }
 
-boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateJwt(std::string_view token) {
+boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateJwt(std::string_view token,
+                                                                          const obs::Span& trace) {
     auto result = co_await keys_.verify(accessVerifier_, token);
     if (!result.ok) co_return refused(verifyErrorName(result.error));
     const auto* family = result.claims->raw.if_contains("family_id");
@@ -111,29 +116,30 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateJwt(std::s
         co_return refused("invalid_claim");
     }
     std::string familyId(family->get_string());
-    auto user = co_await cache_.user(result.claims->subject);
+    auto user = co_await cache_.user(result.claims->subject, trace);
     if (!user || !user->active) co_return refused("user_inactive");
     if (revokedSince(*user, *result.claims->issuedAt)) co_return refused("revoked");
-    const bool familyLive = co_await cache_.familyLive(familyId);
+    const bool familyLive = co_await cache_.familyLive(familyId, trace);
     if (!familyLive) co_return refused("revoked");
     co_return AuthOutcome{.principal = principalFor(*user, CredentialKind::accessToken, result.claims->scopes,
                                                     std::move(familyId)),
                           .failure = {}};
 }
 
-boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateApiToken(std::string_view token) {
+boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateApiToken(std::string_view token,
+                                                                               const obs::Span& trace) {
     const std::string hash = sha256Hex(token);
-    auto record = co_await cache_.apiToken(hash);
+    auto record = co_await cache_.apiToken(hash, trace);
     // The lookup is by hash, which reveals nothing about the token; the comparison is constant-time anyway.
     if (!record || !constantTimeEquals(record->tokenHash, hash)) co_return refused("unknown_token");
     const Seconds time = now();
     if (record->revoked) co_return refused("revoked");
     if (record->expires && *record->expires <= time) co_return refused("expired");
-    auto user = co_await cache_.user(record->userId);
+    auto user = co_await cache_.user(record->userId, trace);
     if (!user || !user->active) co_return refused("user_inactive");
     if (revokedSince(*user, record->created)) co_return refused("revoked");
     if (!record->lastUsed || *record->lastUsed + kTouchInterval <= time) {
-        co_await store_.touchApiToken(record->id, time);
+        co_await obs::tracedStore(trace, store_, "touchApiToken", store_.touchApiToken(record->id, time));
         cache_.forgetApiToken(hash);  // so the next request sees lastUsed and does not touch
     }
     co_return AuthOutcome{
@@ -141,14 +147,15 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateApiToken(s
         .failure = {}};
 }
 
-boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateSession(std::string_view cookie) {
+boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateSession(std::string_view cookie,
+                                                                              const obs::Span& trace) {
     if (!looksLikeSessionId(cookie)) co_return refused("malformed");
     std::string idHash = sha256Hex(cookie);
-    auto session = co_await cache_.session(idHash);
+    auto session = co_await cache_.session(idHash, trace);
     if (!session) co_return refused("unknown_session");
     if (session->revoked) co_return refused("revoked");
     if (session->expires <= now()) co_return refused("expired");
-    auto user = co_await cache_.user(session->userId);
+    auto user = co_await cache_.user(session->userId, trace);
     if (!user || !user->active) co_return refused("user_inactive");
     if (revokedSince(*user, session->created)) co_return refused("revoked");
     co_return AuthOutcome{.principal = principalFor(*user, CredentialKind::session, {std::string(kAllScopes)},
@@ -157,15 +164,16 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateSession(st
 }
 
 boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateExternal(
-    std::string_view token, boost::asio::ip::address client) {
+    std::string_view token, boost::asio::ip::address client, const obs::Span& trace) {
     std::string failure;
     auto external = co_await oidc_->verify(token, &failure);
     if (!external) co_return refused("external_" + failure);
     const std::string role(roleName(external->role));
     // The provider is the actor of what its tokens change here.
     const std::string actor = "oidc:" + external->issuer;
-    const RequestContext context{.requestId = {}, .client = client};
-    auto user = co_await store_.findUserByUsername(external->username);
+    const RequestContext context{.requestId = {}, .client = client, .trace = &trace};
+    auto user = co_await obs::tracedStore(trace, store_, "findUserByUsername",
+                                          store_.findUserByUsername(external->username));
     if (!user) {
         store::UserRecord record{.id = randomToken(16),
                                  .username = external->username,
@@ -174,7 +182,7 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateExternal(
                                  .created = now()};
         bool created = true;
         try {
-            co_await store_.createUser(record);
+            co_await obs::tracedStore(trace, store_, "createUser", store_.createUser(record));
         } catch (const store::Conflict&) {
             created = false;  // a concurrent first request won
         }
@@ -186,7 +194,8 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateExternal(
                                   std::move(details));
             user = std::move(record);
         } else {
-            user = co_await store_.findUserByUsername(external->username);
+            user = co_await obs::tracedStore(trace, store_, "findUserByUsername",
+                                             store_.findUserByUsername(external->username));
         }
         if (!user) co_return refused("external_user_conflict");
     }
@@ -203,7 +212,8 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateExternal(
         const std::string oldRole = user->role;
         store::UserPatch patch;
         patch.role = role;
-        auto updated = co_await store_.updateUser(user->id, std::move(patch));
+        auto updated = co_await obs::tracedStore(trace, store_, "updateUser",
+                                                 store_.updateUser(user->id, std::move(patch)));
         cache_.clear();
         if (updated) user = std::move(updated);
         boost::json::object roles{{"from", oldRole}, {"to", role}, {"subject", external->subject}};

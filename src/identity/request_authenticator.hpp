@@ -32,20 +32,23 @@ class RequestAuthenticator : public Authenticator {
 
     // Every refusal is counted on rampart_auth_failures_total (a reason of AuthMetrics::Failure).
     boost::asio::awaitable<AuthOutcome> authenticate(PresentedCredential credential,
-                                                     boost::asio::ip::address client) override;
+                                                     boost::asio::ip::address client,
+                                                     const obs::Span& trace) override;
 
   private:
     boost::asio::awaitable<AuthOutcome> authenticateAny(PresentedCredential credential,
-                                                        boost::asio::ip::address client);
-    boost::asio::awaitable<AuthOutcome> authenticateJwt(std::string_view token);
-    boost::asio::awaitable<AuthOutcome> authenticateApiToken(std::string_view token);
-    boost::asio::awaitable<AuthOutcome> authenticateSession(std::string_view cookie);
+                                                        boost::asio::ip::address client,
+                                                        const obs::Span& trace);
+    boost::asio::awaitable<AuthOutcome> authenticateJwt(std::string_view token, const obs::Span& trace);
+    boost::asio::awaitable<AuthOutcome> authenticateApiToken(std::string_view token, const obs::Span& trace);
+    boost::asio::awaitable<AuthOutcome> authenticateSession(std::string_view cookie, const obs::Span& trace);
     // A configured OIDC provider's token: the local user of that name is created on first sight (no
     // password: it can only come through its provider) and its role follows the provider's claims (each
     // change audited as user.role_changed). A token issued ("iat") before the user's credentials were
     // revoked (revoke-credentials, revoke-all, disabling) is refused, as is one without "iat" once they were.
     boost::asio::awaitable<AuthOutcome> authenticateExternal(std::string_view token,
-                                                             boost::asio::ip::address client);
+                                                             boost::asio::ip::address client,
+                                                             const obs::Span& trace);
     [[nodiscard]] store::Seconds now() const;
 
     store::IdentityStore& store_;

@@ -15,6 +15,7 @@
 #include "core/sodium_init.hpp"
 #include "jobs/job_tracing.hpp"
 #include "obs/audit.hpp"
+#include "obs/traced.hpp"
 #include "store/store_errors.hpp"
 
 namespace rampart::jobs {
@@ -309,7 +310,7 @@ boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal 
                           .target = "job:" + canceled->id,
                           .outcome = "success",
                           .details = std::move(details)};
-    co_await audit_.appendAudit(std::move(event));
+    co_await obs::tracedStore(trace, audit_, "appendAudit", audit_.appendAudit(std::move(event)));
     co_return std::move(*canceled);
 }
 
@@ -324,8 +325,8 @@ boost::asio::awaitable<std::vector<store::JobEventRecord>> JobService::events(id
     co_return co_await store_.jobEvents(std::move(id));
 }
 
-boost::asio::awaitable<std::vector<QueueOverview>> JobService::queues() {
-    auto stats = co_await store_.queueStats();
+boost::asio::awaitable<std::vector<QueueOverview>> JobService::queues(const obs::Span& trace) {
+    auto stats = co_await obs::tracedStore(trace, store_, "queueStats", store_.queueStats());
     std::vector<QueueOverview> overview;
     for (const QueueSettings& queue : settings_.queues) overview.push_back(QueueOverview{.name = queue.name});
     for (auto& entry : stats) {
@@ -343,9 +344,10 @@ boost::asio::awaitable<std::vector<QueueOverview>> JobService::queues() {
 }
 
 boost::asio::awaitable<void> JobService::setQueuePaused(identity::Principal caller, std::string queue,
-                                                        bool paused, AuditContext context) {
+                                                        bool paused, AuditContext context,
+                                                        const obs::Span& trace) {
     if (settings_.queue(queue) == nullptr) throw JobError(Kind::notFound, "not-found", "no such queue");
-    co_await store_.setQueuePaused(queue, paused, now());
+    co_await obs::tracedStore(trace, store_, "setQueuePaused", store_.setQueuePaused(queue, paused, now()));
     obs::AuditEvent event{.time = clock_(),
                           .action = paused ? "queue.pause" : "queue.resume",
                           .actor = caller.userId,
@@ -354,7 +356,7 @@ boost::asio::awaitable<void> JobService::setQueuePaused(identity::Principal call
                           .target = "queue:" + queue,
                           .outcome = "success",
                           .details = {}};
-    co_await audit_.appendAudit(std::move(event));
+    co_await obs::tracedStore(trace, audit_, "appendAudit", audit_.appendAudit(std::move(event)));
     // Jobs that waited in the queue may be claimed now.
     if (!paused && onSubmitted_) onSubmitted_(queue, "");
 }

@@ -137,10 +137,11 @@ class JobService {
         identity::Principal caller, std::string id, const obs::Span& trace = obs::Span::off());
 
     // Every queue with its counts by state (the route's policy admits admins and auditors only).
-    boost::asio::awaitable<std::vector<QueueOverview>> queues();
+    boost::asio::awaitable<std::vector<QueueOverview>> queues(const obs::Span& trace = obs::Span::off());
     // Pauses or resumes a configured queue (JobError notFound for any other), audited.
     boost::asio::awaitable<void> setQueuePaused(identity::Principal caller, std::string queue, bool paused,
-                                                AuditContext context);
+                                                AuditContext context,
+                                                const obs::Span& trace = obs::Span::off());
 
     [[nodiscard]] int maxBatch() const { return settings_.maxBatch; }
 

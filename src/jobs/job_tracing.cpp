@@ -27,11 +27,7 @@ std::optional<obs::SpanLink> submissionLink(const std::optional<std::string>& tr
 }  // namespace
 
 obs::Span storeSpan(const obs::Span& parent, const store::JobStore& store, std::string_view operation) {
-    if (!parent.recording()) return parent.child({}, obs::SpanKind::client);
-    auto span = parent.child(std::string(operation), obs::SpanKind::client);
-    span.setAttribute("db.system", obs::StaticText{store.databaseSystem()});
-    span.setAttribute("db.operation.name", obs::StaticText{operation});
-    return span;
+    return obs::dbSpan(parent, store.databaseSystem(), operation);
 }
 
 obs::Span submitSpan(const obs::Span& parent, std::string_view task, std::string_view queue) {

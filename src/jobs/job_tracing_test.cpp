@@ -10,6 +10,7 @@
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/lease_service.hpp"
+#include "jobs/schedule_service.hpp"
 #include "jobs/worker_pool.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/audit_key.hpp"
@@ -221,6 +222,65 @@ TEST_F(JobTracingTest, ARunIsRecordedAsItsSubmissionWasAndEachAttemptHasItsOwnSp
     EXPECT_EQ(first.spanId, again.spanId);
     EXPECT_NE(first.traceId, second.traceId);
     EXPECT_FALSE(first.remote);
+}
+
+// Every store call a request makes through the job and schedule routes is a span of the request's, the
+// audit record of a change too; none holds a job's or a schedule's arguments.
+TEST_F(JobTracingTest, CancelsAndSchedulesStoreCallsAndTheirAuditRecordsAreSpansOfTheRequest) {
+    ScheduleService schedules(store_, store_, store_, service_,
+                              ScheduleSettings{.allowUsers = true, .minIntervalSeconds = 1});
+    auto job = submitTraced(obs::Span::off());
+    std::vector<std::string> called;
+    obs::SpanId requestId{};
+    const auto spansUnder = [&](auto&& call) {
+        const std::size_t before = sink_->spans().size();
+        {
+            auto request = tracer_.start("request", obs::SpanKind::server, nullptr);
+            requestId = request.context().spanId;
+            call(request);
+        }
+        const auto all = sink_->spans();
+        std::vector<obs::SpanData> spans;
+        for (std::size_t i = before; i < all.size(); ++i)
+            if (all[i].context.spanId != requestId) spans.push_back(all[i]);
+        for (const auto& span : spans) {
+            EXPECT_EQ(span.parentSpanId, requestId) << span.name;
+            EXPECT_EQ(RecordingSpanSink::attribute(span, "db.system"), "sqlite") << span.name;
+            for (const auto& attribute : span.attributes)
+                EXPECT_EQ(RecordingSpanSink::attribute(span, attribute.key).find("s3cret-arg"),
+                          std::string::npos);
+        }
+        std::vector<std::string> names;
+        for (const auto& span : spans) names.push_back(span.name);
+        return names;
+    };
+    EXPECT_EQ(spansUnder([&](const obs::Span& request) {
+                  runToCompletion(service_.cancel(user(), job.id,
+                                                  AuditContext{.requestId = "r", .client = "c"}, request));
+              }),
+              (std::vector<std::string>{"findJob", "cancelJob", "appendAudit"}));
+
+    store::ScheduleRecord schedule;
+    EXPECT_EQ(spansUnder([&](const obs::Span& request) {
+                  ScheduleDraft draft;
+                  draft.name = "nightly";
+                  draft.task = "echo";
+                  draft.args = boost::json::object{{"n", "s3cret-arg"}};
+                  draft.everySeconds = 60;
+                  schedule = runToCompletion(schedules.create(
+                      user(), std::move(draft), AuditContext{.requestId = "r", .client = "c"}, request));
+              }),
+              (std::vector<std::string>{"createSchedule", "appendAudit"}));
+    EXPECT_EQ(spansUnder([&](const obs::Span& request) {
+                  runToCompletion(schedules.list(user(), store::ScheduleQuery{}, request));
+                  runToCompletion(schedules.ticks(user(), schedule.id, 10, request));
+              }),
+              (std::vector<std::string>{"listSchedules", "findSchedule", "scheduleTicks"}));
+    EXPECT_EQ(spansUnder([&](const obs::Span& request) {
+                  runToCompletion(schedules.remove(user(), schedule.id,
+                                                   AuditContext{.requestId = "r", .client = "c"}, request));
+              }),
+              (std::vector<std::string>{"findSchedule", "deleteSchedule", "appendAudit"}));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "identity/api_token.hpp"
 #include "obs/audit.hpp"
+#include "obs/traced.hpp"
 
 namespace rampart::jobs {
 namespace {
@@ -115,7 +116,8 @@ void ScheduleService::validate(const identity::Principal& owner, const store::Sc
 
 boost::asio::awaitable<store::ScheduleRecord> ScheduleService::create(identity::Principal caller,
                                                                       ScheduleDraft draft,
-                                                                      AuditContext context) {
+                                                                      AuditContext context,
+                                                                      const obs::Span& trace) {
     authorize(caller);
     if (caller.role == Role::auditor) throw JobError(Kind::forbidden, "read-only", "auditors change nothing");
     const store::Millis time = now();
@@ -150,7 +152,9 @@ boost::asio::awaitable<store::ScheduleRecord> ScheduleService::create(identity::
     validate(caller, schedule, time);
     const auto next = ScheduleTiming::of(schedule).next(fromMillis(time));
     if (next) schedule.nextDue = store::toMillis(*next);
-    const auto outcome = co_await store_.createSchedule(schedule, settings_.maxPerOwner, settings_.maxTotal);
+    const auto outcome =
+        co_await obs::tracedStore(trace, store_, "createSchedule",
+                                  store_.createSchedule(schedule, settings_.maxPerOwner, settings_.maxTotal));
     if (outcome == store::CreateScheduleOutcome::ownerLimit) {
         throw JobError(Kind::conflict, "schedule-limit",
                        "you have " + std::to_string(settings_.maxPerOwner) +
@@ -161,37 +165,42 @@ boost::asio::awaitable<store::ScheduleRecord> ScheduleService::create(identity::
                        "the server holds " + std::to_string(settings_.maxTotal) +
                            " schedules, the most schedules.max_total allows");
     }
-    co_await audit(caller, "schedule.create", schedule, std::move(context));
+    co_await audit(caller, "schedule.create", schedule, std::move(context), trace);
     co_return schedule;
 }
 
 boost::asio::awaitable<store::ScheduleRecord> ScheduleService::visible(const identity::Principal& caller,
-                                                                       std::string id) {
-    auto schedule = co_await store_.findSchedule(std::move(id));
+                                                                       std::string id,
+                                                                       const obs::Span& trace) {
+    auto schedule =
+        co_await obs::tracedStore(trace, store_, "findSchedule", store_.findSchedule(std::move(id)));
     if (!schedule || (!seesAll(caller) && schedule->ownerId != caller.userId))
         throw JobError(Kind::notFound, "not-found", "no such schedule");
     co_return std::move(*schedule);
 }
 
-boost::asio::awaitable<store::ScheduleRecord> ScheduleService::get(identity::Principal caller,
-                                                                   std::string id) {
+boost::asio::awaitable<store::ScheduleRecord> ScheduleService::get(identity::Principal caller, std::string id,
+                                                                   const obs::Span& trace) {
     authorize(caller);
-    co_return co_await visible(caller, std::move(id));
+    co_return co_await visible(caller, std::move(id), trace);
 }
 
 boost::asio::awaitable<store::SchedulePage> ScheduleService::list(identity::Principal caller,
-                                                                  store::ScheduleQuery query) {
+                                                                  store::ScheduleQuery query,
+                                                                  const obs::Span& trace) {
     authorize(caller);
     if (!seesAll(caller)) query.ownerId = caller.userId;  // whatever the query asked for
-    co_return co_await store_.listSchedules(std::move(query));
+    co_return co_await obs::tracedStore(trace, store_, "listSchedules",
+                                        store_.listSchedules(std::move(query)));
 }
 
 boost::asio::awaitable<store::ScheduleRecord> ScheduleService::update(identity::Principal caller,
                                                                       std::string id, ScheduleDraft draft,
-                                                                      AuditContext context) {
+                                                                      AuditContext context,
+                                                                      const obs::Span& trace) {
     authorize(caller);
     if (caller.role == Role::auditor) throw JobError(Kind::forbidden, "read-only", "auditors change nothing");
-    store::ScheduleRecord schedule = co_await visible(caller, std::move(id));
+    store::ScheduleRecord schedule = co_await visible(caller, std::move(id), trace);
     const store::Millis time = now();
     const bool wasEnabled = schedule.enabled;
     bool retimed = false;
@@ -225,7 +234,8 @@ boost::asio::awaitable<store::ScheduleRecord> ScheduleService::update(identity::
     // Validated with the owner's rights: the owner's jobs are what the schedule submits.
     identity::Principal owner = caller;
     if (schedule.ownerId != caller.userId) {
-        auto user = co_await users_.findUserById(schedule.ownerId);
+        auto user =
+            co_await obs::tracedStore(trace, users_, "findUserById", users_.findUserById(schedule.ownerId));
         if (!user) throw JobError(Kind::notFound, "not-found", "no such schedule");
         owner = identity::Principal{.userId = user->id,
                                     .username = user->username,
@@ -239,30 +249,33 @@ boost::asio::awaitable<store::ScheduleRecord> ScheduleService::update(identity::
         schedule.nextDue = next ? std::optional<store::Millis>(store::toMillis(*next)) : std::nullopt;
     }
     schedule.updated = time;
-    auto stored = co_await store_.updateSchedule(schedule);
+    auto stored = co_await obs::tracedStore(trace, store_, "updateSchedule", store_.updateSchedule(schedule));
     if (!stored) {
         throw JobError(Kind::conflict, "schedule-changed",
                        "the schedule was changed or deleted meanwhile; read it again");
     }
-    co_await audit(caller, "schedule.update", *stored, std::move(context));
+    co_await audit(caller, "schedule.update", *stored, std::move(context), trace);
     co_return std::move(*stored);
 }
 
 boost::asio::awaitable<void> ScheduleService::remove(identity::Principal caller, std::string id,
-                                                     AuditContext context) {
+                                                     AuditContext context, const obs::Span& trace) {
     authorize(caller);
     if (caller.role == Role::auditor) throw JobError(Kind::forbidden, "read-only", "auditors change nothing");
-    const store::ScheduleRecord schedule = co_await visible(caller, id);
-    const bool deleted = co_await store_.deleteSchedule(std::move(id));
+    const store::ScheduleRecord schedule = co_await visible(caller, id, trace);
+    const bool deleted =
+        co_await obs::tracedStore(trace, store_, "deleteSchedule", store_.deleteSchedule(std::move(id)));
     if (!deleted) throw JobError(Kind::notFound, "not-found", "no such schedule");
-    co_await audit(caller, "schedule.delete", schedule, std::move(context));
+    co_await audit(caller, "schedule.delete", schedule, std::move(context), trace);
 }
 
 boost::asio::awaitable<std::vector<store::TickRecord>> ScheduleService::ticks(identity::Principal caller,
-                                                                              std::string id, int limit) {
+                                                                              std::string id, int limit,
+                                                                              const obs::Span& trace) {
     authorize(caller);
-    const store::ScheduleRecord schedule = co_await visible(caller, std::move(id));
-    co_return co_await store_.scheduleTicks(schedule.id, limit);
+    const store::ScheduleRecord schedule = co_await visible(caller, std::move(id), trace);
+    co_return co_await obs::tracedStore(trace, store_, "scheduleTicks",
+                                        store_.scheduleTicks(schedule.id, limit));
 }
 
 std::vector<TimePoint> ScheduleService::nextFireTimes(const store::ScheduleRecord& schedule,
@@ -277,7 +290,7 @@ std::vector<TimePoint> ScheduleService::nextFireTimes(const store::ScheduleRecor
 
 boost::asio::awaitable<void> ScheduleService::audit(const identity::Principal& caller, std::string action,
                                                     const store::ScheduleRecord& schedule,
-                                                    AuditContext context) {
+                                                    AuditContext context, const obs::Span& trace) {
     // Not the arguments: they may hold what a task needs and the audit log must not show.
     boost::json::object details{{"name", schedule.name},
                                 {"task", schedule.task},
@@ -294,7 +307,7 @@ boost::asio::awaitable<void> ScheduleService::audit(const identity::Principal& c
                           .target = "schedule:" + schedule.id,
                           .outcome = "success",
                           .details = std::move(details)};
-    co_await audit_.appendAudit(std::move(event));
+    co_await obs::tracedStore(trace, audit_, "appendAudit", audit_.appendAudit(std::move(event)));
 }
 
 }  // namespace rampart::jobs

@@ -63,21 +63,28 @@ class ScheduleService {
     // Throws JobError: invalid (400; a bad cron expression names its position), unprocessable (422:
     // unknown task, arguments that do not fit, unknown queue), forbidden (403: the queue, or a user while
     // schedules.allow_users is off), conflict (409: the schedule limit).
+    // Every call's store reads and writes are spans under `trace` (the request's).
     boost::asio::awaitable<store::ScheduleRecord> create(identity::Principal caller, ScheduleDraft draft,
-                                                         AuditContext context);
-    boost::asio::awaitable<store::ScheduleRecord> get(identity::Principal caller, std::string id);
+                                                         AuditContext context,
+                                                         const obs::Span& trace = obs::Span::off());
+    boost::asio::awaitable<store::ScheduleRecord> get(identity::Principal caller, std::string id,
+                                                      const obs::Span& trace = obs::Span::off());
     // The caller's schedules; admins and auditors see everyone's (and may filter by owner).
-    boost::asio::awaitable<store::SchedulePage> list(identity::Principal caller, store::ScheduleQuery query);
+    boost::asio::awaitable<store::SchedulePage> list(identity::Principal caller, store::ScheduleQuery query,
+                                                     const obs::Span& trace = obs::Span::off());
     // Changes the given fields; the whole result is checked again as on create, against the caller's
     // rights. A new timing (cron, interval, zone) or enabling a disabled schedule counts from now: ticks
     // before are not caught up. Throws JobError like create, notFound for a schedule the caller may not see.
     boost::asio::awaitable<store::ScheduleRecord> update(identity::Principal caller, std::string id,
-                                                         ScheduleDraft draft, AuditContext context);
-    boost::asio::awaitable<void> remove(identity::Principal caller, std::string id, AuditContext context);
+                                                         ScheduleDraft draft, AuditContext context,
+                                                         const obs::Span& trace = obs::Span::off());
+    boost::asio::awaitable<void> remove(identity::Principal caller, std::string id, AuditContext context,
+                                        const obs::Span& trace = obs::Span::off());
     // The schedule's newest ticks (at most limit, newest first; store::kTicksKept are kept), if the caller
     // may see the schedule: when each fired, and the job it made or why it made none.
     boost::asio::awaitable<std::vector<store::TickRecord>> ticks(identity::Principal caller, std::string id,
-                                                                 int limit);
+                                                                 int limit,
+                                                                 const obs::Span& trace = obs::Span::off());
 
     // The next `count` fire times after now (empty for a disabled schedule).
     [[nodiscard]] std::vector<TimePoint> nextFireTimes(const store::ScheduleRecord& schedule,
@@ -88,9 +95,11 @@ class ScheduleService {
     // Checks the whole definition; throws JobError.
     void validate(const identity::Principal& caller, const store::ScheduleRecord& schedule,
                   store::Millis now) const;
-    boost::asio::awaitable<store::ScheduleRecord> visible(const identity::Principal& caller, std::string id);
+    boost::asio::awaitable<store::ScheduleRecord> visible(const identity::Principal& caller, std::string id,
+                                                          const obs::Span& trace);
     boost::asio::awaitable<void> audit(const identity::Principal& caller, std::string action,
-                                       const store::ScheduleRecord& schedule, AuditContext context);
+                                       const store::ScheduleRecord& schedule, AuditContext context,
+                                       const obs::Span& trace);
     [[nodiscard]] store::Millis now() const;
 
     store::ScheduleStore& store_;

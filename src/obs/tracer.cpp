@@ -158,4 +158,12 @@ Span Tracer::start(std::string name, SpanKind kind, const SpanContext* parent, s
     return span;
 }
 
+Span dbSpan(const Span& parent, std::string_view system, std::string_view operation) {
+    if (!parent.recording()) return parent.child({}, SpanKind::client);
+    auto span = parent.child(std::string(operation), SpanKind::client);
+    span.setAttribute("db.system", StaticText{system});
+    span.setAttribute("db.operation.name", StaticText{operation});
+    return span;
+}
+
 }  // namespace rampart::obs

@@ -167,4 +167,9 @@ class Tracer {
     std::shared_ptr<SpanSink> sink_;
 };
 
+// A client span under `parent` for one call to a database: db.system ("sqlite", "postgresql", "redis") and
+// db.operation.name (the store method or the command), both text that outlives every span (kept as views),
+// never a value. Off when the parent is; not recording when the parent is not.
+[[nodiscard]] Span dbSpan(const Span& parent, std::string_view system, std::string_view operation);
+
 }  // namespace rampart::obs

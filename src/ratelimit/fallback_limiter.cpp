@@ -31,11 +31,12 @@ std::optional<Decision> FallbackLimiter::tryDecide(const Policy& policy, std::st
     return shared_->tryDecide(policy, key);
 }
 
-boost::asio::awaitable<Decision> FallbackLimiter::decide(const Policy& policy, std::string_view key) {
+boost::asio::awaitable<Decision> FallbackLimiter::decide(const Policy& policy, std::string_view key,
+                                                         const obs::Span& trace) {
     std::string failure;
     Decision decision;
     try {
-        decision = co_await shared_->decide(policy, key);
+        decision = co_await shared_->decide(policy, key, trace);
     } catch (const LimiterUnavailable& error) {
         failure = error.what();
     }

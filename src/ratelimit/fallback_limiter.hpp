@@ -26,7 +26,8 @@ class FallbackLimiter : public RateLimiter {
                     std::chrono::milliseconds retryAfter = std::chrono::seconds(1), NanoClock clock = {});
 
     std::optional<Decision> tryDecide(const Policy& policy, std::string_view key) override;
-    boost::asio::awaitable<Decision> decide(const Policy& policy, std::string_view key) override;
+    boost::asio::awaitable<Decision> decide(const Policy& policy, std::string_view key,
+                                            const obs::Span& trace) override;
 
     // True while decisions are not taken by the shared limiter.
     [[nodiscard]] bool degraded() const { return downUntil_.load() != 0; }

@@ -18,7 +18,7 @@ using ::testing::HasSubstr;
 class FakeShared : public RateLimiter {
   public:
     std::optional<Decision> tryDecide(const Policy&, std::string_view) override { return std::nullopt; }
-    boost::asio::awaitable<Decision> decide(const Policy&, std::string_view) override {
+    boost::asio::awaitable<Decision> decide(const Policy&, std::string_view, const obs::Span&) override {
         ++calls;
         if (down) throw LimiterUnavailable("connection refused");
         co_return Decision{.allowed = true, .remaining = 42};
@@ -35,7 +35,7 @@ class FallbackLimiterTest : public ::testing::Test {
     // As the rate-limit stage asks: at once if possible, else awaited.
     Decision ask(FallbackLimiter& limiter) {
         if (auto now = limiter.tryDecide(policy_, "k")) return *now;
-        return testing::runToCompletion(limiter.decide(policy_, "k"));
+        return testing::runToCompletion(limiter.decide(policy_, "k", obs::Span::off()));
     }
 
     std::int64_t now_ = 1'000'000'000'000;

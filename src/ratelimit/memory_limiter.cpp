@@ -64,7 +64,8 @@ void MemoryLimiter::makeRoom(Shard& shard, std::int64_t now) {
     liveEvictions_.fetch_add(1, std::memory_order_relaxed);
 }
 
-boost::asio::awaitable<Decision> MemoryLimiter::decide(const Policy& policy, std::string_view key) {
+boost::asio::awaitable<Decision> MemoryLimiter::decide(const Policy& policy, std::string_view key,
+                                                       const obs::Span& /*trace*/) {
     co_return decideNow(policy, key);
 }
 

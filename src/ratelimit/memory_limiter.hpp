@@ -42,7 +42,8 @@ class MemoryLimiter : public RateLimiter {
     std::optional<Decision> tryDecide(const Policy& policy, std::string_view key) override {
         return decideNow(policy, key);
     }
-    boost::asio::awaitable<Decision> decide(const Policy& policy, std::string_view key) override;
+    boost::asio::awaitable<Decision> decide(const Policy& policy, std::string_view key,
+                                            const obs::Span& trace) override;
 
     // Keys held now (live or not yet swept), and how many were evicted while still live.
     [[nodiscard]] std::size_t size() const;

@@ -163,7 +163,7 @@ TEST(MemoryLimiter, ExactUnderConcurrencyWithCoroutines) {
     testing::Race race(seed);
     std::vector<std::future<Decision>> outcomes(200);
     for (auto& outcome : outcomes)
-        race.add<Decision>(outcome, [&] { return limiter.decide(policy, "a4:shared"); });
+        race.add<Decision>(outcome, [&] { return limiter.decide(policy, "a4:shared", obs::Span::off()); });
     race.run(4);
     int allowed = 0;
     for (auto& outcome : outcomes)

@@ -18,6 +18,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "obs/tracer.hpp"
 #include "ratelimit/rate.hpp"
 
 namespace rampart::ratelimit {
@@ -71,8 +72,10 @@ class RateLimiter {
     // someone else (Redis), and then the caller awaits decide().
     virtual std::optional<Decision> tryDecide(const Policy& policy, std::string_view key) = 0;
 
-    // The decision, however long it takes. Throws LimiterUnavailable when it cannot be had.
-    virtual boost::asio::awaitable<Decision> decide(const Policy& policy, std::string_view key) = 0;
+    // The decision, however long it takes. Throws LimiterUnavailable when it cannot be had. A call to a
+    // shared backend (Redis) is a span under `trace`, the request's.
+    virtual boost::asio::awaitable<Decision> decide(const Policy& policy, std::string_view key,
+                                                    const obs::Span& trace) = 0;
 };
 
 // A key made of a few parts without touching the heap for the usual sizes (a policy name, a user id,

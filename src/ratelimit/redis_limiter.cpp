@@ -227,7 +227,8 @@ redis::Client& RedisLimiter::clientFor(const boost::asio::any_io_executor& execu
     return *slot;
 }
 
-boost::asio::awaitable<Decision> RedisLimiter::decide(const Policy& policy, std::string_view key) {
+boost::asio::awaitable<Decision> RedisLimiter::decide(const Policy& policy, std::string_view key,
+                                                      const obs::Span& trace) {
     const std::uint64_t cap = leaseCapFor(policy.rate);
     LimitKey local;
     leaseKey(local, policy, key);
@@ -251,6 +252,12 @@ boost::asio::awaitable<Decision> RedisLimiter::decide(const Policy& policy, std:
     arguments.push_back(std::to_string(policy.rate.requests));
     arguments.push_back(std::to_string(wanted));
     arguments.push_back(std::to_string(refund));
+    // The span names the server and the command, never the key (it holds a user id or a client address).
+    auto span = obs::dbSpan(trace, "redis", "EVALSHA");
+    if (span.recording()) {
+        span.setAttribute("server.address", client.host());
+        span.setAttribute("server.port", static_cast<std::int64_t>(client.port()));
+    }
     redis::Reply reply;
     std::string failure;
     try {
@@ -258,7 +265,8 @@ boost::asio::awaitable<Decision> RedisLimiter::decide(const Policy& policy, std:
     } catch (const redis::Unavailable& error) {
         failure = error.what();
     }
-    if (!failure.empty()) throw LimiterUnavailable(failure);
+    if (!failure.empty() || reply.isError()) span.setStatus(obs::SpanStatus::error);
+    span.end();
     // A server error (out of memory, a read-only replica) leaves the decision unknown: the same as down.
     if (reply.isError()) throw LimiterUnavailable("the rate-limit script failed: " + reply.text);
     if (reply.type != redis::ReplyType::kArray || reply.elements.size() != 4)

@@ -39,7 +39,8 @@ class RedisLimiter : public RateLimiter {
     // limit (by what its threads hold unspent), never more; the headers' figures count a thread's unspent
     // requests as remaining.
     // Throws LimiterUnavailable when Redis cannot be reached or answers with an error.
-    boost::asio::awaitable<Decision> decide(const Policy& policy, std::string_view key) override;
+    boost::asio::awaitable<Decision> decide(const Policy& policy, std::string_view key,
+                                            const obs::Span& trace) override;
 
     static constexpr std::uint64_t kMinLeaseQuota = 200;  // a lease of 2 is a hundredth of it
     static constexpr std::uint64_t kMaxLease = 256;

@@ -23,6 +23,7 @@
 
 #include "redis/client_host.hpp"
 #include "testing/race.hpp"
+#include "testing/recording_span_sink.hpp"
 #include "testing/redis_server.hpp"
 #include "testing/run_to_completion.hpp"
 
@@ -54,11 +55,11 @@ TEST_F(RedisLimiterTest, BurstIsTheQuotaThenRefusedWithRetryAfter) {
     const Policy policy{"user", Rate{5, std::chrono::minutes(1)}};
     EXPECT_FALSE(limiter_.tryDecide(policy, "alice").has_value());
     for (std::uint64_t i = 0; i < 5; ++i) {
-        const Decision decision = runToCompletion(limiter_.decide(policy, "alice"));
+        const Decision decision = runToCompletion(limiter_.decide(policy, "alice", obs::Span::off()));
         ASSERT_TRUE(decision.allowed) << i;
         EXPECT_EQ(decision.remaining, 4 - i);
     }
-    const Decision refused = runToCompletion(limiter_.decide(policy, "alice"));
+    const Decision refused = runToCompletion(limiter_.decide(policy, "alice", obs::Span::off()));
     EXPECT_FALSE(refused.allowed);
     EXPECT_EQ(refused.remaining, 0u);
     // 12 s per request; a few milliseconds have passed since the first.
@@ -67,22 +68,24 @@ TEST_F(RedisLimiterTest, BurstIsTheQuotaThenRefusedWithRetryAfter) {
     EXPECT_GT(refused.resetAfter, 59s);
     EXPECT_LE(refused.resetAfter, 60s);
     // Another key and another policy are apart.
-    EXPECT_TRUE(runToCompletion(limiter_.decide(policy, "bob")).allowed);
-    EXPECT_TRUE(runToCompletion(limiter_.decide(Policy{"login", policy.rate}, "alice")).allowed);
+    EXPECT_TRUE(runToCompletion(limiter_.decide(policy, "bob", obs::Span::off())).allowed);
+    EXPECT_TRUE(
+        runToCompletion(limiter_.decide(Policy{"login", policy.rate}, "alice", obs::Span::off())).allowed);
 }
 
 // After the burst, one more request every interval (here 100 ms), as in memory.
 TEST_F(RedisLimiterTest, RefillsAtTheSteadyRate) {
     const Policy policy{"anon", Rate{10, std::chrono::seconds(1)}};
-    for (int i = 0; i < 10; ++i) ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "k")).allowed) << i;
-    const Decision refused = runToCompletion(limiter_.decide(policy, "k"));
+    for (int i = 0; i < 10; ++i)
+        ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "k", obs::Span::off())).allowed) << i;
+    const Decision refused = runToCompletion(limiter_.decide(policy, "k", obs::Span::off()));
     ASSERT_FALSE(refused.allowed);
     EXPECT_LE(refused.retryAfter, 100ms);
     std::this_thread::sleep_for(refused.retryAfter + 5ms);
-    const Decision again = runToCompletion(limiter_.decide(policy, "k"));
+    const Decision again = runToCompletion(limiter_.decide(policy, "k", obs::Span::off()));
     EXPECT_TRUE(again.allowed);
     EXPECT_EQ(again.remaining, 0u);
-    EXPECT_FALSE(runToCompletion(limiter_.decide(policy, "k")).allowed);
+    EXPECT_FALSE(runToCompletion(limiter_.decide(policy, "k", obs::Span::off())).allowed);
 }
 
 // A rate faster than Redis's microsecond clock (the "raised out of reach" limits of benchmarks and tests)
@@ -90,7 +93,7 @@ TEST_F(RedisLimiterTest, RefillsAtTheSteadyRate) {
 TEST_F(RedisLimiterTest, ARateBeyondOnePerMicrosecondStillDecides) {
     const Policy policy{"anon", Rate{1'000'000'000, std::chrono::seconds(1)}};
     for (int i = 0; i < 100; ++i) {
-        const Decision decision = runToCompletion(limiter_.decide(policy, "fast"));
+        const Decision decision = runToCompletion(limiter_.decide(policy, "fast", obs::Span::off()));
         ASSERT_TRUE(decision.allowed) << i;
         EXPECT_GT(decision.remaining, 999'000u);
     }
@@ -98,7 +101,7 @@ TEST_F(RedisLimiterTest, ARateBeyondOnePerMicrosecondStillDecides) {
 
 TEST_F(RedisLimiterTest, IdleKeysExpire) {
     const Policy policy{"anon", Rate{10, std::chrono::seconds(1)}};
-    ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "k")).allowed);
+    ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "k", obs::Span::off())).allowed);
     redis::ClientHost inspector{redis::parseRedisUrl(server_.testUrl()), fastOptions()};
     std::vector<std::string> pttl{"PTTL", "rampart:rl:test:anon:k"};
     const auto ttl = runToCompletion(inspector.client().command(std::move(pttl)));
@@ -111,7 +114,7 @@ TEST_F(RedisLimiterTest, IdleKeysExpire) {
 // that user can do nothing else: no other key, no administration, no reading what else Redis holds.
 TEST_F(RedisLimiterTest, TheDocumentedAclUserCanRunTheLimiterAndNothingElse) {
     const Policy policy{"anon", Rate{10, std::chrono::seconds(1)}};
-    ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "k")).allowed);
+    ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "k", obs::Span::off())).allowed);
     const std::vector<std::vector<std::string>> refused{
         {"FLUSHALL"},
         {"CONFIG", "GET", "requirepass"},
@@ -142,7 +145,7 @@ TEST_F(RedisLimiterTest, ExactUnderConcurrency) {
     testing::Race race(seed);
     std::vector<std::future<Decision>> outcomes(200);
     for (auto& outcome : outcomes)
-        race.add<Decision>(outcome, [&] { return limiter_.decide(policy, "shared"); });
+        race.add<Decision>(outcome, [&] { return limiter_.decide(policy, "shared", obs::Span::off()); });
     race.run(4);
     int allowed = 0;
     for (auto& outcome : outcomes)
@@ -152,9 +155,50 @@ TEST_F(RedisLimiterTest, ExactUnderConcurrency) {
 
 TEST_F(RedisLimiterTest, AGoneRedisIsLimiterUnavailable) {
     const Policy policy{"user", Rate{5, std::chrono::minutes(1)}};
-    ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "alice")).allowed);
+    ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "alice", obs::Span::off())).allowed);
     server_.kill();
-    EXPECT_THROW(runToCompletion(limiter_.decide(policy, "alice")), LimiterUnavailable);
+    EXPECT_THROW(runToCompletion(limiter_.decide(policy, "alice", obs::Span::off())), LimiterUnavailable);
+}
+
+// Each call to Redis is a client span of the request's: the database, the command and the server, never the
+// key (a user id or a client address); a call that fails is an error; a decision taken from a lease, with
+// no call, is no span.
+TEST_F(RedisLimiterTest, EachCallToRedisIsASpanOfTheRequestThatNamesNoKey) {
+    auto sink = std::make_shared<testing::RecordingSpanSink>();
+    obs::Tracer tracer(obs::SamplerSettings{.kind = obs::SamplerKind::alwaysOn}, sink);
+    const Policy policy{"user", Rate{5, std::chrono::minutes(1)}};
+    {
+        auto request = tracer.start("GET /api/v1/jobs/{id}", obs::SpanKind::server, nullptr);
+        ASSERT_TRUE(runToCompletion(limiter_.decide(policy, "user-7f3a:192.0.2.77", request)).allowed);
+        const auto spans = sink->spans();
+        ASSERT_EQ(spans.size(), 1u);
+        const auto& call = spans[0];
+        EXPECT_EQ(call.name, "EVALSHA");
+        EXPECT_EQ(call.kind, obs::SpanKind::client);
+        EXPECT_EQ(call.parentSpanId, request.context().spanId);
+        EXPECT_EQ(call.context.traceId, request.context().traceId);
+        EXPECT_EQ(testing::RecordingSpanSink::attribute(call, "db.system"), "redis");
+        EXPECT_EQ(testing::RecordingSpanSink::attribute(call, "db.operation.name"), "EVALSHA");
+        EXPECT_EQ(testing::RecordingSpanSink::attribute(call, "server.address"), "127.0.0.1");
+        EXPECT_EQ(testing::RecordingSpanSink::attribute(call, "server.port"),
+                  std::to_string(redis::parseRedisUrl(server_.url()).port));
+        EXPECT_EQ(call.status, obs::SpanStatus::unset);
+        for (const auto& attribute : call.attributes) {
+            const auto value = testing::RecordingSpanSink::attribute(call, attribute.key);
+            EXPECT_EQ(value.find("user-7f3a"), std::string::npos) << attribute.key;
+            EXPECT_EQ(value.find("192.0.2.77"), std::string::npos) << attribute.key;
+        }
+    }
+    server_.kill();
+    {
+        auto request = tracer.start("GET /api/v1/jobs/{id}", obs::SpanKind::server, nullptr);
+        EXPECT_THROW(runToCompletion(limiter_.decide(policy, "user-7f3a:192.0.2.77", request)),
+                     LimiterUnavailable);
+    }
+    const auto spans = sink->spans();
+    ASSERT_EQ(spans.size(), 4u);  // the call, the first request, the failed call, the second request
+    EXPECT_EQ(spans[2].name, "EVALSHA");
+    EXPECT_EQ(spans[2].status, obs::SpanStatus::error);
 }
 
 // Script calls Redis has run (EVALSHA and EVAL), from INFO commandstats.
@@ -194,8 +238,8 @@ class IoThreads {
     // Starts `decide` on thread `index`'s event loop.
     std::future<Decision> start(std::size_t index, RateLimiter& limiter, const Policy& policy,
                                 std::string_view key) {
-        return boost::asio::co_spawn(*contexts_[index % contexts_.size()], limiter.decide(policy, key),
-                                     boost::asio::use_future);
+        return boost::asio::co_spawn(*contexts_[index % contexts_.size()],
+                                     limiter.decide(policy, key, obs::Span::off()), boost::asio::use_future);
     }
 
   private:

@@ -148,6 +148,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     const Strand& strand() const { return strand_; }
     bool callerThreadOnly() const { return options_.callerThreadOnly; }
     const std::string& redacted() const { return redacted_; }
+    const RedisUrl& url() const { return url_; }
 
     // On the strand: queues one encoded command and waits for its reply.
     static asio::awaitable<Reply> execute(std::shared_ptr<Impl> self, std::string encoded) {
@@ -389,6 +390,14 @@ void Client::close() {
 
 const std::string& Client::redactedUrl() const {
     return impl_->redacted();
+}
+
+const std::string& Client::host() const {
+    return impl_->url().host;
+}
+
+std::uint16_t Client::port() const {
+    return impl_->url().port;
 }
 
 asio::awaitable<Reply> Client::command(std::vector<std::string> arguments) {

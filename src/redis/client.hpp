@@ -87,6 +87,9 @@ class Client {
 
     // The URL without its password, for logs.
     [[nodiscard]] const std::string& redactedUrl() const;
+    // The server's host (a name or an address) and port, for spans.
+    [[nodiscard]] const std::string& host() const;
+    [[nodiscard]] std::uint16_t port() const;
 
   private:
     class Impl;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -127,6 +128,9 @@ struct SigningKeyRecord {
 class IdentityStore {
   public:
     virtual ~IdentityStore() = default;
+
+    // OpenTelemetry's db.system of the database underneath: "sqlite" or "postgresql".
+    [[nodiscard]] virtual std::string_view databaseSystem() const = 0;
 
     // --- users ---
     // Throws Conflict when the username or email is taken (usernames compare case-insensitively).

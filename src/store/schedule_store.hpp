@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -89,6 +90,9 @@ inline constexpr int kTicksKept = 100;
 class ScheduleStore {
   public:
     virtual ~ScheduleStore() = default;
+
+    // OpenTelemetry's db.system of the database underneath: "sqlite" or "postgresql".
+    [[nodiscard]] virtual std::string_view databaseSystem() const = 0;
 
     // Stores a new schedule unless its owner has maxPerOwner schedules already, or the database holds
     // maxTotal; the count and the insert are one transaction.

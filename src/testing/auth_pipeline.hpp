@@ -42,7 +42,8 @@ class FakeAuthenticator : public identity::Authenticator {
     }
 
     boost::asio::awaitable<identity::AuthOutcome> authenticate(identity::PresentedCredential credential,
-                                                               boost::asio::ip::address client) override {
+                                                               boost::asio::ip::address client,
+                                                               const obs::Span&) override {
         calls.emplace_back(credential.scheme, std::string(credential.value));
         const auto& table = credential.scheme == Scheme::sessionCookie ? sessions_ : tokens_;
         const auto it = table.find(std::string(credential.value));

@@ -16,6 +16,7 @@ class ForwardingIdentityStore : public store::IdentityStore {
     template <class T>
     using Awaitable = boost::asio::awaitable<T>;
 
+    [[nodiscard]] std::string_view databaseSystem() const override { return inner_.databaseSystem(); }
     Awaitable<void> createUser(store::UserRecord user) override { return inner_.createUser(std::move(user)); }
     Awaitable<std::optional<store::UserRecord>> findUserById(std::string id) override {
         return inner_.findUserById(std::move(id));

@@ -276,6 +276,20 @@ TEST_F(TracingTest, NoExportedByteHoldsASecret) {
     EXPECT_EQ(call("GET", "/api/v1/jobs/" + id, {}, {}, {}).status, 401);
     (void)waitForSpan(
         [&](const json::object& s) { return attribute(s, "rampart.job.id") == id && kind(s) == 5; });
+    // The logins' traces were exported too (and are scanned below): the password's hash and the store calls
+    // are spans of the login request.
+    auto spans = waitForSpan([&](const json::object& s) { return field(s, "name") == "password.verify"; });
+    const auto* hash =
+        findSpan(spans, [&](const json::object& s) { return field(s, "name") == "password.verify"; });
+    ASSERT_TRUE(hash);
+    const auto* loginRequest = findSpan(
+        spans, [&](const json::object& s) { return field(s, "spanId") == field(*hash, "parentSpanId"); });
+    ASSERT_TRUE(loginRequest);
+    EXPECT_EQ(field(*loginRequest, "name"), "POST /api/v1/auth/login");
+    EXPECT_TRUE(findSpan(spans, [&](const json::object& s) {
+        return field(s, "parentSpanId") == field(*loginRequest, "spanId") &&
+               attribute(s, "db.operation.name") == "findUserByUsername";
+    }));
     // Everything the collector received, byte for byte, with the secrets this test handled.
     std::string everything;
     for (const auto& body : receiver_.raw()) everything += decodeBase64(body.as_string());

@@ -151,7 +151,7 @@ boost::asio::awaitable<void> AuthenticationStage::handle(Exchange& ex, Next next
         if (authorizations == 1)
             credential = parseAuthorization(ex.request[beast_http::field::authorization]);
         identity::AuthOutcome outcome;
-        if (credential) outcome = co_await authenticator_.authenticate(*credential, client);
+        if (credential) outcome = co_await authenticator_.authenticate(*credential, client, ex.trace);
         if (!outcome.principal) {
             if (credential)
                 spdlog::info("request {}: credential refused ({})", ex.requestId, outcome.failure);
@@ -170,7 +170,7 @@ boost::asio::awaitable<void> AuthenticationStage::handle(Exchange& ex, Next next
     bool clear = cookie.state == SessionCookie::State::invalid;
     if (cookie.state == SessionCookie::State::present) {
         auto outcome = co_await authenticator_.authenticate(
-            {identity::PresentedCredential::Scheme::sessionCookie, cookie.value}, client);
+            {identity::PresentedCredential::Scheme::sessionCookie, cookie.value}, client, ex.trace);
         if (outcome.principal) {
             ex.userId = outcome.principal->userId;
             ex.principal = std::move(outcome.principal);

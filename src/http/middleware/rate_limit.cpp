@@ -167,7 +167,7 @@ boost::asio::awaitable<void> RateLimitStage::awaitCheck(Exchange& ex, RateLimitC
     Decision decision;
     std::string failure;
     try {
-        decision = co_await limiter_->decide(policy.policy, key);
+        decision = co_await limiter_->decide(policy.policy, key, ex.trace);
     } catch (const ratelimit::LimiterUnavailable& error) {
         failure = error.what();
     }

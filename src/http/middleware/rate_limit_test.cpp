@@ -369,7 +369,8 @@ class UnavailableLimiter : public ratelimit::RateLimiter {
     std::optional<ratelimit::Decision> tryDecide(const ratelimit::Policy&, std::string_view) override {
         return std::nullopt;
     }
-    boost::asio::awaitable<ratelimit::Decision> decide(const ratelimit::Policy&, std::string_view) override {
+    boost::asio::awaitable<ratelimit::Decision> decide(const ratelimit::Policy&, std::string_view,
+                                                       const obs::Span&) override {
         throw ratelimit::LimiterUnavailable("redis: connection refused");
         co_return ratelimit::Decision{};
     }
