@@ -69,7 +69,9 @@ std::string AccessLog::format(const AccessRecord& r) {
     auto second = std::chrono::floor<std::chrono::seconds>(now);
     if (second != cachedSecond || cachedText.empty()) {
         cachedSecond = second;
-        cachedText = fmt::format("{:%Y-%m-%dT%H:%M:%S}", second);
+        // gmtime: fmt 9 writes a sys_time in the process's local time zone.
+        cachedText =
+            fmt::format("{:%Y-%m-%dT%H:%M:%S}", fmt::gmtime(std::chrono::system_clock::to_time_t(second)));
     }
     fmt::format_to(std::back_inserter(out), R"({{"time":"{}.{:03}Z","method":)", cachedText, millis);
     appendJsonString(out, r.method);
