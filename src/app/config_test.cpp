@@ -429,6 +429,20 @@ TEST(LoadConfig, AdminTotpFollowsModeUnlessSetExplicitly) {
     EXPECT_TRUE(loadConfig(fromOverrides({{"auth.require_admin_totp", "true"}})).auth.requireAdminTotp);
 }
 
+TEST(LoadConfig, LogFormatIsTextOrJsonAndAnythingElseNamesTheKey) {
+    TempDir dir;
+    EXPECT_EQ(loadConfig(fromFile(dir, "log_format = \"json\"\n")).logFormat, "json");
+    EXPECT_EQ(loadConfig(fromEnvironment({{"RAMPART_LOG_FORMAT", "text"}})).logFormat, "text");
+    // (An empty variable counts as unset; an empty value in the file does not.)
+    for (const ConfigSources& sources :
+         {fromEnvironment({{"RAMPART_LOG_FORMAT", "xml"}}), fromEnvironment({{"RAMPART_LOG_FORMAT", "JSON"}}),
+          fromEnvironment({{"RAMPART_LOG_FORMAT", "json\n"}}), fromFile(dir, "log_format = \"\"\n")}) {
+        const std::string error = loadError(sources);
+        EXPECT_NE(error.find("log_format"), std::string::npos) << error;
+        EXPECT_NE(error.find("must be text or json"), std::string::npos) << error;
+    }
+}
+
 TEST(LoadConfig, AuthBoundsAreEnforced) {
     TempDir dir;
     const std::pair<std::string, std::string> refused[] = {
