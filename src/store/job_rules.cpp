@@ -46,6 +46,19 @@ Millis runAtAfter(const JobRecord& job, JobState next, const JobOutcome& outcome
     return next == JobState::failed ? outcome.retryAt : job.runAt;
 }
 
+FinishedAttempt finishedAttemptOf(const JobRecord& job, jobs::JobState next,
+                                  std::optional<Millis> attemptDeadline) {
+    FinishedAttempt finished{.state = next,
+                             .id = job.id,
+                             .attempt = job.attempts,
+                             .queue = job.queue,
+                             .task = job.task,
+                             .created = job.created,
+                             .traceParent = job.traceParent};
+    if (attemptDeadline) finished.attemptStarted = *attemptDeadline - job.timeoutMs;
+    return finished;
+}
+
 SubmitResult earlierSubmit(JobRecord earlier, const JobRecord& submitted) {
     const bool same = earlier.requestHash == submitted.requestHash;
     return SubmitResult{.outcome = same ? SubmitOutcome::existing : SubmitOutcome::conflict,

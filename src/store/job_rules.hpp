@@ -52,6 +52,11 @@ struct AttemptEnd {
 // (failed), else unchanged.
 [[nodiscard]] Millis runAtAfter(const JobRecord& job, jobs::JobState next, const JobOutcome& outcome);
 
+// What a report that ended the job's attempt (moving it to `next`) tells the services: the attempt's start
+// is the claim's, attemptDeadline - timeout (unknown for a row claimed before attempt_deadline existed).
+[[nodiscard]] FinishedAttempt finishedAttemptOf(const JobRecord& job, jobs::JobState next,
+                                                std::optional<Millis> attemptDeadline);
+
 // The idempotency-key rule, for a submit whose owner used its key before: the earlier job, as a replay
 // (existing) when it was submitted with the same request hash, else as a conflict, the job untouched.
 [[nodiscard]] SubmitResult earlierSubmit(JobRecord earlier, const JobRecord& submitted);

@@ -40,6 +40,28 @@ TEST(JobRules, FactsAreWhatTheStateMachineAsks) {
     EXPECT_TRUE(facts.cancelRequested);
 }
 
+TEST(JobRules, AFinishedAttemptStartedAtItsClaimAndKeepsTheJobsTraceContext) {
+    JobRecord job;
+    job.id = "j1";
+    job.attempts = 2;
+    job.queue = "default";
+    job.task = "echo";
+    job.created = 1'000;
+    job.timeoutMs = 30'000;
+    job.traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const auto finished = finishedAttemptOf(job, jobs::JobState::succeeded, Millis{95'000});
+    EXPECT_EQ(finished.state, jobs::JobState::succeeded);
+    EXPECT_EQ(finished.id, "j1");
+    EXPECT_EQ(finished.attempt, 2);
+    EXPECT_EQ(finished.queue, "default");
+    EXPECT_EQ(finished.task, "echo");
+    EXPECT_EQ(finished.created, 1'000);
+    EXPECT_EQ(finished.attemptStarted, Millis{65'000});
+    EXPECT_EQ(finished.traceParent, job.traceParent);
+    // A row claimed before attempt_deadline existed: nobody knows when its attempt began.
+    EXPECT_FALSE(finishedAttemptOf(job, jobs::JobState::failed, std::nullopt).attemptStarted);
+}
+
 TEST(JobRules, OnlyATerminalStateHasAFinishTime) {
     EXPECT_EQ(finishedAt(JobState::succeeded, 7), std::optional<Millis>(7));
     EXPECT_EQ(finishedAt(JobState::dead, 7), std::optional<Millis>(7));

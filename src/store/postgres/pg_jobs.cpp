@@ -245,15 +245,7 @@ asio::awaitable<std::vector<std::optional<FinishedAttempt>>> finishReports(
             finished.emplace_back(std::nullopt);
             continue;
         }
-        FinishedAttempt attempt{.state = *next,
-                                .id = job.id,
-                                .attempt = job.attempts,
-                                .queue = job.queue,
-                                .task = job.task,
-                                .created = job.created,
-                                .traceParent = job.traceParent};
-        if (const auto& deadline = found->second.second) attempt.attemptStarted = *deadline - job.timeoutMs;
-        finished.push_back(std::move(attempt));
+        finished.push_back(finishedAttemptOf(job, *next, found->second.second));
         rows.add(job, *next, outcome, now);
         // Every finish edge leaves running: a second report of this attempt is refused.
         job.state = *next;

@@ -158,15 +158,7 @@ std::optional<FinishedAttempt> finishLeased(Connection& db, const std::string& i
     bindOptional(record, 8, finishedAt(*next, now));
     record.step();
     recordEvent(db, id, now, job.state, *next, end.detail);
-    FinishedAttempt finished{.state = *next,
-                             .id = job.id,
-                             .attempt = job.attempts,
-                             .queue = job.queue,
-                             .task = job.task,
-                             .created = job.created,
-                             .traceParent = job.traceParent};
-    if (leased->attemptDeadline) finished.attemptStarted = *leased->attemptDeadline - job.timeoutMs;
-    return finished;
+    return finishedAttemptOf(job, *next, leased->attemptDeadline);
 }
 
 // The index a listing of one state walks. SQLite keeps no statistics here, so left alone it walks the
