@@ -209,7 +209,7 @@ TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(C
 # HTTP server itself (plain and TLS, its worker threads, keep-alive, shutdown) and the worker API.
 # `make sanitize SANITIZE_FILTER='JwtTest.*'` runs only the matching tests (of both suites) by hand.
 SANITIZE_FILTER ?= *
-TSAN_UNIT_FILTER = BoundedPool.*:IdentityServicesTest.AFullHashingPool*:IdentityServicesTest.ManyRequestsWithForgedKids*:WorkerPoolTest.*:LeaseServiceTest.*:WaitingLeaseTest.*:LeaseWaitersTest.*:LeaseWaitersRecheck.*:SchedulerTest.*:SchedulerPostgresTest.*:MemoryLimiter.*:FallbackLimiterTest.*:RedisLimiterTest.*:PerThreadRedisLimiterTest.*:RateLimitTest.*:RedisClient.*:RedisClientTls.*:Backends/*:SqliteStoreTest.*:PostgresStoreTest.*:PgConnectionTest.*:JobServiceTest.*:RecentJobs.*:RetentionTest.*
+TSAN_UNIT_FILTER = BoundedPool.*:IdentityServicesTest.AFullHashingPool*:IdentityServicesTest.ManyRequestsWithForgedKids*:WorkerPoolTest.*:LeaseServiceTest.*:WaitingLeaseTest.*:LeaseWaitersTest.*:LeaseWaitersRecheck.*:SchedulerTest.*:SchedulerPostgresTest.*:MemoryLimiter.*:FallbackLimiterTest.*:RedisLimiterTest.*:PerThreadRedisLimiterTest.*:RateLimitTest.*:RedisClient.*:RedisClientTls.*:Backends/*:SqliteStoreTest.*:PostgresStoreTest.*:PgConnectionTest.*:JobServiceTest.*:RecentJobs.*:RetentionTest.*:OtlpExporterTest.*:JobTracingTest.*
 TSAN_INTEGRATION_FILTER = ServerTest.*:TlsServerTest.*:WorkerApiTest.*:WorkerNodeTest.*
 
 # $(call san_run,DIR,ENV,COMMAND): runs COMMAND with the sanitizer options; fails on its status or
