@@ -265,8 +265,10 @@ boost::asio::awaitable<void> Scheduler::handle(const store::ScheduleRecord& sche
                 spdlog::debug("scheduler: schedule {} skipped its tick: {}", schedule.id, *skipReason);
             }
         } else if (outcome == store::TickOutcome::duplicate) {
+            tick.discard();  // another scheduler's tick: its span is that one's
             ++round.duplicates;
         } else {
+            tick.discard();
             // stale: it changed since this round read it (the next round reads it again); notLeader: stop.
             if (outcome == store::TickOutcome::notLeader) leaderLost_ = true;
             co_return;

@@ -133,6 +133,9 @@ class Span {
 
     // Hands the span to the sink (when sampled); later calls do nothing.
     void end(std::uint64_t endUnixNanos = 0);
+    // Ends the span without handing it to the sink: for work that turned out not to have happened (a
+    // schedule's tick another scheduler recorded first). Its context stays valid; later calls do nothing.
+    void discard() { data_.reset(); }
 
   private:
     friend class Tracer;

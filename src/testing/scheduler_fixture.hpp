@@ -19,6 +19,7 @@
 #include "jobs/scheduler.hpp"
 #include "store/store.hpp"
 #include "testing/race.hpp"
+#include "testing/recording_span_sink.hpp"
 #include "testing/run_to_completion.hpp"
 
 namespace rampart::testing {
@@ -95,8 +96,11 @@ inline void raceTwoSchedulers(const std::function<std::unique_ptr<store::Store>(
     ids.push_back(runToCompletion(schedules.create(alice, cronDraft("*/3 * * * * *"), {})).id);
 
     using namespace std::chrono_literals;
-    jobs::SchedulerSettings settingsA{.holder = "a", .lease = 3s};
-    jobs::SchedulerSettings settingsB{.holder = sameHolder ? "a" : "b", .lease = 3s};
+    // Both trace their ticks: each tick that made a job is one span, whichever scheduler recorded it.
+    auto spans = std::make_shared<RecordingSpanSink>();
+    obs::Tracer tracer(obs::SamplerSettings{.kind = obs::SamplerKind::alwaysOn}, spans);
+    jobs::SchedulerSettings settingsA{.holder = "a", .lease = 3s, .tracer = &tracer};
+    jobs::SchedulerSettings settingsB{.holder = sameHolder ? "a" : "b", .lease = 3s, .tracer = &tracer};
     jobs::Scheduler a(*storeA, *storeA, *storeA, jobsA, settingsA, clock.clock());
     jobs::Scheduler b(*storeB, *storeB, *storeB, jobsB, settingsB, clock.clock());
     int leaderRounds = 0;
@@ -140,6 +144,14 @@ inline void raceTwoSchedulers(const std::function<std::unique_ptr<store::Store>(
     const auto jobs = runToCompletion(storeA->listJobs(all)).jobs;
     EXPECT_EQ(jobs.size(), jobIds.size()) << "exactly one job per tick";
     for (const auto& job : jobs) EXPECT_TRUE(jobIds.contains(job.id)) << job.id << " belongs to no tick";
+    std::set<std::string> tickSpans;
+    for (const auto& span : spans->spans()) {
+        if (!span.name.starts_with("schedule ")) continue;
+        const std::string jobId = RecordingSpanSink::attribute(span, "rampart.job.id");
+        EXPECT_TRUE(jobIds.contains(jobId)) << "a span for a tick another scheduler recorded: " << jobId;
+        EXPECT_TRUE(tickSpans.insert(jobId).second) << "two spans for " << jobId;
+    }
+    EXPECT_EQ(tickSpans.size(), jobIds.size());
     storeA->close();
     storeB->close();
 }
