@@ -41,6 +41,7 @@
 #include "jobs/attempt_metrics.hpp"
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
+#include "jobs/job_tracing.hpp"
 #include "jobs/lease_service.hpp"
 #include "jobs/schedule_service.hpp"
 #include "jobs/scheduler.hpp"
@@ -102,10 +103,11 @@ void auditServerStart(store::Store& store, const Config& config, const std::vect
 constexpr std::chrono::seconds kLeaseRecoveryInterval{5};
 
 // Takes back every expired lease in the store (idempotent: a job is taken back once, whoever asks).
-void recoverExpiredLeases(store::Store& store, obs::JobMetrics& metrics) {
+void recoverExpiredLeases(store::Store& store, obs::JobMetrics& metrics, obs::Tracer* tracer) {
     const store::Millis now = store::toMillis(std::chrono::system_clock::now());
     const auto taken = runBlocking(store.recoverExpiredLeases(now));
     jobs::recordTakenBack(metrics, taken, now);
+    jobs::recordLostRuns(tracer, taken, now);
     if (!taken.empty()) spdlog::info("took back {} job(s) whose lease expired", taken.size());
 }
 
@@ -496,7 +498,7 @@ int serve(Config config, const ServeOptions& options) {
         housekeeping.add({.name = "lease-recovery",
                           .first = kLeaseRecoveryInterval,
                           .interval = kLeaseRecoveryInterval,
-                          .run = [&] { recoverExpiredLeases(*store, jobMetrics); }});
+                          .run = [&] { recoverExpiredLeases(*store, jobMetrics, tracer.get()); }});
     // The cluster's queue figures on /metrics: one node queries the store and reports them; the others
     // clear theirs, so a sum or max over the nodes counts each job once.
     housekeeping.add(

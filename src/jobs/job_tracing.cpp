@@ -73,10 +73,14 @@ obs::Span startRun(obs::Tracer& tracer, const store::JobRecord& job) {
     return span;
 }
 
-void recordReportedRun(obs::Tracer& tracer, const store::FinishedAttempt& attempt, store::Millis now) {
+namespace {
+
+// The run span of an attempt that ended at `now` without an in-process worker's span: none when unsampled.
+std::optional<obs::SpanData> endedRun(obs::Tracer& tracer, const store::FinishedAttempt& attempt,
+                                      store::Millis now) {
     obs::SpanData span;
     span.context = runContext(tracer.sampler(), attempt.id, attempt.attempt, attempt.traceParent);
-    if (!span.context.sampled) return;
+    if (!span.context.sampled) return std::nullopt;
     span.name = "run " + attempt.task;
     span.kind = obs::SpanKind::consumer;
     const store::Millis started = attempt.attemptStarted.value_or(now);
@@ -86,7 +90,25 @@ void recordReportedRun(obs::Tracer& tracer, const store::FinishedAttempt& attemp
     span.attributes.push_back({"rampart.job.state", std::string(stateName(attempt.state))});
     if (attempt.state != JobState::succeeded) span.status = obs::SpanStatus::error;
     if (auto link = submissionLink(attempt.traceParent)) span.links.push_back(std::move(*link));
-    tracer.record(std::move(span));
+    return span;
+}
+
+}  // namespace
+
+void recordReportedRun(obs::Tracer& tracer, const store::FinishedAttempt& attempt, store::Millis now) {
+    if (auto span = endedRun(tracer, attempt, now)) tracer.record(std::move(*span));
+}
+
+void recordLostRuns(obs::Tracer* tracer, const std::vector<store::FinishedAttempt>& taken,
+                    store::Millis now) {
+    if (!tracer) return;
+    for (const auto& attempt : taken) {
+        auto span = endedRun(*tracer, attempt, now);
+        if (!span) continue;
+        span->attributes.push_back({"rampart.job.lease_lost", true});
+        span->statusMessage = "the lease ran out: the worker stopped reporting";
+        tracer->record(std::move(*span));
+    }
 }
 
 }  // namespace rampart::jobs

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "obs/tracer.hpp"
 #include "store/job_store.hpp"
@@ -37,5 +38,10 @@ namespace rampart::jobs {
 // The run span of an external worker's attempt, recorded when its end is reported (the server never
 // sees it start): from the attempt's start in the store to `now`, an error unless the job succeeded.
 void recordReportedRun(obs::Tracer& tracer, const store::FinishedAttempt& attempt, store::Millis now);
+
+// The run spans of attempts whose lease ran out (store::JobStore::recoverExpiredLeases), recorded as they are
+// taken back (`now`): the worker died or went silent, so the server ends them, as errors with
+// rampart.job.lease_lost and the job's next state. Nothing when `tracer` is null.
+void recordLostRuns(obs::Tracer* tracer, const std::vector<store::FinishedAttempt>& taken, store::Millis now);
 
 }  // namespace rampart::jobs

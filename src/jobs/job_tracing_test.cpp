@@ -3,6 +3,7 @@
 // worker API alike; with tracing off, nothing is kept.
 #include "jobs/job_tracing.hpp"
 
+#include <atomic>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -204,6 +205,49 @@ TEST_F(JobTracingTest, AnExternalRunIsRecordedWhenReportedUnderTheContextItsLeas
     EXPECT_EQ(RecordingSpanSink::attribute(*run, "rampart.job.state"), "dead");
     EXPECT_EQ(run->statusMessage, "") << "a worker's error text is not exported";
     EXPECT_LE(run->startUnixNanos, run->endUnixNanos);
+}
+
+// A worker that dies holding a lease never reports: the server ends its run span when it takes the job back,
+// as an error that says the lease was lost, in the run's trace with the link to the submission.
+TEST_F(JobTracingTest, ARunWhoseLeaseRanOutIsRecordedWhenTheJobIsTakenBack) {
+    auto clockNow =
+        std::make_shared<std::atomic<std::int64_t>>(store::toMillis(std::chrono::system_clock::now()));
+    LeaseService leases(store_, registry_, JobsSettings{}, [clockNow] {
+        return std::chrono::system_clock::time_point(std::chrono::milliseconds(clockNow->load()));
+    });
+    leases.traceTo(&tracer_);
+    store::JobRecord job;
+    {
+        auto request = tracer_.start("POST /api/v1/jobs", obs::SpanKind::server, nullptr);
+        job = submitTraced(request, "noop");
+    }
+    const auto submission = *obs::parseTraceparent(*job.traceParent);
+    auto lease = runToCompletion(leases.lease(
+        worker(), LeaseRequest{.queues = {"default"}, .max = 1, .duration = std::chrono::seconds(5)}));
+    ASSERT_EQ(lease.traceParents.size(), 1u);
+    const auto given = *obs::parseTraceparent(lease.traceParents[0]);
+    EXPECT_FALSE(find(sink_->spans(), "run noop"));
+
+    // The worker is gone; the next worker's lease, a minute on, takes the job back first.
+    clockNow->fetch_add(60'000);
+    auto next = runToCompletion(leases.lease(worker(), LeaseRequest{.queues = {"default"}, .max = 1}));
+    ASSERT_EQ(next.jobs.size(), 1u) << "taken back and leased again";
+    const auto spans = sink_->spans();
+    const auto* run = find(spans, "run noop");
+    ASSERT_TRUE(run);
+    EXPECT_EQ(run->context.traceId, given.traceId);
+    EXPECT_EQ(run->context.spanId, given.spanId);
+    EXPECT_EQ(run->status, obs::SpanStatus::error);
+    EXPECT_EQ(RecordingSpanSink::attribute(*run, "rampart.job.lease_lost"), "true");
+    EXPECT_EQ(RecordingSpanSink::attribute(*run, "rampart.job.state"), "queued");
+    EXPECT_EQ(RecordingSpanSink::attribute(*run, "rampart.job.attempt"), "1");
+    ASSERT_EQ(run->links.size(), 1u);
+    EXPECT_EQ(run->links[0].context.spanId, submission.spanId);
+    // From the claim to the take-back: a minute.
+    EXPECT_GE(run->endUnixNanos - run->startUnixNanos, 59'000'000'000u);
+    // The second attempt is another run, in a trace of its own.
+    const auto second = *obs::parseTraceparent(next.traceParents[0]);
+    EXPECT_NE(second.traceId, given.traceId);
 }
 
 TEST_F(JobTracingTest, ARunIsRecordedAsItsSubmissionWasAndEachAttemptHasItsOwnSpan) {

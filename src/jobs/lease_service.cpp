@@ -162,6 +162,7 @@ boost::asio::awaitable<Lease> LeaseService::claim(const identity::Principal& cal
     if (time - last >= kRecoveryInterval.count() && lastRecovery_.compare_exchange_strong(last, time)) {
         const auto taken = co_await store_.recoverExpiredLeases(time);
         if (metrics_) recordTakenBack(*metrics_, taken, time);
+        recordLostRuns(tracer_, taken, time);
     }
 
     Lease lease;

@@ -139,6 +139,7 @@ asio::awaitable<void> WorkerPool::recoverLoop() {
             const store::Millis time = now();
             const auto taken = co_await store_.recoverExpiredLeases(time);
             if (settings_.jobMetrics) recordTakenBack(*settings_.jobMetrics, taken, time);
+            recordLostRuns(settings_.tracer, taken, time);
             const std::size_t recovered = taken.size();
             if (recovered > 0) spdlog::info("workers: took back {} job(s) whose lease expired", recovered);
         } catch (const std::exception& error) {

@@ -131,7 +131,7 @@ struct FinishedAttempt {
     std::string task{};
     Millis created = 0;
     // The claim that started the attempt (attempt_deadline - timeout_ms); unset for a row claimed
-    // before attempt_deadline existed, and for a lease taken back (nobody knows when it ended).
+    // before attempt_deadline existed.
     std::optional<Millis> attemptStarted{};
     std::optional<std::string> traceParent{};  // JobRecord::traceParent
 };

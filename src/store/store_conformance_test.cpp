@@ -1186,6 +1186,10 @@ TEST_P(JobConformance, ExpiredLeasesAreTakenBackAndTheOldHolderIsRefused) {
     EXPECT_EQ(taken[0].queue, "default");
     EXPECT_EQ(taken[0].task, "noop");
     EXPECT_EQ(taken[0].created, kM0);
+    // What its run span is made of: the job, the attempt that was lost and when it began (its claim).
+    EXPECT_EQ(taken[0].id, "j1");
+    EXPECT_EQ(taken[0].attempt, 2);
+    EXPECT_EQ(taken[0].attemptStarted, kM0 + 30'001);
 }
 
 TEST_P(JobConformance, ReleasedJobsAreQueuedAgainWithTheirAttemptUncountedOnlyByTheirHolder) {

@@ -772,19 +772,22 @@ boost::asio::awaitable<PostgresStore::LeasesTakenBack> PostgresStore::takeBackEx
     return inTransaction([now](pg::Connection& db) -> asio::awaitable<LeasesTakenBack> {
         // No SKIP LOCKED: every expired lease is taken back, so this waits for a report in flight (and
         // then sees the job it left). Id order, as finishAttempts locks, so that neither deadlocks.
-        const auto expired = co_await db.query(
-            jobSelect("WHERE state = 'running' AND lease_expires <= $1 ORDER BY id FOR UPDATE"),
-            pg::Params(now));
-        const auto lost = jobsOf(expired);
+        // attempt_deadline after the job's columns and seq, for the attempt's start (FinishedAttempt).
+        const auto expired = co_await db.query("SELECT " + jobColumnsAndSeq() +
+                                                   ", attempt_deadline FROM jobs WHERE state = 'running' AND "
+                                                   "lease_expires <= $1 ORDER BY id FOR UPDATE",
+                                               pg::Params(now));
+        constexpr int kAttemptDeadlineColumn = kJobCursorColumn + 1;
         MoveRows moves;
         std::set<std::string> requeued;
         LeasesTakenBack taken;
-        for (const JobRecord& job : lost) {
+        for (int row = 0; row < expired.rows(); ++row) {
+            const JobRecord job = jobOf(expired, row);
             if (auto next = jobs::nextState(job.state, JobEvent::leaseExpired, factsOf(job))) {
                 moves.add(job, *next, now, kLeaseExpiredDetail);
                 if (*next == JobState::queued) requeued.insert(job.queue);
-                taken.jobs.push_back(FinishedAttempt{
-                    .state = *next, .queue = job.queue, .task = job.task, .created = job.created});
+                taken.jobs.push_back(
+                    finishedAttemptOf(job, *next, expired.optionalInt64(row, kAttemptDeadlineColumn)));
             }
         }
         if (!moves.empty()) {

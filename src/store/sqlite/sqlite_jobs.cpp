@@ -442,17 +442,20 @@ boost::asio::awaitable<std::vector<std::string>> SqliteStore::releaseJobs(std::v
 
 boost::asio::awaitable<std::vector<FinishedAttempt>> SqliteStore::recoverExpiredLeases(Millis now) {
     return write([now](Connection& db) {
-        auto expired = db.prepare(jobSelect("WHERE state = 'running' AND lease_expires <= ?1"));
+        // attempt_deadline after the job's columns and rowid, for the attempt's start (FinishedAttempt).
+        auto expired =
+            db.prepare("SELECT " + std::string(kJobColumns) +
+                       ", rowid, attempt_deadline FROM jobs WHERE state = 'running' AND lease_expires <= ?1");
         expired.bindInt64(1, now);
-        std::vector<JobRecord> lost;
-        while (expired.step()) lost.push_back(jobOf(expired));
+        std::vector<std::pair<JobRecord, std::optional<Millis>>> lost;
+        while (expired.step())
+            lost.emplace_back(jobOf(expired), sqlite::optionalInt(expired, kJobCursorColumn + 1));
         std::vector<FinishedAttempt> taken;
-        for (const JobRecord& job : lost) {
+        for (const auto& [job, attemptDeadline] : lost) {
             auto next = jobs::nextState(job.state, JobEvent::leaseExpired, factsOf(job));
             if (!next) continue;
             moveJob(db, job, *next, now, kLeaseExpiredDetail);
-            taken.push_back(FinishedAttempt{
-                .state = *next, .queue = job.queue, .task = job.task, .created = job.created});
+            taken.push_back(finishedAttemptOf(job, *next, attemptDeadline));
         }
         return taken;
     });
