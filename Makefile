@@ -16,7 +16,6 @@ PACKAGES := cmake ninja-build g++ make pkg-config ccache git \
 	nodejs $(NPM_PACKAGE)
 
 BUILD_DIR ?= build
-FUZZ_DIR ?= build-fuzz
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
@@ -145,22 +144,22 @@ check-format:
 format:
 	clang-format -i $(SOURCES)
 
-# libFuzzer targets (fuzz/*_fuzz.cpp), built with clang under ASan+UBSan (LeakSanitizer on). For each one:
+# libFuzzer targets (fuzz/*_fuzz.cpp), built in the ASan+UBSan tree of `make sanitize` (below; LeakSanitizer
+# on). For each one:
 # first every file in fuzz/regressions/<name>/ runs once (past crashes stay fixed), then the fuzzer runs
 # for FUZZ_SECONDS from the checked-in seeds fuzz/corpus/<name>/ (read only) plus the git-ignored scratch
 # fuzz/corpus-run/<name>/, where new finds go. A crash, leak, timeout or out-of-memory fails the run and
-# leaves the input in $(FUZZ_DIR)/artifacts/; to keep it as a regression test, fix the bug and copy that
-# file to fuzz/regressions/<name>/<what-it-broke> (docs/development.md, "Fuzzing"). UBSan's function and
-# vptr checks are off: with coverage counters on coroutine code they crash clang 14 ("Cannot represent a
-# difference across sections"). FUZZ_SECONDS is per target: 30 s x 7 targets in CI.
+# leaves the input in $(FUZZ_ARTIFACTS)/; to keep it as a regression test, fix the bug and copy that
+# file to fuzz/regressions/<name>/<what-it-broke> (docs/development.md, "Fuzzing").
+# FUZZ_SECONDS is per target: 30 s x 7 targets in CI.
 FUZZ_FLAGS = -timeout=10 -rss_limit_mb=2048 -detect_leaks=1
+FUZZERS = $(basename $(notdir $(wildcard fuzz/*_fuzz.cpp)))
+FUZZ_ARTIFACTS = $(ASAN_DIR)/fuzz-artifacts
 fuzz: deps
-	@CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DRAMPART_FUZZ=ON -DRAMPART_WERROR=ON \
-	  -DRAMPART_TESTS=OFF "-DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-sanitize=function,vptr -gline-tables-only" \
-	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
-	cmake --build $(FUZZ_DIR) -j $(JOBS)
-	@set -e; mkdir -p $(FUZZ_DIR)/artifacts; for f in $(FUZZ_DIR)/*_fuzz; do \
-	  name=$$(basename $$f); log=$(FUZZ_DIR)/$$name.log; \
+	$(ASAN_CONFIGURE)
+	cmake --build $(ASAN_DIR) -j $(JOBS) --target $(FUZZERS)
+	@set -e; mkdir -p $(FUZZ_ARTIFACTS); for name in $(FUZZERS); do \
+	  f=$(ASAN_DIR)/$$name; log=$(ASAN_DIR)/$$name.log; \
 	  regressions=$$(find fuzz/regressions/$$name -type f 2>/dev/null | sort); \
 	  if [ -n "$$regressions" ]; then \
 	    echo "fuzz: $$name: $$(echo "$$regressions" | wc -l) regression inputs"; \
@@ -170,9 +169,9 @@ fuzz: deps
 	  mkdir -p fuzz/corpus-run/$$name; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
 	  $$f $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$name- fuzz/corpus-run/$$name fuzz/corpus/$$name 2>$$log \
+	    -artifact_prefix=$(FUZZ_ARTIFACTS)/$$name- fuzz/corpus-run/$$name fuzz/corpus/$$name 2>$$log \
 	    || { tail -50 $$log; \
-	         echo "fuzz: $$name FAILED; the input: $$(grep -o "$(FUZZ_DIR)/artifacts/[^ ]*" $$log | tail -1)"; \
+	         echo "fuzz: $$name FAILED; the input: $$(grep -o "$(FUZZ_ARTIFACTS)/[^ ]*" $$log | tail -1)"; \
 	         echo "fuzz: once fixed, keep it: cp <that file> fuzz/regressions/$$name/<what-it-broke>"; exit 1; }; \
 	  grep -E "stat::number_of_executed_units|Done" $$log | tail -2; \
 	done
@@ -182,8 +181,10 @@ fuzz: deps
 # with clang under AddressSanitizer + UndefinedBehaviorSanitizer (leaks included). `make tsan`: the
 # concurrency tests under ThreadSanitizer. clang 14 rather than g++ 12 (g++ 12's coroutines under
 # ASan are unreliable); -O1 with line tables only keeps the build cheap and the stacks readable.
-# UBSan's `function` check is off: even without coverage, clang 14 fails on our coroutine code with
-# "Cannot represent a difference across sections" (vptr works without coverage, so it stays on).
+# The ASan tree also builds the fuzzers (`make fuzz`), so its code carries libFuzzer's coverage counters
+# (fuzzer-no-link): one build of the whole tree instead of two, for a few per cent of the tests' speed.
+# UBSan's function and vptr checks are off: with coverage counters on coroutine code they crash clang 14
+# ("Cannot represent a difference across sections").
 # Every sanitizer writes its reports to <build dir>/sanitizer-reports/report.<pid> (log_path), whichever process
 # found them: a report in a server the integration tests started fails the run even when the test
 # itself passed. Suppressions (sanitizers/*.supp) are for third-party code only, one reason a line.
@@ -192,9 +193,11 @@ TSAN_DIR ?= build-tsan
 SAN_CXX ?= clang++
 SAN_REPORTS = $(CURDIR)/$(1)/sanitizer-reports
 SAN_COMMON_FLAGS = -O1 -gline-tables-only -fno-omit-frame-pointer
-ASAN_FLAGS = $(SAN_COMMON_FLAGS) -fsanitize=address,undefined -fno-sanitize=function -fno-sanitize-recover=all
+ASAN_FLAGS = $(SAN_COMMON_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=function,vptr -fno-sanitize-recover=all
 TSAN_FLAGS = $(SAN_COMMON_FLAGS) -fsanitize=thread
 SAN_TARGETS = rampart rampart_unit_tests rampart_integration_tests
+ASAN_CONFIGURE = @CXX=$(SAN_CXX) cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DRAMPART_TESTS=ON -DRAMPART_FUZZ=ON \
+	  -DRAMPART_WERROR=ON "-DCMAKE_CXX_FLAGS=$(ASAN_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:log_path=$(call SAN_REPORTS,$(ASAN_DIR))/report \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/sanitizers/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(call SAN_REPORTS,$(ASAN_DIR))/report
@@ -205,12 +208,23 @@ TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(C
 # service (job claiming), the scheduler (leader lease, ticks racing on both stores), the rate
 # limiters (sharded in-memory GCRA, the Redis limiter and its fallback), the Redis client (a
 # connection shared by coroutines on several threads), both stores' conformance suites (SQLite's
-# connection pool, PostgreSQL's) and the job service on top of them; in the integration suite, the
-# HTTP server itself (plain and TLS, its worker threads, keep-alive, shutdown) and the worker API.
+# connection pool, PostgreSQL's) and the job service on top of them, the OTLP exporter's queue; in the
+# integration suite, the HTTP server itself (plain and TLS, its worker threads, keep-alive, shutdown)
+# and the worker API. Its test executables are built from the files holding those tests only
+# (TSAN_*_SOURCES, the CMake options RAMPART_*_TEST_SOURCES): a suite added to a filter needs its file here.
 # `make sanitize SANITIZE_FILTER='JwtTest.*'` runs only the matching tests (of both suites) by hand.
 SANITIZE_FILTER ?= *
 TSAN_UNIT_FILTER = BoundedPool.*:IdentityServicesTest.AFullHashingPool*:IdentityServicesTest.ManyRequestsWithForgedKids*:WorkerPoolTest.*:LeaseServiceTest.*:WaitingLeaseTest.*:LeaseWaitersTest.*:LeaseWaitersRecheck.*:SchedulerTest.*:SchedulerPostgresTest.*:MemoryLimiter.*:FallbackLimiterTest.*:RedisLimiterTest.*:PerThreadRedisLimiterTest.*:RateLimitTest.*:RedisClient.*:RedisClientTls.*:Backends/*:SqliteStoreTest.*:PostgresStoreTest.*:PgConnectionTest.*:JobServiceTest.*:RecentJobs.*:RetentionTest.*:OtlpExporterTest.*:JobTracingTest.*
+TSAN_UNIT_SOURCES = src/core/bounded_pool_test.cpp src/identity/identity_services_test.cpp src/jobs/worker_pool_test.cpp \
+	src/jobs/lease_service_test.cpp src/jobs/lease_waiters_test.cpp src/jobs/scheduler_test.cpp src/jobs/scheduler_pgtest.cpp \
+	src/ratelimit/memory_limiter_test.cpp src/ratelimit/fallback_limiter_test.cpp src/ratelimit/redis_limiter_redistest.cpp \
+	src/http/middleware/rate_limit_test.cpp src/redis/client_redistest.cpp src/store/store_conformance_test.cpp \
+	src/store/sqlite/sqlite_store_test.cpp src/store/postgres/postgres_store_pgtest.cpp src/store/postgres/pg_connection_pgtest.cpp \
+	src/jobs/job_service_test.cpp src/jobs/recent_jobs_test.cpp src/app/retention_test.cpp src/otlp/exporter_test.cpp \
+	src/jobs/job_tracing_test.cpp
 TSAN_INTEGRATION_FILTER = ServerTest.*:TlsServerTest.*:WorkerApiTest.*:WorkerNodeTest.*
+TSAN_INTEGRATION_SOURCES = tests/integration/server_test.cpp tests/integration/worker_api_test.cpp tests/integration/cluster_test.cpp
+cmake_list = $(subst $(eval) ,;,$(strip $(1)))
 
 # $(call san_run,DIR,ENV,COMMAND): runs COMMAND with the sanitizer options; fails on its status or
 # on any report file.
@@ -224,14 +238,15 @@ define san_run
 endef
 
 sanitize: deps $(OTLP_RECEIVER)
-	@CXX=$(SAN_CXX) cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DRAMPART_TESTS=ON -DRAMPART_WERROR=ON \
-	  "-DCMAKE_CXX_FLAGS=$(ASAN_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
+	$(ASAN_CONFIGURE)
 	cmake --build $(ASAN_DIR) -j $(JOBS) --target $(SAN_TARGETS)
 	$(call san_run,$(ASAN_DIR),$(ASAN_ENV),./$(ASAN_DIR)/rampart_unit_tests --gtest_brief=1 '--gtest_filter=$(SANITIZE_FILTER)')
 	$(call san_run,$(ASAN_DIR),$(ASAN_ENV),./$(ASAN_DIR)/rampart_integration_tests --gtest_brief=1 '--gtest_filter=$(SANITIZE_FILTER)')
 
 tsan: deps $(OTLP_RECEIVER)
 	@CXX=$(SAN_CXX) cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DRAMPART_TESTS=ON -DRAMPART_WERROR=ON \
+	  "-DRAMPART_UNIT_TEST_SOURCES=$(call cmake_list,$(TSAN_UNIT_SOURCES))" \
+	  "-DRAMPART_INTEGRATION_TEST_SOURCES=$(call cmake_list,$(TSAN_INTEGRATION_SOURCES))" \
 	  "-DCMAKE_CXX_FLAGS=$(TSAN_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread" >/dev/null
 	cmake --build $(TSAN_DIR) -j $(JOBS) --target $(SAN_TARGETS)
 	$(call san_run,$(TSAN_DIR),$(TSAN_ENV),./$(TSAN_DIR)/rampart_unit_tests --gtest_brief=1 '--gtest_filter=$(TSAN_UNIT_FILTER)')
@@ -261,4 +276,4 @@ bench-scripts: deps build
 	bash bench/scale.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(ASAN_DIR) $(TSAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)
