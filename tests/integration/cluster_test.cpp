@@ -417,11 +417,23 @@ TEST_F(ClusterTest, AKilledWorkersJobsRunAgainOnTheOtherWorkerAndEveryJobSucceed
         }
     });
 
-    // 20 batches, alternately on A and B: a token A issued works on B (the signing keys are shared).
-    json::array jobs;
-    for (int i = 0; i < kBatchSize; ++i) jobs.emplace_back(noop());
-    const std::string batch = json::serialize(json::object{{"jobs", jobs}});
+    // 20 batches, alternately on A and B: a token A issued works on B (the signing keys are shared). The
+    // first half noops; the second half 20 ms sleeps, so that once half the jobs have succeeded each worker
+    // holds running jobs a frozen worker still holds after the settle (a noop's whole run may fit in the
+    // report on its way, and under load the watcher could miss every moment worker 1 held one).
+    json::array noops;
+    json::array sleeps;
+    for (int i = 0; i < kBatchSize; ++i) {
+        noops.emplace_back(noop());
+        json::object sleep = noop();
+        sleep["task"] = "sleep";
+        sleep["args"] = json::object{{"seconds", 0.02}};
+        sleeps.emplace_back(std::move(sleep));
+    }
+    const std::string noopBatch = json::serialize(json::object{{"jobs", noops}});
+    const std::string sleepBatch = json::serialize(json::object{{"jobs", sleeps}});
     for (int n = 0; n < kBatches; ++n) {
+        const std::string& batch = n < kBatches / 2 ? noopBatch : sleepBatch;
         const auto port = n % 2 == 0 ? apiA.port() : apiB.port();
         auto r = call(port, token, "POST", "/api/v1/jobs/batch", batch, kBatchTimeout);
         ASSERT_EQ(r.status, 201) << "batch " << n << " on node " << (n % 2 == 0 ? "A" : "B") << ": "
