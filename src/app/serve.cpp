@@ -106,8 +106,7 @@ constexpr std::chrono::seconds kLeaseRecoveryInterval{5};
 void recoverExpiredLeases(store::Store& store, obs::JobMetrics& metrics, obs::Tracer* tracer) {
     const store::Millis now = store::toMillis(std::chrono::system_clock::now());
     const auto taken = runBlocking(store.recoverExpiredLeases(now));
-    jobs::recordTakenBack(metrics, taken, now);
-    jobs::recordLostRuns(tracer, taken, now);
+    jobs::recordTakenBack(&metrics, tracer, taken, now);
     if (!taken.empty()) spdlog::info("took back {} job(s) whose lease expired", taken.size());
 }
 

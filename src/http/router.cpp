@@ -109,6 +109,7 @@ void Router::add(Route route) {
     Compiled compiled;
     for (std::size_t i = 0; i < segments.count; ++i) compiled.segments.emplace_back(segments.items[i]);
     compiled_.push_back(std::move(compiled));
+    route.spanName = std::string(beast_http::to_string(route.method)) + " " + route.pattern;
     routes_.push_back(std::move(route));
 }
 

@@ -59,6 +59,9 @@ struct Route {
     std::vector<QueryParameter> query{};
     std::vector<RouteAnswer> answers{};
     boost::json::object schemas{};
+    // Set by Router::add: "<METHOD> <pattern>", the name of the route's server span (kept for the server's
+    // life, so a span names it without a copy).
+    std::string spanName{};
 };
 
 class Router {

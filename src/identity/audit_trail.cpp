@@ -19,7 +19,7 @@ boost::asio::awaitable<void> AuditTrail::audit(std::string_view action, std::str
         .outcome = std::string(outcome),
         .details = std::move(details),
     });
-    return obs::tracedDb(context.span(), sink_.databaseSystem(), "appendAudit", std::move(append));
+    return obs::tracedStore(context.span(), sink_, "appendAudit", std::move(append));
 }
 
 boost::asio::awaitable<void> AuditTrail::audit(std::string_view action, std::string_view actor,

@@ -13,6 +13,7 @@
 #include "identity/identity_services.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/audit_key.hpp"
+#include "testing/cheap_hashing.hpp"
 #include "testing/forwarding_identity_store.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
@@ -59,7 +60,7 @@ TEST(CredentialCacheRace, ARevocationDuringALookUpIsNeverUndoneByTheStaleAnswer)
     sqlite.setAuditKey(rampart::testing::testAuditKey());
     GatedStore store(sqlite);
     AuthSettings settings;
-    settings.hashing = PasswordHashing{.opsLimit = 2, .memLimitBytes = std::size_t{19} * 1024 * 1024};
+    settings.hashing = rampart::testing::cheapestHashing();
     const SecretString secret("a test secret key of enough length for hkdf");
     IdentityServices ids(store, sqlite, secret, settings);
     ids.keys.loadKeys();

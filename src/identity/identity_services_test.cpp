@@ -30,6 +30,7 @@
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/audit_key.hpp"
+#include "testing/cheap_hashing.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
 
@@ -44,8 +45,7 @@ constexpr std::string_view kPassword = "correct horse battery staple 42";
 
 AuthSettings testSettings() {
     AuthSettings settings;
-    // The cheapest parameters the policy allows, so the suite stays quick.
-    settings.hashing = PasswordHashing{.opsLimit = 2, .memLimitBytes = std::size_t{19} * 1024 * 1024};
+    settings.hashing = rampart::testing::cheapestHashing();
     settings.loginMaxFailures = 3;
     settings.lockoutBase = 60s;
     settings.lockoutMax = 600s;

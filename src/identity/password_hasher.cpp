@@ -77,14 +77,6 @@ BoundedPool::Options poolOptions(const AuthSettings& settings) {
                                 .idleAfter = PasswordHasher::kKeepMemoryWhileIdle};
 }
 
-// `call` in an internal span `name` under `parent` (nothing more when the parent records nothing).
-template <class T>
-boost::asio::awaitable<T> inSpan(const obs::Span& parent, std::string_view name,
-                                 boost::asio::awaitable<T> call) {
-    if (!parent.recording()) return call;
-    return obs::traced(parent.child(std::string(name), obs::SpanKind::internal), std::move(call));
-}
-
 }  // namespace
 
 PasswordHasher::PasswordHasher(const AuthSettings& settings)
@@ -98,8 +90,8 @@ void PasswordHasher::refuseIfBusy() const {
 
 boost::asio::awaitable<std::optional<std::string>> PasswordHasher::hash(std::string_view password,
                                                                         const obs::Span& trace) {
-    return inSpan(
-        trace, "password.hash",
+    return obs::tracedChild(
+        trace, obs::StaticText{"password.hash"}, obs::SpanKind::internal,
         pool_.run([password = SecretString(std::string(password)), params = params_, priority = priority_] {
             prepareHashingThread(params, priority);
             return hashPassword(password.reveal(), params);
@@ -108,19 +100,20 @@ boost::asio::awaitable<std::optional<std::string>> PasswordHasher::hash(std::str
 
 boost::asio::awaitable<bool> PasswordHasher::verify(std::string_view password, std::string_view encodedHash,
                                                     const obs::Span& trace) {
-    return inSpan(trace, "password.verify",
-                  pool_.run([password = SecretString(std::string(password)),
-                             encoded = std::string(encodedHash), params = params_, priority = priority_] {
-                      prepareHashingThread(params, priority);
-                      return verifyPassword(password.reveal(), encoded);
-                  }));
+    return obs::tracedChild(
+        trace, obs::StaticText{"password.verify"}, obs::SpanKind::internal,
+        pool_.run([password = SecretString(std::string(password)), encoded = std::string(encodedHash),
+                   params = params_, priority = priority_] {
+            prepareHashingThread(params, priority);
+            return verifyPassword(password.reveal(), encoded);
+        }));
 }
 
 boost::asio::awaitable<bool> PasswordHasher::verifyAgainstDummy(std::string_view password,
                                                                 const obs::Span& trace) {
     // The same span as verify(): a trace must not tell an unknown name from a wrong password either.
-    return inSpan(
-        trace, "password.verify",
+    return obs::tracedChild(
+        trace, obs::StaticText{"password.verify"}, obs::SpanKind::internal,
         pool_.run([password = SecretString(std::string(password)), params = params_, priority = priority_] {
             prepareHashingThread(params, priority);
             return identity::verifyAgainstDummy(password.reveal(), params);

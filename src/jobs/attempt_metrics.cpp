@@ -1,5 +1,8 @@
-// The one mapping from a store's account of an attempt's end to the job metrics.
+// The one mapping from a store's account of an attempt's end to the job metrics (and, for leases taken back,
+// to the lost runs' spans).
 #include "jobs/attempt_metrics.hpp"
+
+#include "jobs/job_tracing.hpp"
 
 namespace rampart::jobs {
 
@@ -28,13 +31,16 @@ void recordReported(obs::JobMetrics& metrics,
     }
 }
 
-void recordTakenBack(obs::JobMetrics& metrics, const std::vector<store::FinishedAttempt>& taken,
-                     store::Millis now) {
-    for (const store::FinishedAttempt& job : taken) {
-        const auto& series = metrics.series(job.queue, job.task);
-        obs::JobMetrics::leaseLost(series);
-        obs::JobMetrics::jobMoved(series, job.state, secondsBetween(job.created, now));
+void recordTakenBack(obs::JobMetrics* metrics, obs::Tracer* tracer,
+                     const std::vector<store::FinishedAttempt>& taken, store::Millis now) {
+    if (metrics != nullptr) {
+        for (const store::FinishedAttempt& job : taken) {
+            const auto& series = metrics->series(job.queue, job.task);
+            obs::JobMetrics::leaseLost(series);
+            obs::JobMetrics::jobMoved(series, job.state, secondsBetween(job.created, now));
+        }
     }
+    recordLostRuns(tracer, taken, now);
 }
 
 }  // namespace rampart::jobs

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "obs/metrics.hpp"
+#include "obs/tracer.hpp"
 #include "store/job_store.hpp"
 
 namespace rampart::jobs {
@@ -18,9 +19,10 @@ void recordReported(obs::JobMetrics& metrics,
                     const std::vector<std::optional<store::FinishedAttempt>>& finished, store::Millis now,
                     bool withAttempts);
 
-// Leases taken back (recoverExpiredLeases): each a lost lease, and the dead and canceled jobs among them
-// reach their final state.
-void recordTakenBack(obs::JobMetrics& metrics, const std::vector<store::FinishedAttempt>& taken,
-                     store::Millis now);
+// Leases taken back (recoverExpiredLeases): in the metrics (when given) each a lost lease, and the dead and
+// canceled jobs among them reach their final state; in the traces (when given) each sampled run ends in
+// an error span (recordLostRuns). Every caller that takes leases back calls this.
+void recordTakenBack(obs::JobMetrics* metrics, obs::Tracer* tracer,
+                     const std::vector<store::FinishedAttempt>& taken, store::Millis now);
 
 }  // namespace rampart::jobs

@@ -8,7 +8,7 @@
 namespace rampart::jobs {
 namespace {
 
-void describeJob(std::vector<obs::SpanAttribute>& attributes, std::string_view id, std::string_view queue,
+void describeJob(obs::SpanAttributes& attributes, std::string_view id, std::string_view queue,
                  std::string_view task, int attempt) {
     attributes.push_back({"rampart.job.id", std::string(id)});
     attributes.push_back({"rampart.job.queue", std::string(queue)});
@@ -66,7 +66,7 @@ obs::Span startRun(obs::Tracer& tracer, const store::JobRecord& job) {
     auto span = tracer.adopt(runContext(tracer.sampler(), job.id, job.attempts, job.traceParent),
                              "run " + job.task, obs::SpanKind::consumer);
     if (!span.recording()) return span;
-    std::vector<obs::SpanAttribute> attributes;
+    obs::SpanAttributes attributes;
     describeJob(attributes, job.id, job.queue, job.task, job.attempts);
     for (auto& attribute : attributes) span.setAttribute(std::move(attribute));
     if (auto link = submissionLink(job.traceParent)) span.addLink(std::move(*link));

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "jobs/attempt_metrics.hpp"
 #include "jobs/builtin_tasks.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/lease_service.hpp"
@@ -250,6 +251,57 @@ TEST_F(JobTracingTest, ARunWhoseLeaseRanOutIsRecordedWhenTheJobIsTakenBack) {
     EXPECT_NE(second.traceId, given.traceId);
 }
 
+// An in-process worker whose lease another node took back (its heartbeats stalled past the lease) leaves the
+// run's span to that node: one span per run, not one from each.
+TEST_F(JobTracingTest, AnInProcessRunWhoseLeaseWasTakenBackIsRecordedOnce) {
+    // The builtin sleep, telling when its handler has returned; one attempt, so the job taken back is dead.
+    auto returned = std::make_shared<std::atomic<bool>>(false);
+    TaskType held = *registry_.find("sleep");
+    held.name = "held.sleep";
+    held.maxAttempts = 1;
+    held.handler =
+        [returned, sleep = held.handler](TaskContext& context) -> boost::asio::awaitable<boost::json::value> {
+        auto result = co_await sleep(context);
+        *returned = true;
+        co_return result;
+    };
+    registry_.add(std::move(held));
+    pool_ = std::make_unique<WorkerPool>(
+        store_, registry_,
+        WorkerSettings{.lease = 300ms, .pollInterval = 20ms, .recoverLeases = false, .tracer = &tracer_},
+        nullptr);
+    pool_->start();
+    store::JobRecord job;
+    {
+        auto request = tracer_.start("POST /api/v1/jobs", obs::SpanKind::server, nullptr);
+        Submission submission;
+        submission.task = "held.sleep";
+        submission.args = boost::json::object{{"seconds", 60}};
+        job = runToCompletion(service_.submit(user(), std::move(submission), request)).job;
+    }
+    pool_->notify();
+    for (int i = 0; i < 500 && stored(job.id).state != JobState::running; ++i)
+        std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(stored(job.id).state, JobState::running);
+    // Another node, its clock past the lease, takes the job back and records the run as lost.
+    const store::Millis later = store::toMillis(std::chrono::system_clock::now() + 10min);
+    const auto taken = runToCompletion(store_.recoverExpiredLeases(later));
+    ASSERT_EQ(taken.size(), 1u);
+    recordTakenBack(nullptr, &tracer_, taken, later);
+    // The worker's next heartbeat finds the lease gone and stops the handler; stop() waits for the rest.
+    for (int i = 0; i < 500 && !*returned; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_TRUE(*returned);
+    pool_->stop();
+    const auto runId = runContext(tracer_.sampler(), job.id, 1, job.traceParent).spanId;
+    std::size_t runs = 0;
+    for (const auto& span : sink_->spans()) {
+        if (span.context.spanId != runId) continue;
+        ++runs;
+        EXPECT_EQ(RecordingSpanSink::attribute(span, "rampart.job.lease_lost"), "true");
+    }
+    EXPECT_EQ(runs, 1u) << "the run is recorded by the node that took the job back, and only there";
+}
+
 TEST_F(JobTracingTest, ARunIsRecordedAsItsSubmissionWasAndEachAttemptHasItsOwnSpan) {
     obs::Tracer keepsNone({.kind = obs::SamplerKind::parentBasedAlwaysOff}, sink_);
     auto unsampled = keepsNone.start("POST /api/v1/jobs", obs::SpanKind::server, nullptr);
@@ -295,7 +347,7 @@ TEST_F(JobTracingTest, CancelsAndSchedulesStoreCallsAndTheirAuditRecordsAreSpans
                           std::string::npos);
         }
         std::vector<std::string> names;
-        for (const auto& span : spans) names.push_back(span.name);
+        for (const auto& span : spans) names.emplace_back(span.name.view());
         return names;
     };
     EXPECT_EQ(spansUnder([&](const obs::Span& request) {

@@ -161,8 +161,7 @@ boost::asio::awaitable<Lease> LeaseService::claim(const identity::Principal& cal
     store::Millis last = lastRecovery_.load();
     if (time - last >= kRecoveryInterval.count() && lastRecovery_.compare_exchange_strong(last, time)) {
         const auto taken = co_await store_.recoverExpiredLeases(time);
-        if (metrics_) recordTakenBack(*metrics_, taken, time);
-        recordLostRuns(tracer_, taken, time);
+        recordTakenBack(metrics_, tracer_, taken, time);
     }
 
     Lease lease;

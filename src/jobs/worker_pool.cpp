@@ -49,6 +49,7 @@ struct WorkerPool::Running {
     bool done = false;
     bool timedOut = false;
     bool cancelRequested = false;
+    bool leaseLost = false;  // a heartbeat found the job no longer ours
     int lastProgress = -1;
 };
 
@@ -138,8 +139,7 @@ asio::awaitable<void> WorkerPool::recoverLoop() {
         try {
             const store::Millis time = now();
             const auto taken = co_await store_.recoverExpiredLeases(time);
-            if (settings_.jobMetrics) recordTakenBack(*settings_.jobMetrics, taken, time);
-            recordLostRuns(settings_.tracer, taken, time);
+            recordTakenBack(settings_.jobMetrics, settings_.tracer, taken, time);
             const std::size_t recovered = taken.size();
             if (recovered > 0) spdlog::info("workers: took back {} job(s) whose lease expired", recovered);
         } catch (const std::exception& error) {
@@ -270,6 +270,7 @@ asio::awaitable<void> WorkerPool::keepLease(std::shared_ptr<Running> running) {
         }
         // A lost lease means another worker may run the job now: stop; our report will be refused.
         if (cancelRequested) running->cancelRequested = true;
+        if (!held) running->leaseLost = true;
         if (!held || cancelRequested) running->token.cancel();
         if (!held) break;
     }
@@ -362,7 +363,10 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
     std::erase(active_, running);
     if (runningJobs) runningJobs->Decrement();
 
-    // On shutdown nothing is reported: the lease runs out and the job is taken back and run again.
+    // On shutdown nothing is reported: the lease runs out and the job is taken back and run again. Then,
+    // and when the lease is already lost, the node that takes the job back records this run's span
+    // (recordTakenBack), with the same ids: recording it here too would make it twice.
+    if (stopping_ || running->leaseLost) run.discard();
     if (!stopping_) {
         if (running->cancelRequested) {
             // Reported as a failure, which the store turns into `canceled` (never a retry) because

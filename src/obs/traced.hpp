@@ -27,20 +27,21 @@ boost::asio::awaitable<T> traced(Span span, boost::asio::awaitable<T> call) {
     }
 }
 
-// `call`, a database call, in a dbSpan under `parent`; `call` itself (no coroutine frame more) when the
-// parent records nothing.
+// `call` in a span `name` of `kind` under `parent`; `call` itself (no coroutine frame more) when the parent
+// records nothing.
 template <class T>
-boost::asio::awaitable<T> tracedDb(const Span& parent, std::string_view system, std::string_view operation,
-                                   boost::asio::awaitable<T> call) {
+boost::asio::awaitable<T> tracedChild(const Span& parent, SpanName name, SpanKind kind,
+                                      boost::asio::awaitable<T> call) {
     if (!parent.recording()) return call;
-    return traced(dbSpan(parent, system, operation), std::move(call));
+    return traced(parent.child(std::move(name), kind), std::move(call));
 }
 
-// The same for a call to one of the stores (anything with databaseSystem()).
+// The same for a call to one of the stores (anything with databaseSystem()): a dbSpan.
 template <class Store, class T>
 boost::asio::awaitable<T> tracedStore(const Span& parent, const Store& store, std::string_view operation,
                                       boost::asio::awaitable<T> call) {
-    return tracedDb(parent, store.databaseSystem(), operation, std::move(call));
+    if (!parent.recording()) return call;
+    return traced(dbSpan(parent, store.databaseSystem(), operation), std::move(call));
 }
 
 }  // namespace rampart::obs

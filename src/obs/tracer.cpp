@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ostream>
 #include <utility>
 
 namespace rampart::obs {
@@ -50,6 +51,10 @@ bool Sampler::sample(const TraceId& traceId, const SpanContext* parent) const {
     return root(traceId);
 }
 
+std::ostream& operator<<(std::ostream& out, const SpanName& name) {
+    return out << name.view();
+}
+
 std::uint64_t unixNanosNow() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
@@ -64,14 +69,14 @@ const Span& Span::off() {
 Span::Span(Span&& other) noexcept
     : tracer_(std::exchange(other.tracer_, nullptr)),
       context_(std::move(other.context_)),
-      data_(std::move(other.data_)) {}
+      data_(std::exchange(other.data_, std::nullopt)) {}
 
 Span& Span::operator=(Span&& other) noexcept {
     if (this != &other) {
         end();
         tracer_ = std::exchange(other.tracer_, nullptr);
         context_ = std::move(other.context_);
-        data_ = std::move(other.data_);
+        data_ = std::exchange(other.data_, std::nullopt);
     }
     return *this;
 }
@@ -100,17 +105,13 @@ void Span::addLink(SpanLink link) {
     if (data_) data_->links.push_back(std::move(link));
 }
 
-void Span::setName(std::string name) {
-    if (data_) data_->name = std::move(name);
-}
-
 void Span::setStatus(SpanStatus status, std::string message) {
     if (!data_) return;
     data_->status = status;
     data_->statusMessage = status == SpanStatus::error ? std::move(message) : std::string();
 }
 
-Span Span::child(std::string name, SpanKind kind) const {
+Span Span::child(SpanName name, SpanKind kind) const {
     if (!tracer_) return {};
     return tracer_->start(std::move(name), kind, &context_);
 }
@@ -126,21 +127,20 @@ void Span::end(std::uint64_t endUnixNanos) {
 Tracer::Tracer(SamplerSettings sampler, std::shared_ptr<SpanSink> sink)
     : sampler_(sampler), sink_(std::move(sink)) {}
 
-Span Tracer::adopt(SpanContext context, std::string name, SpanKind kind) {
+Span Tracer::adopt(SpanContext context, SpanName name, SpanKind kind) {
     Span span;
     span.tracer_ = this;
     span.context_ = std::move(context);
     if (span.context_.sampled) {
-        span.data_ = std::make_unique<SpanData>();
+        span.data_.emplace();
         span.data_->name = std::move(name);
         span.data_->kind = kind;
         span.data_->startUnixNanos = unixNanosNow();
-        span.data_->attributes.reserve(8);
     }
     return span;
 }
 
-Span Tracer::start(std::string name, SpanKind kind, const SpanContext* parent, std::uint64_t startUnixNanos) {
+Span Tracer::start(SpanName name, SpanKind kind, const SpanContext* parent, std::uint64_t startUnixNanos) {
     Span span;
     span.tracer_ = this;
     span.context_.traceId = parent ? parent->traceId : newTraceId();
@@ -148,19 +148,18 @@ Span Tracer::start(std::string name, SpanKind kind, const SpanContext* parent, s
     span.context_.sampled = sampler_.sample(span.context_.traceId, parent);
     if (parent) span.context_.traceState = parent->traceState;
     if (span.context_.sampled) {
-        span.data_ = std::make_unique<SpanData>();
+        span.data_.emplace();
         if (parent) span.data_->parentSpanId = parent->spanId;
         span.data_->name = std::move(name);
         span.data_->kind = kind;
         span.data_->startUnixNanos = startUnixNanos ? startUnixNanos : unixNanosNow();
-        span.data_->attributes.reserve(8);
     }
     return span;
 }
 
 Span dbSpan(const Span& parent, std::string_view system, std::string_view operation) {
     if (!parent.recording()) return parent.child({}, SpanKind::client);
-    auto span = parent.child(std::string(operation), SpanKind::client);
+    auto span = parent.child(StaticText{operation}, SpanKind::client);
     span.setAttribute("db.system", StaticText{system});
     span.setAttribute("db.operation.name", StaticText{operation});
     return span;

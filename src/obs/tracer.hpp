@@ -3,11 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include <boost/container/small_vector.hpp>
 
 #include "obs/trace_context.hpp"
 
@@ -64,6 +68,52 @@ struct SpanAttribute {
     AttributeValue value;
 };
 
+// A span's attributes: the first 8 (as many as a request's server span has) held in the span itself, so
+// recording a span allocates nothing for them.
+using SpanAttributes = boost::container::small_vector<SpanAttribute, 8>;
+
+// A span's name: text that outlives every span (a route's "GET /api/v1/jobs/{id}", a store method's name)
+// kept as a view, any other text owned.
+class SpanName {
+  public:
+    SpanName() = default;
+    SpanName(std::string text) : owned_(std::move(text)), view_(owned_) {}  // NOLINT: implicit on purpose
+    SpanName(const char* text) : SpanName(std::string(text)) {}             // NOLINT
+    SpanName(StaticText text) : view_(text.text), static_(true) {}          // NOLINT
+    SpanName(const SpanName& other) { *this = other; }
+    SpanName(SpanName&& other) noexcept { *this = std::move(other); }
+    SpanName& operator=(const SpanName& other) {
+        if (this != &other) assign(other.static_ ? std::string() : other.owned_, other.view_, other.static_);
+        return *this;
+    }
+    SpanName& operator=(SpanName&& other) noexcept {
+        if (this != &other) {
+            assign(std::move(other.owned_), other.view_, other.static_);
+            other.assign({}, {}, false);
+        }
+        return *this;
+    }
+    ~SpanName() = default;
+
+    [[nodiscard]] std::string_view view() const { return view_; }
+    operator std::string_view() const { return view_; }  // NOLINT: reads as the text it is
+    [[nodiscard]] bool empty() const { return view_.empty(); }
+    friend bool operator==(const SpanName& name, std::string_view text) { return name.view_ == text; }
+    friend std::ostream& operator<<(std::ostream& out, const SpanName& name);
+
+  private:
+    // The view points into owned_ unless static_: a move or copy points it again.
+    void assign(std::string owned, std::string_view view, bool isStatic) {
+        owned_ = std::move(owned);
+        static_ = isStatic;
+        view_ = isStatic ? view : std::string_view(owned_);
+    }
+
+    std::string owned_;
+    std::string_view view_;
+    bool static_ = false;
+};
+
 struct SpanLink {
     SpanContext context{};
     std::vector<SpanAttribute> attributes{};
@@ -73,11 +123,11 @@ struct SpanLink {
 struct SpanData {
     SpanContext context;
     SpanId parentSpanId{};  // all zeros: the trace's root here
-    std::string name;
+    SpanName name;
     SpanKind kind = SpanKind::internal;
     std::uint64_t startUnixNanos = 0;
     std::uint64_t endUnixNanos = 0;
-    std::vector<SpanAttribute> attributes;
+    SpanAttributes attributes;
     std::vector<SpanLink> links;
     SpanStatus status = SpanStatus::unset;
     std::string statusMessage;
@@ -87,7 +137,7 @@ struct SpanData {
 class SpanSink {
   public:
     virtual ~SpanSink() = default;
-    virtual void accept(SpanData span) noexcept = 0;
+    virtual void accept(SpanData&& span) noexcept = 0;
 };
 
 [[nodiscard]] std::uint64_t unixNanosNow();
@@ -110,7 +160,7 @@ class Span {
     [[nodiscard]] static const Span& off();
 
     [[nodiscard]] bool on() const { return tracer_ != nullptr; }
-    [[nodiscard]] bool recording() const { return data_ != nullptr; }
+    [[nodiscard]] bool recording() const { return data_.has_value(); }
     // Valid only when on().
     [[nodiscard]] const SpanContext& context() const { return context_; }
 
@@ -125,11 +175,10 @@ class Span {
     void setAttribute(SpanAttribute attribute);
     void setAttribute(std::string_view key, StaticText value);
     void addLink(SpanLink link);
-    void setName(std::string name);
     void setStatus(SpanStatus status, std::string message = {});
 
     // A span under this one, on this span's tracer (off when this one is).
-    [[nodiscard]] Span child(std::string name, SpanKind kind) const;
+    [[nodiscard]] Span child(SpanName name, SpanKind kind) const;
 
     // Hands the span to the sink (when sampled); later calls do nothing.
     void end(std::uint64_t endUnixNanos = 0);
@@ -142,7 +191,7 @@ class Span {
 
     Tracer* tracer_ = nullptr;
     SpanContext context_;
-    std::unique_ptr<SpanData> data_;
+    std::optional<SpanData> data_;  // held here, not allocated: a span costs no allocation of its own
 };
 
 class Tracer {
@@ -151,15 +200,15 @@ class Tracer {
 
     // A span whose parent is `parent` (null: the root of a new trace); a remote parent's trace is
     // continued. startUnixNanos 0 is now.
-    [[nodiscard]] Span start(std::string name, SpanKind kind, const SpanContext* parent,
+    [[nodiscard]] Span start(SpanName name, SpanKind kind, const SpanContext* parent,
                              std::uint64_t startUnixNanos = 0);
 
     // A span whose context was decided elsewhere (a job attempt's run context): recorded when it is sampled.
-    [[nodiscard]] Span adopt(SpanContext context, std::string name, SpanKind kind);
+    [[nodiscard]] Span adopt(SpanContext context, SpanName name, SpanKind kind);
 
     // Hands a finished span to the sink: for spans whose ids were decided elsewhere (an external worker's
     // run, which the server records when the worker reports the end of it).
-    void record(SpanData span) { sink_->accept(std::move(span)); }
+    void record(SpanData&& span) { sink_->accept(std::move(span)); }
 
     [[nodiscard]] const Sampler& sampler() const { return sampler_; }
 

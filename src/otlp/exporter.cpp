@@ -1,6 +1,6 @@
 // The exporter's thread: wait for a full batch or the schedule delay, encode, POST, retry what may succeed
 // later, count everything. The queue is the only state shared with accept(), behind one mutex held for a
-// push or a swap, never across I/O.
+// move in or a batch's moves out, never across I/O.
 #include "otlp/exporter.hpp"
 
 #include <algorithm>
@@ -74,6 +74,9 @@ OtlpExporter::OtlpExporter(ExporterSettings settings, Resource resource, obs::Tr
               egress::EgressClientOptions{.caFile = settings_.caFile}),
       timer_(io_) {
     settings_.maxBatchSize = std::min(settings_.maxBatchSize, settings_.maxQueueSize);
+    // Address space only: the pages are touched as the ring grows.
+    ring_.reserve(settings_.maxQueueSize);
+    batch_.reserve(settings_.maxBatchSize);
     asio::co_spawn(io_, loop(), [this](const std::exception_ptr&) {
         // Also when the loop failed (out of memory): shutdown then counts what is left as dropped.
         const std::lock_guard lock(mutex_);
@@ -87,7 +90,7 @@ OtlpExporter::~OtlpExporter() {
     shutdown(std::chrono::milliseconds(0));
 }
 
-void OtlpExporter::accept(obs::SpanData span) noexcept {
+void OtlpExporter::accept(obs::SpanData&& span) noexcept {
     enum class Outcome { queued, batchFull, queueFull, stopped };
     Outcome outcome = Outcome::queued;
     try {
@@ -96,14 +99,20 @@ void OtlpExporter::accept(obs::SpanData span) noexcept {
             if (stopping_) {
                 ++counts_.droppedShutdown;
                 outcome = Outcome::stopped;
-            } else if (queue_.size() >= settings_.maxQueueSize) {
+            } else if (queued_ >= settings_.maxQueueSize) {
                 ++counts_.droppedQueueFull;
                 outcome = Outcome::queueFull;
             } else {
-                queue_.push_back(std::move(span));
-                counts_.highWater = std::max(counts_.highWater, queue_.size());
+                // The tail slot: new when the ring has not grown that far yet (it fills in order).
+                const std::size_t slot = (head_ + queued_) % settings_.maxQueueSize;
+                if (slot == ring_.size())
+                    ring_.push_back(std::move(span));
+                else
+                    ring_[slot] = std::move(span);
+                ++queued_;
+                counts_.highWater = std::max(counts_.highWater, queued_);
                 // Once per batch, not per span: the thread is woken when the batch fills.
-                if (queue_.size() == settings_.maxBatchSize) outcome = Outcome::batchFull;
+                if (queued_ == settings_.maxBatchSize) outcome = Outcome::batchFull;
             }
         }
         if (outcome == Outcome::batchFull) wake();
@@ -140,23 +149,22 @@ void OtlpExporter::dropped(Drop reason, std::size_t spans) {
     if (metrics_ != nullptr && spans > 0) metrics_->dropped(reason, spans);
 }
 
-std::vector<obs::SpanData> OtlpExporter::takeBatch() {
-    std::vector<obs::SpanData> batch;
+void OtlpExporter::takeBatch() {
+    batch_.clear();
     const std::lock_guard lock(mutex_);
-    const std::size_t take = std::min(queue_.size(), settings_.maxBatchSize);
-    batch.reserve(take);
+    const std::size_t take = std::min(queued_, settings_.maxBatchSize);
     for (std::size_t i = 0; i < take; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+        batch_.push_back(std::move(ring_[head_]));
+        head_ = (head_ + 1) % settings_.maxQueueSize;
     }
-    inFlight_ = batch.size();
-    return batch;
+    queued_ -= take;
+    inFlight_ = take;
 }
 
 OtlpExporter::Counts OtlpExporter::counts() const {
     const std::lock_guard lock(mutex_);
     Counts counts = counts_;
-    counts.queued = queue_.size();
+    counts.queued = queued_;
     return counts;
 }
 
@@ -182,7 +190,7 @@ asio::awaitable<void> OtlpExporter::loop() {
         {
             const std::lock_guard lock(mutex_);
             stopping = stopping_;
-            waitForMore = !stopping_ && queue_.size() < settings_.maxBatchSize;
+            waitForMore = !stopping_ && queued_ < settings_.maxBatchSize;
         }
         if (waitForMore) {
             // Until the batch fills (accept wakes us), the delay passes, or shutdown begins.
@@ -190,29 +198,29 @@ asio::awaitable<void> OtlpExporter::loop() {
             auto [ignored] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
             (void)ignored;
         }
-        std::vector<obs::SpanData> batch = takeBatch();
-        if (batch.empty()) {
+        takeBatch();
+        if (batch_.empty()) {
             if (stopping) co_return;
             continue;
         }
         if (stopping && Clock::now() >= stopDeadline()) {
-            dropped(Drop::shutdown, batch.size());
+            dropped(Drop::shutdown, batch_.size());
             continue;  // counts the rest of the queue the same way, batch by batch
         }
-        co_await send(std::move(batch));
+        co_await send();
     }
 }
 
-asio::awaitable<void> OtlpExporter::send(std::vector<obs::SpanData> batch) {
-    const std::size_t spans = batch.size();
+asio::awaitable<void> OtlpExporter::send() {
+    const std::size_t spans = batch_.size();
     egress::FetchRequest request{.url = settings_.tracesUrl,
                                  .method = egress::FetchMethod::post,
                                  .maxBytes = settings_.maxResponseBytes,
                                  .timeout = settings_.exportTimeout,
-                                 .body = encodeTraceRequest(resource_, batch),
+                                 .body = encodeTraceRequest(resource_, batch_),
                                  .contentType = std::string(kContentType),
                                  .headers = settings_.headers};
-    batch.clear();
+    batch_.clear();
     const Clock::time_point batchDeadline = Clock::now() + settings_.exportTimeout;
     std::chrono::milliseconds backoff = settings_.retryInitial;
     for (int attempt = 1;; ++attempt) {
@@ -280,8 +288,10 @@ void OtlpExporter::shutdown(std::chrono::milliseconds timeout) {
     std::size_t left = 0;
     {
         const std::lock_guard lock(mutex_);
-        left = queue_.size() + inFlight_;
-        queue_.clear();
+        left = queued_ + inFlight_;
+        ring_.clear();
+        head_ = 0;
+        queued_ = 0;
         inFlight_ = 0;
     }
     if (left > 0) {

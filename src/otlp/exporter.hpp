@@ -7,7 +7,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -57,8 +56,9 @@ class OtlpExporter final : public obs::SpanSink {
     OtlpExporter(const OtlpExporter&) = delete;
     OtlpExporter& operator=(const OtlpExporter&) = delete;
 
-    // A short lock and a move into the queue; a full queue (or a stopped exporter) drops the span.
-    void accept(obs::SpanData span) noexcept override;
+    // A short lock and a move into the queue (no allocation once the queue has grown); a full queue (or a
+    // stopped exporter) drops the span.
+    void accept(obs::SpanData&& span) noexcept override;
 
     // Sends what is queued within `timeout` (no retry that would end past it), drops the rest, and stops
     // the thread. Later spans are dropped. Idempotent; blocks at most about `timeout` (plus 200 ms). Call
@@ -84,14 +84,14 @@ class OtlpExporter final : public obs::SpanSink {
     using Clock = std::chrono::steady_clock;
 
     boost::asio::awaitable<void> loop();
-    // One batch: encoded once, POSTed until the collector takes it, it cannot, or time runs out.
-    boost::asio::awaitable<void> send(std::vector<obs::SpanData> batch);
+    // batch_: encoded once, POSTed until the collector takes it, it cannot, or time runs out.
+    boost::asio::awaitable<void> send();
     // Waits until `until` (or the stop deadline, if earlier) whatever wakes the timer meanwhile.
     boost::asio::awaitable<void> pause(Clock::time_point until);
     [[nodiscard]] Clock::time_point stopDeadline() const;
     void wake();
-    // Spans taken off the queue (at most a batch); empty when there are none.
-    std::vector<obs::SpanData> takeBatch();
+    // Moves the oldest spans (at most a batch) from the queue to batch_; empty when there are none.
+    void takeBatch();
     void dropped(obs::TraceExportMetrics::Drop reason, std::size_t spans);
 
     ExporterSettings settings_;
@@ -100,7 +100,12 @@ class OtlpExporter final : public obs::SpanSink {
     egress::EgressClient client_;
 
     mutable std::mutex mutex_;  // the queue, the counts and the stop request
-    std::deque<obs::SpanData> queue_;
+    // The queue: a ring of slots, grown up to maxQueueSize as spans wait (never past the most that ever
+    // waited at once) and reused, so a span queued costs a move, not an allocation.
+    std::vector<obs::SpanData> ring_;
+    std::size_t head_ = 0;              // the oldest span's slot
+    std::size_t queued_ = 0;            // spans in the ring
+    std::vector<obs::SpanData> batch_;  // exporter thread only: the batch being sent (its storage reused)
     Counts counts_;
     std::size_t inFlight_ = 0;  // spans of the batch being sent
     bool stopping_ = false;

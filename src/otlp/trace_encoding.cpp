@@ -129,7 +129,7 @@ void writeAttribute(Writer& out, std::uint32_t number, std::string_view key,
     });
 }
 
-void writeAttributes(Writer& out, std::uint32_t number, const std::vector<obs::SpanAttribute>& attributes) {
+void writeAttributes(Writer& out, std::uint32_t number, std::span<const obs::SpanAttribute> attributes) {
     for (const obs::SpanAttribute& attribute : attributes)
         writeAttribute(out, number, attribute.key, attribute.value);
 }

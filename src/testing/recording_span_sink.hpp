@@ -11,7 +11,7 @@ namespace rampart::testing {
 
 class RecordingSpanSink final : public obs::SpanSink {
   public:
-    void accept(obs::SpanData span) noexcept override {
+    void accept(obs::SpanData&& span) noexcept override {
         std::lock_guard lock(mutex_);
         spans_.push_back(std::move(span));
     }

@@ -146,7 +146,7 @@ inline void raceTwoSchedulers(const std::function<std::unique_ptr<store::Store>(
     for (const auto& job : jobs) EXPECT_TRUE(jobIds.contains(job.id)) << job.id << " belongs to no tick";
     std::set<std::string> tickSpans;
     for (const auto& span : spans->spans()) {
-        if (!span.name.starts_with("schedule ")) continue;
+        if (!span.name.view().starts_with("schedule ")) continue;
         const std::string jobId = RecordingSpanSink::attribute(span, "rampart.job.id");
         EXPECT_TRUE(jobIds.contains(jobId)) << "a span for a tick another scheduler recorded: " << jobId;
         EXPECT_TRUE(tickSpans.insert(jobId).second) << "two spans for " << jobId;

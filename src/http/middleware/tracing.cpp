@@ -4,6 +4,7 @@
 #include "http/middleware/tracing.hpp"
 
 #include "http/middleware/metrics.hpp"
+#include "http/router.hpp"
 
 namespace rampart::http {
 namespace {
@@ -22,10 +23,16 @@ std::optional<obs::SpanContext> incomingContext(const Request& request) {
 boost::asio::awaitable<void> TracingStage::handle(Exchange& ex, Next next) {
     const auto incoming = incomingContext(ex.request);
     const std::string_view method = methodLabel(ex.request);
-    std::string name(method);
-    if (ex.route) {
-        name += ' ';
-        name += ex.routeTemplate;
+    obs::SpanName name;
+    if (ex.route && ex.route->method == ex.request.method()) {
+        name = obs::StaticText{ex.route->spanName};  // the common case: no copy
+    } else {
+        std::string text(method);
+        if (ex.route) {
+            text += ' ';
+            text += ex.routeTemplate;
+        }
+        name = std::move(text);
     }
     ex.trace = tracer_.start(std::move(name), obs::SpanKind::server, incoming ? &*incoming : nullptr);
     if (ex.trace.recording()) {

@@ -167,7 +167,7 @@ TEST_F(TracingStageTest, TheSpanHoldsNoQueryStringHeaderOrCredential) {
     const auto server = serverSpan();
     EXPECT_EQ(RecordingSpanSink::attribute(server, "url.path"), "/api/v1/things/7");
     for (const auto& span : sink_->spans()) {
-        std::string everything = span.name;
+        std::string everything(span.name.view());
         for (const auto& attribute : span.attributes)
             everything += RecordingSpanSink::attribute(span, attribute.key);
         for (std::string_view secret : {"s3cr3t", "hunter2", "Bearer", "rampart_session"})
