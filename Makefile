@@ -182,7 +182,7 @@ fuzz: deps
 # concurrency tests under ThreadSanitizer. clang 14 rather than g++ 12 (g++ 12's coroutines under
 # ASan are unreliable); -O1 with line tables only keeps the build cheap and the stacks readable.
 # The ASan tree also builds the fuzzers (`make fuzz`), so its code carries libFuzzer's coverage counters
-# (fuzzer-no-link): one build of the whole tree instead of two, for a few per cent of the tests' speed.
+# (fuzzer-no-link): one build of the whole tree instead of two; what the counters cost the tests is not measured yet.
 # UBSan's function and vptr checks are off: with coverage counters on coroutine code they crash clang 14
 # ("Cannot represent a difference across sections").
 # Every sanitizer writes its reports to <build dir>/sanitizer-reports/report.<pid> (log_path), whichever process

@@ -77,41 +77,21 @@ using SpanAttributes = boost::container::small_vector<SpanAttribute, 8>;
 class SpanName {
   public:
     SpanName() = default;
-    SpanName(std::string text) : owned_(std::move(text)), view_(owned_) {}  // NOLINT: implicit on purpose
-    SpanName(const char* text) : SpanName(std::string(text)) {}             // NOLINT
-    SpanName(StaticText text) : view_(text.text), static_(true) {}          // NOLINT
-    SpanName(const SpanName& other) { *this = other; }
-    SpanName(SpanName&& other) noexcept { *this = std::move(other); }
-    SpanName& operator=(const SpanName& other) {
-        if (this != &other) assign(other.static_ ? std::string() : other.owned_, other.view_, other.static_);
-        return *this;
-    }
-    SpanName& operator=(SpanName&& other) noexcept {
-        if (this != &other) {
-            assign(std::move(other.owned_), other.view_, other.static_);
-            other.assign({}, {}, false);
-        }
-        return *this;
-    }
-    ~SpanName() = default;
+    SpanName(std::string text) : text_(std::move(text)) {}    // NOLINT: implicit on purpose
+    SpanName(const char* text) : text_(std::string(text)) {}  // NOLINT
+    SpanName(StaticText text) : text_(text.text) {}           // NOLINT
 
-    [[nodiscard]] std::string_view view() const { return view_; }
-    operator std::string_view() const { return view_; }  // NOLINT: reads as the text it is
-    [[nodiscard]] bool empty() const { return view_.empty(); }
-    friend bool operator==(const SpanName& name, std::string_view text) { return name.view_ == text; }
+    [[nodiscard]] std::string_view view() const {
+        if (const auto* owned = std::get_if<std::string>(&text_)) return *owned;
+        return std::get<std::string_view>(text_);
+    }
+    operator std::string_view() const { return view(); }  // NOLINT: reads as the text it is
+    [[nodiscard]] bool empty() const { return view().empty(); }
+    friend bool operator==(const SpanName& name, std::string_view text) { return name.view() == text; }
     friend std::ostream& operator<<(std::ostream& out, const SpanName& name);
 
   private:
-    // The view points into owned_ unless static_: a move or copy points it again.
-    void assign(std::string owned, std::string_view view, bool isStatic) {
-        owned_ = std::move(owned);
-        static_ = isStatic;
-        view_ = isStatic ? view : std::string_view(owned_);
-    }
-
-    std::string owned_;
-    std::string_view view_;
-    bool static_ = false;
+    std::variant<std::string, std::string_view> text_;  // the view: static text only
 };
 
 struct SpanLink {

@@ -74,8 +74,6 @@ OtlpExporter::OtlpExporter(ExporterSettings settings, Resource resource, obs::Tr
               egress::EgressClientOptions{.caFile = settings_.caFile}),
       timer_(io_) {
     settings_.maxBatchSize = std::min(settings_.maxBatchSize, settings_.maxQueueSize);
-    // Address space only: the pages are touched as the ring grows.
-    ring_.reserve(settings_.maxQueueSize);
     batch_.reserve(settings_.maxBatchSize);
     asio::co_spawn(io_, loop(), [this](const std::exception_ptr&) {
         // Also when the loop failed (out of memory): shutdown then counts what is left as dropped.

@@ -100,8 +100,9 @@ class OtlpExporter final : public obs::SpanSink {
     egress::EgressClient client_;
 
     mutable std::mutex mutex_;  // the queue, the counts and the stop request
-    // The queue: a ring of slots, grown up to maxQueueSize as spans wait (never past the most that ever
-    // waited at once) and reused, so a span queued costs a move, not an allocation.
+    // The queue: a ring of slots, grown (as a vector grows) up to maxQueueSize as spans wait, never past
+    // the most that ever waited at once, and reused: once grown, a span queued costs a move, not an
+    // allocation.
     std::vector<obs::SpanData> ring_;
     std::size_t head_ = 0;              // the oldest span's slot
     std::size_t queued_ = 0;            // spans in the ring
