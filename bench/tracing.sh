@@ -7,7 +7,9 @@
 # is Rampart's (spans, encoding, sending), not a collector's. After each traced run the server's
 # rampart_trace_spans_* counters say how many spans it exported and dropped: a run that dropped spans did
 # less than the work asked, and is reported with its drop share.
-# Last lines on stdout: TRACING read <off req/s> <on req/s> <on/off> and TRACING e2e <off> <on> <on/off>.
+# Last lines on stdout: TRACING read <off req/s> <on req/s> <on/off> and TRACING e2e <off> <on> <on/off>;
+# before them TRACING read-cpu <off> <on> <on/off>: the server's CPU microseconds per request (user + system,
+# from /proc, medians), steadier than a rate on a machine the load generator shares.
 #
 # Usage: bench/tracing.sh [read] [e2e]     (default: both)
 # Knobs: DURATION=10, ROUNDS=3, THREADS=2, CONNECTIONS=50, RAMPART_BIN=build/rampart, TOTAL_JOBS (e2e).
@@ -45,6 +47,15 @@ start_nginx "$work/collector" "location = /v1/traces { return 200; }"
 collector="http://127.0.0.1:$nginx_port"
 tracing_env=(OTEL_EXPORTER_OTLP_ENDPOINT="$collector" OTEL_TRACES_SAMPLER=always_on)
 
+# cpu_ticks PID: the CPU time (user + system) PID has used, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
+# cpu_per_request TICKS0 PID RESULTS_LINE: PID's CPU microseconds per request counted since TICKS0.
+cpu_per_request() {
+    awk -v t="$(($(cpu_ticks "$2") - $1))" -v hz="$ticks_per_second" -v n="$(echo "$3" | cut -d' ' -f3)" \
+        'BEGIN { printf "%.1f", t * 1000000 / hz / n }'
+}
+
 # counter BASE NAME: a counter's value on BASE's /metrics (its series summed).
 counter() {
     curl -fsS "$1/metrics" | awk -v name="$2" '$1 ~ "^"name"({|$)" { sum += $2 } END { printf "%d", sum }'
@@ -78,14 +89,24 @@ if [[ " ${modes[*]} " == *" read "* ]]; then
     log "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
     : >"$work/read-off.results"
     : >"$work/read-on.results"
+    : >"$work/read-off.cpu"
+    : >"$work/read-on.cpu"
     for round in $(seq "$ROUNDS"); do
-        wrk_counted "tracing off, round $round" 2xx "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
-            -H "Authorization: Bearer $off_token" "$off_base$off_path" >>"$work/read-off.results"
+        ticks0=$(cpu_ticks "$off_pid")
+        result=$(wrk_counted "tracing off, round $round" 2xx "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
+            --latency -H "Authorization: Bearer $off_token" "$off_base$off_path")
+        echo "$result" >>"$work/read-off.results"
+        cpu_per_request "$ticks0" "$off_pid" "$result" >>"$work/read-off.cpu"
+        echo >>"$work/read-off.cpu"
         exported0=$(counter "$on_base" rampart_trace_spans_exported_total)
         dropped0=$(counter "$on_base" rampart_trace_spans_dropped_total)
-        wrk_counted "tracing on, round $round" 2xx "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
-            -H "Authorization: Bearer $on_token" "$on_base$on_path" >>"$work/read-on.results"
-        sleep 2  # the last batches
+        ticks0=$(cpu_ticks "$on_pid")
+        result=$(wrk_counted "tracing on, round $round" 2xx "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
+            --latency -H "Authorization: Bearer $on_token" "$on_base$on_path")
+        echo "$result" >>"$work/read-on.results"
+        sleep 2  # the last batches: their encoding and sending count in the traced server's CPU time
+        cpu_per_request "$ticks0" "$on_pid" "$result" >>"$work/read-on.cpu"
+        echo >>"$work/read-on.cpu"
         exported=$(($(counter "$on_base" rampart_trace_spans_exported_total) - exported0))
         dropped=$(($(counter "$on_base" rampart_trace_spans_dropped_total) - dropped0))
         log "tracing on, round $round: $exported spans exported, $dropped dropped"
@@ -97,6 +118,11 @@ if [[ " ${modes[*]} " == *" read "* ]]; then
     log "off req/s per round: $(cut -d' ' -f1 "$work/read-off.results" | tr '\n' ' ')"
     log "on req/s per round:  $(cut -d' ' -f1 "$work/read-on.results" | tr '\n' ' ')"
     log "spans exported/dropped per traced round: $(tr '\n' ';' <"$work/read-spans.results")"
+    log "server CPU µs per request, off: $(tr '\n' ' ' <"$work/read-off.cpu")"
+    log "server CPU µs per request, on:  $(tr '\n' ' ' <"$work/read-on.cpu")"
+    off_cpu=$(median <"$work/read-off.cpu")
+    on_cpu=$(median <"$work/read-on.cpu")
+    echo "TRACING read-cpu $off_cpu $on_cpu $(awk -v a="$on_cpu" -v b="$off_cpu" 'BEGIN { printf "%.2f", a / b }')"
     echo "TRACING read $off $on $(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.2f", a / b }')"
     stop_pid "$on_pid"
     stop_pid "$off_pid"

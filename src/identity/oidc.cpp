@@ -74,7 +74,9 @@ bool isAcceptableUsername(std::string_view value) {
 struct Fetched {
     bool ok = false;
     std::string body;
-    std::string error;  // for the log line: what went wrong, never the body
+    std::string error;        // for the log line: what went wrong, never the body
+    unsigned status = 0;      // 0: no answer
+    std::string peerAddress;  // the address connected to; empty when none was
 };
 
 // Sends the GET and reads one response of at most kMaxJwksSize bytes; the stream's lowest layer carries the
@@ -95,9 +97,13 @@ asio::awaitable<Fetched> exchange(Stream& stream, const JwksUrl& url) {
     co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
     const auto& response = parser.get();
     if (response.result() != http::status::ok) {
-        co_return Fetched{false, {}, fmt::format("HTTP status {}", response.result_int())};
+        co_return Fetched{.ok = false,
+                          .body = {},
+                          .error = fmt::format("HTTP status {}", response.result_int()),
+                          .status = response.result_int(),
+                          .peerAddress = {}};
     }
-    co_return Fetched{true, response.body(), {}};
+    co_return Fetched{.ok = true, .body = response.body(), .error = {}, .status = 200, .peerAddress = {}};
 }
 
 asio::awaitable<Fetched> fetchJwks(const JwksUrl& url, asio::ssl::context* tls,
@@ -109,29 +115,39 @@ asio::awaitable<Fetched> fetchJwks(const JwksUrl& url, asio::ssl::context* tls,
         tcp::resolver resolver(executor);
         const auto endpoints =
             co_await resolver.async_resolve(url.host, std::to_string(url.port), asio::use_awaitable);
-        if (std::chrono::steady_clock::now() >= deadline) co_return Fetched{false, {}, "timed out resolving"};
+        if (std::chrono::steady_clock::now() >= deadline)
+            co_return Fetched{
+                .ok = false, .body = {}, .error = "timed out resolving", .status = 0, .peerAddress = {}};
         if (!url.tls) {
             beast::tcp_stream stream(executor);
             stream.expires_at(deadline);
-            co_await stream.async_connect(endpoints, asio::use_awaitable);
+            const tcp::endpoint peer = co_await stream.async_connect(endpoints, asio::use_awaitable);
             Fetched fetched = co_await exchange(stream, url);
+            fetched.peerAddress = peer.address().to_string();
             beast::error_code ignored;
             stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
             co_return fetched;
         }
         beast::ssl_stream<beast::tcp_stream> stream(executor, *tls);
         if (!net::expectPeerName(stream.native_handle(), url.host))
-            co_return Fetched{false, {}, "cannot set the expected certificate name"};
+            co_return Fetched{.ok = false,
+                              .body = {},
+                              .error = "cannot set the expected certificate name",
+                              .status = 0,
+                              .peerAddress = {}};
         beast::get_lowest_layer(stream).expires_at(deadline);
-        co_await beast::get_lowest_layer(stream).async_connect(endpoints, asio::use_awaitable);
+        const tcp::endpoint peer =
+            co_await beast::get_lowest_layer(stream).async_connect(endpoints, asio::use_awaitable);
         co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
         Fetched fetched = co_await exchange(stream, url);
+        fetched.peerAddress = peer.address().to_string();
         // The whole response has been read by its framing; no close_notify exchange is needed.
         beast::error_code ignored;
         beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
         co_return fetched;
     } catch (const boost::system::system_error& error) {
-        co_return Fetched{false, {}, error.code().message()};
+        co_return Fetched{
+            .ok = false, .body = {}, .error = error.code().message(), .status = 0, .peerAddress = {}};
     }
 }
 
@@ -293,10 +309,19 @@ bool OidcProvider::claimRefreshSlot() {
     return true;
 }
 
-asio::awaitable<bool> OidcProvider::refresh() {
+asio::awaitable<bool> OidcProvider::refresh(const obs::Span& trace) {
     if (!url_ || !claimRefreshSlot()) co_return false;
     fetches_.fetch_add(1);
+    // A client span as the egress client's: the host, the port and the address reached, never the URL's
+    // path (the operator's, but the span's readers need not see it).
+    auto span = trace.child(obs::StaticText{"GET"}, obs::SpanKind::client);
+    span.setAttribute("http.request.method", obs::StaticText{"GET"});
+    span.setAttribute("server.address", std::string_view(url_->host));
+    span.setAttribute("server.port", static_cast<std::int64_t>(url_->port));
     const Fetched fetched = co_await fetchJwks(*url_, tls_.get(), fetchTimeout_);
+    if (!fetched.peerAddress.empty()) span.setAttribute("network.peer.address", fetched.peerAddress);
+    if (fetched.status != 0)
+        span.setAttribute("http.response.status_code", static_cast<std::int64_t>(fetched.status));
     std::string error;
     if (!fetched.ok) {
         error = fetched.error;
@@ -315,21 +340,23 @@ asio::awaitable<bool> OidcProvider::refresh() {
                 auto fresh = std::make_shared<const KeySet>(std::move(allowed));
                 std::lock_guard lock(mutex_);
                 keys_ = std::move(fresh);
-                co_return true;
+                co_return true;  // the span ends here, as an answer that was used
             }
         }
     }
+    // A set that was fetched but refused is an error of the fetch too: nothing usable came back.
+    span.setStatus(obs::SpanStatus::error);
     spdlog::warn("oidc: issuer {}: JWKS fetch failed ({}); keeping the {} keys held", config_.issuer, error,
                  keys()->size());
     co_return false;
 }
 
-asio::awaitable<OidcResult> OidcProvider::verify(std::string_view token) {
+asio::awaitable<OidcResult> OidcProvider::verify(std::string_view token, const obs::Span& trace) {
     VerifyResult result = verifier_.verify(token, *keys());
     // A provider that rotated its keys signs with a kid we have not seen: fetch once, then decide.
     if (!result.ok && result.error == VerifyError::kKidUnknown && url_) {
         // (Awaited into a local: g++ 12 miscompiles co_await inside a condition.)
-        const bool refreshed = co_await refresh();
+        const bool refreshed = co_await refresh(trace);
         if (refreshed) result = verifier_.verify(token, *keys());
     }
     if (!result.ok) co_return OidcResult{std::nullopt, std::string(verifyErrorName(result.error))};
@@ -422,13 +449,14 @@ bool OidcRegistry::handles(std::string_view token) const {
 }
 
 asio::awaitable<std::optional<ExternalIdentity>> OidcRegistry::verify(std::string_view token,
+                                                                      const obs::Span& trace,
                                                                       std::string* failure) {
     OidcProvider* provider = providerFor(token);
     if (provider == nullptr) {
         if (failure != nullptr) *failure = "unknown_issuer";
         co_return std::nullopt;
     }
-    OidcResult result = co_await provider->verify(token);
+    OidcResult result = co_await provider->verify(token, trace);
     if (failure != nullptr) *failure = std::move(result.failure);
     co_return std::move(result.identity);
 }

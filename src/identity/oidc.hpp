@@ -24,6 +24,7 @@
 #include "identity/jwt.hpp"
 #include "identity/oidc_issuer.hpp"
 #include "identity/principal.hpp"
+#include "obs/tracer.hpp"
 
 namespace rampart::identity {
 
@@ -99,13 +100,15 @@ class OidcProvider {
 
     // Fetches the JWKS now, on the calling coroutine's executor, unless one was fetched (or tried) within the
     // refresh interval. On success swaps the key set; on failure keeps it and logs one line. False when no
-    // new set was installed (rate limited, failed, or a file provider).
-    boost::asio::awaitable<bool> refresh();
+    // new set was installed (rate limited, failed, or a file provider). The fetch is a client span under
+    // `trace` (the request that met an unknown kid; off for the refresh at start-up).
+    boost::asio::awaitable<bool> refresh(const obs::Span& trace = obs::Span::off());
 
     // Verifies `token` (which must stay alive until the call completes) against this issuer's keys; on an
     // unknown kid refreshes (rate-limited) and tries once more. Other calls meeting the same new kid while
     // that fetch runs do not wait for it: they are refused (kid_unknown) until the new set is installed.
-    boost::asio::awaitable<OidcResult> verify(std::string_view token);
+    boost::asio::awaitable<OidcResult> verify(std::string_view token,
+                                              const obs::Span& trace = obs::Span::off());
 
   private:
     [[nodiscard]] bool claimRefreshSlot();
@@ -148,6 +151,7 @@ class OidcRegistry {
     // The identity in a valid token of a configured issuer; nullopt otherwise, with the reason in *failure
     // when given ("unknown_issuer" when no provider claims the token). `token` must outlive the call.
     boost::asio::awaitable<std::optional<ExternalIdentity>> verify(std::string_view token,
+                                                                   const obs::Span& trace,
                                                                    std::string* failure = nullptr);
 
     [[nodiscard]] OidcProvider* find(std::string_view issuer) const;

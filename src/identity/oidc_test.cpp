@@ -26,6 +26,7 @@
 
 #include "identity/jwks.hpp"
 #include "identity/jwt_test_support.hpp"
+#include "testing/recording_span_sink.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/self_signed.hpp"
 #include "testing/temp_directory.hpp"
@@ -39,6 +40,7 @@ namespace http = boost::beast::http;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using fixtures::b64;
+using rampart::testing::RecordingSpanSink;
 using rampart::testing::runToCompletion;
 using rampart::testing::TempDirectory;
 
@@ -165,7 +167,7 @@ class OidcTest : public ::testing::Test {
     // Verifies through the registry; the refusal reason lands in failure_.
     std::optional<ExternalIdentity> verify(OidcRegistry& registry, const std::string& token) {
         failure_.clear();
-        return runToCompletion(registry.verify(token, &failure_));
+        return runToCompletion(registry.verify(token, obs::Span::off(), &failure_));
     }
 
     EvpKeyPtr ed_ = fixtures::generateEd25519();
@@ -457,6 +459,52 @@ TEST_F(OidcUrlTest, ErrorsOversizedBodiesAndRedirectsKeepTheOldKeys) {
         EXPECT_EQ(registry.find(kIssuer)->keys()->size(), 1u);
         EXPECT_TRUE(verify(registry, good)) << failure_;
     }
+}
+
+// A refresh a request's unknown kid caused is a client span of that request: the host, the port and the
+// address reached, never the URL's path or the token; a failed fetch is an error; a known kid is no span.
+TEST_F(OidcUrlTest, ARefreshForAnUnknownKidIsAClientSpanOfTheRequest) {
+    auto sink = std::make_shared<rampart::testing::RecordingSpanSink>();
+    obs::Tracer tracer({.kind = obs::SamplerKind::alwaysOn}, sink);
+    server_.serve(http::status::ok, jwksDocument({&edKey_}));
+    OidcRegistry registry({urlConfig()}, urlOptions());
+    runToCompletion(registry.start());
+    ASSERT_TRUE(sink->spans().empty()) << "the start-up fetch has no request to belong to";
+
+    const std::string rotated = sign(claims(), "ec-1", Algorithm::kES256, ec_.get());
+    server_.serve(http::status::service_unavailable, "");
+    time_.now += 61s;
+    obs::SpanContext request;
+    {
+        auto trace = tracer.start("GET /api/v1/jobs", obs::SpanKind::server, nullptr);
+        request = trace.context();
+        EXPECT_FALSE(runToCompletion(registry.verify(rotated, trace, &failure_)));
+        server_.serve(http::status::ok, jwksDocument({&edKey_, &ecKey_}));
+        time_.now += 61s;
+        EXPECT_TRUE(runToCompletion(registry.verify(rotated, trace, &failure_))) << failure_;
+        EXPECT_TRUE(runToCompletion(registry.verify(rotated, trace, &failure_))) << "a known kid";
+    }
+    const auto spans = sink->spans();
+    ASSERT_EQ(spans.size(), 3U) << "two fetches and the request";
+    for (std::size_t i = 0; i < 2; ++i) {
+        const obs::SpanData& fetch = spans[i];
+        EXPECT_EQ(fetch.name, "GET");
+        EXPECT_EQ(fetch.kind, obs::SpanKind::client);
+        EXPECT_EQ(fetch.context.traceId, request.traceId);
+        EXPECT_EQ(fetch.parentSpanId, request.spanId);
+        EXPECT_EQ(RecordingSpanSink::attribute(fetch, "server.address"), "localhost");
+        EXPECT_EQ(RecordingSpanSink::attribute(fetch, "server.port"), std::to_string(server_.port()));
+        EXPECT_EQ(RecordingSpanSink::attribute(fetch, "network.peer.address"), "127.0.0.1");
+        for (const auto& attribute : fetch.attributes) {
+            const std::string value = RecordingSpanSink::attribute(fetch, attribute.key);
+            EXPECT_EQ(value.find("jwks"), std::string::npos) << attribute.key << ": the URL's path";
+            EXPECT_EQ(value.find(rotated.substr(0, 20)), std::string::npos) << attribute.key;
+        }
+    }
+    EXPECT_EQ(RecordingSpanSink::attribute(spans[0], "http.response.status_code"), "503");
+    EXPECT_EQ(spans[0].status, obs::SpanStatus::error);
+    EXPECT_EQ(RecordingSpanSink::attribute(spans[1], "http.response.status_code"), "200");
+    EXPECT_EQ(spans[1].status, obs::SpanStatus::unset);
 }
 
 TEST_F(OidcUrlTest, FailedStartupFetchStartsEmptyAndRetriesOnDemand) {

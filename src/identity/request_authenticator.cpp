@@ -166,7 +166,7 @@ boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateSession(st
 boost::asio::awaitable<AuthOutcome> RequestAuthenticator::authenticateExternal(
     std::string_view token, boost::asio::ip::address client, const obs::Span& trace) {
     std::string failure;
-    auto external = co_await oidc_->verify(token, &failure);
+    auto external = co_await oidc_->verify(token, trace, &failure);
     if (!external) co_return refused("external_" + failure);
     const std::string role(roleName(external->role));
     // The provider is the actor of what its tokens change here.

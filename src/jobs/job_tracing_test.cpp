@@ -16,6 +16,7 @@
 #include "jobs/worker_pool.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/audit_key.hpp"
+#include "testing/forwarding_job_store.hpp"
 #include "testing/recording_span_sink.hpp"
 #include "testing/run_to_completion.hpp"
 #include "testing/temp_directory.hpp"
@@ -300,6 +301,63 @@ TEST_F(JobTracingTest, AnInProcessRunWhoseLeaseWasTakenBackIsRecordedOnce) {
         EXPECT_EQ(RecordingSpanSink::attribute(span, "rampart.job.lease_lost"), "true");
     }
     EXPECT_EQ(runs, 1u) << "the run is recorded by the node that took the job back, and only there";
+}
+
+// Heartbeats that meet store errors leave the worker unaware its lease ran out; the node that took the job
+// back recorded the run, so the worker's refused report records nothing more.
+TEST_F(JobTracingTest, ARunWhoseReportIsRefusedAfterFailedHeartbeatsIsRecordedOnce) {
+    struct HeartbeatsFail : testing::ForwardingJobStore {
+        using ForwardingJobStore::ForwardingJobStore;
+        Awaitable<std::optional<store::LeaseRenewal>> heartbeatJob(std::string, std::string, Millis,
+                                                                   Millis) override {
+            throw std::runtime_error("database is locked");
+        }
+        Awaitable<std::vector<std::optional<store::FinishedAttempt>>> finishAttempts(
+            std::vector<store::AttemptReport> reports, Millis now) override {
+            ++reported;
+            return inner_.finishAttempts(std::move(reports), now);
+        }
+        std::atomic<int> reported{0};
+    };
+    HeartbeatsFail failing(store_);
+    TaskType held = *registry_.find("sleep");
+    held.name = "held.sleep";
+    held.maxAttempts = 1;
+    registry_.add(std::move(held));
+    pool_ = std::make_unique<WorkerPool>(
+        failing, registry_,
+        WorkerSettings{.lease = 300ms, .pollInterval = 20ms, .recoverLeases = false, .tracer = &tracer_},
+        nullptr);
+    pool_->start();
+    store::JobRecord job;
+    {
+        auto request = tracer_.start("POST /api/v1/jobs", obs::SpanKind::server, nullptr);
+        Submission submission;
+        submission.task = "held.sleep";
+        submission.args = boost::json::object{{"seconds", 1}};
+        job = runToCompletion(service_.submit(user(), std::move(submission), request)).job;
+    }
+    pool_->notify();
+    for (int i = 0; i < 500 && stored(job.id).state != JobState::running; ++i)
+        std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(stored(job.id).state, JobState::running);
+    const store::Millis later = store::toMillis(std::chrono::system_clock::now() + 10min);
+    const auto taken = runToCompletion(store_.recoverExpiredLeases(later));
+    ASSERT_EQ(taken.size(), 1u);
+    recordTakenBack(nullptr, &tracer_, taken, later);
+    // The handler sleeps its second out (no heartbeat told it to stop) and reports; the report is refused.
+    for (int i = 0; i < 300 && failing.reported == 0; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(failing.reported, 1);
+    pool_->stop();  // lets the report's store call finish
+    EXPECT_EQ(stored(job.id).state, JobState::dead) << "as the node that took it back left it";
+    const auto runId = runContext(tracer_.sampler(), job.id, 1, job.traceParent).spanId;
+    std::size_t runs = 0;
+    for (const auto& span : sink_->spans()) {
+        if (span.context.spanId != runId) continue;
+        ++runs;
+        EXPECT_EQ(RecordingSpanSink::attribute(span, "rampart.job.lease_lost"), "true");
+    }
+    EXPECT_EQ(runs, 1u) << "recorded by the node that took the job back, and only there";
 }
 
 TEST_F(JobTracingTest, ARunIsRecordedAsItsSubmissionWasAndEachAttemptHasItsOwnSpan) {

@@ -281,14 +281,23 @@ asio::awaitable<void> WorkerPool::reportLoop() {
     while (!reports_.empty()) {
         std::vector<store::AttemptReport> batch;
         batch.swap(reports_);
+        std::vector<std::pair<obs::Span, std::uint64_t>> spans;
+        spans.swap(reportSpans_);
         const std::size_t count = batch.size();
         try {
             const store::Millis time = now();
             const auto finished = co_await store_.finishAttempts(std::move(batch), time);
             // Where the reports took the jobs; the attempts were recorded as their handlers returned.
             if (settings_.jobMetrics) recordReported(*settings_.jobMetrics, finished, time, false);
+            // A refused report's lease was lost: the node that took the job back records the run.
+            for (std::size_t i = 0; i < spans.size(); ++i) {
+                auto& [run, endedAt] = spans[i];
+                if (i < finished.size() && finished[i]) run.end(endedAt);
+                run.discard();
+            }
         } catch (const std::exception& failure) {
-            // The leases run out and the jobs are taken back and run again.
+            // The leases run out and the jobs are taken back (their runs recorded there) and run again.
+            for (auto& [run, endedAt] : spans) run.discard();
             warnStoreFailure(fmt::format("reporting {} finished job(s)", count), failure);
         }
     }
@@ -392,7 +401,7 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
                                                                 : running->timedOut        ? "timed_out"
                                                                                            : "failed"});
         if (!ok) run.setStatus(obs::SpanStatus::error);
-        run.end();
+        const std::uint64_t endedAt = obs::unixNanosNow();
         store::JobOutcome outcome;
         outcome.succeeded = ok;
         if (ok) {
@@ -406,6 +415,7 @@ asio::awaitable<void> WorkerPool::runJob(store::JobRecord job) {
         report.holder = settings_.holder;
         report.outcome = std::move(outcome);
         reports_.push_back(std::move(report));
+        reportSpans_.emplace_back(std::move(run), endedAt);
         if (!reporting_) {
             reporting_ = true;
             asio::co_spawn(io_, reportLoop(), asio::detached);

@@ -122,7 +122,10 @@ class WorkerPool {
     std::vector<std::string> inProcessTasks_;
     [[nodiscard]] prometheus::Gauge* runningGauge(const std::string& queue) const;
     std::vector<store::AttemptReport> reports_;  // ended attempts not yet handed to the store
-    bool reporting_ = false;                     // reportLoop is running
+    // reports_[i]'s run span and when the run ended: recorded once the store accepts the report (a refused
+    // one's run is recorded by the node that took the job back).
+    std::vector<std::pair<obs::Span, std::uint64_t>> reportSpans_;
+    bool reporting_ = false;  // reportLoop is running
     std::chrono::steady_clock::time_point nextStoreWarning_{};
     int unloggedStoreWarnings_ = 0;
 };

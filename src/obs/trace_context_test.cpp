@@ -174,6 +174,33 @@ TEST(SpanTest, ChildrenShareTheTraceAndNameTheirParentAndEndOnce) {
     EXPECT_LE(db.endUnixNanos, server.endUnixNanos);
 }
 
+// Text that fits is held in the attribute (nothing for another thread to free); longer text is owned. Both
+// read back as they were given.
+TEST(SpanTest, TextAttributesAreHeldInlineWhenShortAndOwnedOtherwise) {
+    auto sink = std::make_shared<testing::RecordingSpanSink>();
+    Tracer tracer({.kind = SamplerKind::alwaysOn}, sink);
+    const std::string fits(ShortText::kCapacity, 'p');
+    const std::string longer(ShortText::kCapacity + 1, 'q');
+    {
+        auto span = tracer.start("GET /x", SpanKind::server, nullptr);
+        std::string scratch = fits;
+        span.setAttribute("url.path", std::string_view(scratch));
+        scratch.assign(scratch.size(), 'X');  // the span kept a copy, not a view of the caller's text
+        span.setAttribute("rampart.long", std::string_view(longer));
+        span.setAttribute("rampart.empty", std::string_view());
+    }
+    const auto spans = sink->spans();
+    ASSERT_EQ(spans.size(), 1U);
+    const auto& attributes = spans[0].attributes;
+    ASSERT_EQ(attributes.size(), 3U);
+    EXPECT_TRUE(std::holds_alternative<ShortText>(attributes[0].value));
+    EXPECT_EQ(textOf(attributes[0].value), fits);
+    EXPECT_TRUE(std::holds_alternative<std::string>(attributes[1].value));
+    EXPECT_EQ(textOf(attributes[1].value), longer);
+    EXPECT_EQ(textOf(attributes[2].value), "");
+    EXPECT_EQ(textOf(AttributeValue(std::int64_t{7})), std::nullopt) << "a number is not text";
+}
+
 TEST(SpanTest, AnUnsampledSpanPassesItsDecisionOnAndRecordsNothing) {
     auto sink = std::make_shared<testing::RecordingSpanSink>();
     Tracer tracer({.kind = SamplerKind::parentBasedAlwaysOff}, sink);

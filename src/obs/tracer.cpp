@@ -55,6 +55,13 @@ std::ostream& operator<<(std::ostream& out, const SpanName& name) {
     return out << name.view();
 }
 
+std::optional<std::string_view> textOf(const AttributeValue& value) {
+    if (const auto* text = std::get_if<std::string>(&value)) return *text;
+    if (const auto* text = std::get_if<StaticText>(&value)) return text->text;
+    if (const auto* text = std::get_if<ShortText>(&value)) return text->view();
+    return std::nullopt;
+}
+
 std::uint64_t unixNanosNow() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
@@ -83,6 +90,14 @@ Span& Span::operator=(Span&& other) noexcept {
 
 void Span::setAttribute(std::string_view key, std::string value) {
     if (data_) data_->attributes.push_back({key, std::move(value)});
+}
+
+void Span::setAttribute(std::string_view key, std::string_view value) {
+    if (!data_) return;
+    if (value.size() <= ShortText::kCapacity)
+        data_->attributes.push_back({key, ShortText(value)});
+    else
+        data_->attributes.push_back({key, std::string(value)});
 }
 
 void Span::setAttribute(std::string_view key, std::int64_t value) {

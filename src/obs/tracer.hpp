@@ -2,7 +2,9 @@
 // and the finished span's data handed to a sink (the OTLP exporter, or a test's recorder).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -60,7 +62,26 @@ struct StaticText {
     std::string_view text;
 };
 
-using AttributeValue = std::variant<std::string, std::int64_t, double, bool, StaticText>;
+// Text short enough to hold in the attribute itself (a request's path, a peer's address): recording it
+// allocates nothing, so no span leaves memory for the exporter's thread to free. Longer text is a string.
+class ShortText {
+  public:
+    static constexpr std::size_t kCapacity = 62;
+    // text.size() <= kCapacity.
+    explicit ShortText(std::string_view text) : size_(static_cast<std::uint8_t>(text.size())) {
+        std::memcpy(chars_.data(), text.data(), text.size());
+    }
+    [[nodiscard]] std::string_view view() const { return {chars_.data(), size_}; }
+
+  private:
+    std::array<char, kCapacity> chars_;  // the first size_ are the text's
+    std::uint8_t size_;
+};
+
+using AttributeValue = std::variant<std::string, std::int64_t, double, bool, StaticText, ShortText>;
+
+// The value's text, when it is text (owned, static or short).
+[[nodiscard]] std::optional<std::string_view> textOf(const AttributeValue& value);
 
 // Keys are the semantic conventions' names, string literals: a key is never built from input.
 struct SpanAttribute {
@@ -145,8 +166,9 @@ class Span {
     [[nodiscard]] const SpanContext& context() const { return context_; }
 
     void setAttribute(std::string_view key, std::string value);
-    void setAttribute(std::string_view key, std::string_view value) { setAttribute(key, std::string(value)); }
-    void setAttribute(std::string_view key, const char* value) { setAttribute(key, std::string(value)); }
+    // Held in the attribute when it fits (ShortText), copied into a string otherwise.
+    void setAttribute(std::string_view key, std::string_view value);
+    void setAttribute(std::string_view key, const char* value) { setAttribute(key, std::string_view(value)); }
     void setAttribute(std::string_view key, std::int64_t value);
     void setAttribute(std::string_view key, int value) {
         setAttribute(key, static_cast<std::int64_t>(value));

@@ -2,6 +2,7 @@
 // length-delimited fields (bytes, strings, nested messages) whose length is known once written.
 #include "otlp/trace_encoding.hpp"
 
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -50,7 +51,11 @@ constexpr std::uint32_t kAnyDouble = 4;  // fixed64, the IEEE 754 bits
 }  // namespace field
 
 constexpr std::string_view kScopeName = "rampart";
+// About what a request's server span takes: the request's buffer is reserved for that many per span.
+constexpr std::size_t kBytesPerSpan = 256;
 
+// Writes the whole request into one string: a nested message's length is written in front of it once it
+// is known, in the one byte most messages need, the rest of it moved up when it needs more.
 class Writer {
   public:
     void varint(std::uint64_t value) {
@@ -77,13 +82,30 @@ class Writer {
         varint(value.size());
         out_ += value;
     }
-    // A nested message: written into a writer of its own, then copied in after its length.
+    // A nested message: fill writes its fields into this writer, after a byte kept for the length.
     template <class Fill>
     void message(std::uint32_t number, Fill&& fill) {
-        Writer inner;
-        fill(inner);
-        bytes(number, inner.out_);
+        tag(number, WireType::lengthDelimited);
+        const std::size_t lengthAt = out_.size();
+        out_ += '\0';
+        fill(*this);
+        const std::size_t length = out_.size() - lengthAt - 1;
+        if (length < 0x80) {
+            out_[lengthAt] = static_cast<char>(length);
+            return;
+        }
+        std::array<char, 10> encoded{};
+        std::size_t size = 0;
+        std::uint64_t value = length;
+        while (value >= 0x80) {
+            encoded[size++] = static_cast<char>((value & 0x7f) | 0x80);
+            value >>= 7;
+        }
+        encoded[size++] = static_cast<char>(value);
+        out_.insert(lengthAt + 1, size - 1, '\0');
+        std::memcpy(out_.data() + lengthAt, encoded.data(), size);
     }
+    void reserve(std::size_t bytes) { out_.reserve(bytes); }
     std::string take() { return std::move(out_); }
 
   private:
@@ -110,6 +132,8 @@ void writeValue(Writer& out, const obs::AttributeValue& value) {
                 out.bytes(field::kAnyString, v);
             } else if constexpr (std::is_same_v<T, obs::StaticText>) {
                 out.bytes(field::kAnyString, v.text);
+            } else if constexpr (std::is_same_v<T, obs::ShortText>) {
+                out.bytes(field::kAnyString, v.view());
             } else if constexpr (std::is_same_v<T, bool>) {
                 out.integer(field::kAnyBool, v ? 1 : 0);
             } else if constexpr (std::is_same_v<T, std::int64_t>) {
@@ -140,7 +164,7 @@ bool setByEncoder(std::string_view key) {
 
 void writeResource(Writer& out, const Resource& resource) {
     auto text = [&](std::string_view key, std::string_view value) {
-        writeAttribute(out, field::kResourceAttributes, key, obs::AttributeValue(std::string(value)));
+        writeAttribute(out, field::kResourceAttributes, key, obs::StaticText{value});  // a view for the call
     };
     text("service.name", resource.serviceName);
     if (!resource.serviceVersion.empty()) text("service.version", resource.serviceVersion);
@@ -183,6 +207,7 @@ void writeSpan(Writer& out, const obs::SpanData& span) {
 
 std::string encodeTraceRequest(const Resource& resource, std::span<const obs::SpanData> spans) {
     Writer request;
+    request.reserve(512 + spans.size() * kBytesPerSpan);
     request.message(field::kRequestResourceSpans, [&](Writer& resourceSpans) {
         resourceSpans.message(field::kResourceSpansResource,
                               [&](Writer& out) { writeResource(out, resource); });

@@ -127,6 +127,9 @@ class OtlpTraceEncodingTest : public ::testing::Test {
     OtlpReceiver receiver_;
 };
 
+constexpr std::array<std::string_view, 10> kBoundaryKeys = {"k0", "k1", "k2", "k3", "k4",
+                                                            "k5", "k6", "k7", "k8", "k9"};
+
 TEST_F(OtlpTraceEncodingTest, EverySpanFieldDecodesWithTheOfficialSchemaAsEncoded) {
     Resource resource;
     resource.serviceName = "rampart-test";
@@ -231,6 +234,26 @@ TEST_F(OtlpTraceEncodingTest, ABatchOfManySpansDecodes) {
     ASSERT_EQ(decoded.size(), 512U);
     EXPECT_EQ(decoded[511].at("name").as_string(), "span-511") << "order is kept";
     EXPECT_EQ(attribute(decoded[300].at("attributes"), "rampart.index").at("intValue").as_string(), "300");
+}
+
+// A nested message's length is written in front of it once known: in one byte below 128, in more above,
+// each boundary of the varint on both sides (the text's AnyValue is 1 + the length's bytes + the text).
+TEST_F(OtlpTraceEncodingTest, MessagesOfEveryLengthAroundTheVarintBoundariesDecode) {
+    const std::vector<std::size_t> sizes = {0, 1, 125, 126, 127, 128, 16380, 16381, 16382, 2'097'148};
+    obs::SpanData span = bareSpan();
+    span.attributes.clear();
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+        span.attributes.push_back({kBoundaryKeys[i], std::string(sizes[i], static_cast<char>('a' + i))});
+    span.attributes.push_back({"rampart.short", obs::ShortText(std::string(obs::ShortText::kCapacity, 's'))});
+    const json::array decoded = roundTrip(Resource{}, {span});
+    ASSERT_EQ(decoded.size(), 1U);
+    const json::value& attributes = decoded[0].at("attributes");
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+        EXPECT_EQ(attribute(attributes, kBoundaryKeys[i]).at("stringValue").as_string(),
+                  std::string(sizes[i], static_cast<char>('a' + i)))
+            << sizes[i] << " bytes";
+    EXPECT_EQ(attribute(attributes, "rampart.short").at("stringValue").as_string(),
+              std::string(obs::ShortText::kCapacity, 's'));
 }
 
 // The check has teeth: a body the official code cannot decode is a failure the tests see.

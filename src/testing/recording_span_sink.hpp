@@ -25,9 +25,7 @@ class RecordingSpanSink final : public obs::SpanSink {
     [[nodiscard]] static std::string attribute(const obs::SpanData& span, std::string_view key) {
         for (const auto& attribute : span.attributes) {
             if (attribute.key != key) continue;
-            if (const auto* text = std::get_if<std::string>(&attribute.value)) return *text;
-            if (const auto* text = std::get_if<obs::StaticText>(&attribute.value))
-                return std::string(text->text);
+            if (const auto text = obs::textOf(attribute.value)) return std::string(*text);
             if (const auto* number = std::get_if<std::int64_t>(&attribute.value))
                 return std::to_string(*number);
             if (const auto* flag = std::get_if<bool>(&attribute.value)) return *flag ? "true" : "false";
