@@ -252,60 +252,82 @@ TEST_F(JobTracingTest, ARunWhoseLeaseRanOutIsRecordedWhenTheJobIsTakenBack) {
     EXPECT_NE(second.traceId, given.traceId);
 }
 
+// A run whose lease another node takes back, for the tests of who records its span.
+class TakenBackRunTest : public JobTracingTest {
+  protected:
+    // Registers "held.sleep" (the builtin sleep; one attempt, so a job taken back is dead) with `handler`
+    // around it when given, starts a pool on `store` (a 300 ms lease, no lease recovery of its own),
+    // submits a traced job sleeping `seconds`, and waits until it runs.
+    store::JobRecord startHeldSleep(store::JobStore& store, int seconds,
+                                    std::function<TaskHandler(TaskHandler)> wrap = {}) {
+        TaskType held = *registry_.find("sleep");
+        held.name = "held.sleep";
+        held.maxAttempts = 1;
+        if (wrap) held.handler = wrap(std::move(held.handler));
+        registry_.add(std::move(held));
+        pool_ = std::make_unique<WorkerPool>(
+            store, registry_,
+            WorkerSettings{.lease = 300ms, .pollInterval = 20ms, .recoverLeases = false, .tracer = &tracer_},
+            nullptr);
+        pool_->start();
+        store::JobRecord job;
+        {
+            auto request = tracer_.start("POST /api/v1/jobs", obs::SpanKind::server, nullptr);
+            Submission submission;
+            submission.task = "held.sleep";
+            submission.args = boost::json::object{{"seconds", seconds}};
+            job = runToCompletion(service_.submit(user(), std::move(submission), request)).job;
+        }
+        pool_->notify();
+        for (int i = 0; i < 500 && stored(job.id).state != JobState::running; ++i)
+            std::this_thread::sleep_for(10ms);
+        EXPECT_EQ(stored(job.id).state, JobState::running);
+        return job;
+    }
+
+    // Another node, its clock past the lease, takes the job back and records the run as lost.
+    void takeBackElsewhere() {
+        const store::Millis later = store::toMillis(std::chrono::system_clock::now() + 10min);
+        const auto taken = runToCompletion(store_.recoverExpiredLeases(later));
+        ASSERT_EQ(taken.size(), 1u);
+        recordTakenBack(nullptr, &tracer_, taken, later);
+    }
+
+    // The spans recorded for the job's first run, each checked to be the take-back's.
+    std::size_t runSpans(const store::JobRecord& job) {
+        const auto runId = runContext(tracer_.sampler(), job.id, 1, job.traceParent).spanId;
+        std::size_t runs = 0;
+        for (const auto& span : sink_->spans()) {
+            if (span.context.spanId != runId) continue;
+            ++runs;
+            EXPECT_EQ(RecordingSpanSink::attribute(span, "rampart.job.lease_lost"), "true");
+        }
+        return runs;
+    }
+};
+
 // An in-process worker whose lease another node took back (its heartbeats stalled past the lease) leaves the
 // run's span to that node: one span per run, not one from each.
-TEST_F(JobTracingTest, AnInProcessRunWhoseLeaseWasTakenBackIsRecordedOnce) {
-    // The builtin sleep, telling when its handler has returned; one attempt, so the job taken back is dead.
+TEST_F(TakenBackRunTest, AnInProcessRunWhoseLeaseWasTakenBackIsRecordedOnce) {
     auto returned = std::make_shared<std::atomic<bool>>(false);
-    TaskType held = *registry_.find("sleep");
-    held.name = "held.sleep";
-    held.maxAttempts = 1;
-    held.handler =
-        [returned, sleep = held.handler](TaskContext& context) -> boost::asio::awaitable<boost::json::value> {
-        auto result = co_await sleep(context);
-        *returned = true;
-        co_return result;
-    };
-    registry_.add(std::move(held));
-    pool_ = std::make_unique<WorkerPool>(
-        store_, registry_,
-        WorkerSettings{.lease = 300ms, .pollInterval = 20ms, .recoverLeases = false, .tracer = &tracer_},
-        nullptr);
-    pool_->start();
-    store::JobRecord job;
-    {
-        auto request = tracer_.start("POST /api/v1/jobs", obs::SpanKind::server, nullptr);
-        Submission submission;
-        submission.task = "held.sleep";
-        submission.args = boost::json::object{{"seconds", 60}};
-        job = runToCompletion(service_.submit(user(), std::move(submission), request)).job;
-    }
-    pool_->notify();
-    for (int i = 0; i < 500 && stored(job.id).state != JobState::running; ++i)
-        std::this_thread::sleep_for(10ms);
-    ASSERT_EQ(stored(job.id).state, JobState::running);
-    // Another node, its clock past the lease, takes the job back and records the run as lost.
-    const store::Millis later = store::toMillis(std::chrono::system_clock::now() + 10min);
-    const auto taken = runToCompletion(store_.recoverExpiredLeases(later));
-    ASSERT_EQ(taken.size(), 1u);
-    recordTakenBack(nullptr, &tracer_, taken, later);
+    const auto job = startHeldSleep(store_, 60, [returned](TaskHandler sleep) -> TaskHandler {
+        return [returned, sleep](TaskContext& context) -> boost::asio::awaitable<boost::json::value> {
+            auto result = co_await sleep(context);
+            *returned = true;
+            co_return result;
+        };
+    });
+    takeBackElsewhere();
     // The worker's next heartbeat finds the lease gone and stops the handler; stop() waits for the rest.
     for (int i = 0; i < 500 && !*returned; ++i) std::this_thread::sleep_for(10ms);
     ASSERT_TRUE(*returned);
     pool_->stop();
-    const auto runId = runContext(tracer_.sampler(), job.id, 1, job.traceParent).spanId;
-    std::size_t runs = 0;
-    for (const auto& span : sink_->spans()) {
-        if (span.context.spanId != runId) continue;
-        ++runs;
-        EXPECT_EQ(RecordingSpanSink::attribute(span, "rampart.job.lease_lost"), "true");
-    }
-    EXPECT_EQ(runs, 1u) << "the run is recorded by the node that took the job back, and only there";
+    EXPECT_EQ(runSpans(job), 1u) << "the run is recorded by the node that took the job back, and only there";
 }
 
 // Heartbeats that meet store errors leave the worker unaware its lease ran out; the node that took the job
 // back recorded the run, so the worker's refused report records nothing more.
-TEST_F(JobTracingTest, ARunWhoseReportIsRefusedAfterFailedHeartbeatsIsRecordedOnce) {
+TEST_F(TakenBackRunTest, ARunWhoseReportIsRefusedAfterFailedHeartbeatsIsRecordedOnce) {
     struct HeartbeatsFail : testing::ForwardingJobStore {
         using ForwardingJobStore::ForwardingJobStore;
         Awaitable<std::optional<store::LeaseRenewal>> heartbeatJob(std::string, std::string, Millis,
@@ -320,44 +342,14 @@ TEST_F(JobTracingTest, ARunWhoseReportIsRefusedAfterFailedHeartbeatsIsRecordedOn
         std::atomic<int> reported{0};
     };
     HeartbeatsFail failing(store_);
-    TaskType held = *registry_.find("sleep");
-    held.name = "held.sleep";
-    held.maxAttempts = 1;
-    registry_.add(std::move(held));
-    pool_ = std::make_unique<WorkerPool>(
-        failing, registry_,
-        WorkerSettings{.lease = 300ms, .pollInterval = 20ms, .recoverLeases = false, .tracer = &tracer_},
-        nullptr);
-    pool_->start();
-    store::JobRecord job;
-    {
-        auto request = tracer_.start("POST /api/v1/jobs", obs::SpanKind::server, nullptr);
-        Submission submission;
-        submission.task = "held.sleep";
-        submission.args = boost::json::object{{"seconds", 1}};
-        job = runToCompletion(service_.submit(user(), std::move(submission), request)).job;
-    }
-    pool_->notify();
-    for (int i = 0; i < 500 && stored(job.id).state != JobState::running; ++i)
-        std::this_thread::sleep_for(10ms);
-    ASSERT_EQ(stored(job.id).state, JobState::running);
-    const store::Millis later = store::toMillis(std::chrono::system_clock::now() + 10min);
-    const auto taken = runToCompletion(store_.recoverExpiredLeases(later));
-    ASSERT_EQ(taken.size(), 1u);
-    recordTakenBack(nullptr, &tracer_, taken, later);
+    const auto job = startHeldSleep(failing, 1);
+    takeBackElsewhere();
     // The handler sleeps its second out (no heartbeat told it to stop) and reports; the report is refused.
     for (int i = 0; i < 300 && failing.reported == 0; ++i) std::this_thread::sleep_for(10ms);
     ASSERT_EQ(failing.reported, 1);
     pool_->stop();  // lets the report's store call finish
     EXPECT_EQ(stored(job.id).state, JobState::dead) << "as the node that took it back left it";
-    const auto runId = runContext(tracer_.sampler(), job.id, 1, job.traceParent).spanId;
-    std::size_t runs = 0;
-    for (const auto& span : sink_->spans()) {
-        if (span.context.spanId != runId) continue;
-        ++runs;
-        EXPECT_EQ(RecordingSpanSink::attribute(span, "rampart.job.lease_lost"), "true");
-    }
-    EXPECT_EQ(runs, 1u) << "recorded by the node that took the job back, and only there";
+    EXPECT_EQ(runSpans(job), 1u) << "recorded by the node that took the job back, and only there";
 }
 
 TEST_F(JobTracingTest, ARunIsRecordedAsItsSubmissionWasAndEachAttemptHasItsOwnSpan) {
