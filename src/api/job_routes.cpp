@@ -121,6 +121,13 @@ boost::asio::awaitable<void> cancelJob(jobs::JobService& service, Exchange& ex) 
     reply(ex, Status::ok, jobJson(job));
 }
 
+boost::asio::awaitable<void> retryJob(jobs::JobService& service, Exchange& ex) {
+    auto context = auditContext(ex);
+    auto job =
+        co_await service.retry(caller(ex), std::string(ex.pathParam("id")), std::move(context), ex.trace);
+    reply(ex, Status::ok, jobJson(job));
+}
+
 boost::asio::awaitable<void> listJobEvents(jobs::JobService& service, Exchange& ex) {
     auto events = co_await service.events(caller(ex), std::string(ex.pathParam("id")), ex.trace);
     json::array items;
@@ -335,6 +342,19 @@ void addJobRoutes(http::Router& router, const jobs::TaskRegistry& registry, jobs
                 .operationId = "cancelJob",
                 .answers = {answer(200, "The job: canceled, or running with cancel_requested", "Job"),
                             problemAnswer(409, "The job has finished already (job-finished)")}});
+
+    router.add({.method = Verb::post,
+                .pattern = "/api/v1/jobs/{id}/retry",
+                .handler = handler<retryJob>(service),
+                .summary =
+                    "Run a failed or dead job again now: queued at once, a dead job with no attempt left "
+                    "given one more",
+                .tag = "jobs",
+                .operationId = "retryJob",
+                .answers = {answer(200, "The job, queued", "Job"),
+                            problemAnswer(409,
+                                          "The job is neither failed nor dead, or its task type is no "
+                                          "longer declared (job-not-retryable)")}});
 
     router.add({.method = Verb::get,
                 .pattern = "/api/v1/jobs/{id}/events",

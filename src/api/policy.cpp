@@ -66,7 +66,8 @@ const std::vector<Policy>& table() {
          .roles = kAdmin,
          .scope = "users:write"},
 
-        // Jobs: the task types (their argument schemas), for every role; submitting and canceling for
+        // Jobs: the task types (their argument schemas), for every role; submitting, canceling and retrying
+        // for
         // users and admins; reading for auditors too. Which jobs: jobs::JobService (owner, admin, auditor).
         {.method = Verb::get, .pattern = "/api/v1/tasks", .roles = kAnyRole},
         {.method = Verb::post, .pattern = "/api/v1/jobs", .roles = kAdminUser, .scope = "jobs:write"},
@@ -78,6 +79,10 @@ const std::vector<Policy>& table() {
          .scope = "jobs:read"},
         {.method = Verb::post,
          .pattern = "/api/v1/jobs/{id}/cancel",
+         .roles = kAdminUser,
+         .scope = "jobs:write"},
+        {.method = Verb::post,
+         .pattern = "/api/v1/jobs/{id}/retry",
          .roles = kAdminUser,
          .scope = "jobs:write"},
 

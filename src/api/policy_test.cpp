@@ -50,6 +50,7 @@ const std::vector<RouteName>& everyRoute() {
         {Verb::get, "/api/v1/jobs"},
         {Verb::get, "/api/v1/jobs/{id}"},
         {Verb::post, "/api/v1/jobs/{id}/cancel"},
+        {Verb::post, "/api/v1/jobs/{id}/retry"},
         {Verb::get, "/api/v1/jobs/{id}/events"},
         {Verb::get, "/api/v1/queues"},
         {Verb::post, "/api/v1/queues/{name}/pause"},

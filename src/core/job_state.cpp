@@ -10,9 +10,10 @@ namespace {
 
 using S = JobState;
 
-constexpr std::array<std::pair<S, S>, 12> kTransitions{{
+constexpr std::array<std::pair<S, S>, 13> kTransitions{{
     {S::scheduled, S::queued},    // due
-    {S::failed, S::queued},       // due (retry)
+    {S::failed, S::queued},       // due (retry), or retried now
+    {S::dead, S::queued},         // retried: one more attempt
     {S::queued, S::running},      // claim
     {S::running, S::succeeded},   // succeed
     {S::running, S::failed},      // fail, attempts left
@@ -80,6 +81,8 @@ std::string_view eventName(JobEvent event) {
             return "lease_expired";
         case JobEvent::release:
             return "release";
+        case JobEvent::retry:
+            return "retry";
     }
     return "due";
 }
@@ -120,6 +123,11 @@ std::optional<JobState> nextState(JobState from, JobEvent event, const JobFacts&
             if (from != S::running) return std::nullopt;
             if (facts.cancelRequested) return S::canceled;
             return S::queued;
+        case JobEvent::retry:
+            // Now, not after the back-off; a dead job is given one more attempt by the store (Sidekiq's
+            // "retry now" from its dead set does the same). Succeeded and canceled jobs stay as they are.
+            if (from == S::failed || from == S::dead) return S::queued;
+            return std::nullopt;
     }
     return std::nullopt;
 }

@@ -18,7 +18,7 @@ enum class JobState {
     running,    // claimed under a lease
     failed,     // an attempt failed and another is due (after its back-off): waits like `scheduled`
     succeeded,  // terminal
-    dead,       // terminal: no attempts left; kept for inspection
+    dead,       // terminal: no attempts left; kept for inspection, and only a retry (a person's) moves it
     canceled,   // terminal
 };
 
@@ -40,6 +40,7 @@ enum class JobEvent {
     acknowledgeCancel,  // the running handler saw its cancel token
     leaseExpired,       // the worker stopped heart-beating (it died)
     release,            // the worker gives back a job it claimed ahead and never started (no attempt used)
+    retry,  // a person asks for one more run now (failed, dead -> queued; a dead job gets an attempt)
 };
 
 [[nodiscard]] std::string_view eventName(JobEvent event);

@@ -15,8 +15,8 @@ using namespace std::chrono_literals;
 
 constexpr S kStates[] = {S::scheduled, S::queued, S::running, S::failed, S::succeeded, S::dead, S::canceled};
 constexpr E kEvents[] = {
-    E::due,          E::claim,  E::succeed, E::fail, E::failPermanently, E::cancel, E::acknowledgeCancel,
-    E::leaseExpired, E::release};
+    E::due,          E::claim,   E::succeed, E::fail, E::failPermanently, E::cancel, E::acknowledgeCancel,
+    E::leaseExpired, E::release, E::retry};
 
 JobFacts facts(int attempts, int maxAttempts, bool cancelRequested = false) {
     return JobFacts{.attempts = attempts, .maxAttempts = maxAttempts, .cancelRequested = cancelRequested};
@@ -75,13 +75,24 @@ TEST(JobState, CancelIsImmediateUnlessRunningThenCooperative) {
     EXPECT_EQ(nextState(S::running, E::fail, facts(1, 3, true)), S::canceled) << "no retry after a cancel";
 }
 
-TEST(JobState, FinishedJobsNeverMove) {
+TEST(JobState, FinishedJobsNeverMoveButADeadOneCanBeRetried) {
     for (S done : {S::succeeded, S::dead, S::canceled}) {
         EXPECT_TRUE(isTerminal(done));
-        for (E event : kEvents)
+        for (E event : kEvents) {
+            if (done == S::dead && event == E::retry) continue;
             EXPECT_FALSE(nextState(done, event, facts(1, 3, true)))
                 << stateName(done) << ' ' << eventName(event);
+        }
     }
+    EXPECT_EQ(nextState(S::dead, E::retry, facts(3, 3)), S::queued)
+        << "with no attempt left: the store adds one";
+}
+
+TEST(JobState, ARetryRunsAFailedOrDeadJobNowAndNothingElse) {
+    EXPECT_EQ(nextState(S::failed, E::retry, facts(1, 3)), S::queued) << "not after the back-off";
+    EXPECT_EQ(nextState(S::dead, E::retry, facts(1, 3)), S::queued) << "failed permanently";
+    for (S other : {S::scheduled, S::queued, S::running, S::succeeded, S::canceled})
+        EXPECT_FALSE(nextState(other, E::retry, facts(1, 3))) << stateName(other);
 }
 
 TEST(JobState, EventsOutOfPlaceAreRefused) {

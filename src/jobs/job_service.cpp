@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include <fmt/format.h>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -92,7 +93,7 @@ bool JobService::maySee(const identity::Principal& caller, const store::JobRecor
     return job.ownerId == caller.userId || caller.role == Role::admin || caller.role == Role::auditor;
 }
 
-bool JobService::mayCancel(const identity::Principal& caller, const store::JobRecord& job) {
+bool JobService::mayChange(const identity::Principal& caller, const store::JobRecord& job) {
     return job.ownerId == caller.userId || caller.role == Role::admin;
 }
 
@@ -282,7 +283,7 @@ boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal 
     auto reading = storeSpan(trace, store_, "findJob");
     auto job = co_await store_.findJob(id);
     reading.end();
-    if (!job || !mayCancel(caller, *job)) {
+    if (!job || !mayChange(caller, *job)) {
         // Auditors never get here (the route's policy); for a user, someone else's job does not exist.
         throw JobError(Kind::notFound, "not-found", "no such job");
     }
@@ -312,6 +313,49 @@ boost::asio::awaitable<store::JobRecord> JobService::cancel(identity::Principal 
                           .details = std::move(details)};
     co_await obs::tracedStore(trace, audit_, "appendAudit", audit_.appendAudit(std::move(event)));
     co_return std::move(*canceled);
+}
+
+boost::asio::awaitable<store::JobRecord> JobService::retry(identity::Principal caller, std::string id,
+                                                           AuditContext context, const obs::Span& trace) {
+    auto reading = storeSpan(trace, store_, "findJob");
+    auto job = co_await store_.findJob(id);
+    reading.end();
+    if (!job || !mayChange(caller, *job)) throw JobError(Kind::notFound, "not-found", "no such job");
+    const auto notRetryable = [](JobState state) {
+        return JobError(
+            Kind::conflict, "job-not-retryable",
+            fmt::format("only a failed or dead job can be retried; this one is {}", stateName(state)));
+    };
+    if (job->state != JobState::failed && job->state != JobState::dead) throw notRetryable(job->state);
+    // A type no longer declared here would wait for a worker that never comes.
+    if (registry_.find(job->task) == nullptr) {
+        throw JobError(Kind::conflict, "job-not-retryable",
+                       "the job's task type is no longer declared on this server");
+    }
+    const JobState before = job->state;
+    auto retrying = storeSpan(trace, store_, "retryJob");
+    auto retried = co_await store_.retryJob(std::move(id), now());
+    retrying.end();
+    if (!retried) throw JobError(Kind::notFound, "not-found", "no such job");
+    // Another request may have retried it (or a due failed job been claimed) between the read and the write.
+    if (retried->state != JobState::queued) throw notRetryable(retried->state);
+    if (onSubmitted_) onSubmitted_(retried->queue, retried->task);
+    boost::json::object details{{"queue", retried->queue},
+                                {"task", retried->task},
+                                {"from", stateName(before)},
+                                {"attempts", retried->attempts},
+                                {"max_attempts", retried->maxAttempts}};
+    if (retried->ownerId != caller.userId) details["owner"] = retried->ownerId;
+    obs::AuditEvent event{.time = clock_(),
+                          .action = "job.retry",
+                          .actor = caller.userId,
+                          .client = std::move(context.client),
+                          .requestId = std::move(context.requestId),
+                          .target = "job:" + retried->id,
+                          .outcome = "success",
+                          .details = std::move(details)};
+    co_await obs::tracedStore(trace, audit_, "appendAudit", audit_.appendAudit(std::move(event)));
+    co_return std::move(*retried);
 }
 
 boost::asio::awaitable<std::vector<store::JobEventRecord>> JobService::events(identity::Principal caller,

@@ -132,6 +132,13 @@ class JobService {
                                                     AuditContext context,
                                                     const obs::Span& trace = obs::Span::off());
 
+    // Runs a failed or dead job again now, if the caller owns it or is an admin: queued at once, a dead job
+    // with no attempt left given one more. JobError notFound as cancel; conflict ("job-not-retryable")
+    // in any other state, or when its task type is no longer declared here. Audited (job.retry).
+    boost::asio::awaitable<store::JobRecord> retry(identity::Principal caller, std::string id,
+                                                   AuditContext context,
+                                                   const obs::Span& trace = obs::Span::off());
+
     // The job's history, oldest first, if the caller may see the job; JobError notFound otherwise.
     boost::asio::awaitable<std::vector<store::JobEventRecord>> events(
         identity::Principal caller, std::string id, const obs::Span& trace = obs::Span::off());
@@ -152,7 +159,8 @@ class JobService {
     void onSubmitted(Wakeup callback) { onSubmitted_ = std::move(callback); }
 
     [[nodiscard]] static bool maySee(const identity::Principal& caller, const store::JobRecord& job);
-    [[nodiscard]] static bool mayCancel(const identity::Principal& caller, const store::JobRecord& job);
+    // Cancel and retry: the job's owner and admins.
+    [[nodiscard]] static bool mayChange(const identity::Principal& caller, const store::JobRecord& job);
 
     // A submission checked completely (task, arguments against its schema, queue and the caller's right to
     // it, priority, attempts, timeout) and made a job record of the caller's, not stored. Throws JobError

@@ -242,6 +242,69 @@ TEST_F(JobServiceTest, ASubmitWakesTheWorkersButAReplayDoesNot) {
     EXPECT_EQ(wakeUps, 5) << "a job due in an hour is not ready";
 }
 
+// A retry: the owner's and admins' to ask for, of a failed or dead job only; it wakes the workers and is
+// audited with the job's owner when an admin retried someone else's job.
+TEST_F(JobServiceTest, ARetryIsTheOwnersOrAnAdminsOfAFailedOrDeadJobOnly) {
+    int wakeUps = 0;
+    service_.onSubmitted([&](std::string_view, std::string_view) { ++wakeUps; });
+    const auto alice = principal("alice", Role::user);
+    const auto job = runToCompletion(service_.submit(alice, noop())).job;
+    const auto refusedAs = [&](const Principal& caller, const std::string& id) {
+        try {
+            runToCompletion(service_.retry(caller, id, {}));
+        } catch (const JobError& error) {
+            return error.slug();
+        }
+        return std::string("accepted");
+    };
+    EXPECT_EQ(refusedAs(alice, job.id), "job-not-retryable") << "queued";
+    const auto claimed = runToCompletion(store_.claimJobs({"default"}, {}, 1, "w1", 60'000, job.created + 1));
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(refusedAs(alice, job.id), "job-not-retryable") << "running";
+    store::JobOutcome failed{.succeeded = false, .result = {}, .error = "boom", .retryAt = 0, .retry = false};
+    ASSERT_EQ(runToCompletion(store_.finishAttempt(job.id, "w1", failed, job.created + 2)), JobState::dead);
+
+    EXPECT_EQ(refusedAs(principal("bob", Role::user), job.id), "not-found") << "another user's job";
+    EXPECT_EQ(refusedAs(principal("x", Role::auditor), job.id), "not-found") << "auditors change nothing";
+    EXPECT_EQ(refusedAs(alice, "no-such-job"), "not-found");
+    EXPECT_EQ(wakeUps, 1) << "only the submit so far";
+
+    const auto retried = runToCompletion(service_.retry(principal("root", Role::admin), job.id, {}));
+    EXPECT_EQ(retried.state, JobState::queued);
+    EXPECT_EQ(wakeUps, 2) << "the workers hear of it as of a submit";
+    auto audit = runToCompletion(store_.listAudit(store::AuditQuery{.action = "job.retry"}));
+    ASSERT_EQ(audit.size(), 1u);
+    EXPECT_EQ(audit[0].event.actor, "root");
+    EXPECT_EQ(audit[0].event.target, "job:" + job.id);
+    EXPECT_EQ(audit[0].event.details.at("owner").as_string(), "alice");
+    EXPECT_EQ(audit[0].event.details.at("from").as_string(), "dead");
+    EXPECT_EQ(refusedAs(alice, job.id), "job-not-retryable") << "queued again: a second retry is refused";
+}
+
+// A job whose task type is no longer declared would wait for a worker that never comes.
+TEST_F(JobServiceTest, ARetryOfATaskTypeNoLongerDeclaredIsRefused) {
+    const auto alice = principal("alice", Role::user);
+    auto submission = noop();
+    submission.task = "echo";
+    submission.args = boost::json::object{{"message", "hi"}};
+    const auto job = runToCompletion(service_.submit(alice, std::move(submission))).job;
+    ASSERT_EQ(runToCompletion(store_.claimJobs({"default"}, {}, 1, "w1", 60'000, job.created + 1)).size(),
+              1u);
+    store::JobOutcome failed{.succeeded = false, .result = {}, .error = "boom", .retryAt = 0, .retry = false};
+    ASSERT_EQ(runToCompletion(store_.finishAttempt(job.id, "w1", failed, job.created + 2)), JobState::dead);
+    TaskRegistry onlyNoop;
+    onlyNoop.add(*registry_.find("noop"));
+    JobService elsewhere{store_, store_, onlyNoop, twoQueues()};
+    try {
+        runToCompletion(elsewhere.retry(alice, job.id, {}));
+        ADD_FAILURE() << "retried";
+    } catch (const JobError& error) {
+        EXPECT_EQ(error.kind(), JobError::Kind::conflict);
+        EXPECT_EQ(error.slug(), "job-not-retryable");
+    }
+    EXPECT_EQ(runToCompletion(store_.findJob(job.id))->state, JobState::dead) << "left as it was";
+}
+
 // Ids sort by submit time (so new rows land together in the store's indexes) and stay unguessable.
 TEST_F(JobServiceTest, JobIdsSortBySubmitTimeAndCarry128RandomBits) {
     auto time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'000));

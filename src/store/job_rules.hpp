@@ -21,6 +21,7 @@ inline constexpr std::string_view kCanceledDetail = "canceled";
 inline constexpr std::string_view kCancelRequestedDetail = "cancel requested";
 inline constexpr std::string_view kLeaseExpiredDetail = "lease expired";
 inline constexpr std::string_view kReleasedDetail = "released unstarted";
+inline constexpr std::string_view kRetriedDetail = "retried";
 
 // What jobs::nextState is told of a job.
 [[nodiscard]] jobs::JobFacts factsOf(const JobRecord& job);

@@ -199,6 +199,10 @@ class JobStore {
     // Applies a cancel: waiting jobs end at once; a running job gets cancelRequested. Returns the job
     // as it is now (unchanged when it had finished already), nullopt when there is no such job.
     virtual boost::asio::awaitable<std::optional<JobRecord>> cancelJob(std::string id, Millis now) = 0;
+    // Applies a retry (jobs::JobEvent::retry): a failed or dead job is queued now (run_at = now), a dead
+    // one with no attempt left given one more (max_attempts = attempts + 1). Returns the job as it is now
+    // (unchanged when it was in another state), nullopt when there is no such job.
+    virtual boost::asio::awaitable<std::optional<JobRecord>> retryJob(std::string id, Millis now) = 0;
 
     // Moves due scheduled and failed jobs to queued, then leases up to `max` queued jobs of `queues`
     // whose task type is one of `tasks` (empty: any) (highest priority, then earliest runAt) to

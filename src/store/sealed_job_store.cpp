@@ -164,6 +164,12 @@ boost::asio::awaitable<std::optional<JobRecord>> SealedJobStore::cancelJob(std::
     co_return job;
 }
 
+boost::asio::awaitable<std::optional<JobRecord>> SealedJobStore::retryJob(std::string id, Millis now) {
+    std::optional<JobRecord> job = co_await jobs_.retryJob(std::move(id), now);
+    if (job) openJob(*job);
+    co_return job;
+}
+
 boost::asio::awaitable<std::vector<JobRecord>> SealedJobStore::claimJobs(std::vector<std::string> queues,
                                                                          std::vector<std::string> tasks,
                                                                          int max, std::string holder,

@@ -1168,6 +1168,57 @@ TEST_P(JobConformance, CancelEndsWaitingJobsAtOnceAndAsksRunningOnes) {
     EXPECT_FALSE(runToCompletion(store_->cancelJob("missing", kM0)));
 }
 
+// A retry runs a failed job now (not after its back-off) and gives a dead one one more attempt; it moves
+// nothing else, and the job's history says so.
+TEST_P(JobConformance, ARetryQueuesAFailedOrDeadJobNowAndMovesNothingElse) {
+    submit(jobRecord("j1"));
+    claim(1, "w1");
+    ASSERT_EQ(finish("j1", "w1", false), jobs::JobState::failed)
+        << "attempt 1 of 2, back-off until kM0 + 5001";
+    auto now = runToCompletion(store_->retryJob("j1", kM0 + 10));
+    ASSERT_TRUE(now);
+    EXPECT_EQ(now->state, jobs::JobState::queued);
+    EXPECT_EQ(now->runAt, kM0 + 10) << "not after the back-off";
+    EXPECT_EQ(now->maxAttempts, 2) << "an attempt was left: none added";
+    auto again = claim(1, "w1", kM0 + 11);
+    ASSERT_EQ(again.size(), 1u) << "claimable at once";
+    EXPECT_EQ(again[0].attempts, 2);
+    ASSERT_EQ(finish("j1", "w1", false, kM0 + 12), jobs::JobState::dead);
+
+    auto revived = runToCompletion(store_->retryJob("j1", kM0 + 20));
+    ASSERT_TRUE(revived);
+    EXPECT_EQ(revived->state, jobs::JobState::queued);
+    EXPECT_EQ(revived->attempts, 2) << "the attempts made stay counted";
+    EXPECT_EQ(revived->maxAttempts, 3) << "one more";
+    EXPECT_FALSE(revived->finished) << "no longer finished: retention leaves it alone";
+    EXPECT_EQ(runToCompletion(store_->deleteFinishedJobs(0, kM0 + 1'000'000, 10)).count, 0);
+    auto last = claim(1, "w2", kM0 + 21);
+    ASSERT_EQ(last.size(), 1u);
+    EXPECT_EQ(last[0].attempts, 3);
+    EXPECT_EQ(finish("j1", "w2", true, kM0 + 22), jobs::JobState::succeeded);
+    const auto events = runToCompletion(store_->jobEvents("j1"));
+    std::size_t retries = 0;
+    for (const auto& event : events)
+        if (event.detail == "retried") {
+            ++retries;
+            EXPECT_EQ(event.to, jobs::JobState::queued);
+        }
+    EXPECT_EQ(retries, 2u);
+
+    // Every other state is left as it is, and answered as it is.
+    EXPECT_EQ(runToCompletion(store_->retryJob("j1", kM0 + 30))->state, jobs::JobState::succeeded);
+    submit(jobRecord("waiting"));
+    EXPECT_EQ(runToCompletion(store_->retryJob("waiting", kM0 + 30))->state, jobs::JobState::queued);
+    EXPECT_EQ(runToCompletion(store_->retryJob("waiting", kM0 + 30))->runAt, kM0) << "untouched";
+    claim(1, "w1", kM0 + 31);
+    EXPECT_EQ(runToCompletion(store_->retryJob("waiting", kM0 + 32))->state, jobs::JobState::running);
+    EXPECT_EQ(runToCompletion(store_->retryJob("waiting", kM0 + 32))->leaseHolder, "w1");
+    submit(jobRecord("gone"));
+    runToCompletion(store_->cancelJob("gone", kM0));
+    EXPECT_EQ(runToCompletion(store_->retryJob("gone", kM0 + 33))->state, jobs::JobState::canceled);
+    EXPECT_FALSE(runToCompletion(store_->retryJob("missing", kM0)));
+}
+
 TEST_P(JobConformance, ExpiredLeasesAreTakenBackAndTheOldHolderIsRefused) {
     submit(jobRecord("j1"));
     claim(1, "w1");

@@ -36,6 +36,9 @@ class ForwardingJobStore : public store::JobStore {
     Awaitable<std::optional<store::JobRecord>> cancelJob(std::string id, Millis now) override {
         return inner_.cancelJob(std::move(id), now);
     }
+    Awaitable<std::optional<store::JobRecord>> retryJob(std::string id, Millis now) override {
+        return inner_.retryJob(std::move(id), now);
+    }
     using store::JobStore::claimJobs;
     Awaitable<std::vector<store::JobRecord>> claimJobs(std::vector<std::string> queues,
                                                        std::vector<std::string> tasks, int max,

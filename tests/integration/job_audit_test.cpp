@@ -1,7 +1,10 @@
 // The actions on jobs that matter are in the audit log, through the real binary: a user canceling their
 // own job, an admin canceling another user's (the event names that user as the owner), pausing and
-// resuming a queue. Each event says who, what, from which address and in which request. Submits stay in
-// the job history, not the audit log.
+// resuming a queue, retrying a dead job. Each event says who, what, from which address and in which
+// request. Submits stay in the job history, not the audit log.
+#include <chrono>
+#include <thread>
+
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
@@ -125,6 +128,64 @@ TEST_F(JobAuditTest, CancelsPausesAndResumesAreAuditedWithWhoWhatAndWhence) {
         const std::string target = str(event.as_object(), "target");
         if (target.starts_with("job:")) {
             EXPECT_EQ(str(event.as_object(), "action"), "job.cancel");
+        }
+    }
+}
+
+// A retry through the real binary: a dead job (its one attempt timed out) is the owner's or an admin's to
+// run again, never another user's or an auditor's; it runs again and the audit log says who asked.
+TEST_F(JobAuditTest, ADeadJobIsRetriedByItsOwnerOnlyAndTheRetryIsAudited) {
+    auto submitted =
+        call("POST", "/api/v1/jobs", alice_,
+             R"({"task": "sleep", "args": {"seconds": 3}, "timeout_seconds": 1, "max_attempts": 1})");
+    ASSERT_EQ(submitted.status, 201) << submitted.body;
+    const std::string id = str(parse(submitted), "id");
+    const std::string target = "/api/v1/jobs/" + id;
+    std::string state;
+    for (int i = 0; i < 100 && state != "dead"; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        state = str(parse(call("GET", target, alice_)), "state");
+    }
+    ASSERT_EQ(state, "dead");
+
+    auto created = call("POST", "/api/v1/users", admin_,
+                        json::serialize(json::object{
+                            {"username", "carol"}, {"password", kUserPassword}, {"role", "auditor"}}));
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string carol = login("carol");
+    EXPECT_EQ(call("POST", target + "/retry", bob_).status, 404) << "not bob's: it does not exist for him";
+    EXPECT_EQ(call("POST", target + "/retry", carol).status, 403) << "auditors change nothing";
+    auto own = call("POST", target + "/retry", alice_);
+    ASSERT_EQ(own.status, 200) << own.body;
+    EXPECT_EQ(str(parse(own), "state"), "queued");
+    EXPECT_EQ(parse(own).at("max_attempts").as_int64(), 2) << "one more attempt than it had";
+    auto again = call("POST", target + "/retry", alice_);
+    EXPECT_EQ(again.status, 409) << again.body;
+    EXPECT_NE(again.body.find("job-not-retryable"), std::string::npos) << again.body;
+    // It runs again: its second attempt times out as its first did, and it is dead once more.
+    state.clear();
+    for (int i = 0; i < 100 && state != "dead"; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        state = str(parse(call("GET", target, alice_)), "state");
+    }
+    EXPECT_EQ(state, "dead");
+    EXPECT_EQ(parse(call("GET", target, alice_)).at("attempts").as_int64(), 2);
+
+    auto admins = call("POST", target + "/retry", admin_, {}, "req-retry-admin");
+    ASSERT_EQ(admins.status, 200) << admins.body;
+    const auto retries = audit("job.retry");
+    ASSERT_EQ(retries.size(), 2u) << "the refused retries changed nothing";
+    for (const auto& event : retries) {
+        const auto& record = event.as_object();
+        EXPECT_EQ(str(record, "target"), "job:" + id);
+        EXPECT_EQ(str(record.at("details").as_object(), "from"), "dead");
+        EXPECT_FALSE(record.at("details").as_object().contains("args")) << "arguments stay out";
+        if (str(record, "actor") == adminId_) {
+            EXPECT_EQ(str(record.at("details").as_object(), "owner"), aliceId_);
+            EXPECT_EQ(str(record, "request_id"), "req-retry-admin");
+        } else {
+            EXPECT_EQ(str(record, "actor"), aliceId_);
+            EXPECT_FALSE(record.at("details").as_object().contains("owner")) << "her own job";
         }
     }
 }

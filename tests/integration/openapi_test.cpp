@@ -343,6 +343,11 @@ TEST_F(OpenApiConformanceTest, RealAnswersFitTheDocument) {
                                      {"id", fourth}, {"lease_id", fourthLease}, {"outcome", "maybe"}}}}});
     EXPECT_TRUE(hasPointer(badOutcome, "/reports/0/outcome")) << badOutcome.body;
     call(200, "GET", "/api/v1/jobs/{id}", "/api/v1/jobs/" + first, user);  // with its result now
+    // The dead one runs again on request, once.
+    auto revived =
+        parse(call(200, "POST", "/api/v1/jobs/{id}/retry", "/api/v1/jobs/" + third + "/retry", user));
+    EXPECT_EQ(str(revived, "state"), "queued");
+    call(409, "POST", "/api/v1/jobs/{id}/retry", "/api/v1/jobs/" + third + "/retry", user);
 
     // Schedules.
     auto badCron = call(400, "POST", "/api/v1/schedules", "/api/v1/schedules", admin,

@@ -38,6 +38,12 @@ def test_wait_raises_on_dead_and_canceled(alice):
         alice.wait(dead.id, timeout=30)
     assert caught.value.job.state == "dead" and "egress" in (caught.value.job.error or "")
     assert alice.wait(dead.id, raise_on_failure=False).state == "dead"
+    # Run again on request: one more attempt, which fails the same way.
+    again = alice.retry(dead.id)
+    assert again.state == "queued" and again.max_attempts == 2
+    with pytest.raises(rampart.JobFailed):
+        alice.wait(dead.id, timeout=30)
+    assert alice.wait(dead.id, raise_on_failure=False).attempts == 2
 
     later = alice.submit("noop", run_at="2099-01-01T00:00:00Z")
     assert later.state == "scheduled"

@@ -340,6 +340,21 @@ constexpr std::array kMigrations{
     Migration{15, "job_trace_parent", R"sql(
         ALTER TABLE jobs ADD COLUMN trace_parent TEXT;
     )sql"},
+    // A dead job may be retried (POST /api/v1/jobs/{id}/retry): the one edge out of a finished state.
+    Migration{16, "job_retry", R"sql(
+        CREATE OR REPLACE FUNCTION jobs_check_state_transition() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+            IF OLD.state || '>' || NEW.state NOT IN (
+                'scheduled>queued', 'failed>queued', 'dead>queued', 'queued>running', 'running>succeeded',
+                'running>failed', 'running>dead', 'running>queued', 'running>canceled',
+                'scheduled>canceled', 'queued>canceled', 'failed>canceled') THEN
+                RAISE EXCEPTION 'illegal job state transition' USING ERRCODE = 'RMP01',
+                    DETAIL = format('job %s: %s -> %s', NEW.id, OLD.state, NEW.state);
+            END IF;
+            RETURN NEW;
+        END;
+        $fn$;
+    )sql"},
 };
 
 // The tables the server reads and writes freely. A migration that adds a table adds it here or to

@@ -100,9 +100,11 @@ TEST(PostgresMigrations, TheStateTriggerHasExactlyTheMachinesEdges) {
         if (from != to)
             machine.insert(std::string(jobs::stateName(from)) + ">" + std::string(jobs::stateName(to)));
     }
-    EXPECT_EQ(machine.size(), 11u);
-    EXPECT_EQ(edgesIn(sqlOf(postgresMigrations(), 4)), machine);
-    EXPECT_EQ(edgesIn(sqlOf(sqlite::sqliteMigrations(), 4)), machine);
+    EXPECT_EQ(machine.size(), 12u);
+    // The function as migration 16 (the retry's edge) last wrote it. SQLite's trigger, written as
+    // equalities since migration 13, is checked against a database by sqlite_jobs_schema_test.cpp, and
+    // both databases' by the stores' own tests (pg_jobs_pgtest.cpp moves a job along every pair).
+    EXPECT_EQ(edgesIn(sqlOf(postgresMigrations(), 16)), machine);
 }
 
 TEST(PostgresMigrations, TriggersRaiseSqlitesMessagesWithOurSqlstates) {

@@ -357,6 +357,20 @@ constexpr std::array kMigrations{
     Migration{15, "job_trace_parent", R"sql(
         ALTER TABLE jobs ADD COLUMN trace_parent TEXT;
     )sql"},
+    // A dead job may be retried (POST /api/v1/jobs/{id}/retry): the one edge out of a finished state.
+    Migration{16, "job_retry", R"sql(
+        DROP TRIGGER jobs_state_transition;
+        CREATE TRIGGER jobs_state_transition BEFORE UPDATE OF state ON jobs
+        WHEN OLD.state <> NEW.state AND NOT (CASE OLD.state
+            WHEN 'scheduled' THEN NEW.state = 'queued' OR NEW.state = 'canceled'
+            WHEN 'failed' THEN NEW.state = 'queued' OR NEW.state = 'canceled'
+            WHEN 'dead' THEN NEW.state = 'queued'
+            WHEN 'queued' THEN NEW.state = 'running' OR NEW.state = 'canceled'
+            WHEN 'running' THEN NEW.state = 'succeeded' OR NEW.state = 'failed' OR NEW.state = 'dead'
+                OR NEW.state = 'queued' OR NEW.state = 'canceled'
+            ELSE 0 END)
+        BEGIN SELECT RAISE(ABORT, 'illegal job state transition'); END;
+    )sql"},
 };
 
 }  // namespace

@@ -631,6 +631,28 @@ boost::asio::awaitable<std::optional<JobRecord>> PostgresStore::cancelJob(std::s
         });
 }
 
+boost::asio::awaitable<std::optional<JobRecord>> PostgresStore::retryJob(std::string id, Millis now) {
+    return inTransaction(
+        [id = std::move(id), now](pg::Connection& db) -> asio::awaitable<std::optional<JobRecord>> {
+            const auto locked = co_await db.query(jobSelect("WHERE id = $1 FOR UPDATE"), pg::Params(id));
+            auto job = firstJob(locked);
+            if (!job) co_return std::nullopt;
+            const auto next = jobs::nextState(job->state, JobEvent::retry, factsOf(*job));
+            if (!next) co_return job;  // neither failed nor dead: nothing to retry
+            std::vector<pg::Statement> statements;
+            statements.push_back(pg::Statement{
+                .sql = "UPDATE jobs SET run_at = $2, max_attempts = GREATEST(max_attempts, attempts + 1) "
+                       "WHERE id = $1",
+                .params = pg::Params(id, now)});
+            MoveRows move;
+            move.add(*job, *next, now, kRetriedDetail);
+            for (auto& statement : move.statements(now)) statements.push_back(std::move(statement));
+            statements.push_back(pg::Statement{.sql = jobSelect("WHERE id = $1"), .params = pg::Params(id)});
+            auto results = co_await db.pipeline(std::move(statements));
+            co_return firstJob(results.back());
+        });
+}
+
 boost::asio::awaitable<std::vector<JobRecord>> PostgresStore::claimJobs(std::vector<std::string> queues,
                                                                         std::vector<std::string> tasks,
                                                                         int max, std::string holder,

@@ -284,6 +284,20 @@ boost::asio::awaitable<std::optional<JobRecord>> SqliteStore::cancelJob(std::str
     });
 }
 
+boost::asio::awaitable<std::optional<JobRecord>> SqliteStore::retryJob(std::string id, Millis now) {
+    return write([id = std::move(id), now](Connection& db) -> std::optional<JobRecord> {
+        auto job = loadJob(db, id);
+        if (!job) return std::nullopt;
+        const auto next = jobs::nextState(job->state, JobEvent::retry, factsOf(*job));
+        if (!next) return job;  // neither failed nor dead: nothing to retry
+        auto again = db.prepare(
+            "UPDATE jobs SET run_at = ?2, max_attempts = MAX(max_attempts, attempts + 1) WHERE id = ?1");
+        again.bindText(1, id).bindInt64(2, now).step();
+        moveJob(db, *job, *next, now, kRetriedDetail);
+        return loadJob(db, id);
+    });
+}
+
 boost::asio::awaitable<std::vector<JobRecord>> SqliteStore::claimJobs(std::vector<std::string> queues,
                                                                       std::vector<std::string> tasks, int max,
                                                                       std::string holder, Millis leaseMs,

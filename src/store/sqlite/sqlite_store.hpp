@@ -195,6 +195,7 @@ class SqliteStore final : public Store {
     }
     boost::asio::awaitable<JobPage> listJobs(JobQuery query) override;
     boost::asio::awaitable<std::optional<JobRecord>> cancelJob(std::string id, Millis now) override;
+    boost::asio::awaitable<std::optional<JobRecord>> retryJob(std::string id, Millis now) override;
     using JobStore::claimJobs;
     boost::asio::awaitable<std::vector<JobRecord>> claimJobs(std::vector<std::string> queues,
                                                              std::vector<std::string> tasks, int max,

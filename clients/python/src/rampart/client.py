@@ -327,6 +327,11 @@ class Client:
         has ``cancel_requested``). ``Conflict`` when it already finished."""
         return Job.from_dict(self._json("POST", f"/api/v1/jobs/{quote(job_id, safe='')}/cancel"))
 
+    def retry(self, job_id: str) -> Job:
+        """Runs a ``failed`` or ``dead`` job again now (queued at once; a dead job with no attempt
+        left is given one more). ``Conflict`` in any other state; ``NotFound`` for another user's job."""
+        return Job.from_dict(self._json("POST", f"/api/v1/jobs/{quote(job_id, safe='')}/retry"))
+
     def events(self, job_id: str) -> list[JobEvent]:
         """The job's history, oldest first."""
         answer = self._json("GET", f"/api/v1/jobs/{quote(job_id, safe='')}/events")
