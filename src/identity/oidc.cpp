@@ -79,6 +79,10 @@ struct Fetched {
     std::string peerAddress;  // the address connected to; empty when none was
 };
 
+Fetched fetchFailed(std::string error, unsigned status = 0) {
+    return Fetched{.ok = false, .body = {}, .error = std::move(error), .status = status, .peerAddress = {}};
+}
+
 // Sends the GET and reads one response of at most kMaxJwksSize bytes; the stream's lowest layer carries the
 // deadline. A redirect is a failure like any other status but 200: the configured URL is the only source.
 template <class Stream>
@@ -97,11 +101,7 @@ asio::awaitable<Fetched> exchange(Stream& stream, const JwksUrl& url) {
     co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
     const auto& response = parser.get();
     if (response.result() != http::status::ok) {
-        co_return Fetched{.ok = false,
-                          .body = {},
-                          .error = fmt::format("HTTP status {}", response.result_int()),
-                          .status = response.result_int(),
-                          .peerAddress = {}};
+        co_return fetchFailed(fmt::format("HTTP status {}", response.result_int()), response.result_int());
     }
     co_return Fetched{.ok = true, .body = response.body(), .error = {}, .status = 200, .peerAddress = {}};
 }
@@ -115,9 +115,7 @@ asio::awaitable<Fetched> fetchJwks(const JwksUrl& url, asio::ssl::context* tls,
         tcp::resolver resolver(executor);
         const auto endpoints =
             co_await resolver.async_resolve(url.host, std::to_string(url.port), asio::use_awaitable);
-        if (std::chrono::steady_clock::now() >= deadline)
-            co_return Fetched{
-                .ok = false, .body = {}, .error = "timed out resolving", .status = 0, .peerAddress = {}};
+        if (std::chrono::steady_clock::now() >= deadline) co_return fetchFailed("timed out resolving");
         if (!url.tls) {
             beast::tcp_stream stream(executor);
             stream.expires_at(deadline);
@@ -130,11 +128,7 @@ asio::awaitable<Fetched> fetchJwks(const JwksUrl& url, asio::ssl::context* tls,
         }
         beast::ssl_stream<beast::tcp_stream> stream(executor, *tls);
         if (!net::expectPeerName(stream.native_handle(), url.host))
-            co_return Fetched{.ok = false,
-                              .body = {},
-                              .error = "cannot set the expected certificate name",
-                              .status = 0,
-                              .peerAddress = {}};
+            co_return fetchFailed("cannot set the expected certificate name");
         beast::get_lowest_layer(stream).expires_at(deadline);
         const tcp::endpoint peer =
             co_await beast::get_lowest_layer(stream).async_connect(endpoints, asio::use_awaitable);
@@ -146,8 +140,7 @@ asio::awaitable<Fetched> fetchJwks(const JwksUrl& url, asio::ssl::context* tls,
         beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
         co_return fetched;
     } catch (const boost::system::system_error& error) {
-        co_return Fetched{
-            .ok = false, .body = {}, .error = error.code().message(), .status = 0, .peerAddress = {}};
+        co_return fetchFailed(error.code().message());
     }
 }
 
