@@ -2,9 +2,9 @@
 // and the finished span's data handed to a sink (the OTLP exporter, or a test's recorder).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
-#include <cstring>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -68,8 +68,9 @@ class ShortText {
   public:
     static constexpr std::size_t kCapacity = 62;
     // text.size() <= kCapacity.
+    // (copy_n, not memcpy: an empty view's data() may be null.)
     explicit ShortText(std::string_view text) : size_(static_cast<std::uint8_t>(text.size())) {
-        std::memcpy(chars_.data(), text.data(), text.size());
+        std::copy_n(text.data(), text.size(), chars_.data());
     }
     [[nodiscard]] std::string_view view() const { return {chars_.data(), size_}; }
 
